@@ -1,0 +1,60 @@
+/*
+ * opts: the client's command line, parsed and validated before anything on
+ * the machine or the network is touched.
+ */
+#ifndef SLUICE_OPTS_H
+#define SLUICE_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "../common/subnet.h"
+
+#define OPTS_MAX_SUBNETS 4096
+#define OPTS_MAX_LISTEN  4
+#define OPTS_MAX_IDENT   16
+
+struct opts {
+	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */
+	char *remote_user; /* NULL when not given */
+	char *remote_host; /* NULL when -r is missing */
+	uint16_t remote_port; /* 0 when not given */
+
+	struct subnet *include; /* routed networks, positional args */
+	size_t n_include;
+	struct subnet *exclude; /* -x/--exclude, repeatable */
+	size_t n_exclude;
+
+	/* -l/--listen [IP:]PORT, repeatable or comma separated. Empty: 127.0.0.1 and ::1 on an
+	 * automatically chosen port. A bare PORT means 127.0.0.1 and ::1 on that port. */
+	struct sockaddr_storage listen[OPTS_MAX_LISTEN];
+	size_t n_listen;
+
+	const char *ssh_config;  /* -F */
+	const char *identity[OPTS_MAX_IDENT]; /* -i, repeatable, in order */
+	size_t n_identity;
+	const char *known_hosts; /* --known-hosts FILE */
+
+	int verbose; /* count of -v */
+	bool quiet;  /* -q */
+
+	/* Later issues: accepted and reported as not yet available. */
+	bool auto_nets;  /* -N */
+	bool auto_hosts; /* -H */
+	bool dns;        /* --dns */
+};
+
+enum opts_result { OPTS_RUN = 0, OPTS_EXIT_OK = 1 };
+
+/*
+ * Parse argv. Returns OPTS_RUN, OPTS_EXIT_OK (after writing --help or
+ * --version text to out), or a negative errno with a one-line message that
+ * names the bad value in err.
+ */
+int opts_parse(struct opts *o, int argc, char **argv, FILE *out, char *err, size_t errlen);
+void opts_free(struct opts *o);
+
+#endif

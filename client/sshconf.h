@@ -1,0 +1,40 @@
+/*
+ * sshconf: where and how to connect, resolved the way OpenSSH would
+ * (`ssh -G`), with the command line's values winning.
+ */
+#ifndef SLUICE_SSHCONF_H
+#define SLUICE_SSHCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SSHCONF_MAX_FILES 16
+
+enum sshconf_strict { SSHCONF_STRICT_YES = 0, SSHCONF_STRICT_ACCEPT_NEW, SSHCONF_STRICT_NO };
+
+struct sshconf {
+	char *hostname; /* what to connect to (after HostName) */
+	char *user;
+	uint16_t port;
+	char *identity[SSHCONF_MAX_FILES]; /* ~ expanded, in order */
+	size_t n_identity;
+	char *known_hosts[SSHCONF_MAX_FILES]; /* UserKnownHostsFile list, ~ expanded */
+	size_t n_known_hosts;
+	enum sshconf_strict strict; /* "ask" and "yes" both refuse unknown keys */
+	int connect_timeout;        /* seconds, 0 = none */
+};
+
+/* Parse the text `ssh -G` prints into c. Unknown keys are ignored. Returns 0 or -errno. */
+int sshconf_parse(struct sshconf *c, const char *text);
+
+/*
+ * Fill c for host: run `ssh -G [-F config] [-l user] [-p port] host` when ssh
+ * is installed, else use defaults (~/.ssh/id_*, ~/.ssh/known_hosts, port 22,
+ * the current user). user/port/config may be NULL/0. Returns 0 or -errno.
+ */
+int sshconf_resolve(struct sshconf *c, const char *host, const char *user, uint16_t port,
+		    const char *config);
+
+void sshconf_free(struct sshconf *c);
+
+#endif

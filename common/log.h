@@ -1,0 +1,21 @@
+/*
+ * log: the one place that writes diagnostics to stderr (or syslog later).
+ * Modules never print; callers log one line with context.
+ */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+
+enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3, LOG_TRACE = 4 };
+
+extern int log_verbosity;
+
+void log_init(const char *prog, int verbosity);
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) (log_verbosity >= LOG_DEBUG ? log_msg(LOG_DEBUG, __VA_ARGS__) : (void)0)
+#define log_trace(...) (log_verbosity >= LOG_TRACE ? log_msg(LOG_TRACE, __VA_ARGS__) : (void)0)
+
+#endif
