@@ -26,7 +26,17 @@ struct subnet {
  */
 int subnet_parse(const char *arg, struct subnet *out, size_t max);
 
-/* "192.0.2.0/24", "[2001:db8::]/64:80-90" and so on. Returns 0 or -ENOSPC. */
+/*
+ * subnet_parse, and on failure a one-line reason without the argument
+ * itself ("prefix length must be 0-32") in err, so the caller can name the
+ * bad value. err may be NULL.
+ */
+int subnet_parse_err(const char *arg, struct subnet *out, size_t max, char *err, size_t errlen);
+
+/*
+ * "192.0.2.0/24", "[2001:db8::]/64:80-90" and so on. Returns 0, -ENOSPC, or
+ * -EINVAL for an unknown family.
+ */
 int subnet_format(const struct subnet *s, char *buf, size_t len);
 
 /* True when s covers every port. */

@@ -1,0 +1,34 @@
+/*
+ * boot: starts the helper on the remote host over one exec channel. A tiny
+ * POSIX sh script checks the architecture, looks for a cached copy named by
+ * its SHA-256, asks for an upload only when it is missing, and execs it; then
+ * both sides exchange HELLO.
+ */
+#ifndef SLUICE_BOOT_H
+#define SLUICE_BOOT_H
+
+#include <libssh2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/sha256.h"
+#include "../common/wire.h"
+
+/* The helper binary the client carries, and its hash (computed once). */
+const uint8_t *boot_helper(size_t *len);
+const uint8_t *boot_helper_hash(void);
+
+/* The remote command line; exposed for tests. Returns 0 or -ENOSPC. */
+int boot_command(char *buf, size_t len, const char *hash_hex, size_t size, int verbose);
+
+/*
+ * Blocking: open the channel (with a receive window of `rx_window` bytes),
+ * run the bootstrap, upload when asked, exchange HELLO (announcing
+ * `stream_window` as our per-stream credit). On success *out is the channel
+ * and *peer the helper's HELLO. On failure returns -errno and writes one line
+ * for the user into err.
+ */
+int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, int verbose,
+	       LIBSSH2_CHANNEL **out, struct wire_hello *peer, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * listen: the redirect targets. One port shared by the IPv4 and IPv6
+ * listeners so a single nft redirect rule serves both families.
+ */
+#include "listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+#define LISTEN_BACKLOG   4096
+#define ACCEPT_PER_EVENT 128
+#define AUTO_PORT_TRIES  16
+
+static uint16_t sa_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+static void sa_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+static int bind_one(const struct sockaddr_storage *ss)
+{
+	int fd, one = 1, ret;
+	socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6);
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void close_all(struct listeners *ls)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		if (ls->l[i].io.fd >= 0)
+			close(ls->l[i].io.fd);
+	ls->n = 0;
+}
+
+static int try_port(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n,
+		    uint16_t port, size_t *bad)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < n; i++) {
+		struct listener *l = &ls->l[ls->n];
+		l->addr = addrs[i];
+		if (port || i > 0)
+			sa_set_port(&l->addr, port);
+		fd = bind_one(&l->addr);
+		if (fd < 0) {
+			*bad = i;
+			close_all(ls);
+			return fd;
+		}
+		if (port == 0) {
+			/* The kernel chose; every other listener must use the same port. */
+			socklen_t len = sizeof(l->addr);
+			getsockname(fd, (struct sockaddr *)&l->addr, &len);
+			port = sa_port(&l->addr);
+		}
+		l->io.fd = fd;
+		l->set = ls;
+		ls->n++;
+	}
+	ls->port = port;
+	return 0;
+}
+
+int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n,
+		size_t *bad)
+{
+	int tries, ret = -EINVAL;
+	uint16_t port;
+
+	memset(ls, 0, sizeof(*ls));
+	ls->reserve_fd = -1;
+	if (n == 0 || n > LISTEN_MAX)
+		return -EINVAL;
+	port = sa_port(&addrs[0]);
+	for (tries = 0; tries < (port ? 1 : AUTO_PORT_TRIES); tries++) {
+		ret = try_port(ls, addrs, n, port, bad);
+		/* An automatic port free on the first address may be taken on another: pick again. */
+		if (ret != -EADDRINUSE || port)
+			break;
+	}
+	if (ret < 0)
+		return ret;
+	ls->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+/* Where the connection was going before the redirect. */
+static int original_dst(int fd, int family, struct wire_open *dst)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(dst, 0, sizeof(*dst));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, sin, &len) < 0)
+			return -errno;
+		dst->family = AF_INET;
+		dst->port = ntohs(sin->sin_port);
+		memcpy(dst->addr, &sin->sin_addr, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, sin6, &len) < 0)
+			return -errno;
+		dst->family = AF_INET6;
+		dst->port = ntohs(sin6->sin6_port);
+		memcpy(dst->addr, &sin6->sin6_addr, 16);
+	}
+	return dst->port ? 0 : -EINVAL;
+}
+
+static bool is_self(const struct listener *l, const struct wire_open *dst)
+{
+	const struct sockaddr_storage *ss = &l->addr;
+
+	if (dst->port != l->set->port)
+		return false;
+	if (ss->ss_family == AF_INET)
+		return memcmp(dst->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4) == 0 ||
+		       dst->addr[0] == 127;
+	return memcmp(dst->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0;
+}
+
+/* Out of descriptors: free the reserve, accept and drop one, so the backlog does not spin us. */
+static void shed_one(struct listeners *ls, int lfd)
+{
+	int fd;
+
+	if (ls->reserve_fd < 0)
+		return;
+	close(ls->reserve_fd);
+	fd = accept(lfd, NULL, NULL);
+	if (fd >= 0)
+		close(fd);
+	ls->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ls->refused++;
+}
+
+static void on_accept(struct ev_io *io, uint32_t events)
+{
+	struct listener *l = (struct listener *)io;
+	struct listeners *ls = l->set;
+	struct wire_open dst;
+	int i, fd, one = 1, ret;
+
+	for (i = 0; i < ACCEPT_PER_EVENT; i++) {
+		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warn("out of file descriptors: refusing a connection");
+				shed_one(ls, io->fd);
+			}
+			return;
+		}
+		ret = original_dst(fd, l->addr.ss_family, &dst);
+		if (ret < 0 || is_self(l, &dst)) {
+			/* Not redirected by our rules: someone connected to the listener itself. */
+			log_debug("dropping a connection that was not redirected");
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		ret = mux_open_stream(ls->mux, fd, &dst);
+		if (ret < 0) {
+			struct linger lg = {.l_onoff = 1, .l_linger = 0};
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(fd);
+			ls->refused++;
+			continue;
+		}
+		ls->accepted++;
+	}
+}
+
+int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux)
+{
+	size_t i;
+	int ret;
+
+	ls->mux = mux;
+	for (i = 0; i < ls->n; i++) {
+		ls->l[i].io.cb = on_accept;
+		ret = evloop_add(loop, &ls->l[i].io, EPOLLIN);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void listen_close(struct listeners *ls, struct evloop *loop)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++)
+		evloop_del(loop, &ls->l[i].io);
+	close_all(ls);
+	if (ls->reserve_fd >= 0)
+		close(ls->reserve_fd);
+	ls->reserve_fd = -1;
+}
+
+bool listen_any_nonlocal(const struct listeners *ls)
+{
+	size_t i;
+
+	for (i = 0; i < ls->n; i++) {
+		const struct sockaddr_storage *ss = &ls->l[i].addr;
+		if (ss->ss_family == AF_INET &&
+		    ((const struct sockaddr_in *)ss)->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+			return true;
+		if (ss->ss_family == AF_INET6 &&
+		    !IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,47 @@
+/*
+ * listen: the sockets the firewall redirects to. Accepts connections, finds
+ * where each was really going (SO_ORIGINAL_DST), and hands them to the mux.
+ */
+#ifndef SLUICE_LISTEN_H
+#define SLUICE_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/evloop.h"
+#include "../common/mux.h"
+
+#define LISTEN_MAX 4
+
+struct listener {
+	struct ev_io io;
+	struct sockaddr_storage addr;
+	struct listeners *set;
+};
+
+struct listeners {
+	struct listener l[LISTEN_MAX];
+	size_t n;
+	uint16_t port;    /* the one port every listener shares */
+	struct mux *mux;  /* set once the tunnel is up */
+	int reserve_fd;   /* spent to refuse a connection cleanly when out of descriptors */
+	uint64_t accepted, refused;
+};
+
+/*
+ * Bind every address in addrs (all with the same port; port 0 picks one
+ * free on all of them). Returns 0 or -errno; *bad names the address that
+ * failed.
+ */
+int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n,
+		size_t *bad);
+/* Start accepting into mux. Returns 0 or -errno. */
+int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux);
+void listen_close(struct listeners *ls, struct evloop *loop);
+
+/* Whether any listener is on a non-loopback address (router mode needs prerouting rules). */
+bool listen_any_nonlocal(const struct listeners *ls);
+
+#endif

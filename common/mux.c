@@ -1,0 +1,597 @@
+/*
+ * mux: the stream relay shared by client and helper. It owns each stream's
+ * socket, its credit in both directions, the bytes waiting for a slow local
+ * reader, and the frame buffers towards and from the pipe.
+ *
+ * Sockets are edge-triggered and registered once; readiness lives in flags
+ * so no epoll_ctl is needed per transfer. Streams with data to send and
+ * credit to send it wait on one round-robin list; each turn reads at most one
+ * chunk straight into the output buffer, which is what makes streams share
+ * the pipe fairly and keeps copies to one per direction.
+ */
+#include "mux.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "idmap.h"
+
+#define OUT_CAP     (4u << 20)
+#define OUT_CTL_RSV (1u << 20) /* kept free for control frames: data never fills it */
+#define IN_CAP      (256u << 10)
+#define CHUNK       (32u << 10)
+#define RX_MIN      (64u << 10)
+#define MAX_STREAMS 200000u
+#define MAX_CREDIT  (1u << 30)
+
+struct stream {
+	struct ev_io io;
+	struct mux *m;
+	uint32_t id;
+	struct wire_open dst;
+	uint32_t send_credit; /* bytes we may still send to the peer */
+	uint32_t recv_allow;  /* bytes the peer may still send us */
+	uint32_t recv_done;   /* bytes passed to the socket, not yet granted back */
+	uint8_t *rx;          /* bytes from the peer the socket has not taken yet */
+	size_t rx_head, rx_tail, rx_cap;
+	struct stream *next, *prev; /* ready list */
+	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
+	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
+	unsigned peer_eof : 1; /* EOF frame received */
+	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
+};
+
+struct mux {
+	struct evloop *loop;
+	const struct mux_ops *ops;
+	void *ctx;
+	uint32_t window, peer_window;
+	size_t out_high;
+	struct idmap streams;
+	uint32_t next_id;
+	struct stream *ready_head, *ready_tail;
+	uint8_t *out;
+	size_t out_head, out_tail;
+	bool pinned;
+	uint8_t *in;
+	size_t in_len;
+	struct mux_stats st;
+};
+
+static void stream_event(struct ev_io *io, uint32_t events);
+
+static void ready_push(struct mux *m, struct stream *s)
+{
+	if (s->queued)
+		return;
+	s->queued = 1;
+	s->next = NULL;
+	s->prev = m->ready_tail;
+	if (m->ready_tail)
+		m->ready_tail->next = s;
+	else
+		m->ready_head = s;
+	m->ready_tail = s;
+}
+
+static void ready_unlink(struct mux *m, struct stream *s)
+{
+	if (!s->queued)
+		return;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		m->ready_head = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	else
+		m->ready_tail = s->prev;
+	s->queued = 0;
+	s->next = s->prev = NULL;
+}
+
+/* A stream goes on the ready list when reading it could produce a frame. */
+static void stream_check_ready(struct stream *s)
+{
+	if (s->readable && !s->rd_eof && !s->connecting && s->send_credit > 0)
+		ready_push(s->m, s);
+}
+
+static uint8_t *out_reserve(struct mux *m, size_t n, size_t limit)
+{
+	if (m->out_tail + n > limit && !m->pinned && m->out_head > 0) {
+		memmove(m->out, m->out + m->out_head, m->out_tail - m->out_head);
+		m->out_tail -= m->out_head;
+		m->out_head = 0;
+	}
+	if (m->out_tail + n > limit)
+		return NULL;
+	return m->out + m->out_tail;
+}
+
+/* Control frames must never be dropped; running out of room means the peer stopped reading. */
+static int out_ctl(struct mux *m, const uint8_t *frame, size_t n)
+{
+	uint8_t *p = out_reserve(m, n, OUT_CAP);
+
+	if (!p)
+		return -ENOBUFS;
+	memcpy(p, frame, n);
+	m->out_tail += n;
+	return 0;
+}
+
+static int send_u32(struct mux *m, uint8_t type, uint32_t id, uint32_t v)
+{
+	uint8_t f[WIRE_CTL_MAX];
+
+	return out_ctl(m, f, wire_put_u32(f, type, id, v));
+}
+
+static void stream_free(struct stream *s, int reason, bool local, bool abort)
+{
+	struct mux *m = s->m;
+
+	ready_unlink(m, s);
+	idmap_del(&m->streams, s->id);
+	evloop_del(m->loop, &s->io);
+	if (abort) {
+		/* SO_LINGER 0 turns close() into RST: the application sees a failure. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	close(s->io.fd);
+	m->st.buffered -= s->rx_tail - s->rx_head;
+	if (m->ops->stream_closed)
+		m->ops->stream_closed(m->ctx, s->id, &s->dst, reason, local);
+	free(s->rx);
+	free(s);
+}
+
+/* A local failure: tell the peer and reset the local socket. */
+static void stream_fail(struct stream *s, int err)
+{
+	send_u32(s->m, WIRE_RESET, s->id, (uint32_t)(err > 0 ? err : ECONNRESET));
+	stream_free(s, err, true, true);
+}
+
+/* Returns 1 when both directions are finished and s was freed. */
+static int stream_maybe_done(struct stream *s)
+{
+	if (!(s->rd_eof && s->peer_eof && s->wr_shut))
+		return 0;
+	stream_free(s, 0, true, false);
+	return 1;
+}
+
+static void stream_return_credit(struct stream *s, size_t n)
+{
+	struct mux *m = s->m;
+
+	s->recv_done += (uint32_t)n;
+	/* Granting in quarters keeps the pipe full without a frame per write. */
+	if (s->recv_done >= m->window / 4) {
+		if (send_u32(m, WIRE_WINDOW, s->id, s->recv_done) == 0) {
+			s->recv_allow += s->recv_done;
+			s->recv_done = 0;
+		}
+	}
+}
+
+/* Returns 1 when s was freed. */
+static int stream_shut_wr(struct stream *s)
+{
+	if (s->wr_shut)
+		return 0;
+	shutdown(s->io.fd, SHUT_WR);
+	s->wr_shut = 1;
+	return stream_maybe_done(s);
+}
+
+/* Returns -1 when the stream was freed. */
+static int stream_flush_rx(struct stream *s)
+{
+	size_t n = s->rx_tail - s->rx_head;
+	ssize_t w;
+
+	while (n > 0 && s->writable) {
+		w = send(s->io.fd, s->rx + s->rx_head, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			s->writable = 0;
+			break;
+		}
+		if (w < 0) {
+			stream_fail(s, errno);
+			return -1;
+		}
+		s->rx_head += (size_t)w;
+		n -= (size_t)w;
+		s->m->st.buffered -= (size_t)w;
+		if (n > 0)
+			s->writable = 0; /* a short write means the socket buffer is full */
+		stream_return_credit(s, (size_t)w);
+	}
+	if (n == 0 && s->rx) {
+		free(s->rx);
+		s->rx = NULL;
+		s->rx_head = s->rx_tail = s->rx_cap = 0;
+	}
+	if (n == 0 && s->peer_eof && stream_shut_wr(s))
+		return -1;
+	return 0;
+}
+
+static int rx_append(struct stream *s, const uint8_t *p, size_t n)
+{
+	size_t used = s->rx_tail - s->rx_head;
+
+	if (s->rx_tail + n > s->rx_cap) {
+		if (s->rx_head > 0) {
+			memmove(s->rx, s->rx + s->rx_head, used);
+			s->rx_tail = used;
+			s->rx_head = 0;
+		}
+		if (used + n > s->rx_cap) {
+			size_t cap = s->rx_cap ? s->rx_cap : RX_MIN;
+			uint8_t *nb;
+			while (cap < used + n)
+				cap *= 2;
+			nb = realloc(s->rx, cap);
+			if (!nb)
+				return -ENOMEM;
+			s->rx = nb;
+			s->rx_cap = cap;
+		}
+	}
+	memcpy(s->rx + s->rx_tail, p, n);
+	s->rx_tail += n;
+	s->m->st.buffered += n;
+	return 0;
+}
+
+static void stream_deliver(struct stream *s, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+	int ret;
+
+	if (!s->connecting && s->writable && s->rx_tail == s->rx_head) {
+		do
+			w = send(s->io.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN) {
+			stream_fail(s, errno);
+			return;
+		}
+		if (w < 0)
+			w = 0;
+		if ((size_t)w < n)
+			s->writable = 0;
+		p += w;
+		n -= (size_t)w;
+		if (w > 0)
+			stream_return_credit(s, (size_t)w);
+	}
+	if (n > 0) {
+		ret = rx_append(s, p, n);
+		if (ret < 0)
+			stream_fail(s, -ret);
+	}
+}
+
+static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struct wire_open *dst)
+{
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->io.fd = fd;
+	s->io.cb = stream_event;
+	s->m = m;
+	s->id = id;
+	s->dst = *dst;
+	s->send_credit = m->peer_window;
+	s->recv_allow = m->window;
+	if (idmap_put(&m->streams, id, s) < 0)
+		goto fail;
+	/* Registered once, edge-triggered: readiness is tracked in flags from here on. */
+	if (evloop_add(m->loop, &s->io, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+		idmap_del(&m->streams, id);
+		goto fail;
+	}
+	return s;
+fail:
+	free(s);
+	return NULL;
+}
+
+static void stream_connected(struct stream *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		stream_fail(s, err);
+		return;
+	}
+	s->connecting = 0;
+	s->writable = 1;
+	if (stream_flush_rx(s) < 0)
+		return;
+	stream_check_ready(s);
+}
+
+static void stream_event(struct ev_io *io, uint32_t events)
+{
+	struct stream *s = (struct stream *)io;
+
+	if (s->connecting) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+			s->readable = 1;
+			stream_connected(s);
+		}
+		return;
+	}
+	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+		s->writable = 1;
+		if (stream_flush_rx(s) < 0)
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
+		s->readable = 1;
+		stream_check_ready(s);
+	}
+}
+
+struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high, const struct mux_ops *ops,
+		    void *ctx)
+{
+	struct mux *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->loop = loop;
+	m->ops = ops;
+	m->ctx = ctx;
+	m->window = window;
+	m->out_high = out_high;
+	m->next_id = 1;
+	idmap_init(&m->streams);
+	m->out = malloc(OUT_CAP);
+	m->in = malloc(IN_CAP);
+	if (!m->out || !m->in) {
+		mux_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void mux_free(struct mux *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->streams.cap; i++) {
+		struct stream *s = m->streams.slots[i].val;
+		if (!m->streams.slots[i].id)
+			continue;
+		evloop_del(m->loop, &s->io);
+		close(s->io.fd);
+		free(s->rx);
+		free(s);
+	}
+	idmap_free(&m->streams);
+	free(m->out);
+	free(m->in);
+	free(m);
+}
+
+void mux_set_peer_window(struct mux *m, uint32_t window)
+{
+	m->peer_window = window < MAX_CREDIT ? window : MAX_CREDIT;
+}
+
+int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
+{
+	uint8_t f[WIRE_CTL_MAX];
+	struct stream *s;
+	uint32_t id;
+	int ret;
+
+	if (m->streams.count >= MAX_STREAMS)
+		return -EMFILE;
+	do {
+		id = m->next_id++;
+	} while (id == 0 || idmap_get(&m->streams, id));
+	ret = out_ctl(m, f, wire_put_open(f, id, dst));
+	if (ret < 0)
+		return ret;
+	s = stream_new(m, fd, id, dst);
+	if (!s) {
+		/* The OPEN is already queued: cancel it so the helper does not keep a half stream. */
+		send_u32(m, WIRE_RESET, id, ENOMEM);
+		return -ENOMEM;
+	}
+	/* An accepted socket is writable and may already hold the request: optimistic start. */
+	s->writable = 1;
+	s->readable = 1;
+	stream_check_ready(s);
+	return 0;
+}
+
+static int handle_open(struct mux *m, const struct wire_frame *f)
+{
+	struct stream *s;
+	int fd;
+
+	if (!m->ops->connect || idmap_get(&m->streams, f->stream))
+		return -EPROTO;
+	if (m->streams.count >= MAX_STREAMS)
+		return send_u32(m, WIRE_RESET, f->stream, EMFILE);
+	fd = m->ops->connect(m->ctx, &f->u.open);
+	if (fd < 0)
+		return send_u32(m, WIRE_RESET, f->stream, (uint32_t)-fd);
+	s = stream_new(m, fd, f->stream, &f->u.open);
+	if (!s) {
+		close(fd);
+		return send_u32(m, WIRE_RESET, f->stream, ENOMEM);
+	}
+	s->connecting = 1;
+	return 0;
+}
+
+static int handle_frame(struct mux *m, const struct wire_frame *f)
+{
+	struct stream *s = f->stream ? idmap_get(&m->streams, f->stream) : NULL;
+
+	switch (f->type) {
+	case WIRE_OPEN:
+		return handle_open(m, f);
+	case WIRE_DATA:
+		/* Frames for a stream we already reset are in flight; they are not an error. */
+		if (!s)
+			return 0;
+		if (s->peer_eof || f->len > s->recv_allow)
+			return -EPROTO;
+		s->recv_allow -= f->len;
+		m->st.rx_bytes += f->len;
+		stream_deliver(s, f->payload, f->len);
+		return 0;
+	case WIRE_EOF:
+		if (!s)
+			return 0;
+		if (s->peer_eof)
+			return -EPROTO;
+		s->peer_eof = 1;
+		if (!s->connecting && s->rx_tail == s->rx_head)
+			stream_shut_wr(s);
+		return 0;
+	case WIRE_RESET:
+		if (s)
+			stream_free(s, (int)(f->u.err ? f->u.err : ECONNRESET), false, true);
+		return 0;
+	case WIRE_WINDOW:
+		if (!s)
+			return 0;
+		if (f->u.window > MAX_CREDIT || s->send_credit > MAX_CREDIT - f->u.window)
+			return -EPROTO;
+		s->send_credit += f->u.window;
+		stream_check_ready(s);
+		return 0;
+	case WIRE_PING: {
+		uint8_t pong[WIRE_CTL_MAX];
+		return out_ctl(m, pong, wire_put_ping(pong, WIRE_PONG, f->payload));
+	}
+	case WIRE_PONG:
+		if (m->ops->pong)
+			m->ops->pong(m->ctx, f->payload);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+uint8_t *mux_in_space(struct mux *m, size_t *len)
+{
+	*len = IN_CAP - m->in_len;
+	return m->in + m->in_len;
+}
+
+int mux_in_commit(struct mux *m, size_t n)
+{
+	struct wire_frame f;
+	size_t off = 0;
+	int r, ret = 0;
+
+	m->in_len += n;
+	while (off < m->in_len) {
+		r = wire_parse(m->in + off, m->in_len - off, &f);
+		if (r < 0) {
+			ret = r;
+			break;
+		}
+		if (r == 0)
+			break;
+		ret = handle_frame(m, &f);
+		if (ret < 0)
+			break;
+		off += (size_t)r;
+	}
+	memmove(m->in, m->in + off, m->in_len - off);
+	m->in_len -= off;
+	return ret;
+}
+
+void mux_fill(struct mux *m)
+{
+	struct stream *s;
+	uint8_t *p;
+	size_t n;
+	ssize_t r;
+
+	while ((s = m->ready_head) && m->out_tail - m->out_head < m->out_high) {
+		n = s->send_credit < CHUNK ? s->send_credit : CHUNK;
+		p = out_reserve(m, WIRE_HDR_LEN + n, OUT_CAP - OUT_CTL_RSV);
+		if (!p)
+			return;
+		ready_unlink(m, s);
+		r = recv(s->io.fd, p + WIRE_HDR_LEN, n, MSG_DONTWAIT);
+		if (r > 0) {
+			wire_put_hdr(p, WIRE_DATA, s->id, (uint32_t)r);
+			m->out_tail += WIRE_HDR_LEN + (size_t)r;
+			m->st.tx_bytes += (size_t)r;
+			s->send_credit -= (uint32_t)r;
+			/* Back of the line: the next stream gets the next turn. */
+			stream_check_ready(s);
+		} else if (r == 0) {
+			wire_put_hdr(p, WIRE_EOF, s->id, 0);
+			m->out_tail += WIRE_HDR_LEN;
+			s->rd_eof = 1;
+			stream_maybe_done(s);
+		} else if (errno == EAGAIN || errno == EINTR) {
+			s->readable = errno == EINTR;
+			stream_check_ready(s);
+		} else {
+			stream_fail(s, errno);
+		}
+	}
+}
+
+const uint8_t *mux_out_peek(struct mux *m, size_t *len)
+{
+	*len = m->out_tail - m->out_head;
+	return m->out + m->out_head;
+}
+
+void mux_out_consume(struct mux *m, size_t n)
+{
+	m->out_head += n;
+	if (m->out_head == m->out_tail && !m->pinned)
+		m->out_head = m->out_tail = 0;
+}
+
+void mux_out_pin(struct mux *m, bool pinned)
+{
+	m->pinned = pinned;
+}
+
+int mux_ping(struct mux *m, const uint8_t opaque[8])
+{
+	uint8_t f[WIRE_CTL_MAX];
+
+	return out_ctl(m, f, wire_put_ping(f, WIRE_PING, opaque));
+}
+
+void mux_get_stats(const struct mux *m, struct mux_stats *st)
+{
+	*st = m->st;
+	st->streams = m->streams.count;
+}

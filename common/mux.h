@@ -1,0 +1,80 @@
+/*
+ * mux: carries many TCP byte streams over one ordered byte pipe (the SSH
+ * channel on the client, stdin/stdout in the helper). It owns the streams,
+ * their sockets, per-stream credit, and the frame buffers in both
+ * directions. The owner moves bytes between those buffers and the pipe.
+ *
+ * Flow control: a receiver grants each stream `window` bytes of credit and
+ * returns credit (WINDOW frames) only as bytes leave for the local socket,
+ * so a stream never holds more than `window` bytes of buffered data, and a
+ * slow reader stalls only its own stream.
+ */
+#ifndef SLUICE_MUX_H
+#define SLUICE_MUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evloop.h"
+#include "wire.h"
+
+struct mux;
+
+struct mux_ops {
+	/*
+	 * Helper side: start a connection for a peer's OPEN. Return a
+	 * non-blocking socket whose connect may still be in progress, or a
+	 * negative errno that is sent back as RESET.
+	 */
+	int (*connect)(void *ctx, const struct wire_open *dst);
+	/* A stream ended; reason is 0 for a clean close or a positive errno. */
+	void (*stream_closed)(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
+			      bool local);
+	/* PONG arrived. */
+	void (*pong)(void *ctx, const uint8_t opaque[8]);
+};
+
+struct mux_stats {
+	size_t streams;
+	size_t buffered; /* bytes held for local sockets */
+	uint64_t rx_bytes, tx_bytes;
+};
+
+struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high, const struct mux_ops *ops,
+		    void *ctx);
+/* Closes every stream socket. */
+void mux_free(struct mux *m);
+
+/* The peer's HELLO arrived: from now on streams get its window as send credit. */
+void mux_set_peer_window(struct mux *m, uint32_t window);
+
+/* Client side: adopt an accepted socket as a new stream towards dst. Returns 0 or -errno. */
+int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst);
+
+/*
+ * Input: the owner reads the pipe into mux_in_space and reports it with
+ * mux_in_commit, which handles every whole frame. HELLO is not for the mux:
+ * the owner exchanges it before the first commit. Returns 0, or -EPROTO when
+ * the peer broke the protocol (the session must end).
+ */
+uint8_t *mux_in_space(struct mux *m, size_t *len);
+int mux_in_commit(struct mux *m, size_t n);
+
+/*
+ * Output: mux_fill moves data from readable streams into the output buffer,
+ * round-robin, until out_high bytes are queued. The owner writes from
+ * mux_out_peek and reports with mux_out_consume. While a write is pending
+ * (the transport said EAGAIN), the owner sets pinned so queued bytes stay put.
+ */
+void mux_fill(struct mux *m);
+const uint8_t *mux_out_peek(struct mux *m, size_t *len);
+void mux_out_consume(struct mux *m, size_t n);
+void mux_out_pin(struct mux *m, bool pinned);
+
+/* Queue a PING. Returns 0 or -ENOBUFS. */
+int mux_ping(struct mux *m, const uint8_t opaque[8]);
+
+void mux_get_stats(const struct mux *m, struct mux_stats *st);
+
+#endif

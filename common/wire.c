@@ -1,0 +1,157 @@
+/*
+ * wire: encodes and validates frames. Nothing here trusts the peer: every
+ * length is checked against the frame type before a field is read.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#define HELLO_LEN (WIRE_MAGIC_LEN + 2 + 2 + 4 + 4 + WIRE_HASH_LEN)
+
+size_t wire_put_hdr(uint8_t *p, uint8_t type, uint32_t stream, uint32_t len)
+{
+	p[0] = type;
+	p[1] = 0;
+	put16(p + 2, 0);
+	put32(p + 4, stream);
+	put32(p + 8, len);
+	return WIRE_HDR_LEN;
+}
+
+size_t wire_put_hello(uint8_t *p, const struct wire_hello *h)
+{
+	uint8_t *q = p + wire_put_hdr(p, WIRE_HELLO, 0, HELLO_LEN);
+
+	memcpy(q, WIRE_MAGIC, WIRE_MAGIC_LEN);
+	put16(q + 8, h->version);
+	put16(q + 10, 0);
+	put32(q + 12, h->window);
+	put32(q + 16, h->features);
+	memcpy(q + 20, h->hash, WIRE_HASH_LEN);
+	return WIRE_HDR_LEN + HELLO_LEN;
+}
+
+size_t wire_put_open(uint8_t *p, uint32_t stream, const struct wire_open *o)
+{
+	size_t alen = o->family == AF_INET6 ? 16 : 4;
+	uint8_t *q = p + wire_put_hdr(p, WIRE_OPEN, stream, (uint32_t)(4 + alen));
+
+	q[0] = o->family == AF_INET6 ? 6 : 4;
+	q[1] = 0;
+	put16(q + 2, o->port);
+	memcpy(q + 4, o->addr, alen);
+	return WIRE_HDR_LEN + 4 + alen;
+}
+
+size_t wire_put_u32(uint8_t *p, uint8_t type, uint32_t stream, uint32_t v)
+{
+	wire_put_hdr(p, type, stream, 4);
+	put32(p + WIRE_HDR_LEN, v);
+	return WIRE_HDR_LEN + 4;
+}
+
+size_t wire_put_ping(uint8_t *p, uint8_t type, const uint8_t opaque[8])
+{
+	wire_put_hdr(p, type, 0, 8);
+	memcpy(p + WIRE_HDR_LEN, opaque, 8);
+	return WIRE_HDR_LEN + 8;
+}
+
+static int parse_body(struct wire_frame *f)
+{
+	const uint8_t *q = f->payload;
+
+	switch (f->type) {
+	case WIRE_HELLO:
+		if (f->stream != 0 || f->len != HELLO_LEN || memcmp(q, WIRE_MAGIC, WIRE_MAGIC_LEN))
+			return -EPROTO;
+		f->u.hello.version = get16(q + 8);
+		f->u.hello.window = get32(q + 12);
+		f->u.hello.features = get32(q + 16);
+		memcpy(f->u.hello.hash, q + 20, WIRE_HASH_LEN);
+		return 0;
+	case WIRE_OPEN:
+		if (f->stream == 0 || f->len < 4 || q[1] != 0)
+			return -EPROTO;
+		if (q[0] == 4 && f->len == 8)
+			f->u.open.family = AF_INET;
+		else if (q[0] == 6 && f->len == 20)
+			f->u.open.family = AF_INET6;
+		else
+			return -EPROTO;
+		f->u.open.port = get16(q + 2);
+		if (f->u.open.port == 0)
+			return -EPROTO;
+		memset(f->u.open.addr, 0, sizeof(f->u.open.addr));
+		memcpy(f->u.open.addr, q + 4, f->len - 4);
+		return 0;
+	case WIRE_DATA:
+		return f->stream != 0 && f->len > 0 ? 0 : -EPROTO;
+	case WIRE_EOF:
+		return f->stream != 0 && f->len == 0 ? 0 : -EPROTO;
+	case WIRE_RESET:
+	case WIRE_WINDOW:
+		if (f->stream == 0 || f->len != 4)
+			return -EPROTO;
+		f->u.window = get32(q); /* same storage as u.err */
+		if (f->type == WIRE_WINDOW && f->u.window == 0)
+			return -EPROTO;
+		return 0;
+	case WIRE_PING:
+	case WIRE_PONG:
+		return f->stream == 0 && f->len == 8 ? 0 : -EPROTO;
+	default:
+		return -EPROTO;
+	}
+}
+
+int wire_parse(const uint8_t *buf, size_t len, struct wire_frame *f)
+{
+	uint32_t plen;
+	int ret;
+
+	if (len < WIRE_HDR_LEN)
+		return 0;
+	/* Reject a bad header before waiting for its payload, so garbage fails fast. */
+	if (buf[0] == 0 || buf[0] > WIRE_TYPE_MAX || buf[1] != 0 || get16(buf + 2) != 0)
+		return -EPROTO;
+	plen = get32(buf + 8);
+	if (plen > WIRE_MAX_PAYLOAD)
+		return -EPROTO;
+	if (len < WIRE_HDR_LEN + (size_t)plen)
+		return 0;
+	f->type = buf[0];
+	f->stream = get32(buf + 4);
+	f->len = plen;
+	f->payload = buf + WIRE_HDR_LEN;
+	ret = parse_body(f);
+	if (ret < 0)
+		return ret;
+	return (int)(WIRE_HDR_LEN + plen);
+}

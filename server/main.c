@@ -1,0 +1,283 @@
+/*
+ * sluice-helper: the remote end. Started by the client's bootstrap over an
+ * SSH exec channel, it speaks the wire protocol on stdin/stdout, opens the
+ * real connections, and logs to stderr (which the client shows with -v).
+ * It runs as the ordinary remote user and trusts nothing the client sends.
+ *
+ *   sluice-helper --check HASH    exit 0 when this binary's SHA-256 is HASH
+ *   sluice-helper --serve HASH [-v...]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/evloop.h"
+#include "../common/log.h"
+#include "../common/mux.h"
+#include "../common/sha256.h"
+#include "../common/wire.h"
+#include "dial.h"
+
+#define HELPER_WINDOW   (2u << 20)
+#define HELPER_OUT_HIGH (256u << 10)
+#define PUMP_ROUNDS     64
+
+struct helper {
+	struct evloop loop;
+	struct mux *mux;
+	struct ev_io in, out;
+	bool in_ready, out_blocked, out_watched, done;
+	int exit_code;
+};
+
+static int helper_connect(void *ctx, const struct wire_open *dst)
+{
+	return dial_start(dst);
+}
+
+static void helper_closed(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
+			  bool local)
+{
+	if (reason && local)
+		log_debug("stream %u: %s", id, strerror(reason));
+}
+
+static const struct mux_ops helper_ops = {
+	.connect = helper_connect,
+	.stream_closed = helper_closed,
+};
+
+static void on_in(struct ev_io *io, uint32_t events)
+{
+	struct helper *h = (struct helper *)((char *)io - offsetof(struct helper, in));
+	h->in_ready = true;
+}
+
+static void on_out(struct ev_io *io, uint32_t events)
+{
+	struct helper *h = (struct helper *)((char *)io - offsetof(struct helper, out));
+	/* The reader of stdout is gone: nothing we could send will arrive. */
+	if (events & (EPOLLERR | EPOLLHUP))
+		h->done = true;
+	h->out_blocked = false;
+}
+
+/* Move bytes between stdin/stdout and the mux until nothing moves. */
+static void helper_pump(struct helper *h)
+{
+	int round, ret;
+
+	for (round = 0; round < PUMP_ROUNDS && !h->done; round++) {
+		bool progress = false;
+		size_t len;
+		ssize_t n;
+
+		if (h->in_ready) {
+			uint8_t *p = mux_in_space(h->mux, &len);
+			n = read(0, p, len);
+			if (n > 0) {
+				progress = true;
+				ret = mux_in_commit(h->mux, (size_t)n);
+				if (ret < 0) {
+					log_err("protocol error from client: %s", strerror(-ret));
+					h->done = true;
+					h->exit_code = 1;
+				}
+			} else if (n == 0) {
+				/* The client went away: the session is over. */
+				h->done = true;
+			} else if (errno == EAGAIN) {
+				h->in_ready = false;
+			} else if (errno != EINTR) {
+				log_err("reading from client: %s", strerror(errno));
+				h->done = true;
+				h->exit_code = 1;
+			}
+		}
+		mux_fill(h->mux);
+		if (!h->out_blocked) {
+			const uint8_t *p = mux_out_peek(h->mux, &len);
+			if (len) {
+				n = write(1, p, len);
+				if (n > 0) {
+					mux_out_consume(h->mux, (size_t)n);
+					progress = true;
+				} else if (n < 0 && errno == EAGAIN) {
+					h->out_blocked = true;
+				} else if (n < 0 && errno != EINTR) {
+					h->done = true;
+				}
+			}
+		}
+		if (!progress)
+			break;
+	}
+	if (h->out_blocked != h->out_watched) {
+		/* Watch stdout only while it is full, so an idle helper sleeps. */
+		evloop_mod(&h->loop, &h->out, h->out_blocked ? EPOLLOUT : 0);
+		h->out_watched = h->out_blocked;
+	}
+}
+
+static int read_exact(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The hello exchange happens in blocking mode: nothing else can happen before it. */
+static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
+{
+	uint8_t buf[WIRE_HDR_LEN + 128], frame[WIRE_CTL_MAX];
+	struct wire_hello hello = {.version = WIRE_VERSION, .window = HELPER_WINDOW};
+	struct wire_frame f;
+	uint32_t plen;
+	int ret;
+
+	memcpy(hello.hash, self_hash, SHA256_LEN);
+	ret = write_all(1, frame, wire_put_hello(frame, &hello));
+	if (ret < 0)
+		return ret;
+	ret = read_exact(0, buf, WIRE_HDR_LEN);
+	if (ret < 0)
+		return ret;
+	plen = (uint32_t)buf[8] << 24 | (uint32_t)buf[9] << 16 | (uint32_t)buf[10] << 8 | buf[11];
+	if (buf[0] != WIRE_HELLO || plen > sizeof(buf) - WIRE_HDR_LEN)
+		return -EPROTO;
+	ret = read_exact(0, buf + WIRE_HDR_LEN, plen);
+	if (ret < 0)
+		return ret;
+	if (wire_parse(buf, WIRE_HDR_LEN + plen, &f) <= 0 || f.type != WIRE_HELLO)
+		return -EPROTO;
+	if (f.u.hello.version != WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (f.u.hello.window == 0)
+		return -EPROTO;
+	mux_set_peer_window(h->mux, f.u.hello.window);
+	return 0;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int self_check(const char *want_hex, uint8_t hash[SHA256_LEN])
+{
+	char hex[SHA256_HEX];
+	int ret = sha256_file("/proc/self/exe", hash);
+
+	if (ret < 0)
+		return ret;
+	sha256_hex(hash, hex);
+	return strcmp(hex, want_hex) == 0 ? 0 : -EBADMSG;
+}
+
+static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
+{
+	int ret;
+
+	h->in.fd = 0;
+	h->in.cb = on_in;
+	h->out.fd = 1;
+	h->out.cb = on_out;
+	ret = evloop_init(&h->loop);
+	if (ret < 0)
+		return ret;
+	h->mux = mux_new(&h->loop, HELPER_WINDOW, HELPER_OUT_HIGH, &helper_ops, h);
+	if (!h->mux)
+		return -ENOMEM;
+	ret = helper_hello(h, hash);
+	if (ret < 0) {
+		log_err("hello from client failed: %s", strerror(-ret));
+		return ret;
+	}
+	if ((ret = set_nonblock(0)) < 0 || (ret = set_nonblock(1)) < 0 ||
+	    (ret = evloop_add(&h->loop, &h->in, EPOLLIN)) < 0 ||
+	    (ret = evloop_add(&h->loop, &h->out, 0)) < 0) {
+		log_err("setting up stdin/stdout: %s", strerror(-ret));
+		return ret;
+	}
+	log_debug("serving (pid %d)", (int)getpid());
+	h->in_ready = true;
+	while (!h->done) {
+		helper_pump(h);
+		if (h->done)
+			break;
+		ret = evloop_run_once(&h->loop, -1);
+		if (ret < 0) {
+			log_err("epoll: %s", strerror(-ret));
+			return ret;
+		}
+	}
+	return h->exit_code ? -EPROTO : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct helper h;
+	uint8_t hash[SHA256_LEN];
+	int i, verbose = LOG_INFO, ret;
+
+	for (i = 3; i < argc; i++)
+		if (strncmp(argv[i], "-v", 2) == 0)
+			verbose += (int)strspn(argv[i] + 1, "v");
+	log_init("sluice-helper", verbose);
+	if (argc < 3 || strlen(argv[2]) != 2 * SHA256_LEN) {
+		fprintf(stderr, "usage: sluice-helper --check|--serve SHA256 [-v]\n");
+		return 2;
+	}
+	ret = self_check(argv[2], hash);
+	if (strcmp(argv[1], "--check") == 0)
+		return ret == 0 ? 0 : 3;
+	if (strcmp(argv[1], "--serve") != 0) {
+		fprintf(stderr, "usage: sluice-helper --check|--serve SHA256 [-v]\n");
+		return 2;
+	}
+	if (ret < 0) {
+		log_err("this helper binary does not match its name (%s); remove it and retry",
+			strerror(-ret));
+		return 3;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	ret = helper_serve(&h, hash);
+	mux_free(h.mux);
+	return ret < 0 ? 1 : 0;
+}

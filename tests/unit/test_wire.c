@@ -1,0 +1,244 @@
+/* Unit tests for the frame codec: round trips, every split point, malformed input. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../../common/wire.h"
+#include "t.h"
+
+/* A stream of one frame of each kind, as a sender would produce it. */
+static size_t build_stream(uint8_t *buf)
+{
+	struct wire_hello h = {.version = WIRE_VERSION, .window = 123456, .features = 5};
+	struct wire_open o4 = {.family = AF_INET, .port = 80, .addr = {192, 0, 2, 7}};
+	struct wire_open o6 = {.family = AF_INET6, .port = 443, .addr = {0x20, 0x01, 0x0d, 0xb8}};
+	uint8_t opaque[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	size_t n = 0;
+
+	memset(h.hash, 0xab, sizeof(h.hash));
+	n += wire_put_hello(buf + n, &h);
+	n += wire_put_open(buf + n, 7, &o4);
+	n += wire_put_open(buf + n, 8, &o6);
+	n += wire_put_hdr(buf + n, WIRE_DATA, 7, 5);
+	memcpy(buf + n, "hello", 5);
+	n += 5;
+	n += wire_put_hdr(buf + n, WIRE_EOF, 7, 0);
+	n += wire_put_u32(buf + n, WIRE_WINDOW, 8, 65536);
+	n += wire_put_u32(buf + n, WIRE_RESET, 8, ECONNREFUSED);
+	n += wire_put_ping(buf + n, WIRE_PING, opaque);
+	n += wire_put_ping(buf + n, WIRE_PONG, opaque);
+	return n;
+}
+
+static const uint8_t want_types[] = {WIRE_HELLO, WIRE_OPEN, WIRE_OPEN, WIRE_DATA, WIRE_EOF,
+				     WIRE_WINDOW, WIRE_RESET, WIRE_PING, WIRE_PONG};
+
+/* Feed the stream in two pieces split at `cut`, as a reader with a partial buffer sees it. */
+static int parse_split(const uint8_t *stream, size_t len, size_t cut, struct wire_frame *out,
+		       int max)
+{
+	static uint8_t acc[4096];
+	size_t have = 0, off = 0;
+	int nf = 0, r;
+
+	memcpy(acc, stream, cut);
+	have = cut;
+	for (int pass = 0; pass < 2; pass++) {
+		for (;;) {
+			r = wire_parse(acc + off, have - off, &out[nf]);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				break;
+			off += (size_t)r;
+			if (++nf == max)
+				return nf;
+		}
+		if (pass == 0) {
+			/* Move the partial frame down and append the rest, like a real reader. */
+			memmove(acc, acc + off, have - off);
+			have -= off;
+			off = 0;
+			/* Payload pointers of earlier frames are stale now; only count them. */
+			memcpy(acc + have, stream + cut, len - cut);
+			have += len - cut;
+		}
+	}
+	return nf;
+}
+
+static void test_roundtrip(void)
+{
+	uint8_t buf[1024];
+	struct wire_frame f;
+	size_t len = build_stream(buf), off = 0;
+	int i = 0, r;
+
+	while ((r = wire_parse(buf + off, len - off, &f)) > 0) {
+		CHECK_EQ_INT(f.type, want_types[i]);
+		if (f.type == WIRE_HELLO) {
+			CHECK_EQ_INT(f.u.hello.version, WIRE_VERSION);
+			CHECK_EQ_INT(f.u.hello.window, 123456);
+			CHECK_EQ_INT(f.u.hello.features, 5);
+			CHECK_EQ_INT(f.u.hello.hash[31], 0xab);
+		}
+		if (f.type == WIRE_OPEN && f.stream == 7) {
+			CHECK_EQ_INT(f.u.open.family, AF_INET);
+			CHECK_EQ_INT(f.u.open.port, 80);
+			CHECK_EQ_INT(f.u.open.addr[3], 7);
+		}
+		if (f.type == WIRE_OPEN && f.stream == 8) {
+			CHECK_EQ_INT(f.u.open.family, AF_INET6);
+			CHECK_EQ_INT(f.u.open.port, 443);
+			CHECK_EQ_INT(f.u.open.addr[1], 0x01);
+		}
+		if (f.type == WIRE_DATA)
+			CHECK(f.len == 5 && memcmp(f.payload, "hello", 5) == 0);
+		if (f.type == WIRE_WINDOW)
+			CHECK_EQ_INT(f.u.window, 65536);
+		if (f.type == WIRE_RESET)
+			CHECK_EQ_INT(f.u.err, ECONNREFUSED);
+		if (f.type == WIRE_PONG)
+			CHECK_EQ_INT(f.payload[7], 8);
+		off += (size_t)r;
+		i++;
+	}
+	CHECK_EQ_INT(r, 0);
+	CHECK_EQ_INT(off, len);
+	CHECK_EQ_INT(i, (int)sizeof(want_types));
+}
+
+static void test_every_split(void)
+{
+	uint8_t buf[1024];
+	struct wire_frame f[16];
+	size_t len = build_stream(buf), cut;
+	int ok = 1, i;
+
+	for (cut = 0; cut <= len; cut++) {
+		int n = parse_split(buf, len, cut, f, 16);
+		if (n != (int)sizeof(want_types)) {
+			ok = 0;
+			break;
+		}
+		for (i = 0; i < n; i++)
+			if (f[i].type != want_types[i])
+				ok = 0;
+	}
+	CHECK(ok);
+}
+
+static void test_incomplete_is_zero(void)
+{
+	uint8_t buf[1024];
+	struct wire_frame f;
+	size_t len = build_stream(buf), n;
+	int first = wire_parse(buf, len, &f);
+
+	CHECK(first > 0);
+	for (n = 0; n < (size_t)first; n++)
+		CHECK_EQ_INT(wire_parse(buf, n, &f), 0);
+}
+
+static void expect_bad(uint8_t *frame, size_t len, const char *what)
+{
+	struct wire_frame f;
+	int r = wire_parse(frame, len, &f);
+
+	if (r != -EPROTO)
+		printf("  (case %s gave %d)\n", what, r);
+	CHECK_EQ_INT(r, -EPROTO);
+}
+
+static void test_malformed(void)
+{
+	uint8_t b[WIRE_HDR_LEN + 64];
+	struct wire_open o = {.family = AF_INET, .port = 80};
+	uint8_t opaque[8] = {0};
+
+	wire_put_hdr(b, 0, 1, 0);
+	expect_bad(b, WIRE_HDR_LEN, "type 0");
+	wire_put_hdr(b, WIRE_TYPE_MAX + 1, 1, 0);
+	expect_bad(b, WIRE_HDR_LEN, "type too big");
+	wire_put_hdr(b, WIRE_DATA, 1, 1);
+	b[1] = 1;
+	expect_bad(b, WIRE_HDR_LEN + 1, "flags set");
+	wire_put_hdr(b, WIRE_DATA, 1, 1);
+	b[3] = 1;
+	expect_bad(b, WIRE_HDR_LEN + 1, "reserved set");
+	/* An oversized length is refused from the header alone, before any payload arrives. */
+	wire_put_hdr(b, WIRE_DATA, 1, WIRE_MAX_PAYLOAD + 1);
+	expect_bad(b, WIRE_HDR_LEN, "length over max");
+	wire_put_hdr(b, WIRE_DATA, 1, 0xffffffff);
+	expect_bad(b, WIRE_HDR_LEN, "length 4G");
+	wire_put_hdr(b, WIRE_DATA, 1, 0);
+	expect_bad(b, WIRE_HDR_LEN, "empty data");
+	wire_put_hdr(b, WIRE_DATA, 0, 1);
+	expect_bad(b, WIRE_HDR_LEN + 1, "data on stream 0");
+	wire_put_hdr(b, WIRE_EOF, 3, 1);
+	expect_bad(b, WIRE_HDR_LEN + 1, "eof with payload");
+	wire_put_u32(b, WIRE_WINDOW, 3, 0);
+	expect_bad(b, WIRE_HDR_LEN + 4, "zero window");
+	wire_put_hdr(b, WIRE_WINDOW, 3, 3);
+	expect_bad(b, WIRE_HDR_LEN + 3, "short window");
+	wire_put_u32(b, WIRE_RESET, 0, 1);
+	expect_bad(b, WIRE_HDR_LEN + 4, "reset on stream 0");
+	wire_put_open(b, 0, &o);
+	expect_bad(b, WIRE_HDR_LEN + 8, "open on stream 0");
+	wire_put_open(b, 5, &o);
+	b[WIRE_HDR_LEN] = 5;
+	expect_bad(b, WIRE_HDR_LEN + 8, "open family 5");
+	wire_put_open(b, 5, &o);
+	b[WIRE_HDR_LEN] = 6; /* v6 family with a v4-sized address */
+	expect_bad(b, WIRE_HDR_LEN + 8, "open v6 short");
+	o.port = 0;
+	wire_put_open(b, 5, &o);
+	expect_bad(b, WIRE_HDR_LEN + 8, "open port 0");
+	wire_put_ping(b, WIRE_PING, opaque);
+	b[7] = 1; /* stream 1 */
+	expect_bad(b, WIRE_HDR_LEN + 8, "ping on a stream");
+	{
+		struct wire_hello h = {.version = 1, .window = 1};
+		size_t n = wire_put_hello(b, &h);
+		b[WIRE_HDR_LEN] = 'X';
+		expect_bad(b, n, "hello bad magic");
+	}
+}
+
+static void test_garbage_never_crashes(void)
+{
+	uint8_t buf[256];
+	struct wire_frame f;
+	unsigned seed = 12345;
+	int i, j, bad = 0;
+
+	/* Random bytes must parse as "need more", a valid frame, or -EPROTO; nothing else. */
+	for (i = 0; i < 20000; i++) {
+		size_t len = (size_t)(rand_r(&seed) % sizeof(buf));
+		int r;
+		for (j = 0; j < (int)len; j++)
+			buf[j] = (uint8_t)rand_r(&seed);
+		if (len > 1 && (i & 1)) {
+			buf[0] = (uint8_t)(1 + rand_r(&seed) % WIRE_TYPE_MAX);
+			buf[1] = buf[2] = buf[3] = 0;
+		}
+		r = wire_parse(buf, len, &f);
+		if (r > 0 && (size_t)r > len)
+			bad++;
+		if (r < 0 && r != -EPROTO)
+			bad++;
+	}
+	CHECK_EQ_INT(bad, 0);
+}
+
+int main(void)
+{
+	RUN(test_roundtrip);
+	RUN(test_every_split);
+	RUN(test_incomplete_is_zero);
+	RUN(test_malformed);
+	RUN(test_garbage_never_crashes);
+	T_EXIT();
+}
