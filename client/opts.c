@@ -1,0 +1,420 @@
+/*
+ * opts: turns the client's argv into a struct opts, checking every value
+ * and naming the bad one in a one-line message. Nothing here touches the
+ * network, except resolving host names given as subnets.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "unknown"
+#endif
+
+/* A host name subnet can expand to this many addresses at most. */
+#define SUBNET_BATCH 256
+
+enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS };
+
+static const char short_opts[] = ":r:x:l:F:i:vqVhNH";
+
+static const struct option long_opts[] = {
+    {"remote", required_argument, NULL, 'r'},
+    {"exclude", required_argument, NULL, 'x'},
+    {"listen", required_argument, NULL, 'l'},
+    {"ssh-config", required_argument, NULL, 'F'},
+    {"identity", required_argument, NULL, 'i'},
+    {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {"auto-nets", no_argument, NULL, 'N'},
+    {"auto-hosts", no_argument, NULL, 'H'},
+    {"dns", no_argument, NULL, OPT_DNS},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage_text[] =
+    "usage: sluice [options] -r [user@]host[:port] SUBNET...\n"
+    "\n"
+    "Route TCP connections to SUBNETs through an SSH connection to host.\n"
+    "\n"
+    "SUBNET is IP[/WIDTH][:PORT[-PORT]] or a host name (all of its addresses):\n"
+    "  10.1.0.0/16  192.0.2.7  0/0  10.0.0.0/8:8000-9000\n"
+    "  [2001:db8::]/64  [::]/0  [2001:db8::1]:443\n"
+    "\n"
+    "options:\n"
+    "  -r, --remote [USER@]HOST[:PORT]\n"
+    "                          SSH server to tunnel through (IPv6: [2001:db8::1]:22)\n"
+    "  -x, --exclude SUBNET    do not route SUBNET (repeatable)\n"
+    "  -l, --listen [IP:]PORT  where the local proxy listens (repeatable or\n"
+    "                          comma separated); a bare PORT means 127.0.0.1 and\n"
+    "                          ::1; default: both, on a free port\n"
+    "  -F, --ssh-config FILE   ssh_config file to read instead of ~/.ssh/config\n"
+    "  -i, --identity FILE     private key to try first (repeatable)\n"
+    "      --known-hosts FILE  known_hosts file to check the server's key against\n"
+    "  -N, --auto-nets         route the server's own networks (not yet available)\n"
+    "  -H, --auto-hosts        map the server's host names (not yet available)\n"
+    "      --dns               forward DNS queries (not yet available)\n"
+    "  -v, --verbose           more output (repeatable)\n"
+    "  -q, --quiet             errors only\n"
+    "  -V, --version           print the version and exit\n"
+    "  -h, --help              print this help and exit\n";
+
+static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+static int parse_port(const char *s, size_t n, int allow_zero, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (n == 0 || n > 5)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535 || (v == 0 && !allow_zero))
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* [user@]host[:port]; an IPv6 host needs brackets to carry a port. */
+static int parse_remote(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+	const char *at = strrchr(arg, '@'), *host = at ? at + 1 : arg, *end, *colon;
+	size_t host_len;
+
+	if (o->remote_host)
+		return fail(err, errlen, -EINVAL, "-r given twice");
+	if (at == arg)
+		return fail(err, errlen, -EINVAL, "bad remote '%s': empty user name", arg);
+
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		if (!end)
+			return fail(err, errlen, -EINVAL, "bad remote '%s': missing ']'", arg);
+		host++;
+		host_len = (size_t)(end - host);
+		end++;
+		if (*end && *end != ':')
+			return fail(err, errlen, -EINVAL, "bad remote '%s': unexpected '%s'", arg,
+				    end);
+	} else {
+		colon = strchr(host, ':');
+		/* Two colons or more: a bare IPv6 address, which cannot carry a port. */
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;
+		host_len = colon ? (size_t)(colon - host) : strlen(host);
+		end = host + host_len;
+	}
+	if (host_len == 0)
+		return fail(err, errlen, -EINVAL, "bad remote '%s': empty host", arg);
+	if (memchr(host, ' ', host_len) || memchr(host, '\t', host_len))
+		return fail(err, errlen, -EINVAL, "bad remote '%s': spaces in host", arg);
+	if (*end == ':' && parse_port(end + 1, strlen(end + 1), 0, &o->remote_port) < 0)
+		return fail(err, errlen, -EINVAL, "bad remote '%s': port must be 1-65535", arg);
+
+	o->remote_host = dup_n(host, host_len);
+	if (at)
+		o->remote_user = dup_n(arg, (size_t)(at - arg));
+	if (!o->remote_host || (at && !o->remote_user))
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	return 0;
+}
+
+static int add_subnets(struct subnet **list, size_t *n, const char *arg, const char *what,
+		       char *err, size_t errlen)
+{
+	struct subnet tmp[SUBNET_BATCH], *grown;
+	char why[128];
+	int got;
+
+	got = subnet_parse_err(arg, tmp, SUBNET_BATCH, why, sizeof(why));
+	if (got < 0)
+		return fail(err, errlen, got, "bad %s '%s': %s", what, arg, why);
+	if ((size_t)got > OPTS_MAX_SUBNETS - *n)
+		return fail(err, errlen, -ENOSPC, "too many subnets (at most %d)",
+			    OPTS_MAX_SUBNETS);
+	grown = realloc(*list, (*n + (size_t)got) * sizeof(**list));
+	if (!grown)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	memcpy(grown + *n, tmp, (size_t)got * sizeof(*tmp));
+	*list = grown;
+	*n += (size_t)got;
+	return 0;
+}
+
+static int add_listen(struct opts *o, int family, const void *addr, uint16_t port, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_storage *ss;
+
+	if (o->n_listen == OPTS_MAX_LISTEN)
+		return fail(err, errlen, -ENOSPC, "too many listen addresses (at most %d)",
+			    OPTS_MAX_LISTEN);
+	ss = &o->listen[o->n_listen++];
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr, sizeof(sin->sin_addr));
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, addr, sizeof(sin6->sin6_addr));
+	}
+	return 0;
+}
+
+/* One [IP:]PORT item of a -l list; IPv6 addresses need brackets. */
+static int parse_listen_one(struct opts *o, const char *item, size_t len, char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *orig = item, *port_s = NULL, *end = item + len;
+	size_t host_len, port_len = 0;
+	unsigned char addr[16];
+	uint16_t port = 0;
+	int family = AF_INET, ret;
+
+	if (len == 0)
+		return fail(err, errlen, -EINVAL, "bad listen address '': empty");
+	if (item[0] == '[') {
+		const char *close = memchr(item, ']', len);
+
+		if (!close)
+			return fail(err, errlen, -EINVAL, "bad listen address '%.*s': missing ']'",
+				    (int)len, item);
+		family = AF_INET6;
+		item++;
+		host_len = (size_t)(close - item);
+		if (close + 1 < end && close[1] != ':')
+			return fail(err, errlen, -EINVAL,
+				    "bad listen address '%.*s': unexpected text after ']'",
+				    (int)len, orig);
+		if (close + 1 < end) {
+			port_s = close + 2;
+			port_len = (size_t)(end - port_s);
+		}
+	} else {
+		const char *colon = memchr(item, ':', len);
+
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+			return fail(err, errlen, -EINVAL,
+				    "bad listen address '%.*s': put IPv6 addresses in brackets",
+				    (int)len, item);
+		if (colon) {
+			host_len = (size_t)(colon - item);
+			port_s = colon + 1;
+			port_len = (size_t)(end - port_s);
+		} else if (strspn(item, "0123456789") >= len) {
+			host_len = 0;
+			port_s = item;
+			port_len = len;
+		} else {
+			host_len = len;
+		}
+	}
+
+	if (port_s && parse_port(port_s, port_len, 1, &port) < 0)
+		return fail(err, errlen, -EINVAL, "bad listen address '%.*s': port must be 0-65535",
+			    (int)len, orig);
+
+	if (host_len == 0 && family == AF_INET) {
+		/* A bare port: loopback of both families, as the default is. */
+		struct in_addr lo4 = {htonl(INADDR_LOOPBACK)};
+
+		ret = add_listen(o, AF_INET, &lo4, port, err, errlen);
+		if (ret < 0)
+			return ret;
+		return add_listen(o, AF_INET6, &in6addr_loopback, port, err, errlen);
+	}
+	if (host_len >= sizeof(host))
+		goto bad_ip;
+	memcpy(host, item, host_len);
+	host[host_len] = '\0';
+	if (inet_pton(family, host, addr) != 1)
+		goto bad_ip;
+	return add_listen(o, family, addr, port, err, errlen);
+
+bad_ip:
+	return fail(err, errlen, -EINVAL, "bad listen address '%.*s': not an %s address", (int)len,
+		    orig, family == AF_INET ? "IPv4" : "IPv6");
+}
+
+static int parse_listen(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+	const char *p = arg;
+	int ret;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		ret = parse_listen_one(o, p, len, err, errlen);
+		if (ret < 0)
+			return ret;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+/*
+ * getopt's complaint, in our words. A long option always advances optind
+ * past itself; a short one inside a cluster ("-vz") may not, so only a
+ * "--" element is trusted to be the culprit.
+ */
+static int bad_option(int c, char **argv, char *err, size_t errlen)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int is_long = !strncmp(arg, "--", 2), name_len = (int)strcspn(arg, "=");
+
+	if (c == ':') {
+		if (is_long)
+			return fail(err, errlen, -EINVAL, "option '%.*s' needs a value", name_len,
+				    arg);
+		return fail(err, errlen, -EINVAL, "option '-%c' needs a value", optopt);
+	}
+	if (optopt == 0 && is_long)
+		return fail(err, errlen, -EINVAL, "unknown option '%.*s'", name_len, arg);
+	if (is_long && (optopt >= 0x100 || strchr(short_opts + 1, optopt)))
+		return fail(err, errlen, -EINVAL, "option '%.*s' takes no value", name_len, arg);
+	if (optopt > ' ' && optopt < 0x7f)
+		return fail(err, errlen, -EINVAL, "unknown option '-%c'", optopt);
+	return fail(err, errlen, -EINVAL, "unknown option '%s'", arg);
+}
+
+void opts_free(struct opts *o)
+{
+	free(o->remote_user);
+	free(o->remote_host);
+	free(o->include);
+	free(o->exclude);
+	memset(o, 0, sizeof(*o));
+}
+
+static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+	int c, ret;
+
+	/* 0, not 1: glibc then also forgets the state of a previous, unfinished parse. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			ret = parse_remote(o, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case 'x':
+			ret =
+			    add_subnets(&o->exclude, &o->n_exclude, optarg, "exclude", err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case 'l':
+			ret = parse_listen(o, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case 'F':
+			o->ssh_config = optarg;
+			break;
+		case 'i':
+			if (o->n_identity == OPTS_MAX_IDENT)
+				return fail(err, errlen, -ENOSPC, "too many -i (at most %d)",
+					    OPTS_MAX_IDENT);
+			o->identity[o->n_identity++] = optarg;
+			break;
+		case OPT_KNOWN_HOSTS:
+			o->known_hosts = optarg;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'N':
+			o->auto_nets = true;
+			break;
+		case 'H':
+			o->auto_hosts = true;
+			break;
+		case OPT_DNS:
+			o->dns = true;
+			break;
+		case 'V':
+			fprintf(out, "sluice %s\n", SLUICE_VERSION);
+			return OPTS_EXIT_OK;
+		case 'h':
+			fputs(usage_text, out);
+			return OPTS_EXIT_OK;
+		default:
+			return bad_option(c, argv, err, errlen);
+		}
+	}
+
+	for (; optind < argc; optind++) {
+		ret = add_subnets(&o->include, &o->n_include, argv[optind], "subnet", err, errlen);
+		if (ret < 0)
+			return ret;
+	}
+	if (!o->remote_host)
+		return fail(err, errlen, -EINVAL, "-r is required");
+	if (!o->n_include && !o->auto_nets)
+		return fail(err, errlen, -EINVAL, "no subnets given (and no -N)");
+	return OPTS_RUN;
+}
+
+int opts_parse(struct opts *o, int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	if (err && errlen)
+		err[0] = '\0';
+	ret = parse(o, argc, argv, out, err, errlen);
+	/* Nothing to run: leave nothing for the caller to free. */
+	if (ret != OPTS_RUN)
+		opts_free(o);
+	return ret;
+}

@@ -1,0 +1,521 @@
+/*
+ * sshconf: asks OpenSSH how it would connect (`ssh -G`), so Host and Match
+ * blocks, Include and the system config all count, and reads its answer.
+ * Without an ssh binary, falls back to OpenSSH's defaults.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sshconf.h"
+
+extern char **environ;
+
+/* `ssh -G` prints a few KiB; anything near this is not ssh talking. */
+#define SSH_G_MAX (1024 * 1024)
+
+static const char *const default_identities[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
+
+/* The local user's home: $HOME as the shell sees it, else the password file. */
+static const char *home_dir(void)
+{
+	const char *h = getenv("HOME");
+	struct passwd *pw;
+
+	if (h && *h)
+		return h;
+	pw = getpwuid(getuid());
+	return pw && pw->pw_dir ? pw->pw_dir : "/";
+}
+
+static const char *local_user(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+
+	return pw && pw->pw_name ? pw->pw_name : NULL;
+}
+
+/* A growable string, for expanding paths. */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static int buf_add(struct buf *b, const char *s, size_t n)
+{
+	char *np;
+	size_t cap;
+
+	if (n > PATH_MAX * 4 || b->len + n + 1 > PATH_MAX * 4)
+		return -ENAMETOOLONG;
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np)
+			return -ENOMEM;
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+static int buf_adds(struct buf *b, const char *s)
+{
+	return buf_add(b, s, strlen(s));
+}
+
+/*
+ * Leading "~" or "~user", then, with tokens, the %-escapes OpenSSH 9.2
+ * leaves unexpanded in `ssh -G`'s identityfile lines. Other tokens stay as
+ * they are: the file will simply not be found.
+ */
+static int expand_path(const struct sshconf *c, const char *in, int tokens, char **out)
+{
+	struct buf b = {0};
+	const char *p = in;
+	int ret = 0;
+
+	*out = NULL;
+	if (p[0] == '~') {
+		size_t n = strcspn(p + 1, "/");
+
+		if (n == 0) {
+			ret = buf_adds(&b, home_dir());
+		} else {
+			char name[256];
+			struct passwd *pw = NULL;
+
+			if (n < sizeof(name)) {
+				memcpy(name, p + 1, n);
+				name[n] = '\0';
+				pw = getpwnam(name);
+			}
+			/* An unknown ~user stays literal, as the shell leaves it. */
+			ret = pw ? buf_adds(&b, pw->pw_dir) : buf_add(&b, p, n + 1);
+		}
+		p += n + 1;
+		if (ret < 0)
+			goto out;
+	}
+	while (*p) {
+		size_t n = tokens ? strcspn(p, "%") : strlen(p);
+		const char *rep = NULL;
+
+		ret = buf_add(&b, p, n);
+		if (ret < 0)
+			goto out;
+		p += n;
+		if (!*p)
+			break;
+		switch (p[1]) {
+		case '%':
+			rep = "%";
+			break;
+		case 'd':
+			rep = home_dir();
+			break;
+		case 'u':
+			rep = local_user();
+			break;
+		case 'h':
+			rep = c->hostname;
+			break;
+		case 'r':
+			rep = c->user;
+			break;
+		}
+		if (rep) {
+			ret = buf_adds(&b, rep);
+			p += 2;
+		} else {
+			ret = buf_add(&b, p, p[1] ? 2 : 1);
+			p += p[1] ? 2 : 1;
+		}
+		if (ret < 0)
+			goto out;
+	}
+	if (!b.p)
+		ret = buf_add(&b, "", 0);
+out:
+	if (ret < 0)
+		free(b.p);
+	else
+		*out = b.p;
+	return ret;
+}
+
+static int set_once(char **field, const char *val)
+{
+	/* ssh prints each key once; should one repeat, the first wins, as in ssh_config. */
+	if (*field)
+		return 0;
+	*field = strdup(val);
+	return *field ? 0 : -ENOMEM;
+}
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_timeout(const char *s, int *secs)
+{
+	char *end;
+	long v;
+
+	if (!strcasecmp(s, "none")) {
+		*secs = 0;
+		return 0;
+	}
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX / 1000)
+		return -EINVAL;
+	*secs = (int)v;
+	return 0;
+}
+
+static enum sshconf_strict parse_strict(const char *s)
+{
+	if (!strcasecmp(s, "accept-new"))
+		return SSHCONF_STRICT_ACCEPT_NEW;
+	if (!strcasecmp(s, "no") || !strcasecmp(s, "off") || !strcasecmp(s, "false"))
+		return SSHCONF_STRICT_NO;
+	/* yes, true, ask, and anything unforeseen: refuse unknown keys. */
+	return SSHCONF_STRICT_YES;
+}
+
+/*
+ * One "key value" line. Identity files keep their spaces; known hosts are a
+ * space separated list, so a path with a space in it cannot be told apart.
+ */
+static int parse_line(struct sshconf *c, char *key, char *val)
+{
+	char *tok, *save;
+
+	if (!strcasecmp(key, "hostname"))
+		return set_once(&c->hostname, val);
+	if (!strcasecmp(key, "user"))
+		return set_once(&c->user, val);
+	if (!strcasecmp(key, "port"))
+		return parse_port(val, &c->port);
+	if (!strcasecmp(key, "stricthostkeychecking")) {
+		c->strict = parse_strict(val);
+		return 0;
+	}
+	if (!strcasecmp(key, "connecttimeout"))
+		return parse_timeout(val, &c->connect_timeout);
+	if (!strcasecmp(key, "identityfile")) {
+		/* Past the limit, keys are dropped: the first ones are the ones tried anyway. */
+		if (c->n_identity == SSHCONF_MAX_FILES || !*val)
+			return 0;
+		c->identity[c->n_identity] = strdup(val);
+		if (!c->identity[c->n_identity])
+			return -ENOMEM;
+		c->n_identity++;
+		return 0;
+	}
+	if (!strcasecmp(key, "userknownhostsfile")) {
+		if (c->n_known_hosts)
+			return 0;
+		for (tok = strtok_r(val, " \t", &save); tok && c->n_known_hosts < SSHCONF_MAX_FILES;
+		     tok = strtok_r(NULL, " \t", &save)) {
+			c->known_hosts[c->n_known_hosts] = strdup(tok);
+			if (!c->known_hosts[c->n_known_hosts])
+				return -ENOMEM;
+			c->n_known_hosts++;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* Expansion waits until every line is read: %h and %r need hostname and user. */
+static int expand_all(struct sshconf *c)
+{
+	char *p;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < c->n_identity; i++) {
+		ret = expand_path(c, c->identity[i], 1, &p);
+		if (ret < 0)
+			return ret;
+		free(c->identity[i]);
+		c->identity[i] = p;
+	}
+	/* ssh has already expanded the tokens here; a '%' left is a literal one. */
+	for (i = 0; i < c->n_known_hosts; i++) {
+		ret = expand_path(c, c->known_hosts[i], 0, &p);
+		if (ret < 0)
+			return ret;
+		free(c->known_hosts[i]);
+		c->known_hosts[i] = p;
+	}
+	return 0;
+}
+
+void sshconf_free(struct sshconf *c)
+{
+	size_t i;
+
+	free(c->hostname);
+	free(c->user);
+	for (i = 0; i < c->n_identity; i++)
+		free(c->identity[i]);
+	for (i = 0; i < c->n_known_hosts; i++)
+		free(c->known_hosts[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+int sshconf_parse(struct sshconf *c, const char *text)
+{
+	char *copy, *line, *next, *key, *val, *end;
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->strict = SSHCONF_STRICT_YES;
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	for (line = copy; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		key = line + strspn(line, " \t");
+		val = key + strcspn(key, " \t");
+		if (*val)
+			*val++ = '\0';
+		val += strspn(val, " \t");
+		end = val + strlen(val);
+		while (end > val && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (!*key)
+			continue;
+		ret = parse_line(c, key, val);
+		if (ret < 0)
+			goto out;
+	}
+	ret = expand_all(c);
+out:
+	free(copy);
+	if (ret < 0)
+		sshconf_free(c);
+	return ret;
+}
+
+/*
+ * Run `ssh -G` and collect what it prints. -ENOENT means there is no ssh
+ * to ask; any other failure is ssh's verdict on the config.
+ */
+static int run_ssh_g(const char *host, const char *user, uint16_t port, const char *config,
+		     char **text)
+{
+	posix_spawn_file_actions_t fa;
+	char port_s[8], *argv[12], *buf = NULL, *nb;
+	size_t len = 0, cap = 0;
+	int argc = 0, pfd[2] = {-1, -1}, status, ret, fa_ok = 0;
+	pid_t pid = -1;
+	ssize_t n;
+
+	*text = NULL;
+	argv[argc++] = "ssh";
+	argv[argc++] = "-G";
+	if (config) {
+		argv[argc++] = "-F";
+		argv[argc++] = (char *)config;
+	}
+	if (user) {
+		argv[argc++] = "-l";
+		argv[argc++] = (char *)user;
+	}
+	if (port) {
+		snprintf(port_s, sizeof(port_s), "%u", (unsigned)port);
+		argv[argc++] = "-p";
+		argv[argc++] = port_s;
+	}
+	/* A host starting with '-' is a host, not an option. */
+	argv[argc++] = "--";
+	argv[argc++] = (char *)host;
+	argv[argc] = NULL;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	ret = -posix_spawn_file_actions_init(&fa);
+	if (ret < 0)
+		goto out;
+	fa_ok = 1;
+	/* ssh's complaints are summed up by its exit status; its stdin is nobody's. */
+	ret = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!ret)
+		ret = -posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	if (!ret)
+		ret = -posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (ret < 0)
+		goto out;
+	/* glibc and musl both report a failed exec here, so ENOENT means no ssh. */
+	ret = -posix_spawnp(&pid, "ssh", &fa, NULL, argv, environ);
+	if (ret < 0) {
+		pid = -1;
+		goto out;
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap >= SSH_G_MAX) {
+				ret = -E2BIG;
+				break;
+			}
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				ret = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		n = read(pfd[0], buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	/* Closing first lets a still-talking ssh die of SIGPIPE instead of blocking us. */
+	close(pfd[0]);
+	pfd[0] = -1;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			ret = ret < 0 ? ret : -errno;
+			goto out;
+		}
+	}
+	pid = -1;
+	if (ret < 0)
+		goto out;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		ret = -EINVAL;
+		goto out;
+	}
+	buf[len] = '\0';
+	*text = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	free(buf);
+	return ret;
+}
+
+static int dup_into(char **field, const char *val)
+{
+	*field = strdup(val);
+	return *field ? 0 : -ENOMEM;
+}
+
+/* What OpenSSH would use with no config at all, trimmed to the key types libssh2 reads. */
+static int fill_defaults(struct sshconf *c, const char *host, const char *user, uint16_t port)
+{
+	const char *home = home_dir();
+	char path[PATH_MAX];
+	size_t i;
+	int n;
+
+	memset(c, 0, sizeof(*c));
+	c->strict = SSHCONF_STRICT_YES;
+	c->port = port ? port : 22;
+	if (!user)
+		user = local_user();
+	if (!user)
+		return -ENOENT;
+	if (dup_into(&c->hostname, host) < 0 || dup_into(&c->user, user) < 0)
+		return -ENOMEM;
+	for (i = 0; i < sizeof(default_identities) / sizeof(default_identities[0]); i++) {
+		n = snprintf(path, sizeof(path), "%s/.ssh/%s", home, default_identities[i]);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		if (dup_into(&c->identity[c->n_identity], path) < 0)
+			return -ENOMEM;
+		c->n_identity++;
+	}
+	n = snprintf(path, sizeof(path), "%s/.ssh/known_hosts", home);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (dup_into(&c->known_hosts[0], path) < 0)
+		return -ENOMEM;
+	c->n_known_hosts = 1;
+	return 0;
+}
+
+int sshconf_resolve(struct sshconf *c, const char *host, const char *user, uint16_t port,
+		    const char *config)
+{
+	const char *me;
+	char *text = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (!host || !*host)
+		return -EINVAL;
+	ret = run_ssh_g(host, user, port, config, &text);
+	if (ret == -ENOENT) {
+		ret = fill_defaults(c, host, user, port);
+		goto out;
+	}
+	if (ret < 0)
+		return ret;
+	ret = sshconf_parse(c, text);
+	if (ret < 0)
+		goto out;
+	/* ssh always prints these; should one be missing, ssh's own defaults apply. */
+	if (!c->hostname)
+		ret = dup_into(&c->hostname, host);
+	me = user ? user : local_user();
+	if (!ret && !c->user && me)
+		ret = dup_into(&c->user, me);
+	if (!c->port)
+		c->port = port ? port : 22;
+out:
+	free(text);
+	if (ret < 0)
+		sshconf_free(c);
+	return ret;
+}

@@ -1,0 +1,592 @@
+/*
+ * test_sshconf: reading `ssh -G` output (a real capture from OpenSSH 9.2
+ * is embedded), path expansion, and resolving through the real ssh with a
+ * throw-away config. `ssh -G` only prints; it connects nowhere.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../client/sshconf.h"
+#include "t.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * `ssh -G -F cfg alias` with OpenSSH_9.2p1 Debian-2+deb12u10, HOME=/root,
+ * for a Host block with IdentityFile lines holding %-tokens. ssh leaves
+ * those unexpanded in identityfile but expands userknownhostsfile.
+ */
+static const char real_output[] =
+    "host alias\n"
+    "user carol\n"
+    "hostname 192.0.2.9\n"
+    "port 2201\n"
+    "addressfamily any\n"
+    "batchmode no\n"
+    "canonicalizefallbacklocal yes\n"
+    "canonicalizehostname false\n"
+    "checkhostip no\n"
+    "compression no\n"
+    "controlmaster false\n"
+    "enablesshkeysign no\n"
+    "clearallforwardings no\n"
+    "exitonforwardfailure no\n"
+    "fingerprinthash SHA256\n"
+    "forwardx11 no\n"
+    "forwardx11trusted yes\n"
+    "gatewayports no\n"
+    "gssapiauthentication no\n"
+    "gssapikeyexchange no\n"
+    "gssapidelegatecredentials no\n"
+    "gssapitrustdns no\n"
+    "gssapirenewalforcesrekey no\n"
+    "gssapikexalgorithms "
+    "gss-group14-sha256-,gss-group16-sha512-,gss-nistp256-sha256-,gss-curve25519-sha256-,gss-"
+    "group14-sha1-,gss-gex-sha1-\n"
+    "hashknownhosts no\n"
+    "hostbasedauthentication no\n"
+    "identitiesonly no\n"
+    "kbdinteractiveauthentication yes\n"
+    "nohostauthenticationforlocalhost no\n"
+    "passwordauthentication yes\n"
+    "permitlocalcommand no\n"
+    "proxyusefdpass no\n"
+    "pubkeyauthentication true\n"
+    "requesttty auto\n"
+    "sessiontype default\n"
+    "stdinnull no\n"
+    "forkafterauthentication no\n"
+    "streamlocalbindunlink no\n"
+    "stricthostkeychecking accept-new\n"
+    "tcpkeepalive yes\n"
+    "tunnel false\n"
+    "verifyhostkeydns false\n"
+    "visualhostkey no\n"
+    "updatehostkeys false\n"
+    "enableescapecommandline no\n"
+    "canonicalizemaxdots 1\n"
+    "connectionattempts 1\n"
+    "forwardx11timeout 1200\n"
+    "numberofpasswordprompts 3\n"
+    "serveralivecountmax 3\n"
+    "serveraliveinterval 0\n"
+    "requiredrsasize 1024\n"
+    "ciphers "
+    "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-"
+    "gcm@openssh.com\n"
+    "hostkeyalgorithms "
+    "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384-"
+    "cert-v01@openssh.com,ecdsa-sha2-nistp521-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh."
+    "com,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-"
+    "256-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-"
+    "nistp521,sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-"
+    "256\n"
+    "hostbasedacceptedalgorithms "
+    "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384-"
+    "cert-v01@openssh.com,ecdsa-sha2-nistp521-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh."
+    "com,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-"
+    "256-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-"
+    "nistp521,sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-"
+    "256\n"
+    "kexalgorithms "
+    "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@"
+    "libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-"
+    "exchange-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512,diffie-hellman-"
+    "group14-sha256\n"
+    "casignaturealgorithms "
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ssh-ed25519@"
+    "openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256\n"
+    "loglevel INFO\n"
+    "macs "
+    "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512-"
+    "etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,umac-128@openssh.com,hmac-sha2-"
+    "256,hmac-sha2-512,hmac-sha1\n"
+    "securitykeyprovider internal\n"
+    "pubkeyacceptedalgorithms "
+    "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384-"
+    "cert-v01@openssh.com,ecdsa-sha2-nistp521-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh."
+    "com,sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-"
+    "256-cert-v01@openssh.com,ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-"
+    "nistp521,sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-"
+    "256\n"
+    "xauthlocation /usr/bin/xauth\n"
+    "identityfile /tmp/x/id\n"
+    "identityfile ~/.ssh/%r_%h_%u_%%\n"
+    "identityfile %d/keys/%h\n"
+    "canonicaldomains none\n"
+    "globalknownhostsfile /etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2\n"
+    "userknownhostsfile /tmp/x/kh /root/kh2 /root/kh_192.0.2.9\n"
+    "logverbose none\n"
+    "permitremoteopen any\n"
+    "addkeystoagent false\n"
+    "forwardagent no\n"
+    "connecttimeout 7\n"
+    "tunneldevice any:any\n"
+    "canonicalizePermittedcnames none\n"
+    "controlpersist no\n"
+    "escapechar ~\n"
+    "ipqos lowdelay throughput\n"
+    "rekeylimit 0 0\n"
+    "streamlocalbindmask 0177\n"
+    "syslogfacility USER\n";
+
+static char *saved_home;
+
+static void home_set(const char *h)
+{
+	if (!saved_home) {
+		const char *old = getenv("HOME");
+
+		saved_home = strdup(old ? old : "");
+	}
+	setenv("HOME", h, 1);
+}
+
+static void home_restore(void)
+{
+	if (saved_home) {
+		setenv("HOME", saved_home, 1);
+		free(saved_home);
+		saved_home = NULL;
+	}
+}
+
+static const char *me(void)
+{
+	struct passwd *pw = getpwuid(geteuid());
+
+	return pw ? pw->pw_name : "?";
+}
+
+static void test_parse_real(void)
+{
+	struct sshconf c;
+	char want[512];
+
+	home_set("/home/tester");
+	CHECK_EQ_INT(sshconf_parse(&c, real_output), 0);
+	CHECK_STR(c.hostname, "192.0.2.9");
+	CHECK_STR(c.user, "carol");
+	CHECK_EQ_INT(c.port, 2201);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ACCEPT_NEW);
+	CHECK_EQ_INT(c.connect_timeout, 7);
+	CHECK_EQ_INT(c.n_identity, 3);
+	CHECK_STR(c.identity[0], "/tmp/x/id");
+	snprintf(want, sizeof(want), "/home/tester/.ssh/carol_192.0.2.9_%s_%%", me());
+	CHECK_STR(c.identity[1], want);
+	CHECK_STR(c.identity[2], "/home/tester/keys/192.0.2.9");
+	CHECK_EQ_INT(c.n_known_hosts, 3);
+	CHECK_STR(c.known_hosts[0], "/tmp/x/kh");
+	CHECK_STR(c.known_hosts[1], "/root/kh2");
+	CHECK_STR(c.known_hosts[2], "/root/kh_192.0.2.9");
+	sshconf_free(&c);
+	CHECK(c.hostname == NULL && c.n_identity == 0);
+	/* Twice is harmless. */
+	sshconf_free(&c);
+	home_restore();
+}
+
+/* The lines `ssh -G -F /dev/null somehost` prints for what we read. */
+static const char default_output[] =
+    "host somehost\n"
+    "hostname somehost\n"
+    "port 22\n"
+    "stricthostkeychecking ask\n"
+    "identityfile ~/.ssh/id_rsa\n"
+    "identityfile ~/.ssh/id_ecdsa\n"
+    "identityfile ~/.ssh/id_ecdsa_sk\n"
+    "identityfile ~/.ssh/id_ed25519\n"
+    "identityfile ~/.ssh/id_ed25519_sk\n"
+    "identityfile ~/.ssh/id_xmss\n"
+    "identityfile ~/.ssh/id_dsa\n"
+    "globalknownhostsfile /etc/ssh/ssh_known_hosts "
+    "/etc/ssh/ssh_known_hosts2\n"
+    "userknownhostsfile /root/.ssh/known_hosts /root/.ssh/known_hosts2\n"
+    "connecttimeout none\n";
+
+static void test_parse_defaults(void)
+{
+	static const char *const ids[] = {"id_rsa",	   "id_ecdsa", "id_ecdsa_sk", "id_ed25519",
+					  "id_ed25519_sk", "id_xmss",  "id_dsa"};
+	struct sshconf c;
+	char want[256];
+	size_t i;
+
+	home_set("/h");
+	CHECK_EQ_INT(sshconf_parse(&c, default_output), 0);
+	CHECK_STR(c.hostname, "somehost");
+	CHECK(c.user == NULL);
+	CHECK_EQ_INT(c.port, 22);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.connect_timeout, 0);
+	CHECK_EQ_INT(c.n_identity, ARRAY_LEN(ids));
+	for (i = 0; i < ARRAY_LEN(ids) && i < c.n_identity; i++) {
+		snprintf(want, sizeof(want), "/h/.ssh/%s", ids[i]);
+		CHECK_STR(c.identity[i], want);
+	}
+	/* globalknownhostsfile is not ours to read. */
+	CHECK_EQ_INT(c.n_known_hosts, 2);
+	CHECK_STR(c.known_hosts[0], "/root/.ssh/known_hosts");
+	CHECK_STR(c.known_hosts[1], "/root/.ssh/known_hosts2");
+	sshconf_free(&c);
+
+	/* Nothing at all: every field at its default. */
+	CHECK_EQ_INT(sshconf_parse(&c, ""), 0);
+	CHECK(c.hostname == NULL && c.user == NULL && c.port == 0);
+	CHECK(c.n_identity == 0 && c.n_known_hosts == 0);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	sshconf_free(&c);
+	home_restore();
+}
+
+static const struct {
+	const char *val;
+	enum sshconf_strict want;
+} stricts[] = {
+    {"yes", SSHCONF_STRICT_YES},      {"true", SSHCONF_STRICT_YES},
+    {"ask", SSHCONF_STRICT_YES},      {"Yes", SSHCONF_STRICT_YES},
+    {"whatever", SSHCONF_STRICT_YES}, {"accept-new", SSHCONF_STRICT_ACCEPT_NEW},
+    {"no", SSHCONF_STRICT_NO},	      {"off", SSHCONF_STRICT_NO},
+    {"false", SSHCONF_STRICT_NO},
+};
+
+static void test_strict(void)
+{
+	struct sshconf c;
+	char text[128];
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(stricts); i++) {
+		snprintf(text, sizeof(text), "hostname h\nstricthostkeychecking %s\n",
+			 stricts[i].val);
+		CHECK_EQ_INT(sshconf_parse(&c, text), 0);
+		CHECK_EQ_INT(c.strict, stricts[i].want);
+		sshconf_free(&c);
+	}
+}
+
+static const struct {
+	const char *text;
+	int ret, port, timeout;
+} values[] = {
+    {"port 1\nconnecttimeout none\n", 0, 1, 0},
+    {"port 65535\nconnecttimeout 0\n", 0, 65535, 0},
+    {"port 2222\nconnecttimeout 30\n", 0, 2222, 30},
+    {"port 0\n", -EINVAL, 0, 0},
+    {"port 65536\n", -EINVAL, 0, 0},
+    {"port -1\n", -EINVAL, 0, 0},
+    {"port 22x\n", -EINVAL, 0, 0},
+    {"port\n", -EINVAL, 0, 0},
+    {"connecttimeout 7s\n", -EINVAL, 0, 0},
+    {"connecttimeout -1\n", -EINVAL, 0, 0},
+    {"connecttimeout 99999999999\n", -EINVAL, 0, 0},
+};
+
+static void test_values(void)
+{
+	struct sshconf c;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(values); i++) {
+		int ret = sshconf_parse(&c, values[i].text);
+
+		CHECK_EQ_INT(ret, values[i].ret);
+		if (ret == 0) {
+			CHECK_EQ_INT(c.port, values[i].port);
+			CHECK_EQ_INT(c.connect_timeout, values[i].timeout);
+		} else {
+			/* A failed parse leaves nothing behind. */
+			CHECK(c.hostname == NULL && c.n_identity == 0);
+		}
+		sshconf_free(&c);
+	}
+}
+
+/* Odd spacing, CRLF, blank lines, repeated keys, unknown keys. */
+static void test_layout(void)
+{
+	struct sshconf c;
+
+	CHECK_EQ_INT(sshconf_parse(&c, "\n  hostname\t first.test  \r\nHostName second.test\n"
+				       "user  u1\nuser u2\nidentityfile /k with space \r\n"
+				       "bogus key\nlonely\n\n"
+				       "userknownhostsfile \t/a  /b\t/c \n"
+				       "userknownhostsfile /ignored\nidentityfile   \n"
+				       "identityfile /k2"),
+		     0);
+	CHECK_STR(c.hostname, "first.test");
+	CHECK_STR(c.user, "u1");
+	CHECK_EQ_INT(c.n_identity, 2);
+	CHECK_STR(c.identity[0], "/k with space");
+	CHECK_STR(c.identity[1], "/k2");
+	CHECK_EQ_INT(c.n_known_hosts, 3);
+	CHECK_STR(c.known_hosts[0], "/a");
+	CHECK_STR(c.known_hosts[1], "/b");
+	CHECK_STR(c.known_hosts[2], "/c");
+	sshconf_free(&c);
+}
+
+static void test_limits(void)
+{
+	struct sshconf c;
+	char text[2048], *p = text;
+	int i;
+
+	for (i = 0; i < 20; i++)
+		p += sprintf(p, "identityfile /id%d\n", i);
+	p += sprintf(p, "userknownhostsfile");
+	for (i = 0; i < 20; i++)
+		p += sprintf(p, " /kh%d", i);
+	sprintf(p, "\n");
+	CHECK_EQ_INT(sshconf_parse(&c, text), 0);
+	CHECK_EQ_INT(c.n_identity, SSHCONF_MAX_FILES);
+	CHECK_STR(c.identity[0], "/id0");
+	CHECK_STR(c.identity[SSHCONF_MAX_FILES - 1], "/id15");
+	CHECK_EQ_INT(c.n_known_hosts, SSHCONF_MAX_FILES);
+	CHECK_STR(c.known_hosts[SSHCONF_MAX_FILES - 1], "/kh15");
+	sshconf_free(&c);
+}
+
+static const struct {
+	const char *in, *want; /* in want: @H = $HOME, @R = root's home, @U = local user */
+} expansions[] = {
+    {"~", "@H"},
+    {"~/", "@H/"},
+    {"~/.ssh/id", "@H/.ssh/id"},
+    {"~root/k", "@R/k"},
+    {"~no_such_user_zz/k", "~no_such_user_zz/k"},
+    {"/a~b", "/a~b"},
+    {"%d/k", "@H/k"},
+    {"/k/%u", "/k/@U"},
+    {"/k/%r@%h", "/k/remote@host.test"},
+    {"/k/100%%", "/k/100%"},
+    {"/k/%x%", "/k/%x%"},
+    {"/k/%", "/k/%"},
+    {"%%%%", "%%"},
+};
+
+static void subst(char *out, size_t len, const char *tmpl)
+{
+	struct passwd *pw = getpwnam("root");
+	const char *root = pw ? pw->pw_dir : "/root";
+	size_t n = 0;
+
+	for (; *tmpl && n + 1 < len; tmpl++) {
+		const char *rep = NULL;
+
+		if (tmpl[0] == '@' && tmpl[1] == 'H')
+			rep = "/home/t";
+		else if (tmpl[0] == '@' && tmpl[1] == 'R')
+			rep = root;
+		else if (tmpl[0] == '@' && tmpl[1] == 'U')
+			rep = me();
+		if (rep) {
+			n += (size_t)snprintf(out + n, len - n, "%s", rep);
+			tmpl++;
+		} else {
+			out[n++] = *tmpl;
+		}
+	}
+	out[n < len ? n : len - 1] = '\0';
+}
+
+static void test_expand(void)
+{
+	struct sshconf c;
+	char text[512], want[512];
+	size_t i;
+
+	home_set("/home/t");
+	for (i = 0; i < ARRAY_LEN(expansions); i++) {
+		snprintf(
+		    text, sizeof(text),
+		    "user remote\nidentityfile %s\nuserknownhostsfile %s\nhostname host.test\n",
+		    expansions[i].in, expansions[i].in);
+		CHECK_EQ_INT(sshconf_parse(&c, text), 0);
+		subst(want, sizeof(want), expansions[i].want);
+		CHECK_EQ_INT(c.n_identity, 1);
+		if (c.n_identity == 1 && strcmp(c.identity[0], want))
+			printf("  '%s' -> '%s', want '%s'\n", expansions[i].in, c.identity[0],
+			       want);
+		CHECK_STR(c.identity[0], want);
+		/* Known hosts get ~ only: ssh has done the tokens already. */
+		if (expansions[i].in[0] == '~') {
+			CHECK_STR(c.known_hosts[0], want);
+		} else {
+			CHECK_STR(c.known_hosts[0], expansions[i].in);
+		}
+		sshconf_free(&c);
+	}
+
+	/* No hostname or user to put in: the token stays. */
+	CHECK_EQ_INT(sshconf_parse(&c, "identityfile /k/%h-%r\n"), 0);
+	CHECK_STR(c.identity[0], "/k/%h-%r");
+	sshconf_free(&c);
+
+	/* Without $HOME, the password file says where home is. */
+	unsetenv("HOME");
+	CHECK_EQ_INT(sshconf_parse(&c, "identityfile ~/k\n"), 0);
+	{
+		struct passwd *pw = getpwuid(getuid());
+
+		snprintf(want, sizeof(want), "%s/k", pw ? pw->pw_dir : "/");
+		CHECK_STR(c.identity[0], want);
+	}
+	sshconf_free(&c);
+	home_restore();
+}
+
+static char tmpdir[64];
+
+static int write_file(const char *name, const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static int have_ssh(void)
+{
+	return system("command -v ssh >/dev/null 2>&1") == 0;
+}
+
+static void test_resolve_real(void)
+{
+	struct sshconf c;
+	char cfg[128];
+
+	if (!have_ssh()) {
+		printf("  (no ssh installed: skipped)\n");
+		return;
+	}
+	CHECK_EQ_INT(write_file("config",
+				"Host alias\n HostName 192.0.2.9\n Port 2201\n User carol\n"
+				" IdentityFile /tmp/x/id\n UserKnownHostsFile /tmp/x/kh\n"
+				" StrictHostKeyChecking accept-new\n ConnectTimeout 7\n",
+				cfg, sizeof(cfg)),
+		     0);
+
+	CHECK_EQ_INT(sshconf_resolve(&c, "alias", NULL, 0, cfg), 0);
+	CHECK_STR(c.hostname, "192.0.2.9");
+	CHECK_STR(c.user, "carol");
+	CHECK_EQ_INT(c.port, 2201);
+	CHECK_EQ_INT(c.n_identity, 1);
+	CHECK_STR(c.identity[0], "/tmp/x/id");
+	CHECK_EQ_INT(c.n_known_hosts, 1);
+	CHECK_STR(c.known_hosts[0], "/tmp/x/kh");
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ACCEPT_NEW);
+	CHECK_EQ_INT(c.connect_timeout, 7);
+	sshconf_free(&c);
+
+	/* The command line wins over the config. */
+	CHECK_EQ_INT(sshconf_resolve(&c, "alias", "dave", 99, cfg), 0);
+	CHECK_STR(c.hostname, "192.0.2.9");
+	CHECK_STR(c.user, "dave");
+	CHECK_EQ_INT(c.port, 99);
+	sshconf_free(&c);
+
+	/* A host no block matches: ssh's defaults. */
+	CHECK_EQ_INT(sshconf_resolve(&c, "other.test", NULL, 0, cfg), 0);
+	CHECK_STR(c.hostname, "other.test");
+	CHECK_STR(c.user, me());
+	CHECK_EQ_INT(c.port, 22);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.connect_timeout, 0);
+	CHECK(c.n_identity >= 3);
+	CHECK(c.n_known_hosts >= 1);
+	sshconf_free(&c);
+}
+
+static void test_resolve_broken(void)
+{
+	struct sshconf c;
+	char cfg[128], missing[128];
+
+	if (!have_ssh()) {
+		printf("  (no ssh installed: skipped)\n");
+		return;
+	}
+	snprintf(missing, sizeof(missing), "%s/no-such-config", tmpdir);
+	CHECK_EQ_INT(sshconf_resolve(&c, "alias", NULL, 0, missing), -EINVAL);
+	CHECK(c.hostname == NULL);
+
+	CHECK_EQ_INT(write_file("bad", "Host x\n NoSuchKeyword yes\n", cfg, sizeof(cfg)), 0);
+	CHECK_EQ_INT(sshconf_resolve(&c, "x", NULL, 0, cfg), -EINVAL);
+
+	/* Goes to ssh as a host after "--", never as an option. */
+	CHECK_EQ_INT(sshconf_resolve(&c, "-oProxyCommand=false", NULL, 0, "/dev/null"), -EINVAL);
+
+	CHECK_EQ_INT(sshconf_resolve(&c, "", NULL, 0, NULL), -EINVAL);
+	CHECK_EQ_INT(sshconf_resolve(&c, NULL, NULL, 0, NULL), -EINVAL);
+}
+
+static void test_resolve_no_ssh(void)
+{
+	const char *old = getenv("PATH");
+	char *saved = strdup(old ? old : "/usr/bin:/bin");
+	struct sshconf c;
+
+	/* An empty directory as the whole PATH: there is no ssh to find. */
+	setenv("PATH", tmpdir, 1);
+	home_set("/home/nossh");
+	CHECK_EQ_INT(sshconf_resolve(&c, "host.test", NULL, 0, NULL), 0);
+	CHECK_STR(c.hostname, "host.test");
+	CHECK_STR(c.user, me());
+	CHECK_EQ_INT(c.port, 22);
+	CHECK_EQ_INT(c.n_identity, 3);
+	CHECK_STR(c.identity[0], "/home/nossh/.ssh/id_ed25519");
+	CHECK_STR(c.identity[1], "/home/nossh/.ssh/id_ecdsa");
+	CHECK_STR(c.identity[2], "/home/nossh/.ssh/id_rsa");
+	CHECK_EQ_INT(c.n_known_hosts, 1);
+	CHECK_STR(c.known_hosts[0], "/home/nossh/.ssh/known_hosts");
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.connect_timeout, 0);
+	sshconf_free(&c);
+
+	CHECK_EQ_INT(sshconf_resolve(&c, "host.test", "erin", 2022, "/ignored"), 0);
+	CHECK_STR(c.user, "erin");
+	CHECK_EQ_INT(c.port, 2022);
+	sshconf_free(&c);
+
+	home_restore();
+	setenv("PATH", saved, 1);
+	free(saved);
+}
+
+int main(void)
+{
+	char path[128];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_sshconf.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_parse_real);
+	RUN(test_parse_defaults);
+	RUN(test_strict);
+	RUN(test_values);
+	RUN(test_layout);
+	RUN(test_limits);
+	RUN(test_expand);
+	RUN(test_resolve_real);
+	RUN(test_resolve_broken);
+	RUN(test_resolve_no_ssh);
+
+	snprintf(path, sizeof(path), "%s/config", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/bad", tmpdir);
+	unlink(path);
+	rmdir(tmpdir);
+	T_EXIT();
+}
