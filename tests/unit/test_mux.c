@@ -1,0 +1,327 @@
+/*
+ * Unit tests for the stream mux: a client mux and a helper mux wired back to
+ * back in one process, with real loopback TCP sockets as the streams.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../common/mux.h"
+#include "t.h"
+
+#define WINDOW (256u << 10)
+
+struct pair {
+	int a, b;
+};
+
+static int next_connect_fd = -1;
+static int connect_err;
+
+/* A connected loopback TCP pair, both ends non-blocking. */
+static struct pair tcp_pair(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	struct pair p = {-1, -1};
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	bind(l, (struct sockaddr *)&sin, sizeof(sin));
+	listen(l, 1);
+	getsockname(l, (struct sockaddr *)&sin, &len);
+	p.a = socket(AF_INET, SOCK_STREAM, 0);
+	connect(p.a, (struct sockaddr *)&sin, sizeof(sin));
+	p.b = accept(l, NULL, NULL);
+	close(l);
+	fcntl(p.a, F_SETFL, O_NONBLOCK);
+	fcntl(p.b, F_SETFL, O_NONBLOCK);
+	return p;
+}
+
+static int fake_connect(void *ctx, const struct wire_open *dst)
+{
+	int fd = next_connect_fd;
+
+	if (connect_err)
+		return -connect_err;
+	next_connect_fd = -1;
+	return fd >= 0 ? fd : -ECONNREFUSED;
+}
+
+static const struct mux_ops client_ops = {0};
+static const struct mux_ops helper_ops = {.connect = fake_connect};
+
+struct rig {
+	struct evloop loop;
+	struct mux *c, *h;
+	int proto_err;
+};
+
+/* Move queued output of one mux into the other, as much as fits. */
+static int move(struct mux *from, struct mux *to, int *err)
+{
+	size_t len, room;
+	const uint8_t *p;
+	uint8_t *q;
+	int ret;
+
+	mux_fill(from);
+	p = mux_out_peek(from, &len);
+	if (!len)
+		return 0;
+	q = mux_in_space(to, &room);
+	if (len > room)
+		len = room;
+	memcpy(q, p, len);
+	mux_out_consume(from, len);
+	ret = mux_in_commit(to, len);
+	if (ret < 0)
+		*err = ret;
+	return 1;
+}
+
+static void pump(struct rig *r, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		int moved = move(r->c, r->h, &r->proto_err) | move(r->h, r->c, &r->proto_err);
+		evloop_run_once(&r->loop, moved ? 0 : 2);
+	}
+}
+
+static void rig_init(struct rig *r)
+{
+	memset(r, 0, sizeof(*r));
+	evloop_init(&r->loop);
+	r->c = mux_new(&r->loop, WINDOW, 64 << 10, &client_ops, NULL);
+	r->h = mux_new(&r->loop, WINDOW, 64 << 10, &helper_ops, NULL);
+	mux_set_peer_window(r->c, WINDOW);
+	mux_set_peer_window(r->h, WINDOW);
+	connect_err = 0;
+}
+
+static void rig_free(struct rig *r)
+{
+	mux_free(r->c);
+	mux_free(r->h);
+	evloop_close(&r->loop);
+}
+
+static struct wire_open dst4(void)
+{
+	struct wire_open o = {.family = AF_INET, .port = 80, .addr = {192, 0, 2, 1}};
+	return o;
+}
+
+/* Open a stream: returns the local app's end and the remote app's end. */
+static void open_stream(struct rig *r, int *app, int *remote)
+{
+	struct pair local = tcp_pair(), far = tcp_pair();
+	struct wire_open o = dst4();
+
+	next_connect_fd = far.a;
+	CHECK_EQ_INT(mux_open_stream(r->c, local.a, &o), 0);
+	/* Deliver the OPEN now, while next_connect_fd still belongs to this stream. */
+	pump(r, 3);
+	*app = local.b;
+	*remote = far.b;
+}
+
+static ssize_t read_all(struct rig *r, int fd, char *buf, size_t max, int *eof)
+{
+	size_t got = 0;
+
+	*eof = 0;
+	for (int i = 0; i < 2000 && got < max && !*eof; i++) {
+		ssize_t n = read(fd, buf + got, max - got);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			*eof = 1;
+		else if (errno != EAGAIN)
+			return -errno;
+		else
+			pump(r, 1);
+	}
+	return (ssize_t)got;
+}
+
+static void test_half_close_both_ways(void)
+{
+	struct rig r;
+	char buf[64];
+	int app, remote, eof;
+
+	rig_init(&r);
+	open_stream(&r, &app, &remote);
+	CHECK_EQ_INT(write(app, "request", 7), 7);
+	shutdown(app, SHUT_WR);
+	CHECK_EQ_INT(read_all(&r, remote, buf, sizeof(buf), &eof), 7);
+	CHECK(eof);
+	CHECK(memcmp(buf, "request", 7) == 0);
+	/* The remote answers after seeing EOF: the other direction must still be open. */
+	CHECK_EQ_INT(write(remote, "response", 8), 8);
+	close(remote);
+	CHECK_EQ_INT(read_all(&r, app, buf, sizeof(buf), &eof), 8);
+	CHECK(eof);
+	CHECK(memcmp(buf, "response", 8) == 0);
+	pump(&r, 20);
+	{
+		struct mux_stats st;
+		mux_get_stats(r.c, &st);
+		CHECK_EQ_INT(st.streams, 0);
+		mux_get_stats(r.h, &st);
+		CHECK_EQ_INT(st.streams, 0);
+	}
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app);
+	rig_free(&r);
+}
+
+static void test_refused_is_reset(void)
+{
+	struct rig r;
+	struct pair local = tcp_pair();
+	struct wire_open o = dst4();
+	char buf[16];
+	ssize_t n = 0;
+
+	rig_init(&r);
+	connect_err = ECONNREFUSED;
+	CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
+	for (int i = 0; i < 200; i++) {
+		pump(&r, 1);
+		n = read(local.b, buf, sizeof(buf));
+		if (n >= 0 || errno != EAGAIN)
+			break;
+	}
+	/* A reset, not an empty success: the application must see the failure. */
+	CHECK(n < 0 && errno == ECONNRESET);
+	close(local.b);
+	rig_free(&r);
+}
+
+static void test_slow_reader_bounded_and_others_flow(void)
+{
+	struct rig r;
+	struct mux_stats st;
+	static char big[1 << 20];
+	char buf[64];
+	int app1, remote1, app2, remote2, eof;
+	size_t sent = 0;
+
+	rig_init(&r);
+	open_stream(&r, &app1, &remote1);
+	open_stream(&r, &app2, &remote2);
+	memset(big, 'x', sizeof(big));
+	/* Stream 1's remote never reads: the app keeps writing as long as it can. */
+	for (int i = 0; i < 400; i++) {
+		ssize_t n = write(app1, big, sizeof(big));
+		if (n > 0)
+			sent += (size_t)n;
+		pump(&r, 1);
+	}
+	mux_get_stats(r.h, &st);
+	CHECK(sent > 2 * WINDOW);
+	CHECK(st.buffered <= WINDOW);
+	/* Stream 2 is not held up by stream 1. */
+	CHECK_EQ_INT(write(app2, "ping", 4), 4);
+	shutdown(app2, SHUT_WR);
+	CHECK_EQ_INT(read_all(&r, remote2, buf, sizeof(buf), &eof), 4);
+	CHECK(eof);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app1), close(remote1), close(app2), close(remote2);
+	rig_free(&r);
+}
+
+static void test_bulk_intact(void)
+{
+	struct rig r;
+	int app, remote, eof = 0;
+	size_t total = 8u << 20, sent = 0, got = 0, bad = 0;
+	static unsigned char out[65536], in[65536];
+
+	rig_init(&r);
+	open_stream(&r, &app, &remote);
+	for (int i = 0; i < 200000 && (got < total || !eof); i++) {
+		if (sent < total) {
+			size_t n = total - sent < sizeof(out) ? total - sent : sizeof(out);
+			for (size_t k = 0; k < n; k++)
+				out[k] = (unsigned char)((sent + k) * 31 + 7);
+			ssize_t w = write(app, out, n);
+			if (w > 0)
+				sent += (size_t)w;
+			if (sent == total)
+				shutdown(app, SHUT_WR);
+		}
+		pump(&r, 1);
+		ssize_t n = read(remote, in, sizeof(in));
+		if (n > 0) {
+			for (ssize_t k = 0; k < n; k++)
+				if (in[k] != (unsigned char)((got + (size_t)k) * 31 + 7))
+					bad++;
+			got += (size_t)n;
+		} else if (n == 0) {
+			eof = 1;
+		}
+	}
+	CHECK_EQ_INT(got, total);
+	CHECK_EQ_INT(bad, 0);
+	CHECK(eof);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app), close(remote);
+	rig_free(&r);
+}
+
+static void test_peer_breaking_rules(void)
+{
+	struct rig r;
+	uint8_t f[WIRE_HDR_LEN + 16], *q;
+	struct wire_open o = dst4();
+	size_t room, n;
+
+	/* A helper may never open streams towards the client. */
+	rig_init(&r);
+	n = wire_put_open(f, 9, &o);
+	q = mux_in_space(r.c, &room);
+	memcpy(q, f, n);
+	CHECK_EQ_INT(mux_in_commit(r.c, n), -EPROTO);
+	rig_free(&r);
+
+	/* Data beyond the credit we granted is refused, so memory stays bounded. */
+	rig_init(&r);
+	{
+		int app, remote;
+		static uint8_t big[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
+		int ret = 0, over = 0;
+		struct mux_stats st;
+		open_stream(&r, &app, &remote);
+		/* The app never reads: once its socket is full, only our credit bounds memory. */
+		for (unsigned i = 0; i < 1000 && ret == 0; i++) {
+			n = wire_put_hdr(big, WIRE_DATA, 1, WIRE_MAX_PAYLOAD) + WIRE_MAX_PAYLOAD;
+			q = mux_in_space(r.c, &room);
+			memcpy(q, big, n);
+			ret = mux_in_commit(r.c, n);
+			mux_get_stats(r.c, &st);
+			if (st.buffered > WINDOW)
+				over = 1;
+		}
+		CHECK_EQ_INT(ret, -EPROTO);
+		CHECK_EQ_INT(over, 0);
+		close(app), close(remote);
+	}
+	rig_free(&r);
+}
+
+int main(void)
+{
+	RUN(test_half_close_both_ways);
+	RUN(test_refused_is_reset);
+	RUN(test_slow_reader_bounded_and_others_flow);
+	RUN(test_bulk_intact);
+	RUN(test_peer_breaking_rules);
+	T_EXIT();
+}
