@@ -17,13 +17,20 @@ struct ssh_conn {
 	LIBSSH2_SESSION *session;
 	struct sockaddr_storage peer; /* the server's address, for the firewall's self-exclude */
 	socklen_t peer_len;
+
+	/* For the caller to log after ssh_connect returns 0. */
+	char hostkey[128];   /* "ssh-ed25519 SHA256:..." as the server presented it */
+	int hostkey_added;   /* an unknown key was accepted and appended to the first known_hosts */
+	int hostkey_add_err; /* -errno when accepting it could not be written (the session goes on)
+			      */
+	char auth_used[256]; /* what authenticated: "agent key COMMENT", a key path, "password" */
 };
 
 enum ssh_fail {
 	SSH_FAIL_NONE = 0,
-	SSH_FAIL_RESOLVE,     /* host name does not resolve */
-	SSH_FAIL_CONNECT,     /* TCP connect failed or timed out */
-	SSH_FAIL_HANDSHAKE,   /* SSH protocol negotiation failed */
+	SSH_FAIL_RESOLVE,   /* host name does not resolve */
+	SSH_FAIL_CONNECT,   /* TCP connect failed or timed out */
+	SSH_FAIL_HANDSHAKE, /* SSH protocol negotiation failed */
 	SSH_FAIL_HOSTKEY_UNKNOWN,
 	SSH_FAIL_HOSTKEY_CHANGED,
 	SSH_FAIL_AUTH,
@@ -32,14 +39,22 @@ enum ssh_fail {
 /*
  * Connect and authenticate. extra_identity (from -i, may be empty) is tried
  * before the config's IdentityFile list; known_hosts_override (--known-hosts,
- * may be NULL) replaces the config's UserKnownHostsFile list. On failure
- * returns a negative errno, sets *fail, and writes one line for the user
- * into err (for host key failures it includes the SHA256 fingerprint).
+ * may be NULL) replaces the config's UserKnownHostsFile list and the global
+ * /etc/ssh/ssh_known_hosts. On failure returns a negative errno, sets *fail,
+ * writes one line for the user into err (for host key failures it includes
+ * the SHA256 fingerprint), and leaves c closed (fd -1, session NULL). c needs
+ * no initialisation. The session stays in blocking mode with a timeout of
+ * max(ConnectTimeout, 30 s) per wait; the caller changes either as it needs.
+ * Password and passphrase prompts, if any, go to /dev/tty.
  */
 int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const *extra_identity,
 		size_t n_extra, const char *known_hosts_override, enum ssh_fail *fail, char *err,
 		size_t errlen);
 
+/*
+ * Say goodbye (waiting at most 2 s), free the session and close the socket.
+ * Safe after a failed ssh_connect and when called twice.
+ */
 void ssh_disconnect(struct ssh_conn *c, const char *why);
 
 #endif

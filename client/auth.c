@@ -1,0 +1,557 @@
+/*
+ * auth: the user authentication methods, tried in OpenSSH's order, and the
+ * terminal prompts they need. Secrets live on the stack and are wiped after
+ * use; a signal during a prompt restores the terminal before it is handled.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "auth.h"
+
+#define SECRET_MAX 1024
+#define TRIES	   3  /* prompts per interactive method, like NumberOfPasswordPrompts */
+#define AGENT_MAX  32 /* servers cut us off after MaxAuthTries (6) anyway */
+#define NOT_YET	   1  /* internal: this method did not authenticate; try the next */
+
+/* Append ", item" to buf, cutting it short rather than overflowing. */
+static void list_add(char *buf, size_t size, const char *item)
+{
+	size_t used = strnlen(buf, size), n;
+
+	if (used + 3 >= size)
+		return;
+	if (used) {
+		memcpy(buf + used, ", ", 2);
+		used += 2;
+	}
+	n = strlen(item);
+	if (n > size - used - 1)
+		n = size - used - 1;
+	memcpy(buf + used, item, n);
+	buf[used + n] = '\0';
+}
+
+static bool listed(const char *methods, const char *m)
+{
+	size_t mlen = strlen(m);
+
+	for (const char *p = methods; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == mlen && !memcmp(p, m, n))
+			return true;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/* Errors after which the session is gone, as opposed to "this key was refused". */
+static bool session_dead(int rc)
+{
+	switch (rc) {
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+	case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+	case LIBSSH2_ERROR_TIMEOUT:
+	case LIBSSH2_ERROR_BAD_SOCKET:
+	case LIBSSH2_ERROR_DECRYPT:
+	case LIBSSH2_ERROR_ENCRYPT:
+	case LIBSSH2_ERROR_INVALID_MAC:
+	case LIBSSH2_ERROR_PROTO:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int session_failed(LIBSSH2_SESSION *s, int rc, struct auth_result *res)
+{
+	char *msg = NULL;
+
+	libssh2_session_last_error(s, &msg, NULL, 0);
+	snprintf(res->error, sizeof(res->error), "%s", msg && *msg ? msg : "connection lost");
+	return rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_SOCKET_TIMEOUT ? -ETIMEDOUT
+										 : -ECONNRESET;
+}
+
+/* Server-provided prompt text goes to the terminal: keep its control characters out. */
+static void tty_put(int fd, const char *s, size_t len)
+{
+	char buf[256];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[n++] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? '?' : (char)c;
+		if (n == sizeof(buf) || i + 1 == len) {
+			if (write(fd, buf, n) < 0)
+				return;
+			n = 0;
+		}
+	}
+}
+
+static volatile sig_atomic_t tty_signal;
+
+static void tty_on_signal(int sig)
+{
+	tty_signal = sig;
+}
+
+static const int tty_sigs[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP};
+#define N_TTY_SIGS (sizeof(tty_sigs) / sizeof(tty_sigs[0]))
+
+static int tty_ask_once(const char *prompt, size_t plen, bool echo, char *out, size_t outlen)
+{
+	struct sigaction sa, old[N_TTY_SIGS];
+	struct termios saved, quiet;
+	bool restore = false, too_long = false;
+	size_t n = 0;
+	int fd, r = 0;
+
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	tty_signal = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tty_on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: read() must return so the terminal can be restored. */
+	for (size_t i = 0; i < N_TTY_SIGS; i++)
+		sigaction(tty_sigs[i], &sa, &old[i]);
+	if (!echo && tcgetattr(fd, &saved) == 0) {
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+		restore = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+	}
+	tty_put(fd, prompt, plen);
+	for (;;) {
+		char c;
+		ssize_t rd = read(fd, &c, 1);
+
+		if (rd < 0 && errno == EINTR && !tty_signal)
+			continue;
+		if (rd < 0) {
+			r = tty_signal ? -EINTR : -errno;
+			break;
+		}
+		if (rd == 0 && n == 0) {
+			r = -ENODATA; /* ^D: the user declined */
+			break;
+		}
+		if (rd == 0 || c == '\n' || c == '\r')
+			break;
+		if (n + 1 >= outlen)
+			too_long = true;
+		else
+			out[n++] = c;
+	}
+	if (outlen)
+		out[n < outlen ? n : outlen - 1] = '\0';
+	if (restore)
+		tcsetattr(fd, TCSAFLUSH, &saved);
+	if (!echo && write(fd, "\n", 1) < 0)
+		r = r ? r : -EIO;
+	for (size_t i = 0; i < N_TTY_SIGS; i++)
+		sigaction(tty_sigs[i], &old[i], NULL);
+	close(fd);
+	if (!r && too_long)
+		r = -EMSGSIZE;
+	if (r)
+		explicit_bzero(out, outlen);
+	if (tty_signal) {
+		/* Deliver it now that the terminal echoes again; its own handler decides. */
+		raise(tty_signal);
+		r = -EINTR;
+	}
+	return r;
+}
+
+static int tty_ask(const char *prompt, size_t plen, bool echo, char *out, size_t outlen)
+{
+	int r = -EINTR;
+
+	/* After ^Z and fg, ask again, as ssh does. */
+	for (int i = 0; i < 4 && r == -EINTR; i++) {
+		r = tty_ask_once(prompt, plen, echo, out, outlen);
+		if (r == -EINTR && tty_signal != SIGTSTP)
+			break;
+	}
+	return r;
+}
+
+static void tty_show(const char *text, size_t len)
+{
+	int fd;
+
+	if (!len)
+		return;
+	fd = open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	tty_put(fd, text, len);
+	if (text[len - 1] != '\n' && write(fd, "\n", 1) < 0) {
+		/* nothing to do: the prompt that follows still works */
+	}
+	close(fd);
+}
+
+static bool have_tty(void)
+{
+	return isatty(STDIN_FILENO) == 1;
+}
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int auth_key_encrypted(const char *path)
+{
+	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
+	static const char magic[] = "openssh-key-v1"; /* followed by its NUL in the blob */
+	unsigned char blob[96];
+	char buf[4096];
+	size_t n, blen = 0;
+	uint32_t acc = 0, clen;
+	int bits = 0;
+	const char *p;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	buf[n] = '\0';
+
+	p = strstr(buf, openssh);
+	if (!p)
+		return strstr(buf, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
+		       strstr(buf, "Proc-Type: 4,ENCRYPTED");
+	/* Decode only the start: magic, then string ciphername. */
+	for (p += sizeof(openssh) - 1; *p && *p != '-' && *p != '=' && blen < sizeof(blob); p++) {
+		int v = b64_value(*p);
+
+		if (v < 0)
+			continue;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			blob[blen++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if (blen < sizeof(magic) + 4 || memcmp(blob, magic, sizeof(magic)))
+		return -EINVAL;
+	clen = (uint32_t)blob[15] << 24 | (uint32_t)blob[16] << 16 | (uint32_t)blob[17] << 8 |
+	       blob[18];
+	if (clen > blen - 19)
+		return -EINVAL;
+	return !(clen == 4 && !memcmp(blob + 19, "none", 4));
+}
+
+/* From its .pub, or a PEM header when there is none; openssh-key-v1 files without .pub: no. */
+static bool key_file_is_rsa(const char *path, const char *pub)
+{
+	char head[64] = "";
+	FILE *f = fopen(pub ? pub : path, "re");
+
+	if (!f)
+		return false;
+	if (!fgets(head, sizeof(head), f))
+		head[0] = '\0';
+	fclose(f);
+	return pub ? !strncmp(head, "ssh-rsa ", 8) : !!strstr(head, "BEGIN RSA PRIVATE KEY");
+}
+
+static int try_agent(LIBSSH2_SESSION *s, const char *user, struct auth_result *res)
+{
+	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+	const char *sock = getenv("SSH_AUTH_SOCK");
+	LIBSSH2_AGENT *agent;
+	char label[64];
+	int r = NOT_YET, n = 0;
+
+	if (!sock || !*sock)
+		return NOT_YET;
+	agent = libssh2_agent_init(s);
+	if (!agent) {
+		list_add(res->tried, sizeof(res->tried), "agent (cannot start)");
+		return NOT_YET;
+	}
+	if (libssh2_agent_connect(agent)) {
+		list_add(res->tried, sizeof(res->tried), "agent (unreachable)");
+		goto out;
+	}
+	if (libssh2_agent_list_identities(agent)) {
+		list_add(res->tried, sizeof(res->tried), "agent (cannot list keys)");
+		goto out_disconnect;
+	}
+	while (n < AGENT_MAX && libssh2_agent_get_identity(agent, &id, prev) == 0) {
+		int rc;
+
+		prev = id;
+		n++;
+		rc = libssh2_agent_userauth(agent, user, id);
+		if (rc == 0) {
+			snprintf(res->used, sizeof(res->used), "agent key %s",
+				 id->comment && *id->comment ? id->comment : "(no comment)");
+			r = 0;
+			break;
+		}
+		if (session_dead(rc)) {
+			r = session_failed(s, rc, res);
+			break;
+		}
+		if (id->blob_len >= 11 && !memcmp(id->blob, "\0\0\0\7ssh-rsa", 11))
+			res->rsa_refused = 1;
+	}
+	snprintf(label, sizeof(label), n == 1 ? "agent (%d key)" : "agent (%d keys)", n);
+	list_add(res->tried, sizeof(res->tried), label);
+out_disconnect:
+	libssh2_agent_disconnect(agent);
+out:
+	libssh2_agent_free(agent);
+	return r;
+}
+
+static int try_key(LIBSSH2_SESSION *s, const char *user, const char *path, struct auth_result *res)
+{
+	unsigned int ulen = (unsigned int)strlen(user);
+	char pub[PATH_MAX], pass[SECRET_MAX], prompt[PATH_MAX + 40], label[PATH_MAX + 64];
+	const char *pubp = NULL;
+	struct stat st;
+	int enc, rc, r;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NOT_YET;
+	/* With the .pub, libssh2 asks the server first, so we prompt only for a key it takes. */
+	if (snprintf(pub, sizeof(pub), "%s.pub", path) < (int)sizeof(pub) && access(pub, R_OK) == 0)
+		pubp = pub;
+	enc = auth_key_encrypted(path);
+	if (enc < 0 && enc != -EINVAL) {
+		snprintf(label, sizeof(label), "%s (%s)", path, strerror(-enc));
+		list_add(res->tried, sizeof(res->tried), label);
+		return NOT_YET;
+	}
+	if (enc <= 0 || pubp) {
+		rc = libssh2_userauth_publickey_fromfile_ex(s, user, ulen, pubp, path, NULL);
+		if (rc == 0)
+			goto ok;
+		if (session_dead(rc))
+			return session_failed(s, rc, res);
+		/*
+		 * A refused key fails with AUTHENTICATION_FAILED. One the server
+		 * would take fails later, when libssh2 cannot sign with it
+		 * (PUBLICKEY_UNVERIFIED "Callback returned error"): ask then.
+		 */
+		if (enc <= 0 || rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED) {
+			if (key_file_is_rsa(path, pubp))
+				res->rsa_refused = 1;
+			list_add(res->tried, sizeof(res->tried), path);
+			return NOT_YET;
+		}
+	}
+	if (!have_tty()) {
+		snprintf(label, sizeof(label), "%s (encrypted, no terminal to ask)", path);
+		list_add(res->tried, sizeof(res->tried), label);
+		return NOT_YET;
+	}
+	snprintf(prompt, sizeof(prompt), "Enter passphrase for key '%s': ", path);
+	r = tty_ask(prompt, strlen(prompt), false, pass, sizeof(pass));
+	if (r == -EINTR)
+		return r;
+	if (r) {
+		snprintf(label, sizeof(label), "%s (no passphrase)", path);
+		list_add(res->tried, sizeof(res->tried), label);
+		return NOT_YET;
+	}
+	rc = libssh2_userauth_publickey_fromfile_ex(s, user, ulen, pubp, path, pass);
+	explicit_bzero(pass, sizeof(pass));
+	if (rc == 0)
+		goto ok;
+	if (session_dead(rc))
+		return session_failed(s, rc, res);
+	snprintf(label, sizeof(label),
+		 rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ? "%s" : "%s (wrong passphrase?)", path);
+	list_add(res->tried, sizeof(res->tried), label);
+	return NOT_YET;
+ok:
+	snprintf(res->used, sizeof(res->used), "%s", path);
+	return 0;
+}
+
+struct kbd_ctx {
+	int err; /* a prompt failed: stop asking */
+};
+
+static void kbd_respond(const char *name, int name_len, const char *instruction,
+			int instruction_len, int num_prompts,
+			const LIBSSH2_USERAUTH_KBDINT_PROMPT *prompts,
+			LIBSSH2_USERAUTH_KBDINT_RESPONSE *responses, void **abstract)
+{
+	struct kbd_ctx *ctx = *abstract;
+	char buf[SECRET_MAX];
+
+	if (ctx->err)
+		return;
+	if (name_len > 0)
+		tty_show(name, (size_t)name_len);
+	if (instruction_len > 0)
+		tty_show(instruction, (size_t)instruction_len);
+	for (int i = 0; i < num_prompts; i++) {
+		int r = tty_ask(prompts[i].text, prompts[i].length, prompts[i].echo != 0, buf,
+				sizeof(buf));
+
+		if (r) {
+			ctx->err = r;
+			return;
+		}
+		/* libssh2 frees these with the session's allocator, the default free(). */
+		responses[i].text = strdup(buf);
+		responses[i].length = responses[i].text ? (unsigned int)strlen(buf) : 0;
+		explicit_bzero(buf, sizeof(buf));
+	}
+}
+
+static int try_kbdint(LIBSSH2_SESSION *s, const char *user, struct auth_result *res)
+{
+	void **abstract = libssh2_session_abstract(s);
+	void *saved = *abstract;
+	struct kbd_ctx ctx = {0};
+	int r = NOT_YET;
+
+	*abstract = &ctx;
+	for (int i = 0; i < TRIES; i++) {
+		int rc = libssh2_userauth_keyboard_interactive_ex(
+		    s, user, (unsigned int)strlen(user), kbd_respond);
+
+		if (rc == 0) {
+			snprintf(res->used, sizeof(res->used), "keyboard-interactive");
+			r = 0;
+			break;
+		}
+		if (ctx.err == -EINTR) {
+			r = -EINTR;
+			break;
+		}
+		if (session_dead(rc)) {
+			r = session_failed(s, rc, res);
+			break;
+		}
+		if (ctx.err)
+			break;
+	}
+	*abstract = saved;
+	list_add(res->tried, sizeof(res->tried), "keyboard-interactive");
+	return r;
+}
+
+static int try_password(LIBSSH2_SESSION *s, const char *user, const char *host,
+			struct auth_result *res)
+{
+	char pass[SECRET_MAX], prompt[512];
+	int r = NOT_YET;
+
+	snprintf(prompt, sizeof(prompt), "%s@%s's password: ", user, host);
+	for (int i = 0; i < TRIES; i++) {
+		int rc, a = tty_ask(prompt, strlen(prompt), false, pass, sizeof(pass));
+
+		if (a == -EINTR) {
+			r = a;
+			break;
+		}
+		if (a)
+			break;
+		rc = libssh2_userauth_password_ex(s, user, (unsigned int)strlen(user), pass,
+						  (unsigned int)strlen(pass), NULL);
+		explicit_bzero(pass, sizeof(pass));
+		if (rc == 0) {
+			snprintf(res->used, sizeof(res->used), "password");
+			r = 0;
+			break;
+		}
+		if (session_dead(rc)) {
+			r = session_failed(s, rc, res);
+			break;
+		}
+	}
+	list_add(res->tried, sizeof(res->tried), "password");
+	return r;
+}
+
+int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
+	     size_t n_ids, struct auth_result *res)
+{
+	char *methods;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	if (!user || !*user)
+		return -EINVAL;
+	methods = libssh2_userauth_list(s, user, (unsigned int)strlen(user));
+	if (!methods) {
+		if (libssh2_userauth_authenticated(s)) {
+			snprintf(res->used, sizeof(res->used), "none");
+			return 0;
+		}
+		return session_failed(s, libssh2_session_last_errno(s), res);
+	}
+	snprintf(res->methods, sizeof(res->methods), "%s", methods);
+
+	if (listed(res->methods, "publickey")) {
+		r = try_agent(s, user, res);
+		if (r != NOT_YET)
+			return r;
+		for (size_t i = 0; i < n_ids; i++) {
+			if (!ids[i] || !*ids[i])
+				continue;
+			r = try_key(s, user, ids[i], res);
+			if (r != NOT_YET)
+				return r;
+		}
+	}
+	if (!have_tty() &&
+	    (listed(res->methods, "keyboard-interactive") || listed(res->methods, "password")))
+		list_add(res->tried, sizeof(res->tried), "password (no terminal to ask)");
+	if (have_tty() && listed(res->methods, "keyboard-interactive")) {
+		r = try_kbdint(s, user, res);
+		if (r != NOT_YET)
+			return r;
+	}
+	if (have_tty() && listed(res->methods, "password")) {
+		r = try_password(s, user, host, res);
+		if (r != NOT_YET)
+			return r;
+	}
+	return -EACCES;
+}

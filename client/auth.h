@@ -1,0 +1,36 @@
+/*
+ * auth: user authentication once the handshake and host key check are done:
+ * ssh-agent, identity files, then keyboard-interactive and password when
+ * there is a terminal to ask on. Prompts go to /dev/tty, never stdout.
+ */
+#ifndef SLUICE_AUTH_H
+#define SLUICE_AUTH_H
+
+#include <libssh2.h>
+#include <stddef.h>
+
+struct auth_result {
+	char used[256];	   /* what worked: "agent (comment)", a key path, "password", ... */
+	char tried[1024];  /* what was attempted, comma separated, for the failure message */
+	char methods[128]; /* what the server accepts, as it listed them */
+	char error[256];   /* libssh2's text when the session itself failed */
+	int rsa_refused;   /* an RSA key was refused: libssh2 < 1.11 signs only with SHA-1 */
+};
+
+/*
+ * Authenticate user on s (blocking mode). ids are identity files in the
+ * order to try; missing files are skipped. host is for the password prompt.
+ * Returns 0 when authenticated, -EACCES when every method was refused,
+ * -EINTR when the user interrupted a prompt, or another -errno when the
+ * session failed (res->error says how).
+ */
+int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
+	     size_t n_ids, struct auth_result *res);
+
+/*
+ * Whether a private key file is passphrase protected: 1, 0, or -errno.
+ * Knows PEM ("ENCRYPTED") and the openssh-key-v1 format (cipher not "none").
+ */
+int auth_key_encrypted(const char *path);
+
+#endif

@@ -1,0 +1,367 @@
+/*
+ * hostkey: known_hosts handling on top of libssh2's knownhost API. libssh2
+ * does the parsing and the hashed-name matching; this file adds what it
+ * lacks: tolerant reading, finding the key types on file for a host, and
+ * appending one line instead of rewriting the user's file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "hostkey.h"
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int hostkey_base64(char *out, size_t outlen, const unsigned char *in, size_t inlen)
+{
+	size_t need = inlen / 3 * 4 + (inlen % 3 ? inlen % 3 + 1 : 0);
+	size_t i, o = 0;
+
+	if (inlen > (SIZE_MAX - 8) / 4 * 3 || need + 1 > outlen)
+		return -ENOSPC;
+	for (i = 0; i + 2 < inlen; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64_alphabet[v >> 18 & 63];
+		out[o++] = b64_alphabet[v >> 12 & 63];
+		out[o++] = b64_alphabet[v >> 6 & 63];
+		out[o++] = b64_alphabet[v & 63];
+	}
+	if (inlen - i == 1) {
+		unsigned v = (unsigned)in[i] << 16;
+		out[o++] = b64_alphabet[v >> 18 & 63];
+		out[o++] = b64_alphabet[v >> 12 & 63];
+	} else if (inlen - i == 2) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+		out[o++] = b64_alphabet[v >> 18 & 63];
+		out[o++] = b64_alphabet[v >> 12 & 63];
+		out[o++] = b64_alphabet[v >> 6 & 63];
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+int hostkey_fingerprint(char *out, size_t outlen, const unsigned char *blob, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int n;
+
+	if (outlen < sizeof("SHA256:"))
+		return -ENOSPC;
+	if (!EVP_Digest(blob, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		return -EIO;
+	memcpy(out, "SHA256:", 7);
+	n = hostkey_base64(out + 7, outlen - 7, md, mdlen);
+	return n < 0 ? n : 0;
+}
+
+int hostkey_name(char *out, size_t outlen, const char *host, uint16_t port)
+{
+	int n;
+
+	if (port == 22 || port == 0)
+		n = snprintf(out, outlen, "%s", host);
+	else
+		n = snprintf(out, outlen, "[%s]:%u", host, (unsigned)port);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+struct key_kind {
+	int hostkey_type;    /* LIBSSH2_HOSTKEY_TYPE_* */
+	int knownhost_type;  /* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *name;    /* in known_hosts and fingerprints */
+	const char *methods; /* LIBSSH2_METHOD_HOSTKEY names that sign with it, best first */
+};
+
+/* OpenSSH's default HostKeyAlgorithms order, so pinning prefers the same key it would. */
+static const struct key_kind kinds[] = {
+    {LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519", "ssh-ed25519"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256",
+     "ecdsa-sha2-nistp256"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384",
+     "ecdsa-sha2-nistp384"},
+    {LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521",
+     "ecdsa-sha2-nistp521"},
+    {LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "ssh-rsa",
+     "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+    {LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss", "ssh-dss"},
+};
+
+static const struct key_kind *kind_of(int hostkey_type)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i].hostkey_type == hostkey_type)
+			return &kinds[i];
+	return NULL;
+}
+
+const char *hostkey_type_name(int hostkey_type)
+{
+	const struct key_kind *k = kind_of(hostkey_type);
+
+	return k ? k->name : NULL;
+}
+
+/* "|1|salt|hash": libssh2 1.10 leaks on every check against a hash that is not SHA-1 sized. */
+static int bad_hash(const char *p)
+{
+	const char *h;
+
+	if (strncmp(p, "|1|", 3))
+		return 0;
+	h = strchr(p + 3, '|');
+	return !h || strcspn(h + 1, " \t") != 28;
+}
+
+static int load_file(LIBSSH2_KNOWNHOSTS *kh, const char *file)
+{
+	FILE *f = fopen(file, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int n = 0;
+
+	if (!f)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		const char *p = line;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		/*
+		 * @cert-authority and @revoked lines would be misread as a host
+		 * named "@...": skip them. A line libssh2 rejects is skipped too;
+		 * readfile would stop at it and lose every entry after it.
+		 */
+		if (*p == '@' || *p == '#' || *p == '\n' || *p == '\0' || bad_hash(p))
+			continue;
+		if (libssh2_knownhost_readline(kh, p, (size_t)len - (size_t)(p - line),
+					       LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0)
+			n++;
+	}
+	if (ferror(f))
+		n = -EIO;
+	free(line);
+	fclose(f);
+	return n;
+}
+
+int hostkey_load(LIBSSH2_KNOWNHOSTS *kh, const char *const *files, size_t n)
+{
+	int total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		if (!files[i] || !*files[i])
+			continue;
+		r = load_file(kh, files[i]);
+		if (r < 0)
+			return r;
+		total += r;
+	}
+	return total;
+}
+
+static int on_file(LIBSSH2_KNOWNHOSTS *kh, const char *name, int knownhost_type)
+{
+	/*
+	 * knownhost_check only compares keys of the type asked for, and reports
+	 * MISMATCH when the name matches (hashed or not) but the key differs. A
+	 * key that cannot be on file therefore tells whether this type is
+	 * there, without needing to read hashed names. Port -1: name is already
+	 * in known_hosts form, and libssh2 would otherwise also try plain "host".
+	 */
+	int r = libssh2_knownhost_checkp(
+	    kh, name, -1, "!", 1,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_BASE64 | knownhost_type, NULL);
+
+	return r == LIBSSH2_KNOWNHOST_CHECK_MISMATCH || r == LIBSSH2_KNOWNHOST_CHECK_MATCH;
+}
+
+static int supported_has(const char *const *supported, size_t n, const char *m, size_t mlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(supported[i]) == mlen && !memcmp(supported[i], m, mlen))
+			return 1;
+	return 0;
+}
+
+int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *name, const char *const *supported,
+		    size_t n_supported, char *out, size_t outlen)
+{
+	size_t o = 0;
+	int found = 0;
+
+	if (!outlen)
+		return -ENOSPC;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const char *m = kinds[i].methods;
+
+		if (!on_file(kh, name, kinds[i].knownhost_type))
+			continue;
+		found++;
+		while (*m) {
+			size_t mlen = strcspn(m, ",");
+
+			if (supported_has(supported, n_supported, m, mlen)) {
+				if (o + (o ? 1 : 0) + mlen + 1 > outlen)
+					return -ENOSPC;
+				if (o)
+					out[o++] = ',';
+				memcpy(out + o, m, mlen);
+				o += mlen;
+				out[o] = '\0';
+			}
+			m += mlen;
+			if (*m == ',')
+				m++;
+		}
+	}
+	return found;
+}
+
+int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
+		  int hostkey_type)
+{
+	const struct key_kind *k = kind_of(hostkey_type);
+	int r;
+
+	if (!k)
+		return -EPROTONOSUPPORT;
+	if (!len)
+		return -EINVAL;
+	r = libssh2_knownhost_checkp(
+	    kh, name, -1, (const char *)key, len,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | k->knownhost_type, NULL);
+	switch (r) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		return HOSTKEY_MATCH;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		return HOSTKEY_CHANGED;
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		return HOSTKEY_UNKNOWN;
+	default:
+		return -ENOMEM;
+	}
+}
+
+static int open_append(const char *file)
+{
+	int fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	/* Like ssh, create a missing ~/.ssh; only that one level. */
+	if (fd < 0 && errno == ENOENT) {
+		char *copy = strdup(file);
+
+		if (!copy)
+			return -ENOMEM;
+		if (mkdir(dirname(copy), 0700) < 0 && errno != EEXIST) {
+			int e = -errno;
+
+			free(copy);
+			return e;
+		}
+		free(copy);
+		fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
+		   const unsigned char *key, size_t len, int hostkey_type)
+{
+	const struct key_kind *k = kind_of(hostkey_type);
+	struct libssh2_knownhost *entry = NULL;
+	char *line = NULL;
+	size_t cap = 8192, outlen = 0;
+	struct stat st;
+	char last;
+	int fd = -1, r;
+
+	if (!k)
+		return -EPROTONOSUPPORT;
+	if (!len)
+		return -EINVAL;
+	if (libssh2_knownhost_addc(kh, name, NULL, (const char *)key, len, "sluice", 6,
+				   LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+				       k->knownhost_type,
+				   &entry))
+		return -ENOMEM;
+
+	/* Room for a leading newline in case the file does not end with one. */
+	for (int tries = 0; tries < 2; tries++) {
+		free(line);
+		line = malloc(cap + 1);
+		if (!line) {
+			r = -ENOMEM;
+			goto out;
+		}
+		line[0] = '\n';
+		r = libssh2_knownhost_writeline(kh, entry, line + 1, cap, &outlen,
+						LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+		if (r != LIBSSH2_ERROR_BUFFER_TOO_SMALL)
+			break;
+		cap = outlen + 1;
+	}
+	if (r) {
+		r = r == LIBSSH2_ERROR_ALLOC ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+	if (outlen == 0 || outlen > cap || line[outlen] != '\n') {
+		r = -EINVAL;
+		goto out;
+	}
+
+	fd = open_append(file);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+		r = write_all(fd, line, outlen + 1);
+	else
+		r = write_all(fd, line + 1, outlen);
+	if (r)
+		goto out;
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		goto out;
+	}
+	fd = -1;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	return r;
+}

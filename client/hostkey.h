@@ -1,0 +1,58 @@
+/*
+ * hostkey: the server's host key against OpenSSH known_hosts files: which key
+ * types are on file for a host (to pin the handshake to them), the verdict for
+ * the key the server showed, appending a newly accepted key, and the SHA256
+ * fingerprint OpenSSH prints.
+ */
+#ifndef SLUICE_HOSTKEY_H
+#define SLUICE_HOSTKEY_H
+
+#include <libssh2.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "SHA256:" + 43 base64 characters + NUL */
+#define HOSTKEY_FP_LEN 51
+
+enum hostkey_verdict { HOSTKEY_MATCH = 0, HOSTKEY_UNKNOWN, HOSTKEY_CHANGED };
+
+/* Base64 without '=' padding, as OpenSSH prints fingerprints. Returns the length or -ENOSPC. */
+int hostkey_base64(char *out, size_t outlen, const unsigned char *in, size_t inlen);
+
+/* "SHA256:..." of a raw key blob (the bytes of the known_hosts base64 field). 0 or -errno. */
+int hostkey_fingerprint(char *out, size_t outlen, const unsigned char *blob, size_t len);
+
+/* The name known_hosts uses: "host" on port 22, "[host]:port" elsewhere. 0 or -ENAMETOOLONG. */
+int hostkey_name(char *out, size_t outlen, const char *host, uint16_t port);
+
+/* "ssh-ed25519" etc. for a LIBSSH2_HOSTKEY_TYPE_*, NULL when unknown. */
+const char *hostkey_type_name(int hostkey_type);
+
+/*
+ * Read known_hosts files into kh. Missing files are skipped, and so are lines
+ * libssh2 cannot parse (markers, key types it does not know), which would make
+ * libssh2_knownhost_readfile drop the rest of the file. Returns the number of
+ * entries read or -errno for a file that exists but cannot be read.
+ */
+int hostkey_load(LIBSSH2_KNOWNHOSTS *kh, const char *const *files, size_t n);
+
+/*
+ * The LIBSSH2_METHOD_HOSTKEY preference list for the key types on file for
+ * name, in OpenSSH's order, keeping only methods in supported[]. Empty when
+ * nothing is on file. Returns the number of key types found or -ENOSPC.
+ */
+int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *name, const char *const *supported,
+		    size_t n_supported, char *out, size_t outlen);
+
+/* The verdict for the server's raw key blob of a LIBSSH2_HOSTKEY_TYPE_*, or -errno. */
+int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
+		  int hostkey_type);
+
+/*
+ * Append "name type key sluice" to file (created 0600, its directory 0700 if
+ * missing) without rewriting what is there. 0 or -errno.
+ */
+int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
+		   const unsigned char *key, size_t len, int hostkey_type);
+
+#endif

@@ -1,0 +1,488 @@
+/*
+ * ssh: the blocking phase of the SSH session, in order: TCP connect with a
+ * timeout, algorithm preferences (host key types pinned to known_hosts),
+ * handshake, host key verdict, authentication. Each step that fails says
+ * which one in a single line for the user.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "hostkey.h"
+#include "ssh.h"
+
+#define BLOCKING_TIMEOUT_MS 30000 /* a silent server must not hang us for good */
+#define DISCONNECT_WAIT_MS  2000
+
+/* Fastest first on AES-NI hardware; libssh2 1.10 has only the -ctr ones. */
+static const char crypt_pref[] = "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,"
+				 "aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
+static const char mac_pref[] = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,"
+			       "hmac-sha2-256,hmac-sha2-512,hmac-sha1-etm@openssh.com,hmac-sha1";
+
+/* OpenSSH's default order, so a first connection shows the key `ssh HOST` would. */
+static const char hostkey_pref[] = "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
+				   "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa";
+
+static const char *const global_known_hosts[] = {"/etc/ssh/ssh_known_hosts",
+						 "/etc/ssh/ssh_known_hosts2"};
+
+static int ssh_lib_init(void)
+{
+	static bool done;
+
+	if (!done) {
+		if (libssh2_init(0) != 0)
+			return -ENOMEM;
+		done = true;
+	}
+	return 0;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen)
+{
+	if (getnameinfo(sa, len, out, (socklen_t)outlen, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(out, outlen, "?");
+}
+
+/* Wait for a non-blocking connect; timeout_ms < 0 waits as long as the kernel does. */
+static int connect_wait(int fd, int timeout_ms)
+{
+	long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	socklen_t len = sizeof(int);
+	int soerr = 0;
+
+	for (;;) {
+		int wait = -1, r;
+
+		if (timeout_ms >= 0) {
+			long long left = deadline - now_ms();
+
+			if (left <= 0)
+				return -ETIMEDOUT;
+			wait = (int)left;
+		}
+		r = poll(&p, 1, wait);
+		if (r > 0)
+			break;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		return -errno;
+	return soerr ? -soerr : 0;
+}
+
+static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, enum ssh_fail *fail,
+		       char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
+	char port[8], addr[NI_MAXHOST] = "";
+	int r, last = -EHOSTUNREACH, one = 1;
+
+	snprintf(port, sizeof(port), "%u", (unsigned)(cfg->port ? cfg->port : 22));
+	r = getaddrinfo(cfg->hostname, port, &hints, &res);
+	if (r != 0) {
+		*fail = SSH_FAIL_RESOLVE;
+		snprintf(err, errlen, "cannot resolve %s: %s", cfg->hostname,
+			 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -ENOENT;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
+
+		addr_text(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
+		if (fd < 0) {
+			last = -errno;
+			continue;
+		}
+		r = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
+		if (r == -EINPROGRESS)
+			r = connect_wait(fd, cfg->connect_timeout > 0 ? cfg->connect_timeout * 1000
+								      : -1);
+		if (r == 0 && ai->ai_addrlen > sizeof(c->peer))
+			r = -EAFNOSUPPORT;
+		if (r == 0) {
+			/* Blocking from here: libssh2 manages the flag itself from now on. */
+			int fl = fcntl(fd, F_GETFL);
+
+			if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+				r = -errno;
+		}
+		if (r == 0) {
+			/* Small mux frames must not wait for Nagle. */
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			memcpy(&c->peer, ai->ai_addr, ai->ai_addrlen);
+			c->peer_len = ai->ai_addrlen;
+			c->fd = fd;
+			freeaddrinfo(res);
+			return 0;
+		}
+		last = r;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	*fail = SSH_FAIL_CONNECT;
+	snprintf(err, errlen, "cannot connect to %s port %u: %s", *addr ? addr : cfg->hostname,
+		 (unsigned)(cfg->port ? cfg->port : 22), strerror(-last));
+	return last;
+}
+
+static int supported(LIBSSH2_SESSION *s, int method, const char ***algs)
+{
+	int n = libssh2_session_supported_algs(s, method, algs);
+
+	if (n <= 0)
+		*algs = NULL;
+	return n > 0 ? n : 0;
+}
+
+/* Set wanted as the preference for method, minus what this libssh2 lacks (it rejects those). */
+static void prefer(LIBSSH2_SESSION *s, int method, const char *wanted)
+{
+	const char **algs;
+	int n = supported(s, method, &algs);
+	char list[512];
+	size_t o = 0;
+
+	list[0] = '\0';
+	for (const char *m = wanted; *m;) {
+		size_t mlen = strcspn(m, ",");
+
+		for (int i = 0; i < n; i++) {
+			if (strlen(algs[i]) != mlen || memcmp(algs[i], m, mlen))
+				continue;
+			if (o + 1 + mlen + 1 <= sizeof(list)) {
+				if (o)
+					list[o++] = ',';
+				memcpy(list + o, m, mlen);
+				o += mlen;
+				list[o] = '\0';
+			}
+			break;
+		}
+		m += mlen;
+		if (*m == ',')
+			m++;
+	}
+	if (o)
+		libssh2_session_method_pref(s, method, list);
+	if (algs)
+		libssh2_free(s, algs);
+}
+
+static const char *last_error(LIBSSH2_SESSION *s)
+{
+	char *msg = NULL;
+
+	libssh2_session_last_error(s, &msg, NULL, 0);
+	return msg && *msg ? msg : "unknown error";
+}
+
+/*
+ * Say goodbye only after a completed handshake: before it libssh2 has not
+ * been given the socket and would write the message to fd 0.
+ */
+static void teardown(struct ssh_conn *c, bool handshaken, int reason, const char *why)
+{
+	if (c->session) {
+		libssh2_session_set_blocking(c->session, 1);
+		libssh2_session_set_timeout(c->session, DISCONNECT_WAIT_MS);
+		if (handshaken)
+			libssh2_session_disconnect_ex(c->session, reason, why ? why : "bye", "");
+		libssh2_session_free(c->session);
+		c->session = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+void ssh_disconnect(struct ssh_conn *c, const char *why)
+{
+	teardown(c, true, SSH_DISCONNECT_BY_APPLICATION, why);
+}
+
+struct known {
+	LIBSSH2_KNOWNHOSTS *kh;
+	const char *files[SSHCONF_MAX_FILES + 2];
+	size_t n_files;
+	const char *save_to; /* where a newly accepted key goes; NULL: nowhere */
+	char name[300];	     /* the host as known_hosts spells it */
+	char pinned[256];    /* LIBSSH2_METHOD_HOSTKEY list, empty when nothing is on file */
+};
+
+static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf *cfg,
+		      const char *override, char *err, size_t errlen)
+{
+	const char **algs;
+	int n, r;
+
+	if (override) {
+		k->files[k->n_files++] = override;
+	} else {
+		for (size_t i = 0; i < cfg->n_known_hosts && i < SSHCONF_MAX_FILES; i++)
+			k->files[k->n_files++] = cfg->known_hosts[i];
+		k->files[k->n_files++] = global_known_hosts[0];
+		k->files[k->n_files++] = global_known_hosts[1];
+	}
+	k->save_to = override ? override : cfg->n_known_hosts ? cfg->known_hosts[0] : NULL;
+	if (hostkey_name(k->name, sizeof(k->name), cfg->hostname, cfg->port) < 0) {
+		snprintf(err, errlen, "host name too long: %s", cfg->hostname);
+		return -ENAMETOOLONG;
+	}
+	k->kh = libssh2_knownhost_init(s);
+	if (!k->kh) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < k->n_files; i++) {
+		r = hostkey_load(k->kh, &k->files[i], 1);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot read %s: %s", k->files[i], strerror(-r));
+			return r;
+		}
+	}
+	n = supported(s, LIBSSH2_METHOD_HOSTKEY, &algs);
+	r = hostkey_methods(k->kh, k->name, algs, (size_t)n, k->pinned, sizeof(k->pinned));
+	if (algs)
+		libssh2_free(s, algs);
+	if (r < 0) {
+		snprintf(err, errlen, "too many host key types on file for %s", k->name);
+		return r;
+	}
+	return 0;
+}
+
+static int known_verify(struct ssh_conn *c, struct known *k, const struct sshconf *cfg,
+			enum ssh_fail *fail, char *err, size_t errlen)
+{
+	char fp[HOSTKEY_FP_LEN];
+	const char *key, *tname;
+	size_t klen = 0;
+	int ktype = 0, r;
+
+	key = libssh2_session_hostkey(c->session, &klen, &ktype);
+	tname = hostkey_type_name(ktype);
+	if (!key || !klen || !tname) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "%s presented no usable host key", k->name);
+		return -EPROTO;
+	}
+	r = hostkey_fingerprint(fp, sizeof(fp), (const unsigned char *)key, klen);
+	if (r < 0) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "cannot hash the host key of %s: %s", k->name, strerror(-r));
+		return r;
+	}
+	snprintf(c->hostkey, sizeof(c->hostkey), "%s %s", tname, fp);
+
+	r = hostkey_check(k->kh, k->name, (const unsigned char *)key, klen, ktype);
+	if (r == HOSTKEY_MATCH)
+		return 0;
+	if (r == HOSTKEY_CHANGED) {
+		/* Refused even with StrictHostKeyChecking no: safer than ssh, which goes on. */
+		*fail = SSH_FAIL_HOSTKEY_CHANGED;
+		snprintf(err, errlen,
+			 "host key for %s has CHANGED (%s); refusing to connect (possible "
+			 "man-in-the-middle; fix %s)",
+			 k->name, c->hostkey, k->save_to ? k->save_to : "your known_hosts");
+		return -EPERM;
+	}
+	if (r != HOSTKEY_UNKNOWN) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "cannot check the host key of %s: %s", k->name, strerror(-r));
+		return r;
+	}
+	if (cfg->strict == SSHCONF_STRICT_YES) {
+		char how[320];
+
+		if (cfg->port && cfg->port != 22)
+			snprintf(how, sizeof(how), "ssh -p %u %s", (unsigned)cfg->port,
+				 cfg->hostname);
+		else
+			snprintf(how, sizeof(how), "ssh %s", cfg->hostname);
+		*fail = SSH_FAIL_HOSTKEY_UNKNOWN;
+		snprintf(err, errlen,
+			 "unknown host key for %s (%s); add it to %s (e.g. %s once) or set "
+			 "StrictHostKeyChecking accept-new",
+			 k->name, c->hostkey, k->save_to ? k->save_to : "~/.ssh/known_hosts", how);
+		return -EPERM;
+	}
+	c->hostkey_add_err = k->save_to ? hostkey_append(k->kh, k->save_to, k->name,
+							 (const unsigned char *)key, klen, ktype)
+					: -ENOENT;
+	c->hostkey_added = c->hostkey_add_err == 0;
+	return 0;
+}
+
+static int authenticate(struct ssh_conn *c, const struct sshconf *cfg,
+			const char *const *extra_identity, size_t n_extra, enum ssh_fail *fail,
+			char *err, size_t errlen)
+{
+	size_t n = 0, cap = n_extra + cfg->n_identity;
+	const char **ids = calloc(cap ? cap : 1, sizeof(*ids));
+	struct auth_result res;
+	int r;
+
+	if (!ids) {
+		*fail = SSH_FAIL_AUTH;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cap; i++) {
+		const char *id = i < n_extra ? extra_identity[i] : cfg->identity[i - n_extra];
+		bool dup = false;
+
+		for (size_t j = 0; id && j < n && !dup; j++)
+			dup = !strcmp(ids[j], id);
+		if (id && *id && !dup)
+			ids[n++] = id;
+	}
+	r = auth_run(c->session, cfg->user, cfg->hostname, ids, n, &res);
+	free(ids);
+	if (r == 0) {
+		snprintf(c->auth_used, sizeof(c->auth_used), "%s", res.used);
+		return 0;
+	}
+	*fail = SSH_FAIL_AUTH;
+	if (r == -EACCES)
+		snprintf(err, errlen,
+			 "authentication failed for %s@%s (tried: %s; server accepts: %s)%s",
+			 cfg->user, cfg->hostname, *res.tried ? res.tried : "nothing",
+			 *res.methods ? res.methods : "nothing",
+			 res.rsa_refused && !libssh2_version(0x010b00)
+			     ? "; libssh2 before 1.11 signs RSA keys with SHA-1, which OpenSSH "
+			       "8.8 and later refuse: use an ed25519 or ecdsa key"
+			     : "");
+	else if (r == -EINTR)
+		snprintf(err, errlen, "authentication for %s@%s interrupted", cfg->user,
+			 cfg->hostname);
+	else if (r == -EINVAL)
+		snprintf(err, errlen, "no user name to log in to %s as", cfg->hostname);
+	else
+		snprintf(err, errlen, "connection to %s lost during authentication: %s",
+			 cfg->hostname, *res.error ? res.error : strerror(-r));
+	return r;
+}
+
+int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const *extra_identity,
+		size_t n_extra, const char *known_hosts_override, enum ssh_fail *fail, char *err,
+		size_t errlen)
+{
+	long handshake_ms =
+	    cfg->connect_timeout > 0 ? cfg->connect_timeout * 1000L : BLOCKING_TIMEOUT_MS;
+	long blocking_ms = handshake_ms > BLOCKING_TIMEOUT_MS ? handshake_ms : BLOCKING_TIMEOUT_MS;
+	struct known k = {0};
+	int r, reason = SSH_DISCONNECT_BY_APPLICATION;
+	bool handshaken = false;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	*fail = SSH_FAIL_NONE;
+	if (errlen)
+		err[0] = '\0';
+	if (!cfg->hostname || !*cfg->hostname) {
+		*fail = SSH_FAIL_RESOLVE;
+		snprintf(err, errlen, "no host to connect to");
+		return -EINVAL;
+	}
+	r = ssh_lib_init();
+	if (r < 0) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "cannot initialise libssh2");
+		return r;
+	}
+	r = tcp_connect(c, cfg, fail, err, errlen);
+	if (r < 0)
+		return r;
+
+	c->session = libssh2_session_init();
+	if (!c->session) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	libssh2_session_set_blocking(c->session, 1);
+	/* The connect timeout also covers the banner and key exchange, as in ssh. */
+	libssh2_session_set_timeout(c->session, handshake_ms);
+	prefer(c->session, LIBSSH2_METHOD_CRYPT_CS, crypt_pref);
+	prefer(c->session, LIBSSH2_METHOD_CRYPT_SC, crypt_pref);
+	prefer(c->session, LIBSSH2_METHOD_MAC_CS, mac_pref);
+	prefer(c->session, LIBSSH2_METHOD_MAC_SC, mac_pref);
+
+	r = known_load(&k, c->session, cfg, known_hosts_override, err, errlen);
+	if (r < 0) {
+		*fail = SSH_FAIL_HOSTKEY_UNKNOWN;
+		goto out;
+	}
+	/*
+	 * Ask only for key types already on file, or the server may show
+	 * another one of its keys and the check would call it unknown.
+	 */
+	if (!*k.pinned)
+		prefer(c->session, LIBSSH2_METHOD_HOSTKEY, hostkey_pref);
+	else if (libssh2_session_method_pref(c->session, LIBSSH2_METHOD_HOSTKEY, k.pinned)) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "cannot pin host key types %s: %s", k.pinned,
+			 last_error(c->session));
+		r = -EINVAL;
+		goto out;
+	}
+
+	r = libssh2_session_handshake(c->session, c->fd);
+	if (r) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		if (*k.pinned)
+			snprintf(err, errlen,
+				 "SSH handshake with %s failed: %s (host key types limited to "
+				 "those on file: %s)",
+				 k.name, last_error(c->session), k.pinned);
+		else
+			snprintf(err, errlen, "SSH handshake with %s failed: %s", k.name,
+				 last_error(c->session));
+		r = r == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT : -EPROTO;
+		goto out;
+	}
+	handshaken = true;
+
+	r = known_verify(c, &k, cfg, fail, err, errlen);
+	if (r < 0) {
+		reason = SSH_DISCONNECT_HOST_KEY_NOT_VERIFIABLE;
+		goto out;
+	}
+
+	libssh2_session_set_timeout(c->session, blocking_ms);
+	r = authenticate(c, cfg, extra_identity, n_extra, fail, err, errlen);
+	if (r < 0)
+		reason = SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE;
+out:
+	if (k.kh)
+		libssh2_knownhost_free(k.kh);
+	if (r < 0)
+		teardown(c, handshaken, reason, "sluice: giving up");
+	return r;
+}

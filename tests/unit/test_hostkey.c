@@ -1,0 +1,287 @@
+/*
+ * test_hostkey: base64 and fingerprints against ssh-keygen, known_hosts
+ * names, reading (plain, hashed, lines libssh2 rejects), type probing for
+ * pinning, verdicts, and appending without disturbing the file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../client/hostkey.h"
+#include "t.h"
+
+/* The blob of "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC3UUYllO9XngBVtg5l75ye9cLwCEXm/wgy2SUPTIwtc";
+ * `ssh-keygen -lf` prints SHA256:HKIaFn5CrmbQOZ1oAoeuLaQY7fWlRDK6/8ouiYrpU8g for it. */
+static const unsigned char ed_blob[] = {
+    0x00, 0x00, 0x00, 0x0b, 0x73, 0x73, 0x68, 0x2d, 0x65, 0x64, 0x32, 0x35, 0x35,
+    0x31, 0x39, 0x00, 0x00, 0x00, 0x20, 0x2d, 0xd4, 0x51, 0x89, 0x65, 0x3b, 0xd5,
+    0xe7, 0x80, 0x15, 0x6d, 0x83, 0x99, 0x7b, 0xe7, 0x27, 0xbd, 0x70, 0xbc, 0x02,
+    0x11, 0x79, 0xbf, 0xc2, 0x0c, 0xb6, 0x49, 0x43, 0xd3, 0x23, 0x0b, 0x5c};
+#define ED_B64 "AAAAC3NzaC1lZDI1NTE5AAAAIC3UUYllO9XngBVtg5l75ye9cLwCEXm/wgy2SUPTIwtc"
+#define EC_B64                                                                                     \
+	"AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBBYnxXFAYAqCgvsBusU5xBmoqPvsbmkOsNec" \
+	"P3NllqMwSxOI5J4ZPV1SbfkyQawGgOSAMFxosqQUZggXiPjPmAw="
+#define RSA_B64 "AAAAB3NzaC1yc2EAAAADAQABAAAAgQDfakefakefakefakefakefakefake"
+
+static char tmpdir[64];
+static LIBSSH2_SESSION *session;
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static char *read_all(const char *path)
+{
+	static char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_base64_rfc4648(void)
+{
+	static const char *const want[] = {"",	     "Zg",	"Zm8",	   "Zm9v",
+					   "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+	char out[16];
+
+	for (size_t i = 0; i < 7; i++) {
+		CHECK_EQ_INT(hostkey_base64(out, sizeof(out), (const unsigned char *)"foobar", i),
+			     strlen(want[i]));
+		CHECK_STR(out, want[i]);
+	}
+	/* "Zm9vYg" plus its NUL needs 7 bytes. */
+	CHECK_EQ_INT(hostkey_base64(out, 7, (const unsigned char *)"foob", 4), 6);
+	CHECK_EQ_INT(hostkey_base64(out, 6, (const unsigned char *)"foob", 4), -ENOSPC);
+	CHECK_EQ_INT(hostkey_base64(out, 0, (const unsigned char *)"", 0), -ENOSPC);
+}
+
+static void test_base64_all_bytes(void)
+{
+	unsigned char in[3] = {0xff, 0xfe, 0x00};
+	char out[8];
+
+	CHECK_EQ_INT(hostkey_base64(out, sizeof(out), in, 3), 4);
+	CHECK_STR(out, "//4A");
+	CHECK_EQ_INT(hostkey_base64(out, sizeof(out), in, 2), 3);
+	CHECK_STR(out, "//4");
+}
+
+static void test_fingerprint_matches_ssh_keygen(void)
+{
+	char fp[HOSTKEY_FP_LEN];
+
+	CHECK_EQ_INT(hostkey_fingerprint(fp, sizeof(fp), ed_blob, sizeof(ed_blob)), 0);
+	CHECK_STR(fp, "SHA256:HKIaFn5CrmbQOZ1oAoeuLaQY7fWlRDK6/8ouiYrpU8g");
+	CHECK_EQ_INT(strlen(fp), HOSTKEY_FP_LEN - 1);
+	CHECK_EQ_INT(hostkey_fingerprint(fp, HOSTKEY_FP_LEN - 1, ed_blob, sizeof(ed_blob)),
+		     -ENOSPC);
+}
+
+static void test_name(void)
+{
+	char n[32], small[8];
+
+	CHECK_EQ_INT(hostkey_name(n, sizeof(n), "192.0.2.2", 22), 0);
+	CHECK_STR(n, "192.0.2.2");
+	CHECK_EQ_INT(hostkey_name(n, sizeof(n), "192.0.2.2", 0), 0);
+	CHECK_STR(n, "192.0.2.2");
+	CHECK_EQ_INT(hostkey_name(n, sizeof(n), "192.0.2.2", 2222), 0);
+	CHECK_STR(n, "[192.0.2.2]:2222");
+	CHECK_EQ_INT(hostkey_name(n, sizeof(n), "2001:db8::2", 2222), 0);
+	CHECK_STR(n, "[2001:db8::2]:2222");
+	CHECK_EQ_INT(hostkey_name(small, sizeof(small), "192.0.2.2", 22), -ENAMETOOLONG);
+}
+
+static void test_type_names(void)
+{
+	CHECK_STR(hostkey_type_name(LIBSSH2_HOSTKEY_TYPE_ED25519), "ssh-ed25519");
+	CHECK_STR(hostkey_type_name(LIBSSH2_HOSTKEY_TYPE_RSA), "ssh-rsa");
+	CHECK_STR(hostkey_type_name(LIBSSH2_HOSTKEY_TYPE_ECDSA_384), "ecdsa-sha2-nistp384");
+	CHECK(hostkey_type_name(LIBSSH2_HOSTKEY_TYPE_UNKNOWN) == NULL);
+}
+
+/* Lines libssh2 rejects or misreads come before the good ones on purpose. */
+static const char known_text[] =
+    "# a comment\n"
+    "\n"
+    "@cert-authority *.example.com ssh-ed25519 " ED_B64 "\n"
+    "@revoked 192.0.2.77 ssh-ed25519 " ED_B64 "\n"
+    "garbage\n"
+    "|1|abc=|def= ssh-ed25519 " ED_B64 "\n"
+    "192.0.2.9 sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t\n"
+    "192.0.2.2 ssh-ed25519 " ED_B64 " someone\n"
+    "|1|/v+OTLYiYJBl6Alq5mW4YNNztRY=|5ubk1Tk2VYw5R6Cxla9ZIAgr4Mc= ecdsa-sha2-nistp256 " EC_B64 "\n"
+    "192.0.2.3,192.0.2.4 ssh-rsa " RSA_B64 "\n";
+
+static LIBSSH2_KNOWNHOSTS *load_known(void)
+{
+	char path[128], missing[128];
+	const char *files[2] = {missing, path};
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session);
+
+	snprintf(path, sizeof(path), "%s/known", tmpdir);
+	snprintf(missing, sizeof(missing), "%s/nope/known", tmpdir);
+	write_file(path, known_text);
+	CHECK(kh != NULL);
+	if (kh)
+		CHECK(hostkey_load(kh, files, 2) >= 4);
+	return kh;
+}
+
+static void test_methods_from_file(void)
+{
+	static const char *const sup[] = {"ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa",
+					  "ssh-dss"};
+	static const char *const sup_sha2[] = {"ssh-rsa", "rsa-sha2-512", "ssh-ed25519"};
+	LIBSSH2_KNOWNHOSTS *kh = load_known();
+	char m[128], tiny[4];
+
+	if (!kh)
+		return;
+	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.2", sup, 4, m, sizeof(m)), 1);
+	CHECK_STR(m, "ssh-ed25519");
+	/* Hashed, and the port-22 entry of the same address does not count. */
+	CHECK_EQ_INT(hostkey_methods(kh, "[192.0.2.2]:2222", sup, 4, m, sizeof(m)), 1);
+	CHECK_STR(m, "ecdsa-sha2-nistp256");
+	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.4", sup, 4, m, sizeof(m)), 1);
+	CHECK_STR(m, "ssh-rsa");
+	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.4", sup_sha2, 3, m, sizeof(m)), 1);
+	CHECK_STR(m, "rsa-sha2-512,ssh-rsa");
+	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.99", sup, 4, m, sizeof(m)), 0);
+	CHECK_STR(m, "");
+	/* The skipped marker lines must not have become hosts. */
+	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.77", sup, 4, m, sizeof(m)), 0);
+	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.2", sup, 4, tiny, sizeof(tiny)), -ENOSPC);
+	libssh2_knownhost_free(kh);
+}
+
+static void test_check_verdicts(void)
+{
+	LIBSSH2_KNOWNHOSTS *kh = load_known();
+	unsigned char other[sizeof(ed_blob)];
+
+	if (!kh)
+		return;
+	memcpy(other, ed_blob, sizeof(other));
+	other[sizeof(other) - 1] ^= 1;
+	CHECK_EQ_INT(
+	    hostkey_check(kh, "192.0.2.2", ed_blob, sizeof(ed_blob), LIBSSH2_HOSTKEY_TYPE_ED25519),
+	    HOSTKEY_MATCH);
+	CHECK_EQ_INT(
+	    hostkey_check(kh, "192.0.2.2", other, sizeof(other), LIBSSH2_HOSTKEY_TYPE_ED25519),
+	    HOSTKEY_CHANGED);
+	/* Another type than the one on file is unknown, not changed (hence the pinning). */
+	CHECK_EQ_INT(hostkey_check(kh, "192.0.2.2", ed_blob, sizeof(ed_blob),
+				   LIBSSH2_HOSTKEY_TYPE_ECDSA_256),
+		     HOSTKEY_UNKNOWN);
+	CHECK_EQ_INT(hostkey_check(kh, "[192.0.2.2]:2222", ed_blob, sizeof(ed_blob),
+				   LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     HOSTKEY_UNKNOWN);
+	CHECK_EQ_INT(
+	    hostkey_check(kh, "192.0.2.77", ed_blob, sizeof(ed_blob), LIBSSH2_HOSTKEY_TYPE_ED25519),
+	    HOSTKEY_UNKNOWN);
+	CHECK_EQ_INT(
+	    hostkey_check(kh, "192.0.2.2", ed_blob, sizeof(ed_blob), LIBSSH2_HOSTKEY_TYPE_UNKNOWN),
+	    -EPROTONOSUPPORT);
+	libssh2_knownhost_free(kh);
+}
+
+static void test_append_keeps_file(void)
+{
+	/* A well-formed hash: libssh2 1.10 leaks an HMAC context on malformed ones. */
+	static const char before[] =
+	    "|1|/v+OTLYiYJBl6Alq5mW4YNNztRY=|5ubk1Tk2VYw5R6Cxla9ZIAgr4Mc= ssh-rsa " RSA_B64
+	    "\n192.0.2.3 ssh-rsa " RSA_B64;
+	char path[128], want[1024];
+	const char *files[1] = {path};
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session), *kh2;
+
+	snprintf(path, sizeof(path), "%s/append", tmpdir);
+	write_file(path, before);
+	CHECK_EQ_INT(hostkey_append(kh, path, "[192.0.2.5]:2222", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     0);
+	snprintf(want, sizeof(want), "%s\n[192.0.2.5]:2222 ssh-ed25519 %s sluice\n", before,
+		 ED_B64);
+	CHECK_STR(read_all(path), want);
+	/* Appending again adds one more line, no blank line in between. */
+	CHECK_EQ_INT(hostkey_append(kh, path, "192.0.2.6", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     0);
+	snprintf(want, sizeof(want),
+		 "%s\n[192.0.2.5]:2222 ssh-ed25519 %s sluice\n192.0.2.6 ssh-ed25519 %s sluice\n",
+		 before, ED_B64, ED_B64);
+	CHECK_STR(read_all(path), want);
+
+	kh2 = libssh2_knownhost_init(session);
+	CHECK(hostkey_load(kh2, files, 1) >= 2);
+	CHECK_EQ_INT(hostkey_check(kh2, "[192.0.2.5]:2222", ed_blob, sizeof(ed_blob),
+				   LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     HOSTKEY_MATCH);
+	libssh2_knownhost_free(kh2);
+	libssh2_knownhost_free(kh);
+}
+
+static void test_append_creates_dir(void)
+{
+	char dir[128], path[160];
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session);
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/dotssh", tmpdir);
+	snprintf(path, sizeof(path), "%s/known_hosts", dir);
+	CHECK_EQ_INT(hostkey_append(kh, path, "192.0.2.2", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     0);
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK_STR(read_all(path), "192.0.2.2 ssh-ed25519 " ED_B64 " sluice\n");
+	libssh2_knownhost_free(kh);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_hostkey.XXXXXX");
+	if (!mkdtemp(tmpdir) || libssh2_init(0) != 0)
+		return 2;
+	session = libssh2_session_init();
+	if (!session)
+		return 2;
+
+	RUN(test_base64_rfc4648);
+	RUN(test_base64_all_bytes);
+	RUN(test_fingerprint_matches_ssh_keygen);
+	RUN(test_name);
+	RUN(test_type_names);
+	RUN(test_methods_from_file);
+	RUN(test_check_verdicts);
+	RUN(test_append_keeps_file);
+	RUN(test_append_creates_dir);
+
+	libssh2_session_free(session);
+	libssh2_exit();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		printf("warning: could not remove %s\n", tmpdir);
+	T_EXIT();
+}
