@@ -172,8 +172,14 @@ static int client_connect(struct client *c)
 		log_err("%s", err);
 		return ret;
 	}
-	log_debug("SSH session to %s@%s port %u is up", c->cfg.user, c->cfg.hostname,
-		  c->cfg.port);
+	if (c->conn.hostkey_added)
+		log_warn("added the host key of %s (%s) to %s", c->cfg.hostname, c->conn.hostkey,
+			 c->o.known_hosts ? c->o.known_hosts : c->cfg.known_hosts[0]);
+	else if (c->conn.hostkey_add_err)
+		log_warn("accepted the new host key of %s (%s) but could not save it: %s",
+			 c->cfg.hostname, c->conn.hostkey, strerror(-c->conn.hostkey_add_err));
+	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
+		  c->cfg.user, c->cfg.hostname, c->cfg.port, c->conn.hostkey, c->conn.auth_used);
 	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, c->o.verbose, &c->ch,
 			 &peer, err, sizeof(err));
 	if (ret < 0) {
