@@ -174,7 +174,9 @@ static int client_connect(struct client *c)
 	}
 	if (c->conn.hostkey_added)
 		log_warn("added the host key of %s (%s) to %s", c->cfg.hostname, c->conn.hostkey,
-			 c->o.known_hosts ? c->o.known_hosts : c->cfg.known_hosts[0]);
+			 c->o.known_hosts         ? c->o.known_hosts
+			 : c->cfg.n_known_hosts ? c->cfg.known_hosts[0]
+						: "known_hosts");
 	else if (c->conn.hostkey_add_err)
 		log_warn("accepted the new host key of %s (%s) but could not save it: %s",
 			 c->cfg.hostname, c->conn.hostkey, strerror(-c->conn.hostkey_add_err));
