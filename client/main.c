@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/fdlimit.h"
 #include "../common/log.h"
 #include "../common/mux.h"
 #include "../firewall/fw.h"
@@ -86,17 +86,6 @@ static bool have_net_admin(void)
 			break;
 	fclose(f);
 	return caps & (1ull << 12);
-}
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	/* Each tunnelled connection is a descriptor; 10,000 of them need more than 1024. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 static void default_listen(struct opts *o)
@@ -349,7 +338,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	fdlimit_raise();
 	if ((ret = client_listen(&c)) < 0 || (ret = client_connect(&c)) < 0)
 		goto out;
 	if ((ret = client_signals(&c)) < 0) {

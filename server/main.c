@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../common/evloop.h"
+#include "../common/fdlimit.h"
 #include "../common/log.h"
 #include "../common/mux.h"
 #include "../common/sha256.h"
@@ -251,17 +251,6 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 	return h->exit_code ? -EPROTO : 0;
 }
 
-/* Every tunnelled connection is a descriptor here too; take what the remote allows. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	static struct helper h;
@@ -289,7 +278,7 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	fdlimit_raise();
 	ret = helper_serve(&h, hash);
 	mux_free(h.mux);
 	return ret < 0 ? 1 : 0;
