@@ -1,0 +1,419 @@
+# lib.sh: the end-to-end testbed, sourced by tests/e2e/test_*.sh and tests/demo.sh.
+#
+# Three throw-away network namespaces, named per run:
+#
+#   C (client: sluice, curl) --veth-- S (ssh host: sshd) --veth-- L (lan: servers)
+#   192.0.2.1  2001:db8:1::1          192.0.2.2  2001:db8:1::2
+#                                     198.51.100.1 2001:db8:2::1   198.51.100.2 2001:db8:2::2
+#                                     203.0.113.1                  203.0.113.2
+#
+# C routes the lan networks via S, but S does not forward: a packet from C
+# reaches L only through the tunnel. S runs a real sshd for an unprivileged
+# user "sluicet" that exists only inside S (through /etc/netns/S/). L runs
+# netsvc.py: HTTP on :80, a sha256 server on :9000, an echo server on :9001.
+#
+# Each case prints exactly one line, "PASS name" or "FAIL name: reason".
+# Teardown runs from an EXIT trap, so a failing or interrupted script still
+# removes its namespaces, processes, /etc/netns dirs and temp dir.
+
+set -u
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$E2E_DIR/../.." && pwd)
+SLUICE=${SLUICE:-$ROOT/build/sluice}
+PY=${PY:-/usr/bin/python3}
+TB_SUITE=${TB_SUITE:-e2e}
+TB_SSHD_EXTRA=${TB_SSHD_EXTRA:-} # extra sshd_config lines, e.g. "RekeyLimit 16M"
+
+TB_ID=sl$$
+NS_C=${TB_ID}c
+NS_S=${TB_ID}s
+NS_L=${TB_ID}l
+
+# Addresses, for the scripts.
+C4=192.0.2.1
+S4=192.0.2.2
+S6=2001:db8:1::2
+L4=198.51.100.2
+L6=2001:db8:2::2
+X4=203.0.113.2
+
+TB=""         # the temp dir, set by tb_up
+TB_NS=""      # namespaces we created
+TB_PIDS=""    # background processes we started and have not reaped
+TB_FAILS=0
+TB_DOWN=0
+LOGIN_UID=""
+INDEX_MARK=""
+BIG_SHA=""
+
+SLUICE_PID=""
+SLUICE_LOG=""
+SLUICE_RC=""
+SLUICE_ERR=""
+SLUICE_WHY=""
+SLUICE_N=0
+
+inC() { ip netns exec "$NS_C" "$@"; }
+inS() { ip netns exec "$NS_S" "$@"; }
+inL() { ip netns exec "$NS_L" "$@"; }
+
+pass() { echo "PASS $TB_SUITE.$1"; }
+fail() {
+	echo "FAIL $TB_SUITE.$1: $2"
+	TB_FAILS=$((TB_FAILS + 1))
+}
+
+# The script's exit status: non-zero when any case failed.
+tb_finish() { exit $((TB_FAILS > 0)); }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# True while pid exists and is not a zombie waiting to be reaped.
+proc_alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st:0:1}" != Z ]
+}
+
+tb_forget() {
+	local p out=""
+	for p in $TB_PIDS; do
+		[ "$p" = "$1" ] || out="$out $p"
+	done
+	TB_PIDS=$out
+}
+
+# wait_port NS PORT [TRIES]: until something listens on TCP PORT in NS (TRIES x 0.1 s).
+wait_port() {
+	local i
+	for ((i = 0; i < ${3:-50}; i++)); do
+		ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+tb_die() {
+	fail testbed "$1"
+	exit 1
+}
+
+# True when pid runs in network namespace ns: a guard against signalling a
+# recycled pid, since bash reaps background children on its own.
+pid_in_ns() {
+	local a
+	a=$(stat -L -c %i "/proc/$1/ns/net" 2>/dev/null) &&
+		[ "$a" = "$(stat -L -c %i "/run/netns/$2" 2>/dev/null)" ]
+}
+
+tb_down() {
+	local ns pid pids i left
+	[ "$TB_DOWN" = 1 ] && return 0
+	TB_DOWN=1
+	trap - EXIT INT TERM HUP
+	# Everything that runs in our namespaces was started by us: sshd and its
+	# sessions, the lan servers, sluice and whatever it left behind.
+	for ns in $TB_NS; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		[ -n "$pids" ] && kill -TERM $pids 2>/dev/null
+	done
+	for ((i = 0; i < 30; i++)); do
+		left=""
+		for ns in $TB_NS; do
+			left="$left$(ip netns pids "$ns" 2>/dev/null)"
+		done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	for ns in $TB_NS; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	done
+	# All of them ran in our namespaces and are dead now; this only reaps.
+	for pid in $TB_PIDS; do
+		{ wait "$pid"; } 2>/dev/null
+	done
+	TB_PIDS=""
+	for ns in $TB_NS; do
+		ip netns del "$ns" 2>/dev/null
+		rm -rf "/etc/netns/$ns"
+	done
+	TB_NS=""
+	# Empty, it is a leftover of ours (or of a run beside us, which cannot tell).
+	rmdir /etc/netns 2>/dev/null
+	[ -n "$TB" ] && [ -d "$TB" ] && rm -rf "$TB"
+	return 0
+}
+
+tb_netns() {
+	local ns
+	for ns in "$NS_C" "$NS_S" "$NS_L"; do
+		ip netns add "$ns" || return 1
+		TB_NS="$TB_NS $ns"
+		ip -n "$ns" link set lo up || return 1
+		# No duplicate address detection: v6 addresses work at once.
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.disable_ipv6=0 || return 1
+	done
+	# The proof that traffic goes through the tunnel: S routes nothing.
+	inS sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 || return 1
+
+	ip -n "$NS_C" link add tos type veth peer name toc netns "$NS_S" || return 1
+	ip -n "$NS_S" link add tol type veth peer name tos netns "$NS_L" || return 1
+
+	ip -n "$NS_C" addr add $C4/24 dev tos || return 1
+	ip -n "$NS_C" addr add 2001:db8:1::1/64 dev tos nodad || return 1
+	ip -n "$NS_S" addr add $S4/24 dev toc || return 1
+	ip -n "$NS_S" addr add $S6/64 dev toc nodad || return 1
+	ip -n "$NS_S" addr add 198.51.100.1/24 dev tol || return 1
+	ip -n "$NS_S" addr add 2001:db8:2::1/64 dev tol nodad || return 1
+	ip -n "$NS_S" addr add 203.0.113.1/24 dev tol || return 1
+	ip -n "$NS_L" addr add $L4/24 dev tos || return 1
+	ip -n "$NS_L" addr add $L6/64 dev tos nodad || return 1
+	ip -n "$NS_L" addr add $X4/24 dev tos || return 1
+	ip -n "$NS_C" link set tos up || return 1
+	ip -n "$NS_S" link set toc up || return 1
+	ip -n "$NS_S" link set tol up || return 1
+	ip -n "$NS_L" link set tos up || return 1
+
+	ip -n "$NS_C" route add 198.51.100.0/24 via $S4 || return 1
+	ip -n "$NS_C" route add 203.0.113.0/24 via $S4 || return 1
+	ip -n "$NS_C" -6 route add 2001:db8:2::/64 via $S6 || return 1
+	ip -n "$NS_L" route add default via 198.51.100.1 || return 1
+	ip -n "$NS_L" -6 route add default via 2001:db8:2::1 || return 1
+}
+
+# The login user lives only in S: `ip netns exec` bind-mounts the files of
+# /etc/netns/NAME/ over /etc/, so S sees passwd/group/shadow with one more line.
+tb_etc() {
+	local i gid
+	LOGIN_UID=4242
+	for ((i = 0; i < 100; i++)); do
+		awk -F: -v u=$LOGIN_UID '$3 == u { f = 1 } END { exit !f }' /etc/passwd /etc/group || break
+		LOGIN_UID=$((LOGIN_UID + 1))
+	done
+	[ $i -lt 100 ] || return 1
+	gid=$LOGIN_UID
+	mkdir -p -m 755 "/etc/netns/$NS_S" "/etc/netns/$NS_C" || return 1
+	cp -p /etc/passwd /etc/group /etc/shadow "/etc/netns/$NS_S/" || return 1
+	echo "sluicet:x:$LOGIN_UID:$gid:sluice e2e:$TB/home:/bin/sh" >>"/etc/netns/$NS_S/passwd"
+	echo "sluicet:x:$gid:" >>"/etc/netns/$NS_S/group"
+	# "*": no password, yet not "locked" ("!"), which sshd without PAM refuses.
+	echo "sluicet:*:19000:0:99999:7:::" >>"/etc/netns/$NS_S/shadow"
+	# C gets a private /etc/hosts, so tests may watch sluice edit it.
+	cp -p /etc/hosts "/etc/netns/$NS_C/hosts" || return 1
+	mkdir -m 755 "$TB/home" && chown "$LOGIN_UID:$gid" "$TB/home"
+}
+
+tb_keys() {
+	local k
+	for k in ssh_host_ed25519_key:ed25519 ssh_host_ecdsa_key:ecdsa ssh_host_rsa_key:rsa id_ed25519:ed25519 \
+		id_wrong:ed25519 other_host_key:ed25519; do
+		ssh-keygen -q -t "${k#*:}" -N '' -C "sluice-e2e" -f "$TB/${k%%:*}" </dev/null >/dev/null ||
+			return 1
+	done
+	cp "$TB/id_ed25519.pub" "$TB/authorized_keys" && chmod 644 "$TB/authorized_keys"
+
+	local ed ecdsa rsa other
+	ed=$(cut -d' ' -f1,2 "$TB/ssh_host_ed25519_key.pub")
+	ecdsa=$(cut -d' ' -f1,2 "$TB/ssh_host_ecdsa_key.pub")
+	rsa=$(cut -d' ' -f1,2 "$TB/ssh_host_rsa_key.pub")
+	other=$(cut -d' ' -f1,2 "$TB/other_host_key.pub")
+	# Port 22: OpenSSH writes bare addresses, v6 included; brackets only with a port.
+	printf '%s %s\n%s %s\n' $S4 "$ed" $S6 "$ed" >"$TB/known_hosts"
+	# Files with one other key type only, for host key type pinning: the
+	# server offers all three and must be asked for the one on file.
+	printf '%s %s\n%s %s\n' $S4 "$ecdsa" $S6 "$ecdsa" >"$TB/known_hosts_ecdsa"
+	printf '%s %s\n%s %s\n' $S4 "$rsa" $S6 "$rsa" >"$TB/known_hosts_rsa"
+	printf '%s %s\n%s %s\n' $S4 "$other" $S6 "$other" >"$TB/known_hosts_changed"
+	: >"$TB/known_hosts_empty"
+	HOSTKEY_FP=$(ssh-keygen -l -E sha256 -f "$TB/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+}
+
+tb_sshd() {
+	cat >"$TB/sshd_config" <<EOF
+ListenAddress $S4:22
+ListenAddress [$S6]:22
+HostKey $TB/ssh_host_ed25519_key
+HostKey $TB/ssh_host_ecdsa_key
+HostKey $TB/ssh_host_rsa_key
+PidFile $TB/sshd.pid
+AuthorizedKeysFile $TB/authorized_keys
+AllowUsers sluicet
+UsePAM no
+StrictModes no
+PermitRootLogin no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowTcpForwarding no
+AllowStreamLocalForwarding no
+X11Forwarding no
+PermitTunnel no
+GatewayPorts no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+LogLevel ${TB_SSHD_LOGLEVEL:-VERBOSE}
+Subsystem sftp internal-sftp
+$TB_SSHD_EXTRA
+EOF
+	# The privsep dir /run/sshd lives on a tmpfs in sshd's private mount
+	# namespace (ip netns exec makes one): nothing is left on the host.
+	ip netns exec "$NS_S" sh -c 'mount -t tmpfs -o mode=0755,size=1m sluice-e2e /run &&
+		mkdir /run/sshd && /usr/sbin/sshd -t -f "$1" && exec /usr/sbin/sshd -D -f "$1" -E "$2"' \
+		sh "$TB/sshd_config" "$TB/sshd.log" </dev/null >"$TB/sshd.start.log" 2>&1 &
+	SSHD_PID=$!
+	TB_PIDS="$TB_PIDS $SSHD_PID"
+	wait_port "$NS_S" 22 || return 1
+}
+
+tb_ssh_config() {
+	cat >"$TB/ssh_config" <<EOF
+# sluice e2e: client side, used with -F
+Host sshhost
+	HostName $S4
+	IdentityFile $TB/id_ed25519
+Host sshhost6
+	HostName $S6
+	IdentityFile $TB/id_ed25519
+Host wrongkey
+	HostName $S4
+	IdentityFile $TB/id_wrong
+Host deadhost
+	HostName 192.0.2.99
+	IdentityFile $TB/id_ed25519
+	ConnectTimeout 2
+Host *
+	User sluicet
+	UserKnownHostsFile $TB/known_hosts
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	UpdateHostKeys no
+	IdentitiesOnly yes
+	BatchMode yes
+	ConnectTimeout 5
+EOF
+}
+
+tb_servers() {
+	mkdir -m 755 "$TB/www" || return 1
+	INDEX_MARK="hello from the lan namespace $NS_L"
+	echo "$INDEX_MARK" >"$TB/www/index.html"
+	ip netns exec "$NS_L" "$PY" "$E2E_DIR/netsvc.py" serve "$TB/www" </dev/null \
+		>"$TB/netsvc.log" 2>&1 &
+	NETSVC_PID=$!
+	TB_PIDS="$TB_PIDS $NETSVC_PID"
+	wait_port "$NS_L" 80 && wait_port "$NS_L" 9000 && wait_port "$NS_L" 9001
+}
+
+# A file of random bytes in the web root: tb_make_file NAME BYTES; prints its sha256.
+tb_make_file() {
+	head -c "$2" /dev/urandom >"$TB/www/$1" && sha256sum "$TB/www/$1" | cut -d' ' -f1
+}
+
+tb_up() {
+	local c
+	[ "$(id -u)" = 0 ] || tb_die "needs root (network namespaces, nftables)"
+	for c in ip nft ssh ssh-keygen /usr/sbin/sshd curl socat sha256sum "$PY"; do
+		command -v "$c" >/dev/null || tb_die "$c not installed (run tests/deps.sh)"
+	done
+	trap tb_down EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+	# Nothing of the caller's environment may steer ssh or curl elsewhere.
+	unset SSH_AUTH_SOCK http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+	TB=$(mktemp -d /tmp/sluice-e2e.XXXXXX) || tb_die "mktemp failed"
+	# sshd reads authorized_keys as the login user, who must get in here.
+	chmod 755 "$TB"
+	tb_netns || tb_die "network namespace setup failed"
+	tb_etc || tb_die "/etc/netns setup failed"
+	tb_keys || tb_die "ssh-keygen failed"
+	tb_ssh_config
+	tb_sshd || tb_die "sshd did not start: $(tail -n 3 "$TB/sshd.start.log" "$TB/sshd.log" 2>/dev/null | tr '\n' ' ')"
+	tb_servers || tb_die "lan servers did not start: $(tail -n 3 "$TB/netsvc.log" | tr '\n' ' ')"
+}
+
+# --- sluice -----------------------------------------------------------------
+
+have_sluice() { [ -x "$SLUICE" ]; }
+
+# sluice_start ARGS...: sluice -F TB/ssh_config ARGS in C, in the background
+# (SLUICE_CFG, when set, names another config).
+sluice_start() {
+	SLUICE_N=$((SLUICE_N + 1))
+	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+	ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" </dev/null >"$SLUICE_LOG" 2>&1 &
+	SLUICE_PID=$!
+	TB_PIDS="$TB_PIDS $SLUICE_PID"
+}
+
+nft_table_present() { inC nft list table inet sluice >/dev/null 2>&1; }
+nft_table_count() { inC nft list tables 2>/dev/null | grep -c sluice; }
+
+# sluice_wait_ready [URL]: until sluice's table is in C and (with URL) a GET
+# through it works; at most ~10 s. Fails at once when sluice exits. On
+# failure SLUICE_WHY says what happened, with the end of sluice's log.
+sluice_wait_ready() {
+	local i end=$((SECONDS + 11))
+	SLUICE_WHY=""
+	for ((i = 0; i < 100 && SECONDS < end; i++)); do
+		if ! proc_alive "$SLUICE_PID"; then
+			{ wait "$SLUICE_PID"; } 2>/dev/null
+			SLUICE_WHY="exited with status $?: $(sluice_log_tail)"
+			tb_forget "$SLUICE_PID"
+			SLUICE_PID=""
+			return 1
+		fi
+		if nft_table_present; then
+			[ $# -eq 0 ] && return 0
+			inC curl -sf --connect-timeout 1 --max-time 2 -o /dev/null "$1" && return 0
+		fi
+		sleep 0.1
+	done
+	SLUICE_WHY="not ready within 10 s: $(sluice_log_tail)"
+	return 1
+}
+
+# The last lines sluice logged, on one line, for a FAIL reason.
+sluice_log_tail() { tail -n "${1:-3}" "$SLUICE_LOG" 2>/dev/null | tr '\n' '|'; }
+
+# sluice_stop SIGNAL [SECONDS]: signal sluice, reap it; SLUICE_RC gets its exit
+# status, or "timeout" (then it was SIGKILLed). Returns 1 on timeout.
+# Bash's "Killed" notice for a deliberate SIGKILL is noise; a crash still
+# shows in SLUICE_RC (128 + signal).
+sluice_stop() { sluice_stop_ "$@" 2>/dev/null; }
+sluice_stop_() {
+	local i pid=$SLUICE_PID
+	[ -n "$pid" ] || return 1
+	pid_in_ns "$pid" "$NS_C" && kill "-$1" "$pid" 2>/dev/null
+	for ((i = 0; i < ${2:-5} * 10; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	if proc_alive "$pid" && pid_in_ns "$pid" "$NS_C"; then
+		kill -KILL "$pid"
+		wait "$pid"
+		SLUICE_RC=timeout
+	else
+		wait "$pid"
+		SLUICE_RC=$?
+	fi
+	tb_forget "$pid"
+	SLUICE_PID=""
+	[ "$SLUICE_RC" != timeout ]
+}
+
+# sluice_run ARGS...: run sluice in the foreground (for cases that must fail
+# fast); SLUICE_RC gets the exit status (124: still running after 20 s),
+# SLUICE_ERR its stderr.
+sluice_run() {
+	SLUICE_N=$((SLUICE_N + 1))
+	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+	timeout -k 2 20 ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" \
+		</dev/null >"$SLUICE_LOG.out" 2>"$SLUICE_LOG"
+	SLUICE_RC=$?
+	SLUICE_ERR=$(cat "$SLUICE_LOG")
+}
