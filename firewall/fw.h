@@ -31,20 +31,43 @@ struct fw;
 int fw_open(struct fw **out);
 
 /*
- * One batch: delete a stale table of ours, create the table (owned by this
- * socket where the kernel supports NFT_TABLE_F_OWNER), its chains, sets and
- * rules. Returns 0 or -errno (-EPERM: no CAP_NET_ADMIN, -EOPNOTSUPP/-ENOENT:
- * missing nat/redir support in the kernel).
+ * One batch, applied by the kernel all or nothing: replace any stale table
+ * of ours, then create the inet table FW_TABLE_NAME, owned by this socket
+ * where the kernel supports NFT_TABLE_F_OWNER (Linux 5.12; older kernels
+ * get an unowned table), with nat chains on output and prerouting, four
+ * interval sets (inc4, inc6, exc4, exc6) and the rules. Only TCP is
+ * redirected, never to this machine's own addresses. All-ports subnets go
+ * into the sets; port-specific ones become rules of their own. Excludes
+ * win over includes: every exclude is checked before any include. The
+ * prerouting chain stays empty unless spec->prerouting. Calling it again
+ * replaces the whole table atomically.
+ *
+ * Returns 0 or -errno: -EPERM no CAP_NET_ADMIN, -EBUSY the table belongs to
+ * another running sluice, -EOPNOTSUPP missing nat/redir/fib support in the
+ * kernel, -EPROTONOSUPPORT/-EAFNOSUPPORT no nf_tables at all, -EINVAL a bad
+ * subnet or port 0 in spec, -EPROTO the kernel refused the batch otherwise.
+ * On failure the previous table, if any, is left as it was.
  */
 int fw_install(struct fw *fw, const struct fw_spec *spec);
 
-/* Replace the contents of the subnet sets in place, in one batch. */
+/*
+ * Replace the contents of the four sets in one batch, leaving the rules
+ * (and so established connections) alone. Only the all-ports subnets of
+ * spec are used: its port-specific subnets, redirect_port and prerouting
+ * must equal those of the last fw_install (-EINVAL otherwise; install again
+ * to change them). -ENOENT when nothing is installed or the table is gone.
+ */
 int fw_update(struct fw *fw, const struct fw_spec *spec);
 
 /* Delete the table. Safe to call when nothing is installed. */
 int fw_remove(struct fw *fw);
 
-/* Close the socket (the kernel drops an owned table with it). */
+/*
+ * Close the socket. The kernel drops an owned table with it, also when the
+ * process dies by SIGKILL; an unowned one (old kernels) needs fw_remove
+ * first. The socket is close-on-exec, but a fork()ed child that does not
+ * exec holds it, and so keeps an owned table alive, until it exits.
+ */
 void fw_close(struct fw *fw);
 
 /* A one-line explanation of an error returned above, for the user. */

@@ -1,0 +1,396 @@
+/*
+ * nft_rule: the rules of one nat chain, as libnftnl objects. Each rule is
+ * the expression list nft would compile for the equivalent rule text; the
+ * unit tests hold nft's own output (`nft --debug=netlink`) as the oracle.
+ */
+#include <errno.h>
+#include <stdio.h> /* libnftnl/expr.h needs FILE */
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/rtnetlink.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+
+#include "nft_internal.h"
+
+/* Offsets of the destination address in the IPv4 and IPv6 headers, and of the TCP dport. */
+#define IP_DADDR_OFF  16
+#define IP6_DADDR_OFF 24
+#define TCP_DPORT_OFF 2
+
+/* A rule under construction; the first failure sticks so callers check once. */
+struct rb {
+	struct nftnl_rule *r;
+	int err;
+};
+
+enum action { ACT_RETURN, ACT_REDIRECT };
+
+static struct nftnl_expr *expr_new(struct rb *b, const char *name)
+{
+	struct nftnl_expr *e;
+
+	if (b->err)
+		return NULL;
+	e = nftnl_expr_alloc(name);
+	if (!e)
+		b->err = -ENOMEM;
+	return e;
+}
+
+static void expr_add(struct rb *b, struct nftnl_expr *e, int set_err)
+{
+	if (set_err < 0) {
+		nftnl_expr_free(e);
+		b->err = -ENOMEM;
+		return;
+	}
+	nftnl_rule_add_expr(b->r, e);
+}
+
+static void meta_load(struct rb *b, uint32_t key)
+{
+	struct nftnl_expr *e = expr_new(b, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	expr_add(b, e, 0);
+}
+
+static void cmp(struct rb *b, enum nft_cmp_ops op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = expr_new(b, "cmp");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	expr_add(b, e, nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len));
+}
+
+static void cmp_u8(struct rb *b, enum nft_cmp_ops op, uint8_t v)
+{
+	cmp(b, op, &v, sizeof(v));
+}
+
+static void payload_load(struct rb *b, enum nft_payload_bases base, uint32_t off, uint32_t len)
+{
+	struct nftnl_expr *e = expr_new(b, "payload");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	expr_add(b, e, 0);
+}
+
+static void bitwise_mask(struct rb *b, const uint8_t *mask, uint32_t len)
+{
+	static const uint8_t zero[16];
+	struct nftnl_expr *e = expr_new(b, "bitwise");
+	int err;
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+	err = nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+	if (err >= 0)
+		err = nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+	expr_add(b, e, err);
+}
+
+static void lookup(struct rb *b, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = expr_new(b, "lookup");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	expr_add(b, e, nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set));
+}
+
+/* `fib daddr type` => reg 1: the routing type (RTN_LOCAL, ...) of the destination. */
+static void fib_daddr_type(struct rb *b)
+{
+	struct nftnl_expr *e = expr_new(b, "fib");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+	expr_add(b, e, 0);
+}
+
+static void verdict_return(struct rb *b)
+{
+	struct nftnl_expr *e = expr_new(b, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_RETURN);
+	expr_add(b, e, 0);
+}
+
+/* `redirect to :port`: the port in network order in a register, then redir naming it. */
+static void redirect(struct rb *b, uint16_t port)
+{
+	uint16_t nport = htons(port);
+	struct nftnl_expr *e = expr_new(b, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+	expr_add(b, e, nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &nport, sizeof(nport)));
+
+	e = expr_new(b, "redir");
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	expr_add(b, e, 0);
+}
+
+static void action(struct rb *b, enum action act, uint16_t port)
+{
+	if (act == ACT_REDIRECT)
+		redirect(b, port);
+	else
+		verdict_return(b);
+}
+
+/*
+ * In an inet table the address family must be matched before loading an
+ * IPv4 or IPv6 header field, or the load reads garbage from the other one.
+ */
+static void match_nfproto(struct rb *b, int family)
+{
+	cmp_u8(b, NFT_CMP_EQ, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+}
+
+static void load_daddr(struct rb *b, int family, uint32_t len)
+{
+	payload_load(b, NFT_PAYLOAD_NETWORK_HEADER,
+		     family == AF_INET ? IP_DADDR_OFF : IP6_DADDR_OFF, len);
+}
+
+/*
+ * `ip daddr X/W`: a byte-aligned prefix compares just its leading bytes;
+ * any other loads the whole address and masks it, as nft does. /0 matches
+ * every address of the family, so it needs no load at all.
+ */
+static void match_daddr(struct rb *b, const struct subnet *s)
+{
+	size_t alen = nft_addr_len(s->family);
+	uint8_t mask[16] = {0}, net[16] = {0};
+	size_t i;
+
+	if (s->prefix == 0)
+		return;
+	if (s->prefix % 8 == 0) {
+		load_daddr(b, s->family, s->prefix / 8);
+		cmp(b, NFT_CMP_EQ, s->addr, s->prefix / 8);
+		return;
+	}
+	for (i = 0; i < alen; i++) {
+		unsigned bits = s->prefix > i * 8 ? s->prefix - i * 8 : 0;
+
+		mask[i] = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+		net[i] = s->addr[i] & mask[i];
+	}
+	load_daddr(b, s->family, alen);
+	bitwise_mask(b, mask, alen);
+	cmp(b, NFT_CMP_EQ, net, alen);
+}
+
+static void match_tcp(struct rb *b)
+{
+	meta_load(b, NFT_META_L4PROTO);
+	cmp_u8(b, NFT_CMP_EQ, IPPROTO_TCP);
+}
+
+static void match_dport(struct rb *b, uint16_t lo, uint16_t hi)
+{
+	uint16_t nlo = htons(lo), nhi = htons(hi);
+
+	payload_load(b, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_DPORT_OFF, sizeof(nlo));
+	/* Big-endian bytes compare in numeric order, so gte/lte work on network order. */
+	if (lo == hi) {
+		cmp(b, NFT_CMP_EQ, &nlo, sizeof(nlo));
+	} else {
+		cmp(b, NFT_CMP_GTE, &nlo, sizeof(nlo));
+		cmp(b, NFT_CMP_LTE, &nhi, sizeof(nhi));
+	}
+}
+
+static struct nftnl_rule *rule_new(struct rb *b, const char *chain)
+{
+	b->err = 0;
+	b->r = nftnl_rule_alloc();
+	if (!b->r) {
+		b->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_rule_set_u32(b->r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	if (nftnl_rule_set_str(b->r, NFTNL_RULE_TABLE, FW_TABLE_NAME) < 0 ||
+	    nftnl_rule_set_str(b->r, NFTNL_RULE_CHAIN, chain) < 0)
+		b->err = -ENOMEM;
+	return b->r;
+}
+
+static struct nftnl_rule *rule_done(struct rb *b)
+{
+	if (b->err && b->r) {
+		nftnl_rule_free(b->r);
+		b->r = NULL;
+	}
+	return b->r;
+}
+
+/* meta l4proto != tcp return: only TCP is proxied; the rest leaves the chain untouched. */
+static struct nftnl_rule *rule_not_tcp(const char *chain)
+{
+	struct rb b;
+
+	if (!rule_new(&b, chain))
+		return NULL;
+	meta_load(&b, NFT_META_L4PROTO);
+	cmp_u8(&b, NFT_CMP_NEQ, IPPROTO_TCP);
+	verdict_return(&b);
+	return rule_done(&b);
+}
+
+/* fib daddr type local return: never redirect traffic meant for this machine. */
+static struct nftnl_rule *rule_local(const char *chain)
+{
+	uint32_t local = RTN_LOCAL;
+	struct rb b;
+
+	if (!rule_new(&b, chain))
+		return NULL;
+	fib_daddr_type(&b);
+	cmp(&b, NFT_CMP_EQ, &local, sizeof(local));
+	verdict_return(&b);
+	return rule_done(&b);
+}
+
+/*
+ * ip daddr @set return, or ip daddr @set meta l4proto tcp redirect to :port.
+ * The TCP match is redundant after the first rule but keeps each rule valid
+ * on its own, as nft insists before a port mapping.
+ */
+static struct nftnl_rule *rule_set(const char *chain, int family, const char *set, uint32_t id,
+				   enum action act, uint16_t port)
+{
+	struct rb b;
+
+	if (!rule_new(&b, chain))
+		return NULL;
+	meta_load(&b, NFT_META_NFPROTO);
+	match_nfproto(&b, family);
+	load_daddr(&b, family, nft_addr_len(family));
+	lookup(&b, set, id);
+	if (act == ACT_REDIRECT)
+		match_tcp(&b);
+	action(&b, act, port);
+	return rule_done(&b);
+}
+
+/* ip daddr X/W tcp dport lo-hi, then return or redirect. */
+static struct nftnl_rule *rule_subnet(const char *chain, const struct subnet *s, enum action act,
+				      uint16_t port)
+{
+	struct rb b;
+
+	if (!rule_new(&b, chain))
+		return NULL;
+	meta_load(&b, NFT_META_NFPROTO);
+	match_nfproto(&b, s->family);
+	match_daddr(&b, s);
+	match_tcp(&b);
+	match_dport(&b, s->port_lo, s->port_hi);
+	action(&b, act, port);
+	return rule_done(&b);
+}
+
+static size_t count_port_specific(const struct subnet *list, size_t n)
+{
+	size_t i, cnt = 0;
+
+	for (i = 0; i < n; i++)
+		cnt += !nft_all_ports(&list[i]);
+	return cnt;
+}
+
+void nft_rules_free(struct nftnl_rule **rules, size_t n)
+{
+	size_t i;
+
+	if (!rules)
+		return;
+	for (i = 0; i < n; i++)
+		nftnl_rule_free(rules[i]);
+	free(rules);
+}
+
+int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_rule ***out,
+		    size_t *n)
+{
+	struct nftnl_rule **rules = NULL;
+	size_t i, cnt = 0, max;
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	ret = nft_spec_check(spec, true);
+	if (ret < 0)
+		return ret;
+
+	max = 6 + count_port_specific(spec->exclude, spec->n_exclude) +
+	      count_port_specific(spec->include, spec->n_include);
+	rules = calloc(max, sizeof(*rules));
+	if (!rules)
+		return -ENOMEM;
+
+	rules[cnt++] = rule_not_tcp(chain);
+	rules[cnt++] = rule_local(chain);
+	/* Excludes before includes: the first matching rule decides, so excludes win. */
+	rules[cnt++] = rule_set(chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0);
+	rules[cnt++] = rule_set(chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0);
+	for (i = 0; i < spec->n_exclude; i++) {
+		if (!nft_all_ports(&spec->exclude[i]))
+			rules[cnt++] = rule_subnet(chain, &spec->exclude[i], ACT_RETURN, 0);
+	}
+	rules[cnt++] = rule_set(chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, ACT_REDIRECT,
+				spec->redirect_port);
+	rules[cnt++] = rule_set(chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, ACT_REDIRECT,
+				spec->redirect_port);
+	for (i = 0; i < spec->n_include; i++) {
+		if (!nft_all_ports(&spec->include[i]))
+			rules[cnt++] = rule_subnet(chain, &spec->include[i], ACT_REDIRECT,
+						   spec->redirect_port);
+	}
+
+	for (i = 0; i < cnt; i++) {
+		if (!rules[i]) {
+			nft_rules_free(rules, cnt);
+			return -ENOMEM;
+		}
+	}
+	*out = rules;
+	*n = cnt;
+	return 0;
+}
