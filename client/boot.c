@@ -12,7 +12,7 @@
 
 extern const uint8_t sluice_helper_start[], sluice_helper_end[];
 
-#define BOOT_LINE_MAX 4096
+#define BOOT_LINE_MAX  4096
 #define BOOT_NOISE_MAX 64 /* lines of shell start-up noise we skip before giving up */
 
 /*
@@ -20,27 +20,27 @@ extern const uint8_t sluice_helper_start[], sluice_helper_end[];
  * csh, fish) passes it through unchanged to /bin/sh. $1 hash, $2 size, $3 flags.
  */
 static const char boot_script[] =
-	"h=$1; s=$2; v=$3; a=$(uname -m 2>/dev/null); "
-	"case \"$a\" in x86_64|amd64) ;; *) echo \"remote machine is ${a:-unknown}; this "
-	"sluice carries an x86_64 helper\" >&2; exit 97;; esac; "
-	"umask 077; "
-	"for d in \"${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/sluice\" "
-	"\"${TMPDIR:-/tmp}/sluice-$(id -u)\"; do "
-	"mkdir -p \"$d\" 2>/dev/null || continue; "
-	"if [ -h \"$d\" ]; then continue; fi; [ -O \"$d\" ] || continue; "
-	"chmod 700 \"$d\" 2>/dev/null || continue; "
-	"f=\"$d/sluice-helper-$h\"; "
-	"if [ -f \"$f\" ] && \"$f\" --check \"$h\" 2>/dev/null; then :; else "
-	"rm -f \"$f\"; echo SLUICE-BOOT need; "
-	"head -c \"$s\" >\"$f.$$\" || { rm -f \"$f.$$\"; echo \"upload of the helper to $d "
-	"failed\" >&2; exit 98; }; "
-	"chmod 700 \"$f.$$\" && mv -f \"$f.$$\" \"$f\" || { rm -f \"$f.$$\"; continue; }; "
-	"if \"$f\" --check \"$h\" 2>/dev/null; then :; else rm -f \"$f\"; continue; fi; "
-	"fi; "
-	"echo SLUICE-BOOT run; exec \"$f\" --serve \"$h\" $v; "
-	"done; "
-	"echo \"found no private directory where the helper can run (tried "
-	"${XDG_CACHE_HOME:-~/.cache}/sluice and ${TMPDIR:-/tmp})\" >&2; exit 99";
+    "h=$1; s=$2; v=$3; a=$(uname -m 2>/dev/null); "
+    "case \"$a\" in x86_64|amd64) ;; *) echo \"remote machine is ${a:-unknown}; this "
+    "sluice carries an x86_64 helper\" >&2; exit 97;; esac; "
+    "umask 077; "
+    "for d in \"${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/sluice\" "
+    "\"${TMPDIR:-/tmp}/sluice-$(id -u)\"; do "
+    "mkdir -p \"$d\" 2>/dev/null || continue; "
+    "if [ -h \"$d\" ]; then continue; fi; [ -O \"$d\" ] || continue; "
+    "chmod 700 \"$d\" 2>/dev/null || continue; "
+    "f=\"$d/sluice-helper-$h\"; "
+    "if [ -f \"$f\" ] && \"$f\" --check \"$h\" 2>/dev/null; then :; else "
+    "rm -f \"$f\"; echo SLUICE-BOOT need; "
+    "head -c \"$s\" >\"$f.$$\" || { rm -f \"$f.$$\"; echo \"upload of the helper to $d "
+    "failed\" >&2; exit 98; }; "
+    "chmod 700 \"$f.$$\" && mv -f \"$f.$$\" \"$f\" || { rm -f \"$f.$$\"; continue; }; "
+    "if \"$f\" --check \"$h\" 2>/dev/null; then :; else rm -f \"$f\"; continue; fi; "
+    "fi; "
+    "echo SLUICE-BOOT run; exec \"$f\" --serve \"$h\" $v; "
+    "done; "
+    "echo \"found no private directory where the helper can run (tried "
+    "${XDG_CACHE_HOME:-~/.cache}/sluice and ${TMPDIR:-/tmp})\" >&2; exit 99";
 
 const uint8_t *boot_helper(size_t *len)
 {
@@ -165,7 +165,8 @@ static void boot_explain(LIBSSH2_CHANNEL *ch, int ret, char *err, size_t errlen)
 		snprintf(err, errlen, "starting the remote helper failed (exit %d): %s", status,
 			 nl ? nl + 1 : msg);
 	else if (status == 127)
-		snprintf(err, errlen, "starting the remote helper failed: the remote has no /bin/sh");
+		snprintf(err, errlen,
+			 "starting the remote helper failed: the remote has no /bin/sh");
 	else
 		snprintf(err, errlen, "starting the remote helper failed (exit %d, %s)", status,
 			 strerror(-ret));
@@ -198,7 +199,8 @@ static int boot_hello(struct boot_io *io, uint32_t stream_window, struct wire_he
 		return -EPROTONOSUPPORT;
 	}
 	if (memcmp(f.u.hello.hash, boot_helper_hash(), SHA256_LEN) != 0) {
-		snprintf(err, errlen, "the remote helper is not the one we uploaded (hash mismatch)");
+		snprintf(err, errlen,
+			 "the remote helper is not the one we uploaded (hash mismatch)");
 		return -EBADMSG;
 	}
 	if (f.u.hello.window == 0) {
@@ -260,7 +262,8 @@ int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, i
 		if (strcmp(line, "SLUICE-BOOT run") == 0)
 			break;
 		if (strcmp(line, "SLUICE-BOOT need") != 0 || ++uploads > 2) {
-			snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s", line);
+			snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s",
+				 line);
 			ret = -EPROTO;
 			goto fail;
 		}

@@ -20,9 +20,9 @@
 #define IP6T_SO_ORIGINAL_DST 80
 #endif
 
-#define LISTEN_BACKLOG   4096
+#define LISTEN_BACKLOG	 4096
 #define ACCEPT_PER_EVENT 128
-#define AUTO_PORT_TRIES  16
+#define AUTO_PORT_TRIES	 16
 
 static uint16_t sa_port(const struct sockaddr_storage *ss)
 {
@@ -42,8 +42,8 @@ static void sa_set_port(struct sockaddr_storage *ss, uint16_t port)
 static int bind_one(const struct sockaddr_storage *ss)
 {
 	int fd, one = 1, ret;
-	socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-						 : sizeof(struct sockaddr_in6);
+	socklen_t len =
+	    ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -100,8 +100,7 @@ static int try_port(struct listeners *ls, const struct sockaddr_storage *addrs, 
 	return 0;
 }
 
-int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n,
-		size_t *bad)
+int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n, size_t *bad)
 {
 	int tries, ret = -EINVAL;
 	uint16_t port;
@@ -113,7 +112,8 @@ int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size
 	port = sa_port(&addrs[0]);
 	for (tries = 0; tries < (port ? 1 : AUTO_PORT_TRIES); tries++) {
 		ret = try_port(ls, addrs, n, port, bad);
-		/* An automatic port free on the first address may be taken on another: pick again. */
+		/* An automatic port free on the first address may be taken on another: pick again.
+		 */
 		if (ret != -EADDRINUSE || port)
 			break;
 	}

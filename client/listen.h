@@ -24,9 +24,9 @@ struct listener {
 struct listeners {
 	struct listener l[LISTEN_MAX];
 	size_t n;
-	uint16_t port;    /* the one port every listener shares */
-	struct mux *mux;  /* set once the tunnel is up */
-	int reserve_fd;   /* spent to refuse a connection cleanly when out of descriptors */
+	uint16_t port;	 /* the one port every listener shares */
+	struct mux *mux; /* set once the tunnel is up */
+	int reserve_fd;	 /* spent to refuse a connection cleanly when out of descriptors */
 	uint64_t accepted, refused;
 };
 
@@ -35,8 +35,7 @@ struct listeners {
  * free on all of them). Returns 0 or -errno; *bad names the address that
  * failed.
  */
-int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n,
-		size_t *bad);
+int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n, size_t *bad);
 /* Start accepting into mux. Returns 0 or -errno. */
 int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux);
 void listen_close(struct listeners *ls, struct evloop *loop);

@@ -28,9 +28,9 @@
 #include "sshconf.h"
 #include "tunnel.h"
 
-#define SSH_RX_WINDOW   (16u << 20) /* libssh2 channel window: lets one download fill the pipe */
-#define STREAM_WINDOW   (2u << 20)  /* per-stream credit we grant the helper */
-#define OUT_HIGH        (256u << 10)
+#define SSH_RX_WINDOW (16u << 20) /* libssh2 channel window: lets one download fill the pipe */
+#define STREAM_WINDOW (2u << 20)  /* per-stream credit we grant the helper */
+#define OUT_HIGH      (256u << 10)
 
 struct client {
 	struct opts o;
@@ -60,7 +60,7 @@ static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst
 }
 
 static const struct mux_ops client_ops = {
-	.stream_closed = on_stream_closed,
+    .stream_closed = on_stream_closed,
 };
 
 static void on_signal(struct ev_io *io, uint32_t events)
@@ -132,8 +132,8 @@ static int client_listen(struct client *c)
 	if (ret < 0) {
 		const struct sockaddr_storage *ss = &addrs[bad];
 		const void *a = ss->ss_family == AF_INET
-					? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-					: (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+				    ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+				    : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
 		inet_ntop(ss->ss_family, a, where, sizeof(where));
 		log_err("cannot listen on %s: %s", where, strerror(-ret));
 	}
@@ -163,7 +163,7 @@ static int client_connect(struct client *c)
 	}
 	if (c->conn.hostkey_added)
 		log_warn("added the host key of %s (%s) to %s", c->cfg.hostname, c->conn.hostkey,
-			 c->o.known_hosts         ? c->o.known_hosts
+			 c->o.known_hosts	? c->o.known_hosts
 			 : c->cfg.n_known_hosts ? c->cfg.known_hosts[0]
 						: "known_hosts");
 	else if (c->conn.hostkey_add_err)
@@ -171,8 +171,8 @@ static int client_connect(struct client *c)
 			 c->cfg.hostname, c->conn.hostkey, strerror(-c->conn.hostkey_add_err));
 	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
 		  c->cfg.user, c->cfg.hostname, c->cfg.port, c->conn.hostkey, c->conn.auth_used);
-	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, c->o.verbose, &c->ch,
-			 &peer, err, sizeof(err));
+	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, c->o.verbose, &c->ch, &peer,
+			 err, sizeof(err));
 	if (ret < 0) {
 		log_err("%s", err);
 		return ret;
@@ -218,12 +218,12 @@ static int client_firewall(struct client *c)
 		n++;
 	}
 	spec = (struct fw_spec){
-		.redirect_port = c->ls.port,
-		.include = c->o.include,
-		.n_include = c->o.n_include,
-		.exclude = ex,
-		.n_exclude = n,
-		.prerouting = listen_any_nonlocal(&c->ls),
+	    .redirect_port = c->ls.port,
+	    .include = c->o.include,
+	    .n_include = c->o.n_include,
+	    .exclude = ex,
+	    .n_exclude = n,
+	    .prerouting = listen_any_nonlocal(&c->ls),
 	};
 	ret = fw_open(&c->fw);
 	if (ret == 0)

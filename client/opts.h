@@ -14,13 +14,13 @@
 #include "../common/subnet.h"
 
 #define OPTS_MAX_SUBNETS 4096
-#define OPTS_MAX_LISTEN  4
-#define OPTS_MAX_IDENT   16
+#define OPTS_MAX_LISTEN	 4
+#define OPTS_MAX_IDENT	 16
 
 struct opts {
 	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */
-	char *remote_user; /* NULL when not given */
-	char *remote_host; /* NULL when -r is missing */
+	char *remote_user;    /* NULL when not given */
+	char *remote_host;    /* NULL when -r is missing */
 	uint16_t remote_port; /* 0 when not given */
 
 	struct subnet *include; /* routed networks, positional args */
@@ -33,7 +33,7 @@ struct opts {
 	struct sockaddr_storage listen[OPTS_MAX_LISTEN];
 	size_t n_listen;
 
-	const char *ssh_config;  /* -F */
+	const char *ssh_config;		      /* -F */
 	const char *identity[OPTS_MAX_IDENT]; /* -i, repeatable, in order */
 	size_t n_identity;
 	const char *known_hosts; /* --known-hosts FILE */
@@ -42,9 +42,9 @@ struct opts {
 	bool quiet;  /* -q */
 
 	/* Later issues: accepted and reported as not yet available. */
-	bool auto_nets;  /* -N */
+	bool auto_nets;	 /* -N */
 	bool auto_hosts; /* -H */
-	bool dns;        /* --dns */
+	bool dns;	 /* --dns */
 };
 
 enum opts_result { OPTS_RUN = 0, OPTS_EXIT_OK = 1 };

@@ -21,7 +21,7 @@ struct sshconf {
 	char *known_hosts[SSHCONF_MAX_FILES]; /* UserKnownHostsFile list, ~ expanded */
 	size_t n_known_hosts;
 	enum sshconf_strict strict; /* "ask" and "yes" both refuse unknown keys */
-	int connect_timeout;        /* seconds, 0 = none */
+	int connect_timeout;	    /* seconds, 0 = none */
 };
 
 /* Parse the text `ssh -G` prints into c. Unknown keys are ignored. Returns 0 or -errno. */

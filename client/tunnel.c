@@ -13,11 +13,11 @@
 
 #include "../common/log.h"
 
-#define PUMP_ROUNDS    32
-#define READS_PER_ROUND 16
+#define PUMP_ROUNDS	 32
+#define READS_PER_ROUND	 16
 #define WRITES_PER_ROUND 64
-#define PING_SEC       10
-#define STALL_SEC      45
+#define PING_SEC	 10
+#define STALL_SEC	 45
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 {
@@ -162,7 +162,8 @@ void tunnel_pump(struct tunnel *t)
 	for (round = 0; round < PUMP_ROUNDS && !t->failed; round++) {
 		r = tunnel_read(t);
 		w = tunnel_write(t);
-		/* A write may have pulled packets into libssh2 that no socket event will announce. */
+		/* A write may have pulled packets into libssh2 that no socket event will announce.
+		 */
 		r2 = tunnel_read(t);
 		if (r < 0 || w < 0 || r2 < 0)
 			return;

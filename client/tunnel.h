@@ -19,15 +19,15 @@ struct tunnel {
 	struct evloop *loop;
 	struct mux *mux;
 	struct ev_io io;
-	uint32_t watched;   /* epoll events currently registered for the SSH socket */
-	bool pending;       /* the last write returned EAGAIN: repeat it exactly */
+	uint32_t watched; /* epoll events currently registered for the SSH socket */
+	bool pending;	  /* the last write returned EAGAIN: repeat it exactly */
 	size_t pending_len;
-	bool more;          /* the pump stopped early; run it again without sleeping */
-	char errbuf[512];   /* partial stderr line from the helper */
+	bool more;	  /* the pump stopped early; run it again without sleeping */
+	char errbuf[512]; /* partial stderr line from the helper */
 	size_t errlen;
 	struct timespec last_rx, last_ping;
-	int failed;         /* 0, or -errno once the session is unusable */
-	char why[256];      /* one line for the user when failed */
+	int failed;    /* 0, or -errno once the session is unusable */
+	char why[256]; /* one line for the user when failed */
 };
 
 /* The channel must already be open and past HELLO. Switches the session to non-blocking. */

@@ -20,11 +20,11 @@
 
 #include "idmap.h"
 
-#define OUT_CAP     (4u << 20)
+#define OUT_CAP	    (4u << 20)
 #define OUT_CTL_RSV (1u << 20) /* kept free for control frames: data never fills it */
-#define IN_CAP      (256u << 10)
-#define CHUNK       (32u << 10)
-#define RX_MIN      (64u << 10)
+#define IN_CAP	    (256u << 10)
+#define CHUNK	    (32u << 10)
+#define RX_MIN	    (64u << 10)
 #define MAX_STREAMS 200000u
 #define MAX_CREDIT  (1u << 30)
 
@@ -36,7 +36,7 @@ struct stream {
 	uint32_t send_credit; /* bytes we may still send to the peer */
 	uint32_t recv_allow;  /* bytes the peer may still send us */
 	uint32_t recv_done;   /* bytes passed to the socket, not yet granted back */
-	uint8_t *rx;          /* bytes from the peer the socket has not taken yet */
+	uint8_t *rx;	      /* bytes from the peer the socket has not taken yet */
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
@@ -350,8 +350,8 @@ static void stream_event(struct ev_io *io, uint32_t events)
 	}
 }
 
-struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high, const struct mux_ops *ops,
-		    void *ctx)
+struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
+		    const struct mux_ops *ops, void *ctx)
 {
 	struct mux *m = calloc(1, sizeof(*m));
 
@@ -416,7 +416,8 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 		return ret;
 	s = stream_new(m, fd, id, dst);
 	if (!s) {
-		/* The OPEN is already queued: cancel it so the helper does not keep a half stream. */
+		/* The OPEN is already queued: cancel it so the helper does not keep a half stream.
+		 */
 		send_u32(m, WIRE_RESET, id, ENOMEM);
 		return -ENOMEM;
 	}

@@ -41,8 +41,8 @@ struct mux_stats {
 	uint64_t rx_bytes, tx_bytes;
 };
 
-struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high, const struct mux_ops *ops,
-		    void *ctx);
+struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
+		    const struct mux_ops *ops, void *ctx);
 /* Closes every stream socket. */
 void mux_free(struct mux *m);
 

@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 struct subnet {
-	int family;       /* AF_INET or AF_INET6 */
+	int family;	  /* AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* network byte order; IPv4 uses the first 4 bytes; host bits are zero */
-	uint8_t prefix;   /* 0..32 or 0..128 */
+	uint8_t prefix;	  /* 0..32 or 0..128 */
 	uint16_t port_lo; /* host byte order; 0..65535 together mean every port */
 	uint16_t port_hi;
 };

@@ -12,22 +12,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION     1
-#define WIRE_HDR_LEN     12
+#define WIRE_VERSION	 1
+#define WIRE_HDR_LEN	 12
 #define WIRE_MAX_PAYLOAD (64 * 1024)
-#define WIRE_MAGIC       "SLUICE\r\n"
-#define WIRE_MAGIC_LEN   8
-#define WIRE_HASH_LEN    32
-#define WIRE_CTL_MAX     (WIRE_HDR_LEN + 64) /* room for any frame but DATA */
+#define WIRE_MAGIC	 "SLUICE\r\n"
+#define WIRE_MAGIC_LEN	 8
+#define WIRE_HASH_LEN	 32
+#define WIRE_CTL_MAX	 (WIRE_HDR_LEN + 64) /* room for any frame but DATA */
 
 enum wire_type {
-	WIRE_HELLO = 1,  /* stream 0: magic, u16 version, u16 0, u32 window, u32 features, hash[32] */
-	WIRE_OPEN = 2,   /* u8 family (4|6), u8 0, u16 port, addr[4|16] */
-	WIRE_DATA = 3,   /* payload bytes, 1..WIRE_MAX_PAYLOAD */
-	WIRE_EOF = 4,    /* sender will send no more data on this stream */
-	WIRE_RESET = 5,  /* u32 errno: stream is gone, reset the local socket */
+	WIRE_HELLO =
+	    1,	       /* stream 0: magic, u16 version, u16 0, u32 window, u32 features, hash[32] */
+	WIRE_OPEN = 2, /* u8 family (4|6), u8 0, u16 port, addr[4|16] */
+	WIRE_DATA = 3, /* payload bytes, 1..WIRE_MAX_PAYLOAD */
+	WIRE_EOF = 4,  /* sender will send no more data on this stream */
+	WIRE_RESET = 5,	 /* u32 errno: stream is gone, reset the local socket */
 	WIRE_WINDOW = 6, /* u32 increment of the receiver's credit */
-	WIRE_PING = 7,   /* stream 0: 8 opaque bytes, echoed in PONG */
+	WIRE_PING = 7,	 /* stream 0: 8 opaque bytes, echoed in PONG */
 	WIRE_PONG = 8,
 	WIRE_TYPE_MAX = 8,
 };
@@ -57,7 +58,7 @@ struct wire_frame {
 		struct wire_hello hello;
 		struct wire_open open;
 		uint32_t window; /* WINDOW */
-		uint32_t err;    /* RESET */
+		uint32_t err;	 /* RESET */
 	} u;
 };
 

@@ -24,9 +24,9 @@
 #include "../common/wire.h"
 #include "dial.h"
 
-#define HELPER_WINDOW   (2u << 20)
+#define HELPER_WINDOW	(2u << 20)
 #define HELPER_OUT_HIGH (256u << 10)
-#define PUMP_ROUNDS     64
+#define PUMP_ROUNDS	64
 
 struct helper {
 	struct evloop loop;
@@ -49,8 +49,8 @@ static void helper_closed(void *ctx, uint32_t id, const struct wire_open *dst, i
 }
 
 static const struct mux_ops helper_ops = {
-	.connect = helper_connect,
-	.stream_closed = helper_closed,
+    .connect = helper_connect,
+    .stream_closed = helper_closed,
 };
 
 static void on_in(struct ev_io *io, uint32_t events)

@@ -32,7 +32,7 @@ static size_t build_stream(uint8_t *buf)
 	return n;
 }
 
-static const uint8_t want_types[] = {WIRE_HELLO, WIRE_OPEN, WIRE_OPEN, WIRE_DATA, WIRE_EOF,
+static const uint8_t want_types[] = {WIRE_HELLO,  WIRE_OPEN,  WIRE_OPEN, WIRE_DATA, WIRE_EOF,
 				     WIRE_WINDOW, WIRE_RESET, WIRE_PING, WIRE_PONG};
 
 /* Feed the stream in two pieces split at `cut`, as a reader with a partial buffer sees it. */
