@@ -23,6 +23,16 @@ struct fw_spec {
 	size_t n_exclude;
 	/* Also redirect forwarded traffic (listening on a non-loopback address). */
 	bool prerouting;
+	/*
+	 * --dns: DNS to these nameservers (addresses only; prefix is /32 or
+	 * /128, ports ignored) is captured before any other rule, including the
+	 * local-address return, since nameservers are often local (127.0.0.53):
+	 * UDP port 53 is redirected to dns_port, TCP port 53 to redirect_port.
+	 * n_dns == 0: no DNS rules.
+	 */
+	const struct subnet *dns;
+	size_t n_dns;
+	uint16_t dns_port; /* host byte order; the client's UDP DNS listener */
 };
 
 struct fw;

@@ -1,0 +1,35 @@
+/*
+ * hosts: sluice's lines in /etc/hosts (for -H). Each line it adds carries a
+ * marker; everything else in the file is left byte for byte as it was, and
+ * removing our lines restores the file exactly.
+ */
+#ifndef SLUICE_HOSTS_H
+#define SLUICE_HOSTS_H
+
+#include <stddef.h>
+
+struct hosts_entry {
+	char addr[46]; /* numeric IPv4 or IPv6, already validated */
+	char name[254]; /* validated host name; short names are separate entries */
+};
+
+/*
+ * Rewrite path so it holds its own lines (without any marked lines, also
+ * stale ones from a crashed run) followed by ours for entries. Replaced
+ * atomically (temp file in the same directory, same owner and mode, rename);
+ * when rename fails with EBUSY (path is a bind mount, as in containers and
+ * `ip netns exec`), rewritten in place. Returns 0 or -errno.
+ */
+int hosts_write(const char *path, const struct hosts_entry *e, size_t n);
+
+/* Remove every marked line, restoring the file exactly. No change (and no write) when there are none. */
+int hosts_restore(const char *path);
+
+/* Pure parts, for tests: build the new content from old; caller frees *out. Returns 0 or -errno. */
+int hosts_render(const char *old, size_t old_len, const struct hosts_entry *e, size_t n, char **out,
+		 size_t *out_len);
+
+/* A name safe to put in /etc/hosts: letters, digits, '-', '.', '_', labels 1-63, total <= 253. */
+int hosts_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * routes: the remote host's routes, read from the kernel (rtnetlink, no
+ * `ip` binary), for -N. Only networks worth routing through the tunnel are
+ * kept: no default routes, no link-local, loopback or multicast.
+ */
+#ifndef SLUICE_ROUTES_H
+#define SLUICE_ROUTES_H
+
+#include <stddef.h>
+
+#include "../common/subnet.h"
+
+/*
+ * Dump the main routing table, IPv4 and IPv6, into out (ports: all).
+ * Sorted and without duplicates, so two reads compare with memcmp.
+ * Returns the number of routes (<= max; extra ones are dropped) or -errno.
+ */
+int routes_read(struct subnet *out, size_t max);
+
+#endif
