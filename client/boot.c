@@ -172,11 +172,12 @@ static void boot_explain(LIBSSH2_CHANNEL *ch, int ret, char *err, size_t errlen)
 			 strerror(-ret));
 }
 
-static int boot_hello(struct boot_io *io, uint32_t stream_window, struct wire_hello *peer,
-		      char *err, size_t errlen)
+static int boot_hello(struct boot_io *io, uint32_t stream_window, uint32_t features,
+		      struct wire_hello *peer, char *err, size_t errlen)
 {
 	uint8_t frame[WIRE_CTL_MAX];
-	struct wire_hello mine = {.version = WIRE_VERSION, .window = stream_window};
+	struct wire_hello mine = {
+	    .version = WIRE_VERSION, .window = stream_window, .features = features};
 	struct wire_frame f;
 	int r;
 
@@ -220,8 +221,9 @@ static int boot_hello(struct boot_io *io, uint32_t stream_window, struct wire_he
 	return r;
 }
 
-int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, int verbose,
-	       LIBSSH2_CHANNEL **out, struct wire_hello *peer, char *err, size_t errlen)
+int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, uint32_t features,
+	       int verbose, LIBSSH2_CHANNEL **out, struct wire_hello *peer, char *err,
+	       size_t errlen)
 {
 	static struct boot_io io;
 	char cmd[4096], hex[SHA256_HEX], line[256];
@@ -273,7 +275,7 @@ int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, i
 			goto fail;
 		}
 	}
-	ret = boot_hello(&io, stream_window, peer, err, errlen);
+	ret = boot_hello(&io, stream_window, features, peer, err, errlen);
 	if (ret == -EPIPE)
 		boot_explain(io.ch, ret, err, errlen);
 	if (ret < 0)

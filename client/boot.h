@@ -24,11 +24,12 @@ int boot_command(char *buf, size_t len, const char *hash_hex, size_t size, int v
 /*
  * Blocking: open the channel (with a receive window of `rx_window` bytes),
  * run the bootstrap, upload when asked, exchange HELLO (announcing
- * `stream_window` as our per-stream credit). On success *out is the channel
- * and *peer the helper's HELLO. On failure returns -errno and writes one line
- * for the user into err.
+ * `stream_window` as our per-stream credit and `features` as what we want). On success *out is the
+ * channel and *peer the helper's HELLO. On failure returns -errno and writes one line for the user
+ * into err.
  */
-int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, int verbose,
-	       LIBSSH2_CHANNEL **out, struct wire_hello *peer, char *err, size_t errlen);
+int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, uint32_t features,
+	       int verbose, LIBSSH2_CHANNEL **out, struct wire_hello *peer, char *err,
+	       size_t errlen);
 
 #endif

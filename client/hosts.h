@@ -1,7 +1,9 @@
 /*
  * hosts: sluice's lines in /etc/hosts (for -H). Each line it adds carries a
  * marker; everything else in the file is left byte for byte as it was, and
- * removing our lines restores the file exactly.
+ * removing our lines restores the file exactly (the format is described in
+ * hosts.c). Paths are resolved through symlinks; files over 16 MiB, or that
+ * would grow past it, are refused with -EFBIG.
  */
 #ifndef SLUICE_HOSTS_H
 #define SLUICE_HOSTS_H
@@ -9,7 +11,7 @@
 #include <stddef.h>
 
 struct hosts_entry {
-	char addr[46]; /* numeric IPv4 or IPv6, already validated */
+	char addr[46];	/* numeric IPv4 or IPv6, already validated */
 	char name[254]; /* validated host name; short names are separate entries */
 };
 
@@ -18,18 +20,37 @@ struct hosts_entry {
  * stale ones from a crashed run) followed by ours for entries. Replaced
  * atomically (temp file in the same directory, same owner and mode, rename);
  * when rename fails with EBUSY (path is a bind mount, as in containers and
- * `ip netns exec`), rewritten in place. Returns 0 or -errno.
+ * `ip netns exec`), or EXDEV, rewritten in place. Invalid entries are
+ * skipped; entries are written in the given order, duplicates included. No
+ * write at all when the content would not change. Returns 0 or -errno
+ * (-ENOENT when path does not exist: it is never created).
  */
 int hosts_write(const char *path, const struct hosts_entry *e, size_t n);
 
-/* Remove every marked line, restoring the file exactly. No change (and no write) when there are none. */
+/* Remove every marked line, restoring the file exactly. No change (and no write) when there are
+ * none. */
 int hosts_restore(const char *path);
 
-/* Pure parts, for tests: build the new content from old; caller frees *out. Returns 0 or -errno. */
+/*
+ * Pure parts, for tests: build the new content from old; caller frees *out
+ * (NUL-terminated for convenience, the NUL not counted in *out_len). Entries
+ * with an invalid name or address are skipped. Returns 0 or -errno.
+ */
 int hosts_render(const char *old, size_t old_len, const struct hosts_entry *e, size_t n, char **out,
 		 size_t *out_len);
 
-/* A name safe to put in /etc/hosts: letters, digits, '-', '.', '_', labels 1-63, total <= 253. */
+/*
+ * Overwrite path with data without replacing the inode: pwrite at 0, then
+ * ftruncate, then fsync. hosts_write's fallback for mount points; exposed
+ * for tests. Returns 0 or -errno.
+ */
+int hosts_write_inplace(const char *path, const char *data, size_t len);
+
+/*
+ * A name safe to put in /etc/hosts: letters, digits, '-', '.', '_', labels
+ * 1-63, total <= 253, no empty label (so no leading, trailing or double dot).
+ * Returns 1 if so, 0 if not.
+ */
 int hosts_name_valid(const char *name);
 
 #endif

@@ -160,6 +160,19 @@ static bool is_self(const struct listener *l, const struct wire_open *dst)
 	return memcmp(dst->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0;
 }
 
+/* DNS over TCP to a captured nameserver: the helper sends it to its own resolver. */
+static bool is_dns(const struct listeners *ls, const struct wire_open *dst)
+{
+	size_t i;
+
+	if (dst->port != 53)
+		return false;
+	for (i = 0; i < ls->n_dns; i++)
+		if (subnet_contains(&ls->dns[i], dst->family, dst->addr))
+			return true;
+	return false;
+}
+
 /* Out of descriptors: free the reserve, accept and drop one, so the backlog does not spin us. */
 static void shed_one(struct listeners *ls, int lfd)
 {
@@ -199,6 +212,8 @@ static void on_accept(struct ev_io *io, uint32_t events)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (is_dns(ls, &dst))
+			dst.flags |= WIRE_OPEN_F_DNS;
 		ret = mux_open_stream(ls->mux, fd, &dst);
 		if (ret < 0) {
 			struct linger lg = {.l_onoff = 1, .l_linger = 0};

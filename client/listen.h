@@ -12,6 +12,7 @@
 
 #include "../common/evloop.h"
 #include "../common/mux.h"
+#include "../common/subnet.h"
 
 #define LISTEN_MAX 4
 
@@ -24,9 +25,11 @@ struct listener {
 struct listeners {
 	struct listener l[LISTEN_MAX];
 	size_t n;
-	uint16_t port;	 /* the one port every listener shares */
-	struct mux *mux; /* set once the tunnel is up */
-	int reserve_fd;	 /* spent to refuse a connection cleanly when out of descriptors */
+	uint16_t port;		  /* the one port every listener shares */
+	struct mux *mux;	  /* set once the tunnel is up */
+	const struct subnet *dns; /* --dns: TCP to these on port 53 goes to the remote resolver */
+	size_t n_dns;
+	int reserve_fd; /* spent to refuse a connection cleanly when out of descriptors */
 	uint64_t accepted, refused;
 };
 

@@ -22,15 +22,21 @@
 #include "../common/mux.h"
 #include "../firewall/fw.h"
 #include "boot.h"
+#include "../common/resolv.h"
+#include "../common/routes.h"
+#include "autohosts.h"
+#include "autonets.h"
+#include "dns.h"
 #include "listen.h"
 #include "opts.h"
 #include "ssh.h"
 #include "sshconf.h"
 #include "tunnel.h"
 
-#define SSH_RX_WINDOW (16u << 20) /* libssh2 channel window: lets one download fill the pipe */
-#define STREAM_WINDOW (2u << 20)  /* per-stream credit we grant the helper */
-#define OUT_HIGH      (256u << 10)
+#define SSH_RX_WINDOW  (16u << 20) /* libssh2 channel window: lets one download fill the pipe */
+#define STREAM_WINDOW  (2u << 20)  /* per-stream credit we grant the helper */
+#define OUT_HIGH       (256u << 10)
+#define LOCAL_NETS_MAX 1024
 
 struct client {
 	struct opts o;
@@ -42,8 +48,17 @@ struct client {
 	struct mux *mux;
 	struct tunnel tun;
 	struct fw *fw;
+	struct fw_spec spec; /* what is installed; includes/excludes owned below */
+	struct subnet *includes, *excludes;
 	struct ev_io sig;
 	int stop_signal;
+	uint32_t features; /* agreed with the helper */
+	struct subnet dns_servers[OPTS_MAX_NS];
+	size_t n_dns;
+	struct dns_proxy dns;
+	struct autohosts hosts;
+	struct subnet *local_nets; /* -N: networks this machine is attached to */
+	int n_local;
 };
 
 static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
@@ -59,8 +74,91 @@ static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst
 		  dst->port, strerror(reason));
 }
 
+static void fmt_subnet(const struct subnet *sn, char *buf, size_t len)
+{
+	if (subnet_format(sn, buf, len) < 0)
+		snprintf(buf, len, "?");
+}
+
+/* -N: the helper's routes, judged, become the routed set next to the command line's. */
+static int client_routes(struct client *c, const struct wire_frame *f)
+{
+	struct subnet r, *inc;
+	const struct subnet *why;
+	size_t off = 0, n = c->o.n_include, cap = c->o.n_include + f->len / 6 + 1;
+	char a[SUBNET_STRLEN], b[SUBNET_STRLEN];
+	int ret;
+
+	inc = calloc(cap, sizeof(*inc));
+	if (!inc)
+		return -ENOMEM;
+	memcpy(inc, c->o.include, c->o.n_include * sizeof(*inc));
+	memset(&r, 0, sizeof(r));
+	r.port_hi = 65535;
+	while (wire_routes_next(f, &off, &r.family, r.addr, &r.prefix) == 1) {
+		struct subnet norm;
+		/* Host bits from the wire are cleared by parsing our own formatting of it. */
+		fmt_subnet(&r, a, sizeof(a));
+		if (subnet_parse(a, &norm, 1) != 1)
+			continue;
+		switch (autonets_judge(&norm, c->local_nets, (size_t)c->n_local, c->o.include,
+				       c->o.n_include, &why)) {
+		case AUTONETS_KEEP:
+			inc[n++] = norm;
+			log_debug("-N: routing %s", a);
+			break;
+		case AUTONETS_ATTACHED:
+			fmt_subnet(why, b, sizeof(b));
+			log_info(
+			    "-N: not routing %s: this machine is attached to %s (name it on the "
+			    "command line to route it anyway)",
+			    a, b);
+			break;
+		default:
+			break;
+		}
+	}
+	c->spec.include = inc;
+	c->spec.n_include = n;
+	ret = fw_update(c->fw, &c->spec);
+	if (ret < 0) {
+		log_err("-N: updating the firewall rules failed: %s", fw_strerror(ret));
+		c->spec.include = c->includes;
+		free(inc);
+		return 0; /* the old rules stay; not a protocol error */
+	}
+	free(c->includes);
+	c->includes = inc;
+	log_info("-N: routing %zu network%s", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int client_ctl(void *ctx, const struct wire_frame *f)
+{
+	struct client *c = ctx;
+
+	switch (f->type) {
+	case WIRE_ROUTES:
+		return c->features & WIRE_F_ROUTES ? client_routes(c, f) : -EPROTO;
+	case WIRE_HOST:
+		if (!(c->features & WIRE_F_HOSTS))
+			return -EPROTO;
+		if (autohosts_add(&c->hosts, &f->u.host) < 0)
+			log_debug("-H: refused a name from the remote");
+		return 0;
+	case WIRE_DNS_REPLY:
+		if (!(c->features & WIRE_F_DNS))
+			return -EPROTO;
+		dns_answer(&c->dns, f->stream, f->payload, f->len);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
 static const struct mux_ops client_ops = {
     .stream_closed = on_stream_closed,
+    .ctl = client_ctl,
 };
 
 static void on_signal(struct ev_io *io, uint32_t events)
@@ -101,14 +199,51 @@ static void default_listen(struct opts *o)
 	o->n_listen = 2;
 }
 
-static bool wants_family(const struct opts *o, int family)
+static bool wants_family(const struct client *c, int family)
 {
 	size_t i;
 
-	for (i = 0; i < o->n_include; i++)
-		if (o->include[i].family == family)
+	if (c->o.auto_nets)
+		return true;
+	for (i = 0; i < c->o.n_include; i++)
+		if (c->o.include[i].family == family)
+			return true;
+	for (i = 0; i < c->n_dns; i++)
+		if (c->dns_servers[i].family == family)
 			return true;
 	return false;
+}
+
+/* --dns: which nameservers to capture, from --ns-hosts or our own resolv.conf. */
+static int client_dns_servers(struct client *c)
+{
+	struct sockaddr_storage ss[OPTS_MAX_NS];
+	int i, n;
+
+	if (c->o.n_ns_hosts) {
+		memcpy(c->dns_servers, c->o.ns_hosts, c->o.n_ns_hosts * sizeof(struct subnet));
+		c->n_dns = c->o.n_ns_hosts;
+		return 0;
+	}
+	n = resolv_read("/etc/resolv.conf", ss, OPTS_MAX_NS);
+	if (n <= 0) {
+		log_err("--dns: no nameserver in /etc/resolv.conf%s%s; name them with --ns-hosts",
+			n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
+		return n < 0 ? n : -ENOENT;
+	}
+	for (i = 0; i < n; i++) {
+		struct subnet *d = &c->dns_servers[i];
+		memset(d, 0, sizeof(*d));
+		d->family = ss[i].ss_family;
+		if (d->family == AF_INET)
+			memcpy(d->addr, &((struct sockaddr_in *)&ss[i])->sin_addr, 4);
+		else
+			memcpy(d->addr, &((struct sockaddr_in6 *)&ss[i])->sin6_addr, 16);
+		d->prefix = d->family == AF_INET ? 32 : 128;
+		d->port_lo = d->port_hi = 53;
+	}
+	c->n_dns = (size_t)n;
+	return 0;
 }
 
 static int client_listen(struct client *c)
@@ -122,13 +257,23 @@ static int client_listen(struct client *c)
 		default_listen(&c->o);
 	/* Skip families nothing is routed for: a host without IPv6 must still work. */
 	for (i = 0; i < c->o.n_listen; i++)
-		if (wants_family(&c->o, c->o.listen[i].ss_family))
+		if (wants_family(c, c->o.listen[i].ss_family))
 			addrs[n++] = c->o.listen[i];
 	if (n == 0) {
 		log_err("no listen address matches the address family of any routed subnet");
 		return -EINVAL;
 	}
 	ret = listen_open(&c->ls, addrs, n, &bad);
+	if (ret == 0) {
+		c->ls.dns = c->dns_servers;
+		c->ls.n_dns = c->n_dns;
+	}
+	if (ret == 0 && c->o.dns) {
+		ret = dns_open(&c->dns, wants_family(c, AF_INET), wants_family(c, AF_INET6));
+		if (ret < 0)
+			log_err("--dns: cannot open a UDP socket: %s", strerror(-ret));
+		return ret;
+	}
 	if (ret < 0) {
 		const struct sockaddr_storage *ss = &addrs[bad];
 		const void *a = ss->ss_family == AF_INET
@@ -140,8 +285,31 @@ static int client_listen(struct client *c)
 	return ret;
 }
 
+/* What the helper needs to know before any stream: the resolver (--to-ns), the seeds (-H). */
+static int client_session_setup(struct client *c)
+{
+	uint8_t frame[WIRE_HDR_LEN + 32 + WIRE_NAME_MAX];
+	size_t i;
+	int ret = 0;
+
+	if (c->o.has_to_ns) {
+		struct wire_open r = {.family = c->o.to_ns.family, .port = c->o.to_ns.port_lo};
+		memcpy(r.addr, c->o.to_ns.addr, sizeof(r.addr));
+		ret = mux_send_ctl(c->mux, frame, wire_put_resolver(frame, &r));
+	}
+	for (i = 0; ret == 0 && i < c->o.n_seed_hosts; i++) {
+		struct wire_host h = {.family = AF_INET};
+		snprintf(h.name, sizeof(h.name), "%s", c->o.seed_hosts[i]);
+		ret = mux_send_ctl(c->mux, frame, wire_put_host(frame, &h));
+	}
+	if (ret == 0 && c->o.dns)
+		ret = dns_start(&c->dns, &c->loop, c->mux);
+	return ret;
+}
+
 static int client_connect(struct client *c)
 {
+	uint32_t want;
 	enum ssh_fail fail = SSH_FAIL_NONE;
 	struct wire_hello peer;
 	char err[512];
@@ -171,11 +339,19 @@ static int client_connect(struct client *c)
 			 c->cfg.hostname, c->conn.hostkey, strerror(-c->conn.hostkey_add_err));
 	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
 		  c->cfg.user, c->cfg.hostname, c->cfg.port, c->conn.hostkey, c->conn.auth_used);
-	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, c->o.verbose, &c->ch, &peer,
-			 err, sizeof(err));
+	want = (c->o.auto_nets ? WIRE_F_ROUTES : 0) | (c->o.auto_hosts ? WIRE_F_HOSTS : 0) |
+	       (c->o.dns ? WIRE_F_DNS : 0);
+	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, want, c->o.verbose, &c->ch,
+			 &peer, err, sizeof(err));
 	if (ret < 0) {
 		log_err("%s", err);
 		return ret;
+	}
+	c->features = want & peer.features;
+	if (c->features != want) {
+		log_err("the remote helper does not offer -N, -H or --dns as asked (0x%x of 0x%x)",
+			peer.features, want);
+		return -EPROTONOSUPPORT;
 	}
 	ret = evloop_init(&c->loop);
 	if (ret < 0)
@@ -185,20 +361,21 @@ static int client_connect(struct client *c)
 		return -ENOMEM;
 	mux_set_peer_window(c->mux, peer.window);
 	ret = tunnel_init(&c->tun, c->conn.session, c->ch, c->conn.fd, &c->loop, c->mux);
-	if (ret < 0)
+	if (ret < 0) {
 		log_err("watching the SSH socket: %s", strerror(-ret));
-	return ret;
+		return ret;
+	}
+	return client_session_setup(c);
 }
 
 /* The rules: the user's networks, minus the excludes, minus the SSH server itself. */
 static int client_firewall(struct client *c)
 {
 	struct subnet *ex;
-	struct fw_spec spec;
 	size_t n = c->o.n_exclude;
 	int ret;
 
-	ex = calloc(n + 1, sizeof(*ex));
+	ex = calloc(n + 2, sizeof(*ex));
 	if (!ex)
 		return -ENOMEM;
 	memcpy(ex, c->o.exclude, n * sizeof(*ex));
@@ -217,20 +394,30 @@ static int client_firewall(struct client *c)
 		ex[n].port_lo = ex[n].port_hi = ntohs(sin6->sin6_port);
 		n++;
 	}
-	spec = (struct fw_spec){
+	if (c->o.auto_nets && n > c->o.n_exclude) {
+		/* -N may bring the server's network: never send the server into its own tunnel. */
+		ex[n] = ex[n - 1];
+		ex[n].port_lo = 0;
+		ex[n].port_hi = 65535;
+		n++;
+	}
+	c->excludes = ex;
+	c->spec = (struct fw_spec){
 	    .redirect_port = c->ls.port,
 	    .include = c->o.include,
 	    .n_include = c->o.n_include,
 	    .exclude = ex,
 	    .n_exclude = n,
 	    .prerouting = listen_any_nonlocal(&c->ls),
+	    .dns = c->dns_servers,
+	    .n_dns = c->n_dns,
+	    .dns_port = c->dns.port,
 	};
 	ret = fw_open(&c->fw);
 	if (ret == 0)
-		ret = fw_install(c->fw, &spec);
+		ret = fw_install(c->fw, &c->spec);
 	if (ret < 0)
 		log_err("installing the firewall rules failed: %s", fw_strerror(ret));
-	free(ex);
 	return ret;
 }
 
@@ -252,6 +439,19 @@ static int client_signals(struct client *c)
 	return evloop_add(&c->loop, &c->sig, EPOLLIN);
 }
 
+static void client_tick(struct client *c)
+{
+	int ret;
+
+	if (c->features & WIRE_F_HOSTS) {
+		ret = autohosts_flush(&c->hosts, time(NULL));
+		if (ret < 0)
+			log_warn("-H: updating %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
+	}
+	if (c->features & WIRE_F_DNS)
+		dns_expire(&c->dns);
+}
+
 static int client_run(struct client *c)
 {
 	struct timespec last, now;
@@ -270,6 +470,7 @@ static int client_run(struct client *c)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec != last.tv_sec) {
 			tunnel_tick(&c->tun);
+			client_tick(c);
 			last = now;
 		}
 	}
@@ -291,7 +492,11 @@ static void client_cleanup(struct client *c)
 			log_err("removing the firewall rules failed: %s", fw_strerror(ret));
 		fw_close(c->fw);
 	}
+	ret = autohosts_finish(&c->hosts);
+	if (ret < 0)
+		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
 	listen_close(&c->ls, &c->loop);
+	dns_close(&c->dns, &c->loop);
 	mux_free(c->mux);
 	if (c->ch) {
 		libssh2_session_set_blocking(c->conn.session, 1);
@@ -306,6 +511,34 @@ static void client_cleanup(struct client *c)
 		evloop_close(&c->loop);
 	sshconf_free(&c->cfg);
 	opts_free(&c->o);
+	free(c->includes);
+	free(c->excludes);
+	free(c->local_nets);
+}
+
+/* Local facts the session needs, gathered before anything is changed. */
+static int client_prepare(struct client *c)
+{
+	int ret;
+
+	/* Stale lines from a crashed run go first, whatever this run does. */
+	ret = hosts_restore(AUTOHOSTS_PATH);
+	if (ret < 0 && ret != -ENOENT)
+		log_warn("cleaning stale lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
+	if (c->o.dns && (ret = client_dns_servers(c)) < 0)
+		return ret;
+	if (c->o.auto_nets) {
+		c->local_nets = calloc(LOCAL_NETS_MAX, sizeof(*c->local_nets));
+		if (!c->local_nets)
+			return -ENOMEM;
+		c->n_local = routes_read(c->local_nets, LOCAL_NETS_MAX, ROUTES_CONNECTED);
+		if (c->n_local < 0) {
+			log_warn("-N: cannot read this machine's networks: %s",
+				 strerror(-c->n_local));
+			c->n_local = 0;
+		}
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -327,11 +560,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("sluice", c.o.quiet ? LOG_WARN : LOG_INFO + c.o.verbose);
-	if (c.o.auto_nets || c.o.auto_hosts || c.o.dns) {
-		log_err("-N, -H and --dns are not available in this version yet");
-		ret = -ENOTSUP;
-		goto out;
-	}
 	if (!have_net_admin()) {
 		log_err("needs root (CAP_NET_ADMIN) to install firewall rules: run it with sudo");
 		ret = -EPERM;
@@ -339,6 +567,9 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	fdlimit_raise();
+	c.dns.s4.io.fd = c.dns.s6.io.fd = -1;
+	if ((ret = client_prepare(&c)) < 0)
+		goto out;
 	if ((ret = client_listen(&c)) < 0 || (ret = client_connect(&c)) < 0)
 		goto out;
 	if ((ret = client_signals(&c)) < 0) {

@@ -20,7 +20,7 @@
 /* A host name subnet can expand to this many addresses at most. */
 #define SUBNET_BATCH 256
 
-enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS };
+enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS, OPT_SEED_HOSTS, OPT_NS_HOSTS, OPT_TO_NS };
 
 static const char short_opts[] = ":r:x:l:F:i:vqVhNH";
 
@@ -38,6 +38,9 @@ static const struct option long_opts[] = {
     {"auto-nets", no_argument, NULL, 'N'},
     {"auto-hosts", no_argument, NULL, 'H'},
     {"dns", no_argument, NULL, OPT_DNS},
+    {"seed-hosts", required_argument, NULL, OPT_SEED_HOSTS},
+    {"ns-hosts", required_argument, NULL, OPT_NS_HOSTS},
+    {"to-ns", required_argument, NULL, OPT_TO_NS},
     {NULL, 0, NULL, 0},
 };
 
@@ -60,9 +63,13 @@ static const char usage_text[] =
     "  -F, --ssh-config FILE   ssh_config file to read instead of ~/.ssh/config\n"
     "  -i, --identity FILE     private key to try first (repeatable)\n"
     "      --known-hosts FILE  known_hosts file to check the server's key against\n"
-    "  -N, --auto-nets         route the server's own networks (not yet available)\n"
-    "  -H, --auto-hosts        map the server's host names (not yet available)\n"
-    "      --dns               forward DNS queries (not yet available)\n"
+    "  -N, --auto-nets         also route the networks the server has routes to\n"
+    "  -H, --auto-hosts        put host names the server knows into /etc/hosts\n"
+    "      --seed-hosts NAME[,NAME]\n"
+    "                          names for -H to resolve on the server\n"
+    "      --dns               answer DNS (UDP and TCP) through the server's resolver\n"
+    "      --ns-hosts IP[,IP]  capture DNS to these servers (default: resolv.conf's)\n"
+    "      --to-ns IP[:PORT]   resolver on the server side (default: its resolv.conf's)\n"
     "  -v, --verbose           more output (repeatable)\n"
     "  -q, --quiet             errors only\n"
     "  -V, --version           print the version and exit\n"
@@ -296,6 +303,87 @@ static int parse_listen(struct opts *o, const char *arg, char *err, size_t errle
 	}
 }
 
+/* A literal address with an optional port (IPv6 in brackets), as for --to-ns and --ns-hosts. */
+static int parse_addr_port(const char *arg, size_t len, const char *what, struct subnet *out,
+			   char *err, size_t errlen)
+{
+	char buf[SUBNET_STRLEN], *host = buf, *port = NULL, *c;
+
+	if (len == 0 || len >= sizeof(buf))
+		goto bad;
+	memcpy(buf, arg, len);
+	buf[len] = '\0';
+	if (buf[0] == '[') {
+		c = strchr(buf, ']');
+		if (!c || (c[1] && c[1] != ':'))
+			goto bad;
+		*c = '\0';
+		host = buf + 1;
+		port = c[1] ? c + 2 : NULL;
+	} else if ((c = strchr(buf, ':')) && !strchr(c + 1, ':')) {
+		*c = '\0';
+		port = c + 1;
+	}
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, host, out->addr) == 1)
+		out->family = AF_INET, out->prefix = 32;
+	else if (inet_pton(AF_INET6, host, out->addr) == 1)
+		out->family = AF_INET6, out->prefix = 128;
+	else
+		goto bad;
+	out->port_lo = 53;
+	if (port && parse_port(port, strlen(port), 0, &out->port_lo) < 0)
+		goto bad;
+	out->port_hi = out->port_lo;
+	return 0;
+bad:
+	return fail(err, errlen, -EINVAL, "bad %s '%.*s': want IP[:PORT], IPv6 in brackets", what,
+		    (int)len, arg);
+}
+
+static int parse_ns_hosts(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+	const char *p = arg;
+	int ret;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		if (o->n_ns_hosts == OPTS_MAX_NS)
+			return fail(err, errlen, -ENOSPC, "too many --ns-hosts (at most %d)",
+				    OPTS_MAX_NS);
+		ret =
+		    parse_addr_port(p, len, "nameserver", &o->ns_hosts[o->n_ns_hosts], err, errlen);
+		if (ret < 0)
+			return ret;
+		o->n_ns_hosts++;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+static int parse_seeds(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+	char *p, *save = NULL;
+
+	free(o->seed_buf);
+	o->seed_buf = strdup(arg);
+	o->n_seed_hosts = 0;
+	if (!o->seed_buf)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	for (p = strtok_r(o->seed_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+		if (o->n_seed_hosts == OPTS_MAX_SEEDS)
+			return fail(err, errlen, -ENOSPC, "too many --seed-hosts (at most %d)",
+				    OPTS_MAX_SEEDS);
+		if (strlen(p) > 253 ||
+		    strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			      "0123456789.-_") != strlen(p))
+			return fail(err, errlen, -EINVAL, "bad seed host '%s'", p);
+		o->seed_hosts[o->n_seed_hosts++] = p;
+	}
+	return 0;
+}
+
 /*
  * getopt's complaint, in our words. A long option always advances optind
  * past itself; a short one inside a cluster ("-vz") may not, so only a
@@ -327,6 +415,7 @@ void opts_free(struct opts *o)
 	free(o->remote_host);
 	free(o->include);
 	free(o->exclude);
+	free(o->seed_buf);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -381,6 +470,23 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			break;
 		case OPT_DNS:
 			o->dns = true;
+			break;
+		case OPT_SEED_HOSTS:
+			ret = parse_seeds(o, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case OPT_NS_HOSTS:
+			ret = parse_ns_hosts(o, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case OPT_TO_NS:
+			ret = parse_addr_port(optarg, strlen(optarg), "--to-ns", &o->to_ns, err,
+					      errlen);
+			if (ret < 0)
+				return ret;
+			o->has_to_ns = true;
 			break;
 		case 'V':
 			fprintf(out, "sluice %s\n", SLUICE_VERSION);

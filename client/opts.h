@@ -16,6 +16,8 @@
 #define OPTS_MAX_SUBNETS 4096
 #define OPTS_MAX_LISTEN	 4
 #define OPTS_MAX_IDENT	 16
+#define OPTS_MAX_NS	 8
+#define OPTS_MAX_SEEDS	 64
 
 struct opts {
 	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */
@@ -41,10 +43,17 @@ struct opts {
 	int verbose; /* count of -v */
 	bool quiet;  /* -q */
 
-	/* Later issues: accepted and reported as not yet available. */
-	bool auto_nets;	 /* -N */
-	bool auto_hosts; /* -H */
-	bool dns;	 /* --dns */
+	bool auto_nets;	 /* -N: route the remote's networks */
+	bool auto_hosts; /* -H: put the remote's host names in /etc/hosts */
+	bool dns;	 /* --dns: answer local DNS through the remote's resolver */
+	char *seed_buf;	 /* --seed-hosts NAME[,NAME]: names for hostwatch to resolve */
+	const char *seed_hosts[OPTS_MAX_SEEDS];
+	size_t n_seed_hosts;
+	struct subnet
+	    ns_hosts[OPTS_MAX_NS]; /* --ns-hosts IP[,IP]: capture these, not resolv.conf's */
+	size_t n_ns_hosts;
+	struct subnet to_ns; /* --to-ns IP[:PORT]: the remote resolver to use */
+	bool has_to_ns;
 };
 
 enum opts_result { OPTS_RUN = 0, OPTS_EXIT_OK = 1 };

@@ -496,7 +496,7 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 			m->ops->pong(m->ctx, f->payload);
 		return 0;
 	default:
-		return -EPROTO;
+		return m->ops->ctl ? m->ops->ctl(m->ctx, f) : -EPROTO;
 	}
 }
 
@@ -589,6 +589,11 @@ int mux_ping(struct mux *m, const uint8_t opaque[8])
 	uint8_t f[WIRE_CTL_MAX];
 
 	return out_ctl(m, f, wire_put_ping(f, WIRE_PING, opaque));
+}
+
+int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)
+{
+	return out_ctl(m, frame, len);
 }
 
 void mux_get_stats(const struct mux *m, struct mux_stats *st)

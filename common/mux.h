@@ -33,6 +33,12 @@ struct mux_ops {
 			      bool local);
 	/* PONG arrived. */
 	void (*pong)(void *ctx, const uint8_t opaque[8]);
+	/*
+	 * A session frame that is not about streams (ROUTES, HOST, DNS_*,
+	 * RESOLVER). Return 0, or -EPROTO when this side does not take it.
+	 * NULL: every such frame is a protocol error.
+	 */
+	int (*ctl)(void *ctx, const struct wire_frame *f);
 };
 
 struct mux_stats {
@@ -74,6 +80,10 @@ void mux_out_pin(struct mux *m, bool pinned);
 
 /* Queue a PING. Returns 0 or -ENOBUFS. */
 int mux_ping(struct mux *m, const uint8_t opaque[8]);
+
+/* Queue a whole session frame, ahead of nothing and behind what is queued. Returns 0 or -ENOBUFS.
+ */
+int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len);
 
 void mux_get_stats(const struct mux *m, struct mux_stats *st);
 

@@ -57,16 +57,138 @@ size_t wire_put_hello(uint8_t *p, const struct wire_hello *h)
 	return WIRE_HDR_LEN + HELLO_LEN;
 }
 
-size_t wire_put_open(uint8_t *p, uint32_t stream, const struct wire_open *o)
+static size_t put_addr_frame(uint8_t *p, uint8_t type, uint32_t stream, const struct wire_open *o)
 {
 	size_t alen = o->family == AF_INET6 ? 16 : 4;
-	uint8_t *q = p + wire_put_hdr(p, WIRE_OPEN, stream, (uint32_t)(4 + alen));
+	uint8_t *q = p + wire_put_hdr(p, type, stream, (uint32_t)(4 + alen));
 
 	q[0] = o->family == AF_INET6 ? 6 : 4;
-	q[1] = 0;
+	q[1] = o->flags;
 	put16(q + 2, o->port);
 	memcpy(q + 4, o->addr, alen);
 	return WIRE_HDR_LEN + 4 + alen;
+}
+
+size_t wire_put_open(uint8_t *p, uint32_t stream, const struct wire_open *o)
+{
+	return put_addr_frame(p, WIRE_OPEN, stream, o);
+}
+
+size_t wire_put_resolver(uint8_t *p, const struct wire_open *o)
+{
+	struct wire_open r = *o;
+
+	r.flags = 0;
+	return put_addr_frame(p, WIRE_RESOLVER, 0, &r);
+}
+
+static size_t family_alen(uint8_t fam)
+{
+	return fam == 4 ? 4 : fam == 6 ? 16 : 0;
+}
+
+size_t wire_put_host(uint8_t *p, const struct wire_host *h)
+{
+	size_t alen = h->family == AF_INET6 ? 16 : 4, n = strnlen(h->name, WIRE_NAME_MAX);
+	uint8_t *q = p + wire_put_hdr(p, WIRE_HOST, 0, (uint32_t)(1 + alen + 1 + n));
+
+	q[0] = h->family == AF_INET6 ? 6 : 4;
+	memcpy(q + 1, h->addr, alen);
+	q[1 + alen] = (uint8_t)n;
+	memcpy(q + 2 + alen, h->name, n);
+	return WIRE_HDR_LEN + 2 + alen + n;
+}
+
+size_t wire_routes_add(uint8_t *p, size_t len, int family, const uint8_t *addr, uint8_t prefix)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	if (len + 2 + alen > WIRE_HDR_LEN + WIRE_MAX_PAYLOAD)
+		return 0;
+	p[len] = family == AF_INET6 ? 6 : 4;
+	p[len + 1] = prefix;
+	memcpy(p + len + 2, addr, alen);
+	return len + 2 + alen;
+}
+
+void wire_routes_end(uint8_t *p, size_t len)
+{
+	put32(p + 8, (uint32_t)(len - WIRE_HDR_LEN));
+}
+
+int wire_routes_next(const struct wire_frame *f, size_t *off, int *family, uint8_t addr[16],
+		     uint8_t *prefix)
+{
+	const uint8_t *q = f->payload + *off;
+	size_t alen;
+
+	if (*off >= f->len)
+		return 0;
+	alen = family_alen(q[0]);
+	*family = q[0] == 6 ? AF_INET6 : AF_INET;
+	*prefix = q[1];
+	memset(addr, 0, 16);
+	memcpy(addr, q + 2, alen);
+	*off += 2 + alen;
+	return 1;
+}
+
+/* Every entry well formed and the entries fill the payload exactly. */
+static int routes_valid(const struct wire_frame *f)
+{
+	size_t off = 0, alen;
+
+	while (off < f->len) {
+		if (f->len - off < 2)
+			return -EPROTO;
+		alen = family_alen(f->payload[off]);
+		if (!alen || f->payload[off + 1] > alen * 8 || f->len - off < 2 + alen)
+			return -EPROTO;
+		off += 2 + alen;
+	}
+	return 0;
+}
+
+static int parse_host(struct wire_frame *f)
+{
+	const uint8_t *q = f->payload;
+	size_t alen, n;
+
+	if (f->stream != 0 || f->len < 1)
+		return -EPROTO;
+	alen = family_alen(q[0]);
+	if (!alen || f->len < 1 + alen + 1)
+		return -EPROTO;
+	n = q[1 + alen];
+	if (n == 0 || n > WIRE_NAME_MAX || f->len != 2 + alen + n || memchr(q + 2 + alen, 0, n))
+		return -EPROTO;
+	f->u.host.family = alen == 16 ? AF_INET6 : AF_INET;
+	memset(f->u.host.addr, 0, sizeof(f->u.host.addr));
+	memcpy(f->u.host.addr, q + 1, alen);
+	memcpy(f->u.host.name, q + 2 + alen, n);
+	f->u.host.name[n] = '\0';
+	return 0;
+}
+
+static int parse_addr_frame(struct wire_frame *f)
+{
+	const uint8_t *q = f->payload;
+
+	if (f->len < 4)
+		return -EPROTO;
+	if (q[0] == 4 && f->len == 8)
+		f->u.open.family = AF_INET;
+	else if (q[0] == 6 && f->len == 20)
+		f->u.open.family = AF_INET6;
+	else
+		return -EPROTO;
+	f->u.open.flags = q[1];
+	f->u.open.port = get16(q + 2);
+	if (f->u.open.port == 0)
+		return -EPROTO;
+	memset(f->u.open.addr, 0, sizeof(f->u.open.addr));
+	memcpy(f->u.open.addr, q + 4, f->len - 4);
+	return 0;
 }
 
 size_t wire_put_u32(uint8_t *p, uint8_t type, uint32_t stream, uint32_t v)
@@ -97,20 +219,22 @@ static int parse_body(struct wire_frame *f)
 		memcpy(f->u.hello.hash, q + 20, WIRE_HASH_LEN);
 		return 0;
 	case WIRE_OPEN:
-		if (f->stream == 0 || f->len < 4 || q[1] != 0)
+		if (f->stream == 0 || parse_addr_frame(f) < 0 ||
+		    (f->u.open.flags & ~WIRE_OPEN_F_DNS))
 			return -EPROTO;
-		if (q[0] == 4 && f->len == 8)
-			f->u.open.family = AF_INET;
-		else if (q[0] == 6 && f->len == 20)
-			f->u.open.family = AF_INET6;
-		else
-			return -EPROTO;
-		f->u.open.port = get16(q + 2);
-		if (f->u.open.port == 0)
-			return -EPROTO;
-		memset(f->u.open.addr, 0, sizeof(f->u.open.addr));
-		memcpy(f->u.open.addr, q + 4, f->len - 4);
 		return 0;
+	case WIRE_RESOLVER:
+		if (f->stream != 0 || parse_addr_frame(f) < 0 || f->u.open.flags)
+			return -EPROTO;
+		return 0;
+	case WIRE_ROUTES:
+		return f->stream == 0 ? routes_valid(f) : -EPROTO;
+	case WIRE_HOST:
+		return parse_host(f);
+	case WIRE_DNS_QUERY:
+		return f->stream != 0 && f->len >= WIRE_DNS_MIN ? 0 : -EPROTO;
+	case WIRE_DNS_REPLY:
+		return f->stream != 0 && (f->len == 0 || f->len >= WIRE_DNS_MIN) ? 0 : -EPROTO;
 	case WIRE_DATA:
 		return f->stream != 0 && f->len > 0 ? 0 : -EPROTO;
 	case WIRE_EOF:

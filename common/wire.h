@@ -30,11 +30,30 @@ enum wire_type {
 	WIRE_WINDOW = 6, /* u32 increment of the receiver's credit */
 	WIRE_PING = 7,	 /* stream 0: 8 opaque bytes, echoed in PONG */
 	WIRE_PONG = 8,
-	WIRE_TYPE_MAX = 8,
+	WIRE_ROUTES = 9, /* stream 0, helper->client: the remote's routes, replacing the last list;
+			    entries of u8 family (4|6), u8 prefix, addr[4|16] */
+	WIRE_HOST = 10,	 /* stream 0, helper->client: u8 family, addr[4|16], u8 n, name[n] */
+	WIRE_DNS_QUERY = 11, /* stream = query id, client->helper: one DNS message */
+	WIRE_DNS_REPLY = 12, /* stream = query id, helper->client: the answer; empty = no answer */
+	WIRE_RESOLVER = 13,  /* stream 0, client->helper: use this resolver (OPEN's layout) */
+	WIRE_TYPE_MAX = 13,
 };
 
-/* Feature bits carried in HELLO; a side uses a feature only when both announce it. */
-enum wire_feature { WIRE_F_NONE = 0 };
+/*
+ * Feature bits carried in HELLO: the client announces what it wants, the
+ * helper what it offers; a feature is on when both say so.
+ */
+enum wire_feature {
+	WIRE_F_ROUTES = 1, /* -N */
+	WIRE_F_HOSTS = 2,  /* -H */
+	WIRE_F_DNS = 4,	   /* --dns */
+};
+
+/* OPEN flags: connect to the helper's resolver (port and address from RESOLVER or its
+ * resolv.conf) instead of the address in the frame. */
+#define WIRE_OPEN_F_DNS 1
+#define WIRE_DNS_MIN	12 /* a DNS header */
+#define WIRE_NAME_MAX	253
 
 struct wire_hello {
 	uint16_t version;
@@ -44,9 +63,16 @@ struct wire_hello {
 };
 
 struct wire_open {
-	int family; /* AF_INET or AF_INET6 */
+	int family;    /* AF_INET or AF_INET6 */
+	uint8_t flags; /* WIRE_OPEN_F_* */
 	uint16_t port;
 	uint8_t addr[16];
+};
+
+struct wire_host {
+	int family;
+	uint8_t addr[16];
+	char name[WIRE_NAME_MAX + 1]; /* NUL-terminated; characters not yet validated */
 };
 
 struct wire_frame {
@@ -56,9 +82,10 @@ struct wire_frame {
 	const uint8_t *payload;
 	union {
 		struct wire_hello hello;
-		struct wire_open open;
-		uint32_t window; /* WINDOW */
-		uint32_t err;	 /* RESET */
+		struct wire_open open; /* OPEN, RESOLVER */
+		struct wire_host host; /* HOST */
+		uint32_t window;       /* WINDOW */
+		uint32_t err;	       /* RESET */
 	} u;
 };
 
@@ -75,5 +102,19 @@ size_t wire_put_hello(uint8_t *p, const struct wire_hello *h);
 size_t wire_put_open(uint8_t *p, uint32_t stream, const struct wire_open *o);
 size_t wire_put_u32(uint8_t *p, uint8_t type, uint32_t stream, uint32_t v); /* WINDOW, RESET */
 size_t wire_put_ping(uint8_t *p, uint8_t type, const uint8_t opaque[8]);    /* PING, PONG */
+size_t wire_put_resolver(uint8_t *p, const struct wire_open *o);
+/* HOST needs WIRE_HDR_LEN + 18 + strlen(name) bytes; name at most WIRE_NAME_MAX. */
+size_t wire_put_host(uint8_t *p, const struct wire_host *h);
+
+/*
+ * ROUTES: start with wire_put_hdr(p, WIRE_ROUTES, 0, 0), add entries with
+ * wire_routes_add (returns the new length, or 0 when it would pass
+ * WIRE_MAX_PAYLOAD), then wire_routes_end to fix the length.
+ */
+size_t wire_routes_add(uint8_t *p, size_t len, int family, const uint8_t *addr, uint8_t prefix);
+void wire_routes_end(uint8_t *p, size_t len);
+/* Walk a parsed ROUTES payload: 1 for an entry, 0 at the end (payload already validated). */
+int wire_routes_next(const struct wire_frame *f, size_t *off, int *family, uint8_t addr[16],
+		     uint8_t *prefix);
 
 #endif

@@ -38,8 +38,9 @@ struct fw {
 	bool installed;
 	uint16_t port;
 	bool prerouting;
-	struct subnet *fixed; /* port-specific includes, then port-specific excludes */
-	size_t n_fixed_inc, n_fixed_exc;
+	uint16_t dns_port;    /* 0 when there are no nameservers */
+	struct subnet *fixed; /* port-specific includes, port-specific excludes, nameservers */
+	size_t n_fixed_inc, n_fixed_exc, n_fixed_dns;
 };
 
 struct ack_state {
@@ -267,7 +268,7 @@ static size_t copy_fixed(struct subnet *dst, const struct subnet *src, size_t n)
 
 static int remember(struct fw *fw, const struct fw_spec *spec)
 {
-	size_t n = spec->n_include + spec->n_exclude;
+	size_t n = spec->n_include + spec->n_exclude + spec->n_dns;
 	struct subnet *fixed = NULL;
 
 	if (n) {
@@ -280,8 +281,13 @@ static int remember(struct fw *fw, const struct fw_spec *spec)
 	fw->n_fixed_inc = n ? copy_fixed(fixed, spec->include, spec->n_include) : 0;
 	fw->n_fixed_exc =
 	    n ? copy_fixed(fixed + fw->n_fixed_inc, spec->exclude, spec->n_exclude) : 0;
+	fw->n_fixed_dns = spec->n_dns;
+	if (spec->n_dns)
+		memcpy(fixed + fw->n_fixed_inc + fw->n_fixed_exc, spec->dns,
+		       spec->n_dns * sizeof(*fixed));
 	fw->port = spec->redirect_port;
 	fw->prerouting = spec->prerouting;
+	fw->dns_port = spec->n_dns ? spec->dns_port : 0;
 	return 0;
 }
 
@@ -289,6 +295,22 @@ static bool subnet_same(const struct subnet *a, const struct subnet *b)
 {
 	return a->family == b->family && a->prefix == b->prefix && a->port_lo == b->port_lo &&
 	       a->port_hi == b->port_hi && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* The same nameservers in the same order; their ports never reach a rule, so they may differ. */
+static bool dns_same(const struct subnet *fixed, size_t n_fixed, const struct subnet *list,
+		     size_t n)
+{
+	size_t i;
+
+	if (n != n_fixed)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (fixed[i].family != list[i].family || fixed[i].prefix != list[i].prefix ||
+		    memcmp(fixed[i].addr, list[i].addr, sizeof(fixed[i].addr)) != 0)
+			return false;
+	}
+	return true;
 }
 
 /* Does list hold exactly the port-specific entries in fixed, in the same order? */
@@ -335,10 +357,17 @@ int fw_update(struct fw *fw, const struct fw_spec *spec)
 
 	if (!fw->installed)
 		return -ENOENT;
+	/* Before comparing: the lists must be there to be read. */
+	ret = nft_spec_check(spec, false);
+	if (ret < 0)
+		return ret;
 	if (spec->redirect_port != fw->port || spec->prerouting != fw->prerouting ||
+	    (spec->n_dns && spec->dns_port != fw->dns_port) ||
 	    !fixed_same(fw->fixed, fw->n_fixed_inc, spec->include, spec->n_include) ||
 	    !fixed_same(fw->fixed + fw->n_fixed_inc, fw->n_fixed_exc, spec->exclude,
-			spec->n_exclude))
+			spec->n_exclude) ||
+	    !dns_same(fw->fixed + fw->n_fixed_inc + fw->n_fixed_exc, fw->n_fixed_dns, spec->dns,
+		      spec->n_dns))
 		return -EINVAL;
 	ret = run(fw, build_update, spec, 0, &kind);
 	return ret < 0 ? map_error(ret, kind) : 0;

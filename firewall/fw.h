@@ -28,7 +28,9 @@ struct fw_spec {
 	 * /128, ports ignored) is captured before any other rule, including the
 	 * local-address return, since nameservers are often local (127.0.0.53):
 	 * UDP port 53 is redirected to dns_port, TCP port 53 to redirect_port.
-	 * n_dns == 0: no DNS rules.
+	 * At most 64 (NFT_DNS_MAX) of them, and dns_port must be set; -EINVAL
+	 * otherwise. Fixed at install, like the port-specific subnets.
+	 * n_dns == 0: no DNS rules, and dns_port is ignored.
 	 */
 	const struct subnet *dns;
 	size_t n_dns;
@@ -46,10 +48,11 @@ int fw_open(struct fw **out);
  * where the kernel supports NFT_TABLE_F_OWNER (Linux 5.12; older kernels
  * get an unowned table), with nat chains on output and prerouting, four
  * interval sets (inc4, inc6, exc4, exc6) and the rules. Only TCP is
- * redirected, never to this machine's own addresses. All-ports subnets go
- * into the sets; port-specific ones become rules of their own. Excludes
- * win over includes: every exclude is checked before any include. The
- * prerouting chain stays empty unless spec->prerouting. Calling it again
+ * redirected, never to this machine's own addresses; DNS to spec->dns is
+ * the exception and comes first (UDP too, local nameservers too). All-ports
+ * subnets go into the sets; port-specific ones become rules of their own.
+ * Excludes win over includes: every exclude is checked before any include.
+ * The prerouting chain stays empty unless spec->prerouting. Calling it again
  * replaces the whole table atomically.
  *
  * Returns 0 or -errno: -EPERM no CAP_NET_ADMIN, -EBUSY the table belongs to
@@ -63,9 +66,10 @@ int fw_install(struct fw *fw, const struct fw_spec *spec);
 /*
  * Replace the contents of the four sets in one batch, leaving the rules
  * (and so established connections) alone. Only the all-ports subnets of
- * spec are used: its port-specific subnets, redirect_port and prerouting
- * must equal those of the last fw_install (-EINVAL otherwise; install again
- * to change them). -ENOENT when nothing is installed or the table is gone.
+ * spec are used: its port-specific subnets, redirect_port, prerouting and
+ * nameservers (with dns_port) must equal those of the last fw_install
+ * (-EINVAL otherwise; install again to change them). -ENOENT when nothing
+ * is installed or the table is gone.
  */
 int fw_update(struct fw *fw, const struct fw_spec *spec);
 

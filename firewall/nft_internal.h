@@ -31,6 +31,10 @@ struct fw;
 #define NFT_SET_EXC6 "exc6"
 enum { NFT_SETID_INC4 = 1, NFT_SETID_INC6, NFT_SETID_EXC4, NFT_SETID_EXC6 };
 
+/* The DNS port captured for fw_spec.dns, and a bound on how many nameservers one spec names. */
+#define NFT_DNS_PORT 53
+#define NFT_DNS_MAX  64
+
 /* nft's own datatype numbers, so that `nft list` prints addresses, not integers. */
 #define NFT_TYPE_IPADDR	 7
 #define NFT_TYPE_IP6ADDR 8
@@ -52,7 +56,11 @@ size_t nft_addr_len(int family);
 /* True when s is a well-formed subnet we can put in a rule or set. */
 bool nft_subnet_valid(const struct subnet *s);
 
-/* 0 when every subnet in spec is valid and the port is set, else -EINVAL. */
+/*
+ * 0 when every subnet in spec is valid, every nameserver is a single address
+ * (at most NFT_DNS_MAX of them) and, with need_port, the ports are set
+ * (dns_port only when there are nameservers); else -EINVAL.
+ */
 int nft_spec_check(const struct fw_spec *spec, bool need_port);
 
 /* ---- nft_set.c: pure, no libnftnl ---- */
@@ -88,11 +96,12 @@ size_t nft_ranges_elems(int family, const struct nft_range *r, size_t n, struct 
 /* ---- nft_rule.c ---- */
 
 /*
- * The rules of one nat chain for spec, in order: non-TCP return, local
- * destination return, excludes (sets, then port-specific rules), includes
- * (sets, then port-specific rules). Excludes come first so they win over
- * includes. On success *out is a malloc'd array of *n rules; free it with
- * nft_rules_free. Returns 0 or -errno.
+ * The rules of one nat chain for spec, in order: per nameserver a UDP and
+ * a TCP port-53 redirect, non-TCP return, local destination return,
+ * excludes (sets, then port-specific rules), includes (sets, then
+ * port-specific rules). DNS comes first so that neither return skips a
+ * local nameserver; excludes come before includes so they win. On success *out is a malloc'd array
+ * of *n rules; free it with nft_rules_free. Returns 0 or -errno.
  */
 int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_rule ***out,
 		    size_t *n);

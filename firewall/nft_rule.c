@@ -18,10 +18,10 @@
 
 #include "nft_internal.h"
 
-/* Offsets of the destination address in the IPv4 and IPv6 headers, and of the TCP dport. */
+/* Offsets of the destination address in the IPv4 and IPv6 headers, and of the TCP/UDP dport. */
 #define IP_DADDR_OFF  16
 #define IP6_DADDR_OFF 24
-#define TCP_DPORT_OFF 2
+#define L4_DPORT_OFF  2
 
 /* A rule under construction; the first failure sticks so callers check once. */
 struct rb {
@@ -216,17 +216,17 @@ static void match_daddr(struct rb *b, const struct subnet *s)
 	cmp(b, NFT_CMP_EQ, net, alen);
 }
 
-static void match_tcp(struct rb *b)
+static void match_l4proto(struct rb *b, uint8_t proto)
 {
 	meta_load(b, NFT_META_L4PROTO);
-	cmp_u8(b, NFT_CMP_EQ, IPPROTO_TCP);
+	cmp_u8(b, NFT_CMP_EQ, proto);
 }
 
 static void match_dport(struct rb *b, uint16_t lo, uint16_t hi)
 {
 	uint16_t nlo = htons(lo), nhi = htons(hi);
 
-	payload_load(b, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_DPORT_OFF, sizeof(nlo));
+	payload_load(b, NFT_PAYLOAD_TRANSPORT_HEADER, L4_DPORT_OFF, sizeof(nlo));
 	/* Big-endian bytes compare in numeric order, so gte/lte work on network order. */
 	if (lo == hi) {
 		cmp(b, NFT_CMP_EQ, &nlo, sizeof(nlo));
@@ -304,14 +304,14 @@ static struct nftnl_rule *rule_set(const char *chain, int family, const char *se
 	load_daddr(&b, family, nft_addr_len(family));
 	lookup(&b, set, id);
 	if (act == ACT_REDIRECT)
-		match_tcp(&b);
+		match_l4proto(&b, IPPROTO_TCP);
 	action(&b, act, port);
 	return rule_done(&b);
 }
 
-/* ip daddr X/W tcp dport lo-hi, then return or redirect. */
-static struct nftnl_rule *rule_subnet(const char *chain, const struct subnet *s, enum action act,
-				      uint16_t port)
+/* ip daddr X/W tcp|udp dport lo-hi, then return or redirect. */
+static struct nftnl_rule *rule_ports(const char *chain, const struct subnet *s, uint8_t proto,
+				     uint16_t lo, uint16_t hi, enum action act, uint16_t port)
 {
 	struct rb b;
 
@@ -320,10 +320,27 @@ static struct nftnl_rule *rule_subnet(const char *chain, const struct subnet *s,
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, s->family);
 	match_daddr(&b, s);
-	match_tcp(&b);
-	match_dport(&b, s->port_lo, s->port_hi);
+	match_l4proto(&b, proto);
+	match_dport(&b, lo, hi);
 	action(&b, act, port);
 	return rule_done(&b);
+}
+
+/* A port-specific subnet: ip daddr X/W tcp dport lo-hi, then return or redirect. */
+static struct nftnl_rule *rule_subnet(const char *chain, const struct subnet *s, enum action act,
+				      uint16_t port)
+{
+	return rule_ports(chain, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port);
+}
+
+/*
+ * ip daddr NS udp|tcp dport 53 redirect to :port. The port of ns is not
+ * the one matched: whatever the user wrote, resolvers ask on 53.
+ */
+static struct nftnl_rule *rule_dns(const char *chain, const struct subnet *ns, uint8_t proto,
+				   uint16_t port)
+{
+	return rule_ports(chain, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT, port);
 }
 
 static size_t count_port_specific(const struct subnet *list, size_t n)
@@ -359,12 +376,24 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 	if (ret < 0)
 		return ret;
 
-	max = 6 + count_port_specific(spec->exclude, spec->n_exclude) +
+	/* nft_spec_check bounded n_dns, and the subnet counts by what the caller could allocate. */
+	max = 6 + 2 * spec->n_dns + count_port_specific(spec->exclude, spec->n_exclude) +
 	      count_port_specific(spec->include, spec->n_include);
 	rules = calloc(max, sizeof(*rules));
 	if (!rules)
 		return -ENOMEM;
 
+	/*
+	 * DNS first, ahead of both returns: UDP would leave at the non-TCP
+	 * return, and a local nameserver (127.0.0.53) at the local one. The
+	 * client's own forwarding cannot loop through here: it hands queries
+	 * to the tunnel and never sends to these nameservers itself, so they
+	 * need no exclusion (its own lookups belong before install).
+	 */
+	for (i = 0; i < spec->n_dns; i++) {
+		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
+		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);
+	}
 	rules[cnt++] = rule_not_tcp(chain);
 	rules[cnt++] = rule_local(chain);
 	/* Excludes before includes: the first matching rule decides, so excludes win. */

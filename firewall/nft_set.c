@@ -38,9 +38,29 @@ static int check_list(const struct subnet *list, size_t n)
 	return 0;
 }
 
+/* Nameservers are single addresses (a rule each, never a subnet); their ports are ignored. */
+static int check_dns(const struct subnet *list, size_t n)
+{
+	size_t i;
+
+	if (n > NFT_DNS_MAX || (n && !list))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		size_t alen = nft_addr_len(list[i].family);
+
+		if (!alen || list[i].prefix != alen * 8)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int nft_spec_check(const struct fw_spec *spec, bool need_port)
 {
 	if (need_port && spec->redirect_port == 0)
+		return -EINVAL;
+	if (need_port && spec->n_dns && spec->dns_port == 0)
+		return -EINVAL;
+	if (check_dns(spec->dns, spec->n_dns) < 0)
 		return -EINVAL;
 	if (check_list(spec->include, spec->n_include) < 0)
 		return -EINVAL;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/evloop.h"
@@ -23,6 +24,7 @@
 #include "../common/sha256.h"
 #include "../common/wire.h"
 #include "dial.h"
+#include "services.h"
 
 #define HELPER_WINDOW	(2u << 20)
 #define HELPER_OUT_HIGH (256u << 10)
@@ -34,11 +36,28 @@ struct helper {
 	struct ev_io in, out;
 	bool in_ready, out_blocked, out_watched, done;
 	int exit_code;
+	uint32_t features; /* what the client asked for */
+	struct services *svc;
 };
 
 static int helper_connect(void *ctx, const struct wire_open *dst)
 {
-	return dial_start(dst);
+	struct helper *h = ctx;
+	struct wire_open r;
+	int ret;
+
+	if (!(dst->flags & WIRE_OPEN_F_DNS))
+		return dial_start(dst);
+	/* DNS over TCP goes to our resolver, whatever address the client's app asked. */
+	ret = h->svc ? services_resolver(h->svc, &r) : -ENOENT;
+	return ret < 0 ? ret : dial_start(&r);
+}
+
+static int helper_ctl(void *ctx, const struct wire_frame *f)
+{
+	struct helper *h = ctx;
+
+	return h->svc ? services_ctl(h->svc, f) : -EPROTO;
 }
 
 static void helper_closed(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
@@ -51,6 +70,7 @@ static void helper_closed(void *ctx, uint32_t id, const struct wire_open *dst, i
 static const struct mux_ops helper_ops = {
     .connect = helper_connect,
     .stream_closed = helper_closed,
+    .ctl = helper_ctl,
 };
 
 static void on_in(struct ev_io *io, uint32_t events)
@@ -163,7 +183,8 @@ static int write_all(int fd, const void *buf, size_t len)
 static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 {
 	uint8_t buf[WIRE_HDR_LEN + 128], frame[WIRE_CTL_MAX];
-	struct wire_hello hello = {.version = WIRE_VERSION, .window = HELPER_WINDOW};
+	struct wire_hello hello = {
+	    .version = WIRE_VERSION, .window = HELPER_WINDOW, .features = SERVICES_OFFERED};
 	struct wire_frame f;
 	uint32_t plen;
 	int ret;
@@ -188,6 +209,7 @@ static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 	if (f.u.hello.window == 0)
 		return -EPROTO;
 	mux_set_peer_window(h->mux, f.u.hello.window);
+	h->features = f.u.hello.features & SERVICES_OFFERED;
 	return 0;
 }
 
@@ -213,6 +235,7 @@ static int self_check(const char *want_hex, uint8_t hash[SHA256_LEN])
 
 static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 {
+	time_t last;
 	int ret;
 
 	h->in.fd = 0;
@@ -236,16 +259,27 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 		log_err("setting up stdin/stdout: %s", strerror(-ret));
 		return ret;
 	}
-	log_debug("serving (pid %d)", (int)getpid());
+	ret = services_start(&h->svc, &h->loop, h->mux, h->features);
+	if (ret < 0) {
+		log_err("starting services: %s", strerror(-ret));
+		return ret;
+	}
+	log_debug("serving (pid %d, features 0x%x)", (int)getpid(), h->features);
 	h->in_ready = true;
+	last = time(NULL);
 	while (!h->done) {
 		helper_pump(h);
 		if (h->done)
 			break;
-		ret = evloop_run_once(&h->loop, -1);
+		/* Services need a tick; a plain relay sleeps until there is work. */
+		ret = evloop_run_once(&h->loop, h->features ? 1000 : -1);
 		if (ret < 0) {
 			log_err("epoll: %s", strerror(-ret));
 			return ret;
+		}
+		if (h->features && time(NULL) != last) {
+			last = time(NULL);
+			services_tick(h->svc);
 		}
 	}
 	return h->exit_code ? -EPROTO : 0;
@@ -280,6 +314,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	fdlimit_raise();
 	ret = helper_serve(&h, hash);
+	services_free(h.svc);
 	mux_free(h.mux);
 	return ret < 0 ? 1 : 0;
 }

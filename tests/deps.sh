@@ -5,7 +5,8 @@
 set -u
 
 PKGS="build-essential gcc make pkg-config libssh2-1-dev libnftnl-dev libmnl-dev musl-tools
-nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format"
+nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format
+dnsmasq-base bind9-dnsutils"
 
 missing=""
 for p in $PKGS; do

@@ -47,6 +47,11 @@ LOGIN_UID=""
 INDEX_MARK=""
 BIG_SHA=""
 
+# A function that tb_up runs after /etc/netns/ is filled and before sshd
+# starts (files added to /etc/netns/S later are not bound into sshd's
+# sessions: ip netns exec binds them when it runs). Empty: none.
+TB_ETC_HOOK=${TB_ETC_HOOK:-}
+
 SLUICE_PID=""
 SLUICE_LOG=""
 SLUICE_RC=""
@@ -330,6 +335,7 @@ tb_up() {
 	chmod 755 "$TB"
 	tb_netns || tb_die "network namespace setup failed"
 	tb_etc || tb_die "/etc/netns setup failed"
+	if [ -n "$TB_ETC_HOOK" ]; then "$TB_ETC_HOOK" || tb_die "$TB_ETC_HOOK failed"; fi
 	tb_keys || tb_die "ssh-keygen failed"
 	tb_ssh_config
 	tb_sshd || tb_die "sshd did not start: $(tail -n 3 "$TB/sshd.start.log" "$TB/sshd.log" 2>/dev/null | tr '\n' ' ')"
@@ -416,4 +422,57 @@ sluice_run() {
 		</dev/null >"$SLUICE_LOG.out" 2>"$SLUICE_LOG"
 	SLUICE_RC=$?
 	SLUICE_ERR=$(cat "$SLUICE_LOG")
+}
+
+# --- names: resolvers and private resolver files, for -N, -H and --dns --------
+#
+# tb_names_etc (as TB_ETC_HOOK) gives S a resolv.conf naming the lan's dnsmasq
+# and an /etc/hosts with one more name, and C a resolv.conf naming an address
+# nothing answers on, so that C's lookups fail fast unless sluice takes them.
+# tb_names_dns starts the resolvers in L; they know only their own records
+# and never forward anywhere.
+
+NS4=192.0.2.53 # C's nameserver: on C's link, nobody there
+DNS_NAME=onlyremote.test
+DNS_A=198.51.100.77
+DNS_AAAA=2001:db8:2::77
+LAN_NAME=lanhost.corp.test # only in S's /etc/hosts
+PTR_NAME=ptronly.example.test # only a PTR record, for $X4
+ALT_NS=$X4 # a second resolver, on port ALT_PORT, with other answers
+ALT_PORT=5353
+ALT_A=203.0.113.77
+ALT_AAAA=2001:db8:2::78
+
+tb_names_etc() {
+	printf 'nameserver %s\n' $L4 >"/etc/netns/$NS_S/resolv.conf" || return 1
+	# sed: the copy ends in a newline even when the original does not.
+	{ sed '$a\' /etc/hosts && echo "$L4 $LAN_NAME ${LAN_NAME%%.*}"; } >"/etc/netns/$NS_S/hosts" || return 1
+	printf 'nameserver %s\noptions timeout:1 attempts:1\n' $NS4 >"/etc/netns/$NS_C/resolv.conf" || return 1
+	chmod 644 "/etc/netns/$NS_S/resolv.conf" "/etc/netns/$NS_S/hosts" "/etc/netns/$NS_C/resolv.conf"
+}
+
+# tb_dnsmasq TAG PORT ARGS...: a dnsmasq in L, on the addresses and records in ARGS.
+tb_dnsmasq() {
+	local tag=$1 port=$2
+	shift 2
+	# No upstream of any kind: no resolv.conf, no --server, no config file.
+	ip netns exec "$NS_L" dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-poll \
+		--no-hosts --bind-interfaces --port="$port" --user=nobody --group=nogroup \
+		--pid-file="$TB/dnsmasq-$tag.pid" --log-queries=extra --log-facility="$TB/dnsmasq-$tag.log" \
+		"$@" </dev/null >"$TB/dnsmasq-$tag.start.log" 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	wait_port "$NS_L" "$port"
+}
+
+tb_names_dns() {
+	local c
+	for c in dnsmasq dig; do
+		command -v $c >/dev/null || tb_die "$c not installed (run tests/deps.sh)"
+	done
+	tb_dnsmasq lan 53 --listen-address=$L4,$L6 \
+		--host-record=$DNS_NAME,$DNS_A,$DNS_AAAA \
+		--ptr-record=2.113.0.203.in-addr.arpa,$PTR_NAME ||
+		tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-lan.start.log" | tr '\n' ' ')"
+	tb_dnsmasq alt $ALT_PORT --listen-address=$ALT_NS --host-record=$DNS_NAME,$ALT_A,$ALT_AAAA ||
+		tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-alt.start.log" | tr '\n' ' ')"
 }

@@ -4,7 +4,7 @@
  * is not named test_*.c). It reads one command per line on stdin and
  * answers "ok" or "err N: message" per line:
  *
- *   install|update [-p PORT] [-P] [-i SUBNET]... [-x SUBNET]...
+ *   install|update [-p PORT] [-P] [-i SUBNET]... [-x SUBNET]... [-d NS]... [-D PORT]
  *   remove
  *   owner HEX     table flag to ask for first (default 0x2, NFT_TABLE_F_OWNER);
  *                 an unknown bit such as 0x80000000 makes the kernel refuse
@@ -13,6 +13,8 @@
  *   close         fw_close, then exit
  *
  * SUBNET is what subnet_parse takes: A.B.C.D[/W][:LO[-HI]] or [IPV6][/W][:LO[-HI]].
+ * NS is a nameserver address (-d, repeatable) for DNS capture; -D PORT is
+ * where its UDP queries go (default 0, which install refuses when -d is given).
  *
  * Build:  cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -o build/fwcheck tests/unit/fwcheck.c \
  *             firewall/fw.c firewall/nft_batch.c firewall/nft_rule.c firewall/nft_set.c \
@@ -31,7 +33,8 @@
 #include "../../firewall/fw.h"
 #include "../../firewall/nft_internal.h"
 
-#define MAX_SUBNETS 4096 /* OPTS_MAX_SUBNETS */
+#define MAX_SUBNETS 4096	      /* OPTS_MAX_SUBNETS */
+#define MAX_DNS	    (NFT_DNS_MAX + 1) /* one more than allowed, to see it refused */
 
 /* One SUBNET argument; a hostname could expand to several, which we refuse for simplicity. */
 static int parse_subnet(const char *arg, struct subnet *sn)
@@ -39,7 +42,7 @@ static int parse_subnet(const char *arg, struct subnet *sn)
 	return subnet_parse(arg, sn, 1) == 1 ? 0 : -EINVAL;
 }
 
-static struct subnet inc[MAX_SUBNETS], exc[MAX_SUBNETS];
+static struct subnet inc[MAX_SUBNETS], exc[MAX_SUBNETS], dns[MAX_DNS];
 
 static int parse_spec(char *args, struct fw_spec *spec)
 {
@@ -49,6 +52,7 @@ static int parse_spec(char *args, struct fw_spec *spec)
 	spec->redirect_port = 12300;
 	spec->include = inc;
 	spec->exclude = exc;
+	spec->dns = dns;
 	for (tok = strtok_r(args, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
 		char *val = NULL;
 
@@ -56,13 +60,20 @@ static int parse_spec(char *args, struct fw_spec *spec)
 			spec->prerouting = true;
 			continue;
 		}
-		if (strcmp(tok, "-p") && strcmp(tok, "-i") && strcmp(tok, "-x"))
+		if (strcmp(tok, "-p") && strcmp(tok, "-i") && strcmp(tok, "-x") &&
+		    strcmp(tok, "-d") && strcmp(tok, "-D"))
 			return -EINVAL;
 		val = strtok_r(NULL, " \t", &save);
 		if (!val)
 			return -EINVAL;
 		if (tok[1] == 'p') {
 			spec->redirect_port = (uint16_t)strtoul(val, NULL, 10);
+		} else if (tok[1] == 'D') {
+			spec->dns_port = (uint16_t)strtoul(val, NULL, 10);
+		} else if (tok[1] == 'd') {
+			if (spec->n_dns == MAX_DNS || parse_subnet(val, &dns[spec->n_dns]) < 0)
+				return -EINVAL;
+			spec->n_dns++;
 		} else if (tok[1] == 'i') {
 			if (spec->n_include == MAX_SUBNETS ||
 			    parse_subnet(val, &inc[spec->n_include]) < 0)

@@ -15,6 +15,12 @@
  * meta l4proto tcp redirect" (nft wants a TCP match before a port mapping),
  * and "meta nfproto ipv4 tcp dport 25" for 0.0.0.0/0:25 (nft would load and
  * mask the address with a zero mask; we skip the no-op).
+ *
+ * The DNS rules (oracle_dns) were captured the same way, with the rule text
+ * in each comment, e.g.
+ *
+ *   nft --debug=netlink add rule inet sluice output ip daddr 127.0.0.53 udp dport 53 \
+ *       redirect to :5353
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -183,6 +189,96 @@ static const char *const oracle[] = {
     "  [ redir proto_min reg 1 flags 0x2 ]\n",
 };
 
+/* DNS capture for nameservers 127.0.0.53, 192.0.2.53 and ::1, dns_port 5353. */
+static const char *const oracle_dns[] = {
+    /* ip daddr 127.0.0.53 udp dport 53 redirect to :5353 */
+    "inet sluice output\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x3500007f ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x0000e914 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n",
+    /* ip daddr 127.0.0.53 tcp dport 53 redirect to :12300 */
+    "inet sluice output\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x3500007f ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000006 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x00000c30 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n",
+    /* ip daddr 192.0.2.53 udp dport 53 redirect to :5353 */
+    "inet sluice output\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x350200c0 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x0000e914 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n",
+    /* ip daddr 192.0.2.53 tcp dport 53 redirect to :12300 */
+    "inet sluice output\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x350200c0 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000006 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x00000c30 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n",
+    /* ip6 daddr ::1 udp dport 53 redirect to :5353 */
+    "inet sluice output\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000000 0x00000000 0x00000000 0x01000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x0000e914 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n",
+    /* ip6 daddr ::1 tcp dport 53 redirect to :12300 */
+    "inet sluice output\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000000 0x00000000 0x00000000 0x01000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000006 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x00000c30 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n",
+};
+
+#define N_ORACLE     (sizeof(oracle) / sizeof(oracle[0]))
+#define N_ORACLE_DNS (sizeof(oracle_dns) / sizeof(oracle_dns[0]))
+
+/* The nameservers oracle_dns was written for; the ports must not reach the rules. */
+static void dns_fill(struct fw_spec *spec, struct subnet *dns)
+{
+	dns[0] = sn("127.0.0.53", 32, 0, 65535);
+	dns[1] = sn("192.0.2.53", 32, 5300, 5300);
+	dns[2] = sn("::1", 128, 53, 53);
+	spec->dns = dns;
+	spec->n_dns = 3;
+	spec->dns_port = 5353;
+}
+
 /* The spec the oracle rules above were written for. */
 static void spec_fill(struct fw_spec *spec, struct subnet *inc, struct subnet *exc)
 {
@@ -210,35 +306,141 @@ static void spec_fill(struct fw_spec *spec, struct subnet *inc, struct subnet *e
 	spec->n_exclude = nx;
 }
 
-static void check_chain(const char *chain)
+/* Rule i of chain against an oracle captured on the output chain: only the header differs. */
+static void check_rule(const struct nftnl_rule *r, const char *chain, const char *oracle_text)
 {
-	struct subnet inc[8], exc[8];
+	char buf[4096], want[4096];
+
+	snprintf(want, sizeof(want), "inet sluice %s\n%s", chain, strchr(oracle_text, '\n') + 1);
+	nftnl_rule_snprintf(buf, sizeof(buf), r, NFTNL_OUTPUT_DEFAULT, 0);
+	CHECK_STR(buf, want);
+}
+
+/* With dns, the DNS rules come first and everything after them is unchanged. */
+static void check_chain(const char *chain, bool dns)
+{
+	struct subnet inc[8], exc[8], ns[3];
+	size_t skip = dns ? N_ORACLE_DNS : 0;
 	struct nftnl_rule **rules;
 	struct fw_spec spec;
-	char buf[4096], want[4096];
 	size_t n, i;
 
 	spec_fill(&spec, inc, exc);
+	if (dns)
+		dns_fill(&spec, ns);
 	CHECK_EQ_INT(nft_rules_build(&spec, chain, &rules, &n), 0);
-	CHECK_EQ_INT(n, sizeof(oracle) / sizeof(oracle[0]));
-	for (i = 0; i < n && i < sizeof(oracle) / sizeof(oracle[0]); i++) {
-		/* The oracle was captured on the output chain; only the header line names it. */
-		snprintf(want, sizeof(want), "inet sluice %s\n%s", chain,
-			 strchr(oracle[i], '\n') + 1);
-		nftnl_rule_snprintf(buf, sizeof(buf), rules[i], NFTNL_OUTPUT_DEFAULT, 0);
-		CHECK_STR(buf, want);
-	}
+	CHECK_EQ_INT(n, skip + N_ORACLE);
+	if (n != skip + N_ORACLE)
+		goto out;
+	for (i = 0; i < skip; i++)
+		check_rule(rules[i], chain, oracle_dns[i]);
+	for (i = 0; i < N_ORACLE; i++)
+		check_rule(rules[skip + i], chain, oracle[i]);
+out:
 	nft_rules_free(rules, n);
 }
 
 static void test_rules_output_match_nft(void)
 {
-	check_chain(NFT_CHAIN_OUTPUT);
+	check_chain(NFT_CHAIN_OUTPUT, false);
 }
 
 static void test_rules_prerouting_match_nft(void)
 {
-	check_chain(NFT_CHAIN_PREROUTING);
+	check_chain(NFT_CHAIN_PREROUTING, false);
+}
+
+static void test_rules_dns_output_match_nft(void)
+{
+	check_chain(NFT_CHAIN_OUTPUT, true);
+}
+
+static void test_rules_dns_prerouting_match_nft(void)
+{
+	check_chain(NFT_CHAIN_PREROUTING, true);
+}
+
+/* n_dns == 0 means no DNS at all: a stray list or port changes nothing. */
+static void test_rules_dns_none(void)
+{
+	struct subnet ns = sn("127.0.0.53", 32, 0, 65535);
+	struct fw_spec spec = {.redirect_port = 12300, .dns = &ns};
+	struct nftnl_rule **rules;
+	size_t n;
+
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(n, 6);
+	if (n == 6)
+		check_rule(rules[0], "output", oracle[0]);
+	nft_rules_free(rules, n);
+}
+
+/* A v6 nameserver outside loopback, and the most nameservers a spec may hold. */
+static void test_rules_dns_v6_and_max(void)
+{
+	/* nft --debug=netlink add rule inet sluice output ip6 daddr 2001:db8::53 udp dport 53
+	 * redirect to :5353 */
+	static const char want[] =
+	    "inet sluice output\n"
+	    "  [ meta load nfproto => reg 1 ]\n"
+	    "  [ cmp eq reg 1 0x0000000a ]\n"
+	    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+	    "  [ cmp eq reg 1 0xb80d0120 0x00000000 0x00000000 0x53000000 ]\n"
+	    "  [ meta load l4proto => reg 1 ]\n"
+	    "  [ cmp eq reg 1 0x00000011 ]\n"
+	    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+	    "  [ cmp eq reg 1 0x00003500 ]\n"
+	    "  [ immediate reg 1 0x0000e914 ]\n"
+	    "  [ redir proto_min reg 1 flags 0x2 ]\n";
+	static struct subnet ns[NFT_DNS_MAX];
+	struct fw_spec spec = {.redirect_port = 12300, .dns = ns, .dns_port = 5353};
+	struct nftnl_rule **rules;
+	size_t n, i;
+
+	for (i = 0; i < NFT_DNS_MAX; i++)
+		ns[i] = sn("2001:db8::53", 128, 0, 65535);
+	spec.n_dns = 1;
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(n, 8);
+	if (n == 8) {
+		check_rule(rules[0], "output", want);
+		check_rule(rules[2], "output", oracle[0]);
+	}
+	nft_rules_free(rules, n);
+
+	spec.n_dns = NFT_DNS_MAX;
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(n, 6 + 2 * NFT_DNS_MAX);
+	nft_rules_free(rules, n);
+	spec.n_dns = NFT_DNS_MAX + 1;
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK(rules == NULL && n == 0);
+}
+
+static void test_rules_dns_reject_invalid(void)
+{
+	struct subnet ns[3];
+	struct fw_spec spec = {.redirect_port = 12300};
+	struct nftnl_rule **rules;
+	size_t n;
+
+	dns_fill(&spec, ns);
+	spec.dns_port = 0;
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK(rules == NULL && n == 0);
+	spec.dns_port = 5353;
+	ns[1] = sn("192.0.2.0", 24, 0, 65535); /* a subnet, not an address */
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	ns[1] = sn("2001:db8::", 64, 0, 65535);
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	ns[1] = sn("192.0.2.53", 32, 0, 65535);
+	ns[1].family = 0;
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	ns[1] = sn("192.0.2.53", 32, 0, 65535);
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	nft_rules_free(rules, n);
+	spec.dns = NULL; /* a count with no list */
+	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
 }
 
 /* With no subnets at all the chain still has its set rules, so fw_update can fill them later. */
@@ -333,6 +535,11 @@ int main(void)
 {
 	RUN(test_rules_output_match_nft);
 	RUN(test_rules_prerouting_match_nft);
+	RUN(test_rules_dns_output_match_nft);
+	RUN(test_rules_dns_prerouting_match_nft);
+	RUN(test_rules_dns_none);
+	RUN(test_rules_dns_v6_and_max);
+	RUN(test_rules_dns_reject_invalid);
 	RUN(test_rules_empty_spec);
 	RUN(test_rules_v6_aligned_prefix);
 	RUN(test_rules_reject_invalid);

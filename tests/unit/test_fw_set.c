@@ -453,6 +453,46 @@ static void test_batch_install_prerouting_unowned(void)
 	nft_batch_free(&b);
 }
 
+/* Two DNS rules per nameserver in each chain that has rules, ahead of the rest; no extra sets. */
+static void test_batch_install_dns(void)
+{
+	struct subnet inc[2], exc[2], ns[2];
+	struct fw_spec spec;
+	struct nft_batch b;
+	struct msg m[64];
+	size_t n, i, rules = 0, sets = 0;
+
+	fill_spec(&spec, inc, exc);
+	ns[0] = all("127.0.0.53", 32);
+	ns[1] = all("2001:db8::53", 128);
+	spec.dns = ns;
+	spec.n_dns = 2;
+	spec.dns_port = 5353;
+	spec.prerouting = true;
+	nft_batch_init(&b, 1);
+	CHECK_EQ_INT(nft_batch_install(&b, &spec, NFT_TABLE_F_OWNER), 0);
+	n = parse_batch(&b, m, 64);
+	CHECK_EQ_INT(n, 29 + 2 * 4);
+	for (i = 0; i < n; i++) {
+		rules += m[i].type == NFT_MSG_NEWRULE;
+		sets += m[i].type == NFT_MSG_NEWSET;
+	}
+	CHECK_EQ_INT(rules, 16 + 2 * 4);
+	CHECK_EQ_INT(sets, 4);
+	nft_batch_free(&b);
+
+	/* An update ignores the nameservers: they are rules, fixed at install. */
+	nft_batch_init(&b, 1);
+	CHECK_EQ_INT(nft_batch_update(&b, &spec), 0);
+	CHECK_EQ_INT(parse_batch(&b, m, 64), 8);
+	nft_batch_free(&b);
+
+	spec.dns_port = 0;
+	nft_batch_init(&b, 1);
+	CHECK_EQ_INT(nft_batch_install(&b, &spec, 0), -EINVAL);
+	nft_batch_free(&b);
+}
+
 static void test_batch_update_layout(void)
 {
 	struct subnet inc[2], exc[2];
@@ -568,6 +608,7 @@ int main(void)
 	RUN(test_elems_host_routes);
 	RUN(test_batch_install_layout);
 	RUN(test_batch_install_prerouting_unowned);
+	RUN(test_batch_install_dns);
 	RUN(test_batch_update_layout);
 	RUN(test_batch_update_chunks_large_sets);
 	RUN(test_batch_remove_layout);

@@ -233,6 +233,78 @@ static void test_garbage_never_crashes(void)
 	CHECK_EQ_INT(bad, 0);
 }
 
+static void test_names_routes_dns(void)
+{
+	static uint8_t b[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
+	struct wire_host h = {.family = AF_INET6, .addr = {0x20, 0x01, 0x0d, 0xb8, [15] = 7}};
+	struct wire_open r = {.family = AF_INET, .port = 5353, .addr = {198, 51, 100, 2}};
+	uint8_t a4[16] = {10, 1}, a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 5}, got[16], pre;
+	struct wire_frame f;
+	size_t len, off = 0;
+	int fam, n = 0;
+
+	strcpy(h.name, "web.corp.example");
+	len = wire_put_host(b, &h);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	CHECK_EQ_INT(f.type, WIRE_HOST);
+	CHECK_EQ_INT(f.u.host.family, AF_INET6);
+	CHECK_EQ_INT(f.u.host.addr[15], 7);
+	CHECK_STR(f.u.host.name, "web.corp.example");
+	b[len - 1] = 0; /* a NUL inside the name */
+	expect_bad(b, len, "host with NUL");
+	b[len - 1] = 'e';
+	b[WIRE_HDR_LEN + 17]++; /* name length one more than the payload holds */
+	expect_bad(b, len, "host length");
+
+	len = wire_put_resolver(b, &r);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	CHECK_EQ_INT(f.u.open.port, 5353);
+
+	/* OPEN carries the DNS flag; unknown flags are refused. */
+	r.flags = WIRE_OPEN_F_DNS;
+	len = wire_put_open(b, 3, &r);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	CHECK_EQ_INT(f.u.open.flags, WIRE_OPEN_F_DNS);
+	b[WIRE_HDR_LEN + 1] = 2;
+	expect_bad(b, len, "open unknown flag");
+
+	len = wire_put_hdr(b, WIRE_ROUTES, 0, 0);
+	len = wire_routes_add(b, len, AF_INET, a4, 16);
+	len = wire_routes_add(b, len, AF_INET6, a6, 48);
+	wire_routes_end(b, len);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	while (wire_routes_next(&f, &off, &fam, got, &pre) == 1) {
+		if (n == 0)
+			CHECK(fam == AF_INET && pre == 16 && got[1] == 1);
+		if (n == 1)
+			CHECK(fam == AF_INET6 && pre == 48 && got[5] == 5);
+		n++;
+	}
+	CHECK_EQ_INT(n, 2);
+	b[WIRE_HDR_LEN + 1] = 33; /* a /33 IPv4 route */
+	expect_bad(b, len, "route prefix");
+	wire_routes_end(b, len - 1); /* a truncated last entry */
+	expect_bad(b, len - 1, "route truncated");
+	/* As many routes as fit, and not one byte more. */
+	len = wire_put_hdr(b, WIRE_ROUTES, 0, 0);
+	for (n = 0; n < 100000; n++) {
+		size_t nl = wire_routes_add(b, len, AF_INET6, a6, 64);
+		if (!nl)
+			break;
+		len = nl;
+	}
+	wire_routes_end(b, len);
+	CHECK(len <= WIRE_HDR_LEN + WIRE_MAX_PAYLOAD);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+
+	len = wire_put_hdr(b, WIRE_DNS_QUERY, 9, 11);
+	expect_bad(b, len + 11, "dns query shorter than a header");
+	len = wire_put_hdr(b, WIRE_DNS_REPLY, 9, 0);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	len = wire_put_hdr(b, WIRE_DNS_QUERY, 0, 12);
+	expect_bad(b, len + 12, "dns query on stream 0");
+}
+
 int main(void)
 {
 	RUN(test_roundtrip);
@@ -240,5 +312,6 @@ int main(void)
 	RUN(test_incomplete_is_zero);
 	RUN(test_malformed);
 	RUN(test_garbage_never_crashes);
+	RUN(test_names_routes_dns);
 	T_EXIT();
 }

@@ -1,0 +1,203 @@
+/*
+ * dns: UDP DNS relay. A fixed table of outstanding queries bounds memory;
+ * when it is full the oldest query is forgotten (its client will retry).
+ */
+#include "dns.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/wire.h"
+
+#define DNS_TIMEOUT_MS 10000
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int bind_udp(int family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin->sin_port = htons(port);
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_loopback;
+		sin6->sin6_port = htons(port);
+		len = sizeof(*sin6);
+	}
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int dns_open(struct dns_proxy *d, bool v4, bool v6)
+{
+	int tries, fd4 = -1, fd6 = -1;
+
+	memset(d, 0, sizeof(*d));
+	d->s4.io.fd = d->s6.io.fd = -1;
+	d->next_id = 1;
+	for (tries = 0; tries < 16; tries++) {
+		uint16_t port = 0;
+		if (v4) {
+			fd4 = bind_udp(AF_INET, 0);
+			if (fd4 < 0)
+				return fd4;
+			port = bound_port(fd4);
+		}
+		if (v6) {
+			fd6 = bind_udp(AF_INET6, port);
+			if (fd6 == -EADDRINUSE && v4) {
+				/* The port the kernel gave us for IPv4 is taken on ::1: pick again.
+				 */
+				close(fd4);
+				continue;
+			}
+			if (fd6 < 0) {
+				if (fd4 >= 0)
+					close(fd4);
+				return fd6;
+			}
+			if (!port)
+				port = bound_port(fd6);
+		}
+		d->s4.io.fd = fd4;
+		d->s6.io.fd = fd6;
+		d->port = port;
+		return 0;
+	}
+	return -EADDRINUSE;
+}
+
+static void on_query(struct ev_io *io, uint32_t events)
+{
+	struct dns_sock *s = (struct dns_sock *)io;
+	struct dns_proxy *d = s->proxy;
+	static uint8_t frame[WIRE_HDR_LEN + 65536];
+	struct sockaddr_storage from;
+	socklen_t flen;
+	ssize_t n;
+	int i;
+
+	/* Bounded per wakeup, so a flood of queries cannot starve the tunnel. */
+	for (i = 0; i < 64; i++) {
+		struct dns_pending *p;
+		flen = sizeof(from);
+		n = recvfrom(io->fd, frame + WIRE_HDR_LEN, 65535, 0, (struct sockaddr *)&from,
+			     &flen);
+		if (n < 0)
+			return;
+		if (n < WIRE_DNS_MIN)
+			continue;
+		if (d->next_id == 0)
+			d->next_id = 1;
+		p = &d->pending[d->next_id % DNS_PENDING_MAX];
+		if (p->id)
+			d->dropped++;
+		p->id = d->next_id++;
+		p->sock = s;
+		p->from = from;
+		p->from_len = flen;
+		p->sent_ms = now_ms();
+		wire_put_hdr(frame, WIRE_DNS_QUERY, p->id, (uint32_t)n);
+		if (mux_send_ctl(d->mux, frame, WIRE_HDR_LEN + (size_t)n) < 0) {
+			p->id = 0;
+			d->dropped++;
+			continue;
+		}
+		d->queries++;
+	}
+}
+
+int dns_start(struct dns_proxy *d, struct evloop *loop, struct mux *mux)
+{
+	struct dns_sock *socks[2] = {&d->s4, &d->s6};
+	int i, ret;
+
+	d->mux = mux;
+	for (i = 0; i < 2; i++) {
+		if (socks[i]->io.fd < 0)
+			continue;
+		socks[i]->io.cb = on_query;
+		socks[i]->proxy = d;
+		ret = evloop_add(loop, &socks[i]->io, EPOLLIN);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void dns_answer(struct dns_proxy *d, uint32_t id, const uint8_t *msg, size_t len)
+{
+	struct dns_pending *p = &d->pending[id % DNS_PENDING_MAX];
+
+	if (p->id != id)
+		return;
+	/* An empty reply means the remote resolver did not answer: the client will time out. */
+	if (len)
+		sendto(p->sock->io.fd, msg, len, 0, (struct sockaddr *)&p->from, p->from_len);
+	d->answered += len != 0;
+	p->id = 0;
+}
+
+void dns_expire(struct dns_proxy *d)
+{
+	long long now = now_ms();
+	size_t i;
+
+	for (i = 0; i < DNS_PENDING_MAX; i++)
+		if (d->pending[i].id && now - d->pending[i].sent_ms > DNS_TIMEOUT_MS)
+			d->pending[i].id = 0;
+}
+
+void dns_close(struct dns_proxy *d, struct evloop *loop)
+{
+	struct dns_sock *socks[2] = {&d->s4, &d->s6};
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (socks[i]->io.fd < 0)
+			continue;
+		if (d->mux)
+			evloop_del(loop, &socks[i]->io);
+		close(socks[i]->io.fd);
+		socks[i]->io.fd = -1;
+	}
+}

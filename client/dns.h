@@ -1,0 +1,51 @@
+/*
+ * dns: the client's end of --dns over UDP. Queries the firewall redirects
+ * to our UDP port go through the tunnel as DNS_QUERY frames; answers come
+ * back as DNS_REPLY and leave from the same socket, which conntrack makes
+ * look as if the nameserver the application asked had answered.
+ */
+#ifndef SLUICE_DNS_H
+#define SLUICE_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../common/evloop.h"
+#include "../common/mux.h"
+
+#define DNS_PENDING_MAX 1024
+
+struct dns_sock {
+	struct ev_io io;
+	struct dns_proxy *proxy;
+};
+
+struct dns_pending {
+	uint32_t id; /* 0 = free */
+	struct dns_sock *sock;
+	struct sockaddr_storage from;
+	socklen_t from_len;
+	long long sent_ms;
+};
+
+struct dns_proxy {
+	struct dns_sock s4, s6;
+	uint16_t port;
+	struct mux *mux;
+	uint32_t next_id;
+	struct dns_pending pending[DNS_PENDING_MAX];
+	uint64_t queries, answered, dropped;
+};
+
+/* Bind UDP sockets on 127.0.0.1 and/or ::1 sharing one free port. Returns 0 or -errno. */
+int dns_open(struct dns_proxy *d, bool v4, bool v6);
+int dns_start(struct dns_proxy *d, struct evloop *loop, struct mux *mux);
+/* A DNS_REPLY frame: send the answer to whoever asked. Unknown ids are ignored. */
+void dns_answer(struct dns_proxy *d, uint32_t id, const uint8_t *msg, size_t len);
+/* Forget queries older than the timeout. Call about once a second. */
+void dns_expire(struct dns_proxy *d);
+void dns_close(struct dns_proxy *d, struct evloop *loop);
+
+#endif

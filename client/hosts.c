@@ -1,0 +1,453 @@
+/*
+ * hosts: sluice's lines in /etc/hosts (for -H).
+ *
+ * File format. Every line sluice adds ends in MARK, "  # sluice -H", and a
+ * newline (LF, never CRLF); a line is ours exactly when it ends that way, so
+ * a user's line that merely mentions sluice, or ends in the marker without
+ * a newline, is never touched. Ours go at the end, one per entry, in the
+ * caller's order:
+ *
+ *	198.51.100.7 db.internal  # sluice -H
+ *
+ * When the user's content is non-empty and does not end in a newline, we
+ * must add one before our lines. We then write NOEOL_LINE,
+ *
+ *	# no newline at end of file  # sluice -H
+ *
+ * as our first line: it says the line just before it is the user's last
+ * line and its newline is ours. Stripping drops every marked line, wherever
+ * it is (stale ones from a crashed run too), except that the line before a
+ * NOEOL_LINE (the last one, if several are in a row) in our trailing block
+ * of marked lines is kept without that newline, even when it happens to end
+ * in the marker or be NOEOL_LINE itself (it only does because of our
+ * newline). A NOEOL_LINE with user lines after it (appended after a crash)
+ * is just a stale line: the newline stays, since joining their line onto
+ * the old last line would be worse than one extra byte. An empty file gets
+ * our lines and nothing else.
+ *
+ * So stripping is idempotent, and strip(render(old, entries)) == old byte
+ * for byte for any old without lines of ours (a user line in the middle
+ * that ends in the marker is, by this definition, ours).
+ *
+ * Writing replaces the file atomically (temp file next to it, same owner and
+ * mode, fsync, rename). Where the file is a mount point (containers,
+ * `ip netns exec` bind-mount it) rename fails with EBUSY, or EXDEV, and the
+ * new content is written over the old in place instead: not atomic, but
+ * pwrite-then-ftruncate means a crash mid-way leaves at worst the new
+ * content followed by the old tail, never an empty file. Symlinks are
+ * followed so the link itself is never replaced by a regular file.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hosts.h"
+
+#define MARK	     "  # sluice -H"
+#define MARK_LEN     (sizeof(MARK) - 1)
+#define NOEOL_LINE   "# no newline at end of file" MARK "\n"
+#define NOEOL_LEN    (sizeof(NOEOL_LINE) - 1)
+#define HOSTS_MAX    (16u << 20) /* refuse to slurp anything bigger */
+#define RACE_RETRIES 3
+
+int hosts_name_valid(const char *name)
+{
+	size_t total = 0, label = 0;
+	const char *p;
+
+	if (!name || !*name)
+		return 0;
+	for (p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (++total > 253)
+			return 0;
+		if (c == '.') {
+			if (label == 0)
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return label > 0;
+}
+
+/* Format e's line into buf; returns its length, or 0 when e is not valid. */
+static size_t entry_line(char *buf, size_t buflen, const struct hosts_entry *e)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	char addr[INET6_ADDRSTRLEN];
+	int af, len;
+
+	if (!memchr(e->addr, '\0', sizeof(e->addr)) || !memchr(e->name, '\0', sizeof(e->name)))
+		return 0;
+	if (!hosts_name_valid(e->name))
+		return 0;
+	if (inet_pton(AF_INET, e->addr, bin) == 1)
+		af = AF_INET;
+	else if (inet_pton(AF_INET6, e->addr, bin) == 1)
+		af = AF_INET6;
+	else
+		return 0;
+	/* Canonical form, so the same address always renders the same bytes. */
+	if (!inet_ntop(af, bin, addr, sizeof(addr)))
+		return 0;
+	len = snprintf(buf, buflen, "%s %s" MARK "\n", addr, e->name);
+	if (len < 0 || (size_t)len >= buflen)
+		return 0;
+	return (size_t)len;
+}
+
+/* Whether the line [p, p+len), newline included, is one of ours. */
+static int line_marked(const char *p, size_t len)
+{
+	return len >= MARK_LEN + 1 && p[len - 1] == '\n' &&
+	       memcmp(p + len - 1 - MARK_LEN, MARK, MARK_LEN) == 0;
+}
+
+static size_t line_len(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+}
+
+/* Where the trailing run of marked lines starts (end if the last line is not marked). */
+static const char *marked_tail(const char *p, const char *end)
+{
+	const char *tail = p;
+
+	while (p < end) {
+		size_t len = line_len(p, end);
+
+		p += len;
+		if (!line_marked(p - len, len))
+			tail = p;
+	}
+	return tail;
+}
+
+static int line_noeol(const char *p, size_t len)
+{
+	return len == NOEOL_LEN && memcmp(p, NOEOL_LINE, NOEOL_LEN) == 0;
+}
+
+/* Copy old minus our lines into out (which has room for old_len); returns the length. */
+static size_t strip(const char *old, size_t old_len, char *out)
+{
+	const char *p = old, *end = old + old_len, *tail = marked_tail(old, end);
+	size_t o = 0;
+
+	while (p < end) {
+		size_t len = line_len(p, end), next = 0, after = 0;
+
+		if (p + len < end)
+			next = line_len(p + len, end);
+		if (p + len + next < end)
+			after = line_len(p + len + next, end);
+		/*
+		 * The user's last line, even if it ends like ours (it only
+		 * looks marked because of the newline we added): followed by
+		 * our NOEOL_LINE, which is in our trailing block and the last
+		 * of its kind in a row (one before it can be the user's last
+		 * line, which happened to be that text).
+		 */
+		if (next && p + len >= tail && line_noeol(p + len, next) &&
+		    !(after && line_noeol(p + len + next, after))) {
+			memcpy(out + o, p, len - 1);
+			o += len - 1;
+			p += len + next;
+			continue;
+		}
+		if (!line_marked(p, len)) {
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		p += len;
+	}
+	return o;
+}
+
+int hosts_render(const char *old, size_t old_len, const struct hosts_entry *e, size_t n, char **out,
+		 size_t *out_len)
+{
+	char line[INET6_ADDRSTRLEN + sizeof(e->name) + MARK_LEN + 2];
+	size_t cap, o, i;
+	char *buf;
+
+	if ((!old && old_len) || (!e && n) || !out || !out_len)
+		return -EINVAL;
+	if (old_len > HOSTS_MAX || n > HOSTS_MAX)
+		return -EFBIG;
+	/*
+	 * Worst case up front (no overflow: both are bounded by the checks
+	 * above). Output stops one line past HOSTS_MAX, so never more than that.
+	 */
+	cap = old_len + 1 + NOEOL_LEN + n * sizeof(line);
+	if (cap > HOSTS_MAX + 1 + NOEOL_LEN + sizeof(line))
+		cap = HOSTS_MAX + 1 + NOEOL_LEN + sizeof(line);
+	cap++; /* the terminating NUL */
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	o = strip(old, old_len, buf);
+	for (i = 0; i < n; i++) {
+		size_t len = entry_line(line, sizeof(line), &e[i]);
+
+		if (!len)
+			continue; /* defensive: the caller validates too */
+		if (o > 0 && buf[o - 1] != '\n') {
+			buf[o++] = '\n';
+			memcpy(buf + o, NOEOL_LINE, NOEOL_LEN);
+			o += NOEOL_LEN;
+		}
+		memcpy(buf + o, line, len);
+		o += len;
+		/* Past this we could not read the file back to restore it. */
+		if (o > HOSTS_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	buf[o] = '\0'; /* convenience for callers and tests; not counted */
+	*out = buf;
+	*out_len = o;
+	return 0;
+}
+
+static int read_all(int fd, char **data, size_t *len)
+{
+	size_t cap = 4096, o = 0;
+	char *buf = malloc(cap), *nb;
+	ssize_t r;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (o == cap) {
+			/* One byte past the limit is enough to know it is too big. */
+			if (cap > HOSTS_MAX) {
+				free(buf);
+				return -EFBIG;
+			}
+			cap = cap > HOSTS_MAX / 2 ? HOSTS_MAX + 1 : cap * 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + o, cap - o);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			r = -errno;
+			free(buf);
+			return (int)r;
+		}
+		if (r == 0)
+			break;
+		o += (size_t)r;
+	}
+	if (o > HOSTS_MAX) {
+		free(buf);
+		return -EFBIG;
+	}
+	*data = buf;
+	*len = o;
+	return 0;
+}
+
+static int pwrite_all(int fd, const char *data, size_t len)
+{
+	size_t o = 0;
+
+	while (o < len) {
+		ssize_t w = pwrite(fd, data + o, len - o, (off_t)o);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		o += (size_t)w;
+	}
+	return 0;
+}
+
+int hosts_write_inplace(const char *path, const char *data, size_t len)
+{
+	int fd, r;
+
+	if (len > (size_t)INT64_MAX)
+		return -EFBIG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Write first, truncate after: a crash in between never leaves the file empty. */
+	r = pwrite_all(fd, data, len);
+	if (r == 0 && ftruncate(fd, (off_t)len) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		fsync(fd); /* durability only; the rename already happened */
+		close(fd);
+	}
+}
+
+/*
+ * Write data into a new file beside real (in dir) with st's owner and mode,
+ * and rename it over real, unless real changed since st (-EAGAIN). Falls
+ * back to in-place on EBUSY/EXDEV. The temp file never outlives the call.
+ */
+static int replace(const char *real, const char *dir, const struct stat *st, const char *data,
+		   size_t len)
+{
+	char tmp[PATH_MAX];
+	struct stat now;
+	int fd, r, n;
+
+	n = snprintf(tmp, sizeof(tmp), "%s/.hosts.sluice-XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = 0;
+	if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
+		r = -errno;
+	if (r == 0)
+		r = pwrite_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		goto out;
+	/* Narrow the window for losing a concurrent edit; the caller rereads. */
+	if (stat(real, &now) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!same_file(st, &now)) {
+		r = -EAGAIN;
+		goto out;
+	}
+	if (rename(tmp, real) == 0) {
+		sync_dir(dir);
+		return 0;
+	}
+	r = -errno;
+	if (r == -EBUSY || r == -EXDEV) {
+		unlink(tmp);
+		return hosts_write_inplace(real, data, len);
+	}
+out:
+	unlink(tmp);
+	return r;
+}
+
+static int update(const char *path, const struct hosts_entry *e, size_t n)
+{
+	char real[PATH_MAX], dir[PATH_MAX];
+	char *old = NULL, *new = NULL, *slash;
+	size_t old_len = 0, new_len = 0;
+	struct stat st;
+	int fd, r = 0, tries;
+
+	if (!path)
+		return -EINVAL;
+	if (!realpath(path, real))
+		return -errno;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return -EINVAL; /* realpath always gives an absolute path */
+	if (slash == real)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - real), real);
+
+	for (tries = 0; tries < RACE_RETRIES; tries++) {
+		free(old);
+		free(new);
+		old = new = NULL;
+		fd = open(real, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (fstat(fd, &st) < 0) {
+			r = -errno;
+			close(fd);
+			goto out;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			close(fd);
+			r = -EINVAL;
+			goto out;
+		}
+		if (st.st_size > (off_t)HOSTS_MAX) {
+			close(fd);
+			r = -EFBIG;
+			goto out;
+		}
+		r = read_all(fd, &old, &old_len);
+		close(fd);
+		if (r < 0)
+			goto out;
+		r = hosts_render(old, old_len, e, n, &new, &new_len);
+		if (r < 0)
+			goto out;
+		if (new_len == old_len && memcmp(new, old, old_len) == 0)
+			goto out;
+		r = replace(real, dir, &st, new, new_len);
+		if (r != -EAGAIN)
+			goto out;
+	}
+out:
+	free(old);
+	free(new);
+	return r;
+}
+
+int hosts_write(const char *path, const struct hosts_entry *e, size_t n)
+{
+	if (!e && n)
+		return -EINVAL;
+	return update(path, e, n);
+}
+
+int hosts_restore(const char *path)
+{
+	return update(path, NULL, 0);
+}

@@ -1,0 +1,81 @@
+/*
+ * resolv: a minimal resolv.conf reader: only "nameserver" lines matter here.
+ */
+#include "resolv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RESOLV_MAX_FILE (64 * 1024)
+
+static int parse_addr(const char *s, size_t n, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char buf[INET6_ADDRSTRLEN + 1];
+
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	/* A scope suffix (fe80::1%eth0) names an interface we cannot know remotely; skip it. */
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(53);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(53);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+size_t resolv_parse(const char *text, struct sockaddr_storage *out, size_t max)
+{
+	const char *p = text, *end, *a;
+	size_t n = 0, alen;
+
+	while (*p && n < max) {
+		end = strchr(p, '\n');
+		if (!end)
+			end = p + strlen(p);
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if ((size_t)(end - p) > 10 && strncmp(p, "nameserver", 10) == 0 &&
+		    (p[10] == ' ' || p[10] == '\t')) {
+			a = p + 10;
+			while (a < end && (*a == ' ' || *a == '\t'))
+				a++;
+			alen = strcspn(a, " \t\r\n#;");
+			if (a + alen > end)
+				alen = (size_t)(end - a);
+			if (parse_addr(a, alen, &out[n]) == 0)
+				n++;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return n;
+}
+
+int resolv_read(const char *path, struct sockaddr_storage *out, size_t max)
+{
+	static char buf[RESOLV_MAX_FILE + 1];
+	size_t len = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (len < RESOLV_MAX_FILE && (r = read(fd, buf + len, RESOLV_MAX_FILE - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	buf[len] = '\0';
+	return (int)resolv_parse(buf, out, max);
+}

@@ -1,0 +1,286 @@
+/*
+ * services: the helper's -N, -H and --dns work. Routes are re-read every
+ * ROUTES_EVERY seconds and sent only when they changed; names come from the
+ * hostwatch child one line at a time; DNS queries go to the remote's first
+ * nameserver unless the client named one (--to-ns).
+ */
+#include "services.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/resolv.h"
+#include "../common/routes.h"
+#include "dnsfwd.h"
+#include "hostwatch.h"
+#include "hostwatch_parse.h"
+
+#define ROUTES_EVERY 10
+#define ROUTES_MAX   4096
+#define HW_LINE_MAX  512
+#define HW_SEEDS_MAX 64
+
+struct services {
+	struct evloop *loop;
+	struct mux *mux;
+	uint32_t features;
+	/* -N */
+	struct subnet *routes;
+	int n_routes; /* -1 until the first report */
+	time_t routes_at;
+	/* -H */
+	char *seeds[HW_SEEDS_MAX];
+	size_t n_seeds;
+	bool hw_started;
+	struct ev_io hw;
+	pid_t hw_pid;
+	char hw_buf[HW_LINE_MAX * 4];
+	size_t hw_len;
+	/* --dns */
+	struct dnsfwd *dns;
+	struct sockaddr_storage resolver;
+};
+
+static void routes_report(struct services *s)
+{
+	static uint8_t frame[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
+	struct subnet *cur = calloc(ROUTES_MAX, sizeof(*cur));
+	size_t len;
+	int n, i;
+
+	if (!cur)
+		return;
+	n = routes_read(cur, ROUTES_MAX, 0);
+	if (n < 0) {
+		log_warn("reading routes: %s", strerror(-n));
+		goto out;
+	}
+	if (n == s->n_routes && memcmp(cur, s->routes, (size_t)n * sizeof(*cur)) == 0)
+		goto out;
+	len = wire_put_hdr(frame, WIRE_ROUTES, 0, 0);
+	for (i = 0; i < n; i++) {
+		size_t nl = wire_routes_add(frame, len, cur[i].family, cur[i].addr, cur[i].prefix);
+		if (!nl)
+			break; /* what does not fit in one frame is not reported */
+		len = nl;
+	}
+	wire_routes_end(frame, len);
+	if (mux_send_ctl(s->mux, frame, len) < 0)
+		goto out; /* try again next round */
+	log_debug("reported %d routes", i);
+	free(s->routes);
+	s->routes = cur;
+	s->n_routes = n;
+	cur = NULL;
+out:
+	free(cur);
+}
+
+/* One "ADDRESS NAME" line from the hostwatch child, checked before it leaves. */
+static void hw_line(struct services *s, char *line)
+{
+	uint8_t frame[WIRE_HDR_LEN + 32 + WIRE_NAME_MAX];
+	struct wire_host h;
+	char *name = strchr(line, ' ');
+
+	if (!name)
+		return;
+	*name++ = '\0';
+	memset(&h, 0, sizeof(h));
+	if (inet_pton(AF_INET, line, h.addr) == 1)
+		h.family = AF_INET;
+	else if (inet_pton(AF_INET6, line, h.addr) == 1)
+		h.family = AF_INET6;
+	else
+		return;
+	/* The child is ours, but a name goes to another machine's /etc/hosts: check it again. */
+	if (hostwatch_name_norm(name, strlen(name), h.name, sizeof(h.name)) < 0 ||
+	    !hostwatch_addr_ok(h.family, h.addr))
+		return;
+	mux_send_ctl(s->mux, frame, wire_put_host(frame, &h));
+}
+
+static void on_hostwatch(struct ev_io *io, uint32_t events)
+{
+	struct services *s = (struct services *)((char *)io - offsetof(struct services, hw));
+	ssize_t n;
+	char *nl;
+
+	n = read(io->fd, s->hw_buf + s->hw_len, sizeof(s->hw_buf) - 1 - s->hw_len);
+	if (n <= 0) {
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		log_warn("hostwatch stopped");
+		evloop_del(s->loop, io);
+		close(io->fd);
+		io->fd = -1;
+		return;
+	}
+	s->hw_len += (size_t)n;
+	s->hw_buf[s->hw_len] = '\0';
+	while ((nl = strchr(s->hw_buf, '\n'))) {
+		*nl = '\0';
+		hw_line(s, s->hw_buf);
+		s->hw_len -= (size_t)(nl + 1 - s->hw_buf);
+		memmove(s->hw_buf, nl + 1, s->hw_len + 1);
+	}
+	if (s->hw_len == sizeof(s->hw_buf) - 1)
+		s->hw_len = 0; /* an overlong line: drop it */
+}
+
+static void dns_reply(void *ctx, uint32_t id, const uint8_t *msg, size_t len)
+{
+	static uint8_t frame[WIRE_HDR_LEN + 65536];
+	struct services *s = ctx;
+
+	if (len > WIRE_MAX_PAYLOAD)
+		len = 0;
+	wire_put_hdr(frame, WIRE_DNS_REPLY, id, (uint32_t)len);
+	if (len)
+		memcpy(frame + WIRE_HDR_LEN, msg, len);
+	mux_send_ctl(s->mux, frame, WIRE_HDR_LEN + len);
+}
+
+int services_start(struct services **out, struct evloop *loop, struct mux *mux, uint32_t features)
+{
+	struct services *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->mux = mux;
+	s->features = features & SERVICES_OFFERED;
+	s->n_routes = -1;
+	s->hw.fd = -1;
+	*out = s;
+	if (s->features & WIRE_F_DNS) {
+		if (resolv_read("/etc/resolv.conf", &s->resolver, 1) <= 0)
+			log_warn("no nameserver in /etc/resolv.conf; DNS needs --to-ns");
+		s->dns = dnsfwd_new(loop, dns_reply, s);
+		if (!s->dns)
+			return -ENOMEM;
+	}
+	if (s->features & WIRE_F_ROUTES) {
+		routes_report(s);
+		s->routes_at = time(NULL);
+	}
+	return 0;
+}
+
+void services_free(struct services *s)
+{
+	if (!s)
+		return;
+	if (s->hw.fd >= 0) {
+		evloop_del(s->loop, &s->hw);
+		close(s->hw.fd);
+	}
+	if (s->hw_pid > 0) {
+		kill(s->hw_pid, SIGTERM);
+		waitpid(s->hw_pid, NULL, 0);
+	}
+	dnsfwd_free(s->dns);
+	free(s->routes);
+	while (s->n_seeds)
+		free(s->seeds[--s->n_seeds]);
+	free(s);
+}
+
+int services_ctl(struct services *s, const struct wire_frame *f)
+{
+	switch (f->type) {
+	case WIRE_RESOLVER: {
+		struct wire_open r = f->u.open;
+		if (!(s->features & WIRE_F_DNS))
+			return -EPROTO;
+		memset(&s->resolver, 0, sizeof(s->resolver));
+		if (r.family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&s->resolver;
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(r.port);
+			memcpy(&sin->sin_addr, r.addr, 4);
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->resolver;
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(r.port);
+			memcpy(&sin6->sin6_addr, r.addr, 16);
+		}
+		return 0;
+	}
+	case WIRE_HOST:
+		/* From the client, a HOST with the unspecified address is a seed name to resolve.
+		 */
+		if (!(s->features & WIRE_F_HOSTS) || s->hw_started)
+			return -EPROTO;
+		if (s->n_seeds < HW_SEEDS_MAX && !(s->seeds[s->n_seeds] = strdup(f->u.host.name)))
+			return -ENOMEM;
+		s->n_seeds += s->n_seeds < HW_SEEDS_MAX;
+		return 0;
+	case WIRE_DNS_QUERY:
+		if (!(s->features & WIRE_F_DNS))
+			return -EPROTO;
+		dnsfwd_query(s->dns, &s->resolver, f->stream, f->payload, f->len);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+int services_resolver(const struct services *s, struct wire_open *dst)
+{
+	if (!(s->features & WIRE_F_DNS))
+		return -EPROTO;
+	memset(dst, 0, sizeof(*dst));
+	if (s->resolver.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&s->resolver;
+		dst->family = AF_INET;
+		dst->port = ntohs(sin->sin_port);
+		memcpy(dst->addr, &sin->sin_addr, 4);
+	} else if (s->resolver.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&s->resolver;
+		dst->family = AF_INET6;
+		dst->port = ntohs(sin6->sin6_port);
+		memcpy(dst->addr, &sin6->sin6_addr, 16);
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* Started on the first tick, so the seed names sent right after HELLO are in. */
+static void hostwatch_begin(struct services *s)
+{
+	int ret;
+
+	s->hw_started = true;
+	ret = hostwatch_start((const char *const *)s->seeds, s->n_seeds, &s->hw.fd, &s->hw_pid);
+	if (ret < 0) {
+		log_warn("cannot start hostwatch: %s", strerror(-ret));
+		return;
+	}
+	s->hw.cb = on_hostwatch;
+	if (evloop_add(s->loop, &s->hw, EPOLLIN) < 0)
+		log_warn("cannot watch hostwatch's pipe");
+}
+
+void services_tick(struct services *s)
+{
+	time_t now = time(NULL);
+
+	if ((s->features & WIRE_F_HOSTS) && !s->hw_started)
+		hostwatch_begin(s);
+	if ((s->features & WIRE_F_ROUTES) && now - s->routes_at >= ROUTES_EVERY) {
+		routes_report(s);
+		s->routes_at = now;
+	}
+	if (s->dns)
+		dnsfwd_expire(s->dns);
+}

@@ -1,0 +1,353 @@
+#!/bin/bash
+# test_names: what sluice learns from the remote. -N routes S's networks
+# (v4 and v6, a network added later too) but not the one C sits on; -H
+# copies names S knows (its /etc/hosts, a PTR-only address it has talked to,
+# --seed-hosts) into C's /etc/hosts and leaves that file byte for byte as it
+# was on exit, also after a SIGKILL and a later run; --dns answers C's
+# lookups (UDP and TCP, A and AAAA) from S's resolver, or from --to-ns,
+# for C's nameservers or those of --ns-hosts.
+#
+# The lan runs two dnsmasq that never forward: 198.51.100.2:53 (S's
+# resolv.conf) and 203.0.113.2:5353 (other answers, for --to-ns). C's
+# resolv.conf names 192.0.2.53, where nothing answers: without sluice every
+# lookup of a lan name fails within a second.
+TB_SUITE=names
+TB_ETC_HOOK=tb_names_etc
+. "$(dirname "$0")/lib.sh"
+have_sluice || {
+	fail build "$SLUICE not built"
+	exit 1
+}
+tb_up
+tb_names_dns
+
+HOSTS_C=/etc/netns/$NS_C/hosts
+NEW6=2001:db8:3 # a network S gets only while sluice runs
+LAN_NET=198.51.100.0/24
+
+# --- helpers -------------------------------------------------------------------
+
+# addr4 NAME / addr6 NAME: the first address C's resolver (glibc: files, then
+# DNS) gives for NAME, "" when none.
+addr4() { inC getent ahostsv4 "$1" 2>/dev/null | awk 'NR == 1 { print $1 }'; }
+addr6() { inC getent ahostsv6 "$1" 2>/dev/null | awk 'NR == 1 { print $1 }'; }
+
+# dig_c ARGS...: dig +short in C, one try of 2 s (errors come out on stdout).
+dig_c() { inC dig +short +time=2 +tries=1 "$@" 2>&1; }
+
+# is NAME GOT WANT WHAT: PASS when GOT is WANT.
+is() {
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "$4 gave '$(echo "$2" | tr '\n' '|')', want $3"; fi
+}
+
+get_is() {
+	local out
+	out=$(inC curl -sSg --max-time 5 "$2" 2>&1)
+	is "$1" "$out" "$INDEX_MARK" "curl $2"
+}
+
+# poll SECONDS CMD...: until CMD succeeds, every 0.5 s; gives up early when
+# sluice (if one runs) has exited.
+poll() {
+	local end=$((SECONDS + $1))
+	shift
+	while :; do
+		"$@" && return 0
+		[ $SECONDS -lt "$end" ] || return 1
+		[ -z "$SLUICE_PID" ] || proc_alive "$SLUICE_PID" || return 1
+		sleep 0.5
+	done
+}
+
+# start NAME URL ARGS...: start sluice, wait until URL answers through it.
+start() {
+	local name=$1 url=$2
+	shift 2
+	sluice_start "$@"
+	if sluice_wait_ready "$url"; then
+		pass "$name"
+		return 0
+	fi
+	fail "$name" "$SLUICE_WHY"
+	sluice_stop KILL 2
+	return 1
+}
+
+# stop NAME: SIGTERM, sluice exits 0 and its table is gone.
+stop() {
+	sluice_stop TERM 5
+	if [ "$SLUICE_RC" != 0 ]; then
+		fail "$1" "exit status $SLUICE_RC after SIGTERM: $(sluice_log_tail)"
+	elif nft_table_present; then
+		fail "$1" "table inet sluice still in C"
+	else
+		pass "$1"
+	fi
+}
+
+# peer_seen NAME FAMILY ADDR: a TCP listener on S's ADDR:9999 tells the
+# peer address it sees; C's own address means the connection went straight
+# over the link, S's own that sluice took it through the tunnel.
+peer_seen() {
+	local fam=$2 addr=$3 want=$4 got
+	inS socat -T5 "TCP$fam-LISTEN:9999,bind=$addr,reuseaddr" SYSTEM:'echo $SOCAT_PEERADDR' \
+		</dev/null >/dev/null 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	if ! wait_port "$NS_S" 9999 30; then
+		fail "$1" "socat did not listen in S"
+		return
+	fi
+	got=$(inC socat -T5 -u "TCP$fam:$addr:9999" - 2>&1)
+	# socat writes IPv6 peers in brackets, every group in full.
+	got=$("$PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1].strip("[]")))' \
+		"$got" 2>/dev/null || echo "$got")
+	is "$1" "$got" "$want" "connection from C to $addr:9999, peer seen by S"
+}
+
+# An address C can only reach through the tunnel: curl times out (28).
+unreachable_rc() { inC curl -sg --connect-timeout 2 --max-time 3 -o /dev/null "$1"; }
+
+# --- the testbed, without sluice -----------------------------------------------
+
+got=$(inS dig +short +time=2 +tries=1 @$L4 $DNS_NAME A)
+got="$got $(inS dig +short +time=2 +tries=1 +tcp @$L6 $DNS_NAME AAAA)"
+got="$got $(inS dig +short +time=2 +tries=1 -p $ALT_PORT @$ALT_NS $DNS_NAME A)"
+got="$got $(inS dig +short +time=2 +tries=1 +tcp -p $ALT_PORT @$ALT_NS $DNS_NAME AAAA)"
+is testbed_dnsmasq "$got" "$DNS_A $DNS_AAAA $ALT_A $ALT_AAAA" "dig from S (lan v4, v6+tcp, alt, alt+tcp)"
+
+# S's own resolver files: resolv.conf names the lan's dnsmasq, hosts has lanhost.
+got="$(inS getent ahostsv4 $DNS_NAME | awk 'NR == 1 { print $1 }')"
+got="$got $(inS getent ahostsv4 $LAN_NAME | awk 'NR == 1 { print $1 }')"
+got="$got $(inS getent ahostsv4 ${LAN_NAME%%.*} | awk 'NR == 1 { print $1 }')"
+got="$got $(inS getent hosts $X4 | awk '{ print $2 }')"
+is testbed_resolver_in_s "$got" "$DNS_A $L4 $L4 $PTR_NAME" "getent in S ($DNS_NAME, $LAN_NAME, lanhost, $X4)"
+
+# dnsmasq knows no upstream: other names are refused at once, nothing is forwarded.
+got=$(inS dig +time=2 +tries=1 @$L4 example.com A 2>&1 | grep -o 'status: [A-Z]*')
+if [ "$got" = "status: REFUSED" ] && ! grep -qi forwarded "$TB"/dnsmasq-*.log; then
+	pass testbed_dnsmasq_no_upstream
+else
+	fail testbed_dnsmasq_no_upstream "dig example.com from S: '$got'; $(grep -i forwarded "$TB"/dnsmasq-*.log | head -n 1)"
+fi
+
+# C: the same lookups fail fast, UDP (glibc and dig) and TCP, v4 and v6.
+t0=$SECONDS
+got="$(addr4 $DNS_NAME)$(inC getent hosts $DNS_NAME)"
+got="$got$(inC dig +short +time=1 +tries=1 @$NS4 $DNS_NAME A 2>/dev/null | grep -v '^;')"
+got="$got$(inC dig +short +time=1 +tries=1 +tcp @$NS4 $DNS_NAME A 2>/dev/null | grep -v '^;')"
+if [ -z "$got" ] && [ $((SECONDS - t0)) -le 8 ]; then
+	pass testbed_c_cannot_resolve
+else
+	fail testbed_c_cannot_resolve "C resolved '$got' in $((SECONDS - t0)) s without sluice"
+fi
+
+# C's /etc/hosts as it must be again after every sluice run.
+cp -p "$HOSTS_C" "$TB/hosts.pristine" || tb_die "cannot copy C's /etc/hosts"
+PRISTINE_SHA=$(sha256sum <"$HOSTS_C")
+PRISTINE_SIZE=$(stat -c %s "$HOSTS_C")
+# What a leftover temp file of sluice's in the real /etc would look like.
+etc_names() { ls -A /etc | grep -Ei '^\.|hosts|sluice'; }
+ETC_BEFORE=$(etc_names)
+
+# -N's later network: C routes it to S, which neither has it yet nor forwards.
+ip -n "$NS_C" -6 route add $NEW6::/64 via $S6 || tb_die "cannot route $NEW6::/64 in C"
+# Without a route there S would answer C with an ICMPv6 "no route" (curl: 7,
+# just what a tunnelled connection refused on the remote looks like). S
+# drops such packets from C instead, so an untunnelled connect times out.
+inS nft -f - <<EOF || tb_die "cannot add the drop rule in S"
+table inet e2e_names {
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		iifname "toc" ip6 daddr $NEW6::/64 drop
+	}
+}
+EOF
+# And one S loses for now: 203.0.113.0/24 (L keeps its address there).
+ip -n "$NS_S" addr del 203.0.113.1/24 dev tol || tb_die "cannot remove 203.0.113.1 from S"
+
+# --- -N ------------------------------------------------------------------------
+
+if start nets_start http://$L4/ -r sshhost -N -v; then
+	get_is nets_http_v4 http://$L4/
+	get_is nets_http_v6 "http://[$L6]/"
+
+	# A line saying it leaves C's own networks alone.
+	if grep -E '192\.0\.2\.0/24' "$SLUICE_LOG" | grep -Eqi 'not|skip'; then
+		pass nets_skip_direct_logged
+	else
+		fail nets_skip_direct_logged "no line about skipping 192.0.2.0/24 in the log: $(sluice_log_tail 8)"
+	fi
+	if grep -E '2001:db8:1::\]?/64' "$SLUICE_LOG" | grep -Eqi 'not|skip'; then
+		pass nets_skip_direct_logged_v6
+	else
+		fail nets_skip_direct_logged_v6 "no line about skipping 2001:db8:1::/64 in the log: $(sluice_log_tail 8)"
+	fi
+	# C's own link stays C's: S sees C's address, not its own.
+	peer_seen nets_direct_untouched 4 $S4 $C4
+	peer_seen nets_direct_untouched_v6 6 "[$S6]" 2001:db8:1::1
+
+	sleep 5
+	if proc_alive "$SLUICE_PID"; then get_is nets_session_survives http://$L4/; else
+		fail nets_session_survives "sluice exited: $(sluice_log_tail)"
+	fi
+
+	# Not S's networks (yet): sluice leaves them alone and S drops the packets.
+	unreachable_rc http://$X4/ &
+	p4=$!
+	unreachable_rc "http://[$NEW6::2]/"
+	r6=$?
+	wait $p4
+	r4=$?
+	if [ $r4 = 28 ] && [ $r6 = 28 ]; then pass nets_absent_unrouted; else
+		fail nets_absent_unrouted "curl exited $r4 ($X4), $r6 ($NEW6::2), want 28 (timeout)"
+	fi
+
+	# S gets them: 203.0.113.0/24 back, and a brand-new v6 network to L.
+	ip -n "$NS_S" addr add 203.0.113.1/24 dev tol
+	ip -n "$NS_S" addr add $NEW6::1/64 dev tol nodad
+	ip -n "$NS_L" addr add $NEW6::2/64 dev tos nodad
+	t0=$SECONDS
+	both_reachable() {
+		[ "$(inC curl -sg --connect-timeout 1 --max-time 2 http://$X4/)" = "$INDEX_MARK" ] &&
+			[ "$(inC curl -sg --connect-timeout 1 --max-time 2 "http://[$NEW6::2]/")" = "$INDEX_MARK" ]
+	}
+	if poll 40 both_reachable; then pass nets_added_later; else
+		fail nets_added_later "$X4 or [$NEW6::2] not reachable within 40 s: $(sluice_log_tail)"
+	fi
+	echo "# new networks reachable after $((SECONDS - t0)) s"
+	stop nets_stop
+else
+	ip -n "$NS_S" addr add 203.0.113.1/24 dev tol
+	ip -n "$NS_S" addr add $NEW6::1/64 dev tol nodad
+	ip -n "$NS_L" addr add $NEW6::2/64 dev tos nodad
+fi
+
+# --- -H ------------------------------------------------------------------------
+
+# Our lines come after C's own, which stay as they were.
+added() { tail -c +$((PRISTINE_SIZE + 1)) "$HOSTS_C"; }
+prefix_kept() { cmp -s -n "$PRISTINE_SIZE" "$HOSTS_C" "$TB/hosts.pristine"; }
+# "ADDRESS NAME" for each name on our lines.
+added_pairs() { added | sed 's/#.*//' | awk '{ for (i = 2; i <= NF; i++) print $1, $i }'; }
+
+# S talks to the PTR-only address, which puts it in S's neighbour table.
+s_talks_to_x4() { inS curl -s --max-time 2 -o /dev/null http://$X4/; }
+
+# The names every -H run must bring; with SEEDED=1 also the --seed-hosts one.
+all_names() {
+	[ "$(addr4 $LAN_NAME)" = $L4 ] && [ "$(addr4 ${LAN_NAME%%.*})" = $L4 ] &&
+		[ "$(addr4 $PTR_NAME)" = $X4 ] && { [ "$SEEDED" = 0 ] || [ "$(addr4 $DNS_NAME)" = $DNS_A ]; }
+}
+# While waiting, S keeps talking to X4 now and then.
+all_names_poked() {
+	all_names && return 0
+	((++POKES % 6 == 0)) && s_talks_to_x4
+	return 1
+}
+POKES=0
+
+s_talks_to_x4
+SEEDED=1
+if start hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAME -v $LAN_NET; then
+	t0=$SECONDS
+	poll 30 all_names_poked
+	echo "# names in C's /etc/hosts after $((SECONDS - t0)) s"
+	is hosts_etc_hosts_name "$(addr4 $LAN_NAME)" $L4 "getent ahostsv4 $LAN_NAME in C"
+	is hosts_etc_hosts_short "$(addr4 ${LAN_NAME%%.*})" $L4 "getent ahostsv4 ${LAN_NAME%%.*} in C"
+	is hosts_ptr_only "$(addr4 $PTR_NAME)" $X4 "getent ahostsv4 $PTR_NAME in C"
+	is hosts_seed "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
+	if prefix_kept; then pass hosts_own_lines_kept; else
+		fail hosts_own_lines_kept "C's own lines changed: $(head -c 200 "$HOSTS_C" | tr '\n' '|')"
+	fi
+	got=$(added_pairs | awk '$1 ~ /^127\./ || $1 == "::1" || $2 == "localhost"' | tr '\n' '|')
+	if [ -z "$got" ]; then pass hosts_no_loopback; else fail hosts_no_loopback "added: $got"; fi
+	echo "# sluice's lines: $(added | tr '\n' '|')"
+	stop hosts_stop
+	if [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then pass hosts_restored; else
+		fail hosts_restored "C's /etc/hosts differs after SIGTERM: $(diff "$TB/hosts.pristine" "$HOSTS_C" | tr '\n' '|')"
+	fi
+fi
+
+# A SIGKILLed run leaves its lines; the next run must neither repeat nor keep them.
+SEEDED=0
+if start hosts_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
+	poll 30 all_names_poked
+	if [ -n "$(added_pairs)" ]; then
+		sluice_stop KILL 2
+		stale=$(added_pairs | sort)
+		mtime=$(stat -c %y "$HOSTS_C")
+		if [ -n "$stale" ]; then pass hosts_kill_leaves_lines; else
+			fail hosts_kill_leaves_lines "no lines left after SIGKILL (nothing to recover from)"
+		fi
+		# The next run's first write (restore or rewrite) changes the file;
+		# one that finds nothing to change may leave it, so this only waits.
+		rewritten() { [ "$(stat -c %y "$HOSTS_C")" != "$mtime" ] && [ "$(addr4 $LAN_NAME)" = $L4 ]; }
+		if start hosts_after_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
+			poll 20 rewritten || echo "# C's /etc/hosts not rewritten within 20 s of the restart"
+			poll 30 all_names_poked
+			sleep 1
+			dups=$(added_pairs | sort | uniq -d | tr '\n' '|')
+			if [ -z "$dups" ] && prefix_kept && all_names; then pass hosts_after_kill_no_dups; else
+				fail hosts_after_kill_no_dups "dups: '$dups'; lines: $(added | tr '\n' '|')"
+			fi
+			stop hosts_after_kill_stop
+			if [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then pass hosts_restored_after_kill; else
+				fail hosts_restored_after_kill "C's /etc/hosts differs: $(diff "$TB/hosts.pristine" "$HOSTS_C" | tr '\n' '|')"
+			fi
+		fi
+	else
+		fail hosts_kill_leaves_lines "no names within 30 s: $(sluice_log_tail)"
+		sluice_stop KILL 2
+	fi
+fi
+# Whatever ran above, the real /etc got no leftovers (temp files of a rename).
+got=$(comm -13 <(echo "$ETC_BEFORE") <(etc_names) | tr '\n' ' ')
+if [ -z "$got" ]; then pass hosts_no_litter_in_etc; else fail hosts_no_litter_in_etc "new in /etc: $got"; fi
+# Nothing of -H is left to answer for C: the names are gone again.
+is hosts_gone_after_runs "$(addr4 $LAN_NAME)" "" "getent ahostsv4 $LAN_NAME in C"
+
+# --- --dns ---------------------------------------------------------------------
+
+# dns_checks PREFIX NS A AAAA: the lookups C makes of NS come back as A / AAAA.
+dns_checks() {
+	local p=$1 ns=$2 a=$3 aaaa=$4
+	is "${p}_udp_dig" "$(dig_c @"$ns" $DNS_NAME A)" "$a" "dig @$ns $DNS_NAME A"
+	is "${p}_tcp_a" "$(dig_c +tcp @"$ns" $DNS_NAME A)" "$a" "dig +tcp @$ns $DNS_NAME A"
+	is "${p}_tcp_aaaa" "$(dig_c +tcp @"$ns" $DNS_NAME AAAA)" "$aaaa" "dig +tcp @$ns $DNS_NAME AAAA"
+}
+
+if start dns_start http://$L4/ -r sshhost --dns -v $LAN_NET; then
+	# glibc: resolv.conf's nameserver over UDP; A and AAAA go out together.
+	is dns_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
+	is dns_glibc_aaaa "$(addr6 $DNS_NAME)" $DNS_AAAA "getent ahostsv6 $DNS_NAME in C"
+	is dns_glibc_hosts "$(inC getent hosts $DNS_NAME | awk '{ print $1 }')" $DNS_AAAA "getent hosts $DNS_NAME in C"
+	dns_checks dns $NS4 $DNS_A $DNS_AAAA
+	stop dns_stop
+	got=$(inC dig +short +time=1 +tries=1 @$NS4 $DNS_NAME A 2>/dev/null | grep -v '^;')
+	is dns_released "$got" "" "dig @$NS4 after sluice stopped"
+fi
+
+if start dns_to_ns_start http://$L4/ -r sshhost --dns --to-ns $L4 -v $LAN_NET; then
+	is dns_to_ns_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
+	dns_checks dns_to_ns $NS4 $DNS_A $DNS_AAAA
+	stop dns_to_ns_stop
+fi
+
+if start dns_ns_hosts_start http://$L4/ -r sshhost --dns --ns-hosts $NS4 --to-ns $L4 -v $LAN_NET; then
+	is dns_ns_hosts_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
+	dns_checks dns_ns_hosts $NS4 $DNS_A $DNS_AAAA
+	stop dns_ns_hosts_stop
+fi
+
+# Other nameservers (one IPv6) instead of resolv.conf's, and a resolver on
+# another port whose answers differ from S's own.
+if start dns_alt_start http://$L4/ -r sshhost --dns --ns-hosts 192.0.2.54,2001:db8:1::53 \
+	--to-ns $ALT_NS:$ALT_PORT -v $LAN_NET; then
+	dns_checks dns_alt 192.0.2.54 $ALT_A $ALT_AAAA
+	dns_checks dns_alt_v6ns 2001:db8:1::53 $ALT_A $ALT_AAAA
+	got=$(inC dig +short +time=1 +tries=1 @$NS4 $DNS_NAME A 2>/dev/null | grep -v '^;')
+	is dns_alt_resolv_conf_not_taken "$got" "" "dig @$NS4 (not in --ns-hosts)"
+	stop dns_alt_stop
+fi
+
+tb_finish
