@@ -7,17 +7,21 @@
 #include "tunnel.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
 
-#define PUMP_ROUNDS	 32
-#define READS_PER_ROUND	 16
-#define WRITES_PER_ROUND 64
-#define PING_SEC	 10
-#define STALL_SEC	 45
+#define PUMP_ROUNDS 32
+/* Few reads between writes: credit (WINDOW frames) goes back while data still flows. */
+#define READS_PER_ROUND	     2
+#define WRITES_PER_ROUND     64
+#define PING_SEC	     10
+#define TUNNEL_NOTSENT_LOWAT (128 << 10)
+#define STALL_SEC	     45
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 {
@@ -57,6 +61,11 @@ int tunnel_init(struct tunnel *t, LIBSSH2_SESSION *sess, LIBSSH2_CHANNEL *ch, in
 	t->watched = EPOLLIN;
 	clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 	t->last_ping = t->last_rx;
+	/*
+	 * Keep unsent bytes in the kernel short: what waits in our own buffer
+	 * can still be scheduled fairly, what waits in the socket cannot.
+	 */
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){TUNNEL_NOTSENT_LOWAT}, sizeof(int));
 	libssh2_session_set_blocking(sess, 0);
 	return evloop_add(loop, &t->io, t->watched);
 }
@@ -85,6 +94,15 @@ static int tunnel_read(struct tunnel *t)
 	int i, ret, progress = 0;
 	ssize_t n;
 
+	/*
+	 * stderr first: reading it runs libssh2's transport and may queue
+	 * stdout packets from the socket. Reading stdout last, until EAGAIN,
+	 * leaves nothing queued inside libssh2 that no socket event would
+	 * announce.
+	 */
+	while ((n = libssh2_channel_read_ex(t->ch, SSH_EXTENDED_DATA_STDERR, ebuf, sizeof(ebuf))) >
+	       0)
+		tunnel_stderr(t, ebuf, (size_t)n);
 	for (i = 0; i < READS_PER_ROUND; i++) {
 		size_t len;
 		uint8_t *p = mux_in_space(t->mux, &len);
@@ -106,13 +124,11 @@ static int tunnel_read(struct tunnel *t)
 			return -1;
 		}
 	}
-	while ((n = libssh2_channel_read_ex(t->ch, SSH_EXTENDED_DATA_STDERR, ebuf, sizeof(ebuf))) >
-	       0)
-		tunnel_stderr(t, ebuf, (size_t)n);
 	if (libssh2_channel_eof(t->ch)) {
 		/* Keep the helper's last words: they usually say why it stopped. */
+		t->errbuf[t->errlen] = '\0';
 		tunnel_fail(t, -EPIPE, "the remote helper exited%s%s", t->errlen ? ": " : "",
-			    t->errlen ? (t->errbuf[t->errlen] = '\0', t->errbuf) : "");
+			    t->errbuf);
 		return -1;
 	}
 	return progress;

@@ -1,0 +1,648 @@
+#!/bin/bash
+# bench.sh (make bench): sluice, sshuttle and the raw SSH channel side by
+# side, measured in one run on the e2e testbed (tests/e2e/lib.sh), printed as
+# one table with ratios.
+#
+# The lan namespace runs nginx (:8080) and an iperf3 server; the client
+# namespace runs one tunnel at a time (sluice, then sshuttle, never both) and
+# the load generators (iperf3, wrk, ab, tests/bench/idle_conns.py). The raw
+# channel is plain ssh from the client namespace to the ssh host with the
+# cipher and MAC that libssh2 1.10 negotiates (aes128-ctr, hmac-sha2-256).
+#
+# A row that fails for one tool prints "fail" (and what happened, under the
+# table) instead of ending the run. Every wait is bounded; the whole run
+# takes about five minutes. Knobs: BENCH_TOOLS="sluice sshuttle".
+TB_SUITE=bench
+. "$(dirname "${BASH_SOURCE[0]}")/e2e/lib.sh"
+
+BENCH_SRC=$ROOT/tests/bench
+BENCH_TOOLS=${BENCH_TOOLS:-sluice sshuttle}
+NGX_PORT=8080
+URL=http://$L4:$NGX_PORT/small.html
+SUBNET=198.51.100.0/24
+RAW_CIPHER=(-c aes128-ctr -m hmac-sha2-256)
+
+declare -A R       # R[tool.row]: the cell
+NOTES=()           # lines printed under the table
+BENCH_POLICY_RC="" # a policy-rc.d of ours to remove
+CL=""              # the tool being measured
+CL_PID=""
+CL_LOG=""
+CL_N=0
+NOFILE=1024        # the descriptor limit everything here inherits
+
+say() { echo "bench: $*" >&2; }
+note() { NOTES+=("$*"); }
+
+# --- tools --------------------------------------------------------------------
+
+pkg_ok() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' ok installed$'; }
+
+# Installs what is missing; with everything present it runs no apt at all.
+bench_deps() {
+	local missing="" ngx=nginx-light
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
+		pkg_ok nginx-light || pkg_ok nginx || missing="$missing NGINX"
+	}
+	command -v wrk >/dev/null || missing="$missing wrk"
+	command -v ab >/dev/null || missing="$missing apache2-utils"
+	command -v iperf3 >/dev/null || missing="$missing iperf3"
+	[ -x /usr/bin/sshuttle ] || missing="$missing sshuttle"
+	[ -z "$missing" ] && return 0
+	export DEBIAN_FRONTEND=noninteractive
+	say "installing:$missing"
+	apt-get update -q >/dev/null || return 1
+	case "$missing" in
+	*NGINX*)
+		apt-cache show nginx-light 2>/dev/null | grep -q '^Version:' || ngx=nginx
+		missing=${missing/NGINX/$ngx}
+		;;
+	esac
+	# Package scripts must not start a system nginx outside our namespaces.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d &&
+			BENCH_POLICY_RC=/usr/sbin/policy-rc.d
+	fi
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+	local rc=$?
+	[ -n "$BENCH_POLICY_RC" ] && rm -f "$BENCH_POLICY_RC" && BENCH_POLICY_RC=""
+	return $rc
+}
+
+bench_cleanup() {
+	[ -n "$BENCH_POLICY_RC" ] && rm -f "$BENCH_POLICY_RC"
+	tb_down
+}
+
+# --- the testbed's extra servers --------------------------------------------
+
+# Many connections in flight: deep backlogs and the whole port range, in our
+# namespaces only.
+bench_sysctl() {
+	local ns
+	for ns in "$NS_C" "$NS_S" "$NS_L"; do
+		ip netns exec "$ns" sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
+			net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_tw_reuse=1 || return 1
+	done
+}
+
+bench_nginx() {
+	local d=$TB/bench m
+	mkdir -m 755 "$d" "$d/www" "$d/tmp" || return 1
+	head -c 600 /dev/zero | tr '\0' x >"$d/www/small.html"
+	chmod 644 "$d/www/small.html"
+	{
+		cat <<EOF
+# bench: nginx in the lan namespace, everything under $d
+user nobody nogroup;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+pid $d/nginx.pid;
+error_log $d/nginx.err warn;
+events {
+	worker_connections $((NOFILE > 30100 ? 30000 : NOFILE - 100));
+	multi_accept on;
+}
+http {
+	access_log off;
+	sendfile on;
+	tcp_nodelay on;
+	keepalive_timeout 300s;
+	keepalive_requests 1000000;
+	client_header_timeout 300s;
+	default_type application/octet-stream;
+	client_body_temp_path $d/tmp/body;
+EOF
+		# Every temp path inside our dir: nginx chowns them at start.
+		for m in proxy fastcgi uwsgi scgi; do
+			nginx -V 2>&1 | grep -q -- "--without-http_${m}_module" ||
+				echo "	${m}_temp_path $d/tmp/$m;"
+		done
+		cat <<EOF
+	server {
+		listen $L4:$NGX_PORT backlog=65535;
+		root $d/www;
+	}
+}
+EOF
+	} >"$d/nginx.conf"
+	ip netns exec "$NS_L" nginx -e "$d/nginx.err" -c "$d/nginx.conf" -g "daemon off;" \
+		</dev/null >"$d/nginx.out" 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	wait_port "$NS_L" $NGX_PORT 50 || {
+		say "nginx did not start: $(tail -n 3 "$d/nginx.out" "$d/nginx.err" 2>/dev/null | tr '\n' ' ')"
+		return 1
+	}
+	ip netns exec "$NS_L" iperf3 -s -B $L4 -p 5201 </dev/null >"$d/iperf3.log" 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	wait_port "$NS_L" 5201 50
+}
+
+# --- parsing ------------------------------------------------------------------
+
+# iperf3 -J output on stdin: the receiver's Mbit/s, or nothing.
+iperf_mbps() {
+	"$PY" -c 'import json, sys
+try:
+    d = json.load(sys.stdin)
+    print("%.0f" % (d["end"]["sum_received"]["bits_per_second"] / 1e6))
+except Exception:
+    pass'
+}
+
+iperf_error() {
+	"$PY" -c 'import json, sys
+try:
+    print(json.load(sys.stdin).get("error", "no result"))
+except Exception:
+    print("no output")'
+}
+
+# wrk's "99%" line in FILE, in ms.
+wrk_p99_ms() {
+	awk '$1 == "99%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+		f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+		if (f > 0) printf "%.2f\n", v * f
+	}' "$1"
+}
+
+# The whole distribution, for a note: p99 alone hides whether it is a tail.
+wrk_dist() {
+	awk '$1 ~ /^(50|90|99)%$/ { d = d " p" substr($1, 1, length($1) - 1) " " $2 }
+	     $1 == "Latency" && NF == 5 { m = $4 }
+	     / requests in / { n = $1 }
+	     END { printf "%s, max %s, %s requests\n", substr(d, 2), m, n }' "$1"
+}
+
+wrk_rps() { awk '$1 == "Requests/sec:" { printf "%.0f\n", $2 }' "$1"; }
+
+# Socket errors plus non-2xx/3xx responses.
+wrk_errors() {
+	awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
+	     /Non-2xx or 3xx responses:/ { n += $NF }
+	     END { print n + 0 }' "$1"
+}
+
+wrk_error_lines() { grep -E 'Socket errors|Non-2xx|requests in' "$1" | sed 's/^ *//' | tr '\n' ';'; }
+
+kib_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
+
+# The RSS of every process in C but the one named (the load generator): the
+# whole client, e.g. sshuttle's firewall process and ssh as well.
+tree_kib() {
+	local p t=0 k
+	for p in $(ip netns pids "$NS_C" 2>/dev/null); do
+		[ "$p" = "${1:-}" ] && continue
+		k=$(kib_of "$p")
+		t=$((t + ${k:-0}))
+	done
+	echo $t
+}
+
+# --- the client under test ----------------------------------------------------
+
+cl_start() {
+	case $CL in
+	sluice)
+		sluice_start -r sshhost "$SUBNET"
+		CL_PID=$SLUICE_PID
+		CL_LOG=$SLUICE_LOG
+		;;
+	sshuttle)
+		CL_N=$((CL_N + 1))
+		CL_LOG=$TB/sshuttle.$CL_N.log
+		# ip netns exec, not inC: $! must be sshuttle itself.
+		ip netns exec "$NS_C" /usr/bin/sshuttle -e "ssh -F $TB/ssh_config" -r sshhost --method nft "$SUBNET" \
+			</dev/null >"$CL_LOG" 2>&1 &
+		CL_PID=$!
+		TB_PIDS="$TB_PIDS $CL_PID"
+		;;
+	esac
+}
+
+cl_alive() { [ -n "$CL_PID" ] && proc_alive "$CL_PID"; }
+
+# The end of the client's log on one line, without Python's ^^^ markers.
+cl_log_tail() { grep -v '^[ ^~]*$' "$CL_LOG" 2>/dev/null | tail -n "${1:-3}" | tr -s ' ' | tr '\n' '|'; }
+
+# Until the first GET through the tunnel works; at most ~20 s. A connect
+# made before the rules exist would wait for a SYN that S drops, so curl
+# tries only once a table is in C.
+cl_ready() {
+	local end=$((SECONDS + 20))
+	while [ $SECONDS -lt $end ]; do
+		cl_alive || return 1
+		if [ -n "$(inC nft list tables 2>/dev/null)" ] &&
+			inC curl -sf --connect-timeout 1 --max-time 3 -o /dev/null "$URL"; then
+			return 0
+		fi
+		sleep 0.02
+	done
+	return 1
+}
+
+# Stops the client (SIGINT, then SIGKILL after 10 s) and checks that it left
+# no rules and no processes in C; cleans up after it if it did.
+# Bash's "Killed" notice for a deliberate SIGKILL is noise; the notes say it.
+cl_stop() { cl_stop_ 2>/dev/null; }
+cl_stop_() {
+	local i pid=$CL_PID left
+	if [ -n "$pid" ]; then
+		pid_in_ns "$pid" "$NS_C" && kill -INT "$pid" 2>/dev/null
+		for ((i = 0; i < 100; i++)); do
+			proc_alive "$pid" || break
+			sleep 0.1
+		done
+		if proc_alive "$pid" && pid_in_ns "$pid" "$NS_C"; then
+			kill -KILL "$pid" 2>/dev/null
+			note "$CL: did not exit within 10 s of SIGINT; killed"
+			sleep 0.2
+		fi
+		# Never a wait that could block: what still runs is left to tb_down.
+		if proc_alive "$pid"; then
+			note "$CL: pid $pid still running after SIGKILL"
+		else
+			{ wait "$pid"; } 2>/dev/null
+			tb_forget "$pid"
+		fi
+	fi
+	CL_PID=""
+	SLUICE_PID=""
+	# sshuttle's firewall process removes its rules once it sees EOF.
+	for ((i = 0; i < 50; i++)); do
+		[ -z "$(inC nft list tables 2>/dev/null)$(ip netns pids "$NS_C")" ] && return 0
+		sleep 0.1
+	done
+	left=$(inC nft list tables 2>/dev/null | tr '\n' ' ')
+	if [ -n "$left" ]; then
+		note "$CL: left nft tables behind after it stopped: $left(flushed)"
+		inC nft flush ruleset
+	fi
+	left=$(ip netns pids "$NS_C" | tr '\n' ' ')
+	if [ -n "$left" ]; then
+		note "$CL: left processes behind in C: $left(killed)"
+		# shellcheck disable=SC2086 # a list of pids
+		kill -KILL $left 2>/dev/null
+		sleep 0.2
+	fi
+}
+
+# Before a row: a client that died or stopped answering is restarted.
+cl_ensure() {
+	if cl_alive && inC curl -sf --connect-timeout 2 --max-time 5 -o /dev/null "$URL"; then
+		return 0
+	fi
+	if cl_alive; then
+		note "$CL: not answering before \"$1\"; restarted"
+	else
+		note "$CL: not running before \"$1\"; restarted"
+	fi
+	cl_stop
+	cl_start
+	cl_ready && return 0
+	note "$CL: restart failed: $(cl_log_tail)"
+	return 1
+}
+
+# After a row: mark the cell when the client died during it.
+cl_check() {
+	cl_alive && return 0
+	R[$CL.$1]="${R[$CL.$1]:-fail} died"
+	note "$CL died during \"$1\": $(cl_log_tail 2)"
+}
+
+# --- the rows -----------------------------------------------------------------
+
+# iperf3 for 5 s (1 s of slow start left out); $2 is -R for a download.
+m_iperf() {
+	local row=$1 out=$TB/bench/$CL.$1.json v
+	timeout 30 ip netns exec "$NS_C" iperf3 -c $L4 -p 5201 -O 1 -t 5 -J ${2:+"$2"} >"$out" 2>&1
+	v=$(iperf_mbps <"$out")
+	if [ -n "$v" ]; then
+		R[$CL.$row]=$v
+	else
+		R[$CL.$row]=fail
+		note "$CL $row: iperf3: $(iperf_error <"$out")"
+	fi
+}
+
+m_p99_idle() {
+	local out=$TB/bench/$CL.p99i.txt v
+	timeout 20 ip netns exec "$NS_C" wrk -c1 -t1 -d5s --latency "$URL" >"$out" 2>&1
+	v=$(wrk_p99_ms "$out")
+	R[$CL.p99i]=${v:-fail}
+	if [ -n "$v" ]; then
+		note "$CL p99 idle: wrk $(wrk_dist "$out")"
+	else
+		note "$CL p99 idle: $(tail -n 2 "$out" | tr '\n' ' ')"
+	fi
+}
+
+# The same wrk while iperf3 -R saturates the same tunnel.
+m_p99_loaded() {
+	local out=$TB/bench/$CL.p99l.txt bout=$TB/bench/$CL.bulk.json bpid v b
+	timeout 30 ip netns exec "$NS_C" iperf3 -c $L4 -p 5201 -R -t 9 -J >"$bout" 2>&1 &
+	bpid=$!
+	sleep 2
+	timeout 20 ip netns exec "$NS_C" wrk -c1 -t1 -d5s --latency "$URL" >"$out" 2>&1
+	wait $bpid
+	v=$(wrk_p99_ms "$out")
+	b=$(iperf_mbps <"$bout")
+	R[$CL.p99l]="${v:-fail} (${b:-fail})"
+	if [ -n "$v" ]; then
+		note "$CL p99 loaded: wrk $(wrk_dist "$out")"
+	else
+		note "$CL p99 loaded: $(tail -n 2 "$out" | tr '\n' ' ')"
+	fi
+	[ -n "$b" ] || note "$CL p99 loaded, bulk: iperf3: $(iperf_error <"$bout")"
+}
+
+# wrk with N keep-alive connections for 10 s.
+m_conns() {
+	local row=$1 n=$2 out=$TB/bench/$CL.$1.txt rc v e
+	timeout 60 ip netns exec "$NS_C" wrk -c"$n" -t2 -d10s "$URL" >"$out" 2>&1
+	rc=$?
+	v=$(wrk_rps "$out")
+	e=$(wrk_errors "$out")
+	if [ -n "$v" ]; then
+		R[$CL.$row]="$v (e $e)"
+		[ "$e" = 0 ] || note "$CL $row: $(wrk_error_lines "$out")"
+	else
+		R[$CL.$row]=fail
+		note "$CL $row: wrk exited $rc: $(tail -n 2 "$out" | tr '\n' ' ')"
+	fi
+}
+
+m_ab() {
+	local out=$TB/bench/$CL.ab.txt rc v f
+	timeout 90 ip netns exec "$NS_C" ab -q -r -s 10 -c 20 -n 20000 "$URL" >"$out" 2>&1
+	rc=$?
+	v=$(awk '/^Requests per second:/ { printf "%.0f\n", $4 }' "$out")
+	f=$(awk '/^Failed requests:/ { print $3 }' "$out")
+	if [ -n "$v" ]; then
+		R[$CL.ab]="$v (f $f)"
+		[ "${f:-0}" = 0 ] || note "$CL ab: $(grep -E '^(Complete|Failed) requests|Non-2xx|Exceptions' "$out" | tr -s ' ' | tr '\n' ';')"
+	else
+		R[$CL.ab]=fail
+		note "$CL ab: exited $rc (124: over 90 s): $(tail -n 2 "$out" | tr '\n' ' ')"
+	fi
+}
+
+# 10,000 idle connections held through the tunnel; the client's RSS then.
+m_idle() {
+	local n=10000 out=$TB/bench/$CL.idle.txt ipid i ok="" fail up k tk d why
+	ip netns exec "$NS_C" "$PY" "$BENCH_SRC/idle_conns.py" $L4 $NGX_PORT $n 120 </dev/null >"$out" 2>&1 &
+	ipid=$!
+	TB_PIDS="$TB_PIDS $ipid"
+	for ((i = 0; i < 400; i++)); do
+		grep -q '^ready' "$out" && break
+		proc_alive "$ipid" || break
+		cl_alive || break
+		sleep 0.1
+	done
+	if grep -q '^ready' "$out"; then
+		read -r _ ok fail d why < <(grep '^ready' "$out")
+		# Until the far ends exist too: the proxy accepts before it connects.
+		for ((i = 0; i < 100; i++)); do
+			up=$(inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l)
+			[ "$up" -ge "$ok" ] && break
+			cl_alive || break
+			sleep 0.1
+		done
+		sleep 1
+		up=$(inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l)
+		k=$(kib_of "$CL_PID")
+		tk=$(tree_kib "$ipid")
+		if [ -n "$k" ]; then
+			R[$CL.rss10k]=$(mib "$k")
+			R[$CL.rss10kt]=$(mib "$tk")
+		else
+			R[$CL.rss10k]=fail
+		fi
+		note "$CL 10k idle: $ok connected in ${d}s, $fail failed${why:+ ($why)}; $up established at the lan server"
+		[ "$up" -ge "$n" ] || R[$CL.rss10k]="${R[$CL.rss10k]} ($up up)"
+	else
+		R[$CL.rss10k]=fail
+		note "$CL 10k idle: no ready line: $(tail -n 2 "$out" | tr '\n' ' ')"
+	fi
+	if proc_alive "$ipid" && pid_in_ns "$ipid" "$NS_C"; then
+		kill -TERM "$ipid" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			proc_alive "$ipid" || break
+			sleep 0.1
+		done
+		proc_alive "$ipid" && kill -KILL "$ipid" 2>/dev/null
+	fi
+	{ wait "$ipid"; } 2>/dev/null
+	tb_forget "$ipid"
+	d=$(awk '/^dropped/ { print $2 }' "$out")
+	[ -n "$d" ] && [ "$d" != 0 ] && note "$CL 10k idle: $d of the held connections were closed by the far end"
+	# The connections must be gone before the next row.
+	for ((i = 0; i < 100; i++)); do
+		[ "$(inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l)" -lt 10 ] && break
+		sleep 0.1
+	done
+}
+
+bench_tool() {
+	local t0 t1 k
+	CL=$1
+	say "$CL: starting"
+	t0=$(now_ms)
+	cl_start
+	if ! cl_ready; then
+		note "$CL: did not come up: $(cl_log_tail 5)"
+		cl_stop
+		return 1
+	fi
+	t1=$(now_ms)
+	R[$CL.ttfb]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f\n", ms / 1000 }')
+	sleep 1
+	k=$(kib_of "$CL_PID")
+	R[$CL.rss0]=$(mib "${k:-0}")
+	R[$CL.rss0t]=$(mib "$(tree_kib)")
+
+	cl_ensure download || return 1
+	say "$CL: download"
+	m_iperf dl -R
+	cl_check dl
+	cl_ensure upload || return 1
+	say "$CL: upload"
+	m_iperf ul ""
+	cl_check ul
+	cl_ensure "p99 idle" || return 1
+	say "$CL: p99 idle"
+	m_p99_idle
+	cl_check p99i
+	cl_ensure "p99 loaded" || return 1
+	say "$CL: p99 loaded"
+	m_p99_loaded
+	cl_check p99l
+	cl_ensure "new conns/s" || return 1
+	say "$CL: ab -c20 -n20000"
+	m_ab
+	cl_check ab
+	cl_ensure "2k conns" || return 1
+	say "$CL: wrk -c2000"
+	m_conns c2k 2000
+	cl_check c2k
+	cl_ensure "10k conns" || return 1
+	say "$CL: wrk -c10000"
+	m_conns c10k 10000
+	cl_check c10k
+
+	# A fresh client: what the load rows left behind would blur the figure.
+	say "$CL: restarting; 10,000 idle connections"
+	cl_stop
+	cl_start
+	if cl_ready; then
+		m_idle
+		cl_check rss10k
+	else
+		note "$CL: restart for the idle connections failed: $(cl_log_tail)"
+	fi
+	say "$CL: stopping"
+	cl_stop
+}
+
+# The raw channel: 1 GiB each way through plain ssh, wall clock (the ssh
+# handshake included; its time alone is noted).
+bench_raw() {
+	local t0 t1 hs
+	local ssh=(ssh -F "$TB/ssh_config" "${RAW_CIPHER[@]}" sshhost)
+	say "raw ssh: handshake, download, upload"
+	t0=$(now_ms)
+	timeout 20 ip netns exec "$NS_C" "${ssh[@]}" true </dev/null
+	t1=$(now_ms)
+	hs=$((t1 - t0))
+	t0=$(now_ms)
+	if timeout 60 ip netns exec "$NS_C" "${ssh[@]}" 'head -c 1G /dev/zero' </dev/null >/dev/null 2>"$TB/bench/raw.dl"; then
+		t1=$(now_ms)
+		R[raw.dl]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", 8 * 1073741824 / (ms / 1000) / 1e6 }')
+	else
+		R[raw.dl]=fail
+		note "raw download: $(head -c 200 "$TB/bench/raw.dl")"
+	fi
+	t0=$(now_ms)
+	if head -c 1G /dev/zero | timeout 60 ip netns exec "$NS_C" "${ssh[@]}" 'cat >/dev/null' >"$TB/bench/raw.ul" 2>&1; then
+		t1=$(now_ms)
+		R[raw.ul]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", 8 * 1073741824 / (ms / 1000) / 1e6 }')
+	else
+		R[raw.ul]=fail
+		note "raw upload: $(head -c 200 "$TB/bench/raw.ul")"
+	fi
+	note "raw ssh: OpenSSH client ${RAW_CIPHER[*]}, 1 GiB each way, wall clock including the handshake (${hs} ms alone)"
+}
+
+# --- the table ----------------------------------------------------------------
+
+# The ratio of two cells' leading numbers, or "-".
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a !~ /^[0-9.]+/ || b !~ /^[0-9.]+/) { print "-"; exit }
+		a += 0; b += 0
+		if (b == 0) { print "-"; exit }
+		printf "%.2fx\n", a / b
+	}'
+}
+
+# A tool that ran but has no figure for a row failed before it (see the notes).
+cell() {
+	case " $BENCH_TOOLS " in
+	*" $1 "*) echo "${R[$1.$2]:-fail}" ;;
+	*) echo - ;;
+	esac
+}
+
+row() { # label key
+	local s u w=${R[raw.$2]:--}
+	s=$(cell sluice "$2")
+	u=$(cell sshuttle "$2")
+	printf '%-30s %-17s %-17s %-9s %-16s %s\n' "$1" "$s" "$u" "$w" "$(ratio "$s" "$u")" "$(ratio "$s" "$w")"
+}
+
+print_table() {
+	local n
+	echo
+	printf '%-30s %-17s %-17s %-9s %-16s %s\n' figure sluice sshuttle "raw ssh" sluice/sshuttle sluice/raw
+	row "download Mbit/s" dl
+	row "upload Mbit/s" ul
+	row "p99 idle ms" p99i
+	row "p99 loaded ms (bulk Mbit/s)" p99l
+	row "2k conns req/s (errors)" c2k
+	row "10k conns req/s (errors)" c10k
+	row "new conns/s (ab -c20) (failed)" ab
+	row "RSS idle MiB" rss0
+	row "RSS at 10k idle conns MiB" rss10k
+	row "  whole client, idle MiB" rss0t
+	row "  whole client, 10k conns MiB" rss10kt
+	row "start to first byte s" ttfb
+	echo
+	echo "ratios: sluice's figure divided by the other's (for ms, MiB and s lower is better)"
+	echo "notes:"
+	for n in "${NOTES[@]}"; do
+		echo "  - $n"
+	done
+}
+
+# --- main ---------------------------------------------------------------------
+
+bench_main() {
+	[ "$(id -u)" = 0 ] || {
+		echo "bench: needs root (network namespaces, nftables)" >&2
+		exit 1
+	}
+	[ -x "$SLUICE" ] || {
+		echo "bench: $SLUICE not built (run make)" >&2
+		exit 1
+	}
+	bench_deps || {
+		echo "bench: could not install nginx, wrk, apache2-utils, iperf3, sshuttle" >&2
+		bench_cleanup
+		exit 1
+	}
+
+	# 10,000 connections need more descriptors than the default 1024 everywhere:
+	# sshd (and so the remote helper) inherits this shell's limits.
+	# Raising the hard limit needs CAP_SYS_RESOURCE, which a container may lack.
+	ulimit -Hn 1048576 2>/dev/null
+	NOFILE=$(ulimit -Hn)
+	[ "$NOFILE" = unlimited ] || [ "$NOFILE" -gt 65536 ] && NOFILE=65536
+	ulimit -Sn "$NOFILE"
+	[ "$NOFILE" -ge 10100 ] ||
+		note "the descriptor limit is $NOFILE: the 10k connection rows cannot reach 10,000"
+
+	cat <<-EOF
+	sluice bench, $(date -u '+%Y-%m-%d %H:%M:%S UTC')
+	machine: $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)
+	versions: sluice $("$SLUICE" -V 2>&1 | head -n 1), sshuttle $(/usr/bin/sshuttle -V 2>&1), $(ssh -V 2>&1), libssh2 $(dpkg-query -W -f='${Version}' libssh2-1 2>/dev/null)
+	fd limit: $NOFILE; testbed: client ns -> ssh host ns (sshd, no forwarding) -> lan ns (nginx :$NGX_PORT, iperf3); one tunnel at a time
+	EOF
+
+	TB_SSHD_LOGLEVEL=${TB_SSHD_LOGLEVEL:-INFO}
+	tb_up
+	trap bench_cleanup EXIT
+	bench_sysctl || tb_die "sysctl in the namespaces failed"
+	bench_nginx || tb_die "nginx or iperf3 did not start in the lan namespace"
+
+	BENCH_T0=$SECONDS
+	bench_raw
+	for t in $BENCH_TOOLS; do
+		bench_tool "$t" || cl_stop
+	done
+	note "sshuttle runs with its defaults: system ssh (-F testbed config, default cipher), --method nft"
+	note "wrk: 2 threads, 10 s, default 2 s timeout; errors = socket errors + non-2xx; ab: HTTP/1.0, no keep-alive"
+	note "bench took $((SECONDS - BENCH_T0)) s after the testbed came up"
+	print_table
+	# The raw outputs of the last run, for a second look.
+	rm -rf "$ROOT/build/bench" && mkdir -p "$ROOT/build/bench" &&
+		cp "$TB"/bench/*.txt "$TB"/bench/*.json "$TB"/sluice.*.log "$TB"/sshuttle.*.log "$ROOT/build/bench/" 2>/dev/null
+	echo "raw outputs: build/bench/"
+	bench_cleanup
+}
+
+# Sourced (to reuse the functions above in a one-off experiment), it runs nothing.
+[ "${BASH_SOURCE[0]}" != "$0" ] || bench_main "$@"
