@@ -88,12 +88,26 @@ static void tunnel_stderr(struct tunnel *t, const char *p, size_t n)
 	}
 }
 
+/*
+ * libssh2 1.10 keeps one half-sent packet per session, and a different call
+ * that needs to send meanwhile (a read's window adjust, a write's data)
+ * fails instead of waiting. So once a call returns EAGAIN with outbound
+ * blocked, only that same call may come next, until it completes.
+ */
+static void note_eagain(struct tunnel *t, int op)
+{
+	if (libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		t->stuck = op;
+}
+
 static int tunnel_read(struct tunnel *t)
 {
 	char ebuf[1024];
 	int i, ret, progress = 0;
 	ssize_t n;
 
+	if (t->stuck == TUNNEL_STUCK_WRITE)
+		return 0;
 	/*
 	 * stderr first: reading it runs libssh2's transport and may queue
 	 * stdout packets from the socket. Reading stdout last, until EAGAIN,
@@ -103,12 +117,20 @@ static int tunnel_read(struct tunnel *t)
 	while ((n = libssh2_channel_read_ex(t->ch, SSH_EXTENDED_DATA_STDERR, ebuf, sizeof(ebuf))) >
 	       0)
 		tunnel_stderr(t, ebuf, (size_t)n);
+	if (n == LIBSSH2_ERROR_EAGAIN) {
+		note_eagain(t, TUNNEL_STUCK_READ);
+		if (t->stuck == TUNNEL_STUCK_READ)
+			return 0;
+	}
+	t->stuck = TUNNEL_STUCK_NONE;
 	for (i = 0; i < READS_PER_ROUND; i++) {
 		size_t len;
 		uint8_t *p = mux_in_space(t->mux, &len);
 		n = libssh2_channel_read_ex(t->ch, 0, (char *)p, len);
-		if (n == LIBSSH2_ERROR_EAGAIN)
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			note_eagain(t, TUNNEL_STUCK_READ);
 			break;
+		}
 		if (n < 0) {
 			tunnel_fail(t, -EIO, "reading from the SSH channel: %s", ssh_error(t));
 			return -1;
@@ -139,6 +161,8 @@ static int tunnel_write(struct tunnel *t)
 	int i, progress = 0;
 	ssize_t n;
 
+	if (t->stuck == TUNNEL_STUCK_READ)
+		return 0;
 	for (i = 0; i < WRITES_PER_ROUND; i++) {
 		size_t len;
 		const uint8_t *p;
@@ -155,6 +179,7 @@ static int tunnel_write(struct tunnel *t)
 			t->pending = true;
 			t->pending_len = len;
 			mux_out_pin(t->mux, true);
+			note_eagain(t, TUNNEL_STUCK_WRITE);
 			break;
 		}
 		if (n < 0) {
@@ -162,6 +187,7 @@ static int tunnel_write(struct tunnel *t)
 			return -1;
 		}
 		t->pending = false;
+		t->stuck = TUNNEL_STUCK_NONE;
 		mux_out_pin(t->mux, false);
 		mux_out_consume(t->mux, (size_t)n);
 		progress = 1;

@@ -13,6 +13,8 @@
 #include "../common/evloop.h"
 #include "../common/mux.h"
 
+enum { TUNNEL_STUCK_NONE = 0, TUNNEL_STUCK_READ, TUNNEL_STUCK_WRITE };
+
 struct tunnel {
 	LIBSSH2_SESSION *sess;
 	LIBSSH2_CHANNEL *ch;
@@ -22,6 +24,7 @@ struct tunnel {
 	uint32_t watched; /* epoll events currently registered for the SSH socket */
 	bool pending;	  /* the last write returned EAGAIN: repeat it exactly */
 	size_t pending_len;
+	int stuck;	  /* TUNNEL_STUCK_*: which call owns libssh2's half-sent packet */
 	bool more;	  /* the pump stopped early; run it again without sleeping */
 	char errbuf[512]; /* partial stderr line from the helper */
 	size_t errlen;

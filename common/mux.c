@@ -20,8 +20,8 @@
 
 #include "idmap.h"
 
-#define OUT_CAP	    (4u << 20)
-#define OUT_CTL_RSV (1u << 20) /* kept free for control frames: data never fills it */
+#define DATA_CAP    (2u << 20)
+#define CTL_CAP	    (2u << 20)
 #define IN_CAP	    (256u << 10)
 #define CHUNK	    (32u << 10)
 #define RX_MIN	    (64u << 10)
@@ -54,8 +54,18 @@ struct mux {
 	struct idmap streams;
 	uint32_t next_id;
 	struct stream *ready_head, *ready_tail;
-	uint8_t *out;
-	size_t out_head, out_tail;
+	/*
+	 * Two output queues: DATA and EOF (which must stay in order per
+	 * stream) in one, every other frame in the other. Control frames go
+	 * out first at the next frame boundary, so credit, opens and pings
+	 * never wait behind bulk data.
+	 */
+	struct obuf {
+		uint8_t *b;
+		size_t head, tail;
+	} data, ctl;
+	size_t frame_left; /* bytes of the data frame at data.head still to go; 0 = boundary */
+	struct obuf *cur;  /* the queue the last peek returned */
 	bool pinned;
 	uint8_t *in;
 	size_t in_len;
@@ -101,28 +111,39 @@ static void stream_check_ready(struct stream *s)
 		ready_push(s->m, s);
 }
 
-static uint8_t *out_reserve(struct mux *m, size_t n, size_t limit)
+static uint8_t *out_reserve(struct mux *m, struct obuf *o, size_t n, size_t cap)
 {
-	if (m->out_tail + n > limit && !m->pinned && m->out_head > 0) {
-		memmove(m->out, m->out + m->out_head, m->out_tail - m->out_head);
-		m->out_tail -= m->out_head;
-		m->out_head = 0;
+	/* Bytes of a write the transport is retrying must stay where they are. */
+	bool fixed = m->pinned && m->cur == o;
+
+	if (o->tail + n > cap && !fixed && o->head > 0) {
+		memmove(o->b, o->b + o->head, o->tail - o->head);
+		o->tail -= o->head;
+		o->head = 0;
 	}
-	if (m->out_tail + n > limit)
+	if (o->tail + n > cap)
 		return NULL;
-	return m->out + m->out_tail;
+	return o->b + o->tail;
 }
 
-/* Control frames must never be dropped; running out of room means the peer stopped reading. */
+/* Running out of room for control frames means the peer stopped reading. */
 static int out_ctl(struct mux *m, const uint8_t *frame, size_t n)
 {
-	uint8_t *p = out_reserve(m, n, OUT_CAP);
+	uint8_t *p = out_reserve(m, &m->ctl, n, CTL_CAP);
 
 	if (!p)
 		return -ENOBUFS;
 	memcpy(p, frame, n);
-	m->out_tail += n;
+	m->ctl.tail += n;
 	return 0;
+}
+
+static size_t data_frame_len(const struct mux *m)
+{
+	const uint8_t *h = m->data.b + m->data.head;
+
+	return WIRE_HDR_LEN +
+	       ((size_t)h[8] << 24 | (size_t)h[9] << 16 | (size_t)h[10] << 8 | (size_t)h[11]);
 }
 
 static int send_u32(struct mux *m, uint8_t type, uint32_t id, uint32_t v)
@@ -364,9 +385,10 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	m->out_high = out_high;
 	m->next_id = 1;
 	idmap_init(&m->streams);
-	m->out = malloc(OUT_CAP);
+	m->data.b = malloc(DATA_CAP);
+	m->ctl.b = malloc(CTL_CAP);
 	m->in = malloc(IN_CAP);
-	if (!m->out || !m->in) {
+	if (!m->data.b || !m->ctl.b || !m->in) {
 		mux_free(m);
 		return NULL;
 	}
@@ -389,7 +411,8 @@ void mux_free(struct mux *m)
 		free(s);
 	}
 	idmap_free(&m->streams);
-	free(m->out);
+	free(m->data.b);
+	free(m->ctl.b);
 	free(m->in);
 	free(m);
 }
@@ -538,23 +561,23 @@ void mux_fill(struct mux *m)
 	size_t n;
 	ssize_t r;
 
-	while ((s = m->ready_head) && m->out_tail - m->out_head < m->out_high) {
+	while ((s = m->ready_head) && m->data.tail - m->data.head < m->out_high) {
 		n = s->send_credit < CHUNK ? s->send_credit : CHUNK;
-		p = out_reserve(m, WIRE_HDR_LEN + n, OUT_CAP - OUT_CTL_RSV);
+		p = out_reserve(m, &m->data, WIRE_HDR_LEN + n, DATA_CAP);
 		if (!p)
 			return;
 		ready_unlink(m, s);
 		r = recv(s->io.fd, p + WIRE_HDR_LEN, n, MSG_DONTWAIT);
 		if (r > 0) {
 			wire_put_hdr(p, WIRE_DATA, s->id, (uint32_t)r);
-			m->out_tail += WIRE_HDR_LEN + (size_t)r;
+			m->data.tail += WIRE_HDR_LEN + (size_t)r;
 			m->st.tx_bytes += (size_t)r;
 			s->send_credit -= (uint32_t)r;
 			/* Back of the line: the next stream gets the next turn. */
 			stream_check_ready(s);
 		} else if (r == 0) {
 			wire_put_hdr(p, WIRE_EOF, s->id, 0);
-			m->out_tail += WIRE_HDR_LEN;
+			m->data.tail += WIRE_HDR_LEN;
 			s->rd_eof = 1;
 			stream_maybe_done(s);
 		} else if (errno == EAGAIN || errno == EINTR) {
@@ -568,15 +591,42 @@ void mux_fill(struct mux *m)
 
 const uint8_t *mux_out_peek(struct mux *m, size_t *len)
 {
-	*len = m->out_tail - m->out_head;
-	return m->out + m->out_head;
+	bool ctl = m->ctl.tail > m->ctl.head, data = m->data.tail > m->data.head;
+
+	if (!m->pinned || !m->cur)
+		m->cur = ctl && (m->frame_left == 0 || !data) ? &m->ctl : &m->data;
+	*len = m->cur->tail - m->cur->head;
+	if (m->cur == &m->data && ctl && data) {
+		/* Control frames wait: finish only the data frame under way. */
+		size_t left = m->frame_left ? m->frame_left : data_frame_len(m);
+		if (*len > left)
+			*len = left;
+	}
+	return m->cur->b + m->cur->head;
 }
 
 void mux_out_consume(struct mux *m, size_t n)
 {
-	m->out_head += n;
-	if (m->out_head == m->out_tail && !m->pinned)
-		m->out_head = m->out_tail = 0;
+	struct obuf *o = m->cur;
+
+	if (!o)
+		return;
+	if (o == &m->data) {
+		size_t left = n;
+		while (left > 0) {
+			size_t take;
+			if (m->frame_left == 0)
+				m->frame_left = data_frame_len(m);
+			take = left < m->frame_left ? left : m->frame_left;
+			m->frame_left -= take;
+			m->data.head += take;
+			left -= take;
+		}
+	} else {
+		o->head += n;
+	}
+	if (o->head == o->tail && !m->pinned)
+		o->head = o->tail = 0;
 }
 
 void mux_out_pin(struct mux *m, bool pinned)

@@ -316,6 +316,68 @@ static void test_peer_breaking_rules(void)
 	rig_free(&r);
 }
 
+/* Control frames overtake queued data at the next frame boundary, never inside a frame. */
+static void test_control_frames_go_first(void)
+{
+	struct rig r;
+	struct pair local = tcp_pair();
+	struct wire_open o = dst4();
+	static uint8_t wire[1 << 20], big[200000];
+	uint8_t opaque[8] = {9};
+	const uint8_t *p, *p2;
+	size_t len, len2, have = 0, off = 0;
+	struct wire_frame f;
+	int types[64], nt = 0, ret;
+
+	rig_init(&r);
+	CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
+	memset(big, 'b', sizeof(big));
+	CHECK_EQ_INT(write(local.b, big, sizeof(big)), (long long)sizeof(big));
+	mux_fill(r.c);
+	/* The OPEN (control) leaves first, whole. */
+	p = mux_out_peek(r.c, &len);
+	memcpy(wire + have, p, len), have += len;
+	mux_out_consume(r.c, len);
+	/* Part of the first data frame goes; then a ping is queued. */
+	p = mux_out_peek(r.c, &len);
+	CHECK(len > 100);
+	memcpy(wire + have, p, 100), have += 100;
+	mux_out_consume(r.c, 100);
+	CHECK_EQ_INT(mux_ping(r.c, opaque), 0);
+	/* While a write is being retried, the same bytes come back. */
+	p = mux_out_peek(r.c, &len);
+	mux_out_pin(r.c, true);
+	CHECK_EQ_INT(mux_ping(r.c, opaque), 0);
+	p2 = mux_out_peek(r.c, &len2);
+	CHECK(p == p2 && len2 >= len);
+	mux_out_pin(r.c, false);
+	/* Drain everything the way a transport would, in small writes. */
+	for (int i = 0; i < 10000; i++) {
+		size_t n;
+		p = mux_out_peek(r.c, &len);
+		if (!len)
+			break;
+		n = len < 7000 ? len : 7000;
+		memcpy(wire + have, p, n), have += n;
+		mux_out_consume(r.c, n);
+	}
+	while ((ret = wire_parse(wire + off, have - off, &f)) > 0 && nt < 64) {
+		types[nt++] = f.type;
+		off += (size_t)ret;
+	}
+	CHECK_EQ_INT(ret, 0);
+	CHECK_EQ_INT(off, have);
+	CHECK(nt >= 5);
+	CHECK_EQ_INT(types[0], WIRE_OPEN);
+	CHECK_EQ_INT(types[1], WIRE_DATA);
+	/* Both pings right after the frame that was under way, ahead of the rest of the data. */
+	CHECK_EQ_INT(types[2], WIRE_PING);
+	CHECK_EQ_INT(types[3], WIRE_PING);
+	CHECK_EQ_INT(types[4], WIRE_DATA);
+	close(local.b);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	RUN(test_half_close_both_ways);
@@ -323,5 +385,6 @@ int main(void)
 	RUN(test_slow_reader_bounded_and_others_flow);
 	RUN(test_bulk_intact);
 	RUN(test_peer_breaking_rules);
+	RUN(test_control_frames_go_first);
 	T_EXIT();
 }
