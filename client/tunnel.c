@@ -61,6 +61,7 @@ int tunnel_init(struct tunnel *t, LIBSSH2_SESSION *sess, LIBSSH2_CHANNEL *ch, in
 	t->watched = EPOLLIN;
 	clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 	t->last_ping = t->last_rx;
+	t->last_tx = t->last_rx;
 	/*
 	 * Keep unsent bytes in the kernel short: what waits in our own buffer
 	 * can still be scheduled fairly, what waits in the socket cannot.
@@ -172,8 +173,10 @@ static int tunnel_write(struct tunnel *t)
 		p = mux_out_peek(t->mux, &len);
 		if (t->pending)
 			len = t->pending_len;
-		if (len == 0)
+		if (len == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t->last_tx);
 			break;
+		}
 		n = libssh2_channel_write_ex(t->ch, 0, (const char *)p, len);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			t->pending = true;
@@ -188,6 +191,7 @@ static int tunnel_write(struct tunnel *t)
 		}
 		t->pending = false;
 		t->stuck = TUNNEL_STUCK_NONE;
+		clock_gettime(CLOCK_MONOTONIC, &t->last_tx);
 		mux_out_pin(t->mux, false);
 		mux_out_consume(t->mux, (size_t)n);
 		progress = 1;
@@ -235,6 +239,13 @@ void tunnel_tick(struct tunnel *t)
 	if (since(&t->last_rx, &now) > STALL_SEC) {
 		tunnel_fail(t, -ETIMEDOUT,
 			    "nothing from the remote helper for %d s: the SSH session has stalled",
+			    STALL_SEC);
+		return;
+	}
+	/* Reads alone can look healthy while writes are stuck (a rekey gone wrong, a full peer). */
+	if (since(&t->last_tx, &now) > STALL_SEC) {
+		tunnel_fail(t, -ETIMEDOUT,
+			    "the SSH session has accepted nothing for %d s: it has stalled",
 			    STALL_SEC);
 		return;
 	}

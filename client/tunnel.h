@@ -29,8 +29,9 @@ struct tunnel {
 	char errbuf[512]; /* partial stderr line from the helper */
 	size_t errlen;
 	struct timespec last_rx, last_ping;
-	int failed;    /* 0, or -errno once the session is unusable */
-	char why[256]; /* one line for the user when failed */
+	struct timespec last_tx; /* the last write that moved bytes, or when output was empty */
+	int failed;		 /* 0, or -errno once the session is unusable */
+	char why[256];		 /* one line for the user when failed */
 };
 
 /* The channel must already be open and past HELLO. Switches the session to non-blocking. */
