@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/sockaddr.h"
 #include "../common/wire.h"
 
 #define DNS_TIMEOUT_MS 10000
@@ -26,23 +27,13 @@ static long long now_ms(void)
 static int bind_udp(int family, uint16_t port)
 {
 	struct sockaddr_storage ss;
+	struct in_addr lo4 = {htonl(INADDR_LOOPBACK)};
 	socklen_t len;
 	int fd, one = 1;
 
-	memset(&ss, 0, sizeof(ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin->sin_port = htons(port);
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_loopback;
-		sin6->sin6_port = htons(port);
-		len = sizeof(*sin6);
-	}
+	len =
+	    sa_make(&ss, family,
+		    family == AF_INET ? (const void *)&lo4 : (const void *)&in6addr_loopback, port);
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -63,8 +54,7 @@ static uint16_t bound_port(int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		return 0;
-	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return sa_port(&ss);
 }
 
 int dns_open(struct dns_proxy *d, bool v4, bool v6)

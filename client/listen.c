@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/sockaddr.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80
@@ -23,21 +24,6 @@
 #define LISTEN_BACKLOG	 4096
 #define ACCEPT_PER_EVENT 128
 #define AUTO_PORT_TRIES	 16
-
-static uint16_t sa_port(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-}
-
-static void sa_set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
 
 static int bind_one(const struct sockaddr_storage *ss)
 {
@@ -150,14 +136,11 @@ static int original_dst(int fd, int family, struct wire_open *dst)
 
 static bool is_self(const struct listener *l, const struct wire_open *dst)
 {
-	const struct sockaddr_storage *ss = &l->addr;
-
 	if (dst->port != l->set->port)
 		return false;
-	if (ss->ss_family == AF_INET)
-		return memcmp(dst->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4) == 0 ||
-		       dst->addr[0] == 127;
-	return memcmp(dst->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0;
+	if (l->addr.ss_family == AF_INET)
+		return memcmp(dst->addr, sa_addr(&l->addr), 4) == 0 || dst->addr[0] == 127;
+	return memcmp(dst->addr, sa_addr(&l->addr), 16) == 0;
 }
 
 /* DNS over TCP to a captured nameserver: the helper sends it to its own resolver. */

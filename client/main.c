@@ -24,6 +24,7 @@
 #include "boot.h"
 #include "../common/resolv.h"
 #include "../common/routes.h"
+#include "../common/sockaddr.h"
 #include "autohosts.h"
 #include "autonets.h"
 #include "dns.h"
@@ -242,10 +243,7 @@ static int client_dns_servers(struct client *c)
 		struct subnet *d = &c->dns_servers[i];
 		memset(d, 0, sizeof(*d));
 		d->family = ss[i].ss_family;
-		if (d->family == AF_INET)
-			memcpy(d->addr, &((struct sockaddr_in *)&ss[i])->sin_addr, 4);
-		else
-			memcpy(d->addr, &((struct sockaddr_in6 *)&ss[i])->sin6_addr, 16);
+		memcpy(d->addr, sa_addr(&ss[i]), d->family == AF_INET ? 4 : 16);
 		d->prefix = d->family == AF_INET ? 32 : 128;
 		d->port_lo = d->port_hi = 53;
 	}
@@ -282,11 +280,7 @@ static int client_listen(struct client *c)
 		return ret;
 	}
 	if (ret < 0) {
-		const struct sockaddr_storage *ss = &addrs[bad];
-		const void *a = ss->ss_family == AF_INET
-				    ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-				    : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		inet_ntop(ss->ss_family, a, where, sizeof(where));
+		inet_ntop(addrs[bad].ss_family, sa_addr(&addrs[bad]), where, sizeof(where));
 		log_err("cannot listen on %s: %s", where, strerror(-ret));
 	}
 	return ret;
@@ -386,19 +380,12 @@ static int client_firewall(struct client *c)
 	if (!ex)
 		return -ENOMEM;
 	memcpy(ex, c->o.exclude, n * sizeof(*ex));
-	if (c->conn.peer.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&c->conn.peer;
-		ex[n].family = AF_INET;
-		memcpy(ex[n].addr, &sin->sin_addr, 4);
-		ex[n].prefix = 32;
-		ex[n].port_lo = ex[n].port_hi = ntohs(sin->sin_port);
-		n++;
-	} else if (c->conn.peer.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&c->conn.peer;
-		ex[n].family = AF_INET6;
-		memcpy(ex[n].addr, &sin6->sin6_addr, 16);
-		ex[n].prefix = 128;
-		ex[n].port_lo = ex[n].port_hi = ntohs(sin6->sin6_port);
+	if (sa_addr(&c->conn.peer)) {
+		/* The tunnel must never capture its own SSH connection, even with 0/0. */
+		ex[n].family = c->conn.peer.ss_family;
+		memcpy(ex[n].addr, sa_addr(&c->conn.peer), ex[n].family == AF_INET ? 4 : 16);
+		ex[n].prefix = ex[n].family == AF_INET ? 32 : 128;
+		ex[n].port_lo = ex[n].port_hi = sa_port(&c->conn.peer);
 		n++;
 	}
 	if (c->o.auto_nets && n > c->o.n_exclude) {

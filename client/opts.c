@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/errbuf.h"
+#include "../common/sockaddr.h"
 #include "opts.h"
 
 #ifndef SLUICE_VERSION
@@ -75,21 +77,6 @@ static const char usage_text[] =
     "  -V, --version           print the version and exit\n"
     "  -h, --help              print this help and exit\n";
 
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
-
 static int parse_port(const char *s, size_t n, int allow_zero, uint16_t *port)
 {
 	unsigned long v = 0;
@@ -126,20 +113,21 @@ static int parse_remote(struct opts *o, const char *arg, char *err, size_t errle
 	size_t host_len;
 
 	if (o->remote_host)
-		return fail(err, errlen, -EINVAL, "-r given twice");
+		return errbuf_set(err, errlen, -EINVAL, "-r given twice");
 	if (at == arg)
-		return fail(err, errlen, -EINVAL, "bad remote '%s': empty user name", arg);
+		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': empty user name", arg);
 
 	if (host[0] == '[') {
 		end = strchr(host, ']');
 		if (!end)
-			return fail(err, errlen, -EINVAL, "bad remote '%s': missing ']'", arg);
+			return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': missing ']'",
+					  arg);
 		host++;
 		host_len = (size_t)(end - host);
 		end++;
 		if (*end && *end != ':')
-			return fail(err, errlen, -EINVAL, "bad remote '%s': unexpected '%s'", arg,
-				    end);
+			return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': unexpected '%s'",
+					  arg, end);
 	} else {
 		colon = strchr(host, ':');
 		/* Two colons or more: a bare IPv6 address, which cannot carry a port. */
@@ -149,17 +137,18 @@ static int parse_remote(struct opts *o, const char *arg, char *err, size_t errle
 		end = host + host_len;
 	}
 	if (host_len == 0)
-		return fail(err, errlen, -EINVAL, "bad remote '%s': empty host", arg);
+		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': empty host", arg);
 	if (memchr(host, ' ', host_len) || memchr(host, '\t', host_len))
-		return fail(err, errlen, -EINVAL, "bad remote '%s': spaces in host", arg);
+		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': spaces in host", arg);
 	if (*end == ':' && parse_port(end + 1, strlen(end + 1), 0, &o->remote_port) < 0)
-		return fail(err, errlen, -EINVAL, "bad remote '%s': port must be 1-65535", arg);
+		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': port must be 1-65535",
+				  arg);
 
 	o->remote_host = dup_n(host, host_len);
 	if (at)
 		o->remote_user = dup_n(arg, (size_t)(at - arg));
 	if (!o->remote_host || (at && !o->remote_user))
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 	return 0;
 }
 
@@ -172,13 +161,13 @@ static int add_subnets(struct subnet **list, size_t *n, const char *arg, const c
 
 	got = subnet_parse_err(arg, tmp, SUBNET_BATCH, why, sizeof(why));
 	if (got < 0)
-		return fail(err, errlen, got, "bad %s '%s': %s", what, arg, why);
+		return errbuf_set(err, errlen, got, "bad %s '%s': %s", what, arg, why);
 	if ((size_t)got > OPTS_MAX_SUBNETS - *n)
-		return fail(err, errlen, -ENOSPC, "too many subnets (at most %d)",
-			    OPTS_MAX_SUBNETS);
+		return errbuf_set(err, errlen, -ENOSPC, "too many subnets (at most %d)",
+				  OPTS_MAX_SUBNETS);
 	grown = realloc(*list, (*n + (size_t)got) * sizeof(**list));
 	if (!grown)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 	memcpy(grown + *n, tmp, (size_t)got * sizeof(*tmp));
 	*list = grown;
 	*n += (size_t)got;
@@ -191,23 +180,10 @@ static int add_listen(struct opts *o, int family, const void *addr, uint16_t por
 	struct sockaddr_storage *ss;
 
 	if (o->n_listen == OPTS_MAX_LISTEN)
-		return fail(err, errlen, -ENOSPC, "too many listen addresses (at most %d)",
-			    OPTS_MAX_LISTEN);
+		return errbuf_set(err, errlen, -ENOSPC, "too many listen addresses (at most %d)",
+				  OPTS_MAX_LISTEN);
 	ss = &o->listen[o->n_listen++];
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, addr, sizeof(sin->sin_addr));
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, addr, sizeof(sin6->sin6_addr));
-	}
+	sa_make(ss, family, addr, port);
 	return 0;
 }
 
@@ -222,20 +198,20 @@ static int parse_listen_one(struct opts *o, const char *item, size_t len, char *
 	int family = AF_INET, ret;
 
 	if (len == 0)
-		return fail(err, errlen, -EINVAL, "bad listen address '': empty");
+		return errbuf_set(err, errlen, -EINVAL, "bad listen address '': empty");
 	if (item[0] == '[') {
 		const char *close = memchr(item, ']', len);
 
 		if (!close)
-			return fail(err, errlen, -EINVAL, "bad listen address '%.*s': missing ']'",
-				    (int)len, item);
+			return errbuf_set(err, errlen, -EINVAL,
+					  "bad listen address '%.*s': missing ']'", (int)len, item);
 		family = AF_INET6;
 		item++;
 		host_len = (size_t)(close - item);
 		if (close + 1 < end && close[1] != ':')
-			return fail(err, errlen, -EINVAL,
-				    "bad listen address '%.*s': unexpected text after ']'",
-				    (int)len, orig);
+			return errbuf_set(err, errlen, -EINVAL,
+					  "bad listen address '%.*s': unexpected text after ']'",
+					  (int)len, orig);
 		if (close + 1 < end) {
 			port_s = close + 2;
 			port_len = (size_t)(end - port_s);
@@ -244,9 +220,10 @@ static int parse_listen_one(struct opts *o, const char *item, size_t len, char *
 		const char *colon = memchr(item, ':', len);
 
 		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
-			return fail(err, errlen, -EINVAL,
-				    "bad listen address '%.*s': put IPv6 addresses in brackets",
-				    (int)len, item);
+			return errbuf_set(
+			    err, errlen, -EINVAL,
+			    "bad listen address '%.*s': put IPv6 addresses in brackets", (int)len,
+			    item);
 		if (colon) {
 			host_len = (size_t)(colon - item);
 			port_s = colon + 1;
@@ -261,8 +238,9 @@ static int parse_listen_one(struct opts *o, const char *item, size_t len, char *
 	}
 
 	if (port_s && parse_port(port_s, port_len, 1, &port) < 0)
-		return fail(err, errlen, -EINVAL, "bad listen address '%.*s': port must be 0-65535",
-			    (int)len, orig);
+		return errbuf_set(err, errlen, -EINVAL,
+				  "bad listen address '%.*s': port must be 0-65535", (int)len,
+				  orig);
 
 	if (host_len == 0 && family == AF_INET) {
 		/* A bare port: loopback of both families, as the default is. */
@@ -282,8 +260,8 @@ static int parse_listen_one(struct opts *o, const char *item, size_t len, char *
 	return add_listen(o, family, addr, port, err, errlen);
 
 bad_ip:
-	return fail(err, errlen, -EINVAL, "bad listen address '%.*s': not an %s address", (int)len,
-		    orig, family == AF_INET ? "IPv4" : "IPv6");
+	return errbuf_set(err, errlen, -EINVAL, "bad listen address '%.*s': not an %s address",
+			  (int)len, orig, family == AF_INET ? "IPv4" : "IPv6");
 }
 
 static int parse_listen(struct opts *o, const char *arg, char *err, size_t errlen)
@@ -337,8 +315,8 @@ static int parse_addr_port(const char *arg, size_t len, const char *what, struct
 	out->port_hi = out->port_lo;
 	return 0;
 bad:
-	return fail(err, errlen, -EINVAL, "bad %s '%.*s': want IP[:PORT], IPv6 in brackets", what,
-		    (int)len, arg);
+	return errbuf_set(err, errlen, -EINVAL, "bad %s '%.*s': want IP[:PORT], IPv6 in brackets",
+			  what, (int)len, arg);
 }
 
 static int parse_ns_hosts(struct opts *o, const char *arg, char *err, size_t errlen)
@@ -349,8 +327,8 @@ static int parse_ns_hosts(struct opts *o, const char *arg, char *err, size_t err
 	for (;;) {
 		size_t len = strcspn(p, ",");
 		if (o->n_ns_hosts == OPTS_MAX_NS)
-			return fail(err, errlen, -ENOSPC, "too many --ns-hosts (at most %d)",
-				    OPTS_MAX_NS);
+			return errbuf_set(err, errlen, -ENOSPC, "too many --ns-hosts (at most %d)",
+					  OPTS_MAX_NS);
 		ret =
 		    parse_addr_port(p, len, "nameserver", &o->ns_hosts[o->n_ns_hosts], err, errlen);
 		if (ret < 0)
@@ -370,15 +348,15 @@ static int parse_seeds(struct opts *o, const char *arg, char *err, size_t errlen
 	o->seed_buf = strdup(arg);
 	o->n_seed_hosts = 0;
 	if (!o->seed_buf)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 	for (p = strtok_r(o->seed_buf, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
 		if (o->n_seed_hosts == OPTS_MAX_SEEDS)
-			return fail(err, errlen, -ENOSPC, "too many --seed-hosts (at most %d)",
-				    OPTS_MAX_SEEDS);
+			return errbuf_set(err, errlen, -ENOSPC,
+					  "too many --seed-hosts (at most %d)", OPTS_MAX_SEEDS);
 		if (strlen(p) > 253 ||
 		    strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			      "0123456789.-_") != strlen(p))
-			return fail(err, errlen, -EINVAL, "bad seed host '%s'", p);
+			return errbuf_set(err, errlen, -EINVAL, "bad seed host '%s'", p);
 		o->seed_hosts[o->n_seed_hosts++] = p;
 	}
 	return 0;
@@ -396,17 +374,18 @@ static int bad_option(int c, char **argv, char *err, size_t errlen)
 
 	if (c == ':') {
 		if (is_long)
-			return fail(err, errlen, -EINVAL, "option '%.*s' needs a value", name_len,
-				    arg);
-		return fail(err, errlen, -EINVAL, "option '-%c' needs a value", optopt);
+			return errbuf_set(err, errlen, -EINVAL, "option '%.*s' needs a value",
+					  name_len, arg);
+		return errbuf_set(err, errlen, -EINVAL, "option '-%c' needs a value", optopt);
 	}
 	if (optopt == 0 && is_long)
-		return fail(err, errlen, -EINVAL, "unknown option '%.*s'", name_len, arg);
+		return errbuf_set(err, errlen, -EINVAL, "unknown option '%.*s'", name_len, arg);
 	if (is_long && (optopt >= 0x100 || strchr(short_opts + 1, optopt)))
-		return fail(err, errlen, -EINVAL, "option '%.*s' takes no value", name_len, arg);
+		return errbuf_set(err, errlen, -EINVAL, "option '%.*s' takes no value", name_len,
+				  arg);
 	if (optopt > ' ' && optopt < 0x7f)
-		return fail(err, errlen, -EINVAL, "unknown option '-%c'", optopt);
-	return fail(err, errlen, -EINVAL, "unknown option '%s'", arg);
+		return errbuf_set(err, errlen, -EINVAL, "unknown option '-%c'", optopt);
+	return errbuf_set(err, errlen, -EINVAL, "unknown option '%s'", arg);
 }
 
 void opts_free(struct opts *o)
@@ -449,8 +428,8 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			break;
 		case 'i':
 			if (o->n_identity == OPTS_MAX_IDENT)
-				return fail(err, errlen, -ENOSPC, "too many -i (at most %d)",
-					    OPTS_MAX_IDENT);
+				return errbuf_set(err, errlen, -ENOSPC, "too many -i (at most %d)",
+						  OPTS_MAX_IDENT);
 			o->identity[o->n_identity++] = optarg;
 			break;
 		case OPT_KNOWN_HOSTS:
@@ -505,9 +484,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			return ret;
 	}
 	if (!o->remote_host)
-		return fail(err, errlen, -EINVAL, "-r is required");
+		return errbuf_set(err, errlen, -EINVAL, "-r is required");
 	if (!o->n_include && !o->auto_nets)
-		return fail(err, errlen, -EINVAL, "no subnets given (and no -N)");
+		return errbuf_set(err, errlen, -EINVAL, "no subnets given (and no -N)");
 	return OPTS_RUN;
 }
 

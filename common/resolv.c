@@ -3,6 +3,10 @@
  */
 #include "resolv.h"
 
+#include <stdint.h>
+
+#include "sockaddr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,26 +18,18 @@
 
 static int parse_addr(const char *s, size_t n, struct sockaddr_storage *ss)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 	char buf[INET6_ADDRSTRLEN + 1];
+	uint8_t a[16];
 
 	if (n == 0 || n >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
 	/* A scope suffix (fe80::1%eth0) names an interface we cannot know remotely; skip it. */
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(53);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(53);
-		return 0;
-	}
+	if (inet_pton(AF_INET, buf, a) == 1)
+		return sa_make(ss, AF_INET, a, 53) ? 0 : -EINVAL;
+	if (inet_pton(AF_INET6, buf, a) == 1)
+		return sa_make(ss, AF_INET6, a, 53) ? 0 : -EINVAL;
 	return -EINVAL;
 }
 

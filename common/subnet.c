@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "errbuf.h"
 #include "subnet.h"
 
 #define HOSTNAME_MAX 253
@@ -26,21 +27,6 @@ struct spec {
 	uint16_t port_lo;
 	uint16_t port_hi;
 };
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* Decimal digits only: no sign, no spaces, no base prefixes. */
 static int parse_uint(const char *s, size_t n, unsigned long max, unsigned long *v)
@@ -68,12 +54,12 @@ static int parse_ports(const char *s, struct spec *sp, char *err, size_t errlen)
 	unsigned long lo = 0, hi = 0;
 
 	if (parse_uint(s, lo_len, 65535, &lo) < 0 || lo == 0)
-		return fail(err, errlen, -EINVAL, "port must be 1-65535");
+		return errbuf_set(err, errlen, -EINVAL, "port must be 1-65535");
 	hi = lo;
 	if (dash && (parse_uint(dash + 1, strlen(dash + 1), 65535, &hi) < 0 || hi == 0))
-		return fail(err, errlen, -EINVAL, "port must be 1-65535");
+		return errbuf_set(err, errlen, -EINVAL, "port must be 1-65535");
 	if (lo > hi)
-		return fail(err, errlen, -EINVAL, "port range %lu-%lu is backwards", lo, hi);
+		return errbuf_set(err, errlen, -EINVAL, "port range %lu-%lu is backwards", lo, hi);
 	sp->port_lo = (uint16_t)lo;
 	sp->port_hi = (uint16_t)hi;
 	return 0;
@@ -147,7 +133,7 @@ static int split(const char *arg, struct spec *sp, char *err, size_t errlen)
 	if (arg[0] == '[') {
 		c = strchr(arg, ']');
 		if (!c)
-			return fail(err, errlen, -EINVAL, "missing ']'");
+			return errbuf_set(err, errlen, -EINVAL, "missing ']'");
 		sp->addr = arg + 1;
 		sp->addr_len = (size_t)(c - sp->addr);
 		sp->v6_only = 1;
@@ -172,7 +158,7 @@ static int split(const char *arg, struct spec *sp, char *err, size_t errlen)
 	if (*p == ':')
 		return parse_ports(p + 1, sp, err, errlen);
 	if (*p)
-		return fail(err, errlen, -EINVAL, "unexpected '%s'", p);
+		return errbuf_set(err, errlen, -EINVAL, "unexpected '%s'", p);
 	return 0;
 }
 
@@ -187,7 +173,7 @@ static int parse_width(const struct spec *sp, int family, unsigned *prefix, char
 		return 0;
 	}
 	if (parse_uint(sp->width, sp->width_len, max, &v) < 0)
-		return fail(err, errlen, -EINVAL, "prefix length must be 0-%u", max);
+		return errbuf_set(err, errlen, -EINVAL, "prefix length must be 0-%u", max);
 	*prefix = (unsigned)v;
 	return 0;
 }
@@ -271,13 +257,13 @@ static int resolve(const struct spec *sp, struct subnet *out, size_t max, char *
 	case 0:
 		break;
 	case EAI_MEMORY:
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
 	case EAI_SYSTEM:
 		ret = errno ? -errno : -EIO;
-		return fail(err, errlen, ret, "cannot resolve host name: %s", strerror(-ret));
+		return errbuf_set(err, errlen, ret, "cannot resolve host name: %s", strerror(-ret));
 	default:
-		return fail(err, errlen, -ENOENT, "cannot resolve host name: %s",
-			    gai_strerror(gai));
+		return errbuf_set(err, errlen, -ENOENT, "cannot resolve host name: %s",
+				  gai_strerror(gai));
 	}
 
 	ret = 0;
@@ -296,13 +282,13 @@ static int resolve(const struct spec *sp, struct subnet *out, size_t max, char *
 		if (contains_same(out, n, &s))
 			continue;
 		if (n == max) {
-			ret = fail(err, errlen, -ENOSPC, "host name has too many addresses");
+			ret = errbuf_set(err, errlen, -ENOSPC, "host name has too many addresses");
 			goto out;
 		}
 		out[n++] = s;
 	}
 	if (n == 0)
-		ret = fail(err, errlen, -ENOENT, "host name has no IPv4 or IPv6 address");
+		ret = errbuf_set(err, errlen, -ENOENT, "host name has no IPv4 or IPv6 address");
 	else
 		ret = (int)n;
 out:
@@ -319,30 +305,30 @@ int subnet_parse_err(const char *arg, struct subnet *out, size_t max, char *err,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!arg || !*arg)
-		return fail(err, errlen, -EINVAL, "empty");
+		return errbuf_set(err, errlen, -EINVAL, "empty");
 	if (max == 0)
-		return fail(err, errlen, -ENOSPC, "no room for the result");
+		return errbuf_set(err, errlen, -ENOSPC, "no room for the result");
 	ret = split(arg, &sp, err, errlen);
 	if (ret < 0)
 		return ret;
 	if (sp.addr_len == 0)
-		return fail(err, errlen, -EINVAL, "missing address");
+		return errbuf_set(err, errlen, -EINVAL, "missing address");
 
 	if (sp.v6_only) {
 		if (parse_ip6(sp.addr, sp.addr_len, addr) < 0)
-			return fail(err, errlen, -EINVAL, "not an IPv6 address");
+			return errbuf_set(err, errlen, -EINVAL, "not an IPv6 address");
 		ret = fill(&sp, AF_INET6, addr, out, err, errlen);
 		return ret < 0 ? ret : 1;
 	}
 	if (is_numeric(sp.addr, sp.addr_len)) {
 		/* Never handed to the resolver, which would read "10" as 0.0.0.10. */
 		if (parse_ip4(sp.addr, sp.addr_len, sp.width != NULL, addr) < 0)
-			return fail(err, errlen, -EINVAL, "not an IPv4 address");
+			return errbuf_set(err, errlen, -EINVAL, "not an IPv4 address");
 		ret = fill(&sp, AF_INET, addr, out, err, errlen);
 		return ret < 0 ? ret : 1;
 	}
 	if (!is_hostname(sp.addr, sp.addr_len))
-		return fail(err, errlen, -EINVAL, "not an address or host name");
+		return errbuf_set(err, errlen, -EINVAL, "not an address or host name");
 	return resolve(&sp, out, max, err, errlen);
 }
 

@@ -5,6 +5,8 @@
  */
 #include "dial.h"
 
+#include "../common/sockaddr.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,22 +20,9 @@ int dial_start(const struct wire_open *dst)
 	socklen_t len;
 	int fd, one = 1;
 
-	memset(&ss, 0, sizeof(ss));
-	if (dst->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(dst->port);
-		memcpy(&sin->sin_addr, dst->addr, 4);
-		len = sizeof(*sin);
-	} else if (dst->family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(dst->port);
-		memcpy(&sin6->sin6_addr, dst->addr, 16);
-		len = sizeof(*sin6);
-	} else {
+	len = sa_make(&ss, dst->family, dst->addr, dst->port);
+	if (!len)
 		return -EAFNOSUPPORT;
-	}
 	fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -5,6 +5,8 @@
  */
 #include "dnsfwd.h"
 
+#include "../common/sockaddr.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -83,12 +85,11 @@ void dnsfwd_free(struct dnsfwd *d)
 void dnsfwd_query(struct dnsfwd *d, const struct sockaddr_storage *resolver, uint32_t id,
 		  const uint8_t *msg, size_t len)
 {
-	socklen_t alen = resolver->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							 : sizeof(struct sockaddr_in);
+	socklen_t alen = sa_len(resolver);
 	struct query *q = NULL;
 	int fd = -1;
 
-	if (d->count >= DNSFWD_MAX || !resolver->ss_family)
+	if (d->count >= DNSFWD_MAX || !alen)
 		goto fail;
 	fd = socket(resolver->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -20,6 +20,7 @@
 #include "../common/log.h"
 #include "../common/resolv.h"
 #include "../common/routes.h"
+#include "../common/sockaddr.h"
 #include "dnsfwd.h"
 #include "hostwatch.h"
 #include "hostwatch_parse.h"
@@ -201,18 +202,7 @@ int services_ctl(struct services *s, const struct wire_frame *f)
 		struct wire_open r = f->u.open;
 		if (!(s->features & WIRE_F_DNS))
 			return -EPROTO;
-		memset(&s->resolver, 0, sizeof(s->resolver));
-		if (r.family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&s->resolver;
-			sin->sin_family = AF_INET;
-			sin->sin_port = htons(r.port);
-			memcpy(&sin->sin_addr, r.addr, 4);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->resolver;
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons(r.port);
-			memcpy(&sin6->sin6_addr, r.addr, 16);
-		}
+		sa_make(&s->resolver, r.family, r.addr, r.port);
 		return 0;
 	}
 	case WIRE_HOST:
@@ -239,19 +229,11 @@ int services_resolver(const struct services *s, struct wire_open *dst)
 	if (!(s->features & WIRE_F_DNS))
 		return -EPROTO;
 	memset(dst, 0, sizeof(*dst));
-	if (s->resolver.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&s->resolver;
-		dst->family = AF_INET;
-		dst->port = ntohs(sin->sin_port);
-		memcpy(dst->addr, &sin->sin_addr, 4);
-	} else if (s->resolver.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&s->resolver;
-		dst->family = AF_INET6;
-		dst->port = ntohs(sin6->sin6_port);
-		memcpy(dst->addr, &sin6->sin6_addr, 16);
-	} else {
+	if (!sa_addr(&s->resolver))
 		return -ENOENT;
-	}
+	dst->family = s->resolver.ss_family;
+	dst->port = sa_port(&s->resolver);
+	memcpy(dst->addr, sa_addr(&s->resolver), dst->family == AF_INET ? 4 : 16);
 	return 0;
 }
 
