@@ -25,12 +25,13 @@ a byte out of place is found where it is.
                                       answer the sha256 of it all
                       "release NAME"  answers "ok"
                     HOLD_PORT: echo for thousands of connections (one thread)
-  netsvc.py fetch HOST PORT SEED N [--read M] [--wait FILE] [--ready FILE] [--timeout S]
+  netsvc.py fetch HOST PORT SEED N [--read M] [--wait FILE] [--ready FILE] [--timeout S] [--idle S]
                     "get SEED N"; touch --ready; read nothing until --wait FILE
                     exists; then read M bytes (default: all, and the sha line),
                     check every byte against the pattern and the server's sha256
-  netsvc.py upload HOST PORT SEED N [--timeout S]
-                    N pattern bytes to the sha server, check its answer
+  netsvc.py upload HOST PORT SEED N [--timeout S] [--idle S]
+                    N pattern bytes to the sha server, check its answer;
+                    --idle S: the data must not stop for S seconds (1 MiB steps)
   netsvc.py sink HOST PORT NAME SEED N [--ready FILE] [--timeout S]
                     "sink NAME", then N pattern bytes; touch --ready once a send
                     has been blocked for a second (the stream is stalled); check
@@ -404,6 +405,12 @@ def left(deadline):
     return t
 
 
+def step(deadline, idle):
+    """The time one socket call may take: what is left, or less with an idle limit."""
+    t = left(deadline)
+    return min(t, idle) if idle else t
+
+
 def recv_line(s, deadline, limit=256):
     out = b""
     while not out.endswith(b"\n") and len(out) < limit:
@@ -429,8 +436,11 @@ def load_fetch(a):
         chk = PatternCheck(a.seed)
         got = 0
         while got < want:
-            s.settimeout(left(deadline))
-            b = s.recv(min(1 << 18, want - got))
+            s.settimeout(step(deadline, a.idle))
+            try:
+                b = s.recv(min(1 << 18, want - got))
+            except TimeoutError:
+                raise LoadError("stalled after %d of %d bytes" % (got, want))
             if not b:
                 raise LoadError("EOF after %d of %d bytes" % (got, want))
             chk.feed(b)
@@ -450,10 +460,15 @@ def load_upload(a):
     deadline = t0 + a.timeout
     h = hashlib.sha256()
     with socket.create_connection((a.host, a.port), timeout=a.timeout) as s:
+        sent = 0
         for b in pattern_blocks(a.seed, a.n):
             h.update(b)
-            s.settimeout(left(deadline))
-            s.sendall(b)
+            s.settimeout(step(deadline, a.idle))
+            try:
+                s.sendall(b)
+            except TimeoutError:
+                raise LoadError("stalled after about %d of %d bytes" % (sent, a.n))
+            sent += len(b)
         s.shutdown(socket.SHUT_WR)
         theirs = recv_line(s, deadline)
     if theirs != h.hexdigest():
@@ -591,6 +606,8 @@ def load_main(argv):
             c.add_argument("--wait")
         if name in ("fetch", "sink"):
             c.add_argument("--ready")
+        if name in ("fetch", "upload"):
+            c.add_argument("--idle", type=float, help="fail when the data stops this long")
         c.add_argument("--timeout", type=float, default=120)
     if len(argv) < 2 or argv[1] not in sub.choices:
         return None
