@@ -54,12 +54,12 @@ int autohosts_flush(struct autohosts *h, time_t now)
 
 	if (!h->dirty || now == h->last_write)
 		return 0;
+	/* Even a failed write may have left our lines in the file: always restore at exit. */
+	h->written = true;
 	ret = hosts_write(AUTOHOSTS_PATH, h->e, h->n);
 	h->last_write = now;
-	if (ret == 0) {
+	if (ret == 0)
 		h->dirty = false;
-		h->written = true;
-	}
 	return ret;
 }
 

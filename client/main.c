@@ -92,7 +92,8 @@ static void fmt_subnet(const struct subnet *sn, char *buf, size_t len)
 static int client_routes(struct client *c, const struct wire_frame *f)
 {
 	struct subnet r, *inc;
-	const struct subnet *why;
+	const struct subnet *why, *old;
+	size_t n_old;
 	size_t off = 0, n = c->o.n_include, cap = c->o.n_include + f->len / 6 + 1;
 	char a[SUBNET_STRLEN], b[SUBNET_STRLEN];
 	int ret;
@@ -126,12 +127,15 @@ static int client_routes(struct client *c, const struct wire_frame *f)
 			break;
 		}
 	}
+	old = c->spec.include;
+	n_old = c->spec.n_include;
 	c->spec.include = inc;
 	c->spec.n_include = n;
 	ret = fw_update(c->fw, &c->spec);
 	if (ret < 0) {
 		log_err("-N: updating the firewall rules failed: %s", fw_strerror(ret));
-		c->spec.include = c->includes;
+		c->spec.include = old;
+		c->spec.n_include = n_old;
 		free(inc);
 		return 0; /* the old rules stay; not a protocol error */
 	}
@@ -542,6 +546,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	c.conn.fd = -1;
+	c.dns.s4.io.fd = c.dns.s6.io.fd = -1;
 	c.ls.reserve_fd = -1;
 	c.loop.epfd = -1;
 	c.sig.fd = -1;

@@ -97,8 +97,10 @@ static void tunnel_stderr(struct tunnel *t, const char *p, size_t n)
  */
 static void note_eagain(struct tunnel *t, int op)
 {
-	if (libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-		t->stuck = op;
+	/* Without outbound blocked, the call finished whatever it had half sent (if anything). */
+	t->stuck = libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND
+		       ? op
+		       : TUNNEL_STUCK_NONE;
 }
 
 static int tunnel_read(struct tunnel *t)
@@ -218,9 +220,16 @@ void tunnel_pump(struct tunnel *t)
 	}
 	if (round == PUMP_ROUNDS)
 		t->more = true;
-	want = EPOLLIN;
-	if (libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-		want |= EPOLLOUT;
+	/*
+	 * With a packet stuck, only writability can help: incoming bytes would
+	 * wake us for a read we are not allowed to make, over and over.
+	 */
+	if (t->stuck)
+		want = EPOLLOUT;
+	else if (libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+		want = EPOLLIN | EPOLLOUT;
+	else
+		want = EPOLLIN;
 	if (want != t->watched && evloop_mod(t->loop, &t->io, want) == 0)
 		t->watched = want;
 }
