@@ -221,11 +221,12 @@ void tunnel_pump(struct tunnel *t)
 	if (round == PUMP_ROUNDS)
 		t->more = true;
 	/*
-	 * With a packet stuck, only writability can help: incoming bytes would
-	 * wake us for a read we are not allowed to make, over and over.
+	 * With a packet stuck, bytes already waiting would wake us level-
+	 * triggered for a read we may not make, over and over: watch edges
+	 * then. A new arrival still wakes us to retry the stuck call early.
 	 */
 	if (t->stuck)
-		want = EPOLLOUT;
+		want = EPOLLIN | EPOLLOUT | EPOLLET;
 	else if (libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 		want = EPOLLIN | EPOLLOUT;
 	else
