@@ -66,6 +66,19 @@ if [ $dt -lt 10000 ]; then pass unreachable_host_fast; else
 	fail unreachable_host_fast "took $dt ms with ConnectTimeout 2"
 fi
 
+# Without root (CAP_NET_ADMIN) sluice says so before it logs in anywhere.
+cp "$SLUICE" "$TB/sluice-nonroot" && chmod 755 "$TB/sluice-nonroot"
+out=$(timeout -k 2 20 ip netns exec "$NS_C" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	--inh-caps=-all --bounding-set=-all "$TB/sluice-nonroot" -F "$TB/ssh_config" -r sshhost \
+	198.51.100.0/24 2>&1 </dev/null)
+rc=$?
+if [ "$rc" != 0 ] && [ "$rc" != 124 ] && echo "$out" | grep -Eqi '^sluice: .*(root|CAP_NET_ADMIN)' &&
+	[ "$(echo "$out" | wc -l)" = 1 ] && [ "$(nft_table_count)" = 0 ]; then
+	pass not_root
+else
+	fail not_root "exit $rc: $(echo "$out" | tr '\n' '|')"
+fi
+
 # Nothing of the above touched S beyond a login attempt: the user has no processes there.
 left=$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
 	awk -v u="$LOGIN_UID" '$1 == u')
