@@ -143,6 +143,11 @@ static int tunnel_read(struct tunnel *t)
 		clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 		progress = 1;
 		ret = mux_in_commit(t->mux, (size_t)n);
+		if (ret == -ENOBUFS) {
+			tunnel_fail(t, ret,
+				    "the remote helper stopped reading: control queue full");
+			return -1;
+		}
 		if (ret < 0) {
 			tunnel_fail(t, ret, "protocol error from the remote helper (%s)",
 				    strerror(-ret));

@@ -67,6 +67,7 @@ struct mux {
 	size_t frame_left; /* bytes of the data frame at data.head still to go; 0 = boundary */
 	struct obuf *cur;  /* the queue the last peek returned */
 	bool pinned;
+	bool overflow; /* a control frame did not fit: the peer stopped reading */
 	uint8_t *in;
 	size_t in_len;
 	struct mux_stats st;
@@ -126,8 +127,7 @@ static uint8_t *out_reserve(struct mux *m, struct obuf *o, size_t n, size_t cap)
 	return o->b + o->tail;
 }
 
-/* Running out of room for control frames means the peer stopped reading. */
-static int out_ctl(struct mux *m, const uint8_t *frame, size_t n)
+static int out_ctl_try(struct mux *m, const uint8_t *frame, size_t n)
 {
 	uint8_t *p = out_reserve(m, &m->ctl, n, CTL_CAP);
 
@@ -136,6 +136,17 @@ static int out_ctl(struct mux *m, const uint8_t *frame, size_t n)
 	memcpy(p, frame, n);
 	m->ctl.tail += n;
 	return 0;
+}
+
+/* Running out of room for control frames means the peer stopped reading. */
+static int out_ctl(struct mux *m, const uint8_t *frame, size_t n)
+{
+	int ret = out_ctl_try(m, frame, n);
+
+	/* A lost WINDOW, RESET or OPEN would wedge a stream for good: end the session instead. */
+	if (ret < 0)
+		m->overflow = true;
+	return ret;
 }
 
 static size_t data_frame_len(const struct mux *m)
@@ -551,7 +562,7 @@ int mux_in_commit(struct mux *m, size_t n)
 	}
 	memmove(m->in, m->in + off, m->in_len - off);
 	m->in_len -= off;
-	return ret;
+	return ret < 0 ? ret : m->overflow ? -ENOBUFS : 0;
 }
 
 void mux_fill(struct mux *m)
@@ -643,7 +654,8 @@ int mux_ping(struct mux *m, const uint8_t opaque[8])
 
 int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)
 {
-	return out_ctl(m, frame, len);
+	/* The owner's frames (DNS, names, routes) may be dropped; it decides. */
+	return out_ctl_try(m, frame, len);
 }
 
 void mux_get_stats(const struct mux *m, struct mux_stats *st)

@@ -61,8 +61,9 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst);
 /*
  * Input: the owner reads the pipe into mux_in_space and reports it with
  * mux_in_commit, which handles every whole frame. HELLO is not for the mux:
- * the owner exchanges it before the first commit. Returns 0, or -EPROTO when
- * the peer broke the protocol (the session must end).
+ * the owner exchanges it before the first commit. Returns 0, -EPROTO when
+ * the peer broke the protocol, or -ENOBUFS when the peer stopped reading so
+ * long that control frames no longer fit (either way the session must end).
  */
 uint8_t *mux_in_space(struct mux *m, size_t *len);
 int mux_in_commit(struct mux *m, size_t n);

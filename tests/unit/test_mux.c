@@ -378,6 +378,25 @@ static void test_control_frames_go_first(void)
 	rig_free(&r);
 }
 
+/* A peer that never reads: once control frames stop fitting, the session ends, loudly. */
+static void test_control_overflow_ends_session(void)
+{
+	struct rig r;
+	uint8_t opaque[8] = {0}, frame[WIRE_CTL_MAX];
+	int i, ret = 0;
+
+	rig_init(&r);
+	/* Frames the owner may drop do not end the session. */
+	for (i = 0; i < 200000 && ret == 0; i++)
+		ret = mux_send_ctl(r.c, frame, wire_put_ping(frame, WIRE_PING, opaque));
+	CHECK_EQ_INT(ret, -ENOBUFS);
+	CHECK_EQ_INT(mux_in_commit(r.c, 0), 0);
+	/* One the mux itself needs (here a PING of its own) does. */
+	CHECK_EQ_INT(mux_ping(r.c, opaque), -ENOBUFS);
+	CHECK_EQ_INT(mux_in_commit(r.c, 0), -ENOBUFS);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	RUN(test_half_close_both_ways);
@@ -386,5 +405,6 @@ int main(void)
 	RUN(test_bulk_intact);
 	RUN(test_peer_breaking_rules);
 	RUN(test_control_frames_go_first);
+	RUN(test_control_overflow_ends_session);
 	T_EXIT();
 }
