@@ -383,6 +383,42 @@ sluice_wait_ready() {
 	return 1
 }
 
+# sluice_alive_or_end CASE: sluice still runs; else one FAIL for CASE and the
+# script ends there, rather than sit out the time limits of every later case.
+sluice_alive_or_end() {
+	proc_alive "$SLUICE_PID" && return 0
+	fail "$1" "sluice is gone: $(sluice_log_tail)"
+	tb_finish
+}
+
+# tb_reap PID: wait for a background client in C (each has its own time
+# limit; it is stopped early when sluice dies), forget it; returns its status.
+tb_reap() {
+	local rc
+	while proc_alive "$1"; do
+		if ! proc_alive "$SLUICE_PID"; then
+			pid_in_ns "$1" "$NS_C" && kill -TERM "$1" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+	done
+	wait "$1"
+	rc=$?
+	tb_forget "$1"
+	return $rc
+}
+
+# tb_serve_load PATTERN_PORT HOLD_PORT: netsvc's load servers in L (pattern
+# streams and sinks; echo for many connections).
+tb_serve_load() {
+	ip netns exec "$NS_L" "$PY" "$E2E_DIR/netsvc.py" serve-load "$1" "$2" </dev/null \
+		>"$TB/netsvc-load.log" 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	if ! wait_port "$NS_L" "$1" || ! wait_port "$NS_L" "$2"; then
+		tb_die "serve-load did not start: $(tail -n 3 "$TB/netsvc-load.log" | tr '\n' ' ')"
+	fi
+}
+
 # The last lines sluice logged, on one line, for a FAIL reason.
 sluice_log_tail() { tail -n "${1:-3}" "$SLUICE_LOG" 2>/dev/null | tr '\n' '|'; }
 

@@ -22,12 +22,7 @@ HOLD_PORT=9003 # netsvc serve-load: echo for many connections
 NSVC="$E2E_DIR/netsvc.py"
 RSS_LIMIT_KB=$((64 << 10))
 
-ip netns exec "$NS_L" "$PY" "$NSVC" serve-load $PAT_PORT $HOLD_PORT </dev/null \
-	>"$TB/netsvc-load.log" 2>&1 &
-TB_PIDS="$TB_PIDS $!"
-if ! wait_port "$NS_L" $PAT_PORT || ! wait_port "$NS_L" $HOLD_PORT; then
-	tb_die "serve-load did not start: $(tail -n 3 "$TB/netsvc-load.log" | tr '\n' ' ')"
-fi
+tb_serve_load $PAT_PORT $HOLD_PORT
 
 # Files of 1-8 MiB (and odd sizes) for the parallel downloads.
 mkdir "$TB/sha" || tb_die "mkdir failed"
@@ -46,31 +41,6 @@ wait_file() {
 		sleep 0.1
 	done
 	return 1
-}
-
-# alive CASE: sluice still runs; else one FAIL for CASE, and the script ends
-# there (every later case would only sit out its time limits).
-alive() {
-	proc_alive "$SPID" && return 0
-	fail "$1" "sluice is gone: $(sluice_log_tail)"
-	tb_finish
-}
-
-# reap PID: wait for a background client of ours (each has its own time
-# limit; it is stopped early when sluice dies), forget it; returns its status.
-reap() {
-	local rc
-	while proc_alive "$1"; do
-		if ! proc_alive "$SPID"; then
-			pid_in_ns "$1" "$NS_C" && kill -TERM "$1" 2>/dev/null
-			break
-		fi
-		sleep 0.1
-	done
-	wait "$1"
-	rc=$?
-	tb_forget "$1"
-	return $rc
 }
 
 # bg OUTFILE CMD...: run CMD in C in the background; BG gets its pid.
@@ -143,9 +113,9 @@ while (proc_alive $down || proc_alive $up) && proc_alive "$SPID"; do
 	[ "$n" -gt "$peak" ] && peak=$n
 	sleep 0.2
 done
-reap $down
-reap $up
-alive parallel_64_mixed
+tb_reap $down
+tb_reap $up
+sluice_alive_or_end parallel_64_mixed
 nd=$(grep -c '^ok ' "$TB/mixed.down")
 nu=$(grep -c '^[0-9]* ok ' "$TB/mixed.up")
 if [ "$nd" = 32 ] && [ "$nu" = 32 ]; then
@@ -156,7 +126,7 @@ fi
 echo "# parallel_64_mixed: up to $peak transfers open at once at the servers"
 
 # --- a reader that stalls ------------------------------------------------------
-alive stalled_reader_blocks_its_server
+sluice_alive_or_end stalled_reader_blocks_its_server
 # The client asks for 256 MiB and reads nothing: every buffer on the way fills
 # up, and the server in L blocks. Other streams must not notice.
 bg "$TB/stall.out" timeout 200 "$PY" "$NSVC" fetch $L4 $PAT_PORT 11 $((256 << 20)) \
@@ -188,14 +158,14 @@ if [ "$got" = "$SHA32" ]; then pass download_while_reader_stalled; else
 	fail download_while_reader_stalled "sha256 $got, want $SHA32"
 fi
 touch "$TB/stall.go"
-reap $stall
+tb_reap $stall
 rc=$?
 if [ $rc = 0 ] && grep -q '^ok ' "$TB/stall.out"; then pass stalled_reader_intact; else
 	fail stalled_reader_intact "rc $rc: $(cat "$TB/stall.out")"
 fi
 
 # --- a sink that stalls -----------------------------------------------------------
-alive upload_while_sink_stalled
+sluice_alive_or_end upload_while_sink_stalled
 # The same upstream: the server reads nothing until released, the client's
 # sends block; other uploads must still go through.
 bg "$TB/sink.out" timeout 200 "$PY" "$NSVC" sink $L4 $PAT_PORT s1 12 $((64 << 20)) \
@@ -212,14 +182,14 @@ else
 	fail upload_while_sink_stalled "the sink's sends never blocked: $(cat "$TB/sink.out")"
 fi
 out=$(inC "$PY" "$NSVC" release $L4 $PAT_PORT s1 2>&1) || fail sink_release "$out"
-reap $sink
+tb_reap $sink
 rc=$?
 if [ $rc = 0 ] && grep -q '^ok ' "$TB/sink.out"; then pass stalled_sink_intact; else
 	fail stalled_sink_intact "rc $rc: $(cat "$TB/sink.out")"
 fi
 
 # --- 1000 idle connections ------------------------------------------------------------
-alive idle_1000_established
+sluice_alive_or_end idle_1000_established
 log0=$(wc -l <"$SLUICE_LOG")
 fd0=$(nfds "$SPID")
 bg "$TB/hold.out" timeout 200 bash -c 'ulimit -n 4096 && exec "$@"' sh "$PY" "$NSVC" hold $L4 $HOLD_PORT 1000 \
@@ -249,7 +219,7 @@ else
 	fail idle_1000_established "the client did not get its connections up: $(cat "$TB/hold.out")"
 fi
 touch "$TB/hold.go"
-reap $hold
+tb_reap $hold
 rc=$?
 if [ $rc = 0 ] && grep -q '^ok ' "$TB/hold.out"; then pass idle_1000_all_alive; else
 	fail idle_1000_all_alive "rc $rc: $(cat "$TB/hold.out")"
@@ -272,7 +242,7 @@ if [ -z "$new" ]; then pass idle_1000_log_quiet; else
 fi
 
 # --- memory: 1 GiB through a stream that first stalls ---------------------------------
-alive stalled_1gib_intact
+sluice_alive_or_end stalled_1gib_intact
 max=$(status_kb "$SPID" VmRSS)
 rss0=$max
 bg "$TB/mem.out" timeout 200 "$PY" "$NSVC" fetch $L4 $PAT_PORT 14 $((1 << 30)) \
@@ -298,7 +268,7 @@ while proc_alive $mem && proc_alive "$SPID"; do
 	sleep 0.5
 	sample
 done
-reap $mem
+tb_reap $mem
 rc=$?
 hwm=$(status_kb "$SPID" VmHWM)
 if [ $rc = 0 ] && grep -q '^ok ' "$TB/mem.out"; then pass stalled_1gib_intact; else
@@ -310,7 +280,7 @@ fi
 echo "# memory: VmRSS $rss0 kB before, $(status_kb "$SPID" VmRSS) kB after, at most $max kB in $(echo $samples | wc -w) samples; VmHWM $hwm kB; $(cat "$TB/mem.out")"
 
 # Nothing but the start line in sluice's log after all of the above.
-alive log_clean
+sluice_alive_or_end log_clean
 other=$(grep -v '^sluice: connected to ' "$SLUICE_LOG")
 if [ -z "$other" ]; then pass log_clean; else fail log_clean "$(echo "$other" | head -n 3 | tr '\n' '|')"; fi
 

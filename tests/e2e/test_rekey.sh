@@ -17,9 +17,7 @@ tb_up
 PAT_PORT=9002 # netsvc serve-load: pattern streams (generated, never stored)
 NSVC="$E2E_DIR/netsvc.py"
 GB=1000000000
-ip netns exec "$NS_L" "$PY" "$NSVC" serve-load $PAT_PORT 9003 </dev/null >"$TB/netsvc-load.log" 2>&1 &
-TB_PIDS="$TB_PIDS $!"
-wait_port "$NS_L" $PAT_PORT || tb_die "serve-load did not start: $(tail -n 3 "$TB/netsvc-load.log" | tr '\n' ' ')"
+tb_serve_load $PAT_PORT 9003
 
 # One "KEXINIT sent" per key exchange: the first, then one per 32 MB or so.
 kex() { grep -c 'SSH2_MSG_KEXINIT sent' "$TB/sshd.log"; }
@@ -34,37 +32,13 @@ bg() {
 	TB_PIDS="$TB_PIDS $BG"
 }
 
-# reap PID: wait for a client from bg, stopped early when sluice dies; its status.
-reap() {
-	local rc
-	while proc_alive "$1"; do
-		if ! proc_alive "$SLUICE_PID"; then
-			pid_in_ns "$1" "$NS_C" && kill -TERM "$1" 2>/dev/null
-			break
-		fi
-		sleep 0.1
-	done
-	wait "$1"
-	rc=$?
-	tb_forget "$1"
-	return $rc
-}
-
 # client NAME OUTFILE ARGS...: one client from bg, to its end.
 client() {
 	local name=$1 out=$2
 	shift 2
 	bg "$out" "$@"
-	reap $BG
+	tb_reap $BG
 	if [ $? = 0 ] && grep -q '^ok ' "$out"; then pass "$name"; else fail "$name" "$(head -c 300 "$out")"; fi
-}
-
-# alive CASE: sluice still runs; else one FAIL for CASE, and the script ends
-# there rather than sit out the time limits of every later case.
-alive() {
-	proc_alive "$SLUICE_PID" && return 0
-	fail "$1" "sluice is gone: $(sluice_log_tail)"
-	tb_finish
 }
 
 # rekeyed NAME K0 MIN: at least MIN key exchanges since the count was K0.
@@ -85,7 +59,7 @@ k0=$(kex)
 client download_1gb "$TB/down.out" fetch $L4 $PAT_PORT 21 $GB
 rekeyed rekeyed_during_download "$k0" 20
 k1=$(kex)
-alive upload_1gb
+sluice_alive_or_end upload_1gb
 client upload_1gb "$TB/up.out" upload $L4 9000 22 $GB
 rekeyed rekeyed_during_upload "$k1" 20
 echo "# download: $(cat "$TB/down.out"); upload: $(cat "$TB/up.out"); $(($(kex) - k0)) key exchanges"
@@ -93,7 +67,7 @@ echo "# download: $(cat "$TB/down.out"); upload: $(cat "$TB/up.out"); $(($(kex) 
 # Both directions at once, so a rekey lands while writes are in flight both
 # ways, and small requests in between must not stall behind it.
 k2=$(kex)
-alive both_directions_at_once
+sluice_alive_or_end both_directions_at_once
 bg "$TB/both.down" fetch $L4 $PAT_PORT 23 $((GB / 2))
 down=$BG
 bg "$TB/both.up" upload $L4 9000 24 $((GB / 2))
@@ -110,9 +84,9 @@ while (proc_alive $down || proc_alive $up) && proc_alive "$SLUICE_PID" && [ $get
 	gets=$((gets + 1))
 	sleep 0.1
 done
-reap $down
+tb_reap $down
 drc=$?
-reap $up
+tb_reap $up
 urc=$?
 if [ $drc = 0 ] && [ $urc = 0 ] && grep -q '^ok ' "$TB/both.down" && grep -q '^ok ' "$TB/both.up"; then
 	pass both_directions_at_once
@@ -129,7 +103,7 @@ n=$(kex)
 if [ "$n" -ge 50 ]; then pass sshd_rekeyed; else fail sshd_rekeyed "only $n key exchanges in sshd.log"; fi
 
 # Not a single complaint from sluice through all of it.
-alive log_clean
+sluice_alive_or_end log_clean
 other=$(grep -v '^sluice: connected to ' "$SLUICE_LOG")
 if [ -z "$other" ]; then pass log_clean; else fail log_clean "$(echo "$other" | head -n 3 | tr '\n' '|')"; fi
 
