@@ -383,6 +383,20 @@ sluice_wait_ready() {
 	return 1
 }
 
+# sluice_start_case NAME URL ARGS...: start sluice, wait until URL answers through it.
+sluice_start_case() {
+	local name=$1 url=$2
+	shift 2
+	sluice_start "$@"
+	if sluice_wait_ready "$url"; then
+		pass "$name"
+		return 0
+	fi
+	fail "$name" "$SLUICE_WHY"
+	sluice_stop KILL 2
+	return 1
+}
+
 # sluice_alive_or_end CASE: sluice still runs; else one FAIL for CASE and the
 # script ends there, rather than sit out the time limits of every later case.
 sluice_alive_or_end() {

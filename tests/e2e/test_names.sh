@@ -59,20 +59,6 @@ poll() {
 	done
 }
 
-# start NAME URL ARGS...: start sluice, wait until URL answers through it.
-start() {
-	local name=$1 url=$2
-	shift 2
-	sluice_start "$@"
-	if sluice_wait_ready "$url"; then
-		pass "$name"
-		return 0
-	fi
-	fail "$name" "$SLUICE_WHY"
-	sluice_stop KILL 2
-	return 1
-}
-
 # stop NAME: SIGTERM, sluice exits 0 and its table is gone.
 stop() {
 	sluice_stop TERM 5
@@ -167,7 +153,7 @@ ip -n "$NS_S" addr del 203.0.113.1/24 dev tol || tb_die "cannot remove 203.0.113
 
 # --- -N ------------------------------------------------------------------------
 
-if start nets_start http://$L4/ -r sshhost -N -v; then
+if sluice_start_case nets_start http://$L4/ -r sshhost -N -v; then
 	get_is nets_http_v4 http://$L4/
 	get_is nets_http_v6 "http://[$L6]/"
 
@@ -248,7 +234,7 @@ POKES=0
 
 s_talks_to_x4
 SEEDED=1
-if start hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAME -v $LAN_NET; then
+if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAME -v $LAN_NET; then
 	t0=$SECONDS
 	poll 30 all_names_poked
 	echo "# names in C's /etc/hosts after $((SECONDS - t0)) s"
@@ -270,7 +256,7 @@ fi
 
 # A SIGKILLed run leaves its lines; the next run must neither repeat nor keep them.
 SEEDED=0
-if start hosts_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
+if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
 	poll 30 all_names_poked
 	if [ -n "$(added_pairs)" ]; then
 		sluice_stop KILL 2
@@ -282,7 +268,7 @@ if start hosts_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
 		# The next run's first write (restore or rewrite) changes the file;
 		# one that finds nothing to change may leave it, so this only waits.
 		rewritten() { [ "$(stat -c %y "$HOSTS_C")" != "$mtime" ] && [ "$(addr4 $LAN_NAME)" = $L4 ]; }
-		if start hosts_after_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
+		if sluice_start_case hosts_after_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
 			poll 20 rewritten || echo "# C's /etc/hosts not rewritten within 20 s of the restart"
 			poll 30 all_names_poked
 			sleep 1
@@ -316,7 +302,7 @@ dns_checks() {
 	is "${p}_tcp_aaaa" "$(dig_c +tcp @"$ns" $DNS_NAME AAAA)" "$aaaa" "dig +tcp @$ns $DNS_NAME AAAA"
 }
 
-if start dns_start http://$L4/ -r sshhost --dns -v $LAN_NET; then
+if sluice_start_case dns_start http://$L4/ -r sshhost --dns -v $LAN_NET; then
 	# glibc: resolv.conf's nameserver over UDP; A and AAAA go out together.
 	is dns_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
 	is dns_glibc_aaaa "$(addr6 $DNS_NAME)" $DNS_AAAA "getent ahostsv6 $DNS_NAME in C"
@@ -327,13 +313,13 @@ if start dns_start http://$L4/ -r sshhost --dns -v $LAN_NET; then
 	is dns_released "$got" "" "dig @$NS4 after sluice stopped"
 fi
 
-if start dns_to_ns_start http://$L4/ -r sshhost --dns --to-ns $L4 -v $LAN_NET; then
+if sluice_start_case dns_to_ns_start http://$L4/ -r sshhost --dns --to-ns $L4 -v $LAN_NET; then
 	is dns_to_ns_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
 	dns_checks dns_to_ns $NS4 $DNS_A $DNS_AAAA
 	stop dns_to_ns_stop
 fi
 
-if start dns_ns_hosts_start http://$L4/ -r sshhost --dns --ns-hosts $NS4 --to-ns $L4 -v $LAN_NET; then
+if sluice_start_case dns_ns_hosts_start http://$L4/ -r sshhost --dns --ns-hosts $NS4 --to-ns $L4 -v $LAN_NET; then
 	is dns_ns_hosts_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C"
 	dns_checks dns_ns_hosts $NS4 $DNS_A $DNS_AAAA
 	stop dns_ns_hosts_stop
@@ -341,7 +327,7 @@ fi
 
 # Other nameservers (one IPv6) instead of resolv.conf's, and a resolver on
 # another port whose answers differ from S's own.
-if start dns_alt_start http://$L4/ -r sshhost --dns --ns-hosts 192.0.2.54,2001:db8:1::53 \
+if sluice_start_case dns_alt_start http://$L4/ -r sshhost --dns --ns-hosts 192.0.2.54,2001:db8:1::53 \
 	--to-ns $ALT_NS:$ALT_PORT -v $LAN_NET; then
 	dns_checks dns_alt 192.0.2.54 $ALT_A $ALT_AAAA
 	dns_checks dns_alt_v6ns 2001:db8:1::53 $ALT_A $ALT_AAAA

@@ -58,22 +58,8 @@ helper_gone() {
 	if [ -z "$left" ]; then pass "$1"; else fail "$1" "still running in S: $(echo "$left" | tr '\n' '|')"; fi
 }
 
-# start NAME URL ARGS...: start sluice, wait until URL answers through it.
-start() {
-	local name=$1 url=$2
-	shift 2
-	sluice_start "$@"
-	if sluice_wait_ready "$url"; then
-		pass "$name"
-		return 0
-	fi
-	fail "$name" "$SLUICE_WHY"
-	sluice_stop KILL 2
-	return 1
-}
-
 # --- one tunnel, many kinds of traffic ---------------------------------------
-start start http://$L4/ -r sshhost -v 198.51.100.0/24 '[2001:db8:2::]/64' || tb_finish
+sluice_start_case start http://$L4/ -r sshhost -v 198.51.100.0/24 '[2001:db8:2::]/64' || tb_finish
 
 get_is http_get http://$L4/
 get_is http_get_v6 "http://[$L6]/"
@@ -132,14 +118,14 @@ stopped_clean sigterm_clean_exit TERM
 helper_gone remote_helper_exits
 
 # --- -x: an excluded net goes the normal way (and dies in S) ------------------
-if start start_exclude http://$L4/ -r sshhost -x 203.0.113.0/24 198.51.100.0/24 203.0.113.0/24; then
+if sluice_start_case start_exclude http://$L4/ -r sshhost -x 203.0.113.0/24 198.51.100.0/24 203.0.113.0/24; then
 	get_is exclude_keeps_others http://$L4/
 	not_routed exclude_not_tunnelled http://$X4/
 	stopped_clean sigint_clean_exit INT
 fi
 
 # --- a port-limited subnet, next to a whole one --------------------------------
-if start start_ports http://$X4/ -r sshhost 198.51.100.0/24:80 203.0.113.0/24; then
+if sluice_start_case start_ports http://$X4/ -r sshhost 198.51.100.0/24:80 203.0.113.0/24; then
 	get_is second_subnet_routed http://$X4/
 	get_is port_80_routed http://$L4/
 	not_routed port_9001_not_routed http://$L4:9001/
@@ -147,10 +133,10 @@ if start start_ports http://$X4/ -r sshhost 198.51.100.0/24:80 203.0.113.0/24; t
 fi
 
 # --- SIGKILL, then a fresh start -----------------------------------------------
-if start start_before_kill http://$L4/ -r sshhost 198.51.100.0/24; then
+if sluice_start_case start_before_kill http://$L4/ -r sshhost 198.51.100.0/24; then
 	sluice_stop KILL 2
 	helper_gone remote_helper_exits_after_kill
-	if start restart_after_kill http://$L4/ -r sshhost 198.51.100.0/24; then
+	if sluice_start_case restart_after_kill http://$L4/ -r sshhost 198.51.100.0/24; then
 		n=$(nft_table_count)
 		if [ "$n" = 1 ]; then pass one_table_after_restart; else
 			fail one_table_after_restart "$n sluice tables in C: $(inC nft list tables | tr '\n' '|')"
@@ -161,11 +147,11 @@ if start start_before_kill http://$L4/ -r sshhost 198.51.100.0/24; then
 fi
 
 # --- other ways to reach the ssh host ------------------------------------------
-if start ssh_host_over_v6 http://$L4/ -r sshhost6 198.51.100.0/24; then
+if sluice_start_case ssh_host_over_v6 http://$L4/ -r sshhost6 198.51.100.0/24; then
 	stopped_clean ssh_host_over_v6_stop TERM
 fi
 # Only the ECDSA key on file: sluice must ask for that type, not take ed25519.
-if start hostkey_ecdsa_pinned http://$L4/ -r sshhost --known-hosts "$TB/known_hosts_ecdsa" 198.51.100.0/24; then
+if sluice_start_case hostkey_ecdsa_pinned http://$L4/ -r sshhost --known-hosts "$TB/known_hosts_ecdsa" 198.51.100.0/24; then
 	stopped_clean hostkey_ecdsa_pinned_stop TERM
 fi
 # Only the RSA key on file. OpenSSH 9 signs RSA host keys with SHA-2 only,
