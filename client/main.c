@@ -21,6 +21,7 @@
 #include "../common/log.h"
 #include "../common/mux.h"
 #include "../firewall/fw.h"
+#include "aesctr.h"
 #include "boot.h"
 #include "../common/resolv.h"
 #include "../common/routes.h"
@@ -317,6 +318,7 @@ static int client_connect(struct client *c)
 	uint32_t want;
 	enum ssh_fail fail = SSH_FAIL_NONE;
 	struct wire_hello peer;
+	const char *cipher;
 	char err[512];
 	int ret;
 
@@ -344,6 +346,11 @@ static int client_connect(struct client *c)
 			 c->cfg.hostname, c->conn.hostkey, strerror(-c->conn.hostkey_add_err));
 	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
 		  c->cfg.user, c->cfg.hostname, c->cfg.port, c->conn.hostkey, c->conn.auth_used);
+	cipher = libssh2_session_methods(c->conn.session, LIBSSH2_METHOD_CRYPT_SC);
+	log_debug("SSH cipher %s, MAC %s%s", cipher ? cipher : "?",
+		  libssh2_session_methods(c->conn.session, LIBSSH2_METHOD_MAC_SC) ?: "?",
+		  cipher && strstr(cipher, "-ctr") && aesctr_contexts() ? ", keystream made in bulk"
+									: "");
 	want = (c->o.auto_nets ? WIRE_F_ROUTES : 0) | (c->o.auto_hosts ? WIRE_F_HOSTS : 0) |
 	       (c->o.dns ? WIRE_F_DNS : 0);
 	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, want, c->o.verbose, &c->ch,

@@ -64,6 +64,14 @@ sluice_start_case start http://$L4/ -r sshhost -v 198.51.100.0/24 '[2001:db8:2::
 get_is http_get http://$L4/
 get_is http_get_v6 "http://[$L6]/"
 
+# client/aesctr.c must be what libssh2 encrypts with; the checksums below
+# then prove it produces the same bytes sshd expects.
+line=$(grep -o 'SSH cipher .*' "$SLUICE_LOG")
+case $line in
+*-ctr,*"keystream made in bulk") pass cipher_bulk_keystream ;;
+*) fail cipher_bulk_keystream "log says: ${line:-no cipher line}" ;;
+esac
+
 got=$(
 	set -o pipefail
 	inC curl -sS --max-time 60 http://$L4/big.bin 2>&1 | sha256sum | cut -d' ' -f1
