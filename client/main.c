@@ -38,12 +38,13 @@
 /*
  * Download-direction queueing: a bulk stream keeps at most STREAM_WINDOW
  * bytes in flight, and those bytes sit ahead of every other stream's in the
- * shared pipe. 512 KiB adds ~2-3 ms for an interactive request at ~2 Gbit/s
- * while still filling the pipe (measured: tests/bench.sh, README). The
- * channel window caps what all streams together may have in flight.
+ * shared pipe. Measured with tests/bench.sh on the netns testbed (sluice
+ * only, bulk Gbit/s and p99 of a small request under it): 512 KiB 2.2 and
+ * 4.6 ms, 1 MiB 2.7-3.1 and 5.7 ms, 2 MiB 3.2-3.6 and 18-24 ms. The channel
+ * window caps what all streams together may have in flight.
  */
 #define SSH_RX_WINDOW  (8u << 20)
-#define STREAM_WINDOW  (512u << 10)
+#define STREAM_WINDOW  (1u << 20)
 #define OUT_HIGH       (256u << 10)
 #define LOCAL_NETS_MAX 1024
 
