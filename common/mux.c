@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "idmap.h"
@@ -36,6 +37,7 @@ struct stream {
 	uint32_t send_credit; /* bytes we may still send to the peer */
 	uint32_t recv_allow;  /* bytes the peer may still send us */
 	uint32_t recv_done;   /* bytes passed to the socket, not yet granted back */
+	uint32_t grant;	      /* this stream's current window: recv_allow + in flight + recv_done */
 	uint8_t *rx;	      /* bytes from the peer the socket has not taken yet */
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
@@ -50,6 +52,10 @@ struct mux {
 	const struct mux_ops *ops;
 	void *ctx;
 	uint32_t window, peer_window;
+	uint32_t window_max; /* a lone stream's window; == window when not adaptive */
+	unsigned alone_ms;
+	uint32_t last_rx_id; /* the stream of the last DATA frame in */
+	uint64_t mixed_ms;   /* when DATA last came in for a different stream, or one opened */
 	size_t out_high;
 	struct idmap streams;
 	uint32_t next_id;
@@ -200,17 +206,57 @@ static int stream_maybe_done(struct stream *s)
 	return 1;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A stream that has had the pipe to itself for alone_ms, and whose reader
+ * takes what we deliver, may keep window_max in flight: one bulk transfer
+ * then fills the pipe. Once another stream's data shows up it is back to
+ * the base window, which is what keeps an interactive reply from queueing
+ * behind megabytes of someone else's bytes.
+ */
+static uint32_t stream_credit_target(const struct stream *s)
+{
+	const struct mux *m = s->m;
+
+	if (m->window_max <= m->window || !s->writable || s->rx_tail != s->rx_head ||
+	    m->last_rx_id != s->id || now_ms() - m->mixed_ms < m->alone_ms)
+		return m->window;
+	return m->window_max;
+}
+
 static void stream_return_credit(struct stream *s, size_t n)
 {
 	struct mux *m = s->m;
+	uint32_t quarter = m->window / 4, target, cut;
 
 	s->recv_done += (uint32_t)n;
 	/* Granting in quarters keeps the pipe full without a frame per write. */
-	if (s->recv_done >= m->window / 4) {
-		if (send_u32(m, WIRE_WINDOW, s->id, s->recv_done) == 0) {
-			s->recv_allow += s->recv_done;
-			s->recv_done = 0;
-		}
+	if (s->recv_done < quarter)
+		return;
+	target = stream_credit_target(s);
+	if (target > s->grant) {
+		s->recv_done += target - s->grant;
+		s->grant = target;
+		m->st.credit_grown++;
+	} else if (target < s->grant) {
+		/* Shrink by keeping back credit the peer has already used up. */
+		cut = s->grant - target < s->recv_done ? s->grant - target : s->recv_done;
+		s->grant -= cut;
+		s->recv_done -= cut;
+		m->st.credit_cut++;
+		if (s->recv_done < quarter)
+			return;
+	}
+	if (send_u32(m, WIRE_WINDOW, s->id, s->recv_done) == 0) {
+		s->recv_allow += s->recv_done;
+		s->recv_done = 0;
 	}
 }
 
@@ -329,6 +375,7 @@ static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struc
 	s->dst = *dst;
 	s->send_credit = m->peer_window;
 	s->recv_allow = m->window;
+	s->grant = m->window;
 	if (idmap_put(&m->streams, id, s) < 0)
 		goto fail;
 	/* Registered once, edge-triggered: readiness is tracked in flags from here on. */
@@ -393,6 +440,7 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	m->ops = ops;
 	m->ctx = ctx;
 	m->window = window;
+	m->window_max = window;
 	m->out_high = out_high;
 	m->next_id = 1;
 	idmap_init(&m->streams);
@@ -433,6 +481,21 @@ void mux_set_peer_window(struct mux *m, uint32_t window)
 	m->peer_window = window < MAX_CREDIT ? window : MAX_CREDIT;
 }
 
+void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms)
+{
+	m->window_max = max > m->window ? (max < MAX_CREDIT ? max : MAX_CREDIT) : m->window;
+	m->alone_ms = alone_ms;
+}
+
+/* Any sign of a second stream restarts the wait before a lone stream may grow. */
+static void mux_note_rx(struct mux *m, uint32_t id)
+{
+	if (m->window_max > m->window && id != m->last_rx_id) {
+		m->last_rx_id = id;
+		m->mixed_ms = now_ms();
+	}
+}
+
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 {
 	uint8_t f[WIRE_CTL_MAX];
@@ -449,6 +512,7 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	if (ret < 0)
 		return ret;
 	s = stream_new(m, fd, id, dst);
+	mux_note_rx(m, id);
 	if (!s) {
 		/* The OPEN is already queued: cancel it so the helper does not keep a half stream.
 		 */
@@ -498,6 +562,7 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 			return -EPROTO;
 		s->recv_allow -= f->len;
 		m->st.rx_bytes += f->len;
+		mux_note_rx(m, s->id);
 		stream_deliver(s, f->payload, f->len);
 		return 0;
 	case WIRE_EOF:

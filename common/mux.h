@@ -45,6 +45,7 @@ struct mux_stats {
 	size_t streams;
 	size_t buffered; /* bytes held for local sockets */
 	uint64_t rx_bytes, tx_bytes;
+	uint64_t credit_grown, credit_cut; /* lone-stream window changes (mux_set_window_max) */
 };
 
 struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
@@ -54,6 +55,14 @@ void mux_free(struct mux *m);
 
 /* The peer's HELLO arrived: from now on streams get its window as send credit. */
 void mux_set_peer_window(struct mux *m, uint32_t window);
+
+/*
+ * Receiver side: let a stream that has had the pipe to itself for alone_ms,
+ * and whose local reader keeps up, hold up to max bytes of credit instead
+ * of window. It returns to window when another stream's data arrives. The
+ * bytes a stream may buffer here are then bounded by max, not window.
+ */
+void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms);
 
 /* Client side: adopt an accepted socket as a new stream towards dst. Returns 0 or -errno. */
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst);
