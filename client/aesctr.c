@@ -13,7 +13,8 @@
  * linker prefers over libcrypto's, and returns an EVP_CIPHER whose state is
  * a real OpenSSL AES-CTR context plus the unused keystream. Nothing here
  * does AES itself: the bytes are OpenSSL's, in the same order, so the wire
- * is unchanged. The state lives in the cipher context and dies with it.
+ * is unchanged (a re-init that would continue an old counter is refused).
+ * The state lives in the cipher context and dies with it.
  *
  * SLUICE_PLAIN_CTR=1 in the environment turns this off (libssh2 then gets
  * OpenSSL's own cipher), for comparison and as a way out.
@@ -26,6 +27,7 @@
 #include <openssl/objects.h>
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@
 struct ctr_state {
 	EVP_CIPHER_CTX *inner; /* OpenSSL's AES-CTR; its counter runs ahead of ours */
 	size_t used;	       /* bytes of ks already handed out */
+	int produced;	       /* keystream was made since the IV was last set */
 	unsigned char ks[KS_BYTES];
 };
 
@@ -83,10 +86,20 @@ static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key, const unsigne
 			return 0;
 		n_contexts++;
 	}
+	/* Whatever happens next, no keystream made before this call is served after it. */
+	st->used = KS_BYTES;
+	/*
+	 * The inner counter runs ahead of what was handed out, so continuing
+	 * the old counter under a new key would not match plain AES-CTR. No
+	 * caller does that (libssh2 sets key and IV together); refuse it.
+	 */
+	if (!iv && st->produced)
+		return 0;
 	/* Either may be NULL; OpenSSL keeps the other. CTR is the same both ways. */
 	if (!EVP_EncryptInit_ex(st->inner, NULL, NULL, key, iv))
 		return 0;
-	st->used = KS_BYTES;
+	if (iv)
+		st->produced = 0;
 	return 1;
 }
 
@@ -97,6 +110,7 @@ static int ctr_refill(struct ctr_state *st)
 	if (!EVP_EncryptUpdate(st->inner, st->ks, &outl, zeros, KS_BYTES) || outl != KS_BYTES)
 		return 0;
 	st->used = 0;
+	st->produced = 1;
 	return 1;
 }
 
@@ -117,16 +131,24 @@ static void ctr_xor(unsigned char *out, const unsigned char *in, const unsigned 
 		out[i] = in[i] ^ k[i];
 }
 
+/*
+ * A custom cipher (EVP_CIPH_FLAG_CUSTOM_CIPHER): returns the bytes written
+ * or -1. libssh2 1.10 treats anything but -1 from EVP_Cipher as success,
+ * so a failure must be -1, never 0.
+ */
 static int ctr_do_cipher(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned char *in,
 			 size_t len)
 {
 	struct ctr_state *st = EVP_CIPHER_CTX_get_cipher_data(ctx);
+	size_t total = len;
 
-	if (!st || !st->inner)
-		return 0;
+	if (!in)
+		return 0; /* the Final call: a stream cipher has nothing left */
+	if (!st || !st->inner || len > INT_MAX)
+		return -1;
 	while (len > 0) {
 		if (st->used == KS_BYTES && !ctr_refill(st))
-			return 0;
+			return -1;
 
 		size_t n = KS_BYTES - st->used;
 		const unsigned char *k = st->ks + st->used;
@@ -139,7 +161,7 @@ static int ctr_do_cipher(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned
 		in += n;
 		len -= n;
 	}
-	return 1;
+	return (int)total;
 }
 
 static int ctr_cleanup(EVP_CIPHER_CTX *ctx)
@@ -201,8 +223,9 @@ static void variant_setup(struct variant *v)
 	 * when a caller sets them in separate calls, and passes them on.
 	 */
 	if (!EVP_CIPHER_meth_set_iv_length(c, 16) ||
-	    !EVP_CIPHER_meth_set_flags(c, EVP_CIPH_CTR_MODE | EVP_CIPH_ALWAYS_CALL_INIT |
-					      EVP_CIPH_CUSTOM_IV | EVP_CIPH_CUSTOM_COPY) ||
+	    !EVP_CIPHER_meth_set_flags(c, EVP_CIPH_CTR_MODE | EVP_CIPH_FLAG_CUSTOM_CIPHER |
+					      EVP_CIPH_ALWAYS_CALL_INIT | EVP_CIPH_CUSTOM_IV |
+					      EVP_CIPH_CUSTOM_COPY) ||
 	    !EVP_CIPHER_meth_set_init(c, ctr_init) ||
 	    !EVP_CIPHER_meth_set_do_cipher(c, ctr_do_cipher) ||
 	    !EVP_CIPHER_meth_set_cleanup(c, ctr_cleanup) ||
