@@ -37,7 +37,7 @@ struct stream {
 	uint32_t send_credit; /* bytes we may still send to the peer */
 	uint32_t recv_allow;  /* bytes the peer may still send us */
 	uint32_t recv_done;   /* bytes passed to the socket, not yet granted back */
-	uint32_t grant;	      /* this stream's current window: recv_allow + in flight + recv_done */
+	uint32_t grant;	      /* this stream's window: recv_allow + bytes buffered + recv_done */
 	uint8_t *rx;	      /* bytes from the peer the socket has not taken yet */
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
@@ -54,8 +54,11 @@ struct mux {
 	uint32_t window, peer_window;
 	uint32_t window_max; /* a lone stream's window; == window when not adaptive */
 	unsigned alone_ms;
-	uint32_t last_rx_id; /* the stream of the last DATA frame in */
-	uint64_t mixed_ms;   /* when DATA last came in for a different stream, or one opened */
+	uint32_t last_rx_id;	 /* the stream of the last DATA frame in */
+	uint64_t mixed_ms;	 /* when DATA last came in for a different stream, or one opened */
+	struct stream *grown;	 /* the one stream holding more than window, if any */
+	uint64_t rx_alone_bytes; /* DATA bytes in since mixed_ms */
+	unsigned budget_ms;
 	size_t out_high;
 	struct idmap streams;
 	uint32_t next_id;
@@ -175,6 +178,8 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 	struct mux *m = s->m;
 
 	ready_unlink(m, s);
+	if (m->grown == s)
+		m->grown = NULL;
 	idmap_del(&m->streams, s->id);
 	evloop_del(m->loop, &s->io);
 	if (abort) {
@@ -216,19 +221,31 @@ static uint64_t now_ms(void)
 
 /*
  * A stream that has had the pipe to itself for alone_ms, and whose reader
- * takes what we deliver, may keep window_max in flight: one bulk transfer
- * then fills the pipe. Once another stream's data shows up it is back to
- * the base window, which is what keeps an interactive reply from queueing
- * behind megabytes of someone else's bytes.
+ * takes what we deliver, may hold as many bytes as it has been receiving in
+ * budget_ms (between window and window_max): a bulk transfer then fills a
+ * fast pipe, and what it can queue ahead of someone else's reply stays near
+ * budget_ms on any path. Once another stream's data shows up it is cut back
+ * to the base window. Only one stream at a time may hold more than the base
+ * window, so the extra memory is window_max - window per mux at most.
  */
 static uint32_t stream_credit_target(const struct stream *s)
 {
 	const struct mux *m = s->m;
+	uint64_t now, elapsed, want;
 
 	if (m->window_max <= m->window || !s->writable || s->rx_tail != s->rx_head ||
-	    m->last_rx_id != s->id || now_ms() - m->mixed_ms < m->alone_ms)
+	    m->last_rx_id != s->id)
 		return m->window;
-	return m->window_max;
+	now = now_ms();
+	elapsed = now - m->mixed_ms;
+	if (elapsed < m->alone_ms || elapsed == 0)
+		return m->window;
+	if (m->grown && m->grown != s)
+		return m->window;
+	want = m->rx_alone_bytes * m->budget_ms / elapsed;
+	return want <= m->window       ? m->window
+	       : want >= m->window_max ? m->window_max
+				       : (uint32_t)want;
 }
 
 static void stream_return_credit(struct stream *s, size_t n)
@@ -244,6 +261,7 @@ static void stream_return_credit(struct stream *s, size_t n)
 	if (target > s->grant) {
 		s->recv_done += target - s->grant;
 		s->grant = target;
+		m->grown = s;
 		m->st.credit_grown++;
 	} else if (target < s->grant) {
 		/* Shrink by keeping back credit the peer has already used up. */
@@ -251,6 +269,8 @@ static void stream_return_credit(struct stream *s, size_t n)
 		s->grant -= cut;
 		s->recv_done -= cut;
 		m->st.credit_cut++;
+		if (s->grant <= m->window && m->grown == s)
+			m->grown = NULL;
 		if (s->recv_done < quarter)
 			return;
 	}
@@ -481,19 +501,24 @@ void mux_set_peer_window(struct mux *m, uint32_t window)
 	m->peer_window = window < MAX_CREDIT ? window : MAX_CREDIT;
 }
 
-void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms)
+void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned budget_ms)
 {
 	m->window_max = max > m->window ? (max < MAX_CREDIT ? max : MAX_CREDIT) : m->window;
 	m->alone_ms = alone_ms;
+	m->budget_ms = budget_ms;
 }
 
-/* Any sign of a second stream restarts the wait before a lone stream may grow. */
-static void mux_note_rx(struct mux *m, uint32_t id)
+/* Any sign of a second stream restarts the wait (and the rate) before a lone stream may grow. */
+static void mux_note_rx(struct mux *m, uint32_t id, size_t len)
 {
-	if (m->window_max > m->window && id != m->last_rx_id) {
+	if (m->window_max <= m->window)
+		return;
+	if (id != m->last_rx_id) {
 		m->last_rx_id = id;
 		m->mixed_ms = now_ms();
+		m->rx_alone_bytes = 0;
 	}
+	m->rx_alone_bytes += len;
 }
 
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
@@ -512,7 +537,7 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	if (ret < 0)
 		return ret;
 	s = stream_new(m, fd, id, dst);
-	mux_note_rx(m, id);
+	mux_note_rx(m, id, 0);
 	if (!s) {
 		/* The OPEN is already queued: cancel it so the helper does not keep a half stream.
 		 */
@@ -562,7 +587,7 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 			return -EPROTO;
 		s->recv_allow -= f->len;
 		m->st.rx_bytes += f->len;
-		mux_note_rx(m, s->id);
+		mux_note_rx(m, s->id, f->len);
 		stream_deliver(s, f->payload, f->len);
 		return 0;
 	case WIRE_EOF:

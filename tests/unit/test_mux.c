@@ -327,7 +327,7 @@ static void test_lone_stream_window_grows_and_shrinks(void)
 	size_t sent1 = 0, got1 = 0, sent2 = 0, got2 = 0, bad = 0, held;
 
 	rig_init(&r);
-	mux_set_window_max(r.c, 4 * WINDOW, 30);
+	mux_set_window_max(r.c, 4 * WINDOW, 30, 1000);
 	/* Both sockets of a pair sit on this host: keep the kernel's share small. */
 	open_stream(&r, &app1, &remote1);
 	setsockopt(app1, SOL_SOCKET, SO_RCVBUF, &(int){65536}, sizeof(int));
@@ -357,6 +357,52 @@ static void test_lone_stream_window_grows_and_shrinks(void)
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(r.proto_err, 0);
 	close(app1), close(remote1), close(app2), close(remote2);
+	rig_free(&r);
+}
+
+/* One grown stream at a time; and a stream slower than window per budget never grows. */
+static void test_lone_stream_growth_limits(void)
+{
+	struct rig r;
+	struct mux_stats st;
+	int app1, remote1, app2, remote2;
+	size_t sent1 = 0, got1 = 0, sent2 = 0, got2 = 0, bad = 0;
+	uint64_t grown;
+
+	rig_init(&r);
+	mux_set_window_max(r.c, 4 * WINDOW, 30, 1000);
+	open_stream(&r, &app1, &remote1);
+	open_stream(&r, &app2, &remote2);
+	flow_down(&r, remote1, app1, &sent1, &got1, WINDOW, &bad);
+	usleep(40 * 1000);
+	flow_down(&r, remote1, app1, &sent1, &got1, 8 * WINDOW, &bad);
+	CHECK(buffered_when_stalled(&r, remote1, &sent1) > WINDOW);
+	mux_get_stats(r.c, &st);
+	grown = st.credit_grown;
+	CHECK(grown >= 1);
+	/* Stream 1 stalls grown; stream 2 now has the pipe to itself but may not grow as well. */
+	flow_down(&r, remote2, app2, &sent2, &got2, WINDOW, &bad);
+	usleep(40 * 1000);
+	flow_down(&r, remote2, app2, &sent2, &got2, 8 * WINDOW, &bad);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.credit_grown, grown);
+	close(app1), close(remote1), close(app2), close(remote2);
+	rig_free(&r);
+
+	/* A budget of 0 ms: however alone, the stream's rate never justifies more than the base. */
+	rig_init(&r);
+	mux_set_window_max(r.c, 4 * WINDOW, 30, 0);
+	open_stream(&r, &app1, &remote1);
+	sent1 = got1 = 0;
+	flow_down(&r, remote1, app1, &sent1, &got1, WINDOW, &bad);
+	usleep(40 * 1000);
+	flow_down(&r, remote1, app1, &sent1, &got1, 8 * WINDOW, &bad);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.credit_grown, 0);
+	CHECK(buffered_when_stalled(&r, remote1, &sent1) <= WINDOW + 65536);
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app1), close(remote1);
 	rig_free(&r);
 }
 
@@ -488,6 +534,7 @@ int main(void)
 	RUN(test_slow_reader_bounded_and_others_flow);
 	RUN(test_bulk_intact);
 	RUN(test_lone_stream_window_grows_and_shrinks);
+	RUN(test_lone_stream_growth_limits);
 	RUN(test_peer_breaking_rules);
 	RUN(test_control_frames_go_first);
 	RUN(test_control_overflow_ends_session);
