@@ -40,6 +40,7 @@ struct ctr_state {
 	EVP_CIPHER_CTX *inner; /* OpenSSL's AES-CTR; its counter runs ahead of ours */
 	size_t used;	       /* bytes of ks already handed out */
 	int produced;	       /* keystream was made since the IV was last set */
+	int key_set, iv_set;   /* OpenSSL would make keystream without them; we refuse */
 	unsigned char ks[KS_BYTES];
 };
 
@@ -86,6 +87,9 @@ static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key, const unsigne
 			return 0;
 		n_contexts++;
 	}
+	/* Nothing to set (a call that only restates the direction): CTR has no direction. */
+	if (!key && !iv)
+		return 1;
 	/* Whatever happens next, no keystream made before this call is served after it. */
 	st->used = KS_BYTES;
 	/*
@@ -98,8 +102,12 @@ static int ctr_init(EVP_CIPHER_CTX *ctx, const unsigned char *key, const unsigne
 	/* Either may be NULL; OpenSSL keeps the other. CTR is the same both ways. */
 	if (!EVP_EncryptInit_ex(st->inner, NULL, NULL, key, iv))
 		return 0;
-	if (iv)
+	if (key)
+		st->key_set = 1;
+	if (iv) {
+		st->iv_set = 1;
 		st->produced = 0;
+	}
 	return 1;
 }
 
@@ -144,7 +152,7 @@ static int ctr_do_cipher(EVP_CIPHER_CTX *ctx, unsigned char *out, const unsigned
 
 	if (!in)
 		return 0; /* the Final call: a stream cipher has nothing left */
-	if (!st || !st->inner || len > INT_MAX)
+	if (!st || !st->inner || !st->key_set || !st->iv_set || len > INT_MAX)
 		return -1;
 	while (len > 0) {
 		if (st->used == KS_BYTES && !ctr_refill(st))
@@ -192,6 +200,7 @@ static int ctr_ctrl(EVP_CIPHER_CTX *ctx, int type, int arg, void *ptr)
 	if (!dst->inner || !EVP_CIPHER_CTX_copy(dst->inner, st->inner)) {
 		EVP_CIPHER_CTX_free(dst->inner);
 		dst->inner = NULL;
+		OPENSSL_cleanse(dst->ks, sizeof(dst->ks));
 		return 0;
 	}
 	n_contexts++;

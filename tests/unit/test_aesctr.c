@@ -182,12 +182,18 @@ static void test_errors_and_evp_api(void)
 		return;
 	CHECK(EVP_CipherInit_ex(ctx, EVP_aes_128_ctr(), NULL, NULL, NULL, 1) == 1);
 	CHECK_EQ_INT(EVP_Cipher(ctx, got, in, 16), -1);
+	CHECK(EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, 1) == 1);
+	CHECK_EQ_INT(EVP_Cipher(ctx, got, in, 16), -1); /* still no IV */
 
 	RAND_bytes(in, sizeof(in));
 	CHECK(reference("AES-128-CTR", key, iv, in, want, sizeof(in)));
 	CHECK(EVP_EncryptInit_ex(ctx, EVP_aes_128_ctr(), NULL, key, iv) == 1);
-	CHECK(EVP_EncryptUpdate(ctx, got, &outl, in, (int)sizeof(in)) == 1);
-	CHECK_EQ_INT(outl, sizeof(in));
+	CHECK(EVP_EncryptUpdate(ctx, got, &outl, in, 100) == 1);
+	CHECK_EQ_INT(outl, 100);
+	/* A call with nothing to set changes nothing, mid-stream included. */
+	CHECK(EVP_CipherInit_ex(ctx, NULL, NULL, NULL, NULL, 1) == 1);
+	CHECK(EVP_EncryptUpdate(ctx, got + 100, &outl, in + 100, (int)sizeof(in) - 100) == 1);
+	CHECK_EQ_INT(outl, sizeof(in) - 100);
 	CHECK(EVP_EncryptFinal_ex(ctx, got + sizeof(in), &fin) == 1);
 	CHECK_EQ_INT(fin, 0);
 	CHECK(memcmp(got, want, sizeof(in)) == 0);
