@@ -60,7 +60,9 @@ int tunnel_init(struct tunnel *t, LIBSSH2_SESSION *sess, LIBSSH2_CHANNEL *ch, in
 	t->io.cb = on_ssh;
 	t->watched = EPOLLIN;
 	clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
+	/* The first tick pings at once: the round trip sizes a lone stream's credit. */
 	t->last_ping = t->last_rx;
+	t->last_ping.tv_sec -= PING_SEC;
 	t->last_tx = t->last_rx;
 	/*
 	 * Keep unsent bytes in the kernel short: what waits in our own buffer
@@ -265,11 +267,27 @@ void tunnel_tick(struct tunnel *t)
 		return;
 	}
 	if (since(&t->last_ping, &now) >= PING_SEC) {
-		memcpy(opaque, &now, sizeof(opaque));
+		uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+
+		memcpy(opaque, &ms, sizeof(opaque));
 		if (mux_ping(t->mux, opaque) < 0)
 			tunnel_fail(t, -ENOBUFS, "the SSH channel is not draining");
 		t->last_ping = now;
 	}
+}
+
+int tunnel_rtt_ms(const uint8_t opaque[8])
+{
+	struct timespec now;
+	uint64_t sent, ms;
+
+	memcpy(&sent, opaque, sizeof(sent));
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	/* The helper only echoes these bytes, but nothing from it is trusted. */
+	if (sent > ms || ms - sent > 60000)
+		return -EINVAL;
+	return (int)(ms - sent);
 }
 
 int tunnel_timeout_ms(const struct tunnel *t)

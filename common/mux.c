@@ -28,6 +28,7 @@
 #define RX_MIN	    (64u << 10)
 #define MAX_STREAMS 200000u
 #define MAX_CREDIT  (1u << 30)
+#define RATE_MS	    50 /* the interval a lone stream's rate is measured over */
 
 struct stream {
 	struct ev_io io;
@@ -54,11 +55,14 @@ struct mux {
 	uint32_t window, peer_window;
 	uint32_t window_max; /* a lone stream's window; == window when not adaptive */
 	unsigned alone_ms;
-	uint32_t last_rx_id;	 /* the stream of the last DATA frame in */
-	uint64_t mixed_ms;	 /* when DATA last came in for a different stream, or one opened */
-	struct stream *grown;	 /* the one stream holding more than window, if any */
-	uint64_t rx_alone_bytes; /* DATA bytes in since mixed_ms */
+	uint32_t last_rx_id;  /* the stream of the last DATA frame in */
+	uint64_t mixed_ms;    /* when DATA last came in for a different stream, or one opened */
+	struct stream *grown; /* the one stream holding more than window, if any */
 	unsigned budget_ms;
+	unsigned rtt_ms;	 /* the owner's estimate of the pipe's round trip */
+	uint64_t rate_start_ms;	 /* the current rate interval began */
+	uint64_t rate_bytes;	 /* DATA bytes in during it */
+	uint64_t rate_prev_bpms; /* bytes per ms over the last whole interval */
 	size_t out_high;
 	struct idmap streams;
 	uint32_t next_id;
@@ -221,11 +225,12 @@ static uint64_t now_ms(void)
 
 /*
  * A stream that has had the pipe to itself for alone_ms, and whose reader
- * takes what we deliver, may hold as many bytes as it has been receiving in
- * budget_ms (between window and window_max): a bulk transfer then fills a
- * fast pipe, and what it can queue ahead of someone else's reply stays near
- * budget_ms on any path. Once another stream's data shows up it is cut back
- * to the base window. Only one stream at a time may hold more than the base
+ * takes what we deliver, may hold what it is receiving per round trip plus
+ * budget_ms (between window and window_max). Credit beyond one round trip
+ * of data only queues, so on any path the bytes it can put ahead of
+ * someone else's reply stay near budget_ms, while a long or fast pipe
+ * still fills. Once another stream's data shows up it is cut back to the
+ * base window. Only one stream at a time may hold more than the base
  * window, so the extra memory is window_max - window per mux at most.
  */
 static uint32_t stream_credit_target(const struct stream *s)
@@ -242,7 +247,12 @@ static uint32_t stream_credit_target(const struct stream *s)
 		return m->window;
 	if (m->grown && m->grown != s)
 		return m->window;
-	want = m->rx_alone_bytes * m->budget_ms / elapsed;
+	want = m->rate_prev_bpms;
+	if (now > m->rate_start_ms && now - m->rate_start_ms >= RATE_MS / 2) {
+		uint64_t cur = m->rate_bytes / (now - m->rate_start_ms);
+		want = cur > want ? cur : want;
+	}
+	want *= (uint64_t)m->budget_ms + m->rtt_ms;
 	return want <= m->window       ? m->window
 	       : want >= m->window_max ? m->window_max
 				       : (uint32_t)want;
@@ -501,6 +511,11 @@ void mux_set_peer_window(struct mux *m, uint32_t window)
 	m->peer_window = window < MAX_CREDIT ? window : MAX_CREDIT;
 }
 
+void mux_set_rtt(struct mux *m, unsigned rtt_ms)
+{
+	m->rtt_ms = rtt_ms;
+}
+
 void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned budget_ms)
 {
 	m->window_max = max > m->window ? (max < MAX_CREDIT ? max : MAX_CREDIT) : m->window;
@@ -508,17 +523,30 @@ void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned
 	m->budget_ms = budget_ms;
 }
 
-/* Any sign of a second stream restarts the wait (and the rate) before a lone stream may grow. */
+/*
+ * Any sign of a second stream restarts the wait (and the rate) before a
+ * lone stream may grow. The rate is the last whole RATE_MS interval's, so
+ * a stream that was idle for a while does not look slow for ever.
+ */
 static void mux_note_rx(struct mux *m, uint32_t id, size_t len)
 {
+	uint64_t now;
+
 	if (m->window_max <= m->window)
 		return;
+	now = now_ms();
 	if (id != m->last_rx_id) {
 		m->last_rx_id = id;
-		m->mixed_ms = now_ms();
-		m->rx_alone_bytes = 0;
+		m->mixed_ms = now;
+		m->rate_start_ms = now;
+		m->rate_bytes = 0;
+		m->rate_prev_bpms = 0;
+	} else if (now - m->rate_start_ms >= RATE_MS) {
+		m->rate_prev_bpms = m->rate_bytes / (now - m->rate_start_ms);
+		m->rate_start_ms = now;
+		m->rate_bytes = 0;
 	}
-	m->rx_alone_bytes += len;
+	m->rate_bytes += len;
 }
 
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)

@@ -58,11 +58,13 @@ void mux_set_peer_window(struct mux *m, uint32_t window);
 
 /*
  * Receiver side: a stream that has had the pipe to itself for alone_ms, and
- * whose local reader keeps up, may hold as much credit as it received in
- * budget_ms, between window and max. It returns to window when another
- * stream's data arrives. One stream at a time may be above window.
+ * whose local reader keeps up, may hold as much credit as it receives in a
+ * round trip (mux_set_rtt) plus budget_ms, between window and max. It returns to window when
+ * another stream's data arrives. One stream at a time may be above window.
  */
 void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned budget_ms);
+/* The pipe's round trip as the owner measured it; a lone stream may hold that much more. */
+void mux_set_rtt(struct mux *m, unsigned rtt_ms);
 
 /* Client side: adopt an accepted socket as a new stream towards dst. Returns 0 or -errno. */
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst);

@@ -404,6 +404,23 @@ static void test_lone_stream_growth_limits(void)
 	CHECK_EQ_INT(r.proto_err, 0);
 	close(app1), close(remote1);
 	rig_free(&r);
+
+	/* The same with a long round trip: a round trip's worth of data is not queueing, so it
+	 * grows. */
+	rig_init(&r);
+	mux_set_window_max(r.c, 4 * WINDOW, 30, 0);
+	mux_set_rtt(r.c, 1000);
+	open_stream(&r, &app1, &remote1);
+	sent1 = got1 = 0;
+	flow_down(&r, remote1, app1, &sent1, &got1, WINDOW, &bad);
+	usleep(40 * 1000);
+	flow_down(&r, remote1, app1, &sent1, &got1, 8 * WINDOW, &bad);
+	mux_get_stats(r.c, &st);
+	CHECK(st.credit_grown >= 1);
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app1), close(remote1);
+	rig_free(&r);
 }
 
 static void test_peer_breaking_rules(void)
