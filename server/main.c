@@ -35,6 +35,7 @@ struct helper {
 	struct mux *mux;
 	struct ev_io in, out;
 	bool in_ready, out_blocked, out_watched, done;
+	bool more; /* the last pump stopped at PUMP_ROUNDS with work left */
 	int exit_code;
 	uint32_t features; /* what the client asked for */
 	struct services *svc;
@@ -93,6 +94,7 @@ static void helper_pump(struct helper *h)
 {
 	int round, ret;
 
+	h->more = false;
 	for (round = 0; round < PUMP_ROUNDS && !h->done; round++) {
 		bool progress = false;
 		size_t len;
@@ -138,6 +140,10 @@ static void helper_pump(struct helper *h)
 		if (!progress)
 			break;
 	}
+	/* Stopped with work left: stream sockets are edge-triggered, so no event would resume it.
+	 */
+	if (round == PUMP_ROUNDS)
+		h->more = true;
 	if (h->out_blocked != h->out_watched) {
 		/* Watch stdout only while it is full, so an idle helper sleeps. */
 		evloop_mod(&h->loop, &h->out, h->out_blocked ? EPOLLOUT : 0);
@@ -272,7 +278,7 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 		if (h->done)
 			break;
 		/* Services need a tick; a plain relay sleeps until there is work. */
-		ret = evloop_run_once(&h->loop, h->features ? 1000 : -1);
+		ret = evloop_run_once(&h->loop, h->more ? 0 : h->features ? 1000 : -1);
 		if (ret < 0) {
 			log_err("epoll: %s", strerror(-ret));
 			return ret;
