@@ -19,7 +19,8 @@
  * SLUICE_PLAIN_CTR=1 in the environment turns this off (libssh2 then gets
  * OpenSSL's own cipher), for comparison and as a way out.
  *
- * Owns: the three EVP_CIPHER method tables and the fetched OpenSSL ciphers.
+ * Owns: the three EVP_CIPHER method tables, and pointers to libcrypto's own
+ * AES-CTR ciphers found past this executable with dlsym(RTLD_NEXT).
  */
 #define OPENSSL_SUPPRESS_DEPRECATED /* EVP_CIPHER_meth_*: the only hook 1.10 leaves */
 #include <openssl/evp.h>
