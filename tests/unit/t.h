@@ -6,8 +6,10 @@
 #ifndef SLUICE_T_H
 #define SLUICE_T_H
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int t_failed_here;
 static int t_total_failed;
@@ -59,5 +61,17 @@ static const char *t_cur = "";
 	} while (0)
 
 #define T_EXIT() return t_total_failed ? 1 : 0
+
+/* Replace path with len bytes of data (mode 0644 when created). Returns 0 or -1. */
+static inline int t_write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ssize_t w;
+
+	if (fd < 0)
+		return -1;
+	w = write(fd, data, len);
+	return close(fd) == 0 && w == (ssize_t)len ? 0 : -1;
+}
 
 #endif

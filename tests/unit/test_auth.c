@@ -29,15 +29,11 @@ static const char openssh_aes[] =
 static int check_text(const char *text)
 {
 	char path[128];
-	FILE *f;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/key", tmpdir);
-	f = fopen(path, "w");
-	if (!f)
+	if (t_write_file(path, text, strlen(text)) < 0)
 		return -100;
-	fputs(text, f);
-	fclose(f);
 	r = auth_key_encrypted(path);
 	unlink(path);
 	return r;

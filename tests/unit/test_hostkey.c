@@ -30,16 +30,6 @@ static const unsigned char ed_blob[] = {
 static char tmpdir[64];
 static LIBSSH2_SESSION *session;
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-}
-
 static char *read_all(const char *path)
 {
 	static char buf[8192];
@@ -137,7 +127,7 @@ static LIBSSH2_KNOWNHOSTS *load_known(void)
 
 	snprintf(path, sizeof(path), "%s/known", tmpdir);
 	snprintf(missing, sizeof(missing), "%s/nope/known", tmpdir);
-	write_file(path, known_text);
+	CHECK(t_write_file(path, known_text, strlen(known_text)) == 0);
 	CHECK(kh != NULL);
 	if (kh)
 		CHECK(hostkey_load(kh, files, 2) >= 4);
@@ -213,7 +203,7 @@ static void test_append_keeps_file(void)
 	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session), *kh2;
 
 	snprintf(path, sizeof(path), "%s/append", tmpdir);
-	write_file(path, before);
+	CHECK(t_write_file(path, before, strlen(before)) == 0);
 	CHECK_EQ_INT(hostkey_append(kh, path, "[192.0.2.5]:2222", ed_blob, sizeof(ed_blob),
 				    LIBSSH2_HOSTKEY_TYPE_ED25519),
 		     0);

@@ -275,17 +275,6 @@ static void test_name_valid(void)
 	CHECK(!hosts_name_valid(name));
 }
 
-static void write_file(const char *path, const char *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	if (fd >= 0) {
-		if (write(fd, data, len) != (ssize_t)len)
-			CHECK(0);
-		close(fd);
-	}
-}
-
 static size_t read_file(const char *path, char *buf, size_t cap)
 {
 	int fd = open(path, O_RDONLY);
@@ -330,7 +319,7 @@ static void test_write_restore_file(void)
 	size_t len;
 
 	path_in(path, sizeof(path), "hosts");
-	write_file(path, orig, strlen(orig));
+	CHECK(t_write_file(path, orig, strlen(orig)) == 0);
 	CHECK_EQ_INT(chown(path, 1234, 5678), 0);
 	CHECK_EQ_INT(chmod(path, 0640), 0);
 	CHECK_EQ_INT(stat(path, &a), 0);
@@ -382,7 +371,7 @@ static void test_write_empty_file(void)
 	struct stat st;
 
 	path_in(path, sizeof(path), "hosts");
-	write_file(path, "", 0);
+	CHECK(t_write_file(path, "", 0) == 0);
 	CHECK_EQ_INT(hosts_write(path, two(), 2), 0);
 	read_file(path, buf, sizeof(buf));
 	CHECK_STR(buf, "198.51.100.7 db.internal" MARK "\n2001:db8::1 web" MARK "\n");
@@ -399,7 +388,7 @@ static void test_write_follows_symlink(void)
 
 	path_in(path, sizeof(path), "real");
 	path_in(link, sizeof(link), "link");
-	write_file(path, "a\n", 2);
+	CHECK(t_write_file(path, "a\n", 2) == 0);
 	CHECK_EQ_INT(symlink("real", link), 0);
 	CHECK_EQ_INT(hosts_write(link, two(), 1), 0);
 	CHECK_EQ_INT(lstat(link, &st), 0);
@@ -439,7 +428,7 @@ static void test_write_inplace(void)
 	struct stat a, b;
 
 	path_in(path, sizeof(path), "hosts");
-	write_file(path, "0123456789\n", 11);
+	CHECK(t_write_file(path, "0123456789\n", 11) == 0);
 	CHECK_EQ_INT(chmod(path, 0604), 0);
 	CHECK_EQ_INT(stat(path, &a), 0);
 	CHECK_EQ_INT(hosts_write_inplace(path, "short\n", 6), 0);
@@ -502,8 +491,8 @@ static void test_write_bind_mount_ebusy(void)
 	}
 	path_in(hosts, sizeof(hosts), "hosts");
 	path_in(backing, sizeof(backing), "backing");
-	write_file(hosts, "under the mount\n", 16);
-	write_file(backing, "u\n", 2);
+	CHECK(t_write_file(hosts, "under the mount\n", 16) == 0);
+	CHECK(t_write_file(backing, "u\n", 2) == 0);
 	CHECK_EQ_INT(stat(backing, &a), 0);
 	fflush(stdout);
 	pid = fork();

@@ -366,15 +366,8 @@ static char tmpdir[64];
 
 static int write_file(const char *name, const char *text, char *path, size_t len)
 {
-	FILE *f;
-
 	snprintf(path, len, "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	fclose(f);
-	return 0;
+	return t_write_file(path, text, strlen(text));
 }
 
 static int fake_ptr(int family, const uint8_t *addr, char *name, size_t len)

@@ -445,14 +445,8 @@ static char tmpdir[64];
 
 static int write_file(const char *name, const char *text, char *path, size_t len)
 {
-	FILE *f;
-
 	snprintf(path, len, "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	return fclose(f);
+	return t_write_file(path, text, strlen(text));
 }
 
 static int have_ssh(void)
