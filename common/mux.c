@@ -38,7 +38,6 @@ struct stream {
 	uint32_t send_credit; /* bytes we may still send to the peer */
 	uint32_t recv_allow;  /* bytes the peer may still send us */
 	uint32_t recv_done;   /* bytes passed to the socket, not yet granted back */
-	uint32_t grant;	      /* this stream's window: recv_allow + bytes buffered + recv_done */
 	uint8_t *rx;	      /* bytes from the peer the socket has not taken yet */
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
@@ -258,28 +257,36 @@ static uint32_t stream_credit_target(const struct stream *s)
 				       : (uint32_t)want;
 }
 
+/*
+ * The stream's current window: what the peer may still send, plus what it
+ * sent that is buffered here or delivered but not yet granted back.
+ */
+static uint32_t stream_grant(const struct stream *s)
+{
+	return s->recv_allow + (uint32_t)(s->rx_tail - s->rx_head) + s->recv_done;
+}
+
 static void stream_return_credit(struct stream *s, size_t n)
 {
 	struct mux *m = s->m;
-	uint32_t quarter = m->window / 4, target, cut;
+	uint32_t quarter = m->window / 4, target, grant, cut;
 
 	s->recv_done += (uint32_t)n;
 	/* Granting in quarters keeps the pipe full without a frame per write. */
 	if (s->recv_done < quarter)
 		return;
 	target = stream_credit_target(s);
-	if (target > s->grant) {
-		s->recv_done += target - s->grant;
-		s->grant = target;
+	grant = stream_grant(s);
+	if (target > grant) {
+		s->recv_done += target - grant;
 		m->grown = s;
 		m->st.credit_grown++;
-	} else if (target < s->grant) {
+	} else if (target < grant) {
 		/* Shrink by keeping back credit the peer has already used up. */
-		cut = s->grant - target < s->recv_done ? s->grant - target : s->recv_done;
-		s->grant -= cut;
+		cut = grant - target < s->recv_done ? grant - target : s->recv_done;
 		s->recv_done -= cut;
 		m->st.credit_cut++;
-		if (s->grant <= m->window && m->grown == s)
+		if (grant - cut <= m->window && m->grown == s)
 			m->grown = NULL;
 		if (s->recv_done < quarter)
 			return;
@@ -382,14 +389,19 @@ static void stream_deliver(struct stream *s, const uint8_t *p, size_t n)
 			s->writable = 0;
 		p += w;
 		n -= (size_t)w;
-		if (w > 0)
-			stream_return_credit(s, (size_t)w);
+	} else {
+		w = 0;
 	}
+	/* Buffer the rest before granting, so the stream's window adds up at every grant. */
 	if (n > 0) {
 		ret = rx_append(s, p, n);
-		if (ret < 0)
+		if (ret < 0) {
 			stream_fail(s, -ret);
+			return;
+		}
 	}
+	if (w > 0)
+		stream_return_credit(s, (size_t)w);
 }
 
 static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struct wire_open *dst)
@@ -405,7 +417,6 @@ static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struc
 	s->dst = *dst;
 	s->send_credit = m->peer_window;
 	s->recv_allow = m->window;
-	s->grant = m->window;
 	if (idmap_put(&m->streams, id, s) < 0)
 		goto fail;
 	/* Registered once, edge-triggered: readiness is tracked in flags from here on. */
