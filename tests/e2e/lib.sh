@@ -405,6 +405,20 @@ sluice_alive_or_end() {
 	tb_finish
 }
 
+# sluice_ends_clean: the closing cases of a load suite. log_clean: nothing
+# but the start line in sluice's log; clean_exit: SIGTERM gives 0 and no
+# table is left.
+sluice_ends_clean() {
+	local other
+	sluice_alive_or_end log_clean
+	other=$(grep -v '^sluice: connected to ' "$SLUICE_LOG")
+	if [ -z "$other" ]; then pass log_clean; else fail log_clean "$(echo "$other" | head -n 3 | tr '\n' '|')"; fi
+	sluice_stop TERM 5
+	if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass clean_exit; else
+		fail clean_exit "exit status $SLUICE_RC: $(sluice_log_tail)"
+	fi
+}
+
 # tb_reap PID: wait for a background client in C (each has its own time
 # limit; it is stopped early when sluice dies), forget it; returns its status.
 tb_reap() {

@@ -71,6 +71,20 @@ down32() {
 	)
 }
 
+# gets_ok NAME N: N GETs through the tunnel all answer within 5 s each.
+gets_ok() {
+	local bad
+	bad=$(gets "$2")
+	if [ "$bad" = 0 ]; then pass "$1"; else fail "$1" "$bad of $2 GETs failed or took over 5 s"; fi
+}
+
+# down32_ok NAME: the 32 MiB download arrives intact.
+down32_ok() {
+	local got
+	got=$(down32)
+	if [ "$got" = "$SHA32" ]; then pass "$1"; else fail "$1" "sha256 $got, want $SHA32"; fi
+}
+
 # established NS PORT: TCP connections in NS whose local port is PORT.
 established() { ip netns exec "$1" ss -Htn state established "( sport = :$2 )" | wc -l; }
 
@@ -149,14 +163,8 @@ if [ -n "$sq" ]; then
 else
 	fail stalled_reader_blocks_its_server "the server's send queue never filled: $(cat "$TB/stall.out")"
 fi
-bad=$(gets 20)
-if [ "$bad" = 0 ]; then pass gets_while_reader_stalled; else
-	fail gets_while_reader_stalled "$bad of 20 GETs failed or took over 5 s"
-fi
-got=$(down32)
-if [ "$got" = "$SHA32" ]; then pass download_while_reader_stalled; else
-	fail download_while_reader_stalled "sha256 $got, want $SHA32"
-fi
+gets_ok gets_while_reader_stalled 20
+down32_ok download_while_reader_stalled
 touch "$TB/stall.go"
 tb_reap $stall
 rc=$?
@@ -174,10 +182,7 @@ sink=$BG
 if wait_file "$TB/sink.ready" 200; then
 	out=$(inC timeout 90 "$PY" "$NSVC" upload $L4 9000 13 $((32 << 20)) --timeout 60 --idle 30 2>&1)
 	if [ $? = 0 ]; then pass upload_while_sink_stalled; else fail upload_while_sink_stalled "$out"; fi
-	bad=$(gets 5)
-	if [ "$bad" = 0 ]; then pass gets_while_sink_stalled; else
-		fail gets_while_sink_stalled "$bad of 5 GETs failed or took over 5 s"
-	fi
+	gets_ok gets_while_sink_stalled 5
 else
 	fail upload_while_sink_stalled "the sink's sends never blocked: $(cat "$TB/sink.out")"
 fi
@@ -207,14 +212,8 @@ if wait_file "$TB/hold.ready" 900; then
 	if [ "$n" = 1000 ]; then pass idle_1000_established; else
 		fail idle_1000_established "$n of 1000 established at L"
 	fi
-	bad=$(gets 10)
-	if [ "$bad" = 0 ]; then pass gets_with_1000_open; else
-		fail gets_with_1000_open "$bad of 10 GETs failed or took over 5 s"
-	fi
-	got=$(down32)
-	if [ "$got" = "$SHA32" ]; then pass download_with_1000_open; else
-		fail download_with_1000_open "sha256 $got, want $SHA32"
-	fi
+	gets_ok gets_with_1000_open 10
+	down32_ok download_with_1000_open
 else
 	fail idle_1000_established "the client did not get its connections up: $(cat "$TB/hold.out")"
 fi
@@ -280,13 +279,6 @@ fi
 echo "# memory: VmRSS $rss0 kB before, $(status_kb "$SPID" VmRSS) kB after, at most $max kB in $(echo $samples | wc -w) samples; VmHWM $hwm kB; $(cat "$TB/mem.out")"
 
 # Nothing but the start line in sluice's log after all of the above.
-sluice_alive_or_end log_clean
-other=$(grep -v '^sluice: connected to ' "$SLUICE_LOG")
-if [ -z "$other" ]; then pass log_clean; else fail log_clean "$(echo "$other" | head -n 3 | tr '\n' '|')"; fi
-
-sluice_stop TERM 5
-if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass clean_exit; else
-	fail clean_exit "exit status $SLUICE_RC: $(sluice_log_tail)"
-fi
+sluice_ends_clean
 
 tb_finish

@@ -103,13 +103,6 @@ n=$(kex)
 if [ "$n" -ge 50 ]; then pass sshd_rekeyed; else fail sshd_rekeyed "only $n key exchanges in sshd.log"; fi
 
 # Not a single complaint from sluice through all of it.
-sluice_alive_or_end log_clean
-other=$(grep -v '^sluice: connected to ' "$SLUICE_LOG")
-if [ -z "$other" ]; then pass log_clean; else fail log_clean "$(echo "$other" | head -n 3 | tr '\n' '|')"; fi
-
-sluice_stop TERM 5
-if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass clean_exit; else
-	fail clean_exit "exit status $SLUICE_RC: $(sluice_log_tail)"
-fi
+sluice_ends_clean
 
 tb_finish
