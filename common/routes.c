@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "addrpolicy.h"
 #include "routes.h"
 #include "routes_internal.h"
 
@@ -28,57 +29,12 @@ struct rnl_sockaddr {
 	uint32_t groups;
 };
 
-/* Ranges no tunnel should carry: the routes into them are local plumbing. */
-struct special {
-	int family;
-	uint8_t addr[16];
-	uint8_t prefix;
-};
-
-static const struct special specials[] = {
-    {AF_INET, {0}, 8},			 /* "this network" */
-    {AF_INET, {127}, 8},		 /* loopback */
-    {AF_INET, {169, 254}, 16},		 /* link-local */
-    {AF_INET, {224}, 4},		 /* multicast */
-    {AF_INET, {255, 255, 255, 255}, 32}, /* limited broadcast */
-    {AF_INET6, {0}, 128},		 /* unspecified */
-    {AF_INET6, {[15] = 1}, 128},	 /* loopback */
-    {AF_INET6, {[10] = 0xff, 0xff}, 96}, /* IPv4-mapped */
-    {AF_INET6, {0xfe, 0x80}, 10},	 /* link-local */
-    {AF_INET6, {0xff}, 8},		 /* multicast */
-};
-
 struct collect {
 	struct subnet *out;
 	size_t n;
 	size_t max;
 	unsigned flags;
 };
-
-/* True when the first bits bits of a and b agree. */
-static int prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned whole = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, whole) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	return ((a[whole] ^ b[whole]) & (uint8_t)(0xff00u >> rest)) == 0;
-}
-
-static int is_special(int family, const uint8_t *addr, unsigned prefix)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
-		const struct special *s = &specials[i];
-		if (s->family == family && prefix >= s->prefix &&
-		    prefix_match(addr, s->addr, s->prefix))
-			return 1;
-	}
-	return 0;
-}
 
 static int keep(const struct routes_cand *c, unsigned flags)
 {
@@ -94,7 +50,8 @@ static int keep(const struct routes_cand *c, unsigned flags)
 		return 0;
 	if (c->table != RNL_TABLE_MAIN || c->type != RNL_UNICAST || (c->flags & RNL_RTM_CLONED))
 		return 0;
-	if (is_special(c->family, c->addr, c->prefix))
+	/* Routes wholly inside a special range are local plumbing, never worth reporting. */
+	if (addrpolicy_net(c->family, c->addr, c->prefix, false))
 		return 0;
 	if (flags & ROUTES_CONNECTED) {
 		if (c->gateway)

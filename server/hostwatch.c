@@ -25,6 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "../common/ratelimit.h"
 #include "../common/routes_internal.h"
 #include "hostwatch.h"
 #include "hostwatch_parse.h"
@@ -60,16 +63,14 @@ struct watch {
 	struct known *addrs;
 	size_t n_addrs;
 	size_t evict_at;
+	struct ratelimit refusals; /* -v lines about PTR names not believed */
 	int32_t pair_head[HASH_SIZE];
 	int32_t addr_head[HASH_SIZE];
 };
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_ms();
 }
 
 /* FNV-1a */
@@ -277,6 +278,19 @@ static ssize_t read_source(const char *path, char *buf)
 	return (ssize_t)len;
 }
 
+static int addr_from_ai(const struct addrinfo *ai, int family, uint8_t *addr)
+{
+	if (ai->ai_family != family)
+		return -1;
+	if (family == AF_INET && ai->ai_addrlen >= sizeof(struct sockaddr_in))
+		memcpy(addr, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+	else if (family == AF_INET6 && ai->ai_addrlen >= sizeof(struct sockaddr_in6))
+		memcpy(addr, &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+	else
+		return -1;
+	return 0;
+}
+
 static void resolve_seeds(struct watch *w)
 {
 	size_t i;
@@ -290,9 +304,9 @@ static void resolve_seeds(struct watch *w)
 		if (!seed)
 			continue;
 		/* A seed given as an address still gets its reverse lookup. */
-		named = hostwatch_name_norm(seed, strnlen(seed, HOSTWATCH_NAME_MAX + 2), name,
-					    sizeof(name)) == 0 &&
-			!hostwatch_name_local(name);
+		named = hostname_norm(seed, strnlen(seed, HOSTWATCH_NAME_MAX + 2), name,
+				      sizeof(name)) == 0 &&
+			!hostname_local(name);
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
@@ -302,13 +316,7 @@ static void resolve_seeds(struct watch *w)
 		for (ai = res; ai && k < SEED_ADDRS; ai = ai->ai_next, k++) {
 			uint8_t addr[16] = {0};
 
-			if (ai->ai_family == AF_INET &&
-			    ai->ai_addrlen >= sizeof(struct sockaddr_in))
-				memcpy(addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
-			else if (ai->ai_family == AF_INET6 &&
-				 ai->ai_addrlen >= sizeof(struct sockaddr_in6))
-				memcpy(addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
-			else
+			if (addr_from_ai(ai, ai->ai_family, addr) < 0)
 				continue;
 			if (named)
 				pair_add(w, ai->ai_family, addr, name, 0);
@@ -367,10 +375,28 @@ static int ptr_once(struct watch *w)
 	w->now = now_ms();
 	/* Failures wait as long as successes: no hammering of names that do not exist. */
 	k->next_ptr = w->now + w->cfg.ptr_again_ms;
-	if (r == 0 &&
-	    hostwatch_name_norm(name, strnlen(name, sizeof(name)), norm, sizeof(norm)) == 0 &&
-	    !hostwatch_name_local(norm))
+	if (r != 0 || hostname_norm(name, strnlen(name, sizeof(name)), norm, sizeof(norm)) < 0 ||
+	    hostname_local(norm))
+		return 1;
+	/*
+	 * Whoever controls the reverse zone of a peer's address controls its
+	 * PTR name: a name is only believed when it resolves back to the
+	 * address, through the same resolver.
+	 */
+	r = w->cfg.forward ? w->cfg.forward(family, addr, norm) : 0;
+	w->now = now_ms();
+	if (r == 1) {
 		pair_add(w, family, addr, norm, 0);
+	} else {
+		unsigned dropped = 0;
+		if (log_verbosity >= LOG_DEBUG && ratelimit_allow(&w->refusals, w->now, &dropped)) {
+			char a[INET6_ADDRSTRLEN] = "?";
+			inet_ntop(family, addr, a, sizeof(a));
+			log_debug("-H: not reporting %s for %s: the name does not resolve back to "
+				  "it%s",
+				  norm, a, dropped ? " (more refusals not shown)" : "");
+		}
+	}
 	return 1;
 }
 
@@ -493,6 +519,7 @@ child_main(const struct hostwatch_cfg *cfg, const char *const *seeds, size_t n_s
 	if (!w->pairs || !w->pair_next || !w->addrs || !w->buf)
 		_exit(1);
 	memset(w->pair_head, 0xff, sizeof(w->pair_head));
+	w->refusals = (struct ratelimit)RATELIMIT_INIT(10, 10000);
 	memset(w->addr_head, 0xff, sizeof(w->addr_head));
 	watch_run(w);
 }
@@ -524,6 +551,26 @@ static int ptr_lookup(int family, const uint8_t *addr, char *name, size_t len)
 	return 0;
 }
 
+/* 1 when name's A or AAAA records include addr, 0 when not, -errno when the lookup failed. */
+static int forward_lookup(int family, const uint8_t *addr, const char *name)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	int found = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(name, NULL, &hints, &res) != 0)
+		return -ENOENT;
+	for (ai = res; ai && !found; ai = ai->ai_next) {
+		uint8_t got[16] = {0};
+		found = addr_from_ai(ai, family, got) == 0 &&
+			memcmp(got, addr, family == AF_INET ? 4 : 16) == 0;
+	}
+	freeaddrinfo(res);
+	return found;
+}
+
 void hostwatch_cfg_default(struct hostwatch_cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -533,6 +580,7 @@ void hostwatch_cfg_default(struct hostwatch_cfg *cfg)
 	cfg->tcp6_path = "/proc/net/tcp6";
 	cfg->neigh6 = 1;
 	cfg->ptr = ptr_lookup;
+	cfg->forward = forward_lookup;
 	cfg->round_ms = 10000;
 	cfg->ptr_gap_ms = 200;
 	cfg->ptr_again_ms = 600000;

@@ -10,81 +10,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/addrpolicy.h"
 #include "hostwatch_parse.h"
 
-#define LABEL_MAX 63
 #define TOKEN_MAX 64 /* longer than any address we can parse */
-
-int hostwatch_name_norm(const char *name, size_t len, char *out, size_t outlen)
-{
-	size_t i, label = 0;
-	int digits_only = 1;
-
-	if (len > 0 && name[len - 1] == '.')
-		len--;
-	if (len == 0 || len > HOSTWATCH_NAME_MAX)
-		return -EINVAL;
-	if (outlen < len + 1)
-		return -ENOSPC;
-	for (i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c - 'A' + 'a');
-		if (c == '.') {
-			if (label == 0)
-				return -EINVAL;
-			label = 0;
-			digits_only = 1;
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-			   c == '_') {
-			if (++label > LABEL_MAX)
-				return -EINVAL;
-			if (c < '0' || c > '9')
-				digits_only = 0;
-		} else {
-			return -EINVAL;
-		}
-		out[i] = c;
-	}
-	if (label == 0 || digits_only)
-		return -EINVAL;
-	out[len] = '\0';
-	return 0;
-}
-
-int hostwatch_name_local(const char *name)
-{
-	static const char *const local[] = {"ip6-localhost", "ip6-loopback", "broadcasthost"};
-	size_t i;
-
-	/* localhost, localhost4, localhost6, localhost.localdomain and the like */
-	if (strncmp(name, "localhost", 9) == 0 &&
-	    (name[9] == '\0' || name[9] == '.' || name[9] == '4' || name[9] == '6'))
-		return 1;
-	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if (strcmp(name, local[i]) == 0)
-			return 1;
-	return 0;
-}
 
 int hostwatch_addr_ok(int family, const uint8_t *a)
 {
-	static const uint8_t zero[16], mapped[12] = {[10] = 0xff, 0xff};
-
-	if (family == AF_INET) {
-		if (a[0] == 0 || a[0] == 127 || (a[0] == 169 && a[1] == 254) ||
-		    (a[0] & 0xf0) == 224)
-			return 0;
-		return !(a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
-	}
-	if (family != AF_INET6)
-		return 0;
-	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
-		return 0;
-	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
-		return 0;
-	return memcmp(a, mapped, sizeof(mapped)) != 0;
+	return (family == AF_INET || family == AF_INET6) && !addrpolicy_addr(family, a);
 }
 
 /* The next line of text without its newline; 0 at the end. */
@@ -153,8 +86,8 @@ int hostwatch_parse_hosts(const char *text, size_t len, hostwatch_name_cb cb, vo
 		while (next_token(&lp, lend, &tok, &tok_len)) {
 			char name[HOSTWATCH_NAME_MAX + 1];
 
-			if (hostwatch_name_norm(tok, tok_len, name, sizeof(name)) < 0 ||
-			    hostwatch_name_local(name))
+			if (hostname_norm(tok, tok_len, name, sizeof(name)) < 0 ||
+			    hostname_local(name))
 				continue;
 			r = cb(family, addr, name, arg);
 			if (r < 0)
@@ -297,7 +230,7 @@ int hostwatch_short_name(const char *fqdn, char *out, size_t outlen)
 
 	if (!dot || dot[1] == '\0')
 		return -EINVAL;
-	return hostwatch_name_norm(fqdn, (size_t)(dot - fqdn), out, outlen) < 0 ? -EINVAL : 0;
+	return hostname_norm(fqdn, (size_t)(dot - fqdn), out, outlen) < 0 ? -EINVAL : 0;
 }
 
 struct ent {

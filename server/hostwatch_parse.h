@@ -12,18 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HOSTWATCH_NAME_MAX 253
+#include "../common/hostname.h"
 
-/*
- * Lowercase name[0..len-1] into out (size outlen) when it is a usable host
- * name: [a-z0-9-_.] only, labels of 1-63 characters, at most 253 in all, one
- * trailing dot allowed and dropped, and a last label that is not all digits
- * (so no address passes as a name). Returns 0, -EINVAL or -ENOSPC.
- */
-int hostwatch_name_norm(const char *name, size_t len, char *out, size_t outlen);
-
-/* True for names that always mean the machine itself (localhost, ip6-loopback...). */
-int hostwatch_name_local(const char *name);
+#define HOSTWATCH_NAME_MAX HOSTNAME_MAX
 
 /*
  * True when the address is a real peer worth naming: not unspecified,
@@ -75,6 +66,8 @@ struct hostwatch_cfg {
 	int neigh6; /* dump the IPv6 neighbour table */
 	/* reverse lookup; NULL: none. 0 and a name in name[len], or -errno */
 	int (*ptr)(int family, const uint8_t *addr, char *name, size_t len);
+	/* forward lookup: 1 when name resolves to addr, 0 when not, -errno; NULL: never believed */
+	int (*forward)(int family, const uint8_t *addr, const char *name);
 	unsigned round_ms;     /* between scans of the sources */
 	unsigned ptr_gap_ms;   /* between two reverse lookups */
 	unsigned ptr_again_ms; /* before an address (or a seed) is looked up again */

@@ -104,7 +104,7 @@ static void hw_line(struct services *s, char *line)
 	else
 		return;
 	/* The child is ours, but a name goes to another machine's /etc/hosts: check it again. */
-	if (hostwatch_name_norm(name, strlen(name), h.name, sizeof(h.name)) < 0 ||
+	if (hostname_norm(name, strlen(name), h.name, sizeof(h.name)) < 0 ||
 	    !hostwatch_addr_ok(h.family, h.addr))
 		return;
 	mux_send_ctl(s->mux, frame, wire_put_host(frame, &h));

@@ -55,7 +55,7 @@ static int seen_addr(int family, const uint8_t *addr, void *arg)
 
 static int norm(const char *in, char *out, size_t outlen)
 {
-	return hostwatch_name_norm(in, strlen(in), out, outlen);
+	return hostname_norm(in, strlen(in), out, outlen);
 }
 
 static void test_name_norm(void)
@@ -99,20 +99,20 @@ static void test_name_norm(void)
 	CHECK_EQ_INT(norm("abc", out, 3), -ENOSPC);
 	CHECK_EQ_INT(norm("abc", out, 4), 0);
 	/* The length given wins over the terminator. */
-	CHECK_EQ_INT(hostwatch_name_norm("web.corp", 3, out, sizeof(out)), 0);
+	CHECK_EQ_INT(hostname_norm("web.corp", 3, out, sizeof(out)), 0);
 	CHECK_STR(out, "web");
 }
 
 static void test_name_local(void)
 {
-	CHECK(hostwatch_name_local("localhost"));
-	CHECK(hostwatch_name_local("localhost.localdomain"));
-	CHECK(hostwatch_name_local("localhost6.localdomain6"));
-	CHECK(hostwatch_name_local("ip6-localhost"));
-	CHECK(hostwatch_name_local("ip6-loopback"));
-	CHECK(!hostwatch_name_local("localhostile"));
-	CHECK(!hostwatch_name_local("web"));
-	CHECK(!hostwatch_name_local("mylocalhost"));
+	CHECK(hostname_local("localhost"));
+	CHECK(hostname_local("localhost.localdomain"));
+	CHECK(hostname_local("localhost6.localdomain6"));
+	CHECK(hostname_local("ip6-localhost"));
+	CHECK(hostname_local("ip6-loopback"));
+	CHECK(!hostname_local("localhostile"));
+	CHECK(!hostname_local("web"));
+	CHECK(!hostname_local("mylocalhost"));
 }
 
 static int ok(const char *text)
@@ -378,6 +378,7 @@ static int fake_ptr(int family, const uint8_t *addr, char *name, size_t len)
 	    {"192.0.2.50", "Arp-Host.LAN.Test."},   {"203.0.113.5", "peer.example.net"},
 	    {"2001:db8::20", "v6peer.example.net"}, {"192.0.2.99", "seed99.example.net"},
 	    {"192.0.2.10", "web.corp.example"},	    {"198.51.100.1", "bad name!"},
+	    {"192.0.2.51", "github.com"},	    {"192.0.2.52", "nowhere.example.net"},
 	};
 	char a[INET6_ADDRSTRLEN];
 	size_t i;
@@ -391,6 +392,36 @@ static int fake_ptr(int family, const uint8_t *addr, char *name, size_t len)
 		}
 	}
 	return -ENOENT;
+}
+
+/*
+ * The forward records: most PTR names resolve back to their address; the
+ * one for 192.0.2.51 points elsewhere (someone else's reverse zone claiming
+ * a name), and nowhere.example.net does not resolve at all.
+ */
+static int fake_forward(int family, const uint8_t *addr, const char *name)
+{
+	static const struct {
+		const char *name, *addr;
+	} records[] = {
+	    {"arp-host.lan.test", "192.0.2.50"},    {"peer.example.net", "203.0.113.5"},
+	    {"v6peer.example.net", "2001:db8::20"}, {"seed99.example.net", "192.0.2.99"},
+	    {"github.com", "203.0.113.66"},
+	};
+	char a[INET6_ADDRSTRLEN];
+	size_t i;
+	int known = 0;
+
+	if (!inet_ntop(family, addr, a, sizeof(a)))
+		return -EINVAL;
+	for (i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
+		if (strcmp(name, records[i].name) == 0) {
+			known = 1;
+			if (strcmp(a, records[i].addr) == 0)
+				return 1;
+		}
+	}
+	return known ? 0 : -ENOENT;
 }
 
 static int64_t ms_now(void)
@@ -415,7 +446,7 @@ static int well_formed(const char *line)
 	addr[alen] = '\0';
 	if (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1)
 		return 0;
-	if (hostwatch_name_norm(sp + 1, strlen(sp + 1), name, sizeof(name)) < 0)
+	if (hostname_norm(sp + 1, strlen(sp + 1), name, sizeof(name)) < 0)
 		return 0;
 	return strcmp(name, sp + 1) == 0;
 }
@@ -560,7 +591,9 @@ static void test_watch_own_sources(void)
 	CHECK(write_file("arp",
 			 "IP address       HW type     Flags       HW address            Mask     "
 			 "Device\n192.0.2.50       0x1         0x2         02:fc:00:00:00:05     * "
-			 "       eth0\n",
+			 "       eth0\n192.0.2.51       0x1         0x2         02:fc:00:00:00:06 "
+			 "    *        eth0\n192.0.2.52       0x1         0x2         "
+			 "02:fc:00:00:00:07     *        eth0\n",
 			 arp, sizeof(arp)) == 0);
 	CHECK(write_file("tcp", tcp4_text, tcp4, sizeof(tcp4)) == 0);
 	CHECK(write_file("tcp6", tcp6_text, tcp6, sizeof(tcp6)) == 0);
@@ -573,6 +606,7 @@ static void test_watch_own_sources(void)
 	cfg.tcp4_path = tcp4;
 	cfg.tcp6_path = tcp6;
 	cfg.ptr = fake_ptr;
+	cfg.forward = fake_forward;
 	cfg.round_ms = 100;
 	cfg.ptr_gap_ms = 5;
 	cfg.ptr_again_ms = 60000;
@@ -594,6 +628,9 @@ static void test_watch_own_sources(void)
 	n += read_lines(fd, lines + n, 64 - n, 64, 500, &bad);
 	CHECK_EQ_INT(bad, 0);
 	CHECK_EQ_INT(n, n_expect);
+	/* A PTR name that does not resolve back to its address is never reported. */
+	CHECK(!has_line(lines, n, "192.0.2.51 github.com"));
+	CHECK(!has_line(lines, n, "192.0.2.52 nowhere.example.net"));
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 			CHECK(strcmp(lines[i], lines[j]) != 0);
