@@ -1,11 +1,15 @@
 /*
  * log: formats and writes diagnostic lines to stderr, prefixed with the
- * program name, filtered by the verbosity chosen on the command line.
+ * program name, filtered by the verbosity chosen on the command line,
+ * with control characters escaped.
  */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "escape.h"
 
 int log_verbosity = LOG_INFO;
 static const char *log_prog = "sluice";
@@ -18,14 +22,23 @@ void log_init(const char *prog, int verbosity)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	char line[1024];
+	char line[1024], safe[sizeof(line) * 4];
 	va_list ap;
+	int n;
 
 	if ((int)lvl > log_verbosity)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	/*
+	 * Lines carry text from the other end (the helper's stderr, the
+	 * bootstrap's errors, names from DNS): escaped here, once, so no caller
+	 * can forget it and nothing reaches the terminal as a control sequence.
+	 */
+	escape_text(safe, sizeof(safe), line, strnlen(line, sizeof(line)), false);
 	/* One write per line so lines from client and helper never interleave mid-line. */
-	fprintf(stderr, "%s: %s\n", log_prog, line);
+	fprintf(stderr, "%s: %s\n", log_prog, safe);
 }
