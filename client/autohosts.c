@@ -1,6 +1,7 @@
 /*
- * autohosts: validates names and addresses from the helper before they can
- * reach /etc/hosts, and batches writes.
+ * autohosts: checks names and addresses from the helper before they are
+ * held, and judges the held ones against the routed set at each write
+ * (see autohosts.h).
  */
 #include "autohosts.h"
 
@@ -9,64 +10,127 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Addresses that never belong in a name map learned from elsewhere. */
-static int addr_acceptable(const struct wire_host *h)
+#include "../common/addrpolicy.h"
+
+int autohosts_add(struct autohosts *h, const struct wire_host *host, const char **why)
 {
-	const uint8_t *a = h->addr;
-	static const uint8_t zero[16];
-
-	if (h->family == AF_INET)
-		return a[0] != 0 && a[0] != 127 && a[0] < 224;
-	return memcmp(a, zero, 16) != 0 && a[0] != 0xff &&
-	       !(memcmp(a, zero, 15) == 0 && a[15] == 1);
-}
-
-int autohosts_add(struct autohosts *h, const struct wire_host *host)
-{
-	struct hosts_entry ent;
+	struct autohosts_name nm;
 	size_t i;
 
-	memset(&ent, 0, sizeof(ent));
-	if (!addr_acceptable(host) || !hosts_name_valid(host->name) ||
-	    !inet_ntop(host->family, host->addr, ent.addr, sizeof(ent.addr))) {
-		h->rejected++;
-		return -EINVAL;
+	*why = NULL;
+	memset(&nm, 0, sizeof(nm));
+	nm.family = host->family;
+	memcpy(nm.addr, host->addr, sizeof(nm.addr));
+	if ((*why = addrpolicy_addr(host->family, host->addr)))
+		goto refuse;
+	/* The same rule the helper applies before it sends: it is not trusted to have. */
+	if (hostname_norm(host->name, strnlen(host->name, sizeof(host->name)), nm.name,
+			  sizeof(nm.name)) < 0 ||
+	    hostname_local(nm.name)) {
+		*why = "not a usable host name";
+		goto refuse;
 	}
-	snprintf(ent.name, sizeof(ent.name), "%s", host->name);
 	for (i = 0; i < h->n; i++)
-		if (!strcmp(h->e[i].addr, ent.addr) && !strcmp(h->e[i].name, ent.name))
+		if (h->c[i].family == nm.family && !memcmp(h->c[i].addr, nm.addr, 16) &&
+		    !strcmp(h->c[i].name, nm.name))
 			return 0;
 	if (h->n == AUTOHOSTS_MAX) {
 		h->rejected++;
+		*why = "too many names";
 		return -ENOSPC;
 	}
+	if (!h->c && !(h->c = calloc(AUTOHOSTS_MAX, sizeof(*h->c))))
+		return -ENOMEM;
 	if (!h->e && !(h->e = calloc(AUTOHOSTS_MAX, sizeof(*h->e))))
 		return -ENOMEM;
-	h->e[h->n++] = ent;
+	for (i = 0; i < h->n_seeds; i++)
+		if (!strcasecmp(h->seeds[i], nm.name))
+			nm.seeded = true;
+	h->c[h->n++] = nm;
 	h->dirty = true;
 	return 1;
+refuse:
+	h->rejected++;
+	return -EINVAL;
 }
 
-int autohosts_flush(struct autohosts *h, time_t now)
+void autohosts_routes_changed(struct autohosts *h)
 {
+	if (h->n)
+		h->dirty = true;
+}
+
+bool autohosts_carried(const struct autohosts_routes *r, int family, const uint8_t *addr,
+		       bool any_port)
+{
+	bool in = false;
+	size_t i;
+
+	for (i = 0; i < r->n_include && !in; i++)
+		in = subnet_contains(&r->include[i], family, addr) &&
+		     (any_port || subnet_all_ports(&r->include[i]));
+	/* An exclude of some ports still leaves a name's other ports outside the tunnel. */
+	for (i = 0; i < r->n_exclude && in; i++)
+		if (subnet_contains(&r->exclude[i], family, addr) &&
+		    (!any_port || subnet_all_ports(&r->exclude[i])))
+			in = false;
+	return in;
+}
+
+static void tell(struct autohosts_name *nm, enum autohosts_why why, autohosts_left_out_fn left_out,
+		 void *arg)
+{
+	if (nm->told & why)
+		return;
+	nm->told |= (uint8_t)why;
+	if (left_out)
+		left_out(arg, nm, why);
+}
+
+int autohosts_flush(struct autohosts *h, time_t now, const struct autohosts_routes *r,
+		    autohosts_left_out_fn left_out, void *arg)
+{
+	size_t i, n = 0, *from;
 	int ret;
 
 	if (!h->dirty || now == h->last_write)
 		return 0;
+	from = calloc(h->n + 1, sizeof(*from));
+	if (!from)
+		return -ENOMEM;
+	for (i = 0; i < h->n; i++) {
+		struct autohosts_name *nm = &h->c[i];
+
+		if (!autohosts_carried(r, nm->family, nm->addr, nm->seeded)) {
+			tell(nm, AUTOHOSTS_WHY_UNROUTED, left_out, arg);
+			continue;
+		}
+		memset(&h->e[n], 0, sizeof(h->e[n]));
+		inet_ntop(nm->family, nm->addr, h->e[n].addr, sizeof(h->e[n].addr));
+		snprintf(h->e[n].name, sizeof(h->e[n].name), "%s", nm->name);
+		from[n++] = i;
+	}
 	/* Even a failed write may have left our lines in the file: always restore at exit. */
 	h->written = true;
-	ret = hosts_write(AUTOHOSTS_PATH, h->e, h->n);
+	ret = hosts_write(h->path ? h->path : AUTOHOSTS_PATH, h->e, n);
 	h->last_write = now;
-	if (ret == 0)
+	if (ret == 0) {
 		h->dirty = false;
+		for (i = 0; i < n; i++)
+			if (h->e[i].shadowed)
+				tell(&h->c[from[i]], AUTOHOSTS_WHY_USERS, left_out, arg);
+	}
+	free(from);
 	return ret;
 }
 
 int autohosts_finish(struct autohosts *h)
 {
-	int ret = h->written ? hosts_restore(AUTOHOSTS_PATH) : 0;
+	int ret = h->written ? hosts_restore(h->path ? h->path : AUTOHOSTS_PATH) : 0;
 
+	free(h->c);
 	free(h->e);
 	memset(h, 0, sizeof(*h));
 	return ret;

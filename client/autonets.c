@@ -1,24 +1,18 @@
 /*
- * autonets: pure decisions about remote routes; the caller logs them and
- * updates the firewall. Nothing from the helper is trusted: the checks the
- * helper already makes are made again here.
+ * autonets: judging the remote's routes and pacing what they may change
+ * (see autonets.h). Nothing from the helper is trusted: it is judged here
+ * whatever the helper checked.
  */
 #include "autonets.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-static int special(const struct subnet *r)
-{
-	const uint8_t *a = r->addr;
+#include "../common/addrpolicy.h"
 
-	if (r->prefix == 0)
-		return 1;
-	if (r->family == AF_INET)
-		return a[0] == 127 || a[0] >= 224 || (a[0] == 169 && a[1] == 254) || (a[0] == 0);
-	return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || a[0] == 0xff ||
-	       (r->prefix == 128 && a[15] <= 1 && !memcmp(a, (uint8_t[15]){0}, 15));
-}
+#define LOGGED_MAX 1024 /* distinct refusals remembered; past it, refusals go unlogged */
 
 int autonets_overlap(const struct subnet *a, const struct subnet *b)
 {
@@ -29,25 +23,136 @@ int autonets_overlap(const struct subnet *a, const struct subnet *b)
 				      : subnet_contains(b, a->family, a->addr);
 }
 
+static bool same_net(const struct subnet *a, const struct subnet *b)
+{
+	return a->family == b->family && a->prefix == b->prefix &&
+	       !memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
 enum autonets_verdict autonets_judge(const struct subnet *r, const struct subnet *local,
 				     size_t n_local, const struct subnet *explicit_,
-				     size_t n_explicit, const struct subnet **why)
+				     size_t n_explicit, const char **special,
+				     const struct subnet **net)
 {
+	const char *sp;
 	size_t i;
 
-	*why = NULL;
-	if (special(r))
+	if (special)
+		*special = NULL;
+	if (net)
+		*net = NULL;
+	if (r->prefix < (r->family == AF_INET ? AUTONETS_MIN_V4 : AUTONETS_MIN_V6))
+		return AUTONETS_WIDE;
+	sp = addrpolicy_net(r->family, r->addr, r->prefix, true);
+	if (sp) {
+		if (special)
+			*special = sp;
 		return AUTONETS_SPECIAL;
+	}
 	for (i = 0; i < n_explicit; i++)
-		if (explicit_[i].family == r->family && explicit_[i].prefix == r->prefix &&
-		    !memcmp(explicit_[i].addr, r->addr, sizeof(r->addr)) &&
-		    subnet_all_ports(&explicit_[i]))
+		if (same_net(&explicit_[i], r) && subnet_all_ports(&explicit_[i]))
 			return AUTONETS_DUP;
 	for (i = 0; i < n_local; i++) {
 		if (autonets_overlap(r, &local[i])) {
-			*why = &local[i];
+			if (net)
+				*net = &local[i];
 			return AUTONETS_ATTACHED;
 		}
 	}
 	return AUTONETS_KEEP;
+}
+
+static void clear_host_bits(struct subnet *r)
+{
+	unsigned bits = r->family == AF_INET ? 32 : 128, i;
+
+	for (i = r->prefix; i < bits; i++)
+		r->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+}
+
+int autonets_take(struct autonets *a, const struct wire_frame *f)
+{
+	/* Each entry is at least 6 bytes on the wire: this bounds the list by the frame. */
+	size_t off = 0, n = 0, cap = f->len / 6 + 1;
+	struct subnet r, *list = calloc(cap, sizeof(*list));
+
+	if (!list)
+		return -ENOMEM;
+	memset(&r, 0, sizeof(r));
+	r.port_hi = 65535;
+	while (n < cap && wire_routes_next(f, &off, &r.family, r.addr, &r.prefix) == 1) {
+		clear_host_bits(&r);
+		list[n++] = r;
+		memset(r.addr, 0, sizeof(r.addr));
+	}
+	free(a->pending);
+	a->pending = list;
+	a->n_pending = n;
+	a->has_pending = true;
+	return 0;
+}
+
+bool autonets_due(const struct autonets *a, int64_t now_ms)
+{
+	return a->has_pending &&
+	       (a->applied_ms == 0 || now_ms - a->applied_ms >= AUTONETS_EVERY_MS);
+}
+
+/* True the first time this route is refused (so it is logged once, not once per frame). */
+static bool first_refusal(struct autonets *a, const struct subnet *r)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_logged; i++)
+		if (same_net(&a->logged[i], r))
+			return false;
+	if (a->n_logged == LOGGED_MAX)
+		return false;
+	if (!a->logged && !(a->logged = calloc(LOGGED_MAX, sizeof(*a->logged))))
+		return false;
+	a->logged[a->n_logged++] = *r;
+	return true;
+}
+
+int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *local, size_t n_local,
+		   const struct subnet *explicit_, size_t n_explicit, struct subnet **out,
+		   size_t *n_out, autonets_refused_fn refused, void *arg)
+{
+	struct subnet *inc = calloc(n_explicit + AUTONETS_MAX + 1, sizeof(*inc));
+	size_t i, j, n = n_explicit, kept = 0;
+
+	if (!inc)
+		return -ENOMEM;
+	if (n_explicit)
+		memcpy(inc, explicit_, n_explicit * sizeof(*inc));
+	for (i = 0; i < a->n_pending; i++) {
+		const struct subnet *r = &a->pending[i], *net;
+		const char *special;
+		enum autonets_verdict v =
+		    autonets_judge(r, local, n_local, explicit_, n_explicit, &special, &net);
+
+		for (j = n_explicit; v == AUTONETS_KEEP && j < n; j++)
+			if (same_net(&inc[j], r))
+				v = AUTONETS_DUP;
+		if (v == AUTONETS_KEEP && kept == AUTONETS_MAX)
+			v = AUTONETS_FULL;
+		if (v == AUTONETS_KEEP) {
+			inc[n++] = *r;
+			kept++;
+		} else if (v != AUTONETS_DUP && refused && first_refusal(a, r)) {
+			refused(arg, r, v, special, net);
+		}
+	}
+	a->has_pending = false;
+	a->applied_ms = now_ms ? now_ms : 1;
+	*out = inc;
+	*n_out = n;
+	return 0;
+}
+
+void autonets_free(struct autonets *a)
+{
+	free(a->pending);
+	free(a->logged);
+	memset(a, 0, sizeof(*a));
 }

@@ -1,6 +1,6 @@
 /*
- * dns: UDP DNS relay. A fixed table of outstanding queries bounds memory;
- * when it is full the oldest query is forgotten (its client will retry).
+ * dns: UDP DNS relay. A fixed table of outstanding queries bounds memory,
+ * and the in-flight budget bounds what DNS may put into the tunnel.
  */
 #include "dns.h"
 
@@ -10,19 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/sockaddr.h"
 #include "../common/wire.h"
 
 #define DNS_TIMEOUT_MS 10000
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int bind_udp(int family, uint16_t port)
 {
@@ -96,11 +89,54 @@ int dns_open(struct dns_proxy *d, bool v4, bool v6)
 	return -EADDRINUSE;
 }
 
+static void pending_forget(struct dns_proxy *d, struct dns_pending *p)
+{
+	d->inflight--;
+	d->inflight_bytes -= p->len;
+	p->id = 0;
+}
+
+int dns_submit(struct dns_proxy *d, struct dns_sock *s, const struct sockaddr_storage *from,
+	       socklen_t flen, uint8_t *frame, size_t n)
+{
+	struct dns_pending *p;
+
+	if (n > WIRE_DNS_UDP_MAX) {
+		d->dropped_big++;
+		return -EMSGSIZE;
+	}
+	if (d->inflight >= DNS_INFLIGHT_MAX || d->inflight_bytes + n > DNS_INFLIGHT_BYTES_MAX) {
+		d->dropped++;
+		return -ENOBUFS;
+	}
+	if (d->next_id == 0)
+		d->next_id = 1;
+	p = &d->pending[d->next_id % DNS_PENDING_MAX];
+	if (p->id) {
+		pending_forget(d, p);
+		d->forgotten++;
+	}
+	wire_put_hdr(frame, WIRE_DNS_QUERY, d->next_id, (uint32_t)n);
+	if (mux_send_ctl(d->mux, frame, WIRE_HDR_LEN + n) < 0) {
+		d->dropped++;
+		return -ENOBUFS;
+	}
+	p->id = d->next_id++;
+	p->sock = s;
+	p->from = *from;
+	p->from_len = flen;
+	p->sent_ms = clock_ms();
+	p->len = n;
+	d->inflight++;
+	d->inflight_bytes += n;
+	d->queries++;
+	return 0;
+}
+
 static void on_query(struct ev_io *io, uint32_t events)
 {
 	struct dns_sock *s = (struct dns_sock *)io;
-	struct dns_proxy *d = s->proxy;
-	static uint8_t frame[WIRE_HDR_LEN + 65536];
+	static uint8_t frame[WIRE_HDR_LEN + WIRE_DNS_UDP_MAX];
 	struct sockaddr_storage from;
 	socklen_t flen;
 	ssize_t n;
@@ -108,31 +144,15 @@ static void on_query(struct ev_io *io, uint32_t events)
 
 	/* Bounded per wakeup, so a flood of queries cannot starve the tunnel. */
 	for (i = 0; i < 64; i++) {
-		struct dns_pending *p;
 		flen = sizeof(from);
-		n = recvfrom(io->fd, frame + WIRE_HDR_LEN, 65535, 0, (struct sockaddr *)&from,
-			     &flen);
+		/* MSG_TRUNC: the datagram's real length, so an oversized one is seen as such. */
+		n = recvfrom(io->fd, frame + WIRE_HDR_LEN, WIRE_DNS_UDP_MAX, MSG_TRUNC,
+			     (struct sockaddr *)&from, &flen);
 		if (n < 0)
 			return;
 		if (n < WIRE_DNS_MIN)
 			continue;
-		if (d->next_id == 0)
-			d->next_id = 1;
-		p = &d->pending[d->next_id % DNS_PENDING_MAX];
-		if (p->id)
-			d->dropped++;
-		p->id = d->next_id++;
-		p->sock = s;
-		p->from = from;
-		p->from_len = flen;
-		p->sent_ms = now_ms();
-		wire_put_hdr(frame, WIRE_DNS_QUERY, p->id, (uint32_t)n);
-		if (mux_send_ctl(d->mux, frame, WIRE_HDR_LEN + (size_t)n) < 0) {
-			p->id = 0;
-			d->dropped++;
-			continue;
-		}
-		d->queries++;
+		dns_submit(s->proxy, s, &from, flen, frame, (size_t)n);
 	}
 }
 
@@ -164,17 +184,20 @@ void dns_answer(struct dns_proxy *d, uint32_t id, const uint8_t *msg, size_t len
 	if (len)
 		sendto(p->sock->io.fd, msg, len, 0, (struct sockaddr *)&p->from, p->from_len);
 	d->answered += len != 0;
-	p->id = 0;
+	pending_forget(d, p);
 }
 
 void dns_expire(struct dns_proxy *d)
 {
-	long long now = now_ms();
+	int64_t now = clock_ms();
 	size_t i;
 
-	for (i = 0; i < DNS_PENDING_MAX; i++)
-		if (d->pending[i].id && now - d->pending[i].sent_ms > DNS_TIMEOUT_MS)
-			d->pending[i].id = 0;
+	for (i = 0; i < DNS_PENDING_MAX; i++) {
+		if (d->pending[i].id && now - d->pending[i].sent_ms > DNS_TIMEOUT_MS) {
+			pending_forget(d, &d->pending[i]);
+			d->forgotten++;
+		}
+	}
 }
 
 void dns_close(struct dns_proxy *d, struct evloop *loop)

@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,7 +181,73 @@ static size_t strip(const char *old, size_t old_len, char *out)
 	return o;
 }
 
-int hosts_render(const char *old, size_t old_len, const struct hosts_entry *e, size_t n, char **out,
+static int entry_name_cmp(const void *a, const void *b)
+{
+	const struct hosts_entry *x = *(const struct hosts_entry *const *)a;
+	const struct hosts_entry *y = *(const struct hosts_entry *const *)b;
+
+	return strcasecmp(x->name, y->name);
+}
+
+/*
+ * Mark the entries whose name the user's own lines (text, ours already
+ * stripped) use: those names are the user's, whatever the remote says.
+ * Sorted once, so a long hosts file costs a lookup per name on it.
+ */
+static int mark_shadowed(const char *text, size_t len, struct hosts_entry *e, size_t n)
+{
+	const char *p = text, *end = text + len;
+	struct hosts_entry **by_name, key, *kp = &key;
+	size_t i, all = n;
+
+	if (n == 0)
+		return 0;
+	by_name = malloc(n * sizeof(*by_name));
+	if (!by_name)
+		return -ENOMEM;
+	/* Entries without a terminated name are skipped later; they must not be compared. */
+	for (i = 0, n = 0; i < all; i++) {
+		e[i].shadowed = 0;
+		if (memchr(e[i].name, '\0', sizeof(e[i].name)))
+			by_name[n++] = &e[i];
+	}
+	qsort(by_name, n, sizeof(*by_name), entry_name_cmp);
+	while (p < end) {
+		const char *next = p + line_len(p, end), *hash = memchr(p, '#', (size_t)(next - p));
+		const char *lend = hash ? hash : next;
+		int field = 0;
+
+		while (p < lend) {
+			const char *tok;
+			struct hosts_entry **hit;
+
+			while (p < lend && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+				p++;
+			tok = p;
+			while (p < lend && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+				p++;
+			/* The first field is the address; the names follow. */
+			if (p == tok || field++ == 0 || (size_t)(p - tok) >= sizeof(key.name))
+				continue;
+			memcpy(key.name, tok, (size_t)(p - tok));
+			key.name[p - tok] = '\0';
+			hit = bsearch(&kp, by_name, n, sizeof(*by_name), entry_name_cmp);
+			if (!hit)
+				continue;
+			/* Equal names sit together: mark the whole run. */
+			for (i = (size_t)(hit - by_name);
+			     i > 0 && !entry_name_cmp(&by_name[i - 1], &kp); i--)
+				;
+			for (; i < n && !entry_name_cmp(&by_name[i], &kp); i++)
+				by_name[i]->shadowed = 1;
+		}
+		p = next;
+	}
+	free(by_name);
+	return 0;
+}
+
+int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t n, char **out,
 		 size_t *out_len)
 {
 	char line[INET6_ADDRSTRLEN + sizeof(e->name) + MARK_LEN + 2];
@@ -203,9 +270,15 @@ int hosts_render(const char *old, size_t old_len, const struct hosts_entry *e, s
 	if (!buf)
 		return -ENOMEM;
 	o = strip(old, old_len, buf);
+	if (mark_shadowed(buf, o, e, n) < 0) {
+		free(buf);
+		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++) {
-		size_t len = entry_line(line, sizeof(line), &e[i]);
+		size_t len = e[i].shadowed ? 0 : entry_line(line, sizeof(line), &e[i]);
 
+		if (e[i].shadowed)
+			continue;
 		if (!len)
 			continue; /* defensive: the caller validates too */
 		if (o > 0 && buf[o - 1] != '\n') {
@@ -377,7 +450,7 @@ out:
 	return r;
 }
 
-static int update(const char *path, const struct hosts_entry *e, size_t n)
+static int update(const char *path, struct hosts_entry *e, size_t n)
 {
 	char real[PATH_MAX], dir[PATH_MAX];
 	char *old = NULL, *new = NULL, *slash;
@@ -440,7 +513,7 @@ out:
 	return r;
 }
 
-int hosts_write(const char *path, const struct hosts_entry *e, size_t n)
+int hosts_write(const char *path, struct hosts_entry *e, size_t n)
 {
 	if (!e && n)
 		return -EINVAL;

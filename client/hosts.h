@@ -9,10 +9,12 @@
 #define SLUICE_HOSTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hosts_entry {
-	char addr[46];	/* numeric IPv4 or IPv6, already validated */
-	char name[254]; /* validated host name; short names are separate entries */
+	char addr[46];	  /* numeric IPv4 or IPv6, already validated */
+	char name[254];	  /* validated host name; short names are separate entries */
+	uint8_t shadowed; /* set by hosts_render: the user's own lines name it, so it is left out */
 };
 
 /*
@@ -21,11 +23,13 @@ struct hosts_entry {
  * atomically (temp file in the same directory, same owner and mode, rename);
  * when rename fails with EBUSY (path is a bind mount, as in containers and
  * `ip netns exec`), or EXDEV, rewritten in place. Invalid entries are
- * skipped; entries are written in the given order, duplicates included. No
+ * skipped, and so is an entry whose name a line of the user's own already
+ * uses (its shadowed flag is set: the user's lines win); entries are
+ * written in the given order, duplicates included. No
  * write at all when the content would not change. Returns 0 or -errno
  * (-ENOENT when path does not exist: it is never created).
  */
-int hosts_write(const char *path, const struct hosts_entry *e, size_t n);
+int hosts_write(const char *path, struct hosts_entry *e, size_t n);
 
 /* Remove every marked line, restoring the file exactly. No change (and no write) when there are
  * none. */
@@ -36,7 +40,7 @@ int hosts_restore(const char *path);
  * (NUL-terminated for convenience, the NUL not counted in *out_len). Entries
  * with an invalid name or address are skipped. Returns 0 or -errno.
  */
-int hosts_render(const char *old, size_t old_len, const struct hosts_entry *e, size_t n, char **out,
+int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t n, char **out,
 		 size_t *out_len);
 
 /*

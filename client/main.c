@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/fdlimit.h"
+#include "../common/ratelimit.h"
 #include "../common/log.h"
 #include "../common/mux.h"
 #include "../firewall/fw.h"
@@ -81,8 +83,10 @@ struct client {
 	size_t n_dns;
 	struct dns_proxy dns;
 	struct autohosts hosts;
-	struct subnet *local_nets; /* -N: networks this machine is attached to */
-	int n_local;
+	struct autonets nets;
+	struct ratelimit names_rl; /* -v lines about names refused */
+	uint64_t dns_dropped_told; /* --dns drops already logged */
+	time_t dns_told_at;
 };
 
 static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
@@ -104,44 +108,69 @@ static void fmt_subnet(const struct subnet *sn, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-/* -N: the helper's routes, judged, become the routed set next to the command line's. */
-static int client_routes(struct client *c, const struct wire_frame *f)
+static void routes_refused(void *arg, const struct subnet *r, enum autonets_verdict v,
+			   const char *special, const struct subnet *net)
 {
-	struct subnet r, *inc;
-	const struct subnet *why, *old;
-	size_t n_old;
-	size_t off = 0, n = c->o.n_include, cap = c->o.n_include + f->len / 6 + 1;
 	char a[SUBNET_STRLEN], b[SUBNET_STRLEN];
-	int ret;
 
-	inc = calloc(cap, sizeof(*inc));
-	if (!inc)
-		return -ENOMEM;
-	memcpy(inc, c->o.include, c->o.n_include * sizeof(*inc));
-	memset(&r, 0, sizeof(r));
-	r.port_hi = 65535;
-	while (wire_routes_next(f, &off, &r.family, r.addr, &r.prefix) == 1) {
-		struct subnet norm;
-		/* Host bits from the wire are cleared by parsing our own formatting of it. */
-		fmt_subnet(&r, a, sizeof(a));
-		if (subnet_parse(a, &norm, 1) != 1)
-			continue;
-		switch (autonets_judge(&norm, c->local_nets, (size_t)c->n_local, c->o.include,
-				       c->o.n_include, &why)) {
-		case AUTONETS_KEEP:
-			inc[n++] = norm;
-			log_debug("-N: routing %s", a);
-			break;
-		case AUTONETS_ATTACHED:
-			fmt_subnet(why, b, sizeof(b));
-			log_info(
-			    "-N: not routing %s: this machine is attached to %s (name it on the "
-			    "command line to route it anyway)",
-			    a, b);
-			break;
-		default:
-			break;
-		}
+	fmt_subnet(r, a, sizeof(a));
+	switch (v) {
+	case AUTONETS_WIDE:
+		log_info("-N: not routing %s: wider than /%d (name it on the command line to route "
+			 "it anyway)",
+			 a, r->family == AF_INET ? AUTONETS_MIN_V4 : AUTONETS_MIN_V6);
+		break;
+	case AUTONETS_SPECIAL:
+		log_info("-N: not routing %s: it covers %s addresses", a, special);
+		break;
+	case AUTONETS_ATTACHED:
+		fmt_subnet(net, b, sizeof(b));
+		log_info("-N: not routing %s: this machine is attached to %s (name it on the "
+			 "command line to route it anyway)",
+			 a, b);
+		break;
+	case AUTONETS_FULL:
+		log_info("-N: not routing %s: already routing %d networks from the remote", a,
+			 AUTONETS_MAX);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * -N: the helper's last route list, judged, becomes the routed set next to
+ * the command line's; at most once per AUTONETS_EVERY_MS, however many
+ * ROUTES frames arrive, and only when the set changed.
+ */
+static void client_routes_apply(struct client *c)
+{
+	struct subnet *inc = NULL, *local;
+	const struct subnet *old;
+	size_t n = 0, n_old;
+	int n_local, ret;
+
+	local = calloc(LOCAL_NETS_MAX, sizeof(*local));
+	if (!local) {
+		log_err("-N: out of memory judging the remote's routes");
+		return;
+	}
+	/* Read each time: this machine's own networks change too (a laptop moves). */
+	n_local = routes_read(local, LOCAL_NETS_MAX, ROUTES_CONNECTED);
+	if (n_local < 0) {
+		log_warn("-N: cannot read this machine's networks: %s", strerror(-n_local));
+		n_local = 0;
+	}
+	ret = autonets_build(&c->nets, clock_ms(), local, (size_t)n_local, c->o.include,
+			     c->o.n_include, &inc, &n, routes_refused, c);
+	free(local);
+	if (ret < 0) {
+		log_err("-N: judging the remote's routes: %s", strerror(-ret));
+		return;
+	}
+	if (n == c->spec.n_include && !memcmp(inc, c->spec.include, n * sizeof(*inc))) {
+		free(inc);
+		return;
 	}
 	old = c->spec.include;
 	n_old = c->spec.n_include;
@@ -153,12 +182,32 @@ static int client_routes(struct client *c, const struct wire_frame *f)
 		c->spec.include = old;
 		c->spec.n_include = n_old;
 		free(inc);
-		return 0; /* the old rules stay; not a protocol error */
+		return; /* the old rules stay; not a protocol error */
 	}
 	free(c->includes);
 	c->includes = inc;
+	autohosts_routes_changed(&c->hosts);
 	log_info("-N: routing %zu network%s", n, n == 1 ? "" : "s");
-	return 0;
+}
+
+static void name_refused(struct client *c, const char *name, int family, const uint8_t *addr,
+			 const char *why)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned dropped = 0;
+
+	if (log_verbosity < LOG_DEBUG || !ratelimit_allow(&c->names_rl, clock_ms(), &dropped))
+		return;
+	inet_ntop(family, addr, a, sizeof(a));
+	log_debug("-H: not taking %s for %s: %s%s", name, a, why,
+		  dropped ? " (and more refusals not shown)" : "");
+}
+
+static void name_left_out(void *arg, const struct autohosts_name *n, enum autohosts_why why)
+{
+	name_refused(arg, n->name, n->family, n->addr,
+		     why == AUTOHOSTS_WHY_USERS ? "the name is already in " AUTOHOSTS_PATH
+						: "the address is not inside the routed networks");
 }
 
 static int client_ctl(void *ctx, const struct wire_frame *f)
@@ -167,13 +216,22 @@ static int client_ctl(void *ctx, const struct wire_frame *f)
 
 	switch (f->type) {
 	case WIRE_ROUTES:
-		return c->features & WIRE_F_ROUTES ? client_routes(c, f) : -EPROTO;
-	case WIRE_HOST:
+		if (!(c->features & WIRE_F_ROUTES))
+			return -EPROTO;
+		if (autonets_take(&c->nets, f) < 0)
+			return -ENOMEM;
+		if (autonets_due(&c->nets, clock_ms()))
+			client_routes_apply(c);
+		return 0;
+	case WIRE_HOST: {
+		const char *why;
 		if (!(c->features & WIRE_F_HOSTS))
 			return -EPROTO;
-		if (autohosts_add(&c->hosts, &f->u.host) < 0)
-			log_debug("-H: refused a name from the remote");
+		if (autohosts_add(&c->hosts, &f->u.host, &why) < 0)
+			name_refused(c, f->u.host.name, f->u.host.family, f->u.host.addr,
+				     why ? why : strerror(ENOMEM));
 		return 0;
+	}
 	case WIRE_DNS_REPLY:
 		if (!(c->features & WIRE_F_DNS))
 			return -EPROTO;
@@ -486,13 +544,29 @@ static void client_tick(struct client *c)
 {
 	int ret;
 
+	if ((c->features & WIRE_F_ROUTES) && autonets_due(&c->nets, clock_ms()))
+		client_routes_apply(c);
 	if (c->features & WIRE_F_HOSTS) {
-		ret = autohosts_flush(&c->hosts, time(NULL));
+		struct autohosts_routes r = {c->spec.include, c->spec.exclude, c->spec.n_include,
+					     c->spec.n_exclude};
+		ret = autohosts_flush(&c->hosts, time(NULL), &r, name_left_out, c);
 		if (ret < 0)
 			log_warn("-H: updating %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
 	}
-	if (c->features & WIRE_F_DNS)
+	if (c->features & WIRE_F_DNS) {
+		uint64_t dropped = c->dns.dropped + c->dns.dropped_big;
 		dns_expire(&c->dns);
+		/* Once per ten seconds at most: the count, not each datagram. */
+		if (dropped != c->dns_dropped_told && time(NULL) - c->dns_told_at >= 10) {
+			log_warn("--dns: dropped %" PRIu64 " local quer%s (%" PRIu64
+				 " over %d bytes, the rest over DNS's budget of %d in flight)",
+				 dropped - c->dns_dropped_told,
+				 dropped - c->dns_dropped_told == 1 ? "y" : "ies",
+				 c->dns.dropped_big, WIRE_DNS_UDP_MAX, DNS_INFLIGHT_MAX);
+			c->dns_dropped_told = dropped;
+			c->dns_told_at = time(NULL);
+		}
+	}
 }
 
 static int client_run(struct client *c)
@@ -556,7 +630,7 @@ static void client_cleanup(struct client *c)
 	opts_free(&c->o);
 	free(c->includes);
 	free(c->excludes);
-	free(c->local_nets);
+	autonets_free(&c->nets);
 }
 
 /* Local facts the session needs, gathered before anything is changed. */
@@ -570,17 +644,8 @@ static int client_prepare(struct client *c)
 		log_warn("cleaning stale lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
 	if (c->o.dns && (ret = client_dns_servers(c)) < 0)
 		return ret;
-	if (c->o.auto_nets) {
-		c->local_nets = calloc(LOCAL_NETS_MAX, sizeof(*c->local_nets));
-		if (!c->local_nets)
-			return -ENOMEM;
-		c->n_local = routes_read(c->local_nets, LOCAL_NETS_MAX, ROUTES_CONNECTED);
-		if (c->n_local < 0) {
-			log_warn("-N: cannot read this machine's networks: %s",
-				 strerror(-c->n_local));
-			c->n_local = 0;
-		}
-	}
+	c->hosts.seeds = c->o.seed_hosts;
+	c->hosts.n_seeds = c->o.n_seed_hosts;
 	return 0;
 }
 
@@ -596,6 +661,7 @@ int main(int argc, char **argv)
 	c.loop.epfd = -1;
 	c.sig.fd = -1;
 	c.rtt_ms = -1;
+	c.names_rl = (struct ratelimit)RATELIMIT_INIT(10, 10000);
 	log_init("sluice", LOG_INFO);
 	ret = opts_parse(&c.o, argc, argv, stdout, err, sizeof(err));
 	if (ret == OPTS_EXIT_OK)

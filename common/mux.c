@@ -23,6 +23,7 @@
 
 #define DATA_CAP    (2u << 20)
 #define CTL_CAP	    (2u << 20)
+#define CTL_RESERVE (1u << 20) /* of CTL_CAP, never taken by the owner's frames */
 #define IN_CAP	    (256u << 10)
 #define CHUNK	    (32u << 10)
 #define RX_MIN	    (64u << 10)
@@ -783,7 +784,14 @@ int mux_ping(struct mux *m, const uint8_t opaque[8])
 
 int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)
 {
-	/* The owner's frames (DNS, names, routes) may be dropped; it decides. */
+	/*
+	 * The owner's frames (DNS, names, routes) may be dropped; it decides.
+	 * They may not fill the reserve, which is what keeps WINDOW, RESET,
+	 * OPEN and PONG from ever failing because of them: a flood of DNS
+	 * must cost DNS, not the session.
+	 */
+	if (m->ctl.tail - m->ctl.head + len > CTL_CAP - CTL_RESERVE)
+		return -ENOBUFS;
 	return out_ctl_try(m, frame, len);
 }
 

@@ -93,7 +93,10 @@ void mux_out_pin(struct mux *m, bool pinned);
 /* Queue a PING. Returns 0 or -ENOBUFS. */
 int mux_ping(struct mux *m, const uint8_t opaque[8]);
 
-/* Queue a whole session frame, ahead of nothing and behind what is queued. Returns 0 or -ENOBUFS.
+/*
+ * Queue a whole session frame of the owner's, behind what is queued.
+ * Returns 0, or -ENOBUFS when it would eat into the room kept for the
+ * mux's own control frames (the owner drops it and counts).
  */
 int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len);
 

@@ -53,7 +53,10 @@ enum wire_feature {
  * resolv.conf) instead of the address in the frame. */
 #define WIRE_OPEN_F_DNS 1
 #define WIRE_DNS_MIN	12 /* a DNS header */
-#define WIRE_NAME_MAX	253
+/* A query over UDP larger than this is dropped by either end: 512 bytes classically,
+ * about 1232 with EDNS, so anything near this is abuse, not DNS. */
+#define WIRE_DNS_UDP_MAX 4096
+#define WIRE_NAME_MAX	 253
 
 struct wire_hello {
 	uint16_t version;

@@ -6,6 +6,7 @@
 #include "dnsfwd.h"
 
 #include "../common/sockaddr.h"
+#include "../common/wire.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DNSFWD_MAX     512
+#define DNSFWD_MAX     256
 #define DNSFWD_TIMEOUT 5 /* seconds */
 
 struct query {
@@ -89,7 +90,8 @@ void dnsfwd_query(struct dnsfwd *d, const struct sockaddr_storage *resolver, uin
 	struct query *q = NULL;
 	int fd = -1;
 
-	if (d->count >= DNSFWD_MAX || !alen)
+	/* A tampered client gets the same limits the client keeps for itself. */
+	if (d->count >= DNSFWD_MAX || !alen || len > WIRE_DNS_UDP_MAX)
 		goto fail;
 	fd = socket(resolver->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -35,7 +35,7 @@ static struct hosts_entry mk(const char *addr, const char *name)
 	return e;
 }
 
-static const struct hosts_entry *two(void)
+static struct hosts_entry *two(void)
 {
 	static struct hosts_entry e[2];
 
@@ -516,6 +516,34 @@ static void test_write_bind_mount_ebusy(void)
 	unlink(backing);
 }
 
+/* A name the user's own lines use is never added, whatever its case or position there. */
+static void test_render_users_names_win(void)
+{
+	static const char old[] = "127.0.0.1\tlocalhost\n"
+				  "# 192.0.2.1 commented.test\n"
+				  "198.51.100.9  Mine.Test alias.test # mine\n"
+				  "10.9.9.9 stale.test" MARK "\n";
+	struct hosts_entry e[5];
+	char *out = NULL;
+	size_t len = 0;
+
+	e[0] = mk("198.51.100.2", "mine.test");
+	e[1] = mk("198.51.100.3", "alias.test");
+	e[2] = mk("198.51.100.4", "commented.test"); /* only in a comment: not the user's */
+	e[3] = mk("198.51.100.5", "stale.test");     /* only on a stale line of ours */
+	e[4] = mk("198.51.100.6", "198.51.100.9");   /* an address field is not a name */
+	CHECK_EQ_INT(hosts_render(old, strlen(old), e, 5, &out, &len), 0);
+	CHECK_STR(out, "127.0.0.1\tlocalhost\n"
+		       "# 192.0.2.1 commented.test\n"
+		       "198.51.100.9  Mine.Test alias.test # mine\n"
+		       "198.51.100.4 commented.test" MARK "\n"
+		       "198.51.100.5 stale.test" MARK "\n"
+		       "198.51.100.6 198.51.100.9" MARK "\n");
+	CHECK(e[0].shadowed && e[1].shadowed);
+	CHECK(!e[2].shadowed && !e[3].shadowed && !e[4].shadowed);
+	free(out);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sluice-hosts-XXXXXX");
@@ -524,6 +552,7 @@ int main(void)
 		return 1;
 	}
 	RUN(test_render_normal);
+	RUN(test_render_users_names_win);
 	RUN(test_render_no_trailing_newline);
 	RUN(test_render_empty);
 	RUN(test_render_crlf);

@@ -2,6 +2,9 @@
  * options. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,75 +23,335 @@ static struct subnet sn(const char *s)
 	return r;
 }
 
+#define JUDGE(r_) autonets_judge(&(r_), local, 2, expl, 1, &special, &why)
+
 static void test_autonets_judge(void)
 {
 	struct subnet local[2] = {sn("192.0.2.0/24"), sn("[2001:db8:1::]/64")};
 	struct subnet expl[1] = {sn("198.51.100.0/24")};
 	const struct subnet *why;
+	const char *special;
 	struct subnet r;
 
+	/* Judged by what a route covers, not by its network address. */
 	r = sn("0/0");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_SPECIAL);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_WIDE);
+	r = sn("128.0.0.0/1"); /* OpenVPN's def1 half */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_WIDE);
+	r = sn("1.0.0.0/8"); /* the narrowest allowed, and ordinary */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_KEEP);
+	r = sn("2.0.0.0/7");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_WIDE);
+	r = sn("[::]/1");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_WIDE);
+	r = sn("[fc00::]/7"); /* unique local: wide, yet a real network */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_KEEP);
+	r = sn("[fc00::]/6");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_WIDE);
+	/* Each special range, hit from inside and from a wider route around it. */
 	r = sn("169.254.0.0/16");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_SPECIAL);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	CHECK(special && strstr(special, "link-local"));
+	r = sn("169.0.0.0/8"); /* covers the metadata address 169.254.169.254 */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	CHECK(special && strstr(special, "link-local"));
+	r = sn("168.0.0.0/8");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_KEEP);
 	r = sn("127.0.0.0/8");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_SPECIAL);
-	r = sn("224.0.0.0/4");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_SPECIAL);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("0.0.0.0/8");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("224.0.0.0/4"); /* too wide before anything else */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_WIDE);
+	r = sn("224.0.0.0/8");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("239.1.0.0/16");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("223.0.0.0/8");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_KEEP);
+	r = sn("255.0.0.0/8"); /* holds the broadcast address */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	CHECK(special && strstr(special, "broadcast"));
 	r = sn("[fe80::]/64");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_SPECIAL);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("[fe00::]/8"); /* wider than fe80::/10, so covers it */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
 	r = sn("[ff02::]/16");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_SPECIAL);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("[::ffff:0:0]/96");
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
+	r = sn("[::]/8"); /* holds ::, ::1 and the v4-mapped range */
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_SPECIAL);
 	/* The client's own link, and anything overlapping it either way, stays local. */
 	r = sn("192.0.2.0/24");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_ATTACHED);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_ATTACHED);
 	CHECK(why == &local[0]);
 	r = sn("192.0.2.128/25");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_ATTACHED);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_ATTACHED);
 	r = sn("192.0.0.0/16");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_ATTACHED);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_ATTACHED);
 	r = sn("[2001:db8:1::]/48");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_ATTACHED);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_ATTACHED);
 	r = sn("198.51.100.0/24");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_DUP);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_DUP);
 	r = sn("203.0.113.0/24");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_KEEP);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_KEEP);
 	r = sn("[2001:db8:2::]/64");
-	CHECK_EQ_INT(autonets_judge(&r, local, 2, expl, 1, &why), AUTONETS_KEEP);
+	CHECK_EQ_INT(JUDGE(r), AUTONETS_KEEP);
+}
+
+/* A ROUTES frame as the helper would send it. */
+static size_t routes_frame(uint8_t *buf, const char *const *nets, size_t n)
+{
+	size_t len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
+
+	for (i = 0; i < n; i++) {
+		struct subnet r = sn(nets[i]);
+		len = wire_routes_add(buf, len, r.family, r.addr, r.prefix);
+	}
+	wire_routes_end(buf, len);
+	return len;
+}
+
+struct refusals {
+	int n;
+	enum autonets_verdict v[16];
+};
+
+static void count_refusal(void *arg, const struct subnet *r, enum autonets_verdict v,
+			  const char *special, const struct subnet *net)
+{
+	struct refusals *rf = arg;
+
+	if (rf->n < 16)
+		rf->v[rf->n] = v;
+	rf->n++;
+}
+
+static void test_autonets_build(void)
+{
+	static const char *const nets[] = {"128.0.0.0/1",    "203.0.113.0/24", "169.0.0.0/8",
+					   "[::]/1",	     "192.0.2.0/24",   "203.0.113.0/24",
+					   "198.51.100.9/24"};
+	static uint8_t buf[WIRE_HDR_LEN + 4096];
+	struct subnet local[1] = {sn("192.0.2.0/24")}, expl[1] = {sn("198.51.100.0/24")};
+	struct autonets a;
+	struct refusals rf;
+	struct wire_frame f;
+	struct subnet *inc = NULL;
+	size_t n = 0, len = routes_frame(buf, nets, 7);
+
+	memset(&a, 0, sizeof(a));
+	memset(&rf, 0, sizeof(rf));
+	CHECK(wire_parse(buf, len, &f) == (int)len);
+	CHECK(!autonets_due(&a, 1000)); /* nothing yet */
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK(autonets_due(&a, 1000)); /* the first list goes in at once */
+	CHECK_EQ_INT(autonets_build(&a, 1000, local, 1, expl, 1, &inc, &n, count_refusal, &rf), 0);
+	/* The explicit net, then the one good /24 once; host bits cleared on the duplicate. */
+	CHECK_EQ_INT(n, 2);
+	if (n == 2)
+		CHECK(inc[1].prefix == 24 && inc[1].addr[0] == 203 && inc[1].addr[3] == 0);
+	free(inc);
+	CHECK_EQ_INT(rf.n, 4);
+	CHECK_EQ_INT(rf.v[0], AUTONETS_WIDE);
+	CHECK_EQ_INT(rf.v[1], AUTONETS_SPECIAL);
+	CHECK_EQ_INT(rf.v[2], AUTONETS_WIDE);
+	CHECK_EQ_INT(rf.v[3], AUTONETS_ATTACHED);
+	/* The same list again: not due for AUTONETS_EVERY_MS, and refusals are not told twice. */
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK(!autonets_due(&a, 1000 + AUTONETS_EVERY_MS - 1));
+	CHECK(autonets_due(&a, 1000 + AUTONETS_EVERY_MS));
+	CHECK_EQ_INT(autonets_build(&a, 1000 + AUTONETS_EVERY_MS, local, 1, expl, 1, &inc, &n,
+				    count_refusal, &rf),
+		     0);
+	free(inc);
+	CHECK_EQ_INT(rf.n, 4);
+	CHECK(!autonets_due(&a, 1000 + 10 * AUTONETS_EVERY_MS)); /* nothing pending */
+	autonets_free(&a);
+}
+
+static void test_autonets_cap(void)
+{
+	static uint8_t buf[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
+	struct autonets a;
+	struct refusals rf;
+	struct wire_frame f;
+	struct subnet *inc = NULL;
+	size_t n = 0, len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
+
+	/* A helper that reports a thousand distinct /24s gets AUTONETS_MAX of them. */
+	for (i = 0; i < 1000; i++) {
+		uint8_t addr[16] = {10, (uint8_t)(i >> 8), (uint8_t)i};
+		len = wire_routes_add(buf, len, AF_INET, addr, 24);
+	}
+	wire_routes_end(buf, len);
+	memset(&a, 0, sizeof(a));
+	memset(&rf, 0, sizeof(rf));
+	CHECK(wire_parse(buf, len, &f) == (int)len);
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, &inc, &n, count_refusal, &rf), 0);
+	CHECK_EQ_INT(n, AUTONETS_MAX);
+	CHECK_EQ_INT(rf.n, 1000 - AUTONETS_MAX);
+	CHECK_EQ_INT(rf.v[0], AUTONETS_FULL);
+	free(inc);
+	autonets_free(&a);
+}
+
+static struct wire_host host(int family, const char *addr, const char *name)
+{
+	struct wire_host w;
+
+	memset(&w, 0, sizeof(w));
+	w.family = family;
+	inet_pton(family, addr, w.addr);
+	snprintf(w.name, sizeof(w.name), "%s", name);
+	return w;
 }
 
 static void test_autohosts_intake(void)
 {
 	struct autohosts h;
 	struct wire_host w;
+	const char *why;
 
 	memset(&h, 0, sizeof(h));
-	memset(&w, 0, sizeof(w));
-	w.family = AF_INET;
-	inet_pton(AF_INET, "198.51.100.2", w.addr);
-	strcpy(w.name, "lanhost.corp.test");
-	CHECK_EQ_INT(autohosts_add(&h, &w), 1);
-	CHECK_EQ_INT(autohosts_add(&h, &w), 0);
-	CHECK_STR(h.e[0].addr, "198.51.100.2");
+	w = host(AF_INET, "198.51.100.2", "LanHost.corp.test.");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 0);
+	CHECK_STR(h.c[0].name, "lanhost.corp.test"); /* the shared rule normalizes */
 	/* What a hostile helper might send never gets near the file. */
-	strcpy(w.name, "evil name");
-	CHECK_EQ_INT(autohosts_add(&h, &w), -EINVAL);
-	strcpy(w.name, "x\n127.0.0.1 bank.example");
-	CHECK_EQ_INT(autohosts_add(&h, &w), -EINVAL);
-	strcpy(w.name, "ok.test");
-	inet_pton(AF_INET, "127.0.0.1", w.addr);
-	CHECK_EQ_INT(autohosts_add(&h, &w), -EINVAL);
-	memset(w.addr, 0, sizeof(w.addr));
-	CHECK_EQ_INT(autohosts_add(&h, &w), -EINVAL);
-	w.family = AF_INET6;
-	inet_pton(AF_INET6, "::1", w.addr);
-	CHECK_EQ_INT(autohosts_add(&h, &w), -EINVAL);
-	inet_pton(AF_INET6, "2001:db8:2::77", w.addr);
-	CHECK_EQ_INT(autohosts_add(&h, &w), 1);
-	CHECK_STR(h.e[1].addr, "2001:db8:2::77");
+	w = host(AF_INET, "198.51.100.2", "evil name");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	CHECK(why != NULL);
+	w = host(AF_INET, "198.51.100.2", "x\n127.0.0.1 bank.example");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET, "198.51.100.2", "localhost");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET, "198.51.100.2", "10.0.0.1"); /* an address posing as a name */
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	/* The same special ranges as -N uses: 169.254/16 included, on both ends now. */
+	w = host(AF_INET, "127.0.0.1", "ok.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	CHECK(why && strstr(why, "loopback"));
+	w = host(AF_INET, "169.254.169.254", "metadata.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET, "0.0.0.0", "ok.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET6, "::1", "ok.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET6, "::ffff:127.0.0.1", "ok.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET6, "2001:db8:2::77", "ok.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
 	CHECK_EQ_INT(h.n, 2);
 	CHECK(h.dirty);
 	CHECK_EQ_INT(autohosts_finish(&h), 0); /* never written: nothing to restore */
+}
+
+static void test_autohosts_carried(void)
+{
+	struct subnet inc[3] = {sn("198.51.100.0/24"), sn("203.0.113.0/24:443"),
+				sn("[2001:db8:2::]/64")};
+	struct subnet exc[2] = {sn("198.51.100.128/25"), sn("[2001:db8:2::80]/128:22")};
+	struct autohosts_routes r = {inc, exc, 3, 2};
+	uint8_t a[16];
+
+	inet_pton(AF_INET, "198.51.100.2", a);
+	CHECK(autohosts_carried(&r, AF_INET, a, false));
+	inet_pton(AF_INET, "198.51.100.200", a); /* excluded */
+	CHECK(!autohosts_carried(&r, AF_INET, a, false));
+	CHECK(!autohosts_carried(&r, AF_INET, a, true));
+	inet_pton(AF_INET, "203.0.113.5", a); /* only port 443 is routed */
+	CHECK(!autohosts_carried(&r, AF_INET, a, false));
+	CHECK(autohosts_carried(&r, AF_INET, a, true));
+	inet_pton(AF_INET, "192.0.2.1", a);
+	CHECK(!autohosts_carried(&r, AF_INET, a, true));
+	inet_pton(AF_INET6, "2001:db8:2::80", a); /* one port excluded */
+	CHECK(!autohosts_carried(&r, AF_INET6, a, false));
+	CHECK(autohosts_carried(&r, AF_INET6, a, true));
+	inet_pton(AF_INET6, "2001:db8:2::81", a);
+	CHECK(autohosts_carried(&r, AF_INET6, a, false));
+}
+
+struct left {
+	int n;
+	char what[8][300];
+};
+
+static void note_left(void *arg, const struct autohosts_name *nm, enum autohosts_why why)
+{
+	struct left *l = arg;
+
+	if (l->n < 8)
+		snprintf(l->what[l->n], sizeof(l->what[0]), "%s %s", nm->name,
+			 why == AUTOHOSTS_WHY_USERS ? "users" : "unrouted");
+	l->n++;
+}
+
+static void test_autohosts_flush(void)
+{
+	static const char *const seeds[] = {"seeded.test"};
+	struct subnet inc[2] = {sn("198.51.100.0/24"), sn("203.0.113.0/24:443")};
+	struct autohosts_routes r = {inc, NULL, 1, 0};
+	static const char users[] = "127.0.0.1 localhost\n198.51.100.9 mine.test # user's\n";
+	char path[] = "/tmp/sluice-autohosts-XXXXXX", text[4096];
+	struct autohosts h;
+	struct wire_host w;
+	struct left l;
+	const char *why;
+	int fd = mkstemp(path);
+	ssize_t n;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	close(fd);
+	CHECK_EQ_INT(t_write_file(path, users, strlen(users)), 0);
+	memset(&h, 0, sizeof(h));
+	memset(&l, 0, sizeof(l));
+	h.path = path;
+	h.seeds = seeds;
+	h.n_seeds = 1;
+	w = host(AF_INET, "198.51.100.2", "lan.test");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	w = host(AF_INET, "192.0.2.66", "github.com"); /* a PTR for an address we do not route */
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	w = host(AF_INET, "198.51.100.66", "MINE.test"); /* the user's own name */
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	w = host(AF_INET, "203.0.113.5", "seeded.test"); /* seeded: some port is enough */
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	w = host(AF_INET, "203.0.113.6", "other.test"); /* not seeded: needs every port */
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	r.n_include = 2;
+	CHECK_EQ_INT(autohosts_flush(&h, 100, &r, note_left, &l), 0);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	CHECK_STR(text,
+		  "127.0.0.1 localhost\n198.51.100.9 mine.test # user's\n"
+		  "198.51.100.2 lan.test  # sluice -H\n203.0.113.5 seeded.test  # sluice -H\n");
+	CHECK_EQ_INT(l.n, 3);
+	CHECK_STR(l.what[0], "github.com unrouted");
+	CHECK_STR(l.what[1], "other.test unrouted");
+	CHECK_STR(l.what[2], "mine.test users");
+	/* Nothing new: no write, and nothing told again. */
+	CHECK_EQ_INT(autohosts_flush(&h, 101, &r, note_left, &l), 0);
+	CHECK_EQ_INT(l.n, 3);
+	/* -N takes the route away: the name goes at the next write. */
+	r.n_include = 0;
+	autohosts_routes_changed(&h);
+	CHECK_EQ_INT(autohosts_flush(&h, 102, &r, note_left, &l), 0);
+	fd = open(path, O_RDONLY);
+	n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	CHECK_STR(text, "127.0.0.1 localhost\n198.51.100.9 mine.test # user's\n");
+	CHECK_EQ_INT(autohosts_finish(&h), 0);
+	unlink(path);
 }
 
 static void test_resolv_parse(void)
@@ -158,6 +421,10 @@ static void test_name_options(void)
 int main(void)
 {
 	RUN(test_autonets_judge);
+	RUN(test_autonets_build);
+	RUN(test_autonets_cap);
+	RUN(test_autohosts_carried);
+	RUN(test_autohosts_flush);
 	RUN(test_autohosts_intake);
 	RUN(test_resolv_parse);
 	RUN(test_name_options);
