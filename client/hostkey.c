@@ -127,10 +127,16 @@ static int load_file(LIBSSH2_KNOWNHOSTS *kh, const char *file)
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
+	struct stat st;
 	int n = 0;
 
 	if (!f)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	/* Keys someone else can write are not ours to trust. */
+	if (fstat(fileno(f), &st) < 0 || !hostkey_owner_ok(&st)) {
+		fclose(f);
+		return -EPERM;
+	}
 	while ((len = getline(&line, &cap, f)) > 0) {
 		const char *p = line;
 
@@ -255,9 +261,20 @@ int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char 
 	}
 }
 
+bool hostkey_owner_ok(const struct stat *st)
+{
+	return st->st_uid == geteuid() || st->st_uid == 0;
+}
+
+/*
+ * O_NOFOLLOW: when sluice runs as root for someone, a symlink planted where
+ * known_hosts should be must not make it append to a file of root's
+ * choosing. The file must be a regular one of the user whose keys are used.
+ */
 static int open_append(const char *file)
 {
-	int fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+	int fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	/* Like ssh, create a missing ~/.ssh; only that one level. */
 	if (fd < 0 && errno == ENOENT) {
@@ -272,9 +289,15 @@ static int open_append(const char *file)
 			return e;
 		}
 		free(copy);
-		fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		fd = open(file, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	}
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(fd);
+		return -EPERM;
+	}
+	return fd;
 }
 
 static int write_all(int fd, const char *buf, size_t len)

@@ -8,7 +8,9 @@
 #define SLUICE_HOSTKEY_H
 
 #include <libssh2.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <stdint.h>
 
 /* "SHA256:" + 43 base64 characters + NUL */
@@ -50,8 +52,12 @@ int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char 
 
 /*
  * Append "name type key sluice" to file (created 0600, its directory 0700 if
- * missing) without rewriting what is there. 0 or -errno.
+ * missing) without rewriting what is there. 0 or -errno; -EPERM when file
+ * is a symlink, not a regular file, or not owned by the effective user.
  */
+/* A known_hosts file may be trusted: owned by the effective user or by root. */
+bool hostkey_owner_ok(const struct stat *st);
+
 int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
 		   const unsigned char *key, size_t len, int hostkey_type);
 

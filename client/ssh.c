@@ -261,7 +261,14 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 	for (size_t i = 0; i < k->n_files; i++) {
 		r = hostkey_load(k->kh, &k->files[i], 1);
 		if (r < 0) {
-			snprintf(err, errlen, "cannot read %s: %s", k->files[i], strerror(-r));
+			if (r == -EPERM)
+				snprintf(err, errlen,
+					 "refusing %s: it is owned by neither you nor root, so its "
+					 "host keys cannot be trusted",
+					 k->files[i]);
+			else
+				snprintf(err, errlen, "cannot read %s: %s", k->files[i],
+					 strerror(-r));
 			return r;
 		}
 	}

@@ -26,15 +26,15 @@ extern char **environ;
 
 static const char *const default_identities[] = {"id_ed25519", "id_ecdsa", "id_rsa"};
 
-/* The local user's home: $HOME as the shell sees it, else the password file. */
+/*
+ * The local user's home, from the password file as OpenSSH takes it, never
+ * $HOME: under sudo that can be another user's, and `ssh -G` (which already
+ * expanded the config's own paths) ignores it too.
+ */
 static const char *home_dir(void)
 {
-	const char *h = getenv("HOME");
-	struct passwd *pw;
+	struct passwd *pw = getpwuid(getuid());
 
-	if (h && *h)
-		return h;
-	pw = getpwuid(getuid());
 	return pw && pw->pw_dir ? pw->pw_dir : "/";
 }
 

@@ -247,6 +247,40 @@ static void test_append_creates_dir(void)
 	rmdir(dir);
 }
 
+/* A known_hosts someone planted as a symlink, or owns, is never appended to. */
+static void test_append_refuses_planted(void)
+{
+	char target[160], link[160];
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session);
+	struct stat st;
+	int fd;
+
+	snprintf(target, sizeof(target), "%s/elsewhere", tmpdir);
+	snprintf(link, sizeof(link), "%s/kh_link", tmpdir);
+	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK(symlink(target, link) == 0);
+	CHECK_EQ_INT(hostkey_append(kh, link, "192.0.2.2", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     -EPERM);
+	CHECK(stat(target, &st) == 0 && st.st_size == 0);
+	unlink(link);
+	/* Owned by another user: refused too (only meaningful where we can chown). */
+	if (geteuid() == 0 && chown(target, 4321, 4321) == 0) {
+		CHECK_EQ_INT(hostkey_append(kh, target, "192.0.2.2", ed_blob, sizeof(ed_blob),
+					    LIBSSH2_HOSTKEY_TYPE_ED25519),
+			     -EPERM);
+		CHECK(stat(target, &st) == 0 && st.st_size == 0);
+		/* And not trusted for reading either. */
+		CHECK(!hostkey_owner_ok(&st));
+		CHECK_EQ_INT(hostkey_load(kh, (const char *const[]){target}, 1), -EPERM);
+	}
+	unlink(target);
+	libssh2_knownhost_free(kh);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -267,6 +301,7 @@ int main(void)
 	RUN(test_check_verdicts);
 	RUN(test_append_keeps_file);
 	RUN(test_append_creates_dir);
+	RUN(test_append_refuses_planted);
 
 	libssh2_session_free(session);
 	libssh2_exit();

@@ -156,6 +156,25 @@ static void home_restore(void)
 	}
 }
 
+/* Home as the password file has it: what ~ means, whatever $HOME says (the tests set it). */
+static const char *pwhome(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	return pw && pw->pw_dir ? pw->pw_dir : "/";
+}
+
+/* pwhome() followed by tail, in a rotating static buffer. */
+static const char *at_home(const char *tail)
+{
+	static char bufs[4][512];
+	static int i;
+	char *b = bufs[i++ % 4];
+
+	snprintf(b, sizeof(bufs[0]), "%s%s", pwhome(), tail);
+	return b;
+}
+
 static const char *me(void)
 {
 	struct passwd *pw = getpwuid(geteuid());
@@ -177,9 +196,9 @@ static void test_parse_real(void)
 	CHECK_EQ_INT(c.connect_timeout, 7);
 	CHECK_EQ_INT(c.n_identity, 3);
 	CHECK_STR(c.identity[0], "/tmp/x/id");
-	snprintf(want, sizeof(want), "/home/tester/.ssh/carol_192.0.2.9_%s_%%", me());
+	snprintf(want, sizeof(want), "%s/.ssh/carol_192.0.2.9_%s_%%", pwhome(), me());
 	CHECK_STR(c.identity[1], want);
-	CHECK_STR(c.identity[2], "/home/tester/keys/192.0.2.9");
+	CHECK_STR(c.identity[2], at_home("/keys/192.0.2.9"));
 	CHECK_EQ_INT(c.n_known_hosts, 3);
 	CHECK_STR(c.known_hosts[0], "/tmp/x/kh");
 	CHECK_STR(c.known_hosts[1], "/root/kh2");
@@ -226,7 +245,7 @@ static void test_parse_defaults(void)
 	CHECK_EQ_INT(c.connect_timeout, 0);
 	CHECK_EQ_INT(c.n_identity, ARRAY_LEN(ids));
 	for (i = 0; i < ARRAY_LEN(ids) && i < c.n_identity; i++) {
-		snprintf(want, sizeof(want), "/h/.ssh/%s", ids[i]);
+		snprintf(want, sizeof(want), "%s/.ssh/%s", pwhome(), ids[i]);
 		CHECK_STR(c.identity[i], want);
 	}
 	/* globalknownhostsfile is not ours to read. */
@@ -353,7 +372,7 @@ static void test_limits(void)
 }
 
 static const struct {
-	const char *in, *want; /* in want: @H = $HOME, @R = root's home, @U = local user */
+	const char *in, *want; /* in want: @H = our home per passwd, @R = root's, @U = local user */
 } expansions[] = {
     {"~", "@H"},
     {"~/", "@H/"},
@@ -374,13 +393,17 @@ static void subst(char *out, size_t len, const char *tmpl)
 {
 	struct passwd *pw = getpwnam("root");
 	const char *root = pw ? pw->pw_dir : "/root";
+	char mine[256];
+
+	pw = getpwuid(getuid());
+	snprintf(mine, sizeof(mine), "%s", pw ? pw->pw_dir : "/");
 	size_t n = 0;
 
 	for (; *tmpl && n + 1 < len; tmpl++) {
 		const char *rep = NULL;
 
 		if (tmpl[0] == '@' && tmpl[1] == 'H')
-			rep = "/home/t";
+			rep = mine;
 		else if (tmpl[0] == '@' && tmpl[1] == 'R')
 			rep = root;
 		else if (tmpl[0] == '@' && tmpl[1] == 'U')
@@ -401,6 +424,7 @@ static void test_expand(void)
 	char text[512], want[512];
 	size_t i;
 
+	/* $HOME says otherwise, as it may under sudo: ~ is still the password file's. */
 	home_set("/home/t");
 	for (i = 0; i < ARRAY_LEN(expansions); i++) {
 		snprintf(
@@ -538,11 +562,11 @@ static void test_resolve_no_ssh(void)
 	CHECK_STR(c.user, me());
 	CHECK_EQ_INT(c.port, 22);
 	CHECK_EQ_INT(c.n_identity, 3);
-	CHECK_STR(c.identity[0], "/home/nossh/.ssh/id_ed25519");
-	CHECK_STR(c.identity[1], "/home/nossh/.ssh/id_ecdsa");
-	CHECK_STR(c.identity[2], "/home/nossh/.ssh/id_rsa");
+	CHECK_STR(c.identity[0], at_home("/.ssh/id_ed25519"));
+	CHECK_STR(c.identity[1], at_home("/.ssh/id_ecdsa"));
+	CHECK_STR(c.identity[2], at_home("/.ssh/id_rsa"));
 	CHECK_EQ_INT(c.n_known_hosts, 1);
-	CHECK_STR(c.known_hosts[0], "/home/nossh/.ssh/known_hosts");
+	CHECK_STR(c.known_hosts[0], at_home("/.ssh/known_hosts"));
 	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
 	CHECK_EQ_INT(c.connect_timeout, 0);
 	sshconf_free(&c);
