@@ -501,7 +501,12 @@ DNS_NAME=onlyremote.test
 DNS_A=198.51.100.77
 DNS_AAAA=2001:db8:2::77
 LAN_NAME=lanhost.corp.test # only in S's /etc/hosts
-PTR_NAME=ptronly.example.test # only a PTR record, for $X4
+PTR_NAME=ptronly.example.test # PTR for $X4, and an A record back to it (forward-confirmed)
+SPOOF4=203.0.113.3         # a lan address whose PTR names someone else's host
+SPOOF_NAME=bank.example.test # ... which resolves to SPOOF_TO, not back to SPOOF4
+SPOOF_TO=203.0.113.66
+OUT_NAME=outside.example.test # PTR and A for C's own address: confirmed, but not routed
+USER_NAME=userpinned.corp.test # in C's own /etc/hosts and in S's: C's line must win
 ALT_NS=$X4 # a second resolver, on port ALT_PORT, with other answers
 ALT_PORT=5353
 ALT_A=203.0.113.77
@@ -510,7 +515,8 @@ ALT_AAAA=2001:db8:2::78
 tb_names_etc() {
 	printf 'nameserver %s\n' $L4 >"/etc/netns/$NS_S/resolv.conf" || return 1
 	# sed: the copy ends in a newline even when the original does not.
-	{ sed '$a\' /etc/hosts && echo "$L4 $LAN_NAME ${LAN_NAME%%.*}"; } >"/etc/netns/$NS_S/hosts" || return 1
+	{ sed '$a\' /etc/hosts && echo "$L4 $LAN_NAME ${LAN_NAME%%.*}" && echo "$L4 $USER_NAME"; } \
+		>"/etc/netns/$NS_S/hosts" || return 1
 	# Two tries of 1 s: one late UDP reply on a busy 2-core runner must not fail a
 	# case (glibc's own default is two tries of 5 s); a proxy that loses
 	# queries still fails.
@@ -538,7 +544,8 @@ tb_names_dns() {
 	done
 	tb_dnsmasq lan 53 --listen-address=$L4,$L6 \
 		--host-record=$DNS_NAME,$DNS_A,$DNS_AAAA \
-		--ptr-record=2.113.0.203.in-addr.arpa,$PTR_NAME ||
+		--host-record=$PTR_NAME,$X4 --host-record=$OUT_NAME,$C4 \
+		--ptr-record=3.113.0.203.in-addr.arpa,$SPOOF_NAME --address=/$SPOOF_NAME/$SPOOF_TO ||
 		tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-lan.start.log" | tr '\n' ' ')"
 	tb_dnsmasq alt $ALT_PORT --listen-address=$ALT_NS --host-record=$DNS_NAME,$ALT_A,$ALT_AAAA ||
 		tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-alt.start.log" | tr '\n' ' ')"

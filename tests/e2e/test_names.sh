@@ -1,11 +1,16 @@
 #!/bin/bash
 # test_names: what sluice learns from the remote. -N routes S's networks
-# (v4 and v6, a network added later too) but not the one C sits on; -H
-# copies names S knows (its /etc/hosts, a PTR-only address it has talked to,
-# --seed-hosts) into C's /etc/hosts and leaves that file byte for byte as it
-# was on exit, also after a SIGKILL and a later run; --dns answers C's
+# (v4 and v6, a network added later too) but not the one C sits on, and
+# refuses what S routes too widely (128.0.0.0/1, ::/1, a /8 around
+# 169.254/16) and says why, once; -H copies names S knows (its /etc/hosts, a
+# forward-confirmed PTR of an address it has talked to, --seed-hosts) into
+# C's /etc/hosts, but never a PTR name that does not resolve back, one for
+# an address outside the routed networks, or a name C's own lines use, and
+# leaves that file byte for byte as it was on exit, also after a SIGKILL and
+# a later run; --dns answers C's
 # lookups (UDP and TCP, A and AAAA) from S's resolver, or from --to-ns,
-# for C's nameservers or those of --ns-hosts.
+# for C's nameservers or those of --ns-hosts, and survives a local flood of
+# large datagrams at the captured nameserver during a checksummed download.
 #
 # The lan runs two dnsmasq that never forward: 198.51.100.2:53 (S's
 # resolv.conf) and 203.0.113.2:5353 (other answers, for --to-ns). C's
@@ -127,6 +132,10 @@ else
 	fail testbed_c_cannot_resolve "C resolved '$got' in $((SECONDS - t0)) s without sluice"
 fi
 
+# C's own line for a name S knows too (the user's line must win), and a lan
+# address with a lying PTR record for S to talk to.
+echo "198.51.100.9 $USER_NAME" >>"$HOSTS_C" || tb_die "cannot add to C's /etc/hosts"
+ip -n "$NS_L" addr add $SPOOF4/24 dev tos || tb_die "cannot add $SPOOF4 to L"
 # C's /etc/hosts as it must be again after every sluice run.
 cp -p "$HOSTS_C" "$TB/hosts.pristine" || tb_die "cannot copy C's /etc/hosts"
 PRISTINE_SHA=$(sha256sum <"$HOSTS_C")
@@ -150,6 +159,15 @@ table inet e2e_names {
 EOF
 # And one S loses for now: 203.0.113.0/24 (L keeps its address there).
 ip -n "$NS_S" addr del 203.0.113.1/24 dev tol || tb_die "cannot remove 203.0.113.1 from S"
+# Routes no tunnel should take from S, though S has them: half of IPv4 (as
+# OpenVPN's def1 sets), half of IPv6, and a /8 around link-local (the cloud
+# metadata address); next to them an ordinary v6 network via L, which must
+# be taken. Only S's routing table has them: nothing is sent there.
+WIDE_ROUTES="128.0.0.0/1 [::]/1 169.0.0.0/8"
+ip -n "$NS_S" route add 128.0.0.0/1 via $L4 || tb_die "cannot add 128.0.0.0/1 in S"
+ip -n "$NS_S" route add 169.0.0.0/8 via $L4 || tb_die "cannot add 169.0.0.0/8 in S"
+ip -n "$NS_S" -6 route add ::/1 via $L6 || tb_die "cannot add ::/1 in S"
+ip -n "$NS_S" -6 route add 2001:db8:5::/64 via $L6 || tb_die "cannot add 2001:db8:5::/64 in S"
 
 # --- -N ------------------------------------------------------------------------
 
@@ -171,6 +189,28 @@ if sluice_start_case nets_start http://$L4/ -r sshhost -N -v; then
 	# C's own link stays C's: S sees C's address, not its own.
 	peer_seen nets_direct_untouched 4 $S4 $C4
 	peer_seen nets_direct_untouched_v6 6 "[$S6]" 2001:db8:1::1
+
+	# The wide routes: each refused with its reason, none in C's rules; the
+	# ordinary one next to them is in.
+	rules=$(inC nft list table inet sluice 2>&1)
+	if echo "$rules" | grep -q '2001:db8:5::/64'; then pass nets_ordinary_route_taken; else
+		fail nets_ordinary_route_taken "2001:db8:5::/64 not in C's rules: $(echo "$rules" | grep -i elements | tr '\n' ' ')"
+	fi
+	for r in $WIDE_ROUTES; do
+		case $r in
+		169.*) why="it covers link-local" ;;
+		\[*) why="wider than /7" ;;
+		*) why="wider than /8" ;;
+		esac
+		name=nets_wide_refused_$(echo "$r" | tr -c '0-9a-z\n' _)
+		if ! grep -qF -- "not routing $r: $why" "$SLUICE_LOG"; then
+			fail "$name" "no 'not routing $r: $why' in the log: $(grep 'not routing' "$SLUICE_LOG" | tr '\n' '|')"
+		elif echo "$rules" | grep -qF -- "$(echo "$r" | tr -d '[]')"; then
+			fail "$name" "$r is in C's rules"
+		else
+			pass "$name"
+		fi
+	done
 
 	sleep 5
 	if proc_alive "$SLUICE_PID"; then get_is nets_session_survives http://$L4/; else
@@ -201,6 +241,12 @@ if sluice_start_case nets_start http://$L4/ -r sshhost -N -v; then
 		fail nets_added_later "$X4 or [$NEW6::2] not reachable within 40 s: $(sluice_log_tail)"
 	fi
 	echo "# new networks reachable after $((SECONDS - t0)) s"
+	# S's routes changed since the first list: each refusal is still told once.
+	updates=$(grep -c -- '-N: routing ' "$SLUICE_LOG")
+	told=$(grep -cF -- 'not routing 128.0.0.0/1:' "$SLUICE_LOG")
+	if [ "$updates" -ge 2 ] && [ "$told" = 1 ]; then pass nets_refusal_told_once; else
+		fail nets_refusal_told_once "$updates route updates, 128.0.0.0/1 refused in $told lines (want >= 2, 1)"
+	fi
 	stop nets_stop
 else
 	ip -n "$NS_S" addr add 203.0.113.1/24 dev tol
@@ -216,8 +262,12 @@ prefix_kept() { cmp -s -n "$PRISTINE_SIZE" "$HOSTS_C" "$TB/hosts.pristine"; }
 # "ADDRESS NAME" for each name on our lines.
 added_pairs() { added | sed 's/#.*//' | awk '{ for (i = 2; i <= NF; i++) print $1, $i }'; }
 
-# S talks to the PTR-only address, which puts it in S's neighbour table.
-s_talks_to_x4() { inS curl -s --max-time 2 -o /dev/null http://$X4/; }
+# S talks to the PTR-named addresses, which puts them in S's neighbour table.
+s_talks_to_x4() {
+	inS curl -s --max-time 2 -o /dev/null http://$X4/
+	inS curl -s --max-time 2 -o /dev/null http://$SPOOF4/
+}
+H_NETS="$LAN_NET 203.0.113.0/24"
 
 # The names every -H run must bring; with SEEDED=1 also the --seed-hosts one.
 all_names() {
@@ -234,9 +284,20 @@ POKES=0
 
 s_talks_to_x4
 SEEDED=1
-if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAME -v $LAN_NET; then
+# The log lines that show the refusals happened (so their absence from the
+# file is not merely names that never arrived).
+REFUSED_SPOOF="not reporting $SPOOF_NAME for $SPOOF4: the name does not resolve back"
+REFUSED_OUT="not taking $OUT_NAME for $C4: the address is not inside the routed"
+REFUSED_USER="not taking $USER_NAME for $L4: the name is already in"
+refusals_logged() {
+	grep -qF "$REFUSED_SPOOF" "$SLUICE_LOG" && grep -qF "$REFUSED_OUT" "$SLUICE_LOG" &&
+		grep -qF "$REFUSED_USER" "$SLUICE_LOG"
+}
+all_names_refused_poked() { all_names_poked && refusals_logged; }
+
+if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAME -v $H_NETS; then
 	t0=$SECONDS
-	poll 30 all_names_poked
+	poll 40 all_names_refused_poked
 	echo "# names in C's /etc/hosts after $((SECONDS - t0)) s"
 	is hosts_etc_hosts_name "$(addr4 $LAN_NAME)" $L4 "getent ahostsv4 $LAN_NAME in C"
 	is hosts_etc_hosts_short "$(addr4 ${LAN_NAME%%.*})" $L4 "getent ahostsv4 ${LAN_NAME%%.*} in C"
@@ -247,6 +308,21 @@ if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAM
 	fi
 	got=$(added_pairs | awk '$1 ~ /^127\./ || $1 == "::1" || $2 == "localhost"' | tr '\n' '|')
 	if [ -z "$got" ]; then pass hosts_no_loopback; else fail hosts_no_loopback "added: $got"; fi
+	# refused CASE NAME LOGGED_LINE: NAME is on none of our lines, and the log
+	# shows it was seen and refused.
+	refused() {
+		if ! grep -qF -- "$3" "$SLUICE_LOG"; then
+			fail "$1" "no '$3' in the log (was it ever seen?): $(grep -- '-H' "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+		elif added_pairs | awk -v n="$2" '$2 == n { f = 1 } END { exit !f }'; then
+			fail "$1" "$2 is in C's /etc/hosts: $(added | grep -F "$2" | tr '\n' '|')"
+		else
+			pass "$1"
+		fi
+	}
+	refused hosts_ptr_not_confirmed $SPOOF_NAME "$REFUSED_SPOOF"
+	refused hosts_outside_routed $OUT_NAME "$REFUSED_OUT"
+	refused hosts_users_name_wins $USER_NAME "$REFUSED_USER"
+	is hosts_users_line_kept "$(addr4 $USER_NAME)" 198.51.100.9 "getent ahostsv4 $USER_NAME in C"
 	echo "# sluice's lines: $(added | tr '\n' '|')"
 	stop hosts_stop
 	if [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then pass hosts_restored; else
@@ -256,7 +332,7 @@ fi
 
 # A SIGKILLed run leaves its lines; the next run must neither repeat nor keep them.
 SEEDED=0
-if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
+if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $H_NETS; then
 	poll 30 all_names_poked
 	if [ -n "$(added_pairs)" ]; then
 		sluice_stop KILL 2
@@ -268,7 +344,7 @@ if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; the
 		# The next run's first write (restore or rewrite) changes the file;
 		# one that finds nothing to change may leave it, so this only waits.
 		rewritten() { [ "$(stat -c %y "$HOSTS_C")" != "$mtime" ] && [ "$(addr4 $LAN_NAME)" = $L4 ]; }
-		if sluice_start_case hosts_after_kill_start http://$L4/ -r sshhost -H -v $LAN_NET; then
+		if sluice_start_case hosts_after_kill_start http://$L4/ -r sshhost -H -v $H_NETS; then
 			poll 20 rewritten || echo "# C's /etc/hosts not rewritten within 20 s of the restart"
 			poll 30 all_names_poked
 			sleep 1
@@ -308,6 +384,63 @@ if sluice_start_case dns_start http://$L4/ -r sshhost --dns -v $LAN_NET; then
 	is dns_glibc_aaaa "$(addr6 $DNS_NAME)" $DNS_AAAA "getent ahostsv6 $DNS_NAME in C"
 	is dns_glibc_hosts "$(inC getent hosts $DNS_NAME | awk '{ print $1 }')" $DNS_AAAA "getent hosts $DNS_NAME in C"
 	dns_checks dns $NS4 $DNS_A $DNS_AAAA
+
+	# A local flood at the captured nameserver while a checksummed download
+	# runs: oversized datagrams (dropped at once), 4000-byte ones (over DNS's
+	# budget), then many small ones, which fill whatever room is left. C's
+	# uplink is slowed to 5 Mbit/s meanwhile, as a real one can be, so
+	# queries arrive faster than the tunnel drains them: before DNS had a
+	# budget they filled the control queue and the next WINDOW frame of the
+	# download ended the session ("the SSH channel is not draining"). The
+	# tunnel stays up, the download is intact, and DNS answers again once
+	# the flood is over.
+	FLOOD_SHA=$(tb_make_file flood.bin $((32 << 20))) || tb_die "cannot write flood.bin"
+	ip netns exec "$NS_C" tc qdisc add dev tos root tbf rate 5mbit burst 32kbit latency 400ms ||
+		tb_die "cannot shape C's uplink"
+	inC curl -sS --max-time 60 http://$L4/flood.bin 2>&1 | sha256sum | cut -d' ' -f1 >"$TB/flood.got" &
+	dl=$!
+	TB_PIDS="$TB_PIDS $dl"
+	sent=$(inC "$PY" - $NS4 <<'PYEOF'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+sent, end = 0, time.monotonic() + 8
+for size, count in ((60000, 300), (4000, 2000), (40, 40000)):
+    msg = bytes(12) + b"x" * (size - 12)
+    for _ in range(count):
+        if time.monotonic() > end:
+            break
+        try:
+            s.sendto(msg, (sys.argv[1], 53))
+            sent += 1
+        except BlockingIOError:
+            time.sleep(0.001)
+print(sent)
+PYEOF
+)
+	wait $dl
+	tb_forget $dl
+	ip netns exec "$NS_C" tc qdisc del dev tos root
+	got=$(cat "$TB/flood.got")
+	if ! proc_alive "$SLUICE_PID"; then
+		fail dns_flood_survived "sluice died under the flood: $(sluice_log_tail)"
+	elif [ "${sent:-0}" -lt 10000 ]; then
+		fail dns_flood_survived "only ${sent:-0} datagrams sent: no flood to survive"
+	elif [ "$got" != "$FLOOD_SHA" ]; then
+		fail dns_flood_survived "download sha256 $got, want $FLOOD_SHA"
+	else
+		pass dns_flood_survived
+	fi
+	echo "# flood: $sent datagrams; $(grep -- '--dns: dropped' "$SLUICE_LOG" | tail -n 1)"
+	dns_again() { [ "$(dig_c @$NS4 $DNS_NAME A)" = $DNS_A ]; }
+	if poll 20 dns_again; then pass dns_after_flood; else
+		fail dns_after_flood "dig @$NS4 $DNS_NAME: '$(dig_c @$NS4 $DNS_NAME A | tr '\n' '|')'"
+	fi
+	# The drops are counted in the log (at most every 10 s, so after the wait above).
+	counted() { grep -q -- '--dns: dropped' "$SLUICE_LOG"; }
+	if poll 12 counted; then pass dns_flood_counted; else
+		fail dns_flood_counted "no '--dns: dropped' line in the log: $(sluice_log_tail)"
+	fi
 	stop dns_stop
 	got=$(inC dig +short +time=1 +tries=1 @$NS4 $DNS_NAME A 2>/dev/null | grep -v '^;')
 	is dns_released "$got" "" "dig @$NS4 after sluice stopped"
