@@ -18,6 +18,8 @@
 
 #include "auth.h"
 
+#include "../common/escape.h"
+
 #define SECRET_MAX 1024
 #define TRIES	   3  /* prompts per interactive method, like NumberOfPasswordPrompts */
 #define AGENT_MAX  32 /* servers cut us off after MaxAuthTries (6) anyway */
@@ -87,22 +89,28 @@ static int session_failed(LIBSSH2_SESSION *s, int rc, struct auth_result *res)
 										 : -ECONNRESET;
 }
 
-/* Server-provided prompt text goes to the terminal: keep its control characters out. */
+/*
+ * Server-provided prompt text goes to the terminal: escaped by the same
+ * filter as every log line, newlines kept (prompts span lines).
+ */
 static void tty_put(int fd, const char *s, size_t len)
 {
-	char buf[256];
-	size_t n = 0;
+	char *buf;
+	size_t n;
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[n++] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? '?' : (char)c;
-		if (n == sizeof(buf) || i + 1 == len) {
-			if (write(fd, buf, n) < 0)
-				return;
-			n = 0;
-		}
+	/* Each byte escapes to at most 4; prompts are short (libssh2 bounds them). */
+	if (len > (1u << 20) || !(buf = malloc(len * 4 + 1)))
+		return;
+	n = escape_text(buf, len * 4 + 1, s, len, true);
+	/* A prompt that cannot be shown is no error: the answer read after it is what counts. */
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+		if (w <= 0)
+			break;
+		memmove(buf, buf + w, n - (size_t)w);
+		n -= (size_t)w;
 	}
+	free(buf);
 }
 
 static volatile sig_atomic_t tty_signal;
