@@ -14,7 +14,7 @@ LDLIBS   := -lssh2 -lnftnl -lmnl
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 COMMON_SRC := $(wildcard common/*.c)
-CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c)) $(wildcard firewall/*.c)
+CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)) $(wildcard firewall/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
@@ -77,7 +77,7 @@ bench: deps all
 	@bash tests/bench.sh
 
 format:
-	clang-format -i $(wildcard */*.c */*.h tests/unit/*.c tests/unit/*.h)
+	clang-format -i $(wildcard */*.c */*.h */*/*.c */*/*.h)
 
 clean:
 	rm -rf $(B)

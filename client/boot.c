@@ -1,8 +1,8 @@
 /*
- * boot: the bootstrap of the remote helper. Runs in blocking libssh2 mode,
- * before the event loop exists. Nothing from the remote is trusted: status
- * lines are matched exactly and the HELLO must carry the hash of the exact
- * helper we carry.
+ * boot: the bootstrap of the remote helper, over whatever transport carries
+ * it. Blocking (with a timeout per step), before the event loop exists.
+ * Nothing from the remote is trusted: status lines are matched exactly and
+ * the HELLO must carry the hash of the exact helper we carry.
  */
 #include "boot.h"
 
@@ -12,8 +12,10 @@
 
 extern const uint8_t sluice_helper_start[], sluice_helper_end[];
 
-#define BOOT_LINE_MAX  4096
-#define BOOT_NOISE_MAX 64 /* lines of shell start-up noise we skip before giving up */
+#define BOOT_LINE_MAX	4096
+#define BOOT_NOISE_MAX	64    /* lines of shell start-up noise we skip before giving up */
+#define BOOT_STEP_MS	30000 /* a silent remote must not hang us for good */
+#define BOOT_EXPLAIN_MS 3000  /* for the last words of a bootstrap that failed */
 
 /*
  * One line, no single quotes and no '!', so that any login shell (sh, bash,
@@ -79,7 +81,7 @@ int boot_command(char *buf, size_t len, const char *hash_hex, size_t size, int v
 }
 
 struct boot_io {
-	LIBSSH2_CHANNEL *ch;
+	struct transport *t;
 	uint8_t buf[BOOT_LINE_MAX];
 	size_t len;
 };
@@ -91,10 +93,9 @@ static ssize_t boot_fill(struct boot_io *io)
 
 	if (io->len == sizeof(io->buf))
 		return -EMSGSIZE;
-	n = libssh2_channel_read(io->ch, (char *)io->buf + io->len, sizeof(io->buf) - io->len);
-	if (n < 0)
-		return n == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT : -EIO;
-	io->len += (size_t)n;
+	n = transport_read_wait(io->t, io->buf + io->len, sizeof(io->buf) - io->len, BOOT_STEP_MS);
+	if (n > 0)
+		io->len += (size_t)n;
 	return n;
 }
 
@@ -126,22 +127,8 @@ static int boot_line(struct boot_io *io, char *line, size_t linelen)
 	}
 }
 
-static int write_all(LIBSSH2_CHANNEL *ch, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = libssh2_channel_write(ch, (const char *)p, len);
-		if (n < 0)
-			return n == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The script failed: collect what it said on stderr and its exit status for one line. */
-static void boot_explain(LIBSSH2_CHANNEL *ch, int ret, char *err, size_t errlen)
+static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 {
 	char msg[1024] = "";
 	ssize_t n = 0, got = 0;
@@ -149,7 +136,8 @@ static void boot_explain(LIBSSH2_CHANNEL *ch, int ret, char *err, size_t errlen)
 	int status;
 
 	do {
-		n = libssh2_channel_read_stderr(ch, msg + got, sizeof(msg) - 1 - (size_t)got);
+		n = transport_read_stderr_wait(t, msg + got, sizeof(msg) - 1 - (size_t)got,
+					       BOOT_EXPLAIN_MS);
 		if (n > 0)
 			got += n;
 	} while (n > 0 && (size_t)got < sizeof(msg) - 1);
@@ -158,9 +146,7 @@ static void boot_explain(LIBSSH2_CHANNEL *ch, int ret, char *err, size_t errlen)
 	while (got > 0 && (msg[got - 1] == '\n' || msg[got - 1] == '\r'))
 		msg[--got] = '\0';
 	nl = strrchr(msg, '\n');
-	libssh2_channel_close(ch);
-	libssh2_channel_wait_closed(ch);
-	status = libssh2_channel_get_exit_status(ch);
+	status = transport_exit_status(t);
 	if (got > 0)
 		snprintf(err, errlen, "starting the remote helper failed (exit %d): %s", status,
 			 nl ? nl + 1 : msg);
@@ -215,15 +201,14 @@ static int boot_hello(struct boot_io *io, uint32_t stream_window, uint32_t featu
 	}
 	*peer = f.u.hello;
 	memcpy(mine.hash, boot_helper_hash(), SHA256_LEN);
-	r = write_all(io->ch, frame, wire_put_hello(frame, &mine));
+	r = transport_write_all(io->t, frame, wire_put_hello(frame, &mine), BOOT_STEP_MS);
 	if (r < 0)
 		snprintf(err, errlen, "sending hello to the remote helper: %s", strerror(-r));
 	return r;
 }
 
-int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, uint32_t features,
-	       int verbose, LIBSSH2_CHANNEL **out, struct wire_hello *peer, char *err,
-	       size_t errlen)
+int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
+	       struct wire_hello *peer, char *err, size_t errlen)
 {
 	static struct boot_io io;
 	char cmd[4096], hex[SHA256_HEX], line[256];
@@ -239,50 +224,31 @@ int boot_start(LIBSSH2_SESSION *s, uint32_t rx_window, uint32_t stream_window, u
 		return ret;
 	}
 	memset(&io, 0, sizeof(io));
-	io.ch = libssh2_channel_open_ex(s, "session", sizeof("session") - 1, rx_window,
-					LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
-	if (!io.ch) {
-		char *m = NULL;
-		libssh2_session_last_error(s, &m, NULL, 0);
-		snprintf(err, errlen, "opening an SSH channel failed: %s", m ? m : "unknown error");
-		return -EIO;
-	}
-	if (libssh2_channel_exec(io.ch, cmd) != 0) {
-		char *m = NULL;
-		libssh2_session_last_error(s, &m, NULL, 0);
-		snprintf(err, errlen, "running the bootstrap on the remote failed: %s",
-			 m ? m : "unknown error");
-		ret = -EIO;
-		goto fail;
-	}
+	io.t = t;
+	ret = transport_exec(t, cmd, err, errlen);
+	if (ret < 0)
+		return ret;
 	for (;;) {
 		ret = boot_line(&io, line, sizeof(line));
 		if (ret < 0) {
-			boot_explain(io.ch, ret, err, errlen);
-			goto fail;
+			boot_explain(t, ret, err, errlen);
+			return ret;
 		}
 		if (strcmp(line, "SLUICE-BOOT run") == 0)
 			break;
 		if (strcmp(line, "SLUICE-BOOT need") != 0 || ++uploads > 2) {
 			snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s",
 				 line);
-			ret = -EPROTO;
-			goto fail;
+			return -EPROTO;
 		}
-		ret = write_all(io.ch, blob, blob_len);
+		ret = transport_write_all(t, blob, blob_len, BOOT_STEP_MS);
 		if (ret < 0) {
 			snprintf(err, errlen, "uploading the helper failed: %s", strerror(-ret));
-			goto fail;
+			return ret;
 		}
 	}
 	ret = boot_hello(&io, stream_window, features, peer, err, errlen);
 	if (ret == -EPIPE)
-		boot_explain(io.ch, ret, err, errlen);
-	if (ret < 0)
-		goto fail;
-	*out = io.ch;
-	return 0;
-fail:
-	libssh2_channel_free(io.ch);
+		boot_explain(t, ret, err, errlen);
 	return ret;
 }

@@ -23,7 +23,6 @@
 #include "../common/log.h"
 #include "../common/mux.h"
 #include "../firewall/fw.h"
-#include "aesctr.h"
 #include "boot.h"
 #include "../common/resolv.h"
 #include "../common/routes.h"
@@ -33,8 +32,8 @@
 #include "dns.h"
 #include "listen.h"
 #include "opts.h"
-#include "ssh.h"
-#include "sshconf.h"
+#include "ssh/sshconf.h"
+#include "ssh/transport_ssh.h"
 #include "tunnel.h"
 
 /*
@@ -66,8 +65,7 @@
 struct client {
 	struct opts o;
 	struct sshconf cfg;
-	struct ssh_conn conn;
-	LIBSSH2_CHANNEL *ch;
+	struct transport *tr;
 	struct evloop loop;
 	struct listeners ls;
 	struct mux *mux;
@@ -408,12 +406,34 @@ static int client_session_setup(struct client *c)
 	return ret;
 }
 
+/* The libssh2 backend: our own session, with the ssh config's host keys and identities. */
+static int client_open_ssh(struct client *c, char *err, size_t errlen)
+{
+	struct ssh_report rep;
+	int ret;
+
+	memset(&rep, 0, sizeof(rep));
+	ret = transport_ssh_open(&c->tr, &c->cfg, c->o.identity, c->o.n_identity, c->o.known_hosts,
+				 SSH_RX_WINDOW, &rep, err, errlen);
+	if (ret < 0)
+		return ret;
+	if (rep.hostkey_added)
+		log_warn("added the host key of %s (%s) to %s", c->cfg.hostname, rep.hostkey,
+			 c->o.known_hosts	? c->o.known_hosts
+			 : c->cfg.n_known_hosts ? c->cfg.known_hosts[0]
+						: "known_hosts");
+	else if (rep.hostkey_add_err)
+		log_warn("accepted the new host key of %s (%s) but could not save it: %s",
+			 c->cfg.hostname, rep.hostkey, strerror(-rep.hostkey_add_err));
+	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
+		  c->cfg.user, c->cfg.hostname, c->cfg.port, rep.hostkey, rep.auth_used);
+	return 0;
+}
+
 static int client_connect(struct client *c)
 {
 	uint32_t want;
-	enum ssh_fail fail = SSH_FAIL_NONE;
 	struct wire_hello peer;
-	const char *cipher;
 	char err[512];
 	int ret;
 
@@ -425,31 +445,15 @@ static int client_connect(struct client *c)
 			ret == -EINVAL ? "ssh -G rejected it" : strerror(-ret));
 		return ret;
 	}
-	ret = ssh_connect(&c->conn, &c->cfg, c->o.identity, c->o.n_identity, c->o.known_hosts,
-			  &fail, err, sizeof(err));
+	ret = client_open_ssh(c, err, sizeof(err));
 	if (ret < 0) {
 		log_err("%s", err);
 		return ret;
 	}
-	if (c->conn.hostkey_added)
-		log_warn("added the host key of %s (%s) to %s", c->cfg.hostname, c->conn.hostkey,
-			 c->o.known_hosts	? c->o.known_hosts
-			 : c->cfg.n_known_hosts ? c->cfg.known_hosts[0]
-						: "known_hosts");
-	else if (c->conn.hostkey_add_err)
-		log_warn("accepted the new host key of %s (%s) but could not save it: %s",
-			 c->cfg.hostname, c->conn.hostkey, strerror(-c->conn.hostkey_add_err));
-	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
-		  c->cfg.user, c->cfg.hostname, c->cfg.port, c->conn.hostkey, c->conn.auth_used);
-	cipher = libssh2_session_methods(c->conn.session, LIBSSH2_METHOD_CRYPT_SC);
-	log_debug("SSH cipher %s, MAC %s%s", cipher ? cipher : "?",
-		  libssh2_session_methods(c->conn.session, LIBSSH2_METHOD_MAC_SC) ?: "?",
-		  cipher && strstr(cipher, "-ctr") && aesctr_contexts() ? ", keystream made in bulk"
-									: "");
+	log_debug("transport %s: %s", c->tr->name, c->tr->detail);
 	want = (c->o.auto_nets ? WIRE_F_ROUTES : 0) | (c->o.auto_hosts ? WIRE_F_HOSTS : 0) |
 	       (c->o.dns ? WIRE_F_DNS : 0);
-	ret = boot_start(c->conn.session, SSH_RX_WINDOW, STREAM_WINDOW, want, c->o.verbose, &c->ch,
-			 &peer, err, sizeof(err));
+	ret = boot_start(c->tr, STREAM_WINDOW, want, c->o.verbose, &peer, err, sizeof(err));
 	if (ret < 0) {
 		log_err("%s", err);
 		return ret;
@@ -468,9 +472,9 @@ static int client_connect(struct client *c)
 		return -ENOMEM;
 	mux_set_peer_window(c->mux, peer.window);
 	mux_set_window_max(c->mux, STREAM_WINDOW_ALONE, STREAM_ALONE_MS, STREAM_BUDGET_MS);
-	ret = tunnel_init(&c->tun, c->conn.session, c->ch, c->conn.fd, &c->loop, c->mux);
+	ret = tunnel_init(&c->tun, c->tr, &c->loop, c->mux);
 	if (ret < 0) {
-		log_err("watching the SSH socket: %s", strerror(-ret));
+		log_err("watching the transport: %s", strerror(-ret));
 		return ret;
 	}
 	return client_session_setup(c);
@@ -487,12 +491,12 @@ static int client_firewall(struct client *c)
 	if (!ex)
 		return -ENOMEM;
 	memcpy(ex, c->o.exclude, n * sizeof(*ex));
-	if (sa_addr(&c->conn.peer)) {
+	if (c->tr->peer_len && sa_addr(&c->tr->peer)) {
 		/* The tunnel must never capture its own SSH connection, even with 0/0. */
-		ex[n].family = c->conn.peer.ss_family;
-		memcpy(ex[n].addr, sa_addr(&c->conn.peer), ex[n].family == AF_INET ? 4 : 16);
+		ex[n].family = c->tr->peer.ss_family;
+		memcpy(ex[n].addr, sa_addr(&c->tr->peer), ex[n].family == AF_INET ? 4 : 16);
 		ex[n].prefix = ex[n].family == AF_INET ? 32 : 128;
-		ex[n].port_lo = ex[n].port_hi = sa_port(&c->conn.peer);
+		ex[n].port_lo = ex[n].port_hi = sa_port(&c->tr->peer);
 		n++;
 	}
 	if (c->o.auto_nets && n > c->o.n_exclude) {
@@ -615,13 +619,7 @@ static void client_cleanup(struct client *c)
 	listen_close(&c->ls, &c->loop);
 	dns_close(&c->dns, &c->loop);
 	mux_free(c->mux);
-	if (c->ch) {
-		libssh2_session_set_blocking(c->conn.session, 1);
-		libssh2_session_set_timeout(c->conn.session, 2000);
-		libssh2_channel_free(c->ch);
-	}
-	if (c->conn.session)
-		ssh_disconnect(&c->conn, "sluice stopping");
+	transport_close(c->tr);
 	if (c->sig.fd > 0)
 		close(c->sig.fd);
 	if (c->loop.epfd > 0)
@@ -655,7 +653,6 @@ int main(int argc, char **argv)
 	char err[512];
 	int ret;
 
-	c.conn.fd = -1;
 	c.dns.s4.io.fd = c.dns.s6.io.fd = -1;
 	c.ls.reserve_fd = -1;
 	c.loop.epfd = -1;

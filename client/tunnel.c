@@ -1,14 +1,12 @@
 /*
- * tunnel: pumps the mux through the libssh2 channel. libssh2 is in
- * non-blocking mode: after LIBSSH2_ERROR_EAGAIN the same write is repeated
- * with the same bytes, and the socket is watched in the directions
- * libssh2_session_block_directions() names, so nothing busy-loops.
+ * tunnel: pumps the mux through the transport. After -EAGAIN a write is
+ * repeated with the same bytes (the mux keeps them pinned), and the
+ * descriptors are watched in the directions the transport names, so
+ * nothing busy-loops.
  */
 #include "tunnel.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,11 +15,10 @@
 
 #define PUMP_ROUNDS 32
 /* Few reads between writes: credit (WINDOW frames) goes back while data still flows. */
-#define READS_PER_ROUND	     2
-#define WRITES_PER_ROUND     64
-#define PING_SEC	     10
-#define TUNNEL_NOTSENT_LOWAT (128 << 10)
-#define STALL_SEC	     45
+#define READS_PER_ROUND	 2
+#define WRITES_PER_ROUND 64
+#define PING_SEC	 10
+#define STALL_SEC	 45
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 {
@@ -35,42 +32,33 @@ static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *ssh_error(struct tunnel *t)
-{
-	char *m = NULL;
-
-	libssh2_session_last_error(t->sess, &m, NULL, 0);
-	return m ? m : "unknown error";
-}
-
-static void on_ssh(struct ev_io *io, uint32_t events)
+static void on_transport(struct ev_io *io, uint32_t events)
 {
 	/* Work happens in tunnel_pump after the round of callbacks. */
 }
 
-int tunnel_init(struct tunnel *t, LIBSSH2_SESSION *sess, LIBSSH2_CHANNEL *ch, int fd,
-		struct evloop *loop, struct mux *mux)
+int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, struct mux *mux)
 {
+	int fd[2], ret;
+
 	memset(t, 0, sizeof(*t));
-	t->sess = sess;
-	t->ch = ch;
+	t->tr = tr;
 	t->loop = loop;
 	t->mux = mux;
-	t->io.fd = fd;
-	t->io.cb = on_ssh;
-	t->watched = EPOLLIN;
+	transport_wait_on(tr, fd, &t->watched);
+	t->io.fd = fd[0];
+	t->io.cb = on_transport;
+	t->err_io.fd = fd[1];
+	t->err_io.cb = on_transport;
 	clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 	/* The first tick pings at once: the round trip sizes a lone stream's credit. */
 	t->last_ping = t->last_rx;
 	t->last_ping.tv_sec -= PING_SEC;
 	t->last_tx = t->last_rx;
-	/*
-	 * Keep unsent bytes in the kernel short: what waits in our own buffer
-	 * can still be scheduled fairly, what waits in the socket cannot.
-	 */
-	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){TUNNEL_NOTSENT_LOWAT}, sizeof(int));
-	libssh2_session_set_blocking(sess, 0);
-	return evloop_add(loop, &t->io, t->watched);
+	ret = evloop_add(loop, &t->io, t->watched);
+	if (ret == 0 && t->err_io.fd >= 0)
+		ret = evloop_add(loop, &t->err_io, EPOLLIN);
+	return ret;
 }
 
 /* The helper's stderr: one log line per line, shown with -v. */
@@ -91,18 +79,17 @@ static void tunnel_stderr(struct tunnel *t, const char *p, size_t n)
 	}
 }
 
-/*
- * libssh2 1.10 keeps one half-sent packet per session, and a different call
- * that needs to send meanwhile (a read's window adjust, a write's data)
- * fails instead of waiting. So once a call returns EAGAIN with outbound
- * blocked, only that same call may come next, until it completes.
- */
-static void note_eagain(struct tunnel *t, int op)
+/* The helper's last words usually say why it stopped: keep them in the reason. */
+static void tunnel_ended(struct tunnel *t)
 {
-	/* Without outbound blocked, the call finished whatever it had half sent (if anything). */
-	t->stuck = libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND
-		       ? op
-		       : TUNNEL_STUCK_NONE;
+	int status = transport_exit_status(t->tr);
+	char st[32] = "";
+
+	t->errbuf[t->errlen] = '\0';
+	if (status >= 0)
+		snprintf(st, sizeof(st), " with status %d", status);
+	tunnel_fail(t, -EPIPE, "the remote helper exited%s%s%s", st, t->errlen ? ": " : "",
+		    t->errbuf);
 }
 
 static int tunnel_read(struct tunnel *t)
@@ -111,37 +98,31 @@ static int tunnel_read(struct tunnel *t)
 	int i, ret, progress = 0;
 	ssize_t n;
 
-	if (t->stuck == TUNNEL_STUCK_WRITE)
-		return 0;
 	/*
-	 * stderr first: reading it runs libssh2's transport and may queue
-	 * stdout packets from the socket. Reading stdout last, until EAGAIN,
-	 * leaves nothing queued inside libssh2 that no socket event would
-	 * announce.
+	 * stderr first: reading it may run the transport and queue stdout
+	 * bytes inside it. Reading stdout last, until EAGAIN, leaves nothing
+	 * queued that no descriptor event would announce.
 	 */
-	while ((n = libssh2_channel_read_ex(t->ch, SSH_EXTENDED_DATA_STDERR, ebuf, sizeof(ebuf))) >
-	       0)
+	while ((n = transport_read_stderr(t->tr, ebuf, sizeof(ebuf))) > 0)
 		tunnel_stderr(t, ebuf, (size_t)n);
-	if (n == LIBSSH2_ERROR_EAGAIN) {
-		note_eagain(t, TUNNEL_STUCK_READ);
-		if (t->stuck == TUNNEL_STUCK_READ)
-			return 0;
+	if (n < 0 && n != -EAGAIN) {
+		tunnel_fail(t, (int)n, "%s", transport_why(t->tr));
+		return -1;
 	}
-	t->stuck = TUNNEL_STUCK_NONE;
 	for (i = 0; i < READS_PER_ROUND; i++) {
 		size_t len;
 		uint8_t *p = mux_in_space(t->mux, &len);
-		n = libssh2_channel_read_ex(t->ch, 0, (char *)p, len);
-		if (n == LIBSSH2_ERROR_EAGAIN) {
-			note_eagain(t, TUNNEL_STUCK_READ);
+		n = transport_read(t->tr, p, len);
+		if (n == -EAGAIN)
 			break;
-		}
-		if (n < 0) {
-			tunnel_fail(t, -EIO, "reading from the SSH channel: %s", ssh_error(t));
+		if (n == 0) {
+			tunnel_ended(t);
 			return -1;
 		}
-		if (n == 0)
-			break;
+		if (n < 0) {
+			tunnel_fail(t, (int)n, "%s", transport_why(t->tr));
+			return -1;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 		progress = 1;
 		ret = mux_in_commit(t->mux, (size_t)n);
@@ -156,13 +137,6 @@ static int tunnel_read(struct tunnel *t)
 			return -1;
 		}
 	}
-	if (libssh2_channel_eof(t->ch)) {
-		/* Keep the helper's last words: they usually say why it stopped. */
-		t->errbuf[t->errlen] = '\0';
-		tunnel_fail(t, -EPIPE, "the remote helper exited%s%s", t->errlen ? ": " : "",
-			    t->errbuf);
-		return -1;
-	}
 	return progress;
 }
 
@@ -171,8 +145,6 @@ static int tunnel_write(struct tunnel *t)
 	int i, progress = 0;
 	ssize_t n;
 
-	if (t->stuck == TUNNEL_STUCK_READ)
-		return 0;
 	for (i = 0; i < WRITES_PER_ROUND; i++) {
 		size_t len;
 		const uint8_t *p;
@@ -186,20 +158,18 @@ static int tunnel_write(struct tunnel *t)
 			clock_gettime(CLOCK_MONOTONIC, &t->last_tx);
 			break;
 		}
-		n = libssh2_channel_write_ex(t->ch, 0, (const char *)p, len);
-		if (n == LIBSSH2_ERROR_EAGAIN) {
+		n = transport_write(t->tr, p, len);
+		if (n == -EAGAIN) {
 			t->pending = true;
 			t->pending_len = len;
 			mux_out_pin(t->mux, true);
-			note_eagain(t, TUNNEL_STUCK_WRITE);
 			break;
 		}
 		if (n < 0) {
-			tunnel_fail(t, -EIO, "writing to the SSH channel: %s", ssh_error(t));
+			tunnel_fail(t, (int)n, "%s", transport_why(t->tr));
 			return -1;
 		}
 		t->pending = false;
-		t->stuck = TUNNEL_STUCK_NONE;
 		clock_gettime(CLOCK_MONOTONIC, &t->last_tx);
 		mux_out_pin(t->mux, false);
 		mux_out_consume(t->mux, (size_t)n);
@@ -210,34 +180,23 @@ static int tunnel_write(struct tunnel *t)
 
 void tunnel_pump(struct tunnel *t)
 {
-	int round, r, w, r2;
+	int round, r, w, r2, fd[2];
 	uint32_t want;
 
 	t->more = false;
 	for (round = 0; round < PUMP_ROUNDS && !t->failed; round++) {
 		r = tunnel_read(t);
 		w = tunnel_write(t);
-		/* A write may have pulled packets into libssh2 that no socket event will announce.
-		 */
+		/* A write may have pulled bytes into the transport that no event will announce. */
 		r2 = tunnel_read(t);
 		if (r < 0 || w < 0 || r2 < 0)
 			return;
 		if (!r && !w && !r2)
 			break;
 	}
-	if (round == PUMP_ROUNDS)
+	if (round == PUMP_ROUNDS || (!t->failed && transport_buffered(t->tr)))
 		t->more = true;
-	/*
-	 * With a packet stuck, bytes already waiting would wake us level-
-	 * triggered for a read we may not make, over and over: watch edges
-	 * then. A new arrival still wakes us to retry the stuck call early.
-	 */
-	if (t->stuck)
-		want = EPOLLIN | EPOLLOUT | EPOLLET;
-	else if (libssh2_session_block_directions(t->sess) & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-		want = EPOLLIN | EPOLLOUT;
-	else
-		want = EPOLLIN;
+	transport_wait_on(t->tr, fd, &want);
 	if (want != t->watched && evloop_mod(t->loop, &t->io, want) == 0)
 		t->watched = want;
 }

@@ -66,7 +66,7 @@ get_is http_get_v6 "http://[$L6]/"
 
 # client/aesctr.c must be what libssh2 encrypts with; the checksums below
 # then prove it produces the same bytes sshd expects.
-line=$(grep -o 'SSH cipher .*' "$SLUICE_LOG")
+line=$(grep -o 'transport ssh: cipher .*' "$SLUICE_LOG")
 case $line in
 *-ctr,*"keystream made in bulk") pass cipher_bulk_keystream ;;
 *) fail cipher_bulk_keystream "log says: ${line:-no cipher line}" ;;

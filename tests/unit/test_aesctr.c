@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../client/aesctr.h"
+#include "../../client/ssh/aesctr.h"
 #include "t.h"
 
 struct kind {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../client/auth.h"
+#include "../../client/ssh/auth.h"
 #include "t.h"
 
 static char tmpdir[64];

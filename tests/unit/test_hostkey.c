@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../client/hostkey.h"
+#include "../../client/ssh/hostkey.h"
 #include "t.h"
 
 /* The blob of "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC3UUYllO9XngBVtg5l75ye9cLwCEXm/wgy2SUPTIwtc";

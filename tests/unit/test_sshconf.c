@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../client/sshconf.h"
+#include "../../client/ssh/sshconf.h"
 #include "t.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

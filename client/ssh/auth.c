@@ -18,7 +18,7 @@
 
 #include "auth.h"
 
-#include "../common/escape.h"
+#include "../../common/escape.h"
 
 #define SECRET_MAX 1024
 #define TRIES	   3  /* prompts per interactive method, like NumberOfPasswordPrompts */
