@@ -147,7 +147,11 @@ static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 		msg[--got] = '\0';
 	nl = strrchr(msg, '\n');
 	status = transport_exit_status(t);
-	if (got > 0)
+	/* The bootstrap's own failures exit 97-99; anything else from -e is the command's. */
+	if (strcmp(t->name, "command") == 0 && (status < 97 || status > 99))
+		snprintf(err, errlen, "the -e command '%s' failed (exit %d)%s%s", t->detail, status,
+			 got > 0 ? ": " : "", got > 0 ? (nl ? nl + 1 : msg) : "");
+	else if (got > 0)
 		snprintf(err, errlen, "starting the remote helper failed (exit %d): %s", status,
 			 nl ? nl + 1 : msg);
 	else if (status == 127)

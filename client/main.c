@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include "dns.h"
 #include "listen.h"
 #include "opts.h"
+#include "cmd/transport_cmd.h"
 #include "ssh/sshconf.h"
 #include "ssh/transport_ssh.h"
 #include "tunnel.h"
@@ -430,6 +432,42 @@ static int client_open_ssh(struct client *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The -e backend. Its own connection must never be redirected, so when
+ * `ssh -G` names the server and it resolves here, that address and port is
+ * excluded as with our own session; through a proxy it is not contacted.
+ */
+static int client_open_cmd(struct client *c)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+	char port[8];
+	int ret;
+
+	ret = transport_cmd_open(&c->tr, c->o.ssh_cmd, c->o.remote_host, c->o.remote_user,
+				 c->o.remote_port);
+	if (ret < 0) {
+		log_err("starting the -e command: %s", strerror(-ret));
+		return ret;
+	}
+	if (c->cfg.proxyjump || c->cfg.proxycommand) {
+		log_debug("-e: the SSH server is reached through a proxy; its address is not "
+			  "excluded (use -x if it is inside a routed network)");
+		return 0;
+	}
+	snprintf(port, sizeof(port), "%u", (unsigned)c->cfg.port);
+	if (getaddrinfo(c->cfg.hostname, port, &hints, &res) != 0) {
+		log_debug("-e: %s does not resolve here; its address is not excluded",
+			  c->cfg.hostname);
+		return 0;
+	}
+	if (res->ai_addrlen <= sizeof(c->tr->peer)) {
+		memcpy(&c->tr->peer, res->ai_addr, res->ai_addrlen);
+		c->tr->peer_len = res->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
 static int client_connect(struct client *c)
 {
 	uint32_t want;
@@ -445,10 +483,16 @@ static int client_connect(struct client *c)
 			ret == -EINVAL ? "ssh -G rejected it" : strerror(-ret));
 		return ret;
 	}
-	ret = client_open_ssh(c, err, sizeof(err));
-	if (ret < 0) {
-		log_err("%s", err);
-		return ret;
+	if (c->o.ssh_cmd) {
+		ret = client_open_cmd(c);
+		if (ret < 0)
+			return ret;
+	} else {
+		ret = client_open_ssh(c, err, sizeof(err));
+		if (ret < 0) {
+			log_err("%s", err);
+			return ret;
+		}
 	}
 	log_debug("transport %s: %s", c->tr->name, c->tr->detail);
 	want = (c->o.auto_nets ? WIRE_F_ROUTES : 0) | (c->o.auto_hosts ? WIRE_F_HOSTS : 0) |

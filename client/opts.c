@@ -24,7 +24,7 @@
 
 enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS, OPT_SEED_HOSTS, OPT_NS_HOSTS, OPT_TO_NS };
 
-static const char short_opts[] = ":r:x:l:F:i:vqVhNH";
+static const char short_opts[] = ":r:x:l:F:i:e:vqVhNH";
 
 static const struct option long_opts[] = {
     {"remote", required_argument, NULL, 'r'},
@@ -32,6 +32,7 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"ssh-config", required_argument, NULL, 'F'},
     {"identity", required_argument, NULL, 'i'},
+    {"ssh-cmd", required_argument, NULL, 'e'},
     {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -65,6 +66,10 @@ static const char usage_text[] =
     "  -F, --ssh-config FILE   ssh_config file to read instead of ~/.ssh/config\n"
     "  -i, --identity FILE     private key to try first (repeatable)\n"
     "      --known-hosts FILE  known_hosts file to check the server's key against\n"
+    "  -e, --ssh-cmd CMD       reach the server with CMD instead of sluice's own SSH\n"
+    "                          client: CMD [-p PORT] [-l USER] HOST COMMAND is run by\n"
+    "                          /bin/sh, and CMD owns host keys and authentication\n"
+    "                          (e.g. 'ssh', 'ssh -J bastion', 'ssh -o ControlPath=...')\n"
     "  -N, --auto-nets         also route the networks the server has routes to\n"
     "  -H, --auto-hosts        put host names the server knows into /etc/hosts\n"
     "      --seed-hosts NAME[,NAME]\n"
@@ -435,6 +440,11 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		case OPT_KNOWN_HOSTS:
 			o->known_hosts = optarg;
 			break;
+		case 'e':
+			if (!*optarg)
+				return errbuf_set(err, errlen, -EINVAL, "-e needs a command");
+			o->ssh_cmd = optarg;
+			break;
 		case 'v':
 			o->verbose++;
 			break;
@@ -485,6 +495,10 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 	}
 	if (!o->remote_host)
 		return errbuf_set(err, errlen, -EINVAL, "-r is required");
+	if (o->ssh_cmd && (o->n_identity || o->known_hosts))
+		return errbuf_set(err, errlen, -EINVAL,
+				  "-i and --known-hosts do not apply with -e: the command "
+				  "chooses keys and checks host keys itself");
 	if (!o->n_include && !o->auto_nets)
 		return errbuf_set(err, errlen, -EINVAL, "no subnets given (and no -N)");
 	return OPTS_RUN;

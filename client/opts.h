@@ -39,6 +39,7 @@ struct opts {
 	const char *identity[OPTS_MAX_IDENT]; /* -i, repeatable, in order */
 	size_t n_identity;
 	const char *known_hosts; /* --known-hosts FILE */
+	const char *ssh_cmd;	 /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
 
 	int verbose; /* count of -v */
 	bool quiet;  /* -q */

@@ -197,6 +197,11 @@ void tunnel_pump(struct tunnel *t)
 	if (round == PUMP_ROUNDS || (!t->failed && transport_buffered(t->tr)))
 		t->more = true;
 	transport_wait_on(t->tr, fd, &want);
+	/* A stderr that ended would wake a level-triggered loop for ever. */
+	if (fd[1] < 0 && t->err_io.fd >= 0) {
+		evloop_del(t->loop, &t->err_io);
+		t->err_io.fd = -1;
+	}
 	if (want != t->watched && evloop_mod(t->loop, &t->io, want) == 0)
 		t->watched = want;
 }

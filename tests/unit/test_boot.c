@@ -1,10 +1,13 @@
 /*
- * Unit tests for the bootstrap: the exact remote command is run here by
- * /bin/sh with a private HOME, standing in for the remote login, and must
- * ask for the upload once, cache the helper, and start it (which says HELLO).
+ * Unit tests for the bootstrap: boot_start itself, over the real command
+ * transport (-e), with a local /bin/sh and a private HOME standing in for
+ * the remote login and the real embedded helper at the far end. It must ask
+ * for the upload once, cache the helper, start it, and exchange HELLO; and
+ * say clearly why when the command or the bootstrap fails.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,78 +15,78 @@
 #include <unistd.h>
 
 #include "../../client/boot.h"
+#include "../../client/cmd/transport_cmd.h"
 #include "../../common/wire.h"
 #include "t.h"
 
 static char home[] = "/tmp/sluice-boot-test-XXXXXX";
+static char fakessh[512];
 
-struct child {
-	pid_t pid;
-	int in, out;
-};
-
-static struct child spawn(const char *cmd)
+/* A stand-in for ssh: drops HOST and runs the remote command with this test's HOME. */
+static void fake_ssh(const char *path_prefix)
 {
-	int to[2], from[2];
-	struct child c;
-
-	pipe(to);
-	pipe(from);
-	c.pid = fork();
-	if (c.pid == 0) {
-		dup2(to[0], 0);
-		dup2(from[1], 1);
-		close(to[1]);
-		close(from[0]);
-		/* The helper complains on stderr when the test hangs up on it; that is expected. */
-		freopen("/dev/null", "w", stderr);
-		setenv("HOME", home, 1);
-		unsetenv("XDG_CACHE_HOME");
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(to[0]);
-	close(from[1]);
-	c.in = to[1];
-	c.out = from[0];
-	return c;
+	snprintf(fakessh, sizeof(fakessh),
+		 "env -u XDG_CACHE_HOME HOME=%s PATH=%s/usr/bin:/bin /bin/sh -c "
+		 "'exec /bin/sh -c \"$2\"' fake-ssh",
+		 home, path_prefix);
 }
 
-static int read_line(int fd, char *buf, size_t len)
+/* boot_start over a fresh command transport; returns its result, err gets the line. */
+static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 {
-	size_t n = 0;
-
-	while (n + 1 < len && read(fd, buf + n, 1) == 1) {
-		if (buf[n] == '\n') {
-			buf[n] = '\0';
-			return 0;
-		}
-		n++;
-	}
-	buf[n] = '\0';
-	return -1;
-}
-
-static int read_hello(int fd, struct wire_frame *f, uint8_t *buf, size_t cap)
-{
-	size_t have = 0;
+	struct transport *t = NULL;
 	int r;
 
-	while ((r = wire_parse(buf, have, f)) == 0 && have < cap) {
-		ssize_t n = read(fd, buf + have, cap - have);
-		if (n <= 0)
-			return -1;
-		have += (size_t)n;
-	}
-	return r > 0 ? 0 : -1;
+	err[0] = '\0';
+	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0), 0);
+	if (!t)
+		return -ENOMEM;
+	r = boot_start(t, 1 << 20, WIRE_F_ROUTES, 0, peer, err, errlen);
+	transport_close(t);
+	return r;
 }
 
-static void finish(struct child *c)
+static void cached_path(char *path, size_t len)
 {
-	close(c->in);
-	close(c->out);
-	kill(c->pid, SIGTERM);
-	waitpid(c->pid, NULL, 0);
+	char hex[SHA256_HEX];
+
+	sha256_hex(boot_helper_hash(), hex);
+	snprintf(path, len, "%s/.cache/sluice/sluice-helper-%s", home, hex);
+}
+
+/* The cached copy's modification time in ns, 0 when there is none. */
+static long long cached_mtime(void)
+{
+	char path[256];
+	struct stat st;
+
+	cached_path(path, sizeof(path));
+	return stat(path, &st) == 0 ? st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec : 0;
+}
+
+/* The cached copy holds exactly the helper we carry. */
+static int cached_intact(void)
+{
+	char path[256];
+	size_t len, got;
+	const uint8_t *blob = boot_helper(&len);
+	uint8_t *buf = malloc(len + 1);
+	FILE *fp;
+	int ok;
+
+	cached_path(path, sizeof(path));
+	fp = fopen(path, "r");
+	if (!fp || !buf) {
+		if (fp)
+			fclose(fp);
+		free(buf);
+		return 0;
+	}
+	got = fread(buf, 1, len + 1, fp);
+	fclose(fp);
+	ok = got == len && memcmp(buf, blob, len) == 0;
+	free(buf);
+	return ok;
 }
 
 static void test_command_is_shell_safe(void)
@@ -102,44 +105,31 @@ static void test_command_is_shell_safe(void)
 	CHECK_EQ_INT(boot_command(cmd, 100, hex, 1234, 0), -ENOSPC);
 }
 
-static void run_once(int expect_upload)
-{
-	char cmd[4096], hex[SHA256_HEX], line[256];
-	uint8_t buf[256];
-	struct wire_frame f;
-	struct child c;
-	size_t len;
-	const uint8_t *blob = boot_helper(&len);
-
-	sha256_hex(boot_helper_hash(), hex);
-	boot_command(cmd, sizeof(cmd), hex, len, 0);
-	c = spawn(cmd);
-	CHECK_EQ_INT(read_line(c.out, line, sizeof(line)), 0);
-	if (expect_upload) {
-		CHECK_STR(line, "SLUICE-BOOT need");
-		CHECK_EQ_INT(write(c.in, blob, len), (long long)len);
-		CHECK_EQ_INT(read_line(c.out, line, sizeof(line)), 0);
-	}
-	CHECK_STR(line, "SLUICE-BOOT run");
-	CHECK_EQ_INT(read_hello(c.out, &f, buf, sizeof(buf)), 0);
-	CHECK_EQ_INT(f.type, WIRE_HELLO);
-	CHECK(memcmp(f.u.hello.hash, boot_helper_hash(), SHA256_LEN) == 0);
-	finish(&c);
-}
-
 static void test_upload_then_cached(void)
 {
-	char path[256], hex[SHA256_HEX];
+	char path[256], err[512];
+	struct wire_hello peer;
 	struct stat st;
+	long long first;
 
-	sha256_hex(boot_helper_hash(), hex);
-	run_once(1);
+	fake_ssh("");
+	memset(&peer, 0, sizeof(peer));
+	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), 0);
+	if (*err)
+		printf("  boot: %s\n", err);
+	CHECK(memcmp(peer.hash, boot_helper_hash(), SHA256_LEN) == 0);
+	CHECK(peer.window > 0);
+	CHECK(peer.features & WIRE_F_ROUTES);
 	snprintf(path, sizeof(path), "%s/.cache/sluice", home);
 	CHECK_EQ_INT(stat(path, &st), 0);
 	CHECK_EQ_INT(st.st_mode & 0777, 0700);
-	run_once(0);
+	first = cached_mtime();
+	CHECK(first != 0 && cached_intact());
+	/* The second start finds the cached copy: not written again. */
+	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), 0);
+	CHECK(cached_mtime() == first);
 	/* A corrupted cached copy is detected and replaced. */
-	snprintf(path, sizeof(path), "%s/.cache/sluice/sluice-helper-%s", home, hex);
+	cached_path(path, sizeof(path));
 	{
 		FILE *fp = fopen(path, "r+");
 		CHECK(fp != NULL);
@@ -149,7 +139,52 @@ static void test_upload_then_cached(void)
 			fclose(fp);
 		}
 	}
-	run_once(1);
+	CHECK(!cached_intact());
+	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), 0);
+	CHECK(cached_intact());
+}
+
+/* The remote says it is another architecture: the bootstrap's own error, named. */
+static void test_unsupported_arch(void)
+{
+	char bin[300], err[512];
+	struct wire_hello peer;
+	FILE *fp;
+
+	snprintf(bin, sizeof(bin), "%s/fakebin", home);
+	mkdir(bin, 0755);
+	snprintf(bin, sizeof(bin), "%s/fakebin/uname", home);
+	fp = fopen(bin, "w");
+	CHECK(fp != NULL);
+	if (!fp)
+		return;
+	fputs("#!/bin/sh\necho s390x\n", fp);
+	fclose(fp);
+	chmod(bin, 0755);
+	snprintf(bin, sizeof(bin), "%s/fakebin:", home);
+	fake_ssh(bin);
+	CHECK(boot_once(err, sizeof(err), &peer) < 0);
+	CHECK(strstr(err, "s390x") != NULL);
+	CHECK(strstr(err, "exit 97") != NULL);
+	fake_ssh("");
+}
+
+/* The command itself fails (as ssh does on a refused key): its words and status, named. */
+static void test_command_fails(void)
+{
+	char err[512];
+	struct wire_hello peer;
+
+	snprintf(fakessh, sizeof(fakessh),
+		 "/bin/sh -c 'echo \"user@host: Permission denied (publickey).\" >&2; exit 255' x");
+	CHECK(boot_once(err, sizeof(err), &peer) < 0);
+	CHECK(strstr(err, "-e command") != NULL);
+	CHECK(strstr(err, "exit 255") != NULL);
+	CHECK(strstr(err, "Permission denied (publickey).") != NULL);
+	snprintf(fakessh, sizeof(fakessh), "/nonexistent/ssh");
+	CHECK(boot_once(err, sizeof(err), &peer) < 0);
+	CHECK(strstr(err, "exit 127") != NULL);
+	fake_ssh("");
 }
 
 int main(void)
@@ -161,6 +196,8 @@ int main(void)
 		return 1;
 	RUN(test_command_is_shell_safe);
 	RUN(test_upload_then_cached);
+	RUN(test_unsupported_arch);
+	RUN(test_command_fails);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
 	if (system(cmd) != 0)
 		return 1;

@@ -1,0 +1,265 @@
+/*
+ * transport_cmd: a child process behind the transport ops (see
+ * transport_cmd.h). The child gets the session's stdio; it dies with us
+ * (PR_SET_PDEATHSIG), and is reaped with a bounded wait on close.
+ */
+#include "transport_cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../common/clock.h"
+
+#define REAP_WAIT_MS 2000
+
+struct cmd_transport {
+	struct transport t;
+	const char *cmd, *host, *user;
+	uint16_t port;
+	pid_t pid;
+	int sock;      /* our end of the child's stdin and stdout */
+	int err;       /* the read end of the child's stderr */
+	bool err_end;  /* it reached its end: no longer worth waiting on */
+	bool want_out; /* a write found the socket full */
+	int status;    /* wait status once reaped, -1 before */
+	char why[256];
+};
+
+static struct cmd_transport *ct(struct transport *t)
+{
+	return (struct cmd_transport *)t;
+}
+
+/* Reap the child within ms; returns its exit status (128 + signal when killed), or -1. */
+static int reap(struct cmd_transport *c, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	int st;
+
+	while (c->pid > 0 && c->status < 0) {
+		pid_t r = waitpid(c->pid, &st, WNOHANG);
+
+		if (r == c->pid || (r < 0 && errno != EINTR)) {
+			c->status = r == c->pid ? st : 0;
+			break;
+		}
+		if (clock_ms() >= end)
+			return -1;
+		usleep(10000);
+	}
+	if (c->status < 0)
+		return -1;
+	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
+}
+
+static ssize_t cmd_io_result(struct cmd_transport *c, ssize_t n, const char *what)
+{
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EINTR)
+		return -EAGAIN;
+	snprintf(c->why, sizeof(c->why), "%s the ssh command: %s", what, strerror(errno));
+	return -errno;
+}
+
+static ssize_t cmd_read(struct transport *t, void *buf, size_t len)
+{
+	struct cmd_transport *c = ct(t);
+
+	return cmd_io_result(c, recv(c->sock, buf, len, MSG_DONTWAIT), "reading from");
+}
+
+static ssize_t cmd_read_stderr(struct transport *t, void *buf, size_t len)
+{
+	struct cmd_transport *c = ct(t);
+	ssize_t n;
+
+	if (c->err_end)
+		return 0;
+	n = read(c->err, buf, len);
+	if (n > 0)
+		return n;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return -EAGAIN;
+	/*
+	 * Its end (or a broken pipe, which is the same to us). It stays open
+	 * until close, so the number cannot be reused under a caller's watch.
+	 */
+	c->err_end = true;
+	return 0;
+}
+
+static ssize_t cmd_write(struct transport *t, const void *buf, size_t len)
+{
+	struct cmd_transport *c = ct(t);
+	ssize_t n = send(c->sock, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	c->want_out = n < 0 && errno == EAGAIN;
+	return cmd_io_result(c, n, "writing to");
+}
+
+static void cmd_wait_on(struct transport *t, int fd[2], uint32_t *events)
+{
+	struct cmd_transport *c = ct(t);
+
+	fd[0] = c->sock;
+	fd[1] = c->err_end ? -1 : c->err;
+	*events = EPOLLIN | (c->want_out ? EPOLLOUT : 0);
+}
+
+static bool cmd_buffered(struct transport *t)
+{
+	return false;
+}
+
+static const char *cmd_why(struct transport *t)
+{
+	return ct(t)->why;
+}
+
+static int cmd_exit_status(struct transport *t)
+{
+	return reap(ct(t), REAP_WAIT_MS);
+}
+
+/* In the child: become CMD [-p PORT] [-l USER] HOST COMMAND with the session's stdio. */
+static void __attribute__((noreturn))
+child(struct cmd_transport *c, int sock, int err, const char *remote_cmd, pid_t parent)
+{
+	char script[4096], port[8];
+	const char *argv[10];
+	sigset_t none;
+	int n = 0;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(126);
+	if (dup2(sock, 0) < 0 || dup2(sock, 1) < 0 || dup2(err, 2) < 0)
+		_exit(126);
+	/* The shell splits CMD as the user wrote it (quotes, ~, $VARS); the rest are words. */
+	snprintf(script, sizeof(script), "exec %s \"$@\"", c->cmd);
+	argv[n++] = "/bin/sh";
+	argv[n++] = "-c";
+	argv[n++] = script;
+	argv[n++] = "sluice-ssh-cmd";
+	if (c->port) {
+		snprintf(port, sizeof(port), "%u", (unsigned)c->port);
+		argv[n++] = "-p";
+		argv[n++] = port;
+	}
+	if (c->user) {
+		argv[n++] = "-l";
+		argv[n++] = c->user;
+	}
+	argv[n++] = c->host;
+	argv[n++] = remote_cmd;
+	argv[n] = NULL;
+	execv("/bin/sh", (char *const *)argv);
+	_exit(127);
+}
+
+static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size_t errlen)
+{
+	struct cmd_transport *c = ct(t);
+	int sp[2] = {-1, -1}, ep[2] = {-1, -1}, r;
+	pid_t parent = getpid();
+
+	if (strlen(c->cmd) > 3000) {
+		snprintf(err, errlen, "the -e command is too long");
+		return -E2BIG;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
+	    pipe2(ep, O_CLOEXEC) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
+		goto fail;
+	}
+	c->pid = fork();
+	if (c->pid < 0) {
+		r = -errno;
+		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
+		goto fail;
+	}
+	if (c->pid == 0)
+		child(c, sp[1], ep[1], remote_cmd, parent);
+	close(sp[1]);
+	close(ep[1]);
+	c->sock = sp[0];
+	c->err = ep[0];
+	if (fcntl(c->sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->err, F_SETFL, O_NONBLOCK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
+		return r;
+	}
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sp[i] >= 0)
+			close(sp[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	return r;
+}
+
+static void cmd_close(struct transport *t)
+{
+	struct cmd_transport *c = ct(t);
+
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->err >= 0)
+		close(c->err);
+	/* Closing its stdin ends a well-behaved ssh; a TERM, then a KILL, end the rest. */
+	if (c->pid > 0 && reap(c, 200) < 0) {
+		kill(c->pid, SIGTERM);
+		if (reap(c, REAP_WAIT_MS) < 0) {
+			kill(c->pid, SIGKILL);
+			reap(c, REAP_WAIT_MS);
+		}
+	}
+	free(c);
+}
+
+static const struct transport_ops cmd_ops = {
+    .exec = cmd_exec,
+    .read = cmd_read,
+    .read_stderr = cmd_read_stderr,
+    .write = cmd_write,
+    .wait_on = cmd_wait_on,
+    .buffered = cmd_buffered,
+    .why = cmd_why,
+    .exit_status = cmd_exit_status,
+    .close = cmd_close,
+};
+
+int transport_cmd_open(struct transport **out, const char *cmd, const char *host, const char *user,
+		       uint16_t port)
+{
+	struct cmd_transport *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->t.ops = &cmd_ops;
+	c->t.name = "command";
+	snprintf(c->t.detail, sizeof(c->t.detail), "%s", cmd);
+	c->cmd = cmd;
+	c->host = host;
+	c->user = user;
+	c->port = port;
+	c->sock = c->err = -1;
+	c->status = -1;
+	*out = &c->t;
+	return 0;
+}

@@ -1,0 +1,20 @@
+/*
+ * transport_cmd: the -e backend of client/transport.h. Runs
+ * `CMD [-p PORT] [-l USER] HOST COMMAND` through /bin/sh, as sshuttle's -e
+ * does, and carries the tunnel over the child's stdin and stdout (one end
+ * of a socketpair); its stderr comes back on a pipe. The command owns host
+ * keys and authentication: anything that ends in a shell on the remote
+ * will do (ssh, ssh -J, a ControlMaster socket, a container exec).
+ */
+#ifndef SLUICE_TRANSPORT_CMD_H
+#define SLUICE_TRANSPORT_CMD_H
+
+#include <stdint.h>
+
+#include "../transport.h"
+
+/* user may be NULL and port 0 (then the command's own defaults apply). Returns 0 or -ENOMEM. */
+int transport_cmd_open(struct transport **out, const char *cmd, const char *host, const char *user,
+		       uint16_t port);
+
+#endif
