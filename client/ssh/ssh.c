@@ -218,6 +218,7 @@ static void teardown(struct ssh_conn *c, bool handshaken, int reason, const char
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	proxy_stop(&c->proxy);
 }
 
 void ssh_disconnect(struct ssh_conn *c, const char *why)
@@ -422,9 +423,18 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 		snprintf(err, errlen, "cannot initialise libssh2");
 		return r;
 	}
-	r = tcp_connect(c, cfg, fail, err, errlen);
-	if (r < 0)
-		return r;
+	c->proxy.err_fd = -1;
+	if (cfg->proxycommand || cfg->proxyjump) {
+		r = proxy_start(&c->proxy, cfg, &c->fd, err, errlen);
+		if (r < 0) {
+			*fail = SSH_FAIL_CONNECT;
+			return r;
+		}
+	} else {
+		r = tcp_connect(c, cfg, fail, err, errlen);
+		if (r < 0)
+			return r;
+	}
 
 	c->session = libssh2_session_init();
 	if (!c->session) {
@@ -471,6 +481,15 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 		else
 			snprintf(err, errlen, "SSH handshake with %s failed: %s", k.name,
 				 last_error(c->session));
+		if (c->proxy.pid) {
+			/* Through a proxy the reason is usually the proxy's: say what it said. */
+			char words[256];
+
+			proxy_last_words(&c->proxy, words, sizeof(words));
+			snprintf(err, errlen, "%s failed%s%s (SSH handshake with %s: %s)",
+				 c->proxy.what, *words ? ": " : "", words, k.name,
+				 last_error(c->session));
+		}
 		r = r == LIBSSH2_ERROR_TIMEOUT ? -ETIMEDOUT : -EPROTO;
 		goto out;
 	}

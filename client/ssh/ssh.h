@@ -10,13 +10,16 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "proxy.h"
 #include "sshconf.h"
 
 struct ssh_conn {
 	int fd;
 	LIBSSH2_SESSION *session;
-	struct sockaddr_storage peer; /* the server's address, for the firewall's self-exclude */
+	/* The server's address, for the firewall's self-exclude; peer_len 0 through a proxy. */
+	struct sockaddr_storage peer;
 	socklen_t peer_len;
+	struct proxy proxy; /* ProxyCommand/ProxyJump child, pid 0 when none */
 
 	/* For the caller to log after ssh_connect returns 0. */
 	char hostkey[128];   /* "ssh-ed25519 SHA256:..." as the server presented it */

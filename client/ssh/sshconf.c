@@ -232,6 +232,11 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 	}
 	if (!strcasecmp(key, "connecttimeout"))
 		return parse_timeout(val, &c->connect_timeout);
+	/* ssh -G leaves these out when unset or "none"; a "none" is honoured all the same. */
+	if (!strcasecmp(key, "proxyjump"))
+		return strcasecmp(val, "none") ? set_once(&c->proxyjump, val) : 0;
+	if (!strcasecmp(key, "proxycommand"))
+		return strcasecmp(val, "none") ? set_once(&c->proxycommand, val) : 0;
 	if (!strcasecmp(key, "identityfile")) {
 		/* Past the limit, keys are dropped: the first ones are the ones tried anyway. */
 		if (c->n_identity == SSHCONF_MAX_FILES || !*val)
@@ -288,6 +293,9 @@ void sshconf_free(struct sshconf *c)
 
 	free(c->hostname);
 	free(c->user);
+	free(c->proxyjump);
+	free(c->proxycommand);
+	free(c->config_file);
 	for (i = 0; i < c->n_identity; i++)
 		free(c->identity[i]);
 	for (i = 0; i < c->n_known_hosts; i++)
@@ -513,6 +521,8 @@ int sshconf_resolve(struct sshconf *c, const char *host, const char *user, uint1
 		ret = dup_into(&c->user, me);
 	if (!c->port)
 		c->port = port ? port : 22;
+	if (!ret && config)
+		ret = dup_into(&c->config_file, config);
 out:
 	free(text);
 	if (ret < 0)

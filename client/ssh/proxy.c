@@ -1,0 +1,269 @@
+/*
+ * proxy: the proxy child and the two ways of naming it (see proxy.h).
+ */
+#include "proxy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../common/clock.h"
+
+#define STOP_WAIT_MS  2000
+#define WORDS_WAIT_MS 1000
+
+int proxy_expand(const char *tmpl, const char *host, uint16_t port, const char *user, char *out,
+		 size_t outlen)
+{
+	size_t o = 0;
+
+	for (const char *p = tmpl; *p; p++) {
+		char num[8];
+		const char *rep = NULL;
+		size_t n;
+
+		if (*p != '%') {
+			if (o + 1 >= outlen)
+				return -ENOSPC;
+			out[o++] = *p;
+			continue;
+		}
+		switch (*++p) {
+		case 'h':
+			rep = host;
+			break;
+		case 'p':
+			snprintf(num, sizeof(num), "%u", (unsigned)port);
+			rep = num;
+			break;
+		case 'r':
+			rep = user ? user : "";
+			break;
+		case '%':
+			rep = "%";
+			break;
+		default:
+			/* Including a '%' at the very end: ssh refuses those too. */
+			return -EINVAL;
+		}
+		n = strlen(rep);
+		if (o + n >= outlen)
+			return -ENOSPC;
+		memcpy(out + o, rep, n);
+		o += n;
+	}
+	if (o >= outlen)
+		return -ENOSPC;
+	out[o] = '\0';
+	return 0;
+}
+
+/* Copy s into buf at *o as one NUL-terminated argument; NULL when it does not fit. */
+static const char *arg(char *buf, size_t buflen, size_t *o, const char *s, size_t n)
+{
+	char *at = buf + *o;
+
+	if (*o + n + 1 > buflen)
+		return NULL;
+	memcpy(at, s, n);
+	at[n] = '\0';
+	*o += n + 1;
+	return at;
+}
+
+int proxy_jump_args(const char *jumps, const char *host, uint16_t port, const char *config,
+		    char *buf, size_t buflen, const char *argv[PROXY_ARGS_MAX])
+{
+	const char *last = strrchr(jumps, ','), *dest;
+	char target[300];
+	size_t o = 0;
+	int n = 0, w;
+
+	last = last ? last + 1 : jumps;
+	if (!*last || !*host || strpbrk(jumps, " \t\n"))
+		return -EINVAL;
+	/* An IPv6 literal needs brackets before its port. */
+	w = snprintf(target, sizeof(target), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+		     (unsigned)port);
+	if (w < 0 || (size_t)w >= sizeof(target))
+		return -ENOSPC;
+	if (!(argv[n++] = arg(buf, buflen, &o, "ssh", 3)))
+		return -ENOSPC;
+	if (config) {
+		argv[n++] = "-F";
+		if (!(argv[n++] = arg(buf, buflen, &o, config, strlen(config))))
+			return -ENOSPC;
+	}
+	if (last != jumps) {
+		/* Every jump but the last, in order, is ssh's own -J. */
+		argv[n++] = "-J";
+		if (!(argv[n++] = arg(buf, buflen, &o, jumps, (size_t)(last - 1 - jumps))))
+			return -ENOSPC;
+	}
+	argv[n++] = "-W";
+	if (!(argv[n++] = arg(buf, buflen, &o, target, strlen(target))))
+		return -ENOSPC;
+	/*
+	 * "user@host:port" and "[v6]:port" are destinations only in URI form
+	 * (ssh's own ProxyJump parser knows them; its command line does not).
+	 * "ssh://..." already is one; a bare IPv6 literal is passed as it is.
+	 */
+	dest = last;
+	if (strncmp(last, "ssh://", 6) && strchr(last, ':') &&
+	    (last[0] == '[' || strchr(last, ':') == strrchr(last, ':'))) {
+		w = snprintf(target, sizeof(target), "ssh://%s", last);
+		if (w < 0 || (size_t)w >= sizeof(target))
+			return -ENOSPC;
+		dest = target;
+	}
+	argv[n++] = "--";
+	if (!(argv[n++] = arg(buf, buflen, &o, dest, strlen(dest))))
+		return -ENOSPC;
+	argv[n] = NULL;
+	return n;
+}
+
+static void __attribute__((noreturn))
+child(int sock, int err, const char *const *argv, pid_t parent)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(126);
+	if (dup2(sock, 0) < 0 || dup2(sock, 1) < 0 || dup2(err, 2) < 0)
+		_exit(126);
+	execvp(argv[0], (char *const *)argv);
+	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, size_t errlen)
+{
+	char buf[4096], cmd[4096];
+	const char *argv[PROXY_ARGS_MAX];
+	int sp[2] = {-1, -1}, r;
+	pid_t parent = getpid();
+
+	memset(p, 0, sizeof(*p));
+	p->err_fd = -1;
+	if (cfg->proxycommand) {
+		r = proxy_expand(cfg->proxycommand, cfg->hostname, cfg->port, cfg->user, cmd + 5,
+				 sizeof(cmd) - 5);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot use ProxyCommand %s: %s", cfg->proxycommand,
+				 r == -EINVAL ? "unknown %-token (sluice knows %h %p %r %%)"
+					      : "too long");
+			return r;
+		}
+		/* exec: the shell makes way for the proxy, so stopping it stops the proxy. */
+		memcpy(cmd, "exec ", 5);
+		argv[0] = "/bin/sh";
+		argv[1] = "-c";
+		argv[2] = cmd;
+		argv[3] = NULL;
+		snprintf(p->what, sizeof(p->what), "ProxyCommand %.200s", cmd + 5);
+	} else {
+		r = proxy_jump_args(cfg->proxyjump, cfg->hostname, cfg->port, cfg->config_file, buf,
+				    sizeof(buf), argv);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot use ProxyJump %s", cfg->proxyjump);
+			return r;
+		}
+		snprintf(p->what, sizeof(p->what), "ProxyJump %.200s", cfg->proxyjump);
+	}
+	p->err_fd = memfd_create("sluice-proxy-stderr", MFD_CLOEXEC);
+	if (p->err_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	p->pid = fork();
+	if (p->pid < 0) {
+		r = -errno;
+		p->pid = 0;
+		goto fail;
+	}
+	if (p->pid == 0)
+		child(sp[1], p->err_fd, argv, parent);
+	close(sp[1]);
+	*fd = sp[0];
+	return 0;
+fail:
+	snprintf(err, errlen, "starting %s: %s", p->what, strerror(-r));
+	if (sp[0] >= 0) {
+		close(sp[0]);
+		close(sp[1]);
+	}
+	proxy_stop(p);
+	return r;
+}
+
+static bool reaped(struct proxy *p, int ms)
+{
+	int64_t end = clock_ms() + ms;
+
+	while (p->pid > 0) {
+		pid_t r = waitpid(p->pid, NULL, WNOHANG);
+
+		if (r == p->pid || (r < 0 && errno != EINTR)) {
+			p->pid = 0;
+			break;
+		}
+		if (clock_ms() >= end)
+			return false;
+		usleep(10000);
+	}
+	return true;
+}
+
+void proxy_last_words(struct proxy *p, char *out, size_t outlen)
+{
+	char buf[2048];
+	ssize_t n;
+	off_t size;
+	char *line, *end;
+
+	out[0] = '\0';
+	if (p->err_fd < 0 || outlen == 0)
+		return;
+	/* A proxy that failed usually says why and exits: give it a moment to do both. */
+	reaped(p, WORDS_WAIT_MS);
+	size = lseek(p->err_fd, 0, SEEK_END);
+	if (size <= 0)
+		return;
+	n = pread(p->err_fd, buf, sizeof(buf) - 1,
+		  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	end = buf + n;
+	while (end > buf && (end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	line = strrchr(buf, '\n');
+	snprintf(out, outlen, "%s", line ? line + 1 : buf);
+}
+
+void proxy_stop(struct proxy *p)
+{
+	if (p->pid > 0 && !reaped(p, 100)) {
+		kill(p->pid, SIGTERM);
+		if (!reaped(p, STOP_WAIT_MS)) {
+			kill(p->pid, SIGKILL);
+			reaped(p, STOP_WAIT_MS);
+		}
+	}
+	if (p->err_fd >= 0)
+		close(p->err_fd);
+	p->err_fd = -1;
+}
