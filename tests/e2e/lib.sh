@@ -24,6 +24,7 @@ SLUICE=${SLUICE:-$ROOT/build/sluice}
 PY=${PY:-/usr/bin/python3}
 TB_SUITE=${TB_SUITE:-e2e}
 TB_SSHD_EXTRA=${TB_SSHD_EXTRA:-} # extra sshd_config lines, e.g. "RekeyLimit 16M"
+TB_SSHD_FORWARDING=${TB_SSHD_FORWARDING:-no} # "yes" lets S's sshd be a ProxyJump bastion
 
 TB_ID=sl$$
 NS_C=${TB_ID}c
@@ -252,7 +253,7 @@ PermitRootLogin no
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-AllowTcpForwarding no
+AllowTcpForwarding ${TB_SSHD_FORWARDING:-no}
 AllowStreamLocalForwarding no
 X11Forwarding no
 PermitTunnel no
@@ -549,4 +550,84 @@ tb_names_dns() {
 		tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-lan.start.log" | tr '\n' ' ')"
 	tb_dnsmasq alt $ALT_PORT --listen-address=$ALT_NS --host-record=$DNS_NAME,$ALT_A,$ALT_AAAA ||
 		tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-alt.start.log" | tr '\n' ' ')"
+}
+
+# --- checks shared by the suites that carry traffic ---------------------------
+
+# stopped_clean NAME SIGNAL: sluice exits 0 on SIGNAL, its table is gone and
+# nothing of it is left in C.
+stopped_clean() {
+	local left
+	sluice_stop "$2" 5
+	left=$(ip netns pids "$NS_C")
+	if [ "$SLUICE_RC" != 0 ]; then
+		fail "$1" "exit status $SLUICE_RC after SIG$2: $(sluice_log_tail)"
+	elif nft_table_present; then
+		fail "$1" "table inet sluice still in C after SIG$2"
+	elif [ -n "$left" ]; then
+		fail "$1" "processes left in C: $(ps -o args= -p "$(echo $left | tr ' ' ,)" | tr '\n' '|')"
+	else
+		pass "$1"
+	fi
+}
+
+# helper_gone NAME: within 3 s of sluice going away, nothing runs as the login user in S.
+helper_gone() {
+	local i left=""
+	for ((i = 0; i < 30; i++)); do
+		left=$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
+			awk -v u="$LOGIN_UID" '$1 == u')
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	if [ -z "$left" ]; then pass "$1"; else fail "$1" "still running in S: $(echo "$left" | tr '\n' '|')"; fi
+}
+
+# tb_traffic_checks PREFIX: through a running sluice, a 64 MiB download
+# (big.bin, BIG_SHA) and a 20 MB upload checked by sha256, half-close both
+# ways (v4 and v6), and a refused port seen as a reset (with and without a
+# request in flight). Case names get PREFIX.
+tb_traffic_checks() {
+	local p=$1 got want out rc t0 dt
+	got=$(
+		set -o pipefail
+		inC curl -sS --max-time 60 http://$L4/big.bin 2>&1 | sha256sum | cut -d' ' -f1
+	)
+	if [ $? = 0 ] && [ "$got" = "$BIG_SHA" ]; then pass "${p}download_64mib"; else
+		fail "${p}download_64mib" "sha256 $got, want $BIG_SHA"
+	fi
+
+	head -c 20000000 /dev/urandom >"$TB/up.bin"
+	want=$(sha256sum <"$TB/up.bin" | cut -d' ' -f1)
+	# socat shuts down its write side at EOF on stdin, then waits (-t) for the answer.
+	got=$(inC timeout 60 socat -t 30 -T 30 - TCP:$L4:9000 <"$TB/up.bin" 2>&1)
+	if [ "$got" = "$want" ]; then pass "${p}upload_20mb"; else fail "${p}upload_20mb" "sha server said '$got', want $want"; fi
+	rm -f "$TB/up.bin"
+
+	out=$(inC timeout 40 "$PY" "$E2E_DIR/netsvc.py" halfclose $L4 9000 3000000 2>&1)
+	if [ $? = 0 ]; then pass "${p}half_close"; else fail "${p}half_close" "$out"; fi
+	out=$(inC timeout 40 "$PY" "$E2E_DIR/netsvc.py" halfclose $L6 9000 3000000 2>&1)
+	if [ $? = 0 ]; then pass "${p}half_close_v6"; else fail "${p}half_close_v6" "$out"; fi
+
+	# Nothing listens on 9999: the client must see the refusal as a reset, and
+	# soon; an empty success (curl 52, "Empty reply") is what sshuttle does.
+	t0=$(now_ms)
+	out=$(inC curl -sS --max-time 5 -o /dev/null http://$L4:9999/ 2>&1)
+	rc=$?
+	dt=$(($(now_ms) - t0))
+	case $rc in
+	7 | 55 | 56)
+		if [ $dt -lt 3000 ]; then pass "${p}refused_port_resets"; else
+			fail "${p}refused_port_resets" "took $dt ms: $out"
+		fi
+		;;
+	*) fail "${p}refused_port_resets" "curl exited $rc after $dt ms, want 56 or 7 (reset): $out" ;;
+	esac
+
+	# The same without a request in flight: no unread data to turn a close into a
+	# reset by accident, so only a deliberate reset passes.
+	out=$(inC timeout 10 "$PY" "$E2E_DIR/netsvc.py" reset $L4 9999 2>&1)
+	if [ $? = 0 ]; then pass "${p}refused_port_resets_idle"; else fail "${p}refused_port_resets_idle" "$out"; fi
+	out=$(inC timeout 10 "$PY" "$E2E_DIR/netsvc.py" reset $L6 9999 2>&1)
+	if [ $? = 0 ]; then pass "${p}refused_port_resets_v6"; else fail "${p}refused_port_resets_v6" "$out"; fi
 }

@@ -29,35 +29,6 @@ not_routed() {
 	if [ $rc = 28 ]; then pass "$1"; else fail "$1" "curl $2 exited $rc, want 28 (timeout)"; fi
 }
 
-# stopped_clean NAME SIGNAL: sluice exits 0 on SIGNAL, its table is gone and
-# nothing of it is left in C.
-stopped_clean() {
-	local left
-	sluice_stop "$2" 5
-	left=$(ip netns pids "$NS_C")
-	if [ "$SLUICE_RC" != 0 ]; then
-		fail "$1" "exit status $SLUICE_RC after SIG$2: $(sluice_log_tail)"
-	elif nft_table_present; then
-		fail "$1" "table inet sluice still in C after SIG$2"
-	elif [ -n "$left" ]; then
-		fail "$1" "processes left in C: $(ps -o args= -p "$(echo $left | tr ' ' ,)" | tr '\n' '|')"
-	else
-		pass "$1"
-	fi
-}
-
-# helper_gone NAME: within 3 s of sluice going away, nothing runs as the login user in S.
-helper_gone() {
-	local i left=""
-	for ((i = 0; i < 30; i++)); do
-		left=$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
-			awk -v u="$LOGIN_UID" '$1 == u')
-		[ -z "$left" ] && break
-		sleep 0.1
-	done
-	if [ -z "$left" ]; then pass "$1"; else fail "$1" "still running in S: $(echo "$left" | tr '\n' '|')"; fi
-}
-
 # --- one tunnel, many kinds of traffic ---------------------------------------
 sluice_start_case start http://$L4/ -r sshhost -v 198.51.100.0/24 '[2001:db8:2::]/64' || tb_finish
 
@@ -72,47 +43,7 @@ case $line in
 *) fail cipher_bulk_keystream "log says: ${line:-no cipher line}" ;;
 esac
 
-got=$(
-	set -o pipefail
-	inC curl -sS --max-time 60 http://$L4/big.bin 2>&1 | sha256sum | cut -d' ' -f1
-)
-if [ $? = 0 ] && [ "$got" = "$BIG_SHA" ]; then pass download_64mib; else
-	fail download_64mib "sha256 $got, want $BIG_SHA"
-fi
-
-head -c 20000000 /dev/urandom >"$TB/up.bin"
-want=$(sha256sum <"$TB/up.bin" | cut -d' ' -f1)
-# socat shuts down its write side at EOF on stdin, then waits (-t) for the answer.
-got=$(inC timeout 60 socat -t 30 -T 30 - TCP:$L4:9000 <"$TB/up.bin" 2>&1)
-if [ "$got" = "$want" ]; then pass upload_20mb; else fail upload_20mb "sha server said '$got', want $want"; fi
-rm -f "$TB/up.bin"
-
-out=$(inC timeout 40 "$PY" "$E2E_DIR/netsvc.py" halfclose $L4 9000 3000000 2>&1)
-if [ $? = 0 ]; then pass half_close; else fail half_close "$out"; fi
-out=$(inC timeout 40 "$PY" "$E2E_DIR/netsvc.py" halfclose $L6 9000 3000000 2>&1)
-if [ $? = 0 ]; then pass half_close_v6; else fail half_close_v6 "$out"; fi
-
-# Nothing listens on 9999: the client must see the refusal as a reset, and
-# soon; an empty success (curl 52, "Empty reply") is what sshuttle does.
-t0=$(now_ms)
-out=$(inC curl -sS --max-time 5 -o /dev/null http://$L4:9999/ 2>&1)
-rc=$?
-dt=$(($(now_ms) - t0))
-case $rc in
-7 | 55 | 56)
-	if [ $dt -lt 3000 ]; then pass refused_port_resets; else
-		fail refused_port_resets "took $dt ms: $out"
-	fi
-	;;
-*) fail refused_port_resets "curl exited $rc after $dt ms, want 56 or 7 (reset): $out" ;;
-esac
-
-# The same without a request in flight: no unread data to turn a close into a
-# reset by accident, so only a deliberate reset passes.
-out=$(inC timeout 10 "$PY" "$E2E_DIR/netsvc.py" reset $L4 9999 2>&1)
-if [ $? = 0 ]; then pass refused_port_resets_idle; else fail refused_port_resets_idle "$out"; fi
-out=$(inC timeout 10 "$PY" "$E2E_DIR/netsvc.py" reset $L6 9999 2>&1)
-if [ $? = 0 ]; then pass refused_port_resets_v6; else fail refused_port_resets_v6 "$out"; fi
+tb_traffic_checks ""
 
 out=$(inC timeout 60 "$PY" "$E2E_DIR/netsvc.py" parallel $L4 9001 200 2>&1)
 if [ $? = 0 ]; then pass parallel_200_streams; else fail parallel_200_streams "$out"; fi

@@ -1,0 +1,180 @@
+#!/bin/bash
+# test_reach: other ways to the SSH host.
+#   -e 'ssh -F cfg': the tunnel over OpenSSH's own client: bulk both ways
+#     with sha256 checks, half-close, a refused port seen as a reset, a
+#     clean SIGTERM; a command that fails (wrong key, not found) says so in
+#     one line and leaves nothing behind.
+#   A bastion: S's sshd lets TCP through, and a second sshd listens only on
+#     127.0.0.1:2222 inside S, with a host key of its own. sluice reaches it
+#     with ProxyJump through the first, with a ProxyCommand, and with -e
+#     over ssh's own ProxyJump; the host key is checked against the inner
+#     server's name ([127.0.0.1]:2222), so the outer one's key on file would
+#     not do. A proxy that cannot connect gives one clear line.
+TB_SUITE=reach
+TB_SSHD_FORWARDING=yes
+. "$(dirname "$0")/lib.sh"
+have_sluice || {
+	fail build "$SLUICE not built"
+	exit 1
+}
+tb_up
+BIG_SHA=$(tb_make_file big.bin $((64 << 20))) || tb_die "cannot write big.bin"
+NET=198.51.100.0/24
+
+# nothing_left CASE: no table in C and no sluice, ssh or helper process anywhere in the testbed.
+nothing_left() {
+	local left
+	left=$(ps -o args= -p "$(ip netns pids "$NS_C" | tr '\n' ,)0" 2>/dev/null)
+	left="$left$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
+		awk -v u="$LOGIN_UID" '$1 == u')"
+	if nft_table_present; then fail "$1" "table inet sluice left in C"; elif [ -n "$left" ]; then
+		fail "$1" "left running: $(echo "$left" | tr '\n' '|')"
+	else pass "$1"; fi
+}
+
+# one_line_error CASE PATTERN: sluice_run failed with one line on stderr matching PATTERN.
+one_line_error() {
+	local lines
+	lines=$(printf '%s\n' "$SLUICE_ERR" | grep -c .)
+	if [ "$SLUICE_RC" = 0 ] || [ "$SLUICE_RC" = 124 ]; then
+		fail "$1" "exit status $SLUICE_RC, want a failure: $SLUICE_ERR"
+	elif [ "$lines" != 1 ]; then
+		fail "$1" "$lines lines on stderr, want 1: $(echo "$SLUICE_ERR" | tr '\n' '|')"
+	elif ! echo "$SLUICE_ERR" | grep -Eq -- "$2"; then
+		fail "$1" "stderr '$SLUICE_ERR' does not match '$2'"
+	else
+		pass "$1"
+	fi
+}
+
+# --- -e over OpenSSH ------------------------------------------------------------
+ECMD="ssh -F $TB/ssh_config"
+if sluice_start_case e_start http://$L4/ -r sshhost -v -e "$ECMD" $NET '[2001:db8:2::]/64'; then
+	if grep -q "transport command: $ECMD" "$SLUICE_LOG"; then pass e_transport_is_command; else
+		fail e_transport_is_command "no 'transport command' line: $(sluice_log_tail)"
+	fi
+	# The tunnel rides on an ssh child of sluice's, not on libssh2.
+	if pgrep -P "$SLUICE_PID" -f "^ssh -F $TB/ssh_config sshhost" >/dev/null; then pass e_ssh_child_runs; else
+		fail e_ssh_child_runs "no ssh child of sluice's: $(ps -o pid,args --ppid "$SLUICE_PID" | tr '\n' '|')"
+	fi
+	tb_traffic_checks e_
+	stopped_clean e_sigterm_clean_exit TERM
+	helper_gone e_remote_helper_exits
+	nothing_left e_nothing_left
+fi
+
+sluice_run -r wrongkey -e "$ECMD" $NET
+one_line_error e_wrong_key_error "-e command .*exit 255.*Permission denied"
+nothing_left e_wrong_key_nothing_left
+sluice_run -r sshhost -e "/nonexistent/ssh -F $TB/ssh_config" $NET
+one_line_error e_command_not_found "-e command .*exit 127"
+sluice_run -r sshhost -e "$ECMD" -i "$TB/id_ed25519" $NET
+one_line_error e_refuses_identity "-i and --known-hosts do not apply with -e"
+
+# --- a bastion ------------------------------------------------------------------
+# The inner sshd: loopback only, its own host key, the same login user.
+sed -e "s|^ListenAddress .*||" -e "s|^HostKey .*||" -e "s|^PidFile .*|PidFile $TB/inner.pid|" \
+	"$TB/sshd_config" >"$TB/inner_config"
+printf 'ListenAddress 127.0.0.1:2222\nHostKey %s\n' "$TB/other_host_key" >>"$TB/inner_config"
+ip netns exec "$NS_S" sh -c 'mount -t tmpfs -o mode=0755,size=1m sluice-e2e-inner /run &&
+	mkdir /run/sshd && /usr/sbin/sshd -t -f "$1" && exec /usr/sbin/sshd -D -f "$1" -E "$2"' \
+	sh "$TB/inner_config" "$TB/inner.log" </dev/null >"$TB/inner.start.log" 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+inner_up() { inS ss -Hltn 'sport = :2222' | grep -q .; }
+for ((i = 0; i < 50; i++)); do inner_up && break; sleep 0.1; done
+inner_up || tb_die "inner sshd did not start: $(tail -n 3 "$TB/inner.start.log" "$TB/inner.log" | tr '\n' ' ')"
+
+# Known hosts for the inner server under its own name; the outer one's stay.
+cp "$TB/known_hosts" "$TB/known_hosts_inner"
+echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 "$TB/other_host_key.pub")" >>"$TB/known_hosts_inner"
+cat >"$TB/ssh_config_jump" <<EOF
+Host inner
+	HostName 127.0.0.1
+	Port 2222
+	ProxyJump sshhost
+Host innerpc
+	HostName 127.0.0.1
+	Port 2222
+	ProxyCommand ssh -F $TB/ssh_config_jump -W %h:%p sshhost
+Host innerbad
+	HostName 127.0.0.1
+	Port 2223
+	ProxyJump sshhost
+Host innerdeadjump
+	HostName 127.0.0.1
+	Port 2222
+	ProxyJump deadhost
+Host sshhost
+	HostName $S4
+Host deadhost
+	HostName 192.0.2.99
+	ConnectTimeout 2
+Host *
+	User sluicet
+	IdentityFile $TB/id_ed25519
+	UserKnownHostsFile $TB/known_hosts_inner
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	UpdateHostKeys no
+	IdentitiesOnly yes
+	BatchMode yes
+	ConnectTimeout 5
+EOF
+
+# through_inner CASE: a checksummed download works, and the inner sshd
+# logged the login since inner_fresh.
+inner_fresh() { : >"$TB/inner.log"; }
+through_inner() {
+	local got
+	got=$(
+		set -o pipefail
+		inC curl -sS --max-time 60 http://$L4/big.bin 2>&1 | sha256sum | cut -d' ' -f1
+	)
+	if [ "$got" != "$BIG_SHA" ]; then
+		fail "$1" "sha256 $got, want $BIG_SHA"
+		return
+	fi
+	if grep -q "Accepted publickey for sluicet from 127.0.0.1" "$TB/inner.log"; then
+		pass "$1"
+	else
+		fail "$1" "the inner sshd saw no login: $(tail -n 2 "$TB/inner.log" | tr '\n' '|')"
+	fi
+}
+
+SLUICE_CFG=$TB/ssh_config_jump
+inner_fresh
+if sluice_start_case jump_start http://$L4/ -r inner -v $NET; then
+	through_inner jump_download_64mib
+	# The proxy is an ssh -W child; nothing here knows the server's address.
+	if grep -q "transport ssh: cipher" "$SLUICE_LOG"; then pass jump_is_libssh2; else
+		fail jump_is_libssh2 "no libssh2 transport line: $(sluice_log_tail)"
+	fi
+	stopped_clean jump_sigterm_clean_exit TERM
+	nothing_left jump_nothing_left
+fi
+inner_fresh
+if sluice_start_case proxycommand_start http://$L4/ -r innerpc -v $NET; then
+	through_inner proxycommand_download_64mib
+	stopped_clean proxycommand_sigterm_clean_exit TERM
+fi
+inner_fresh
+if sluice_start_case e_jump_start http://$L4/ -r inner -v -e "ssh -F $TB/ssh_config_jump" $NET; then
+	through_inner e_jump_download_64mib
+	stopped_clean e_jump_sigterm_clean_exit TERM
+fi
+
+# The target's name is what the key is checked against: with only the outer
+# server's keys on file, the inner one is unknown, and said to be.
+sed -i '/^\[127.0.0.1\]:2222 /d' "$TB/known_hosts_inner"
+sluice_run -r inner $NET
+one_line_error jump_hostkey_is_targets "unknown host key for \[127\.0\.0\.1\]:2222"
+echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 "$TB/other_host_key.pub")" >>"$TB/known_hosts_inner"
+
+sluice_run -r innerbad $NET
+one_line_error jump_cannot_connect "ProxyJump sshhost failed: .*(refused|open failed|forwarding failed)"
+nothing_left jump_cannot_connect_nothing_left
+sluice_run -r innerdeadjump $NET
+one_line_error jump_dead_bastion "ProxyJump deadhost failed.*(timed out|unreachable|No route)"
+SLUICE_CFG=
+
+tb_finish
