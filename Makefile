@@ -1,5 +1,5 @@
 # sluice: transparent-proxy VPN over SSH.
-#   make          build/sluice (client, helper embedded) and build/sluice-helper (static)
+#   make          build/sluice (client, helpers embedded) and build/helpers/sluice-helper-ARCH
 #   make test     every test: unit, unit under ASan+UBSan, end to end in netns
 #   make demo     a throw-away netns testbed with a tunnel and traffic through it
 #   make bench    sluice, sshuttle and the raw SSH channel side by side
@@ -18,8 +18,9 @@ CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)) $(
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
-LIB_OBJ    := $(patsubst %.c,$(B)/obj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(B)/obj/helper_blob.o
-ASAN_OBJ   := $(patsubst %.c,$(B)/asan/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(B)/obj/helper_blob.o
+BLOB_OBJ   := $(B)/obj/helpers_blob.o $(B)/obj/helpers_table.o
+LIB_OBJ    := $(patsubst %.c,$(B)/obj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
+ASAN_OBJ   := $(patsubst %.c,$(B)/asan/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 ASAN_BIN   := $(patsubst tests/unit/%.c,$(B)/unit-asan/%,$(UNIT_SRC))
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -27,16 +28,51 @@ ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 .PHONY: all deps test unit unit-asan e2e demo bench format clean
 all: $(B)/sluice $(B)/sluice-helper
 
-# The helper: static, musl, no libraries beyond libc so it runs on any x86-64 Linux.
-$(B)/sluice-helper: server/main.c $(SERVER_SRC) $(COMMON_SRC) $(wildcard common/*.h server/*.h)
-	@mkdir -p $(@D)
-	$(MUSLCC) -static -Os -s -std=gnu11 $(WARN) -D_GNU_SOURCE -o $@ server/main.c $(SERVER_SRC) $(COMMON_SRC)
+# The helpers: static, musl, -Os, no library beyond libc, one per uname -m the
+# client can serve. x86_64 needs musl-tools; the others Debian's cross gcc and
+# musl-dev for that architecture (tests/deps.sh installs them). What is
+# missing here is skipped, and said so; the client then refuses that machine.
+HELPER_SRC    := server/main.c $(SERVER_SRC) $(COMMON_SRC)
+HELPER_CFLAGS := -static -Os -s -std=gnu11 $(WARN) -D_GNU_SOURCE -ffunction-sections \
+		 -fdata-sections -Wl,--gc-sections
+CC_x86_64     := $(MUSLCC)
+CC_aarch64    := aarch64-linux-gnu-gcc -specs /usr/lib/aarch64-linux-musl/musl-gcc.specs
+CC_armv7l     := arm-linux-gnueabihf-gcc -specs /usr/lib/arm-linux-musleabihf/musl-gcc.specs
+HELPER_ARCHES := x86_64 aarch64 armv7l
+# A toolchain counts when its compiler runs and its specs file (if any) is there.
+have_cc        = $(and $(shell command -v $(firstword $(CC_$(1))) 2>/dev/null),\
+		 $(or $(if $(word 3,$(CC_$(1))),,x),$(wildcard $(word 3,$(CC_$(1))))))
+BUILT_ARCHES  := $(foreach a,$(HELPER_ARCHES),$(if $(call have_cc,$(a)),$(a)))
+HELPERS       := $(foreach a,$(BUILT_ARCHES),$(B)/helpers/sluice-helper-$(a))
 
-# The client carries the helper's bytes inside its own binary.
-$(B)/obj/helper_blob.o: $(B)/sluice-helper
+$(B)/helpers/sluice-helper-%: $(HELPER_SRC) $(wildcard common/*.h server/*.h)
 	@mkdir -p $(@D)
-	printf '.section .rodata\n.global sluice_helper_start\n.global sluice_helper_end\n.balign 16\nsluice_helper_start:\n.incbin "%s"\nsluice_helper_end:\n.section .note.GNU-stack,"",@progbits\n' $(abspath $<) > $(B)/obj/helper_blob.S
-	$(CC) -c -o $@ $(B)/obj/helper_blob.S
+	$(CC_$*) $(HELPER_CFLAGS) -o $@ $(HELPER_SRC)
+
+# The native one under its old name, for tools that run it here.
+$(B)/sluice-helper: $(B)/helpers/sluice-helper-x86_64
+	cp $< $@
+
+# The client carries every helper built: one .incbin each, and a table.
+$(B)/obj/helpers_blob.o: $(HELPERS)
+	@mkdir -p $(@D)
+	@$(if $(filter-out $(BUILT_ARCHES),$(HELPER_ARCHES)),\
+		echo "helpers: no toolchain for $(filter-out $(BUILT_ARCHES),$(HELPER_ARCHES)) here; skipped (tests/deps.sh installs them)")
+	{ echo '.section .rodata'; for a in $(BUILT_ARCHES); do \
+		printf '.global sluice_helper_%s_start\n.global sluice_helper_%s_end\n.balign 16\nsluice_helper_%s_start:\n.incbin "%s"\nsluice_helper_%s_end:\n' \
+			$$a $$a $$a $(abspath $(B))/helpers/sluice-helper-$$a $$a; done; \
+		echo '.section .note.GNU-stack,"",@progbits'; } > $(B)/obj/helpers_blob.S
+	$(CC) -c -o $@ $(B)/obj/helpers_blob.S
+
+$(B)/obj/helpers_table.o: $(HELPERS) client/boot.h
+	@mkdir -p $(@D)
+	{ echo '#include "client/boot.h"'; for a in $(BUILT_ARCHES); do \
+		echo "extern const uint8_t sluice_helper_$${a}_start[], sluice_helper_$${a}_end[];"; done; \
+		echo 'const struct boot_blob boot_blobs[] = {'; for a in $(BUILT_ARCHES); do \
+		echo "	{\"$$a\", sluice_helper_$${a}_start, sluice_helper_$${a}_end},"; done; \
+		echo '};'; echo 'const size_t boot_n_blobs = sizeof(boot_blobs) / sizeof(boot_blobs[0]);'; \
+	} > $(B)/obj/helpers_table.c
+	$(CC) $(CFLAGS) -I. -c -o $@ $(B)/obj/helpers_table.c
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -67,13 +103,17 @@ test: deps
 	$(MAKE) all unit unit-asan
 	@bash tests/run.sh
 
-e2e: deps all
+# deps first, then a fresh make: which helpers can be built is read when make starts.
+e2e: deps
+	$(MAKE) all
 	@bash tests/run.sh e2e
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	@bash tests/demo.sh
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	@bash tests/bench.sh
 
 format:

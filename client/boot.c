@@ -7,10 +7,9 @@
 #include "boot.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-
-extern const uint8_t sluice_helper_start[], sluice_helper_end[];
 
 #define BOOT_LINE_MAX	4096
 #define BOOT_NOISE_MAX	64    /* lines of shell start-up noise we skip before giving up */
@@ -19,12 +18,17 @@ extern const uint8_t sluice_helper_start[], sluice_helper_end[];
 
 /*
  * One line, no single quotes and no '!', so that any login shell (sh, bash,
- * csh, fish) passes it through unchanged to /bin/sh. $1 hash, $2 size, $3 flags.
+ * csh, fish) passes it through unchanged to /bin/sh. $1 is the helper's
+ * flags. It says which machine this is, then reads the hash and size of the
+ * helper the client chose for it ("none 0": there is none), on one line
+ * (sh's read takes no byte past the newline, so the upload stays intact).
  */
 static const char boot_script[] =
-    "h=$1; s=$2; v=$3; a=$(uname -m 2>/dev/null); "
-    "case \"$a\" in x86_64|amd64) ;; *) echo \"remote machine is ${a:-unknown}; this "
-    "sluice carries an x86_64 helper\" >&2; exit 97;; esac; "
+    "v=$1; a=$(uname -m 2>/dev/null); echo \"SLUICE-BOOT arch ${a:-unknown}\"; "
+    "read -r h s || exit 96; "
+    "[ \"$h\" = none ] && exit 97; "
+    "[ -n \"$h\" ] && [ -n \"$s\" ] && [ -z \"$(printf %s \"$h\" | tr -d 0-9a-f)\" ] && "
+    "[ -z \"$(printf %s \"$s\" | tr -d 0-9)\" ] || exit 96; "
     "umask 077; "
     "for d in \"${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/sluice\" "
     "\"${TMPDIR:-/tmp}/sluice-$(id -u)\"; do "
@@ -44,27 +48,56 @@ static const char boot_script[] =
     "echo \"found no private directory where the helper can run (tried "
     "${XDG_CACHE_HOME:-~/.cache}/sluice and ${TMPDIR:-/tmp})\" >&2; exit 99";
 
-const uint8_t *boot_helper(size_t *len)
+/* uname -m spellings of the machines our helpers run on, and the blob's name for each. */
+static const struct {
+	const char *machine, *arch;
+} machine_alias[] = {
+    {"x86_64", "x86_64"}, {"amd64", "x86_64"},	{"aarch64", "aarch64"}, {"arm64", "aarch64"},
+    {"armv7l", "armv7l"}, {"armv8l", "armv7l"}, /* 32-bit userland on a 64-bit ARM kernel */
+};
+
+const struct boot_blob *boot_blob_for(const char *machine)
 {
-	*len = (size_t)(sluice_helper_end - sluice_helper_start);
-	return sluice_helper_start;
+	const char *arch = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(machine_alias) / sizeof(machine_alias[0]) && !arch; i++)
+		if (!strcmp(machine, machine_alias[i].machine))
+			arch = machine_alias[i].arch;
+	for (i = 0; arch && i < boot_n_blobs; i++)
+		if (!strcmp(boot_blobs[i].arch, arch))
+			return &boot_blobs[i];
+	return NULL;
 }
 
-const uint8_t *boot_helper_hash(void)
+void boot_blob_hash(const struct boot_blob *b, uint8_t out[SHA256_LEN])
 {
-	static uint8_t hash[SHA256_LEN];
-	static int done;
-	size_t len;
+	static uint8_t hashes[BOOT_BLOBS_MAX][SHA256_LEN];
+	static bool done[BOOT_BLOBS_MAX];
+	size_t i = (size_t)(b - boot_blobs);
 
-	if (!done) {
-		const uint8_t *p = boot_helper(&len);
-		sha256_buf(p, len, hash);
-		done = 1;
+	/* Hashing a helper costs a millisecond or so: once per run is enough. */
+	if (i >= BOOT_BLOBS_MAX) {
+		sha256_buf(b->start, (size_t)(b->end - b->start), out);
+		return;
 	}
-	return hash;
+	if (!done[i]) {
+		sha256_buf(b->start, (size_t)(b->end - b->start), hashes[i]);
+		done[i] = true;
+	}
+	memcpy(out, hashes[i], SHA256_LEN);
 }
 
-int boot_command(char *buf, size_t len, const char *hash_hex, size_t size, int verbose)
+void boot_arches(char *buf, size_t len)
+{
+	size_t i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < boot_n_blobs && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", boot_blobs[i].arch);
+}
+
+int boot_command(char *buf, size_t len, int verbose)
 {
 	char flags[16] = "-q";
 	int i, n;
@@ -75,8 +108,7 @@ int boot_command(char *buf, size_t len, const char *hash_hex, size_t size, int v
 			flags[1 + i] = 'v';
 		flags[1 + i] = '\0';
 	}
-	n = snprintf(buf, len, "exec /bin/sh -c '%s' sluice-boot %s %zu %s", boot_script, hash_hex,
-		     size, flags);
+	n = snprintf(buf, len, "exec /bin/sh -c '%s' sluice-boot %s", boot_script, flags);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
@@ -162,8 +194,8 @@ static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 			 strerror(-ret));
 }
 
-static int boot_hello(struct boot_io *io, uint32_t stream_window, uint32_t features,
-		      struct wire_hello *peer, char *err, size_t errlen)
+static int boot_hello(struct boot_io *io, const uint8_t *hash, uint32_t stream_window,
+		      uint32_t features, struct wire_hello *peer, char *err, size_t errlen)
 {
 	uint8_t frame[WIRE_CTL_MAX];
 	struct wire_hello mine = {
@@ -189,7 +221,7 @@ static int boot_hello(struct boot_io *io, uint32_t stream_window, uint32_t featu
 			 f.u.hello.version, WIRE_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	if (memcmp(f.u.hello.hash, boot_helper_hash(), SHA256_LEN) != 0) {
+	if (memcmp(f.u.hello.hash, hash, SHA256_LEN) != 0) {
 		snprintf(err, errlen,
 			 "the remote helper is not the one we uploaded (hash mismatch)");
 		return -EBADMSG;
@@ -204,25 +236,59 @@ static int boot_hello(struct boot_io *io, uint32_t stream_window, uint32_t featu
 		return -EPROTO;
 	}
 	*peer = f.u.hello;
-	memcpy(mine.hash, boot_helper_hash(), SHA256_LEN);
+	memcpy(mine.hash, hash, SHA256_LEN);
 	r = transport_write_all(io->t, frame, wire_put_hello(frame, &mine), BOOT_STEP_MS);
 	if (r < 0)
 		snprintf(err, errlen, "sending hello to the remote helper: %s", strerror(-r));
 	return r;
 }
 
+/* The machine's report, then our choice for it: "HASH SIZE", or "none 0" and an error. */
+static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_t *hash, char *err,
+		       size_t errlen)
+{
+	char line[256], hex[SHA256_HEX], reply[SHA256_HEX + 32], arches[128];
+	const char *machine;
+	int ret;
+
+	ret = boot_line(io, line, sizeof(line));
+	if (ret < 0) {
+		boot_explain(io->t, ret, err, errlen);
+		return ret;
+	}
+	if (strncmp(line, "SLUICE-BOOT arch ", 17) != 0) {
+		snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s", line);
+		return -EPROTO;
+	}
+	machine = line + 17;
+	*blob = boot_blob_for(machine);
+	if (!*blob) {
+		boot_arches(arches, sizeof(arches));
+		transport_write_all(io->t, "none 0\n", 7, BOOT_STEP_MS);
+		snprintf(err, errlen,
+			 "the remote machine is %s; this sluice carries helpers for %s", machine,
+			 *arches ? arches : "no machine");
+		return -ENOEXEC;
+	}
+	boot_blob_hash(*blob, hash);
+	sha256_hex(hash, hex);
+	snprintf(reply, sizeof(reply), "%s %zu\n", hex, (size_t)((*blob)->end - (*blob)->start));
+	ret = transport_write_all(io->t, reply, strlen(reply), BOOT_STEP_MS);
+	if (ret < 0)
+		snprintf(err, errlen, "talking to the remote bootstrap: %s", strerror(-ret));
+	return ret;
+}
+
 int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       struct wire_hello *peer, char *err, size_t errlen)
+	       struct wire_hello *peer, struct boot_report *rep, char *err, size_t errlen)
 {
 	static struct boot_io io;
-	char cmd[4096], hex[SHA256_HEX], line[256];
-	const uint8_t *blob;
-	size_t blob_len;
+	const struct boot_blob *blob;
+	uint8_t hash[SHA256_LEN];
+	char cmd[4096], line[256];
 	int ret, uploads = 0;
 
-	blob = boot_helper(&blob_len);
-	sha256_hex(boot_helper_hash(), hex);
-	ret = boot_command(cmd, sizeof(cmd), hex, blob_len, verbose);
+	ret = boot_command(cmd, sizeof(cmd), verbose);
 	if (ret < 0) {
 		snprintf(err, errlen, "bootstrap command too long");
 		return ret;
@@ -232,6 +298,11 @@ int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, i
 	ret = transport_exec(t, cmd, err, errlen);
 	if (ret < 0)
 		return ret;
+	memset(rep, 0, sizeof(*rep));
+	ret = boot_choose(&io, &blob, hash, err, errlen);
+	if (ret < 0)
+		return ret;
+	rep->arch = blob->arch;
 	for (;;) {
 		ret = boot_line(&io, line, sizeof(line));
 		if (ret < 0) {
@@ -245,13 +316,15 @@ int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, i
 				 line);
 			return -EPROTO;
 		}
-		ret = transport_write_all(t, blob, blob_len, BOOT_STEP_MS);
+		ret = transport_write_all(t, blob->start, (size_t)(blob->end - blob->start),
+					  BOOT_STEP_MS);
 		if (ret < 0) {
 			snprintf(err, errlen, "uploading the helper failed: %s", strerror(-ret));
 			return ret;
 		}
+		rep->uploaded += (size_t)(blob->end - blob->start);
 	}
-	ret = boot_hello(&io, stream_window, features, peer, err, errlen);
+	ret = boot_hello(&io, hash, stream_window, features, peer, err, errlen);
 	if (ret == -EPIPE)
 		boot_explain(t, ret, err, errlen);
 	return ret;

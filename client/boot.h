@@ -1,5 +1,6 @@
 /*
- * boot: starts the helper on the remote host over a transport. A tiny
+ * boot: starts the helper on the remote host over a transport, choosing the
+ * one built for the machine the bootstrap reports. A tiny
  * POSIX sh script checks the architecture, looks for a cached copy named by
  * its SHA-256, asks for an upload only when it is missing, and execs it; then
  * both sides exchange HELLO.
@@ -14,21 +15,41 @@
 #include "../common/wire.h"
 #include "transport.h"
 
-/* The helper binary the client carries, and its hash (computed once). */
-const uint8_t *boot_helper(size_t *len);
-const uint8_t *boot_helper_hash(void);
+/* One embedded helper: its machine (uname -m, canonical) and its bytes. */
+struct boot_blob {
+	const char *arch;
+	const uint8_t *start, *end;
+};
+
+#define BOOT_BLOBS_MAX 8
+
+/* The helpers this client carries (a table the build generates). */
+extern const struct boot_blob boot_blobs[];
+extern const size_t boot_n_blobs;
+
+/* The helper for a machine whose `uname -m` says machine (aliases known), or NULL. */
+const struct boot_blob *boot_blob_for(const char *machine);
+/* Its SHA-256, computed once per run. */
+void boot_blob_hash(const struct boot_blob *b, uint8_t out[SHA256_LEN]);
+/* "x86_64, aarch64, armv7l": the machines served, for messages. */
+void boot_arches(char *buf, size_t len);
 
 /* The remote command line; exposed for tests. Returns 0 or -ENOSPC. */
-int boot_command(char *buf, size_t len, const char *hash_hex, size_t size, int verbose);
+int boot_command(char *buf, size_t len, int verbose);
 
 /*
  * Blocking: run the bootstrap over t, upload when asked, exchange HELLO
  * (announcing `stream_window` as our per-stream credit and `features` as
- * what we want). On success *peer is the helper's HELLO and t carries the
- * mux from here on. On failure returns -errno and writes one line for the
+ * what we want). On success *peer is the helper's HELLO, *rep what was
+ * done, and t carries the mux from here on. On failure returns -errno and writes one line for the
  * user into err; the caller closes t.
  */
+struct boot_report {
+	const char *arch; /* the helper chosen */
+	size_t uploaded;  /* bytes sent; 0 when the remote had it cached */
+};
+
 int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       struct wire_hello *peer, char *err, size_t errlen);
+	       struct wire_hello *peer, struct boot_report *rep, char *err, size_t errlen);
 
 #endif

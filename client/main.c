@@ -472,6 +472,7 @@ static int client_connect(struct client *c)
 {
 	uint32_t want;
 	struct wire_hello peer;
+	struct boot_report boot;
 	char err[512];
 	int ret;
 
@@ -497,11 +498,16 @@ static int client_connect(struct client *c)
 	log_debug("transport %s: %s", c->tr->name, c->tr->detail);
 	want = (c->o.auto_nets ? WIRE_F_ROUTES : 0) | (c->o.auto_hosts ? WIRE_F_HOSTS : 0) |
 	       (c->o.dns ? WIRE_F_DNS : 0);
-	ret = boot_start(c->tr, STREAM_WINDOW, want, c->o.verbose, &peer, err, sizeof(err));
+	ret = boot_start(c->tr, STREAM_WINDOW, want, c->o.verbose, &peer, &boot, err, sizeof(err));
 	if (ret < 0) {
 		log_err("%s", err);
 		return ret;
 	}
+	if (boot.uploaded)
+		log_debug("remote helper for %s: uploaded %zu KiB", boot.arch,
+			  (boot.uploaded + 1023) / 1024);
+	else
+		log_debug("remote helper for %s: cached", boot.arch);
 	c->features = want & peer.features;
 	if (c->features != want) {
 		log_err("the remote helper does not offer -N, -H or --dns as asked (0x%x of 0x%x)",

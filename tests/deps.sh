@@ -2,11 +2,17 @@
 # deps.sh: install what the build and the tests need, only when something is
 # missing. With everything present it runs no apt at all, so it is fast and
 # works offline.
+#
+# The helpers for other machines need Debian's cross compilers and musl for
+# each target architecture (multiarch packages, so those architectures are
+# added to dpkg), and the tests run them under qemu-user-static.
 set -u
 
 PKGS="build-essential gcc make pkg-config libssh2-1-dev libnftnl-dev libmnl-dev musl-tools
 nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format
-dnsmasq-base bind9-dnsutils"
+dnsmasq-base bind9-dnsutils gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static
+musl-dev:arm64 musl-dev:armhf"
+FOREIGN_ARCHES="arm64 armhf"
 
 missing=""
 for p in $PKGS; do
@@ -26,6 +32,15 @@ fi
 
 echo "deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q || exit 1
+for a in $FOREIGN_ARCHES; do
+	dpkg --print-foreign-architectures | grep -qx "$a" || dpkg --add-architecture "$a" || exit 1
+done
+# A mirror caught mid-sync fails one index now and then ("File has unexpected
+# size"): try again, and go on with what was fetched if it keeps failing.
+for try in 1 2 3; do
+	apt-get update -q && break
+	echo "deps: apt-get update failed (try $try of 3)" >&2
+	sleep 5
+done
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing || exit 1

@@ -25,6 +25,9 @@ PY=${PY:-/usr/bin/python3}
 TB_SUITE=${TB_SUITE:-e2e}
 TB_SSHD_EXTRA=${TB_SSHD_EXTRA:-} # extra sshd_config lines, e.g. "RekeyLimit 16M"
 TB_SSHD_FORWARDING=${TB_SSHD_FORWARDING:-no} # "yes" lets S's sshd be a ProxyJump bastion
+# A file to bind over /usr/bin/uname in sshd's own mount namespace, so its
+# sessions see another machine (tests of other helpers). Empty: none.
+TB_SSHD_UNAME=${TB_SSHD_UNAME:-}
 
 TB_ID=sl$$
 NS_C=${TB_ID}c
@@ -268,8 +271,9 @@ EOF
 	# The privsep dir /run/sshd lives on a tmpfs in sshd's private mount
 	# namespace (ip netns exec makes one): nothing is left on the host.
 	ip netns exec "$NS_S" sh -c 'mount -t tmpfs -o mode=0755,size=1m sluice-e2e /run &&
-		mkdir /run/sshd && /usr/sbin/sshd -t -f "$1" && exec /usr/sbin/sshd -D -f "$1" -E "$2"' \
-		sh "$TB/sshd_config" "$TB/sshd.log" </dev/null >"$TB/sshd.start.log" 2>&1 &
+		mkdir /run/sshd && { [ -z "$3" ] || mount --bind "$3" /usr/bin/uname; } &&
+		/usr/sbin/sshd -t -f "$1" && exec /usr/sbin/sshd -D -f "$1" -E "$2"' \
+		sh "$TB/sshd_config" "$TB/sshd.log" "$TB_SSHD_UNAME" </dev/null >"$TB/sshd.start.log" 2>&1 &
 	SSHD_PID=$!
 	TB_PIDS="$TB_PIDS $SSHD_PID"
 	wait_port "$NS_S" 22 || return 1

@@ -21,6 +21,7 @@
 
 static char home[] = "/tmp/sluice-boot-test-XXXXXX";
 static char fakessh[512];
+static struct boot_report last; /* what the last boot_once did */
 
 /* A stand-in for ssh: drops HOST and runs the remote command with this test's HOME. */
 static void fake_ssh(const char *path_prefix)
@@ -41,16 +42,24 @@ static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0), 0);
 	if (!t)
 		return -ENOMEM;
-	r = boot_start(t, 1 << 20, WIRE_F_ROUTES, 0, peer, err, errlen);
+	r = boot_start(t, 1 << 20, WIRE_F_ROUTES, 0, peer, &last, err, errlen);
 	transport_close(t);
 	return r;
+}
+
+/* The helper this machine (x86_64) gets. */
+static const struct boot_blob *native(void)
+{
+	return boot_blob_for("x86_64");
 }
 
 static void cached_path(char *path, size_t len)
 {
 	char hex[SHA256_HEX];
+	uint8_t hash[SHA256_LEN];
 
-	sha256_hex(boot_helper_hash(), hex);
+	boot_blob_hash(native(), hash);
+	sha256_hex(hash, hex);
 	snprintf(path, len, "%s/.cache/sluice/sluice-helper-%s", home, hex);
 }
 
@@ -68,8 +77,8 @@ static long long cached_mtime(void)
 static int cached_intact(void)
 {
 	char path[256];
-	size_t len, got;
-	const uint8_t *blob = boot_helper(&len);
+	const uint8_t *blob = native()->start;
+	size_t len = (size_t)(native()->end - blob), got;
 	uint8_t *buf = malloc(len + 1);
 	FILE *fp;
 	int ok;
@@ -91,23 +100,23 @@ static int cached_intact(void)
 
 static void test_command_is_shell_safe(void)
 {
-	char cmd[4096], hex[SHA256_HEX];
+	char cmd[4096];
 	const char *body;
 
-	sha256_hex(boot_helper_hash(), hex);
-	CHECK_EQ_INT(boot_command(cmd, sizeof(cmd), hex, 1234, 2), 0);
+	CHECK_EQ_INT(boot_command(cmd, sizeof(cmd), 2), 0);
 	/* Inside the single-quoted script: no quote to break out of, no csh history '!'. */
 	body = strchr(cmd, '\'');
 	CHECK(body && strchr(body + 1, '\'') == strrchr(cmd, '\''));
 	CHECK(strchr(cmd, '!') == NULL);
 	CHECK(strchr(cmd, '\n') == NULL);
 	CHECK(strstr(cmd, " -vv") != NULL);
-	CHECK_EQ_INT(boot_command(cmd, 100, hex, 1234, 0), -ENOSPC);
+	CHECK_EQ_INT(boot_command(cmd, 100, 0), -ENOSPC);
 }
 
 static void test_upload_then_cached(void)
 {
 	char path[256], err[512];
+	uint8_t hash[SHA256_LEN];
 	struct wire_hello peer;
 	struct stat st;
 	long long first;
@@ -117,9 +126,12 @@ static void test_upload_then_cached(void)
 	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), 0);
 	if (*err)
 		printf("  boot: %s\n", err);
-	CHECK(memcmp(peer.hash, boot_helper_hash(), SHA256_LEN) == 0);
+	boot_blob_hash(native(), hash);
+	CHECK(memcmp(peer.hash, hash, SHA256_LEN) == 0);
 	CHECK(peer.window > 0);
 	CHECK(peer.features & WIRE_F_ROUTES);
+	CHECK_STR(last.arch, "x86_64");
+	CHECK_EQ_INT(last.uploaded, native()->end - native()->start);
 	snprintf(path, sizeof(path), "%s/.cache/sluice", home);
 	CHECK_EQ_INT(stat(path, &st), 0);
 	CHECK_EQ_INT(st.st_mode & 0777, 0700);
@@ -128,6 +140,7 @@ static void test_upload_then_cached(void)
 	/* The second start finds the cached copy: not written again. */
 	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), 0);
 	CHECK(cached_mtime() == first);
+	CHECK_EQ_INT(last.uploaded, 0);
 	/* A corrupted cached copy is detected and replaced. */
 	cached_path(path, sizeof(path));
 	{
@@ -144,7 +157,7 @@ static void test_upload_then_cached(void)
 	CHECK(cached_intact());
 }
 
-/* The remote says it is another architecture: the bootstrap's own error, named. */
+/* A machine we carry no helper for: refused by name, nothing uploaded. */
 static void test_unsupported_arch(void)
 {
 	char bin[300], err[512];
@@ -163,13 +176,40 @@ static void test_unsupported_arch(void)
 	chmod(bin, 0755);
 	snprintf(bin, sizeof(bin), "%s/fakebin:", home);
 	fake_ssh(bin);
-	CHECK(boot_once(err, sizeof(err), &peer) < 0);
-	CHECK(strstr(err, "s390x") != NULL);
-	CHECK(strstr(err, "exit 97") != NULL);
+	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), -ENOEXEC);
+	CHECK(strstr(err, "the remote machine is s390x") != NULL);
+	CHECK(strstr(err, "carries helpers for x86_64") != NULL);
 	fake_ssh("");
 }
 
 /* The command itself fails (as ssh does on a refused key): its words and status, named. */
+/* The machine names we know, and the table the build generated. */
+static void test_blob_table(void)
+{
+	char list[128];
+
+	CHECK(boot_n_blobs >= 1);
+	CHECK(native() != NULL);
+	CHECK(boot_blob_for("amd64") == native());
+	CHECK(boot_blob_for("s390x") == NULL);
+	CHECK(boot_blob_for("") == NULL);
+	/* Each blob is a static ELF for its machine (e_machine: x86-64 62, AArch64 183, ARM 40). */
+	for (size_t i = 0; i < boot_n_blobs; i++) {
+		const uint8_t *b = boot_blobs[i].start;
+		unsigned m = b[18] | b[19] << 8;
+
+		CHECK(boot_blobs[i].end - b > 4096 && !memcmp(b, "\177ELF", 4));
+		if (!strcmp(boot_blobs[i].arch, "x86_64"))
+			CHECK_EQ_INT(m, 62);
+		else if (!strcmp(boot_blobs[i].arch, "aarch64"))
+			CHECK(m == 183 && boot_blob_for("arm64") == &boot_blobs[i]);
+		else if (!strcmp(boot_blobs[i].arch, "armv7l"))
+			CHECK(m == 40 && boot_blob_for("armv8l") == &boot_blobs[i]);
+	}
+	boot_arches(list, sizeof(list));
+	CHECK(strncmp(list, "x86_64", 6) == 0);
+}
+
 static void test_command_fails(void)
 {
 	char err[512];
@@ -197,6 +237,7 @@ int main(void)
 	RUN(test_command_is_shell_safe);
 	RUN(test_upload_then_cached);
 	RUN(test_unsupported_arch);
+	RUN(test_blob_table);
 	RUN(test_command_fails);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", home);
 	if (system(cmd) != 0)
