@@ -50,7 +50,7 @@
 #define STREAM_WINDOW (1u << 20)
 /*
  * A stream alone in the pipe for STREAM_ALONE_MS may hold what it receives
- * in one SSH round trip (smallest PING seen, at most RTT_MAX_MS) plus
+ * in one SSH round trip (smallest PING seen, at most MUX_RTT_MAX_MS) plus
  * STREAM_BUDGET_MS, up to STREAM_WINDOW_ALONE: on the testbed bulk then
  * runs at 3.5-3.7 Gbit/s (vs ~3.1 at 1 MiB); a long path gets a round
  * trip's worth, which is in flight rather than queued; a slow short path
@@ -59,7 +59,6 @@
  */
 #define STREAM_WINDOW_ALONE (4u << 20)
 #define STREAM_BUDGET_MS    10
-#define RTT_MAX_MS	    1000
 #define STREAM_ALONE_MS	    200
 #define OUT_HIGH	    (256u << 10)
 #define LOCAL_NETS_MAX	    1024
@@ -78,7 +77,6 @@ struct client {
 	struct ev_io sig;
 	int stop_signal;
 	uint32_t features; /* agreed with the helper */
-	int rtt_ms;	   /* smallest PING round trip so far, -1 before the first */
 	struct subnet dns_servers[OPTS_MAX_NS];
 	size_t n_dns;
 	struct dns_proxy dns;
@@ -242,25 +240,14 @@ static int client_ctl(void *ctx, const struct wire_frame *f)
 	}
 }
 
-/*
- * The smallest round trip seen is the path without our own queue in it;
- * capped, so a helper that echoes nonsense can only cost a lone stream's
- * credit, which window_max bounds anyway.
- */
+/* A helper that echoes nonsense can only cost a lone stream's credit, which window_max bounds. */
 static void client_pong(void *ctx, const uint8_t opaque[8])
 {
 	struct client *c = ctx;
-	int rtt = tunnel_rtt_ms(opaque);
+	int rtt = mux_pong_rtt(c->mux, opaque);
 
-	if (rtt < 0)
-		return;
-	if (rtt > RTT_MAX_MS)
-		rtt = RTT_MAX_MS;
-	if (c->rtt_ms < 0 || rtt < c->rtt_ms) {
-		c->rtt_ms = rtt;
-		mux_set_rtt(c->mux, (unsigned)rtt);
+	if (rtt >= 0)
 		log_debug("SSH round trip %d ms", rtt);
-	}
 }
 
 static const struct mux_ops client_ops = {
@@ -707,7 +694,6 @@ int main(int argc, char **argv)
 	c.ls.reserve_fd = -1;
 	c.loop.epfd = -1;
 	c.sig.fd = -1;
-	c.rtt_ms = -1;
 	c.names_rl = (struct ratelimit)RATELIMIT_INIT(10, 10000);
 	log_init("sluice", LOG_INFO);
 	ret = opts_parse(&c.o, argc, argv, stdout, err, sizeof(err));

@@ -214,7 +214,6 @@ static double since(const struct timespec *a, const struct timespec *now)
 void tunnel_tick(struct tunnel *t)
 {
 	struct timespec now;
-	uint8_t opaque[8];
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (since(&t->last_rx, &now) > STALL_SEC) {
@@ -231,27 +230,10 @@ void tunnel_tick(struct tunnel *t)
 		return;
 	}
 	if (since(&t->last_ping, &now) >= PING_SEC) {
-		uint64_t ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-
-		memcpy(opaque, &ms, sizeof(opaque));
-		if (mux_ping(t->mux, opaque) < 0)
+		if (mux_ping_now(t->mux) < 0)
 			tunnel_fail(t, -ENOBUFS, "the SSH channel is not draining");
 		t->last_ping = now;
 	}
-}
-
-int tunnel_rtt_ms(const uint8_t opaque[8])
-{
-	struct timespec now;
-	uint64_t sent, ms;
-
-	memcpy(&sent, opaque, sizeof(sent));
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-	/* The helper only echoes these bytes, but nothing from it is trusted. */
-	if (sent > ms || ms - sent > 60000)
-		return -EINVAL;
-	return (int)(ms - sent);
 }
 
 int tunnel_timeout_ms(const struct tunnel *t)

@@ -36,8 +36,6 @@ int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, str
 void tunnel_pump(struct tunnel *t);
 /* Called about once a second: keepalive and stall detection. */
 void tunnel_tick(struct tunnel *t);
-/* The round trip of a PING this tunnel sent, from its echoed PONG: ms, or -EINVAL. */
-int tunnel_rtt_ms(const uint8_t opaque[8]);
 /* How long the event loop may sleep. */
 int tunnel_timeout_ms(const struct tunnel *t);
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "idmap.h"
 
 #define DATA_CAP    (2u << 20)
@@ -60,6 +61,7 @@ struct mux {
 	struct stream *grown; /* the one stream holding more than window, if any */
 	unsigned budget_ms;
 	unsigned rtt_ms;	 /* the owner's estimate of the pipe's round trip */
+	bool have_rtt;		 /* rtt_ms came from a PONG (mux_pong_rtt) */
 	uint64_t rate_start_ms;	 /* the current rate interval began */
 	uint64_t rate_bytes;	 /* DATA bytes in during it */
 	uint64_t rate_prev_bpms; /* bytes per ms over the last whole interval */
@@ -528,6 +530,22 @@ void mux_set_rtt(struct mux *m, unsigned rtt_ms)
 	m->rtt_ms = rtt_ms;
 }
 
+int mux_pong_rtt(struct mux *m, const uint8_t opaque[8])
+{
+	int rtt = mux_rtt_ms(opaque);
+
+	if (rtt < 0)
+		return -1;
+	if (rtt > MUX_RTT_MAX_MS)
+		rtt = MUX_RTT_MAX_MS;
+	/* The smallest is the path without our own queue in it. */
+	if (m->have_rtt && (unsigned)rtt >= m->rtt_ms)
+		return -1;
+	m->have_rtt = true;
+	mux_set_rtt(m, (unsigned)rtt);
+	return rtt;
+}
+
 void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned budget_ms)
 {
 	m->window_max = max > m->window ? (max < MAX_CREDIT ? max : MAX_CREDIT) : m->window;
@@ -780,6 +798,27 @@ int mux_ping(struct mux *m, const uint8_t opaque[8])
 	uint8_t f[WIRE_CTL_MAX];
 
 	return out_ctl(m, f, wire_put_ping(f, WIRE_PING, opaque));
+}
+
+/* Pings are rare: they take the precise clock, a round trip can be well under the coarse one's
+ * step. */
+int mux_ping_now(struct mux *m)
+{
+	uint64_t ms = (uint64_t)clock_ms();
+	uint8_t opaque[8];
+
+	memcpy(opaque, &ms, sizeof(opaque));
+	return mux_ping(m, opaque);
+}
+
+int mux_rtt_ms(const uint8_t opaque[8])
+{
+	uint64_t sent, ms = (uint64_t)clock_ms();
+
+	memcpy(&sent, opaque, sizeof(sent));
+	if (sent > ms || ms - sent > 60000)
+		return -EINVAL;
+	return (int)(ms - sent);
 }
 
 int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)

@@ -92,6 +92,22 @@ void mux_out_pin(struct mux *m, bool pinned);
 
 /* Queue a PING. Returns 0 or -ENOBUFS. */
 int mux_ping(struct mux *m, const uint8_t opaque[8]);
+/* Queue a PING carrying the time now, for mux_rtt_ms. Returns 0 or -ENOBUFS. */
+int mux_ping_now(struct mux *m);
+/*
+ * The round trip of a PING from mux_ping_now, given its echoed PONG: ms, or
+ * -EINVAL when the bytes cannot be ours (the peer only echoes them, but it
+ * is not trusted).
+ */
+int mux_rtt_ms(const uint8_t opaque[8]);
+/*
+ * A PONG to one of our mux_ping_now: the smallest round trip seen (capped
+ * at MUX_RTT_MAX_MS, since the peer's echo is not trusted) becomes the one
+ * mux_set_rtt uses. Returns that round trip when this PONG lowered it, -1
+ * otherwise.
+ */
+int mux_pong_rtt(struct mux *m, const uint8_t opaque[8]);
+#define MUX_RTT_MAX_MS 1000
 
 /*
  * Queue a whole session frame of the owner's, behind what is queued.

@@ -45,6 +45,18 @@ esac
 
 tb_traffic_checks ""
 
+# The helper grows a lone upload's credit as the client does a download's:
+# 300 MB alone in the pipe, checksummed, and the helper (at -v) says so.
+want=$(head -c 300000000 /dev/zero | sha256sum | cut -d' ' -f1)
+got=$(head -c 300000000 /dev/zero | inC timeout 60 socat -t 30 -T 30 - TCP:$L4:9000 2>&1)
+grown() { grep -q 'a lone stream from the client was given more credit' "$SLUICE_LOG"; }
+for ((i = 0; i < 30; i++)); do grown && break; sleep 0.1; done
+if [ "$got" != "$want" ]; then fail helper_grows_lone_upload "sha server said '$got', want $want"; elif grown; then
+	pass helper_grows_lone_upload
+else
+	fail helper_grows_lone_upload "no growth line from the helper: $(grep remote: "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+fi
+
 out=$(inC timeout 60 "$PY" "$E2E_DIR/netsvc.py" parallel $L4 9001 200 2>&1)
 if [ $? = 0 ]; then pass parallel_200_streams; else fail parallel_200_streams "$out"; fi
 
