@@ -1,22 +1,32 @@
 #!/bin/bash
-# bench.sh (make bench): sluice, sshuttle and the raw SSH channel side by
+# bench.sh (make bench): sluice (its own libssh2 transport, and -e over
+# OpenSSH), ssh -D with redsocks, sshuttle and the raw SSH channel side by
 # side, measured in one run on the e2e testbed (tests/e2e/lib.sh), printed as
 # one table with ratios.
 #
 # The lan namespace runs nginx (:8080) and an iperf3 server; the client
-# namespace runs one tunnel at a time (sluice, then sshuttle, never both) and
-# the load generators (iperf3, wrk, ab, tests/bench/idle_conns.py). The raw
-# channel is plain ssh from the client namespace to the ssh host with the
-# cipher and MAC that libssh2 1.10 negotiates (aes128-ctr, hmac-sha2-256).
+# namespace runs one tunnel at a time and the load generators (iperf3, wrk,
+# ab, tests/bench/idle_conns.py). The raw channel is plain ssh from the
+# client namespace to the ssh host, once with the cipher and MAC that
+# libssh2 1.10 negotiates (aes128-ctr, hmac-sha2-256) and once with
+# OpenSSH's defaults (what -e and ssh -D use).
+#
+# "ssh -D + redsocks" is the hand-built OpenSSH alternative: ssh -D as a
+# SOCKS5 proxy, redsocks (redirector iptables: it reads SO_ORIGINAL_DST) in
+# front of it, and an nft redirect of the routed subnet to redsocks.
 #
 # A row that fails for one tool prints "fail" (and what happened, under the
 # table) instead of ending the run. Every wait is bounded; the whole run
-# takes about five minutes. Knobs: BENCH_TOOLS="sluice sshuttle".
+# takes about ten minutes. Knobs: BENCH_TOOLS="sluice sluice-e sshd sshuttle".
 TB_SUITE=bench
 . "$(dirname "${BASH_SOURCE[0]}")/e2e/lib.sh"
 
 BENCH_SRC=$ROOT/tests/bench
-BENCH_TOOLS=${BENCH_TOOLS:-sluice sshuttle}
+BENCH_TOOLS=${BENCH_TOOLS:-sluice sluice-e sshd sshuttle}
+# ssh -D needs TCP forwarding on the ssh host.
+TB_SSHD_FORWARDING=yes
+REDSOCKS_PORT=12345
+SOCKS_PORT=1080
 NGX_PORT=8080
 URL=http://$L4:$NGX_PORT/small.html
 SUBNET=198.51.100.0/24
@@ -27,6 +37,7 @@ NOTES=()           # lines printed under the table
 BENCH_POLICY_RC="" # a policy-rc.d of ours to remove
 CL=""              # the tool being measured
 CL_PID=""
+CL_PID2="" # redsocks, for the sshd tool
 CL_LOG=""
 CL_N=0
 NOFILE=1024        # the descriptor limit everything here inherits
@@ -48,6 +59,7 @@ bench_deps() {
 	command -v ab >/dev/null || missing="$missing apache2-utils"
 	command -v iperf3 >/dev/null || missing="$missing iperf3"
 	[ -x /usr/bin/sshuttle ] || missing="$missing sshuttle"
+	command -v redsocks >/dev/null || missing="$missing redsocks"
 	[ -z "$missing" ] && return 0
 	export DEBIAN_FRONTEND=noninteractive
 	say "installing:$missing"
@@ -211,6 +223,38 @@ cl_start() {
 		CL_PID=$SLUICE_PID
 		CL_LOG=$SLUICE_LOG
 		;;
+	sluice-e)
+		sluice_start -r sshhost -e "ssh -F $TB/ssh_config" "$SUBNET"
+		CL_PID=$SLUICE_PID
+		CL_LOG=$SLUICE_LOG
+		;;
+	sshd)
+		CL_N=$((CL_N + 1))
+		CL_LOG=$TB/sshd.$CL_N.log
+		cat >"$TB/redsocks.conf" <<-EOF
+			base { log_debug = off; log_info = off; log = "file:$TB/redsocks.$CL_N.log";
+			       daemon = off; redirector = iptables; rlimit_nofile = $NOFILE; }
+			redsocks { local_ip = 127.0.0.1; local_port = $REDSOCKS_PORT;
+			           ip = 127.0.0.1; port = $SOCKS_PORT; type = socks5; }
+		EOF
+		ip netns exec "$NS_C" ssh -F "$TB/ssh_config" -N -D 127.0.0.1:$SOCKS_PORT sshhost \
+			</dev/null >"$CL_LOG" 2>&1 &
+		CL_PID=$!
+		TB_PIDS="$TB_PIDS $CL_PID"
+		wait_port "$NS_C" $SOCKS_PORT 100 || return 0
+		ip netns exec "$NS_C" redsocks -c "$TB/redsocks.conf" </dev/null >>"$CL_LOG" 2>&1 &
+		CL_PID2=$!
+		TB_PIDS="$TB_PIDS $CL_PID2"
+		wait_port "$NS_C" $REDSOCKS_PORT 100 || return 0
+		inC nft -f - <<-EOF
+			table ip bench_redsocks {
+				chain out {
+					type nat hook output priority -100; policy accept;
+					ip daddr $SUBNET meta l4proto tcp redirect to :$REDSOCKS_PORT
+				}
+			}
+		EOF
+		;;
 	sshuttle)
 		CL_N=$((CL_N + 1))
 		CL_LOG=$TB/sshuttle.$CL_N.log
@@ -223,7 +267,7 @@ cl_start() {
 	esac
 }
 
-cl_alive() { [ -n "$CL_PID" ] && proc_alive "$CL_PID"; }
+cl_alive() { [ -n "$CL_PID" ] && proc_alive "$CL_PID" && { [ -z "$CL_PID2" ] || proc_alive "$CL_PID2"; }; }
 
 # The end of the client's log on one line, without Python's ^^^ markers.
 cl_log_tail() { grep -v '^[ ^~]*$' "$CL_LOG" 2>/dev/null | tail -n "${1:-3}" | tr -s ' ' | tr '\n' '|'; }
@@ -250,6 +294,16 @@ cl_ready() {
 cl_stop() { cl_stop_ 2>/dev/null; }
 cl_stop_() {
 	local i pid=$CL_PID left
+	# The hand-built tunnel is taken apart by hand: its redirect, then redsocks.
+	if [ "$CL" = sshd ]; then
+		inC nft delete table ip bench_redsocks 2>/dev/null
+		if [ -n "$CL_PID2" ] && pid_in_ns "$CL_PID2" "$NS_C"; then
+			kill -TERM "$CL_PID2" 2>/dev/null
+			{ wait "$CL_PID2"; } 2>/dev/null
+			tb_forget "$CL_PID2"
+		fi
+		CL_PID2=""
+	fi
 	if [ -n "$pid" ]; then
 		pid_in_ns "$pid" "$NS_C" && kill -INT "$pid" 2>/dev/null
 		for ((i = 0; i < 100; i++)); do
@@ -509,32 +563,33 @@ bench_tool() {
 }
 
 # The raw channel: 1 GiB each way through plain ssh, wall clock (the ssh
-# handshake included; its time alone is noted).
+# handshake included; its time alone is noted). bench_raw KEY [ssh options].
 bench_raw() {
-	local t0 t1 hs
-	local ssh=(ssh -F "$TB/ssh_config" "${RAW_CIPHER[@]}" sshhost)
-	say "raw ssh: handshake, download, upload"
+	local key=$1 t0 t1 hs
+	shift
+	local ssh=(ssh -F "$TB/ssh_config" "$@" sshhost)
+	say "raw ssh ($key): handshake, download, upload"
 	t0=$(now_ms)
 	timeout 20 ip netns exec "$NS_C" "${ssh[@]}" true </dev/null
 	t1=$(now_ms)
 	hs=$((t1 - t0))
 	t0=$(now_ms)
-	if timeout 60 ip netns exec "$NS_C" "${ssh[@]}" 'head -c 1G /dev/zero' </dev/null >/dev/null 2>"$TB/bench/raw.dl"; then
+	if timeout 60 ip netns exec "$NS_C" "${ssh[@]}" 'head -c 1G /dev/zero' </dev/null >/dev/null 2>"$TB/bench/$key.dl"; then
 		t1=$(now_ms)
-		R[raw.dl]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", 8 * 1073741824 / (ms / 1000) / 1e6 }')
+		R[$key.dl]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", 8 * 1073741824 / (ms / 1000) / 1e6 }')
 	else
-		R[raw.dl]=fail
-		note "raw download: $(head -c 200 "$TB/bench/raw.dl")"
+		R[$key.dl]=fail
+		note "$key download: $(head -c 200 "$TB/bench/$key.dl")"
 	fi
 	t0=$(now_ms)
-	if head -c 1G /dev/zero | timeout 60 ip netns exec "$NS_C" "${ssh[@]}" 'cat >/dev/null' >"$TB/bench/raw.ul" 2>&1; then
+	if head -c 1G /dev/zero | timeout 60 ip netns exec "$NS_C" "${ssh[@]}" 'cat >/dev/null' >"$TB/bench/$key.ul" 2>&1; then
 		t1=$(now_ms)
-		R[raw.ul]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", 8 * 1073741824 / (ms / 1000) / 1e6 }')
+		R[$key.ul]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f\n", 8 * 1073741824 / (ms / 1000) / 1e6 }')
 	else
-		R[raw.ul]=fail
-		note "raw upload: $(head -c 200 "$TB/bench/raw.ul")"
+		R[$key.ul]=fail
+		note "$key upload: $(head -c 200 "$TB/bench/$key.ul")"
 	fi
-	note "raw ssh: OpenSSH client ${RAW_CIPHER[*]}, 1 GiB each way, wall clock including the handshake (${hs} ms alone)"
+	note "$key: OpenSSH client ${*:-(default cipher and MAC)}, 1 GiB each way, wall clock including the handshake (${hs} ms alone)"
 }
 
 # --- the table ----------------------------------------------------------------
@@ -557,31 +612,61 @@ cell() {
 	esac
 }
 
-row() { # label key
-	local s u w=${R[raw.$2]:--}
-	s=$(cell sluice "$2")
-	u=$(cell sshuttle "$2")
-	printf '%-30s %-17s %-17s %-9s %-16s %s\n' "$1" "$s" "$u" "$w" "$(ratio "$s" "$u")" "$(ratio "$s" "$w")"
+# The columns: each tool, the two raw channels, then the ratios the targets name.
+COLS=(sluice sluice-e sshd sshuttle raw rawd)
+HEADS=(sluice "sluice -e" "ssh -D+rdsks" sshuttle "raw ctr" "raw dflt")
+
+# The better of the two sluice transports for a row (higher, or lower for ms/MiB/s).
+best() {
+	local a b
+	a=$(cell sluice "$1")
+	b=$(cell sluice-e "$1")
+	awk -v a="$a" -v b="$b" -v low="$2" 'BEGIN {
+		if (a !~ /^[0-9.]+/) { print b; exit }
+		if (b !~ /^[0-9.]+/) { print a; exit }
+		x = a + 0; y = b + 0
+		print ((low ? x <= y : x >= y) ? a : b)
+	}'
+}
+
+row() { # label key [low: 1 when lower is better]
+	local c v out=() i
+	for c in "${COLS[@]}"; do
+		case $c in
+		raw | rawd) v=${R[$c.$2]:--} ;;
+		*) v=$(cell "$c" "$2") ;;
+		esac
+		out+=("$v")
+	done
+	printf '%-30s' "$1"
+	for ((i = 0; i < ${#out[@]}; i++)); do printf ' %-13s' "${out[$i]}"; done
+	printf ' %-9s %-9s %-9s %s\n' "$(ratio "${out[0]}" "${out[3]}")" "$(ratio "${out[0]}" "${out[4]}")" \
+		"$(ratio "${out[1]}" "${out[5]}")" "$(ratio "$(best "$2" "${3:-0}")" "${out[2]}")"
 }
 
 print_table() {
-	local n
+	local n h
 	echo
-	printf '%-30s %-17s %-17s %-9s %-16s %s\n' figure sluice sshuttle "raw ssh" sluice/sshuttle sluice/raw
+	printf '%-30s' figure
+	for h in "${HEADS[@]}"; do printf ' %-13s' "$h"; done
+	printf ' %-9s %-9s %-9s %s\n' "sl/sshtl" "sl/raw" "-e/rawd" "best/ssh-D"
 	row "download Mbit/s" dl
 	row "upload Mbit/s" ul
-	row "p99 idle ms" p99i
-	row "p99 loaded ms (bulk Mbit/s)" p99l
+	row "p99 idle ms" p99i 1
+	row "p99 loaded ms (bulk Mbit/s)" p99l 1
 	row "2k conns req/s (errors)" c2k
 	row "10k conns req/s (errors)" c10k
 	row "new conns/s (ab -c20) (failed)" ab
-	row "RSS idle MiB" rss0
-	row "RSS at 10k idle conns MiB" rss10k
-	row "  whole client, idle MiB" rss0t
-	row "  whole client, 10k conns MiB" rss10kt
-	row "start to first byte s" ttfb
+	row "RSS idle MiB" rss0 1
+	row "RSS at 10k idle conns MiB" rss10k 1
+	row "  whole client, idle MiB" rss0t 1
+	row "  whole client, 10k conns MiB" rss10kt 1
+	row "start to first byte s" ttfb 1
 	echo
-	echo "ratios: sluice's figure divided by the other's (for ms, MiB and s lower is better)"
+	echo "columns: sluice = its own libssh2 transport; sluice -e = -e 'ssh' (OpenSSH, default cipher);"
+	echo "  ssh -D+rdsks = ssh -D with redsocks; raw ctr / raw dflt = the OpenSSH channel alone"
+	echo "ratios: the first named divided by the second (for ms, MiB and s lower is better); best = the"
+	echo "  better of the two sluice transports for that row"
 	echo "notes:"
 	for n in "${NOTES[@]}"; do
 		echo "  - $n"
@@ -619,7 +704,7 @@ bench_main() {
 	sluice bench, $(date -u '+%Y-%m-%d %H:%M:%S UTC')
 	machine: $(nproc) cpus, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)
 	versions: sluice $("$SLUICE" -V 2>&1 | head -n 1), sshuttle $(/usr/bin/sshuttle -V 2>&1), $(ssh -V 2>&1), libssh2 $(dpkg-query -W -f='${Version}' libssh2-1 2>/dev/null)
-	fd limit: $NOFILE; testbed: client ns -> ssh host ns (sshd, no forwarding) -> lan ns (nginx :$NGX_PORT, iperf3); one tunnel at a time
+	fd limit: $NOFILE; testbed: client ns -> ssh host ns (sshd, IP forwarding off) -> lan ns (nginx :$NGX_PORT, iperf3); one tunnel at a time
 	EOF
 
 	TB_SSHD_LOGLEVEL=${TB_SSHD_LOGLEVEL:-INFO}
@@ -629,17 +714,20 @@ bench_main() {
 	bench_nginx || tb_die "nginx or iperf3 did not start in the lan namespace"
 
 	BENCH_T0=$SECONDS
-	bench_raw
+	bench_raw raw "${RAW_CIPHER[@]}"
+	bench_raw rawd
 	for t in $BENCH_TOOLS; do
 		bench_tool "$t" || cl_stop
 	done
 	note "sshuttle runs with its defaults: system ssh (-F testbed config, default cipher), --method nft"
+	note "ssh -D + redsocks: ssh -F testbed config (default cipher) -N -D, redsocks 'redirector = iptables', an nft redirect of $SUBNET"
 	note "wrk: 2 threads, 10 s, default 2 s timeout; errors = socket errors + non-2xx; ab: HTTP/1.0, no keep-alive"
 	note "bench took $((SECONDS - BENCH_T0)) s after the testbed came up"
 	print_table
 	# The raw outputs of the last run, for a second look.
 	rm -rf "$ROOT/build/bench" && mkdir -p "$ROOT/build/bench" &&
-		cp "$TB"/bench/*.txt "$TB"/bench/*.json "$TB"/sluice.*.log "$TB"/sshuttle.*.log "$ROOT/build/bench/" 2>/dev/null
+		cp "$TB"/bench/*.txt "$TB"/bench/*.json "$TB"/sluice.*.log "$TB"/sshuttle.*.log "$TB"/sshd.*.log \
+			"$ROOT/build/bench/" 2>/dev/null
 	echo "raw outputs: build/bench/"
 	bench_cleanup
 }
