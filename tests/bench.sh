@@ -63,7 +63,13 @@ bench_deps() {
 	[ -z "$missing" ] && return 0
 	export DEBIAN_FRONTEND=noninteractive
 	say "installing:$missing"
-	apt-get update -q >/dev/null || return 1
+	# A mirror caught mid-sync fails one index now and then: try again, then
+	# go on with what was fetched.
+	local try
+	for try in 1 2 3; do
+		apt-get update -q >/dev/null && break
+		sleep 5
+	done
 	case "$missing" in
 	*NGINX*)
 		apt-cache show nginx-light 2>/dev/null | grep -q '^Version:' || ngx=nginx
@@ -685,7 +691,7 @@ bench_main() {
 		exit 1
 	}
 	bench_deps || {
-		echo "bench: could not install nginx, wrk, apache2-utils, iperf3, sshuttle" >&2
+		echo "bench: could not install nginx, wrk, apache2-utils, iperf3, sshuttle, redsocks" >&2
 		bench_cleanup
 		exit 1
 	}
