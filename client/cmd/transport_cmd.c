@@ -1,23 +1,21 @@
 /*
- * transport_cmd: a child process behind the transport ops (see
- * transport_cmd.h). The child gets the session's stdio; it dies with us
- * (PR_SET_PDEATHSIG), and is reaped with a bounded wait on close.
+ * transport_cmd: a child process (client/child.c) behind the transport ops
+ * (see transport_cmd.h). It gets the session's stdio, dies with us, and is
+ * reaped with a bounded wait on close.
  */
 #include "transport_cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../common/clock.h"
+#include "../child.h"
 
 #define REAP_WAIT_MS 2000
 
@@ -42,20 +40,10 @@ static struct cmd_transport *ct(struct transport *t)
 /* Reap the child within ms; returns its exit status (128 + signal when killed), or -1. */
 static int reap(struct cmd_transport *c, int ms)
 {
-	int64_t end = clock_ms() + ms;
 	int st;
 
-	while (c->pid > 0 && c->status < 0) {
-		pid_t r = waitpid(c->pid, &st, WNOHANG);
-
-		if (r == c->pid || (r < 0 && errno != EINTR)) {
-			c->status = r == c->pid ? st : 0;
-			break;
-		}
-		if (clock_ms() >= end)
-			return -1;
-		usleep(10000);
-	}
+	if (c->pid > 0 && c->status < 0 && child_reap(c->pid, ms, &st))
+		c->status = st;
 	if (c->status < 0)
 		return -1;
 	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
@@ -131,23 +119,13 @@ static int cmd_exit_status(struct transport *t)
 	return reap(ct(t), REAP_WAIT_MS);
 }
 
-/* In the child: become CMD [-p PORT] [-l USER] HOST COMMAND with the session's stdio. */
-static void __attribute__((noreturn))
-child(struct cmd_transport *c, int sock, int err, const char *remote_cmd, pid_t parent)
+/* CMD [-p PORT] [-l USER] HOST COMMAND, through the shell so CMD splits as the user wrote it. */
+static pid_t start(struct cmd_transport *c, int sock, int err, const char *remote_cmd)
 {
 	char script[4096], port[8];
 	const char *argv[10];
-	sigset_t none;
 	int n = 0;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
-		_exit(126);
-	if (dup2(sock, 0) < 0 || dup2(sock, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	/* The shell splits CMD as the user wrote it (quotes, ~, $VARS); the rest are words. */
 	snprintf(script, sizeof(script), "exec %s \"$@\"", c->cmd);
 	argv[n++] = "/bin/sh";
 	argv[n++] = "-c";
@@ -165,15 +143,13 @@ child(struct cmd_transport *c, int sock, int err, const char *remote_cmd, pid_t 
 	argv[n++] = c->host;
 	argv[n++] = remote_cmd;
 	argv[n] = NULL;
-	execv("/bin/sh", (char *const *)argv);
-	_exit(127);
+	return child_start(argv, sock, err);
 }
 
 static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size_t errlen)
 {
 	struct cmd_transport *c = ct(t);
 	int sp[2] = {-1, -1}, ep[2] = {-1, -1}, r;
-	pid_t parent = getpid();
 
 	if (strlen(c->cmd) > 3000) {
 		snprintf(err, errlen, "the -e command is too long");
@@ -185,14 +161,13 @@ static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size
 		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
 		goto fail;
 	}
-	c->pid = fork();
+	c->pid = start(c, sp[1], ep[1], remote_cmd);
 	if (c->pid < 0) {
-		r = -errno;
-		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
+		r = c->pid;
+		c->pid = 0;
+		snprintf(err, errlen, "starting the -e command: %s", strerror(-r));
 		goto fail;
 	}
-	if (c->pid == 0)
-		child(c, sp[1], ep[1], remote_cmd, parent);
 	close(sp[1]);
 	close(ep[1]);
 	c->sock = sp[0];
@@ -222,13 +197,8 @@ static void cmd_close(struct transport *t)
 	if (c->err >= 0)
 		close(c->err);
 	/* Closing its stdin ends a well-behaved ssh; a TERM, then a KILL, end the rest. */
-	if (c->pid > 0 && reap(c, 200) < 0) {
-		kill(c->pid, SIGTERM);
-		if (reap(c, REAP_WAIT_MS) < 0) {
-			kill(c->pid, SIGKILL);
-			reap(c, REAP_WAIT_MS);
-		}
-	}
+	if (c->pid > 0 && c->status < 0)
+		child_stop(c->pid, 200);
 	free(c);
 }
 

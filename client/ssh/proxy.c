@@ -5,20 +5,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../common/clock.h"
+#include "../child.h"
 
-#define STOP_WAIT_MS  2000
 #define WORDS_WAIT_MS 1000
 
 int proxy_expand(const char *tmpl, const char *host, uint16_t port, const char *user, char *out,
@@ -132,29 +128,11 @@ int proxy_jump_args(const char *jumps, const char *host, uint16_t port, const ch
 	return n;
 }
 
-static void __attribute__((noreturn))
-child(int sock, int err, const char *const *argv, pid_t parent)
-{
-	sigset_t none;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
-		_exit(126);
-	if (dup2(sock, 0) < 0 || dup2(sock, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	execvp(argv[0], (char *const *)argv);
-	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
 int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, size_t errlen)
 {
 	char buf[4096], cmd[4096];
 	const char *argv[PROXY_ARGS_MAX];
 	int sp[2] = {-1, -1}, r;
-	pid_t parent = getpid();
 
 	memset(p, 0, sizeof(*p));
 	p->err_fd = -1;
@@ -188,14 +166,12 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		r = -errno;
 		goto fail;
 	}
-	p->pid = fork();
+	p->pid = child_start(argv, sp[1], p->err_fd);
 	if (p->pid < 0) {
-		r = -errno;
+		r = p->pid;
 		p->pid = 0;
 		goto fail;
 	}
-	if (p->pid == 0)
-		child(sp[1], p->err_fd, argv, parent);
 	close(sp[1]);
 	*fd = sp[0];
 	return 0;
@@ -211,20 +187,9 @@ fail:
 
 static bool reaped(struct proxy *p, int ms)
 {
-	int64_t end = clock_ms() + ms;
-
-	while (p->pid > 0) {
-		pid_t r = waitpid(p->pid, NULL, WNOHANG);
-
-		if (r == p->pid || (r < 0 && errno != EINTR)) {
-			p->pid = 0;
-			break;
-		}
-		if (clock_ms() >= end)
-			return false;
-		usleep(10000);
-	}
-	return true;
+	if (p->pid > 0 && child_reap(p->pid, ms, NULL))
+		p->pid = 0;
+	return p->pid == 0;
 }
 
 void proxy_last_words(struct proxy *p, char *out, size_t outlen)
@@ -256,13 +221,8 @@ void proxy_last_words(struct proxy *p, char *out, size_t outlen)
 
 void proxy_stop(struct proxy *p)
 {
-	if (p->pid > 0 && !reaped(p, 100)) {
-		kill(p->pid, SIGTERM);
-		if (!reaped(p, STOP_WAIT_MS)) {
-			kill(p->pid, SIGKILL);
-			reaped(p, STOP_WAIT_MS);
-		}
-	}
+	child_stop(p->pid, 100);
+	p->pid = 0;
 	if (p->err_fd >= 0)
 		close(p->err_fd);
 	p->err_fd = -1;

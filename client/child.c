@@ -1,0 +1,67 @@
+/*
+ * child: fork/exec and reaping for the client's helper processes (see
+ * child.h). The client is single-threaded, so fork is safe here.
+ */
+#include "child.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/clock.h"
+
+#define STOP_WAIT_MS 2000
+
+pid_t child_start(const char *const *argv, int io, int err)
+{
+	pid_t parent = getpid(), pid = fork();
+	sigset_t none;
+
+	if (pid != 0)
+		return pid < 0 ? -errno : pid;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* The parent may have died before the request was in place. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(126);
+	if (dup2(io, 0) < 0 || dup2(io, 1) < 0 || dup2(err, 2) < 0)
+		_exit(126);
+	execvp(argv[0], (char *const *)argv);
+	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+bool child_reap(pid_t pid, int ms, int *status)
+{
+	int64_t end = clock_ms() + ms;
+	int st = 0;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid || (r < 0 && errno != EINTR)) {
+			if (status)
+				*status = r == pid ? st : 0;
+			return true;
+		}
+		if (clock_ms() >= end)
+			return false;
+		usleep(10000);
+	}
+}
+
+void child_stop(pid_t pid, int grace_ms)
+{
+	if (pid <= 0 || child_reap(pid, grace_ms, NULL))
+		return;
+	kill(pid, SIGTERM);
+	if (!child_reap(pid, STOP_WAIT_MS, NULL)) {
+		kill(pid, SIGKILL);
+		child_reap(pid, STOP_WAIT_MS, NULL);
+	}
+}
