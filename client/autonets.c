@@ -114,12 +114,23 @@ static bool first_refusal(struct autonets *a, const struct subnet *r)
 	return true;
 }
 
+/* What r covers, in the budget's units: addresses (IPv4) or /64 networks (IPv6). */
+static uint64_t coverage(const struct subnet *r)
+{
+	unsigned bits = r->family == AF_INET ? 32 - r->prefix
+			: r->prefix >= 64    ? 0
+					     : 64 - r->prefix;
+
+	return bits >= 63 ? UINT64_MAX / 2 : 1ull << bits;
+}
+
 int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *local, size_t n_local,
 		   const struct subnet *explicit_, size_t n_explicit, struct subnet **out,
 		   size_t *n_out, autonets_refused_fn refused, void *arg)
 {
 	struct subnet *inc = calloc(n_explicit + AUTONETS_MAX + 1, sizeof(*inc));
 	size_t i, j, n = n_explicit, kept = 0;
+	uint64_t used4 = 0, used6 = 0;
 
 	if (!inc)
 		return -ENOMEM;
@@ -136,6 +147,16 @@ int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *loca
 				v = AUTONETS_DUP;
 		if (v == AUTONETS_KEEP && kept == AUTONETS_MAX)
 			v = AUTONETS_FULL;
+		if (v == AUTONETS_KEEP) {
+			uint64_t *used = r->family == AF_INET ? &used4 : &used6;
+			uint64_t cap =
+			    r->family == AF_INET ? AUTONETS_BUDGET_V4 : AUTONETS_BUDGET_V6;
+
+			if (coverage(r) > cap - *used)
+				v = AUTONETS_BUDGET;
+			else
+				*used += coverage(r);
+		}
 		if (v == AUTONETS_KEEP) {
 			inc[n++] = *r;
 			kept++;

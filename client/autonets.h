@@ -8,7 +8,10 @@
  * 0/1 + 128/1): never one that touches a special range (loopback,
  * link-local, multicast, unspecified, broadcast), a network this machine
  * is attached to, or one wider than /8 (IPv4) or /7 (IPv6, so fc00::/7
- * stays possible). Only the command line may route wider.
+ * stays possible). Only the command line may route wider. And since many
+ * narrow routes cover as much as one wide one, all taken together may
+ * cover at most AUTONETS_BUDGET_V4 addresses (four /8s) and
+ * AUTONETS_BUDGET_V6 /64s (two /7s).
  */
 #ifndef SLUICE_AUTONETS_H
 #define SLUICE_AUTONETS_H
@@ -20,10 +23,12 @@
 #include "../common/subnet.h"
 #include "../common/wire.h"
 
-#define AUTONETS_MAX	  256  /* routes -N may add */
-#define AUTONETS_EVERY_MS 5000 /* at most one firewall update per this long */
-#define AUTONETS_MIN_V4	  8
-#define AUTONETS_MIN_V6	  7
+#define AUTONETS_MAX	   256	/* routes -N may add */
+#define AUTONETS_EVERY_MS  5000 /* at most one firewall update per this long */
+#define AUTONETS_MIN_V4	   8
+#define AUTONETS_MIN_V6	   7
+#define AUTONETS_BUDGET_V4 (4ull << 24)	      /* addresses */
+#define AUTONETS_BUDGET_V6 (2ull << (64 - 7)) /* /64 networks */
 
 enum autonets_verdict {
 	AUTONETS_KEEP = 0,
@@ -32,6 +37,7 @@ enum autonets_verdict {
 	AUTONETS_ATTACHED, /* overlaps a network this machine is attached to */
 	AUTONETS_DUP,	   /* already routed (command line, or earlier in the list) */
 	AUTONETS_FULL,	   /* AUTONETS_MAX routes taken already */
+	AUTONETS_BUDGET,   /* would take the address space covered past the budget */
 };
 
 /*

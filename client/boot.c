@@ -76,7 +76,7 @@ void boot_blob_hash(const struct boot_blob *b, uint8_t out[SHA256_LEN])
 	static bool done[BOOT_BLOBS_MAX];
 	size_t i = (size_t)(b - boot_blobs);
 
-	/* Hashing a helper costs a millisecond or so: once per run is enough. */
+	/* Each helper is hashed once per run, however often it is asked for. */
 	if (i >= BOOT_BLOBS_MAX) {
 		sha256_buf(b->start, (size_t)(b->end - b->start), out);
 		return;
@@ -179,8 +179,8 @@ static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 		msg[--got] = '\0';
 	nl = strrchr(msg, '\n');
 	status = transport_exit_status(t);
-	/* The bootstrap's own failures exit 97-99; anything else from -e is the command's. */
-	if (strcmp(t->name, "command") == 0 && (status < 97 || status > 99))
+	/* The bootstrap's own failures exit 96-99; anything else from -e is the command's. */
+	if (strcmp(t->name, "command") == 0 && (status < 96 || status > 99))
 		snprintf(err, errlen, "the -e command '%s' failed (exit %d)%s%s", t->detail, status,
 			 got > 0 ? ": " : "", got > 0 ? (nl ? nl + 1 : msg) : "");
 	else if (got > 0)

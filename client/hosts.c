@@ -275,10 +275,11 @@ int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t 
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
-		size_t len = e[i].shadowed ? 0 : entry_line(line, sizeof(line), &e[i]);
+		size_t len;
 
 		if (e[i].shadowed)
 			continue;
+		len = entry_line(line, sizeof(line), &e[i]);
 		if (!len)
 			continue; /* defensive: the caller validates too */
 		if (o > 0 && buf[o - 1] != '\n') {

@@ -41,19 +41,18 @@
 /*
  * Download-direction queueing: a bulk stream keeps at most STREAM_WINDOW
  * bytes in flight, and those bytes sit ahead of every other stream's in the
- * shared pipe. Measured with tests/bench.sh on the netns testbed (sluice
- * only, bulk Gbit/s and p99 of a small request under it): 512 KiB 2.2 and
- * 4.6 ms, 1 MiB 2.7-3.1 and 5.7 ms, 2 MiB 3.2-3.6 and 18-24 ms. The channel
- * window caps what all streams together may have in flight.
+ * shared pipe, so this trades bulk speed against the latency of everything
+ * else (the README's Performance section has the measurements). The
+ * channel window caps what all streams together may have in flight.
  */
 #define SSH_RX_WINDOW (8u << 20)
 #define STREAM_WINDOW (1u << 20)
 /*
  * A stream alone in the pipe for STREAM_ALONE_MS may hold what it receives
  * in one SSH round trip (smallest PING seen, at most MUX_RTT_MAX_MS) plus
- * STREAM_BUDGET_MS, up to STREAM_WINDOW_ALONE: on the testbed bulk then
- * runs at 3.5-3.7 Gbit/s (vs ~3.1 at 1 MiB); a long path gets a round
- * trip's worth, which is in flight rather than queued; a slow short path
+ * STREAM_BUDGET_MS, up to STREAM_WINDOW_ALONE: a fast pipe fills; a long
+ * path gets a round trip's worth, which is in flight rather than queued; a
+ * slow short path
  * stays at 1 MiB, so a reply never queues far behind it. It drops back to
  * STREAM_WINDOW as soon as another stream's data arrives.
  */
@@ -130,6 +129,11 @@ static void routes_refused(void *arg, const struct subnet *r, enum autonets_verd
 	case AUTONETS_FULL:
 		log_info("-N: not routing %s: already routing %d networks from the remote", a,
 			 AUTONETS_MAX);
+		break;
+	case AUTONETS_BUDGET:
+		log_info("-N: not routing %s: the remote's routes already cover as much as four "
+			 "/8s (IPv4) or two /7s (IPv6); name it on the command line to route it",
+			 a);
 		break;
 	default:
 		break;
@@ -426,7 +430,7 @@ static int client_open_ssh(struct client *c, char *err, size_t errlen)
  */
 static int client_open_cmd(struct client *c)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *ai;
 	char port[8];
 	int ret;
 
@@ -447,10 +451,10 @@ static int client_open_cmd(struct client *c)
 			  c->cfg.hostname);
 		return 0;
 	}
-	if (res->ai_addrlen <= sizeof(c->tr->peer)) {
-		memcpy(&c->tr->peer, res->ai_addr, res->ai_addrlen);
-		c->tr->peer_len = res->ai_addrlen;
-	}
+	/* ssh may take any of them (v4 or v6, round robin): every one is excluded. */
+	for (ai = res; ai && c->tr->n_peer < TRANSPORT_PEERS_MAX; ai = ai->ai_next)
+		if (ai->ai_addrlen <= sizeof(c->tr->peer[0]))
+			memcpy(&c->tr->peer[c->tr->n_peer++], ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(res);
 	return 0;
 }
@@ -521,27 +525,32 @@ static int client_connect(struct client *c)
 static int client_firewall(struct client *c)
 {
 	struct subnet *ex;
-	size_t n = c->o.n_exclude;
+	size_t n = c->o.n_exclude, i;
 	int ret;
 
-	ex = calloc(n + 2, sizeof(*ex));
+	ex = calloc(n + 2 * TRANSPORT_PEERS_MAX, sizeof(*ex));
 	if (!ex)
 		return -ENOMEM;
 	memcpy(ex, c->o.exclude, n * sizeof(*ex));
-	if (c->tr->peer_len && sa_addr(&c->tr->peer)) {
+	for (i = 0; i < c->tr->n_peer; i++) {
+		const struct sockaddr_storage *p = &c->tr->peer[i];
+
+		if (!sa_addr(p))
+			continue;
 		/* The tunnel must never capture its own SSH connection, even with 0/0. */
-		ex[n].family = c->tr->peer.ss_family;
-		memcpy(ex[n].addr, sa_addr(&c->tr->peer), ex[n].family == AF_INET ? 4 : 16);
+		ex[n].family = p->ss_family;
+		memcpy(ex[n].addr, sa_addr(p), ex[n].family == AF_INET ? 4 : 16);
 		ex[n].prefix = ex[n].family == AF_INET ? 32 : 128;
-		ex[n].port_lo = ex[n].port_hi = sa_port(&c->tr->peer);
+		ex[n].port_lo = ex[n].port_hi = sa_port(p);
 		n++;
-	}
-	if (c->o.auto_nets && n > c->o.n_exclude) {
-		/* -N may bring the server's network: never send the server into its own tunnel. */
-		ex[n] = ex[n - 1];
-		ex[n].port_lo = 0;
-		ex[n].port_hi = 65535;
-		n++;
+		if (c->o.auto_nets) {
+			/* -N may bring the server's network: never send the server into its own
+			 * tunnel. */
+			ex[n] = ex[n - 1];
+			ex[n].port_lo = 0;
+			ex[n].port_hi = 65535;
+			n++;
+		}
 	}
 	c->excludes = ex;
 	c->spec = (struct fw_spec){

@@ -145,6 +145,9 @@ static int parse_remote(struct opts *o, const char *arg, char *err, size_t errle
 		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': empty host", arg);
 	if (memchr(host, ' ', host_len) || memchr(host, '\t', host_len))
 		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': spaces in host", arg);
+	/* The host and user become words of an ssh command line (-e, ssh -G): never options. */
+	if (host[0] == '-' || arg[0] == '-')
+		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': starts with '-'", arg);
 	if (*end == ':' && parse_port(end + 1, strlen(end + 1), 0, &o->remote_port) < 0)
 		return errbuf_set(err, errlen, -EINVAL, "bad remote '%s': port must be 1-65535",
 				  arg);

@@ -18,11 +18,16 @@ static int wait_ready(struct transport *t, int64_t deadline)
 	int fd[2], r, n = 1;
 	int64_t left;
 
-	if (transport_buffered(t))
-		return 0;
 	left = deadline - clock_ms();
 	if (left <= 0)
 		return -ETIMEDOUT;
+	/*
+	 * Bytes held for the other stream (stderr while we want stdout) keep
+	 * "buffered" true without anything to read here: wait a little then,
+	 * never not at all, and never past the deadline.
+	 */
+	if (transport_buffered(t) && left > 1)
+		left = 1;
 	transport_wait_on(t, fd, &ev);
 	p[0].fd = fd[0];
 	p[0].events = (short)((ev & EPOLLIN ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0));

@@ -23,6 +23,8 @@
 
 struct transport;
 
+#define TRANSPORT_PEERS_MAX 8
+
 struct transport_ops {
 	/*
 	 * Run cmd (a line for the remote's shell) and connect its stdio to
@@ -59,9 +61,9 @@ struct transport {
 	const struct transport_ops *ops;
 	const char *name; /* "ssh" or "command", for the log */
 	char detail[160]; /* what the user may want to know: cipher, command */
-	/* The address the transport's own traffic goes to, when known: never to be redirected. */
-	struct sockaddr_storage peer;
-	socklen_t peer_len;
+	/* Where the transport's own traffic goes, when known here: never to be redirected. */
+	struct sockaddr_storage peer[TRANSPORT_PEERS_MAX];
+	size_t n_peer;
 };
 
 static inline int transport_exec(struct transport *t, const char *cmd, char *err, size_t errlen)

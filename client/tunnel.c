@@ -17,7 +17,6 @@
 /* Few reads between writes: credit (WINDOW frames) goes back while data still flows. */
 #define READS_PER_ROUND	 2
 #define WRITES_PER_ROUND 64
-#define PING_SEC	 10
 #define STALL_SEC	 45
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
@@ -53,7 +52,7 @@ int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, str
 	clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 	/* The first tick pings at once: the round trip sizes a lone stream's credit. */
 	t->last_ping = t->last_rx;
-	t->last_ping.tv_sec -= PING_SEC;
+	t->last_ping.tv_sec -= MUX_PING_SEC;
 	t->last_tx = t->last_rx;
 	ret = evloop_add(loop, &t->io, t->watched);
 	if (ret == 0 && t->err_io.fd >= 0)
@@ -69,8 +68,10 @@ static void tunnel_stderr(struct tunnel *t, const char *p, size_t n)
 	for (i = 0; i < n; i++) {
 		if (p[i] == '\n' || t->errlen == sizeof(t->errbuf) - 1) {
 			t->errbuf[t->errlen] = '\0';
-			if (t->errlen)
+			if (t->errlen) {
 				log_debug("remote: %s", t->errbuf);
+				memcpy(t->lastline, t->errbuf, t->errlen + 1);
+			}
 			t->errlen = 0;
 			if (p[i] == '\n')
 				continue;
@@ -83,13 +84,13 @@ static void tunnel_stderr(struct tunnel *t, const char *p, size_t n)
 static void tunnel_ended(struct tunnel *t)
 {
 	int status = transport_exit_status(t->tr);
+	const char *words = t->errlen ? t->errbuf : t->lastline;
 	char st[32] = "";
 
 	t->errbuf[t->errlen] = '\0';
 	if (status >= 0)
 		snprintf(st, sizeof(st), " with status %d", status);
-	tunnel_fail(t, -EPIPE, "the remote helper exited%s%s%s", st, t->errlen ? ": " : "",
-		    t->errbuf);
+	tunnel_fail(t, -EPIPE, "the remote helper exited%s%s%s", st, *words ? ": " : "", words);
 }
 
 static int tunnel_read(struct tunnel *t)
@@ -229,7 +230,7 @@ void tunnel_tick(struct tunnel *t)
 			    STALL_SEC);
 		return;
 	}
-	if (since(&t->last_ping, &now) >= PING_SEC) {
+	if (since(&t->last_ping, &now) >= MUX_PING_SEC) {
 		if (mux_ping_now(t->mux) < 0)
 			tunnel_fail(t, -ENOBUFS, "the SSH channel is not draining");
 		t->last_ping = now;

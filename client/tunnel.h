@@ -24,6 +24,7 @@ struct tunnel {
 	bool more;	  /* the pump stopped early; run it again without sleeping */
 	char errbuf[512]; /* partial stderr line from the helper */
 	size_t errlen;
+	char lastline[512]; /* its last whole non-empty line: the reason when it exits */
 	struct timespec last_rx, last_ping;
 	struct timespec last_tx; /* the last write that moved bytes, or when output was empty */
 	int failed;		 /* 0, or -errno once the session is unusable */

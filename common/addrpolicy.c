@@ -21,6 +21,7 @@ static const struct special specials[] = {
     {AF_INET, {169, 254}, 16, "link-local (169.254.0.0/16)"},
     {AF_INET, {224}, 4, "multicast (224.0.0.0/4)"},
     {AF_INET, {255, 255, 255, 255}, 32, "broadcast (255.255.255.255)"},
+    {AF_INET, {240}, 4, "reserved (240.0.0.0/4)"},
     {AF_INET6, {0}, 128, "unspecified (::)"},
     {AF_INET6, {[15] = 1}, 128, "loopback (::1)"},
     {AF_INET6, {[10] = 0xff, 0xff}, 96, "IPv4-mapped (::ffff:0:0/96)"},

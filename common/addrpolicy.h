@@ -1,7 +1,8 @@
 /*
  * addrpolicy: the one table of special address ranges, which both ends
  * apply: what a tunnel must never carry and what no learned name may point
- * at (unspecified, loopback, link-local, multicast, broadcast, IPv4-mapped).
+ * at (unspecified, loopback, link-local, multicast, broadcast, reserved,
+ * IPv4-mapped).
  * Only libc: the static helper links this file.
  */
 #ifndef SLUICE_ADDRPOLICY_H

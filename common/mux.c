@@ -829,7 +829,10 @@ int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)
 	 * OPEN and PONG from ever failing because of them: a flood of DNS
 	 * must cost DNS, not the session.
 	 */
-	if (m->ctl.tail - m->ctl.head + len > CTL_CAP - CTL_RESERVE)
+	/* While a write of it is pinned the queue cannot be compacted: its tail is what counts. */
+	size_t used = m->pinned && m->cur == &m->ctl ? m->ctl.tail : m->ctl.tail - m->ctl.head;
+
+	if (used + len > CTL_CAP - CTL_RESERVE)
 		return -ENOBUFS;
 	return out_ctl_try(m, frame, len);
 }

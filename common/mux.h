@@ -108,6 +108,8 @@ int mux_rtt_ms(const uint8_t opaque[8]);
  */
 int mux_pong_rtt(struct mux *m, const uint8_t opaque[8]);
 #define MUX_RTT_MAX_MS 1000
+/* How often each end pings the other (the round trip sizes lone-stream credit). */
+#define MUX_PING_SEC 10
 
 /*
  * Queue a whole session frame of the owner's, behind what is queued.

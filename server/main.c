@@ -37,7 +37,6 @@
 #define HELPER_WINDOW_ALONE (8u << 20)
 #define ALONE_MS	    200
 #define BUDGET_MS	    10
-#define PING_SEC	    10
 #define HELPER_OUT_HIGH	    (256u << 10)
 #define PUMP_ROUNDS	    64
 
@@ -318,7 +317,9 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 		if (h->done)
 			break;
 		/* Services need a tick; a plain relay wakes only to ping now and then. */
-		ret = evloop_run_once(&h->loop, h->more ? 0 : h->features ? 1000 : PING_SEC * 1000);
+		ret = evloop_run_once(&h->loop, h->more	      ? 0
+						: h->features ? 1000
+							      : MUX_PING_SEC * 1000);
 		if (ret < 0) {
 			log_err("epoll: %s", strerror(-ret));
 			return ret;
@@ -327,7 +328,7 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 			last = time(NULL);
 			if (h->features)
 				services_tick(h->svc);
-			if (last - pinged >= PING_SEC) {
+			if (last - pinged >= MUX_PING_SEC) {
 				pinged = last;
 				mux_ping_now(h->mux);
 			}

@@ -132,7 +132,6 @@ static int load_file(LIBSSH2_KNOWNHOSTS *kh, const char *file)
 
 	if (!f)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	/* Keys someone else can write are not ours to trust. */
 	if (fstat(fileno(f), &st) < 0 || !hostkey_owner_ok(&st)) {
 		fclose(f);
 		return -EPERM;
@@ -263,7 +262,8 @@ int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char 
 
 bool hostkey_owner_ok(const struct stat *st)
 {
-	return st->st_uid == geteuid() || st->st_uid == 0;
+	/* Keys someone else can write are not ours to trust: owner, and who else may write. */
+	return (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
 /*
@@ -293,7 +293,9 @@ static int open_append(const char *file)
 	}
 	if (fd < 0)
 		return errno == ELOOP ? -EPERM : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+	/* A hard link would lead there as well as a symlink would: one name only. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_nlink != 1 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		close(fd);
 		return -EPERM;
 	}

@@ -263,10 +263,11 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 		r = hostkey_load(k->kh, &k->files[i], 1);
 		if (r < 0) {
 			if (r == -EPERM)
-				snprintf(err, errlen,
-					 "refusing %s: it is owned by neither you nor root, so its "
-					 "host keys cannot be trusted",
-					 k->files[i]);
+				snprintf(
+				    err, errlen,
+				    "refusing %s: it is owned by neither you nor root, or others "
+				    "may write it, so its host keys cannot be trusted",
+				    k->files[i]);
 			else
 				snprintf(err, errlen, "cannot read %s: %s", k->files[i],
 					 strerror(-r));

@@ -13,6 +13,7 @@
 #include "transport_ssh.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -36,7 +37,8 @@ struct ssh_transport {
 	LIBSSH2_CHANNEL *ch;
 	uint32_t rx_window;
 	int stuck;
-	int exit_status;
+	int exit_status; /* -1 while unknown */
+	bool exit_asked;
 	char why[256];
 };
 
@@ -152,12 +154,21 @@ static int ssh_exit_status(struct transport *t)
 
 	if (!s->ch)
 		return -1;
-	if (s->exit_status < 0) {
+	if (!s->exit_asked) {
+		s->exit_asked = true;
 		libssh2_session_set_blocking(s->conn.session, 1);
 		libssh2_session_set_timeout(s->conn.session, CLOSE_WAIT_MS);
-		libssh2_channel_close(s->ch);
-		libssh2_channel_wait_closed(s->ch);
-		s->exit_status = libssh2_channel_get_exit_status(s->ch);
+		/* libssh2 says 0 when no status came (a signal, a lost session): that is unknown.
+		 */
+		if (libssh2_channel_close(s->ch) == 0 && libssh2_channel_wait_closed(s->ch) == 0) {
+			char *sig = NULL;
+
+			libssh2_channel_get_exit_signal(s->ch, &sig, NULL, NULL, NULL, NULL, NULL);
+			if (sig)
+				libssh2_free(s->conn.session, sig);
+			else
+				s->exit_status = libssh2_channel_get_exit_status(s->ch);
+		}
 		libssh2_session_set_blocking(s->conn.session, 0);
 	}
 	return s->exit_status;
@@ -237,8 +248,10 @@ int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 		free(s);
 		return r;
 	}
-	memcpy(&s->t.peer, &s->conn.peer, sizeof(s->t.peer));
-	s->t.peer_len = s->conn.peer_len;
+	if (s->conn.peer_len) {
+		memcpy(&s->t.peer[0], &s->conn.peer, sizeof(s->t.peer[0]));
+		s->t.n_peer = 1;
+	}
 	setsockopt(s->conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){NOTSENT_LOWAT}, sizeof(int));
 	libssh2_session_set_blocking(s->conn.session, 0);
 	cipher = libssh2_session_methods(s->conn.session, LIBSSH2_METHOD_CRYPT_SC);

@@ -250,23 +250,37 @@ static void test_append_creates_dir(void)
 /* A known_hosts someone planted as a symlink, or owns, is never appended to. */
 static void test_append_refuses_planted(void)
 {
-	char target[160], link[160];
+	char target[160], alias[160];
 	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session);
 	struct stat st;
 	int fd;
 
 	snprintf(target, sizeof(target), "%s/elsewhere", tmpdir);
-	snprintf(link, sizeof(link), "%s/kh_link", tmpdir);
+	snprintf(alias, sizeof(alias), "%s/kh_link", tmpdir);
 	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
-	CHECK(symlink(target, link) == 0);
-	CHECK_EQ_INT(hostkey_append(kh, link, "192.0.2.2", ed_blob, sizeof(ed_blob),
+	CHECK(symlink(target, alias) == 0);
+	CHECK_EQ_INT(hostkey_append(kh, alias, "192.0.2.2", ed_blob, sizeof(ed_blob),
 				    LIBSSH2_HOSTKEY_TYPE_ED25519),
 		     -EPERM);
 	CHECK(stat(target, &st) == 0 && st.st_size == 0);
-	unlink(link);
+	unlink(alias);
+	/* A hard link leads there as surely as a symlink. */
+	CHECK(link(target, alias) == 0);
+	CHECK_EQ_INT(hostkey_append(kh, alias, "192.0.2.2", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     -EPERM);
+	unlink(alias);
+	/* Writable by the group: neither appended to nor trusted. */
+	CHECK(chmod(target, 0664) == 0);
+	CHECK_EQ_INT(hostkey_append(kh, target, "192.0.2.2", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     -EPERM);
+	CHECK_EQ_INT(hostkey_load(kh, (const char *const[]){target}, 1), -EPERM);
+	CHECK(stat(target, &st) == 0 && st.st_size == 0);
+	CHECK(chmod(target, 0644) == 0);
 	/* Owned by another user: refused too (only meaningful where we can chown). */
 	if (geteuid() == 0 && chown(target, 4321, 4321) == 0) {
 		CHECK_EQ_INT(hostkey_append(kh, target, "192.0.2.2", ed_blob, sizeof(ed_blob),

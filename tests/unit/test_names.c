@@ -198,6 +198,40 @@ static void test_autonets_cap(void)
 	autonets_free(&a);
 }
 
+/* Many narrow routes that together cover what a wide one would are held to a budget. */
+static void test_autonets_budget(void)
+{
+	static uint8_t buf[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
+	struct autonets a;
+	struct refusals rf;
+	struct wire_frame f;
+	struct subnet *inc = NULL;
+	size_t n = 0, len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
+
+	/* 1/8 ... 223/8, and 16 /7s over 2000::/3: all of the internet, route by route. */
+	for (i = 1; i < 224; i++) {
+		uint8_t addr[16] = {(uint8_t)i};
+		len = wire_routes_add(buf, len, AF_INET, addr, 8);
+	}
+	for (i = 0; i < 16; i++) {
+		uint8_t addr[16] = {(uint8_t)(0x20 + 2 * i)};
+		len = wire_routes_add(buf, len, AF_INET6, addr, 7);
+	}
+	wire_routes_end(buf, len);
+	memset(&a, 0, sizeof(a));
+	memset(&rf, 0, sizeof(rf));
+	CHECK(wire_parse(buf, len, &f) == (int)len);
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, &inc, &n, count_refusal, &rf), 0);
+	/* Four /8s (1-4; 0/8 and 127/8 are special anyway) and two /7s. */
+	CHECK_EQ_INT(n, 6);
+	if (n == 6)
+		CHECK(inc[0].addr[0] == 1 && inc[3].addr[0] == 4 && inc[4].family == AF_INET6);
+	CHECK_EQ_INT(rf.v[0], AUTONETS_BUDGET);
+	free(inc);
+	autonets_free(&a);
+}
+
 static struct wire_host host(int family, const char *addr, const char *name)
 {
 	struct wire_host w;
@@ -423,6 +457,7 @@ int main(void)
 	RUN(test_autonets_judge);
 	RUN(test_autonets_build);
 	RUN(test_autonets_cap);
+	RUN(test_autonets_budget);
 	RUN(test_autohosts_carried);
 	RUN(test_autohosts_flush);
 	RUN(test_autohosts_intake);

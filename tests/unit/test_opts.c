@@ -163,6 +163,10 @@ static const struct {
     {"[2001:db8::1]x", "bad remote '[2001:db8::1]x': unexpected 'x'"},
     {"[]:22", "bad remote '[]:22': empty host"},
     {"my host", "bad remote 'my host': spaces in host"},
+    /* Never an option of the ssh command line it ends up in. */
+    {"-oProxyCommand=x", "bad remote '-oProxyCommand=x': starts with '-'"},
+    {"-lroot@host", "bad remote '-lroot@host': starts with '-'"},
+    {"user@-host", "bad remote 'user@-host': starts with '-'"},
 };
 
 static void test_remote_bad(void)
