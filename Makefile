@@ -25,7 +25,16 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 ASAN_BIN   := $(patsubst tests/unit/%.c,$(B)/unit-asan/%,$(UNIT_SRC))
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps test unit unit-asan e2e demo bench format clean
+# libFuzzer targets (tests/fuzz/), built with clang: the code under test with
+# the fuzzer's coverage, each target linked with the fuzzer's main.
+FUZZ_CC    ?= clang
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ   := $(patsubst %.c,$(B)/fuzzobj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean
 all: $(B)/sluice $(B)/sluice-helper
 
 # The helpers: static, musl, -Os, no library beyond libc, one per uname -m the
@@ -93,6 +102,24 @@ $(B)/unit-asan/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/t.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcrypto
 
+$(B)/fuzzobj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+		-DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
+
+$(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 $(WARN) -D_GNU_SOURCE $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) \
+		$(LDLIBS) -lcrypto
+
+fuzz-build: $(FUZZ_BIN)
+
+# Every target for FUZZ_SECONDS, from its seed corpus; new inputs and any
+# crash land in build/fuzz/ (a crash input belongs in the corpus once fixed).
+fuzz: deps
+	$(MAKE) fuzz-build
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 deps:
 	@bash tests/deps.sh
 
@@ -100,7 +127,7 @@ unit: $(UNIT_BIN)
 unit-asan: $(ASAN_BIN)
 
 test: deps
-	$(MAKE) all unit unit-asan
+	$(MAKE) all unit unit-asan fuzz-build
 	@bash tests/run.sh
 
 # deps first, then a fresh make: which helpers can be built is read when make starts.

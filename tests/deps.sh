@@ -9,7 +9,8 @@
 set -u
 
 PKGS="build-essential gcc make pkg-config libssh2-1-dev libnftnl-dev libmnl-dev musl-tools
-nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format
+nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format clang
+libclang-rt-14-dev
 dnsmasq-base bind9-dnsutils gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static
 musl-dev:arm64 musl-dev:armhf"
 FOREIGN_ARCHES="arm64 armhf"

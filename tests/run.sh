@@ -2,8 +2,8 @@
 # Runs the test suites and counts their "PASS name" / "FAIL name: why" lines.
 # A suite that dies without saying FAIL (a crash, a sanitizer report, a
 # timeout) counts as one failure. The last line is "N passed, N failed".
-#   tests/run.sh            unit, unit under ASan+UBSan, end to end
-#   tests/run.sh unit|asan|e2e
+#   tests/run.sh            unit, unit under ASan+UBSan, fuzz corpora, end to end
+#   tests/run.sh unit|asan|fuzz|e2e
 set -u
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -44,6 +44,21 @@ if [ "$what" = all ] || [ "$what" = asan ]; then
 		[ -x "$t" ] && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_suite "asan/${t##*/}" 300 "$t"
+	done
+fi
+if [ "$what" = all ] || [ "$what" = fuzz ]; then
+	echo "== fuzz corpora, replayed once (libFuzzer builds, ASan+UBSan)"
+	for t in build/fuzz/fuzz_*; do
+		[ -x "$t" ] || continue
+		n=${t##*/}
+		# Each input once, no mutation: a regression in a decoder fails here.
+		if compgen -G "tests/fuzz/corpus/$n/*" >/dev/null; then
+			run_suite "fuzz/$n" 120 bash -c 'bin=$1; shift; "$bin" "$@" && echo "PASS fuzz.$0"' \
+				"$n" "$t" tests/fuzz/corpus/"$n"/*
+		else
+			echo "FAIL fuzz/$n: no seed corpus in tests/fuzz/corpus/$n"
+			failed=$((failed + 1))
+		fi
 	done
 fi
 if [ "$what" = all ] || [ "$what" = e2e ]; then
