@@ -125,8 +125,8 @@ static uint64_t coverage(const struct subnet *r)
 }
 
 int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *local, size_t n_local,
-		   const struct subnet *explicit_, size_t n_explicit, struct subnet **out,
-		   size_t *n_out, autonets_refused_fn refused, void *arg)
+		   const struct subnet *explicit_, size_t n_explicit, bool no_ipv6,
+		   struct subnet **out, size_t *n_out, autonets_refused_fn refused, void *arg)
 {
 	struct subnet *inc = calloc(n_explicit + AUTONETS_MAX + 1, sizeof(*inc));
 	size_t i, j, n = n_explicit, kept = 0;
@@ -142,6 +142,8 @@ int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *loca
 		enum autonets_verdict v =
 		    autonets_judge(r, local, n_local, explicit_, n_explicit, &special, &net);
 
+		if (v == AUTONETS_KEEP && no_ipv6 && r->family == AF_INET6)
+			v = AUTONETS_FAMILY;
 		for (j = n_explicit; v == AUTONETS_KEEP && j < n; j++)
 			if (same_net(&inc[j], r))
 				v = AUTONETS_DUP;

@@ -38,6 +38,7 @@ enum autonets_verdict {
 	AUTONETS_DUP,	   /* already routed (command line, or earlier in the list) */
 	AUTONETS_FULL,	   /* AUTONETS_MAX routes taken already */
 	AUTONETS_BUDGET,   /* would take the address space covered past the budget */
+	AUTONETS_FAMILY,   /* IPv6, and it is disabled */
 };
 
 /*
@@ -74,11 +75,12 @@ bool autonets_due(const struct autonets *a, int64_t now_ms);
 /*
  * Build the routed set from the pending list: explicit first, then the
  * routes kept. *out is malloc'ed. refused is called for refusals not yet
- * reported. Clears the pending mark. Returns 0 or -ENOMEM.
+ * reported; no_ipv6 refuses every IPv6 route. Clears the pending mark.
+ * Returns 0 or -ENOMEM.
  */
 int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *local, size_t n_local,
-		   const struct subnet *explicit_, size_t n_explicit, struct subnet **out,
-		   size_t *n_out, autonets_refused_fn refused, void *arg);
+		   const struct subnet *explicit_, size_t n_explicit, bool no_ipv6,
+		   struct subnet **out, size_t *n_out, autonets_refused_fn refused, void *arg);
 void autonets_free(struct autonets *a);
 
 #endif

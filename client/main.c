@@ -28,6 +28,7 @@
 #include "../common/resolv.h"
 #include "../common/routes.h"
 #include "../common/sockaddr.h"
+#include "argfile.h"
 #include "autohosts.h"
 #include "autonets.h"
 #include "dns.h"
@@ -63,6 +64,7 @@
 #define LOCAL_NETS_MAX	    1024
 
 struct client {
+	struct argfile args; /* the command line, expanded; opts points into it */
 	struct opts o;
 	struct sshconf cfg;
 	struct transport *tr;
@@ -130,6 +132,9 @@ static void routes_refused(void *arg, const struct subnet *r, enum autonets_verd
 		log_info("-N: not routing %s: already routing %d networks from the remote", a,
 			 AUTONETS_MAX);
 		break;
+	case AUTONETS_FAMILY:
+		log_info("-N: not routing %s: IPv6 is disabled (--disable-ipv6)", a);
+		break;
 	case AUTONETS_BUDGET:
 		log_info("-N: not routing %s: the remote's routes already cover as much as four "
 			 "/8s (IPv4) or two /7s (IPv6); name it on the command line to route it",
@@ -164,7 +169,7 @@ static void client_routes_apply(struct client *c)
 		n_local = 0;
 	}
 	ret = autonets_build(&c->nets, clock_ms(), local, (size_t)n_local, c->o.include,
-			     c->o.n_include, &inc, &n, routes_refused, c);
+			     c->o.n_include, c->o.no_ipv6, &inc, &n, routes_refused, c);
 	free(local);
 	if (ret < 0) {
 		log_err("-N: judging the remote's routes: %s", strerror(-ret));
@@ -302,6 +307,8 @@ static bool wants_family(const struct client *c, int family)
 {
 	size_t i;
 
+	if (family == AF_INET6 && c->o.no_ipv6)
+		return false;
 	if (c->o.auto_nets)
 		return true;
 	for (i = 0; i < c->o.n_include; i++)
@@ -324,6 +331,7 @@ static int client_dns_servers(struct client *c)
 		c->n_dns = c->o.n_ns_hosts;
 		return 0;
 	}
+	c->n_dns = 0;
 	n = resolv_read("/etc/resolv.conf", ss, OPTS_MAX_NS);
 	if (n <= 0) {
 		log_err("--dns: no nameserver in /etc/resolv.conf%s%s; name them with --ns-hosts",
@@ -331,14 +339,20 @@ static int client_dns_servers(struct client *c)
 		return n < 0 ? n : -ENOENT;
 	}
 	for (i = 0; i < n; i++) {
-		struct subnet *d = &c->dns_servers[i];
+		struct subnet *d = &c->dns_servers[c->n_dns];
+		if (ss[i].ss_family == AF_INET6 && c->o.no_ipv6)
+			continue;
+		c->n_dns++;
 		memset(d, 0, sizeof(*d));
 		d->family = ss[i].ss_family;
 		memcpy(d->addr, sa_addr(&ss[i]), d->family == AF_INET ? 4 : 16);
 		d->prefix = d->family == AF_INET ? 32 : 128;
 		d->port_lo = d->port_hi = 53;
 	}
-	c->n_dns = (size_t)n;
+	if (c->n_dns == 0) {
+		log_err("--dns: /etc/resolv.conf names only IPv6 nameservers and IPv6 is disabled");
+		return -ENOENT;
+	}
 	return 0;
 }
 
@@ -672,6 +686,7 @@ static void client_cleanup(struct client *c)
 		evloop_close(&c->loop);
 	sshconf_free(&c->cfg);
 	opts_free(&c->o);
+	argfile_free(&c->args);
 	free(c->includes);
 	free(c->excludes);
 	autonets_free(&c->nets);
@@ -705,12 +720,14 @@ int main(int argc, char **argv)
 	c.sig.fd = -1;
 	c.names_rl = (struct ratelimit)RATELIMIT_INIT(10, 10000);
 	log_init("sluice", LOG_INFO);
-	ret = opts_parse(&c.o, argc, argv, stdout, err, sizeof(err));
-	if (ret == OPTS_EXIT_OK)
-		return 0;
-	if (ret < 0) {
-		log_err("%s", err);
-		return 2;
+	ret = argfile_expand(&c.args, argc, argv, getenv("SLUICE_ARGS"), err, sizeof(err));
+	if (ret == 0)
+		ret = opts_parse(&c.o, c.args.argc, c.args.argv, stdout, err, sizeof(err));
+	if (ret == OPTS_EXIT_OK || ret < 0) {
+		if (ret < 0)
+			log_err("%s", err);
+		argfile_free(&c.args);
+		return ret < 0 ? 2 : 0;
 	}
 	log_init("sluice", c.o.quiet ? LOG_WARN : LOG_INFO + c.o.verbose);
 	if (!have_net_admin()) {

@@ -22,7 +22,7 @@
 /* A host name subnet can expand to this many addresses at most. */
 #define SUBNET_BATCH 256
 
-enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS, OPT_SEED_HOSTS, OPT_NS_HOSTS, OPT_TO_NS };
+enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS, OPT_SEED_HOSTS, OPT_NS_HOSTS, OPT_TO_NS, OPT_NO_V6 };
 
 static const char short_opts[] = ":r:x:l:F:i:e:vqVhNH";
 
@@ -44,11 +44,13 @@ static const struct option long_opts[] = {
     {"seed-hosts", required_argument, NULL, OPT_SEED_HOSTS},
     {"ns-hosts", required_argument, NULL, OPT_NS_HOSTS},
     {"to-ns", required_argument, NULL, OPT_TO_NS},
+    {"disable-ipv6", no_argument, NULL, OPT_NO_V6},
     {NULL, 0, NULL, 0},
 };
 
 static const char usage_text[] =
     "usage: sluice [options] -r [user@]host[:port] SUBNET...\n"
+    "       sluice @FILE ...   (arguments from FILE, one per line; SLUICE_ARGS is read first)\n"
     "\n"
     "Route TCP connections to SUBNETs through an SSH connection to host.\n"
     "\n"
@@ -77,6 +79,7 @@ static const char usage_text[] =
     "      --dns               answer DNS (UDP and TCP) through the server's resolver\n"
     "      --ns-hosts IP[,IP]  capture DNS to these servers (default: resolv.conf's)\n"
     "      --to-ns IP[:PORT]   resolver on the server side (default: its resolv.conf's)\n"
+    "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
     "  -v, --verbose           more output (repeatable)\n"
     "  -q, --quiet             errors only\n"
     "  -V, --version           print the version and exit\n"
@@ -473,6 +476,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			if (ret < 0)
 				return ret;
 			break;
+		case OPT_NO_V6:
+			o->no_ipv6 = true;
+			break;
 		case OPT_TO_NS:
 			ret = parse_addr_port(optarg, strlen(optarg), "--to-ns", &o->to_ns, err,
 					      errlen);
@@ -504,6 +510,22 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 				  "chooses keys and checks host keys itself");
 	if (!o->n_include && !o->auto_nets)
 		return errbuf_set(err, errlen, -EINVAL, "no subnets given (and no -N)");
+	if (o->no_ipv6) {
+		char s[SUBNET_STRLEN] = "?";
+		size_t i;
+
+		for (i = 0; i < o->n_include && o->include[i].family != AF_INET6; i++)
+			;
+		if (i < o->n_include) {
+			subnet_format(&o->include[i], s, sizeof(s));
+			return errbuf_set(err, errlen, -EINVAL,
+					  "IPv6 subnet %s given with --disable-ipv6", s);
+		}
+		for (i = 0; i < o->n_ns_hosts; i++)
+			if (o->ns_hosts[i].family == AF_INET6)
+				return errbuf_set(err, errlen, -EINVAL,
+						  "an IPv6 --ns-hosts given with --disable-ipv6");
+	}
 	return OPTS_RUN;
 }
 

@@ -47,6 +47,7 @@ struct opts {
 	bool auto_nets;	 /* -N: route the remote's networks */
 	bool auto_hosts; /* -H: put the remote's host names in /etc/hosts */
 	bool dns;	 /* --dns: answer local DNS through the remote's resolver */
+	bool no_ipv6;	 /* --disable-ipv6: capture no IPv6 (and -N, --dns skip it) */
 	char *seed_buf;	 /* --seed-hosts NAME[,NAME]: names for hostwatch to resolve */
 	const char *seed_hosts[OPTS_MAX_SEEDS];
 	size_t n_seed_hosts;

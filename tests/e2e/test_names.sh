@@ -254,6 +254,19 @@ else
 	ip -n "$NS_L" addr add $NEW6::2/64 dev tos nodad
 fi
 
+# --disable-ipv6: -N takes S's IPv4 networks only, and says why for the others.
+if sluice_start_case nets_no_v6_start http://$L4/ -r sshhost -N --disable-ipv6 -v; then
+	get_is nets_no_v6_http_v4 http://$L4/
+	r6=0
+	unreachable_rc "http://[$L6]/" || r6=$?
+	if [ "$r6" = 28 ] && grep -qF 'not routing [2001:db8:2::]/64: IPv6 is disabled' "$SLUICE_LOG"; then
+		pass nets_no_v6_not_routed
+	else
+		fail nets_no_v6_not_routed "curl [$L6] exited $r6 (want 28); log: $(grep 'not routing' "$SLUICE_LOG" | tr '\n' '|')"
+	fi
+	stop nets_no_v6_stop
+fi
+
 # --- -H ------------------------------------------------------------------------
 
 # Our lines come after C's own, which stay as they were.

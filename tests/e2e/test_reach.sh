@@ -10,6 +10,7 @@
 #     over ssh's own ProxyJump; the host key is checked against the inner
 #     server's name ([127.0.0.1]:2222), so the outer one's key on file would
 #     not do. A proxy that cannot connect gives one clear line.
+#   The command line from an @FILE and from SLUICE_ARGS.
 TB_SUITE=reach
 TB_SSHD_FORWARDING=yes
 . "$(dirname "$0")/lib.sh"
@@ -176,5 +177,16 @@ nothing_left jump_cannot_connect_nothing_left
 sluice_run -r innerdeadjump $NET
 one_line_error jump_dead_bastion "ProxyJump deadhost failed.*(timed out|unreachable|No route)"
 SLUICE_CFG=
+
+# --- the command line from a file, and from SLUICE_ARGS ------------------------
+printf '# the lan, through S\n-r sshhost\n\n%s\n' "$NET" >"$TB/args"
+if SLUICE_ARGS="-v" sluice_start_case argfile_start http://$L4/ @"$TB/args"; then
+	if grep -q 'SSH session to sluicet@' "$SLUICE_LOG"; then pass argfile_env_taken; else
+		fail argfile_env_taken "SLUICE_ARGS=-v gave no -v log line: $(sluice_log_tail)"
+	fi
+	stopped_clean argfile_sigterm_clean_exit TERM
+fi
+sluice_run @"$TB/no-such-args"
+one_line_error argfile_missing "@$TB/no-such-args: No such file"
 
 tb_finish

@@ -53,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (f.type == WIRE_ROUTES && autonets_take(&nets, &f) == 0) {
 			free(inc);
 			inc = NULL;
-			autonets_build(&nets, 1, local, 2, expl, 1, &inc, &n_inc, NULL, NULL);
+			autonets_build(&nets, 1, local, 2, expl, 1, data[0] & 1, &inc, &n_inc, NULL,
+				       NULL);
 			autohosts_routes_changed(&hosts);
 		} else if (f.type == WIRE_HOST) {
 			autohosts_add(&hosts, &f.u.host, &why);

@@ -147,7 +147,8 @@ static void test_autonets_build(void)
 	CHECK(!autonets_due(&a, 1000)); /* nothing yet */
 	CHECK_EQ_INT(autonets_take(&a, &f), 0);
 	CHECK(autonets_due(&a, 1000)); /* the first list goes in at once */
-	CHECK_EQ_INT(autonets_build(&a, 1000, local, 1, expl, 1, &inc, &n, count_refusal, &rf), 0);
+	CHECK_EQ_INT(
+	    autonets_build(&a, 1000, local, 1, expl, 1, false, &inc, &n, count_refusal, &rf), 0);
 	/* The explicit net, then the one good /24 once; host bits cleared on the duplicate. */
 	CHECK_EQ_INT(n, 2);
 	if (n == 2)
@@ -162,8 +163,8 @@ static void test_autonets_build(void)
 	CHECK_EQ_INT(autonets_take(&a, &f), 0);
 	CHECK(!autonets_due(&a, 1000 + AUTONETS_EVERY_MS - 1));
 	CHECK(autonets_due(&a, 1000 + AUTONETS_EVERY_MS));
-	CHECK_EQ_INT(autonets_build(&a, 1000 + AUTONETS_EVERY_MS, local, 1, expl, 1, &inc, &n,
-				    count_refusal, &rf),
+	CHECK_EQ_INT(autonets_build(&a, 1000 + AUTONETS_EVERY_MS, local, 1, expl, 1, false, &inc,
+				    &n, count_refusal, &rf),
 		     0);
 	free(inc);
 	CHECK_EQ_INT(rf.n, 4);
@@ -190,7 +191,8 @@ static void test_autonets_cap(void)
 	memset(&rf, 0, sizeof(rf));
 	CHECK(wire_parse(buf, len, &f) == (int)len);
 	CHECK_EQ_INT(autonets_take(&a, &f), 0);
-	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, &inc, &n, count_refusal, &rf), 0);
+	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, false, &inc, &n, count_refusal, &rf),
+		     0);
 	CHECK_EQ_INT(n, AUTONETS_MAX);
 	CHECK_EQ_INT(rf.n, 1000 - AUTONETS_MAX);
 	CHECK_EQ_INT(rf.v[0], AUTONETS_FULL);
@@ -222,12 +224,39 @@ static void test_autonets_budget(void)
 	memset(&rf, 0, sizeof(rf));
 	CHECK(wire_parse(buf, len, &f) == (int)len);
 	CHECK_EQ_INT(autonets_take(&a, &f), 0);
-	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, &inc, &n, count_refusal, &rf), 0);
+	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, false, &inc, &n, count_refusal, &rf),
+		     0);
 	/* Four /8s (1-4; 0/8 and 127/8 are special anyway) and two /7s. */
 	CHECK_EQ_INT(n, 6);
 	if (n == 6)
 		CHECK(inc[0].addr[0] == 1 && inc[3].addr[0] == 4 && inc[4].family == AF_INET6);
 	CHECK_EQ_INT(rf.v[0], AUTONETS_BUDGET);
+	free(inc);
+	autonets_free(&a);
+}
+
+/* --disable-ipv6: the remote's IPv6 routes are refused, its IPv4 ones kept. */
+static void test_autonets_no_ipv6(void)
+{
+	static const char *const nets[] = {"203.0.113.0/24", "[2001:db8:2::]/64"};
+	static uint8_t buf[WIRE_HDR_LEN + 256];
+	struct autonets a;
+	struct refusals rf;
+	struct wire_frame f;
+	struct subnet *inc = NULL;
+	size_t n = 0, len = routes_frame(buf, nets, 2);
+
+	memset(&a, 0, sizeof(a));
+	memset(&rf, 0, sizeof(rf));
+	CHECK(wire_parse(buf, len, &f) == (int)len);
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, true, &inc, &n, count_refusal, &rf),
+		     0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_EQ_INT(inc[0].family, AF_INET);
+	CHECK_EQ_INT(rf.n, 1);
+	CHECK_EQ_INT(rf.v[0], AUTONETS_FAMILY);
 	free(inc);
 	autonets_free(&a);
 }
@@ -450,6 +479,15 @@ static void test_name_options(void)
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "-N", "--ns-hosts", "192.0.2.0/24") < 0);
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "-N", "--seed-hosts", "a b") < 0);
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "-N", "--to-ns", "192.0.2.1:0") < 0);
+	/* --disable-ipv6: an IPv6 subnet or nameserver given anyway is refused by name. */
+	CHECK_EQ_INT(parse(&o, err, 5, "sluice", "-r", "h", "--disable-ipv6", "198.51.100.0/24"),
+		     0);
+	CHECK(o.no_ipv6);
+	opts_free(&o);
+	CHECK(parse(&o, err, 5, "sluice", "-r", "h", "--disable-ipv6", "[2001:db8::]/64") < 0);
+	CHECK(strstr(err, "IPv6 subnet [2001:db8::]/64 given with --disable-ipv6") != NULL);
+	CHECK(parse(&o, err, 7, "sluice", "-r", "h", "-N", "--disable-ipv6", "--ns-hosts",
+		    "2001:db8::53") < 0);
 }
 
 int main(void)
@@ -458,6 +496,7 @@ int main(void)
 	RUN(test_autonets_build);
 	RUN(test_autonets_cap);
 	RUN(test_autonets_budget);
+	RUN(test_autonets_no_ipv6);
 	RUN(test_autohosts_carried);
 	RUN(test_autohosts_flush);
 	RUN(test_autohosts_intake);
