@@ -577,6 +577,10 @@ static int client_firewall(struct client *c)
 	    .dns = c->dns_servers,
 	    .n_dns = c->n_dns,
 	    .dns_port = c->dns.port,
+	    .by_uid = c->o.by_uid,
+	    .by_gid = c->o.by_gid,
+	    .uid = c->o.uid,
+	    .gid = c->o.gid,
 	};
 	ret = fw_open(&c->fw);
 	if (ret == 0)

@@ -15,6 +15,9 @@
 #include "../common/sockaddr.h"
 #include "opts.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
 #endif
@@ -22,7 +25,16 @@
 /* A host name subnet can expand to this many addresses at most. */
 #define SUBNET_BATCH 256
 
-enum { OPT_KNOWN_HOSTS = 0x100, OPT_DNS, OPT_SEED_HOSTS, OPT_NS_HOSTS, OPT_TO_NS, OPT_NO_V6 };
+enum {
+	OPT_KNOWN_HOSTS = 0x100,
+	OPT_DNS,
+	OPT_SEED_HOSTS,
+	OPT_NS_HOSTS,
+	OPT_TO_NS,
+	OPT_NO_V6,
+	OPT_USER,
+	OPT_GROUP,
+};
 
 static const char short_opts[] = ":r:x:l:F:i:e:vqVhNH";
 
@@ -45,6 +57,8 @@ static const struct option long_opts[] = {
     {"ns-hosts", required_argument, NULL, OPT_NS_HOSTS},
     {"to-ns", required_argument, NULL, OPT_TO_NS},
     {"disable-ipv6", no_argument, NULL, OPT_NO_V6},
+    {"user", required_argument, NULL, OPT_USER},
+    {"group", required_argument, NULL, OPT_GROUP},
     {NULL, 0, NULL, 0},
 };
 
@@ -80,6 +94,8 @@ static const char usage_text[] =
     "      --ns-hosts IP[,IP]  capture DNS to these servers (default: resolv.conf's)\n"
     "      --to-ns IP[:PORT]   resolver on the server side (default: its resolv.conf's)\n"
     "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
+    "      --user USER         capture only this user's connections (name or uid)\n"
+    "      --group GROUP       capture only this group's connections (name or gid)\n"
     "  -v, --verbose           more output (repeatable)\n"
     "  -q, --quiet             errors only\n"
     "  -V, --version           print the version and exit\n"
@@ -160,6 +176,33 @@ static int parse_remote(struct opts *o, const char *arg, char *err, size_t errle
 		o->remote_user = dup_n(arg, (size_t)(at - arg));
 	if (!o->remote_host || (at && !o->remote_user))
 		return errbuf_set(err, errlen, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* --user/--group: a name from the password or group file, or a number. */
+static int parse_owner(struct opts *o, bool user, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (!*arg || *end || errno || v > UINT32_MAX - 1) {
+		struct passwd *pw = user ? getpwnam(arg) : NULL;
+		struct group *gr = user ? NULL : getgrnam(arg);
+
+		if (user ? !pw : !gr)
+			return errbuf_set(err, errlen, -EINVAL, "no such %s '%s'",
+					  user ? "user" : "group", arg);
+		v = user ? pw->pw_uid : gr->gr_gid;
+	}
+	if (user) {
+		o->by_uid = true;
+		o->uid = (uint32_t)v;
+	} else {
+		o->by_gid = true;
+		o->gid = (uint32_t)v;
+	}
 	return 0;
 }
 
@@ -478,6 +521,12 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			break;
 		case OPT_NO_V6:
 			o->no_ipv6 = true;
+			break;
+		case OPT_USER:
+		case OPT_GROUP:
+			ret = parse_owner(o, c == OPT_USER, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
 			break;
 		case OPT_TO_NS:
 			ret = parse_addr_port(optarg, strlen(optarg), "--to-ns", &o->to_ns, err,

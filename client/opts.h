@@ -44,11 +44,13 @@ struct opts {
 	int verbose; /* count of -v */
 	bool quiet;  /* -q */
 
-	bool auto_nets;	 /* -N: route the remote's networks */
-	bool auto_hosts; /* -H: put the remote's host names in /etc/hosts */
-	bool dns;	 /* --dns: answer local DNS through the remote's resolver */
-	bool no_ipv6;	 /* --disable-ipv6: capture no IPv6 (and -N, --dns skip it) */
-	char *seed_buf;	 /* --seed-hosts NAME[,NAME]: names for hostwatch to resolve */
+	bool auto_nets;	     /* -N: route the remote's networks */
+	bool auto_hosts;     /* -H: put the remote's host names in /etc/hosts */
+	bool dns;	     /* --dns: answer local DNS through the remote's resolver */
+	bool no_ipv6;	     /* --disable-ipv6: capture no IPv6 (and -N, --dns skip it) */
+	bool by_uid, by_gid; /* --user/--group: capture only sockets of this owner */
+	uint32_t uid, gid;
+	char *seed_buf; /* --seed-hosts NAME[,NAME]: names for hostwatch to resolve */
 	const char *seed_hosts[OPTS_MAX_SEEDS];
 	size_t n_seed_hosts;
 	struct subnet

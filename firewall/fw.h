@@ -35,6 +35,13 @@ struct fw_spec {
 	const struct subnet *dns;
 	size_t n_dns;
 	uint16_t dns_port; /* host byte order; the client's UDP DNS listener */
+	/*
+	 * --user/--group: on the output chain, only sockets owned by this uid
+	 * (gid) are captured, DNS included; everything else returns first.
+	 * Forwarded traffic (prerouting) has no owner and is not affected.
+	 */
+	bool by_uid, by_gid;
+	uint32_t uid, gid;
 };
 
 struct fw;

@@ -273,6 +273,19 @@ static struct nftnl_rule *rule_not_tcp(const char *chain)
 	return rule_done(&b);
 }
 
+/* meta skuid (skgid) != id return: --user/--group, other owners' traffic is left alone. */
+static struct nftnl_rule *rule_owner(const char *chain, uint32_t key, uint32_t id)
+{
+	struct rb b;
+
+	if (!rule_new(&b, chain))
+		return NULL;
+	meta_load(&b, key);
+	cmp(&b, NFT_CMP_NEQ, &id, sizeof(id));
+	verdict_return(&b);
+	return rule_done(&b);
+}
+
 /* fib daddr type local return: never redirect traffic meant for this machine. */
 static struct nftnl_rule *rule_local(const char *chain)
 {
@@ -377,7 +390,7 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 		return ret;
 
 	/* nft_spec_check bounded n_dns, and the subnet counts by what the caller could allocate. */
-	max = 6 + 2 * spec->n_dns + count_port_specific(spec->exclude, spec->n_exclude) +
+	max = 8 + 2 * spec->n_dns + count_port_specific(spec->exclude, spec->n_exclude) +
 	      count_port_specific(spec->include, spec->n_include);
 	rules = calloc(max, sizeof(*rules));
 	if (!rules)
@@ -390,6 +403,11 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 	 * to the tunnel and never sends to these nameservers itself, so they
 	 * need no exclusion (its own lookups belong before install).
 	 */
+	/* Only the output chain knows who sent a packet; the owner decides before anything else. */
+	if (!strcmp(chain, NFT_CHAIN_OUTPUT) && spec->by_uid)
+		rules[cnt++] = rule_owner(chain, NFT_META_SKUID, spec->uid);
+	if (!strcmp(chain, NFT_CHAIN_OUTPUT) && spec->by_gid)
+		rules[cnt++] = rule_owner(chain, NFT_META_SKGID, spec->gid);
 	for (i = 0; i < spec->n_dns; i++) {
 		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
 		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);

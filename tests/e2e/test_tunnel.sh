@@ -68,6 +68,22 @@ get_is still_works_after_load http://$L4/
 stopped_clean sigterm_clean_exit TERM
 helper_gone remote_helper_exits
 
+# --- --user: one user's connections are captured, another's are not ----------
+NOBODY=$(id -u nobody)
+sluice_start -r sshhost --user nobody 198.51.100.0/24
+if sluice_wait_ready; then
+	pass user_start
+	got=$(inC setpriv --reuid="$NOBODY" --regid="$(id -g nobody)" --clear-groups \
+		curl -sSg --max-time 10 http://$L4/ 2>&1)
+	if [ "$got" = "$INDEX_MARK" ]; then pass user_captured; else fail user_captured "nobody's curl: $got"; fi
+	# root's own connection is not taken: it leaves untunnelled and S drops it.
+	not_routed user_other_not_captured http://$L4/
+	stopped_clean user_clean_exit TERM
+else
+	fail user_start "$SLUICE_WHY"
+	sluice_stop KILL 2
+fi
+
 # --- -x: an excluded net goes the normal way (and dies in S) ------------------
 if sluice_start_case start_exclude http://$L4/ -r sshhost -x 203.0.113.0/24 198.51.100.0/24 203.0.113.0/24; then
 	get_is exclude_keeps_others http://$L4/

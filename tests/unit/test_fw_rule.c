@@ -361,6 +361,48 @@ static void test_rules_dns_prerouting_match_nft(void)
 }
 
 /* n_dns == 0 means no DNS at all: a stray list or port changes nothing. */
+/*
+ * --user/--group: on the output chain the owner rules come first, then the
+ * chain as before; prerouting (forwarded traffic has no owner) is unchanged.
+ * Oracles: nft --debug=netlink add rule inet sluice output meta skuid != 1000
+ * return (and skgid != 1000).
+ */
+static const char oracle_skuid[] = "inet sluice output\n"
+				   "  [ meta load skuid => reg 1 ]\n"
+				   "  [ cmp neq reg 1 0x000003e8 ]\n"
+				   "  [ immediate reg 0 return ]\n";
+static const char oracle_skgid[] = "inet sluice output\n"
+				   "  [ meta load skgid => reg 1 ]\n"
+				   "  [ cmp neq reg 1 0x000003e8 ]\n"
+				   "  [ immediate reg 0 return ]\n";
+
+static void test_rules_owner(void)
+{
+	struct subnet inc[8], exc[8];
+	struct nftnl_rule **rules;
+	struct fw_spec spec;
+	size_t n, i;
+
+	spec_fill(&spec, inc, exc);
+	spec.by_uid = spec.by_gid = true;
+	spec.uid = spec.gid = 1000;
+	CHECK_EQ_INT(nft_rules_build(&spec, NFT_CHAIN_OUTPUT, &rules, &n), 0);
+	CHECK_EQ_INT(n, 2 + N_ORACLE);
+	if (n == 2 + N_ORACLE) {
+		check_rule(rules[0], NFT_CHAIN_OUTPUT, oracle_skuid);
+		check_rule(rules[1], NFT_CHAIN_OUTPUT, oracle_skgid);
+		for (i = 0; i < N_ORACLE; i++)
+			check_rule(rules[2 + i], NFT_CHAIN_OUTPUT, oracle[i]);
+	}
+	nft_rules_free(rules, n);
+	CHECK_EQ_INT(nft_rules_build(&spec, NFT_CHAIN_PREROUTING, &rules, &n), 0);
+	CHECK_EQ_INT(n, N_ORACLE);
+	if (n == N_ORACLE)
+		for (i = 0; i < N_ORACLE; i++)
+			check_rule(rules[i], NFT_CHAIN_PREROUTING, oracle[i]);
+	nft_rules_free(rules, n);
+}
+
 static void test_rules_dns_none(void)
 {
 	struct subnet ns = sn("127.0.0.53", 32, 0, 65535);
@@ -537,6 +579,7 @@ int main(void)
 	RUN(test_rules_prerouting_match_nft);
 	RUN(test_rules_dns_output_match_nft);
 	RUN(test_rules_dns_prerouting_match_nft);
+	RUN(test_rules_owner);
 	RUN(test_rules_dns_none);
 	RUN(test_rules_dns_v6_and_max);
 	RUN(test_rules_dns_reject_invalid);

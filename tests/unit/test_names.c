@@ -479,6 +479,17 @@ static void test_name_options(void)
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "-N", "--ns-hosts", "192.0.2.0/24") < 0);
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "-N", "--seed-hosts", "a b") < 0);
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "-N", "--to-ns", "192.0.2.1:0") < 0);
+	/* --user/--group: by number or by name; an unknown name is refused by name. */
+	CHECK_EQ_INT(
+	    parse(&o, err, 7, "sluice", "-r", "h", "--user", "4242", "--group=root", "10/8"), 0);
+	CHECK(o.by_uid && o.uid == 4242 && o.by_gid && o.gid == 0);
+	opts_free(&o);
+	CHECK_EQ_INT(parse(&o, err, 6, "sluice", "-r", "h", "--user", "root", "10/8"), 0);
+	CHECK(o.by_uid && o.uid == 0 && !o.by_gid);
+	opts_free(&o);
+	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "--user", "no-such-user-zz", "10/8") < 0);
+	CHECK(strstr(err, "no such user 'no-such-user-zz'") != NULL);
+	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "--group", "", "10/8") < 0);
 	/* --disable-ipv6: an IPv6 subnet or nameserver given anyway is refused by name. */
 	CHECK_EQ_INT(parse(&o, err, 5, "sluice", "-r", "h", "--disable-ipv6", "198.51.100.0/24"),
 		     0);
