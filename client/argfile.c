@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../common/errbuf.h"
 
 #define MAX_ARGS  4096
 #define MAX_DEPTH 4
-#define FILE_MAX  (1u << 20)
+#define FILE_MAX  (1 << 20)
 
 static int push(struct argfile *a, char *s, int owned)
 {
@@ -21,20 +22,33 @@ static int push(struct argfile *a, char *s, int owned)
 
 	if (a->argc + 1 >= MAX_ARGS)
 		return -E2BIG;
+	if (owned) {
+		char **no = realloc(a->owned, (a->n_owned + 1) * sizeof(*no));
+		if (!no)
+			return -ENOMEM;
+		a->owned = no;
+	}
 	nv = realloc(a->argv, (size_t)(a->argc + 2) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;
 	a->argv = nv;
 	a->argv[a->argc++] = s;
 	a->argv[a->argc] = NULL;
-	if (owned) {
-		char **no = realloc(a->owned, (a->n_owned + 1) * sizeof(*no));
-		if (!no)
-			return -ENOMEM;
-		a->owned = no;
+	if (owned)
 		a->owned[a->n_owned++] = s;
-	}
 	return 0;
+}
+
+/* "--long" (no '=') or "-x" alone: an option whose value the rest of the line can be. */
+static size_t bare_option_len(const char *line)
+{
+	size_t n = strcspn(line, " \t");
+
+	if (line[0] != '-' || line[n] == '\0')
+		return 0;
+	if (line[1] == '-')
+		return memchr(line, '=', n) ? 0 : n;
+	return n == 2 ? n : 0;
 }
 
 static int push_copy(struct argfile *a, const char *s, size_t n)
@@ -96,7 +110,8 @@ static int add_file(struct argfile *a, const char *path, int depth, char *err, s
 {
 	FILE *f;
 	char *line = NULL, *text;
-	size_t cap = 0, total = 0;
+	size_t cap = 0, opt;
+	struct stat st;
 	ssize_t n;
 	int r = 0;
 
@@ -105,14 +120,16 @@ static int add_file(struct argfile *a, const char *path, int depth, char *err, s
 	f = fopen(path, "re");
 	if (!f)
 		return errbuf_set(err, errlen, -errno, "@%s: %s", path, strerror(errno));
+	/* A regular file of bounded size: no directory read as empty, no /dev/zero read for ever.
+	 */
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)FILE_MAX) {
+		fclose(f);
+		return errbuf_set(err, errlen, -EINVAL, "@%s: not a regular file of at most 1 MiB",
+				  path);
+	}
 	while (r == 0 && (n = getline(&line, &cap, f)) >= 0) {
-		char *end = line + n, *sp;
+		char *end = line + n;
 
-		total += (size_t)n;
-		if (total > FILE_MAX) {
-			r = errbuf_set(err, errlen, -EFBIG, "@%s: larger than 1 MiB", path);
-			break;
-		}
 		text = line;
 		while (isspace((unsigned char)*text))
 			text++;
@@ -120,13 +137,13 @@ static int add_file(struct argfile *a, const char *path, int depth, char *err, s
 			*--end = '\0';
 		if (!*text || *text == '#')
 			continue;
-		sp = text[0] == '-' ? text + strcspn(text, " \t") : NULL;
-		if (sp && *sp) {
-			char *val = sp;
+		opt = bare_option_len(text);
+		if (opt) {
+			char *val = text + opt;
 
 			while (isspace((unsigned char)*val))
 				val++;
-			r = push_copy(a, text, (size_t)(sp - text));
+			r = push_copy(a, text, opt);
 			if (r == 0)
 				r = push_copy(a, val, strlen(val));
 		} else {
@@ -149,6 +166,8 @@ static int add_file(struct argfile *a, const char *path, int depth, char *err, s
 			}
 		}
 	}
+	if (r == 0 && ferror(f))
+		r = errbuf_set(err, errlen, -EIO, "@%s: %s", path, strerror(errno ? errno : EIO));
 	free(line);
 	fclose(f);
 	if (r == -E2BIG)
@@ -169,6 +188,8 @@ int argfile_expand(struct argfile *a, int argc, char **argv, const char *env, ch
 	int i, r = 0, literal = 0;
 
 	memset(a, 0, sizeof(*a));
+	if (err && errlen)
+		*err = '\0';
 	if (argc > 0)
 		r = push(a, argv[0], 0);
 	if (r == 0 && env && *env)

@@ -4,8 +4,10 @@
  * expanded) goes right after the program name, so the real command line
  * wins; and each @FILE argument is replaced by the file's arguments, one
  * per line: blank lines and lines starting with '#' are skipped, and a line
- * "-x value" (an option, a blank, the rest) is the two arguments "-x" and
- * "value". Files may name other files, four deep at most.
+ * that starts with a bare option ("-x" or "--long", no '=') and a blank is
+ * that option and the rest as its value ("--ssh-cmd ssh -J b"); any other
+ * line is one argument ("--ssh-cmd=ssh -v"). Files may name other files,
+ * four deep at most, each a regular file of at most 1 MiB.
  */
 #ifndef SLUICE_ARGFILE_H
 #define SLUICE_ARGFILE_H

@@ -715,7 +715,7 @@ static int client_prepare(struct client *c)
 int main(int argc, char **argv)
 {
 	static struct client c;
-	char err[512];
+	char err[512] = "";
 	int ret;
 
 	c.dns.s4.io.fd = c.dns.s6.io.fd = -1;

@@ -4,8 +4,11 @@
  * network, except resolving host names given as subnets.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,9 +17,6 @@
 #include "../common/errbuf.h"
 #include "../common/sockaddr.h"
 #include "opts.h"
-
-#include <grp.h>
-#include <pwd.h>
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "unknown"
@@ -187,7 +187,8 @@ static int parse_owner(struct opts *o, bool user, const char *arg, char *err, si
 
 	errno = 0;
 	v = strtoul(arg, &end, 10);
-	if (!*arg || *end || errno || v > UINT32_MAX - 1) {
+	/* strtoul takes blanks, '+' and '-' too: a number here is digits only. */
+	if (!isdigit((unsigned char)arg[0]) || *end || errno || v > UINT32_MAX - 1) {
 		struct passwd *pw = user ? getpwnam(arg) : NULL;
 		struct group *gr = user ? NULL : getgrnam(arg);
 
@@ -547,9 +548,29 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 	}
 
 	for (; optind < argc; optind++) {
-		ret = add_subnets(&o->include, &o->n_include, argv[optind], "subnet", err, errlen);
+		const char *arg = argv[optind];
+		size_t before = o->n_include, i, k;
+
+		ret = add_subnets(&o->include, &o->n_include, arg, "subnet", err, errlen);
 		if (ret < 0)
 			return ret;
+		/*
+		 * --disable-ipv6: a name's IPv6 addresses are dropped; an IPv6
+		 * literal (brackets, or two colons: a name never has them) is an
+		 * error below.
+		 */
+		if (o->no_ipv6 && arg[0] != '[' && strchr(arg, ':') == strrchr(arg, ':')) {
+			for (i = k = before; i < o->n_include; i++)
+				if (o->include[i].family != AF_INET6)
+					o->include[k++] = o->include[i];
+			o->n_include = k;
+			if (k == before)
+				return errbuf_set(
+				    err, errlen, -EINVAL,
+				    "subnet '%s' has only IPv6 addresses, and IPv6 is "
+				    "disabled",
+				    arg);
+		}
 	}
 	if (!o->remote_host)
 		return errbuf_set(err, errlen, -EINVAL, "-r is required");

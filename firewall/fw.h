@@ -37,7 +37,8 @@ struct fw_spec {
 	uint16_t dns_port; /* host byte order; the client's UDP DNS listener */
 	/*
 	 * --user/--group: on the output chain, only sockets owned by this uid
-	 * (gid) are captured, DNS included; everything else returns first.
+	 * (effective gid) are captured, DNS included; everything else returns
+	 * first. With both, both must match.
 	 * Forwarded traffic (prerouting) has no owner and is not affected.
 	 */
 	bool by_uid, by_gid;

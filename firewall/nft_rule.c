@@ -396,18 +396,18 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 	if (!rules)
 		return -ENOMEM;
 
-	/*
-	 * DNS first, ahead of both returns: UDP would leave at the non-TCP
-	 * return, and a local nameserver (127.0.0.53) at the local one. The
-	 * client's own forwarding cannot loop through here: it hands queries
-	 * to the tunnel and never sends to these nameservers itself, so they
-	 * need no exclusion (its own lookups belong before install).
-	 */
 	/* Only the output chain knows who sent a packet; the owner decides before anything else. */
 	if (!strcmp(chain, NFT_CHAIN_OUTPUT) && spec->by_uid)
 		rules[cnt++] = rule_owner(chain, NFT_META_SKUID, spec->uid);
 	if (!strcmp(chain, NFT_CHAIN_OUTPUT) && spec->by_gid)
 		rules[cnt++] = rule_owner(chain, NFT_META_SKGID, spec->gid);
+	/*
+	 * Then DNS, ahead of both returns: UDP would leave at the non-TCP
+	 * return, and a local nameserver (127.0.0.53) at the local one. The
+	 * client's own forwarding cannot loop through here: it hands queries
+	 * to the tunnel and never sends to these nameservers itself, so they
+	 * need no exclusion (its own lookups belong before install).
+	 */
 	for (i = 0; i < spec->n_dns; i++) {
 		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
 		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);

@@ -262,8 +262,11 @@ int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char 
 
 bool hostkey_owner_ok(const struct stat *st)
 {
-	/* Keys someone else can write are not ours to trust: owner, and who else may write. */
-	return (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & (S_IWGRP | S_IWOTH));
+	/*
+	 * Keys anyone can write are not ours to trust. Group write is allowed, as
+	 * OpenSSH allows it (a private group with umask 002 is common).
+	 */
+	return (st->st_uid == geteuid() || st->st_uid == 0) && !(st->st_mode & S_IWOTH);
 }
 
 /*
@@ -295,7 +298,7 @@ static int open_append(const char *file)
 		return errno == ELOOP ? -EPERM : -errno;
 	/* A hard link would lead there as well as a symlink would: one name only. */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    st.st_nlink != 1 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+	    st.st_nlink != 1 || (st.st_mode & S_IWOTH)) {
 		close(fd);
 		return -EPERM;
 	}

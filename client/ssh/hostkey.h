@@ -50,16 +50,15 @@ int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *name, const char *const 
 int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
 		  int hostkey_type);
 
+/* A known_hosts file may be trusted: owned by the effective user or root, not world-writable. */
+bool hostkey_owner_ok(const struct stat *st);
+
 /*
  * Append "name type key sluice" to file (created 0600, its directory 0700 if
  * missing) without rewriting what is there. 0 or -errno; -EPERM when file
  * is a symlink, has another hard link, is not a regular file, is not owned
- * by the effective user, or others may write it.
+ * by the effective user, or anyone may write it.
  */
-/* A known_hosts file may be trusted: owned by the effective user or root, writable by no one else.
- */
-bool hostkey_owner_ok(const struct stat *st);
-
 int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
 		   const unsigned char *key, size_t len, int hostkey_type);
 

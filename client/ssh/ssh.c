@@ -265,7 +265,7 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 			if (r == -EPERM)
 				snprintf(
 				    err, errlen,
-				    "refusing %s: it is owned by neither you nor root, or others "
+				    "refusing %s: it is owned by neither you nor root, or anyone "
 				    "may write it, so its host keys cannot be trusted",
 				    k->files[i]);
 			else

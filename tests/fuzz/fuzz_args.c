@@ -1,9 +1,12 @@
 /*
  * The subnet and argument parsers: the input as one subnet, then as a
  * command line (arguments split at newlines). Names never resolve here:
- * this target brings its own getaddrinfo, which finds nothing.
+ * this target brings its own getaddrinfo, getpwnam and getgrnam, which find
+ * nothing.
  */
+#include <grp.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 
 #include "../../client/opts.h"
@@ -21,6 +24,17 @@ void freeaddrinfo(struct addrinfo *res)
 {
 }
 
+/* --user/--group names: no NSS (nscd, LDAP) behind a fuzzer either. */
+struct passwd *getpwnam(const char *name)
+{
+	return NULL;
+}
+
+struct group *getgrnam(const char *name)
+{
+	return NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static FILE *null;
@@ -31,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!s)
 		return 0;
-	if (!null)
-		null = fopen("/dev/null", "w");
+	if (!null && !(null = fopen("/dev/null", "w")))
+		abort();
 	r = subnet_parse_err(s, out, 8, err, sizeof(err));
 	for (int i = 0; i < r; i++)
 		subnet_format(&out[i], buf, sizeof(buf));

@@ -107,6 +107,51 @@ static void test_nested_and_errors(void)
 	argfile_free(&a);
 }
 
+/* Only a bare option is split from its value; anything else on a line is one argument. */
+static void test_line_split(void)
+{
+	char at[300], err[256];
+	struct argfile a;
+	char *argv[3] = {"sluice", at, NULL};
+
+	snprintf(at, sizeof(at), "@%s",
+		 file("split", "--ssh-cmd=ssh -v\n-essh -J x\n-e ssh -J y\n--seed-hosts a b\n"));
+	CHECK_EQ_INT(argfile_expand(&a, 2, argv, NULL, err, sizeof(err)), 0);
+	CHECK_STR(joined(&a), "sluice|--ssh-cmd=ssh -v|-essh -J x|-e|ssh -J y|--seed-hosts|a b");
+	argfile_free(&a);
+}
+
+/* A directory, or a file past the limit, is refused by name; so are too many arguments. */
+static void test_refusals(void)
+{
+	char at[300], err[256] = "stale text from before";
+	struct argfile a;
+	char *argv[3] = {"sluice", at, NULL};
+	char *big = malloc((1 << 20) + 2);
+	char *words = malloc(5000 * 2 + 1);
+
+	snprintf(at, sizeof(at), "@%s", dir);
+	CHECK(argfile_expand(&a, 2, argv, NULL, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "not a regular file") != NULL);
+	if (big) {
+		memset(big, '#', (1 << 20) + 1);
+		big[(1 << 20) + 1] = '\0';
+		snprintf(at, sizeof(at), "@%s", file("big", big));
+		CHECK(argfile_expand(&a, 2, argv, NULL, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "at most 1 MiB") != NULL);
+	}
+	if (words) {
+		for (int i = 0; i < 5000; i++)
+			memcpy(words + 2 * i, "x ", 2);
+		words[10000] = '\0';
+		err[0] = 'Z';
+		CHECK_EQ_INT(argfile_expand(&a, 1, argv, words, err, sizeof(err)), -E2BIG);
+		CHECK_STR(err, "too many arguments");
+	}
+	free(big);
+	free(words);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -116,6 +161,8 @@ int main(void)
 	RUN(test_file);
 	RUN(test_env_first);
 	RUN(test_nested_and_errors);
+	RUN(test_line_split);
+	RUN(test_refusals);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		return 1;

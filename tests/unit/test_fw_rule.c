@@ -360,7 +360,6 @@ static void test_rules_dns_prerouting_match_nft(void)
 	check_chain(NFT_CHAIN_PREROUTING, true);
 }
 
-/* n_dns == 0 means no DNS at all: a stray list or port changes nothing. */
 /*
  * --user/--group: on the output chain the owner rules come first, then the
  * chain as before; prerouting (forwarded traffic has no owner) is unchanged.
@@ -403,6 +402,7 @@ static void test_rules_owner(void)
 	nft_rules_free(rules, n);
 }
 
+/* n_dns == 0 means no DNS at all: a stray list or port changes nothing. */
 static void test_rules_dns_none(void)
 {
 	struct subnet ns = sn("127.0.0.53", 32, 0, 65535);

@@ -490,6 +490,16 @@ static void test_name_options(void)
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "--user", "no-such-user-zz", "10/8") < 0);
 	CHECK(strstr(err, "no such user 'no-such-user-zz'") != NULL);
 	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "--group", "", "10/8") < 0);
+	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "--user", "+7", "10/8") < 0);
+	CHECK(strstr(err, "no such user '+7'") != NULL);
+	CHECK(parse(&o, err, 6, "sluice", "-r", "h", "--user", " 7", "10/8") < 0);
+	/* --disable-ipv6 and a name with both families: its IPv4 addresses only. */
+	CHECK_EQ_INT(parse(&o, err, 5, "sluice", "-r", "h", "--disable-ipv6", "localhost"), 0);
+	CHECK(o.n_include >= 1);
+	for (size_t i = 0; i < o.n_include; i++)
+		CHECK_EQ_INT(o.include[i].family, AF_INET);
+	opts_free(&o);
+	CHECK(parse(&o, err, 5, "sluice", "-r", "h", "--disable-ipv6", "[::1]") < 0);
 	/* --disable-ipv6: an IPv6 subnet or nameserver given anyway is refused by name. */
 	CHECK_EQ_INT(parse(&o, err, 5, "sluice", "-r", "h", "--disable-ipv6", "198.51.100.0/24"),
 		     0);
