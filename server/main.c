@@ -265,6 +265,7 @@ static void helper_note_growth(struct helper *h)
 {
 	struct mux_stats st;
 
+	/* One branch when not at -v, or once told: this runs on every turn of the loop. */
 	if (h->told_growth || log_verbosity < LOG_DEBUG)
 		return;
 	mux_get_stats(h->mux, &st);
@@ -332,8 +333,9 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 				pinged = last;
 				mux_ping_now(h->mux);
 			}
-			helper_note_growth(h);
 		}
+		/* At once: an idle helper may not pass a second boundary for a while. */
+		helper_note_growth(h);
 	}
 	return h->exit_code ? -EPROTO : 0;
 }
