@@ -295,9 +295,16 @@ Host deadhost
 	HostName 192.0.2.99
 	IdentityFile $TB/id_ed25519
 	ConnectTimeout 2
+EOF
+	tb_ssh_defaults "$TB/known_hosts" >>"$TB/ssh_config"
+}
+
+# tb_ssh_defaults KNOWN_HOSTS: the "Host *" part every test ssh config ends with.
+tb_ssh_defaults() {
+	cat <<EOF
 Host *
 	User sluicet
-	UserKnownHostsFile $TB/known_hosts
+	UserKnownHostsFile $1
 	GlobalKnownHostsFile /dev/null
 	StrictHostKeyChecking yes
 	UpdateHostKeys no

@@ -111,16 +111,9 @@ Host deadhost
 	HostName 192.0.2.99
 	ConnectTimeout 2
 Host *
-	User sluicet
 	IdentityFile $TB/id_ed25519
-	UserKnownHostsFile $TB/known_hosts_inner
-	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
-	UpdateHostKeys no
-	IdentitiesOnly yes
-	BatchMode yes
-	ConnectTimeout 5
 EOF
+tb_ssh_defaults "$TB/known_hosts_inner" >>"$TB/ssh_config_jump"
 
 # through_inner CASE: a checksummed download works, and the inner sshd
 # logged the login since inner_fresh.

@@ -6,8 +6,11 @@
 #ifndef SLUICE_T_H
 #define SLUICE_T_H
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,6 +64,30 @@ static const char *t_cur = "";
 	} while (0)
 
 #define T_EXIT() return t_total_failed ? 1 : 0
+
+/* A connected loopback TCP pair, both ends non-blocking; a is the connecting side. */
+struct t_pair {
+	int a, b;
+};
+
+static inline struct t_pair t_tcp_pair(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	struct t_pair p = {-1, -1};
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	bind(l, (struct sockaddr *)&sin, sizeof(sin));
+	listen(l, 1);
+	getsockname(l, (struct sockaddr *)&sin, &len);
+	p.a = socket(AF_INET, SOCK_STREAM, 0);
+	connect(p.a, (struct sockaddr *)&sin, sizeof(sin));
+	p.b = accept(l, NULL, NULL);
+	close(l);
+	fcntl(p.a, F_SETFL, O_NONBLOCK);
+	fcntl(p.b, F_SETFL, O_NONBLOCK);
+	return p;
+}
 
 /* Replace path with len bytes of data (mode 0644 when created). Returns 0 or -1. */
 static inline int t_write_file(const char *path, const void *data, size_t len)

@@ -15,32 +15,8 @@
 
 #define WINDOW (256u << 10)
 
-struct pair {
-	int a, b;
-};
-
 static int next_connect_fd = -1;
 static int connect_err;
-
-/* A connected loopback TCP pair, both ends non-blocking. */
-static struct pair tcp_pair(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sin);
-	struct pair p = {-1, -1};
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	bind(l, (struct sockaddr *)&sin, sizeof(sin));
-	listen(l, 1);
-	getsockname(l, (struct sockaddr *)&sin, &len);
-	p.a = socket(AF_INET, SOCK_STREAM, 0);
-	connect(p.a, (struct sockaddr *)&sin, sizeof(sin));
-	p.b = accept(l, NULL, NULL);
-	close(l);
-	fcntl(p.a, F_SETFL, O_NONBLOCK);
-	fcntl(p.b, F_SETFL, O_NONBLOCK);
-	return p;
-}
 
 static int fake_connect(void *ctx, const struct wire_open *dst)
 {
@@ -119,7 +95,7 @@ static struct wire_open dst4(void)
 /* Open a stream: returns the local app's end and the remote app's end. */
 static void open_stream(struct rig *r, int *app, int *remote)
 {
-	struct pair local = tcp_pair(), far = tcp_pair();
+	struct t_pair local = t_tcp_pair(), far = t_tcp_pair();
 	struct wire_open o = dst4();
 
 	next_connect_fd = far.a;
@@ -184,7 +160,7 @@ static void test_half_close_both_ways(void)
 static void test_refused_is_reset(void)
 {
 	struct rig r;
-	struct pair local = tcp_pair();
+	struct t_pair local = t_tcp_pair();
 	struct wire_open o = dst4();
 	char buf[16];
 	ssize_t n = 0;
@@ -473,7 +449,7 @@ static void test_peer_breaking_rules(void)
 static void test_control_frames_go_first(void)
 {
 	struct rig r;
-	struct pair local = tcp_pair();
+	struct t_pair local = t_tcp_pair();
 	struct wire_open o = dst4();
 	static uint8_t wire[1 << 20], big[200000];
 	uint8_t opaque[8] = {9};

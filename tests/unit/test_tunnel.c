@@ -109,30 +109,7 @@ static const struct transport_ops flaky_ops = {
 
 /* --- the far end: a helper mux on the other ends -------------------------- */
 
-struct pair {
-	int a, b;
-};
-
 static int next_connect_fd = -1;
-
-static struct pair tcp_pair(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sin);
-	struct pair p = {-1, -1};
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	bind(l, (struct sockaddr *)&sin, sizeof(sin));
-	listen(l, 1);
-	getsockname(l, (struct sockaddr *)&sin, &len);
-	p.a = socket(AF_INET, SOCK_STREAM, 0);
-	connect(p.a, (struct sockaddr *)&sin, sizeof(sin));
-	p.b = accept(l, NULL, NULL);
-	close(l);
-	fcntl(p.a, F_SETFL, O_NONBLOCK);
-	fcntl(p.b, F_SETFL, O_NONBLOCK);
-	return p;
-}
 
 static int far_connect(void *ctx, const struct wire_open *dst)
 {
@@ -242,7 +219,7 @@ static void test_bulk_through_picky_transport(void)
 	static uint8_t buf[64 << 10];
 	const size_t total = 8u << 20;
 	struct wire_open dst = {.family = AF_INET, .port = 80, .addr = {192, 0, 2, 1}};
-	struct pair app = tcp_pair(), far = tcp_pair();
+	struct t_pair app = t_tcp_pair(), far = t_tcp_pair();
 	size_t up_sent = 0, up_got = 0, down_sent = 0, down_got = 0, bad = 0;
 	struct rig r;
 	int i;
