@@ -51,6 +51,8 @@
 
 #include "hosts.h"
 
+#include "../common/fdio.h"
+
 #define MARK	     "  # sluice -H"
 #define MARK_LEN     (sizeof(MARK) - 1)
 #define NOEOL_LINE   "# no newline at end of file" MARK "\n"
@@ -345,24 +347,6 @@ static int read_all(int fd, char **data, size_t *len)
 	return 0;
 }
 
-static int pwrite_all(int fd, const char *data, size_t len)
-{
-	size_t o = 0;
-
-	while (o < len) {
-		ssize_t w = pwrite(fd, data + o, len - o, (off_t)o);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		if (w == 0)
-			return -EIO;
-		o += (size_t)w;
-	}
-	return 0;
-}
-
 int hosts_write_inplace(const char *path, const char *data, size_t len)
 {
 	int fd, r;
@@ -373,7 +357,7 @@ int hosts_write_inplace(const char *path, const char *data, size_t len)
 	if (fd < 0)
 		return -errno;
 	/* Write first, truncate after: a crash in between never leaves the file empty. */
-	r = pwrite_all(fd, data, len);
+	r = fd_pwrite_all(fd, data, len, 0);
 	if (r == 0 && ftruncate(fd, (off_t)len) < 0)
 		r = -errno;
 	if (r == 0 && fsync(fd) < 0)
@@ -421,7 +405,7 @@ static int replace(const char *real, const char *dir, const struct stat *st, con
 	if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
 		r = -errno;
 	if (r == 0)
-		r = pwrite_all(fd, data, len);
+		r = fd_pwrite_all(fd, data, len, 0);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common/evloop.h"
+#include "../common/fdio.h"
 #include "../common/fdlimit.h"
 #include "../common/log.h"
 #include "../common/mux.h"
@@ -189,23 +190,6 @@ static int read_exact(int fd, void *buf, size_t len)
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The hello exchange happens in blocking mode: nothing else can happen before it. */
 static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 {
@@ -217,7 +201,7 @@ static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 	int ret;
 
 	memcpy(hello.hash, self_hash, SHA256_LEN);
-	ret = write_all(1, frame, wire_put_hello(frame, &hello));
+	ret = fd_write_all(1, frame, wire_put_hello(frame, &hello));
 	if (ret < 0)
 		return ret;
 	ret = read_exact(0, buf, WIRE_HDR_LEN);

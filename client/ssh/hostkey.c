@@ -17,6 +17,8 @@
 
 #include "hostkey.h"
 
+#include "../../common/fdio.h"
+
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -305,21 +307,6 @@ static int open_append(const char *file)
 	return fd;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
 		   const unsigned char *key, size_t len, int hostkey_type)
 {
@@ -375,9 +362,9 @@ int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
 		goto out;
 	}
 	if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
-		r = write_all(fd, line, outlen + 1);
+		r = fd_write_all(fd, line, outlen + 1);
 	else
-		r = write_all(fd, line + 1, outlen);
+		r = fd_write_all(fd, line + 1, outlen);
 	if (r)
 		goto out;
 	if (close(fd) < 0) {

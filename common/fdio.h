@@ -1,0 +1,18 @@
+/*
+ * fdio: writing a whole buffer to a blocking descriptor, the one way both
+ * ends do it. Only libc: the static helper links this file.
+ */
+#ifndef SLUICE_FDIO_H
+#define SLUICE_FDIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Write all len bytes (retrying after EINTR and short writes). 0, or -errno (-EIO for 0 written).
+ */
+int fd_write_all(int fd, const void *buf, size_t len);
+
+/* The same with pwrite, starting at offset off. */
+int fd_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
+#endif
