@@ -88,17 +88,41 @@ struct client {
 	time_t dns_told_at;
 };
 
-static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
-			     bool local)
+/* How a connection ended, in the words a user looks for. */
+static const char *ended_how(const struct mux_stream_end *end)
+{
+	switch (end->reason) {
+	case 0:
+		return "closed";
+	case ECONNREFUSED:
+		return "refused";
+	case ETIMEDOUT:
+		return "timed out";
+	case ECONNRESET:
+	case EPIPE:
+		return "reset";
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return "unreachable";
+	default:
+		return strerror(end->reason);
+	}
+}
+
+/* -v: one line per connection as it ends. */
+static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst,
+			     const struct mux_stream_end *end)
 {
 	char addr[64] = "?";
 
-	if (!reason || log_verbosity < LOG_DEBUG)
+	if (log_verbosity < LOG_DEBUG)
 		return;
 	inet_ntop(dst->family, dst->addr, addr, sizeof(addr));
-	log_debug("%s %s%s%s port %u: %s", local ? "stream to" : "remote connect to",
+	log_debug("connection to %s%s%s port %u %s (%s): %" PRIu64 " bytes out, %" PRIu64
+		  " in, %" PRIu64 ".%02" PRIu64 " s",
 		  dst->family == AF_INET6 ? "[" : "", addr, dst->family == AF_INET6 ? "]" : "",
-		  dst->port, strerror(reason));
+		  dst->port, ended_how(end), end->local ? "here" : "by the remote", end->sent,
+		  end->received, end->ms / 1000, end->ms % 1000 / 10);
 }
 
 static void fmt_subnet(const struct subnet *sn, char *buf, size_t len)

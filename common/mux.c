@@ -44,9 +44,10 @@ struct stream {
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
-	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
-	unsigned peer_eof : 1; /* EOF frame received */
-	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
+	unsigned rd_eof : 1;		    /* local read saw EOF and EOF frame is queued */
+	unsigned peer_eof : 1;		    /* EOF frame received */
+	unsigned wr_shut : 1;		    /* shutdown(SHUT_WR) done */
+	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
 };
 
 struct mux {
@@ -89,6 +90,7 @@ struct mux {
 };
 
 static void stream_event(struct ev_io *io, uint32_t events);
+static uint64_t now_ms(void);
 
 static void ready_push(struct mux *m, struct stream *s)
 {
@@ -195,8 +197,14 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 	}
 	close(s->io.fd);
 	m->st.buffered -= s->rx_tail - s->rx_head;
-	if (m->ops->stream_closed)
-		m->ops->stream_closed(m->ctx, s->id, &s->dst, reason, local);
+	if (m->ops->stream_closed) {
+		struct mux_stream_end end = {.reason = reason,
+					     .local = local,
+					     .sent = s->sent,
+					     .received = s->received,
+					     .ms = now_ms() - s->opened_ms};
+		m->ops->stream_closed(m->ctx, s->id, &s->dst, &end);
+	}
 	free(s->rx);
 	free(s);
 }
@@ -416,6 +424,7 @@ static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struc
 	s->io.fd = fd;
 	s->io.cb = stream_event;
 	s->m = m;
+	s->opened_ms = now_ms();
 	s->id = id;
 	s->dst = *dst;
 	s->send_credit = m->peer_window;
@@ -644,6 +653,7 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 		if (s->peer_eof || f->len > s->recv_allow)
 			return -EPROTO;
 		s->recv_allow -= f->len;
+		s->received += f->len;
 		m->st.rx_bytes += f->len;
 		mux_note_rx(m, s->id, f->len);
 		stream_deliver(s, f->payload, f->len);
@@ -731,6 +741,7 @@ void mux_fill(struct mux *m)
 			wire_put_hdr(p, WIRE_DATA, s->id, (uint32_t)r);
 			m->data.tail += WIRE_HDR_LEN + (size_t)r;
 			m->st.tx_bytes += (size_t)r;
+			s->sent += (uint64_t)r;
 			s->send_credit -= (uint32_t)r;
 			/* Back of the line: the next stream gets the next turn. */
 			stream_check_ready(s);

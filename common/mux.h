@@ -21,6 +21,15 @@
 
 struct mux;
 
+/* How a stream ended, for the owner's log. */
+struct mux_stream_end {
+	int reason;	   /* 0 for a clean close, else a positive errno */
+	bool local;	   /* our side (its local socket) ended it, not the peer */
+	uint64_t sent;	   /* payload bytes sent to the peer */
+	uint64_t received; /* payload bytes received from the peer */
+	uint64_t ms;	   /* how long it lived */
+};
+
 struct mux_ops {
 	/*
 	 * Helper side: start a connection for a peer's OPEN. Return a
@@ -28,9 +37,9 @@ struct mux_ops {
 	 * negative errno that is sent back as RESET.
 	 */
 	int (*connect)(void *ctx, const struct wire_open *dst);
-	/* A stream ended; reason is 0 for a clean close or a positive errno. */
-	void (*stream_closed)(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
-			      bool local);
+	/* A stream ended. */
+	void (*stream_closed)(void *ctx, uint32_t id, const struct wire_open *dst,
+			      const struct mux_stream_end *end);
 	/* PONG arrived. */
 	void (*pong)(void *ctx, const uint8_t opaque[8]);
 	/*

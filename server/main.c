@@ -73,11 +73,11 @@ static int helper_ctl(void *ctx, const struct wire_frame *f)
 	return h->svc ? services_ctl(h->svc, f) : -EPROTO;
 }
 
-static void helper_closed(void *ctx, uint32_t id, const struct wire_open *dst, int reason,
-			  bool local)
+static void helper_closed(void *ctx, uint32_t id, const struct wire_open *dst,
+			  const struct mux_stream_end *end)
 {
-	if (reason && local)
-		log_debug("stream %u: %s", id, strerror(reason));
+	if (end->reason && end->local)
+		log_debug("stream %u: %s", id, strerror(end->reason));
 }
 
 static void helper_pong(void *ctx, const uint8_t opaque[8])

@@ -45,6 +45,15 @@ esac
 
 tb_traffic_checks ""
 
+# -v: one line per connection as it ends, with the bytes each way and how it ended.
+big=$(grep -E "connection to $L4 port 80 closed \((here|by the remote)\): [0-9]+ bytes out, [0-9]+ in" "$SLUICE_LOG" |
+	awk -v want=$((64 << 20)) '{ for (i = 1; i < NF; i++) if ($(i + 1) == "in,") n = $i; if (n >= want) f = 1 } END { exit !f }' && echo y)
+if [ "$big" = y ] && grep -qE "connection to $L4 port 9999 refused \(by the remote\)" "$SLUICE_LOG"; then
+	pass connection_end_lines
+else
+	fail connection_end_lines "$(grep 'connection to' "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+fi
+
 # The helper grows a lone upload's credit as the client does a download's:
 # 300 MB alone in the pipe, checksummed, and the helper (at -v) says so.
 want=$(head -c 300000000 /dev/zero | sha256sum | cut -d' ' -f1)
