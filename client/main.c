@@ -77,6 +77,8 @@ struct client {
 	struct subnet *includes, *excludes;
 	struct ev_io sig;
 	int stop_signal;
+	bool want_table; /* SIGUSR1: write the open connections to the log */
+	size_t table_lines;
 	uint32_t features; /* agreed with the helper */
 	struct subnet dns_servers[OPTS_MAX_NS];
 	size_t n_dns;
@@ -294,7 +296,11 @@ static void on_signal(struct ev_io *io, uint32_t events)
 	struct client *c = (struct client *)((char *)io - offsetof(struct client, sig));
 	struct signalfd_siginfo si;
 
-	if (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo == SIGUSR1)
+		c->want_table = true;
+	else
 		c->stop_signal = (int)si.ssi_signo;
 }
 
@@ -622,6 +628,7 @@ static int client_signals(struct client *c)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	/* Blocked before the rules go in, so a signal can never skip their removal. */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
@@ -661,6 +668,37 @@ static void client_tick(struct client *c)
 	}
 }
 
+#define TABLE_LINES_MAX 1000
+
+static void table_row(void *arg, uint32_t id, const struct wire_open *dst,
+		      const struct mux_stream_end *sofar)
+{
+	struct client *c = arg;
+	char addr[64] = "?";
+
+	if (c->table_lines++ >= TABLE_LINES_MAX)
+		return;
+	inet_ntop(dst->family, dst->addr, addr, sizeof(addr));
+	log_info("  %s%s%s port %u: %" PRIu64 " bytes out, %" PRIu64 " in, open %" PRIu64 " s",
+		 dst->family == AF_INET6 ? "[" : "", addr, dst->family == AF_INET6 ? "]" : "",
+		 dst->port, sofar->sent, sofar->received, sofar->ms / 1000);
+}
+
+/* SIGUSR1: the open connections, one line each (at most TABLE_LINES_MAX), into the log. */
+static void client_table(struct client *c)
+{
+	struct mux_stats st;
+	size_t n;
+
+	mux_get_stats(c->mux, &st);
+	log_info("%zu open connection%s through %s:", st.streams, st.streams == 1 ? "" : "s",
+		 c->cfg.hostname);
+	c->table_lines = 0;
+	n = mux_each_stream(c->mux, table_row, c);
+	if (n > TABLE_LINES_MAX)
+		log_info("  ... and %zu more", n - TABLE_LINES_MAX);
+}
+
 static int client_run(struct client *c)
 {
 	struct timespec last, now;
@@ -671,6 +709,10 @@ static int client_run(struct client *c)
 		tunnel_pump(&c->tun);
 		if (c->tun.failed)
 			break;
+		if (c->want_table) {
+			c->want_table = false;
+			client_table(c);
+		}
 		ret = evloop_run_once(&c->loop, tunnel_timeout_ms(&c->tun));
 		if (ret < 0) {
 			log_err("epoll: %s", strerror(-ret));

@@ -848,6 +848,28 @@ int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)
 	return out_ctl_try(m, frame, len);
 }
 
+size_t mux_each_stream(const struct mux *m,
+		       void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+				  const struct mux_stream_end *sofar),
+		       void *arg)
+{
+	uint64_t now = now_ms();
+	size_t i, n = 0;
+
+	for (i = 0; i < m->streams.cap; i++) {
+		const struct stream *s = m->streams.slots[i].val;
+		struct mux_stream_end e;
+
+		if (!m->streams.slots[i].id || !s)
+			continue;
+		e = (struct mux_stream_end){
+		    .sent = s->sent, .received = s->received, .ms = now - s->opened_ms};
+		cb(arg, s->id, &s->dst, &e);
+		n++;
+	}
+	return n;
+}
+
 void mux_get_stats(const struct mux *m, struct mux_stats *st)
 {
 	*st = m->st;

@@ -129,4 +129,10 @@ int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len);
 
 void mux_get_stats(const struct mux *m, struct mux_stats *st);
 
+/* Call cb for each open stream with its counters so far (reason 0). Returns how many. */
+size_t mux_each_stream(const struct mux *m,
+		       void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+				  const struct mux_stream_end *sofar),
+		       void *arg);
+
 #endif

@@ -54,6 +54,25 @@ else
 	fail connection_end_lines "$(grep 'connection to' "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
 fi
 
+# SIGUSR1: the open connections go to the log, and sluice goes on.
+(sleep 4 | inC timeout 10 socat - TCP:$L4:9001 >/dev/null 2>&1) &
+held=$!
+for ((i = 0; i < 30; i++)); do
+	inL ss -Htn state established '( sport = :9001 )' | grep -q . && break
+	sleep 0.1
+done
+pid_in_ns "$SLUICE_PID" "$NS_C" && kill -USR1 "$SLUICE_PID"
+for ((i = 0; i < 30; i++)); do grep -q "open connection" "$SLUICE_LOG" && break; sleep 0.1; done
+if grep -qE "^sluice: [0-9]+ open connections? through " "$SLUICE_LOG" &&
+	grep -qE "^sluice:   $L4 port 9001: [0-9]+ bytes out, [0-9]+ in, open [0-9]+ s" "$SLUICE_LOG" &&
+	proc_alive "$SLUICE_PID"; then
+	pass sigusr1_table
+else
+	fail sigusr1_table "alive: $(proc_alive "$SLUICE_PID" && echo yes || echo no); $(sluice_log_tail 3)"
+fi
+wait $held
+get_is still_works_after_sigusr1 http://$L4/
+
 # The helper grows a lone upload's credit as the client does a download's:
 # 300 MB alone in the pipe, checksummed, and the helper (at -v) says so.
 want=$(head -c 300000000 /dev/zero | sha256sum | cut -d' ' -f1)
