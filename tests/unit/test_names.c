@@ -172,12 +172,31 @@ static void test_autonets_build(void)
 	autonets_free(&a);
 }
 
+/*
+ * One ROUTES frame (buf, len) through a fresh autonets, with no local or
+ * explicit networks: *inc and *n what it routes, rf the refusals told.
+ */
+static void build_once(const uint8_t *buf, size_t len, bool no_ipv6, struct subnet **inc, size_t *n,
+		       struct refusals *rf)
+{
+	struct autonets a;
+	struct wire_frame f;
+
+	memset(&a, 0, sizeof(a));
+	memset(rf, 0, sizeof(*rf));
+	*inc = NULL;
+	*n = 0;
+	CHECK(wire_parse(buf, len, &f) == (int)len);
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, no_ipv6, inc, n, count_refusal, rf),
+		     0);
+	autonets_free(&a);
+}
+
 static void test_autonets_cap(void)
 {
 	static uint8_t buf[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
-	struct autonets a;
 	struct refusals rf;
-	struct wire_frame f;
 	struct subnet *inc = NULL;
 	size_t n = 0, len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
 
@@ -187,26 +206,18 @@ static void test_autonets_cap(void)
 		len = wire_routes_add(buf, len, AF_INET, addr, 24);
 	}
 	wire_routes_end(buf, len);
-	memset(&a, 0, sizeof(a));
-	memset(&rf, 0, sizeof(rf));
-	CHECK(wire_parse(buf, len, &f) == (int)len);
-	CHECK_EQ_INT(autonets_take(&a, &f), 0);
-	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, false, &inc, &n, count_refusal, &rf),
-		     0);
+	build_once(buf, len, false, &inc, &n, &rf);
 	CHECK_EQ_INT(n, AUTONETS_MAX);
 	CHECK_EQ_INT(rf.n, 1000 - AUTONETS_MAX);
 	CHECK_EQ_INT(rf.v[0], AUTONETS_FULL);
 	free(inc);
-	autonets_free(&a);
 }
 
 /* Many narrow routes that together cover what a wide one would are held to a budget. */
 static void test_autonets_budget(void)
 {
 	static uint8_t buf[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
-	struct autonets a;
 	struct refusals rf;
-	struct wire_frame f;
 	struct subnet *inc = NULL;
 	size_t n = 0, len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
 
@@ -220,19 +231,13 @@ static void test_autonets_budget(void)
 		len = wire_routes_add(buf, len, AF_INET6, addr, 7);
 	}
 	wire_routes_end(buf, len);
-	memset(&a, 0, sizeof(a));
-	memset(&rf, 0, sizeof(rf));
-	CHECK(wire_parse(buf, len, &f) == (int)len);
-	CHECK_EQ_INT(autonets_take(&a, &f), 0);
-	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, false, &inc, &n, count_refusal, &rf),
-		     0);
+	build_once(buf, len, false, &inc, &n, &rf);
 	/* Four /8s (1-4; 0/8 and 127/8 are special anyway) and two /7s. */
 	CHECK_EQ_INT(n, 6);
 	if (n == 6)
 		CHECK(inc[0].addr[0] == 1 && inc[3].addr[0] == 4 && inc[4].family == AF_INET6);
 	CHECK_EQ_INT(rf.v[0], AUTONETS_BUDGET);
 	free(inc);
-	autonets_free(&a);
 }
 
 /* --disable-ipv6: the remote's IPv6 routes are refused, its IPv4 ones kept. */
@@ -240,25 +245,17 @@ static void test_autonets_no_ipv6(void)
 {
 	static const char *const nets[] = {"203.0.113.0/24", "[2001:db8:2::]/64"};
 	static uint8_t buf[WIRE_HDR_LEN + 256];
-	struct autonets a;
 	struct refusals rf;
-	struct wire_frame f;
 	struct subnet *inc = NULL;
 	size_t n = 0, len = routes_frame(buf, nets, 2);
 
-	memset(&a, 0, sizeof(a));
-	memset(&rf, 0, sizeof(rf));
-	CHECK(wire_parse(buf, len, &f) == (int)len);
-	CHECK_EQ_INT(autonets_take(&a, &f), 0);
-	CHECK_EQ_INT(autonets_build(&a, 1, NULL, 0, NULL, 0, true, &inc, &n, count_refusal, &rf),
-		     0);
+	build_once(buf, len, true, &inc, &n, &rf);
 	CHECK_EQ_INT(n, 1);
 	if (n == 1)
 		CHECK_EQ_INT(inc[0].family, AF_INET);
 	CHECK_EQ_INT(rf.n, 1);
 	CHECK_EQ_INT(rf.v[0], AUTONETS_FAMILY);
 	free(inc);
-	autonets_free(&a);
 }
 
 static struct wire_host host(int family, const char *addr, const char *name)

@@ -152,6 +152,17 @@ static void test_ratelimit(void)
 	CHECK_EQ_INT(dropped, 0);
 }
 
+/* A mux with no streams and no peer, on its own loop. */
+static struct mux *bare_mux(struct evloop *loop)
+{
+	struct mux *m;
+
+	CHECK_EQ_INT(evloop_init(loop), 0);
+	m = mux_new(loop, 1 << 20, 256 << 10, &(struct mux_ops){0}, NULL);
+	CHECK(m != NULL);
+	return m;
+}
+
 /* Owner frames (DNS and the like) can never take the room WINDOW, RESET and OPEN need. */
 static void test_mux_owner_room(void)
 {
@@ -161,9 +172,7 @@ static void test_mux_owner_room(void)
 	int i, sent = 0;
 	uint8_t opaque[8] = {0};
 
-	CHECK_EQ_INT(evloop_init(&loop), 0);
-	m = mux_new(&loop, 1 << 20, 256 << 10, &(struct mux_ops){0}, NULL);
-	CHECK(m != NULL);
+	m = bare_mux(&loop);
 	if (!m)
 		return;
 	wire_put_hdr(frame, WIRE_DNS_QUERY, 1, 60000);
@@ -190,9 +199,7 @@ static void test_mux_owner_room_pinned(void)
 	int i, ok = 0;
 	uint8_t opaque[8] = {0};
 
-	CHECK_EQ_INT(evloop_init(&loop), 0);
-	m = mux_new(&loop, 1 << 20, 256 << 10, &(struct mux_ops){0}, NULL);
-	CHECK(m != NULL);
+	m = bare_mux(&loop);
 	if (!m)
 		return;
 	wire_put_hdr(frame, WIRE_DNS_QUERY, 1, 1000);
