@@ -1,0 +1,99 @@
+/*
+ * priv_proto: the messages between the user's sluice and its privileged
+ * part, and nothing else. Both sides use it; the privileged side trusts
+ * nothing it decodes.
+ *
+ * A message is a u32 length (big-endian, counting what follows, at most
+ * PRIV_MSG_MAX) then a u8 type and its payload. The user's side sends
+ * requests; the privileged side sends one HELLO when it is ready, then one
+ * REPLY per request, in order.
+ *
+ *   INSTALL  u16 redirect_port, u16 dns_port, u8 flags, u32 uid, u32 gid,
+ *            u16 n_include, u16 n_exclude, u16 n_dns, then the subnets
+ *   UPDATE   u16 n_include, u16 n_exclude, then the subnets
+ *   HOSTS    u16 n, then n times: u8 family (4|6), addr[16], u8 len, name[len]
+ *   REMOVE   (empty): the rules and our /etc/hosts lines go
+ *   HELLO    u32 version, u32 pid
+ *   REPLY    u8 request type, u32 status (0 or a negative errno, as int32),
+ *            and for HOSTS a bitmap of the entries the user's own lines shadow
+ *
+ * A subnet is u8 family (4|6), u8 prefix, addr[16], u16 port_lo, u16 port_hi.
+ */
+#ifndef SLUICE_PRIV_PROTO_H
+#define SLUICE_PRIV_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../common/bytes.h"
+#include "../../common/hostname.h"
+#include "../../firewall/fw.h"
+
+#define PRIV_VERSION	 1
+#define PRIV_LEN_BYTES	 4
+#define PRIV_MSG_MAX	 (2u << 20)
+#define PRIV_SUBNETS_MAX 8192 /* per list: the command line's 4096 and -N's, with room */
+#define PRIV_DNS_MAX	 64
+#define PRIV_HOSTS_MAX	 4096
+#define PRIV_SUBNET_LEN	 22
+#define PRIV_REPLY_MAX	 (PRIV_LEN_BYTES + 6 + PRIV_HOSTS_MAX / 8)
+
+enum priv_type {
+	PRIV_INSTALL = 1,
+	PRIV_UPDATE = 2,
+	PRIV_HOSTS = 3,
+	PRIV_REMOVE = 4,
+	PRIV_HELLO = 0x40,
+	PRIV_REPLY = 0x41,
+};
+
+enum priv_flag {
+	PRIV_F_PREROUTING = 1,
+	PRIV_F_BY_UID = 2,
+	PRIV_F_BY_GID = 4,
+};
+
+struct priv_host {
+	int family;
+	uint8_t addr[16];
+	char name[HOSTNAME_MAX + 1];
+};
+
+/* A decoded request. Its arrays are one allocation each, freed by priv_msg_free. */
+struct priv_msg {
+	uint8_t type;
+	struct fw_spec spec; /* INSTALL (all of it), UPDATE (include and exclude) */
+	struct subnet *subnets;
+	struct priv_host *hosts;
+	size_t n_hosts;
+};
+
+/*
+ * Decode one request body (type and payload, without the length). Strict:
+ * unknown types and flags, counts over the limits, bad families, prefixes,
+ * host bits, port ranges and names, and trailing bytes are all -EINVAL;
+ * -ENOMEM when out of memory. On error nothing is left to free.
+ */
+int priv_decode(const uint8_t *body, size_t len, struct priv_msg *m);
+void priv_msg_free(struct priv_msg *m);
+
+/*
+ * Encoders write a whole message, length first, and return its size, or
+ * -EMSGSIZE when it does not fit cap or PRIV_MSG_MAX, or -EINVAL for what
+ * cannot be encoded (a count over its limit, a bad family).
+ */
+int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *spec);
+int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *spec);
+int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n);
+int priv_put_remove(uint8_t *buf, size_t cap);
+int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid);
+/* A reply; shadowed (n_bits bits) only for HOSTS, else NULL. */
+int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,
+		   size_t n_bits);
+
+/* The encoded size of an INSTALL, UPDATE or HOSTS request, for the buffer. */
+size_t priv_size_spec(const struct fw_spec *spec);
+size_t priv_size_hosts(size_t n);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * priv_server: the order and policy checks of the privileged part (see
+ * priv_server.h).
+ */
+#include "priv_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/addrpolicy.h"
+#include "../autohosts.h"
+
+void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx)
+{
+	memset(s, 0, sizeof(*s));
+	s->be = be;
+	s->ctx = ctx;
+}
+
+static int do_install(struct priv_server *s, struct priv_msg *m)
+{
+	int ret;
+
+	if (s->installed)
+		return -EALREADY;
+	ret = s->be->install(s->ctx, &m->spec);
+	if (ret < 0)
+		return ret;
+	s->installed = true;
+	s->inst = *m; /* keeps the lists */
+	memset(m, 0, sizeof(*m));
+	return 0;
+}
+
+static int do_update(struct priv_server *s, struct priv_msg *m)
+{
+	struct fw_spec next;
+	int ret;
+
+	if (!s->installed)
+		return -ENOENT;
+	next = s->inst.spec;
+	next.include = m->spec.include;
+	next.n_include = m->spec.n_include;
+	next.exclude = m->spec.exclude;
+	next.n_exclude = m->spec.n_exclude;
+	ret = s->be->update(s->ctx, &next);
+	if (ret < 0)
+		return ret;
+	s->inst.spec = next;
+	free(s->lists);
+	s->lists = m->subnets; /* now owned here */
+	m->subnets = NULL;
+	return 0;
+}
+
+/* Why a host line may not be written, or NULL when it may. */
+static const char *host_refused(const struct priv_server *s, const struct priv_host *h)
+{
+	struct autohosts_routes r = {s->inst.spec.include, s->inst.spec.exclude,
+				     s->inst.spec.n_include, s->inst.spec.n_exclude};
+
+	if (addrpolicy_addr(h->family, h->addr))
+		return "special address";
+	if (hostname_local(h->name))
+		return "local name";
+	/* Some port routed is enough: the user's side applies the stricter rule itself. */
+	if (!autohosts_carried(&r, h->family, h->addr, true))
+		return "not routed";
+	return NULL;
+}
+
+static int do_hosts(struct priv_server *s, struct priv_msg *m, uint8_t *shadowed)
+{
+	size_t i;
+	int ret;
+
+	if (!s->installed)
+		return -ENOENT;
+	for (i = 0; i < m->n_hosts; i++)
+		if (host_refused(s, &m->hosts[i]))
+			return -EPERM;
+	if (!s->e && !(s->e = calloc(PRIV_HOSTS_MAX, sizeof(*s->e))))
+		return -ENOMEM;
+	for (i = 0; i < m->n_hosts; i++) {
+		memset(&s->e[i], 0, sizeof(s->e[i]));
+		inet_ntop(m->hosts[i].family, m->hosts[i].addr, s->e[i].addr, sizeof(s->e[i].addr));
+		memcpy(s->e[i].name, m->hosts[i].name, sizeof(s->e[i].name));
+	}
+	/* Even a failed write may have left lines: remove them at the end regardless. */
+	s->hosts_written = true;
+	ret = s->be->hosts_write(s->ctx, s->e, m->n_hosts);
+	for (i = 0; ret == 0 && i < m->n_hosts; i++)
+		if (s->e[i].shadowed)
+			shadowed[i / 8] |= (uint8_t)(1u << (i % 8));
+	return ret;
+}
+
+static int do_remove(struct priv_server *s)
+{
+	int ret = 0, r;
+
+	if (s->installed && (r = s->be->remove(s->ctx)) < 0)
+		ret = r;
+	if (s->hosts_written && (r = s->be->hosts_restore(s->ctx)) < 0 && !ret)
+		ret = r;
+	if (ret == 0) {
+		s->installed = false;
+		s->hosts_written = false;
+		priv_msg_free(&s->inst);
+		free(s->lists);
+		s->lists = NULL;
+	}
+	return ret;
+}
+
+size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len, uint8_t *out,
+			  int *status)
+{
+	uint8_t shadowed[PRIV_HOSTS_MAX / 8] = {0};
+	uint8_t type = len ? body[0] : 0;
+	struct priv_msg m;
+	size_t n_hosts = 0;
+	int ret;
+
+	ret = priv_decode(body, len, &m);
+	if (ret == 0) {
+		n_hosts = m.n_hosts;
+		switch (m.type) {
+		case PRIV_INSTALL:
+			ret = do_install(s, &m);
+			break;
+		case PRIV_UPDATE:
+			ret = do_update(s, &m);
+			break;
+		case PRIV_HOSTS:
+			ret = do_hosts(s, &m, shadowed);
+			break;
+		case PRIV_REMOVE:
+			ret = do_remove(s);
+			break;
+		}
+		priv_msg_free(&m);
+	}
+	*status = ret;
+	return (size_t)priv_put_reply(out, PRIV_REPLY_MAX, type, ret,
+				      type == PRIV_HOSTS && ret == 0 ? shadowed : NULL,
+				      type == PRIV_HOSTS && ret == 0 ? n_hosts : 0);
+}
+
+size_t priv_server_oversized(uint8_t *out)
+{
+	return (size_t)priv_put_reply(out, PRIV_REPLY_MAX, 0, -EMSGSIZE, NULL, 0);
+}
+
+int priv_server_finish(struct priv_server *s)
+{
+	int ret = do_remove(s);
+
+	free(s->e);
+	s->e = NULL;
+	priv_msg_free(&s->inst);
+	free(s->lists);
+	s->lists = NULL;
+	return ret;
+}

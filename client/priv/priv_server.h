@@ -1,0 +1,55 @@
+/*
+ * priv_server: the privileged part's state and policy. It takes requests
+ * decoded by priv_proto, checks them against what is installed, and only
+ * then calls its backend (the real one: nftables and /etc/hosts; a
+ * recording one in tests). A refused request changes nothing.
+ *
+ * Order: INSTALL once; UPDATE and HOSTS only while installed; REMOVE at
+ * any time. A host line must name a usable host and an ordinary address
+ * that the installed rules route.
+ */
+#ifndef SLUICE_PRIV_SERVER_H
+#define SLUICE_PRIV_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../hosts.h"
+#include "priv_proto.h"
+
+struct priv_backend {
+	int (*install)(void *ctx, const struct fw_spec *spec);
+	int (*update)(void *ctx, const struct fw_spec *spec);
+	int (*remove)(void *ctx);
+	int (*hosts_write)(void *ctx, struct hosts_entry *e, size_t n);
+	int (*hosts_restore)(void *ctx);
+};
+
+struct priv_server {
+	const struct priv_backend *be;
+	void *ctx;
+	bool installed;
+	bool hosts_written;
+	struct priv_msg inst; /* the INSTALL in force; its spec holds the lists in force */
+	struct subnet *lists; /* include and exclude after the last UPDATE, or NULL */
+	struct hosts_entry *e;
+};
+
+void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx);
+
+/*
+ * One request body (type and payload). Writes the whole reply message into
+ * out (PRIV_REPLY_MAX bytes) and returns its length. *status gets what the
+ * reply says, for the log.
+ */
+size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len, uint8_t *out,
+			  int *status);
+
+/* The reply for a request too long to read: refused, and nothing done. */
+size_t priv_server_oversized(uint8_t *out);
+
+/* The channel closed or a signal came: remove everything. Returns 0 or the first error. */
+int priv_server_finish(struct priv_server *s);
+
+#endif

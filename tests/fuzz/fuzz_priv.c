@@ -1,0 +1,76 @@
+/*
+ * The privileged part's request handling: a byte stream as the user's side
+ * could send it, cut into messages by their length fields and handled in
+ * order by the server's order and policy checks, over a backend that only
+ * counts. Whatever comes, a reply is always one well-formed message, and
+ * nothing is called before an INSTALL went through.
+ */
+#include <errno.h>
+
+#include "../../client/priv/priv_server.h"
+#include "fuzz.h"
+
+static int calls, installs;
+
+static int f_install(void *ctx, const struct fw_spec *spec)
+{
+	installs++;
+	return spec->n_include & 1 ? -EINVAL : 0;
+}
+
+static int f_update(void *ctx, const struct fw_spec *spec)
+{
+	calls++;
+	return 0;
+}
+
+static int f_remove(void *ctx)
+{
+	return 0;
+}
+
+static int f_write(void *ctx, struct hosts_entry *e, size_t n)
+{
+	size_t i;
+
+	calls++;
+	for (i = 0; i < n; i++)
+		e[i].shadowed = e[i].name[0] == 'a';
+	return 0;
+}
+
+static int f_restore(void *ctx)
+{
+	return 0;
+}
+
+static const struct priv_backend be = {f_install, f_update, f_remove, f_write, f_restore};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t out[PRIV_REPLY_MAX];
+	struct priv_server s;
+	size_t off = 0;
+
+	calls = installs = 0;
+	priv_server_init(&s, &be, NULL);
+	while (size - off >= PRIV_LEN_BYTES) {
+		uint32_t len = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |
+			       (uint32_t)data[off + 2] << 8 | data[off + 3];
+		size_t n;
+		int st;
+
+		off += PRIV_LEN_BYTES;
+		if (len > size - off)
+			len = (uint32_t)(size - off);
+		n = priv_server_handle(&s, data + off, len, out, &st);
+		off += len;
+		if (n < PRIV_LEN_BYTES + 6 || n > PRIV_REPLY_MAX ||
+		    out[PRIV_LEN_BYTES] != PRIV_REPLY)
+			abort();
+		if (!s.installed && calls && !installs)
+			abort();
+	}
+	priv_server_finish(&s);
+	return 0;
+}

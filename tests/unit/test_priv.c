@@ -1,0 +1,388 @@
+/*
+ * test_priv: the privileged part's protocol and policy (client/priv/),
+ * against a backend that records what it was asked to do. Every refused
+ * request must leave the backend untouched.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "../../client/priv/priv_proto.h"
+#include "../../client/priv/priv_server.h"
+#include "t.h"
+
+struct rec {
+	int install, update, remove, write, restore;
+	size_t last_n;
+	char last_name[320];
+	int fail_with;	    /* what the next backend call returns */
+	const char *shadow; /* hosts_write marks entries with this name shadowed */
+};
+
+static int rec_install(void *ctx, const struct fw_spec *spec)
+{
+	struct rec *r = ctx;
+
+	r->install++;
+	return r->fail_with;
+}
+
+static int rec_update(void *ctx, const struct fw_spec *spec)
+{
+	struct rec *r = ctx;
+
+	r->update++;
+	r->last_n = spec->n_include;
+	return r->fail_with;
+}
+
+static int rec_remove(void *ctx)
+{
+	((struct rec *)ctx)->remove++;
+	return 0;
+}
+
+static int rec_write(void *ctx, struct hosts_entry *e, size_t n)
+{
+	struct rec *r = ctx;
+	size_t i;
+
+	r->write++;
+	r->last_n = n;
+	if (n)
+		snprintf(r->last_name, sizeof(r->last_name), "%s %s", e[0].addr, e[0].name);
+	for (i = 0; i < n; i++)
+		e[i].shadowed = r->shadow && !strcmp(e[i].name, r->shadow);
+	return 0;
+}
+
+static int rec_restore(void *ctx)
+{
+	((struct rec *)ctx)->restore++;
+	return 0;
+}
+
+static const struct priv_backend rec_be = {rec_install, rec_update, rec_remove, rec_write,
+					   rec_restore};
+
+static struct subnet net4(const char *a, int prefix)
+{
+	struct subnet s = {.family = AF_INET, .prefix = (uint8_t)prefix, .port_hi = 65535};
+
+	inet_pton(AF_INET, a, s.addr);
+	return s;
+}
+
+static struct subnet inc[2], exc[1], dns[1];
+
+static struct fw_spec base_spec(void)
+{
+	inc[0] = net4("198.51.100.0", 24);
+	inc[1] = net4("203.0.113.0", 24);
+	inc[1].port_lo = inc[1].port_hi = 443;
+	exc[0] = net4("198.51.100.128", 25);
+	dns[0] = net4("192.0.2.53", 32);
+	return (struct fw_spec){.redirect_port = 12300,
+				.include = inc,
+				.n_include = 2,
+				.exclude = exc,
+				.n_exclude = 1,
+				.dns = dns,
+				.n_dns = 1,
+				.dns_port = 12301,
+				.by_uid = true,
+				.uid = 1000};
+}
+
+/* Send one whole message (length included) through the server; the reply's status. */
+static int handle(struct priv_server *s, const uint8_t *msg, size_t len, uint8_t *bits)
+{
+	uint8_t out[PRIV_REPLY_MAX];
+	size_t n;
+	int st = 1;
+
+	n = priv_server_handle(s, msg + PRIV_LEN_BYTES, len - PRIV_LEN_BYTES, out, &st);
+	CHECK(n >= PRIV_LEN_BYTES + 6);
+	CHECK_EQ_INT(out[PRIV_LEN_BYTES], PRIV_REPLY);
+	if (len > PRIV_LEN_BYTES)
+		CHECK_EQ_INT(out[PRIV_LEN_BYTES + 1], msg[PRIV_LEN_BYTES]);
+	CHECK_EQ_INT((int32_t)((uint32_t)out[6] << 24 | (uint32_t)out[7] << 16 |
+			       (uint32_t)out[8] << 8 | out[9]),
+		     st);
+	if (bits && n > PRIV_LEN_BYTES + 6)
+		memcpy(bits, out + PRIV_LEN_BYTES + 6, n - PRIV_LEN_BYTES - 6);
+	return st;
+}
+
+static uint8_t msg[1 << 16];
+
+static int put_install(void)
+{
+	struct fw_spec sp = base_spec();
+
+	return priv_put_install(msg, sizeof(msg), &sp);
+}
+
+static void test_install_roundtrip(void)
+{
+	struct fw_spec sp = base_spec();
+	struct priv_msg m;
+	int n = put_install();
+
+	CHECK(n > 0);
+	CHECK_EQ_INT(priv_decode(msg + 4, (size_t)n - 4, &m), 0);
+	CHECK_EQ_INT(m.type, PRIV_INSTALL);
+	CHECK_EQ_INT(m.spec.redirect_port, 12300);
+	CHECK_EQ_INT(m.spec.dns_port, 12301);
+	CHECK_EQ_INT(m.spec.n_include, 2);
+	CHECK_EQ_INT(m.spec.n_exclude, 1);
+	CHECK_EQ_INT(m.spec.n_dns, 1);
+	CHECK(m.spec.by_uid && !m.spec.by_gid && m.spec.uid == 1000);
+	CHECK(!memcmp(&m.spec.include[1], &sp.include[1], sizeof(struct subnet)));
+	CHECK(!memcmp(&m.spec.exclude[0], &sp.exclude[0], sizeof(struct subnet)));
+	CHECK(!memcmp(&m.spec.dns[0], &sp.dns[0], sizeof(struct subnet)));
+	priv_msg_free(&m);
+}
+
+/* Every cut of a valid INSTALL, and every extra byte, is refused without a backend call. */
+static void test_malformed_install(void)
+{
+	struct priv_server s;
+	struct rec r = {0};
+	int n = put_install(), cut;
+
+	priv_server_init(&s, &rec_be, &r);
+	for (cut = 0; cut < n - 4; cut++)
+		CHECK_EQ_INT(handle(&s, msg, 4 + (size_t)cut, NULL), -EINVAL);
+	msg[n] = 0;
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n + 1, NULL), -EINVAL);
+	CHECK_EQ_INT(r.install, 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.install, 1);
+	priv_server_finish(&s);
+}
+
+/* Patch one field of a valid INSTALL; it must be refused and change nothing. */
+static void refused_with2(size_t off, uint8_t val, size_t off2, uint8_t val2, const char *what)
+{
+	struct priv_server s;
+	struct rec r = {0};
+	int n = put_install();
+
+	priv_server_init(&s, &rec_be, &r);
+	msg[off] = val;
+	msg[off2] = val2;
+	if (handle(&s, msg, (size_t)n, NULL) != -EINVAL || r.install) {
+		printf("# not refused: %s\n", what);
+		CHECK(0);
+	}
+	priv_server_finish(&s);
+	CHECK_EQ_INT(r.remove + r.restore, 0);
+}
+
+static void refused_with(size_t off, uint8_t val, const char *what)
+{
+	refused_with2(off, val, off, val, what);
+}
+
+static void test_bad_fields(void)
+{
+	/* Offsets: 4 length, 1 type, then port(2) dns_port(2) flags(1) uid(4) gid(4) counts(6). */
+	size_t sub0 = 4 + 1 + 19;
+
+	refused_with2(5, 0, 6, 0, "redirect port 0");
+	refused_with2(7, 0, 8, 0, "nameservers without a DNS port");
+	refused_with(9, 0x82, "unknown flag");
+	refused_with(9, 0, "uid without --user");
+	refused_with(17, 1, "gid without --group");
+	refused_with(sub0, 5, "family 5");
+	refused_with(sub0 + 1, 33, "prefix 33");
+	refused_with(sub0 + 2 + 3, 1, "host bits under /24");
+	refused_with(sub0 + 2 + 4, 1, "stray byte after an IPv4 address");
+	refused_with(sub0 + 2 + 16 + 3, 0, "port_lo 0 with port_hi 65280");
+	refused_with(sub0 + PRIV_SUBNET_LEN + 18, 0x02, "port_lo 443 -> 699 > port_hi 443");
+	refused_with(sub0 + 3 * PRIV_SUBNET_LEN + 1, 24, "nameserver not a single address");
+	refused_with(4 + 1 + 13, 0xff, "n_include 65280 + 2");
+}
+
+static void test_limits(void)
+{
+	static struct subnet many[PRIV_SUBNETS_MAX + 1];
+	struct fw_spec sp = base_spec();
+	size_t i, cap = priv_size_spec(&(struct fw_spec){
+		      .n_include = PRIV_SUBNETS_MAX + 1, .n_exclude = 1, .n_dns = 1});
+	uint8_t *big = malloc(cap);
+
+	for (i = 0; i < PRIV_SUBNETS_MAX + 1; i++)
+		many[i] = net4("198.51.100.0", 24);
+	sp.include = many;
+	sp.n_include = PRIV_SUBNETS_MAX + 1;
+	CHECK_EQ_INT(priv_put_install(big, cap, &sp), -EINVAL);
+	sp.n_include = PRIV_SUBNETS_MAX;
+	CHECK(priv_put_install(big, cap, &sp) > 0);
+	CHECK_EQ_INT(priv_put_install(big, 64, &sp), -EMSGSIZE);
+	free(big);
+}
+
+static void test_order(void)
+{
+	struct priv_server s;
+	struct rec r = {0};
+	struct fw_spec sp = base_spec();
+	struct priv_host h = {.family = AF_INET, .name = "db.example.test"};
+	int n;
+
+	priv_server_init(&s, &rec_be, &r);
+	inet_pton(AF_INET, "198.51.100.7", h.addr);
+	n = priv_put_update(msg, sizeof(msg), &sp);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
+	n = priv_put_hosts(msg, sizeof(msg), &h, 1);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
+	CHECK_EQ_INT(r.update + r.write, 0);
+	/* A failed install leaves it uninstalled. */
+	r.fail_with = -EPERM;
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), -EPERM);
+	r.fail_with = 0;
+	n = priv_put_update(msg, sizeof(msg), &sp);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), -EALREADY);
+	CHECK_EQ_INT(r.install, 2);
+	sp.n_include = 1;
+	n = priv_put_update(msg, sizeof(msg), &sp);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.update, 1);
+	CHECK_EQ_INT(r.last_n, 1);
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(r.restore, 0); /* no lines were written */
+	n = priv_put_update(msg, sizeof(msg), &sp);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
+	/* Removing again is harmless and calls nothing. */
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
+	CHECK_EQ_INT(r.remove, 1);
+}
+
+static int hosts_one(struct priv_server *s, int family, const char *addr, const char *name)
+{
+	struct priv_host h = {.family = family};
+	int n;
+
+	inet_pton(family, addr, h.addr);
+	snprintf(h.name, sizeof(h.name), "%s", name);
+	n = priv_put_hosts(msg, sizeof(msg), &h, 1);
+	if (n < 0)
+		return n;
+	return handle(s, msg, (size_t)n, NULL);
+}
+
+static void test_hosts_policy(void)
+{
+	struct priv_server s;
+	struct rec r = {0};
+	struct priv_host h[3] = {{.family = AF_INET, .name = "a.example.test"},
+				 {.family = AF_INET, .name = "mine.example.test"},
+				 {.family = AF_INET, .name = "c.example.test"}};
+	uint8_t bits[8] = {0};
+	int n;
+
+	priv_server_init(&s, &rec_be, &r);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	/* Names outside the rule. */
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "Upper.example.test"), -EINVAL);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "a..b"), -EINVAL);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "x y"), -EINVAL);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "1.2.3.4"), -EINVAL);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "localhost"), -EPERM);
+	/* Addresses: special, outside the routes, excluded, or routed only on one port. */
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "127.0.0.1", "a.example.test"), -EPERM);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "169.254.1.1", "a.example.test"), -EPERM);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "224.0.0.1", "a.example.test"), -EPERM);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "192.0.2.9", "a.example.test"), -EPERM);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.200", "a.example.test"), -EPERM);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET6, "2001:db8::1", "a.example.test"), -EPERM);
+	CHECK_EQ_INT(r.write, 0);
+	/* One bad entry refuses the whole request. */
+	inet_pton(AF_INET, "198.51.100.7", h[0].addr);
+	inet_pton(AF_INET, "198.51.100.8", h[1].addr);
+	inet_pton(AF_INET, "192.0.2.77", h[2].addr);
+	n = priv_put_hosts(msg, sizeof(msg), h, 3);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EPERM);
+	CHECK_EQ_INT(r.write, 0);
+	/* A good request is written, and the shadowed entry comes back marked. */
+	inet_pton(AF_INET, "203.0.113.5", h[2].addr); /* routed on port 443 only: enough */
+	r.shadow = "mine.example.test";
+	n = priv_put_hosts(msg, sizeof(msg), h, 3);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, bits), 0);
+	CHECK_EQ_INT(r.write, 1);
+	CHECK_EQ_INT(r.last_n, 3);
+	CHECK_STR(r.last_name, "198.51.100.7 a.example.test");
+	CHECK_EQ_INT(bits[0], 2);
+	/* The end removes both the rules and the lines. */
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(r.restore, 1);
+}
+
+static void test_hosts_malformed(void)
+{
+	struct priv_server s;
+	struct rec r = {0};
+	struct priv_host h = {.family = AF_INET, .name = "a.example.test"};
+	int n, cut;
+
+	priv_server_init(&s, &rec_be, &r);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	inet_pton(AF_INET, "198.51.100.7", h.addr);
+	n = priv_put_hosts(msg, sizeof(msg), &h, 1);
+	for (cut = 1; cut < n - 4; cut++)
+		CHECK_EQ_INT(handle(&s, msg, 4 + (size_t)cut, NULL), -EINVAL);
+	msg[4 + 3] = 5; /* family */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
+	msg[4 + 3] = 4;
+	msg[4 + 3 + 1 + 8] = 1; /* a byte past the IPv4 address */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
+	msg[4 + 3 + 1 + 8] = 0;
+	msg[4 + 3 + 1 + 16] = 200; /* name length past the end */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
+	msg[4 + 1] = 0xff; /* 65280+ entries announced */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
+	CHECK_EQ_INT(r.write, 0);
+	/* Unknown request types, an empty body, and replies sent as requests. */
+	CHECK_EQ_INT(handle(&s, (const uint8_t *)"\0\0\0\1\x09", 5, NULL), -EINVAL);
+	CHECK_EQ_INT(handle(&s, (const uint8_t *)"\0\0\0\0", 4, NULL), -EINVAL);
+	n = priv_put_hello(msg, sizeof(msg), 1);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
+	n = priv_put_reply(msg, sizeof(msg), PRIV_INSTALL, 0, NULL, 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
+	CHECK_EQ_INT(r.install + r.update + r.remove + r.write, 1);
+	priv_server_finish(&s);
+}
+
+static void test_oversized_reply(void)
+{
+	uint8_t out[PRIV_REPLY_MAX];
+	size_t n = priv_server_oversized(out);
+
+	CHECK_EQ_INT(n, PRIV_LEN_BYTES + 6);
+	CHECK_EQ_INT(out[4], PRIV_REPLY);
+	CHECK_EQ_INT((int32_t)((uint32_t)out[6] << 24 | (uint32_t)out[7] << 16 |
+			       (uint32_t)out[8] << 8 | out[9]),
+		     -EMSGSIZE);
+}
+
+int main(void)
+{
+	RUN(test_install_roundtrip);
+	RUN(test_malformed_install);
+	RUN(test_bad_fields);
+	RUN(test_limits);
+	RUN(test_order);
+	RUN(test_hosts_policy);
+	RUN(test_hosts_malformed);
+	RUN(test_oversized_reply);
+	T_EXIT();
+}
