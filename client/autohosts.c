@@ -114,7 +114,8 @@ int autohosts_flush(struct autohosts *h, time_t now, const struct autohosts_rout
 	}
 	/* Even a failed write may have left our lines in the file: always restore at exit. */
 	h->written = true;
-	ret = hosts_write(h->path ? h->path : AUTOHOSTS_PATH, h->e, n);
+	ret = h->io.write ? h->io.write(h->io.arg, h->e, n)
+			  : hosts_write(h->path ? h->path : AUTOHOSTS_PATH, h->e, n);
 	h->last_write = now;
 	if (ret == 0) {
 		h->dirty = false;
@@ -128,7 +129,9 @@ int autohosts_flush(struct autohosts *h, time_t now, const struct autohosts_rout
 
 int autohosts_finish(struct autohosts *h)
 {
-	int ret = h->written ? hosts_restore(h->path ? h->path : AUTOHOSTS_PATH) : 0;
+	int ret = !h->written	  ? 0
+		  : h->io.restore ? h->io.restore(h->io.arg)
+				  : hosts_restore(h->path ? h->path : AUTOHOSTS_PATH);
 
 	free(h->c);
 	free(h->e);

@@ -36,8 +36,19 @@ enum autohosts_why {
 	AUTOHOSTS_WHY_USERS = 2,    /* the user's own lines in the file name it */
 };
 
+/*
+ * Where the lines go: the privileged part in the client, a file of the
+ * test's own in unit tests (write NULL: hosts_write on path).
+ */
+struct autohosts_io {
+	int (*write)(void *arg, struct hosts_entry *e, size_t n);
+	int (*restore)(void *arg);
+	void *arg;
+};
+
 struct autohosts {
 	const char *path; /* AUTOHOSTS_PATH unless a test says otherwise */
+	struct autohosts_io io;
 	struct autohosts_name *c;
 	size_t n;
 	struct hosts_entry *e;	  /* what the last write held */

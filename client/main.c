@@ -23,7 +23,6 @@
 #include "../common/ratelimit.h"
 #include "../common/log.h"
 #include "../common/mux.h"
-#include "../firewall/fw.h"
 #include "boot.h"
 #include "../common/resolv.h"
 #include "../common/routes.h"
@@ -35,6 +34,8 @@
 #include "listen.h"
 #include "opts.h"
 #include "cmd/transport_cmd.h"
+#include "priv/priv_client.h"
+#include "priv/priv_main.h"
 #include "ssh/sshconf.h"
 #include "ssh/transport_ssh.h"
 #include "tunnel.h"
@@ -72,7 +73,8 @@ struct client {
 	struct listeners ls;
 	struct mux *mux;
 	struct tunnel tun;
-	struct fw *fw;
+	struct privc *priv; /* the only way to the firewall and /etc/hosts */
+	bool installed;
 	struct fw_spec spec; /* what is installed; includes/excludes owned below */
 	struct subnet *includes, *excludes;
 	struct ev_io sig;
@@ -209,9 +211,9 @@ static void client_routes_apply(struct client *c)
 	n_old = c->spec.n_include;
 	c->spec.include = inc;
 	c->spec.n_include = n;
-	ret = fw_update(c->fw, &c->spec);
+	ret = privc_update(c->priv, &c->spec);
 	if (ret < 0) {
-		log_err("-N: updating the firewall rules failed: %s", fw_strerror(ret));
+		log_err("-N: updating the firewall rules failed: %s", privc_strerror(ret));
 		c->spec.include = old;
 		c->spec.n_include = n_old;
 		free(inc);
@@ -302,22 +304,6 @@ static void on_signal(struct ev_io *io, uint32_t events)
 		c->want_table = true;
 	else
 		c->stop_signal = (int)si.ssi_signo;
-}
-
-/* CAP_NET_ADMIN is what nftables needs; checking it first spares a login that cannot finish. */
-static bool have_net_admin(void)
-{
-	char line[256];
-	unsigned long long caps = 0;
-	FILE *f = fopen("/proc/self/status", "re");
-
-	if (!f)
-		return geteuid() == 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &caps) == 1)
-			break;
-	fclose(f);
-	return caps & (1ull << 12);
 }
 
 static void default_listen(struct opts *o)
@@ -612,11 +598,11 @@ static int client_firewall(struct client *c)
 	    .uid = c->o.uid,
 	    .gid = c->o.gid,
 	};
-	ret = fw_open(&c->fw);
-	if (ret == 0)
-		ret = fw_install(c->fw, &c->spec);
+	ret = privc_install(c->priv, &c->spec);
 	if (ret < 0)
-		log_err("installing the firewall rules failed: %s", fw_strerror(ret));
+		log_err("installing the firewall rules failed: %s", privc_strerror(ret));
+	else
+		c->installed = true;
 	return ret;
 }
 
@@ -737,15 +723,13 @@ static void client_cleanup(struct client *c)
 {
 	int ret;
 
-	if (c->fw) {
-		ret = fw_remove(c->fw);
-		if (ret < 0)
-			log_err("removing the firewall rules failed: %s", fw_strerror(ret));
-		fw_close(c->fw);
-	}
 	ret = autohosts_finish(&c->hosts);
 	if (ret < 0)
-		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
+		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH,
+			privc_strerror(ret));
+	if (c->installed && (ret = privc_remove(c->priv)) < 0)
+		log_err("removing the firewall rules failed: %s", privc_strerror(ret));
+	privc_close(c->priv);
 	listen_close(&c->ls, &c->loop);
 	dns_close(&c->dns, &c->loop);
 	mux_free(c->mux);
@@ -762,19 +746,26 @@ static void client_cleanup(struct client *c)
 	autonets_free(&c->nets);
 }
 
+static int hosts_to_priv(void *arg, struct hosts_entry *e, size_t n)
+{
+	return privc_hosts(((struct client *)arg)->priv, e, n);
+}
+
+static int hosts_restore_priv(void *arg)
+{
+	return privc_hosts(((struct client *)arg)->priv, NULL, 0);
+}
+
 /* Local facts the session needs, gathered before anything is changed. */
 static int client_prepare(struct client *c)
 {
 	int ret;
 
-	/* Stale lines from a crashed run go first, whatever this run does. */
-	ret = hosts_restore(AUTOHOSTS_PATH);
-	if (ret < 0 && ret != -ENOENT)
-		log_warn("cleaning stale lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
 	if (c->o.dns && (ret = client_dns_servers(c)) < 0)
 		return ret;
 	c->hosts.seeds = c->o.seed_hosts;
 	c->hosts.n_seeds = c->o.n_seed_hosts;
+	c->hosts.io = (struct autohosts_io){hosts_to_priv, hosts_restore_priv, c};
 	return 0;
 }
 
@@ -789,6 +780,9 @@ int main(int argc, char **argv)
 	c.loop.epfd = -1;
 	c.sig.fd = -1;
 	c.names_rl = (struct ratelimit)RATELIMIT_INIT(10, 10000);
+	/* The fixed entry point sudo allows: nothing else is read, not even SLUICE_ARGS. */
+	if (argc == 2 && !strcmp(argv[1], PRIV_ARG))
+		return priv_main();
 	log_init("sluice", LOG_INFO);
 	ret = argfile_expand(&c.args, argc, argv, getenv("SLUICE_ARGS"), err, sizeof(err));
 	if (ret == 0)
@@ -800,18 +794,31 @@ int main(int argc, char **argv)
 		return ret < 0 ? 2 : 0;
 	}
 	log_init("sluice", c.o.quiet ? LOG_WARN : LOG_INFO + c.o.verbose);
-	if (!have_net_admin()) {
-		log_err("needs root (CAP_NET_ADMIN) to install firewall rules: run it with sudo");
-		ret = -EPERM;
+	if (c.o.sudoers_user) {
+		char line[8192];
+		ret = privc_sudoers(c.o.sudoers_user, line, sizeof(line), err, sizeof(err));
+		if (ret < 0)
+			log_err("%s", err);
+		else
+			fputs(line, stdout);
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Before any SSH prompt: sudo may ask for a password on the terminal. */
+	if ((ret = privc_start(&c.priv, err, sizeof(err))) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
 	fdlimit_raise();
 	c.dns.s4.io.fd = c.dns.s6.io.fd = -1;
 	if ((ret = client_prepare(&c)) < 0)
 		goto out;
 	if ((ret = client_listen(&c)) < 0 || (ret = client_connect(&c)) < 0)
 		goto out;
+	if ((ret = privc_watch(c.priv, &c.loop)) < 0) {
+		log_err("watching the privileged part: %s", strerror(-ret));
+		goto out;
+	}
 	if ((ret = client_signals(&c)) < 0) {
 		log_err("setting up signal handling: %s", strerror(-ret));
 		goto out;

@@ -34,6 +34,7 @@ enum {
 	OPT_NO_V6,
 	OPT_USER,
 	OPT_GROUP,
+	OPT_SUDOERS,
 };
 
 static const char short_opts[] = ":r:x:l:F:i:e:vqVhNH";
@@ -59,6 +60,7 @@ static const struct option long_opts[] = {
     {"disable-ipv6", no_argument, NULL, OPT_NO_V6},
     {"user", required_argument, NULL, OPT_USER},
     {"group", required_argument, NULL, OPT_GROUP},
+    {"sudoers-user", required_argument, NULL, OPT_SUDOERS},
     {NULL, 0, NULL, 0},
 };
 
@@ -96,6 +98,8 @@ static const char usage_text[] =
     "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
     "      --user USER         capture only this user's connections (name or uid)\n"
     "      --group GROUP       capture only this group's connections (name or gid)\n"
+    "      --sudoers-user USER print the sudoers line that lets USER start sluice's\n"
+    "                          privileged part without a password, and exit\n"
     "  -v, --verbose           more output (repeatable)\n"
     "  -q, --quiet             errors only\n"
     "  -V, --version           print the version and exit\n"
@@ -529,6 +533,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			if (ret < 0)
 				return ret;
 			break;
+		case OPT_SUDOERS:
+			o->sudoers_user = optarg;
+			break;
 		case OPT_TO_NS:
 			ret = parse_addr_port(optarg, strlen(optarg), "--to-ns", &o->to_ns, err,
 					      errlen);
@@ -572,6 +579,8 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 				    arg);
 		}
 	}
+	if (o->sudoers_user)
+		return OPTS_RUN; /* nothing else is used */
 	if (!o->remote_host)
 		return errbuf_set(err, errlen, -EINVAL, "-r is required");
 	if (o->ssh_cmd && (o->n_identity || o->known_hosts))

@@ -41,8 +41,9 @@ struct opts {
 	const char *known_hosts; /* --known-hosts FILE */
 	const char *ssh_cmd;	 /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
 
-	int verbose; /* count of -v */
-	bool quiet;  /* -q */
+	int verbose;		  /* count of -v */
+	bool quiet;		  /* -q */
+	const char *sudoers_user; /* --sudoers-user USER: print the sudoers line and exit */
 
 	bool auto_nets;	     /* -N: route the remote's networks */
 	bool auto_hosts;     /* -H: put the remote's host names in /etc/hosts */

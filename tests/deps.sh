@@ -8,7 +8,7 @@
 # added to dpkg), and the tests run them under qemu-user-static.
 set -u
 
-PKGS="build-essential gcc make pkg-config libssh2-1-dev libnftnl-dev libmnl-dev musl-tools
+PKGS="build-essential gcc make pkg-config sudo libssh2-1-dev libnftnl-dev libmnl-dev musl-tools
 nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format clang
 libclang-rt-14-dev
 dnsmasq-base bind9-dnsutils gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static

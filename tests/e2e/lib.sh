@@ -48,6 +48,7 @@ TB_PIDS=""    # background processes we started and have not reaped
 TB_FAILS=0
 TB_DOWN=0
 LOGIN_UID=""
+TB_ON_DOWN="" # commands tb_down runs after our processes are gone: what a suite made outside TB
 INDEX_MARK=""
 BIG_SHA=""
 
@@ -144,6 +145,9 @@ tb_down() {
 		{ wait "$pid"; } 2>/dev/null
 	done
 	TB_PIDS=""
+	# The suite's own cleanup (users, sudoers files, files outside TB), once
+	# nothing of ours runs any more.
+	[ -n "$TB_ON_DOWN" ] && eval "$TB_ON_DOWN"
 	for ns in $TB_NS; do
 		ip netns del "$ns" 2>/dev/null
 		rm -rf "/etc/netns/$ns"

@@ -343,16 +343,37 @@ if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAM
 	fi
 fi
 
-# A SIGKILLed run leaves its lines; the next run must neither repeat nor keep them.
+# SIGKILL of sluice: its privileged part sees the channel close and removes
+# the lines itself, then exits.
 SEEDED=0
+if sluice_start_case hosts_userkill_start http://$L4/ -r sshhost -H -v $H_NETS; then
+	poll 30 all_names_poked
+	priv=$(pgrep -P "$SLUICE_PID" -f -- --privileged)
+	if [ -n "$(added_pairs)" ] && [ -n "$priv" ]; then
+		sluice_stop KILL 2
+		gone() { [ -z "$(added_pairs)" ] && ! proc_alive "$priv" && ! nft_table_present; }
+		if poll 5 gone && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then
+			pass hosts_userkill_removed
+		else
+			fail hosts_userkill_removed "5 s after SIGKILL: lines '$(added | tr '\n' '|')', privileged part $(proc_alive "$priv" && echo alive || echo gone), table $(nft_table_count)"
+		fi
+	else
+		fail hosts_userkill_removed "no names, or no privileged part, within 30 s: $(sluice_log_tail)"
+		sluice_stop KILL 2
+	fi
+fi
+
+# Both parts SIGKILLed leave the lines; the next run must neither repeat nor keep them.
 if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $H_NETS; then
 	poll 30 all_names_poked
-	if [ -n "$(added_pairs)" ]; then
+	priv=$(pgrep -P "$SLUICE_PID" -f -- --privileged)
+	if [ -n "$(added_pairs)" ] && [ -n "$priv" ]; then
+		kill -KILL "$priv"
 		sluice_stop KILL 2
 		stale=$(added_pairs | sort)
 		mtime=$(stat -c %y "$HOSTS_C")
 		if [ -n "$stale" ]; then pass hosts_kill_leaves_lines; else
-			fail hosts_kill_leaves_lines "no lines left after SIGKILL (nothing to recover from)"
+			fail hosts_kill_leaves_lines "no lines left after SIGKILL of both parts (nothing to recover from)"
 		fi
 		# The next run's first write (restore or rewrite) changes the file;
 		# one that finds nothing to change may leave it, so this only waits.
@@ -371,7 +392,7 @@ if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $H_NETS; then
 			fi
 		fi
 	else
-		fail hosts_kill_leaves_lines "no names within 30 s: $(sluice_log_tail)"
+		fail hosts_kill_leaves_lines "no names, or no privileged part, within 30 s: $(sluice_log_tail)"
 		sluice_stop KILL 2
 	fi
 fi

@@ -1,0 +1,573 @@
+/*
+ * priv_client: start the privileged part and talk to it (see
+ * priv_client.h).
+ */
+#include "priv_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../common/clock.h"
+#include "../../common/escape.h"
+#include "../../common/fdio.h"
+#include "../../common/log.h"
+#include "../child.h"
+#include "priv_main.h"
+#include "priv_proto.h"
+
+#define REPLY_WAIT_MS	  10000
+#define HELLO_WAIT_MS	  30000
+#define HELLO_WAIT_TTY_MS 300000 /* a person typing a password */
+#define CLOSE_WAIT_MS	  5000
+
+#define ERR_LINE_MAX 512
+
+struct privc {
+	int fd;
+	pid_t pid;
+	const char *how;
+	struct ev_io err_io; /* its stderr: relayed to our log a line at a time */
+	struct evloop *loop;
+	char line[ERR_LINE_MAX];
+	size_t line_len;
+};
+
+int privc_privileged(void)
+{
+	char line[256];
+	unsigned long long caps = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return geteuid() == 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return (caps & (1ull << 12)) != 0; /* CAP_NET_ADMIN */
+}
+
+const char *privc_how(const struct privc *p)
+{
+	return p->how;
+}
+
+static int self_path(char *out, size_t len)
+{
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
+
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= len - 1)
+		return -ENAMETOOLONG;
+	out[n] = '\0';
+	return 0;
+}
+
+static bool in_path(const char *prog, char *out, size_t len)
+{
+	const char *path = getenv("PATH"), *p, *e;
+
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p; p = *e ? e + 1 : e) {
+		e = strchrnul(p, ':');
+		if (e == p)
+			continue;
+		if (snprintf(out, len, "%.*s/%s", (int)(e - p), p, prog) < (int)len &&
+		    access(out, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Wait until fd is readable, up to ms. 1 ready, 0 timed out, -errno. */
+static int wait_in(int fd, int ms)
+{
+	int64_t end = clock_ms() + ms;
+
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int64_t left = end - clock_ms();
+		int r;
+
+		if (left <= 0)
+			return 0;
+		r = poll(&p, 1, (int)left);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int read_full(int fd, uint8_t *buf, size_t len, int ms)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		int r = wait_in(fd, ms);
+		ssize_t n;
+
+		if (r <= 0)
+			return r == 0 ? -ETIME : r;
+		n = read(fd, buf + have, len - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -EPIPE;
+		have += (size_t)n;
+	}
+	return 0;
+}
+
+/* One message from the part: its body, at most cap bytes. Returns the body length or -errno. */
+static int read_msg(int fd, uint8_t *body, size_t cap, int ms)
+{
+	uint8_t hdr[PRIV_LEN_BYTES];
+	uint32_t len;
+	int ret = read_full(fd, hdr, sizeof(hdr), ms);
+
+	if (ret < 0)
+		return ret;
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len == 0 || len > cap)
+		return -EPROTO;
+	ret = read_full(fd, body, len, ms);
+	return ret < 0 ? ret : (int)len;
+}
+
+static int start_child(struct privc *p, int io, int err)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		static char *const argv[] = {"sluice", PRIV_ARG, NULL};
+		static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(io, 0) < 0 || dup2(io, 1) < 0 || dup2(err, 2) < 0)
+			_exit(126);
+		/* A fresh image of ourselves: nothing of this process's state goes along. */
+		execve("/proc/self/exe", argv, envp);
+		_exit(127);
+	}
+	p->pid = pid;
+	p->how = "a child process";
+	return 0;
+}
+
+static int start_sudo(struct privc *p, int io, int errfd, bool tty, char *err, size_t errlen)
+{
+	char self[PATH_MAX], tool[PATH_MAX];
+	const char *argv[8];
+	size_t n = 0;
+	pid_t pid;
+	int ret = self_path(self, sizeof(self));
+
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot find this program's own path: %s", strerror(-ret));
+		return ret;
+	}
+	if (in_path("sudo", tool, sizeof(tool)))
+		p->how = "sudo";
+	else if (in_path("doas", tool, sizeof(tool)))
+		p->how = "doas";
+	else {
+		snprintf(err, errlen,
+			 "needs root for the firewall, and neither sudo nor doas is installed: "
+			 "install sudo, or run sluice as root");
+		return -ENOENT;
+	}
+	argv[n++] = tool;
+	if (!tty)
+		argv[n++] = "-n";
+	else if (!strcmp(p->how, "sudo")) {
+		argv[n++] = "-p";
+		argv[n++] = "[sluice] password for %p (for the firewall rules): ";
+	}
+	argv[n++] = self;
+	argv[n++] = PRIV_ARG;
+	argv[n] = NULL;
+	pid = child_start(argv, io, errfd);
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot run %s: %s", tool, strerror((int)-pid));
+		return (int)pid;
+	}
+	p->pid = pid;
+	return 0;
+}
+
+/* What it (or sudo) said on stderr before it failed, on one line, for the user. */
+static void said_before(struct privc *p, char *out, size_t outlen)
+{
+	char raw[ERR_LINE_MAX], *nl;
+	ssize_t n = read(p->err_io.fd, raw, sizeof(raw) - 1);
+	size_t k;
+
+	out[0] = '\0';
+	if (n <= 0)
+		return;
+	while (n > 0 && raw[n - 1] == '\n')
+		n--;
+	raw[n] = '\0';
+	while ((nl = strchr(raw, '\n')))
+		*nl = ';';
+	k = escape_text(out + 2, outlen - 2, raw, (size_t)n, false);
+	if (k) {
+		out[0] = ':';
+		out[1] = ' ';
+	}
+}
+
+int privc_start(struct privc **out, char *err, size_t errlen)
+{
+	struct privc *p;
+	uint8_t body[16];
+	char said[ERR_LINE_MAX];
+	bool tty = false;
+	int sv[2], ep[2], ret, st = 0;
+
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->fd = p->err_io.fd = -1;
+	p->how = "a child process";
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		free(p);
+		return ret;
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		free(p);
+		return ret;
+	}
+	if (privc_privileged()) {
+		ret = start_child(p, sv[1], ep[1]);
+		if (ret < 0)
+			snprintf(err, errlen, "starting the privileged part: %s", strerror(-ret));
+	} else {
+		int t = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+		tty = t >= 0;
+		if (t >= 0)
+			close(t);
+		ret = start_sudo(p, sv[1], ep[1], tty, err, errlen);
+	}
+	close(sv[1]);
+	close(ep[1]);
+	p->fd = sv[0];
+	p->err_io.fd = ep[0];
+	if (ret < 0)
+		goto fail;
+	ret = read_msg(p->fd, body, sizeof(body), tty ? HELLO_WAIT_TTY_MS : HELLO_WAIT_MS);
+	if (ret == 9 && body[0] == PRIV_HELLO &&
+	    ((uint32_t)body[1] << 24 | body[2] << 16 | body[3] << 8 | body[4]) == PRIV_VERSION) {
+		*out = p;
+		return 0;
+	}
+	if (ret >= 0)
+		ret = -EPROTO;
+	close(p->fd);
+	p->fd = -1;
+	if (ret == -EPIPE && child_reap(p->pid, CLOSE_WAIT_MS, &st) && WIFEXITED(st)) {
+		said_before(p, said, sizeof(said));
+		snprintf(
+		    err, errlen,
+		    "the firewall needs root, and the privileged part did not start (%s "
+		    "exited with status %d%s)%s",
+		    p->how, WEXITSTATUS(st), said,
+		    strcmp(p->how, "a child process") && !tty
+			? "; without a terminal there is no password prompt: allow sluice "
+			  "with the line `sluice --sudoers-user USER` prints, or run it as root"
+			: "");
+	} else {
+		snprintf(err, errlen, "the privileged part did not start (through %s): %s", p->how,
+			 ret == -ETIME ? "no answer" : strerror(-ret));
+	}
+	p->pid = child_reap(p->pid, 0, NULL) ? 0 : p->pid;
+fail:
+	privc_close(p);
+	return ret < 0 ? ret : -EPROTO;
+}
+
+/* Send one request and read its reply; for HOSTS, the shadowed bitmap goes to bits. */
+static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, size_t n_bits)
+{
+	uint8_t body[PRIV_REPLY_MAX];
+	int ret;
+
+	if (!p || p->fd < 0)
+		return -EPIPE;
+	ret = fd_write_all(p->fd, msg, len);
+	if (ret < 0)
+		return ret == -ECONNRESET ? -EPIPE : ret;
+	ret = read_msg(p->fd, body, sizeof(body), REPLY_WAIT_MS);
+	if (ret < 0)
+		return ret;
+	if (ret < 6 || body[0] != PRIV_REPLY || body[1] != msg[PRIV_LEN_BYTES])
+		return -EPROTO;
+	if (bits && (size_t)ret == 6 + (n_bits + 7) / 8)
+		memcpy(bits, body + 6, (n_bits + 7) / 8);
+	return (int32_t)((uint32_t)body[2] << 24 | (uint32_t)body[3] << 16 |
+			 (uint32_t)body[4] << 8 | body[5]);
+}
+
+static int call_spec(struct privc *p, const struct fw_spec *spec, bool install)
+{
+	size_t cap = priv_size_spec(spec);
+	uint8_t *buf = malloc(cap);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	ret = install ? priv_put_install(buf, cap, spec) : priv_put_update(buf, cap, spec);
+	if (ret > 0)
+		ret = call(p, buf, (size_t)ret, NULL, 0);
+	free(buf);
+	return ret;
+}
+
+int privc_install(struct privc *p, const struct fw_spec *spec)
+{
+	return call_spec(p, spec, true);
+}
+
+int privc_update(struct privc *p, const struct fw_spec *spec)
+{
+	return call_spec(p, spec, false);
+}
+
+int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n)
+{
+	uint8_t bits[PRIV_HOSTS_MAX / 8] = {0};
+	struct priv_host *h;
+	size_t cap = priv_size_hosts(n), i;
+	uint8_t *buf;
+	int ret = -ENOMEM;
+
+	if (n > PRIV_HOSTS_MAX)
+		return -E2BIG;
+	h = calloc(n + 1, sizeof(*h));
+	buf = malloc(cap);
+	if (!h || !buf)
+		goto out;
+	for (i = 0; i < n; i++) {
+		h[i].family = strchr(e[i].addr, ':') ? AF_INET6 : AF_INET;
+		if (inet_pton(h[i].family, e[i].addr, h[i].addr) != 1) {
+			ret = -EINVAL;
+			goto out;
+		}
+		snprintf(h[i].name, sizeof(h[i].name), "%s", e[i].name);
+	}
+	ret = priv_put_hosts(buf, cap, h, n);
+	if (ret > 0)
+		ret = call(p, buf, (size_t)ret, bits, n);
+	for (i = 0; ret == 0 && i < n; i++)
+		e[i].shadowed = (bits[i / 8] >> (i % 8)) & 1;
+out:
+	free(h);
+	free(buf);
+	return ret;
+}
+
+int privc_remove(struct privc *p)
+{
+	uint8_t buf[8];
+	int ret = priv_put_remove(buf, sizeof(buf));
+
+	return ret < 0 ? ret : call(p, buf, (size_t)ret, NULL, 0);
+}
+
+static void relay_line(struct privc *p);
+
+/* What it said while going away (it is gone, or nearly): relayed without waiting. */
+static void drain_stderr(struct privc *p)
+{
+	char buf[4096];
+	ssize_t n, i;
+	int fl = fcntl(p->err_io.fd, F_GETFL), rounds;
+
+	if (fl < 0 || fcntl(p->err_io.fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return;
+	for (rounds = 0; rounds < 16 && (n = read(p->err_io.fd, buf, sizeof(buf))) > 0; rounds++)
+		for (i = 0; i < n; i++) {
+			if (buf[i] == '\n')
+				relay_line(p);
+			else if (p->line_len < sizeof(p->line))
+				p->line[p->line_len++] = buf[i];
+		}
+	if (p->line_len)
+		relay_line(p);
+}
+
+void privc_close(struct privc *p)
+{
+	if (!p)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	/* It removes everything on EOF; wait, so that is done when we exit. */
+	if (p->pid > 0 && !child_reap(p->pid, CLOSE_WAIT_MS, NULL) &&
+	    !strcmp(p->how, "a child process"))
+		child_stop(p->pid, 0);
+	if (p->err_io.fd >= 0) {
+		if (p->loop)
+			evloop_del(p->loop, &p->err_io);
+		drain_stderr(p);
+		close(p->err_io.fd);
+	}
+	free(p);
+}
+
+static void relay_line(struct privc *p)
+{
+	char safe[ERR_LINE_MAX * 4];
+
+	escape_text(safe, sizeof(safe), p->line, p->line_len, false);
+	log_warn("%s", safe);
+	p->line_len = 0;
+}
+
+/* Its log lines become ours, escaped, cut at ERR_LINE_MAX. */
+static void on_stderr(struct ev_io *io, uint32_t events)
+{
+	struct privc *p = (struct privc *)((char *)io - offsetof(struct privc, err_io));
+	char buf[4096];
+	ssize_t n, i;
+
+	n = read(io->fd, buf, sizeof(buf));
+	if (n <= 0) {
+		if (n == 0 || errno != EAGAIN) {
+			if (p->line_len)
+				relay_line(p);
+			evloop_del(p->loop, io);
+			p->loop = NULL;
+		}
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			relay_line(p);
+			continue;
+		}
+		if (p->line_len < sizeof(p->line))
+			p->line[p->line_len++] = buf[i];
+	}
+}
+
+int privc_watch(struct privc *p, struct evloop *loop)
+{
+	int fl = fcntl(p->err_io.fd, F_GETFL);
+
+	if (fl < 0 || fcntl(p->err_io.fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	p->err_io.cb = on_stderr;
+	p->loop = loop;
+	return evloop_add(loop, &p->err_io, EPOLLIN);
+}
+
+/* Characters sudoers would read as syntax, or a shell as more than a path. */
+static bool sudoers_safe(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("/._-+", *s)))
+			return false;
+	return true;
+}
+
+/* Anyone but root who can replace the program could run anything as root through the line. */
+static int path_owned_by_root(const char *path, char *bad, size_t badlen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (;;) {
+		if (stat(dir, &st) < 0)
+			return -errno;
+		/* A sticky directory lets others add files, not replace root's. */
+		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH) &&
+				       !(S_ISDIR(st.st_mode) && st.st_mode & S_ISVTX))) {
+			snprintf(bad, badlen, "%s", dir);
+			return -EPERM;
+		}
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			break;
+		*slash = '\0';
+	}
+	return stat("/", &st) == 0 && st.st_uid == 0 ? 0 : -EPERM;
+}
+
+int privc_sudoers(const char *user, char *out, size_t outlen, char *err, size_t errlen)
+{
+	char self[PATH_MAX], bad[PATH_MAX] = "";
+	int ret = self_path(self, sizeof(self));
+
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot find this program's own path: %s", strerror(-ret));
+		return ret;
+	}
+	if (!*user || !sudoers_safe(user) || user[0] == '-' || !getpwnam(user)) {
+		snprintf(err, errlen, "--sudoers-user: no such user '%s'", user);
+		return -EINVAL;
+	}
+	if (!sudoers_safe(self)) {
+		snprintf(err, errlen,
+			 "--sudoers-user: the path %s has characters sudoers would misread", self);
+		return -EINVAL;
+	}
+	if (path_owned_by_root(self, bad, sizeof(bad)) < 0) {
+		snprintf(err, errlen,
+			 "--sudoers-user: %s is not root's alone (owned or writable by another "
+			 "user), so the line would let that user run anything as root; install "
+			 "sluice in a root-owned place first (make install)",
+			 bad[0] ? bad : self);
+		return -EPERM;
+	}
+	ret = snprintf(out, outlen,
+		       "# Lets %s start sluice's privileged part, and nothing else, as root.\n"
+		       "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s\n"
+		       "%s ALL=(root) NOPASSWD: %s %s\n",
+		       user, user, user, self, PRIV_ARG);
+	return ret < 0 || (size_t)ret >= outlen ? -ENOSPC : 0;
+}
+
+const char *privc_strerror(int err)
+{
+	switch (err) {
+	case -EPIPE:
+		return "the privileged part is gone (it removes everything when it exits)";
+	case -ETIME:
+		return "the privileged part did not answer";
+	case -EPERM:
+		return "the privileged part refused it";
+	default:
+		return fw_strerror(err);
+	}
+}

@@ -1,0 +1,56 @@
+/*
+ * priv_client: the user's side of the privileged part. The only way the
+ * client reaches the firewall and /etc/hosts. It starts the part (through
+ * sudo or doas, or as a plain child when this process may already change
+ * the firewall), then makes one blocking request at a time; every call
+ * waits a bounded time for its reply.
+ */
+#ifndef SLUICE_PRIV_CLIENT_H
+#define SLUICE_PRIV_CLIENT_H
+
+#include <stddef.h>
+
+#include "../../common/evloop.h"
+#include "../../firewall/fw.h"
+#include "../hosts.h"
+
+struct privc;
+
+/* Whether this process may change the firewall itself (root, or CAP_NET_ADMIN). */
+int privc_privileged(void);
+
+/*
+ * Start the privileged part and wait for it to say it is ready. Without
+ * the privilege, through `sudo` (or `doas`) with the fixed entry point:
+ * with a terminal sudo may ask for a password there; without one, `-n`.
+ * Returns 0, or -errno with one line for the user in err.
+ */
+int privc_start(struct privc **out, char *err, size_t errlen);
+
+/* Relay its stderr (its log) into ours from loop. Returns 0 or -errno. */
+int privc_watch(struct privc *p, struct evloop *loop);
+
+/* How it was started ("sudo", "doas", "a child process"), for the log. */
+const char *privc_how(const struct privc *p);
+
+/*
+ * Requests. Each returns 0 or the negative errno the privileged part gave
+ * (the firewall's codes, see fw.h), or -EPIPE when the part is gone and
+ * -ETIME when it did not answer.
+ */
+int privc_install(struct privc *p, const struct fw_spec *spec);
+int privc_update(struct privc *p, const struct fw_spec *spec);
+/* Replace our /etc/hosts lines with e; sets the shadowed flags the file reports. */
+int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n);
+int privc_remove(struct privc *p);
+
+/* Close the channel (which makes the part remove everything) and wait a bounded time for it. */
+void privc_close(struct privc *p);
+
+/* A one-line explanation of an error returned above. */
+const char *privc_strerror(int err);
+
+/* The sudoers line that allows exactly the entry point for user, with a comment. */
+int privc_sudoers(const char *user, char *out, size_t outlen, char *err, size_t errlen);
+
+#endif

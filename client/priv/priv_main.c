@@ -1,0 +1,218 @@
+/*
+ * priv_main: the privileged part's process (see priv_main.h): the real
+ * backend (nftables through fw, /etc/hosts through hosts), a blocking
+ * read-handle-reply loop on stdin, and the cleanup that must run whichever
+ * side dies.
+ */
+#include "priv_main.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "../../common/fdio.h"
+#include "../../common/log.h"
+#include "../autohosts.h"
+#include "../hosts.h"
+#include "priv_server.h"
+
+struct real {
+	struct fw *fw;
+};
+
+static int real_install(void *ctx, const struct fw_spec *spec)
+{
+	return fw_install(((struct real *)ctx)->fw, spec);
+}
+
+static int real_update(void *ctx, const struct fw_spec *spec)
+{
+	return fw_update(((struct real *)ctx)->fw, spec);
+}
+
+static int real_remove(void *ctx)
+{
+	return fw_remove(((struct real *)ctx)->fw);
+}
+
+/* The one file this process writes, fixed here; nothing names another. */
+static int real_hosts_write(void *ctx, struct hosts_entry *e, size_t n)
+{
+	return hosts_write(AUTOHOSTS_PATH, e, n);
+}
+
+static int real_hosts_restore(void *ctx)
+{
+	int ret = hosts_restore(AUTOHOSTS_PATH);
+
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static const struct priv_backend real_backend = {
+    .install = real_install,
+    .update = real_update,
+    .remove = real_remove,
+    .hosts_write = real_hosts_write,
+    .hosts_restore = real_hosts_restore,
+};
+
+static const char *type_name(uint8_t t)
+{
+	switch (t) {
+	case PRIV_INSTALL:
+		return "installing the rules";
+	case PRIV_UPDATE:
+		return "updating the routed networks";
+	case PRIV_HOSTS:
+		return "writing " AUTOHOSTS_PATH;
+	case PRIV_REMOVE:
+		return "removing everything";
+	default:
+		return "a malformed request";
+	}
+}
+
+/*
+ * Read and answer requests until the channel ends or a stop signal comes.
+ * A request longer than PRIV_MSG_MAX is answered with -EMSGSIZE and its
+ * bytes are skipped as they arrive, so the channel stays in step.
+ */
+static void serve(struct priv_server *s, int sfd, uint8_t *buf)
+{
+	uint8_t reply[PRIV_REPLY_MAX];
+	size_t have = 0, skip = 0;
+
+	for (;;) {
+		struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("poll: %s", strerror(errno));
+			return;
+		}
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				log_info("stopping on signal %u; removing everything",
+					 si.ssi_signo);
+			return;
+		}
+		if (!p[0].revents)
+			continue;
+		n = read(0, buf + have, PRIV_LEN_BYTES + PRIV_MSG_MAX - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the user's side is gone, however it ended */
+		if (skip) {
+			size_t drop = (size_t)n < skip ? (size_t)n : skip;
+			skip -= drop;
+			memmove(buf, buf + drop, (size_t)n - drop);
+			have = (size_t)n - drop;
+		} else {
+			have += (size_t)n;
+		}
+		while (!skip && have >= PRIV_LEN_BYTES) {
+			uint32_t len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+				       (uint32_t)buf[2] << 8 | buf[3];
+			size_t rlen;
+			int status = 0;
+
+			if (len > PRIV_MSG_MAX) {
+				rlen = priv_server_oversized(reply);
+				log_warn("refused a request of %u bytes", len);
+				skip = len;
+				have -= PRIV_LEN_BYTES;
+				memmove(buf, buf + PRIV_LEN_BYTES, have);
+				if (have) {
+					size_t drop = have < skip ? have : skip;
+					skip -= drop;
+					have -= drop;
+					memmove(buf, buf + drop, have);
+				}
+			} else if (have >= PRIV_LEN_BYTES + len) {
+				rlen = priv_server_handle(s, buf + PRIV_LEN_BYTES, len, reply,
+							  &status);
+				if (status < 0)
+					log_warn("%s: refused: %s",
+						 type_name(len ? buf[PRIV_LEN_BYTES] : 0),
+						 strerror(-status));
+				have -= PRIV_LEN_BYTES + len;
+				memmove(buf, buf + PRIV_LEN_BYTES + len, have);
+			} else {
+				break;
+			}
+			if (fd_write_all(1, reply, rlen) < 0)
+				return;
+		}
+	}
+}
+
+/* The terminal's signals belong to the user's side, which then closes the channel. */
+static int signals_setup(void)
+{
+	sigset_t set;
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int priv_main(void)
+{
+	struct priv_server s;
+	struct real real = {0};
+	uint8_t hello[16];
+	uint8_t *buf = NULL;
+	int sfd = -1, ret, status = 1;
+
+	log_init("privileged part", LOG_INFO);
+	if (chdir("/") < 0 || (sfd = signals_setup()) < 0) {
+		log_err("setting up: %s", strerror(errno));
+		goto out;
+	}
+	buf = malloc(PRIV_LEN_BYTES + PRIV_MSG_MAX);
+	if (!buf) {
+		log_err("out of memory");
+		goto out;
+	}
+	ret = fw_open(&real.fw);
+	if (ret < 0) {
+		log_err("opening nftables: %s", fw_strerror(ret));
+		goto out;
+	}
+	/* Lines a killed run left behind go first, whatever this run does. */
+	ret = real_hosts_restore(&real);
+	if (ret < 0)
+		log_warn("cleaning stale lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
+	priv_server_init(&s, &real_backend, &real);
+	ret = priv_put_hello(hello, sizeof(hello), (uint32_t)getpid());
+	if (ret < 0 || fd_write_all(1, hello, (size_t)ret) < 0)
+		goto out_fw;
+	serve(&s, sfd, buf);
+	status = 0;
+	ret = priv_server_finish(&s);
+	if (ret < 0) {
+		log_err("removing everything failed: %s", fw_strerror(ret));
+		status = 1;
+	}
+out_fw:
+	fw_close(real.fw);
+out:
+	free(buf);
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}

@@ -1,0 +1,217 @@
+#!/bin/bash
+# test_privsep: sluice started by an ordinary user. The user's key is only in
+# its own ssh-agent, its own ~/.ssh/config and known_hosts name the server,
+# and its only sudo right is the line `sluice --sudoers-user` prints. The
+# SSH side must run as the user, one small root process must hold the
+# firewall and /etc/hosts, and both must be gone after SIGTERM; after a
+# SIGKILL of the user's process the root part must clean up by itself. The
+# sudo line must allow nothing else, and the root part must refuse bad
+# requests without changing anything.
+TB_SUITE=privsep
+TB_ETC_HOOK=tb_names_etc
+. "$(dirname "$0")/lib.sh"
+have_sluice || {
+	fail build "$SLUICE not built"
+	exit 1
+}
+command -v sudo >/dev/null && command -v visudo >/dev/null || {
+	fail sudo "sudo is not installed (run tests/deps.sh)"
+	exit 1
+}
+# The user comes first: useradd replaces /etc/passwd, which would unmount
+# the copy that tb_up binds over it for sshd in S.
+U=slu$$
+UHOME=$(mktemp -d /tmp/sluice-home.XXXXXX) || tb_die "mktemp failed"
+BINDIR=$(mktemp -d /tmp/sluice-bin.XXXXXX) || tb_die "mktemp failed"
+SUDOERS=/etc/sudoers.d/sluice-e2e-$$
+TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"'
+trap 'eval "$TB_ON_DOWN"' EXIT
+useradd -M -d "$UHOME" -s /bin/sh -U "$U" || tb_die "useradd failed"
+UID_U=$(id -u "$U")
+GID_U=$(id -g "$U")
+tb_up
+BIG_SHA=$(tb_make_file big.bin $((16 << 20))) || tb_die "cannot write big.bin"
+HOSTS_C=/etc/netns/$NS_C/hosts
+PRISTINE_SHA=$(sha256sum <"$HOSTS_C")
+
+# --- the user's agent and its own ssh config; a root-owned copy of sluice ---
+chmod 755 "$BINDIR"
+cp "$SLUICE" "$BINDIR/sluice" && chmod 755 "$BINDIR/sluice" || tb_die "cannot copy sluice"
+chmod 700 "$UHOME"
+mkdir -m 700 "$UHOME/.ssh"
+ssh-keygen -q -t ed25519 -N '' -C "$U-agent-only" -f "$UHOME/.ssh/agentkey" </dev/null >/dev/null ||
+	tb_die "ssh-keygen failed"
+cat "$UHOME/.ssh/agentkey.pub" >>"$TB/authorized_keys"
+cp "$TB/known_hosts" "$UHOME/.ssh/known_hosts"
+cat >"$UHOME/.ssh/config" <<EOF
+Host sshhost
+	HostName $S4
+	User sluicet
+	StrictHostKeyChecking yes
+	BatchMode yes
+	ConnectTimeout 5
+EOF
+chown -R "$U:$U" "$UHOME"
+# asU CMD...: CMD in C as the user, with its agent, and no terminal.
+UENV="HOME=$UHOME USER=$U LOGNAME=$U PATH=/usr/local/bin:/usr/bin:/bin SSH_AUTH_SOCK=$UHOME/agent.sock"
+asU() { ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups env -i $UENV "$@" </dev/null; }
+asU ssh-agent -a "$UHOME/agent.sock" >/dev/null || tb_die "ssh-agent did not start"
+asU ssh-add -q "$UHOME/.ssh/agentkey" 2>/dev/null || tb_die "ssh-add failed"
+rm -f "$UHOME/.ssh/agentkey" "$UHOME/.ssh/agentkey.pub"
+# The gate for everything below: the user alone can log in to S, by the agent.
+if asU ssh -o ControlPath=none sshhost true 2>"$TB/ssh-gate.err"; then pass user_logs_in_by_agent; else
+	fail user_logs_in_by_agent "ssh as $U with only its agent failed: $(tail -n 2 "$TB/ssh-gate.err" | tr "\n" "|"); sshd: $(tail -n 2 "$TB/sshd.log" | tr "\n" "|")"
+	tb_finish
+fi
+
+# --- the sudoers line -------------------------------------------------------
+line=$("$BINDIR/sluice" --sudoers-user "$U")
+rc=$?
+rule=$(echo "$line" | grep -v '^#')
+want="$U ALL=(root) NOPASSWD: $BINDIR/sluice --privileged"
+if [ $rc = 0 ] && [ "$rule" = "$want" ] && echo "$line" | grep -q '^# .*sudoers.d'; then
+	pass sudoers_line
+else
+	fail sudoers_line "exit $rc: $(echo "$line" | tr '\n' '|')"
+fi
+echo "$line" >"$SUDOERS.tmp" && chmod 440 "$SUDOERS.tmp"
+if visudo -qcf "$SUDOERS.tmp" >/dev/null 2>&1 && mv "$SUDOERS.tmp" "$SUDOERS"; then
+	pass sudoers_line_valid
+else
+	rm -f "$SUDOERS.tmp"
+	fail sudoers_line_valid "visudo -c refused it"
+	tb_finish
+fi
+# A copy the user could replace must not get a line at all.
+cp "$SLUICE" "$UHOME/sluice" && chown "$U:$U" "$UHOME/sluice"
+out=$("$UHOME/sluice" --sudoers-user "$U" 2>&1)
+rc=$?
+if [ $rc != 0 ] && echo "$out" | grep -q "not root's alone" && [ "$(echo "$out" | wc -l)" = 1 ]; then
+	pass sudoers_refuses_user_owned_copy
+else
+	fail sudoers_refuses_user_owned_copy "exit $rc: $out"
+fi
+rm -f "$UHOME/sluice"
+
+# --- the line allows the entry point and nothing else -----------------------
+hello=$(asU sudo -n "$BINDIR/sluice" --privileged 2>/dev/null | od -An -tx1 | tr -d ' \n')
+if [ "${hello:0:10}" = 0000000940 ]; then pass sudo_entry_point_allowed; else
+	fail sudo_entry_point_allowed "no HELLO from sudo -n sluice --privileged: '$hello'"
+fi
+refused=""
+for args in "-V" "--privileged -V" "--privileged --privileged" "-e id -r x 192.0.2.0/24" \
+	"-r sshhost 198.51.100.0/24" ""; do
+	# shellcheck disable=SC2086
+	if asU sudo -n "$BINDIR/sluice" $args >/dev/null 2>&1; then refused="$refused|allowed: $args"; fi
+done
+asU sudo -n /bin/sh -c true >/dev/null 2>&1 && refused="$refused|allowed: /bin/sh"
+if [ -z "$refused" ]; then pass sudo_other_arguments_refused; else
+	fail sudo_other_arguments_refused "${refused#|}"
+fi
+
+# --- the root part refuses bad requests and changes nothing -----------------
+# Requests, each answered in order: UPDATE and HOSTS before any INSTALL, an
+# unknown type, a cut INSTALL, then one too long to read (skipped, not read).
+cat >"$TB/privproto.py" <<'EOF'
+import os, struct, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def msg(body): return struct.pack(">I", len(body)) + body
+def read_msg():
+    n = struct.unpack(">I", p.stdout.read(4))[0]
+    return p.stdout.read(n)
+hello = read_msg()
+assert hello[0] == 0x40, hello
+reqs = [msg(b"\x02\x00\x00\x00\x00"), msg(b"\x03\x00\x00"), msg(b"\x09"),
+        msg(b"\x01\x30\x0c"), struct.pack(">I", 0x7FFFFFF0) + b"\x01" * 4096]
+for r in reqs:
+    p.stdin.write(r)
+p.stdin.flush()
+out = []
+for _ in reqs:
+    rep = read_msg()
+    out.append("%d:%d" % (rep[1], struct.unpack(">i", rep[2:6])[0]))
+print(" ".join(out))
+p.stdin.close()
+print("exit", p.wait())
+EOF
+got=$(asU "$PY" "$TB/privproto.py" sudo -n "$BINDIR/sluice" --privileged 2>"$TB/privproto.err")
+want="2:-2 3:-2 9:-22 1:-22 0:-90
+exit 0"
+if [ "$got" = "$want" ] && ! nft_table_present && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then
+	pass root_part_refuses_bad_requests
+else
+	fail root_part_refuses_bad_requests "replies '$(echo "$got" | tr '\n' '|')', want '$(echo "$want" | tr '\n' '|')'; table $(nft_table_count); $(tail -n 3 "$TB/privproto.err" | tr '\n' '|')"
+fi
+
+# --- the tunnel, started by the user ----------------------------------------
+# usluice_start ARGS: sluice as the user in C, in the background; SLUICE_PID is sluice itself.
+usluice_start() {
+	SLUICE_N=$((SLUICE_N + 1))
+	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+	ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups \
+		env -i $UENV "$BINDIR/sluice" "$@" </dev/null >"$SLUICE_LOG" 2>&1 &
+	SLUICE_PID=$!
+	TB_PIDS="$TB_PIDS $SLUICE_PID"
+}
+added() { grep -F "$LAN_NAME" "$HOSTS_C"; }
+root_sluices() { ps -eo pid=,uid=,rss=,args= | awk -v b="$BINDIR/sluice" '$2 == 0 && $4 == b'; }
+others_gone() { [ -z "$(root_sluices)" ] && ! pgrep -u "$U" -f "$BINDIR/sluice" >/dev/null; }
+poll() { # poll SECONDS CMD...
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+
+usluice_start -r sshhost -H -v 198.51.100.0/24
+if sluice_wait_ready "http://$L4/"; then pass user_start; else
+	fail user_start "$SLUICE_WHY"
+	tb_finish
+fi
+got=$(inC curl -sS --max-time 30 "http://$L4/big.bin" | sha256sum | cut -d' ' -f1)
+if [ "$got" = "$BIG_SHA" ]; then pass user_download_sha256; else fail user_download_sha256 "got $got"; fi
+if grep -q "authenticated by agent" "$SLUICE_LOG"; then pass user_auth_by_agent; else
+	fail user_auth_by_agent "$(grep -i 'authenticat' "$SLUICE_LOG" | tr '\n' '|')"
+fi
+# The SSH connection to S belongs to sluice, and sluice runs as the user.
+owner=$(ps -o uid= -p "$SLUICE_PID" | tr -d ' ')
+conn=$(inC ss -tnpH state established "dst $S4:22" | grep -o "pid=$SLUICE_PID,")
+if [ "$owner" = "$UID_U" ] && [ -n "$conn" ]; then pass ssh_side_runs_as_user; else
+	fail ssh_side_runs_as_user "sluice uid '$owner' (want $UID_U), its SSH connection '$conn'"
+fi
+roots=$(root_sluices)
+n_root=$(echo "$roots" | grep -c .)
+rss=$(echo "$roots" | awk '{ print $3 }')
+if [ "$n_root" = 1 ] && echo "$roots" | grep -q -- ' --privileged$' && [ "${rss:-99999}" -lt 16384 ]; then
+	pass one_small_root_process
+else
+	fail one_small_root_process "root sluice processes: $(echo "$roots" | tr '\n' '|')"
+fi
+echo "# the root part: $roots (RSS in KiB)"
+if poll 20 added >/dev/null; then pass user_hosts_line; else fail user_hosts_line "no $LAN_NAME line in C's hosts in 20 s"; fi
+sluice_stop TERM 5
+if [ "$SLUICE_RC" = 0 ] && ! nft_table_present && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ] &&
+	poll 5 others_gone; then
+	pass user_sigterm_nothing_left
+else
+	fail user_sigterm_nothing_left "exit $SLUICE_RC, table $(nft_table_count), hosts line '$(added)', root: $(root_sluices | tr '\n' '|')"
+fi
+
+# SIGKILL of the user's process: the root part sees its channel close.
+usluice_start -r sshhost -H 198.51.100.0/24
+if sluice_wait_ready "http://$L4/" && poll 20 added >/dev/null; then
+	sluice_stop KILL 2
+	gone() { ! nft_table_present && [ -z "$(added)" ] && [ -z "$(root_sluices)" ]; }
+	if poll 5 gone && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then
+		pass user_sigkill_root_part_cleans
+	else
+		fail user_sigkill_root_part_cleans "5 s after SIGKILL: table $(nft_table_count), line '$(added)', root: $(root_sluices | tr '\n' '|')"
+	fi
+else
+	fail user_sigkill_root_part_cleans "not ready with its hosts line: ${SLUICE_WHY:-no line}"
+	sluice_stop KILL 2
+fi
+
+tb_finish
