@@ -11,7 +11,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../../common/fdio.h"
@@ -154,6 +157,43 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 	}
 }
 
+/*
+ * Keep only what the job needs: CAP_NET_ADMIN for nftables. /etc/hosts is
+ * root's, and uid 0 writes it as its owner without CAP_DAC_OVERRIDE; a
+ * part that is not uid 0 (a capability-holding user's child) keeps
+ * CAP_DAC_OVERRIDE if it has it, for the same file. Nothing can be gained
+ * back: the bounding set goes too, and no_new_privs is set.
+ */
+static int confine(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+	uint64_t keep = 1ull << CAP_NET_ADMIN, have;
+	int cap;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	have = (uint64_t)d[1].permitted << 32 | d[0].permitted;
+	if (geteuid() != 0)
+		keep |= have & (1ull << CAP_DAC_OVERRIDE);
+	keep &= have;
+	for (cap = 0; cap <= 63; cap++) {
+		if (keep & (1ull << cap))
+			continue;
+		/* EINVAL past the kernel's last capability; EPERM without CAP_SETPCAP. */
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL && errno != EPERM)
+			return -errno;
+	}
+	memset(d, 0, sizeof(d));
+	d[0].effective = d[0].permitted = (uint32_t)keep;
+	d[1].effective = d[1].permitted = (uint32_t)(keep >> 32);
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The terminal's signals belong to the user's side, which then closes the channel. */
 static int signals_setup(void)
 {
@@ -181,6 +221,11 @@ int priv_main(void)
 	log_init("privileged part", LOG_INFO);
 	if (chdir("/") < 0 || (sfd = signals_setup()) < 0) {
 		log_err("setting up: %s", strerror(errno));
+		goto out;
+	}
+	ret = confine();
+	if (ret < 0) {
+		log_err("dropping capabilities: %s", strerror(-ret));
 		goto out;
 	}
 	buf = malloc(PRIV_LEN_BYTES + PRIV_MSG_MAX);

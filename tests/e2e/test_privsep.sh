@@ -2,8 +2,8 @@
 # test_privsep: sluice started by an ordinary user. The user's key is only in
 # its own ssh-agent, its own ~/.ssh/config and known_hosts name the server,
 # and its only sudo right is the line `sluice --sudoers-user` prints. The
-# SSH side must run as the user, one small root process must hold the
-# firewall and /etc/hosts, and both must be gone after SIGTERM; after a
+# SSH side must run as the user, one small root process (holding
+# CAP_NET_ADMIN alone) must hold the firewall and /etc/hosts, and both must be gone after SIGTERM; after a
 # SIGKILL of the user's process the root part must clean up by itself. The
 # sudo line must allow nothing else, and the root part must refuse bad
 # requests without changing anything.
@@ -184,10 +184,12 @@ fi
 roots=$(root_sluices)
 n_root=$(echo "$roots" | grep -c .)
 rss=$(echo "$roots" | awk '{ print $3 }')
-if [ "$n_root" = 1 ] && echo "$roots" | grep -q -- ' --privileged$' && [ "${rss:-99999}" -lt 16384 ]; then
+caps=$(awk '/^CapEff:/ { print $2 }' "/proc/$(echo "$roots" | awk '{ print $1 }' | head -n 1)/status" 2>/dev/null)
+if [ "$n_root" = 1 ] && echo "$roots" | grep -q -- ' --privileged$' && [ "${rss:-99999}" -lt 16384 ] &&
+	[ "$caps" = 0000000000001000 ]; then
 	pass one_small_root_process
 else
-	fail one_small_root_process "root sluice processes: $(echo "$roots" | tr '\n' '|')"
+	fail one_small_root_process "root sluice processes: $(echo "$roots" | tr '\n' '|'); CapEff '$caps' (want CAP_NET_ADMIN alone)"
 fi
 echo "# the root part: $roots (RSS in KiB)"
 if poll 20 added >/dev/null; then pass user_hosts_line; else fail user_hosts_line "no $LAN_NAME line in C's hosts in 20 s"; fi
