@@ -280,7 +280,8 @@ static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_
 }
 
 int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       struct wire_hello *peer, struct boot_report *rep, char *err, size_t errlen)
+	       const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
+	       char *err, size_t errlen)
 {
 	static struct boot_io io;
 	const struct boot_blob *blob;
@@ -309,13 +310,18 @@ int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, i
 			boot_explain(t, ret, err, errlen);
 			return ret;
 		}
-		if (strcmp(line, "SLUICE-BOOT run") == 0)
+		if (strcmp(line, "SLUICE-BOOT run") == 0) {
+			if (!uploads)
+				progress_say(pg, "remote helper for %s: cached", blob->arch);
 			break;
+		}
 		if (strcmp(line, "SLUICE-BOOT need") != 0 || ++uploads > 2) {
 			snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s",
 				 line);
 			return -EPROTO;
 		}
+		progress_say(pg, "uploading the remote helper for %s (%zu KiB)", blob->arch,
+			     (size_t)(blob->end - blob->start + 1023) / 1024);
 		ret = transport_write_all(t, blob->start, (size_t)(blob->end - blob->start),
 					  BOOT_STEP_MS);
 		if (ret < 0) {

@@ -13,6 +13,7 @@
 
 #include "../common/sha256.h"
 #include "../common/wire.h"
+#include "progress.h"
 #include "transport.h"
 
 /* One embedded helper: its machine (uname -m, canonical) and its bytes. */
@@ -40,9 +41,9 @@ int boot_command(char *buf, size_t len, int verbose);
 /*
  * Blocking: run the bootstrap over t, upload when asked, exchange HELLO
  * (announcing `stream_window` as our per-stream credit and `features` as
- * what we want). On success *peer is the helper's HELLO, *rep what was
- * done, and t carries the mux from here on. On failure returns -errno and writes one line for the
- * user into err; the caller closes t.
+ * what we want), telling pg (may be NULL) whether it uploads. On success *peer is the helper's
+ * HELLO, *rep what was done, and t carries the mux from here on. On failure returns -errno and
+ * writes one line for the user into err; the caller closes t.
  */
 struct boot_report {
 	const char *arch; /* the helper chosen */
@@ -50,6 +51,7 @@ struct boot_report {
 };
 
 int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       struct wire_hello *peer, struct boot_report *rep, char *err, size_t errlen);
+	       const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
+	       char *err, size_t errlen);
 
 #endif

@@ -13,6 +13,8 @@
 
 int log_verbosity = LOG_INFO;
 static const char *log_prog = "sluice";
+/* The live status line on a terminal, redrawn under each message; "" when none. */
+static char log_line[256];
 
 void log_init(const char *prog, int verbosity)
 {
@@ -40,5 +42,20 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	 */
 	escape_text(safe, sizeof(safe), line, strnlen(line, sizeof(line)), false);
 	/* One write per line so lines from client and helper never interleave mid-line. */
-	fprintf(stderr, "%s: %s\n", log_prog, safe);
+	if (log_line[0])
+		fprintf(stderr, "\r\033[K%s: %s\n%s", log_prog, safe, log_line);
+	else
+		fprintf(stderr, "%s: %s\n", log_prog, safe);
+}
+
+void log_status(const char *line)
+{
+	if (!line || !*line) {
+		if (log_line[0])
+			fputs("\r\033[K", stderr);
+		log_line[0] = '\0';
+		return;
+	}
+	escape_text(log_line, sizeof(log_line), line, strlen(line), false);
+	fprintf(stderr, "\r\033[K%s", log_line);
 }

@@ -11,6 +11,12 @@ extern int log_verbosity;
 
 void log_init(const char *prog, int verbosity);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A status line kept at the bottom of a terminal: written now without a
+ * newline, and redrawn under every message until cleared with NULL. Only
+ * for a stderr that is a terminal.
+ */
+void log_status(const char *line);
 
 #define log_err(...)   log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -94,8 +94,8 @@ static int connect_wait(int fd, int timeout_ms)
 	return soerr ? -soerr : 0;
 }
 
-static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, enum ssh_fail *fail,
-		       char *err, size_t errlen)
+static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const struct progress *pg,
+		       enum ssh_fail *fail, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	char port[8], addr[NI_MAXHOST] = "";
@@ -114,6 +114,11 @@ static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, enum ssh_f
 				ai->ai_protocol);
 
 		addr_text(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
+		if (strcmp(addr, cfg->hostname))
+			progress_say(pg, "connecting to %s (%s) port %s", cfg->hostname, addr,
+				     port);
+		else
+			progress_say(pg, "connecting to %s port %s", addr, port);
 		if (fd < 0) {
 			last = -errno;
 			continue;
@@ -398,8 +403,8 @@ static int authenticate(struct ssh_conn *c, const struct sshconf *cfg,
 }
 
 int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const *extra_identity,
-		size_t n_extra, const char *known_hosts_override, enum ssh_fail *fail, char *err,
-		size_t errlen)
+		size_t n_extra, const char *known_hosts_override, const struct progress *pg,
+		enum ssh_fail *fail, char *err, size_t errlen)
 {
 	long handshake_ms =
 	    cfg->connect_timeout > 0 ? cfg->connect_timeout * 1000L : BLOCKING_TIMEOUT_MS;
@@ -426,13 +431,16 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 	}
 	c->proxy.err_fd = -1;
 	if (cfg->proxycommand || cfg->proxyjump) {
+		progress_say(pg, "connecting to %s through %s %s", cfg->hostname,
+			     cfg->proxyjump ? "ProxyJump" : "ProxyCommand",
+			     cfg->proxyjump ? cfg->proxyjump : cfg->proxycommand);
 		r = proxy_start(&c->proxy, cfg, &c->fd, err, errlen);
 		if (r < 0) {
 			*fail = SSH_FAIL_CONNECT;
 			return r;
 		}
 	} else {
-		r = tcp_connect(c, cfg, fail, err, errlen);
+		r = tcp_connect(c, cfg, pg, fail, err, errlen);
 		if (r < 0)
 			return r;
 	}
@@ -503,9 +511,13 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 	}
 
 	libssh2_session_set_timeout(c->session, blocking_ms);
+	progress_say(pg, "authenticating as %s (host key %s)", cfg->user ? cfg->user : "?",
+		     c->hostkey);
 	r = authenticate(c, cfg, extra_identity, n_extra, fail, err, errlen);
 	if (r < 0)
 		reason = SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE;
+	else
+		progress_say(pg, "authenticated by %s", c->auth_used);
 out:
 	if (k.kh)
 		libssh2_knownhost_free(k.kh);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "../progress.h"
 #include "proxy.h"
 #include "sshconf.h"
 
@@ -48,11 +49,12 @@ enum ssh_fail {
  * the SHA256 fingerprint), and leaves c closed (fd -1, session NULL). c needs
  * no initialisation. The session stays in blocking mode with a timeout of
  * max(ConnectTimeout, 30 s) per wait; the caller changes either as it needs.
- * Password and passphrase prompts, if any, go to /dev/tty.
+ * Password and passphrase prompts, if any, go to /dev/tty. pg (may be NULL)
+ * hears each step: connecting (and to what), authenticated (and by what).
  */
 int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const *extra_identity,
-		size_t n_extra, const char *known_hosts_override, enum ssh_fail *fail, char *err,
-		size_t errlen);
+		size_t n_extra, const char *known_hosts_override, const struct progress *pg,
+		enum ssh_fail *fail, char *err, size_t errlen);
 
 /*
  * Say goodbye (waiting at most 2 s), free the session and close the socket.

@@ -228,7 +228,8 @@ static const struct transport_ops ssh_ops = {
 
 int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 		       const char *const *identity, size_t n_identity, const char *known_hosts,
-		       uint32_t rx_window, struct ssh_report *report, char *err, size_t errlen)
+		       uint32_t rx_window, const struct progress *pg, struct ssh_report *report,
+		       char *err, size_t errlen)
 {
 	struct ssh_transport *s = calloc(1, sizeof(*s));
 	enum ssh_fail fail = SSH_FAIL_NONE;
@@ -243,7 +244,7 @@ int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 	s->t.name = "ssh";
 	s->rx_window = rx_window;
 	s->exit_status = -1;
-	r = ssh_connect(&s->conn, cfg, identity, n_identity, known_hosts, &fail, err, errlen);
+	r = ssh_connect(&s->conn, cfg, identity, n_identity, known_hosts, pg, &fail, err, errlen);
 	if (r < 0) {
 		free(s);
 		return r;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../progress.h"
 #include "../transport.h"
 #include "sshconf.h"
 
@@ -27,6 +28,7 @@ struct ssh_report {
  */
 int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 		       const char *const *identity, size_t n_identity, const char *known_hosts,
-		       uint32_t rx_window, struct ssh_report *report, char *err, size_t errlen);
+		       uint32_t rx_window, const struct progress *pg, struct ssh_report *report,
+		       char *err, size_t errlen);
 
 #endif

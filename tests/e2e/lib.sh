@@ -421,13 +421,16 @@ sluice_alive_or_end() {
 	tb_finish
 }
 
+# The start-up progress lines: one per step, ending with "ready:".
+PROGRESS_RE='^sluice: (privileged part started|resolving |connecting to |authenticating as |authenticated by |remote helper for .*: cached|uploading the remote helper for |rules installed: |ready: )'
+
 # sluice_ends_clean: the closing cases of a load suite. log_clean: nothing
-# but the start line in sluice's log; clean_exit: SIGTERM gives 0 and no
+# but the start-up progress lines in the log; clean_exit: SIGTERM gives 0 and no
 # table is left.
 sluice_ends_clean() {
 	local other
 	sluice_alive_or_end log_clean
-	other=$(grep -v '^sluice: connected to ' "$SLUICE_LOG")
+	other=$(grep -Ev "$PROGRESS_RE" "$SLUICE_LOG")
 	if [ -z "$other" ]; then pass log_clean; else fail log_clean "$(echo "$other" | head -n 3 | tr '\n' '|')"; fi
 	sluice_stop TERM 5
 	if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass clean_exit; else

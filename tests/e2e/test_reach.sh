@@ -33,10 +33,11 @@ nothing_left() {
 	else pass "$1"; fi
 }
 
-# one_line_error CASE PATTERN: sluice_run failed with one line on stderr matching PATTERN.
+# one_line_error CASE PATTERN: sluice_run failed with one error line on stderr
+# (besides the progress lines) matching PATTERN.
 one_line_error() {
 	local lines
-	lines=$(printf '%s\n' "$SLUICE_ERR" | grep -c .)
+	lines=$(printf '%s\n' "$SLUICE_ERR" | grep -Ev "$PROGRESS_RE" | grep -c .)
 	if [ "$SLUICE_RC" = 0 ] || [ "$SLUICE_RC" = 124 ]; then
 		fail "$1" "exit status $SLUICE_RC, want a failure: $SLUICE_ERR"
 	elif [ "$lines" != 1 ]; then

@@ -42,7 +42,7 @@ static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0), 0);
 	if (!t)
 		return -ENOMEM;
-	r = boot_start(t, 1 << 20, WIRE_F_ROUTES, 0, peer, &last, err, errlen);
+	r = boot_start(t, 1 << 20, WIRE_F_ROUTES, 0, NULL, peer, &last, err, errlen);
 	transport_close(t);
 	return r;
 }

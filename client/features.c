@@ -1,0 +1,300 @@
+/*
+ * features: -N, -H and --dns on the client side (see features.h).
+ */
+#include "features.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "../common/resolv.h"
+#include "../common/routes.h"
+#include "../common/sockaddr.h"
+
+#define LOCAL_NETS_MAX 1024
+
+static void fmt_subnet(const struct subnet *sn, char *buf, size_t len)
+{
+	if (subnet_format(sn, buf, len) < 0)
+		snprintf(buf, len, "?");
+}
+
+static void routes_refused(void *arg, const struct subnet *r, enum autonets_verdict v,
+			   const char *special, const struct subnet *net)
+{
+	char a[SUBNET_STRLEN], b[SUBNET_STRLEN];
+
+	fmt_subnet(r, a, sizeof(a));
+	switch (v) {
+	case AUTONETS_WIDE:
+		log_info("-N: not routing %s: wider than /%d (name it on the command line to route "
+			 "it anyway)",
+			 a, r->family == AF_INET ? AUTONETS_MIN_V4 : AUTONETS_MIN_V6);
+		break;
+	case AUTONETS_SPECIAL:
+		log_info("-N: not routing %s: it covers %s addresses", a, special);
+		break;
+	case AUTONETS_ATTACHED:
+		fmt_subnet(net, b, sizeof(b));
+		log_info("-N: not routing %s: this machine is attached to %s (name it on the "
+			 "command line to route it anyway)",
+			 a, b);
+		break;
+	case AUTONETS_FULL:
+		log_info("-N: not routing %s: already routing %d networks from the remote", a,
+			 AUTONETS_MAX);
+		break;
+	case AUTONETS_FAMILY:
+		log_info("-N: not routing %s: IPv6 is disabled (--disable-ipv6)", a);
+		break;
+	case AUTONETS_BUDGET:
+		log_info("-N: not routing %s: the remote's routes already cover as much as four "
+			 "/8s (IPv4) or two /7s (IPv6); name it on the command line to route it",
+			 a);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * -N: the helper's last route list, judged, becomes the routed set next to
+ * the command line's; at most once per AUTONETS_EVERY_MS, however many
+ * ROUTES frames arrive, and only when the set changed.
+ */
+static void routes_apply(struct features *sv)
+{
+	struct subnet *inc = NULL, *local;
+	size_t n = 0;
+	int n_local, ret;
+
+	local = calloc(LOCAL_NETS_MAX, sizeof(*local));
+	if (!local) {
+		log_err("-N: out of memory judging the remote's routes");
+		return;
+	}
+	/* Read each time: this machine's own networks change too (a laptop moves). */
+	n_local = routes_read(local, LOCAL_NETS_MAX, ROUTES_CONNECTED);
+	if (n_local < 0) {
+		log_warn("-N: cannot read this machine's networks: %s", strerror(-n_local));
+		n_local = 0;
+	}
+	ret = autonets_build(&sv->nets, clock_ms(), local, (size_t)n_local, sv->o->include,
+			     sv->o->n_include, sv->o->no_ipv6, &inc, &n, routes_refused, sv);
+	free(local);
+	if (ret < 0) {
+		log_err("-N: judging the remote's routes: %s", strerror(-ret));
+		return;
+	}
+	ret = rules_set_includes(sv->rules, inc, n);
+	if (ret < 0) {
+		log_err("-N: updating the firewall rules failed: %s", privc_strerror(ret));
+		free(inc);
+		return; /* the old rules stay; not a protocol error */
+	}
+	if (ret == 0)
+		return;
+	autohosts_routes_changed(&sv->hosts);
+	log_info("-N: routing %zu network%s", n, n == 1 ? "" : "s");
+}
+
+static void name_refused(struct features *sv, const char *name, int family, const uint8_t *addr,
+			 const char *why)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned dropped = 0;
+
+	if (log_verbosity < LOG_DEBUG || !ratelimit_allow(&sv->names_rl, clock_ms(), &dropped))
+		return;
+	inet_ntop(family, addr, a, sizeof(a));
+	log_debug("-H: not taking %s for %s: %s%s", name, a, why,
+		  dropped ? " (and more refusals not shown)" : "");
+}
+
+static void name_left_out(void *arg, const struct autohosts_name *n, enum autohosts_why why)
+{
+	name_refused(arg, n->name, n->family, n->addr,
+		     why == AUTOHOSTS_WHY_USERS ? "the name is already in " AUTOHOSTS_PATH
+						: "the address is not inside the routed networks");
+}
+
+static int hosts_to_priv(void *arg, struct hosts_entry *e, size_t n)
+{
+	return privc_hosts(((struct features *)arg)->priv, e, n);
+}
+
+static int hosts_restore_priv(void *arg)
+{
+	return privc_hosts(((struct features *)arg)->priv, NULL, 0);
+}
+
+/* --dns: which nameservers to capture, from --ns-hosts or our own resolv.conf. */
+static int dns_servers(struct features *sv)
+{
+	struct sockaddr_storage ss[OPTS_MAX_NS];
+	int i, n;
+
+	if (sv->o->n_ns_hosts) {
+		memcpy(sv->dns_servers, sv->o->ns_hosts, sv->o->n_ns_hosts * sizeof(struct subnet));
+		sv->n_dns = sv->o->n_ns_hosts;
+		return 0;
+	}
+	sv->n_dns = 0;
+	n = resolv_read("/etc/resolv.conf", ss, OPTS_MAX_NS);
+	if (n <= 0) {
+		log_err("--dns: no nameserver in /etc/resolv.conf%s%s; name them with --ns-hosts",
+			n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
+		return n < 0 ? n : -ENOENT;
+	}
+	for (i = 0; i < n; i++) {
+		struct subnet *d = &sv->dns_servers[sv->n_dns];
+		if (ss[i].ss_family == AF_INET6 && sv->o->no_ipv6)
+			continue;
+		sv->n_dns++;
+		memset(d, 0, sizeof(*d));
+		d->family = ss[i].ss_family;
+		memcpy(d->addr, sa_addr(&ss[i]), d->family == AF_INET ? 4 : 16);
+		d->prefix = d->family == AF_INET ? 32 : 128;
+		d->port_lo = d->port_hi = 53;
+	}
+	if (sv->n_dns == 0) {
+		log_err("--dns: /etc/resolv.conf names only IPv6 nameservers and IPv6 is disabled");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int features_init(struct features *sv, const struct opts *o, struct rules *rules,
+		  struct privc *priv)
+{
+	memset(sv, 0, sizeof(*sv));
+	sv->o = o;
+	sv->rules = rules;
+	sv->priv = priv;
+	sv->dns.s4.io.fd = sv->dns.s6.io.fd = -1;
+	sv->names_rl = (struct ratelimit)RATELIMIT_INIT(10, 10000);
+	sv->hosts.seeds = o->seed_hosts;
+	sv->hosts.n_seeds = o->n_seed_hosts;
+	sv->hosts.io = (struct autohosts_io){hosts_to_priv, hosts_restore_priv, sv};
+	return o->dns ? dns_servers(sv) : 0;
+}
+
+uint32_t features_wanted(const struct opts *o)
+{
+	return (o->auto_nets ? WIRE_F_ROUTES : 0) | (o->auto_hosts ? WIRE_F_HOSTS : 0) |
+	       (o->dns ? WIRE_F_DNS : 0);
+}
+
+int features_listen(struct features *sv, bool v4, bool v6)
+{
+	int ret;
+
+	if (!sv->o->dns)
+		return 0;
+	ret = dns_open(&sv->dns, v4, v6);
+	if (ret < 0)
+		log_err("--dns: cannot open a UDP socket: %s", strerror(-ret));
+	return ret;
+}
+
+int features_start(struct features *sv, struct evloop *loop, struct mux *mux, uint32_t features)
+{
+	uint8_t frame[WIRE_HDR_LEN + 32 + WIRE_NAME_MAX];
+	const struct opts *o = sv->o;
+	size_t i;
+	int ret = 0;
+
+	sv->loop = loop;
+	sv->mux = mux;
+	sv->features = features;
+	if (o->has_to_ns) {
+		struct wire_open r = {.family = o->to_ns.family, .port = o->to_ns.port_lo};
+		memcpy(r.addr, o->to_ns.addr, sizeof(r.addr));
+		ret = mux_send_ctl(mux, frame, wire_put_resolver(frame, &r));
+	}
+	for (i = 0; ret == 0 && i < o->n_seed_hosts; i++) {
+		struct wire_host h = {.family = AF_INET};
+		snprintf(h.name, sizeof(h.name), "%s", o->seed_hosts[i]);
+		ret = mux_send_ctl(mux, frame, wire_put_host(frame, &h));
+	}
+	if (ret == 0 && o->dns)
+		ret = dns_start(&sv->dns, loop, mux);
+	return ret;
+}
+
+int features_ctl(struct features *sv, const struct wire_frame *f)
+{
+	switch (f->type) {
+	case WIRE_ROUTES:
+		if (!(sv->features & WIRE_F_ROUTES))
+			return -EPROTO;
+		if (autonets_take(&sv->nets, f) < 0)
+			return -ENOMEM;
+		if (autonets_due(&sv->nets, clock_ms()))
+			routes_apply(sv);
+		return 0;
+	case WIRE_HOST: {
+		const char *why;
+		if (!(sv->features & WIRE_F_HOSTS))
+			return -EPROTO;
+		if (autohosts_add(&sv->hosts, &f->u.host, &why) < 0)
+			name_refused(sv, f->u.host.name, f->u.host.family, f->u.host.addr,
+				     why ? why : strerror(ENOMEM));
+		return 0;
+	}
+	case WIRE_DNS_REPLY:
+		if (!(sv->features & WIRE_F_DNS))
+			return -EPROTO;
+		dns_answer(&sv->dns, f->stream, f->payload, f->len);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+void features_tick(struct features *sv)
+{
+	int ret;
+
+	if ((sv->features & WIRE_F_ROUTES) && autonets_due(&sv->nets, clock_ms()))
+		routes_apply(sv);
+	if (sv->features & WIRE_F_HOSTS) {
+		const struct fw_spec *sp = &sv->rules->spec;
+		struct autohosts_routes r = {sp->include, sp->exclude, sp->n_include,
+					     sp->n_exclude};
+		ret = autohosts_flush(&sv->hosts, time(NULL), &r, name_left_out, sv);
+		if (ret < 0)
+			log_warn("-H: updating %s failed: %s", AUTOHOSTS_PATH, privc_strerror(ret));
+	}
+	if (sv->features & WIRE_F_DNS) {
+		uint64_t dropped = sv->dns.dropped + sv->dns.dropped_big;
+		dns_expire(&sv->dns);
+		/* Once per ten seconds at most: the count, not each datagram. */
+		if (dropped != sv->dns_dropped_told && time(NULL) - sv->dns_told_at >= 10) {
+			log_warn("--dns: dropped %" PRIu64 " local quer%s (%" PRIu64
+				 " over %d bytes, the rest over DNS's budget of %d in flight)",
+				 dropped - sv->dns_dropped_told,
+				 dropped - sv->dns_dropped_told == 1 ? "y" : "ies",
+				 sv->dns.dropped_big, WIRE_DNS_UDP_MAX, DNS_INFLIGHT_MAX);
+			sv->dns_dropped_told = dropped;
+			sv->dns_told_at = time(NULL);
+		}
+	}
+}
+
+void features_stop(struct features *sv)
+{
+	int ret = autohosts_finish(&sv->hosts);
+
+	if (ret < 0)
+		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH,
+			privc_strerror(ret));
+	dns_close(&sv->dns, sv->loop);
+	autonets_free(&sv->nets);
+}

@@ -1,0 +1,66 @@
+/*
+ * features: the session's features besides the streams (-N, -H, --dns), the
+ * client's mirror of server/services.c. Owns -N (the remote's routes, judged, made
+ * the routed set through rules), -H (names, judged, into /etc/hosts
+ * through the privileged part), --dns (the local UDP listener and its
+ * queries), the dispatch of their frames, and their periodic tick.
+ */
+#ifndef SLUICE_FEATURES_H
+#define SLUICE_FEATURES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../common/evloop.h"
+#include "../common/mux.h"
+#include "../common/ratelimit.h"
+#include "autohosts.h"
+#include "autonets.h"
+#include "dns.h"
+#include "opts.h"
+#include "rules.h"
+
+struct features {
+	const struct opts *o;
+	struct rules *rules;
+	struct privc *priv;
+	struct evloop *loop;
+	struct mux *mux;
+	uint32_t features; /* agreed with the helper */
+	struct subnet dns_servers[OPTS_MAX_NS];
+	size_t n_dns;
+	struct dns_proxy dns;
+	struct autohosts hosts;
+	struct autonets nets;
+	struct ratelimit names_rl; /* -v lines about names refused */
+	uint64_t dns_dropped_told; /* --dns drops already logged */
+	time_t dns_told_at;
+};
+
+/* Before anything: the nameservers --dns captures. Returns 0 or -errno, after logging. */
+int features_init(struct features *sv, const struct opts *o, struct rules *rules,
+		  struct privc *priv);
+
+/* The feature bits to ask the helper for. */
+uint32_t features_wanted(const struct opts *o);
+
+/* --dns: open the local UDP listener for these families. 0 or -errno, after logging. */
+int features_listen(struct features *sv, bool v4, bool v6);
+
+/*
+ * The session is up with these features: tell the helper what it needs
+ * before any stream (the resolver, the seeds) and start --dns. 0 or -errno.
+ */
+int features_start(struct features *sv, struct evloop *loop, struct mux *mux, uint32_t features);
+
+/* A stream-0 frame for us (from mux_ops.ctl): 0, or -EPROTO for one that was not asked for. */
+int features_ctl(struct features *sv, const struct wire_frame *f);
+
+/* Once a second: apply -N's routes when due, write -H's names, expire --dns queries. */
+void features_tick(struct features *sv);
+
+/* Remove our host lines and close everything. */
+void features_stop(struct features *sv);
+
+#endif

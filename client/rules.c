@@ -1,0 +1,115 @@
+/*
+ * rules: build the firewall spec and keep it in force through the
+ * privileged part (see rules.h).
+ */
+#include "rules.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/sockaddr.h"
+
+int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
+		  const struct transport *tr, const struct rules_where *w, char *err, size_t errlen)
+{
+	struct subnet *ex;
+	size_t n = o->n_exclude, i;
+	int ret;
+
+	r->priv = priv;
+	ex = calloc(n + 2 * TRANSPORT_PEERS_MAX, sizeof(*ex));
+	if (!ex) {
+		snprintf(err, errlen, "installing the firewall rules: out of memory");
+		return -ENOMEM;
+	}
+	memcpy(ex, o->exclude, n * sizeof(*ex));
+	for (i = 0; i < tr->n_peer; i++) {
+		const struct sockaddr_storage *p = &tr->peer[i];
+
+		if (!sa_addr(p))
+			continue;
+		/* The tunnel must never capture its own SSH connection, even with 0/0. */
+		ex[n].family = p->ss_family;
+		memcpy(ex[n].addr, sa_addr(p), ex[n].family == AF_INET ? 4 : 16);
+		ex[n].prefix = ex[n].family == AF_INET ? 32 : 128;
+		ex[n].port_lo = ex[n].port_hi = sa_port(p);
+		n++;
+		if (o->auto_nets) {
+			/* -N may bring the server's network: never send the server into its own
+			 * tunnel. */
+			ex[n] = ex[n - 1];
+			ex[n].port_lo = 0;
+			ex[n].port_hi = 65535;
+			n++;
+		}
+	}
+	r->exc = ex;
+	r->spec = (struct fw_spec){
+	    .redirect_port = w->port,
+	    .include = o->include,
+	    .n_include = o->n_include,
+	    .exclude = ex,
+	    .n_exclude = n,
+	    .prerouting = w->prerouting,
+	    .dns = w->dns,
+	    .n_dns = w->n_dns,
+	    .dns_port = w->dns_port,
+	    .by_uid = o->by_uid,
+	    .by_gid = o->by_gid,
+	    .uid = o->uid,
+	    .gid = o->gid,
+	};
+	ret = privc_install(priv, &r->spec);
+	if (ret < 0)
+		snprintf(err, errlen, "installing the firewall rules failed: %s",
+			 privc_strerror(ret));
+	else
+		r->installed = true;
+	return ret;
+}
+
+int rules_set_includes(struct rules *r, struct subnet *inc, size_t n)
+{
+	const struct subnet *old = r->spec.include;
+	size_t n_old = r->spec.n_include;
+	int ret;
+
+	if (!r->installed)
+		return -ENOENT;
+	if (n == n_old && !memcmp(inc, old, n * sizeof(*inc))) {
+		free(inc);
+		return 0;
+	}
+	r->spec.include = inc;
+	r->spec.n_include = n;
+	ret = privc_update(r->priv, &r->spec);
+	if (ret < 0) {
+		r->spec.include = old;
+		r->spec.n_include = n_old;
+		return ret;
+	}
+	free(r->inc);
+	r->inc = inc;
+	return 1;
+}
+
+int rules_remove(struct rules *r)
+{
+	int ret;
+
+	if (!r->installed)
+		return 0;
+	ret = privc_remove(r->priv);
+	if (ret == 0)
+		r->installed = false;
+	return ret;
+}
+
+void rules_free(struct rules *r)
+{
+	free(r->inc);
+	free(r->exc);
+	memset(r, 0, sizeof(*r));
+}
