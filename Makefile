@@ -10,7 +10,7 @@ B        := build
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP
-LDLIBS   := -lssh2 -lnftnl -lmnl
+LDLIBS   := -lssh2 -lnftnl -lmnl -lnetfilter_conntrack
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
 COMMON_SRC := $(wildcard common/*.c)

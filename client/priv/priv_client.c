@@ -393,6 +393,14 @@ out:
 	return ret;
 }
 
+int privc_ct_flush(struct privc *p)
+{
+	uint8_t buf[8];
+	int ret = priv_put_ct_flush(buf, sizeof(buf));
+
+	return ret < 0 ? ret : call(p, buf, (size_t)ret, NULL, 0);
+}
+
 int privc_remove(struct privc *p)
 {
 	uint8_t buf[8];

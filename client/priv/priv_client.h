@@ -43,6 +43,8 @@ int privc_update(struct privc *p, const struct fw_spec *spec);
 /* Replace our /etc/hosts lines with e; sets the shadowed flags the file reports. */
 int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n);
 int privc_remove(struct privc *p);
+/* Delete stale conntrack entries of our redirects: how many, or -errno. */
+int privc_ct_flush(struct privc *p);
 
 /* Close the channel (which makes the part remove everything) and wait a bounded time for it. */
 void privc_close(struct privc *p);

@@ -20,6 +20,7 @@
 #include "../../common/fdio.h"
 #include "../../common/log.h"
 #include "../autohosts.h"
+#include "../../firewall/ct.h"
 #include "../hosts.h"
 #include "priv_server.h"
 
@@ -55,12 +56,24 @@ static int real_hosts_restore(void *ctx)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+static int real_ct_flush(void *ctx, const struct fw_spec *spec, bool ours)
+{
+	size_t n = 0;
+	int ret = ct_flush(spec, ours ? CT_OURS : CT_STALE, &n);
+
+	if (ret < 0)
+		log_warn("deleting %s conntrack entries: %s", ours ? "our" : "stale",
+			 strerror(-ret));
+	return ret < 0 ? ret : (int)n;
+}
+
 static const struct priv_backend real_backend = {
     .install = real_install,
     .update = real_update,
     .remove = real_remove,
     .hosts_write = real_hosts_write,
     .hosts_restore = real_hosts_restore,
+    .ct_flush = real_ct_flush,
 };
 
 static const char *type_name(uint8_t t)
@@ -74,6 +87,8 @@ static const char *type_name(uint8_t t)
 		return "writing " AUTOHOSTS_PATH;
 	case PRIV_REMOVE:
 		return "removing everything";
+	case PRIV_CT_FLUSH:
+		return "deleting stale conntrack entries";
 	default:
 		return "a malformed request";
 	}

@@ -170,6 +170,7 @@ int priv_decode(const uint8_t *body, size_t len, struct priv_msg *m)
 		ret = decode_hosts(&r, m);
 		break;
 	case PRIV_REMOVE:
+	case PRIV_CT_FLUSH:
 		ret = breader_left(&r) ? -EINVAL : 0;
 		break;
 	default:
@@ -290,6 +291,14 @@ int priv_put_remove(uint8_t *buf, size_t cap)
 	struct bwriter w;
 
 	begin(&w, buf, cap, PRIV_REMOVE);
+	return end(&w);
+}
+
+int priv_put_ct_flush(uint8_t *buf, size_t cap)
+{
+	struct bwriter w;
+
+	begin(&w, buf, cap, PRIV_CT_FLUSH);
 	return end(&w);
 }
 

@@ -12,7 +12,11 @@
  *            u16 n_include, u16 n_exclude, u16 n_dns, then the subnets
  *   UPDATE   u16 n_include, u16 n_exclude, then the subnets
  *   HOSTS    u16 n, then n times: u8 family (4|6), addr[16], u8 len, name[len]
- *   REMOVE   (empty): the rules and our /etc/hosts lines go
+ *   REMOVE   (empty): the rules, our /etc/hosts lines and the conntrack entries
+ *            of our redirects go
+ *   CT_FLUSH (empty): delete stale conntrack entries (TCP to the routed
+ *            networks, NATed elsewhere than our port); the reply's status is
+ *            how many
  *   HELLO    u32 version, u32 pid
  *   REPLY    u8 request type, u32 status (0 or a negative errno, as int32),
  *            and for HOSTS a bitmap of the entries the user's own lines shadow
@@ -44,6 +48,7 @@ enum priv_type {
 	PRIV_UPDATE = 2,
 	PRIV_HOSTS = 3,
 	PRIV_REMOVE = 4,
+	PRIV_CT_FLUSH = 5,
 	PRIV_HELLO = 0x40,
 	PRIV_REPLY = 0x41,
 };
@@ -87,6 +92,7 @@ int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *spec);
 int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *spec);
 int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n);
 int priv_put_remove(uint8_t *buf, size_t cap);
+int priv_put_ct_flush(uint8_t *buf, size_t cap);
 int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid);
 /* A reply; shadowed (n_bits bits) only for HOSTS, else NULL. */
 int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,

@@ -102,6 +102,10 @@ static int do_remove(struct priv_server *s)
 {
 	int ret = 0, r;
 
+	/* Our own entries first, while the spec still says which they are; a failure here
+	 * leaves only entries that die with their flows. */
+	if (s->installed)
+		s->be->ct_flush(s->ctx, &s->inst.spec, true);
 	if (s->installed && (r = s->be->remove(s->ctx)) < 0)
 		ret = r;
 	if (s->hosts_written && (r = s->be->hosts_restore(s->ctx)) < 0 && !ret)
@@ -140,6 +144,10 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 			break;
 		case PRIV_REMOVE:
 			ret = do_remove(s);
+			break;
+		case PRIV_CT_FLUSH:
+			ret =
+			    s->installed ? s->be->ct_flush(s->ctx, &s->inst.spec, false) : -ENOENT;
 			break;
 		}
 		priv_msg_free(&m);

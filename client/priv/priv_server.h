@@ -4,8 +4,8 @@
  * then calls its backend (the real one: nftables and /etc/hosts; a
  * recording one in tests). A refused request changes nothing.
  *
- * Order: INSTALL once; UPDATE and HOSTS only while installed; REMOVE at
- * any time. A host line must name a usable host and an ordinary address
+ * Order: INSTALL once; UPDATE, HOSTS and CT_FLUSH only while installed;
+ * REMOVE at any time. A host line must name a usable host and an ordinary address
  * that the installed rules route.
  */
 #ifndef SLUICE_PRIV_SERVER_H
@@ -24,6 +24,8 @@ struct priv_backend {
 	int (*remove)(void *ctx);
 	int (*hosts_write)(void *ctx, struct hosts_entry *e, size_t n);
 	int (*hosts_restore)(void *ctx);
+	/* Delete conntrack entries of spec's redirects: stale ones, or ours. Count or -errno. */
+	int (*ct_flush)(void *ctx, const struct fw_spec *spec, bool ours);
 };
 
 struct priv_server {

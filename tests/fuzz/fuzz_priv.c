@@ -44,7 +44,12 @@ static int f_restore(void *ctx)
 	return 0;
 }
 
-static const struct priv_backend be = {f_install, f_update, f_remove, f_write, f_restore};
+static int f_ct(void *ctx, const struct fw_spec *spec, bool ours)
+{
+	return ours ? 0 : 3;
+}
+
+static const struct priv_backend be = {f_install, f_update, f_remove, f_write, f_restore, f_ct};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -11,7 +11,7 @@
 #include "t.h"
 
 struct rec {
-	int install, update, remove, write, restore;
+	int install, update, remove, write, restore, ct_stale, ct_ours;
 	size_t last_n;
 	char last_name[320];
 	int fail_with;	    /* what the next backend call returns */
@@ -61,8 +61,19 @@ static int rec_restore(void *ctx)
 	return 0;
 }
 
-static const struct priv_backend rec_be = {rec_install, rec_update, rec_remove, rec_write,
-					   rec_restore};
+static int rec_ct(void *ctx, const struct fw_spec *spec, bool ours)
+{
+	struct rec *r = ctx;
+
+	if (ours)
+		r->ct_ours++;
+	else
+		r->ct_stale++;
+	return 7;
+}
+
+static const struct priv_backend rec_be = {rec_install, rec_update,  rec_remove,
+					   rec_write,	rec_restore, rec_ct};
 
 static struct subnet net4(const char *a, int prefix)
 {
@@ -237,7 +248,9 @@ static void test_order(void)
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
 	n = priv_put_hosts(msg, sizeof(msg), &h, 1);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
-	CHECK_EQ_INT(r.update + r.write, 0);
+	n = priv_put_ct_flush(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
+	CHECK_EQ_INT(r.update + r.write + r.ct_stale + r.ct_ours, 0);
 	/* A failed install leaves it uninstalled. */
 	r.fail_with = -EPERM;
 	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), -EPERM);
@@ -252,9 +265,18 @@ static void test_order(void)
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
 	CHECK_EQ_INT(r.update, 1);
 	CHECK_EQ_INT(r.last_n, 1);
+	/* The stale-entry flush answers with its count; a stray byte is refused. */
+	n = priv_put_ct_flush(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 7);
+	msg[3]++;
+	msg[n] = 0;
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n + 1, NULL), -EINVAL);
+	CHECK_EQ_INT(r.ct_stale, 1);
+	CHECK_EQ_INT(r.ct_ours, 0);
 	n = priv_put_remove(msg, sizeof(msg));
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
 	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(r.ct_ours, 1); /* our own entries go with the rules */
 	CHECK_EQ_INT(r.restore, 0); /* no lines were written */
 	n = priv_put_update(msg, sizeof(msg), &sp);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
