@@ -17,7 +17,9 @@
 /* Few reads between writes: credit (WINDOW frames) goes back while data still flows. */
 #define READS_PER_ROUND	 2
 #define WRITES_PER_ROUND 64
-#define STALL_SEC	 45
+#define ALIVE_SEC	 10
+#define ALIVE_COUNT	 3
+#define PING_MAX_SEC	 60
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 {
@@ -51,8 +53,10 @@ int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, str
 	t->err_io.cb = on_transport;
 	clock_gettime(CLOCK_MONOTONIC, &t->last_rx);
 	/* The first tick pings at once: the round trip sizes a lone stream's credit. */
+	t->ping_sec = ALIVE_SEC;
+	t->dead_sec = ALIVE_SEC * ALIVE_COUNT;
 	t->last_ping = t->last_rx;
-	t->last_ping.tv_sec -= MUX_PING_SEC;
+	t->last_ping.tv_sec -= t->ping_sec;
 	t->last_tx = t->last_rx;
 	ret = evloop_add(loop, &t->io, t->watched);
 	if (ret == 0 && t->err_io.fd >= 0)
@@ -212,25 +216,58 @@ static double since(const struct timespec *a, const struct timespec *now)
 	return (double)(now->tv_sec - a->tv_sec) + (double)(now->tv_nsec - a->tv_nsec) / 1e9;
 }
 
+void tunnel_set_alive(struct tunnel *t, int interval, int count)
+{
+	/* Pings stay frequent enough that the helper never takes us for gone (HELPER_SILENT_SEC).
+	 */
+	if (interval > 0)
+		t->ping_sec = interval < PING_MAX_SEC ? interval : PING_MAX_SEC;
+	else
+		interval = t->ping_sec;
+	t->dead_sec = interval * (count > 0 ? count : ALIVE_COUNT);
+}
+
+void tunnel_probe(struct tunnel *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, &t->probe);
+	t->probing = true;
+	if (mux_ping_now(t->mux) == 0)
+		t->last_ping = t->probe;
+}
+
+void tunnel_close(struct tunnel *t)
+{
+	if (!t->loop)
+		return;
+	evloop_del(t->loop, &t->io);
+	if (t->err_io.fd >= 0)
+		evloop_del(t->loop, &t->err_io);
+	t->loop = NULL;
+}
+
 void tunnel_tick(struct tunnel *t)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (since(&t->last_rx, &now) > STALL_SEC) {
-		tunnel_fail(t, -ETIMEDOUT,
-			    "nothing from the remote helper for %d s: the SSH session has stalled",
-			    STALL_SEC);
+	if (t->probing && since(&t->probe, &t->last_rx) >= 0) {
+		t->probing = false;
+	} else if (t->probing && since(&t->probe, &now) > TUNNEL_PROBE_SEC) {
+		tunnel_fail(t, -ETIMEDOUT, "no answer from the SSH server within %d s of waking up",
+			    TUNNEL_PROBE_SEC);
+		return;
+	}
+	if (since(&t->last_rx, &now) > t->dead_sec) {
+		tunnel_fail(t, -ETIMEDOUT, "no answer from the SSH server for %d s", t->dead_sec);
 		return;
 	}
 	/* Reads alone can look healthy while writes are stuck (a rekey gone wrong, a full peer). */
-	if (since(&t->last_tx, &now) > STALL_SEC) {
-		tunnel_fail(t, -ETIMEDOUT,
-			    "the SSH session has accepted nothing for %d s: it has stalled",
-			    STALL_SEC);
+	if (since(&t->last_tx, &now) > t->dead_sec) {
+		tunnel_fail(t, -ETIMEDOUT, "the SSH session has accepted nothing for %d s",
+			    t->dead_sec);
 		return;
 	}
-	if (since(&t->last_ping, &now) >= MUX_PING_SEC) {
+	if (since(&t->last_ping, &now) >= t->ping_sec) {
 		if (mux_ping_now(t->mux) < 0)
 			tunnel_fail(t, -ENOBUFS, "the SSH channel is not draining");
 		t->last_ping = now;

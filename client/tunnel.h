@@ -27,16 +27,32 @@ struct tunnel {
 	char lastline[512]; /* its last whole non-empty line: the reason when it exits */
 	struct timespec last_rx, last_ping;
 	struct timespec last_tx; /* the last write that moved bytes, or when output was empty */
-	int failed;		 /* 0, or -errno once the session is unusable */
-	char why[256];		 /* one line for the user when failed */
+	int ping_sec;		 /* how often we ping the helper */
+	int dead_sec;		 /* silence (or nothing accepted) for this long: the peer is dead */
+	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + TUNNEL_PROBE_SEC */
+	bool probing;
+	int failed;    /* 0, or -errno once the session is unusable */
+	char why[256]; /* one line for the user when failed */
 };
 
 /* The transport must be past HELLO. Watches its descriptors in loop. */
 int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, struct mux *mux);
 /* Move bytes both ways until nothing moves (or a round limit). Sets t->failed on error. */
 void tunnel_pump(struct tunnel *t);
-/* Called about once a second: keepalive and stall detection. */
+/* Called about once a second: keepalive and dead-peer detection. */
 void tunnel_tick(struct tunnel *t);
+/*
+ * Ping every interval s and call the peer dead after interval * count s of
+ * silence (ssh's ServerAliveInterval and ServerAliveCountMax); 0 keeps the
+ * defaults, 10 s and 3.
+ */
+void tunnel_set_alive(struct tunnel *t, int interval, int count);
+/* Something may have broken the path (the machine slept): ping now, and expect an answer soon. */
+void tunnel_probe(struct tunnel *t);
+/* Stop watching the transport's descriptors (the caller closes the transport). */
+void tunnel_close(struct tunnel *t);
+
+#define TUNNEL_PROBE_SEC 10
 /* How long the event loop may sleep. */
 int tunnel_timeout_ms(const struct tunnel *t);
 

@@ -232,6 +232,10 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 	}
 	if (!strcasecmp(key, "connecttimeout"))
 		return parse_timeout(val, &c->connect_timeout);
+	if (!strcasecmp(key, "serveraliveinterval"))
+		return parse_timeout(val, &c->alive_interval);
+	if (!strcasecmp(key, "serveralivecountmax"))
+		return parse_timeout(val, &c->alive_count);
 	/* ssh -G leaves these out when unset or "none"; a "none" is honoured all the same. */
 	if (!strcasecmp(key, "proxyjump"))
 		return strcasecmp(val, "none") ? set_once(&c->proxyjump, val) : 0;

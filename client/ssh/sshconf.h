@@ -22,6 +22,8 @@ struct sshconf {
 	size_t n_known_hosts;
 	enum sshconf_strict strict; /* "ask" and "yes" both refuse unknown keys */
 	int connect_timeout;	    /* seconds, 0 = none */
+	int alive_interval;	    /* ServerAliveInterval, seconds, 0 = unset */
+	int alive_count;	    /* ServerAliveCountMax (ssh -G always prints it: 3) */
 	char *proxyjump;	    /* "[user@]host[:port][,...]", NULL when none */
 	char *proxycommand;	    /* with %h %p %r still in it, NULL when none */
 	char *config_file;	    /* -F as given, so a proxy's ssh reads the same file */

@@ -56,6 +56,42 @@ static const char *last_error(struct ssh_transport *s)
 	return s->why;
 }
 
+/*
+ * Why the session broke, in words for the log: what happened to the
+ * connection when the socket says so, else libssh2's own message.
+ */
+static void explain(struct ssh_transport *s, ssize_t n, const char *doing)
+{
+	char *m = NULL;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	libssh2_session_last_error(s->conn.session, &m, NULL, 0);
+	if (n == LIBSSH2_ERROR_SOCKET_DISCONNECT) {
+		snprintf(s->why, sizeof(s->why), "the SSH server closed the connection");
+		return;
+	}
+	if (n == LIBSSH2_ERROR_SOCKET_RECV || n == LIBSSH2_ERROR_SOCKET_SEND) {
+		getsockopt(s->conn.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err == ECONNRESET || err == EPIPE) {
+			snprintf(s->why, sizeof(s->why), "connection reset by the network");
+			return;
+		}
+		if (err) {
+			snprintf(s->why, sizeof(s->why),
+				 "the connection to the SSH server failed: %s", strerror(err));
+			return;
+		}
+		/* libssh2 reports a plain end of the stream as a failed read. */
+		if (recv(s->conn.fd, &(char){0}, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+			snprintf(s->why, sizeof(s->why), "the SSH server closed the connection");
+			return;
+		}
+	}
+	snprintf(s->why, sizeof(s->why), "%s the SSH channel: %s", doing,
+		 m && *m ? m : "unknown error");
+}
+
 /* Without outbound blocked, the call finished whatever it had half sent (if anything). */
 static int note_eagain(struct ssh_transport *s, int op)
 {
@@ -77,7 +113,7 @@ static ssize_t ssh_read_ex(struct ssh_transport *s, int stream, void *buf, size_
 		return note_eagain(s, STUCK_READ);
 	s->stuck = STUCK_NONE;
 	if (n < 0) {
-		snprintf(s->why, sizeof(s->why), "reading from the SSH channel: %s", last_error(s));
+		explain(s, n, "reading from");
 		return -EIO;
 	}
 	if (n == 0)
@@ -107,7 +143,7 @@ static ssize_t ssh_write(struct transport *t, const void *buf, size_t len)
 		return note_eagain(s, STUCK_WRITE);
 	s->stuck = STUCK_NONE;
 	if (n < 0) {
-		snprintf(s->why, sizeof(s->why), "writing to the SSH channel: %s", last_error(s));
+		explain(s, n, "writing to");
 		return -EIO;
 	}
 	return n;
@@ -246,6 +282,8 @@ int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 	s->exit_status = -1;
 	r = ssh_connect(&s->conn, cfg, identity, n_identity, known_hosts, pg, &fail, err, errlen);
 	if (r < 0) {
+		report->fatal = fail == SSH_FAIL_HOSTKEY_UNKNOWN ||
+				fail == SSH_FAIL_HOSTKEY_CHANGED || fail == SSH_FAIL_AUTH;
 		free(s);
 		return r;
 	}

@@ -19,6 +19,7 @@ struct ssh_report {
 	int hostkey_added;   /* an unknown key was accepted and appended */
 	int hostkey_add_err; /* -errno when accepting it could not be written */
 	char auth_used[256]; /* what authenticated */
+	int fatal;	     /* on failure: trying again cannot help (host key, authentication) */
 };
 
 /*
