@@ -116,6 +116,7 @@ struct boot_io {
 	struct transport *t;
 	uint8_t buf[BOOT_LINE_MAX];
 	size_t len;
+	bool fatal; /* boot_explain found a failure no retry will fix */
 };
 
 /* Read more stdout into io->buf. Returns bytes read, 0 at EOF, or -errno. */
@@ -160,7 +161,19 @@ static int boot_line(struct boot_io *io, char *line, size_t linelen)
 }
 
 /* The script failed: collect what it said on stderr and its exit status for one line. */
-static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
+/*
+ * Words from the -e command that no retry will change: the login or the
+ * host key was refused. (A network failure says "Connection refused",
+ * "timed out" or "closed by remote host", and is worth another try.)
+ */
+static bool cmd_refused(const char *msg)
+{
+	return strstr(msg, "Permission denied") || strstr(msg, "Host key verification failed") ||
+	       strstr(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED");
+}
+
+/* Returns true when the failure is one that trying again cannot fix. */
+static bool boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 {
 	char msg[1024] = "";
 	ssize_t n = 0, got = 0;
@@ -180,10 +193,12 @@ static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 	nl = strrchr(msg, '\n');
 	status = transport_exit_status(t);
 	/* The bootstrap's own failures exit 96-99; anything else from -e is the command's. */
-	if (strcmp(t->name, "command") == 0 && (status < 96 || status > 99))
+	if (strcmp(t->name, "command") == 0 && (status < 96 || status > 99)) {
 		snprintf(err, errlen, "the -e command '%s' failed (exit %d)%s%s", t->detail, status,
 			 got > 0 ? ": " : "", got > 0 ? (nl ? nl + 1 : msg) : "");
-	else if (got > 0)
+		return status == 126 || status == 127 || cmd_refused(msg);
+	}
+	if (got > 0)
 		snprintf(err, errlen, "starting the remote helper failed (exit %d): %s", status,
 			 nl ? nl + 1 : msg);
 	else if (status == 127)
@@ -192,6 +207,8 @@ static void boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 	else
 		snprintf(err, errlen, "starting the remote helper failed (exit %d, %s)", status,
 			 strerror(-ret));
+	/* 97: no helper for the machine; 98: cannot write it; 99: no private directory. */
+	return status >= 97 && status <= 99;
 }
 
 static int boot_hello(struct boot_io *io, const uint8_t *hash, uint32_t stream_window,
@@ -253,7 +270,7 @@ static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_
 
 	ret = boot_line(io, line, sizeof(line));
 	if (ret < 0) {
-		boot_explain(io->t, ret, err, errlen);
+		io->fatal = boot_explain(io->t, ret, err, errlen);
 		return ret;
 	}
 	if (strncmp(line, "SLUICE-BOOT arch ", 17) != 0) {
@@ -279,11 +296,10 @@ static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_
 	return ret;
 }
 
-int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
-	       char *err, size_t errlen)
+static int boot_run(struct boot_io *iop, struct transport *t, uint32_t stream_window,
+		    uint32_t features, int verbose, const struct progress *pg,
+		    struct wire_hello *peer, struct boot_report *rep, char *err, size_t errlen)
 {
-	static struct boot_io io;
 	const struct boot_blob *blob;
 	uint8_t hash[SHA256_LEN];
 	char cmd[4096], line[256];
@@ -294,20 +310,19 @@ int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, i
 		snprintf(err, errlen, "bootstrap command too long");
 		return ret;
 	}
-	memset(&io, 0, sizeof(io));
-	io.t = t;
+	memset(iop, 0, sizeof(*iop));
+	iop->t = t;
 	ret = transport_exec(t, cmd, err, errlen);
 	if (ret < 0)
 		return ret;
-	memset(rep, 0, sizeof(*rep));
-	ret = boot_choose(&io, &blob, hash, err, errlen);
+	ret = boot_choose(iop, &blob, hash, err, errlen);
 	if (ret < 0)
 		return ret;
 	rep->arch = blob->arch;
 	for (;;) {
-		ret = boot_line(&io, line, sizeof(line));
+		ret = boot_line(iop, line, sizeof(line));
 		if (ret < 0) {
-			boot_explain(t, ret, err, errlen);
+			iop->fatal = boot_explain(t, ret, err, errlen);
 			return ret;
 		}
 		if (strcmp(line, "SLUICE-BOOT run") == 0) {
@@ -330,8 +345,21 @@ int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, i
 		}
 		rep->uploaded += (size_t)(blob->end - blob->start);
 	}
-	ret = boot_hello(&io, hash, stream_window, features, peer, err, errlen);
+	ret = boot_hello(iop, hash, stream_window, features, peer, err, errlen);
 	if (ret == -EPIPE)
-		boot_explain(t, ret, err, errlen);
+		iop->fatal = boot_explain(t, ret, err, errlen);
+	return ret;
+}
+
+int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
+	       const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
+	       char *err, size_t errlen)
+{
+	static struct boot_io io;
+	int ret;
+
+	memset(rep, 0, sizeof(*rep));
+	ret = boot_run(&io, t, stream_window, features, verbose, pg, peer, rep, err, errlen);
+	rep->fatal = ret < 0 && (io.fatal || ret == -ENOEXEC || ret == -EPROTONOSUPPORT);
 	return ret;
 }

@@ -48,6 +48,13 @@ int boot_command(char *buf, size_t len, int verbose);
 struct boot_report {
 	const char *arch; /* the helper chosen */
 	size_t uploaded;  /* bytes sent; 0 when the remote had it cached */
+	/*
+	 * On failure: trying again cannot help. The machine has no helper here,
+	 * the bootstrap itself gave up (no private directory), the helper is of
+	 * another protocol, or the -e command was not found, refused the login
+	 * or the host key.
+	 */
+	bool fatal;
 };
 
 int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,

@@ -105,6 +105,11 @@ int dns_submit(struct dns_proxy *d, struct dns_sock *s, const struct sockaddr_st
 		d->dropped_big++;
 		return -EMSGSIZE;
 	}
+	/* No session: no answer at all, rather than one from anywhere else. */
+	if (!d->mux) {
+		d->dropped++;
+		return -ENOTCONN;
+	}
 	if (d->inflight >= DNS_INFLIGHT_MAX || d->inflight_bytes + n > DNS_INFLIGHT_BYTES_MAX) {
 		d->dropped++;
 		return -ENOBUFS;
@@ -162,7 +167,7 @@ int dns_start(struct dns_proxy *d, struct evloop *loop, struct mux *mux)
 	int i, ret;
 
 	d->mux = mux;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 2 && !d->watched; i++) {
 		if (socks[i]->io.fd < 0)
 			continue;
 		socks[i]->io.cb = on_query;
@@ -171,7 +176,20 @@ int dns_start(struct dns_proxy *d, struct evloop *loop, struct mux *mux)
 		if (ret < 0)
 			return ret;
 	}
+	d->watched = true;
 	return 0;
+}
+
+void dns_detach(struct dns_proxy *d)
+{
+	size_t i;
+
+	for (i = 0; i < DNS_PENDING_MAX; i++)
+		if (d->pending[i].id) {
+			pending_forget(d, &d->pending[i]);
+			d->forgotten++;
+		}
+	d->mux = NULL;
 }
 
 void dns_answer(struct dns_proxy *d, uint32_t id, const uint8_t *msg, size_t len)
@@ -208,9 +226,10 @@ void dns_close(struct dns_proxy *d, struct evloop *loop)
 	for (i = 0; i < 2; i++) {
 		if (socks[i]->io.fd < 0)
 			continue;
-		if (d->mux)
+		if (d->watched)
 			evloop_del(loop, &socks[i]->io);
 		close(socks[i]->io.fd);
 		socks[i]->io.fd = -1;
 	}
+	d->watched = false;
 }

@@ -41,7 +41,8 @@ struct dns_pending {
 struct dns_proxy {
 	struct dns_sock s4, s6;
 	uint16_t port;
-	struct mux *mux;
+	struct mux *mux; /* NULL while the session is down: queries are dropped */
+	bool watched;	 /* the sockets are in the event loop */
 	uint32_t next_id;
 	struct dns_pending pending[DNS_PENDING_MAX];
 	size_t inflight, inflight_bytes;
@@ -53,7 +54,10 @@ struct dns_proxy {
 
 /* Bind UDP sockets on 127.0.0.1 and/or ::1 sharing one free port. Returns 0 or -errno. */
 int dns_open(struct dns_proxy *d, bool v4, bool v6);
+/* Answer through mux from now on (again after dns_detach). Returns 0 or -errno. */
 int dns_start(struct dns_proxy *d, struct evloop *loop, struct mux *mux);
+/* The session is gone: forget what is in flight, and drop queries until dns_start. */
+void dns_detach(struct dns_proxy *d);
 /* A DNS_REPLY frame: send the answer to whoever asked. Unknown ids are ignored. */
 void dns_answer(struct dns_proxy *d, uint32_t id, const uint8_t *msg, size_t len);
 /* Forget queries older than the timeout. Call about once a second. */

@@ -288,6 +288,12 @@ void features_tick(struct features *sv)
 	}
 }
 
+void features_detach(struct features *sv)
+{
+	dns_detach(&sv->dns);
+	sv->mux = NULL;
+}
+
 void features_stop(struct features *sv)
 {
 	int ret = autohosts_finish(&sv->hosts);

@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/sockaddr.h"
 
@@ -171,6 +173,30 @@ static void shed_one(struct listeners *ls, int lfd)
 	ls->refused++;
 }
 
+/* Closed with an RST: the peer learns at once that this connection will not be served. */
+static void reset_close(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void park(struct listeners *ls, int fd, const struct wire_open *dst)
+{
+	if (!ls->parked && !(ls->parked = calloc(LISTEN_PARK_MAX, sizeof(*ls->parked)))) {
+		reset_close(fd);
+		ls->parked_reset++;
+		return;
+	}
+	if (ls->n_parked == LISTEN_PARK_MAX) {
+		reset_close(fd);
+		ls->parked_reset++;
+		return;
+	}
+	ls->parked[ls->n_parked++] = (struct parked){fd, *dst, clock_ms()};
+}
+
 static void on_accept(struct ev_io *io, uint32_t events)
 {
 	struct listener *l = (struct listener *)io;
@@ -197,15 +223,16 @@ static void on_accept(struct ev_io *io, uint32_t events)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (is_dns(ls, &dst))
 			dst.flags |= WIRE_OPEN_F_DNS;
-		ret = mux_open_stream(ls->mux, fd, &dst);
-		if (ret < 0) {
-			struct linger lg = {.l_onoff = 1, .l_linger = 0};
-			setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-			close(fd);
-			ls->refused++;
+		ls->accepted++;
+		if (!ls->mux) {
+			park(ls, fd, &dst);
 			continue;
 		}
-		ls->accepted++;
+		ret = mux_open_stream(ls->mux, fd, &dst);
+		if (ret < 0) {
+			reset_close(fd);
+			ls->refused++;
+		}
 	}
 }
 
@@ -224,10 +251,50 @@ int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux)
 	return 0;
 }
 
+void listen_detach(struct listeners *ls)
+{
+	ls->mux = NULL;
+}
+
+size_t listen_attach(struct listeners *ls, struct mux *mux)
+{
+	size_t i, n = ls->n_parked;
+
+	ls->mux = mux;
+	for (i = 0; i < n; i++)
+		if (mux_open_stream(mux, ls->parked[i].fd, &ls->parked[i].dst) < 0) {
+			reset_close(ls->parked[i].fd);
+			ls->refused++;
+		}
+	ls->n_parked = 0;
+	return n;
+}
+
+size_t listen_expire(struct listeners *ls, int64_t max_ms)
+{
+	int64_t now = clock_ms();
+	size_t i, k = 0, n = 0;
+
+	for (i = 0; i < ls->n_parked; i++) {
+		if (max_ms && now - ls->parked[i].since_ms < max_ms) {
+			ls->parked[k++] = ls->parked[i];
+			continue;
+		}
+		reset_close(ls->parked[i].fd);
+		n++;
+	}
+	ls->n_parked = k;
+	ls->parked_reset += n;
+	return n;
+}
+
 void listen_close(struct listeners *ls, struct evloop *loop)
 {
 	size_t i;
 
+	listen_expire(ls, 0);
+	free(ls->parked);
+	ls->parked = NULL;
 	for (i = 0; i < ls->n; i++)
 		evloop_del(loop, &ls->l[i].io);
 	close_all(ls);

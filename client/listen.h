@@ -1,6 +1,8 @@
 /*
  * listen: the sockets the firewall redirects to. Accepts connections, finds
  * where each was really going (SO_ORIGINAL_DST), and hands them to the mux.
+ * While there is no mux (the session is down), connections wait in a
+ * bounded list for the next one, and are reset when they wait too long.
  */
 #ifndef SLUICE_LISTEN_H
 #define SLUICE_LISTEN_H
@@ -14,7 +16,14 @@
 #include "../common/mux.h"
 #include "../common/subnet.h"
 
-#define LISTEN_MAX 4
+#define LISTEN_MAX	4
+#define LISTEN_PARK_MAX 1024 /* connections held while the session is down */
+
+struct parked {
+	int fd;
+	struct wire_open dst;
+	int64_t since_ms;
+};
 
 struct listener {
 	struct ev_io io;
@@ -31,6 +40,9 @@ struct listeners {
 	size_t n_dns;
 	int reserve_fd; /* spent to refuse a connection cleanly when out of descriptors */
 	uint64_t accepted, refused;
+	struct parked *parked; /* waiting for a session */
+	size_t n_parked;
+	uint64_t parked_reset; /* waited too long, or no room: reset */
 };
 
 /*
@@ -41,6 +53,12 @@ struct listeners {
 int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n, size_t *bad);
 /* Start accepting into mux. Returns 0 or -errno. */
 int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux);
+/* The session is gone: hold new connections from now on (up to LISTEN_PARK_MAX). */
+void listen_detach(struct listeners *ls);
+/* A new session: the held connections go to it first. Returns how many. */
+size_t listen_attach(struct listeners *ls, struct mux *mux);
+/* Reset held connections older than max_ms (0: all of them). Returns how many. */
+size_t listen_expire(struct listeners *ls, int64_t max_ms);
 void listen_close(struct listeners *ls, struct evloop *loop);
 
 /* Whether any listener is on a non-loopback address (router mode needs prerouting rules). */

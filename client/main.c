@@ -1,12 +1,14 @@
 /*
- * sluice: the client. Parses the command line, brings up the SSH session
- * and the remote helper, and only then installs the firewall rules, so that
- * every failure before the tunnel works leaves the machine untouched. Runs
- * one event loop until a signal or a dead session, then removes the rules.
+ * sluice: the client. Parses the command line, starts the privileged part,
+ * brings up the SSH session and the remote helper, and only then installs
+ * the firewall rules, so that every failure before the tunnel works leaves
+ * the machine untouched. Runs one event loop until a signal. When the
+ * session drops it keeps the listeners and the rules (so nothing leaks
+ * around the tunnel), holds new connections a while, and reconnects with
+ * backoff, unless the cause is one no retry can fix.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -22,54 +24,39 @@
 #include "../common/fdlimit.h"
 #include "../common/log.h"
 #include "../common/mux.h"
-#include "boot.h"
 #include "../common/sockaddr.h"
 #include "argfile.h"
 #include "listen.h"
 #include "opts.h"
 #include "rules.h"
+#include "session.h"
 #include "status.h"
 #include "features.h"
-#include "cmd/transport_cmd.h"
 #include "priv/priv_client.h"
 #include "priv/priv_main.h"
 #include "ssh/sshconf.h"
-#include "ssh/transport_ssh.h"
 #include "tunnel.h"
 
-/*
- * Download-direction queueing: a bulk stream keeps at most STREAM_WINDOW
- * bytes in flight, and those bytes sit ahead of every other stream's in the
- * shared pipe, so this trades bulk speed against the latency of everything
- * else (the README's Performance section has the measurements). The
- * channel window caps what all streams together may have in flight.
- */
-#define SSH_RX_WINDOW (8u << 20)
-#define STREAM_WINDOW (1u << 20)
-/*
- * A stream alone in the pipe for STREAM_ALONE_MS may hold what it receives
- * in one SSH round trip (smallest PING seen, at most MUX_RTT_MAX_MS) plus
- * STREAM_BUDGET_MS, up to STREAM_WINDOW_ALONE: a fast pipe fills; a long
- * path gets a round trip's worth, which is in flight rather than queued; a
- * slow short path
- * stays at 1 MiB, so a reply never queues far behind it. It drops back to
- * STREAM_WINDOW as soon as another stream's data arrives.
- */
-#define STREAM_WINDOW_ALONE (4u << 20)
-#define STREAM_BUDGET_MS    10
-#define STREAM_ALONE_MS	    200
-#define OUT_HIGH	    (256u << 10)
-#define LOCAL_NETS_MAX	    1024
+/* A connection to a routed network waits this long for a session that is down. */
+#define HOLD_MS		10000
+#define BACKOFF_FIRST_S 1
+#define BACKOFF_MAX_S	30
+/* The clocks parted by more than this: the machine slept. */
+#define SLEPT_MS 5000
 
 struct client {
 	struct argfile args; /* the command line, expanded; opts points into it */
 	struct opts o;
 	struct sshconf cfg;
-	struct transport *tr;
 	struct evloop loop;
 	struct listeners ls;
-	struct mux *mux;
-	struct tunnel tun;
+	struct session s; /* the current SSH session, when s.up */
+	struct session_args sa;
+	int64_t down_since; /* when the session dropped (clock_ms), 0 while up */
+	int64_t next_try;   /* the next reconnect attempt */
+	unsigned attempt;   /* reconnect attempts since the drop */
+	unsigned reconnects;
+	int64_t sleep_gap;  /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
 	struct privc *priv; /* the only way to the firewall and /etc/hosts */
 	struct rules rules;
 	struct features feat;
@@ -122,7 +109,7 @@ static void on_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst
 static void client_pong(void *ctx, const uint8_t opaque[8])
 {
 	struct client *c = ctx;
-	int rtt = mux_pong_rtt(c->mux, opaque);
+	int rtt = mux_pong_rtt(c->s.mux, opaque);
 
 	if (rtt >= 0)
 		log_debug("SSH round trip %d ms", rtt);
@@ -213,124 +200,35 @@ static int client_listen(struct client *c)
 	return ret;
 }
 
-/* The libssh2 backend: our own session, with the ssh config's host keys and identities. */
-static int client_open_ssh(struct client *c, char *err, size_t errlen)
+/* ssh -G's answer for the remote, once: every session uses it. */
+static int client_resolve(struct client *c)
 {
-	struct ssh_report rep;
-	int ret;
-
-	memset(&rep, 0, sizeof(rep));
-	ret = transport_ssh_open(&c->tr, &c->cfg, c->o.identity, c->o.n_identity, c->o.known_hosts,
-				 SSH_RX_WINDOW, &c->pg, &rep, err, errlen);
-	if (ret < 0)
-		return ret;
-	if (rep.hostkey_added)
-		log_warn("added the host key of %s (%s) to %s", c->cfg.hostname, rep.hostkey,
-			 c->o.known_hosts	? c->o.known_hosts
-			 : c->cfg.n_known_hosts ? c->cfg.known_hosts[0]
-						: "known_hosts");
-	else if (rep.hostkey_add_err)
-		log_warn("accepted the new host key of %s (%s) but could not save it: %s",
-			 c->cfg.hostname, rep.hostkey, strerror(-rep.hostkey_add_err));
-	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
-		  c->cfg.user, c->cfg.hostname, c->cfg.port, rep.hostkey, rep.auth_used);
-	return 0;
-}
-
-/*
- * The -e backend. Its own connection must never be redirected, so when
- * `ssh -G` names the server and it resolves here, that address and port is
- * excluded as with our own session; through a proxy it is not contacted.
- */
-static int client_open_cmd(struct client *c)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *ai;
-	char port[8];
-	int ret;
-
-	log_info("connecting to %s with the -e command: %s", c->o.remote_host, c->o.ssh_cmd);
-	ret = transport_cmd_open(&c->tr, c->o.ssh_cmd, c->o.remote_host, c->o.remote_user,
-				 c->o.remote_port);
-	if (ret < 0) {
-		log_err("starting the -e command: %s", strerror(-ret));
-		return ret;
-	}
-	if (c->cfg.proxyjump || c->cfg.proxycommand) {
-		log_debug("-e: the SSH server is reached through a proxy; its address is not "
-			  "excluded (use -x if it is inside a routed network)");
-		return 0;
-	}
-	snprintf(port, sizeof(port), "%u", (unsigned)c->cfg.port);
-	if (getaddrinfo(c->cfg.hostname, port, &hints, &res) != 0) {
-		log_debug("-e: %s does not resolve here; its address is not excluded",
-			  c->cfg.hostname);
-		return 0;
-	}
-	/* ssh may take any of them (v4 or v6, round robin): every one is excluded. */
-	for (ai = res; ai && c->tr->n_peer < TRANSPORT_PEERS_MAX; ai = ai->ai_next)
-		if (ai->ai_addrlen <= sizeof(c->tr->peer[0]))
-			memcpy(&c->tr->peer[c->tr->n_peer++], ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int client_connect(struct client *c)
-{
-	uint32_t want;
-	struct wire_hello peer;
-	struct boot_report boot;
-	char err[512];
 	int ret;
 
 	log_info("resolving %s", c->o.remote_host);
 	ret = sshconf_resolve(&c->cfg, c->o.remote_host, c->o.remote_user, c->o.remote_port,
 			      c->o.ssh_config);
-	if (ret < 0) {
+	if (ret < 0)
 		log_err("cannot resolve the SSH configuration for '%s'%s%s: %s", c->o.remote_host,
 			c->o.ssh_config ? " with " : "", c->o.ssh_config ? c->o.ssh_config : "",
 			ret == -EINVAL ? "ssh -G rejected it" : strerror(-ret));
-		return ret;
-	}
-	if (c->o.ssh_cmd) {
-		ret = client_open_cmd(c);
-		if (ret < 0)
-			return ret;
-	} else {
-		ret = client_open_ssh(c, err, sizeof(err));
-		if (ret < 0) {
-			log_err("%s", err);
-			return ret;
-		}
-	}
-	log_debug("transport %s: %s", c->tr->name, c->tr->detail);
-	want = features_wanted(&c->o);
-	ret = boot_start(c->tr, STREAM_WINDOW, want, c->o.verbose, &c->pg, &peer, &boot, err,
-			 sizeof(err));
-	if (ret < 0) {
-		log_err("%s", err);
-		return ret;
-	}
-	if ((want & peer.features) != want) {
-		log_err("the remote helper does not offer -N, -H or --dns as asked (0x%x of 0x%x)",
-			peer.features, want);
-		return -EPROTONOSUPPORT;
-	}
-	ret = evloop_init(&c->loop);
+	c->sa =
+	    (struct session_args){&c->o, &c->cfg, &c->pg, &client_ops, c, features_wanted(&c->o)};
+	return ret;
+}
+
+/* A session, and everything that rides on it. Logs nothing on failure: err says why. */
+static int client_session(struct client *c, char *err, size_t errlen)
+{
+	int ret = session_open(&c->s, &c->sa, &c->loop, err, errlen);
+
 	if (ret < 0)
 		return ret;
-	c->mux = mux_new(&c->loop, STREAM_WINDOW, OUT_HIGH, &client_ops, c);
-	if (!c->mux)
-		return -ENOMEM;
-	mux_set_peer_window(c->mux, peer.window);
-	mux_set_window_max(c->mux, STREAM_WINDOW_ALONE, STREAM_ALONE_MS, STREAM_BUDGET_MS);
-	ret = tunnel_init(&c->tun, c->tr, &c->loop, c->mux);
+	ret = features_start(&c->feat, &c->loop, c->s.mux, c->sa.want);
 	if (ret < 0) {
-		log_err("watching the transport: %s", strerror(-ret));
-		return ret;
+		snprintf(err, errlen, "starting -N, -H or --dns: %s", strerror(-ret));
+		session_close(&c->s);
 	}
-	ret = features_start(&c->feat, &c->loop, c->mux, want);
-	if (ret < 0)
-		log_err("starting -N, -H or --dns: %s", strerror(-ret));
 	return ret;
 }
 
@@ -345,7 +243,7 @@ static int client_firewall(struct client *c)
 	    .dns_port = c->feat.dns.port,
 	};
 	char err[256];
-	int ret = rules_install(&c->rules, c->priv, &c->o, c->tr, &w, err, sizeof(err));
+	int ret = rules_install(&c->rules, c->priv, &c->o, c->s.tr, &w, err, sizeof(err));
 
 	if (ret < 0)
 		log_err("%s", err);
@@ -355,6 +253,22 @@ static int client_firewall(struct client *c)
 			 c->rules.spec.n_exclude, c->rules.spec.n_exclude == 1 ? "" : "s",
 			 c->ls.port);
 	return ret;
+}
+
+/*
+ * Entries an earlier tunnel left in conntrack still send a new connection
+ * from the same source port to its dead listener: delete them, now and
+ * after each reconnect (our own go when the rules go).
+ */
+static void client_ct_flush(struct client *c)
+{
+	int n = privc_ct_flush(c->priv);
+
+	if (n > 0)
+		log_info("deleted %d stale conntrack entr%s (flows an earlier tunnel redirected)",
+			 n, n == 1 ? "y" : "ies");
+	else if (n < 0)
+		log_warn("deleting stale conntrack entries failed: %s", privc_strerror(n));
 }
 
 /* "ready": the routed networks, as many as fit one line. */
@@ -422,49 +336,170 @@ static void client_table(struct client *c)
 	struct mux_stats st;
 	size_t n;
 
-	mux_get_stats(c->mux, &st);
+	if (!c->s.up) {
+		log_info("no session to %s (reconnecting, attempt %u); %zu connection%s waiting",
+			 c->cfg.hostname, c->attempt, c->ls.n_parked,
+			 c->ls.n_parked == 1 ? "" : "s");
+		return;
+	}
+	mux_get_stats(c->s.mux, &st);
 	log_info("%zu open connection%s through %s:", st.streams, st.streams == 1 ? "" : "s",
 		 c->cfg.hostname);
 	c->table_lines = 0;
-	n = mux_each_stream(c->mux, table_row, c);
+	n = mux_each_stream(c->s.mux, table_row, c);
 	if (n > TABLE_LINES_MAX)
 		log_info("  ... and %zu more", n - TABLE_LINES_MAX);
+}
+
+/* 1 s doubling to 30 s, each within +-20 %, so many clients do not retry in step. */
+static int64_t backoff_ms(unsigned attempt)
+{
+	int64_t base = BACKOFF_MAX_S * 1000;
+
+	if (attempt < 6)
+		base = ((int64_t)BACKOFF_FIRST_S * 1000) << attempt;
+	if (base > BACKOFF_MAX_S * 1000)
+		base = BACKOFF_MAX_S * 1000;
+	return base * 8 / 10 + (int64_t)(random() % (base * 4 / 10 + 1));
+}
+
+/* The session dropped: keep the listeners and the rules, and plan the first attempt. */
+static void client_dropped(struct client *c)
+{
+	size_t open = 0;
+	struct mux_stats ms;
+
+	mux_get_stats(c->s.mux, &ms);
+	open = ms.streams;
+	log_warn("the session to %s dropped: %s; %zu open connection%s reset; reconnecting",
+		 c->cfg.hostname, c->s.tun.why, open, open == 1 ? "" : "s");
+	features_detach(&c->feat);
+	listen_detach(&c->ls);
+	session_close(&c->s);
+	c->down_since = clock_ms();
+	c->attempt = 0;
+	c->next_try = c->down_since + backoff_ms(0);
+}
+
+/* One attempt. Returns 0 when back up, 1 to keep trying, or -errno to give up. */
+static int client_reconnect(struct client *c)
+{
+	char err[512];
+	int64_t now = clock_ms();
+	size_t held;
+	int ret;
+
+	c->attempt++;
+	ret = client_session(c, err, sizeof(err));
+	if (ret == 0) {
+		client_ct_flush(c);
+		held = listen_attach(&c->ls, c->s.mux);
+		c->reconnects++;
+		log_info("reconnected to %s after %" PRId64 " s (attempt %u)%s", c->cfg.hostname,
+			 (clock_ms() - c->down_since) / 1000, c->attempt,
+			 held ? "; waiting connections go through now" : "");
+		c->down_since = 0;
+		return 0;
+	}
+	if (c->s.fatal) {
+		log_err("reconnecting to %s failed, and trying again cannot help: %s",
+			c->cfg.hostname, err);
+		return ret;
+	}
+	if (c->o.reconnect_max && now - c->down_since >= (int64_t)c->o.reconnect_max * 1000) {
+		log_err("reconnecting to %s: giving up after %u s (--reconnect-max): %s",
+			c->cfg.hostname, c->o.reconnect_max, err);
+		return -ETIMEDOUT;
+	}
+	c->next_try = clock_ms() + backoff_ms(c->attempt);
+	log_warn("reconnect attempt %u to %s failed: %s; next in %" PRId64 " s", c->attempt,
+		 c->cfg.hostname, err, (c->next_try - clock_ms() + 500) / 1000);
+	return 1;
+}
+
+/* BOOTTIME runs on in suspend, MONOTONIC does not: their gap grows by the time slept. */
+static int64_t sleep_gap_ms(void)
+{
+	struct timespec b, m;
+
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return (b.tv_sec - m.tv_sec) * 1000 + (b.tv_nsec - m.tv_nsec) / 1000000;
+}
+
+static void client_tick(struct client *c)
+{
+	struct mux_stats ms;
+	int64_t gap = sleep_gap_ms();
+
+	if (gap - c->sleep_gap > SLEPT_MS && c->s.up) {
+		log_info("the machine slept for %" PRId64 " s: checking the session",
+			 (gap - c->sleep_gap) / 1000);
+		tunnel_probe(&c->s.tun);
+	}
+	c->sleep_gap = gap;
+	if (c->s.up) {
+		tunnel_tick(&c->s.tun);
+		mux_get_stats(c->s.mux, &ms);
+		status_tick(&c->st, &ms);
+	} else {
+		size_t n = listen_expire(&c->ls, HOLD_MS);
+		if (n)
+			log_info("reset %zu connection%s that waited %d s for the session", n,
+				 n == 1 ? "" : "s", HOLD_MS / 1000);
+		status_tick(&c->st, NULL);
+	}
+	features_tick(&c->feat);
 }
 
 static int client_run(struct client *c)
 {
 	struct timespec last, now;
-	int ret;
+	int ret, timeout;
 
 	clock_gettime(CLOCK_MONOTONIC, &last);
+	c->sleep_gap = sleep_gap_ms();
 	while (!c->stop_signal) {
-		tunnel_pump(&c->tun);
-		if (c->tun.failed)
-			break;
+		if (c->s.up) {
+			tunnel_pump(&c->s.tun);
+			if (c->s.tun.failed) {
+				if (c->o.no_reconnect)
+					break;
+				client_dropped(c);
+				continue;
+			}
+		} else if (clock_ms() >= c->next_try) {
+			ret = client_reconnect(c);
+			if (ret < 0) {
+				status_end(&c->st);
+				return ret;
+			}
+			continue;
+		}
 		if (c->want_table) {
 			c->want_table = false;
 			client_table(c);
 		}
-		ret = evloop_run_once(&c->loop, tunnel_timeout_ms(&c->tun));
+		timeout = c->s.up ? tunnel_timeout_ms(&c->s.tun) : 1000;
+		if (!c->s.up && c->next_try - clock_ms() < timeout)
+			timeout =
+			    (int)(c->next_try - clock_ms() > 0 ? c->next_try - clock_ms() : 0);
+		ret = evloop_run_once(&c->loop, timeout);
 		if (ret < 0) {
 			log_err("epoll: %s", strerror(-ret));
 			return ret;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (now.tv_sec != last.tv_sec) {
-			struct mux_stats ms;
-
-			tunnel_tick(&c->tun);
-			mux_get_stats(c->mux, &ms);
-			status_tick(&c->st, &ms);
-			features_tick(&c->feat);
+			client_tick(c);
 			last = now;
 		}
 	}
 	status_end(&c->st);
-	if (c->tun.failed) {
-		log_err("%s", c->tun.why);
-		return c->tun.failed;
+	if (c->s.up && c->s.tun.failed) {
+		log_err("the session to %s dropped: %s (--no-reconnect)", c->cfg.hostname,
+			c->s.tun.why);
+		return c->s.tun.failed;
 	}
 	log_info("stopping on signal %d (%s)", c->stop_signal, strsignal(c->stop_signal));
 	return 0;
@@ -480,8 +515,7 @@ static void client_cleanup(struct client *c)
 		log_err("removing the firewall rules failed: %s", privc_strerror(ret));
 	privc_close(c->priv);
 	listen_close(&c->ls, &c->loop);
-	mux_free(c->mux);
-	transport_close(c->tr);
+	session_close(&c->s);
 	if (c->sig.fd > 0)
 		close(c->sig.fd);
 	if (c->loop.epfd > 0)
@@ -533,11 +567,20 @@ int main(int argc, char **argv)
 	}
 	log_info("privileged part started (%s)", privc_how(c.priv));
 	c.pg = (struct progress){say_step, &c};
+	srandom((unsigned)(getpid() ^ clock_ms()));
 	fdlimit_raise();
 	if ((ret = features_init(&c.feat, &c.o, &c.rules, c.priv)) < 0)
 		goto out;
-	if ((ret = client_listen(&c)) < 0 || (ret = client_connect(&c)) < 0)
+	if ((ret = evloop_init(&c.loop)) < 0) {
+		log_err("epoll: %s", strerror(-ret));
 		goto out;
+	}
+	if ((ret = client_listen(&c)) < 0 || (ret = client_resolve(&c)) < 0)
+		goto out;
+	if ((ret = client_session(&c, err, sizeof(err))) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
 	if ((ret = privc_watch(c.priv, &c.loop)) < 0) {
 		log_err("watching the privileged part: %s", strerror(-ret));
 		goto out;
@@ -548,7 +591,8 @@ int main(int argc, char **argv)
 	}
 	if ((ret = client_firewall(&c)) < 0)
 		goto out;
-	if ((ret = listen_start(&c.ls, &c.loop, c.mux)) < 0) {
+	client_ct_flush(&c);
+	if ((ret = listen_start(&c.ls, &c.loop, c.s.mux)) < 0) {
 		log_err("accepting connections: %s", strerror(-ret));
 		goto out;
 	}

@@ -35,6 +35,8 @@ enum {
 	OPT_USER,
 	OPT_GROUP,
 	OPT_SUDOERS,
+	OPT_NO_RECONNECT,
+	OPT_RECONNECT_MAX,
 };
 
 static const char short_opts[] = ":r:x:l:F:i:e:vqVhNH";
@@ -61,6 +63,8 @@ static const struct option long_opts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"group", required_argument, NULL, OPT_GROUP},
     {"sudoers-user", required_argument, NULL, OPT_SUDOERS},
+    {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
+    {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
     {NULL, 0, NULL, 0},
 };
 
@@ -98,6 +102,10 @@ static const char usage_text[] =
     "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
     "      --user USER         capture only this user's connections (name or uid)\n"
     "      --group GROUP       capture only this group's connections (name or gid)\n"
+    "      --no-reconnect      exit when the SSH session drops (default: reconnect,\n"
+    "                          keeping the rules, so nothing leaks meanwhile)\n"
+    "      --reconnect-max SECONDS\n"
+    "                          give up reconnecting after this long (default: never)\n"
     "      --sudoers-user USER print the sudoers line that lets USER start sluice's\n"
     "                          privileged part without a password, and exit\n"
     "  -v, --verbose           more output (repeatable)\n"
@@ -536,6 +544,24 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		case OPT_SUDOERS:
 			o->sudoers_user = optarg;
 			break;
+		case OPT_NO_RECONNECT:
+			o->no_reconnect = true;
+			break;
+		case OPT_RECONNECT_MAX: {
+			unsigned long v;
+			char *end;
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || errno || v == 0 || v > 30u * 24 * 3600 ||
+			    optarg[0] == '-')
+				return errbuf_set(
+				    err, errlen, -EINVAL,
+				    "--reconnect-max: '%s' is not a number of seconds "
+				    "(1 to 2592000)",
+				    optarg);
+			o->reconnect_max = (unsigned)v;
+			break;
+		}
 		case OPT_TO_NS:
 			ret = parse_addr_port(optarg, strlen(optarg), "--to-ns", &o->to_ns, err,
 					      errlen);

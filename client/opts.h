@@ -44,6 +44,8 @@ struct opts {
 	int verbose;		  /* count of -v */
 	bool quiet;		  /* -q */
 	const char *sudoers_user; /* --sudoers-user USER: print the sudoers line and exit */
+	bool no_reconnect;	  /* --no-reconnect: exit when the session drops */
+	unsigned reconnect_max;	  /* --reconnect-max SECONDS: give up after; 0 = never */
 
 	bool auto_nets;	     /* -N: route the remote's networks */
 	bool auto_hosts;     /* -H: put the remote's host names in /etc/hosts */

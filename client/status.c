@@ -41,6 +41,15 @@ void status_tick(struct status *st, const struct mux_stats *ms)
 
 	if (!st->on || dt <= 0)
 		return;
+	if (!ms) {
+		snprintf(line, sizeof(line),
+			 "up %" PRId64 ":%02" PRId64 ":%02" PRId64 " | reconnecting", up / 3600,
+			 up / 60 % 60, up % 60);
+		log_status(line);
+		st->last_ms = now;
+		st->last_rx = st->last_tx = 0;
+		return;
+	}
 	human(ms->tx_bytes, out, sizeof(out));
 	human(ms->rx_bytes, in, sizeof(in));
 	human((ms->tx_bytes - st->last_tx) * 1000 / (uint64_t)dt, rout, sizeof(rout));

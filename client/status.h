@@ -19,7 +19,7 @@ struct status {
 
 /* On only when stderr is a terminal and the user did not ask for quiet. */
 void status_init(struct status *st, bool quiet);
-/* Redraw from the mux's counters (call about once a second). */
+/* Redraw from the mux's counters (call about once a second); ms NULL: no session now. */
 void status_tick(struct status *st, const struct mux_stats *ms);
 /* Clear the line, leaving the terminal as it was. */
 void status_end(struct status *st);

@@ -515,9 +515,13 @@ void mux_free(struct mux *m)
 		return;
 	for (i = 0; i < m->streams.cap; i++) {
 		struct stream *s = m->streams.slots[i].val;
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
 		if (!m->streams.slots[i].id)
 			continue;
 		evloop_del(m->loop, &s->io);
+		/* Cut off mid-stream: an RST, so no peer mistakes it for a complete reply. */
+		setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		close(s->io.fd);
 		free(s->rx);
 		free(s);

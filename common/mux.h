@@ -59,7 +59,7 @@ struct mux_stats {
 
 struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 		    const struct mux_ops *ops, void *ctx);
-/* Closes every stream socket. */
+/* Resets every stream socket (RST: the peer sees the stream cut off). */
 void mux_free(struct mux *m);
 
 /* The peer's HELLO arrived: from now on streams get its window as send credit. */

@@ -35,6 +35,7 @@
  * fast pipe without queueing far ahead of anything else.
  */
 #define HELPER_WINDOW	    (2u << 20)
+#define HELPER_SILENT_SEC   300
 #define HELPER_WINDOW_ALONE (8u << 20)
 #define ALONE_MS	    200
 #define BUDGET_MS	    10
@@ -49,6 +50,7 @@ struct helper {
 	bool more; /* the last pump stopped at PUMP_ROUNDS with work left */
 	bool told_growth;
 	int exit_code;
+	time_t last_in;	   /* when the client last sent anything */
 	uint32_t features; /* what the client asked for */
 	struct services *svc;
 };
@@ -127,6 +129,7 @@ static void helper_pump(struct helper *h)
 			n = read(0, p, len);
 			if (n > 0) {
 				progress = true;
+				h->last_in = time(NULL);
 				ret = mux_in_commit(h->mux, (size_t)n);
 				if (ret < 0) {
 					log_err("protocol error from client: %s", strerror(-ret));
@@ -293,7 +296,7 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 	}
 	log_debug("serving (pid %d, features 0x%x)", (int)getpid(), h->features);
 	h->in_ready = true;
-	last = time(NULL);
+	last = h->last_in = time(NULL);
 	/* At once: the round trip sizes a lone upload's credit. */
 	mux_ping_now(h->mux);
 	pinged = last;
@@ -316,6 +319,16 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 			if (last - pinged >= MUX_PING_SEC) {
 				pinged = last;
 				mux_ping_now(h->mux);
+			}
+			/*
+			 * A client pings at least every few tens of seconds. One that
+			 * fell silent is gone (its network dropped and it has
+			 * reconnected through another helper): free what this one holds.
+			 */
+			if (last - h->last_in > HELPER_SILENT_SEC) {
+				log_warn("nothing from the client for %d s: exiting",
+					 HELPER_SILENT_SEC);
+				break;
 			}
 		}
 		/* At once: an idle helper may not pass a second boundary for a while. */

@@ -1,0 +1,162 @@
+/*
+ * session: open and close one SSH session with its helper (see session.h).
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/log.h"
+#include "boot.h"
+#include "cmd/transport_cmd.h"
+#include "ssh/transport_ssh.h"
+
+/*
+ * Download-direction queueing: a bulk stream keeps at most STREAM_WINDOW
+ * bytes in flight, and those bytes sit ahead of every other stream's in the
+ * shared pipe, so this trades bulk speed against the latency of everything
+ * else (the README's Performance section has the measurements). The
+ * channel window caps what all streams together may have in flight.
+ */
+#define SSH_RX_WINDOW (8u << 20)
+#define STREAM_WINDOW (1u << 20)
+/*
+ * A stream alone in the pipe for STREAM_ALONE_MS may hold what it receives
+ * in one SSH round trip (smallest PING seen, at most MUX_RTT_MAX_MS) plus
+ * STREAM_BUDGET_MS, up to STREAM_WINDOW_ALONE: a fast pipe fills; a long
+ * path gets a round trip's worth, which is in flight rather than queued; a
+ * slow short path stays at 1 MiB, so a reply never queues far behind it.
+ * It drops back to STREAM_WINDOW as soon as another stream's data arrives.
+ */
+#define STREAM_WINDOW_ALONE (4u << 20)
+#define STREAM_BUDGET_MS    10
+#define STREAM_ALONE_MS	    200
+#define OUT_HIGH	    (256u << 10)
+
+/* The libssh2 backend: our own session, with the ssh config's host keys and identities. */
+static int open_ssh(struct session *s, const struct session_args *a, char *err, size_t errlen)
+{
+	const struct opts *o = a->o;
+	const struct sshconf *cfg = a->cfg;
+	struct ssh_report rep;
+	int ret;
+
+	memset(&rep, 0, sizeof(rep));
+	ret = transport_ssh_open(&s->tr, cfg, o->identity, o->n_identity, o->known_hosts,
+				 SSH_RX_WINDOW, a->pg, &rep, err, errlen);
+	if (ret < 0) {
+		s->fatal = rep.fatal;
+		return ret;
+	}
+	if (rep.hostkey_added)
+		log_warn("added the host key of %s (%s) to %s", cfg->hostname, rep.hostkey,
+			 o->known_hosts	      ? o->known_hosts
+			 : cfg->n_known_hosts ? cfg->known_hosts[0]
+					      : "known_hosts");
+	else if (rep.hostkey_add_err)
+		log_warn("accepted the new host key of %s (%s) but could not save it: %s",
+			 cfg->hostname, rep.hostkey, strerror(-rep.hostkey_add_err));
+	log_debug("SSH session to %s@%s port %u is up (host key %s, authenticated by %s)",
+		  cfg->user, cfg->hostname, cfg->port, rep.hostkey, rep.auth_used);
+	return 0;
+}
+
+/*
+ * The -e backend. Its own connection must never be redirected, so when
+ * `ssh -G` names the server and it resolves here, that address and port is
+ * excluded as with our own session; through a proxy it is not contacted.
+ */
+static int open_cmd(struct session *s, const struct session_args *a, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *ai;
+	const struct opts *o = a->o;
+	const struct sshconf *cfg = a->cfg;
+	char port[8];
+	int ret;
+
+	progress_say(a->pg, "connecting to %s with the -e command: %s", o->remote_host, o->ssh_cmd);
+	ret =
+	    transport_cmd_open(&s->tr, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port);
+	if (ret < 0) {
+		snprintf(err, errlen, "starting the -e command: %s", strerror(-ret));
+		s->fatal = true;
+		return ret;
+	}
+	if (cfg->proxyjump || cfg->proxycommand) {
+		log_debug("-e: the SSH server is reached through a proxy; its address is not "
+			  "excluded (use -x if it is inside a routed network)");
+		return 0;
+	}
+	snprintf(port, sizeof(port), "%u", (unsigned)cfg->port);
+	if (getaddrinfo(cfg->hostname, port, &hints, &res) != 0) {
+		log_debug("-e: %s does not resolve here; its address is not excluded",
+			  cfg->hostname);
+		return 0;
+	}
+	/* ssh may take any of them (v4 or v6, round robin): every one is excluded. */
+	for (ai = res; ai && s->tr->n_peer < TRANSPORT_PEERS_MAX; ai = ai->ai_next)
+		if (ai->ai_addrlen <= sizeof(s->tr->peer[0]))
+			memcpy(&s->tr->peer[s->tr->n_peer++], ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+int session_open(struct session *s, const struct session_args *a, struct evloop *loop, char *err,
+		 size_t errlen)
+{
+	struct wire_hello peer;
+	struct boot_report boot;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	ret = a->o->ssh_cmd ? open_cmd(s, a, err, errlen) : open_ssh(s, a, err, errlen);
+	if (ret < 0)
+		return ret;
+	log_debug("transport %s: %s", s->tr->name, s->tr->detail);
+	ret = boot_start(s->tr, STREAM_WINDOW, a->want, a->o->verbose, a->pg, &peer, &boot, err,
+			 errlen);
+	if (ret < 0) {
+		s->fatal = boot.fatal;
+		goto fail;
+	}
+	if ((a->want & peer.features) != a->want) {
+		snprintf(err, errlen,
+			 "the remote helper does not offer -N, -H or --dns as asked (0x%x of 0x%x)",
+			 peer.features, a->want);
+		s->fatal = true;
+		ret = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	ret = -ENOMEM;
+	s->mux = mux_new(loop, STREAM_WINDOW, OUT_HIGH, a->ops, a->ctx);
+	if (!s->mux) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	mux_set_peer_window(s->mux, peer.window);
+	mux_set_window_max(s->mux, STREAM_WINDOW_ALONE, STREAM_ALONE_MS, STREAM_BUDGET_MS);
+	ret = tunnel_init(&s->tun, s->tr, loop, s->mux);
+	if (ret < 0) {
+		snprintf(err, errlen, "watching the transport: %s", strerror(-ret));
+		goto fail;
+	}
+	tunnel_set_alive(&s->tun, a->cfg->alive_interval, a->cfg->alive_count);
+	s->up = true;
+	return 0;
+fail:
+	session_close(s);
+	return ret;
+}
+
+void session_close(struct session *s)
+{
+	bool fatal = s->fatal;
+
+	tunnel_close(&s->tun);
+	mux_free(s->mux);
+	transport_close(s->tr);
+	memset(s, 0, sizeof(*s));
+	s->fatal = fatal;
+}
