@@ -6,15 +6,25 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "escape.h"
+#include "logsys.h"
 
 int log_verbosity = LOG_INFO;
 static const char *log_prog = "sluice";
 /* The live status line on a terminal, redrawn under each message; "" when none. */
 static char log_line[256];
+static bool log_syslog;
+
+void log_to_syslog(void)
+{
+	logsys_open(log_prog);
+	log_syslog = true;
+	log_line[0] = '\0';
+}
 
 void log_init(const char *prog, int verbosity)
 {
@@ -41,6 +51,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	 * can forget it and nothing reaches the terminal as a control sequence.
 	 */
 	escape_text(safe, sizeof(safe), line, strnlen(line, sizeof(line)), false);
+	if (log_syslog) {
+		logsys_line((int)lvl, safe);
+		return;
+	}
 	/* One write per line so lines from client and helper never interleave mid-line. */
 	if (log_line[0])
 		fprintf(stderr, "\r\033[K%s: %s\n%s", log_prog, safe, log_line);

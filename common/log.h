@@ -10,6 +10,8 @@ enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3, LOG_TRA
 extern int log_verbosity;
 
 void log_init(const char *prog, int verbosity);
+/* From now on, to syslog (facility daemon) instead of stderr. */
+void log_to_syslog(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * A status line kept at the bottom of a terminal: written now without a
