@@ -8,6 +8,7 @@
  * backoff, unless the cause is one no retry can fix.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,6 +29,10 @@
 #include "argfile.h"
 #include "listen.h"
 #include "opts.h"
+#include "control.h"
+#include "daemon.h"
+#include "notify.h"
+#include "report.h"
 #include "rules.h"
 #include "session.h"
 #include "status.h"
@@ -56,7 +61,13 @@ struct client {
 	int64_t next_try;   /* the next reconnect attempt */
 	unsigned attempt;   /* reconnect attempts since the drop */
 	unsigned reconnects;
-	int64_t sleep_gap;  /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
+	int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
+	int64_t started_ms;
+	uint64_t last_in, last_out, rate_in, rate_out; /* for --status */
+	size_t told_conns;			       /* the last STATUS= sent to systemd */
+	struct control ctl;
+	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
+	int log_fd;	    /* --log-file, -1 when none */
 	struct privc *priv; /* the only way to the firewall and /etc/hosts */
 	struct rules rules;
 	struct features feat;
@@ -351,6 +362,50 @@ static void client_table(struct client *c)
 		log_info("  ... and %zu more", n - TABLE_LINES_MAX);
 }
 
+static void top_row(void *arg, uint32_t id, const struct wire_open *dst,
+		    const struct mux_stream_end *sofar)
+{
+	struct report_conn rc = {*dst, sofar->sent, sofar->received, sofar->ms / 1000};
+
+	report_consider(arg, &rc);
+}
+
+/* --status: the report for one request on the status socket. */
+static size_t client_report(void *arg, bool json, char *buf, size_t len)
+{
+	struct client *c = arg;
+	struct report_view v = {
+	    .pid = (int)getpid(),
+	    .remote = c->o.remote_host,
+	    .host = c->cfg.hostname,
+	    .user = c->cfg.user ? c->cfg.user : "",
+	    .port = c->cfg.port,
+	    .up = c->s.up,
+	    .attempt = c->attempt,
+	    .transport = c->s.up ? c->s.tr->name : (c->o.ssh_cmd ? "command" : "ssh"),
+	    .detail = c->s.up ? c->s.tr->detail : "",
+	    .uptime_s = (clock_ms() - c->started_ms) / 1000,
+	    .reconnects = c->reconnects,
+	    .inc = c->rules.spec.include,
+	    .n_inc = c->rules.spec.n_include,
+	    .exc = c->rules.spec.exclude,
+	    .n_exc = c->rules.spec.n_exclude,
+	    .waiting = c->ls.n_parked,
+	    .rate_in = c->rate_in,
+	    .rate_out = c->rate_out,
+	};
+	struct mux_stats ms;
+
+	if (c->s.up) {
+		mux_get_stats(c->s.mux, &ms);
+		v.conns = ms.streams;
+		v.in = ms.rx_bytes;
+		v.out = ms.tx_bytes;
+		mux_each_stream(c->s.mux, top_row, &v);
+	}
+	return report_build(&v, json, buf, len);
+}
+
 /* 1 s doubling to 30 s, each within +-20 %, so many clients do not retry in step. */
 static int64_t backoff_ms(unsigned attempt)
 {
@@ -376,6 +431,7 @@ static void client_dropped(struct client *c)
 	features_detach(&c->feat);
 	listen_detach(&c->ls);
 	session_close(&c->s);
+	notify_send("STATUS=reconnecting to %s", c->cfg.hostname);
 	c->down_since = clock_ms();
 	c->attempt = 0;
 	c->next_try = c->down_since + backoff_ms(0);
@@ -399,6 +455,7 @@ static int client_reconnect(struct client *c)
 			 (clock_ms() - c->down_since) / 1000, c->attempt,
 			 held ? "; waiting connections go through now" : "");
 		c->down_since = 0;
+		c->told_conns = (size_t)-1;
 		return 0;
 	}
 	if (c->s.fatal) {
@@ -412,6 +469,7 @@ static int client_reconnect(struct client *c)
 		return -ETIMEDOUT;
 	}
 	c->next_try = clock_ms() + backoff_ms(c->attempt);
+	notify_send("STATUS=reconnecting to %s (attempt %u failed)", c->cfg.hostname, c->attempt);
 	log_warn("reconnect attempt %u to %s failed: %s; next in %" PRId64 " s", c->attempt,
 		 c->cfg.hostname, err, (c->next_try - clock_ms() + 500) / 1000);
 	return 1;
@@ -438,11 +496,23 @@ static void client_tick(struct client *c)
 		tunnel_probe(&c->s.tun);
 	}
 	c->sleep_gap = gap;
+	notify_tick(clock_ms());
 	if (c->s.up) {
 		tunnel_tick(&c->s.tun);
 		mux_get_stats(c->s.mux, &ms);
 		status_tick(&c->st, &ms);
+		/* A new session starts its counters at 0. */
+		c->rate_in = ms.rx_bytes >= c->last_in ? ms.rx_bytes - c->last_in : ms.rx_bytes;
+		c->rate_out = ms.tx_bytes >= c->last_out ? ms.tx_bytes - c->last_out : ms.tx_bytes;
+		c->last_in = ms.rx_bytes;
+		c->last_out = ms.tx_bytes;
+		if (ms.streams != c->told_conns) {
+			c->told_conns = ms.streams;
+			notify_send("STATUS=connected to %s, %zu connection%s", c->cfg.hostname,
+				    ms.streams, ms.streams == 1 ? "" : "s");
+		}
 	} else {
+		c->rate_in = c->rate_out = 0;
 		size_t n = listen_expire(&c->ls, HOLD_MS);
 		if (n)
 			log_info("reset %zu connection%s that waited %d s for the session", n,
@@ -509,7 +579,9 @@ static void client_cleanup(struct client *c)
 {
 	int ret;
 
+	notify_send("STOPPING=1");
 	status_end(&c->st);
+	control_close(&c->ctl);
 	features_stop(&c->feat);
 	if ((ret = rules_remove(&c->rules)) < 0)
 		log_err("removing the firewall rules failed: %s", privc_strerror(ret));
@@ -524,6 +596,67 @@ static void client_cleanup(struct client *c)
 	opts_free(&c->o);
 	argfile_free(&c->args);
 	rules_free(&c->rules);
+	if (c->pidfile[0])
+		pidfile_remove(c->pidfile);
+}
+
+/* -D, --pidfile, --log-file: set up before anything else is started. */
+static int client_detach_setup(struct client *c)
+{
+	bool stale;
+	int other, ret;
+
+	if (c->o.log_file) {
+		c->log_fd = open(c->o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (c->log_fd < 0) {
+			log_err("--log-file %s: %s", c->o.log_file, strerror(errno));
+			return -errno;
+		}
+	}
+	if (c->o.daemon && (ret = daemon_fork()) < 0) {
+		log_err("-D: cannot fork: %s", strerror(-ret));
+		return ret;
+	}
+	if (!c->o.pidfile)
+		return 0;
+	if (c->o.pidfile[0] == '/')
+		snprintf(c->pidfile, sizeof(c->pidfile), "%s", c->o.pidfile);
+	else if (!getcwd(c->pidfile, sizeof(c->pidfile) - 256) || strlen(c->o.pidfile) >= 255)
+		return -ENAMETOOLONG;
+	else
+		snprintf(c->pidfile + strlen(c->pidfile), 256, "/%s", c->o.pidfile);
+	ret = pidfile_create(c->pidfile, &stale, &other);
+	if (ret == -EEXIST)
+		log_err("--pidfile %s: sluice is already running there (pid %d)", c->pidfile,
+			other);
+	else if (ret < 0)
+		log_err("--pidfile %s: %s", c->pidfile, strerror(-ret));
+	else if (stale)
+		log_warn("--pidfile %s: replaced a stale file (pid %d is gone)", c->pidfile, other);
+	if (ret < 0)
+		c->pidfile[0] = '\0';
+	return ret;
+}
+
+/* The tunnel works: the status socket, systemd, the waiting parent of -D, and the log. */
+static void client_announce(struct client *c)
+{
+	int ret = control_open(&c->ctl, &c->loop, client_report, c);
+
+	if (ret < 0)
+		log_debug("no status socket: %s", strerror(-ret));
+	client_ready(c);
+	notify_send("READY=1\nSTATUS=connected to %s", c->cfg.hostname);
+	c->told_conns = (size_t)-1; /* the first tick tells the count */
+	if (c->o.daemon && (ret = daemon_ready()) < 0)
+		log_warn("-D: detaching: %s", strerror(-ret));
+	if (c->log_fd >= 0) {
+		dup2(c->log_fd, STDERR_FILENO);
+		close(c->log_fd);
+		c->log_fd = -1;
+	} else if (c->o.daemon || c->o.syslog) {
+		log_to_syslog();
+	}
 }
 
 int main(int argc, char **argv)
@@ -536,6 +669,9 @@ int main(int argc, char **argv)
 	c.feat.dns.s4.io.fd = c.feat.dns.s6.io.fd = -1;
 	c.loop.epfd = -1;
 	c.sig.fd = -1;
+	c.log_fd = -1;
+	c.ctl.io.fd = -1;
+	c.started_ms = clock_ms();
 	/* The fixed entry point sudo allows: nothing else is read, not even SLUICE_ARGS. */
 	if (argc == 2 && !strcmp(argv[1], PRIV_ARG))
 		return priv_main();
@@ -550,6 +686,15 @@ int main(int argc, char **argv)
 		return ret < 0 ? 2 : 0;
 	}
 	log_init("sluice", c.o.quiet ? LOG_WARN : LOG_INFO + c.o.verbose);
+	if (c.o.status) {
+		ret = control_query_all(c.o.json, stdout);
+		if (ret == 0 && !c.o.json)
+			log_err("no running sluice found");
+		argfile_free(&c.args);
+		opts_free(&c.o);
+		return ret > 0 ? 0 : 1;
+	}
+	notify_init();
 	if (c.o.sudoers_user) {
 		char line[8192];
 		ret = privc_sudoers(c.o.sudoers_user, line, sizeof(line), err, sizeof(err));
@@ -560,6 +705,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if ((ret = client_detach_setup(&c)) < 0)
+		goto out;
+	if (c.o.syslog && !c.o.daemon)
+		log_to_syslog();
 	/* Before any SSH prompt: sudo may ask for a password on the terminal. */
 	if ((ret = privc_start(&c.priv, err, sizeof(err))) < 0) {
 		log_err("%s", err);
@@ -596,8 +745,8 @@ int main(int argc, char **argv)
 		log_err("accepting connections: %s", strerror(-ret));
 		goto out;
 	}
-	client_ready(&c);
-	status_init(&c.st, c.o.quiet);
+	client_announce(&c);
+	status_init(&c.st, c.o.quiet || c.o.daemon);
 	ret = client_run(&c);
 out:
 	client_cleanup(&c);

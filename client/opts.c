@@ -36,10 +36,15 @@ enum {
 	OPT_GROUP,
 	OPT_SUDOERS,
 	OPT_NO_RECONNECT,
+	OPT_PIDFILE,
+	OPT_SYSLOG,
+	OPT_LOG_FILE,
+	OPT_STATUS,
+	OPT_JSON,
 	OPT_RECONNECT_MAX,
 };
 
-static const char short_opts[] = ":r:x:l:F:i:e:vqVhNH";
+static const char short_opts[] = ":r:x:l:F:i:e:vqVhNHD";
 
 static const struct option long_opts[] = {
     {"remote", required_argument, NULL, 'r'},
@@ -64,6 +69,12 @@ static const struct option long_opts[] = {
     {"group", required_argument, NULL, OPT_GROUP},
     {"sudoers-user", required_argument, NULL, OPT_SUDOERS},
     {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
+    {"daemon", no_argument, NULL, 'D'},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"status", no_argument, NULL, OPT_STATUS},
+    {"json", no_argument, NULL, OPT_JSON},
     {"reconnect-max", required_argument, NULL, OPT_RECONNECT_MAX},
     {NULL, 0, NULL, 0},
 };
@@ -102,6 +113,12 @@ static const char usage_text[] =
     "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
     "      --user USER         capture only this user's connections (name or uid)\n"
     "      --group GROUP       capture only this group's connections (name or gid)\n"
+    "  -D, --daemon            go to the background once the tunnel works (exit 0),\n"
+    "                          or exit non-zero with the error if it does not\n"
+    "      --pidfile FILE      write the pid there (created exclusively; removed on exit)\n"
+    "      --syslog            log to syslog (daemon facility); -D implies it\n"
+    "      --log-file FILE     log to FILE (appended) instead\n"
+    "      --status [--json]   show the running sluice tunnels this user may see, and exit\n"
     "      --no-reconnect      exit when the SSH session drops (default: reconnect,\n"
     "                          keeping the rules, so nothing leaks meanwhile)\n"
     "      --reconnect-max SECONDS\n"
@@ -547,6 +564,24 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		case OPT_NO_RECONNECT:
 			o->no_reconnect = true;
 			break;
+		case 'D':
+			o->daemon = true;
+			break;
+		case OPT_PIDFILE:
+			o->pidfile = optarg;
+			break;
+		case OPT_SYSLOG:
+			o->syslog = true;
+			break;
+		case OPT_LOG_FILE:
+			o->log_file = optarg;
+			break;
+		case OPT_STATUS:
+			o->status = true;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
 		case OPT_RECONNECT_MAX: {
 			unsigned long v;
 			char *end;
@@ -605,8 +640,13 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 				    arg);
 		}
 	}
-	if (o->sudoers_user)
+	if (o->json && !o->status)
+		return errbuf_set(err, errlen, -EINVAL, "--json goes with --status");
+	if (o->sudoers_user || o->status)
 		return OPTS_RUN; /* nothing else is used */
+	if (o->syslog && o->log_file)
+		return errbuf_set(err, errlen, -EINVAL,
+				  "--syslog and --log-file exclude each other");
 	if (!o->remote_host)
 		return errbuf_set(err, errlen, -EINVAL, "-r is required");
 	if (o->ssh_cmd && (o->n_identity || o->known_hosts))

@@ -45,6 +45,11 @@ struct opts {
 	bool quiet;		  /* -q */
 	const char *sudoers_user; /* --sudoers-user USER: print the sudoers line and exit */
 	bool no_reconnect;	  /* --no-reconnect: exit when the session drops */
+	bool daemon;		  /* -D: background once the tunnel works */
+	const char *pidfile;	  /* --pidfile FILE */
+	bool syslog;		  /* --syslog (implied by -D without --log-file) */
+	const char *log_file;	  /* --log-file FILE */
+	bool status, json;	  /* --status [--json]: ask the running ones and exit */
 	unsigned reconnect_max;	  /* --reconnect-max SECONDS: give up after; 0 = never */
 
 	bool auto_nets;	     /* -N: route the remote's networks */

@@ -155,6 +155,8 @@ tb_down() {
 	TB_NS=""
 	# Empty, it is a leftover of ours (or of a run beside us, which cannot tell).
 	rmdir /etc/netns 2>/dev/null
+	# Root's status sockets live on the host's /run: the directory a run made.
+	rmdir /run/sluice 2>/dev/null
 	[ -n "$TB" ] && [ -d "$TB" ] && rm -rf "$TB"
 	return 0
 }

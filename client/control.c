@@ -1,0 +1,278 @@
+/*
+ * control: the status socket and its client (see control.h).
+ */
+#include "control.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/fdio.h"
+#include "../common/log.h"
+
+#define QUERY_WAIT_MS 2000
+
+/* Where this user's sockets live: /run/sluice for root, else the runtime dir. */
+static int control_dir(uid_t uid, char *out, size_t len)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+
+	if (uid == 0)
+		return snprintf(out, len, "/run/sluice") < (int)len ? 0 : -ENAMETOOLONG;
+	if (!rt || rt[0] != '/')
+		return -ENOENT;
+	return snprintf(out, len, "%s/sluice", rt) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static int sock_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+/* A connected socket to path, or -errno (-ECONNREFUSED: nobody listens, a leftover). */
+static int dial(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, ret = sock_addr(path, &sun);
+
+	if (ret < 0)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Sockets of processes that died without removing them. */
+static void sweep(const char *dir)
+{
+	struct dirent *e;
+	char path[512];
+	DIR *d = opendir(dir);
+	int fd;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".sock"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		fd = dial(path);
+		if (fd >= 0)
+			close(fd);
+		else if (fd == -ECONNREFUSED)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+static void conn_close(struct control_conn *k)
+{
+	evloop_del(k->ctl->loop, &k->io);
+	close(k->io.fd);
+	k->io.fd = -1;
+}
+
+static void on_request(struct ev_io *io, uint32_t events)
+{
+	struct control_conn *k = (struct control_conn *)io;
+	static char reply[CONTROL_REPLY_MAX];
+	ssize_t n;
+	size_t len;
+
+	n = read(io->fd, k->req + k->len, sizeof(k->req) - 1 - k->len);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n <= 0) {
+		conn_close(k);
+		return;
+	}
+	k->len += (size_t)n;
+	k->req[k->len] = '\0';
+	if (!strchr(k->req, '\n')) {
+		if (k->len == sizeof(k->req) - 1)
+			conn_close(k);
+		return;
+	}
+	len = k->ctl->report(k->ctl->arg, !strncmp(k->req, "json", 4), reply, sizeof(reply));
+	/* A reply fits the socket's buffer; a peer that reads nothing loses it. */
+	send(io->fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	conn_close(k);
+}
+
+static void on_accept(struct ev_io *io, uint32_t events)
+{
+	struct control *c = (struct control *)io;
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	int fd, i;
+
+	while ((fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+		    (cred.uid != getuid() && cred.uid != 0)) {
+			log_debug("status socket: refused uid %u", (unsigned)cred.uid);
+			close(fd);
+			continue;
+		}
+		for (i = 0; i < CONTROL_CONNS && c->conn[i].io.fd >= 0; i++)
+			;
+		if (i == CONTROL_CONNS) {
+			close(fd);
+			continue;
+		}
+		c->conn[i] = (struct control_conn){.io = {fd, on_request}, .ctl = c};
+		if (evloop_add(c->loop, &c->conn[i].io, EPOLLIN) < 0) {
+			close(fd);
+			c->conn[i].io.fd = -1;
+		}
+	}
+}
+
+int control_open(struct control *c, struct evloop *loop, control_report_fn report, void *arg)
+{
+	struct sockaddr_un sun;
+	char dir[96];
+	int fd, i, ret;
+
+	memset(c, 0, sizeof(*c));
+	c->io.fd = -1;
+	for (i = 0; i < CONTROL_CONNS; i++)
+		c->conn[i].io.fd = -1;
+	ret = control_dir(getuid(), dir, sizeof(dir));
+	if (ret < 0)
+		return ret;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	sweep(dir);
+	snprintf(c->path, sizeof(c->path), "%s/%d.sock", dir, (int)getpid());
+	if ((ret = sock_addr(c->path, &sun)) < 0)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(c->path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(c->path, 0600) < 0 ||
+	    listen(fd, 8) < 0) {
+		ret = -errno;
+		close(fd);
+		unlink(c->path);
+		return ret;
+	}
+	c->loop = loop;
+	c->report = report;
+	c->arg = arg;
+	c->io.fd = fd;
+	c->io.cb = on_accept;
+	ret = evloop_add(loop, &c->io, EPOLLIN);
+	if (ret < 0)
+		control_close(c);
+	return ret;
+}
+
+void control_close(struct control *c)
+{
+	int i;
+
+	if (c->io.fd < 0)
+		return;
+	for (i = 0; i < CONTROL_CONNS; i++)
+		if (c->conn[i].io.fd >= 0)
+			conn_close(&c->conn[i]);
+	evloop_del(c->loop, &c->io);
+	close(c->io.fd);
+	c->io.fd = -1;
+	unlink(c->path);
+}
+
+/* One running sluice's reply, appended to out. */
+static int query_one(const char *path, bool json, FILE *out, bool first)
+{
+	char buf[4096];
+	int fd = dial(path), ret = 0;
+	ssize_t n;
+	struct timeval tv = {QUERY_WAIT_MS / 1000, 0};
+
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (fd_write_all(fd, json ? "json\n" : "text\n", 5) < 0) {
+		close(fd);
+		return -EPIPE;
+	}
+	if (json && !first)
+		fputs(",\n", out);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, out);
+	if (n < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int query_dir(const char *dir, bool json, FILE *out, int found)
+{
+	struct dirent **list;
+	char path[512];
+	int i, n = scandir(dir, &list, NULL, alphasort);
+
+	if (n < 0)
+		return found;
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(list[i]->d_name);
+
+		if (len > 5 && !strcmp(list[i]->d_name + len - 5, ".sock")) {
+			snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+			if (query_one(path, json, out, found == 0) == 0)
+				found++;
+		}
+		free(list[i]);
+	}
+	free(list);
+	return found;
+}
+
+int control_query_all(bool json, FILE *out)
+{
+	char dir[96];
+	int found = 0;
+
+	if (json)
+		fputs("[\n", out);
+	if (control_dir(getuid(), dir, sizeof(dir)) == 0)
+		found = query_dir(dir, json, out, found);
+	/* Root sees every user's too. */
+	if (getuid() == 0) {
+		struct dirent *e;
+		DIR *d = opendir("/run/user");
+
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(dir, sizeof(dir), "/run/user/%.64s/sluice", e->d_name);
+			found = query_dir(dir, json, out, found);
+		}
+		if (d)
+			closedir(d);
+	}
+	if (json)
+		fputs("\n]\n", out);
+	return found;
+}

@@ -1,0 +1,154 @@
+/*
+ * report: format the status report (see report.h).
+ */
+#include "report.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct out {
+	char *p;
+	size_t len, off;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->off >= o->len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->p + o->off, o->len - o->off, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->off = o->off + (size_t)n < o->len ? o->off + (size_t)n : o->len - 1;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void put_str(struct out *o, const char *s)
+{
+	put(o, "\"");
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			put(o, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			put(o, "\\u%04x", ch);
+		else
+			put(o, "%c", ch);
+	}
+	put(o, "\"");
+}
+
+static void put_nets(struct out *o, const struct subnet *n, size_t count, bool json)
+{
+	char s[SUBNET_STRLEN];
+	size_t i;
+
+	for (i = 0; i < count; i++) {
+		if (subnet_format(&n[i], s, sizeof(s)) < 0)
+			snprintf(s, sizeof(s), "?");
+		if (json) {
+			put(o, i ? ", " : "");
+			put_str(o, s);
+		} else {
+			put(o, "%s%s", i ? ", " : "", s);
+		}
+	}
+}
+
+void report_consider(struct report_view *v, const struct report_conn *c)
+{
+	size_t i, at = v->n_top;
+
+	while (at > 0 && v->top[at - 1].out + v->top[at - 1].in < c->out + c->in)
+		at--;
+	if (at == REPORT_TOP)
+		return;
+	if (v->n_top < REPORT_TOP)
+		v->n_top++;
+	for (i = v->n_top - 1; i > at; i--)
+		v->top[i] = v->top[i - 1];
+	v->top[at] = *c;
+}
+
+static void addr_text(const struct wire_open *d, char *buf, size_t len)
+{
+	if (!inet_ntop(d->family, d->addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}
+
+size_t report_build(const struct report_view *v, bool json, char *buf, size_t len)
+{
+	struct out o = {buf, len, 0};
+	char a[INET6_ADDRSTRLEN];
+	size_t i;
+
+	if (len)
+		buf[0] = '\0';
+	if (!json) {
+		put(&o, "sluice (pid %d): %s to %s@%s port %u (%s)\n", v->pid,
+		    v->up ? "connected" : "reconnecting", v->user, v->host, v->port, v->remote);
+		if (!v->up)
+			put(&o, "  reconnecting: attempt %u; %zu connection%s waiting\n",
+			    v->attempt, v->waiting, v->waiting == 1 ? "" : "s");
+		put(&o, "  transport: %s%s%s\n", v->transport, *v->detail ? ", " : "", v->detail);
+		put(&o, "  up %" PRId64 ":%02" PRId64 ":%02" PRId64 ", %u reconnect%s\n",
+		    v->uptime_s / 3600, v->uptime_s / 60 % 60, v->uptime_s % 60, v->reconnects,
+		    v->reconnects == 1 ? "" : "s");
+		put(&o, "  routed: ");
+		put_nets(&o, v->inc, v->n_inc, false);
+		put(&o, "\n  excluded: ");
+		put_nets(&o, v->exc, v->n_exc, false);
+		put(&o,
+		    "\n  connections: %zu open; out %" PRIu64 " bytes (%" PRIu64 "/s), in %" PRIu64
+		    " bytes (%" PRIu64 "/s)\n",
+		    v->conns, v->out, v->rate_out, v->in, v->rate_in);
+		for (i = 0; i < v->n_top; i++) {
+			addr_text(&v->top[i].dst, a, sizeof(a));
+			put(&o,
+			    "    %s%s%s port %u: %" PRIu64 " bytes out, %" PRIu64 " in, %" PRIu64
+			    " s\n",
+			    v->top[i].dst.family == AF_INET6 ? "[" : "", a,
+			    v->top[i].dst.family == AF_INET6 ? "]" : "", v->top[i].dst.port,
+			    v->top[i].out, v->top[i].in, v->top[i].age_s);
+		}
+		return o.off;
+	}
+	put(&o, "{\"pid\": %d, \"remote\": ", v->pid);
+	put_str(&o, v->remote);
+	put(&o, ", \"user\": ");
+	put_str(&o, v->user);
+	put(&o, ", \"host\": ");
+	put_str(&o, v->host);
+	put(&o, ", \"port\": %u, \"state\": \"%s\", \"attempt\": %u, \"transport\": ", v->port,
+	    v->up ? "up" : "reconnecting", v->attempt);
+	put_str(&o, v->transport);
+	put(&o, ", \"detail\": ");
+	put_str(&o, v->detail);
+	put(&o, ", \"uptime_s\": %" PRId64 ", \"reconnects\": %u, \"routed\": [", v->uptime_s,
+	    v->reconnects);
+	put_nets(&o, v->inc, v->n_inc, true);
+	put(&o, "], \"excluded\": [");
+	put_nets(&o, v->exc, v->n_exc, true);
+	put(&o,
+	    "], \"connections\": %zu, \"waiting\": %zu, \"bytes_out\": %" PRIu64
+	    ", \"bytes_in\": %" PRIu64 ", \"rate_out\": %" PRIu64 ", \"rate_in\": %" PRIu64
+	    ", \"top\": [",
+	    v->conns, v->waiting, v->out, v->in, v->rate_out, v->rate_in);
+	for (i = 0; i < v->n_top; i++) {
+		addr_text(&v->top[i].dst, a, sizeof(a));
+		put(&o,
+		    "%s{\"address\": \"%s\", \"port\": %u, \"bytes_out\": %" PRIu64
+		    ", \"bytes_in\": %" PRIu64 ", \"age_s\": %" PRIu64 "}",
+		    i ? ", " : "", a, v->top[i].dst.port, v->top[i].out, v->top[i].in,
+		    v->top[i].age_s);
+	}
+	put(&o, "]}");
+	return o.off;
+}

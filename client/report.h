@@ -1,0 +1,45 @@
+/*
+ * report: what `sluice --status` shows of a running tunnel, as text or as
+ * JSON. The JSON is stable (documented in sluice.1): fields are only ever
+ * added.
+ */
+#ifndef SLUICE_REPORT_H
+#define SLUICE_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/subnet.h"
+#include "../common/wire.h"
+
+#define REPORT_TOP 5
+
+struct report_conn {
+	struct wire_open dst;
+	uint64_t out, in, age_s;
+};
+
+struct report_view {
+	int pid;
+	const char *remote, *host, *user;
+	uint16_t port;
+	bool up;	  /* false: reconnecting */
+	unsigned attempt; /* reconnect attempts so far, while down */
+	const char *transport, *detail;
+	int64_t uptime_s;
+	unsigned reconnects;
+	const struct subnet *inc, *exc;
+	size_t n_inc, n_exc;
+	size_t conns, waiting;
+	uint64_t out, in, rate_out, rate_in; /* bytes, and bytes per second lately */
+	struct report_conn top[REPORT_TOP];  /* by bytes, most first */
+	size_t n_top;
+};
+
+/* Offer one open connection for the top list. */
+void report_consider(struct report_view *v, const struct report_conn *c);
+/* Write the report into buf (NUL-terminated, cut to fit); returns its length. */
+size_t report_build(const struct report_view *v, bool json, char *buf, size_t len);
+
+#endif
