@@ -12,6 +12,9 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP
 LDLIBS   := -lssh2 -lnftnl -lmnl -lnetfilter_conntrack
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# The client runs partly as root: Debian's usual hardening (the sanitizer builds go without).
+HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+HARDEN_LD := -Wl,-z,relro,-z,now
 
 COMMON_SRC := $(wildcard common/*.c)
 CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)) $(wildcard firewall/*.c)
@@ -34,7 +37,7 @@ FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 FUZZ_OBJ   := $(patsubst %.c,$(B)/fuzzobj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean
+.PHONY: all deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean install uninstall deb
 all: $(B)/sluice $(B)/sluice-helper
 
 # The helpers: static, musl, -Os, no library beyond libc, one per uname -m the
@@ -85,14 +88,14 @@ $(B)/obj/helpers_table.o: $(HELPERS) client/boot.h
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
+	$(CC) $(CFLAGS) $(HARDEN) -DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(B)/asan/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(B)/sluice: $(B)/obj/client/main.o $(LIB_OBJ)
-	$(CC) -o $@ $^ $(LDLIBS) -lcrypto
+	$(CC) $(HARDEN_LD) -o $@ $^ $(LDLIBS) -lcrypto
 
 $(B)/unit/%: tests/unit/%.c $(LIB_OBJ) tests/unit/t.h
 	@mkdir -p $(@D)
@@ -142,6 +145,49 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	@bash tests/bench.sh
+
+# Installing: PREFIX and DESTDIR as usual; the unit goes where systemd looks.
+PREFIX  ?= /usr/local
+BINDIR  := $(PREFIX)/bin
+MANDIR  := $(PREFIX)/share/man/man1
+COMPDIR := $(PREFIX)/share/bash-completion/completions
+DOCDIR  := $(PREFIX)/share/doc/sluice
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALLED := $(BINDIR)/sluice $(MANDIR)/sluice.1 $(COMPDIR)/sluice $(UNITDIR)/sluice@.service \
+	     $(DOCDIR)/example.conf $(DOCDIR)/README.md
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 $(B)/sluice $(DESTDIR)$(BINDIR)/sluice
+	sed 's/@VERSION@/$(VERSION)/' dist/sluice.1 >$(DESTDIR)$(MANDIR)/sluice.1
+	chmod 644 $(DESTDIR)$(MANDIR)/sluice.1
+	install -m 644 dist/sluice.bash-completion $(DESTDIR)$(COMPDIR)/sluice
+	sed 's|@BINDIR@|$(BINDIR)|' dist/sluice@.service >$(DESTDIR)$(UNITDIR)/sluice@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/sluice@.service
+	install -m 644 dist/example.conf README.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# A Debian package from a dpkg-deb recipe: the install above into a staging
+# root with PREFIX=/usr, stripped, with the files Debian policy asks for.
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_VERSION := 0.$(shell git rev-list --count HEAD 2>/dev/null || echo 1)
+DEB         := $(B)/sluice_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_ROOT    := $(B)/deb/root
+
+deb: all
+	rm -rf $(B)/deb
+	$(MAKE) install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr UNITDIR=/lib/systemd/system
+	rm $(DEB_ROOT)/usr/share/doc/sluice/README.md
+	strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+		$(DEB_ROOT)/usr/bin/sluice
+	gzip -9n $(DEB_ROOT)/usr/share/man/man1/sluice.1
+	bash dist/deb.sh $(DEB_ROOT) $(DEB_VERSION) $(DEB_ARCH)
+	dpkg-deb --root-owner-group --build $(DEB_ROOT) $(DEB)
+	@echo "built $(DEB)"
 
 format:
 	clang-format -i $(wildcard */*.c */*.h */*/*.c */*/*.h)

@@ -9,7 +9,7 @@
 set -u
 
 PKGS="build-essential gcc make pkg-config sudo libssh2-1-dev libnftnl-dev libmnl-dev musl-tools
-libnetfilter-conntrack-dev conntrack
+libnetfilter-conntrack-dev conntrack lintian apache2-utils
 nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format clang
 libclang-rt-14-dev
 dnsmasq-base bind9-dnsutils gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static
