@@ -65,6 +65,7 @@ struct client {
 	int64_t started_ms;
 	uint64_t last_in, last_out, rate_in, rate_out; /* for --status */
 	size_t told_conns;			       /* the last STATUS= sent to systemd */
+	uint64_t told_budget;			       /* streams reset at the buffer cap, logged */
 	struct control ctl;
 	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
 	int log_fd;	    /* --log-file, -1 when none */
@@ -456,6 +457,7 @@ static int client_reconnect(struct client *c)
 			 held ? "; waiting connections go through now" : "");
 		c->down_since = 0;
 		c->told_conns = (size_t)-1;
+		c->told_budget = 0;
 		return 0;
 	}
 	if (c->s.fatal) {
@@ -506,6 +508,15 @@ static void client_tick(struct client *c)
 		c->rate_out = ms.tx_bytes >= c->last_out ? ms.tx_bytes - c->last_out : ms.tx_bytes;
 		c->last_in = ms.rx_bytes;
 		c->last_out = ms.tx_bytes;
+		if (ms.over_budget > c->told_budget) {
+			log_warn("reset %" PRIu64
+				 " connection%s whose local readers were too slow: all "
+				 "their buffers together reached %u MiB",
+				 ms.over_budget - c->told_budget,
+				 ms.over_budget - c->told_budget == 1 ? "" : "s",
+				 MUX_BUFFERED_MAX >> 20);
+			c->told_budget = ms.over_budget;
+		}
 		if (ms.streams != c->told_conns) {
 			c->told_conns = ms.streams;
 			notify_send("STATUS=connected to %s, %zu connection%s", c->cfg.hostname,

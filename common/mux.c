@@ -67,6 +67,8 @@ struct mux {
 	uint64_t rate_bytes;	 /* DATA bytes in during it */
 	uint64_t rate_prev_bpms; /* bytes per ms over the last whole interval */
 	size_t out_high;
+	size_t buffered_max; /* all streams' buffers for local readers, together */
+	size_t rx_alloc;     /* what those buffers take now */
 	struct idmap streams;
 	uint32_t next_id;
 	struct stream *ready_head, *ready_tail;
@@ -197,6 +199,7 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 	}
 	close(s->io.fd);
 	m->st.buffered -= s->rx_tail - s->rx_head;
+	m->rx_alloc -= s->rx_cap;
 	if (m->ops->stream_closed) {
 		struct mux_stream_end end = {.reason = reason,
 					     .local = local,
@@ -344,6 +347,7 @@ static int stream_flush_rx(struct stream *s)
 		stream_return_credit(s, (size_t)w);
 	}
 	if (n == 0 && s->rx) {
+		s->m->rx_alloc -= s->rx_cap;
 		free(s->rx);
 		s->rx = NULL;
 		s->rx_head = s->rx_tail = s->rx_cap = 0;
@@ -368,9 +372,19 @@ static int rx_append(struct stream *s, const uint8_t *p, size_t n)
 			uint8_t *nb;
 			while (cap < used + n)
 				cap *= 2;
+			/*
+			 * Each stream's window bounds what it holds; this bounds the
+			 * memory of them all together, whatever the peer and many slow
+			 * local readers do.
+			 */
+			if (s->m->rx_alloc - s->rx_cap + cap > s->m->buffered_max) {
+				s->m->st.over_budget++;
+				return -ENOBUFS;
+			}
 			nb = realloc(s->rx, cap);
 			if (!nb)
 				return -ENOMEM;
+			s->m->rx_alloc += cap - s->rx_cap;
 			s->rx = nb;
 			s->rx_cap = cap;
 		}
@@ -495,6 +509,7 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	m->window = window;
 	m->window_max = window;
 	m->out_high = out_high;
+	m->buffered_max = MUX_BUFFERED_MAX;
 	m->next_id = 1;
 	idmap_init(&m->streams);
 	m->data.b = malloc(DATA_CAP);
@@ -531,6 +546,11 @@ void mux_free(struct mux *m)
 	free(m->ctl.b);
 	free(m->in);
 	free(m);
+}
+
+void mux_set_buffered_max(struct mux *m, size_t max)
+{
+	m->buffered_max = max;
 }
 
 void mux_set_peer_window(struct mux *m, uint32_t window)

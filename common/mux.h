@@ -52,13 +52,19 @@ struct mux_ops {
 
 struct mux_stats {
 	size_t streams;
-	size_t buffered; /* bytes held for local sockets */
+	size_t buffered;      /* bytes held for local sockets */
+	uint64_t over_budget; /* streams reset: all buffers together would pass the cap */
 	uint64_t rx_bytes, tx_bytes;
 	uint64_t credit_grown, credit_cut; /* lone-stream window changes (mux_set_window_max) */
 };
 
 struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 		    const struct mux_ops *ops, void *ctx);
+/* The default cap on the buffers held for slow local readers, all streams together. */
+#define MUX_BUFFERED_MAX (256u << 20)
+/* Change that cap (tests). */
+void mux_set_buffered_max(struct mux *m, size_t max);
+
 /* Resets every stream socket (RST: the peer sees the stream cut off). */
 void mux_free(struct mux *m);
 

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../common/mux.h"
@@ -529,8 +531,262 @@ static void test_control_overflow_ends_session(void)
 	rig_free(&r);
 }
 
+/* A connected AF_UNIX pair with small buffers, both ends non-blocking. */
+static struct t_pair small_pair(void)
+{
+	struct t_pair p = {-1, -1};
+	int sv[2], small = 4096;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+		return p;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	p.a = sv[0];
+	p.b = sv[1];
+	return p;
+}
+
+/* Like open_stream, over socketpairs whose far reader takes little. */
+static int open_small(struct rig *r, int *app, int *remote)
+{
+	struct t_pair local = small_pair(), far = small_pair();
+	struct wire_open o = dst4();
+
+	if (local.a < 0 || far.a < 0)
+		return -1;
+	next_connect_fd = far.a;
+	if (mux_open_stream(r->c, local.a, &o) < 0)
+		return -1;
+	pump(r, 2);
+	*app = local.b;
+	*remote = far.b;
+	return 0;
+}
+
+static long rss_kib(void)
+{
+	char line[256];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/*
+ * Slow readers on every stream: each stream's buffer stays within its
+ * window, and all of them together within the mux's cap; the stream that
+ * would pass it is reset, and the session and new streams carry on.
+ */
+static void test_total_buffer_cap(void)
+{
+	struct rig r;
+	struct mux_stats st;
+	static char big[64 << 10];
+	int app[4], remote[4], a2, r2, eof, i, k, reset = 0;
+	char buf[8];
+	size_t peak = 0;
+
+	rig_init(&r);
+	mux_set_buffered_max(r.h, 512u << 10);
+	memset(big, 'y', sizeof(big));
+	for (i = 0; i < 4; i++)
+		CHECK_EQ_INT(open_small(&r, &app[i], &remote[i]), 0);
+	for (k = 0; k < 64; k++) {
+		for (i = 0; i < 4; i++)
+			if (write(app[i], big, sizeof(big)) < 0 && errno != EAGAIN)
+				reset++;
+		pump(&r, 2);
+		mux_get_stats(r.h, &st);
+		if (st.buffered > peak)
+			peak = st.buffered;
+	}
+	mux_get_stats(r.h, &st);
+	CHECK(peak <= (512u << 10));
+	CHECK(peak > WINDOW); /* the cap, not one window, was what held */
+	CHECK(st.over_budget >= 1);
+	CHECK(reset >= 1);
+	CHECK_EQ_INT(r.proto_err, 0);
+	CHECK_EQ_INT(open_small(&r, &a2, &r2), 0);
+	CHECK_EQ_INT(write(a2, "ok", 2), 2);
+	CHECK_EQ_INT(read_all(&r, r2, buf, 2, &eof), 2);
+	for (i = 0; i < 4; i++)
+		close(app[i]), close(remote[i]);
+	close(a2), close(r2);
+	rig_free(&r);
+}
+
+/*
+ * 10,000 streams whose far readers take nothing: the helper side's memory
+ * stays under the cap (here 16 MiB) plus a little per stream. The two muxes
+ * run in two processes joined by a socketpair, as over SSH, and the far
+ * readers in a third, so that no process needs more than one descriptor
+ * per stream.
+ */
+#define MANY	   10000
+#define MANY_CAP   (16u << 20)
+#define MANY_CHUNK (32u << 10)
+
+static int sink_port;
+
+/* The far end: accepts every connection with a tiny receive buffer, reads nothing. */
+static pid_t sink_start(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM, 0), small = 4096, n = 0;
+	pid_t pid;
+
+	setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	bind(l, (struct sockaddr *)&sin, sizeof(sin));
+	listen(l, 4096);
+	getsockname(l, (struct sockaddr *)&sin, &len);
+	sink_port = ntohs(sin.sin_port);
+	pid = fork();
+	if (pid == 0) {
+		alarm(120);
+		while (n < MANY)
+			if (accept(l, NULL, NULL) >= 0)
+				n++;
+		pause();
+		_exit(0);
+	}
+	close(l);
+	return pid;
+}
+
+static int sink_connect(void *ctx, const struct wire_open *dst)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons((uint16_t)sink_port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), small = 4096;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -ECONNREFUSED;
+	}
+	return fd;
+}
+
+/* Move bytes between a mux and the wire once; 1 when something moved. */
+static int wire_step(struct mux *m, int wire, int *err)
+{
+	size_t len;
+	const uint8_t *p;
+	uint8_t *q;
+	ssize_t n;
+	int moved = 0;
+
+	mux_fill(m);
+	p = mux_out_peek(m, &len);
+	if (len && (n = write(wire, p, len)) > 0) {
+		mux_out_consume(m, (size_t)n);
+		moved = 1;
+	}
+	q = mux_in_space(m, &len);
+	if (len && (n = read(wire, q, len)) > 0) {
+		if (mux_in_commit(m, (size_t)n) < 0)
+			*err = 1;
+		moved = 1;
+	}
+	return moved;
+}
+
+static void test_10k_slow_streams_bounded(void)
+{
+	static const struct mux_ops sink_ops = {.connect = sink_connect};
+	int wire[2], report[2], err = 0, i, idle;
+	long rss[4] = {0, 0, 0, 0};
+	pid_t sink, helper;
+	struct evloop loop;
+	struct mux *c;
+
+	signal(SIGALRM, SIG_DFL);
+	sink = sink_start();
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, wire) < 0 || pipe(report) < 0) {
+		CHECK(0);
+		return;
+	}
+	helper = fork();
+	if (helper == 0) {
+		/* The helper's side: buffers for readers that take nothing. */
+		struct mux_stats st;
+		struct mux *h;
+		long out[4];
+
+		alarm(120);
+		close(wire[0]);
+		evloop_init(&loop);
+		h = mux_new(&loop, WINDOW, 64 << 10, &sink_ops, NULL);
+		mux_set_peer_window(h, WINDOW);
+		mux_set_buffered_max(h, MANY_CAP);
+		out[0] = rss_kib();
+		for (idle = 0; idle < 100;) {
+			int moved = wire_step(h, wire[1], &err);
+			evloop_run_once(&loop, moved ? 0 : 10);
+			idle = moved ? 0 : idle + 1;
+		}
+		mux_get_stats(h, &st);
+		out[1] = rss_kib();
+		out[2] = err ? -1 : (long)st.buffered;
+		out[3] = (long)st.over_budget;
+		write(report[1], out, sizeof(out));
+		_exit(0);
+	}
+	close(wire[1]);
+	evloop_init(&loop);
+	c = mux_new(&loop, WINDOW, 64 << 10, &client_ops, NULL);
+	mux_set_peer_window(c, WINDOW);
+	for (i = 0; i < MANY && !err; i++) {
+		static char chunk[MANY_CHUNK];
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
+			break;
+		/* The application writes its bytes and is gone; the stream lives on. */
+		write(sv[1], chunk, sizeof(chunk));
+		close(sv[1]);
+		if (mux_open_stream(c, sv[0], &(struct wire_open){.family = AF_INET, .port = 9}) <
+		    0)
+			break;
+		wire_step(c, wire[0], &err);
+		evloop_run_once(&loop, 0);
+	}
+	for (idle = 0; idle < 100;) {
+		int moved = wire_step(c, wire[0], &err);
+		evloop_run_once(&loop, moved ? 0 : 10);
+		idle = moved ? 0 : idle + 1;
+	}
+	if (read(report[0], rss, sizeof(rss)) != (ssize_t)sizeof(rss))
+		rss[2] = -2;
+	printf("# %d streams; the helper side holds %ld bytes, reset %ld streams at the cap; its "
+	       "RSS %ld -> %ld KiB\n",
+	       i, rss[2], rss[3], rss[0], rss[1]);
+	CHECK_EQ_INT(i, MANY);
+	CHECK_EQ_INT(err, 0);
+	CHECK(rss[3] > 0); /* the readers really were slow: the cap was reached */
+	CHECK(rss[2] > 0 && rss[2] <= (long)MANY_CAP);
+	/* The cap, plus a few KiB of bookkeeping per stream. */
+	CHECK(rss[1] - rss[0] < (long)(MANY_CAP >> 10) + MANY * 4 + (16 << 10));
+	mux_free(c);
+	evloop_close(&loop);
+	close(wire[0]);
+	kill(sink, SIGKILL);
+	kill(helper, SIGKILL);
+	waitpid(sink, NULL, 0);
+	waitpid(helper, NULL, 0);
+}
+
 int main(void)
 {
+	/* Writing to a stream the mux reset must fail, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
 	RUN(test_half_close_both_ways);
 	RUN(test_refused_is_reset);
 	RUN(test_slow_reader_bounded_and_others_flow);
@@ -540,5 +796,7 @@ int main(void)
 	RUN(test_peer_breaking_rules);
 	RUN(test_control_frames_go_first);
 	RUN(test_control_overflow_ends_session);
+	RUN(test_total_buffer_cap);
+	RUN(test_10k_slow_streams_bounded);
 	T_EXIT();
 }
