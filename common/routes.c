@@ -257,6 +257,16 @@ static int dump_walk(const uint8_t *p, size_t len, uint32_t seq, int *intr, rout
 	return 0;
 }
 
+int routes_parse(const void *buf, size_t len, uint32_t seq, struct subnet *out, size_t max,
+		 unsigned flags, size_t *n)
+{
+	struct collect col = {out, *n, max, flags};
+	int intr = 0, ret = dump_walk(buf, len, seq, &intr, route_cb, &col);
+
+	*n = col.n;
+	return ret;
+}
+
 int routes_nl_dump(uint16_t type, uint8_t family, routes_nl_cb cb, void *arg)
 {
 	static uint32_t dump_count;

@@ -144,4 +144,13 @@ struct routes_cand {
 size_t routes_add(struct subnet *out, size_t n, size_t max, const struct routes_cand *c,
 		  unsigned flags);
 
+/*
+ * One datagram of a route dump answering request seq, parsed as
+ * routes_read parses what the kernel sends: the routes that pass go into
+ * out (*n of them so far, updated). Returns 1 at the end of the dump, 0
+ * for more, or -errno for a malformed datagram. For the fuzzer.
+ */
+int routes_parse(const void *buf, size_t len, uint32_t seq, struct subnet *out, size_t max,
+		 unsigned flags, size_t *n);
+
 #endif
