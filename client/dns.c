@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/bindset.h"
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/sockaddr.h"
@@ -17,76 +18,28 @@
 
 #define DNS_TIMEOUT_MS 10000
 
-static int bind_udp(int family, uint16_t port)
-{
-	struct sockaddr_storage ss;
-	struct in_addr lo4 = {htonl(INADDR_LOOPBACK)};
-	socklen_t len;
-	int fd, one = 1;
-
-	len =
-	    sa_make(&ss, family,
-		    family == AF_INET ? (const void *)&lo4 : (const void *)&in6addr_loopback, port);
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
-		int err = errno;
-		close(fd);
-		return -err;
-	}
-	return fd;
-}
-
-static uint16_t bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 0;
-	return sa_port(&ss);
-}
-
 int dns_open(struct dns_proxy *d, bool v4, bool v6)
 {
-	int tries, fd4 = -1, fd6 = -1;
+	struct sockaddr_storage ss[2];
+	struct in_addr lo4 = {htonl(INADDR_LOOPBACK)};
+	int fds[BINDSET_MAX], ret;
+	size_t n = 0, bad;
 
 	memset(d, 0, sizeof(*d));
 	d->s4.io.fd = d->s6.io.fd = -1;
 	d->next_id = 1;
-	for (tries = 0; tries < 16; tries++) {
-		uint16_t port = 0;
-		if (v4) {
-			fd4 = bind_udp(AF_INET, 0);
-			if (fd4 < 0)
-				return fd4;
-			port = bound_port(fd4);
-		}
-		if (v6) {
-			fd6 = bind_udp(AF_INET6, port);
-			if (fd6 == -EADDRINUSE && v4) {
-				/* The port the kernel gave us for IPv4 is taken on ::1: pick again.
-				 */
-				close(fd4);
-				continue;
-			}
-			if (fd6 < 0) {
-				if (fd4 >= 0)
-					close(fd4);
-				return fd6;
-			}
-			if (!port)
-				port = bound_port(fd6);
-		}
-		d->s4.io.fd = fd4;
-		d->s6.io.fd = fd6;
-		d->port = port;
-		return 0;
-	}
-	return -EADDRINUSE;
+	if (v4)
+		sa_make(&ss[n++], AF_INET, &lo4, 0);
+	if (v6)
+		sa_make(&ss[n++], AF_INET6, &in6addr_loopback, 0);
+	ret = bindset_open(SOCK_DGRAM, 0, ss, n, fds, &d->port, &bad);
+	if (ret < 0)
+		return ret;
+	if (v4)
+		d->s4.io.fd = fds[0];
+	if (v6)
+		d->s6.io.fd = fds[v4 ? 1 : 0];
+	return 0;
 }
 
 static void pending_forget(struct dns_proxy *d, struct dns_pending *p)

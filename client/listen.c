@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/bindset.h"
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../common/sockaddr.h"
@@ -25,27 +26,6 @@
 
 #define LISTEN_BACKLOG	 4096
 #define ACCEPT_PER_EVENT 128
-#define AUTO_PORT_TRIES	 16
-
-static int bind_one(const struct sockaddr_storage *ss)
-{
-	int fd, one = 1, ret;
-	socklen_t len =
-	    ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss->ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
 
 static void close_all(struct listeners *ls)
 {
@@ -57,56 +37,25 @@ static void close_all(struct listeners *ls)
 	ls->n = 0;
 }
 
-static int try_port(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n,
-		    uint16_t port, size_t *bad)
-{
-	size_t i;
-	int fd;
-
-	for (i = 0; i < n; i++) {
-		struct listener *l = &ls->l[ls->n];
-		l->addr = addrs[i];
-		if (port || i > 0)
-			sa_set_port(&l->addr, port);
-		fd = bind_one(&l->addr);
-		if (fd < 0) {
-			*bad = i;
-			close_all(ls);
-			return fd;
-		}
-		if (port == 0) {
-			/* The kernel chose; every other listener must use the same port. */
-			socklen_t len = sizeof(l->addr);
-			getsockname(fd, (struct sockaddr *)&l->addr, &len);
-			port = sa_port(&l->addr);
-		}
-		l->io.fd = fd;
-		l->set = ls;
-		ls->n++;
-	}
-	ls->port = port;
-	return 0;
-}
-
 int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n, size_t *bad)
 {
-	int tries, ret = -EINVAL;
-	uint16_t port;
+	int fds[BINDSET_MAX], ret;
+	size_t i;
 
 	memset(ls, 0, sizeof(*ls));
 	ls->reserve_fd = -1;
 	if (n == 0 || n > LISTEN_MAX)
 		return -EINVAL;
-	port = sa_port(&addrs[0]);
-	for (tries = 0; tries < (port ? 1 : AUTO_PORT_TRIES); tries++) {
-		ret = try_port(ls, addrs, n, port, bad);
-		/* An automatic port free on the first address may be taken on another: pick again.
-		 */
-		if (ret != -EADDRINUSE || port)
-			break;
-	}
+	ret = bindset_open(SOCK_STREAM, LISTEN_BACKLOG, addrs, n, fds, &ls->port, bad);
 	if (ret < 0)
 		return ret;
+	for (i = 0; i < n; i++) {
+		struct listener *l = &ls->l[ls->n++];
+		l->addr = addrs[i];
+		sa_set_port(&l->addr, ls->port);
+		l->io.fd = fds[i];
+		l->set = ls;
+	}
 	ls->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
