@@ -13,6 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
+#include "../common/escape.h"
 #include "../common/fdio.h"
 #include "../common/log.h"
 
@@ -202,37 +204,68 @@ void control_close(struct control *c)
 	unlink(c->path);
 }
 
-/* One running sluice's reply, appended to out. */
-static int query_one(const char *path, bool json, FILE *out, bool first)
+/*
+ * One running sluice's reply, appended to out. The socket must be a real
+ * socket owned by owner (no symlink to someone else's), and the process
+ * behind it must run as owner or root: root reads users' directories, and
+ * what it prints must come from them. Bounded in bytes and time, and
+ * escaped, since it goes to a terminal.
+ */
+static int query_one(const char *path, uid_t owner, bool json, FILE *out, bool first)
 {
-	char buf[4096];
-	int fd = dial(path), ret = 0;
-	ssize_t n;
-	struct timeval tv = {QUERY_WAIT_MS / 1000, 0};
+	static char buf[CONTROL_REPLY_MAX], safe[CONTROL_REPLY_MAX * 4];
+	struct timeval tv = {0, 200000};
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	int64_t end = clock_ms() + QUERY_WAIT_MS;
+	size_t got = 0;
+	struct stat st;
+	ssize_t n = 0;
+	int fd;
 
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != owner)
+		return -EPERM;
+	fd = dial(path);
 	if (fd < 0)
 		return fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
+	    (cred.uid != owner && cred.uid != 0)) {
+		close(fd);
+		return -EPERM;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (fd_write_all(fd, json ? "json\n" : "text\n", 5) < 0) {
 		close(fd);
 		return -EPIPE;
 	}
+	while (got < sizeof(buf) && clock_ms() < end) {
+		n = read(fd, buf + got, sizeof(buf) - got);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	close(fd);
+	if (n != 0 || !got)
+		return -EPROTO; /* cut short, too long, or nothing: not a whole report */
 	if (json && !first)
 		fputs(",\n", out);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, (size_t)n, out);
-	if (n < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
+	escape_text(safe, sizeof(safe), buf, got, true);
+	fputs(safe, out);
+	return 0;
 }
 
 static int query_dir(const char *dir, bool json, FILE *out, int found)
 {
 	struct dirent **list;
 	char path[512];
-	int i, n = scandir(dir, &list, NULL, alphasort);
+	struct stat st;
+	int i, n;
 
+	/* The directory says whose sockets these are. */
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return found;
+	n = scandir(dir, &list, NULL, alphasort);
 	if (n < 0)
 		return found;
 	for (i = 0; i < n; i++) {
@@ -240,7 +273,7 @@ static int query_dir(const char *dir, bool json, FILE *out, int found)
 
 		if (len > 5 && !strcmp(list[i]->d_name + len - 5, ".sock")) {
 			snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
-			if (query_one(path, json, out, found == 0) == 0)
+			if (query_one(path, st.st_uid, json, out, found == 0) == 0)
 				found++;
 		}
 		free(list[i]);

@@ -236,6 +236,12 @@ static int client_session(struct client *c, char *err, size_t errlen)
 
 	if (ret < 0)
 		return ret;
+	if (c->s.tr->n_peer && c->s.tr->peer[0].ss_family && !c->o.ssh_cmd) {
+		c->cfg.last_peer = c->s.tr->peer[0];
+		c->cfg.last_peer_len = c->s.tr->peer[0].ss_family == AF_INET
+					   ? sizeof(struct sockaddr_in)
+					   : sizeof(struct sockaddr_in6);
+	}
 	ret = features_start(&c->feat, &c->loop, c->s.mux, c->sa.want);
 	if (ret < 0) {
 		snprintf(err, errlen, "starting -N, -H or --dns: %s", strerror(-ret));
@@ -447,6 +453,9 @@ static int client_reconnect(struct client *c)
 	int ret;
 
 	c->attempt++;
+	/* An attempt blocks (connect, handshake: about 45 s at most): the watchdog must not fire.
+	 */
+	notify_pet();
 	ret = client_session(c, err, sizeof(err));
 	if (ret == 0) {
 		client_ct_flush(c);
@@ -541,6 +550,13 @@ static int client_run(struct client *c)
 	clock_gettime(CLOCK_MONOTONIC, &last);
 	c->sleep_gap = sleep_gap_ms();
 	while (!c->stop_signal) {
+		/* Without it the rules are gone: going on would send traffic around the tunnel. */
+		if (privc_gone(c->priv)) {
+			status_end(&c->st);
+			log_err("the privileged part went away, and the firewall rules with it: "
+				"stopping");
+			return -EPIPE;
+		}
 		if (c->s.up) {
 			tunnel_pump(&c->s.tun);
 			if (c->s.tun.failed) {

@@ -57,6 +57,12 @@ void notify_send(const char *fmt, ...)
 	close(fd);
 }
 
+void notify_pet(void)
+{
+	if (watchdog_ms)
+		notify_send("WATCHDOG=1");
+}
+
 void notify_tick(int64_t now_ms)
 {
 	if (!watchdog_ms || now_ms - last_pet < watchdog_ms / 2)

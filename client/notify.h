@@ -15,5 +15,7 @@ void notify_init(void);
 void notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Once a second: WATCHDOG=1 when half the watchdog interval has passed. */
 void notify_tick(int64_t now_ms);
+/* WATCHDOG=1 now (when a watchdog is set): before something that blocks a while. */
+void notify_pet(void);
 
 #endif

@@ -45,12 +45,18 @@ static void put_str(struct out *o, const char *s)
 	put(o, "\"");
 }
 
+/* At most REPORT_NETS networks, so a report always fits whole; the count says how many in all. */
 static void put_nets(struct out *o, const struct subnet *n, size_t count, bool json)
 {
 	char s[SUBNET_STRLEN];
 	size_t i;
 
-	for (i = 0; i < count; i++) {
+	if (!json && count > REPORT_NETS) {
+		put_nets(o, n, REPORT_NETS, false);
+		put(o, " and %zu more", count - REPORT_NETS);
+		return;
+	}
+	for (i = 0; i < count && i < REPORT_NETS; i++) {
 		if (subnet_format(&n[i], s, sizeof(s)) < 0)
 			snprintf(s, sizeof(s), "?");
 		if (json) {
@@ -134,13 +140,13 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	put(&o, ", \"uptime_s\": %" PRId64 ", \"reconnects\": %u, \"routed\": [", v->uptime_s,
 	    v->reconnects);
 	put_nets(&o, v->inc, v->n_inc, true);
-	put(&o, "], \"excluded\": [");
+	put(&o, "], \"routed_total\": %zu, \"excluded\": [", v->n_inc);
 	put_nets(&o, v->exc, v->n_exc, true);
 	put(&o,
-	    "], \"connections\": %zu, \"waiting\": %zu, \"bytes_out\": %" PRIu64
-	    ", \"bytes_in\": %" PRIu64 ", \"rate_out\": %" PRIu64 ", \"rate_in\": %" PRIu64
-	    ", \"top\": [",
-	    v->conns, v->waiting, v->out, v->in, v->rate_out, v->rate_in);
+	    "], \"excluded_total\": %zu, \"connections\": %zu, \"waiting\": %zu, \"bytes_out\": "
+	    "%" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"rate_out\": %" PRIu64
+	    ", \"rate_in\": %" PRIu64 ", \"top\": [",
+	    v->n_exc, v->conns, v->waiting, v->out, v->in, v->rate_out, v->rate_in);
 	for (i = 0; i < v->n_top; i++) {
 		addr_text(&v->top[i].dst, a, sizeof(a));
 		put(&o,

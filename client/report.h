@@ -13,7 +13,8 @@
 #include "../common/subnet.h"
 #include "../common/wire.h"
 
-#define REPORT_TOP 5
+#define REPORT_TOP  5
+#define REPORT_NETS 200 /* networks listed; the totals count them all */
 
 struct report_conn {
 	struct wire_open dst;

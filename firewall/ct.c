@@ -6,15 +6,23 @@
 #include "ct.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
+#define LOCAL_MAX 256
+
 struct ct_scan {
 	const struct fw_spec *spec;
 	enum ct_which which;
+	struct {
+		int family;
+		uint8_t addr[16];
+	} local[LOCAL_MAX]; /* this machine's addresses: where a redirect points */
+	size_t n_local;
 	struct nf_conntrack **found;
 	size_t n;
 	int err;
@@ -30,6 +38,43 @@ static bool in_list(const struct subnet *l, size_t n, int family, const uint8_t 
 		    port <= l[i].port_hi)
 			return true;
 	return false;
+}
+
+/* A redirect sends a flow to this machine itself: loopback, or one of its addresses. */
+static bool is_local(const struct ct_scan *s, int family, const uint8_t *a)
+{
+	static const uint8_t lo6[16] = {[15] = 1};
+	size_t i;
+
+	if ((family == AF_INET && a[0] == 127) || (family == AF_INET6 && !memcmp(a, lo6, 16)))
+		return true;
+	for (i = 0; i < s->n_local; i++)
+		if (s->local[i].family == family &&
+		    !memcmp(s->local[i].addr, a, family == AF_INET ? 4 : 16))
+			return true;
+	return false;
+}
+
+static void read_local(struct ct_scan *s)
+{
+	struct ifaddrs *ifa, *i;
+
+	if (getifaddrs(&ifa) < 0)
+		return;
+	for (i = ifa; i && s->n_local < LOCAL_MAX; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			s->local[s->n_local].family = AF_INET;
+			memcpy(s->local[s->n_local++].addr,
+			       &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			s->local[s->n_local].family = AF_INET6;
+			memcpy(s->local[s->n_local++].addr,
+			       &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, 16);
+		}
+	}
+	freeifaddrs(ifa);
 }
 
 static int on_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
@@ -60,6 +105,9 @@ static int on_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, vo
 	to_port = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
 	if (to_port == port && !memcmp(from, addr, sizeof(addr)))
 		return NFCT_CB_CONTINUE;
+	/* Someone else's DNAT (containers, port forwards) goes elsewhere: not ours to judge. */
+	if (!is_local(s, family, from))
+		return NFCT_CB_CONTINUE;
 	ours = to_port == s->spec->redirect_port;
 	if (ours != (s->which == CT_OURS) ||
 	    !in_list(s->spec->include, s->spec->n_include, family, addr, port) ||
@@ -80,6 +128,7 @@ int ct_flush(const struct fw_spec *spec, enum ct_which which, size_t *deleted)
 	int ret = 0;
 
 	*deleted = 0;
+	read_local(&s);
 	s.found = calloc(CT_MAX, sizeof(*s.found));
 	if (!s.found)
 		return -ENOMEM;

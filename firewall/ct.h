@@ -15,8 +15,8 @@
 #define CT_MAX 65536 /* entries removed in one call, at most */
 
 enum ct_which {
-	CT_STALE, /* to spec's networks, NATed elsewhere than spec's redirect port */
-	CT_OURS,  /* to spec's networks, NATed to spec's redirect port */
+	CT_STALE, /* to spec's networks, redirected to this machine but not to our port */
+	CT_OURS,  /* to spec's networks, redirected to our port */
 };
 
 /*

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/evloop.h"
 #include "../common/fdio.h"
 #include "../common/fdlimit.h"
@@ -50,7 +51,7 @@ struct helper {
 	bool more; /* the last pump stopped at PUMP_ROUNDS with work left */
 	bool told_growth;
 	int exit_code;
-	time_t last_in;	   /* when the client last sent anything */
+	int64_t last_in;   /* when the client last sent anything (clock_ms) */
 	uint32_t features; /* what the client asked for */
 	struct services *svc;
 };
@@ -129,7 +130,7 @@ static void helper_pump(struct helper *h)
 			n = read(0, p, len);
 			if (n > 0) {
 				progress = true;
-				h->last_in = time(NULL);
+				h->last_in = clock_ms();
 				ret = mux_in_commit(h->mux, (size_t)n);
 				if (ret < 0) {
 					log_err("protocol error from client: %s", strerror(-ret));
@@ -296,7 +297,8 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 	}
 	log_debug("serving (pid %d, features 0x%x)", (int)getpid(), h->features);
 	h->in_ready = true;
-	last = h->last_in = time(NULL);
+	last = time(NULL);
+	h->last_in = clock_ms();
 	/* At once: the round trip sizes a lone upload's credit. */
 	mux_ping_now(h->mux);
 	pinged = last;
@@ -325,7 +327,7 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 			 * fell silent is gone (its network dropped and it has
 			 * reconnected through another helper): free what this one holds.
 			 */
-			if (last - h->last_in > HELPER_SILENT_SEC) {
+			if (clock_ms() - h->last_in > HELPER_SILENT_SEC * 1000) {
 				log_warn("nothing from the client for %d s: exiting",
 					 HELPER_SILENT_SEC);
 				break;

@@ -39,7 +39,10 @@ struct privc {
 	int fd;
 	pid_t pid;
 	const char *how;
-	struct ev_io err_io; /* its stderr: relayed to our log a line at a time */
+	struct ev_io err_io;  /* its stderr: relayed to our log a line at a time */
+	struct ev_io chan_io; /* the channel itself, watched for the part going away */
+	bool gone;	      /* the channel closed or fell out of step: nothing is held */
+	bool err_watched;     /* err_io is in the loop */
 	struct evloop *loop;
 	char line[ERR_LINE_MAX];
 	size_t line_len;
@@ -249,7 +252,7 @@ int privc_start(struct privc **out, char *err, size_t errlen)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->fd = p->err_io.fd = -1;
+	p->fd = p->err_io.fd = p->chan_io.fd = -1;
 	p->how = "a child process";
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = -errno;
@@ -319,16 +322,21 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 	uint8_t body[PRIV_REPLY_MAX];
 	int ret;
 
-	if (!p || p->fd < 0)
+	if (!p || p->fd < 0 || p->gone)
 		return -EPIPE;
 	ret = fd_write_all(p->fd, msg, len);
-	if (ret < 0)
+	if (ret < 0) {
+		p->gone = true;
 		return ret == -ECONNRESET ? -EPIPE : ret;
+	}
 	ret = read_msg(p->fd, body, sizeof(body), REPLY_WAIT_MS);
-	if (ret < 0)
+	if (ret >= 0 && (ret < 6 || body[0] != PRIV_REPLY || body[1] != msg[PRIV_LEN_BYTES]))
+		ret = -EPROTO;
+	/* A late or odd reply would answer the next request: the channel is no use now. */
+	if (ret < 0) {
+		p->gone = true;
 		return ret;
-	if (ret < 6 || body[0] != PRIV_REPLY || body[1] != msg[PRIV_LEN_BYTES])
-		return -EPROTO;
+	}
 	if (bits && (size_t)ret == 6 + (n_bits + 7) / 8)
 		memcpy(bits, body + 6, (n_bits + 7) / 8);
 	return (int32_t)((uint32_t)body[2] << 24 | (uint32_t)body[3] << 16 |
@@ -435,6 +443,8 @@ void privc_close(struct privc *p)
 {
 	if (!p)
 		return;
+	if (p->loop && p->chan_io.fd >= 0)
+		evloop_del(p->loop, &p->chan_io);
 	if (p->fd >= 0)
 		close(p->fd);
 	/* It removes everything on EOF; wait, so that is done when we exit. */
@@ -442,7 +452,7 @@ void privc_close(struct privc *p)
 	    !strcmp(p->how, "a child process"))
 		child_stop(p->pid, 0);
 	if (p->err_io.fd >= 0) {
-		if (p->loop)
+		if (p->err_watched)
 			evloop_del(p->loop, &p->err_io);
 		drain_stderr(p);
 		close(p->err_io.fd);
@@ -472,7 +482,9 @@ static void on_stderr(struct ev_io *io, uint32_t events)
 			if (p->line_len)
 				relay_line(p);
 			evloop_del(p->loop, io);
-			p->loop = NULL;
+			p->err_watched = false;
+			/* Its stderr ends when it does. */
+			p->gone = true;
 		}
 		return;
 	}
@@ -486,15 +498,37 @@ static void on_stderr(struct ev_io *io, uint32_t events)
 	}
 }
 
+/* The part never speaks unasked: any event on the channel between calls is its end. */
+static void on_channel(struct ev_io *io, uint32_t events)
+{
+	struct privc *p = (struct privc *)((char *)io - offsetof(struct privc, chan_io));
+
+	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR | EPOLLIN)) {
+		p->gone = true;
+		evloop_del(p->loop, io);
+		p->chan_io.fd = -1;
+	}
+}
+
 int privc_watch(struct privc *p, struct evloop *loop)
 {
-	int fl = fcntl(p->err_io.fd, F_GETFL);
+	int fl = fcntl(p->err_io.fd, F_GETFL), ret;
 
 	if (fl < 0 || fcntl(p->err_io.fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	p->err_io.cb = on_stderr;
 	p->loop = loop;
-	return evloop_add(loop, &p->err_io, EPOLLIN);
+	ret = evloop_add(loop, &p->err_io, EPOLLIN);
+	if (ret < 0)
+		return ret;
+	p->err_watched = true;
+	p->chan_io = (struct ev_io){p->fd, on_channel};
+	return evloop_add(loop, &p->chan_io, EPOLLRDHUP);
+}
+
+bool privc_gone(const struct privc *p)
+{
+	return p && p->gone;
 }
 
 /* Characters sudoers would read as syntax, or a shell as more than a path. */

@@ -8,6 +8,7 @@
 #ifndef SLUICE_PRIV_CLIENT_H
 #define SLUICE_PRIV_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../../common/evloop.h"
@@ -29,6 +30,12 @@ int privc_start(struct privc **out, char *err, size_t errlen);
 
 /* Relay its stderr (its log) into ours from loop. Returns 0 or -errno. */
 int privc_watch(struct privc *p, struct evloop *loop);
+
+/*
+ * The part is gone (it exited, or a reply came late or wrong): the rules
+ * and host lines it held are gone with it, and no request can succeed.
+ */
+bool privc_gone(const struct privc *p);
 
 /* How it was started ("sudo", "doas", "a child process"), for the log. */
 const char *privc_how(const struct privc *p);

@@ -253,10 +253,6 @@ int priv_main(void)
 		log_err("opening nftables: %s", fw_strerror(ret));
 		goto out;
 	}
-	/* Lines a killed run left behind go first, whatever this run does. */
-	ret = real_hosts_restore(&real);
-	if (ret < 0)
-		log_warn("cleaning stale lines from %s failed: %s", AUTOHOSTS_PATH, strerror(-ret));
 	priv_server_init(&s, &real_backend, &real);
 	ret = priv_put_hello(hello, sizeof(hello), (uint32_t)getpid());
 	if (ret < 0 || fd_write_all(1, hello, (size_t)ret) < 0)

@@ -28,6 +28,13 @@ static int do_install(struct priv_server *s, struct priv_msg *m)
 	ret = s->be->install(s->ctx, &m->spec);
 	if (ret < 0)
 		return ret;
+	/*
+	 * Our table is ours alone (a live instance's would have made the
+	 * install fail), so marked lines in the file are a killed run's:
+	 * clear them now, and not before, or a second start would take a
+	 * running instance's lines.
+	 */
+	s->be->hosts_restore(s->ctx);
 	s->installed = true;
 	s->inst = *m; /* keeps the lists */
 	memset(m, 0, sizeof(*m));

@@ -21,6 +21,7 @@
 #include "hostkey.h"
 #include "ssh.h"
 
+#define DEFAULT_CONNECT_SEC 15
 #define BLOCKING_TIMEOUT_MS 30000 /* a silent server must not hang us for good */
 #define DISCONNECT_WAIT_MS  2000
 
@@ -94,13 +95,60 @@ static int connect_wait(int fd, int timeout_ms)
 	return soerr ? -soerr : 0;
 }
 
+/* One address: connected and blocking in c->fd (0), or -errno. */
+static int try_addr(struct ssh_conn *c, const struct sshconf *cfg, const struct progress *pg,
+		    const struct sockaddr *sa, socklen_t salen, char *addr, size_t addrlen)
+{
+	char port[8];
+	int fd, r, one = 1;
+
+	snprintf(port, sizeof(port), "%u", (unsigned)(cfg->port ? cfg->port : 22));
+	addr_text(sa, salen, addr, addrlen);
+	if (strcmp(addr, cfg->hostname))
+		progress_say(pg, "connecting to %s (%s) port %s", cfg->hostname, addr, port);
+	else
+		progress_say(pg, "connecting to %s port %s", addr, port);
+	if (salen > sizeof(c->peer))
+		return -EAFNOSUPPORT;
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, sa, salen) == 0 ? 0 : -errno;
+	/* Unset, ConnectTimeout is not the kernel's two minutes: a reconnect must not hang. */
+	if (r == -EINPROGRESS)
+		r = connect_wait(
+		    fd,
+		    (cfg->connect_timeout > 0 ? cfg->connect_timeout : DEFAULT_CONNECT_SEC) * 1000);
+	if (r == 0) {
+		/* Blocking from here: libssh2 manages the flag itself from now on. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			r = -errno;
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	/* Small mux frames must not wait for Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memcpy(&c->peer, sa, salen);
+	c->peer_len = salen;
+	c->fd = fd;
+	return 0;
+}
+
 static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const struct progress *pg,
 		       enum ssh_fail *fail, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	char port[8], addr[NI_MAXHOST] = "";
-	int r, last = -EHOSTUNREACH, one = 1;
+	int r, last = -EHOSTUNREACH;
 
+	/* Where the last session went: no name to resolve, and its address is already excluded. */
+	if (cfg->last_peer_len && try_addr(c, cfg, pg, (const struct sockaddr *)&cfg->last_peer,
+					   cfg->last_peer_len, addr, sizeof(addr)) == 0)
+		return 0;
 	snprintf(port, sizeof(port), "%u", (unsigned)(cfg->port ? cfg->port : 22));
 	r = getaddrinfo(cfg->hostname, port, &hints, &res);
 	if (r != 0) {
@@ -110,43 +158,12 @@ static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const stru
 		return -ENOENT;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				ai->ai_protocol);
-
-		addr_text(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
-		if (strcmp(addr, cfg->hostname))
-			progress_say(pg, "connecting to %s (%s) port %s", cfg->hostname, addr,
-				     port);
-		else
-			progress_say(pg, "connecting to %s port %s", addr, port);
-		if (fd < 0) {
-			last = -errno;
-			continue;
-		}
-		r = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
-		if (r == -EINPROGRESS)
-			r = connect_wait(fd, cfg->connect_timeout > 0 ? cfg->connect_timeout * 1000
-								      : -1);
-		if (r == 0 && ai->ai_addrlen > sizeof(c->peer))
-			r = -EAFNOSUPPORT;
+		r = try_addr(c, cfg, pg, ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
 		if (r == 0) {
-			/* Blocking from here: libssh2 manages the flag itself from now on. */
-			int fl = fcntl(fd, F_GETFL);
-
-			if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-				r = -errno;
-		}
-		if (r == 0) {
-			/* Small mux frames must not wait for Nagle. */
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			memcpy(&c->peer, ai->ai_addr, ai->ai_addrlen);
-			c->peer_len = ai->ai_addrlen;
-			c->fd = fd;
 			freeaddrinfo(res);
 			return 0;
 		}
 		last = r;
-		close(fd);
 	}
 	freeaddrinfo(res);
 	*fail = SSH_FAIL_CONNECT;

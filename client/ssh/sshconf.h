@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define SSHCONF_MAX_FILES 16
 
@@ -24,9 +25,16 @@ struct sshconf {
 	int connect_timeout;	    /* seconds, 0 = none */
 	int alive_interval;	    /* ServerAliveInterval, seconds, 0 = unset */
 	int alive_count;	    /* ServerAliveCountMax (ssh -G always prints it: 3) */
-	char *proxyjump;	    /* "[user@]host[:port][,...]", NULL when none */
-	char *proxycommand;	    /* with %h %p %r still in it, NULL when none */
-	char *config_file;	    /* -F as given, so a proxy's ssh reads the same file */
+	/*
+	 * Not from ssh -G: the address the last session reached, tried first
+	 * on a reconnect, when resolving may be what is broken (and with
+	 * --dns, answered by the tunnel that is down).
+	 */
+	struct sockaddr_storage last_peer;
+	socklen_t last_peer_len;
+	char *proxyjump;    /* "[user@]host[:port][,...]", NULL when none */
+	char *proxycommand; /* with %h %p %r still in it, NULL when none */
+	char *config_file;  /* -F as given, so a proxy's ssh reads the same file */
 };
 
 /* Parse the text `ssh -G` prints into c. Unknown keys are ignored. Returns 0 or -errno. */

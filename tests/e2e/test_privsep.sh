@@ -216,4 +216,21 @@ else
 	sluice_stop KILL 2
 fi
 
+# The root part killed on its own: the rules are gone, so the user's sluice
+# must not go on as if it still captured anything.
+usluice_start -r sshhost 198.51.100.0/24
+if sluice_wait_ready "http://$L4/"; then
+	kill -TERM $(root_sluices | awk '{ print $1 }')
+	for ((i = 0; i < 50; i++)); do proc_alive "$SLUICE_PID" || break; sleep 0.1; done
+	sluice_stop TERM 1
+	if [ "$SLUICE_RC" = 1 ] && ! nft_table_present && grep -q "the privileged part went away" "$SLUICE_LOG"; then
+		pass root_part_killed_stops_user_part
+	else
+		fail root_part_killed_stops_user_part "exit $SLUICE_RC, table $(nft_table_count): $(sluice_log_tail 2)"
+	fi
+else
+	fail root_part_killed_stops_user_part "not ready: $SLUICE_WHY"
+	sluice_stop KILL 2
+fi
+
 tb_finish
