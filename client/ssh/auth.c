@@ -3,6 +3,7 @@
  * terminal prompts they need. Secrets live on the stack and are wiped after
  * use; a signal during a prompt restores the terminal before it is handled.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,8 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "auth.h"
 
@@ -223,30 +226,15 @@ static bool have_tty(void)
 	return isatty(STDIN_FILENO) == 1;
 }
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 int auth_key_encrypted(const char *path)
 {
 	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
 	static const char magic[] = "openssh-key-v1"; /* followed by its NUL in the blob */
-	unsigned char blob[96];
+	unsigned char blob[96], text[128];
 	char buf[4096];
-	size_t n, blen = 0;
-	uint32_t acc = 0, clen;
-	int bits = 0;
+	size_t n, tlen = 0;
+	uint32_t clen;
+	int blen;
 	const char *p;
 	FILE *f;
 
@@ -265,24 +253,16 @@ int auth_key_encrypted(const char *path)
 	if (!p)
 		return strstr(buf, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
 		       strstr(buf, "Proc-Type: 4,ENCRYPTED");
-	/* Decode only the start: magic, then string ciphername. */
-	for (p += sizeof(openssh) - 1; *p && *p != '-' && *p != '=' && blen < sizeof(blob); p++) {
-		int v = b64_value(*p);
-
-		if (v < 0)
-			continue;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			blob[blen++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (blen < sizeof(magic) + 4 || memcmp(blob, magic, sizeof(magic)))
+	/* Decode only the start (magic, then string ciphername): its base64, lines joined. */
+	for (p += sizeof(openssh) - 1; *p && *p != '-' && *p != '=' && tlen < sizeof(text); p++)
+		if (isalnum((unsigned char)*p) || *p == '+' || *p == '/')
+			text[tlen++] = (unsigned char)*p;
+	blen = EVP_DecodeBlock(blob, text, (int)(tlen & ~(size_t)3));
+	if (blen < (int)sizeof(magic) + 4 || memcmp(blob, magic, sizeof(magic)))
 		return -EINVAL;
 	clen = (uint32_t)blob[15] << 24 | (uint32_t)blob[16] << 16 | (uint32_t)blob[17] << 8 |
 	       blob[18];
-	if (clen > blen - 19)
+	if (clen > (uint32_t)blen - 19)
 		return -EINVAL;
 	return !(clen == 4 && !memcmp(blob + 19, "none", 4));
 }

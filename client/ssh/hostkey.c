@@ -13,41 +13,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <limits.h>
 #include <openssl/evp.h>
 
 #include "hostkey.h"
 
 #include "../../common/fdio.h"
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int hostkey_base64(char *out, size_t outlen, const unsigned char *in, size_t inlen)
 {
 	size_t need = inlen / 3 * 4 + (inlen % 3 ? inlen % 3 + 1 : 0);
-	size_t i, o = 0;
+	size_t padded = (inlen + 2) / 3 * 4 + 1;
+	unsigned char *tmp;
+	int n;
 
-	if (inlen > (SIZE_MAX - 8) / 4 * 3 || need + 1 > outlen)
+	if (inlen > (size_t)INT_MAX / 4 * 3 - 3 || need + 1 > outlen)
 		return -ENOSPC;
-	for (i = 0; i + 2 < inlen; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = b64_alphabet[v >> 6 & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	if (inlen - i == 1) {
-		unsigned v = (unsigned)in[i] << 16;
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-	} else if (inlen - i == 2) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-		out[o++] = b64_alphabet[v >> 18 & 63];
-		out[o++] = b64_alphabet[v >> 12 & 63];
-		out[o++] = b64_alphabet[v >> 6 & 63];
-	}
-	out[o] = '\0';
-	return (int)o;
+	/* libcrypto pads to a multiple of 4; fingerprints are written without the '='. */
+	tmp = malloc(padded);
+	if (!tmp)
+		return -ENOMEM;
+	n = EVP_EncodeBlock(tmp, in, (int)inlen);
+	while (n > 0 && tmp[n - 1] == '=')
+		n--;
+	memcpy(out, tmp, (size_t)n);
+	out[n] = '\0';
+	free(tmp);
+	return n;
 }
 
 int hostkey_fingerprint(char *out, size_t outlen, const unsigned char *blob, size_t len)
