@@ -1,0 +1,120 @@
+#!/bin/bash
+# test_faults: faults survived. Out of descriptors (a low RLIMIT_NOFILE and
+# many connections), the client sheds and keeps running. The helper killed
+# mid-transfer: the transfer fails visibly and the session comes back. A
+# helper that sends garbage after HELLO (the real helper, run by a fake -e
+# command that corrupts its output once the session is up): the session
+# ends with a clear message and nothing is left.
+TB_SUITE=faults
+. "$(dirname "$0")/lib.sh"
+have_sluice || {
+	fail build "$SLUICE not built"
+	exit 1
+}
+tb_up
+BIG_SHA=$(tb_make_file big.bin $((256 << 20))) || tb_die "cannot write big.bin"
+
+# --- out of descriptors ------------------------------------------------------------
+SLUICE_N=$((SLUICE_N + 1))
+SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+ip netns exec "$NS_C" prlimit --nofile=96:96 "$SLUICE" -F "$TB/ssh_config" -r sshhost 198.51.100.0/24 \
+	</dev/null >"$SLUICE_LOG" 2>&1 &
+SLUICE_PID=$!
+TB_PIDS="$TB_PIDS $SLUICE_PID"
+if sluice_wait_ready "http://$L4/"; then
+	# 300 connections at once, held 2 s: far more than 96 descriptors.
+	held=$(inC "$PY" -c '
+import socket, sys, time
+socks = []
+for i in range(300):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect((sys.argv[1], 80))
+        socks.append(s)
+    except OSError:
+        pass
+time.sleep(2)
+print(len(socks))
+' "$L4")
+	sleep 1
+	if proc_alive "$SLUICE_PID" && grep -q "out of file descriptors: refusing a connection" "$SLUICE_LOG" &&
+		inC curl -sf --max-time 5 -o /dev/null "http://$L4/"; then
+		pass fd_exhaustion_sheds_and_lives
+	else
+		fail fd_exhaustion_sheds_and_lives "alive $(proc_alive "$SLUICE_PID" && echo yes || echo no), $held connected: $(sluice_log_tail 3)"
+	fi
+	sluice_stop TERM 5
+	if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass fd_exhaustion_clean_exit; else
+		fail fd_exhaustion_clean_exit "exit $SLUICE_RC, table $(nft_table_count)"
+	fi
+else
+	fail fd_exhaustion_sheds_and_lives "not ready: $SLUICE_WHY"
+fi
+
+# --- the helper killed mid-transfer ----------------------------------------------------
+sluice_start_case helper_kill_start "http://$L4/" -r sshhost 198.51.100.0/24 || tb_finish
+inC curl -sS --max-time 60 --limit-rate 20M -o "$TB/cut.bin" "http://$L4/big.bin" 2>"$TB/cut.err" &
+CURL=$!
+TB_PIDS="$TB_PIDS $CURL"
+sleep 1.5
+killed=""
+for p in $(ip netns pids "$NS_S"); do
+	case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+	*sluice-helper*--serve*) kill -KILL "$p" && killed="$killed $p" ;;
+	esac
+done
+wait "$CURL"
+rc=$?
+tb_forget "$CURL"
+back=1
+for ((i = 0; i < 30; i++)); do inC curl -sf --max-time 2 -o /dev/null "http://$L4/" && back=0 && break; sleep 0.5; done
+if [ -n "$killed" ] && [ "$rc" != 0 ] && [ $back = 0 ] && grep -q "dropped: the remote helper exited" "$SLUICE_LOG"; then
+	pass helper_killed_fails_visibly_and_heals
+else
+	fail helper_killed_fails_visibly_and_heals "killed '$killed', curl exit $rc, back $back: $(sluice_log_tail 3)"
+fi
+sluice_stop TERM 5
+
+# --- garbage after HELLO -------------------------------------------------------------------
+# The fake -e command runs the bootstrap here, in C, as the remote would, and
+# passes the helper's output through, until half a second after its HELLO:
+# then it writes bytes no frame starts with.
+mkdir -m 700 "$TB/fakehome"
+cat >"$TB/fake_ssh.py" <<'EOF'
+import os, subprocess, sys, threading
+boot = sys.argv[-1]
+env = dict(os.environ, HOME=sys.argv[1])
+p = subprocess.Popen(["/bin/sh", "-c", boot], stdin=sys.stdin, stdout=subprocess.PIPE, env=env)
+lock = threading.Lock()
+def put(b):
+    with lock:
+        while b:
+            b = b[os.write(1, b):]
+def garbage():
+    put(b"\xee" * 64)
+seen, armed = b"", False
+while True:
+    b = os.read(p.stdout.fileno(), 65536)
+    if not b:
+        break
+    put(b)
+    if not armed:
+        seen = (seen + b)[-4096:]
+        if b"SLUICE\r\n" in seen:
+            armed = True
+            threading.Timer(0.6, garbage).start()
+p.wait()
+EOF
+sluice_run -e "$PY $TB/fake_ssh.py $TB/fakehome" --no-reconnect -r sshhost 198.51.100.0/24
+leftover=$(ip netns pids "$NS_C" | while read -r p; do
+	case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in *sluice*) echo "$p" ;; esac
+done)
+if [ "$SLUICE_RC" = 1 ] && echo "$SLUICE_ERR" | grep -q "protocol error from the remote helper" &&
+	echo "$SLUICE_ERR" | grep -q "ready: " && ! nft_table_present && [ -z "$leftover" ]; then
+	pass garbage_after_hello_ends_clean
+else
+	fail garbage_after_hello_ends_clean "exit $SLUICE_RC, table $(nft_table_count), left '$leftover': $(echo "$SLUICE_ERR" | tail -n 3 | tr '\n' '|')"
+fi
+
+tb_finish
