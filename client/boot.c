@@ -266,7 +266,8 @@ static int boot_hello(struct boot_io *io, const uint8_t *hash, uint32_t stream_w
 	}
 	*peer = f.u.hello;
 	memcpy(mine.hash, hash, SHA256_LEN);
-	r = transport_write_all(io->t, frame, wire_put_hello(frame, &mine), BOOT_STEP_MS);
+	r = transport_write_all(io->t, frame, wire_put_hello(frame, sizeof(frame), &mine),
+				BOOT_STEP_MS);
 	if (r < 0)
 		snprintf(err, errlen, "sending hello to the remote helper: %s", strerror(-r));
 	return r;

@@ -74,7 +74,7 @@ int dns_submit(struct dns_proxy *d, struct dns_sock *s, const struct sockaddr_st
 		pending_forget(d, p);
 		d->forgotten++;
 	}
-	wire_put_hdr(frame, WIRE_DNS_QUERY, d->next_id, (uint32_t)n);
+	wire_put_hdr(frame, WIRE_HDR_LEN, WIRE_DNS_QUERY, d->next_id, (uint32_t)n);
 	if (mux_send_ctl(d->mux, frame, WIRE_HDR_LEN + n) < 0) {
 		d->dropped++;
 		return -ENOBUFS;

@@ -216,12 +216,12 @@ int features_start(struct features *sv, struct evloop *loop, struct mux *mux, ui
 	if (o->has_to_ns) {
 		struct wire_open r = {.family = o->to_ns.family, .port = o->to_ns.port_lo};
 		memcpy(r.addr, o->to_ns.addr, sizeof(r.addr));
-		ret = mux_send_ctl(mux, frame, wire_put_resolver(frame, &r));
+		ret = mux_send_ctl(mux, frame, wire_put_resolver(frame, sizeof(frame), &r));
 	}
 	for (i = 0; ret == 0 && i < o->n_seed_hosts; i++) {
 		struct wire_host h = {.family = AF_INET};
 		snprintf(h.name, sizeof(h.name), "%s", o->seed_hosts[i]);
-		ret = mux_send_ctl(mux, frame, wire_put_host(frame, &h));
+		ret = mux_send_ctl(mux, frame, wire_put_host(frame, sizeof(frame), &h));
 	}
 	if (ret == 0 && o->dns)
 		ret = dns_start(&sv->dns, loop, mux);

@@ -180,7 +180,7 @@ static int send_u32(struct mux *m, uint8_t type, uint32_t id, uint32_t v)
 {
 	uint8_t f[WIRE_CTL_MAX];
 
-	return out_ctl(m, f, wire_put_u32(f, type, id, v));
+	return out_ctl(m, f, wire_put_u32(f, sizeof(f), type, id, v));
 }
 
 static void stream_free(struct stream *s, int reason, bool local, bool abort)
@@ -624,7 +624,7 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	do {
 		id = m->next_id++;
 	} while (id == 0 || idmap_get(&m->streams, id));
-	ret = out_ctl(m, f, wire_put_open(f, id, dst));
+	ret = out_ctl(m, f, wire_put_open(f, sizeof(f), id, dst));
 	if (ret < 0)
 		return ret;
 	s = stream_new(m, fd, id, dst);
@@ -705,7 +705,7 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 		return 0;
 	case WIRE_PING: {
 		uint8_t pong[WIRE_CTL_MAX];
-		return out_ctl(m, pong, wire_put_ping(pong, WIRE_PONG, f->payload));
+		return out_ctl(m, pong, wire_put_ping(pong, sizeof(pong), WIRE_PONG, f->payload));
 	}
 	case WIRE_PONG:
 		if (m->ops->pong)
@@ -762,7 +762,7 @@ void mux_fill(struct mux *m)
 		ready_unlink(m, s);
 		r = recv(s->io.fd, p + WIRE_HDR_LEN, n, MSG_DONTWAIT);
 		if (r > 0) {
-			wire_put_hdr(p, WIRE_DATA, s->id, (uint32_t)r);
+			wire_put_hdr(p, WIRE_HDR_LEN, WIRE_DATA, s->id, (uint32_t)r);
 			m->data.tail += WIRE_HDR_LEN + (size_t)r;
 			m->st.tx_bytes += (size_t)r;
 			s->sent += (uint64_t)r;
@@ -770,7 +770,7 @@ void mux_fill(struct mux *m)
 			/* Back of the line: the next stream gets the next turn. */
 			stream_check_ready(s);
 		} else if (r == 0) {
-			wire_put_hdr(p, WIRE_EOF, s->id, 0);
+			wire_put_hdr(p, WIRE_HDR_LEN, WIRE_EOF, s->id, 0);
 			m->data.tail += WIRE_HDR_LEN;
 			s->rd_eof = 1;
 			stream_maybe_done(s);
@@ -832,7 +832,7 @@ int mux_ping(struct mux *m, const uint8_t opaque[8])
 {
 	uint8_t f[WIRE_CTL_MAX];
 
-	return out_ctl(m, f, wire_put_ping(f, WIRE_PING, opaque));
+	return out_ctl(m, f, wire_put_ping(f, sizeof(f), WIRE_PING, opaque));
 }
 
 /* Pings are rare: they take the precise clock, a round trip can be well under the coarse one's

@@ -4,23 +4,11 @@
  */
 #include "wire.h"
 
+#include "bytes.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -34,52 +22,74 @@ static uint32_t get32(const uint8_t *p)
 
 #define HELLO_LEN (WIRE_MAGIC_LEN + 2 + 2 + 4 + 4 + WIRE_HASH_LEN)
 
-size_t wire_put_hdr(uint8_t *p, uint8_t type, uint32_t stream, uint32_t len)
+/*
+ * Every encoder writes through a bounded writer: a frame that does not fit
+ * cap is not written at all, and the encoder returns 0.
+ */
+static void put_hdr(struct bwriter *w, uint8_t type, uint32_t stream, uint32_t len)
 {
-	p[0] = type;
-	p[1] = 0;
-	put16(p + 2, 0);
-	put32(p + 4, stream);
-	put32(p + 8, len);
-	return WIRE_HDR_LEN;
+	bwriter_u8(w, type);
+	bwriter_u8(w, 0);
+	bwriter_u16(w, 0);
+	bwriter_u32(w, stream);
+	bwriter_u32(w, len);
 }
 
-size_t wire_put_hello(uint8_t *p, const struct wire_hello *h)
+static size_t done(const struct bwriter *w)
 {
-	uint8_t *q = p + wire_put_hdr(p, WIRE_HELLO, 0, HELLO_LEN);
-
-	memcpy(q, WIRE_MAGIC, WIRE_MAGIC_LEN);
-	put16(q + 8, h->version);
-	put16(q + 10, 0);
-	put32(q + 12, h->window);
-	put32(q + 16, h->features);
-	memcpy(q + 20, h->hash, WIRE_HASH_LEN);
-	return WIRE_HDR_LEN + HELLO_LEN;
+	return w->bad ? 0 : w->off;
 }
 
-static size_t put_addr_frame(uint8_t *p, uint8_t type, uint32_t stream, const struct wire_open *o)
+size_t wire_put_hdr(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint32_t len)
+{
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, type, stream, len);
+	return done(&w);
+}
+
+size_t wire_put_hello(uint8_t *p, size_t cap, const struct wire_hello *h)
+{
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, WIRE_HELLO, 0, HELLO_LEN);
+	bwriter_bytes(&w, WIRE_MAGIC, WIRE_MAGIC_LEN);
+	bwriter_u16(&w, h->version);
+	bwriter_u16(&w, 0);
+	bwriter_u32(&w, h->window);
+	bwriter_u32(&w, h->features);
+	bwriter_bytes(&w, h->hash, WIRE_HASH_LEN);
+	return done(&w);
+}
+
+static size_t put_addr_frame(uint8_t *p, size_t cap, uint8_t type, uint32_t stream,
+			     const struct wire_open *o)
 {
 	size_t alen = o->family == AF_INET6 ? 16 : 4;
-	uint8_t *q = p + wire_put_hdr(p, type, stream, (uint32_t)(4 + alen));
+	struct bwriter w;
 
-	q[0] = o->family == AF_INET6 ? 6 : 4;
-	q[1] = o->flags;
-	put16(q + 2, o->port);
-	memcpy(q + 4, o->addr, alen);
-	return WIRE_HDR_LEN + 4 + alen;
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, type, stream, (uint32_t)(4 + alen));
+	bwriter_u8(&w, o->family == AF_INET6 ? 6 : 4);
+	bwriter_u8(&w, o->flags);
+	bwriter_u16(&w, o->port);
+	bwriter_bytes(&w, o->addr, alen);
+	return done(&w);
 }
 
-size_t wire_put_open(uint8_t *p, uint32_t stream, const struct wire_open *o)
+size_t wire_put_open(uint8_t *p, size_t cap, uint32_t stream, const struct wire_open *o)
 {
-	return put_addr_frame(p, WIRE_OPEN, stream, o);
+	return put_addr_frame(p, cap, WIRE_OPEN, stream, o);
 }
 
-size_t wire_put_resolver(uint8_t *p, const struct wire_open *o)
+size_t wire_put_resolver(uint8_t *p, size_t cap, const struct wire_open *o)
 {
 	struct wire_open r = *o;
 
 	r.flags = 0;
-	return put_addr_frame(p, WIRE_RESOLVER, 0, &r);
+	return put_addr_frame(p, cap, WIRE_RESOLVER, 0, &r);
 }
 
 static size_t family_alen(uint8_t fam)
@@ -87,33 +97,44 @@ static size_t family_alen(uint8_t fam)
 	return fam == 4 ? 4 : fam == 6 ? 16 : 0;
 }
 
-size_t wire_put_host(uint8_t *p, const struct wire_host *h)
+size_t wire_put_host(uint8_t *p, size_t cap, const struct wire_host *h)
 {
 	size_t alen = h->family == AF_INET6 ? 16 : 4, n = strnlen(h->name, WIRE_NAME_MAX);
-	uint8_t *q = p + wire_put_hdr(p, WIRE_HOST, 0, (uint32_t)(1 + alen + 1 + n));
+	struct bwriter w;
 
-	q[0] = h->family == AF_INET6 ? 6 : 4;
-	memcpy(q + 1, h->addr, alen);
-	q[1 + alen] = (uint8_t)n;
-	memcpy(q + 2 + alen, h->name, n);
-	return WIRE_HDR_LEN + 2 + alen + n;
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, WIRE_HOST, 0, (uint32_t)(1 + alen + 1 + n));
+	bwriter_u8(&w, h->family == AF_INET6 ? 6 : 4);
+	bwriter_bytes(&w, h->addr, alen);
+	bwriter_u8(&w, (uint8_t)n);
+	bwriter_bytes(&w, h->name, n);
+	return done(&w);
 }
 
-size_t wire_routes_add(uint8_t *p, size_t len, int family, const uint8_t *addr, uint8_t prefix)
+size_t wire_routes_add(uint8_t *p, size_t cap, size_t len, int family, const uint8_t *addr,
+		       uint8_t prefix)
 {
 	size_t alen = family == AF_INET6 ? 16 : 4;
+	struct bwriter w;
 
-	if (len + 2 + alen > WIRE_HDR_LEN + WIRE_MAX_PAYLOAD)
+	if (len < WIRE_HDR_LEN || len + 2 + alen > WIRE_HDR_LEN + WIRE_MAX_PAYLOAD)
 		return 0;
-	p[len] = family == AF_INET6 ? 6 : 4;
-	p[len + 1] = prefix;
-	memcpy(p + len + 2, addr, alen);
-	return len + 2 + alen;
+	bwriter_init(&w, p, cap);
+	w.off = len <= cap ? len : cap;
+	w.bad = len > cap;
+	bwriter_u8(&w, family == AF_INET6 ? 6 : 4);
+	bwriter_u8(&w, prefix);
+	bwriter_bytes(&w, addr, alen);
+	return done(&w);
 }
 
-void wire_routes_end(uint8_t *p, size_t len)
+void wire_routes_end(uint8_t *p, size_t cap, size_t len)
 {
-	put32(p + 8, (uint32_t)(len - WIRE_HDR_LEN));
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	w.off = len <= cap ? len : cap;
+	bwriter_put_u32_at(&w, 8, (uint32_t)(len - WIRE_HDR_LEN));
 }
 
 int wire_routes_next(const struct wire_frame *f, size_t *off, int *family, uint8_t addr[16],
@@ -191,18 +212,24 @@ static int parse_addr_frame(struct wire_frame *f)
 	return 0;
 }
 
-size_t wire_put_u32(uint8_t *p, uint8_t type, uint32_t stream, uint32_t v)
+size_t wire_put_u32(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint32_t v)
 {
-	wire_put_hdr(p, type, stream, 4);
-	put32(p + WIRE_HDR_LEN, v);
-	return WIRE_HDR_LEN + 4;
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, type, stream, 4);
+	bwriter_u32(&w, v);
+	return done(&w);
 }
 
-size_t wire_put_ping(uint8_t *p, uint8_t type, const uint8_t opaque[8])
+size_t wire_put_ping(uint8_t *p, size_t cap, uint8_t type, const uint8_t opaque[8])
 {
-	wire_put_hdr(p, type, 0, 8);
-	memcpy(p + WIRE_HDR_LEN, opaque, 8);
-	return WIRE_HDR_LEN + 8;
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, type, 0, 8);
+	bwriter_bytes(&w, opaque, 8);
+	return done(&w);
 }
 
 static int parse_body(struct wire_frame *f)

@@ -99,23 +99,29 @@ struct wire_frame {
  */
 int wire_parse(const uint8_t *buf, size_t len, struct wire_frame *f);
 
-/* Encoders write a whole frame and return its length (at most WIRE_CTL_MAX). */
-size_t wire_put_hdr(uint8_t *p, uint8_t type, uint32_t stream, uint32_t len);
-size_t wire_put_hello(uint8_t *p, const struct wire_hello *h);
-size_t wire_put_open(uint8_t *p, uint32_t stream, const struct wire_open *o);
-size_t wire_put_u32(uint8_t *p, uint8_t type, uint32_t stream, uint32_t v); /* WINDOW, RESET */
-size_t wire_put_ping(uint8_t *p, uint8_t type, const uint8_t opaque[8]);    /* PING, PONG */
-size_t wire_put_resolver(uint8_t *p, const struct wire_open *o);
+/*
+ * Encoders write a whole frame into p (cap bytes) and return its length (at
+ * most WIRE_CTL_MAX), or 0, writing nothing useful, when it does not fit.
+ */
+size_t wire_put_hdr(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint32_t len);
+size_t wire_put_hello(uint8_t *p, size_t cap, const struct wire_hello *h);
+size_t wire_put_open(uint8_t *p, size_t cap, uint32_t stream, const struct wire_open *o);
+/* WINDOW, RESET */
+size_t wire_put_u32(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint32_t v);
+/* PING, PONG */
+size_t wire_put_ping(uint8_t *p, size_t cap, uint8_t type, const uint8_t opaque[8]);
+size_t wire_put_resolver(uint8_t *p, size_t cap, const struct wire_open *o);
 /* HOST needs WIRE_HDR_LEN + 18 + strlen(name) bytes; name at most WIRE_NAME_MAX. */
-size_t wire_put_host(uint8_t *p, const struct wire_host *h);
+size_t wire_put_host(uint8_t *p, size_t cap, const struct wire_host *h);
 
 /*
- * ROUTES: start with wire_put_hdr(p, WIRE_ROUTES, 0, 0), add entries with
- * wire_routes_add (returns the new length, or 0 when it would pass
- * WIRE_MAX_PAYLOAD), then wire_routes_end to fix the length.
+ * ROUTES: start with wire_put_hdr(p, cap, WIRE_ROUTES, 0, 0), add entries
+ * with wire_routes_add (returns the new length, or 0 when it would pass cap
+ * or WIRE_MAX_PAYLOAD), then wire_routes_end to fix the length.
  */
-size_t wire_routes_add(uint8_t *p, size_t len, int family, const uint8_t *addr, uint8_t prefix);
-void wire_routes_end(uint8_t *p, size_t len);
+size_t wire_routes_add(uint8_t *p, size_t cap, size_t len, int family, const uint8_t *addr,
+		       uint8_t prefix);
+void wire_routes_end(uint8_t *p, size_t cap, size_t len);
 /* Walk a parsed ROUTES payload: 1 for an entry, 0 at the end (payload already validated). */
 int wire_routes_next(const struct wire_frame *f, size_t *off, int *family, uint8_t addr[16],
 		     uint8_t *prefix);

@@ -205,7 +205,7 @@ static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 	int ret;
 
 	memcpy(hello.hash, self_hash, SHA256_LEN);
-	ret = fd_write_all(1, frame, wire_put_hello(frame, &hello));
+	ret = fd_write_all(1, frame, wire_put_hello(frame, sizeof(frame), &hello));
 	if (ret < 0)
 		return ret;
 	ret = read_exact(0, buf, WIRE_HDR_LEN);

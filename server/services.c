@@ -67,14 +67,15 @@ static void routes_report(struct services *s)
 	}
 	if (n == s->n_routes && memcmp(cur, s->routes, (size_t)n * sizeof(*cur)) == 0)
 		goto out;
-	len = wire_put_hdr(frame, WIRE_ROUTES, 0, 0);
+	len = wire_put_hdr(frame, sizeof(frame), WIRE_ROUTES, 0, 0);
 	for (i = 0; i < n; i++) {
-		size_t nl = wire_routes_add(frame, len, cur[i].family, cur[i].addr, cur[i].prefix);
+		size_t nl = wire_routes_add(frame, sizeof(frame), len, cur[i].family, cur[i].addr,
+					    cur[i].prefix);
 		if (!nl)
 			break; /* what does not fit in one frame is not reported */
 		len = nl;
 	}
-	wire_routes_end(frame, len);
+	wire_routes_end(frame, sizeof(frame), len);
 	if (mux_send_ctl(s->mux, frame, len) < 0)
 		goto out; /* try again next round */
 	log_debug("reported %d routes", i);
@@ -107,7 +108,7 @@ static void hw_line(struct services *s, char *line)
 	if (hostname_norm(name, strlen(name), h.name, sizeof(h.name)) < 0 ||
 	    !hostwatch_addr_ok(h.family, h.addr))
 		return;
-	mux_send_ctl(s->mux, frame, wire_put_host(frame, &h));
+	mux_send_ctl(s->mux, frame, wire_put_host(frame, sizeof(frame), &h));
 }
 
 static void on_hostwatch(struct ev_io *io, uint32_t events)
@@ -145,7 +146,7 @@ static void dns_reply(void *ctx, uint32_t id, const uint8_t *msg, size_t len)
 
 	if (len > WIRE_MAX_PAYLOAD)
 		len = 0;
-	wire_put_hdr(frame, WIRE_DNS_REPLY, id, (uint32_t)len);
+	wire_put_hdr(frame, sizeof(frame), WIRE_DNS_REPLY, id, (uint32_t)len);
 	if (len)
 		memcpy(frame + WIRE_HDR_LEN, msg, len);
 	mux_send_ctl(s->mux, frame, WIRE_HDR_LEN + len);

@@ -416,7 +416,7 @@ static void test_peer_breaking_rules(void)
 
 	/* A helper may never open streams towards the client. */
 	rig_init(&r);
-	n = wire_put_open(f, 9, &o);
+	n = wire_put_open(f, sizeof(f), 9, &o);
 	q = mux_in_space(r.c, &room);
 	memcpy(q, f, n);
 	CHECK_EQ_INT(mux_in_commit(r.c, n), -EPROTO);
@@ -432,7 +432,8 @@ static void test_peer_breaking_rules(void)
 		open_stream(&r, &app, &remote);
 		/* The app never reads: once its socket is full, only our credit bounds memory. */
 		for (unsigned i = 0; i < 1000 && ret == 0; i++) {
-			n = wire_put_hdr(big, WIRE_DATA, 1, WIRE_MAX_PAYLOAD) + WIRE_MAX_PAYLOAD;
+			n = wire_put_hdr(big, sizeof(big), WIRE_DATA, 1, WIRE_MAX_PAYLOAD) +
+			    WIRE_MAX_PAYLOAD;
 			q = mux_in_space(r.c, &room);
 			memcpy(q, big, n);
 			ret = mux_in_commit(r.c, n);
@@ -519,7 +520,8 @@ static void test_control_overflow_ends_session(void)
 	rig_init(&r);
 	/* Frames the owner may drop do not end the session, and stop short of the reserve. */
 	for (i = 0; i < 200000 && ret == 0; i++)
-		ret = mux_send_ctl(r.c, frame, wire_put_ping(frame, WIRE_PING, opaque));
+		ret = mux_send_ctl(r.c, frame,
+				   wire_put_ping(frame, sizeof(frame), WIRE_PING, opaque));
 	CHECK_EQ_INT(ret, -ENOBUFS);
 	CHECK_EQ_INT(mux_in_commit(r.c, 0), 0);
 	CHECK_EQ_INT(mux_ping(r.c, opaque), 0);

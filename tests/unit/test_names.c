@@ -101,15 +101,15 @@ static void test_autonets_judge(void)
 }
 
 /* A ROUTES frame as the helper would send it. */
-static size_t routes_frame(uint8_t *buf, const char *const *nets, size_t n)
+static size_t routes_frame(uint8_t *buf, size_t cap, const char *const *nets, size_t n)
 {
-	size_t len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
+	size_t len = wire_put_hdr(buf, cap, WIRE_ROUTES, 0, 0), i;
 
 	for (i = 0; i < n; i++) {
 		struct subnet r = sn(nets[i]);
-		len = wire_routes_add(buf, len, r.family, r.addr, r.prefix);
+		len = wire_routes_add(buf, cap, len, r.family, r.addr, r.prefix);
 	}
-	wire_routes_end(buf, len);
+	wire_routes_end(buf, cap, len);
 	return len;
 }
 
@@ -139,7 +139,7 @@ static void test_autonets_build(void)
 	struct refusals rf;
 	struct wire_frame f;
 	struct subnet *inc = NULL;
-	size_t n = 0, len = routes_frame(buf, nets, 7);
+	size_t n = 0, len = routes_frame(buf, sizeof(buf), nets, 7);
 
 	memset(&a, 0, sizeof(a));
 	memset(&rf, 0, sizeof(rf));
@@ -198,14 +198,14 @@ static void test_autonets_cap(void)
 	static uint8_t buf[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
 	struct refusals rf;
 	struct subnet *inc = NULL;
-	size_t n = 0, len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
+	size_t n = 0, len = wire_put_hdr(buf, sizeof(buf), WIRE_ROUTES, 0, 0), i;
 
 	/* A helper that reports a thousand distinct /24s gets AUTONETS_MAX of them. */
 	for (i = 0; i < 1000; i++) {
 		uint8_t addr[16] = {10, (uint8_t)(i >> 8), (uint8_t)i};
-		len = wire_routes_add(buf, len, AF_INET, addr, 24);
+		len = wire_routes_add(buf, sizeof(buf), len, AF_INET, addr, 24);
 	}
-	wire_routes_end(buf, len);
+	wire_routes_end(buf, sizeof(buf), len);
 	build_once(buf, len, false, &inc, &n, &rf);
 	CHECK_EQ_INT(n, AUTONETS_MAX);
 	CHECK_EQ_INT(rf.n, 1000 - AUTONETS_MAX);
@@ -219,18 +219,18 @@ static void test_autonets_budget(void)
 	static uint8_t buf[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD];
 	struct refusals rf;
 	struct subnet *inc = NULL;
-	size_t n = 0, len = wire_put_hdr(buf, WIRE_ROUTES, 0, 0), i;
+	size_t n = 0, len = wire_put_hdr(buf, sizeof(buf), WIRE_ROUTES, 0, 0), i;
 
 	/* 1/8 ... 223/8, and 16 /7s over 2000::/3: all of the internet, route by route. */
 	for (i = 1; i < 224; i++) {
 		uint8_t addr[16] = {(uint8_t)i};
-		len = wire_routes_add(buf, len, AF_INET, addr, 8);
+		len = wire_routes_add(buf, sizeof(buf), len, AF_INET, addr, 8);
 	}
 	for (i = 0; i < 16; i++) {
 		uint8_t addr[16] = {(uint8_t)(0x20 + 2 * i)};
-		len = wire_routes_add(buf, len, AF_INET6, addr, 7);
+		len = wire_routes_add(buf, sizeof(buf), len, AF_INET6, addr, 7);
 	}
-	wire_routes_end(buf, len);
+	wire_routes_end(buf, sizeof(buf), len);
 	build_once(buf, len, false, &inc, &n, &rf);
 	/* Four /8s (1-4; 0/8 and 127/8 are special anyway) and two /7s. */
 	CHECK_EQ_INT(n, 6);
@@ -247,7 +247,7 @@ static void test_autonets_no_ipv6(void)
 	static uint8_t buf[WIRE_HDR_LEN + 256];
 	struct refusals rf;
 	struct subnet *inc = NULL;
-	size_t n = 0, len = routes_frame(buf, nets, 2);
+	size_t n = 0, len = routes_frame(buf, sizeof(buf), nets, 2);
 
 	build_once(buf, len, true, &inc, &n, &rf);
 	CHECK_EQ_INT(n, 1);

@@ -175,7 +175,7 @@ static void test_mux_owner_room(void)
 	m = bare_mux(&loop);
 	if (!m)
 		return;
-	wire_put_hdr(frame, WIRE_DNS_QUERY, 1, 60000);
+	wire_put_hdr(frame, sizeof(frame), WIRE_DNS_QUERY, 1, 60000);
 	for (i = 0; i < 100; i++)
 		sent += mux_send_ctl(m, frame, sizeof(frame)) == 0;
 	/* About 1 MiB worth went in; the rest was refused to the owner, not queued. */
@@ -202,7 +202,7 @@ static void test_mux_owner_room_pinned(void)
 	m = bare_mux(&loop);
 	if (!m)
 		return;
-	wire_put_hdr(frame, WIRE_DNS_QUERY, 1, 1000);
+	wire_put_hdr(frame, sizeof(frame), WIRE_DNS_QUERY, 1, 1000);
 	for (i = 0; i < 600; i++)
 		CHECK_EQ_INT(mux_send_ctl(m, frame, sizeof(frame)), 0);
 	/* Most of it went out; the transport took the rest as a write it will repeat. */

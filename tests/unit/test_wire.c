@@ -9,6 +9,7 @@
 #include "t.h"
 
 /* A stream of one frame of each kind, as a sender would produce it. */
+/* buf holds 1024 bytes. */
 static size_t build_stream(uint8_t *buf)
 {
 	struct wire_hello h = {.version = WIRE_VERSION, .window = 123456, .features = 5};
@@ -18,17 +19,17 @@ static size_t build_stream(uint8_t *buf)
 	size_t n = 0;
 
 	memset(h.hash, 0xab, sizeof(h.hash));
-	n += wire_put_hello(buf + n, &h);
-	n += wire_put_open(buf + n, 7, &o4);
-	n += wire_put_open(buf + n, 8, &o6);
-	n += wire_put_hdr(buf + n, WIRE_DATA, 7, 5);
+	n += wire_put_hello(buf + n, 1024 - n, &h);
+	n += wire_put_open(buf + n, 1024 - n, 7, &o4);
+	n += wire_put_open(buf + n, 1024 - n, 8, &o6);
+	n += wire_put_hdr(buf + n, 1024 - n, WIRE_DATA, 7, 5);
 	memcpy(buf + n, "hello", 5);
 	n += 5;
-	n += wire_put_hdr(buf + n, WIRE_EOF, 7, 0);
-	n += wire_put_u32(buf + n, WIRE_WINDOW, 8, 65536);
-	n += wire_put_u32(buf + n, WIRE_RESET, 8, ECONNREFUSED);
-	n += wire_put_ping(buf + n, WIRE_PING, opaque);
-	n += wire_put_ping(buf + n, WIRE_PONG, opaque);
+	n += wire_put_hdr(buf + n, 1024 - n, WIRE_EOF, 7, 0);
+	n += wire_put_u32(buf + n, 1024 - n, WIRE_WINDOW, 8, 65536);
+	n += wire_put_u32(buf + n, 1024 - n, WIRE_RESET, 8, ECONNREFUSED);
+	n += wire_put_ping(buf + n, 1024 - n, WIRE_PING, opaque);
+	n += wire_put_ping(buf + n, 1024 - n, WIRE_PONG, opaque);
 	return n;
 }
 
@@ -158,50 +159,50 @@ static void test_malformed(void)
 	struct wire_open o = {.family = AF_INET, .port = 80};
 	uint8_t opaque[8] = {0};
 
-	wire_put_hdr(b, 0, 1, 0);
+	wire_put_hdr(b, sizeof(b), 0, 1, 0);
 	expect_bad(b, WIRE_HDR_LEN, "type 0");
-	wire_put_hdr(b, WIRE_TYPE_MAX + 1, 1, 0);
+	wire_put_hdr(b, sizeof(b), WIRE_TYPE_MAX + 1, 1, 0);
 	expect_bad(b, WIRE_HDR_LEN, "type too big");
-	wire_put_hdr(b, WIRE_DATA, 1, 1);
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, 1);
 	b[1] = 1;
 	expect_bad(b, WIRE_HDR_LEN + 1, "flags set");
-	wire_put_hdr(b, WIRE_DATA, 1, 1);
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, 1);
 	b[3] = 1;
 	expect_bad(b, WIRE_HDR_LEN + 1, "reserved set");
 	/* An oversized length is refused from the header alone, before any payload arrives. */
-	wire_put_hdr(b, WIRE_DATA, 1, WIRE_MAX_PAYLOAD + 1);
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, WIRE_MAX_PAYLOAD + 1);
 	expect_bad(b, WIRE_HDR_LEN, "length over max");
-	wire_put_hdr(b, WIRE_DATA, 1, 0xffffffff);
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, 0xffffffff);
 	expect_bad(b, WIRE_HDR_LEN, "length 4G");
-	wire_put_hdr(b, WIRE_DATA, 1, 0);
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, 0);
 	expect_bad(b, WIRE_HDR_LEN, "empty data");
-	wire_put_hdr(b, WIRE_DATA, 0, 1);
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 0, 1);
 	expect_bad(b, WIRE_HDR_LEN + 1, "data on stream 0");
-	wire_put_hdr(b, WIRE_EOF, 3, 1);
+	wire_put_hdr(b, sizeof(b), WIRE_EOF, 3, 1);
 	expect_bad(b, WIRE_HDR_LEN + 1, "eof with payload");
-	wire_put_u32(b, WIRE_WINDOW, 3, 0);
+	wire_put_u32(b, sizeof(b), WIRE_WINDOW, 3, 0);
 	expect_bad(b, WIRE_HDR_LEN + 4, "zero window");
-	wire_put_hdr(b, WIRE_WINDOW, 3, 3);
+	wire_put_hdr(b, sizeof(b), WIRE_WINDOW, 3, 3);
 	expect_bad(b, WIRE_HDR_LEN + 3, "short window");
-	wire_put_u32(b, WIRE_RESET, 0, 1);
+	wire_put_u32(b, sizeof(b), WIRE_RESET, 0, 1);
 	expect_bad(b, WIRE_HDR_LEN + 4, "reset on stream 0");
-	wire_put_open(b, 0, &o);
+	wire_put_open(b, sizeof(b), 0, &o);
 	expect_bad(b, WIRE_HDR_LEN + 8, "open on stream 0");
-	wire_put_open(b, 5, &o);
+	wire_put_open(b, sizeof(b), 5, &o);
 	b[WIRE_HDR_LEN] = 5;
 	expect_bad(b, WIRE_HDR_LEN + 8, "open family 5");
-	wire_put_open(b, 5, &o);
+	wire_put_open(b, sizeof(b), 5, &o);
 	b[WIRE_HDR_LEN] = 6; /* v6 family with a v4-sized address */
 	expect_bad(b, WIRE_HDR_LEN + 8, "open v6 short");
 	o.port = 0;
-	wire_put_open(b, 5, &o);
+	wire_put_open(b, sizeof(b), 5, &o);
 	expect_bad(b, WIRE_HDR_LEN + 8, "open port 0");
-	wire_put_ping(b, WIRE_PING, opaque);
+	wire_put_ping(b, sizeof(b), WIRE_PING, opaque);
 	b[7] = 1; /* stream 1 */
 	expect_bad(b, WIRE_HDR_LEN + 8, "ping on a stream");
 	{
 		struct wire_hello h = {.version = 1, .window = 1};
-		size_t n = wire_put_hello(b, &h);
+		size_t n = wire_put_hello(b, sizeof(b), &h);
 		b[WIRE_HDR_LEN] = 'X';
 		expect_bad(b, n, "hello bad magic");
 	}
@@ -244,7 +245,7 @@ static void test_names_routes_dns(void)
 	int fam, n = 0;
 
 	strcpy(h.name, "web.corp.example");
-	len = wire_put_host(b, &h);
+	len = wire_put_host(b, sizeof(b), &h);
 	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
 	CHECK_EQ_INT(f.type, WIRE_HOST);
 	CHECK_EQ_INT(f.u.host.family, AF_INET6);
@@ -256,22 +257,22 @@ static void test_names_routes_dns(void)
 	b[WIRE_HDR_LEN + 17]++; /* name length one more than the payload holds */
 	expect_bad(b, len, "host length");
 
-	len = wire_put_resolver(b, &r);
+	len = wire_put_resolver(b, sizeof(b), &r);
 	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
 	CHECK_EQ_INT(f.u.open.port, 5353);
 
 	/* OPEN carries the DNS flag; unknown flags are refused. */
 	r.flags = WIRE_OPEN_F_DNS;
-	len = wire_put_open(b, 3, &r);
+	len = wire_put_open(b, sizeof(b), 3, &r);
 	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
 	CHECK_EQ_INT(f.u.open.flags, WIRE_OPEN_F_DNS);
 	b[WIRE_HDR_LEN + 1] = 2;
 	expect_bad(b, len, "open unknown flag");
 
-	len = wire_put_hdr(b, WIRE_ROUTES, 0, 0);
-	len = wire_routes_add(b, len, AF_INET, a4, 16);
-	len = wire_routes_add(b, len, AF_INET6, a6, 48);
-	wire_routes_end(b, len);
+	len = wire_put_hdr(b, sizeof(b), WIRE_ROUTES, 0, 0);
+	len = wire_routes_add(b, sizeof(b), len, AF_INET, a4, 16);
+	len = wire_routes_add(b, sizeof(b), len, AF_INET6, a6, 48);
+	wire_routes_end(b, sizeof(b), len);
 	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
 	while (wire_routes_next(&f, &off, &fam, got, &pre) == 1) {
 		if (n == 0)
@@ -283,30 +284,57 @@ static void test_names_routes_dns(void)
 	CHECK_EQ_INT(n, 2);
 	b[WIRE_HDR_LEN + 1] = 33; /* a /33 IPv4 route */
 	expect_bad(b, len, "route prefix");
-	wire_routes_end(b, len - 1); /* a truncated last entry */
+	wire_routes_end(b, sizeof(b), len - 1); /* a truncated last entry */
 	expect_bad(b, len - 1, "route truncated");
 	/* As many routes as fit, and not one byte more. */
-	len = wire_put_hdr(b, WIRE_ROUTES, 0, 0);
+	len = wire_put_hdr(b, sizeof(b), WIRE_ROUTES, 0, 0);
 	for (n = 0; n < 100000; n++) {
-		size_t nl = wire_routes_add(b, len, AF_INET6, a6, 64);
+		size_t nl = wire_routes_add(b, sizeof(b), len, AF_INET6, a6, 64);
 		if (!nl)
 			break;
 		len = nl;
 	}
-	wire_routes_end(b, len);
+	wire_routes_end(b, sizeof(b), len);
 	CHECK(len <= WIRE_HDR_LEN + WIRE_MAX_PAYLOAD);
 	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
 
-	len = wire_put_hdr(b, WIRE_DNS_QUERY, 9, 11);
+	len = wire_put_hdr(b, sizeof(b), WIRE_DNS_QUERY, 9, 11);
 	expect_bad(b, len + 11, "dns query shorter than a header");
-	len = wire_put_hdr(b, WIRE_DNS_REPLY, 9, 0);
+	len = wire_put_hdr(b, sizeof(b), WIRE_DNS_REPLY, 9, 0);
 	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
-	len = wire_put_hdr(b, WIRE_DNS_QUERY, 0, 12);
+	len = wire_put_hdr(b, sizeof(b), WIRE_DNS_QUERY, 0, 12);
 	expect_bad(b, len + 12, "dns query on stream 0");
+}
+
+/* Every encoder stops at its cap: one byte short, and nothing is claimed written. */
+static void test_encoders_bounded(void)
+{
+	struct wire_hello h = {.version = WIRE_VERSION, .window = 1};
+	struct wire_open o = {.family = AF_INET6, .port = 1};
+	struct wire_host host = {.family = AF_INET, .name = "a.example.test"};
+	uint8_t opaque[8] = {0}, addr[16] = {0}, b[WIRE_HDR_LEN + 128];
+	size_t n, len;
+
+	n = wire_put_hello(b, sizeof(b), &h);
+	CHECK(n > 0);
+	CHECK_EQ_INT(wire_put_hello(b, n - 1, &h), 0);
+	n = wire_put_open(b, sizeof(b), 1, &o);
+	CHECK_EQ_INT(n, WIRE_HDR_LEN + 20);
+	CHECK_EQ_INT(wire_put_open(b, n - 1, 1, &o), 0);
+	n = wire_put_host(b, sizeof(b), &host);
+	CHECK_EQ_INT(n, WIRE_HDR_LEN + 6 + strlen(host.name));
+	CHECK_EQ_INT(wire_put_host(b, n - 1, &host), 0);
+	CHECK_EQ_INT(wire_put_u32(b, WIRE_HDR_LEN + 3, WIRE_WINDOW, 1, 1), 0);
+	CHECK_EQ_INT(wire_put_ping(b, WIRE_HDR_LEN + 7, WIRE_PING, opaque), 0);
+	CHECK_EQ_INT(wire_put_hdr(b, WIRE_HDR_LEN - 1, WIRE_EOF, 1, 0), 0);
+	len = wire_put_hdr(b, sizeof(b), WIRE_ROUTES, 0, 0);
+	CHECK_EQ_INT(wire_routes_add(b, len + 5, len, AF_INET, addr, 8), 0);
+	CHECK_EQ_INT(wire_routes_add(b, len + 6, len, AF_INET, addr, 8), len + 6);
 }
 
 int main(void)
 {
+	RUN(test_encoders_bounded);
 	RUN(test_roundtrip);
 	RUN(test_every_split);
 	RUN(test_incomplete_is_zero);
