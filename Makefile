@@ -97,13 +97,16 @@ $(B)/asan/%.o: %.c
 $(B)/sluice: $(B)/obj/client/main.o $(LIB_OBJ)
 	$(CC) $(HARDEN_LD) -o $@ $^ $(LDLIBS) -lcrypto
 
+# Fault injection: this test build swaps the allocator calls for its own.
+$(B)/unit/test_faultinject $(B)/unit-asan/test_faultinject: UNIT_LD = -Wl,--wrap=realloc,--wrap=calloc
+
 $(B)/unit/%: tests/unit/%.c $(LIB_OBJ) tests/unit/t.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcrypto
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(UNIT_LD) $(LDLIBS) -lcrypto
 
 $(B)/unit-asan/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/t.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(LDLIBS) -lcrypto
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(UNIT_LD) $(LDLIBS) -lcrypto
 
 $(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(@D)
