@@ -27,6 +27,9 @@ SUDOERS=/etc/sudoers.d/sluice-e2e-$$
 TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"'
 trap 'eval "$TB_ON_DOWN"' EXIT
 useradd -M -d "$UHOME" -s /bin/sh -U "$U" || tb_die "useradd failed"
+# A password too, for the case where sudo asks for one on the terminal.
+UPW=pw-$$-$RANDOM
+echo "$U:$UPW" | chpasswd || tb_die "chpasswd failed"
 UID_U=$(id -u "$U")
 GID_U=$(id -g "$U")
 tb_up
@@ -231,6 +234,54 @@ if sluice_wait_ready "http://$L4/"; then
 else
 	fail root_part_killed_stops_user_part "not ready: $SLUICE_WHY"
 	sluice_stop KILL 2
+fi
+
+# On a terminal, with a sudoers line that wants the password: sudo asks for
+# it there, before anything of SSH happens, and the tunnel comes up.
+echo "$U ALL=(root) $BINDIR/sluice --privileged" >"$SUDOERS.tmp" && chmod 440 "$SUDOERS.tmp" &&
+	mv "$SUDOERS.tmp" "$SUDOERS"
+cat >"$TB/ptydrive.py" <<'EOF'
+import os, pty, select, sys, time
+pw = os.environ.pop("PTY_PASSWORD").encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out, sent, end = b"", False, time.time() + 40
+while time.time() < end and b"ready: " not in out:
+    if not select.select([fd], [], [], 0.5)[0]:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not sent and b"password for" in out:
+        os.write(fd, pw + b"\n")
+        sent = True
+sys.stdout.buffer.write(out)
+sys.stdout.flush()
+time.sleep(1)
+os.kill(pid, 15)
+os.waitpid(pid, 0)
+EOF
+out=$(ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups \
+	env -i $UENV PTY_PASSWORD="$UPW" "$PY" "$TB/ptydrive.py" "$BINDIR/sluice" -r sshhost 198.51.100.0/24 2>&1 |
+	tr -d '\r')
+line_of() { echo "$out" | grep -n -m 1 -e "$1" | cut -d: -f1; }
+l_pw=$(line_of '^\[sluice\] password for')
+l_res=$(line_of '^sluice: resolving')
+l_ready=$(line_of '^sluice: ready: ')
+if [ -n "$l_pw" ] && [ -n "$l_res" ] && [ -n "$l_ready" ] && [ "$l_pw" -lt "$l_res" ] &&
+	[ "$l_res" -lt "$l_ready" ]; then
+	pass sudo_password_on_tty_first
+else
+	fail sudo_password_on_tty_first "$(echo "$out" | head -n 8 | tr '\n' '|')"
+fi
+for ((i = 0; i < 50; i++)); do [ -z "$(root_sluices)" ] && ! nft_table_present && break; sleep 0.1; done
+if [ -z "$(root_sluices)" ] && ! nft_table_present; then pass sudo_password_run_clean; else
+	fail sudo_password_run_clean "root: $(root_sluices | tr '\n' '|'), table $(nft_table_count)"
 fi
 
 tb_finish
