@@ -13,7 +13,7 @@ CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP
 LDLIBS   := -lssh2 -lnftnl -lmnl -lnetfilter_conntrack
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 # The client runs partly as root: Debian's usual hardening (the sanitizer builds go without).
-HARDEN    := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+HARDEN    := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 HARDEN_LD := -Wl,-z,relro,-z,now
 
 COMMON_SRC := $(wildcard common/*.c)

@@ -228,8 +228,8 @@ static int query_one(const char *path, uid_t owner, bool json, FILE *out, bool f
 	fd = dial(path);
 	if (fd < 0)
 		return fd;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 ||
-	    (cred.uid != owner && cred.uid != 0)) {
+	/* Exactly the owner: root's own sockets live in root's directory. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.uid != owner) {
 		close(fd);
 		return -EPERM;
 	}

@@ -97,7 +97,8 @@ int pidfile_create(const char *path, bool *stale, int *other)
 		if (errno != EEXIST)
 			return -errno;
 		*other = read_pid(path);
-		if (*other > 0 && (kill(*other, 0) == 0 || errno == EPERM))
+		/* Empty: another instance is between creating it and writing its pid. */
+		if (*other == 0 || (*other > 0 && (kill(*other, 0) == 0 || errno == EPERM)))
 			return -EEXIST;
 		*stale = true;
 		if (unlink(path) < 0 && errno != ENOENT)

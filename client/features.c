@@ -298,7 +298,7 @@ void features_stop(struct features *sv)
 {
 	int ret = autohosts_finish(&sv->hosts);
 
-	if (ret < 0)
+	if (ret < 0 && !privc_gone(sv->priv))
 		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH,
 			privc_strerror(ret));
 	dns_close(&sv->dns, sv->loop);

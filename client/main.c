@@ -310,6 +310,8 @@ static void client_ready(struct client *c)
 
 static void say_step(void *arg, const char *line)
 {
+	/* Each step may block up to its own timeout: the watchdog is fed step by step. */
+	notify_pet();
 	log_info("%s", line);
 }
 
@@ -453,8 +455,7 @@ static int client_reconnect(struct client *c)
 	int ret;
 
 	c->attempt++;
-	/* An attempt blocks (connect, handshake: about 45 s at most): the watchdog must not fire.
-	 */
+	/* An attempt blocks, a step at a time; say_step feeds the watchdog at each. */
 	notify_pet();
 	ret = client_session(c, err, sizeof(err));
 	if (ret == 0) {
@@ -467,6 +468,7 @@ static int client_reconnect(struct client *c)
 		c->down_since = 0;
 		c->told_conns = (size_t)-1;
 		c->told_budget = 0;
+		c->last_in = c->last_out = 0;
 		return 0;
 	}
 	if (c->s.fatal) {
@@ -552,6 +554,14 @@ static int client_run(struct client *c)
 	while (!c->stop_signal) {
 		/* Without it the rules are gone: going on would send traffic around the tunnel. */
 		if (privc_gone(c->priv)) {
+			struct signalfd_siginfo si;
+
+			/* Both were told to stop (systemd stops the whole unit): a normal stop. */
+			if (read(c->sig.fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+			    si.ssi_signo != SIGUSR1) {
+				c->stop_signal = (int)si.ssi_signo;
+				continue;
+			}
 			status_end(&c->st);
 			log_err("the privileged part went away, and the firewall rules with it: "
 				"stopping");
@@ -610,7 +620,8 @@ static void client_cleanup(struct client *c)
 	status_end(&c->st);
 	control_close(&c->ctl);
 	features_stop(&c->feat);
-	if ((ret = rules_remove(&c->rules)) < 0)
+	/* A part that is gone took the rules with it. */
+	if ((ret = rules_remove(&c->rules)) < 0 && !privc_gone(c->priv))
 		log_err("removing the firewall rules failed: %s", privc_strerror(ret));
 	privc_close(c->priv);
 	listen_close(&c->ls, &c->loop);

@@ -37,7 +37,7 @@ static void put_str(struct out *o, const char *s)
 		unsigned char ch = (unsigned char)*s;
 		if (ch == '"' || ch == '\\')
 			put(o, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
+		else if (ch < 0x20 || ch >= 0x7f) /* bytes, not UTF-8: each its own code point */
 			put(o, "\\u%04x", ch);
 		else
 			put(o, "%c", ch);

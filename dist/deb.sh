@@ -3,17 +3,21 @@
 # (make deb): control with the shared-library packages the binary links,
 # copyright, changelog and md5sums.
 set -eu
-root=$1 version=$2 arch=$3
+root=$(cd "$1" && pwd) version=$2 arch=$3
 doc=$root/usr/share/doc/sluice
 mkdir -p "$root/DEBIAN" "$doc"
 
-# The packages that ship the libraries the binary needs, at their installed versions.
-deps=$(ldd "$root/usr/bin/sluice" | awk '/=>/ { print $3 }' | while read -r lib; do
-	real=$(readlink -f "$lib")
-	pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$real" 2>/dev/null) || continue
-	pkg=${pkg%%:*}
-	echo "$pkg (>= $(dpkg-query -W -f='${Version}' "$pkg:$arch" 2>/dev/null || dpkg-query -W -f='${Version}' "$pkg"))"
-done | sort -u | paste -sd, - | sed 's/,/, /g')
+# The library packages the binary needs, with the versions their symbols
+# need (dpkg-shlibdeps reads the shlibs/symbols files), as debhelper would.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/debian"
+printf 'Source: sluice\n\nPackage: sluice\nArchitecture: any\n' >"$work/debian/control"
+deps=$(cd "$work" && dpkg-shlibdeps -O "$root/usr/bin/sluice" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+if [ -z "$deps" ]; then
+	echo "deb.sh: dpkg-shlibdeps found no dependencies for usr/bin/sluice" >&2
+	exit 1
+fi
 
 cat >"$root/DEBIAN/control" <<EOF
 Package: sluice

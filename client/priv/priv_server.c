@@ -30,7 +30,8 @@ static int do_install(struct priv_server *s, struct priv_msg *m)
 		return ret;
 	/*
 	 * Our table is ours alone (a live instance's would have made the
-	 * install fail), so marked lines in the file are a killed run's:
+	 * install fail, on kernels with owned tables: 5.12 and later), so
+	 * marked lines in the file are a killed run's:
 	 * clear them now, and not before, or a second start would take a
 	 * running instance's lines.
 	 */

@@ -145,12 +145,17 @@ static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const stru
 	char port[8], addr[NI_MAXHOST] = "";
 	int r, last = -EHOSTUNREACH;
 
-	/* Where the last session went: no name to resolve, and its address is already excluded. */
-	if (cfg->last_peer_len && try_addr(c, cfg, pg, (const struct sockaddr *)&cfg->last_peer,
-					   cfg->last_peer_len, addr, sizeof(addr)) == 0)
-		return 0;
 	snprintf(port, sizeof(port), "%u", (unsigned)(cfg->port ? cfg->port : 22));
 	r = getaddrinfo(cfg->hostname, port, &hints, &res);
+	/*
+	 * The name does not resolve now (the network is half up, or with
+	 * --dns the resolver is the tunnel that is down): where the last
+	 * session went. Only then: a name that resolves is the truth.
+	 */
+	if (r != 0 && cfg->last_peer_len &&
+	    try_addr(c, cfg, pg, (const struct sockaddr *)&cfg->last_peer, cfg->last_peer_len, addr,
+		     sizeof(addr)) == 0)
+		return 0;
 	if (r != 0) {
 		*fail = SSH_FAIL_RESOLVE;
 		snprintf(err, errlen, "cannot resolve %s: %s", cfg->hostname,

@@ -26,9 +26,9 @@ struct sshconf {
 	int alive_interval;	    /* ServerAliveInterval, seconds, 0 = unset */
 	int alive_count;	    /* ServerAliveCountMax (ssh -G always prints it: 3) */
 	/*
-	 * Not from ssh -G: the address the last session reached, tried first
-	 * on a reconnect, when resolving may be what is broken (and with
-	 * --dns, answered by the tunnel that is down).
+	 * Not from ssh -G: the address the last session reached, tried on a
+	 * reconnect when the name does not resolve (with --dns, the resolver
+	 * is the tunnel that is down).
 	 */
 	struct sockaddr_storage last_peer;
 	socklen_t last_peer_len;
