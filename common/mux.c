@@ -68,7 +68,8 @@ struct mux {
 	uint64_t rate_prev_bpms; /* bytes per ms over the last whole interval */
 	size_t out_high;
 	size_t buffered_max; /* all streams' buffers for local readers, together */
-	size_t rx_alloc;     /* what those buffers take now */
+	size_t max_streams;
+	size_t rx_alloc; /* what those buffers take now */
 	struct idmap streams;
 	uint32_t next_id;
 	struct stream *ready_head, *ready_tail;
@@ -510,6 +511,7 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	m->window_max = window;
 	m->out_high = out_high;
 	m->buffered_max = MUX_BUFFERED_MAX;
+	m->max_streams = MAX_STREAMS;
 	m->next_id = 1;
 	idmap_init(&m->streams);
 	m->data.b = malloc(DATA_CAP);
@@ -551,6 +553,11 @@ void mux_free(struct mux *m)
 void mux_set_buffered_max(struct mux *m, size_t max)
 {
 	m->buffered_max = max;
+}
+
+void mux_set_max_streams(struct mux *m, size_t max)
+{
+	m->max_streams = max < MAX_STREAMS ? max : MAX_STREAMS;
 }
 
 void mux_set_peer_window(struct mux *m, uint32_t window)
@@ -619,7 +626,7 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	uint32_t id;
 	int ret;
 
-	if (m->streams.count >= MAX_STREAMS)
+	if (m->streams.count >= m->max_streams)
 		return -EMFILE;
 	do {
 		id = m->next_id++;
@@ -649,7 +656,8 @@ static int handle_open(struct mux *m, const struct wire_frame *f)
 
 	if (!m->ops->connect || idmap_get(&m->streams, f->stream))
 		return -EPROTO;
-	if (m->streams.count >= MAX_STREAMS)
+	/* Streams the peer opens: past the cap each is refused, the session goes on. */
+	if (m->streams.count >= m->max_streams)
 		return send_u32(m, WIRE_RESET, f->stream, EMFILE);
 	fd = m->ops->connect(m->ctx, &f->u.open);
 	if (fd < 0)

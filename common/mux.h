@@ -64,6 +64,8 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 #define MUX_BUFFERED_MAX (256u << 20)
 /* Change that cap (tests). */
 void mux_set_buffered_max(struct mux *m, size_t max);
+/* Lower the cap on open streams (200,000 by default), for tests. */
+void mux_set_max_streams(struct mux *m, size_t max);
 
 /* Resets every stream socket (RST: the peer sees the stream cut off). */
 void mux_free(struct mux *m);

@@ -622,6 +622,33 @@ static void test_total_buffer_cap(void)
 	rig_free(&r);
 }
 
+/* Past the cap on streams, each OPEN from the peer is refused with a reset; the session goes on. */
+static void test_stream_cap(void)
+{
+	struct rig r;
+	int app[10], remote[10], i, refused = 0, eof;
+	char buf[8];
+
+	rig_init(&r);
+	mux_set_max_streams(r.h, 8);
+	for (i = 0; i < 10; i++)
+		CHECK_EQ_INT(open_small(&r, &app[i], &remote[i]), 0);
+	pump(&r, 20);
+	for (i = 0; i < 10; i++) {
+		ssize_t n = read(app[i], buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			refused++;
+	}
+	CHECK_EQ_INT(refused, 2);
+	CHECK_EQ_INT(r.proto_err, 0);
+	/* The first eight carry data. */
+	CHECK_EQ_INT(write(app[0], "hi", 2), 2);
+	CHECK_EQ_INT(read_all(&r, remote[0], buf, 2, &eof), 2);
+	for (i = 0; i < 10; i++)
+		close(app[i]), close(remote[i]);
+	rig_free(&r);
+}
+
 /*
  * 10,000 streams whose far readers take nothing: the helper side's memory
  * stays under the cap (here 16 MiB) plus a little per stream. The two muxes
@@ -799,6 +826,7 @@ int main(void)
 	RUN(test_control_frames_go_first);
 	RUN(test_control_overflow_ends_session);
 	RUN(test_total_buffer_cap);
+	RUN(test_stream_cap);
 	RUN(test_10k_slow_streams_bounded);
 	T_EXIT();
 }
