@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include "../../common/clock.h"
-#include "../../common/escape.h"
 #include "../../common/fdio.h"
 #include "../../common/log.h"
 #include "../child.h"
@@ -141,12 +140,14 @@ static int read_full(int fd, uint8_t *buf, size_t len, int ms)
 static int read_msg(int fd, uint8_t *body, size_t cap, int ms)
 {
 	uint8_t hdr[PRIV_LEN_BYTES];
+	struct breader r;
 	uint32_t len;
 	int ret = read_full(fd, hdr, sizeof(hdr), ms);
 
 	if (ret < 0)
 		return ret;
-	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	breader_init(&r, hdr, sizeof(hdr));
+	len = breader_u32(&r);
 	if (len == 0 || len > cap)
 		return -EPROTO;
 	ret = read_full(fd, body, len, ms);
@@ -218,12 +219,12 @@ static int start_sudo(struct privc *p, int io, int errfd, bool tty, char *err, s
 	return 0;
 }
 
-/* What it (or sudo) said on stderr before it failed, on one line, for the user. */
+/* What it (or sudo) said on stderr before it failed, on one line, for the user (who logs it
+ * escaped). */
 static void said_before(struct privc *p, char *out, size_t outlen)
 {
 	char raw[ERR_LINE_MAX], *nl;
 	ssize_t n = read(p->err_io.fd, raw, sizeof(raw) - 1);
-	size_t k;
 
 	out[0] = '\0';
 	if (n <= 0)
@@ -233,18 +234,16 @@ static void said_before(struct privc *p, char *out, size_t outlen)
 	raw[n] = '\0';
 	while ((nl = strchr(raw, '\n')))
 		*nl = ';';
-	k = escape_text(out + 2, outlen - 2, raw, (size_t)n, false);
-	if (k) {
-		out[0] = ':';
-		out[1] = ' ';
-	}
+	if (n > 0)
+		snprintf(out, outlen, ": %s", raw);
 }
 
 int privc_start(struct privc **out, char *err, size_t errlen)
 {
 	struct privc *p;
 	uint8_t body[16];
-	char said[ERR_LINE_MAX];
+	struct breader r;
+	char said[ERR_LINE_MAX + 8];
 	bool tty = false;
 	int sv[2], ep[2], ret, st = 0;
 
@@ -286,8 +285,8 @@ int privc_start(struct privc **out, char *err, size_t errlen)
 	if (ret < 0)
 		goto fail;
 	ret = read_msg(p->fd, body, sizeof(body), tty ? HELLO_WAIT_TTY_MS : HELLO_WAIT_MS);
-	if (ret == 9 && body[0] == PRIV_HELLO &&
-	    ((uint32_t)body[1] << 24 | body[2] << 16 | body[3] << 8 | body[4]) == PRIV_VERSION) {
+	breader_init(&r, body, ret > 0 ? (size_t)ret : 0);
+	if (ret == 9 && breader_u8(&r) == PRIV_HELLO && breader_u32(&r) == PRIV_VERSION) {
 		*out = p;
 		return 0;
 	}
@@ -320,6 +319,7 @@ fail:
 static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, size_t n_bits)
 {
 	uint8_t body[PRIV_REPLY_MAX];
+	struct breader r;
 	int ret;
 
 	if (!p || p->fd < 0 || p->gone)
@@ -339,8 +339,8 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 	}
 	if (bits && (size_t)ret == 6 + (n_bits + 7) / 8)
 		memcpy(bits, body + 6, (n_bits + 7) / 8);
-	return (int32_t)((uint32_t)body[2] << 24 | (uint32_t)body[3] << 16 |
-			 (uint32_t)body[4] << 8 | body[5]);
+	breader_init(&r, body + 2, 4);
+	return (int32_t)breader_u32(&r);
 }
 
 static int call_spec(struct privc *p, const struct fw_spec *spec, bool install)
@@ -417,24 +417,37 @@ int privc_remove(struct privc *p)
 	return ret < 0 ? ret : call(p, buf, (size_t)ret, NULL, 0);
 }
 
-static void relay_line(struct privc *p);
+/* One of its log lines becomes ours (log_msg escapes it), cut at ERR_LINE_MAX. */
+static void relay_line(struct privc *p)
+{
+	log_warn("%.*s", (int)p->line_len, p->line);
+	p->line_len = 0;
+}
+
+/* Bytes from its stderr: whole lines are relayed, the rest waits for its newline. */
+static void take_stderr(struct privc *p, const char *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '\n')
+			relay_line(p);
+		else if (p->line_len < sizeof(p->line))
+			p->line[p->line_len++] = buf[i];
+	}
+}
 
 /* What it said while going away (it is gone, or nearly): relayed without waiting. */
 static void drain_stderr(struct privc *p)
 {
 	char buf[4096];
-	ssize_t n, i;
+	ssize_t n;
 	int fl = fcntl(p->err_io.fd, F_GETFL), rounds;
 
 	if (fl < 0 || fcntl(p->err_io.fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return;
 	for (rounds = 0; rounds < 16 && (n = read(p->err_io.fd, buf, sizeof(buf))) > 0; rounds++)
-		for (i = 0; i < n; i++) {
-			if (buf[i] == '\n')
-				relay_line(p);
-			else if (p->line_len < sizeof(p->line))
-				p->line[p->line_len++] = buf[i];
-		}
+		take_stderr(p, buf, (size_t)n);
 	if (p->line_len)
 		relay_line(p);
 }
@@ -460,21 +473,12 @@ void privc_close(struct privc *p)
 	free(p);
 }
 
-static void relay_line(struct privc *p)
-{
-	char safe[ERR_LINE_MAX * 4];
-
-	escape_text(safe, sizeof(safe), p->line, p->line_len, false);
-	log_warn("%s", safe);
-	p->line_len = 0;
-}
-
-/* Its log lines become ours, escaped, cut at ERR_LINE_MAX. */
+/* Its log lines become ours as they come. */
 static void on_stderr(struct ev_io *io, uint32_t events)
 {
 	struct privc *p = (struct privc *)((char *)io - offsetof(struct privc, err_io));
 	char buf[4096];
-	ssize_t n, i;
+	ssize_t n;
 
 	n = read(io->fd, buf, sizeof(buf));
 	if (n <= 0) {
@@ -488,14 +492,7 @@ static void on_stderr(struct ev_io *io, uint32_t events)
 		}
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		if (buf[i] == '\n') {
-			relay_line(p);
-			continue;
-		}
-		if (p->line_len < sizeof(p->line))
-			p->line[p->line_len++] = buf[i];
-	}
+	take_stderr(p, buf, (size_t)n);
 }
 
 /* The part never speaks unasked: any event on the channel between calls is its end. */

@@ -137,10 +137,13 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 			have += (size_t)n;
 		}
 		while (!skip && have >= PRIV_LEN_BYTES) {
-			uint32_t len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
-				       (uint32_t)buf[2] << 8 | buf[3];
+			struct breader r;
+			uint32_t len;
 			size_t rlen;
 			int status = 0;
+
+			breader_init(&r, buf, PRIV_LEN_BYTES);
+			len = breader_u32(&r);
 
 			if (len > PRIV_MSG_MAX) {
 				rlen = priv_server_oversized(reply);
