@@ -63,9 +63,8 @@ struct client {
 	unsigned reconnects;
 	int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
 	int64_t started_ms;
-	uint64_t last_in, last_out, rate_in, rate_out; /* for --status */
-	size_t told_conns;			       /* the last STATUS= sent to systemd */
-	uint64_t told_budget;			       /* streams reset at the buffer cap, logged */
+	size_t told_conns;    /* the last STATUS= sent to systemd */
+	uint64_t told_budget; /* streams reset at the buffer cap, logged */
 	struct control ctl;
 	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
 	int log_fd;	    /* --log-file, -1 when none */
@@ -400,8 +399,8 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 	    .exc = c->rules.spec.exclude,
 	    .n_exc = c->rules.spec.n_exclude,
 	    .waiting = c->ls.n_parked,
-	    .rate_in = c->rate_in,
-	    .rate_out = c->rate_out,
+	    .rate_in = c->st.rate_in,
+	    .rate_out = c->st.rate_out,
 	};
 	struct mux_stats ms;
 
@@ -468,7 +467,6 @@ static int client_reconnect(struct client *c)
 		c->down_since = 0;
 		c->told_conns = (size_t)-1;
 		c->told_budget = 0;
-		c->last_in = c->last_out = 0;
 		return 0;
 	}
 	if (c->s.fatal) {
@@ -515,10 +513,6 @@ static void client_tick(struct client *c)
 		mux_get_stats(c->s.mux, &ms);
 		status_tick(&c->st, &ms);
 		/* A new session starts its counters at 0. */
-		c->rate_in = ms.rx_bytes >= c->last_in ? ms.rx_bytes - c->last_in : ms.rx_bytes;
-		c->rate_out = ms.tx_bytes >= c->last_out ? ms.tx_bytes - c->last_out : ms.tx_bytes;
-		c->last_in = ms.rx_bytes;
-		c->last_out = ms.tx_bytes;
 		if (ms.over_budget > c->told_budget) {
 			log_warn("reset %" PRIu64
 				 " connection%s whose local readers were too slow: all "
@@ -534,7 +528,6 @@ static void client_tick(struct client *c)
 				    ms.streams, ms.streams == 1 ? "" : "s");
 		}
 	} else {
-		c->rate_in = c->rate_out = 0;
 		size_t n = listen_expire(&c->ls, HOLD_MS);
 		if (n)
 			log_info("reset %zu connection%s that waited %d s for the session", n,

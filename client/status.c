@@ -15,7 +15,7 @@ void status_init(struct status *st, bool quiet)
 {
 	st->on = !quiet && isatty(STDERR_FILENO);
 	st->start_ms = st->last_ms = clock_ms();
-	st->last_rx = st->last_tx = 0;
+	st->last_rx = st->last_tx = st->rate_in = st->rate_out = 0;
 }
 
 /* 1234567 -> "1.2 MB": three significant figures are plenty for a glance. */
@@ -39,21 +39,32 @@ void status_tick(struct status *st, const struct mux_stats *ms)
 	struct winsize ws;
 	size_t width = sizeof(line) - 1;
 
-	if (!st->on || dt <= 0)
+	if (dt <= 0)
 		return;
+	st->last_ms = now;
 	if (!ms) {
+		st->last_rx = st->last_tx = st->rate_in = st->rate_out = 0;
+		if (!st->on)
+			return;
 		snprintf(line, sizeof(line),
 			 "up %" PRId64 ":%02" PRId64 ":%02" PRId64 " | reconnecting", up / 3600,
 			 up / 60 % 60, up % 60);
 		log_status(line);
-		st->last_ms = now;
-		st->last_rx = st->last_tx = 0;
 		return;
 	}
+	/* A new session's counters start again at zero. */
+	if (ms->rx_bytes < st->last_rx || ms->tx_bytes < st->last_tx)
+		st->last_rx = st->last_tx = 0;
+	st->rate_in = (ms->rx_bytes - st->last_rx) * 1000 / (uint64_t)dt;
+	st->rate_out = (ms->tx_bytes - st->last_tx) * 1000 / (uint64_t)dt;
+	st->last_rx = ms->rx_bytes;
+	st->last_tx = ms->tx_bytes;
+	if (!st->on)
+		return;
 	human(ms->tx_bytes, out, sizeof(out));
 	human(ms->rx_bytes, in, sizeof(in));
-	human((ms->tx_bytes - st->last_tx) * 1000 / (uint64_t)dt, rout, sizeof(rout));
-	human((ms->rx_bytes - st->last_rx) * 1000 / (uint64_t)dt, rin, sizeof(rin));
+	human(st->rate_out, rout, sizeof(rout));
+	human(st->rate_in, rin, sizeof(rin));
 	snprintf(line, sizeof(line),
 		 "up %" PRId64 ":%02" PRId64 ":%02" PRId64 " | %zu connection%s | out %s (%s/s) "
 		 "| in %s (%s/s)",
@@ -64,9 +75,6 @@ void status_tick(struct status *st, const struct mux_stats *ms)
 		width = ws.ws_col - 1u;
 	line[width] = '\0';
 	log_status(line);
-	st->last_ms = now;
-	st->last_rx = ms->rx_bytes;
-	st->last_tx = ms->tx_bytes;
 }
 
 void status_end(struct status *st)

@@ -1,7 +1,8 @@
 /*
- * status: the live line on a terminal. About once a second it rewrites
- * itself with the uptime, the open connections, and the bytes and rate
- * each way. Off a terminal, or with -q, it is off and writes nothing.
+ * status: the rates each way, measured about once a second, and the live
+ * line on a terminal that shows them, with the uptime and the open
+ * connections. Off a terminal, or with -q, the line is off and writes
+ * nothing; the rates are kept all the same (--status reports them).
  */
 #ifndef SLUICE_STATUS_H
 #define SLUICE_STATUS_H
@@ -15,11 +16,12 @@ struct status {
 	bool on;
 	int64_t start_ms, last_ms;
 	uint64_t last_rx, last_tx;
+	uint64_t rate_in, rate_out; /* bytes per second over the last tick */
 };
 
 /* On only when stderr is a terminal and the user did not ask for quiet. */
 void status_init(struct status *st, bool quiet);
-/* Redraw from the mux's counters (call about once a second); ms NULL: no session now. */
+/* Measure from the mux's counters and redraw (about once a second); ms NULL: no session now. */
 void status_tick(struct status *st, const struct mux_stats *ms);
 /* Clear the line, leaving the terminal as it was. */
 void status_end(struct status *st);
