@@ -363,6 +363,12 @@ tb_up() {
 # --- sluice -----------------------------------------------------------------
 
 have_sluice() { [ -x "$SLUICE" ]; }
+# need_sluice: a suite's first check; without the binary it fails and stops.
+need_sluice() {
+	have_sluice && return 0
+	fail build "$SLUICE not built"
+	exit 1
+}
 
 # sluice_start ARGS...: sluice -F TB/ssh_config ARGS in C, in the background
 # (SLUICE_CFG, when set, names another config).

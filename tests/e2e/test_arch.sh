@@ -15,10 +15,7 @@ arch_etc() {
 		TB_SSHD_UNAME=$TB/fake-uname
 }
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 
 BINFMT=/proc/sys/fs/binfmt_misc
 BINFMT_MOUNTED=0

@@ -3,10 +3,7 @@
 # starting "sluice: ", exits non-zero, and leaves no table and no process in C.
 TB_SUITE=errors
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 
 # refused NAME PATTERN ARGS...: sluice ARGS exits non-zero within 20 s, every

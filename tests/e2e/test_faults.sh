@@ -7,10 +7,7 @@
 # ends with a clear message and nothing is left.
 TB_SUITE=faults
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((256 << 20))) || tb_die "cannot write big.bin"
 

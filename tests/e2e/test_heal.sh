@@ -9,10 +9,7 @@
 # by another path, even with forwarding on in S. Waits are bounded.
 TB_SUITE=heal
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 for c in conntrack ab; do
 	command -v $c >/dev/null || {
 		fail tools "$c is not installed (run tests/deps.sh)"

@@ -11,10 +11,7 @@
 #     first stalled.
 TB_SUITE=load
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 
 PAT_PORT=9002  # netsvc serve-load: pattern streams and sinks

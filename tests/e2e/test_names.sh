@@ -19,10 +19,7 @@
 TB_SUITE=names
 TB_ETC_HOOK=tb_names_etc
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 tb_names_dns
 

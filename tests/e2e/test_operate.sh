@@ -8,10 +8,7 @@
 # status socket.
 TB_SUITE=operate
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((64 << 20))) || tb_die "cannot write big.bin"
 PIDF=$TB/sluice.pid

@@ -10,10 +10,7 @@
 TB_SUITE=privsep
 TB_ETC_HOOK=tb_names_etc
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 command -v sudo >/dev/null && command -v visudo >/dev/null || {
 	fail sudo "sudo is not installed (run tests/deps.sh)"
 	exit 1

@@ -14,10 +14,7 @@
 TB_SUITE=reach
 TB_SSHD_FORWARDING=yes
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((64 << 20))) || tb_die "cannot write big.bin"
 NET=198.51.100.0/24

@@ -8,10 +8,7 @@ TB_SUITE=rekey
 TB_SSHD_EXTRA="RekeyLimit 32M"
 TB_SSHD_LOGLEVEL=DEBUG1 # for "SSH2_MSG_KEXINIT sent", once per key exchange
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 
 PAT_PORT=9002 # netsvc serve-load: pattern streams (generated, never stored)

@@ -5,10 +5,7 @@
 # (SIGKILL included: the next start must work).
 TB_SUITE=tunnel
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((64 << 20))) || tb_die "cannot write big.bin"
 

@@ -7,10 +7,7 @@
 # With -q: neither. A failure's error follows the step it happened in.
 TB_SUITE=ui
 . "$(dirname "$0")/lib.sh"
-have_sluice || {
-	fail build "$SLUICE not built"
-	exit 1
-}
+need_sluice
 command -v script >/dev/null || {
 	fail script "script(1) is not installed"
 	exit 1

@@ -12,8 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../common/mux.h"
-#include "t.h"
+#include "mux_rig.h"
 
 #define WINDOW (256u << 10)
 
@@ -52,57 +51,20 @@ static int give_fd(void *ctx, const struct wire_open *dst)
 
 static const struct mux_ops c_ops = {0}, h_ops = {.connect = give_fd};
 
-struct rig {
-	struct evloop loop;
-	struct mux *c, *h;
-	int err;
-};
-
-static void move(struct mux *from, struct mux *to, int *err)
-{
-	size_t len, room;
-	const uint8_t *p;
-	uint8_t *q;
-
-	mux_fill(from);
-	p = mux_out_peek(from, &len);
-	if (!len)
-		return;
-	q = mux_in_space(to, &room);
-	if (len > room)
-		len = room;
-	memcpy(q, p, len);
-	mux_out_consume(from, len);
-	if (mux_in_commit(to, len) < 0)
-		*err = 1;
-}
-
-static void pump(struct rig *r, int rounds)
-{
-	for (int i = 0; i < rounds; i++) {
-		move(r->c, r->h, &r->err);
-		move(r->h, r->c, &r->err);
-		evloop_run_once(&r->loop, 1);
-	}
-}
-
 /* A stream over socketpairs whose far reader takes little; returns 0 when opened. */
 static int open_stream(struct rig *r, int *app, int *far)
 {
-	int a[2], b[2], small = 4096;
+	struct t_pair a = rig_small_pair(), b = rig_small_pair();
 	struct wire_open o = {.family = AF_INET, .port = 80, .addr = {192, 0, 2, 1}};
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a) < 0 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b) < 0)
+	if (a.a < 0 || b.a < 0)
 		return -1;
-	setsockopt(b[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-	setsockopt(b[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	next_fd = b[0];
-	if (mux_open_stream(r->c, a[0], &o) < 0)
+	next_fd = b.a;
+	if (mux_open_stream(r->c, a.a, &o) < 0)
 		return -1;
-	pump(r, 3);
-	*app = a[1];
-	*far = b[1];
+	rig_pump(r, 3);
+	*app = a.b;
+	*far = b.b;
 	return 0;
 }
 
@@ -114,12 +76,7 @@ static void test_buffer_growth_fails(void)
 	char buf[8];
 	ssize_t n = 0;
 
-	memset(&r, 0, sizeof(r));
-	evloop_init(&r.loop);
-	r.c = mux_new(&r.loop, WINDOW, 64 << 10, &c_ops, NULL);
-	r.h = mux_new(&r.loop, WINDOW, 64 << 10, &h_ops, NULL);
-	mux_set_peer_window(r.c, WINDOW);
-	mux_set_peer_window(r.h, WINDOW);
+	rig_open(&r, WINDOW, &c_ops, &h_ops);
 	CHECK_EQ_INT(open_stream(&r, &app1, &far1), 0);
 	CHECK_EQ_INT(open_stream(&r, &app2, &far2), 0);
 	/* Stream 1's far reader takes nothing; its buffer must grow, and cannot. */
@@ -127,20 +84,20 @@ static void test_buffer_growth_fails(void)
 	for (k = 0; k < 16 && !reset; k++) {
 		if (write(app1, big, sizeof(big)) < 0 && errno != EAGAIN)
 			reset = 1;
-		pump(&r, 2);
+		rig_pump(&r, 2);
 	}
 	fail_realloc = 0;
 	for (k = 0; k < 50 && !reset; k++) {
-		pump(&r, 1);
+		rig_pump(&r, 1);
 		if (read(app1, buf, sizeof(buf)) < 0 && errno == ECONNRESET)
 			reset = 1;
 	}
 	CHECK(reset);
-	CHECK_EQ_INT(r.err, 0);
+	CHECK_EQ_INT(r.proto_err, 0);
 	/* Stream 2 still works, both ways. */
 	CHECK_EQ_INT(write(app2, "ok", 2), 2);
 	for (k = 0; k < 50 && n <= 0; k++) {
-		pump(&r, 1);
+		rig_pump(&r, 1);
 		n = read(far2, buf, sizeof(buf));
 	}
 	CHECK_EQ_INT(n, 2);
@@ -154,12 +111,10 @@ static void test_buffer_growth_fails(void)
 		close(a[1]);
 	}
 	fail_calloc = 0;
-	pump(&r, 5);
-	CHECK_EQ_INT(r.err, 0);
+	rig_pump(&r, 5);
+	CHECK_EQ_INT(r.proto_err, 0);
 	close(app1), close(far1), close(app2), close(far2);
-	mux_free(r.c);
-	mux_free(r.h);
-	evloop_close(&r.loop);
+	rig_free(&r);
 }
 
 int main(void)

@@ -12,8 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../common/mux.h"
-#include "t.h"
+#include "mux_rig.h"
 
 #define WINDOW (256u << 10)
 
@@ -33,59 +32,10 @@ static int fake_connect(void *ctx, const struct wire_open *dst)
 static const struct mux_ops client_ops = {0};
 static const struct mux_ops helper_ops = {.connect = fake_connect};
 
-struct rig {
-	struct evloop loop;
-	struct mux *c, *h;
-	int proto_err;
-};
-
-/* Move queued output of one mux into the other, as much as fits. */
-static int move(struct mux *from, struct mux *to, int *err)
-{
-	size_t len, room;
-	const uint8_t *p;
-	uint8_t *q;
-	int ret;
-
-	mux_fill(from);
-	p = mux_out_peek(from, &len);
-	if (!len)
-		return 0;
-	q = mux_in_space(to, &room);
-	if (len > room)
-		len = room;
-	memcpy(q, p, len);
-	mux_out_consume(from, len);
-	ret = mux_in_commit(to, len);
-	if (ret < 0)
-		*err = ret;
-	return 1;
-}
-
-static void pump(struct rig *r, int rounds)
-{
-	for (int i = 0; i < rounds; i++) {
-		int moved = move(r->c, r->h, &r->proto_err) | move(r->h, r->c, &r->proto_err);
-		evloop_run_once(&r->loop, moved ? 0 : 2);
-	}
-}
-
 static void rig_init(struct rig *r)
 {
-	memset(r, 0, sizeof(*r));
-	evloop_init(&r->loop);
-	r->c = mux_new(&r->loop, WINDOW, 64 << 10, &client_ops, NULL);
-	r->h = mux_new(&r->loop, WINDOW, 64 << 10, &helper_ops, NULL);
-	mux_set_peer_window(r->c, WINDOW);
-	mux_set_peer_window(r->h, WINDOW);
+	rig_open(r, WINDOW, &client_ops, &helper_ops);
 	connect_err = 0;
-}
-
-static void rig_free(struct rig *r)
-{
-	mux_free(r->c);
-	mux_free(r->h);
-	evloop_close(&r->loop);
 }
 
 static struct wire_open dst4(void)
@@ -103,7 +53,7 @@ static void open_stream(struct rig *r, int *app, int *remote)
 	next_connect_fd = far.a;
 	CHECK_EQ_INT(mux_open_stream(r->c, local.a, &o), 0);
 	/* Deliver the OPEN now, while next_connect_fd still belongs to this stream. */
-	pump(r, 3);
+	rig_pump(r, 3);
 	*app = local.b;
 	*remote = far.b;
 }
@@ -122,7 +72,7 @@ static ssize_t read_all(struct rig *r, int fd, char *buf, size_t max, int *eof)
 		else if (errno != EAGAIN)
 			return -errno;
 		else
-			pump(r, 1);
+			rig_pump(r, 1);
 	}
 	return (ssize_t)got;
 }
@@ -146,7 +96,7 @@ static void test_half_close_both_ways(void)
 	CHECK_EQ_INT(read_all(&r, app, buf, sizeof(buf), &eof), 8);
 	CHECK(eof);
 	CHECK(memcmp(buf, "response", 8) == 0);
-	pump(&r, 20);
+	rig_pump(&r, 20);
 	{
 		struct mux_stats st;
 		mux_get_stats(r.c, &st);
@@ -171,7 +121,7 @@ static void test_refused_is_reset(void)
 	connect_err = ECONNREFUSED;
 	CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
 	for (int i = 0; i < 200; i++) {
-		pump(&r, 1);
+		rig_pump(&r, 1);
 		n = read(local.b, buf, sizeof(buf));
 		if (n >= 0 || errno != EAGAIN)
 			break;
@@ -200,7 +150,7 @@ static void test_slow_reader_bounded_and_others_flow(void)
 		ssize_t n = write(app1, big, sizeof(big));
 		if (n > 0)
 			sent += (size_t)n;
-		pump(&r, 1);
+		rig_pump(&r, 1);
 	}
 	mux_get_stats(r.h, &st);
 	CHECK(sent > 2 * WINDOW);
@@ -235,7 +185,7 @@ static void test_bulk_intact(void)
 			if (sent == total)
 				shutdown(app, SHUT_WR);
 		}
-		pump(&r, 1);
+		rig_pump(&r, 1);
 		ssize_t n = read(remote, in, sizeof(in));
 		if (n > 0) {
 			for (ssize_t k = 0; k < n; k++)
@@ -268,7 +218,7 @@ static size_t flow_down(struct rig *r, int remote, int app, size_t *sent, size_t
 		ssize_t w = write(remote, out, sizeof(out));
 		if (w > 0)
 			*sent += (size_t)w;
-		pump(r, 1);
+		rig_pump(r, 1);
 		ssize_t n = app >= 0 ? read(app, in, sizeof(in)) : -1;
 		for (ssize_t k = 0; k < n; k++)
 			if (in[k] != (unsigned char)((*got + (size_t)k) * 13 + 5))
@@ -291,7 +241,7 @@ static size_t buffered_when_stalled(struct rig *r, int remote, size_t *sent)
 		ssize_t w = write(remote, out, sizeof(out));
 		if (w > 0)
 			*sent += (size_t)w;
-		pump(r, 1);
+		rig_pump(r, 1);
 	}
 	mux_get_stats(r->c, &st);
 	return st.buffered;
@@ -533,25 +483,10 @@ static void test_control_overflow_ends_session(void)
 	rig_free(&r);
 }
 
-/* A connected AF_UNIX pair with small buffers, both ends non-blocking. */
-static struct t_pair small_pair(void)
-{
-	struct t_pair p = {-1, -1};
-	int sv[2], small = 4096;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0)
-		return p;
-	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	p.a = sv[0];
-	p.b = sv[1];
-	return p;
-}
-
 /* Like open_stream, over socketpairs whose far reader takes little. */
 static int open_small(struct rig *r, int *app, int *remote)
 {
-	struct t_pair local = small_pair(), far = small_pair();
+	struct t_pair local = rig_small_pair(), far = rig_small_pair();
 	struct wire_open o = dst4();
 
 	if (local.a < 0 || far.a < 0)
@@ -559,7 +494,7 @@ static int open_small(struct rig *r, int *app, int *remote)
 	next_connect_fd = far.a;
 	if (mux_open_stream(r->c, local.a, &o) < 0)
 		return -1;
-	pump(r, 2);
+	rig_pump(r, 2);
 	*app = local.b;
 	*remote = far.b;
 	return 0;
@@ -602,7 +537,7 @@ static void test_total_buffer_cap(void)
 		for (i = 0; i < 4; i++)
 			if (write(app[i], big, sizeof(big)) < 0 && errno != EAGAIN)
 				reset++;
-		pump(&r, 2);
+		rig_pump(&r, 2);
 		mux_get_stats(r.h, &st);
 		if (st.buffered > peak)
 			peak = st.buffered;
@@ -633,7 +568,7 @@ static void test_stream_cap(void)
 	mux_set_max_streams(r.h, 8);
 	for (i = 0; i < 10; i++)
 		CHECK_EQ_INT(open_small(&r, &app[i], &remote[i]), 0);
-	pump(&r, 20);
+	rig_pump(&r, 20);
 	for (i = 0; i < 10; i++) {
 		ssize_t n = read(app[i], buf, sizeof(buf));
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
