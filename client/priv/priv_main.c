@@ -94,6 +94,13 @@ static const char *type_name(uint8_t t)
 	}
 }
 
+/* Drop the first n of the *have bytes in buf. */
+static void consume(uint8_t *buf, size_t *have, size_t n)
+{
+	*have -= n;
+	memmove(buf, buf + n, *have);
+}
+
 /*
  * Read and answer requests until the channel ends or a stop signal comes.
  * A request longer than PRIV_MSG_MAX is answered with -EMSGSIZE and its
@@ -128,35 +135,30 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 			continue;
 		if (n <= 0)
 			return; /* the user's side is gone, however it ended */
-		if (skip) {
-			size_t drop = (size_t)n < skip ? (size_t)n : skip;
-			skip -= drop;
-			memmove(buf, buf + drop, (size_t)n - drop);
-			have = (size_t)n - drop;
-		} else {
-			have += (size_t)n;
-		}
-		while (!skip && have >= PRIV_LEN_BYTES) {
+		have += (size_t)n;
+		for (;;) {
 			struct breader r;
 			uint32_t len;
 			size_t rlen;
 			int status = 0;
 
+			if (skip) {
+				size_t drop = have < skip ? have : skip;
+
+				consume(buf, &have, drop);
+				skip -= drop;
+				if (skip)
+					break;
+			}
+			if (have < PRIV_LEN_BYTES)
+				break;
 			breader_init(&r, buf, PRIV_LEN_BYTES);
 			len = breader_u32(&r);
-
 			if (len > PRIV_MSG_MAX) {
 				rlen = priv_server_oversized(reply);
 				log_warn("refused a request of %u bytes", len);
+				consume(buf, &have, PRIV_LEN_BYTES);
 				skip = len;
-				have -= PRIV_LEN_BYTES;
-				memmove(buf, buf + PRIV_LEN_BYTES, have);
-				if (have) {
-					size_t drop = have < skip ? have : skip;
-					skip -= drop;
-					have -= drop;
-					memmove(buf, buf + drop, have);
-				}
 			} else if (have >= PRIV_LEN_BYTES + len) {
 				rlen = priv_server_handle(s, buf + PRIV_LEN_BYTES, len, reply,
 							  &status);
@@ -164,8 +166,7 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 					log_warn("%s: refused: %s",
 						 type_name(len ? buf[PRIV_LEN_BYTES] : 0),
 						 strerror(-status));
-				have -= PRIV_LEN_BYTES + len;
-				memmove(buf, buf + PRIV_LEN_BYTES + len, have);
+				consume(buf, &have, PRIV_LEN_BYTES + len);
 			} else {
 				break;
 			}
