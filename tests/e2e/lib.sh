@@ -597,12 +597,22 @@ stopped_clean() {
 	fi
 }
 
+# ns_ps NS FORMAT: ps -o FORMAT of every process in namespace NS; nothing when
+# there are none (ps refuses an empty or a zero pid).
+ns_ps() {
+	local pids
+	pids=$(ip netns pids "$1" 2>/dev/null | paste -sd, -)
+	[ -z "$pids" ] || ps -o "$2" -p "$pids"
+}
+
+# The login user's processes in S: "uid args" lines.
+login_procs_in_s() { ns_ps "$NS_S" uid=,args= | awk -v u="$LOGIN_UID" '$1 == u'; }
+
 # helper_gone NAME: within 3 s of sluice going away, nothing runs as the login user in S.
 helper_gone() {
 	local i left=""
 	for ((i = 0; i < 30; i++)); do
-		left=$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
-			awk -v u="$LOGIN_UID" '$1 == u')
+		left=$(login_procs_in_s)
 		[ -z "$left" ] && break
 		sleep 0.1
 	done

@@ -77,8 +77,7 @@ else
 fi
 
 # Nothing of the above touched S beyond a login attempt: the user has no processes there.
-left=$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
-	awk -v u="$LOGIN_UID" '$1 == u')
+left=$(login_procs_in_s)
 if [ -z "$left" ]; then pass no_remote_leftovers; else
 	fail no_remote_leftovers "running in S: $(echo "$left" | tr '\n' '|')"
 fi

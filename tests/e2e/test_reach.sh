@@ -22,9 +22,7 @@ NET=198.51.100.0/24
 # nothing_left CASE: no table in C and no sluice, ssh or helper process anywhere in the testbed.
 nothing_left() {
 	local left
-	left=$(ps -o args= -p "$(ip netns pids "$NS_C" | tr '\n' ,)0" 2>/dev/null)
-	left="$left$(ps -o uid=,args= -p "$(ip netns pids "$NS_S" | tr '\n' ,)0" 2>/dev/null |
-		awk -v u="$LOGIN_UID" '$1 == u')"
+	left="$(ns_ps "$NS_C" args=)$(login_procs_in_s)"
 	if nft_table_present; then fail "$1" "table inet sluice left in C"; elif [ -n "$left" ]; then
 		fail "$1" "left running: $(echo "$left" | tr '\n' '|')"
 	else pass "$1"; fi
