@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/log.h"
+#include "../common/wire.h"
 #include "boot.h"
 #include "cmd/transport_cmd.h"
 #include "ssh/transport_ssh.h"
@@ -115,8 +116,8 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 	if (ret < 0)
 		return ret;
 	log_debug("transport %s: %s", s->tr->name, s->tr->detail);
-	ret = boot_start(s->tr, STREAM_WINDOW, a->want, a->o->verbose, a->pg, &peer, &boot, err,
-			 errlen);
+	ret = boot_start(s->tr, STREAM_WINDOW, a->want | (s->tr->queues_deep ? WIRE_F_DEEP_OUT : 0),
+			 a->o->verbose, a->pg, &peer, &boot, err, errlen);
 	if (ret < 0) {
 		s->fatal = boot.fatal;
 		goto fail;

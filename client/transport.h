@@ -64,6 +64,12 @@ struct transport {
 	/* Where the transport's own traffic goes, when known here: never to be redirected. */
 	struct sockaddr_storage peer[TRANSPORT_PEERS_MAX];
 	size_t n_peer;
+	/*
+	 * The transport itself queues far more than the helper's stdout pipe
+	 * holds (OpenSSH's channel buffers): a deep pipe there costs no
+	 * latency we could keep, and spares the helper and sshd wakeups.
+	 */
+	bool queues_deep;
 };
 
 static inline int transport_exec(struct transport *t, const char *cmd, char *err, size_t errlen)

@@ -47,6 +47,11 @@ enum wire_feature {
 	WIRE_F_ROUTES = 1, /* -N */
 	WIRE_F_HOSTS = 2,  /* -H */
 	WIRE_F_DNS = 4,	   /* --dns */
+	/*
+	 * Not a service: the transport drains the helper's stdout in bulk
+	 * and queues deeply itself, so the helper may queue deeper there too.
+	 */
+	WIRE_F_DEEP_OUT = 8,
 };
 
 /* OPEN flags: connect to the helper's resolver (port and address from RESOLVER or its

@@ -41,7 +41,16 @@
 #define ALONE_MS	    200
 #define BUDGET_MS	    10
 #define HELPER_OUT_HIGH	    (256u << 10)
-#define PUMP_ROUNDS	    64
+/*
+ * sshd writes what the client uploads into our stdin pipe and reads our
+ * stdout pipe a channel packet at a time. A pipe of the default 64 KiB makes
+ * both sides wake for every few packets. Our stdin we drain at once, so a
+ * deep pipe there only absorbs bursts. On stdout, bytes in the pipe queue
+ * ahead of every stream's next frame: only a transport that queues deeply
+ * itself (WIRE_F_DEEP_OUT) gets the deep pipe there.
+ */
+#define HELPER_PIPE_DEEP (1u << 20)
+#define PUMP_ROUNDS	 64
 
 struct helper {
 	struct evloop loop;
@@ -50,6 +59,7 @@ struct helper {
 	bool in_ready, out_blocked, out_watched, done;
 	bool more; /* the last pump stopped at PUMP_ROUNDS with work left */
 	bool told_growth;
+	bool deep_out; /* the client's transport queues deeply itself */
 	int exit_code;
 	int64_t last_in;   /* when the client last sent anything (clock_ms) */
 	uint32_t features; /* what the client asked for */
@@ -198,8 +208,9 @@ static int read_exact(int fd, void *buf, size_t len)
 static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 {
 	uint8_t buf[WIRE_HDR_LEN + 128], frame[WIRE_CTL_MAX];
-	struct wire_hello hello = {
-	    .version = WIRE_VERSION, .window = HELPER_WINDOW, .features = SERVICES_OFFERED};
+	struct wire_hello hello = {.version = WIRE_VERSION,
+				   .window = HELPER_WINDOW,
+				   .features = SERVICES_OFFERED | WIRE_F_DEEP_OUT};
 	struct wire_frame f;
 	uint32_t plen;
 	int ret;
@@ -225,6 +236,7 @@ static int helper_hello(struct helper *h, const uint8_t self_hash[SHA256_LEN])
 		return -EPROTO;
 	mux_set_peer_window(h->mux, f.u.hello.window);
 	h->features = f.u.hello.features & SERVICES_OFFERED;
+	h->deep_out = f.u.hello.features & WIRE_F_DEEP_OUT;
 	return 0;
 }
 
@@ -235,6 +247,20 @@ static int set_nonblock(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * A larger pipe is a saving, never a need: stdio that is not a pipe, or a
+ * user over the kernel's pipe-user-pages limits, keeps what it has.
+ */
+static void deepen_pipe(int fd, const char *name)
+{
+	int r = fcntl(fd, F_SETPIPE_SZ, (int)HELPER_PIPE_DEEP);
+
+	if (r < 0)
+		log_debug("%s keeps its size: %s", name, strerror(errno));
+	else
+		log_debug("%s holds %d KiB", name, r >> 10);
 }
 
 static int self_check(const char *want_hex, uint8_t hash[SHA256_LEN])
@@ -284,6 +310,9 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 		log_err("hello from client failed: %s", strerror(-ret));
 		return ret;
 	}
+	deepen_pipe(0, "stdin");
+	if (h->deep_out)
+		deepen_pipe(1, "stdout");
 	if ((ret = set_nonblock(0)) < 0 || (ret = set_nonblock(1)) < 0 ||
 	    (ret = evloop_add(&h->loop, &h->in, EPOLLIN)) < 0 ||
 	    (ret = evloop_add(&h->loop, &h->out, 0)) < 0) {

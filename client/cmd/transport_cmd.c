@@ -223,6 +223,7 @@ int transport_cmd_open(struct transport **out, const char *cmd, const char *host
 		return -ENOMEM;
 	c->t.ops = &cmd_ops;
 	c->t.name = "command";
+	c->t.queues_deep = true;
 	snprintf(c->t.detail, sizeof(c->t.detail), "%s", cmd);
 	c->cmd = cmd;
 	c->host = host;

@@ -619,6 +619,26 @@ helper_gone() {
 	if [ -z "$left" ]; then pass "$1"; else fail "$1" "still running in S: $(echo "$left" | tr '\n' '|')"; fi
 }
 
+# helper_pipes_are NAME "IN OUT": the running helper's stdin and stdout pipes
+# hold IN and OUT KiB (F_GETPIPE_SZ on its descriptors, opened through /proc).
+helper_pipes_are() {
+	local pid got
+	pid=$(ns_ps "$NS_S" pid=,comm= | awk '$2 ~ /^sluice-helper/ { print $1; exit }')
+	if [ -z "$pid" ]; then
+		fail "$1" "no helper runs in S"
+		return
+	fi
+	got=$("$PY" -c 'import fcntl, os, stat, sys
+for fd in (0, 1):
+    p = "/proc/%s/fd/%d" % (sys.argv[1], fd)
+    if not stat.S_ISFIFO(os.stat(p).st_mode):
+        sys.exit("fd %d is not a pipe" % fd)
+    f = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    print(fcntl.fcntl(f, 1032) // 1024, end=" " if fd == 0 else "\n")  # F_GETPIPE_SZ
+    os.close(f)' "$pid" 2>&1)
+	if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "helper $pid: pipes '$got' KiB, want '$2'"; fi
+}
+
 # tb_traffic_checks PREFIX: through a running sluice, a 64 MiB download
 # (big.bin, BIG_SHA) and a 20 MB upload checked by sha256, half-close both
 # ways (v4 and v6), and a refused port seen as a reset (with and without a

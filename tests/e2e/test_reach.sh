@@ -54,6 +54,8 @@ if sluice_start_case e_start http://$L4/ -r sshhost -v -e "$ECMD" $NET '[2001:db
 	if pgrep -P "$SLUICE_PID" -f "^ssh -F $TB/ssh_config sshhost" >/dev/null; then pass e_ssh_child_runs; else
 		fail e_ssh_child_runs "no ssh child of sluice's: $(ps -o pid,args --ppid "$SLUICE_PID" | tr '\n' '|')"
 	fi
+	# OpenSSH queues deeply itself: the helper's stdout pipe is deep too.
+	helper_pipes_are e_helper_pipes_deep "1024 1024"
 	tb_traffic_checks e_
 	stopped_clean e_sigterm_clean_exit TERM
 	helper_gone e_remote_helper_exits

@@ -70,6 +70,10 @@ fi
 wait $held
 get_is still_works_after_sigusr1 http://$L4/
 
+# Our own transport: a deep stdin pipe for uploads, the default stdout pipe
+# (bytes there would queue ahead of every stream).
+helper_pipes_are helper_pipes_sized "1024 64"
+
 # The helper grows a lone upload's credit as the client does a download's:
 # 300 MB alone in the pipe, checksummed, and the helper (at -v) says so.
 want=$(head -c 300000000 /dev/zero | sha256sum | cut -d' ' -f1)
