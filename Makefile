@@ -94,6 +94,14 @@ $(B)/asan/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
 
+# opts.c prints the version: rebuild it when `git describe` changes, which
+# no source file's date shows. The stamp's date moves only then.
+$(B)/version.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
+$(B)/obj/client/opts.o $(B)/asan/client/opts.o $(B)/fuzzobj/client/opts.o: $(B)/version.stamp
+FORCE:
+
 $(B)/sluice: $(B)/obj/client/main.o $(LIB_OBJ)
 	$(CC) $(HARDEN_LD) -o $@ $^ $(LDLIBS) -lcrypto
 
