@@ -11,7 +11,9 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP
 LDLIBS   := -lssh2 -lnftnl -lmnl -lnetfilter_conntrack
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+# Where git cannot answer (no .git, or root in a user's checkout: "dubious
+# ownership"), the version the last build recorded stands.
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || cat $(B)/version.stamp 2>/dev/null || echo 0.1)
 # The client runs partly as root: Debian's usual hardening (the sanitizer builds go without).
 HARDEN    := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 HARDEN_LD := -Wl,-z,relro,-z,now
@@ -37,7 +39,7 @@ FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 FUZZ_OBJ   := $(patsubst %.c,$(B)/fuzzobj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean install uninstall deb
+.PHONY: all deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean install uninstall deb FORCE
 all: $(B)/sluice $(B)/sluice-helper
 
 # The helpers: static, musl, -Os, no library beyond libc, one per uname -m the
