@@ -67,7 +67,10 @@ struct transport {
 	/*
 	 * The transport itself queues far more than the helper's stdout pipe
 	 * holds (OpenSSH's channel buffers): a deep pipe there costs no
-	 * latency we could keep, and spares the helper and sshd wakeups.
+	 * latency we could keep, and spares the helper and sshd wakeups. The
+	 * command backend says so for any -e command: it is there for ssh, and
+	 * a command that buffers little would pay up to a pipe's worth (1 MiB)
+	 * of queueing behind a bulk download.
 	 */
 	bool queues_deep;
 };

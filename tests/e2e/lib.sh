@@ -623,19 +623,24 @@ helper_gone() {
 # hold IN and OUT KiB (F_GETPIPE_SZ on its descriptors, opened through /proc).
 helper_pipes_are() {
 	local pid got
-	pid=$(ns_ps "$NS_S" pid=,comm= | awk '$2 ~ /^sluice-helper/ { print $1; exit }')
+	pid=$(ns_ps "$NS_S" pid=,comm=,args= | awk '$2 ~ /^sluice-helper/ && / --serve / { print $1; exit }')
 	if [ -z "$pid" ]; then
 		fail "$1" "no helper runs in S"
 		return
 	fi
 	got=$("$PY" -c 'import fcntl, os, stat, sys
-for fd in (0, 1):
-    p = "/proc/%s/fd/%d" % (sys.argv[1], fd)
-    if not stat.S_ISFIFO(os.stat(p).st_mode):
-        sys.exit("fd %d is not a pipe" % fd)
-    f = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
-    print(fcntl.fcntl(f, 1032) // 1024, end=" " if fd == 0 else "\n")  # F_GETPIPE_SZ
-    os.close(f)' "$pid" 2>&1)
+sizes = []
+try:
+    for fd in (0, 1):
+        p = "/proc/%s/fd/%d" % (sys.argv[1], fd)
+        if not stat.S_ISFIFO(os.stat(p).st_mode):
+            sys.exit("fd %d is not a pipe" % fd)
+        f = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        sizes.append(str(fcntl.fcntl(f, 1032) // 1024))  # F_GETPIPE_SZ
+        os.close(f)
+except OSError as e:
+    sys.exit(str(e))
+print(" ".join(sizes))' "$pid" 2>&1)
 	if [ "$got" = "$2" ]; then pass "$1"; else fail "$1" "helper $pid: pipes '$got' KiB, want '$2'"; fi
 }
 

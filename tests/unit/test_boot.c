@@ -42,7 +42,11 @@ static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0), 0);
 	if (!t)
 		return -ENOMEM;
-	r = boot_start(t, 1 << 20, WIRE_F_ROUTES, 0, NULL, peer, &last, err, errlen);
+	/* A command transport queues deeply (OpenSSH's channel buffers): session.c asks for this.
+	 */
+	CHECK(t->queues_deep);
+	r = boot_start(t, 1 << 20, WIRE_F_ROUTES | WIRE_F_DEEP_OUT, 0, NULL, peer, &last, err,
+		       errlen);
 	transport_close(t);
 	return r;
 }
@@ -130,6 +134,7 @@ static void test_upload_then_cached(void)
 	CHECK(memcmp(peer.hash, hash, SHA256_LEN) == 0);
 	CHECK(peer.window > 0);
 	CHECK(peer.features & WIRE_F_ROUTES);
+	CHECK(peer.features & WIRE_F_DEEP_OUT); /* the helper offers the deep stdout pipe */
 	CHECK_STR(last.arch, "x86_64");
 	CHECK_EQ_INT(last.uploaded, native()->end - native()->start);
 	snprintf(path, sizeof(path), "%s/.cache/sluice", home);
