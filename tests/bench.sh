@@ -208,13 +208,18 @@ wrk_error_lines() { grep -E 'Socket errors|Non-2xx|requests in' "$1" | sed 's/^ 
 kib_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
 
-# The RSS of every process in C but the one named (the load generator): the
-# whole client, e.g. sshuttle's firewall process and ssh as well.
+pss_of() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
+
+# The memory of every process in C but the one named (the load generator):
+# the whole client, e.g. sshuttle's firewall process and ssh as well. A sum
+# of RSS would count a library page once per process that maps it (sluice's
+# root part runs the same binary); PSS splits each shared page among its
+# users, so the sum is what the processes hold together.
 tree_kib() {
 	local p t=0 k
 	for p in $(ip netns pids "$NS_C" 2>/dev/null); do
 		[ "$p" = "${1:-}" ] && continue
-		k=$(kib_of "$p")
+		k=$(pss_of "$p")
 		t=$((t + ${k:-0}))
 	done
 	echo $t
@@ -665,8 +670,8 @@ print_table() {
 	row "new conns/s (ab -c20) (failed)" ab
 	row "RSS idle MiB" rss0 1
 	row "RSS at 10k idle conns MiB" rss10k 1
-	row "  whole client, idle MiB" rss0t 1
-	row "  whole client, 10k conns MiB" rss10kt 1
+	row "  whole client, idle MiB PSS" rss0t 1
+	row "  whole client, 10k MiB PSS" rss10kt 1
 	row "start to first byte s" ttfb 1
 	echo
 	echo "columns: sluice = its own libssh2 transport; sluice -e = -e 'ssh' (OpenSSH, default cipher);"
