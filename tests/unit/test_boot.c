@@ -42,8 +42,7 @@ static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0), 0);
 	if (!t)
 		return -ENOMEM;
-	/* A command transport queues deeply (OpenSSH's channel buffers): session.c asks for this.
-	 */
+	/* OpenSSH queues deeply: session.c asks for the deep pipe over -e. */
 	CHECK(t->queues_deep);
 	r = boot_start(t, 1 << 20, WIRE_F_ROUTES | WIRE_F_DEEP_OUT, 0, NULL, peer, &last, err,
 		       errlen);
