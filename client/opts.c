@@ -4,7 +4,6 @@
  * network, except resolving host names given as subnets.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -130,19 +129,33 @@ static const char usage_text[] =
     "  -V, --version           print the version and exit\n"
     "  -h, --help              print this help and exit\n";
 
-static int parse_port(const char *s, size_t n, int allow_zero, uint16_t *port)
+/*
+ * n bytes of decimal digits, nothing else (strtoul would take blanks, '+'
+ * and '-'), at most max. 0 or -1.
+ */
+static int parse_digits(const char *s, size_t n, uint32_t max, uint32_t *out)
 {
-	unsigned long v = 0;
+	uint64_t v = 0;
 	size_t i;
 
-	if (n == 0 || n > 5)
+	if (n == 0 || n > 10)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
+		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
-	if (v > 65535 || (v == 0 && !allow_zero))
+	if (v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int parse_port(const char *s, size_t n, int allow_zero, uint16_t *port)
+{
+	uint32_t v;
+
+	if (parse_digits(s, n, 65535, &v) < 0 || (v == 0 && !allow_zero))
 		return -1;
 	*port = (uint16_t)v;
 	return 0;
@@ -211,13 +224,10 @@ static int parse_remote(struct opts *o, const char *arg, char *err, size_t errle
 /* --user/--group: a name from the password or group file, or a number. */
 static int parse_owner(struct opts *o, bool user, const char *arg, char *err, size_t errlen)
 {
-	char *end;
-	unsigned long v;
+	uint32_t v;
 
-	errno = 0;
-	v = strtoul(arg, &end, 10);
-	/* strtoul takes blanks, '+' and '-' too: a number here is digits only. */
-	if (!isdigit((unsigned char)arg[0]) || *end || errno || v > UINT32_MAX - 1) {
+	/* (uid_t)-1 means "no change" to the kernel: never a real owner. */
+	if (parse_digits(arg, strlen(arg), UINT32_MAX - 1, &v) < 0) {
 		struct passwd *pw = user ? getpwnam(arg) : NULL;
 		struct group *gr = user ? NULL : getgrnam(arg);
 
@@ -583,18 +593,14 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			o->json = true;
 			break;
 		case OPT_RECONNECT_MAX: {
-			unsigned long v;
-			char *end;
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || errno || v == 0 || v > 30u * 24 * 3600 ||
-			    optarg[0] == '-')
+			uint32_t v;
+			if (parse_digits(optarg, strlen(optarg), 30u * 24 * 3600, &v) < 0 || v == 0)
 				return errbuf_set(
 				    err, errlen, -EINVAL,
 				    "--reconnect-max: '%s' is not a number of seconds "
 				    "(1 to 2592000)",
 				    optarg);
-			o->reconnect_max = (unsigned)v;
+			o->reconnect_max = v;
 			break;
 		}
 		case OPT_TO_NS:

@@ -410,6 +410,32 @@ out:
 	free(argv);
 }
 
+/* The numbers of --reconnect-max and --user: digits only, in range. */
+static void test_numbers(void)
+{
+	static const char *const bad[] = {"0",	"-5", "+5",	 " 5",
+					  "5s", "",   "2592001", "99999999999"};
+	struct opts o;
+	size_t i;
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "--reconnect-max", "2592000"), OPTS_RUN);
+	CHECK_EQ_INT(o.reconnect_max, 2592000);
+	opts_free(&o);
+	for (i = 0; i < ARRAY_LEN(bad); i++) {
+		CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "--reconnect-max", bad[i]), -EINVAL);
+		CHECK(strstr(err, "is not a number of seconds (1 to 2592000)") != NULL);
+	}
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "--user", "4294967294"), OPTS_RUN);
+	CHECK(o.by_uid && o.uid == 4294967294u);
+	opts_free(&o);
+	/* Not a number (too big, or signed): looked up as a name, and there is none. */
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "--user", "4294967295"), -EINVAL);
+	CHECK_STR(err, "no such user '4294967295'");
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "--group", "+7"), -EINVAL);
+	CHECK_STR(err, "no such group '+7'");
+}
+
 int main(void)
 {
 	RUN(test_basic);
@@ -422,5 +448,6 @@ int main(void)
 	RUN(test_help_version);
 	RUN(test_hostname_subnet);
 	RUN(test_many_subnets);
+	RUN(test_numbers);
 	T_EXIT();
 }
