@@ -6,6 +6,7 @@
 #ifndef SLUICE_MUX_RIG_H
 #define SLUICE_MUX_RIG_H
 
+#include <errno.h>
 #include <string.h>
 
 #include "../../common/mux.h"
@@ -81,6 +82,44 @@ static inline struct t_pair rig_small_pair(void)
 	p.a = sv[0];
 	p.b = sv[1];
 	return p;
+}
+
+/*
+ * The helper side's connect op for a rig: it gets rig_next_fd (once), or
+ * fails with rig_connect_err when that is set.
+ */
+static int rig_next_fd = -1;
+static int rig_connect_err;
+
+static inline int rig_connect(void *ctx, const struct wire_open *dst)
+{
+	int fd = rig_next_fd;
+
+	if (rig_connect_err)
+		return -rig_connect_err;
+	rig_next_fd = -1;
+	return fd >= 0 ? fd : -ECONNREFUSED;
+}
+
+/*
+ * Open a stream from the client side over rig_small_pair()s (readers that
+ * take little): the app's end in *app, the far server's in *far. 0 when
+ * opened. The OPEN is delivered at once, while rig_next_fd is this stream's.
+ */
+static inline int rig_open_small(struct rig *r, int *app, int *far)
+{
+	struct t_pair local = rig_small_pair(), remote = rig_small_pair();
+	struct wire_open o = {.family = AF_INET, .port = 80, .addr = {192, 0, 2, 1}};
+
+	if (local.a < 0 || remote.a < 0)
+		return -1;
+	rig_next_fd = remote.a;
+	if (mux_open_stream(r->c, local.a, &o) < 0)
+		return -1;
+	rig_pump(r, 3);
+	*app = local.b;
+	*far = remote.b;
+	return 0;
 }
 
 #endif

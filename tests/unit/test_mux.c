@@ -16,26 +16,13 @@
 
 #define WINDOW (256u << 10)
 
-static int next_connect_fd = -1;
-static int connect_err;
-
-static int fake_connect(void *ctx, const struct wire_open *dst)
-{
-	int fd = next_connect_fd;
-
-	if (connect_err)
-		return -connect_err;
-	next_connect_fd = -1;
-	return fd >= 0 ? fd : -ECONNREFUSED;
-}
-
 static const struct mux_ops client_ops = {0};
-static const struct mux_ops helper_ops = {.connect = fake_connect};
+static const struct mux_ops helper_ops = {.connect = rig_connect};
 
 static void rig_init(struct rig *r)
 {
 	rig_open(r, WINDOW, &client_ops, &helper_ops);
-	connect_err = 0;
+	rig_connect_err = 0;
 }
 
 static struct wire_open dst4(void)
@@ -50,9 +37,9 @@ static void open_stream(struct rig *r, int *app, int *remote)
 	struct t_pair local = t_tcp_pair(), far = t_tcp_pair();
 	struct wire_open o = dst4();
 
-	next_connect_fd = far.a;
+	rig_next_fd = far.a;
 	CHECK_EQ_INT(mux_open_stream(r->c, local.a, &o), 0);
-	/* Deliver the OPEN now, while next_connect_fd still belongs to this stream. */
+	/* Deliver the OPEN now, while rig_next_fd still belongs to this stream. */
 	rig_pump(r, 3);
 	*app = local.b;
 	*remote = far.b;
@@ -118,7 +105,7 @@ static void test_refused_is_reset(void)
 	ssize_t n = 0;
 
 	rig_init(&r);
-	connect_err = ECONNREFUSED;
+	rig_connect_err = ECONNREFUSED;
 	CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
 	for (int i = 0; i < 200; i++) {
 		rig_pump(&r, 1);
@@ -483,23 +470,6 @@ static void test_control_overflow_ends_session(void)
 	rig_free(&r);
 }
 
-/* Like open_stream, over socketpairs whose far reader takes little. */
-static int open_small(struct rig *r, int *app, int *remote)
-{
-	struct t_pair local = rig_small_pair(), far = rig_small_pair();
-	struct wire_open o = dst4();
-
-	if (local.a < 0 || far.a < 0)
-		return -1;
-	next_connect_fd = far.a;
-	if (mux_open_stream(r->c, local.a, &o) < 0)
-		return -1;
-	rig_pump(r, 2);
-	*app = local.b;
-	*remote = far.b;
-	return 0;
-}
-
 static long rss_kib(void)
 {
 	char line[256];
@@ -532,7 +502,7 @@ static void test_total_buffer_cap(void)
 	mux_set_buffered_max(r.h, 512u << 10);
 	memset(big, 'y', sizeof(big));
 	for (i = 0; i < 4; i++)
-		CHECK_EQ_INT(open_small(&r, &app[i], &remote[i]), 0);
+		CHECK_EQ_INT(rig_open_small(&r, &app[i], &remote[i]), 0);
 	for (k = 0; k < 64; k++) {
 		for (i = 0; i < 4; i++)
 			if (write(app[i], big, sizeof(big)) < 0 && errno != EAGAIN)
@@ -548,7 +518,7 @@ static void test_total_buffer_cap(void)
 	CHECK(st.over_budget >= 1);
 	CHECK(reset >= 1);
 	CHECK_EQ_INT(r.proto_err, 0);
-	CHECK_EQ_INT(open_small(&r, &a2, &r2), 0);
+	CHECK_EQ_INT(rig_open_small(&r, &a2, &r2), 0);
 	CHECK_EQ_INT(write(a2, "ok", 2), 2);
 	CHECK_EQ_INT(read_all(&r, r2, buf, 2, &eof), 2);
 	for (i = 0; i < 4; i++)
@@ -567,7 +537,7 @@ static void test_stream_cap(void)
 	rig_init(&r);
 	mux_set_max_streams(r.h, 8);
 	for (i = 0; i < 10; i++)
-		CHECK_EQ_INT(open_small(&r, &app[i], &remote[i]), 0);
+		CHECK_EQ_INT(rig_open_small(&r, &app[i], &remote[i]), 0);
 	rig_pump(&r, 20);
 	for (i = 0; i < 10; i++) {
 		ssize_t n = read(app[i], buf, sizeof(buf));
