@@ -218,8 +218,7 @@ static double since(const struct timespec *a, const struct timespec *now)
 
 void tunnel_set_alive(struct tunnel *t, int interval, int count)
 {
-	/* Pings stay frequent enough that the helper never takes us for gone (HELPER_SILENT_SEC).
-	 */
+	/* Ping often enough that the helper never takes us for gone (HELPER_SILENT_SEC). */
 	if (interval > 0)
 		t->ping_sec = interval < PING_MAX_SEC ? interval : PING_MAX_SEC;
 	else
