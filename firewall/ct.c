@@ -134,7 +134,8 @@ int ct_flush(const struct fw_spec *spec, enum ct_which which, size_t *deleted)
 		return -ENOMEM;
 	h = nfct_open(CONNTRACK, 0);
 	if (!h) {
-		ret = -errno;
+		/* Never a silent success: errno is not promised here. */
+		ret = errno ? -errno : -EIO;
 		goto out;
 	}
 	nfct_callback_register(h, NFCT_T_ALL, on_entry, &s);
