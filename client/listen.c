@@ -14,6 +14,7 @@
 
 #include "../common/bindset.h"
 #include "../common/clock.h"
+#include "../common/fdio.h"
 #include "../common/log.h"
 #include "../common/sockaddr.h"
 
@@ -122,28 +123,36 @@ static void shed_one(struct listeners *ls, int lfd)
 	ls->refused++;
 }
 
-/* Closed with an RST: the peer learns at once that this connection will not be served. */
-static void reset_close(int fd)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
 static void park(struct listeners *ls, int fd, const struct wire_open *dst)
 {
 	if (!ls->parked && !(ls->parked = calloc(LISTEN_PARK_MAX, sizeof(*ls->parked)))) {
-		reset_close(fd);
+		fd_reset_close(fd);
 		ls->parked_reset++;
 		return;
 	}
 	if (ls->n_parked == LISTEN_PARK_MAX) {
-		reset_close(fd);
+		fd_reset_close(fd);
 		ls->parked_reset++;
 		return;
 	}
 	ls->parked[ls->n_parked++] = (struct parked){fd, *dst, clock_ms()};
+}
+
+int listen_to_mux(struct listeners *ls, int fd, const struct wire_open *dst)
+{
+	int ret = ls->mux ? mux_open_stream(ls->mux, fd, dst) : -ENOTCONN;
+
+	if (ret < 0)
+		fd_reset_close(fd);
+	return ret;
+}
+
+/* To the session: the mux, or the hand-off when there is one (DNS stays with the helper). */
+static int hand_over(struct listeners *ls, int fd, const struct wire_open *dst)
+{
+	if (ls->handoff.open && !(dst->flags & WIRE_OPEN_F_DNS))
+		return ls->handoff.open(ls->handoff.ctx, fd, dst);
+	return listen_to_mux(ls, fd, dst);
 }
 
 static void on_accept(struct ev_io *io, uint32_t events)
@@ -177,20 +186,27 @@ static void on_accept(struct ev_io *io, uint32_t events)
 			park(ls, fd, &dst);
 			continue;
 		}
-		ret = mux_open_stream(ls->mux, fd, &dst);
-		if (ret < 0) {
-			reset_close(fd);
+		if (hand_over(ls, fd, &dst) < 0)
 			ls->refused++;
-		}
 	}
 }
 
-int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux)
+static void set_session(struct listeners *ls, struct mux *mux, const struct listen_handoff *ho)
+{
+	ls->mux = mux;
+	if (ho)
+		ls->handoff = *ho;
+	else
+		memset(&ls->handoff, 0, sizeof(ls->handoff));
+}
+
+int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux,
+		 const struct listen_handoff *ho)
 {
 	size_t i;
 	int ret;
 
-	ls->mux = mux;
+	set_session(ls, mux, ho);
 	for (i = 0; i < ls->n; i++) {
 		ls->l[i].io.cb = on_accept;
 		ret = evloop_add(loop, &ls->l[i].io, EPOLLIN);
@@ -202,19 +218,17 @@ int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux)
 
 void listen_detach(struct listeners *ls)
 {
-	ls->mux = NULL;
+	set_session(ls, NULL, NULL);
 }
 
-size_t listen_attach(struct listeners *ls, struct mux *mux)
+size_t listen_attach(struct listeners *ls, struct mux *mux, const struct listen_handoff *ho)
 {
 	size_t i, n = ls->n_parked;
 
-	ls->mux = mux;
+	set_session(ls, mux, ho);
 	for (i = 0; i < n; i++)
-		if (mux_open_stream(mux, ls->parked[i].fd, &ls->parked[i].dst) < 0) {
-			reset_close(ls->parked[i].fd);
+		if (hand_over(ls, ls->parked[i].fd, &ls->parked[i].dst) < 0)
 			ls->refused++;
-		}
 	ls->n_parked = 0;
 	return n;
 }
@@ -229,7 +243,7 @@ size_t listen_expire(struct listeners *ls, int64_t max_ms)
 			ls->parked[k++] = ls->parked[i];
 			continue;
 		}
-		reset_close(ls->parked[i].fd);
+		fd_reset_close(ls->parked[i].fd);
 		n++;
 	}
 	ls->n_parked = k;

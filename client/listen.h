@@ -25,6 +25,15 @@ struct parked {
 	int64_t since_ms;
 };
 
+/*
+ * Where connections go instead of the mux (--direct): all but DNS, which
+ * the helper answers. open always takes fd. Returns 0 or -errno.
+ */
+struct listen_handoff {
+	int (*open)(void *ctx, int fd, const struct wire_open *dst);
+	void *ctx;
+};
+
 struct listener {
 	struct ev_io io;
 	struct sockaddr_storage addr;
@@ -34,8 +43,9 @@ struct listener {
 struct listeners {
 	struct listener l[LISTEN_MAX];
 	size_t n;
-	uint16_t port;		  /* the one port every listener shares */
-	struct mux *mux;	  /* set once the tunnel is up */
+	uint16_t port;		       /* the one port every listener shares */
+	struct mux *mux;	       /* set once the tunnel is up */
+	struct listen_handoff handoff; /* open is NULL unless --direct */
 	const struct subnet *dns; /* --dns: TCP to these on port 53 goes to the remote resolver */
 	size_t n_dns;
 	int reserve_fd; /* spent to refuse a connection cleanly when out of descriptors */
@@ -51,12 +61,15 @@ struct listeners {
  * failed.
  */
 int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size_t n, size_t *bad);
-/* Start accepting into mux. Returns 0 or -errno. */
-int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux);
+/* Start accepting into mux (or ho, when not NULL). Returns 0 or -errno. */
+int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux,
+		 const struct listen_handoff *ho);
 /* The session is gone: hold new connections from now on (up to LISTEN_PARK_MAX). */
 void listen_detach(struct listeners *ls);
+/* Into the mux, whatever the hand-off (--direct's fallback). Takes fd. Returns 0 or -errno. */
+int listen_to_mux(struct listeners *ls, int fd, const struct wire_open *dst);
 /* A new session: the held connections go to it first. Returns how many. */
-size_t listen_attach(struct listeners *ls, struct mux *mux);
+size_t listen_attach(struct listeners *ls, struct mux *mux, const struct listen_handoff *ho);
 /* Reset held connections older than max_ms (0: all of them). Returns how many. */
 size_t listen_expire(struct listeners *ls, int64_t max_ms);
 void listen_close(struct listeners *ls, struct evloop *loop);

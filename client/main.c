@@ -27,6 +27,7 @@
 #include "../common/mux.h"
 #include "../common/sockaddr.h"
 #include "argfile.h"
+#include "cmd/direct.h"
 #include "listen.h"
 #include "opts.h"
 #include "control.h"
@@ -228,6 +229,29 @@ static int client_resolve(struct client *c)
 	return ret;
 }
 
+static int direct_handoff(void *ctx, int fd, const struct wire_open *dst)
+{
+	return direct_open(ctx, fd, dst);
+}
+
+static int direct_fallback(void *ctx, int fd, const struct wire_open *dst)
+{
+	struct client *c = ctx;
+
+	return listen_to_mux(&c->ls, fd, dst);
+}
+
+/* --direct: the session's ControlMaster takes the connections, the mux what it cannot; NULL: the
+ * mux alone. */
+static const struct listen_handoff *client_handoff(struct client *c, struct listen_handoff *ho)
+{
+	if (!c->s.direct)
+		return NULL;
+	direct_set_fallback(c->s.direct, direct_fallback, c);
+	*ho = (struct listen_handoff){direct_handoff, c->s.direct};
+	return ho;
+}
+
 /* A session, and everything that rides on it. Logs nothing on failure: err says why. */
 static int client_session(struct client *c, char *err, size_t errlen)
 {
@@ -411,6 +435,14 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 		v.out = ms.tx_bytes;
 		mux_each_stream(c->s.mux, top_row, &v);
 	}
+	if (c->s.up && c->s.direct) {
+		struct direct_stats ds;
+		direct_get_stats(c->s.direct, &ds);
+		v.direct = true;
+		v.direct_open = ds.active;
+		v.direct_opened = ds.opened;
+		v.direct_fell_back = ds.fell_back;
+	}
 	return report_build(&v, json, buf, len);
 }
 
@@ -434,6 +466,11 @@ static void client_dropped(struct client *c)
 
 	mux_get_stats(c->s.mux, &ms);
 	open = ms.streams;
+	if (c->s.direct) {
+		struct direct_stats ds;
+		direct_get_stats(c->s.direct, &ds);
+		open += ds.active;
+	}
 	log_warn("the session to %s dropped: %s; %zu open connection%s reset; reconnecting",
 		 c->cfg.hostname, c->s.tun.why, open, open == 1 ? "" : "s");
 	features_detach(&c->feat);
@@ -448,6 +485,7 @@ static void client_dropped(struct client *c)
 /* One attempt. Returns 0 when back up, 1 to keep trying, or -errno to give up. */
 static int client_reconnect(struct client *c)
 {
+	struct listen_handoff ho;
 	char err[512];
 	int64_t now = clock_ms();
 	size_t held;
@@ -459,7 +497,7 @@ static int client_reconnect(struct client *c)
 	ret = client_session(c, err, sizeof(err));
 	if (ret == 0) {
 		client_ct_flush(c);
-		held = listen_attach(&c->ls, c->s.mux);
+		held = listen_attach(&c->ls, c->s.mux, client_handoff(c, &ho));
 		c->reconnects++;
 		log_info("reconnected to %s after %" PRId64 " s (attempt %u)%s", c->cfg.hostname,
 			 (clock_ms() - c->down_since) / 1000, c->attempt,
@@ -693,6 +731,7 @@ static void client_announce(struct client *c)
 int main(int argc, char **argv)
 {
 	static struct client c;
+	struct listen_handoff ho;
 	char err[512] = "";
 	int ret;
 
@@ -772,7 +811,7 @@ int main(int argc, char **argv)
 	if ((ret = client_firewall(&c)) < 0)
 		goto out;
 	client_ct_flush(&c);
-	if ((ret = listen_start(&c.ls, &c.loop, c.s.mux)) < 0) {
+	if ((ret = listen_start(&c.ls, &c.loop, c.s.mux, client_handoff(&c, &ho))) < 0) {
 		log_err("accepting connections: %s", strerror(-ret));
 		goto out;
 	}

@@ -41,6 +41,7 @@ enum {
 	OPT_STATUS,
 	OPT_JSON,
 	OPT_RECONNECT_MAX,
+	OPT_DIRECT,
 };
 
 static const char short_opts[] = ":r:x:l:F:i:e:vqVhNHD";
@@ -52,6 +53,7 @@ static const struct option long_opts[] = {
     {"ssh-config", required_argument, NULL, 'F'},
     {"identity", required_argument, NULL, 'i'},
     {"ssh-cmd", required_argument, NULL, 'e'},
+    {"direct", no_argument, NULL, OPT_DIRECT},
     {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -102,6 +104,9 @@ static const char usage_text[] =
     "                          client: CMD [-p PORT] [-l USER] HOST COMMAND is run by\n"
     "                          /bin/sh, and CMD owns host keys and authentication\n"
     "                          (e.g. 'ssh', 'ssh -J bastion', 'ssh -o ControlPath=...')\n"
+    "      --direct            with -e ssh: each connection gets an SSH channel of its\n"
+    "                          own, relayed by ssh itself (needs TCP forwarding on the\n"
+    "                          server; the most throughput, OpenSSH's latency)\n"
     "  -N, --auto-nets         also route the networks the server has routes to\n"
     "  -H, --auto-hosts        put host names the server knows into /etc/hosts\n"
     "      --seed-hosts NAME[,NAME]\n"
@@ -559,6 +564,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			if (ret < 0)
 				return ret;
 			break;
+		case OPT_DIRECT:
+			o->direct = true;
+			break;
 		case OPT_NO_V6:
 			o->no_ipv6 = true;
 			break;
@@ -659,6 +667,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		return errbuf_set(err, errlen, -EINVAL,
 				  "-i and --known-hosts do not apply with -e: the command "
 				  "chooses keys and checks host keys itself");
+	if (o->direct && !o->ssh_cmd)
+		return errbuf_set(err, errlen, -EINVAL,
+				  "--direct needs -e: OpenSSH's ssh relays the connections");
 	if (!o->n_include && !o->auto_nets)
 		return errbuf_set(err, errlen, -EINVAL, "no subnets given (and no -N)");
 	if (o->no_ipv6) {

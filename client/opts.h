@@ -40,6 +40,7 @@ struct opts {
 	size_t n_identity;
 	const char *known_hosts; /* --known-hosts FILE */
 	const char *ssh_cmd;	 /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
+	bool direct; /* --direct: each connection in its own channel of -e's ssh, which relays it */
 
 	int verbose;		  /* count of -v */
 	bool quiet;		  /* -q */

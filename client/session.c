@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/wire.h"
 #include "boot.h"
+#include "cmd/direct.h"
 #include "cmd/transport_cmd.h"
 #include "ssh/transport_ssh.h"
 
@@ -65,6 +69,52 @@ static int open_ssh(struct session *s, const struct session_args *a, char *err, 
 }
 
 /*
+ * --direct: the master's socket goes in a directory only we can enter, made
+ * anew for each session (OpenSSH will not listen where a socket exists).
+ */
+static int make_ctl_dir(struct session *s)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+
+	if (!base || base[0] != '/' || strlen(base) > 64)
+		base = "/tmp";
+	snprintf(s->ctl_dir, sizeof(s->ctl_dir), "%s/sluice-direct.XXXXXX", base);
+	if (!mkdtemp(s->ctl_dir)) {
+		s->ctl_dir[0] = '\0';
+		return -errno;
+	}
+	snprintf(s->ctl_path, sizeof(s->ctl_path), "%s/master", s->ctl_dir);
+	return 0;
+}
+
+/* The master listens before it starts the session's command, so by the helper's HELLO it is there.
+ */
+static int start_direct(struct session *s, struct evloop *loop, char *err, size_t errlen)
+{
+	struct direct_stats ds;
+	struct stat st;
+	int ret;
+
+	if (stat(s->ctl_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen,
+			 "--direct: the -e command started no ControlMaster at %s (--direct needs "
+			 "OpenSSH's ssh)",
+			 s->ctl_path);
+		s->fatal = true;
+		return -ENOENT;
+	}
+	ret = direct_new(&s->direct, loop, s->ctl_path);
+	if (ret < 0) {
+		snprintf(err, errlen, "--direct: %s", strerror(-ret));
+		return ret;
+	}
+	direct_get_stats(s->direct, &ds);
+	log_debug("--direct: ssh's ControlMaster at %s takes the connections, %zu at once at most",
+		  s->ctl_path, ds.max_active);
+	return 0;
+}
+
+/*
  * The -e backend. Its own connection must never be redirected, so when
  * `ssh -G` names the server and it resolves here, that address and port is
  * excluded as with our own session; through a proxy it is not contacted.
@@ -78,8 +128,15 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 	int ret;
 
 	progress_say(a->pg, "connecting to %s with the -e command: %s", o->remote_host, o->ssh_cmd);
-	ret =
-	    transport_cmd_open(&s->tr, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port);
+	if (o->direct && (ret = make_ctl_dir(s)) < 0) {
+		snprintf(err, errlen,
+			 "--direct: making a directory for the ControlMaster socket: %s",
+			 strerror(-ret));
+		s->fatal = true;
+		return ret;
+	}
+	ret = transport_cmd_open(&s->tr, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port,
+				 o->direct ? s->ctl_path : NULL);
 	if (ret < 0) {
 		snprintf(err, errlen, "starting the -e command: %s", strerror(-ret));
 		s->fatal = true;
@@ -144,6 +201,8 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 		goto fail;
 	}
 	tunnel_set_alive(&s->tun, a->cfg->alive_interval, a->cfg->alive_count);
+	if (s->ctl_dir[0] && (ret = start_direct(s, loop, err, errlen)) < 0)
+		goto fail;
 	s->up = true;
 	return 0;
 fail:
@@ -156,8 +215,14 @@ void session_close(struct session *s)
 	bool fatal = s->fatal;
 
 	tunnel_close(&s->tun);
+	direct_free(s->direct);
 	mux_free(s->mux);
 	transport_close(s->tr);
+	if (s->ctl_dir[0]) {
+		/* The master removes its socket as it exits; one killed may not have. */
+		unlink(s->ctl_path);
+		rmdir(s->ctl_dir);
+	}
 	memset(s, 0, sizeof(*s));
 	s->fatal = fatal;
 }

@@ -27,10 +27,15 @@ struct session_args {
 	uint32_t want; /* feature bits to ask the helper for */
 };
 
+struct direct;
+
 struct session {
 	struct transport *tr;
 	struct mux *mux;
 	struct tunnel tun;
+	struct direct *direct; /* --direct: connections go to the command's ControlMaster */
+	char ctl_dir[112];     /* --direct: a private directory for its socket, and that socket */
+	char ctl_path[128];
 	bool up;
 	bool fatal; /* the last session_open failed for a reason no retry will fix */
 };

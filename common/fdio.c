@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static int write_loop(int fd, const void *buf, size_t len, off_t off, int at)
@@ -35,4 +36,12 @@ int fd_write_all(int fd, const void *buf, size_t len)
 int fd_pwrite_all(int fd, const void *buf, size_t len, off_t off)
 {
 	return write_loop(fd, buf, len, off, 1);
+}
+
+void fd_reset_close(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
 }

@@ -1,6 +1,7 @@
 /*
  * fdio: writing a whole buffer to a blocking descriptor, the one way both
- * ends do it. Only libc: the static helper links this file.
+ * ends do it, and closing a socket with a reset. Only libc: the static
+ * helper links this file.
  */
 #ifndef SLUICE_FDIO_H
 #define SLUICE_FDIO_H
@@ -14,5 +15,8 @@ int fd_write_all(int fd, const void *buf, size_t len);
 
 /* The same with pwrite, starting at offset off. */
 int fd_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+
+/* Close a TCP socket with an RST: its peer learns at once that it will not be served. */
+void fd_reset_close(int fd);
 
 #endif

@@ -22,6 +22,7 @@
 struct cmd_transport {
 	struct transport t;
 	const char *cmd, *host, *user;
+	const char *ctl_path; /* --direct: the master's ControlPath, else NULL */
 	uint16_t port;
 	pid_t pid;
 	int sock;      /* our end of the child's stdin and stdout */
@@ -119,11 +120,14 @@ static int cmd_exit_status(struct transport *t)
 	return reap(ct(t), REAP_WAIT_MS);
 }
 
-/* CMD [-p PORT] [-l USER] HOST COMMAND, through the shell so CMD splits as the user wrote it. */
+/*
+ * CMD [-p PORT] [-l USER] HOST COMMAND, through the shell so CMD splits as the user wrote it.
+ * With --direct, OpenSSH options before those make the command a ControlMaster of our own.
+ */
 static pid_t start(struct cmd_transport *c, int sock, int err, const char *remote_cmd)
 {
-	char script[4096], port[8];
-	const char *argv[10];
+	char script[4096], port[8], ctl[160];
+	const char *argv[16];
 	int n = 0;
 
 	snprintf(script, sizeof(script), "exec %s \"$@\"", c->cmd);
@@ -131,6 +135,15 @@ static pid_t start(struct cmd_transport *c, int sock, int err, const char *remot
 	argv[n++] = "-c";
 	argv[n++] = script;
 	argv[n++] = "sluice-ssh-cmd";
+	if (c->ctl_path) {
+		snprintf(ctl, sizeof(ctl), "ControlPath=%s", c->ctl_path);
+		argv[n++] = "-o";
+		argv[n++] = "ControlMaster=yes";
+		argv[n++] = "-o";
+		argv[n++] = ctl;
+		argv[n++] = "-o";
+		argv[n++] = "ControlPersist=no";
+	}
 	if (c->port) {
 		snprintf(port, sizeof(port), "%u", (unsigned)c->port);
 		argv[n++] = "-p";
@@ -215,7 +228,7 @@ static const struct transport_ops cmd_ops = {
 };
 
 int transport_cmd_open(struct transport **out, const char *cmd, const char *host, const char *user,
-		       uint16_t port)
+		       uint16_t port, const char *ctl_path)
 {
 	struct cmd_transport *c = calloc(1, sizeof(*c));
 
@@ -229,6 +242,7 @@ int transport_cmd_open(struct transport **out, const char *cmd, const char *host
 	c->host = host;
 	c->user = user;
 	c->port = port;
+	c->ctl_path = ctl_path;
 	c->sock = c->err = -1;
 	c->status = -1;
 	*out = &c->t;

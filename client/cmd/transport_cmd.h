@@ -13,8 +13,13 @@
 
 #include "../transport.h"
 
-/* user may be NULL and port 0 (then the command's own defaults apply). Returns 0 or -ENOMEM. */
+/*
+ * user may be NULL and port 0 (then the command's own defaults apply).
+ * ctl_path (--direct, else NULL; kept by the caller while the transport
+ * lives): the command must be OpenSSH's ssh, and is told to be a
+ * ControlMaster listening there. Returns 0 or -ENOMEM.
+ */
 int transport_cmd_open(struct transport **out, const char *cmd, const char *host, const char *user,
-		       uint16_t port);
+		       uint16_t port, const char *ctl_path);
 
 #endif

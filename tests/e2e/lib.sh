@@ -608,6 +608,16 @@ ns_ps() {
 # The login user's processes in S: "uid args" lines.
 login_procs_in_s() { ns_ps "$NS_S" uid=,args= | awk -v u="$LOGIN_UID" '$1 == u'; }
 
+# kill_sessions: SIGKILL the user's sshd session processes in S (not the listener): the session drops.
+kill_sessions() {
+	local p
+	for p in $(ip netns pids "$NS_S"); do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		"sshd: sluicet"*) kill -KILL "$p" 2>/dev/null ;;
+		esac
+	done
+}
+
 # helper_gone NAME: within 3 s of sluice going away, nothing runs as the login user in S.
 helper_gone() {
 	local i left=""

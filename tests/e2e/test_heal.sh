@@ -33,15 +33,6 @@ within() {
 		sleep 0.5
 	done
 }
-# The user's sshd processes for the session (not the listener) in S.
-kill_sessions() {
-	local p
-	for p in $(ip netns pids "$NS_S"); do
-		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
-		"sshd: sluicet"*) kill -KILL "$p" 2>/dev/null ;;
-		esac
-	done
-}
 # table_watch: in the background, one line per 0.2 s while the table is missing.
 table_watch_start() {
 	(while :; do nft_table_present || echo missing; sleep 0.2; done) >"$TB/table.watch" 2>&1 &

@@ -4,6 +4,9 @@
 #     with sha256 checks, half-close, a refused port seen as a reset, a
 #     clean SIGTERM; a command that fails (wrong key, not found) says so in
 #     one line and leaves nothing behind.
+#   --direct: the same checks with each connection in a channel of ssh's
+#     ControlMaster, whose bytes sluice never reads; a refused port falls
+#     back to the tunnel; a command that starts no master is one line.
 #   A bastion: S's sshd lets TCP through, and a second sshd listens only on
 #     127.0.0.1:2222 inside S, with a host key of its own. sluice reaches it
 #     with ProxyJump through the first, with a ProxyCommand, and with -e
@@ -61,6 +64,68 @@ if sluice_start_case e_start http://$L4/ -r sshhost -v -e "$ECMD" $NET '[2001:db
 	helper_gone e_remote_helper_exits
 	nothing_left e_nothing_left
 fi
+
+# --- --direct: ssh itself relays each connection, in a channel of its own -------
+# bytes_read_by PID: what it has read and written so far (sockets included).
+bytes_read_by() { awk '/^(rchar|wchar):/ { n += $2 } END { print n + 0 }' "/proc/$1/io" 2>/dev/null; }
+if sluice_start_case d_start http://$L4/ -r sshhost -v -e "$ECMD" --direct $NET '[2001:db8:2::]/64'; then
+	ctl=$(pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1)
+	if [ -n "$ctl" ] && [ -S "$ctl" ]; then pass d_master_listens; else
+		fail d_master_listens "no ControlMaster socket '$ctl': $(pgrep -a -P "$SLUICE_PID" | tr '\n' '|')"
+	fi
+	io0=$(bytes_read_by "$SLUICE_PID")
+	tb_traffic_checks d_
+	io1=$(bytes_read_by "$SLUICE_PID")
+	# 64 MiB down and 20 MB up passed the checks above: relayed by sluice, they
+	# would count here twice over.
+	if [ -n "$io0" ] && [ -n "$io1" ] && [ $((io1 - io0)) -lt $((8 << 20)) ]; then
+		pass d_bytes_bypass_sluice
+	else
+		fail d_bytes_bypass_sluice "sluice read and wrote $((io1 - io0)) bytes while 84 MB moved"
+	fi
+	# --status counts what ssh relays, and what fell back (the refused ports).
+	check=$(inC "$SLUICE" --status --json 2>&1 | "$PY" -c '
+import json, sys
+t = [x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0]
+assert t["direct_opened"] >= 4 and t["direct_fell_back"] >= 3, t
+print("ok", t["direct_opened"], t["direct_fell_back"])' "$SLUICE_PID" 2>&1)
+	if [ "${check%% *}" = ok ]; then pass d_status_counts; else fail d_status_counts "$check"; fi
+	if grep -q "goes through the tunnel" "$SLUICE_LOG"; then pass d_refused_port_fell_back; else
+		fail d_refused_port_fell_back "no fallback line for the refused port: $(sluice_log_tail)"
+	fi
+	# The session killed on the server: the next one has a master of its own, in a new directory.
+	kill_sessions
+	for ((i = 0; i < 150; i++)); do
+		grep -q "reconnected to" "$SLUICE_LOG" && break
+		sleep 0.1
+	done
+	ctl2=$(pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1)
+	io0=$(bytes_read_by "$SLUICE_PID")
+	got=$(
+		set -o pipefail
+		inC curl -sS --max-time 60 http://$L4/big.bin 2>&1 | sha256sum | cut -d' ' -f1
+	)
+	io1=$(bytes_read_by "$SLUICE_PID")
+	if ! grep -q "reconnected to" "$SLUICE_LOG"; then
+		fail d_reconnect_new_master "no reconnect within 15 s: $(sluice_log_tail)"
+	elif [ -z "$ctl2" ] || [ "$ctl2" = "$ctl" ] || [ ! -S "$ctl2" ] || [ -e "${ctl%/*}" ]; then
+		fail d_reconnect_new_master "master socket '$ctl' then '$ctl2'"
+	elif [ "$got" != "$BIG_SHA" ] || [ $((io1 - io0)) -ge $((8 << 20)) ]; then
+		fail d_reconnect_new_master "sha256 $got; sluice moved $((io1 - io0)) bytes itself"
+	else
+		pass d_reconnect_new_master
+	fi
+	ctl=$ctl2
+	stopped_clean d_sigterm_clean_exit TERM
+	if [ -n "$ctl" ] && [ ! -e "${ctl%/*}" ]; then pass d_ctl_dir_removed; else
+		fail d_ctl_dir_removed "'${ctl%/*}' is still there"
+	fi
+	nothing_left d_nothing_left
+fi
+# ssh takes the first -o it is given: the command's own ControlMaster=no wins, so no master.
+sluice_run -r sshhost -e "$ECMD -o ControlMaster=no" --direct $NET
+one_line_error d_no_master_error "--direct: the -e command started no ControlMaster"
+nothing_left d_no_master_nothing_left
 
 sluice_run -r wrongkey -e "$ECMD" $NET
 one_line_error e_wrong_key_error "-e command .*exit 255.*Permission denied"

@@ -2,7 +2,8 @@
 # test_tunnel: traffic through a running sluice: HTTP over v4 and v6, bulk
 # both ways with sha256 checks, half-close, a refused port, 200 parallel
 # streams, -x and port ranges, and a clean exit on every stop signal
-# (SIGKILL included: the next start must work).
+# (SIGKILL included: the next start must work). --direct against a server
+# that forwards nothing still carries everything.
 TB_SUITE=tunnel
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -140,6 +141,27 @@ if sluice_start_case start_before_kill http://$L4/ -r sshhost 198.51.100.0/24; t
 		get_is http_get_after_restart http://$L4/
 		stopped_clean sigterm_after_restart TERM
 	fi
+fi
+
+# --- --direct where the server forwards nothing ---------------------------------
+# S's sshd has AllowTcpForwarding no: ssh's channels are refused, and every
+# connection goes through the tunnel instead; after a few, sluice says why.
+if sluice_start_case direct_fallback_start http://$L4/ -r sshhost -v -e "ssh -F $TB/ssh_config" \
+	--direct 198.51.100.0/24; then
+	for i in 1 2 3; do inC curl -sS --max-time 10 -o /dev/null http://$L4/; done
+	if grep -q "opened no channel and refused 3 (is AllowTcpForwarding off" "$SLUICE_LOG"; then
+		pass direct_fallback_says_why
+	else
+		fail direct_fallback_says_why "no such warning: $(sluice_log_tail)"
+	fi
+	got=$(
+		set -o pipefail
+		inC curl -sS --max-time 60 http://$L4/big.bin 2>&1 | sha256sum | cut -d' ' -f1
+	)
+	if [ "$got" = "$BIG_SHA" ]; then pass direct_fallback_download_64mib; else
+		fail direct_fallback_download_64mib "sha256 $got, want $BIG_SHA"
+	fi
+	stopped_clean direct_fallback_stop TERM
 fi
 
 # --- other ways to reach the ssh host ------------------------------------------

@@ -39,7 +39,7 @@ static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 	int r;
 
 	err[0] = '\0';
-	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0), 0);
+	CHECK_EQ_INT(transport_cmd_open(&t, fakessh, "remote.test", NULL, 0, NULL), 0);
 	if (!t)
 		return -ENOMEM;
 	/* OpenSSH queues deeply: session.c asks for the deep pipe over -e. */

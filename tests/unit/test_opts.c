@@ -324,9 +324,16 @@ static void test_errors(void)
 		     -ENOSPC);
 	CHECK_STR(err, "too many -i (at most 16)");
 
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "--direct"), -EINVAL);
+	CHECK_STR(err, "--direct needs -e: OpenSSH's ssh relays the connections");
+
 	/* After all those half-finished parses, a clean one still works. */
 	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8"), OPTS_RUN);
 	CHECK_EQ_INT(o.n_include, 1);
+	CHECK(!o.direct);
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "ssh", "--direct", "10/8"), OPTS_RUN);
+	CHECK(o.direct);
 	opts_free(&o);
 }
 

@@ -1,0 +1,322 @@
+/*
+ * direct: per connection, a control connection to the master: our HELLO and
+ * NEW_STDIO_FWD, then the socket passed twice (as the channel's input and
+ * output), then the master's answer. Until the answer we keep our own copy
+ * of the socket, so what the master refuses still goes to the fallback;
+ * after it, the master holds the only copy and the control connection just
+ * waits for the master to close it. Nothing here blocks: a master too busy
+ * to take a connection at once (its backlog is full) gets none.
+ */
+#include "direct.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../../common/clock.h"
+#include "../../common/fdio.h"
+#include "../../common/log.h"
+#include "../../common/ratelimit.h"
+#include "sshmux.h"
+
+/* What the master keeps for itself: its session, the listener, logs, the helper's channel. */
+#define FDS_SPARE 64
+
+struct dconn {
+	struct ev_io io; /* the control connection */
+	struct direct *d;
+	struct dconn *prev, *next;
+	int app;	      /* our copy of the application's socket until the answer, else -1 */
+	bool hello;	      /* the master's HELLO came */
+	struct wire_open dst; /* for the log */
+	uint8_t in[SSHMUX_MSG_MAX + 4];
+	size_t in_len;
+};
+
+struct direct {
+	struct evloop *loop;
+	struct sockaddr_un sun;
+	socklen_t sun_len;
+	struct dconn *head;
+	uint32_t next_rid;
+	direct_fallback_fn fallback;
+	void *fb_ctx;
+	bool off;	   /* the server opened none and refused several: stop asking */
+	unsigned refusals; /* refused channels while none has opened */
+	struct direct_stats st;
+	struct ratelimit fb_rl;
+};
+
+int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path)
+{
+	struct rlimit rl;
+	struct direct *d;
+
+	if (strlen(ctl_path) >= sizeof(d->sun.sun_path))
+		return -ENAMETOOLONG;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->loop = loop;
+	d->sun.sun_family = AF_UNIX;
+	memcpy(d->sun.sun_path, ctl_path, strlen(ctl_path) + 1);
+	d->sun_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(ctl_path) + 1);
+	d->fb_rl = (struct ratelimit)RATELIMIT_INIT(5, 10000);
+	/*
+	 * The master inherited our descriptor limit, and holds three per
+	 * connection (its control connection and the socket twice). Past
+	 * that it could not even accept one, and the connection would hang.
+	 */
+	d->st.max_active = DIRECT_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 3 < DIRECT_MAX + FDS_SPARE / 3)
+		d->st.max_active =
+		    rl.rlim_cur > FDS_SPARE ? (size_t)(rl.rlim_cur - FDS_SPARE) / 3 : 0;
+	*out = d;
+	return 0;
+}
+
+void direct_set_fallback(struct direct *d, direct_fallback_fn fn, void *ctx)
+{
+	d->fallback = fn;
+	d->fb_ctx = ctx;
+}
+
+/* The master did not take fd: the fallback does (or, with none, the connection is reset). */
+static int fall_back(struct direct *d, int fd, const struct wire_open *dst, const char *why)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	unsigned dropped;
+
+	d->st.fell_back++;
+	if (ratelimit_allow(&d->fb_rl, clock_ms(), &dropped)) {
+		inet_ntop(dst->family, dst->addr, addr, sizeof(addr));
+		log_debug("--direct: %s port %u goes through the tunnel: %s%s", addr,
+			  (unsigned)dst->port, why, dropped ? " (more not logged)" : "");
+	}
+	if (d->fallback)
+		return d->fallback(d->fb_ctx, fd, dst);
+	fd_reset_close(fd);
+	return -ECONNRESET;
+}
+
+/*
+ * fallback: hand our copy of the socket, if we still hold one, to the
+ * fallback; else reset it. Only after the master said no is that safe: it
+ * never read from the socket.
+ */
+static void dconn_free(struct dconn *c, bool fallback, const char *why)
+{
+	struct direct *d = c->d;
+
+	evloop_del(d->loop, &c->io);
+	close(c->io.fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	d->st.active--;
+	if (c->app >= 0) {
+		if (fallback)
+			fall_back(d, c->app, &c->dst, why);
+		else
+			fd_reset_close(c->app);
+	}
+	free(c);
+}
+
+/* A channel refused while none ever opened, a few times over: the server forwards nothing. */
+static void note_refusal(struct direct *d)
+{
+	if (d->st.opened || d->off || ++d->refusals < 3)
+		return;
+	d->off = true;
+	log_warn("--direct: the SSH server opened no channel and refused %u (is AllowTcpForwarding "
+		 "off there?); connections go through the tunnel instead",
+		 d->refusals);
+}
+
+/* Returns false when c was freed. */
+static bool dconn_handle(struct dconn *c, const struct sshmux_msg *m)
+{
+	switch (m->kind) {
+	case SSHMUX_HELLO:
+		c->hello = true;
+		return true;
+	case SSHMUX_OPENED:
+		if (!c->hello || c->app < 0)
+			break;
+		/* The master holds the socket now: ours would keep it open past its end. */
+		close(c->app);
+		c->app = -1;
+		c->d->st.opened++;
+		return true;
+	case SSHMUX_REFUSED:
+		if (!c->hello || c->app < 0)
+			break;
+		note_refusal(c->d);
+		dconn_free(c, true, m->why[0] ? m->why : "the channel was refused");
+		return false;
+	case SSHMUX_OTHER:
+		return true;
+	}
+	/* Whether the master relays it now is unknown: a second relay could mix its bytes. */
+	log_debug("--direct: the ControlMaster answered out of turn; resetting that connection");
+	dconn_free(c, false, NULL);
+	return false;
+}
+
+static void on_ctl(struct ev_io *io, uint32_t events)
+{
+	struct dconn *c = (struct dconn *)io;
+	struct sshmux_msg m;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		n = recv(io->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/*
+			 * The channel is over, or the master is gone (and the session with it).
+			 * Before an answer, the master may have relayed some of it: reset.
+			 */
+			dconn_free(c, false, NULL);
+			return;
+		}
+		c->in_len += (size_t)n;
+		while ((r = sshmux_parse(c->in, c->in_len, &m)) > 0) {
+			if (!dconn_handle(c, &m))
+				return;
+			memmove(c->in, c->in + r, c->in_len - (size_t)r);
+			c->in_len -= (size_t)r;
+		}
+		if (r < 0) {
+			log_debug("--direct: the ControlMaster sent what we cannot read; resetting "
+				  "that connection");
+			dconn_free(c, false, NULL);
+			return;
+		}
+	}
+}
+
+/* One byte carrying fd, as OpenSSH's mm_send_fd sends it. */
+static int send_fd(int sock, int fd)
+{
+	char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	do
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : n < 0 ? -errno : -EIO;
+}
+
+static int ctl_connect(const struct direct *d)
+{
+	int fd, ret;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&d->sun, d->sun_len) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int direct_open(struct direct *d, int fd, const struct wire_open *dst)
+{
+	char host[INET6_ADDRSTRLEN];
+	uint8_t msg[128];
+	struct dconn *c = NULL;
+	const char *why;
+	int len, ctl = -1, ret;
+	ssize_t n;
+
+	why = "the server forwards nothing";
+	if (d->off)
+		goto fail;
+	why = "the ControlMaster holds all it can";
+	if (d->st.active >= d->st.max_active)
+		goto fail;
+	why = "the request could not be made";
+	if (!inet_ntop(dst->family, dst->addr, host, sizeof(host)) ||
+	    (len = sshmux_put_open(msg, sizeof(msg), d->next_rid++, host, dst->port)) < 0 ||
+	    !(c = calloc(1, sizeof(*c))))
+		goto fail;
+	/* EAGAIN: its backlog is full, so it is busy; anything else: it is gone. */
+	if ((ctl = ctl_connect(d)) < 0) {
+		why = ctl == -EAGAIN ? "the ControlMaster is busy"
+				     : "the ControlMaster does not answer";
+		goto fail;
+	}
+	/* A new control connection's buffer is empty: none of these can block. */
+	why = "the ControlMaster's socket failed";
+	n = send(ctl, msg, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != len || send_fd(ctl, fd) < 0 || send_fd(ctl, fd) < 0)
+		goto fail;
+	c->io.fd = ctl;
+	c->io.cb = on_ctl;
+	c->d = d;
+	c->app = fd;
+	c->dst = *dst;
+	ret = evloop_add(d->loop, &c->io, EPOLLIN);
+	if (ret < 0) {
+		/* The master has the socket already: two relays on it would mix its bytes. */
+		close(ctl);
+		free(c);
+		fd_reset_close(fd);
+		return ret;
+	}
+	c->next = d->head;
+	if (d->head)
+		d->head->prev = c;
+	d->head = c;
+	d->st.active++;
+	return 0;
+fail:
+	if (ctl >= 0)
+		close(ctl);
+	free(c);
+	return fall_back(d, fd, dst, why);
+}
+
+void direct_get_stats(const struct direct *d, struct direct_stats *st)
+{
+	*st = d->st;
+}
+
+void direct_free(struct direct *d)
+{
+	if (!d)
+		return;
+	while (d->head)
+		dconn_free(d->head, false, NULL);
+	free(d);
+}
