@@ -651,12 +651,19 @@ static void client_cleanup(struct client *c)
 	status_end(&c->st);
 	control_close(&c->ctl);
 	features_stop(&c->feat);
+	/*
+	 * Open connections are reset while their NAT entries still exist: the
+	 * reset goes out from the listener's address, and only those entries
+	 * turn it back into the address the application dialled. The rules and
+	 * the entries go after, or the application never hears of it and waits
+	 * for ever.
+	 */
+	listen_close(&c->ls, &c->loop);
+	session_close(&c->s);
 	/* A part that is gone took the rules with it. */
 	if ((ret = rules_remove(&c->rules)) < 0 && !privc_gone(c->priv))
 		log_err("removing the firewall rules failed: %s", privc_strerror(ret));
 	privc_close(c->priv);
-	listen_close(&c->ls, &c->loop);
-	session_close(&c->s);
 	if (c->sig.fd > 0)
 		close(c->sig.fd);
 	if (c->loop.epfd > 0)

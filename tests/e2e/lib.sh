@@ -597,6 +597,23 @@ stopped_clean() {
 	fi
 }
 
+# stop_resets_open CASE: a download under way when sluice gets SIGTERM is cut
+# off (curl: 56, a reset), not ended as if complete (18: a clean close short
+# of Content-Length) nor left hanging (28). Sends the signal; stopped_clean
+# after it collects the exit.
+stop_resets_open() {
+	local cpid rc
+	inC curl -sS --max-time 30 --limit-rate 2M -o /dev/null "http://$L4/big.bin" 2>"$TB/cut.err" &
+	cpid=$!
+	TB_PIDS="$TB_PIDS $cpid"
+	sleep 1
+	kill -TERM "$SLUICE_PID"
+	wait "$cpid"
+	rc=$?
+	tb_forget "$cpid"
+	if [ $rc = 56 ]; then pass "$1"; else fail "$1" "curl exited $rc: $(tr '\n' ' ' <"$TB/cut.err")"; fi
+}
+
 # ns_ps NS FORMAT: ps -o FORMAT of every process in namespace NS; nothing when
 # there are none (ps refuses an empty or a zero pid).
 ns_ps() {

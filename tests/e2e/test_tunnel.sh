@@ -2,7 +2,8 @@
 # test_tunnel: traffic through a running sluice: HTTP over v4 and v6, bulk
 # both ways with sha256 checks, half-close, a refused port, 200 parallel
 # streams, -x and port ranges, and a clean exit on every stop signal
-# (SIGKILL included: the next start must work). --direct against a server
+# (SIGKILL included: the next start must work), a download under way reset
+# by it. --direct against a server
 # that forwards nothing still carries everything.
 TB_SUITE=tunnel
 . "$(dirname "$0")/lib.sh"
@@ -95,6 +96,7 @@ ok=$(seq 200 | inC timeout 60 xargs -P 100 -I{} curl -s --max-time 20 -o /dev/nu
 if [ "$ok" = 200 ]; then pass parallel_200_http; else fail parallel_200_http "$ok of 200 succeeded"; fi
 
 get_is still_works_after_load http://$L4/
+stop_resets_open stop_resets_open_stream
 stopped_clean sigterm_clean_exit TERM
 helper_gone remote_helper_exits
 
