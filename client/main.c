@@ -441,6 +441,7 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 		v.direct = true;
 		v.direct_open = ds.active;
 		v.direct_opened = ds.opened;
+		v.direct_refused = ds.refused;
 		v.direct_fell_back = ds.fell_back;
 	}
 	return report_build(&v, json, buf, len);

@@ -118,8 +118,9 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		if (v->direct)
 			put(&o,
 			    "  relayed by ssh (--direct): %zu open; %" PRIu64 " opened, %" PRIu64
-			    " went through the tunnel instead\n",
-			    v->direct_open, v->direct_opened, v->direct_fell_back);
+			    " refused, %" PRIu64 " went through the tunnel instead\n",
+			    v->direct_open, v->direct_opened, v->direct_refused,
+			    v->direct_fell_back);
 		for (i = 0; i < v->n_top; i++) {
 			addr_text(&v->top[i].dst, a, sizeof(a));
 			put(&o,
@@ -151,9 +152,9 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	    "], \"excluded_total\": %zu, \"connections\": %zu, \"waiting\": %zu, \"bytes_out\": "
 	    "%" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"rate_out\": %" PRIu64
 	    ", \"rate_in\": %" PRIu64 ", \"direct_open\": %zu, \"direct_opened\": %" PRIu64
-	    ", \"direct_fell_back\": %" PRIu64 ", \"top\": [",
+	    ", \"direct_refused\": %" PRIu64 ", \"direct_fell_back\": %" PRIu64 ", \"top\": [",
 	    v->n_exc, v->conns, v->waiting, v->out, v->in, v->rate_out, v->rate_in, v->direct_open,
-	    v->direct_opened, v->direct_fell_back);
+	    v->direct_opened, v->direct_refused, v->direct_fell_back);
 	for (i = 0; i < v->n_top; i++) {
 		addr_text(&v->top[i].dst, a, sizeof(a));
 		put(&o,

@@ -35,9 +35,9 @@ struct report_view {
 	size_t conns, waiting;
 	bool direct;	    /* --direct: these are ssh's to relay, not counted above */
 	size_t direct_open; /* handed to ssh and still open */
-	uint64_t direct_opened, direct_fell_back; /* this session: ssh took them; the tunnel did */
-	uint64_t out, in, rate_out, rate_in;	  /* bytes, and bytes per second lately */
-	struct report_conn top[REPORT_TOP];	  /* by bytes, most first */
+	uint64_t direct_opened, direct_refused, direct_fell_back; /* this session */
+	uint64_t out, in, rate_out, rate_in; /* bytes, and bytes per second lately */
+	struct report_conn top[REPORT_TOP];  /* by bytes, most first */
 	size_t n_top;
 };
 

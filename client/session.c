@@ -171,7 +171,7 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 	memset(s, 0, sizeof(*s));
 	ret = a->o->ssh_cmd ? open_cmd(s, a, err, errlen) : open_ssh(s, a, err, errlen);
 	if (ret < 0)
-		return ret;
+		goto fail; /* --direct's directory may be made already */
 	log_debug("transport %s: %s", s->tr->name, s->tr->detail);
 	ret = boot_start(s->tr, STREAM_WINDOW, a->want | (s->tr->queues_deep ? WIRE_F_DEEP_OUT : 0),
 			 a->o->verbose, a->pg, &peer, &boot, err, errlen);

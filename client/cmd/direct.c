@@ -1,11 +1,13 @@
 /*
  * direct: per connection, a control connection to the master: our HELLO and
  * NEW_STDIO_FWD, then the socket passed twice (as the channel's input and
- * output), then the master's answer. Until the answer we keep our own copy
- * of the socket, so what the master refuses still goes to the fallback;
- * after it, the master holds the only copy and the control connection just
- * waits for the master to close it. Nothing here blocks: a master too busy
- * to take a connection at once (its backlog is full) gets none.
+ * output), then the master's answer. We keep a copy of the socket all along:
+ * before the answer, so what the master could not take still goes to the
+ * fallback; after it, so that when we end it (the session closes) it ends
+ * with a reset, as the tunnel's streams do, not with a clean close. The
+ * master closes the control connection when the channel is over; then ours
+ * is the last copy and closes plainly. Nothing here blocks: a master too
+ * busy to take a connection at once (its backlog is full) gets none.
  */
 #include "direct.h"
 
@@ -29,13 +31,18 @@
 
 /* What the master keeps for itself: its session, the listener, logs, the helper's channel. */
 #define FDS_SPARE 64
+/* Refusals before any channel opened that send everything to the fallback for OFF_MS. */
+#define OFF_AFTER 3
+#define OFF_MS	  60000
 
 struct dconn {
 	struct ev_io io; /* the control connection */
 	struct direct *d;
 	struct dconn *prev, *next;
-	int app;	      /* our copy of the application's socket until the answer, else -1 */
+	int app;	      /* our copy of the application's socket */
+	uint32_t rid;	      /* our request's id, which the answer must carry */
 	bool hello;	      /* the master's HELLO came */
+	bool opened;	      /* the master relays it */
 	struct wire_open dst; /* for the log */
 	uint8_t in[SSHMUX_MSG_MAX + 4];
 	size_t in_len;
@@ -49,8 +56,9 @@ struct direct {
 	uint32_t next_rid;
 	direct_fallback_fn fallback;
 	void *fb_ctx;
-	bool off;	   /* the server opened none and refused several: stop asking */
+	int64_t off_until; /* the server opened none and refused several: not asked till then */
 	unsigned refusals; /* refused channels while none has opened */
+	bool told_off;	   /* that was said once */
 	struct direct_stats st;
 	struct ratelimit fb_rl;
 };
@@ -108,15 +116,20 @@ static int fall_back(struct direct *d, int fd, const struct wire_open *dst, cons
 	return -ECONNRESET;
 }
 
-/*
- * fallback: hand our copy of the socket, if we still hold one, to the
- * fallback; else reset it. Only after the master said no is that safe: it
- * never read from the socket.
- */
-static void dconn_free(struct dconn *c, bool fallback, const char *why)
+enum dconn_end {
+	END_CLOSE,    /* the channel is over: close our copy plainly */
+	END_RESET,    /* cut it off: the last close sends a reset */
+	END_FALLBACK, /* the master said no before reading any of it: the fallback takes it */
+};
+
+static void dconn_free(struct dconn *c, enum dconn_end how, const char *why)
 {
 	struct direct *d = c->d;
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
+	/* Before the master learns (from the control connection) and closes its copies. */
+	if (how == END_RESET)
+		setsockopt(c->app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	evloop_del(d->loop, &c->io);
 	close(c->io.fd);
 	if (c->prev)
@@ -126,24 +139,39 @@ static void dconn_free(struct dconn *c, bool fallback, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	d->st.active--;
-	if (c->app >= 0) {
-		if (fallback)
-			fall_back(d, c->app, &c->dst, why);
-		else
-			fd_reset_close(c->app);
-	}
+	if (how == END_FALLBACK)
+		fall_back(d, c->app, &c->dst, why);
+	else if (how == END_RESET)
+		fd_reset_close(
+		    c->app); /* SO_LINGER is the socket's: the master's last close resets too */
+	else
+		close(c->app);
 	free(c);
 }
 
-/* A channel refused while none ever opened, a few times over: the server forwards nothing. */
-static void note_refusal(struct direct *d)
+/*
+ * A refused channel. Once one has opened, the server forwards: a refusal
+ * is the destination's, and the connection is reset, as the tunnel would.
+ * Before that it may be the server's policy (AllowTcpForwarding no), so the
+ * fallback takes it; after a few, the master is not asked for a while.
+ * Returns true when the fallback should take it.
+ */
+static bool note_refusal(struct direct *d)
 {
-	if (d->st.opened || d->off || ++d->refusals < 3)
-		return;
-	d->off = true;
-	log_warn("--direct: the SSH server opened no channel and refused %u (is AllowTcpForwarding "
-		 "off there?); connections go through the tunnel instead",
-		 d->refusals);
+	d->st.refused++;
+	if (d->st.opened)
+		return false;
+	if (++d->refusals % OFF_AFTER == 0) {
+		d->off_until = clock_ms() + OFF_MS;
+		if (!d->told_off)
+			log_warn(
+			    "--direct: the SSH server refused %u channels and opened none (is "
+			    "AllowTcpForwarding off there?); connections go through the tunnel, "
+			    "and ssh is asked again every %d s",
+			    d->refusals, OFF_MS / 1000);
+		d->told_off = true;
+	}
+	return true;
 }
 
 /* Returns false when c was freed. */
@@ -154,25 +182,23 @@ static bool dconn_handle(struct dconn *c, const struct sshmux_msg *m)
 		c->hello = true;
 		return true;
 	case SSHMUX_OPENED:
-		if (!c->hello || c->app < 0)
+		if (!c->hello || c->opened || m->rid != c->rid)
 			break;
-		/* The master holds the socket now: ours would keep it open past its end. */
-		close(c->app);
-		c->app = -1;
+		c->opened = true;
 		c->d->st.opened++;
 		return true;
 	case SSHMUX_REFUSED:
-		if (!c->hello || c->app < 0)
+		if (!c->hello || c->opened || m->rid != c->rid)
 			break;
-		note_refusal(c->d);
-		dconn_free(c, true, m->why[0] ? m->why : "the channel was refused");
+		dconn_free(c, note_refusal(c->d) ? END_FALLBACK : END_RESET,
+			   "the channel was refused");
 		return false;
 	case SSHMUX_OTHER:
 		return true;
 	}
 	/* Whether the master relays it now is unknown: a second relay could mix its bytes. */
 	log_debug("--direct: the ControlMaster answered out of turn; resetting that connection");
-	dconn_free(c, false, NULL);
+	dconn_free(c, END_RESET, NULL);
 	return false;
 }
 
@@ -191,10 +217,11 @@ static void on_ctl(struct ev_io *io, uint32_t events)
 			return;
 		if (n <= 0) {
 			/*
-			 * The channel is over, or the master is gone (and the session with it).
-			 * Before an answer, the master may have relayed some of it: reset.
+			 * After the answer: the channel is over (or the master is gone, and
+			 * then the session with it). Before it, the master may have relayed
+			 * some of it: reset.
 			 */
-			dconn_free(c, false, NULL);
+			dconn_free(c, c->opened ? END_CLOSE : END_RESET, NULL);
 			return;
 		}
 		c->in_len += (size_t)n;
@@ -207,7 +234,7 @@ static void on_ctl(struct ev_io *io, uint32_t events)
 		if (r < 0) {
 			log_debug("--direct: the ControlMaster sent what we cannot read; resetting "
 				  "that connection");
-			dconn_free(c, false, NULL);
+			dconn_free(c, END_RESET, NULL);
 			return;
 		}
 	}
@@ -259,15 +286,15 @@ int direct_open(struct direct *d, int fd, const struct wire_open *dst)
 	int len, ctl = -1, ret;
 	ssize_t n;
 
-	why = "the server forwards nothing";
-	if (d->off)
+	why = "the server has been refusing channels";
+	if (d->off_until && clock_ms() < d->off_until)
 		goto fail;
 	why = "the ControlMaster holds all it can";
 	if (d->st.active >= d->st.max_active)
 		goto fail;
 	why = "the request could not be made";
 	if (!inet_ntop(dst->family, dst->addr, host, sizeof(host)) ||
-	    (len = sshmux_put_open(msg, sizeof(msg), d->next_rid++, host, dst->port)) < 0 ||
+	    (len = sshmux_put_open(msg, sizeof(msg), d->next_rid, host, dst->port)) < 0 ||
 	    !(c = calloc(1, sizeof(*c))))
 		goto fail;
 	/* EAGAIN: its backlog is full, so it is busy; anything else: it is gone. */
@@ -285,6 +312,7 @@ int direct_open(struct direct *d, int fd, const struct wire_open *dst)
 	c->io.cb = on_ctl;
 	c->d = d;
 	c->app = fd;
+	c->rid = d->next_rid++;
 	c->dst = *dst;
 	ret = evloop_add(d->loop, &c->io, EPOLLIN);
 	if (ret < 0) {
@@ -317,6 +345,6 @@ void direct_free(struct direct *d)
 	if (!d)
 		return;
 	while (d->head)
-		dconn_free(d->head, false, NULL);
+		dconn_free(d->head, END_RESET, NULL);
 	free(d);
 }

@@ -3,8 +3,9 @@
  * the OpenSSH ControlMaster that the -e command runs, and the master carries
  * it in a direct-tcpip channel of its own (what `ssh -W` through a master
  * does). sluice then moves none of its bytes: the master relays between the
- * socket and the channel. It owns one control connection per connection so
- * handed over, kept until the master closes it (the channel is gone).
+ * socket and the channel. It owns, per connection so handed over, a control
+ * connection and a copy of the socket, kept until the master closes the
+ * control connection (the channel is gone).
  */
 #ifndef SLUICE_DIRECT_H
 #define SLUICE_DIRECT_H
@@ -21,15 +22,18 @@ struct direct_stats {
 	size_t active;	    /* handed over, or being handed over */
 	size_t max_active;  /* DIRECT_MAX, or what the descriptor limit allows */
 	uint64_t opened;    /* channels the server opened */
-	uint64_t fell_back; /* went to the fallback instead (see direct_open) */
+	uint64_t refused;   /* channels refused (reset, or to the fallback before any opened) */
+	uint64_t fell_back; /* went to the fallback (see direct_open) */
 };
 
 /*
- * Connections handed over at once, at most: each takes two of the 16,384
+ * Connections handed over at once, at most. Each takes two of the 16,384
  * entries in OpenSSH's channel table (its channel and its control
- * connection). Fewer when the descriptor limit is lower.
+ * connection), and a master that runs out exits, session and all: the
+ * rest is left for the session and for forwards of the user's own (-L,
+ * -D in the -e command). Fewer when the descriptor limit is lower.
  */
-#define DIRECT_MAX 8000
+#define DIRECT_MAX 7000
 
 /*
  * Where a connection goes when the master does not take it: the mux. It
@@ -41,16 +45,20 @@ typedef int (*direct_fallback_fn)(void *ctx, int fd, const struct wire_open *dst
 int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path);
 void direct_set_fallback(struct direct *d, direct_fallback_fn fn, void *ctx);
 /*
- * Hand fd, a connection going to dst, to the master. fd is always taken.
- * What the master cannot take (DIRECT_MAX reached, its socket gone, a
- * refused channel: forwarding off on the server, or a port that refuses
- * the server) goes to the fallback, so --direct only ever adds a path. Returns 0 or -errno
- * from the fallback.
+ * Hand fd, a connection going to dst, to the master; fd is always taken.
+ * The fallback gets what the master cannot take: when it holds
+ * max_active, when its backlog is full or its socket gone, and when the
+ * server refuses the channel before any has opened (forwarding may be off
+ * there; after a few such, the master is not asked for a while). Once one
+ * has opened, a refused channel resets the connection, as the tunnel does
+ * for a refused port. Returns 0, or -errno from the fallback.
  */
 int direct_open(struct direct *d, int fd, const struct wire_open *dst);
 void direct_get_stats(const struct direct *d, struct direct_stats *st);
-/* Close every control connection (the master ends their channels) and reset what is not handed
- * over. */
+/*
+ * Close every control connection: the master ends their channels, and
+ * each connection is reset (its reader sees it cut off, not ended).
+ */
 void direct_free(struct direct *d);
 
 #endif

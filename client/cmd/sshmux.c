@@ -29,8 +29,6 @@ int sshmux_put_open(uint8_t *buf, size_t cap, uint32_t rid, const char *host, ui
 	struct bwriter w;
 	size_t start;
 
-	if (strlen(host) > SSHMUX_MSG_MAX)
-		return -ENOSPC;
 	bwriter_init(&w, buf, cap);
 	bwriter_u32(&w, 8);
 	bwriter_u32(&w, MSG_HELLO);

@@ -140,6 +140,29 @@ static void test_malformed(void)
 	memcpy(body + b, "short", 5);
 	n = frame(buf, 0x80000003, body, b + 5);
 	CHECK_EQ_INT(sshmux_parse(buf, n, &m), -EPROTO);
+	/* Length 3 cannot hold a type; SESSION_OPENED with its id but not its channel. */
+	put32(buf, 3);
+	CHECK_EQ_INT(sshmux_parse(buf, 7, &m), -EPROTO);
+	b = put32(body, 1);
+	n = frame(buf, 0x80000006, body, b);
+	CHECK_EQ_INT(sshmux_parse(buf, n, &m), -EPROTO);
+	/* A reason exactly as long as what is left parses; one byte longer does not. */
+	b = put32(body, 1);
+	b += put32(body + b, 5);
+	memcpy(body + b, "exact", 5);
+	n = frame(buf, 0x80000003, body, b + 5);
+	CHECK_EQ_INT(sshmux_parse(buf, n, &m), n);
+	CHECK_STR(m.why, "exact");
+	put32(body + 4, 6);
+	n = frame(buf, 0x80000003, body, b + 5);
+	CHECK_EQ_INT(sshmux_parse(buf, n, &m), -EPROTO);
+	/* The longest answer taken, SSHMUX_MSG_MAX, fills direct.c's buffer exactly. */
+	b = put32(body, 1);
+	b += put32(body + b, SSHMUX_MSG_MAX - 12);
+	memset(body + b, 'y', SSHMUX_MSG_MAX - 12);
+	n = frame(buf, 0x80000003, body, b + SSHMUX_MSG_MAX - 12);
+	CHECK_EQ_INT(n, SSHMUX_MSG_MAX + 4);
+	CHECK_EQ_INT(sshmux_parse(buf, n, &m), n);
 	/* A long reason is cut to fit, NUL-terminated. */
 	b = put32(body, 1);
 	put32(body + b, 200);
