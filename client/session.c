@@ -93,6 +93,8 @@ static int start_direct(struct session *s, struct evloop *loop, char *err, size_
 {
 	struct direct_stats ds;
 	struct stat st;
+	uint32_t events;
+	int fds[2];
 	int ret;
 
 	if (stat(s->ctl_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
@@ -103,7 +105,8 @@ static int start_direct(struct session *s, struct evloop *loop, char *err, size_
 		s->fatal = true;
 		return -ENOENT;
 	}
-	ret = direct_new(&s->direct, loop, s->ctl_path);
+	transport_wait_on(s->tr, fds, &events);
+	ret = direct_new(&s->direct, loop, s->ctl_path, fds[0], s->tr->child);
 	if (ret < 0) {
 		snprintf(err, errlen, "--direct: %s", strerror(-ret));
 		return ret;

@@ -73,6 +73,7 @@ struct transport {
 	 * of queueing behind a bulk download.
 	 */
 	bool queues_deep;
+	pid_t child; /* the command backend's process (for -e ssh, ssh itself), else 0 */
 };
 
 static inline int transport_exec(struct transport *t, const char *cmd, char *err, size_t errlen)

@@ -13,6 +13,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "../../common/clock.h"
+#include "../../common/escape.h"
 #include "../../common/fdio.h"
 #include "../../common/log.h"
 #include "../../common/ratelimit.h"
@@ -31,6 +34,8 @@
 
 /* What the master keeps for itself: its session, the listener, logs, the helper's channel. */
 #define FDS_SPARE 64
+/* The kernel's PF_EXITING, as /proc/PID/stat's flags show it (include/linux/sched.h). */
+#define PF_EXITING_FLAG 0x4u
 /* Refusals before any channel opened that send everything to the fallback for OFF_MS. */
 #define OFF_AFTER 3
 #define OFF_MS	  60000
@@ -56,14 +61,18 @@ struct direct {
 	uint32_t next_rid;
 	direct_fallback_fn fallback;
 	void *fb_ctx;
-	int64_t off_until; /* the server opened none and refused several: not asked till then */
-	unsigned refusals; /* refused channels while none has opened */
-	bool told_off;	   /* that was said once */
+	int64_t off_until;   /* the server opened none and refused several: not asked till then */
+	unsigned refusals;   /* refused channels while none has opened */
+	bool told_off;	     /* that was said once */
+	struct dconn *probe; /* while off, the one connection asking the master again */
+	int alive_fd;	     /* the command's transport: closed when the master is gone */
+	pid_t master_pid;    /* the command's process, or 0 */
 	struct direct_stats st;
 	struct ratelimit fb_rl;
 };
 
-int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path)
+int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path, int alive_fd,
+	       pid_t master_pid)
 {
 	struct rlimit rl;
 	struct direct *d;
@@ -74,6 +83,8 @@ int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path)
 	if (!d)
 		return -ENOMEM;
 	d->loop = loop;
+	d->alive_fd = alive_fd;
+	d->master_pid = master_pid;
 	d->sun.sun_family = AF_UNIX;
 	memcpy(d->sun.sun_path, ctl_path, strlen(ctl_path) + 1);
 	d->sun_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(ctl_path) + 1);
@@ -125,11 +136,7 @@ enum dconn_end {
 static void dconn_free(struct dconn *c, enum dconn_end how, const char *why)
 {
 	struct direct *d = c->d;
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
-	/* Before the master learns (from the control connection) and closes its copies. */
-	if (how == END_RESET)
-		setsockopt(c->app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	evloop_del(d->loop, &c->io);
 	close(c->io.fd);
 	if (c->prev)
@@ -139,11 +146,13 @@ static void dconn_free(struct dconn *c, enum dconn_end how, const char *why)
 	if (c->next)
 		c->next->prev = c->prev;
 	d->st.active--;
+	if (d->probe == c)
+		d->probe = NULL;
 	if (how == END_FALLBACK)
 		fall_back(d, c->app, &c->dst, why);
 	else if (how == END_RESET)
 		fd_reset_close(
-		    c->app); /* SO_LINGER is the socket's: the master's last close resets too */
+		    c->app); /* SO_LINGER is the socket's: if the master closes last, it resets */
 	else
 		close(c->app);
 	free(c);
@@ -161,22 +170,69 @@ static bool note_refusal(struct direct *d)
 	d->st.refused++;
 	if (d->st.opened)
 		return false;
-	if (++d->refusals % OFF_AFTER == 0) {
+	/* A few at first, to be sure; after that, one refused probe is enough. */
+	if (d->told_off || ++d->refusals >= OFF_AFTER) {
 		d->off_until = clock_ms() + OFF_MS;
 		if (!d->told_off)
 			log_warn(
 			    "--direct: the SSH server refused %u channels and opened none (is "
 			    "AllowTcpForwarding off there?); connections go through the tunnel, "
-			    "and ssh is asked again every %d s",
+			    "and ssh is asked with one of them every %d s",
 			    d->refusals, OFF_MS / 1000);
 		d->told_off = true;
 	}
 	return true;
 }
 
+/*
+ * Whether the master is gone or on its way out. An exiting process releases
+ * its descriptors in no order we can rely on, so a control connection may
+ * close before its stdio does: the kernel's "exiting" flag on the process,
+ * set before any is released, is the sure sign; the stdio closing covers a
+ * command that is not ssh itself (a wrapper that ssh outlives, or the like).
+ */
+static bool master_gone(const struct direct *d)
+{
+	struct pollfd pfd = {.fd = d->alive_fd, .events = POLLRDHUP};
+	char path[32], buf[512], state;
+	const char *p;
+	unsigned flags;
+	ssize_t n;
+	int fd;
+
+	if (d->alive_fd >= 0 && poll(&pfd, 1, 0) == 1 &&
+	    (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return true;
+	if (d->master_pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d->master_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* pid (comm) state ppid pgrp session tty_nr tpgid flags: comm may hold anything. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+		return false;
+	return state == 'Z' || state == 'X' || (flags & PF_EXITING_FLAG);
+}
+
+/* The master's reason, as text safe for a terminal. */
+static const char *why_text(const char *in, char *out, size_t len)
+{
+	escape_text(out, len, in, strlen(in), false);
+	return out;
+}
+
 /* Returns false when c was freed. */
 static bool dconn_handle(struct dconn *c, const struct sshmux_msg *m)
 {
+	char why[SSHMUX_WHY_MAX * 4];
+
 	switch (m->kind) {
 	case SSHMUX_HELLO:
 		c->hello = true;
@@ -186,10 +242,15 @@ static bool dconn_handle(struct dconn *c, const struct sshmux_msg *m)
 			break;
 		c->opened = true;
 		c->d->st.opened++;
+		c->d->off_until = 0; /* the server forwards after all */
+		if (c->d->probe == c)
+			c->d->probe = NULL;
 		return true;
 	case SSHMUX_REFUSED:
 		if (!c->hello || c->opened || m->rid != c->rid)
 			break;
+		log_debug("--direct: a channel was refused (%s)",
+			  why_text(m->why, why, sizeof(why)));
 		dconn_free(c, note_refusal(c->d) ? END_FALLBACK : END_RESET,
 			   "the channel was refused");
 		return false;
@@ -217,11 +278,12 @@ static void on_ctl(struct ev_io *io, uint32_t events)
 			return;
 		if (n <= 0) {
 			/*
-			 * After the answer: the channel is over (or the master is gone, and
-			 * then the session with it). Before it, the master may have relayed
-			 * some of it: reset.
+			 * After the answer: the channel is over, or the master is gone (and
+			 * the session with it: a reset, as the tunnel's streams get). Before
+			 * it, the master may have relayed some of it: reset.
 			 */
-			dconn_free(c, c->opened ? END_CLOSE : END_RESET, NULL);
+			dconn_free(c, c->opened && !master_gone(c->d) ? END_CLOSE : END_RESET,
+				   NULL);
 			return;
 		}
 		c->in_len += (size_t)n;
@@ -287,7 +349,7 @@ int direct_open(struct direct *d, int fd, const struct wire_open *dst)
 	ssize_t n;
 
 	why = "the server has been refusing channels";
-	if (d->off_until && clock_ms() < d->off_until)
+	if ((d->off_until && clock_ms() < d->off_until) || d->probe)
 		goto fail;
 	why = "the ControlMaster holds all it can";
 	if (d->st.active >= d->st.max_active)
@@ -327,6 +389,8 @@ int direct_open(struct direct *d, int fd, const struct wire_open *dst)
 		d->head->prev = c;
 	d->head = c;
 	d->st.active++;
+	if (d->told_off && !d->st.opened)
+		d->probe = c;
 	return 0;
 fail:
 	if (ctl >= 0)

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../../common/evloop.h"
 #include "../../common/wire.h"
@@ -41,15 +42,22 @@ struct direct_stats {
  */
 typedef int (*direct_fallback_fn)(void *ctx, int fd, const struct wire_open *dst);
 
-/* ctl_path: the master's ControlPath. Returns 0, -ENAMETOOLONG or -ENOMEM. */
-int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path);
+/*
+ * ctl_path: the master's ControlPath. alive_fd: our end of the command's
+ * stdio (closed at the other end when the master dies), or -1; master_pid:
+ * the command's process, or 0. They tell a master that died from a channel
+ * that ended. Returns 0, -ENAMETOOLONG or -ENOMEM.
+ */
+int direct_new(struct direct **out, struct evloop *loop, const char *ctl_path, int alive_fd,
+	       pid_t master_pid);
 void direct_set_fallback(struct direct *d, direct_fallback_fn fn, void *ctx);
 /*
  * Hand fd, a connection going to dst, to the master; fd is always taken.
  * The fallback gets what the master cannot take: when it holds
  * max_active, when its backlog is full or its socket gone, and when the
  * server refuses the channel before any has opened (forwarding may be off
- * there; after a few such, the master is not asked for a while). Once one
+ * there; after a few such, the master is asked again only every so often,
+ * with one connection at a time). Once one
  * has opened, a refused channel resets the connection, as the tunnel does
  * for a refused port. Returns 0, or -errno from the fallback.
  */

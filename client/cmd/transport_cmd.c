@@ -183,6 +183,7 @@ static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size
 	}
 	close(sp[1]);
 	close(ep[1]);
+	c->t.child = c->pid;
 	c->sock = sp[0];
 	c->err = ep[0];
 	if (fcntl(c->sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->err, F_SETFL, O_NONBLOCK) < 0) {

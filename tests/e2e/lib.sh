@@ -597,22 +597,42 @@ stopped_clean() {
 	fi
 }
 
-# stop_resets_open CASE: a download under way when sluice gets SIGTERM is cut
-# off (curl: 56, a reset), not ended as if complete (18: a clean close short
-# of Content-Length) nor left hanging (28). Sends the signal; stopped_clean
-# after it collects the exit.
-stop_resets_open() {
-	local cpid rc
+# direct_open_now: how many connections the running sluice's ssh relays (--direct).
+direct_open_now() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+print([x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0]["direct_open"])' \
+		"$SLUICE_PID" 2>/dev/null
+}
+
+# cut_download CASE VIA_SSH CMD...: a rate-limited download under way when CMD
+# runs is cut off (curl: 56, a reset), not ended as if complete (18: a clean
+# close short of Content-Length) nor left hanging (28). VIA_SSH=1: and it must
+# be one that --direct handed to ssh, or the case proves nothing about that.
+cut_download() {
+	local name=$1 via=$2 cpid rc opened=1
+	shift 2
 	inC curl -sS --max-time 30 --limit-rate 2M -o /dev/null "http://$L4/big.bin" 2>"$TB/cut.err" &
 	cpid=$!
 	TB_PIDS="$TB_PIDS $cpid"
 	sleep 1
-	kill -TERM "$SLUICE_PID"
+	[ "$via" = 1 ] && opened=$(direct_open_now)
+	"$@"
 	wait "$cpid"
 	rc=$?
 	tb_forget "$cpid"
-	if [ $rc = 56 ]; then pass "$1"; else fail "$1" "curl exited $rc: $(tr '\n' ' ' <"$TB/cut.err")"; fi
+	if [ "$opened" != 1 ]; then
+		fail "$name" "the download was not ssh's to relay: direct_open '$opened'"
+	elif [ $rc = 56 ]; then
+		pass "$name"
+	else
+		fail "$name" "curl exited $rc: $(tr '\n' ' ' <"$TB/cut.err")"
+	fi
 }
+
+# stop_resets_open CASE [VIA_SSH]: cut_download by SIGTERM to sluice; stopped_clean
+# after it collects the exit.
+stop_resets_open() { cut_download "$1" "${2:-0}" kill -TERM "$SLUICE_PID"; }
 
 # ns_ps NS FORMAT: ps -o FORMAT of every process in namespace NS; nothing when
 # there are none (ps refuses an empty or a zero pid).

@@ -115,7 +115,14 @@ print("ok", t["direct_opened"], t["direct_refused"])' "$SLUICE_PID" 2>&1)
 		pass d_reconnect_new_master
 	fi
 	ctl=$ctl2
-	stop_resets_open d_stop_resets_open
+	# The master killed under a download: cut off, not ended as if complete; a new session follows.
+	cut_download d_master_killed_resets 1 pkill -KILL -P "$SLUICE_PID" -x ssh
+	for ((i = 0; i < 150; i++)); do
+		[ "$(grep -c "reconnected to" "$SLUICE_LOG")" -ge 2 ] && break
+		sleep 0.1
+	done
+	ctl=$(pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1)
+	stop_resets_open d_stop_resets_open 1
 	stopped_clean d_sigterm_clean_exit TERM
 	if [ -n "$ctl" ] && [ ! -e "${ctl%/*}" ]; then pass d_ctl_dir_removed; else
 		fail d_ctl_dir_removed "'${ctl%/*}' is still there"

@@ -46,7 +46,7 @@ static void setup(void)
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	CHECK(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == 0 && listen(lfd, 4) == 0);
 	CHECK_EQ_INT(evloop_init(&loop), 0);
-	CHECK_EQ_INT(direct_new(&d, &loop, path), 0);
+	CHECK_EQ_INT(direct_new(&d, &loop, path, -1, 0), 0);
 	direct_set_fallback(d, fallback, NULL);
 	fb_calls = 0;
 	fb_fd = -1;
@@ -108,6 +108,7 @@ static int read_full(int fd, uint8_t *p, size_t n)
 
 static int recv_fd(int sock)
 {
+	struct pollfd pfd = {.fd = sock, .events = POLLIN};
 	char byte, cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
 	struct msghdr msg = {
@@ -115,8 +116,9 @@ static int recv_fd(int sock)
 	struct cmsghdr *cm;
 	int fd;
 
-	if (recvmsg(sock, &msg, 0) != 1 || !(cm = CMSG_FIRSTHDR(&msg)) ||
-	    cm->cmsg_type != SCM_RIGHTS)
+	/* A bounded wait: a sender that passes fewer fails the case, not the whole run. */
+	if (poll(&pfd, 1, 2000) != 1 || recvmsg(sock, &msg, 0) != 1 ||
+	    !(cm = CMSG_FIRSTHDR(&msg)) || cm->cmsg_type != SCM_RIGHTS)
 		return -1;
 	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
 	return fd;
@@ -271,8 +273,11 @@ static void test_refused_before_any_falls_back(void)
 	teardown();
 }
 
-/* Open one, then answer the next with `type` (and rid + delta): the application sees a reset. */
-static void reset_case(uint32_t type, uint32_t delta, bool close_first)
+/*
+ * Open one, then answer the next with `type` (and rid + delta), after a
+ * HELLO unless skip_hello: the application sees a reset.
+ */
+static void reset_case(uint32_t type, uint32_t delta, bool close_first, bool skip_hello)
 {
 	struct t_pair p1 = t_tcp_pair(), p2 = t_tcp_pair();
 	struct took t1, t2;
@@ -285,7 +290,8 @@ static void reset_case(uint32_t type, uint32_t delta, bool close_first)
 	spin();
 	CHECK_EQ_INT(direct_open(d, p2.b, &dst), 0);
 	CHECK_EQ_INT(master_take(&t2), 0);
-	master_send(&t2, 1, 0, NULL);
+	if (!skip_hello)
+		master_send(&t2, 1, 0, NULL);
 	if (close_first) {
 		close(t2.ctl);
 		t2.ctl = -1;
@@ -308,19 +314,25 @@ static void reset_case(uint32_t type, uint32_t delta, bool close_first)
 /* Once a channel opened, a refusal is the destination's: reset, as the tunnel would. */
 static void test_refused_after_one_opened_resets(void)
 {
-	reset_case(0x80000003, 0, false);
+	reset_case(0x80000003, 0, false, false);
 }
 
 /* An answer for another request is out of turn: reset, never a second relay. */
 static void test_wrong_request_id_resets(void)
 {
-	reset_case(0x80000006, 1, false);
+	reset_case(0x80000006, 1, false, false);
+}
+
+/* SESSION_OPENED before the master's HELLO is out of turn too. */
+static void test_opened_before_hello_resets(void)
+{
+	reset_case(0x80000006, 0, false, true);
 }
 
 /* The master goes before answering: it may have relayed some, so reset. */
 static void test_no_answer_resets(void)
 {
-	reset_case(0, 0, true);
+	reset_case(0, 0, true, false);
 }
 
 /* Closing the session resets what the master still relays, once its copies go too. */
@@ -340,6 +352,34 @@ static void test_free_resets_open(void)
 	master_drop(&t);
 	CHECK_EQ_INT(app_sees(p.a), -ECONNRESET);
 	close(t.ctl);
+	close(p.a);
+	teardown();
+}
+
+/* The master dies: its control connections close like a channel's end, but the reset goes out. */
+static void test_master_gone_resets(void)
+{
+	struct t_pair p = t_tcp_pair();
+	int stdio[2];
+	struct took t;
+
+	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, stdio), 0);
+	setup();
+	direct_free(d);
+	CHECK_EQ_INT(direct_new(&d, &loop, path, stdio[0], 0), 0);
+	direct_set_fallback(d, fallback, NULL);
+	CHECK_EQ_INT(direct_open(d, p.b, &dst), 0);
+	CHECK_EQ_INT(master_take(&t), 0);
+	master_send(&t, 1, 0, NULL);
+	master_send(&t, 0x80000006, t.rid, NULL);
+	spin();
+	/* As an exiting master does: stdio first, then the rest. */
+	close(stdio[1]);
+	close(t.ctl);
+	spin();
+	master_drop(&t);
+	CHECK_EQ_INT(app_sees(p.a), -ECONNRESET);
+	close(stdio[0]);
 	close(p.a);
 	teardown();
 }
@@ -370,7 +410,7 @@ static void test_limit_from_rlimit(void)
 
 	getrlimit(RLIMIT_NOFILE, &old);
 	low = old;
-	low.rlim_cur = 64 + 3 * 2; /* room for two */
+	low.rlim_cur = 64 + 3 * 2; /* room for two (this process holds far fewer than 64) */
 	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
 	setup();
 	CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
@@ -398,8 +438,10 @@ int main(void)
 	RUN(test_refused_before_any_falls_back);
 	RUN(test_refused_after_one_opened_resets);
 	RUN(test_wrong_request_id_resets);
+	RUN(test_opened_before_hello_resets);
 	RUN(test_no_answer_resets);
 	RUN(test_free_resets_open);
+	RUN(test_master_gone_resets);
 	RUN(test_no_master_falls_back);
 	RUN(test_limit_from_rlimit);
 	T_EXIT();
