@@ -402,6 +402,41 @@ m_iperf() {
 	fi
 }
 
+# Every process's CPU ticks so far, "pid ticks" a line (utime + stime).
+cpu_ticks() {
+	local p s
+	for p in /proc/[0-9]*; do
+		read -r s <"$p/stat" 2>/dev/null || continue
+		set -- ${s##*) }
+		echo "${p#/proc/} $((${12} + ${13}))"
+	done
+}
+
+# iperf3 paced at 2.5 Gbit/s ($2 is -R for a download): the CPU all processes
+# used meanwhile (the tunnel's, both iperf3s, the kernel's work done for them),
+# in % of one core. At one rate for all, it is the cost per byte, which the
+# throughput rows cannot show once both cores are busy.
+m_cpu_paced() {
+	local row=$1 out=$TB/bench/$CL.$1.json ip t0 t1 v
+	timeout 30 ip netns exec "$NS_C" iperf3 -c $L4 -p 5201 -t 7 -b 2500M -J ${2:+"$2"} >"$out" 2>&1 &
+	ip=$!
+	sleep 2
+	cpu_ticks | sort >"$TB/cpu0"
+	t0=$(now_ms)
+	sleep 4
+	cpu_ticks | sort >"$TB/cpu1"
+	t1=$(now_ms)
+	wait $ip
+	v=$(iperf_mbps <"$out")
+	if [ -z "$v" ]; then
+		R[$CL.$row]=fail
+		note "$CL $row: iperf3: $(iperf_error <"$out")"
+		return
+	fi
+	R[$CL.$row]="$(join "$TB/cpu0" "$TB/cpu1" | awk -v ms=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+		'{ d += $3 - $2 } END { printf "%.0f\n", d / hz / (ms / 1000) * 100 }') ($v)"
+}
+
 m_p99_idle() {
 	local out=$TB/bench/$CL.p99i.txt v
 	timeout 20 ip netns exec "$NS_C" wrk -c1 -t1 -d5s --latency "$URL" >"$out" 2>&1
@@ -546,6 +581,12 @@ bench_tool() {
 	say "$CL: upload"
 	m_iperf ul ""
 	cl_check ul
+	cl_ensure "CPU at 2.5 Gbit/s" || return 1
+	say "$CL: CPU at 2.5 Gbit/s, down and up"
+	m_cpu_paced cpud -R
+	cl_check cpud
+	m_cpu_paced cpuu ""
+	cl_check cpuu
 	cl_ensure "p99 idle" || return 1
 	say "$CL: p99 idle"
 	m_p99_idle
@@ -670,6 +711,8 @@ print_table() {
 	printf ' %-9s %-9s %-9s %s\n' "sl/sshtl" "sl/raw" "-e/rawd" "best/ssh-D"
 	row "download Mbit/s" dl
 	row "upload Mbit/s" ul
+	row "CPU % at 2.5G down (Mbit/s)" cpud 1
+	row "CPU % at 2.5G up (Mbit/s)" cpuu 1
 	row "p99 idle ms" p99i 1
 	row "p99 loaded ms (bulk Mbit/s)" p99l 1
 	row "2k conns req/s (errors)" c2k
@@ -684,6 +727,8 @@ print_table() {
 	echo "columns: sluice = its own libssh2 transport; sluice -e = -e 'ssh' (OpenSSH, default cipher);"
 	echo "  -e --direct = the same with --direct (ssh relays each connection in a channel of its own);"
 	echo "  ssh -D+rdsks = ssh -D with redsocks; raw ctr / raw dflt = the OpenSSH channel alone"
+	echo "CPU %: every process's CPU time while iperf3 ran paced at 2.5 Gbit/s, in % of one core (lower is"
+	echo "  better; a tool that cannot reach the pace shows the rate it reached)"
 	echo "ratios: the first named divided by the second (for ms, MiB and s lower is better); best = the"
 	echo "  best of sluice's three ways for that row"
 	echo "notes:"
