@@ -1,6 +1,7 @@
 /*
  * listen: the sockets the firewall redirects to. Accepts connections, finds
- * where each was really going (SO_ORIGINAL_DST), and hands them to the mux.
+ * where each was really going (SO_ORIGINAL_DST), and hands them to the mux
+ * (or, with --direct, to a hand-off that gives them to ssh).
  * While there is no mux (the session is down), connections wait in a
  * bounded list for the next one, and are reset when they wait too long.
  */

@@ -151,8 +151,8 @@ static void dconn_free(struct dconn *c, enum dconn_end how, const char *why)
 	if (how == END_FALLBACK)
 		fall_back(d, c->app, &c->dst, why);
 	else if (how == END_RESET)
-		fd_reset_close(
-		    c->app); /* SO_LINGER is the socket's: if the master closes last, it resets */
+		/* SO_LINGER is the socket's: if the master's copies close last, they reset. */
+		fd_reset_close(c->app);
 	else
 		close(c->app);
 	free(c);
