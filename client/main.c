@@ -241,8 +241,10 @@ static int direct_fallback(void *ctx, int fd, const struct wire_open *dst)
 	return listen_to_mux(&c->ls, fd, dst);
 }
 
-/* --direct: the session's ControlMaster takes the connections, the mux what it cannot; NULL: the
- * mux alone. */
+/*
+ * --direct: the session's ControlMaster takes the connections and the mux
+ * what it cannot; NULL: the mux takes them all.
+ */
 static const struct listen_handoff *client_handoff(struct client *c, struct listen_handoff *ho)
 {
 	if (!c->s.direct)

@@ -24,7 +24,6 @@ struct cmd_transport {
 	const char *cmd, *host, *user;
 	const char *ctl_path; /* --direct: the master's ControlPath, else NULL */
 	uint16_t port;
-	pid_t pid;
 	int sock;      /* our end of the child's stdin and stdout */
 	int err;       /* the read end of the child's stderr */
 	bool err_end;  /* it reached its end: no longer worth waiting on */
@@ -43,7 +42,7 @@ static int reap(struct cmd_transport *c, int ms)
 {
 	int st;
 
-	if (c->pid > 0 && c->status < 0 && child_reap(c->pid, ms, &st))
+	if (c->t.child > 0 && c->status < 0 && child_reap(c->t.child, ms, &st))
 		c->status = st;
 	if (c->status < 0)
 		return -1;
@@ -174,16 +173,15 @@ static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size
 		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
 		goto fail;
 	}
-	c->pid = start(c, sp[1], ep[1], remote_cmd);
-	if (c->pid < 0) {
-		r = c->pid;
-		c->pid = 0;
+	c->t.child = start(c, sp[1], ep[1], remote_cmd);
+	if (c->t.child < 0) {
+		r = c->t.child;
+		c->t.child = 0;
 		snprintf(err, errlen, "starting the -e command: %s", strerror(-r));
 		goto fail;
 	}
 	close(sp[1]);
 	close(ep[1]);
-	c->t.child = c->pid;
 	c->sock = sp[0];
 	c->err = ep[0];
 	if (fcntl(c->sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->err, F_SETFL, O_NONBLOCK) < 0) {
@@ -211,8 +209,8 @@ static void cmd_close(struct transport *t)
 	if (c->err >= 0)
 		close(c->err);
 	/* Closing its stdin ends a well-behaved ssh; a TERM, then a KILL, end the rest. */
-	if (c->pid > 0 && c->status < 0)
-		child_stop(c->pid, 200);
+	if (c->t.child > 0 && c->status < 0)
+		child_stop(c->t.child, 200);
 	free(c);
 }
 

@@ -67,10 +67,12 @@ if sluice_start_case e_start http://$L4/ -r sshhost -v -e "$ECMD" $NET '[2001:db
 fi
 
 # --- --direct: ssh itself relays each connection, in a channel of its own -------
+# master_socket: the ControlPath sluice gave its ssh child (--direct).
+master_socket() { pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1; }
 # bytes_read_by PID: what it has read and written so far (sockets included).
 bytes_read_by() { awk '/^(rchar|wchar):/ { n += $2 } END { print n + 0 }' "/proc/$1/io" 2>/dev/null; }
 if sluice_start_case d_start http://$L4/ -r sshhost -v -e "$ECMD" --direct $NET '[2001:db8:2::]/64'; then
-	ctl=$(pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1)
+	ctl=$(master_socket)
 	if [ -n "$ctl" ] && [ -S "$ctl" ]; then pass d_master_listens; else
 		fail d_master_listens "no ControlMaster socket '$ctl': $(pgrep -a -P "$SLUICE_PID" | tr '\n' '|')"
 	fi
@@ -98,7 +100,7 @@ print("ok", t["direct_opened"], t["direct_refused"])' "$SLUICE_PID" 2>&1)
 		grep -q "reconnected to" "$SLUICE_LOG" && break
 		sleep 0.1
 	done
-	ctl2=$(pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1)
+	ctl2=$(master_socket)
 	io0=$(bytes_read_by "$SLUICE_PID")
 	got=$(
 		set -o pipefail
@@ -121,7 +123,7 @@ print("ok", t["direct_opened"], t["direct_refused"])' "$SLUICE_PID" 2>&1)
 		[ "$(grep -c "reconnected to" "$SLUICE_LOG")" -ge 2 ] && break
 		sleep 0.1
 	done
-	ctl=$(pgrep -a -P "$SLUICE_PID" ssh | sed -n 's/.*ControlPath=\([^ ]*\).*/\1/p' | head -n 1)
+	ctl=$(master_socket)
 	stop_resets_open d_stop_resets_open 1
 	stopped_clean d_sigterm_clean_exit TERM
 	if [ -n "$ctl" ] && [ ! -e "${ctl%/*}" ]; then pass d_ctl_dir_removed; else
