@@ -57,7 +57,8 @@ int fw_open(struct fw **out);
  * get an unowned table), with nat chains on output and prerouting, four
  * interval sets (inc4, inc6, exc4, exc6) and the rules. Only TCP is
  * redirected, never to this machine's own addresses; DNS to spec->dns is
- * the exception and comes first (UDP too, local nameservers too). All-ports
+ * the exception and comes first (UDP too, and on output local nameservers
+ * too; forwarded traffic to this machine is never captured). All-ports
  * subnets go into the sets; port-specific ones become rules of their own.
  * Excludes win over includes: every exclude is checked before any include.
  * The prerouting chain stays empty unless spec->prerouting. Calling it again

@@ -96,12 +96,16 @@ size_t nft_ranges_elems(int family, const struct nft_range *r, size_t n, struct 
 /* ---- nft_rule.c ---- */
 
 /*
- * The rules of one nat chain for spec, in order: per nameserver a UDP and
- * a TCP port-53 redirect, non-TCP return, local destination return,
- * excludes (sets, then port-specific rules), includes (sets, then
- * port-specific rules). DNS comes first so that neither return skips a
- * local nameserver; excludes come before includes so they win. On success *out is a malloc'd array
- * of *n rules; free it with nft_rules_free. Returns 0 or -errno.
+ * The rules of one nat chain for spec, in order: on output the owner
+ * returns; on prerouting the local destination return; per nameserver a
+ * UDP and a TCP port-53 redirect; non-TCP return; on output the local
+ * destination return; excludes (sets, then port-specific rules), includes
+ * (sets, then port-specific rules). On output DNS comes before both
+ * returns so that neither skips a local nameserver; on prerouting other
+ * hosts' traffic to this machine is never captured, DNS included.
+ * Excludes come before includes so they win. On success *out is a
+ * malloc'd array of *n rules; free it with nft_rules_free. Returns 0 or
+ * -errno.
  */
 int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_rule ***out,
 		    size_t *n);

@@ -380,6 +380,7 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 		    size_t *n)
 {
 	struct nftnl_rule **rules = NULL;
+	bool output = !strcmp(chain, NFT_CHAIN_OUTPUT);
 	size_t i, cnt = 0, max;
 	int ret;
 
@@ -397,23 +398,31 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 		return -ENOMEM;
 
 	/* Only the output chain knows who sent a packet; the owner decides before anything else. */
-	if (!strcmp(chain, NFT_CHAIN_OUTPUT) && spec->by_uid)
+	if (output && spec->by_uid)
 		rules[cnt++] = rule_owner(chain, NFT_META_SKUID, spec->uid);
-	if (!strcmp(chain, NFT_CHAIN_OUTPUT) && spec->by_gid)
+	if (output && spec->by_gid)
 		rules[cnt++] = rule_owner(chain, NFT_META_SKGID, spec->gid);
 	/*
-	 * Then DNS, ahead of both returns: UDP would leave at the non-TCP
-	 * return, and a local nameserver (127.0.0.53) at the local one. The
-	 * client's own forwarding cannot loop through here: it hands queries
-	 * to the tunnel and never sends to these nameservers itself, so they
-	 * need no exclusion (its own lookups belong before install).
+	 * What other hosts send to this machine itself is for its own services
+	 * (a LAN peer asking the resolver this host runs), never for us: in
+	 * prerouting that return comes before anything is captured, DNS too.
+	 */
+	if (!output)
+		rules[cnt++] = rule_local(chain);
+	/*
+	 * Then DNS, ahead of the other returns: UDP would leave at the non-TCP
+	 * return, and on output a local nameserver (127.0.0.53) at the local
+	 * one. The client's own forwarding cannot loop through here: it hands
+	 * queries to the tunnel and never sends to these nameservers itself, so
+	 * they need no exclusion (its own lookups belong before install).
 	 */
 	for (i = 0; i < spec->n_dns; i++) {
 		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
 		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);
 	}
 	rules[cnt++] = rule_not_tcp(chain);
-	rules[cnt++] = rule_local(chain);
+	if (output)
+		rules[cnt++] = rule_local(chain);
 	/* Excludes before includes: the first matching rule decides, so excludes win. */
 	rules[cnt++] = rule_set(chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0);
 	rules[cnt++] = rule_set(chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0);

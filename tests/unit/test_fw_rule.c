@@ -316,26 +316,36 @@ static void check_rule(const struct nftnl_rule *r, const char *chain, const char
 	CHECK_STR(buf, want);
 }
 
-/* With dns, the DNS rules come first and everything after them is unchanged. */
+/*
+ * The chain in order: on output the DNS rules first, then the rest as
+ * without them; on prerouting the local return (oracle[1]) before even the
+ * DNS rules, so that other hosts' queries to this machine stay its own.
+ */
 static void check_chain(const char *chain, bool dns)
 {
 	struct subnet inc[8], exc[8], ns[3];
-	size_t skip = dns ? N_ORACLE_DNS : 0;
+	const char *want[N_ORACLE_DNS + N_ORACLE];
+	bool pre = !strcmp(chain, NFT_CHAIN_PREROUTING);
 	struct nftnl_rule **rules;
 	struct fw_spec spec;
-	size_t n, i;
+	size_t n, i, k = 0;
 
+	if (pre)
+		want[k++] = oracle[1];
+	for (i = 0; dns && i < N_ORACLE_DNS; i++)
+		want[k++] = oracle_dns[i];
+	for (i = 0; i < N_ORACLE; i++)
+		if (!(pre && i == 1))
+			want[k++] = oracle[i];
 	spec_fill(&spec, inc, exc);
 	if (dns)
 		dns_fill(&spec, ns);
 	CHECK_EQ_INT(nft_rules_build(&spec, chain, &rules, &n), 0);
-	CHECK_EQ_INT(n, skip + N_ORACLE);
-	if (n != skip + N_ORACLE)
+	CHECK_EQ_INT(n, k);
+	if (n != k)
 		goto out;
-	for (i = 0; i < skip; i++)
-		check_rule(rules[i], chain, oracle_dns[i]);
-	for (i = 0; i < N_ORACLE; i++)
-		check_rule(rules[skip + i], chain, oracle[i]);
+	for (i = 0; i < k; i++)
+		check_rule(rules[i], chain, want[i]);
 out:
 	nft_rules_free(rules, n);
 }
@@ -394,11 +404,12 @@ static void test_rules_owner(void)
 			check_rule(rules[2 + i], NFT_CHAIN_OUTPUT, oracle[i]);
 	}
 	nft_rules_free(rules, n);
+	/* Prerouting has no owner rules: the local return, then the rest as without --user. */
 	CHECK_EQ_INT(nft_rules_build(&spec, NFT_CHAIN_PREROUTING, &rules, &n), 0);
 	CHECK_EQ_INT(n, N_ORACLE);
 	if (n == N_ORACLE)
 		for (i = 0; i < N_ORACLE; i++)
-			check_rule(rules[i], NFT_CHAIN_PREROUTING, oracle[i]);
+			check_rule(rules[i], NFT_CHAIN_PREROUTING, oracle[i < 2 ? 1 - i : i]);
 	nft_rules_free(rules, n);
 }
 
