@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include "status.h"
 #include "features.h"
 #include "priv/priv_client.h"
+#include "priv/priv_grant.h"
 #include "priv/priv_main.h"
 #include "ssh/sshconf.h"
 #include "tunnel.h"
@@ -273,6 +275,77 @@ static int client_session(struct client *c, char *err, size_t errlen)
 		session_close(&c->s);
 	}
 	return ret;
+}
+
+static bool in_group(gid_t gid)
+{
+	int n = getgroups(0, NULL), i;
+	gid_t *list;
+	bool found = gid == getegid();
+
+	if (found || n <= 0 || !(list = calloc((size_t)n, sizeof(*list))))
+		return found;
+	n = getgroups(n, list);
+	for (i = 0; i < n && !found; i++)
+		found = list[i] == gid;
+	free(list);
+	return found;
+}
+
+/*
+ * What the privileged part will allow, asked before the SSH login so that
+ * a refusal costs nothing. A part confined to the caller's own sockets
+ * gets --user for the caller unless one was given.
+ */
+static int client_grant(struct client *c)
+{
+	struct priv_grant g;
+	struct fw_spec want = {
+	    .prerouting = listen_any_nonlocal(&c->ls),
+	    .dns = c->feat.dns_servers,
+	    .n_dns = c->feat.n_dns,
+	    .by_uid = c->o.by_uid,
+	    .uid = c->o.uid,
+	};
+	const char *why;
+	uint32_t uid;
+	bool confined = privc_confined(c->priv, &uid);
+	int ret;
+
+	if (confined && !c->o.by_uid) {
+		want.by_uid = c->o.by_uid = true;
+		want.uid = c->o.uid = uid;
+	}
+	ret = priv_grant_for(&g, uid, !confined, "/etc/resolv.conf");
+	if (ret < 0) {
+		log_err("reading /etc/resolv.conf: %s", strerror(-ret));
+		return ret;
+	}
+	if (confined && c->o.by_gid && !in_group(c->o.gid)) {
+		log_err("--group %u: you are not in that group, and the sudo line captures only "
+			"your own connections: run sluice as root, or ask an admin for the line "
+			"`sluice --sudoers-user USER --all-users` prints and add --all-users",
+			c->o.gid);
+		return -EPERM;
+	}
+	ret = priv_grant_check(&g, &want, &why);
+	if (ret < 0) {
+		if (ret == -EACCES)
+			log_err("--ns-hosts: %s needs root (a user may capture DNS only to the "
+				"nameservers in /etc/resolv.conf or on loopback)",
+				why);
+		else
+			log_err("%s needs root, or the admin's --all-users sudo line (the "
+				"default line captures only uid %u's own connections): ask an "
+				"admin for what `sluice --sudoers-user USER --all-users` prints, "
+				"then add --all-users",
+				why, uid);
+		return ret;
+	}
+	if (confined)
+		log_info("capturing only uid %u's own connections (what the sudo line grants)",
+			 uid);
+	return 0;
 }
 
 /* The rules: the user's networks, minus the excludes, minus the SSH server itself. */
@@ -754,7 +827,9 @@ int main(int argc, char **argv)
 	c.started_ms = clock_ms();
 	/* The fixed entry point sudo allows: nothing else is read, not even SLUICE_ARGS. */
 	if (argc == 2 && !strcmp(argv[1], PRIV_ARG))
-		return priv_main();
+		return priv_main(false);
+	if (argc == 3 && !strcmp(argv[1], PRIV_ARG) && !strcmp(argv[2], PRIV_ALL_USERS_ARG))
+		return priv_main(true);
 	log_init("sluice", LOG_INFO);
 	ret = argfile_expand(&c.args, argc, argv, getenv("SLUICE_ARGS"), err, sizeof(err));
 	if (ret == 0)
@@ -777,7 +852,8 @@ int main(int argc, char **argv)
 	notify_init();
 	if (c.o.sudoers_user) {
 		char line[8192];
-		ret = privc_sudoers(c.o.sudoers_user, line, sizeof(line), err, sizeof(err));
+		ret = privc_sudoers(c.o.sudoers_user, c.o.all_users, line, sizeof(line), err,
+				    sizeof(err));
 		if (ret < 0)
 			log_err("%s", err);
 		else
@@ -790,7 +866,7 @@ int main(int argc, char **argv)
 	if (c.o.syslog && !c.o.daemon)
 		log_to_syslog();
 	/* Before any SSH prompt: sudo may ask for a password on the terminal. */
-	if ((ret = privc_start(&c.priv, err, sizeof(err))) < 0) {
+	if ((ret = privc_start(&c.priv, c.o.all_users, err, sizeof(err))) < 0) {
 		log_err("%s", err);
 		goto out;
 	}
@@ -804,7 +880,8 @@ int main(int argc, char **argv)
 		log_err("epoll: %s", strerror(-ret));
 		goto out;
 	}
-	if ((ret = client_listen(&c)) < 0 || (ret = client_resolve(&c)) < 0)
+	if ((ret = client_listen(&c)) < 0 || (ret = client_grant(&c)) < 0 ||
+	    (ret = client_resolve(&c)) < 0)
 		goto out;
 	if ((ret = client_session(&c, err, sizeof(err))) < 0) {
 		log_err("%s", err);

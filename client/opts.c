@@ -42,6 +42,7 @@ enum {
 	OPT_JSON,
 	OPT_RECONNECT_MAX,
 	OPT_DIRECT,
+	OPT_ALL_USERS,
 };
 
 static const char short_opts[] = ":r:x:l:F:i:e:vqVhNHD";
@@ -69,6 +70,7 @@ static const struct option long_opts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"group", required_argument, NULL, OPT_GROUP},
     {"sudoers-user", required_argument, NULL, OPT_SUDOERS},
+    {"all-users", no_argument, NULL, OPT_ALL_USERS},
     {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
     {"daemon", no_argument, NULL, 'D'},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
@@ -117,6 +119,9 @@ static const char usage_text[] =
     "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
     "      --user USER         capture only this user's connections (name or uid)\n"
     "      --group GROUP       capture only this group's connections (name or gid)\n"
+    "      --all-users         not root: capture every user's connections, and allow\n"
+    "                          router mode (needs the admin's --all-users sudo line;\n"
+    "                          without it only your own connections are captured)\n"
     "  -D, --daemon            go to the background once the tunnel works (exit 0),\n"
     "                          or exit non-zero with the error if it does not\n"
     "      --pidfile FILE      write the pid there (created exclusively; removed on exit)\n"
@@ -128,7 +133,9 @@ static const char usage_text[] =
     "      --reconnect-max SECONDS\n"
     "                          give up reconnecting after this long (default: never)\n"
     "      --sudoers-user USER print the sudoers line that lets USER start sluice's\n"
-    "                          privileged part without a password, and exit\n"
+    "                          privileged part without a password, and exit (it\n"
+    "                          captures USER's own connections; with --all-users, a\n"
+    "                          second line that captures everyone's)\n"
     "  -v, --verbose           more output (repeatable)\n"
     "  -q, --quiet             errors only\n"
     "  -V, --version           print the version and exit\n"
@@ -575,6 +582,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			ret = parse_owner(o, c == OPT_USER, optarg, err, errlen);
 			if (ret < 0)
 				return ret;
+			break;
+		case OPT_ALL_USERS:
+			o->all_users = true;
 			break;
 		case OPT_SUDOERS:
 			o->sudoers_user = optarg;

@@ -58,6 +58,7 @@ struct opts {
 	bool dns;	     /* --dns: answer local DNS through the remote's resolver */
 	bool no_ipv6;	     /* --disable-ipv6: capture no IPv6 (and -N, --dns skip it) */
 	bool by_uid, by_gid; /* --user/--group: capture only sockets of this owner */
+	bool all_users;	     /* --all-users: the privileged part's wider entry point */
 	uint32_t uid, gid;
 	char *seed_buf; /* --seed-hosts NAME[,NAME]: names for hostwatch to resolve */
 	const char *seed_hosts[OPTS_MAX_SEEDS];

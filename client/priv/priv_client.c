@@ -38,6 +38,9 @@ struct privc {
 	int fd;
 	pid_t pid;
 	const char *how;
+	bool all_users;	      /* entered through the --all-users line */
+	bool confined;	      /* its HELLO: only the caller's own sockets */
+	uint32_t uid;	      /* its HELLO: the caller, as the kernel told it */
 	struct ev_io err_io;  /* its stderr: relayed to our log a line at a time */
 	struct ev_io chan_io; /* the channel itself, watched for the part going away */
 	bool gone;	      /* the channel closed or fell out of step: nothing is held */
@@ -65,6 +68,12 @@ int privc_privileged(void)
 const char *privc_how(const struct privc *p)
 {
 	return p->how;
+}
+
+bool privc_confined(const struct privc *p, uint32_t *uid)
+{
+	*uid = p->uid;
+	return p->confined;
 }
 
 static int self_path(char *out, size_t len)
@@ -161,7 +170,8 @@ static int start_child(struct privc *p, int io, int err)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		static char *const argv[] = {"sluice", PRIV_ARG, NULL};
+		char *const argv[] = {"sluice", PRIV_ARG, p->all_users ? PRIV_ALL_USERS_ARG : NULL,
+				      NULL};
 		static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 		sigset_t none;
 
@@ -209,6 +219,8 @@ static int start_sudo(struct privc *p, int io, int errfd, bool tty, char *err, s
 	}
 	argv[n++] = self;
 	argv[n++] = PRIV_ARG;
+	if (p->all_users)
+		argv[n++] = PRIV_ALL_USERS_ARG;
 	argv[n] = NULL;
 	pid = child_start(argv, io, errfd);
 	if (pid < 0) {
@@ -238,7 +250,7 @@ static void said_before(struct privc *p, char *out, size_t outlen)
 		snprintf(out, outlen, ": %s", raw);
 }
 
-int privc_start(struct privc **out, char *err, size_t errlen)
+int privc_start(struct privc **out, bool all_users, char *err, size_t errlen)
 {
 	struct privc *p;
 	uint8_t body[16];
@@ -253,6 +265,7 @@ int privc_start(struct privc **out, char *err, size_t errlen)
 		return -ENOMEM;
 	p->fd = p->err_io.fd = p->chan_io.fd = -1;
 	p->how = "a child process";
+	p->all_users = all_users;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
@@ -286,7 +299,11 @@ int privc_start(struct privc **out, char *err, size_t errlen)
 		goto fail;
 	ret = read_msg(p->fd, body, sizeof(body), tty ? HELLO_WAIT_TTY_MS : HELLO_WAIT_MS);
 	breader_init(&r, body, ret > 0 ? (size_t)ret : 0);
-	if (ret == 9 && breader_u8(&r) == PRIV_HELLO && breader_u32(&r) == PRIV_VERSION) {
+	if (ret == PRIV_HELLO_LEN && breader_u8(&r) == PRIV_HELLO &&
+	    breader_u32(&r) == PRIV_VERSION) {
+		breader_u32(&r); /* its pid: ours to know already */
+		p->uid = breader_u32(&r);
+		p->confined = breader_u8(&r) & PRIV_G_CONFINED;
 		*out = p;
 		return 0;
 	}
@@ -296,15 +313,19 @@ int privc_start(struct privc **out, char *err, size_t errlen)
 	p->fd = -1;
 	if (ret == -EPIPE && child_reap(p->pid, CLOSE_WAIT_MS, &st) && WIFEXITED(st)) {
 		said_before(p, said, sizeof(said));
-		snprintf(
-		    err, errlen,
-		    "the firewall needs root, and the privileged part did not start (%s "
-		    "exited with status %d%s)%s",
-		    p->how, WEXITSTATUS(st), said,
-		    strcmp(p->how, "a child process") && !tty
-			? "; without a terminal there is no password prompt: allow sluice "
-			  "with the line `sluice --sudoers-user USER` prints, or run it as root"
-			: "");
+		snprintf(err, errlen,
+			 "the firewall needs root, and the privileged part did not start (%s "
+			 "exited with status %d%s)%s",
+			 p->how, WEXITSTATUS(st), said,
+			 strcmp(p->how, "a child process") && !tty
+			     ? (all_users
+				    ? "; without a terminal there is no password prompt: "
+				      "--all-users needs the line `sluice --sudoers-user USER "
+				      "--all-users` prints, or root"
+				    : "; without a terminal there is no password prompt: allow "
+				      "sluice with the line `sluice --sudoers-user USER` prints, "
+				      "or run it as root")
+			     : "");
 	} else {
 		snprintf(err, errlen, "the privileged part did not start (through %s): %s", p->how,
 			 ret == -ETIME ? "no answer" : strerror(-ret));
@@ -563,7 +584,8 @@ static int path_owned_by_root(const char *path, char *bad, size_t badlen)
 	return stat("/", &st) == 0 && st.st_uid == 0 ? 0 : -EPERM;
 }
 
-int privc_sudoers(const char *user, char *out, size_t outlen, char *err, size_t errlen)
+int privc_sudoers(const char *user, bool all_users, char *out, size_t outlen, char *err,
+		  size_t errlen)
 {
 	char self[PATH_MAX], bad[PATH_MAX] = "";
 	int ret = self_path(self, sizeof(self));
@@ -589,11 +611,25 @@ int privc_sudoers(const char *user, char *out, size_t outlen, char *err, size_t 
 			 bad[0] ? bad : self);
 		return -EPERM;
 	}
-	ret = snprintf(out, outlen,
-		       "# Lets %s start sluice's privileged part, and nothing else, as root.\n"
-		       "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s\n"
-		       "%s ALL=(root) NOPASSWD: %s %s\n",
-		       user, user, user, self, PRIV_ARG);
+	if (all_users)
+		ret = snprintf(
+		    out, outlen,
+		    "# Lets %s start sluice's privileged part as root, and nothing else, with\n"
+		    "# the power to capture EVERY local user's connections (root's too) and\n"
+		    "# other hosts' (router mode): give it only to whom you would trust with "
+		    "that.\n"
+		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s-all\n"
+		    "%s ALL=(root) NOPASSWD: %s %s %s\n",
+		    user, user, user, self, PRIV_ARG, PRIV_ALL_USERS_ARG);
+	else
+		ret = snprintf(
+		    out, outlen,
+		    "# Lets %s start sluice's privileged part as root, and nothing else. It\n"
+		    "# captures only %s's own connections; root's and other users' are never\n"
+		    "# touched, and router mode is refused.\n"
+		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s\n"
+		    "%s ALL=(root) NOPASSWD: %s %s\n",
+		    user, user, user, user, self, PRIV_ARG);
 	return ret < 0 || (size_t)ret >= outlen ? -ENOSPC : 0;
 }
 

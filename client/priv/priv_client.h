@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../../common/evloop.h"
 #include "../../firewall/fw.h"
@@ -22,11 +23,18 @@ int privc_privileged(void);
 
 /*
  * Start the privileged part and wait for it to say it is ready. Without
- * the privilege, through `sudo` (or `doas`) with the fixed entry point:
- * with a terminal sudo may ask for a password there; without one, `-n`.
+ * the privilege, through `sudo` (or `doas`) with the fixed entry point
+ * (the --all-users one with all_users): with a terminal sudo may ask for
+ * a password there; without one, `-n`.
  * Returns 0, or -errno with one line for the user in err.
  */
-int privc_start(struct privc **out, char *err, size_t errlen);
+int privc_start(struct privc **out, bool all_users, char *err, size_t errlen);
+
+/*
+ * What its HELLO said: the caller's uid as the kernel knows it, and true
+ * when the part captures only that uid's own sockets.
+ */
+bool privc_confined(const struct privc *p, uint32_t *uid);
 
 /* Relay its stderr (its log) into ours from loop. Returns 0 or -errno. */
 int privc_watch(struct privc *p, struct evloop *loop);
@@ -59,7 +67,11 @@ void privc_close(struct privc *p);
 /* A one-line explanation of an error returned above. */
 const char *privc_strerror(int err);
 
-/* The sudoers line that allows exactly the entry point for user, with a comment. */
-int privc_sudoers(const char *user, char *out, size_t outlen, char *err, size_t errlen);
+/*
+ * The sudoers line that allows exactly the entry point for user (the
+ * --all-users one with all_users), with comments that say what it grants.
+ */
+int privc_sudoers(const char *user, bool all_users, char *out, size_t outlen, char *err,
+		  size_t errlen);
 
 #endif

@@ -14,6 +14,7 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -165,7 +166,7 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 				if (status < 0)
 					log_warn("%s: refused: %s",
 						 type_name(len ? buf[PRIV_LEN_BYTES] : 0),
-						 strerror(-status));
+						 s->why ? s->why : strerror(-status));
 				consume(buf, &have, PRIV_LEN_BYTES + len);
 			} else {
 				break;
@@ -229,17 +230,48 @@ static int signals_setup(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-int priv_main(void)
+/*
+ * Who is asking: the kernel recorded the uid of whoever made the socket on
+ * stdin, so neither the environment nor anything the caller says counts.
+ * A channel that is not such a socket names no one, and is refused.
+ */
+static int caller_uid(uint32_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(0, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	if (len != sizeof(cr))
+		return -EPROTO;
+	*uid = cr.uid;
+	return 0;
+}
+
+int priv_main(bool all_users)
 {
 	struct priv_server s;
+	struct priv_grant grant;
 	struct real real = {0};
-	uint8_t hello[16];
+	uint8_t hello[PRIV_LEN_BYTES + PRIV_HELLO_LEN];
+	uint32_t uid = (uint32_t)-1;
 	uint8_t *buf = NULL;
 	int sfd = -1, ret, status = 1;
 
 	log_init("privileged part", LOG_INFO);
 	if (chdir("/") < 0 || (sfd = signals_setup()) < 0) {
 		log_err("setting up: %s", strerror(errno));
+		goto out;
+	}
+	ret = caller_uid(&uid);
+	if (ret < 0) {
+		log_err("stdin is not a socket made by sluice, so the caller is unknown: %s",
+			strerror(-ret));
+		goto out;
+	}
+	ret = priv_grant_for(&grant, uid, all_users, "/etc/resolv.conf");
+	if (ret < 0) {
+		log_err("reading /etc/resolv.conf: %s", strerror(-ret));
 		goto out;
 	}
 	ret = confine();
@@ -257,8 +289,9 @@ int priv_main(void)
 		log_err("opening nftables: %s", fw_strerror(ret));
 		goto out;
 	}
-	priv_server_init(&s, &real_backend, &real);
-	ret = priv_put_hello(hello, sizeof(hello), (uint32_t)getpid());
+	priv_server_init(&s, &real_backend, &real, &grant);
+	ret = priv_put_hello(hello, sizeof(hello), (uint32_t)getpid(), uid,
+			     grant.confined ? PRIV_G_CONFINED : 0);
 	if (ret < 0 || fd_write_all(1, hello, (size_t)ret) < 0)
 		goto out_fw;
 	serve(&s, sfd, buf);

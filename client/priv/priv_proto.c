@@ -302,13 +302,15 @@ int priv_put_ct_flush(uint8_t *buf, size_t cap)
 	return end(&w);
 }
 
-int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid)
+int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t flags)
 {
 	struct bwriter w;
 
 	begin(&w, buf, cap, PRIV_HELLO);
 	bwriter_u32(&w, PRIV_VERSION);
 	bwriter_u32(&w, pid);
+	bwriter_u32(&w, uid);
+	bwriter_u8(&w, flags);
 	return end(&w);
 }
 

@@ -17,7 +17,8 @@
  *   CT_FLUSH (empty): delete stale conntrack entries (TCP to the routed
  *            networks, NATed elsewhere than our port); the reply's status is
  *            how many
- *   HELLO    u32 version, u32 pid
+ *   HELLO    u32 version, u32 pid, u32 caller uid, u8 grant flags: what the
+ *            part will do for this caller (PRIV_G_*)
  *   REPLY    u8 request type, u32 status (0 or a negative errno, as int32),
  *            and for HOSTS a bitmap of the entries the user's own lines shadow
  *
@@ -34,7 +35,7 @@
 #include "../../common/hostname.h"
 #include "../../firewall/fw.h"
 
-#define PRIV_VERSION	 1
+#define PRIV_VERSION	 2
 #define PRIV_LEN_BYTES	 4
 #define PRIV_MSG_MAX	 (2u << 20)
 #define PRIV_SUBNETS_MAX 8192 /* per list: the command line's 4096 and -N's, with room */
@@ -42,6 +43,7 @@
 #define PRIV_HOSTS_MAX	 4096
 #define PRIV_SUBNET_LEN	 22
 #define PRIV_REPLY_MAX	 (PRIV_LEN_BYTES + 6 + PRIV_HOSTS_MAX / 8)
+#define PRIV_HELLO_LEN	 14 /* its body: type, version, pid, uid, flags */
 
 enum priv_type {
 	PRIV_INSTALL = 1,
@@ -57,6 +59,15 @@ enum priv_flag {
 	PRIV_F_PREROUTING = 1,
 	PRIV_F_BY_UID = 2,
 	PRIV_F_BY_GID = 4,
+};
+
+/*
+ * A HELLO's grant flags. CONFINED: the caller is not root and the entry
+ * point did not say --all-users, so only the caller's own sockets may be
+ * captured (see priv_server.h).
+ */
+enum priv_grant_flag {
+	PRIV_G_CONFINED = 1,
 };
 
 struct priv_host {
@@ -93,7 +104,7 @@ int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *spec);
 int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n);
 int priv_put_remove(uint8_t *buf, size_t cap);
 int priv_put_ct_flush(uint8_t *buf, size_t cap);
-int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid);
+int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t flags);
 /* A reply; shadowed (n_bits bits) only for HOSTS, else NULL. */
 int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,
 		   size_t n_bits);

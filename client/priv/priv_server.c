@@ -12,11 +12,13 @@
 #include "../../common/addrpolicy.h"
 #include "../autohosts.h"
 
-void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx)
+void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx,
+		      const struct priv_grant *grant)
 {
 	memset(s, 0, sizeof(*s));
 	s->be = be;
 	s->ctx = ctx;
+	s->grant = *grant;
 }
 
 static int do_install(struct priv_server *s, struct priv_msg *m)
@@ -25,6 +27,9 @@ static int do_install(struct priv_server *s, struct priv_msg *m)
 
 	if (s->installed)
 		return -EALREADY;
+	ret = priv_grant_check(&s->grant, &m->spec, &s->why);
+	if (ret < 0)
+		return ret;
 	ret = s->be->install(s->ctx, &m->spec);
 	if (ret < 0)
 		return ret;
@@ -137,6 +142,7 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 	size_t n_hosts = 0;
 	int ret;
 
+	s->why = NULL;
 	ret = priv_decode(body, len, &m);
 	if (ret == 0) {
 		n_hosts = m.n_hosts;

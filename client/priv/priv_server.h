@@ -5,8 +5,8 @@
  * recording one in tests). A refused request changes nothing.
  *
  * Order: INSTALL once; UPDATE, HOSTS and CT_FLUSH only while installed;
- * REMOVE at any time. A host line must name a usable host and an ordinary address
- * that the installed rules route.
+ * REMOVE at any time. An INSTALL must stay inside the caller's grant. A host line must name a
+ * usable host and an ordinary address that the installed rules route.
  */
 #ifndef SLUICE_PRIV_SERVER_H
 #define SLUICE_PRIV_SERVER_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "../hosts.h"
+#include "priv_grant.h"
 #include "priv_proto.h"
 
 struct priv_backend {
@@ -31,6 +32,8 @@ struct priv_backend {
 struct priv_server {
 	const struct priv_backend *be;
 	void *ctx;
+	struct priv_grant grant;
+	const char *why; /* what the last refusal was about, for the log, or NULL */
 	bool installed;
 	bool hosts_written;
 	struct priv_msg inst; /* the INSTALL in force; its spec holds the lists in force */
@@ -38,7 +41,8 @@ struct priv_server {
 	struct hosts_entry *e;
 };
 
-void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx);
+void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx,
+		      const struct priv_grant *grant);
 
 /*
  * One request body (type and payload). Writes the whole reply message into

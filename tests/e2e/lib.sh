@@ -63,6 +63,9 @@ SLUICE_RC=""
 SLUICE_ERR=""
 SLUICE_WHY=""
 SLUICE_N=0
+# A command prefix for the curl that sluice_wait_ready probes with (e.g. a
+# setpriv to the user a confined sluice captures for). Empty: root.
+TB_CURL_AS=${TB_CURL_AS:-}
 
 inC() { ip netns exec "$NS_C" "$@"; }
 inS() { ip netns exec "$NS_S" "$@"; }
@@ -399,7 +402,8 @@ sluice_wait_ready() {
 		fi
 		if nft_table_present; then
 			[ $# -eq 0 ] && return 0
-			inC curl -sf --connect-timeout 1 --max-time 2 -o /dev/null "$1" && return 0
+			# shellcheck disable=SC2086
+			inC $TB_CURL_AS curl -sf --connect-timeout 1 --max-time 2 -o /dev/null "$1" && return 0
 		fi
 		sleep 0.1
 	done

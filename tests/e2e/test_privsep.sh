@@ -6,7 +6,10 @@
 # CAP_NET_ADMIN alone) must hold the firewall and /etc/hosts, and both must be gone after SIGTERM; after a
 # SIGKILL of the user's process the root part must clean up by itself. The
 # sudo line must allow nothing else, and the root part must refuse bad
-# requests without changing anything.
+# requests without changing anything. The default line captures the user's
+# own connections only: root's and another user's leave as before, and
+# router mode, --user root and DNS to a foreign server are refused. The
+# admin's --all-users line captures root's connections too.
 TB_SUITE=privsep
 TB_ETC_HOOK=tb_names_etc
 . "$(dirname "$0")/lib.sh"
@@ -69,10 +72,21 @@ line=$("$BINDIR/sluice" --sudoers-user "$U")
 rc=$?
 rule=$(echo "$line" | grep -v '^#')
 want="$U ALL=(root) NOPASSWD: $BINDIR/sluice --privileged"
-if [ $rc = 0 ] && [ "$rule" = "$want" ] && echo "$line" | grep -q '^# .*sudoers.d'; then
+if [ $rc = 0 ] && [ "$rule" = "$want" ] && echo "$line" | grep -q '^# .*sudoers.d' &&
+	echo "$line" | grep -q "^# .*only $U's own connections"; then
 	pass sudoers_line
 else
 	fail sudoers_line "exit $rc: $(echo "$line" | tr '\n' '|')"
+fi
+# The wider line is a different one, and says what it gives away.
+line_all=$("$BINDIR/sluice" --sudoers-user "$U" --all-users)
+rc=$?
+rule_all=$(echo "$line_all" | grep -v '^#')
+if [ $rc = 0 ] && [ "$rule_all" = "$want --all-users" ] &&
+	echo "$line_all" | grep -q "^# .*EVERY local user's connections"; then
+	pass sudoers_line_all_users
+else
+	fail sudoers_line_all_users "exit $rc: $(echo "$line_all" | tr '\n' '|')"
 fi
 echo "$line" >"$SUDOERS.tmp" && chmod 440 "$SUDOERS.tmp"
 if visudo -qcf "$SUDOERS.tmp" >/dev/null 2>&1 && mv "$SUDOERS.tmp" "$SUDOERS"; then
@@ -94,13 +108,69 @@ fi
 rm -f "$UHOME/sluice"
 
 # --- the line allows the entry point and nothing else -----------------------
-hello=$(asU sudo -n "$BINDIR/sluice" --privileged 2>/dev/null | od -An -tx1 | tr -d ' \n')
-if [ "${hello:0:10}" = 0000000940 ]; then pass sudo_entry_point_allowed; else
-	fail sudo_entry_point_allowed "no HELLO from sudo -n sluice --privileged: '$hello'"
+# privproto.py MODE CMD...: CMD with one end of a socketpair as its stdin and
+# stdout, as sluice starts its part. hello: print the HELLO as hex. bad: a
+# run of bad requests, then each reply's type and status. pipe: CMD gets
+# pipes instead, and its HELLO (if any) is printed.
+cat >"$TB/privproto.py" <<'EOF'
+import socket, struct, subprocess, sys
+mode, cmd = sys.argv[1], sys.argv[2:]
+if mode == "pipe":
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    rd, wr = p.stdout, p.stdin
+else:
+    a, b = socket.socketpair()
+    p = subprocess.Popen(cmd, stdin=b, stdout=b)
+    b.close()
+    rd = wr = a.makefile("rwb")
+def msg(body): return struct.pack(">I", len(body)) + body
+def read_msg():
+    hdr = rd.read(4)
+    if len(hdr) < 4:
+        return b""
+    n = struct.unpack(">I", hdr)[0]
+    return hdr + rd.read(n)
+hello = read_msg()
+if mode != "bad":
+    print(hello.hex())
+else:
+    assert hello[4] == 0x40, hello
+    reqs = [msg(b"\x02\x00\x00\x00\x00"), msg(b"\x03\x00\x00"), msg(b"\x09"),
+            msg(b"\x01\x30\x0c"), struct.pack(">I", 0x7FFFFFF0) + b"\x01" * 4096]
+    for r in reqs:
+        wr.write(r)
+    wr.flush()
+    out = []
+    for _ in reqs:
+        rep = read_msg()[4:]
+        out.append("%d:%d" % (rep[1], struct.unpack(">i", rep[2:6])[0]))
+    print(" ".join(out))
+wr.close()
+if mode != "pipe":
+    a.close()
+print("exit", p.wait())
+EOF
+# HELLO: length 14, type 0x40, version 2, the part's pid, the caller's uid as
+# the kernel saw it, and the grant: confined (1) for the default line.
+hello=$(asU "$PY" "$TB/privproto.py" hello sudo -n "$BINDIR/sluice" --privileged 2>/dev/null | head -n 1)
+uid_hex=$(printf '%08x' "$UID_U")
+if [ "${hello:0:18}" = 0000000e4000000002 ] && [ "${hello:26:8}" = "$uid_hex" ] &&
+	[ "${hello:34:2}" = 01 ]; then
+	pass sudo_entry_point_allowed
+else
+	fail sudo_entry_point_allowed "HELLO from sudo -n sluice --privileged: '$hello' (want uid $uid_hex, confined)"
+fi
+# The caller is whoever made the socket, as the kernel says: a channel that
+# is not a socket names no one, and the part refuses to start.
+out=$(asU "$PY" "$TB/privproto.py" pipe sudo -n "$BINDIR/sluice" --privileged 2>"$TB/pipe.err")
+if [ "$out" = "$(printf '\nexit 1')" ] && grep -q "caller is unknown" "$TB/pipe.err"; then
+	pass part_refuses_unknown_caller
+else
+	fail part_refuses_unknown_caller "got '$(echo "$out" | tr '\n' '|')': $(tr '\n' '|' <"$TB/pipe.err")"
 fi
 refused=""
 for args in "-V" "--privileged -V" "--privileged --privileged" "-e id -r x 192.0.2.0/24" \
-	"-r sshhost 198.51.100.0/24" ""; do
+	"-r sshhost 198.51.100.0/24" "--privileged --all-users" "--all-users --privileged" ""; do
 	# shellcheck disable=SC2086
 	if asU sudo -n "$BINDIR/sluice" $args >/dev/null 2>&1; then refused="$refused|allowed: $args"; fi
 done
@@ -112,29 +182,7 @@ fi
 # --- the root part refuses bad requests and changes nothing -----------------
 # Requests, each answered in order: UPDATE and HOSTS before any INSTALL, an
 # unknown type, a cut INSTALL, then one too long to read (skipped, not read).
-cat >"$TB/privproto.py" <<'EOF'
-import os, struct, subprocess, sys
-p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-def msg(body): return struct.pack(">I", len(body)) + body
-def read_msg():
-    n = struct.unpack(">I", p.stdout.read(4))[0]
-    return p.stdout.read(n)
-hello = read_msg()
-assert hello[0] == 0x40, hello
-reqs = [msg(b"\x02\x00\x00\x00\x00"), msg(b"\x03\x00\x00"), msg(b"\x09"),
-        msg(b"\x01\x30\x0c"), struct.pack(">I", 0x7FFFFFF0) + b"\x01" * 4096]
-for r in reqs:
-    p.stdin.write(r)
-p.stdin.flush()
-out = []
-for _ in reqs:
-    rep = read_msg()
-    out.append("%d:%d" % (rep[1], struct.unpack(">i", rep[2:6])[0]))
-print(" ".join(out))
-p.stdin.close()
-print("exit", p.wait())
-EOF
-got=$(asU "$PY" "$TB/privproto.py" sudo -n "$BINDIR/sluice" --privileged 2>"$TB/privproto.err")
+got=$(asU "$PY" "$TB/privproto.py" bad sudo -n "$BINDIR/sluice" --privileged 2>"$TB/privproto.err")
 want="2:-2 3:-2 9:-22 1:-22 0:-90
 exit 0"
 if [ "$got" = "$want" ] && ! nft_table_present && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ]; then
@@ -165,13 +213,60 @@ poll() { # poll SECONDS CMD...
 	done
 }
 
+# usluice_refused NAME WHAT ARGS...: sluice as the user must refuse ARGS
+# before any login, with one line that names WHAT, exit non-zero, and leave
+# no table or root process behind.
+usluice_refused() {
+	local name=$1 what=$2 out rc
+	shift 2
+	out=$(ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups \
+		env -i $UENV timeout 30 "$BINDIR/sluice" -q "$@" </dev/null 2>&1)
+	rc=$?
+	if [ $rc != 0 ] && [ $rc != 124 ] && [ "$(echo "$out" | wc -l)" = 1 ] &&
+		echo "$out" | grep -qF -- "$what" && ! nft_table_present && [ -z "$(root_sluices)" ]; then
+		pass "$name"
+	else
+		fail "$name" "exit $rc, table $(nft_table_count): $(echo "$out" | tr '\n' '|')"
+	fi
+}
+USETPRIV="setpriv --reuid=$UID_U --regid=$GID_U --init-groups"
+# shellcheck disable=SC2086
+asUcurl() { inC $USETPRIV curl "$@"; }
+# Another local user, for "not someone else's": nobody, as every Debian has.
+asNobody() { inC setpriv --reuid=65534 --regid=65534 --clear-groups curl "$@"; }
+
+TB_CURL_AS=$USETPRIV
 usluice_start -r sshhost -H -v 198.51.100.0/24
 if sluice_wait_ready "http://$L4/"; then pass user_start; else
 	fail user_start "$SLUICE_WHY"
 	tb_finish
 fi
-got=$(inC curl -sS --max-time 30 "http://$L4/big.bin" | sha256sum | cut -d' ' -f1)
+got=$(asUcurl -sS --max-time 30 "http://$L4/big.bin" | sha256sum | cut -d' ' -f1)
 if [ "$got" = "$BIG_SHA" ]; then pass user_download_sha256; else fail user_download_sha256 "got $got"; fi
+# The user's own connection goes through; root's and nobody's, to the same
+# address at the same moment, are not captured (S does not forward, so
+# uncaptured they time out). Gated on the user's succeeding just before.
+if asUcurl -sf --max-time 5 -o /dev/null "http://$L4/"; then
+	if inC curl -sf --connect-timeout 3 --max-time 4 -o /dev/null "http://$L4/"; then
+		fail root_not_captured "root's curl to $L4 went through the user's tunnel"
+	else
+		pass root_not_captured
+	fi
+	if asNobody -sf --connect-timeout 3 --max-time 4 -o /dev/null "http://$L4/"; then
+		fail other_user_not_captured "nobody's curl to $L4 went through the user's tunnel"
+	else
+		pass other_user_not_captured
+	fi
+	if inC nft list chain inet sluice output | grep -q "meta skuid != $UID_U return"; then
+		pass rules_confined_to_uid
+	else
+		fail rules_confined_to_uid "$(inC nft list chain inet sluice output | head -n 6 | tr '\n' '|')"
+	fi
+else
+	for c in root_not_captured other_user_not_captured rules_confined_to_uid; do
+		fail $c "the user's own curl failed first"
+	done
+fi
 if grep -q "authenticated by agent" "$SLUICE_LOG"; then pass user_auth_by_agent; else
 	fail user_auth_by_agent "$(grep -i 'authenticat' "$SLUICE_LOG" | tr '\n' '|')"
 fi
@@ -200,6 +295,17 @@ if [ "$SLUICE_RC" = 0 ] && ! nft_table_present && [ "$(sha256sum <"$HOSTS_C")" =
 else
 	fail user_sigterm_nothing_left "exit $SLUICE_RC, table $(nft_table_count), hosts line '$(added)', root: $(root_sluices | tr '\n' '|')"
 fi
+
+# What the default line does not grant: refused before the login, one line each.
+usluice_refused refuses_router_mode "router mode" -l 0.0.0.0:12399 -r sshhost 198.51.100.0/24
+usluice_refused refuses_user_root "another user's connections" --user root \
+	-r sshhost 198.51.100.0/24
+usluice_refused refuses_other_users_dns "another user's connections" --dns --user nobody \
+	-r sshhost 198.51.100.0/24
+usluice_refused refuses_foreign_nameserver "not in /etc/resolv.conf" --dns --ns-hosts "$X4" \
+	-r sshhost 198.51.100.0/24
+usluice_refused all_users_needs_its_line "--sudoers-user USER --all-users" --all-users \
+	-r sshhost 198.51.100.0/24
 
 # SIGKILL of the user's process: the root part sees its channel close.
 usluice_start -r sshhost -H 198.51.100.0/24
@@ -232,6 +338,22 @@ else
 	fail root_part_killed_stops_user_part "not ready: $SLUICE_WHY"
 	sluice_stop KILL 2
 fi
+
+# The admin's --all-users line: the same user, with --all-users, captures
+# root's connection too, as a root sluice would.
+echo "$line_all" >"$SUDOERS.tmp" && chmod 440 "$SUDOERS.tmp" && mv "$SUDOERS.tmp" "$SUDOERS"
+usluice_start --all-users -r sshhost 198.51.100.0/24
+if sluice_wait_ready "http://$L4/"; then
+	got=$(inC curl -sS --max-time 30 "http://$L4/big.bin" | sha256sum | cut -d' ' -f1)
+	if [ "$got" = "$BIG_SHA" ] && ! inC nft list chain inet sluice output | grep -q skuid; then
+		pass all_users_captures_root
+	else
+		fail all_users_captures_root "root's download: $got; $(inC nft list chain inet sluice output | grep skuid)"
+	fi
+else
+	fail all_users_captures_root "not ready: $SLUICE_WHY"
+fi
+sluice_stop TERM 5
 
 # On a terminal, with a sudoers line that wants the password: sudo asks for
 # it there, before anything of SSH happens, and the tunnel comes up.

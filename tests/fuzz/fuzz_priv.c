@@ -51,6 +51,9 @@ static int f_ct(void *ctx, const struct fw_spec *spec, bool ours)
 
 static const struct priv_backend be = {f_install, f_update, f_remove, f_write, f_restore, f_ct};
 
+/* Root's grant, so that every request the decoder accepts reaches the policy below it. */
+static const struct priv_grant grant;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t out[PRIV_REPLY_MAX];
@@ -58,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	calls = installs = 0;
-	priv_server_init(&s, &be, NULL);
+	priv_server_init(&s, &be, NULL, &grant);
 	while (size - off >= PRIV_LEN_BYTES) {
 		uint32_t len = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |
 			       (uint32_t)data[off + 2] << 8 | data[off + 3];

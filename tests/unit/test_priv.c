@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../../client/priv/priv_proto.h"
 #include "../../client/priv/priv_server.h"
@@ -85,6 +86,9 @@ static struct subnet net4(const char *a, int prefix)
 
 static struct subnet inc[2], exc[1], dns[1];
 
+/* Root's own sluice: no confinement, no nameserver check. */
+static const struct priv_grant root_grant;
+
 static struct fw_spec base_spec(void)
 {
 	inc[0] = net4("198.51.100.0", 24);
@@ -161,7 +165,7 @@ static void test_malformed_install(void)
 	struct rec r = {0};
 	int n = put_install(), cut;
 
-	priv_server_init(&s, &rec_be, &r);
+	priv_server_init(&s, &rec_be, &r, &root_grant);
 	for (cut = 0; cut < n - 4; cut++)
 		CHECK_EQ_INT(handle(&s, msg, 4 + (size_t)cut, NULL), -EINVAL);
 	msg[n] = 0;
@@ -179,7 +183,7 @@ static void refused_with2(size_t off, uint8_t val, size_t off2, uint8_t val2, co
 	struct rec r = {0};
 	int n = put_install();
 
-	priv_server_init(&s, &rec_be, &r);
+	priv_server_init(&s, &rec_be, &r, &root_grant);
 	msg[off] = val;
 	msg[off2] = val2;
 	if (handle(&s, msg, (size_t)n, NULL) != -EINVAL || r.install) {
@@ -242,7 +246,7 @@ static void test_order(void)
 	struct priv_host h = {.family = AF_INET, .name = "db.example.test"};
 	int n;
 
-	priv_server_init(&s, &rec_be, &r);
+	priv_server_init(&s, &rec_be, &r, &root_grant);
 	inet_pton(AF_INET, "198.51.100.7", h.addr);
 	n = priv_put_update(msg, sizeof(msg), &sp);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -ENOENT);
@@ -311,7 +315,7 @@ static void test_hosts_policy(void)
 	uint8_t bits[8] = {0};
 	int n;
 
-	priv_server_init(&s, &rec_be, &r);
+	priv_server_init(&s, &rec_be, &r, &root_grant);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
 	/* Names outside the rule. */
 	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "Upper.example.test"), -EINVAL);
@@ -356,7 +360,7 @@ static void test_hosts_malformed(void)
 	struct priv_host h = {.family = AF_INET, .name = "a.example.test"};
 	int n, cut;
 
-	priv_server_init(&s, &rec_be, &r);
+	priv_server_init(&s, &rec_be, &r, &root_grant);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
 	inet_pton(AF_INET, "198.51.100.7", h.addr);
 	n = priv_put_hosts(msg, sizeof(msg), &h, 1);
@@ -376,11 +380,125 @@ static void test_hosts_malformed(void)
 	/* Unknown request types, an empty body, and replies sent as requests. */
 	CHECK_EQ_INT(handle(&s, (const uint8_t *)"\0\0\0\1\x09", 5, NULL), -EINVAL);
 	CHECK_EQ_INT(handle(&s, (const uint8_t *)"\0\0\0\0", 4, NULL), -EINVAL);
-	n = priv_put_hello(msg, sizeof(msg), 1);
+	n = priv_put_hello(msg, sizeof(msg), 1, 1000, PRIV_G_CONFINED);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
 	n = priv_put_reply(msg, sizeof(msg), PRIV_INSTALL, 0, NULL, 0);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
 	CHECK_EQ_INT(r.install + r.update + r.remove + r.write, 1);
+	priv_server_finish(&s);
+}
+
+/* A resolv.conf in a temp file, for the nameserver check. */
+static void resolv_file(char *path, size_t len, const char *text)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/sluice-test-resolv.XXXXXX");
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK_EQ_INT(write(fd, text, strlen(text)), (int)strlen(text));
+		close(fd);
+	}
+}
+
+static int check_spec(const struct priv_grant *g, const struct fw_spec *sp, const char *want_why)
+{
+	const char *why = "unset";
+	int ret = priv_grant_check(g, sp, &why);
+
+	CHECK(ret == 0 ? why == NULL : why && strstr(why, want_why));
+	if (ret < 0 && why && !strstr(why, want_why))
+		printf("# refused for '%s', want '%s'\n", why, want_why);
+	return ret;
+}
+
+/*
+ * The default sudo line: uid 1000's own sockets, no router mode, DNS only
+ * to resolv.conf's nameservers or loopback. The --all-users line drops the
+ * confinement but keeps the nameserver check; root has neither.
+ */
+static void test_grant(void)
+{
+	struct priv_grant g;
+	struct fw_spec sp;
+	struct subnet other_ns = net4("203.0.113.53", 32), stub = net4("127.0.0.53", 32);
+	char path[64];
+
+	resolv_file(path, sizeof(path),
+		    "search example\nnameserver 192.0.2.53\n"
+		    "nameserver 2001:db8::53 # v6\n");
+	CHECK_EQ_INT(priv_grant_for(&g, 1000, false, path), 0);
+	CHECK(g.confined && g.ns_checked && g.uid == 1000);
+	CHECK_EQ_INT(g.n_ns, 2);
+	sp = base_spec();
+	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
+	sp.prerouting = true;
+	CHECK_EQ_INT(check_spec(&g, &sp, "router mode"), -EPERM);
+	sp = base_spec();
+	sp.by_uid = false;
+	CHECK_EQ_INT(check_spec(&g, &sp, "every user"), -EPERM);
+	sp.by_uid = true;
+	sp.uid = 0;
+	CHECK_EQ_INT(check_spec(&g, &sp, "another user"), -EPERM);
+	sp = base_spec();
+	sp.by_gid = true; /* only narrows what skuid already confines */
+	sp.gid = 4242;
+	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
+	sp = base_spec();
+	sp.dns = &other_ns;
+	CHECK_EQ_INT(check_spec(&g, &sp, "resolv.conf"), -EACCES);
+	sp.dns = &stub;
+	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
+
+	/* --all-users: anyone's sockets and router mode, but still resolv.conf's nameservers. */
+	CHECK_EQ_INT(priv_grant_for(&g, 1000, true, path), 0);
+	CHECK(!g.confined && g.ns_checked);
+	sp = base_spec();
+	sp.by_uid = false;
+	sp.prerouting = true;
+	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
+	sp.dns = &other_ns;
+	CHECK_EQ_INT(check_spec(&g, &sp, "resolv.conf"), -EACCES);
+
+	/* Root, with or without the flag: as before. */
+	CHECK_EQ_INT(priv_grant_for(&g, 0, false, path), 0);
+	CHECK(!g.confined && !g.ns_checked);
+	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
+
+	/* No resolv.conf: a user may still capture DNS to a loopback stub, and nothing else. */
+	unlink(path);
+	CHECK_EQ_INT(priv_grant_for(&g, 1000, false, path), 0);
+	CHECK_EQ_INT(g.n_ns, 0);
+	sp = base_spec();
+	CHECK_EQ_INT(check_spec(&g, &sp, "resolv.conf"), -EACCES);
+	sp.dns = &stub;
+	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
+}
+
+/* The server checks every INSTALL against its grant before the backend is called. */
+static void test_grant_server(void)
+{
+	struct priv_server s;
+	struct priv_grant g = {.uid = 1000, .confined = true};
+	struct fw_spec sp = base_spec();
+	struct rec r = {0};
+	int n;
+
+	priv_server_init(&s, &rec_be, &r, &g);
+	sp.uid = 0;
+	sp.n_dns = 0;
+	n = priv_put_install(msg, sizeof(msg), &sp);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EPERM);
+	CHECK(s.why && strstr(s.why, "another user"));
+	CHECK_EQ_INT(r.install, 0);
+	/* Refused, so nothing is installed: the requests that need it are refused too. */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)priv_put_ct_flush(msg, sizeof(msg)), NULL), -ENOENT);
+	sp.uid = 1000;
+	n = priv_put_install(msg, sizeof(msg), &sp);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK(s.why == NULL);
+	CHECK_EQ_INT(r.install, 1);
 	priv_server_finish(&s);
 }
 
@@ -406,5 +524,7 @@ int main(void)
 	RUN(test_hosts_policy);
 	RUN(test_hosts_malformed);
 	RUN(test_oversized_reply);
+	RUN(test_grant);
+	RUN(test_grant_server);
 	T_EXIT();
 }
