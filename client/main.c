@@ -815,7 +815,7 @@ int main(int argc, char **argv)
 {
 	static struct client c;
 	struct listen_handoff ho;
-	char err[512] = "";
+	char err[512] = "", table[FW_TABLE_MAX];
 	int ret;
 
 	c.ls.reserve_fd = -1;
@@ -870,7 +870,9 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	log_info("privileged part started (%s)", privc_how(c.priv));
+	privc_table(c.priv, table, sizeof(table));
+	log_info("privileged part started (%s); this tunnel's nftables table: inet %s",
+		 privc_how(c.priv), table);
 	c.pg = (struct progress){say_step, &c};
 	srandom((unsigned)(getpid() ^ clock_ms()));
 	fdlimit_raise();

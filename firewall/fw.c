@@ -1,5 +1,5 @@
 /*
- * fw: the netfilter netlink socket that owns the "sluice" table. Sends the
+ * fw: the netfilter netlink socket that owns one sluice table. Sends the
  * batches nft_batch.c lays out, reads every ACK, and turns the first error
  * into one errno that fw_strerror can explain.
  */
@@ -29,6 +29,7 @@
 #define FW_RCVBUF_PER_ACK 1024
 
 struct fw {
+	char table[FW_TABLE_MAX];
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
@@ -50,16 +51,20 @@ struct ack_state {
 	enum nft_kind kind;
 };
 
-int fw_open(struct fw **out)
+int fw_open(struct fw **out, const char *table)
 {
 	struct fw *fw;
 	int one = 1;
 	int ret;
 
 	*out = NULL;
+	if (strncmp(table, FW_TABLE_NAME, strlen(FW_TABLE_NAME)) != 0 ||
+	    strlen(table) >= FW_TABLE_MAX)
+		return -EINVAL;
 	fw = calloc(1, sizeof(*fw));
 	if (!fw)
 		return -ENOMEM;
+	strcpy(fw->table, table);
 	/* CLOEXEC: a child that exec'd with this socket would keep our owned table alive. */
 	fw->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!fw->nl) {
@@ -80,6 +85,11 @@ int fw_open(struct fw **out)
 	fw->owner_flag = NFT_TABLE_F_OWNER;
 	*out = fw;
 	return 0;
+}
+
+const char *fw_table(const struct fw *fw)
+{
+	return fw->table;
 }
 
 void fw_close(struct fw *fw)
@@ -233,6 +243,7 @@ static int run(struct fw *fw, int (*build)(struct nft_batch *, const struct fw_s
 
 	*kind = NFT_K_NONE;
 	nft_batch_init(&b, fw->seq);
+	b.table = fw->table;
 	ret = build(&b, spec, flags);
 	if (ret == 0)
 		ret = fw_talk(fw, &b, kind);
@@ -395,7 +406,7 @@ const char *fw_strerror(int err)
 	case -EACCES:
 		return "changing nftables needs root (CAP_NET_ADMIN)";
 	case -EBUSY:
-		return "the nftables table \"" FW_TABLE_NAME "\" belongs to another running sluice";
+		return "our nftables table belongs to another running sluice";
 	case -EOPNOTSUPP:
 		return "the kernel lacks nftables NAT/redirect support "
 		       "(modules nft_chain_nat, nft_redir, nft_fib_inet)";
@@ -403,7 +414,7 @@ const char *fw_strerror(int err)
 	case -EAFNOSUPPORT:
 		return "the kernel has no nf_tables (nftables) support";
 	case -ENOENT:
-		return "the nftables table \"" FW_TABLE_NAME "\" is gone (deleted from outside?)";
+		return "our nftables table is gone (deleted from outside?)";
 	case -EINVAL:
 		return "invalid firewall spec (bad subnet or port, or fw_update changed more than "
 		       "the all-ports subnets)";

@@ -12,7 +12,10 @@
 
 #include "../common/subnet.h"
 
-#define FW_TABLE_NAME "sluice"
+#define FW_TABLE_NAME "sluice" /* tables are "sluice" or "sluice-SOMETHING" */
+#define FW_TABLE_MAX  32
+/* An instance's: its privileged part's pid makes it unique while the part lives. */
+#define FW_TABLE_FMT FW_TABLE_NAME "-%u"
 
 struct fw_spec {
 	uint16_t redirect_port; /* host byte order: where the listeners are */
@@ -47,12 +50,19 @@ struct fw_spec {
 
 struct fw;
 
-/* Open the netlink socket the table will belong to. Returns 0 or -errno. */
-int fw_open(struct fw **out);
+/*
+ * Open the netlink socket the table will belong to, for the table named
+ * table (FW_TABLE_NAME, or one that starts with it: one per instance; at
+ * most FW_TABLE_MAX - 1 bytes). Returns 0 or -errno.
+ */
+int fw_open(struct fw **out, const char *table);
+
+/* The table's name, for the log. */
+const char *fw_table(const struct fw *fw);
 
 /*
  * One batch, applied by the kernel all or nothing: replace any stale table
- * of ours, then create the inet table FW_TABLE_NAME, owned by this socket
+ * of ours, then create the inet table named at fw_open, owned by this socket
  * where the kernel supports NFT_TABLE_F_OWNER (Linux 5.12; older kernels
  * get an unowned table), with nat chains on output and prerouting, four
  * interval sets (inc4, inc6, exc4, exc6) and the rules. Only TCP is

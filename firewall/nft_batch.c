@@ -38,6 +38,7 @@ static const struct set_def set_defs[] = {
 void nft_batch_init(struct nft_batch *b, uint32_t seq)
 {
 	memset(b, 0, sizeof(*b));
+	b->table = FW_TABLE_NAME;
 	b->seq_first = seq;
 	b->seq_next = seq;
 }
@@ -140,7 +141,7 @@ static int put_table(struct nft_batch *b, uint16_t type, uint16_t flags, bool wi
 
 	if (!t)
 		return -ENOMEM;
-	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, FW_TABLE_NAME) < 0)
+	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, b->table) < 0)
 		goto out;
 	if (with_flags)
 		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, table_flags);
@@ -162,7 +163,7 @@ static int put_chain(struct nft_batch *b, const char *name, uint32_t hook)
 
 	if (!c)
 		return -ENOMEM;
-	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, FW_TABLE_NAME) < 0 ||
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b->table) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat") < 0)
 		goto out;
@@ -186,7 +187,7 @@ static int put_set(struct nft_batch *b, const struct set_def *d)
 
 	if (!s)
 		return -ENOMEM;
-	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, FW_TABLE_NAME) < 0 ||
+	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table) < 0 ||
 	    nftnl_set_set_str(s, NFTNL_SET_NAME, d->name) < 0)
 		goto out;
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
@@ -216,7 +217,7 @@ static int put_flush(struct nft_batch *b, const struct set_def *d)
 
 	if (!nlh)
 		return -ENOMEM;
-	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, FW_TABLE_NAME);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, b->table);
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, d->name);
 	return commit(b, nlh);
 }
@@ -232,7 +233,7 @@ static int put_elem_chunk(struct nft_batch *b, const struct set_def *d, const st
 
 	if (!s)
 		return -ENOMEM;
-	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, FW_TABLE_NAME) < 0 ||
+	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, b->table) < 0 ||
 	    nftnl_set_set_str(s, NFTNL_SET_NAME, d->name) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -294,7 +295,7 @@ static int put_rules(struct nft_batch *b, const struct fw_spec *spec, const char
 	size_t n, i;
 	int ret;
 
-	ret = nft_rules_build(spec, chain, &rules, &n);
+	ret = nft_rules_build(b->table, spec, chain, &rules, &n);
 	if (ret < 0)
 		return ret;
 	for (i = 0; i < n && ret == 0; i++) {

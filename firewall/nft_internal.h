@@ -107,8 +107,8 @@ size_t nft_ranges_elems(int family, const struct nft_range *r, size_t n, struct 
  * malloc'd array of *n rules; free it with nft_rules_free. Returns 0 or
  * -errno.
  */
-int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_rule ***out,
-		    size_t *n);
+int nft_rules_build(const char *table, const struct fw_spec *spec, const char *chain,
+		    struct nftnl_rule ***out, size_t *n);
 void nft_rules_free(struct nftnl_rule **rules, size_t n);
 
 /* ---- nft_batch.c ---- */
@@ -127,6 +127,7 @@ enum nft_kind {
 };
 
 struct nft_batch {
+	const char *table; /* the table every message names: FW_TABLE_NAME unless set after init */
 	char *buf;
 	size_t len, cap;
 	uint32_t seq_first; /* sequence number of the batch-begin message */

@@ -236,7 +236,7 @@ static void match_dport(struct rb *b, uint16_t lo, uint16_t hi)
 	}
 }
 
-static struct nftnl_rule *rule_new(struct rb *b, const char *chain)
+static struct nftnl_rule *rule_new(struct rb *b, const char *table, const char *chain)
 {
 	b->err = 0;
 	b->r = nftnl_rule_alloc();
@@ -245,7 +245,7 @@ static struct nftnl_rule *rule_new(struct rb *b, const char *chain)
 		return NULL;
 	}
 	nftnl_rule_set_u32(b->r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	if (nftnl_rule_set_str(b->r, NFTNL_RULE_TABLE, FW_TABLE_NAME) < 0 ||
+	if (nftnl_rule_set_str(b->r, NFTNL_RULE_TABLE, table) < 0 ||
 	    nftnl_rule_set_str(b->r, NFTNL_RULE_CHAIN, chain) < 0)
 		b->err = -ENOMEM;
 	return b->r;
@@ -261,11 +261,11 @@ static struct nftnl_rule *rule_done(struct rb *b)
 }
 
 /* meta l4proto != tcp return: only TCP is proxied; the rest leaves the chain untouched. */
-static struct nftnl_rule *rule_not_tcp(const char *chain)
+static struct nftnl_rule *rule_not_tcp(const char *table, const char *chain)
 {
 	struct rb b;
 
-	if (!rule_new(&b, chain))
+	if (!rule_new(&b, table, chain))
 		return NULL;
 	meta_load(&b, NFT_META_L4PROTO);
 	cmp_u8(&b, NFT_CMP_NEQ, IPPROTO_TCP);
@@ -274,11 +274,12 @@ static struct nftnl_rule *rule_not_tcp(const char *chain)
 }
 
 /* meta skuid (skgid) != id return: --user/--group, other owners' traffic is left alone. */
-static struct nftnl_rule *rule_owner(const char *chain, uint32_t key, uint32_t id)
+static struct nftnl_rule *rule_owner(const char *table, const char *chain, uint32_t key,
+				     uint32_t id)
 {
 	struct rb b;
 
-	if (!rule_new(&b, chain))
+	if (!rule_new(&b, table, chain))
 		return NULL;
 	meta_load(&b, key);
 	cmp(&b, NFT_CMP_NEQ, &id, sizeof(id));
@@ -287,12 +288,12 @@ static struct nftnl_rule *rule_owner(const char *chain, uint32_t key, uint32_t i
 }
 
 /* fib daddr type local return: never redirect traffic meant for this machine. */
-static struct nftnl_rule *rule_local(const char *chain)
+static struct nftnl_rule *rule_local(const char *table, const char *chain)
 {
 	uint32_t local = RTN_LOCAL;
 	struct rb b;
 
-	if (!rule_new(&b, chain))
+	if (!rule_new(&b, table, chain))
 		return NULL;
 	fib_daddr_type(&b);
 	cmp(&b, NFT_CMP_EQ, &local, sizeof(local));
@@ -305,12 +306,12 @@ static struct nftnl_rule *rule_local(const char *chain)
  * The TCP match is redundant after the first rule but keeps each rule valid
  * on its own, as nft insists before a port mapping.
  */
-static struct nftnl_rule *rule_set(const char *chain, int family, const char *set, uint32_t id,
-				   enum action act, uint16_t port)
+static struct nftnl_rule *rule_set(const char *table, const char *chain, int family,
+				   const char *set, uint32_t id, enum action act, uint16_t port)
 {
 	struct rb b;
 
-	if (!rule_new(&b, chain))
+	if (!rule_new(&b, table, chain))
 		return NULL;
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, family);
@@ -323,12 +324,13 @@ static struct nftnl_rule *rule_set(const char *chain, int family, const char *se
 }
 
 /* ip daddr X/W tcp|udp dport lo-hi, then return or redirect. */
-static struct nftnl_rule *rule_ports(const char *chain, const struct subnet *s, uint8_t proto,
-				     uint16_t lo, uint16_t hi, enum action act, uint16_t port)
+static struct nftnl_rule *rule_ports(const char *table, const char *chain, const struct subnet *s,
+				     uint8_t proto, uint16_t lo, uint16_t hi, enum action act,
+				     uint16_t port)
 {
 	struct rb b;
 
-	if (!rule_new(&b, chain))
+	if (!rule_new(&b, table, chain))
 		return NULL;
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, s->family);
@@ -340,20 +342,20 @@ static struct nftnl_rule *rule_ports(const char *chain, const struct subnet *s, 
 }
 
 /* A port-specific subnet: ip daddr X/W tcp dport lo-hi, then return or redirect. */
-static struct nftnl_rule *rule_subnet(const char *chain, const struct subnet *s, enum action act,
-				      uint16_t port)
+static struct nftnl_rule *rule_subnet(const char *table, const char *chain, const struct subnet *s,
+				      enum action act, uint16_t port)
 {
-	return rule_ports(chain, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port);
+	return rule_ports(table, chain, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port);
 }
 
 /*
  * ip daddr NS udp|tcp dport 53 redirect to :port. The port of ns is not
  * the one matched: whatever the user wrote, resolvers ask on 53.
  */
-static struct nftnl_rule *rule_dns(const char *chain, const struct subnet *ns, uint8_t proto,
-				   uint16_t port)
+static struct nftnl_rule *rule_dns(const char *table, const char *chain, const struct subnet *ns,
+				   uint8_t proto, uint16_t port)
 {
-	return rule_ports(chain, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT, port);
+	return rule_ports(table, chain, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT, port);
 }
 
 static size_t count_port_specific(const struct subnet *list, size_t n)
@@ -376,8 +378,8 @@ void nft_rules_free(struct nftnl_rule **rules, size_t n)
 	free(rules);
 }
 
-int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_rule ***out,
-		    size_t *n)
+int nft_rules_build(const char *table, const struct fw_spec *spec, const char *chain,
+		    struct nftnl_rule ***out, size_t *n)
 {
 	struct nftnl_rule **rules = NULL;
 	bool output = !strcmp(chain, NFT_CHAIN_OUTPUT);
@@ -399,16 +401,16 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 
 	/* Only the output chain knows who sent a packet; the owner decides before anything else. */
 	if (output && spec->by_uid)
-		rules[cnt++] = rule_owner(chain, NFT_META_SKUID, spec->uid);
+		rules[cnt++] = rule_owner(table, chain, NFT_META_SKUID, spec->uid);
 	if (output && spec->by_gid)
-		rules[cnt++] = rule_owner(chain, NFT_META_SKGID, spec->gid);
+		rules[cnt++] = rule_owner(table, chain, NFT_META_SKGID, spec->gid);
 	/*
 	 * What other hosts send to this machine itself is for its own services
 	 * (a LAN peer asking the resolver this host runs), never for us: in
 	 * prerouting that return comes before anything is captured, DNS too.
 	 */
 	if (!output)
-		rules[cnt++] = rule_local(chain);
+		rules[cnt++] = rule_local(table, chain);
 	/*
 	 * Then DNS, ahead of the other returns: UDP would leave at the non-TCP
 	 * return, and on output a local nameserver (127.0.0.53) at the local
@@ -417,26 +419,28 @@ int nft_rules_build(const struct fw_spec *spec, const char *chain, struct nftnl_
 	 * they need no exclusion (its own lookups belong before install).
 	 */
 	for (i = 0; i < spec->n_dns; i++) {
-		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
-		rules[cnt++] = rule_dns(chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);
+		rules[cnt++] = rule_dns(table, chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
+		rules[cnt++] =
+		    rule_dns(table, chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);
 	}
-	rules[cnt++] = rule_not_tcp(chain);
+	rules[cnt++] = rule_not_tcp(table, chain);
 	if (output)
-		rules[cnt++] = rule_local(chain);
+		rules[cnt++] = rule_local(table, chain);
 	/* Excludes before includes: the first matching rule decides, so excludes win. */
-	rules[cnt++] = rule_set(chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0);
-	rules[cnt++] = rule_set(chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0);
+	rules[cnt++] = rule_set(table, chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0);
+	rules[cnt++] =
+	    rule_set(table, chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0);
 	for (i = 0; i < spec->n_exclude; i++) {
 		if (!nft_all_ports(&spec->exclude[i]))
-			rules[cnt++] = rule_subnet(chain, &spec->exclude[i], ACT_RETURN, 0);
+			rules[cnt++] = rule_subnet(table, chain, &spec->exclude[i], ACT_RETURN, 0);
 	}
-	rules[cnt++] = rule_set(chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, ACT_REDIRECT,
+	rules[cnt++] = rule_set(table, chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, ACT_REDIRECT,
 				spec->redirect_port);
-	rules[cnt++] = rule_set(chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, ACT_REDIRECT,
+	rules[cnt++] = rule_set(table, chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, ACT_REDIRECT,
 				spec->redirect_port);
 	for (i = 0; i < spec->n_include; i++) {
 		if (!nft_all_ports(&spec->include[i]))
-			rules[cnt++] = rule_subnet(chain, &spec->include[i], ACT_REDIRECT,
+			rules[cnt++] = rule_subnet(table, chain, &spec->include[i], ACT_REDIRECT,
 						   spec->redirect_port);
 	}
 

@@ -36,8 +36,9 @@ if ! sluice_wait_ready http://$L4/; then
 	exit 1
 fi
 echo "   tunnel up after $(($(now_ms) - t0)) ms"
-echo "   nftables in the client ns:"
-inC nft list table inet sluice | sed 's/^/     /'
+DEMO_TABLE=$(sluice_table)
+echo "   nftables in the client ns (table inet $DEMO_TABLE, this tunnel's own):"
+inC nft list table inet "$DEMO_TABLE" | sed 's/^/     /'
 
 echo
 echo "== Through the tunnel: curl http://$L4/"
@@ -59,10 +60,10 @@ echo "   exit status $SLUICE_RC"
 ok=1
 [ "$SLUICE_RC" = 0 ] || ok=0
 if nft_table_present; then
-	echo "   table inet sluice is STILL there"
+	echo "   table inet $DEMO_TABLE is STILL there"
 	ok=0
 else
-	echo "   table inet sluice is gone"
+	echo "   table inet $DEMO_TABLE is gone"
 fi
 echo "== sluice's log"
 sed 's/^/   /' "$SLUICE_LOG"

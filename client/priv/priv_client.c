@@ -41,6 +41,7 @@ struct privc {
 	bool all_users;	      /* entered through the --all-users line */
 	bool confined;	      /* its HELLO: only the caller's own sockets */
 	uint32_t uid;	      /* its HELLO: the caller, as the kernel told it */
+	uint32_t part_pid;    /* its HELLO: its own pid (through sudo, not ours to know) */
 	struct ev_io err_io;  /* its stderr: relayed to our log a line at a time */
 	struct ev_io chan_io; /* the channel itself, watched for the part going away */
 	bool gone;	      /* the channel closed or fell out of step: nothing is held */
@@ -68,6 +69,11 @@ int privc_privileged(void)
 const char *privc_how(const struct privc *p)
 {
 	return p->how;
+}
+
+void privc_table(const struct privc *p, char *out, size_t len)
+{
+	snprintf(out, len, FW_TABLE_FMT, p->part_pid);
 }
 
 bool privc_confined(const struct privc *p, uint32_t *uid)
@@ -301,7 +307,7 @@ int privc_start(struct privc **out, bool all_users, char *err, size_t errlen)
 	breader_init(&r, body, ret > 0 ? (size_t)ret : 0);
 	if (ret == PRIV_HELLO_LEN && breader_u8(&r) == PRIV_HELLO &&
 	    breader_u32(&r) == PRIV_VERSION) {
-		breader_u32(&r); /* its pid: ours to know already */
+		p->part_pid = breader_u32(&r);
 		p->uid = breader_u32(&r);
 		p->confined = breader_u8(&r) & PRIV_G_CONFINED;
 		*out = p;

@@ -45,6 +45,9 @@ int privc_watch(struct privc *p, struct evloop *loop);
  */
 bool privc_gone(const struct privc *p);
 
+/* The name of its nftables table (this instance's own), for the log. */
+void privc_table(const struct privc *p, char *out, size_t len);
+
 /* How it was started ("sudo", "doas", "a child process"), for the log. */
 const char *privc_how(const struct privc *p);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
@@ -255,6 +256,7 @@ int priv_main(bool all_users)
 	struct real real = {0};
 	uint8_t hello[PRIV_LEN_BYTES + PRIV_HELLO_LEN];
 	uint32_t uid = (uint32_t)-1;
+	char table[FW_TABLE_MAX];
 	uint8_t *buf = NULL;
 	int sfd = -1, ret, status = 1;
 
@@ -284,7 +286,8 @@ int priv_main(bool all_users)
 		log_err("out of memory");
 		goto out;
 	}
-	ret = fw_open(&real.fw);
+	snprintf(table, sizeof(table), FW_TABLE_FMT, (unsigned)getpid());
+	ret = fw_open(&real.fw, table);
 	if (ret < 0) {
 		log_err("opening nftables: %s", fw_strerror(ret));
 		goto out;

@@ -383,8 +383,11 @@ sluice_start() {
 	TB_PIDS="$TB_PIDS $SLUICE_PID"
 }
 
-nft_table_present() { inC nft list table inet sluice >/dev/null 2>&1; }
-nft_table_count() { inC nft list tables 2>/dev/null | grep -c sluice; }
+# Each tunnel has a table of its own, inet sluice-PID (its privileged part's pid).
+sluice_tables() { inC nft list tables 2>/dev/null | awk '$2 == "inet" && $3 ~ /^sluice(-[0-9]+)?$/ { print $3 }'; }
+sluice_table() { sluice_tables | head -n 1; }
+nft_table_present() { [ -n "$(sluice_tables)" ]; }
+nft_table_count() { sluice_tables | grep -c .; }
 
 # sluice_wait_ready [URL]: until sluice's table is in C and (with URL) a GET
 # through it works; at most ~10 s. Fails at once when sluice exits. On
@@ -593,7 +596,7 @@ stopped_clean() {
 	if [ "$SLUICE_RC" != 0 ]; then
 		fail "$1" "exit status $SLUICE_RC after SIG$2: $(sluice_log_tail)"
 	elif nft_table_present; then
-		fail "$1" "table inet sluice still in C after SIG$2"
+		fail "$1" "table inet $(sluice_table) still in C after SIG$2"
 	elif [ -n "$left" ]; then
 		fail "$1" "processes left in C: $(ps -o args= -p "$(echo $left | tr ' ' ,)" | tr '\n' '|')"
 	else

@@ -102,6 +102,6 @@ if [ "$SLUICE_RC" != 0 ] && [ "$SLUICE_RC" != 124 ] && [ "$lines" = 1 ] &&
 else
 	fail s390x_refused "exit $SLUICE_RC, $lines lines: $(echo "$SLUICE_ERR" | tr '\n' '|')"
 fi
-if nft_table_present; then fail s390x_nothing_installed "table inet sluice in C"; else pass s390x_nothing_installed; fi
+if nft_table_present; then fail s390x_nothing_installed "table inet $(sluice_table) in C"; else pass s390x_nothing_installed; fi
 
 tb_finish

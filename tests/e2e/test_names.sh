@@ -67,7 +67,7 @@ stop() {
 	if [ "$SLUICE_RC" != 0 ]; then
 		fail "$1" "exit status $SLUICE_RC after SIGTERM: $(sluice_log_tail)"
 	elif nft_table_present; then
-		fail "$1" "table inet sluice still in C"
+		fail "$1" "table inet $(sluice_table) still in C"
 	else
 		pass "$1"
 	fi
@@ -189,7 +189,7 @@ if sluice_start_case nets_start http://$L4/ -r sshhost -N -v; then
 
 	# The wide routes: each refused with its reason, none in C's rules; the
 	# ordinary one next to them is in.
-	rules=$(inC nft list table inet sluice 2>&1)
+	rules=$(inC nft list table inet "$(sluice_table)" 2>&1)
 	if echo "$rules" | grep -q '2001:db8:5::/64'; then pass nets_ordinary_route_taken; else
 		fail nets_ordinary_route_taken "2001:db8:5::/64 not in C's rules: $(echo "$rules" | grep -i elements | tr '\n' ' ')"
 	fi

@@ -257,10 +257,10 @@ if asUcurl -sf --max-time 5 -o /dev/null "http://$L4/"; then
 	else
 		pass other_user_not_captured
 	fi
-	if inC nft list chain inet sluice output | grep -q "meta skuid != $UID_U return"; then
+	if inC nft list chain inet "$(sluice_table)" output | grep -q "meta skuid != $UID_U return"; then
 		pass rules_confined_to_uid
 	else
-		fail rules_confined_to_uid "$(inC nft list chain inet sluice output | head -n 6 | tr '\n' '|')"
+		fail rules_confined_to_uid "$(inC nft list chain inet "$(sluice_table)" output | head -n 6 | tr '\n' '|')"
 	fi
 else
 	for c in root_not_captured other_user_not_captured rules_confined_to_uid; do
@@ -345,10 +345,10 @@ echo "$line_all" >"$SUDOERS.tmp" && chmod 440 "$SUDOERS.tmp" && mv "$SUDOERS.tmp
 usluice_start --all-users -r sshhost 198.51.100.0/24
 if sluice_wait_ready "http://$L4/"; then
 	got=$(inC curl -sS --max-time 30 "http://$L4/big.bin" | sha256sum | cut -d' ' -f1)
-	if [ "$got" = "$BIG_SHA" ] && ! inC nft list chain inet sluice output | grep -q skuid; then
+	if [ "$got" = "$BIG_SHA" ] && ! inC nft list chain inet "$(sluice_table)" output | grep -q skuid; then
 		pass all_users_captures_root
 	else
-		fail all_users_captures_root "root's download: $got; $(inC nft list chain inet sluice output | grep skuid)"
+		fail all_users_captures_root "root's download: $got; $(inC nft list chain inet "$(sluice_table)" output | grep skuid)"
 	fi
 else
 	fail all_users_captures_root "not ready: $SLUICE_WHY"

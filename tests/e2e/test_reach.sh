@@ -27,7 +27,7 @@ NET=198.51.100.0/24
 nothing_left() {
 	local left
 	left="$(ns_ps "$NS_C" args=)$(login_procs_in_s)"
-	if nft_table_present; then fail "$1" "table inet sluice left in C"; elif [ -n "$left" ]; then
+	if nft_table_present; then fail "$1" "table inet $(sluice_table) left in C"; elif [ -n "$left" ]; then
 		fail "$1" "left running: $(echo "$left" | tr '\n' '|')"
 	else pass "$1"; fi
 }

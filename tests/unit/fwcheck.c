@@ -105,7 +105,7 @@ int main(void)
 	struct fw *fw;
 	int ret;
 
-	ret = fw_open(&fw);
+	ret = fw_open(&fw, FW_TABLE_NAME);
 	if (ret < 0) {
 		answer(ret);
 		return 1;

@@ -340,7 +340,7 @@ static void check_chain(const char *chain, bool dns)
 	spec_fill(&spec, inc, exc);
 	if (dns)
 		dns_fill(&spec, ns);
-	CHECK_EQ_INT(nft_rules_build(&spec, chain, &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, chain, &rules, &n), 0);
 	CHECK_EQ_INT(n, k);
 	if (n != k)
 		goto out;
@@ -395,7 +395,7 @@ static void test_rules_owner(void)
 	spec_fill(&spec, inc, exc);
 	spec.by_uid = spec.by_gid = true;
 	spec.uid = spec.gid = 1000;
-	CHECK_EQ_INT(nft_rules_build(&spec, NFT_CHAIN_OUTPUT, &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_OUTPUT, &rules, &n), 0);
 	CHECK_EQ_INT(n, 2 + N_ORACLE);
 	if (n == 2 + N_ORACLE) {
 		check_rule(rules[0], NFT_CHAIN_OUTPUT, oracle_skuid);
@@ -405,7 +405,7 @@ static void test_rules_owner(void)
 	}
 	nft_rules_free(rules, n);
 	/* Prerouting has no owner rules: the local return, then the rest as without --user. */
-	CHECK_EQ_INT(nft_rules_build(&spec, NFT_CHAIN_PREROUTING, &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_PREROUTING, &rules, &n), 0);
 	CHECK_EQ_INT(n, N_ORACLE);
 	if (n == N_ORACLE)
 		for (i = 0; i < N_ORACLE; i++)
@@ -421,7 +421,7 @@ static void test_rules_dns_none(void)
 	struct nftnl_rule **rules;
 	size_t n;
 
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), 0);
 	CHECK_EQ_INT(n, 6);
 	if (n == 6)
 		check_rule(rules[0], "output", oracle[0]);
@@ -453,7 +453,7 @@ static void test_rules_dns_v6_and_max(void)
 	for (i = 0; i < NFT_DNS_MAX; i++)
 		ns[i] = sn("2001:db8::53", 128, 0, 65535);
 	spec.n_dns = 1;
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), 0);
 	CHECK_EQ_INT(n, 8);
 	if (n == 8) {
 		check_rule(rules[0], "output", want);
@@ -462,11 +462,11 @@ static void test_rules_dns_v6_and_max(void)
 	nft_rules_free(rules, n);
 
 	spec.n_dns = NFT_DNS_MAX;
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), 0);
 	CHECK_EQ_INT(n, 6 + 2 * NFT_DNS_MAX);
 	nft_rules_free(rules, n);
 	spec.n_dns = NFT_DNS_MAX + 1;
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 	CHECK(rules == NULL && n == 0);
 }
 
@@ -479,21 +479,21 @@ static void test_rules_dns_reject_invalid(void)
 
 	dns_fill(&spec, ns);
 	spec.dns_port = 0;
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 	CHECK(rules == NULL && n == 0);
 	spec.dns_port = 5353;
 	ns[1] = sn("192.0.2.0", 24, 0, 65535); /* a subnet, not an address */
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 	ns[1] = sn("2001:db8::", 64, 0, 65535);
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 	ns[1] = sn("192.0.2.53", 32, 0, 65535);
 	ns[1].family = 0;
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 	ns[1] = sn("192.0.2.53", 32, 0, 65535);
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), 0);
 	nft_rules_free(rules, n);
 	spec.dns = NULL; /* a count with no list */
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 }
 
 /* With no subnets at all the chain still has its set rules, so fw_update can fill them later. */
@@ -504,7 +504,7 @@ static void test_rules_empty_spec(void)
 	char buf[4096];
 	size_t n;
 
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), 0);
 	CHECK_EQ_INT(n, 6);
 	if (n == 6) {
 		nftnl_rule_snprintf(buf, sizeof(buf), rules[4], NFTNL_OUTPUT_DEFAULT, 0);
@@ -537,7 +537,7 @@ static void test_rules_v6_aligned_prefix(void)
 	char buf[4096];
 	size_t n;
 
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), 0);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), 0);
 	CHECK_EQ_INT(n, 7);
 	if (n == 7) {
 		nftnl_rule_snprintf(buf, sizeof(buf), rules[4], NFTNL_OUTPUT_DEFAULT, 0);
@@ -560,16 +560,16 @@ static void test_rules_reject_invalid(void)
 	bad[3].family = 0;
 	for (size_t i = 0; i < 4; i++) {
 		spec.include = &bad[i];
-		CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+		CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 		CHECK(rules == NULL && n == 0);
 	}
 	spec.include = NULL;
 	spec.n_include = 0;
 	spec.redirect_port = 0;
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 	spec.redirect_port = 1;
 	spec.n_exclude = 1; /* a count with no list */
-	CHECK_EQ_INT(nft_rules_build(&spec, "output", &rules, &n), -EINVAL);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 }
 
 static void test_strerror_messages(void)
