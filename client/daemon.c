@@ -71,13 +71,23 @@ int daemon_ready(void)
 	return 0;
 }
 
+/*
+ * The pid in an existing file: 0 when empty, -errno when unreadable. Opened
+ * without blocking, since a FIFO put there would hold us in open() for
+ * ever; only a regular file is a pid file (-EINVAL otherwise).
+ */
 static int read_pid(const char *path)
 {
 	char buf[32] = "";
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), n;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), n;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	n = (int)read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	return n > 0 ? atoi(buf) : 0;
@@ -97,6 +107,16 @@ int pidfile_create(const char *path, bool *stale, int *other)
 		if (errno != EEXIST)
 			return -errno;
 		*other = read_pid(path);
+		/* Gone meanwhile: try again. Anything else but a regular file is no pid file. */
+		if (*other == -ENOENT) {
+			*other = 0;
+			continue;
+		}
+		if (*other < 0) {
+			fd = *other;
+			*other = 0;
+			return fd;
+		}
 		/* Empty: another instance is between creating it and writing its pid. */
 		if (*other == 0 || (*other > 0 && (kill(*other, 0) == 0 || errno == EPERM)))
 			return -EEXIST;
@@ -120,4 +140,70 @@ void pidfile_remove(const char *path)
 {
 	if (path && read_pid(path) == (int)getpid())
 		unlink(path);
+}
+
+int logfile_open(const char *path, bool strict, const char **why)
+{
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	char dir[4096];
+	struct stat st;
+	int dfd, fd = -1, ret = 0;
+
+	*why = NULL;
+	if (!*base)
+		return -EISDIR;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	/* The checks and the open go through one directory fd: nothing to swap in between. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	/*
+	 * Whoever may write the directory may put a file or link there for
+	 * root to append to; a sticky bit does not stop them creating one
+	 * before us. Group write is trusted only for root's own group.
+	 */
+	if (strict && (fstat(dfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & S_IWOTH) ||
+		       ((st.st_mode & S_IWGRP) && st.st_gid != 0))) {
+		*why = "its directory is writable by users other than root";
+		ret = -EPERM;
+		goto out;
+	}
+	/* Not through a symlink, and not blocked by a FIFO that has no reader. */
+	fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+		    0640);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ELOOP)
+			*why = "it is a symbolic link";
+		goto out;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (strict && !S_ISREG(st.st_mode)) {
+		*why = "it is not a regular file";
+		ret = -EINVAL;
+	} else if (strict && st.st_uid != 0) {
+		*why = "it is not owned by root";
+		ret = -EPERM;
+	} else if (strict && st.st_nlink != 1) {
+		/* A hard link to some other root file: appending would write into that one. */
+		*why = "it has other hard links";
+		ret = -EPERM;
+	} else if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) < 0) {
+		ret = -errno;
+	}
+out:
+	if (ret < 0 && fd >= 0)
+		close(fd);
+	close(dfd);
+	return ret < 0 ? ret : fd;
 }

@@ -20,10 +20,19 @@ int daemon_ready(void);
 /*
  * Create path exclusively with our pid. A file whose process is gone is
  * replaced (*stale set); one whose process lives is -EEXIST (*other set to
- * its pid). 0 or -errno.
+ * its pid). Something there that is not a regular file is -EINVAL, a
+ * symlink -ELOOP. 0 or -errno.
  */
 int pidfile_create(const char *path, bool *stale, int *other);
 /* Remove it, if it still holds our pid. */
 void pidfile_remove(const char *path);
+
+/*
+ * Open --log-file to append to, never through a symlink nor blocking on a
+ * FIFO. strict (root): also refuse a directory anyone but root may write,
+ * and a file that is not a regular, root-owned file with one link. The fd,
+ * or -errno with *why saying what was refused (NULL: see the errno).
+ */
+int logfile_open(const char *path, bool strict, const char **why);
 
 #endif

@@ -755,15 +755,19 @@ static void client_cleanup(struct client *c)
 /* -D, --pidfile, --log-file: set up before anything else is started. */
 static int client_detach_setup(struct client *c)
 {
+	const char *why;
 	bool stale;
 	int other, ret;
 
 	if (c->o.log_file) {
-		c->log_fd = open(c->o.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (c->log_fd < 0) {
-			log_err("--log-file %s: %s", c->o.log_file, strerror(errno));
-			return -errno;
+		/* Root appends where it is told: only to a file no one else controls. */
+		ret = logfile_open(c->o.log_file, geteuid() == 0, &why);
+		if (ret < 0) {
+			log_err("--log-file %s: %s%s", c->o.log_file, why ? "refused: " : "",
+				why ? why : strerror(-ret));
+			return ret;
 		}
+		c->log_fd = ret;
 	}
 	if (c->o.daemon && (ret = daemon_fork()) < 0) {
 		log_err("-D: cannot fork: %s", strerror(-ret));
@@ -781,6 +785,9 @@ static int client_detach_setup(struct client *c)
 	if (ret == -EEXIST)
 		log_err("--pidfile %s: sluice is already running there (pid %d)", c->pidfile,
 			other);
+	else if (ret == -EINVAL || ret == -ELOOP)
+		log_err("--pidfile %s: refused: it exists and is %s", c->pidfile,
+			ret == -ELOOP ? "a symbolic link" : "not a regular file");
 	else if (ret < 0)
 		log_err("--pidfile %s: %s", c->pidfile, strerror(-ret));
 	else if (stale)

@@ -57,6 +57,53 @@ else
 	fail pidfile_in_use_refused "exit $rc: $(tr '\n' '|' <"$TB/d.err")"
 fi
 
+# A FIFO as the pid file: one clear line and a non-zero exit at once, not a
+# root process blocked in open() for ever. deadhost: an old build that got
+# past the pid file would still end on its own.
+mkfifo "$TB/fifo.pid"
+t0=$(now_ms)
+timeout -k 2 10 ip netns exec "$NS_C" "$SLUICE" -F "$TB/ssh_config" --pidfile "$TB/fifo.pid" \
+	-r deadhost 198.51.100.0/24 </dev/null >"$TB/d.out" 2>"$TB/d.err"
+rc=$?
+took=$(($(now_ms) - t0))
+if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -lt 5000 ] && [ "$(wc -l <"$TB/d.err")" = 1 ] &&
+	grep -q "^sluice: --pidfile $TB/fifo.pid: refused: it exists and is not a regular file$" "$TB/d.err" &&
+	[ -p "$TB/fifo.pid" ]; then
+	pass pidfile_fifo_refused
+else
+	fail pidfile_fifo_refused "exit $rc after $took ms: $(tr '\n' '|' <"$TB/d.err")"
+fi
+# --log-file as root: not through a symlink (its target is not created), and
+# not in a directory others may write (TB itself is root's, 0700).
+ln -s "$TB/log.target" "$TB/log.link"
+mkdir -m 1777 "$TB/pub"
+dsluice --log-file "$TB/log.link" -r deadhost 198.51.100.0/24
+rc=$?
+if [ $rc != 0 ] && [ ! -e "$TB/log.target" ] && [ "$(wc -l <"$TB/d.err")" = 1 ] &&
+	grep -q "log.link: refused: it is a symbolic link" "$TB/d.err"; then
+	pass logfile_symlink_refused
+else
+	fail logfile_symlink_refused "exit $rc, target $(ls "$TB/log.target" 2>&1): $(tr '\n' '|' <"$TB/d.err")"
+fi
+dsluice --log-file "$TB/pub/sluice.log" -r deadhost 198.51.100.0/24
+rc=$?
+if [ $rc != 0 ] && [ ! -e "$TB/pub/sluice.log" ] &&
+	grep -q "refused: its directory is writable by users other than root" "$TB/d.err"; then
+	pass logfile_shared_dir_refused
+else
+	fail logfile_shared_dir_refused "exit $rc, file $(ls "$TB/pub/sluice.log" 2>&1): $(tr '\n' '|' <"$TB/d.err")"
+fi
+# A file in a root-only directory is the normal case: created, and sluice
+# goes on (to fail at connecting: the log takes over only once it works).
+dsluice --log-file "$TB/sluice.log" -r deadhost 198.51.100.0/24
+rc=$?
+if [ $rc != 0 ] && [ "$(stat -c %u:%a "$TB/sluice.log" 2>&1)" = 0:640 ] &&
+	grep -q "cannot connect to 192.0.2.99 port 22" "$TB/d.err"; then
+	pass logfile_root_dir_used
+else
+	fail logfile_root_dir_used "exit $rc, file $(stat -c %u:%a "$TB/sluice.log" 2>&1): $(tr '\n' '|' <"$TB/d.err")"
+fi
+
 # --- --status ---------------------------------------------------------------------------
 inC curl -sS --max-time 60 --limit-rate 8M -o /dev/null "http://$L4/big.bin" 2>/dev/null &
 CURL=$!
