@@ -65,7 +65,7 @@ fi
 mkdir -p "$TMP/home/.ssh"
 printf 'Host officegw\n\tHostName 192.0.2.9\nHost *\n\tUser x\n' >"$TMP/home/.ssh/config"
 comp() { # comp WORDS...: what completing the last word offers
-	HOME=$TMP/home bash -c 'source dist/sluice.bash-completion; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _sluice; echo "${COMPREPLY[*]}"' sh "$@"
+	HOME=${HOME_FOR_COMP:-$TMP/home} bash -c 'source dist/sluice.bash-completion; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _sluice; echo "${COMPREPLY[*]}"' sh "$@"
 }
 o=$(comp sluice --no-re)
 u=$(comp sluice --user ro)
@@ -74,6 +74,20 @@ if [ "$o" = --no-reconnect ] && echo " $u " | grep -q ' root ' && [ "$h" = offic
 	pass bash_completion
 else
 	fail bash_completion "option '$o', user '$u', host '$h'"
+fi
+
+# Host names are data: one from known_hosts or an ssh config that looks like
+# a command substitution is offered as it is, and never run.
+mkdir -p "$TMP/evil/.ssh"
+printf '[$(id>%s/pwned)]:22 ssh-ed25519 AAAA\n' "$TMP" >"$TMP/evil/.ssh/known_hosts"
+printf 'Host `id>%s/pwned2`\n' "$TMP" >"$TMP/evil/.ssh/config"
+evil=$(HOME_FOR_COMP=$TMP/evil comp sluice -r '$(id')
+evil2=$(HOME_FOR_COMP=$TMP/evil comp sluice -r '`')
+if [ ! -e "$TMP/pwned" ] && [ ! -e "$TMP/pwned2" ] && [ "$evil" = "\$(id>$TMP/pwned)" ] &&
+	[ "$evil2" = "\`id>$TMP/pwned2\`" ]; then
+	pass bash_completion_hosts_not_run
+else
+	fail bash_completion_hosts_not_run "ran: $(ls "$TMP"/pwned* 2>/dev/null | tr '\n' ' '); offered '$evil', '$evil2'"
 fi
 
 # --- the systemd unit -------------------------------------------------------------------
