@@ -205,11 +205,271 @@ void control_close(struct control *c)
 }
 
 /*
+ * A strict reader of the JSON our report writes: it only says where a
+ * value ends. Bytes outside printable ASCII are refused even inside
+ * strings (report.c escapes them), so what passes is safe on a terminal.
+ */
+struct jscan {
+	const char *p, *end;
+	int depth;
+};
+
+#define JSON_DEPTH 16
+
+static void js_ws(struct jscan *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static bool js_lit(struct jscan *j, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n))
+		return false;
+	j->p += n;
+	return true;
+}
+
+static bool js_digits(struct jscan *j)
+{
+	const char *s = j->p;
+
+	while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+		j->p++;
+	return j->p > s;
+}
+
+static bool js_number(struct jscan *j)
+{
+	if (j->p < j->end && *j->p == '-')
+		j->p++;
+	if (j->p < j->end && *j->p == '0')
+		j->p++;
+	else if (!js_digits(j))
+		return false;
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		if (!js_digits(j))
+			return false;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (!js_digits(j))
+			return false;
+	}
+	return true;
+}
+
+/* A string; *escaped tells whether it held any escape. */
+static bool js_string(struct jscan *j, bool *escaped)
+{
+	int i;
+
+	*escaped = false;
+	if (j->p >= j->end || *j->p++ != '"')
+		return false;
+	while (j->p < j->end) {
+		unsigned char c = (unsigned char)*j->p++;
+
+		if (c == '"')
+			return true;
+		if (c < 0x20 || c >= 0x7f)
+			return false;
+		if (c != '\\')
+			continue;
+		*escaped = true;
+		if (j->p >= j->end)
+			return false;
+		c = (unsigned char)*j->p++;
+		if (c == 'u') {
+			for (i = 0; i < 4; i++, j->p++)
+				if (j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p) ||
+				    !*j->p)
+					return false;
+		} else if (!strchr("\"\\/bfnrt", c) || !c) {
+			return false;
+		}
+	}
+	return false;
+}
+
+static bool js_value(struct jscan *j);
+
+/* An object or array after its opening bracket, up to and with the closing one. */
+static bool js_container(struct jscan *j, char close)
+{
+	bool esc;
+
+	if (++j->depth > JSON_DEPTH)
+		return false;
+	js_ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		j->depth--;
+		return true;
+	}
+	for (;;) {
+		js_ws(j);
+		if (close == '}') {
+			if (!js_string(j, &esc))
+				return false;
+			js_ws(j);
+			if (j->p >= j->end || *j->p++ != ':')
+				return false;
+		}
+		if (!js_value(j))
+			return false;
+		js_ws(j);
+		if (j->p >= j->end)
+			return false;
+		if (*j->p == close) {
+			j->p++;
+			j->depth--;
+			return true;
+		}
+		if (*j->p++ != ',')
+			return false;
+	}
+}
+
+static bool js_value(struct jscan *j)
+{
+	bool esc;
+
+	js_ws(j);
+	if (j->p >= j->end)
+		return false;
+	switch (*j->p) {
+	case '{':
+		j->p++;
+		return js_container(j, '}');
+	case '[':
+		j->p++;
+		return js_container(j, ']');
+	case '"':
+		return js_string(j, &esc);
+	case 't':
+		return js_lit(j, "true");
+	case 'f':
+		return js_lit(j, "false");
+	case 'n':
+		return js_lit(j, "null");
+	default:
+		return js_number(j);
+	}
+}
+
+struct jout {
+	char *p;
+	size_t cap, off;
+	bool full;
+};
+
+/* Append n bytes, JSON's whitespace as plain spaces: no line breaks or returns of the reply's. */
+static void jo_put(struct jout *o, const char *s, size_t n)
+{
+	size_t i;
+
+	if (o->off + n >= o->cap) {
+		o->full = true;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		o->p[o->off++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
+	o->p[o->off] = '\0';
+}
+
+int control_merge_json(const char *reply, size_t len, unsigned uid, char *out, size_t cap)
+{
+	struct jscan j = {reply, reply + len, 1};
+	struct jout o = {out, cap, 0, false};
+	const char *key, *val;
+	char head[48];
+	bool esc;
+	int n;
+
+	if (!cap)
+		return -ENOSPC;
+	out[0] = '\0';
+	n = snprintf(head, sizeof(head), "{\"uid\": %u", uid);
+	jo_put(&o, head, (size_t)n);
+	js_ws(&j);
+	if (j.p >= j.end || *j.p++ != '{')
+		return -EPROTO;
+	js_ws(&j);
+	if (j.p < j.end && *j.p == '}') {
+		j.p++;
+		goto end;
+	}
+	for (;;) {
+		js_ws(&j);
+		key = j.p;
+		/* Our keys are plain: an escaped one could spell "uid" past the check below. */
+		if (!js_string(&j, &esc) || esc)
+			return -EPROTO;
+		n = (int)(j.p - key);
+		js_ws(&j);
+		if (j.p >= j.end || *j.p++ != ':')
+			return -EPROTO;
+		js_ws(&j);
+		val = j.p;
+		if (!js_value(&j))
+			return -EPROTO;
+		/* Whose it is comes from the socket, never from the reply. */
+		if (n != 5 || memcmp(key, "\"uid\"", 5)) {
+			jo_put(&o, ", ", 2);
+			jo_put(&o, key, (size_t)n);
+			jo_put(&o, ": ", 2);
+			jo_put(&o, val, (size_t)(j.p - val));
+		}
+		js_ws(&j);
+		if (j.p >= j.end)
+			return -EPROTO;
+		if (*j.p == '}') {
+			j.p++;
+			break;
+		}
+		if (*j.p++ != ',')
+			return -EPROTO;
+	}
+end:
+	/* Exactly one object: anything after it would be a second entry in our array. */
+	js_ws(&j);
+	if (j.p != j.end)
+		return -EPROTO;
+	jo_put(&o, "}", 1);
+	return o.full ? -ENOSPC : (int)o.off;
+}
+
+/*
+ * Text from another user's sluice, each line marked with that uid, so that
+ * no line it writes can pass for root's or a third user's.
+ */
+static void put_marked(FILE *out, const char *text, unsigned uid)
+{
+	const char *nl;
+
+	while (*text) {
+		nl = strchr(text, '\n');
+		fprintf(out, "[uid %u] %.*s\n", uid, (int)(nl ? nl - text : (long)strlen(text)),
+			text);
+		if (!nl)
+			break;
+		text = nl + 1;
+	}
+}
+
+/*
  * One running sluice's reply, appended to out. The socket must be a real
  * socket owned by owner (no symlink to someone else's), and the process
  * behind it must run as owner or root: root reads users' directories, and
- * what it prints must come from them. Bounded in bytes and time, and
- * escaped, since it goes to a terminal.
+ * what it prints must come from them. Bounded in bytes and time; JSON is
+ * checked to be one object and stamped with the uid, text is escaped,
+ * since it goes to a terminal.
  */
 static int query_one(const char *path, uid_t owner, bool json, FILE *out, bool first)
 {
@@ -221,7 +481,7 @@ static int query_one(const char *path, uid_t owner, bool json, FILE *out, bool f
 	size_t got = 0;
 	struct stat st;
 	ssize_t n = 0;
-	int fd;
+	int fd, ret;
 
 	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != owner)
 		return -EPERM;
@@ -248,10 +508,20 @@ static int query_one(const char *path, uid_t owner, bool json, FILE *out, bool f
 	close(fd);
 	if (n != 0 || !got)
 		return -EPROTO; /* cut short, too long, or nothing: not a whole report */
-	if (json && !first)
-		fputs(",\n", out);
+	if (json) {
+		ret = control_merge_json(buf, got, (unsigned)cred.uid, safe, sizeof(safe));
+		if (ret < 0)
+			return ret;
+		if (!first)
+			fputs(",\n", out);
+		fputs(safe, out);
+		return 0;
+	}
 	escape_text(safe, sizeof(safe), buf, got, true);
-	fputs(safe, out);
+	if (cred.uid == getuid())
+		fputs(safe, out);
+	else
+		put_marked(out, safe, (unsigned)cred.uid);
 	return 0;
 }
 

@@ -45,6 +45,15 @@ int control_open(struct control *c, struct evloop *loop, control_report_fn repor
 void control_close(struct control *c);
 
 /*
+ * One sluice's JSON reply as --status --json lists it: it must be exactly
+ * one object of printable ASCII, and its "uid" is uid (what SO_PEERCRED
+ * said of the socket's process), first; "uid" members of the reply are
+ * dropped. Writes NUL-terminated text to out; returns its length, -EPROTO
+ * for anything but one object, -ENOSPC when it does not fit.
+ */
+int control_merge_json(const char *reply, size_t len, unsigned uid, char *out, size_t cap);
+
+/*
  * --status: ask every running sluice this user may see and print the
  * answers to out (one JSON array with json). Returns the number found, or
  * -errno.
