@@ -61,7 +61,7 @@ static int real_hosts_restore(void *ctx)
 static int real_ct_flush(void *ctx, const struct fw_spec *spec, bool ours)
 {
 	size_t n = 0;
-	int ret = ct_flush(spec, ours ? CT_OURS : CT_STALE, &n);
+	int ret = ct_flush(spec, ours ? CT_OURS : CT_STALE, NULL, &n);
 
 	if (ret < 0)
 		log_warn("deleting %s conntrack entries: %s", ours ? "our" : "stale",

@@ -157,6 +157,50 @@ stale=$(inC conntrack -L -p tcp --dport 80 2>/dev/null | grep -c 'sport=9 ')
 inC curl -s --local-port 40123 --connect-timeout 2 -o /dev/null http://$L4/
 probe=$?
 echo "# $stale stale entries; a connection from one of their ports without sluice: curl exit $probe"
+# The admin's own redirect of a local port, in a routed network: a live flow
+# through it is not sluice's, and must outlive sluice's start (CT_FLUSH)
+# and stop (REMOVE). The server speaks first, every 100 ms: had its entry
+# gone, the client would answer its next packet with a reset.
+inC ip addr add 198.51.100.77/32 dev lo
+inC nft -f - <<EOF
+table inet tbadmin {
+	chain out {
+		type nat hook output priority -100;
+		ip daddr 198.51.100.77 tcp dport 8080 redirect to :9101
+	}
+}
+EOF
+cat >"$TB/adminflow.py" <<'EOF'
+import socket, sys, threading, time, os
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 9101))
+srv.listen(1)
+def push():
+    c, _ = srv.accept()
+    try:
+        while True:
+            c.sendall(b"x")
+            time.sleep(0.1)
+    except OSError:
+        pass
+threading.Thread(target=push, daemon=True).start()
+cl = socket.create_connection(("198.51.100.77", 8080), timeout=3)
+open(sys.argv[1] + ".up", "w").close()
+n = 0
+try:
+    while not os.path.exists(sys.argv[1] + ".stop"):
+        if not cl.recv(100):
+            raise OSError("closed by the peer")
+        n += 1
+    print("ok", n)
+except OSError as e:
+    print("fail after %d reads: %s" % (n, e))
+EOF
+inC "$PY" "$TB/adminflow.py" "$TB/adminflow" >"$TB/adminflow.out" 2>&1 &
+ADMINFLOW=$!
+TB_PIDS="$TB_PIDS $ADMINFLOW"
+for ((i = 0; i < 50; i++)); do [ -e "$TB/adminflow.up" ] && break; sleep 0.1; done
 sluice_start_case stale_start http://$L4/ -r sshhost 198.51.100.0/24 || tb_finish
 deleted=$(grep -o 'deleted [0-9]* stale conntrack entries' "$SLUICE_LOG" | grep -o '[0-9]*')
 inC curl -s --local-port 40123 --max-time 5 -o /dev/null http://$L4/
@@ -176,6 +220,19 @@ left=$(inC conntrack -L -p tcp --dport 80 2>/dev/null | grep -c "dst=$L4")
 if [ "$SLUICE_RC" = 0 ] && [ "$left" = 0 ]; then pass own_conntrack_cleared_on_stop; else
 	fail own_conntrack_cleared_on_stop "exit $SLUICE_RC; $left entries to $L4:80 left"
 fi
+sleep 1
+admin=$(inC conntrack -L -p tcp --orig-dst 198.51.100.77 --dport 8080 2>/dev/null | grep -c 'sport=9101 ')
+touch "$TB/adminflow.stop"
+wait "$ADMINFLOW"
+tb_forget "$ADMINFLOW"
+flow=$(cat "$TB/adminflow.out")
+if [ -e "$TB/adminflow.up" ] && [ "${flow%% *}" = ok ] && [ "$admin" = 1 ]; then
+	pass admin_redirect_survives_start_stop
+else
+	fail admin_redirect_survives_start_stop "flow '$(echo "$flow" | tail -n 1)', its entry $admin"
+fi
+inC nft delete table inet tbadmin
+inC ip addr del 198.51.100.77/32 dev lo
 
 # --- while down, nothing leaks ---------------------------------------------------------------
 inL nft -f - <<EOF
