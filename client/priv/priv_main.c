@@ -28,6 +28,9 @@
 
 struct real {
 	struct fw *fw;
+	/* A confined caller's conntrack reach: flows of its own sockets only. */
+	struct ct_owner owner;
+	bool confined;
 };
 
 static int real_install(void *ctx, const struct fw_spec *spec)
@@ -61,7 +64,8 @@ static int real_hosts_restore(void *ctx)
 static int real_ct_flush(void *ctx, const struct fw_spec *spec, bool ours)
 {
 	size_t n = 0;
-	int ret = ct_flush(spec, ours ? CT_OURS : CT_STALE, NULL, &n);
+	struct real *r = ctx;
+	int ret = ct_flush(spec, ours ? CT_OURS : CT_STALE, r->confined ? &r->owner : NULL, &n);
 
 	if (ret < 0)
 		log_warn("deleting %s conntrack entries: %s", ours ? "our" : "stale",
@@ -276,6 +280,8 @@ int priv_main(bool all_users)
 		log_err("reading /etc/resolv.conf: %s", strerror(-ret));
 		goto out;
 	}
+	real.confined = grant.confined;
+	real.owner.uid = grant.uid;
 	ret = confine();
 	if (ret < 0) {
 		log_err("dropping capabilities: %s", strerror(-ret));
