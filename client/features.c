@@ -94,7 +94,8 @@ static void routes_apply(struct features *sv)
 	}
 	ret = rules_set_includes(sv->rules, inc, n);
 	if (ret < 0) {
-		log_err("-N: updating the firewall rules failed: %s", privc_strerror(ret));
+		log_err("-N: updating the firewall rules failed: %s",
+			privc_why(sv->priv) ? privc_why(sv->priv) : privc_strerror(ret));
 		free(inc);
 		return; /* the old rules stay; not a protocol error */
 	}

@@ -10,10 +10,29 @@
 #include <string.h>
 
 #include "../common/sockaddr.h"
+#include "priv/instances.h"
+
+/* How other tunnels' refusals name this one: the remote as given, printable, no blanks. */
+static void label_of(const struct opts *o, char *out, size_t len)
+{
+	char *c;
+
+	if (o->remote_port)
+		snprintf(out, len, "%s%s%s:%u", o->remote_user ? o->remote_user : "",
+			 o->remote_user ? "@" : "", o->remote_host ? o->remote_host : "?",
+			 o->remote_port);
+	else
+		snprintf(out, len, "%s%s%s", o->remote_user ? o->remote_user : "",
+			 o->remote_user ? "@" : "", o->remote_host ? o->remote_host : "?");
+	for (c = out; *c; c++)
+		if (*c <= ' ' || *c > '~')
+			*c = '?';
+}
 
 int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
 		  const struct transport *tr, const struct rules_where *w, char *err, size_t errlen)
 {
+	char label[INSTANCE_LABEL_MAX + 1];
 	struct subnet *ex;
 	size_t n = o->n_exclude, i;
 	int ret;
@@ -61,10 +80,11 @@ int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
 	    .uid = o->uid,
 	    .gid = o->gid,
 	};
-	ret = privc_install(priv, &r->spec);
+	label_of(o, label, sizeof(label));
+	ret = privc_install(priv, &r->spec, label);
 	if (ret < 0)
 		snprintf(err, errlen, "installing the firewall rules failed: %s",
-			 privc_strerror(ret));
+			 privc_why(priv) ? privc_why(priv) : privc_strerror(ret));
 	else
 		r->installed = true;
 	return ret;

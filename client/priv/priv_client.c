@@ -38,14 +38,15 @@ struct privc {
 	int fd;
 	pid_t pid;
 	const char *how;
-	bool all_users;	      /* entered through the --all-users line */
-	bool confined;	      /* its HELLO: only the caller's own sockets */
-	uint32_t uid;	      /* its HELLO: the caller, as the kernel told it */
-	uint32_t part_pid;    /* its HELLO: its own pid (through sudo, not ours to know) */
-	struct ev_io err_io;  /* its stderr: relayed to our log a line at a time */
-	struct ev_io chan_io; /* the channel itself, watched for the part going away */
-	bool gone;	      /* the channel closed or fell out of step: nothing is held */
-	bool err_watched;     /* err_io is in the loop */
+	bool all_users;		    /* entered through the --all-users line */
+	bool confined;		    /* its HELLO: only the caller's own sockets */
+	uint32_t uid;		    /* its HELLO: the caller, as the kernel told it */
+	uint32_t part_pid;	    /* its HELLO: its own pid (through sudo, not ours to know) */
+	char why[PRIV_WHY_MAX + 1]; /* the last refusal's reason, if it gave one */
+	struct ev_io err_io;	    /* its stderr: relayed to our log a line at a time */
+	struct ev_io chan_io;	    /* the channel itself, watched for the part going away */
+	bool gone;		    /* the channel closed or fell out of step: nothing is held */
+	bool err_watched;	    /* err_io is in the loop */
 	struct evloop *loop;
 	char line[ERR_LINE_MAX];
 	size_t line_len;
@@ -347,10 +348,12 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 {
 	uint8_t body[PRIV_REPLY_MAX];
 	struct breader r;
-	int ret;
+	int ret, status;
+	size_t i;
 
 	if (!p || p->fd < 0 || p->gone)
 		return -EPIPE;
+	p->why[0] = '\0';
 	ret = fd_write_all(p->fd, msg, len);
 	if (ret < 0) {
 		p->gone = true;
@@ -367,10 +370,17 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 	if (bits && (size_t)ret == 6 + (n_bits + 7) / 8)
 		memcpy(bits, body + 6, (n_bits + 7) / 8);
 	breader_init(&r, body + 2, 4);
-	return (int32_t)breader_u32(&r);
+	status = (int32_t)breader_u32(&r);
+	/* Its reason, printable only: it reaches our log as it is. */
+	p->why[0] = '\0';
+	for (i = 6; status < 0 && !bits && i < (size_t)ret && i - 6 < PRIV_WHY_MAX; i++) {
+		p->why[i - 6] = body[i] >= ' ' && body[i] <= '~' ? (char)body[i] : '?';
+		p->why[i - 5] = '\0';
+	}
+	return status;
 }
 
-static int call_spec(struct privc *p, const struct fw_spec *spec, bool install)
+static int call_spec(struct privc *p, const struct fw_spec *spec, const char *label)
 {
 	size_t cap = priv_size_spec(spec);
 	uint8_t *buf = malloc(cap);
@@ -378,21 +388,26 @@ static int call_spec(struct privc *p, const struct fw_spec *spec, bool install)
 
 	if (!buf)
 		return -ENOMEM;
-	ret = install ? priv_put_install(buf, cap, spec) : priv_put_update(buf, cap, spec);
+	ret = label ? priv_put_install(buf, cap, spec, label) : priv_put_update(buf, cap, spec);
 	if (ret > 0)
 		ret = call(p, buf, (size_t)ret, NULL, 0);
 	free(buf);
 	return ret;
 }
 
-int privc_install(struct privc *p, const struct fw_spec *spec)
+int privc_install(struct privc *p, const struct fw_spec *spec, const char *label)
 {
-	return call_spec(p, spec, true);
+	return call_spec(p, spec, label);
 }
 
 int privc_update(struct privc *p, const struct fw_spec *spec)
 {
-	return call_spec(p, spec, false);
+	return call_spec(p, spec, NULL);
+}
+
+const char *privc_why(const struct privc *p)
+{
+	return p && p->why[0] ? p->why : NULL;
 }
 
 int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n)

@@ -56,7 +56,8 @@ const char *privc_how(const struct privc *p);
  * (the firewall's codes, see fw.h), or -EPIPE when the part is gone and
  * -ETIME when it did not answer.
  */
-int privc_install(struct privc *p, const struct fw_spec *spec);
+/* label: the remote, as other tunnels' refusals will name this one (printable, no blanks). */
+int privc_install(struct privc *p, const struct fw_spec *spec, const char *label);
 int privc_update(struct privc *p, const struct fw_spec *spec);
 /* Replace our /etc/hosts lines with e; sets the shadowed flags the file reports. */
 int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n);
@@ -66,6 +67,13 @@ int privc_ct_flush(struct privc *p);
 
 /* Close the channel (which makes the part remove everything) and wait a bounded time for it. */
 void privc_close(struct privc *p);
+
+/*
+ * The reason the part gave for the last request's refusal (another
+ * tunnel's clash, a grant it exceeds), or NULL: say it rather than
+ * privc_strerror when there is one.
+ */
+const char *privc_why(const struct privc *p);
 
 /* A one-line explanation of an error returned above. */
 const char *privc_strerror(int err);

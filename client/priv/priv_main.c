@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "../autohosts.h"
 #include "../../firewall/ct.h"
 #include "../hosts.h"
+#include "instances.h"
 #include "priv_server.h"
 
 struct real {
@@ -31,21 +33,62 @@ struct real {
 	/* A confined caller's conntrack reach: flows of its own sockets only. */
 	struct ct_owner owner;
 	bool confined;
+	struct instance self; /* this tunnel, as other parts see it; spec set per request */
+	bool warned;	      /* about going without records, once */
 };
 
-static int real_install(void *ctx, const struct fw_spec *spec)
+/*
+ * Apply spec with the records' lock held, after checking it against the
+ * other tunnels', so that two parts never both pass the check; then record
+ * it. A part that cannot keep records (not root: a capability-holding
+ * user's child) goes without them, and says so once.
+ */
+static int claim(struct real *r, const struct fw_spec *spec, char *why, size_t whylen,
+		 int (*apply)(struct fw *, const struct fw_spec *))
 {
-	return fw_install(((struct real *)ctx)->fw, spec);
+	int lock, ret = instances_lock(INSTANCES_DIR, &lock);
+
+	if (ret < 0) {
+		if (!r->warned)
+			log_warn(
+			    "%s: %s; other tunnels on this machine are not checked for overlap",
+			    INSTANCES_DIR, strerror(-ret));
+		r->warned = true;
+		return apply(r->fw, spec);
+	}
+	r->self.spec = *spec;
+	ret = instances_check(INSTANCES_DIR, &r->self, why, whylen);
+	if (ret == 0)
+		ret = apply(r->fw, spec);
+	if (ret == 0 && instances_write(INSTANCES_DIR, &r->self) < 0)
+		log_warn("%s: this tunnel's record could not be written", INSTANCES_DIR);
+	memset(&r->self.spec, 0, sizeof(r->self.spec));
+	close(lock);
+	return ret;
 }
 
-static int real_update(void *ctx, const struct fw_spec *spec)
+static int real_install(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+			size_t whylen)
 {
-	return fw_update(((struct real *)ctx)->fw, spec);
+	struct real *r = ctx;
+
+	snprintf(r->self.label, sizeof(r->self.label), "%s", label);
+	return claim(r, spec, why, whylen, fw_install);
+}
+
+static int real_update(void *ctx, const struct fw_spec *spec, char *why, size_t whylen)
+{
+	return claim(ctx, spec, why, whylen, fw_update);
 }
 
 static int real_remove(void *ctx)
 {
-	return fw_remove(((struct real *)ctx)->fw);
+	struct real *r = ctx;
+	int ret = fw_remove(r->fw);
+
+	if (ret == 0)
+		instances_remove(INSTANCES_DIR, r->self.part);
+	return ret;
 }
 
 /* The one file this process writes, fixed here; nothing names another. */
@@ -168,10 +211,11 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 			} else if (have >= PRIV_LEN_BYTES + len) {
 				rlen = priv_server_handle(s, buf + PRIV_LEN_BYTES, len, reply,
 							  &status);
-				if (status < 0)
+				/* A reason travels in the reply, for the caller's one line. */
+				if (status < 0 && !s->why)
 					log_warn("%s: refused: %s",
 						 type_name(len ? buf[PRIV_LEN_BYTES] : 0),
-						 s->why ? s->why : strerror(-status));
+						 strerror(-status));
 				consume(buf, &have, PRIV_LEN_BYTES + len);
 			} else {
 				break;
@@ -240,7 +284,7 @@ static int signals_setup(void)
  * stdin, so neither the environment nor anything the caller says counts.
  * A channel that is not such a socket names no one, and is refused.
  */
-static int caller_uid(uint32_t *uid)
+static int caller(uint32_t *uid, uint32_t *pid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -250,7 +294,16 @@ static int caller_uid(uint32_t *uid)
 	if (len != sizeof(cr))
 		return -EPROTO;
 	*uid = cr.uid;
+	*pid = (uint32_t)cr.pid;
 	return 0;
+}
+
+/* Which network namespace this is: rules in another never meet ours. */
+static uint64_t netns_id(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 int priv_main(bool all_users)
@@ -269,7 +322,7 @@ int priv_main(bool all_users)
 		log_err("setting up: %s", strerror(errno));
 		goto out;
 	}
-	ret = caller_uid(&uid);
+	ret = caller(&uid, &real.self.pid);
 	if (ret < 0) {
 		log_err("stdin is not a socket made by sluice, so the caller is unknown: %s",
 			strerror(-ret));
@@ -282,6 +335,9 @@ int priv_main(bool all_users)
 	}
 	real.confined = grant.confined;
 	real.owner.uid = grant.uid;
+	real.self.part = (uint32_t)getpid();
+	real.self.uid = uid;
+	real.self.netns = netns_id();
 	ret = confine();
 	if (ret < 0) {
 		log_err("dropping capabilities: %s", strerror(-ret));
@@ -312,6 +368,8 @@ int priv_main(bool all_users)
 	}
 out_fw:
 	fw_close(real.fw);
+	/* Gone with the table, whatever removing it said. */
+	instances_remove(INSTANCES_DIR, real.self.part);
 out:
 	free(buf);
 	if (sfd >= 0)

@@ -73,7 +73,7 @@ static int decode_lists(struct breader *r, struct priv_msg *m, size_t n_inc, siz
 	size_t i, n = n_inc + n_exc + n_dns;
 
 	if (n_inc > PRIV_SUBNETS_MAX || n_exc > PRIV_SUBNETS_MAX || n_dns > PRIV_DNS_MAX ||
-	    breader_left(r) != n * PRIV_SUBNET_LEN)
+	    breader_left(r) < n * PRIV_SUBNET_LEN)
 		return -EINVAL;
 	m->subnets = calloc(n + 1, sizeof(*m->subnets));
 	if (!m->subnets)
@@ -95,7 +95,8 @@ static int decode_lists(struct breader *r, struct priv_msg *m, size_t n_inc, siz
 
 static int decode_install(struct breader *r, struct priv_msg *m)
 {
-	uint8_t flags;
+	uint8_t flags, len;
+	int ret;
 	size_t n_inc, n_exc, n_dns;
 
 	m->spec.redirect_port = breader_u16(r);
@@ -116,7 +117,12 @@ static int decode_install(struct breader *r, struct priv_msg *m)
 	    (n_dns && !m->spec.dns_port) || (!m->spec.by_uid && m->spec.uid) ||
 	    (!m->spec.by_gid && m->spec.gid))
 		return -EINVAL;
-	return decode_lists(r, m, n_inc, n_exc, n_dns);
+	ret = decode_lists(r, m, n_inc, n_exc, n_dns);
+	if (ret < 0)
+		return ret;
+	len = breader_u8(r);
+	breader_bytes(r, m->label, len);
+	return r->bad || breader_left(r) || !instance_label_valid(m->label, len) ? -EINVAL : 0;
 }
 
 static int decode_hosts(struct breader *r, struct priv_msg *m)
@@ -164,6 +170,8 @@ int priv_decode(const uint8_t *body, size_t len, struct priv_msg *m)
 	case PRIV_UPDATE: {
 		size_t n_inc = breader_u16(&r), n_exc = breader_u16(&r);
 		ret = r.bad ? -EINVAL : decode_lists(&r, m, n_inc, n_exc, 0);
+		if (ret == 0 && breader_left(&r))
+			ret = -EINVAL;
 		break;
 	}
 	case PRIV_HOSTS:
@@ -206,7 +214,7 @@ static int end(struct bwriter *w)
 	return (int)w->off;
 }
 
-static int put_lists(struct bwriter *w, const struct fw_spec *s, bool with_dns)
+static void put_lists(struct bwriter *w, const struct fw_spec *s, bool with_dns)
 {
 	size_t i;
 
@@ -216,12 +224,11 @@ static int put_lists(struct bwriter *w, const struct fw_spec *s, bool with_dns)
 		put_subnet(w, &s->exclude[i]);
 	for (i = 0; with_dns && i < s->n_dns; i++)
 		put_subnet(w, &s->dns[i]);
-	return end(w);
 }
 
 size_t priv_size_spec(const struct fw_spec *spec)
 {
-	return PRIV_LEN_BYTES + 32 +
+	return PRIV_LEN_BYTES + 32 + 1 + INSTANCE_LABEL_MAX +
 	       (spec->n_include + spec->n_exclude + spec->n_dns) * PRIV_SUBNET_LEN;
 }
 
@@ -230,12 +237,13 @@ size_t priv_size_hosts(size_t n)
 	return PRIV_LEN_BYTES + 3 + n * (18 + HOSTNAME_MAX);
 }
 
-int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s)
+int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s, const char *label)
 {
+	size_t len = strlen(label);
 	struct bwriter w;
 
 	if (s->n_include > PRIV_SUBNETS_MAX || s->n_exclude > PRIV_SUBNETS_MAX ||
-	    s->n_dns > PRIV_DNS_MAX)
+	    s->n_dns > PRIV_DNS_MAX || !instance_label_valid(label, len))
 		return -EINVAL;
 	begin(&w, buf, cap, PRIV_INSTALL);
 	bwriter_u16(&w, s->redirect_port);
@@ -247,7 +255,10 @@ int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s)
 	bwriter_u16(&w, (uint16_t)s->n_include);
 	bwriter_u16(&w, (uint16_t)s->n_exclude);
 	bwriter_u16(&w, (uint16_t)s->n_dns);
-	return put_lists(&w, s, true);
+	put_lists(&w, s, true);
+	bwriter_u8(&w, (uint8_t)len);
+	bwriter_bytes(&w, label, len);
+	return end(&w);
 }
 
 int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *s)
@@ -259,7 +270,8 @@ int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *s)
 	begin(&w, buf, cap, PRIV_UPDATE);
 	bwriter_u16(&w, (uint16_t)s->n_include);
 	bwriter_u16(&w, (uint16_t)s->n_exclude);
-	return put_lists(&w, s, false);
+	put_lists(&w, s, false);
+	return end(&w);
 }
 
 int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n)
@@ -315,7 +327,7 @@ int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t
 }
 
 int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,
-		   size_t n_bits)
+		   size_t n_bits, const char *why)
 {
 	struct bwriter w;
 
@@ -324,5 +336,7 @@ int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uin
 	bwriter_u32(&w, (uint32_t)status);
 	if (shadowed)
 		bwriter_bytes(&w, shadowed, (n_bits + 7) / 8);
+	else if (status < 0 && why)
+		bwriter_bytes(&w, why, strnlen(why, PRIV_WHY_MAX));
 	return end(&w);
 }

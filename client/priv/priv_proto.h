@@ -9,7 +9,8 @@
  * REPLY per request, in order.
  *
  *   INSTALL  u16 redirect_port, u16 dns_port, u8 flags, u32 uid, u32 gid,
- *            u16 n_include, u16 n_exclude, u16 n_dns, then the subnets
+ *            u16 n_include, u16 n_exclude, u16 n_dns, then the subnets, then
+ *            u8 len, label[len]: the remote, for other tunnels' refusals
  *   UPDATE   u16 n_include, u16 n_exclude, then the subnets
  *   HOSTS    u16 n, then n times: u8 family (4|6), addr[16], u8 len, name[len]
  *   REMOVE   (empty): the rules, our /etc/hosts lines and the conntrack entries
@@ -20,7 +21,8 @@
  *   HELLO    u32 version, u32 pid, u32 caller uid, u8 grant flags: what the
  *            part will do for this caller (PRIV_G_*)
  *   REPLY    u8 request type, u32 status (0 or a negative errno, as int32),
- *            and for HOSTS a bitmap of the entries the user's own lines shadow
+ *            and for HOSTS a bitmap of the entries the user's own lines shadow;
+ *            for a refusal, perhaps why, as text (at most PRIV_WHY_MAX bytes)
  *
  * A subnet is u8 family (4|6), u8 prefix, addr[16], u16 port_lo, u16 port_hi.
  */
@@ -34,6 +36,7 @@
 #include "../../common/bytes.h"
 #include "../../common/hostname.h"
 #include "../../firewall/fw.h"
+#include "instances.h"
 
 #define PRIV_VERSION	 2
 #define PRIV_LEN_BYTES	 4
@@ -42,6 +45,7 @@
 #define PRIV_DNS_MAX	 64
 #define PRIV_HOSTS_MAX	 4096
 #define PRIV_SUBNET_LEN	 22
+#define PRIV_WHY_MAX	 256
 #define PRIV_REPLY_MAX	 (PRIV_LEN_BYTES + 6 + PRIV_HOSTS_MAX / 8)
 #define PRIV_HELLO_LEN	 14 /* its body: type, version, pid, uid, flags */
 
@@ -83,6 +87,7 @@ struct priv_msg {
 	struct subnet *subnets;
 	struct priv_host *hosts;
 	size_t n_hosts;
+	char label[INSTANCE_LABEL_MAX + 1]; /* INSTALL */
 };
 
 /*
@@ -99,15 +104,15 @@ void priv_msg_free(struct priv_msg *m);
  * -EMSGSIZE when it does not fit cap or PRIV_MSG_MAX, or -EINVAL for what
  * cannot be encoded (a count over its limit, a bad family).
  */
-int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *spec);
+int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *spec, const char *label);
 int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *spec);
 int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n);
 int priv_put_remove(uint8_t *buf, size_t cap);
 int priv_put_ct_flush(uint8_t *buf, size_t cap);
 int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t flags);
-/* A reply; shadowed (n_bits bits) only for HOSTS, else NULL. */
+/* A reply; shadowed (n_bits bits) only for HOSTS, else NULL; why (or NULL) for a refusal. */
 int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,
-		   size_t n_bits);
+		   size_t n_bits, const char *why);
 
 /* The encoded size of an INSTALL, UPDATE or HOSTS request, for the buffer. */
 size_t priv_size_spec(const struct fw_spec *spec);

@@ -30,9 +30,11 @@ static int do_install(struct priv_server *s, struct priv_msg *m)
 	ret = priv_grant_check(&s->grant, &m->spec, &s->why);
 	if (ret < 0)
 		return ret;
-	ret = s->be->install(s->ctx, &m->spec);
-	if (ret < 0)
+	ret = s->be->install(s->ctx, &m->spec, m->label, s->why_buf, sizeof(s->why_buf));
+	if (ret < 0) {
+		s->why = s->why_buf[0] ? s->why_buf : NULL;
 		return ret;
+	}
 	/*
 	 * Our table is ours alone (a live instance's would have made the
 	 * install fail, on kernels with owned tables: 5.12 and later), so
@@ -59,9 +61,11 @@ static int do_update(struct priv_server *s, struct priv_msg *m)
 	next.n_include = m->spec.n_include;
 	next.exclude = m->spec.exclude;
 	next.n_exclude = m->spec.n_exclude;
-	ret = s->be->update(s->ctx, &next);
-	if (ret < 0)
+	ret = s->be->update(s->ctx, &next, s->why_buf, sizeof(s->why_buf));
+	if (ret < 0) {
+		s->why = s->why_buf[0] ? s->why_buf : NULL;
 		return ret;
+	}
 	s->inst.spec = next;
 	free(s->lists);
 	s->lists = m->subnets; /* now owned here */
@@ -143,6 +147,7 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 	int ret;
 
 	s->why = NULL;
+	s->why_buf[0] = '\0';
 	ret = priv_decode(body, len, &m);
 	if (ret == 0) {
 		n_hosts = m.n_hosts;
@@ -169,12 +174,12 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 	*status = ret;
 	return (size_t)priv_put_reply(out, PRIV_REPLY_MAX, type, ret,
 				      type == PRIV_HOSTS && ret == 0 ? shadowed : NULL,
-				      type == PRIV_HOSTS && ret == 0 ? n_hosts : 0);
+				      type == PRIV_HOSTS && ret == 0 ? n_hosts : 0, s->why);
 }
 
 size_t priv_server_oversized(uint8_t *out)
 {
-	return (size_t)priv_put_reply(out, PRIV_REPLY_MAX, 0, -EMSGSIZE, NULL, 0);
+	return (size_t)priv_put_reply(out, PRIV_REPLY_MAX, 0, -EMSGSIZE, NULL, 0, NULL);
 }
 
 int priv_server_finish(struct priv_server *s)

@@ -19,9 +19,14 @@
 #include "priv_grant.h"
 #include "priv_proto.h"
 
+/*
+ * install and update may refuse a set that another tunnel's clashes with:
+ * -EADDRINUSE, with a line for the user in why (whylen bytes).
+ */
 struct priv_backend {
-	int (*install)(void *ctx, const struct fw_spec *spec);
-	int (*update)(void *ctx, const struct fw_spec *spec);
+	int (*install)(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		       size_t whylen);
+	int (*update)(void *ctx, const struct fw_spec *spec, char *why, size_t whylen);
 	int (*remove)(void *ctx);
 	int (*hosts_write)(void *ctx, struct hosts_entry *e, size_t n);
 	int (*hosts_restore)(void *ctx);
@@ -33,7 +38,8 @@ struct priv_server {
 	const struct priv_backend *be;
 	void *ctx;
 	struct priv_grant grant;
-	const char *why; /* what the last refusal was about, for the log, or NULL */
+	const char *why; /* what the last refusal was about, for the log and the reply, or NULL */
+	char why_buf[PRIV_WHY_MAX];
 	bool installed;
 	bool hosts_written;
 	struct priv_msg inst; /* the INSTALL in force; its spec holds the lists in force */

@@ -158,7 +158,12 @@ tb_down() {
 	TB_NS=""
 	# Empty, it is a leftover of ours (or of a run beside us, which cannot tell).
 	rmdir /etc/netns 2>/dev/null
-	# Root's status sockets live on the host's /run: the directory a run made.
+	# Root's status sockets and the tunnels' records live on the host's /run:
+	# the directories a run made, once nothing of anyone's is left in them.
+	if [ -d /run/sluice/instances ] && [ -z "$(ls -A /run/sluice/instances | grep -vx .lock)" ]; then
+		rm -f /run/sluice/instances/.lock
+		rmdir /run/sluice/instances 2>/dev/null
+	fi
 	rmdir /run/sluice 2>/dev/null
 	[ -n "$TB" ] && [ -d "$TB" ] && rm -rf "$TB"
 	return 0

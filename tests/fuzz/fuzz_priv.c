@@ -12,13 +12,14 @@
 
 static int calls, installs;
 
-static int f_install(void *ctx, const struct fw_spec *spec)
+static int f_install(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		     size_t whylen)
 {
 	installs++;
 	return spec->n_include & 1 ? -EINVAL : 0;
 }
 
-static int f_update(void *ctx, const struct fw_spec *spec)
+static int f_update(void *ctx, const struct fw_spec *spec, char *why, size_t whylen)
 {
 	calls++;
 	return 0;

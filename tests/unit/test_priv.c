@@ -15,24 +15,31 @@ struct rec {
 	int install, update, remove, write, restore, ct_stale, ct_ours;
 	size_t last_n;
 	char last_name[320];
+	char label[INSTANCE_LABEL_MAX + 1];
 	int fail_with;	    /* what the next backend call returns */
 	const char *shadow; /* hosts_write marks entries with this name shadowed */
 };
 
-static int rec_install(void *ctx, const struct fw_spec *spec)
+static int rec_install(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		       size_t whylen)
 {
 	struct rec *r = ctx;
 
 	r->install++;
+	snprintf(r->label, sizeof(r->label), "%s", label);
+	if (r->fail_with == -EADDRINUSE)
+		snprintf(why, whylen, "clashes with pid 42");
 	return r->fail_with;
 }
 
-static int rec_update(void *ctx, const struct fw_spec *spec)
+static int rec_update(void *ctx, const struct fw_spec *spec, char *why, size_t whylen)
 {
 	struct rec *r = ctx;
 
 	r->update++;
 	r->last_n = spec->n_include;
+	if (r->fail_with == -EADDRINUSE)
+		snprintf(why, whylen, "clashes with pid 42");
 	return r->fail_with;
 }
 
@@ -134,7 +141,7 @@ static int put_install(void)
 {
 	struct fw_spec sp = base_spec();
 
-	return priv_put_install(msg, sizeof(msg), &sp);
+	return priv_put_install(msg, sizeof(msg), &sp, "alice@office:2222");
 }
 
 static void test_install_roundtrip(void)
@@ -155,7 +162,38 @@ static void test_install_roundtrip(void)
 	CHECK(!memcmp(&m.spec.include[1], &sp.include[1], sizeof(struct subnet)));
 	CHECK(!memcmp(&m.spec.exclude[0], &sp.exclude[0], sizeof(struct subnet)));
 	CHECK(!memcmp(&m.spec.dns[0], &sp.dns[0], sizeof(struct subnet)));
+	CHECK_STR(m.label, "alice@office:2222");
 	priv_msg_free(&m);
+	/* A label is the remote's name as other tunnels will be told it: printable, no blanks. */
+	CHECK_EQ_INT(priv_put_install(msg, sizeof(msg), &sp, "a b"), -EINVAL);
+	CHECK_EQ_INT(priv_put_install(msg, sizeof(msg), &sp, ""), -EINVAL);
+	n = put_install();
+	msg[n - 3] = '\n'; /* inside the label: decoding refuses it too */
+	CHECK_EQ_INT(priv_decode(msg + 4, (size_t)n - 4, &m), -EINVAL);
+}
+
+/* A refusal with a reason carries it in the reply, for the user's one line. */
+static void test_refusal_reason(void)
+{
+	uint8_t out[PRIV_REPLY_MAX];
+	struct priv_server s;
+	struct rec r = {.fail_with = -EADDRINUSE};
+	size_t n;
+	int st;
+
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	n = priv_server_handle(&s, msg + 4, (size_t)put_install() - 4, out, &st);
+	CHECK_EQ_INT(st, -EADDRINUSE);
+	CHECK_EQ_INT(r.install, 1);
+	CHECK_STR(r.label, "alice@office:2222");
+	CHECK(n == PRIV_LEN_BYTES + 6 + strlen("clashes with pid 42") &&
+	      !memcmp(out + PRIV_LEN_BYTES + 6, "clashes with pid 42", n - PRIV_LEN_BYTES - 6));
+	/* A plain failure says nothing more. */
+	r.fail_with = -EPROTO;
+	n = priv_server_handle(&s, msg + 4, (size_t)put_install() - 4, out, &st);
+	CHECK_EQ_INT(st, -EPROTO);
+	CHECK_EQ_INT(n, PRIV_LEN_BYTES + 6);
+	priv_server_finish(&s);
 }
 
 /* Every cut of a valid INSTALL, and every extra byte, is refused without a backend call. */
@@ -231,10 +269,10 @@ static void test_limits(void)
 		many[i] = net4("198.51.100.0", 24);
 	sp.include = many;
 	sp.n_include = PRIV_SUBNETS_MAX + 1;
-	CHECK_EQ_INT(priv_put_install(big, cap, &sp), -EINVAL);
+	CHECK_EQ_INT(priv_put_install(big, cap, &sp, "office"), -EINVAL);
 	sp.n_include = PRIV_SUBNETS_MAX;
-	CHECK(priv_put_install(big, cap, &sp) > 0);
-	CHECK_EQ_INT(priv_put_install(big, 64, &sp), -EMSGSIZE);
+	CHECK(priv_put_install(big, cap, &sp, "office") > 0);
+	CHECK_EQ_INT(priv_put_install(big, 64, &sp, "office"), -EMSGSIZE);
 	free(big);
 }
 
@@ -382,7 +420,7 @@ static void test_hosts_malformed(void)
 	CHECK_EQ_INT(handle(&s, (const uint8_t *)"\0\0\0\0", 4, NULL), -EINVAL);
 	n = priv_put_hello(msg, sizeof(msg), 1, 1000, PRIV_G_CONFINED);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
-	n = priv_put_reply(msg, sizeof(msg), PRIV_INSTALL, 0, NULL, 0);
+	n = priv_put_reply(msg, sizeof(msg), PRIV_INSTALL, 0, NULL, 0, NULL);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EINVAL);
 	CHECK_EQ_INT(r.install + r.update + r.remove + r.write, 1);
 	priv_server_finish(&s);
@@ -488,14 +526,14 @@ static void test_grant_server(void)
 	priv_server_init(&s, &rec_be, &r, &g);
 	sp.uid = 0;
 	sp.n_dns = 0;
-	n = priv_put_install(msg, sizeof(msg), &sp);
+	n = priv_put_install(msg, sizeof(msg), &sp, "alice@office:2222");
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EPERM);
 	CHECK(s.why && strstr(s.why, "another user"));
 	CHECK_EQ_INT(r.install, 0);
 	/* Refused, so nothing is installed: the requests that need it are refused too. */
 	CHECK_EQ_INT(handle(&s, msg, (size_t)priv_put_ct_flush(msg, sizeof(msg)), NULL), -ENOENT);
 	sp.uid = 1000;
-	n = priv_put_install(msg, sizeof(msg), &sp);
+	n = priv_put_install(msg, sizeof(msg), &sp, "alice@office:2222");
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
 	CHECK(s.why == NULL);
 	CHECK_EQ_INT(r.install, 1);
@@ -524,6 +562,7 @@ int main(void)
 	RUN(test_hosts_policy);
 	RUN(test_hosts_malformed);
 	RUN(test_oversized_reply);
+	RUN(test_refusal_reason);
 	RUN(test_grant);
 	RUN(test_grant_server);
 	T_EXIT();
