@@ -336,6 +336,16 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 	snprintf(c->hostkey, sizeof(c->hostkey), "%s %s", tname, fp);
 
 	r = hostkey_check(k->kh, k->name, (const unsigned char *)key, klen, ktype);
+	/*
+	 * As OpenSSH does ("found matching key w/out port"): a server on
+	 * another port whose key is on file for the bare host is the same
+	 * machine. Only a match counts; anything else is judged as [host]:port,
+	 * and nothing is written either way.
+	 */
+	if (r == HOSTKEY_UNKNOWN && cfg->port && cfg->port != 22 &&
+	    hostkey_check(k->kh, cfg->hostname, (const unsigned char *)key, klen, ktype) ==
+		HOSTKEY_MATCH)
+		return 0;
 	if (r == HOSTKEY_MATCH)
 		return 0;
 	if (r == HOSTKEY_CHANGED) {

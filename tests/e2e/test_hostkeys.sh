@@ -1,0 +1,67 @@
+#!/bin/bash
+# test_hostkeys: the server's host key as OpenSSH judges it. A server on
+# another port whose key is on file for the bare host is accepted without
+# writing anything; a changed key names its file and line and the
+# ssh-keygen -R that removes it; -o StrictHostKeyChecking=accept-new adds a
+# new key; on a terminal sluice asks as ssh does. Also the passphrase tries.
+TB_SUITE=hostkeys
+. "$(dirname "$0")/lib.sh"
+need_sluice
+# The same sshd, host keys and all, also on port 2222.
+TB_SSHD_EXTRA="ListenAddress $S4:2222"
+tb_up
+wait_port "$NS_S" 2222 || tb_die "sshd does not listen on 2222"
+NET=198.51.100.0/24
+ED=$(cut -d' ' -f1,2 "$TB/ssh_host_ed25519_key.pub")
+OTHER=$(cut -d' ' -f1,2 "$TB/other_host_key.pub")
+
+# one_line_error NAME PATTERN: the last sluice_run failed with exactly one
+# error line (besides the progress lines) matching PATTERN (grep -E).
+one_line_error() {
+	local lines
+	lines=$(printf '%s\n' "$SLUICE_ERR" | grep -Ev "$PROGRESS_RE" | grep -c .)
+	if [ "$SLUICE_RC" = 0 ] || [ "$SLUICE_RC" = 124 ]; then
+		fail "$1" "exit status $SLUICE_RC, want a failure: $SLUICE_ERR"
+	elif [ "$lines" != 1 ]; then
+		fail "$1" "$lines lines on stderr, want 1: $(echo "$SLUICE_ERR" | tr '\n' '|')"
+	elif ! echo "$SLUICE_ERR" | grep -Eq -- "$2"; then
+		fail "$1" "stderr '$SLUICE_ERR' does not match '$2'"
+	else
+		pass "$1"
+	fi
+}
+
+# with_known FILE: a copy of the test config that keeps its host keys in FILE.
+with_known() {
+	sed "s|UserKnownHostsFile .*|UserKnownHostsFile $1|" "$TB/ssh_config" >"$1.config"
+	SLUICE_CFG=$1.config
+}
+
+# --- port 2222, the key on file for port 22 only ------------------------------
+cp "$TB/known_hosts" "$TB/kh_port"
+with_known "$TB/kh_port"
+before=$(sha256sum <"$TB/kh_port")
+if sluice_start_case port_key_without_port http://$L4/ -r sshhost:2222 $NET; then
+	if grep -q "on $S4 port 2222" "$TB/sshd.log"; then pass port_2222_was_used; else
+		fail port_2222_was_used "sshd logged no connection on port 2222"
+	fi
+	sluice_stop TERM 5
+fi
+if [ "$(sha256sum <"$TB/kh_port")" = "$before" ]; then pass port_nothing_written; else
+	fail port_nothing_written "known_hosts changed: $(tr '\n' '|' <"$TB/kh_port")"
+fi
+
+# A key on file for [host]:2222 that differs is a changed key, as in ssh,
+# whatever the bare host's entry says.
+printf '[%s]:2222 %s\n' $S4 "$OTHER" >>"$TB/kh_port"
+sluice_run -r sshhost:2222 $NET
+one_line_error port_changed_key_refused "CHANGED"
+
+# The bare host's key differing is no reason to accept, nor a changed key.
+printf '%s %s\n' $S4 "$OTHER" >"$TB/kh_port_other"
+with_known "$TB/kh_port_other"
+sluice_run -r sshhost:2222 $NET
+one_line_error port_bare_other_key_unknown "unknown host key for \[$S4\]:2222"
+SLUICE_CFG=
+
+tb_finish
