@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,15 +218,37 @@ static int client_listen(struct client *c)
 /* ssh -G's answer for the remote, once: every session uses it. */
 static int client_resolve(struct client *c)
 {
+	struct sshconf_query q = {
+	    .host = c->o.remote_host,
+	    .user = c->o.remote_user,
+	    .port = c->o.remote_port,
+	    .config = c->o.ssh_config,
+	    .options = c->o.ssh_opt,
+	    .n_options = c->o.n_ssh_opt,
+	};
+	char why[256];
+	struct stat st;
 	int ret;
 
+	/* A key that is not there is the user's typo: say so before connecting anywhere. */
+	for (size_t i = 0; i < c->o.n_identity; i++) {
+		if (stat(c->o.identity[i], &st) < 0) {
+			log_err("-i %s: %s", c->o.identity[i],
+				errno == ENOENT ? "no such file" : strerror(errno));
+			return -errno;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			log_err("-i %s: not a regular file", c->o.identity[i]);
+			return -EINVAL;
+		}
+	}
 	log_info("resolving %s", c->o.remote_host);
-	ret = sshconf_resolve(&c->cfg, c->o.remote_host, c->o.remote_user, c->o.remote_port,
-			      c->o.ssh_config);
+	ret = sshconf_resolve(&c->cfg, &q, why, sizeof(why));
 	if (ret < 0)
-		log_err("cannot resolve the SSH configuration for '%s'%s%s: %s", c->o.remote_host,
-			c->o.ssh_config ? " with " : "", c->o.ssh_config ? c->o.ssh_config : "",
-			ret == -EINVAL ? "ssh -G rejected it" : strerror(-ret));
+		log_err(
+		    "cannot resolve the SSH configuration for '%s'%s%s: %s%s%s", c->o.remote_host,
+		    c->o.ssh_config ? " with " : "", c->o.ssh_config ? c->o.ssh_config : "",
+		    ret == -EINVAL ? "ssh -G rejected it" : strerror(-ret), *why ? ": " : "", why);
 	c->sa =
 	    (struct session_args){&c->o, &c->cfg, &c->pg, &client_ops, c, features_wanted(&c->o)};
 	return ret;

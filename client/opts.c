@@ -45,7 +45,7 @@ enum {
 	OPT_ALL_USERS,
 };
 
-static const char short_opts[] = ":r:x:l:F:i:e:vqVhNHD";
+static const char short_opts[] = ":r:x:l:F:i:o:e:vqVhNHD";
 
 static const struct option long_opts[] = {
     {"remote", required_argument, NULL, 'r'},
@@ -53,6 +53,7 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"ssh-config", required_argument, NULL, 'F'},
     {"identity", required_argument, NULL, 'i'},
+    {"ssh-option", required_argument, NULL, 'o'},
     {"ssh-cmd", required_argument, NULL, 'e'},
     {"direct", no_argument, NULL, OPT_DIRECT},
     {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
@@ -102,6 +103,10 @@ static const char usage_text[] =
     "  -F, --ssh-config FILE   ssh_config file to read instead of ~/.ssh/config\n"
     "  -i, --identity FILE     private key to try first (repeatable)\n"
     "      --known-hosts FILE  known_hosts file to check the server's key against\n"
+    "  -o, --ssh-option KEY=VALUE\n"
+    "                          an ssh_config option, as ssh -o takes it (repeatable;\n"
+    "                          wins over the config file), e.g.\n"
+    "                          -o StrictHostKeyChecking=accept-new\n"
     "  -e, --ssh-cmd CMD       reach the server with CMD instead of sluice's own SSH\n"
     "                          client: CMD [-p PORT] [-l USER] HOST COMMAND is run by\n"
     "                          /bin/sh, and CMD owns host keys and authentication\n"
@@ -469,6 +474,31 @@ static int parse_seeds(struct opts *o, const char *arg, char *err, size_t errlen
 }
 
 /*
+ * -o "Key=Value", "Key Value" or "Key = Value": a keyword of letters and
+ * digits, then a value. Whether ssh knows the keyword, ssh -G says later.
+ */
+static int add_ssh_opt(struct opts *o, const char *arg, char *err, size_t errlen)
+{
+	size_t klen = strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+	const char *v = arg + klen + strspn(arg + klen, " \t");
+
+	if (*v == '=')
+		v++;
+	v += strspn(v, " \t");
+	if (o->n_ssh_opt == OPTS_MAX_SSH_OPT)
+		return errbuf_set(err, errlen, -ENOSPC, "too many -o (at most %d)",
+				  OPTS_MAX_SSH_OPT);
+	if (klen == 0 || v == arg + klen || !*v)
+		return errbuf_set(err, errlen, -EINVAL, "bad -o '%s': want KEY=VALUE", arg);
+	for (const char *p = arg; *p; p++)
+		if ((unsigned char)*p < ' ' && *p != '\t')
+			return errbuf_set(err, errlen, -EINVAL,
+					  "bad -o: control characters in '%.*s'", (int)klen, arg);
+	o->ssh_opt[o->n_ssh_opt++] = arg;
+	return 0;
+}
+
+/*
  * getopt's complaint, in our words. A long option always advances optind
  * past itself; a short one inside a cluster ("-vz") may not, so only a
  * "--" element is trusted to be the culprit.
@@ -540,6 +570,11 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			break;
 		case OPT_KNOWN_HOSTS:
 			o->known_hosts = optarg;
+			break;
+		case 'o':
+			ret = add_ssh_opt(o, optarg, err, errlen);
+			if (ret < 0)
+				return ret;
 			break;
 		case 'e':
 			if (!*optarg)
@@ -677,6 +712,11 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		return errbuf_set(err, errlen, -EINVAL,
 				  "-i and --known-hosts do not apply with -e: the command "
 				  "chooses keys and checks host keys itself");
+	if (o->ssh_cmd && o->n_ssh_opt)
+		return errbuf_set(err, errlen, -EINVAL,
+				  "-o does not apply with -e: give it to the command "
+				  "(e.g. -e 'ssh -o %s')",
+				  o->ssh_opt[0]);
 	if (o->direct && !o->ssh_cmd)
 		return errbuf_set(err, errlen, -EINVAL,
 				  "--direct needs -e: OpenSSH's ssh relays the connections");

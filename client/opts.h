@@ -18,6 +18,7 @@
 #define OPTS_MAX_IDENT	 16
 #define OPTS_MAX_NS	 8
 #define OPTS_MAX_SEEDS	 64
+#define OPTS_MAX_SSH_OPT 64 /* SSHCONF_MAX_OPTIONS */
 
 struct opts {
 	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */
@@ -38,8 +39,10 @@ struct opts {
 	const char *ssh_config;		      /* -F */
 	const char *identity[OPTS_MAX_IDENT]; /* -i, repeatable, in order */
 	size_t n_identity;
-	const char *known_hosts; /* --known-hosts FILE */
-	const char *ssh_cmd;	 /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
+	const char *known_hosts;	       /* --known-hosts FILE */
+	const char *ssh_opt[OPTS_MAX_SSH_OPT]; /* -o "Key=Value" or "Key Value", in order */
+	size_t n_ssh_opt;
+	const char *ssh_cmd; /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
 	bool direct; /* --direct: each connection in its own channel of -e's ssh, which relays it */
 
 	int verbose;		  /* count of -v */

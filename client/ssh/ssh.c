@@ -362,7 +362,7 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 		snprintf(err, errlen, "cannot check the host key of %s: %s", k->name, strerror(-r));
 		return r;
 	}
-	if (cfg->strict == SSHCONF_STRICT_YES) {
+	if (cfg->strict == SSHCONF_STRICT_YES || cfg->strict == SSHCONF_STRICT_ASK) {
 		char how[320];
 
 		if (cfg->port && cfg->port != 22)

@@ -9,15 +9,19 @@
 #include <limits.h>
 #include <pwd.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sshconf.h"
+
+#include "../../common/escape.h"
 
 extern char **environ;
 
@@ -208,7 +212,9 @@ static enum sshconf_strict parse_strict(const char *s)
 		return SSHCONF_STRICT_ACCEPT_NEW;
 	if (!strcasecmp(s, "no") || !strcasecmp(s, "off") || !strcasecmp(s, "false"))
 		return SSHCONF_STRICT_NO;
-	/* yes, true, ask, and anything unforeseen: refuse unknown keys. */
+	if (!strcasecmp(s, "ask"))
+		return SSHCONF_STRICT_ASK;
+	/* yes, true, and anything unforeseen: refuse unknown keys. */
 	return SSHCONF_STRICT_YES;
 }
 
@@ -228,6 +234,14 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 		return parse_port(val, &c->port);
 	if (!strcasecmp(key, "stricthostkeychecking")) {
 		c->strict = parse_strict(val);
+		return 0;
+	}
+	if (!strcasecmp(key, "batchmode")) {
+		c->batch = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
+		return 0;
+	}
+	if (!strcasecmp(key, "hashknownhosts")) {
+		c->hash_known_hosts = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
 		return 0;
 	}
 	if (!strcasecmp(key, "connecttimeout"))
@@ -313,7 +327,7 @@ int sshconf_parse(struct sshconf *c, const char *text)
 	int ret = 0;
 
 	memset(c, 0, sizeof(*c));
-	c->strict = SSHCONF_STRICT_YES;
+	c->strict = SSHCONF_STRICT_ASK;
 	copy = strdup(text);
 	if (!copy)
 		return -ENOMEM;
@@ -344,42 +358,76 @@ out:
 }
 
 /*
- * Run `ssh -G` and collect what it prints. -ENOENT means there is no ssh
- * to ask; any other failure is ssh's verdict on the config.
+ * ssh's last line on stderr (the complaint; it may first say that stdin is
+ * no terminal), escaped, into why.
  */
-static int run_ssh_g(const char *host, const char *user, uint16_t port, const char *config,
-		     char **text)
+static void ssh_words(int fd, char *why, size_t whylen)
+{
+	char text[1024];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	char *line, *end;
+
+	if (n <= 0 || !whylen)
+		return;
+	text[n] = '\0';
+	end = text + n;
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	line = strrchr(text, '\n');
+	line = line ? line + 1 : text;
+	escape_text(why, whylen, line, strlen(line), false);
+}
+
+/*
+ * Run `ssh -G` and collect what it prints. -ENOENT means there is no ssh
+ * to ask; any other failure is ssh's verdict on the config, in why.
+ */
+static int run_ssh_g(const struct sshconf_query *q, char **text, char *why, size_t whylen)
 {
 	posix_spawn_file_actions_t fa;
-	char port_s[8], *argv[12], *buf = NULL, *nb;
+	char port_s[8], **argv, *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
-	int argc = 0, pfd[2] = {-1, -1}, status, ret, fa_ok = 0;
+	int argc = 0, pfd[2] = {-1, -1}, efd = -1, status, ret, fa_ok = 0;
 	pid_t pid = -1;
 	ssize_t n;
 
 	*text = NULL;
+	if (q->n_options > SSHCONF_MAX_OPTIONS)
+		return -E2BIG;
+	argv = calloc(12 + 2 * q->n_options, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
 	argv[argc++] = "ssh";
 	argv[argc++] = "-G";
-	if (config) {
+	if (q->config) {
 		argv[argc++] = "-F";
-		argv[argc++] = (char *)config;
+		argv[argc++] = (char *)q->config;
 	}
-	if (user) {
+	if (q->user) {
 		argv[argc++] = "-l";
-		argv[argc++] = (char *)user;
+		argv[argc++] = (char *)q->user;
 	}
-	if (port) {
-		snprintf(port_s, sizeof(port_s), "%u", (unsigned)port);
+	if (q->port) {
+		snprintf(port_s, sizeof(port_s), "%u", (unsigned)q->port);
 		argv[argc++] = "-p";
 		argv[argc++] = port_s;
 	}
+	/* ssh gives them precedence over the config file and rejects unknown keys itself. */
+	for (size_t i = 0; i < q->n_options; i++) {
+		argv[argc++] = "-o";
+		argv[argc++] = (char *)q->options[i];
+	}
 	/* A host starting with '-' is a host, not an option. */
 	argv[argc++] = "--";
-	argv[argc++] = (char *)host;
+	argv[argc++] = (char *)q->host;
 	argv[argc] = NULL;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* Optional: without it ssh's complaint is lost, not the answer. */
+	efd = memfd_create("sluice-ssh-G", MFD_CLOEXEC);
 	ret = -posix_spawn_file_actions_init(&fa);
 	if (ret < 0)
 		goto out;
@@ -389,7 +437,9 @@ static int run_ssh_g(const char *host, const char *user, uint16_t port, const ch
 	if (!ret)
 		ret = -posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	if (!ret)
-		ret = -posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+		ret = efd >= 0
+			  ? -posix_spawn_file_actions_adddup2(&fa, efd, 2)
+			  : -posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
 	if (ret < 0)
 		goto out;
 	/* glibc and musl both report a failed exec here, so ENOENT means no ssh. */
@@ -439,6 +489,8 @@ static int run_ssh_g(const char *host, const char *user, uint16_t port, const ch
 	if (ret < 0)
 		goto out;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (efd >= 0)
+			ssh_words(efd, why, whylen);
 		ret = -EINVAL;
 		goto out;
 	}
@@ -453,6 +505,9 @@ out:
 		close(pfd[0]);
 	if (pfd[1] >= 0)
 		close(pfd[1]);
+	if (efd >= 0)
+		close(efd);
+	free(argv);
 	free(buf);
 	return ret;
 }
@@ -463,24 +518,76 @@ static int dup_into(char **field, const char *val)
 	return *field ? 0 : -ENOMEM;
 }
 
-/* What OpenSSH would use with no config at all, trimmed to the key types libssh2 reads. */
-static int fill_defaults(struct sshconf *c, const char *host, const char *user, uint16_t port)
+/*
+ * The -o options alone, as a config ssh -G would print: "key value" lines
+ * (each option is "Key=Value" or "Key Value"). Unknown keys are ignored.
+ */
+static int parse_options(struct sshconf *c, const struct sshconf_query *q)
 {
-	const char *home = home_dir();
-	char path[PATH_MAX];
-	size_t i;
-	int n;
+	struct buf b = {0};
+	int ret = buf_add(&b, "", 0);
 
-	memset(c, 0, sizeof(*c));
-	c->strict = SSHCONF_STRICT_YES;
-	c->port = port ? port : 22;
+	for (size_t i = 0; !ret && i < q->n_options; i++) {
+		const char *o = q->options[i];
+		size_t klen = strcspn(o, "= \t");
+		const char *v = o + klen + strspn(o + klen, " \t");
+
+		if (*v == '=')
+			v++;
+		v += strspn(v, " \t");
+		if (strchr(o, '\n'))
+			ret = -EINVAL;
+		if (!ret)
+			ret = buf_add(&b, o, klen);
+		if (!ret)
+			ret = buf_add(&b, " ", 1);
+		if (!ret)
+			ret = buf_adds(&b, v);
+		if (!ret)
+			ret = buf_add(&b, "\n", 1);
+	}
+	if (!ret)
+		ret = sshconf_parse(c, b.p);
+	else
+		memset(c, 0, sizeof(*c));
+	free(b.p);
+	return ret;
+}
+
+/*
+ * What OpenSSH would use with no config at all, trimmed to the key types
+ * libssh2 reads, under the -o options, which win as they do in ssh.
+ */
+static int fill_defaults(struct sshconf *c, const struct sshconf_query *q)
+{
+	const char *home = home_dir(), *user = q->user;
+	char path[PATH_MAX];
+	bool given_ids;
+	size_t i;
+	int n, ret;
+
+	ret = parse_options(c, q);
+	if (ret < 0)
+		return ret;
+	given_ids = c->n_identity > 0;
+	if (q->port)
+		c->port = q->port;
+	if (!c->port)
+		c->port = 22;
 	if (!user)
-		user = local_user();
+		user = c->user ? c->user : local_user();
 	if (!user)
 		return -ENOENT;
-	if (dup_into(&c->hostname, host) < 0 || dup_into(&c->user, user) < 0)
+	if (!c->hostname && dup_into(&c->hostname, q->host) < 0)
 		return -ENOMEM;
-	for (i = 0; i < sizeof(default_identities) / sizeof(default_identities[0]); i++) {
+	if (user != c->user) {
+		free(c->user);
+		if (dup_into(&c->user, user) < 0)
+			return -ENOMEM;
+	}
+	/* An IdentityFile given replaces the default list, as in ssh. */
+	for (i = 0; !given_ids && i < sizeof(default_identities) / sizeof(default_identities[0]);
+	     i++) {
 		n = snprintf(path, sizeof(path), "%s/.ssh/%s", home, default_identities[i]);
 		if (n < 0 || (size_t)n >= sizeof(path))
 			return -ENAMETOOLONG;
@@ -488,6 +595,8 @@ static int fill_defaults(struct sshconf *c, const char *host, const char *user, 
 			return -ENOMEM;
 		c->n_identity++;
 	}
+	if (c->n_known_hosts)
+		return 0;
 	n = snprintf(path, sizeof(path), "%s/.ssh/known_hosts", home);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -497,19 +606,21 @@ static int fill_defaults(struct sshconf *c, const char *host, const char *user, 
 	return 0;
 }
 
-int sshconf_resolve(struct sshconf *c, const char *host, const char *user, uint16_t port,
-		    const char *config)
+int sshconf_resolve(struct sshconf *c, const struct sshconf_query *q, char *why, size_t whylen)
 {
-	const char *me;
+	const char *host = q->host, *user = q->user, *config = q->config, *me;
+	uint16_t port = q->port;
 	char *text = NULL;
 	int ret;
 
 	memset(c, 0, sizeof(*c));
+	if (whylen)
+		why[0] = '\0';
 	if (!host || !*host)
 		return -EINVAL;
-	ret = run_ssh_g(host, user, port, config, &text);
+	ret = run_ssh_g(q, &text, why, whylen);
 	if (ret == -ENOENT) {
-		ret = fill_defaults(c, host, user, port);
+		ret = fill_defaults(c, q);
 		goto out;
 	}
 	if (ret < 0)

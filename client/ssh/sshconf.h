@@ -11,7 +11,14 @@
 
 #define SSHCONF_MAX_FILES 16
 
-enum sshconf_strict { SSHCONF_STRICT_YES = 0, SSHCONF_STRICT_ACCEPT_NEW, SSHCONF_STRICT_NO };
+#define SSHCONF_MAX_OPTIONS 64
+
+enum sshconf_strict {
+	SSHCONF_STRICT_YES = 0,
+	SSHCONF_STRICT_ACCEPT_NEW,
+	SSHCONF_STRICT_NO,
+	SSHCONF_STRICT_ASK, /* on a terminal ask, as ssh does; elsewhere as "yes" */
+};
 
 struct sshconf {
 	char *hostname; /* what to connect to (after HostName) */
@@ -21,10 +28,12 @@ struct sshconf {
 	size_t n_identity;
 	char *known_hosts[SSHCONF_MAX_FILES]; /* UserKnownHostsFile list, ~ expanded */
 	size_t n_known_hosts;
-	enum sshconf_strict strict; /* "ask" and "yes" both refuse unknown keys */
-	int connect_timeout;	    /* seconds, 0 = none */
-	int alive_interval;	    /* ServerAliveInterval, seconds, 0 = unset */
-	int alive_count;	    /* ServerAliveCountMax (ssh -G always prints it: 3) */
+	enum sshconf_strict strict;
+	int batch;	      /* BatchMode: never ask about a host key */
+	int hash_known_hosts; /* HashKnownHosts: write new keys with hashed names */
+	int connect_timeout;  /* seconds, 0 = none */
+	int alive_interval;   /* ServerAliveInterval, seconds, 0 = unset */
+	int alive_count;      /* ServerAliveCountMax (ssh -G always prints it: 3) */
 	/*
 	 * Not from ssh -G: the address the last session reached, tried on a
 	 * reconnect when the name does not resolve (with --dns, the resolver
@@ -40,13 +49,24 @@ struct sshconf {
 /* Parse the text `ssh -G` prints into c. Unknown keys are ignored. Returns 0 or -errno. */
 int sshconf_parse(struct sshconf *c, const char *text);
 
+/* What to ask ssh about; all but host may be NULL/0. */
+struct sshconf_query {
+	const char *host;
+	const char *user;
+	uint16_t port;
+	const char *config;	    /* -F */
+	const char *const *options; /* -o "Key=Value" or "Key Value", before the config */
+	size_t n_options;	    /* at most SSHCONF_MAX_OPTIONS */
+};
+
 /*
- * Fill c for host: run `ssh -G [-F config] [-l user] [-p port] host` when ssh
- * is installed, else use defaults (~/.ssh/id_*, ~/.ssh/known_hosts, port 22,
- * the current user). user/port/config may be NULL/0. Returns 0 or -errno.
+ * Fill c for q->host: run `ssh -G [-F config] [-l user] [-p port] [-o OPT]...
+ * host` when ssh is installed, else use defaults (~/.ssh/id_*,
+ * ~/.ssh/known_hosts, port 22, the current user) under the -o options.
+ * Returns 0 or -errno; -EINVAL when ssh rejected the config or an option,
+ * with ssh's own words (escaped, one line) in why when it gave any.
  */
-int sshconf_resolve(struct sshconf *c, const char *host, const char *user, uint16_t port,
-		    const char *config);
+int sshconf_resolve(struct sshconf *c, const struct sshconf_query *q, char *why, size_t whylen);
 
 void sshconf_free(struct sshconf *c);
 

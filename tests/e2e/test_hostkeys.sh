@@ -64,4 +64,41 @@ sluice_run -r sshhost:2222 $NET
 one_line_error port_bare_other_key_unknown "unknown host key for \[$S4\]:2222"
 SLUICE_CFG=
 
+# --- -o, as ssh takes it ---------------------------------------------------------
+# accept-new on the command line wins over the config's "yes": the key is
+# added to the config's known_hosts, and the next run finds it there.
+: >"$TB/kh_new"
+with_known "$TB/kh_new"
+if sluice_start_case o_accept_new http://$L4/ -r sshhost -o StrictHostKeyChecking=accept-new $NET; then
+	sluice_stop TERM 5
+fi
+if grep -qF "$S4 $ED" "$TB/kh_new"; then pass o_accept_new_added; else
+	fail o_accept_new_added "not in known_hosts: $(tr '\n' '|' <"$TB/kh_new")"
+fi
+SLUICE_CFG=
+# Port and ConnectTimeout from -o; the key on file for the bare host serves 2222.
+if sluice_start_case o_port http://$L4/ -r sshhost -o 'ConnectTimeout 3' -o Port=2222 $NET; then
+	if grep -q "connecting to $S4 port 2222" "$SLUICE_LOG"; then pass o_port_used; else
+		fail o_port_used "$(sluice_log_tail 5)"
+	fi
+	sluice_stop TERM 5
+fi
+# UserKnownHostsFile from -o, and it wins over the config's.
+with_known "$TB/known_hosts"
+sluice_run -r sshhost -o "UserKnownHostsFile=$TB/known_hosts_changed" $NET
+one_line_error o_known_hosts_file "CHANGED"
+SLUICE_CFG=
+sluice_run -r sshhost -o StrictHostKeyChecknig=no $NET
+one_line_error o_misspelled_refused "ssh -G rejected it: .*[Bb]ad configuration option: stricthostkeychecknig"
+sluice_run -r sshhost -o StrictHostKeyChecking $NET
+one_line_error o_no_value_refused "-o .*KEY=VALUE"
+
+# --- -i: a file that is not there is named --------------------------------------
+: >"$TB/sshd.log"
+sluice_run -r sshhost -i "$TB/no_such_key" $NET
+one_line_error i_missing_named "-i $TB/no_such_key: no such file"
+if ! grep -q "Connection from" "$TB/sshd.log"; then pass i_missing_before_connecting; else
+	fail i_missing_before_connecting "sshd saw a connection"
+fi
+
 tb_finish

@@ -131,6 +131,29 @@ static const struct {
     {"first.last@host.test", "first.last", "host.test", 0},
 };
 
+static void test_ssh_option(void)
+{
+	static const char *const bad[] = {
+	    "StrictHostKeyChecking", "=no", "Port=", "Port =  ", "Us-er=x", "User=a\nHost b"};
+	struct opts o;
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-o", "StrictHostKeyChecking=accept-new", "--ssh-option",
+			   "Port 2222", "-oUser = bob", "10/8"),
+		     OPTS_RUN);
+	CHECK_EQ_INT(o.n_ssh_opt, 3);
+	CHECK_STR(o.ssh_opt[0], "StrictHostKeyChecking=accept-new");
+	CHECK_STR(o.ssh_opt[1], "Port 2222");
+	CHECK_STR(o.ssh_opt[2], "User = bob");
+	opts_free(&o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ_INT(PARSE(&o, "-r", "h", "-o", bad[i], "10/8"), -EINVAL);
+		CHECK(strstr(err, "-o") != NULL);
+	}
+	/* The command checks its own host keys: the option would silently do nothing. */
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "ssh", "-o", "Port=2", "10/8"), -EINVAL);
+	CHECK(strstr(err, "-o does not apply with -e") != NULL);
+}
+
 static void test_remote(void)
 {
 	struct opts o;
@@ -340,10 +363,12 @@ static void test_errors(void)
 static void test_help_version(void)
 {
 	static const char *const names[] = {
-	    "--remote",	 "--exclude", "--listen",  "--ssh-config", "--identity",  "--known-hosts",
-	    "--verbose", "--quiet",   "--version", "--help",	   "--auto-nets", "--auto-hosts",
-	    "--dns",	 "-r,",	      "-x,",	   "-l,",	   "-F,",	  "-i,",
-	    "-v,",	 "-q,",	      "-V,",	   "-h,",	   "-N,",	  "-H,",
+	    "--remote",	     "--exclude",    "--listen", "--ssh-config", "--identity",
+	    "--known-hosts", "--verbose",    "--quiet",	 "--version",	 "--help",
+	    "--auto-nets",   "--auto-hosts", "--dns",	 "-r,",		 "-x,",
+	    "-l,",	     "-F,",	     "-i,",	 "-v,",		 "-q,",
+	    "-V,",	     "-h,",	     "-N,",	 "-H,",		 "-o,",
+	    "--ssh-option",
 	};
 	struct opts o;
 	size_t i;
@@ -447,6 +472,7 @@ int main(void)
 {
 	RUN(test_basic);
 	RUN(test_everything);
+	RUN(test_ssh_option);
 	RUN(test_remote);
 	RUN(test_remote_bad);
 	RUN(test_listen);

@@ -241,7 +241,7 @@ static void test_parse_defaults(void)
 	CHECK_STR(c.hostname, "somehost");
 	CHECK(c.user == NULL);
 	CHECK_EQ_INT(c.port, 22);
-	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ASK);
 	CHECK_EQ_INT(c.connect_timeout, 0);
 	CHECK_EQ_INT(c.n_identity, ARRAY_LEN(ids));
 	for (i = 0; i < ARRAY_LEN(ids) && i < c.n_identity; i++) {
@@ -258,7 +258,7 @@ static void test_parse_defaults(void)
 	CHECK_EQ_INT(sshconf_parse(&c, ""), 0);
 	CHECK(c.hostname == NULL && c.user == NULL && c.port == 0);
 	CHECK(c.n_identity == 0 && c.n_known_hosts == 0);
-	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ASK);
 	sshconf_free(&c);
 	home_restore();
 }
@@ -268,7 +268,7 @@ static const struct {
 	enum sshconf_strict want;
 } stricts[] = {
     {"yes", SSHCONF_STRICT_YES},      {"true", SSHCONF_STRICT_YES},
-    {"ask", SSHCONF_STRICT_YES},      {"Yes", SSHCONF_STRICT_YES},
+    {"ask", SSHCONF_STRICT_ASK},      {"Yes", SSHCONF_STRICT_YES},
     {"whatever", SSHCONF_STRICT_YES}, {"accept-new", SSHCONF_STRICT_ACCEPT_NEW},
     {"no", SSHCONF_STRICT_NO},	      {"off", SSHCONF_STRICT_NO},
     {"false", SSHCONF_STRICT_NO},
@@ -478,6 +478,16 @@ static int have_ssh(void)
 	return system("command -v ssh >/dev/null 2>&1") == 0;
 }
 
+/* No -o options: what -F, -l and -p alone give. */
+static int resolve(struct sshconf *c, const char *host, const char *user, uint16_t port,
+		   const char *config)
+{
+	struct sshconf_query q = {.host = host, .user = user, .port = port, .config = config};
+	char why[256];
+
+	return sshconf_resolve(c, &q, why, sizeof(why));
+}
+
 static void test_resolve_real(void)
 {
 	struct sshconf c;
@@ -494,7 +504,7 @@ static void test_resolve_real(void)
 				cfg, sizeof(cfg)),
 		     0);
 
-	CHECK_EQ_INT(sshconf_resolve(&c, "alias", NULL, 0, cfg), 0);
+	CHECK_EQ_INT(resolve(&c, "alias", NULL, 0, cfg), 0);
 	CHECK_STR(c.hostname, "192.0.2.9");
 	CHECK_STR(c.user, "carol");
 	CHECK_EQ_INT(c.port, 2201);
@@ -507,18 +517,18 @@ static void test_resolve_real(void)
 	sshconf_free(&c);
 
 	/* The command line wins over the config. */
-	CHECK_EQ_INT(sshconf_resolve(&c, "alias", "dave", 99, cfg), 0);
+	CHECK_EQ_INT(resolve(&c, "alias", "dave", 99, cfg), 0);
 	CHECK_STR(c.hostname, "192.0.2.9");
 	CHECK_STR(c.user, "dave");
 	CHECK_EQ_INT(c.port, 99);
 	sshconf_free(&c);
 
 	/* A host no block matches: ssh's defaults. */
-	CHECK_EQ_INT(sshconf_resolve(&c, "other.test", NULL, 0, cfg), 0);
+	CHECK_EQ_INT(resolve(&c, "other.test", NULL, 0, cfg), 0);
 	CHECK_STR(c.hostname, "other.test");
 	CHECK_STR(c.user, me());
 	CHECK_EQ_INT(c.port, 22);
-	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ASK);
 	CHECK_EQ_INT(c.connect_timeout, 0);
 	CHECK(c.n_identity >= 3);
 	CHECK(c.n_known_hosts >= 1);
@@ -535,17 +545,72 @@ static void test_resolve_broken(void)
 		return;
 	}
 	snprintf(missing, sizeof(missing), "%s/no-such-config", tmpdir);
-	CHECK_EQ_INT(sshconf_resolve(&c, "alias", NULL, 0, missing), -EINVAL);
+	CHECK_EQ_INT(resolve(&c, "alias", NULL, 0, missing), -EINVAL);
 	CHECK(c.hostname == NULL);
 
 	CHECK_EQ_INT(write_file("bad", "Host x\n NoSuchKeyword yes\n", cfg, sizeof(cfg)), 0);
-	CHECK_EQ_INT(sshconf_resolve(&c, "x", NULL, 0, cfg), -EINVAL);
+	CHECK_EQ_INT(resolve(&c, "x", NULL, 0, cfg), -EINVAL);
 
 	/* Goes to ssh as a host after "--", never as an option. */
-	CHECK_EQ_INT(sshconf_resolve(&c, "-oProxyCommand=false", NULL, 0, "/dev/null"), -EINVAL);
+	CHECK_EQ_INT(resolve(&c, "-oProxyCommand=false", NULL, 0, "/dev/null"), -EINVAL);
 
-	CHECK_EQ_INT(sshconf_resolve(&c, "", NULL, 0, NULL), -EINVAL);
-	CHECK_EQ_INT(sshconf_resolve(&c, NULL, NULL, 0, NULL), -EINVAL);
+	CHECK_EQ_INT(resolve(&c, "", NULL, 0, NULL), -EINVAL);
+	CHECK_EQ_INT(resolve(&c, NULL, NULL, 0, NULL), -EINVAL);
+}
+
+/* -o: before the config file, so it wins; ssh itself refuses a misspelled key. */
+static void test_resolve_options(void)
+{
+	static const char *const opts[] = {
+	    "StrictHostKeyChecking=accept-new",
+	    "Port 2300",
+	    "User=frank",
+	    "IdentityFile=/tmp/y/id",
+	    "UserKnownHostsFile /tmp/y/kh",
+	    "ConnectTimeout = 9",
+	    "ServerAliveInterval=11",
+	    "ServerAliveCountMax=4",
+	    "BatchMode=yes",
+	    "HashKnownHosts=yes",
+	};
+	static const char *const bad[] = {"StrictHostKeyChecknig=no"};
+	struct sshconf_query q = {.host = "alias", .options = opts, .n_options = ARRAY_LEN(opts)};
+	struct sshconf c;
+	char cfg[128], why[256];
+
+	if (!have_ssh()) {
+		printf("  (no ssh installed: skipped)\n");
+		return;
+	}
+	CHECK_EQ_INT(write_file("config_o",
+				"Host alias\n HostName 192.0.2.9\n Port 2201\n User carol\n"
+				" IdentityFile /tmp/x/id\n UserKnownHostsFile /tmp/x/kh\n"
+				" StrictHostKeyChecking yes\n ConnectTimeout 7\n",
+				cfg, sizeof(cfg)),
+		     0);
+	q.config = cfg;
+	CHECK_EQ_INT(sshconf_resolve(&c, &q, why, sizeof(why)), 0);
+	CHECK_STR(c.hostname, "192.0.2.9");
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ACCEPT_NEW);
+	CHECK_EQ_INT(c.port, 2300);
+	CHECK_STR(c.user, "frank");
+	/* IdentityFile adds up, the command line's first. */
+	CHECK(c.n_identity >= 1);
+	CHECK_STR(c.identity[0], "/tmp/y/id");
+	CHECK_EQ_INT(c.n_known_hosts, 1);
+	CHECK_STR(c.known_hosts[0], "/tmp/y/kh");
+	CHECK_EQ_INT(c.connect_timeout, 9);
+	CHECK_EQ_INT(c.alive_interval, 11);
+	CHECK_EQ_INT(c.alive_count, 4);
+	CHECK_EQ_INT(c.batch, 1);
+	CHECK_EQ_INT(c.hash_known_hosts, 1);
+	sshconf_free(&c);
+
+	q.options = bad;
+	q.n_options = 1;
+	CHECK_EQ_INT(sshconf_resolve(&c, &q, why, sizeof(why)), -EINVAL);
+	CHECK(strstr(why, "stricthostkeychecknig") != NULL);
+	CHECK(strchr(why, '\n') == NULL);
 }
 
 static void test_resolve_no_ssh(void)
@@ -557,7 +622,7 @@ static void test_resolve_no_ssh(void)
 	/* An empty directory as the whole PATH: there is no ssh to find. */
 	setenv("PATH", tmpdir, 1);
 	home_set("/home/nossh");
-	CHECK_EQ_INT(sshconf_resolve(&c, "host.test", NULL, 0, NULL), 0);
+	CHECK_EQ_INT(resolve(&c, "host.test", NULL, 0, NULL), 0);
 	CHECK_STR(c.hostname, "host.test");
 	CHECK_STR(c.user, me());
 	CHECK_EQ_INT(c.port, 22);
@@ -567,14 +632,33 @@ static void test_resolve_no_ssh(void)
 	CHECK_STR(c.identity[2], at_home("/.ssh/id_rsa"));
 	CHECK_EQ_INT(c.n_known_hosts, 1);
 	CHECK_STR(c.known_hosts[0], at_home("/.ssh/known_hosts"));
-	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_YES);
+	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ASK);
 	CHECK_EQ_INT(c.connect_timeout, 0);
 	sshconf_free(&c);
 
-	CHECK_EQ_INT(sshconf_resolve(&c, "host.test", "erin", 2022, "/ignored"), 0);
+	CHECK_EQ_INT(resolve(&c, "host.test", "erin", 2022, "/ignored"), 0);
 	CHECK_STR(c.user, "erin");
 	CHECK_EQ_INT(c.port, 2022);
 	sshconf_free(&c);
+
+	{
+		static const char *const opts[] = {"StrictHostKeyChecking accept-new", "Port=2023",
+						   "User=gina", "IdentityFile=/k",
+						   "UserKnownHostsFile=/kh"};
+		struct sshconf_query q = {
+		    .host = "host.test", .options = opts, .n_options = ARRAY_LEN(opts)};
+		char why[64];
+
+		CHECK_EQ_INT(sshconf_resolve(&c, &q, why, sizeof(why)), 0);
+		CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ACCEPT_NEW);
+		CHECK_EQ_INT(c.port, 2023);
+		CHECK_STR(c.user, "gina");
+		CHECK_EQ_INT(c.n_identity, 1);
+		CHECK_STR(c.identity[0], "/k");
+		CHECK_EQ_INT(c.n_known_hosts, 1);
+		CHECK_STR(c.known_hosts[0], "/kh");
+		sshconf_free(&c);
+	}
 
 	home_restore();
 	setenv("PATH", saved, 1);
@@ -598,6 +682,7 @@ int main(void)
 	RUN(test_limits);
 	RUN(test_expand);
 	RUN(test_resolve_real);
+	RUN(test_resolve_options);
 	RUN(test_resolve_broken);
 	RUN(test_resolve_no_ssh);
 
