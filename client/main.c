@@ -585,7 +585,7 @@ static void client_dropped(struct client *c)
 static int client_reconnect(struct client *c)
 {
 	struct listen_handoff ho;
-	char err[512];
+	char err[1024];
 	int64_t now = clock_ms();
 	size_t held;
 	int ret;
@@ -845,7 +845,7 @@ int main(int argc, char **argv)
 {
 	static struct client c;
 	struct listen_handoff ho;
-	char err[512] = "", table[FW_TABLE_MAX];
+	char err[1024] = "", table[FW_TABLE_MAX];
 	int ret;
 
 	c.ls.reserve_fd = -1;

@@ -115,6 +115,15 @@ static int bad_hash(const char *p)
 	return !h || strcspn(h + 1, " \t") != 28;
 }
 
+/*
+ * @cert-authority and @revoked lines would be misread as a host named
+ * "@...": skipped, as are comments, blank lines and hashes libssh2 mishandles.
+ */
+static bool skip_line(const char *p)
+{
+	return *p == '@' || *p == '#' || *p == '\n' || *p == '\0' || bad_hash(p);
+}
+
 static int load_file(LIBSSH2_KNOWNHOSTS *kh, const char *file)
 {
 	FILE *f = fopen(file, "re");
@@ -135,12 +144,9 @@ static int load_file(LIBSSH2_KNOWNHOSTS *kh, const char *file)
 
 		while (*p == ' ' || *p == '\t')
 			p++;
-		/*
-		 * @cert-authority and @revoked lines would be misread as a host
-		 * named "@...": skip them. A line libssh2 rejects is skipped too;
-		 * readfile would stop at it and lose every entry after it.
+		/* A line libssh2 rejects is skipped too; readfile would lose every entry after it.
 		 */
-		if (*p == '@' || *p == '#' || *p == '\n' || *p == '\0' || bad_hash(p))
+		if (skip_line(p))
 			continue;
 		if (libssh2_knownhost_readline(kh, p, (size_t)len - (size_t)(p - line),
 					       LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0)
@@ -252,6 +258,62 @@ int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char 
 	default:
 		return -ENOMEM;
 	}
+}
+
+/* Whether this one known_hosts line has name with a key of this type other than key. */
+static bool line_differs(LIBSSH2_SESSION *s, const char *p, size_t len, const char *name,
+			 const unsigned char *key, size_t klen, int knownhost_type)
+{
+	LIBSSH2_KNOWNHOSTS *one = libssh2_knownhost_init(s);
+	bool differs = false;
+
+	if (!one)
+		return false;
+	if (libssh2_knownhost_readline(one, p, len, LIBSSH2_KNOWNHOST_FILE_OPENSSH) == 0)
+		differs =
+		    libssh2_knownhost_checkp(one, name, -1, (const char *)key, klen,
+					     LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+						 LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_type,
+					     NULL) == LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
+	libssh2_knownhost_free(one);
+	return differs;
+}
+
+int hostkey_locate(LIBSSH2_SESSION *s, const char *const *files, size_t n, const char *name,
+		   const unsigned char *key, size_t len, int hostkey_type, size_t *file_index,
+		   unsigned long *line_no)
+{
+	const struct key_kind *k = kind_of(hostkey_type);
+	char *line = NULL;
+	size_t cap = 0;
+	int r = -ENOENT;
+
+	if (!k || !len)
+		return -EINVAL;
+	for (size_t i = 0; i < n && r == -ENOENT; i++) {
+		FILE *f = files[i] && *files[i] ? fopen(files[i], "re") : NULL;
+		unsigned long no = 0;
+		ssize_t got;
+
+		if (!f)
+			continue;
+		/* Line by line, so hashed names match as libssh2 matches them. */
+		while ((got = getline(&line, &cap, f)) > 0) {
+			const char *p = line + strspn(line, " \t");
+
+			no++;
+			if (skip_line(p) || !line_differs(s, p, (size_t)got - (size_t)(p - line),
+							  name, key, len, k->knownhost_type))
+				continue;
+			*file_index = i;
+			*line_no = no;
+			r = 0;
+			break;
+		}
+		fclose(f);
+	}
+	free(line);
+	return r;
 }
 
 bool hostkey_owner_ok(const struct stat *st)

@@ -50,6 +50,15 @@ int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *name, const char *const 
 int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
 		  int hostkey_type);
 
+/*
+ * Where the key on file that differs from key (a CHANGED verdict) is: the
+ * index into files[] and the 1-based line. s is any session (libssh2 needs
+ * one to parse). 0, -ENOENT when no line has it, or -EINVAL.
+ */
+int hostkey_locate(LIBSSH2_SESSION *s, const char *const *files, size_t n, const char *name,
+		   const unsigned char *key, size_t len, int hostkey_type, size_t *file_index,
+		   unsigned long *line_no);
+
 /* A known_hosts file may be trusted: owned by the effective user or root, not world-writable. */
 bool hostkey_owner_ok(const struct stat *st);
 

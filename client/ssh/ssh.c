@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -312,6 +313,31 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 	return 0;
 }
 
+/* s in single quotes for a shell command the user may paste. 0 or -ENAMETOOLONG. */
+static int shell_quote(char *out, size_t outlen, const char *s)
+{
+	size_t o = 0;
+
+	if (outlen < 3)
+		return -ENAMETOOLONG;
+	out[o++] = '\'';
+	for (; *s; s++) {
+		const char *piece = *s == '\'' ? "'\\''" : NULL;
+		size_t n = piece ? strlen(piece) : 1;
+
+		if (o + n + 2 > outlen)
+			return -ENAMETOOLONG;
+		if (piece)
+			memcpy(out + o, piece, n);
+		else
+			out[o] = *s;
+		o += n;
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+	return 0;
+}
+
 static int known_verify(struct ssh_conn *c, struct known *k, const struct sshconf *cfg,
 			enum ssh_fail *fail, char *err, size_t errlen)
 {
@@ -349,12 +375,26 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 	if (r == HOSTKEY_MATCH)
 		return 0;
 	if (r == HOSTKEY_CHANGED) {
+		size_t fi = 0;
+		unsigned long line = 0;
+		char qname[700], qfile[PATH_MAX * 4 + 3];
+
 		/* Refused even with StrictHostKeyChecking no: safer than ssh, which goes on. */
 		*fail = SSH_FAIL_HOSTKEY_CHANGED;
-		snprintf(err, errlen,
-			 "host key for %s has CHANGED (%s); refusing to connect (possible "
-			 "man-in-the-middle; fix %s)",
-			 k->name, c->hostkey, k->save_to ? k->save_to : "your known_hosts");
+		if (hostkey_locate(c->session, k->files, k->n_files, k->name,
+				   (const unsigned char *)key, klen, ktype, &fi, &line) == 0 &&
+		    shell_quote(qname, sizeof(qname), k->name) == 0 &&
+		    shell_quote(qfile, sizeof(qfile), k->files[fi]) == 0)
+			snprintf(err, errlen,
+				 "host key for %s has CHANGED (%s); refusing to connect (possible "
+				 "man-in-the-middle); the old key is at %s:%lu; if the change is "
+				 "expected, remove it with: ssh-keygen -R %s -f %s",
+				 k->name, c->hostkey, k->files[fi], line, qname, qfile);
+		else
+			snprintf(err, errlen,
+				 "host key for %s has CHANGED (%s); refusing to connect (possible "
+				 "man-in-the-middle; fix %s)",
+				 k->name, c->hostkey, k->save_to ? k->save_to : "your known_hosts");
 		return -EPERM;
 	}
 	if (r != HOSTKEY_UNKNOWN) {

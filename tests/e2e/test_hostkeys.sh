@@ -55,7 +55,21 @@ fi
 # whatever the bare host's entry says.
 printf '[%s]:2222 %s\n' $S4 "$OTHER" >>"$TB/kh_port"
 sluice_run -r sshhost:2222 $NET
-one_line_error port_changed_key_refused "CHANGED"
+one_line_error port_changed_key_refused "CHANGED.*at $TB/kh_port:3; .*ssh-keygen -R '\[$S4\]:2222' -f '$TB/kh_port'\$"
+
+# --- a changed key: its file and line, and the command that removes it ------------
+cp "$TB/known_hosts_changed" "$TB/kh_changed"
+printf '%s %s\n' 198.51.100.9 "$ED" | cat - "$TB/kh_changed" >"$TB/kh_changed.tmp"
+mv "$TB/kh_changed.tmp" "$TB/kh_changed"
+sluice_run -r sshhost --known-hosts "$TB/kh_changed" $NET
+one_line_error changed_names_file_line "CHANGED \(ssh-ed25519 SHA256:[^)]*\).* at $TB/kh_changed:2; "
+cmd=$(echo "$SLUICE_ERR" | grep -o "ssh-keygen -R .*")
+if [ "$cmd" = "ssh-keygen -R '$S4' -f '$TB/kh_changed'" ] && eval "$cmd" >/dev/null 2>&1 &&
+	! grep -q "^$S4 " "$TB/kh_changed" && grep -q "^198.51.100.9 " "$TB/kh_changed"; then
+	pass changed_keygen_command_works
+else
+	fail changed_keygen_command_works "command '$cmd'; file now: $(tr '\n' '|' <"$TB/kh_changed")"
+fi
 
 # The bare host's key differing is no reason to accept, nor a changed key.
 printf '%s %s\n' $S4 "$OTHER" >"$TB/kh_port_other"

@@ -192,6 +192,48 @@ static void test_check_verdicts(void)
 	libssh2_knownhost_free(kh);
 }
 
+static void test_locate_changed(void)
+{
+	static const char first[] = "# comment\n"
+				    "192.0.2.7 ssh-ed25519 " ED_B64 "\n"
+				    "@revoked 192.0.2.2 ssh-ed25519 " ED_B64 "\n"
+				    "192.0.2.2 ecdsa-sha2-nistp256 " EC_B64 "\n"
+				    "[192.0.2.2]:2222 ssh-ed25519 " ED_B64 "\n";
+	static const char second[] = "\n192.0.2.8,192.0.2.2 ssh-ed25519 " ED_B64 "\n";
+	unsigned char other[sizeof(ed_blob)];
+	char p1[128], p2[128];
+	const char *files[3];
+	unsigned long line = 0;
+	size_t idx = 9;
+
+	memcpy(other, ed_blob, sizeof(other));
+	other[sizeof(other) - 1] ^= 1;
+	snprintf(p1, sizeof(p1), "%s/locate1", tmpdir);
+	snprintf(p2, sizeof(p2), "%s/locate2", tmpdir);
+	CHECK(t_write_file(p1, first, strlen(first)) == 0);
+	CHECK(t_write_file(p2, second, strlen(second)) == 0);
+	files[0] = "/nonexistent/known_hosts";
+	files[1] = p1;
+	files[2] = p2;
+	CHECK_EQ_INT(hostkey_locate(session, files, 3, "192.0.2.2", other, sizeof(other),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, &idx, &line),
+		     0);
+	CHECK_EQ_INT(idx, 2);
+	CHECK_EQ_INT(line, 2);
+	CHECK_EQ_INT(hostkey_locate(session, files, 3, "[192.0.2.2]:2222", other, sizeof(other),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, &idx, &line),
+		     0);
+	CHECK_EQ_INT(idx, 1);
+	CHECK_EQ_INT(line, 5);
+	/* The key on file is not "changed" against itself, nor another type's entry. */
+	CHECK_EQ_INT(hostkey_locate(session, files, 2, "192.0.2.2", other, sizeof(other),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, &idx, &line),
+		     -ENOENT);
+	CHECK_EQ_INT(hostkey_locate(session, files, 3, "192.0.2.2", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, &idx, &line),
+		     -ENOENT);
+}
+
 static void test_append_keeps_file(void)
 {
 	/* A well-formed hash: libssh2 1.10 leaks an HMAC context on malformed ones. */
@@ -313,6 +355,7 @@ int main(void)
 	RUN(test_type_names);
 	RUN(test_methods_from_file);
 	RUN(test_check_verdicts);
+	RUN(test_locate_changed);
 	RUN(test_append_keeps_file);
 	RUN(test_append_creates_dir);
 	RUN(test_append_refuses_planted);
