@@ -226,6 +226,18 @@ static bool have_tty(void)
 	return isatty(STDIN_FILENO) == 1;
 }
 
+bool auth_have_tty(void)
+{
+	return have_tty() && isatty(STDERR_FILENO) == 1;
+}
+
+int auth_ask(const char *text, const char *prompt, char *out, size_t outlen)
+{
+	if (text)
+		tty_show(text, strlen(text));
+	return tty_ask(prompt, strlen(prompt), true, out, outlen);
+}
+
 int auth_key_encrypted(const char *path)
 {
 	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";

@@ -1,12 +1,14 @@
 /*
  * auth: user authentication once the handshake and host key check are done:
  * ssh-agent, identity files, then keyboard-interactive and password when
- * there is a terminal to ask on. Prompts go to /dev/tty, never stdout.
+ * there is a terminal to ask on. Prompts go to /dev/tty, never stdout;
+ * ssh.c puts its host key question through them too.
  */
 #ifndef SLUICE_AUTH_H
 #define SLUICE_AUTH_H
 
 #include <libssh2.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct auth_result {
@@ -26,6 +28,15 @@ struct auth_result {
  */
 int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
 	     size_t n_ids, struct auth_result *res);
+
+/* Whether a question may be put: stdin and stderr are a terminal. */
+bool auth_have_tty(void);
+
+/*
+ * Show text (may be NULL), then ask prompt on /dev/tty with the answer
+ * echoed, as for a host key. 0, -ENODATA on ^D, -EINTR, or -errno.
+ */
+int auth_ask(const char *text, const char *prompt, char *out, size_t outlen);
 
 /*
  * Whether a private key file is passphrase protected: 1, 0, or -errno.

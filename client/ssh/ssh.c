@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,6 +339,37 @@ static int shell_quote(char *out, size_t outlen, const char *s)
 	return 0;
 }
 
+/*
+ * OpenSSH's question for an unknown key: yes, no, or the fingerprint typed
+ * back (which proves it was compared). 0 to accept, -EPERM or -errno not.
+ */
+static int known_ask(struct ssh_conn *c, const struct known *k, const char *fp)
+{
+	char text[600], addr[NI_MAXHOST] = "", answer[128];
+	const char *prompt =
+	    "Are you sure you want to continue connecting (yes/no/[fingerprint])? ";
+	int r;
+
+	if (c->peer_len)
+		addr_text((const struct sockaddr *)&c->peer, c->peer_len, addr, sizeof(addr));
+	snprintf(text, sizeof(text),
+		 "The authenticity of host '%s%s%s%s' can't be established.\n"
+		 "%s key fingerprint is %s.",
+		 k->name, *addr ? " (" : "", addr, *addr ? ")" : "", c->hostkey_type, fp);
+	for (int i = 0;; i++) {
+		r = auth_ask(i ? NULL : text, prompt, answer, sizeof(answer));
+		if (r == -EMSGSIZE)
+			continue;
+		if (r < 0)
+			return r;
+		if (!strcasecmp(answer, "yes") || !strcmp(answer, fp))
+			return 0;
+		if (!strcasecmp(answer, "no"))
+			return -EPERM;
+		prompt = "Please type 'yes', 'no' or the fingerprint: ";
+	}
+}
+
 static int known_verify(struct ssh_conn *c, struct known *k, const struct sshconf *cfg,
 			enum ssh_fail *fail, char *err, size_t errlen)
 {
@@ -360,6 +392,7 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 		return r;
 	}
 	snprintf(c->hostkey, sizeof(c->hostkey), "%s %s", tname, fp);
+	snprintf(c->hostkey_type, sizeof(c->hostkey_type), "%s", tname);
 
 	r = hostkey_check(k->kh, k->name, (const unsigned char *)key, klen, ktype);
 	/*
@@ -402,19 +435,20 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 		snprintf(err, errlen, "cannot check the host key of %s: %s", k->name, strerror(-r));
 		return r;
 	}
-	if (cfg->strict == SSHCONF_STRICT_YES || cfg->strict == SSHCONF_STRICT_ASK) {
-		char how[320];
-
-		if (cfg->port && cfg->port != 22)
-			snprintf(how, sizeof(how), "ssh -p %u %s", (unsigned)cfg->port,
-				 cfg->hostname);
-		else
-			snprintf(how, sizeof(how), "ssh %s", cfg->hostname);
+	if (cfg->strict == SSHCONF_STRICT_ASK && !cfg->batch && auth_have_tty()) {
+		r = known_ask(c, k, fp);
+		if (r < 0) {
+			*fail = SSH_FAIL_HOSTKEY_UNKNOWN;
+			snprintf(err, errlen, "host key for %s (%s) not accepted%s", k->name,
+				 c->hostkey, r == -EINTR ? " (interrupted)" : "");
+			return -EPERM;
+		}
+	} else if (cfg->strict == SSHCONF_STRICT_YES || cfg->strict == SSHCONF_STRICT_ASK) {
 		*fail = SSH_FAIL_HOSTKEY_UNKNOWN;
 		snprintf(err, errlen,
-			 "unknown host key for %s (%s); add it to %s (e.g. %s once) or set "
-			 "StrictHostKeyChecking accept-new",
-			 k->name, c->hostkey, k->save_to ? k->save_to : "~/.ssh/known_hosts", how);
+			 "unknown host key for %s (%s); run sluice on a terminal to confirm it, "
+			 "add it to %s, or use -o StrictHostKeyChecking=accept-new",
+			 k->name, c->hostkey, k->save_to ? k->save_to : "~/.ssh/known_hosts");
 		return -EPERM;
 	}
 	c->hostkey_add_err = k->save_to ? hostkey_append(k->kh, k->save_to, k->name,

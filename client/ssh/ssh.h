@@ -23,7 +23,8 @@ struct ssh_conn {
 	struct proxy proxy; /* ProxyCommand/ProxyJump child, pid 0 when none */
 
 	/* For the caller to log after ssh_connect returns 0. */
-	char hostkey[128];   /* "ssh-ed25519 SHA256:..." as the server presented it */
+	char hostkey[128];     /* "ssh-ed25519 SHA256:..." as the server presented it */
+	char hostkey_type[32]; /* its first word */
 	int hostkey_added;   /* an unknown key was accepted and appended to the first known_hosts */
 	int hostkey_add_err; /* -errno when accepting it could not be written (the session goes on)
 			      */

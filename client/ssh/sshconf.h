@@ -29,11 +29,10 @@ struct sshconf {
 	char *known_hosts[SSHCONF_MAX_FILES]; /* UserKnownHostsFile list, ~ expanded */
 	size_t n_known_hosts;
 	enum sshconf_strict strict;
-	int batch;	      /* BatchMode: never ask about a host key */
-	int hash_known_hosts; /* HashKnownHosts: write new keys with hashed names */
-	int connect_timeout;  /* seconds, 0 = none */
-	int alive_interval;   /* ServerAliveInterval, seconds, 0 = unset */
-	int alive_count;      /* ServerAliveCountMax (ssh -G always prints it: 3) */
+	int batch;	     /* BatchMode: never ask about a host key */
+	int connect_timeout; /* seconds, 0 = none */
+	int alive_interval;  /* ServerAliveInterval, seconds, 0 = unset */
+	int alive_count;     /* ServerAliveCountMax (ssh -G always prints it: 3) */
 	/*
 	 * Not from ssh -G: the address the last session reached, tried on a
 	 * reconnect when the name does not resolve (with --dns, the resolver

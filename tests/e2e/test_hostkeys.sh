@@ -115,4 +115,82 @@ if ! grep -q "Connection from" "$TB/sshd.log"; then pass i_missing_before_connec
 	fail i_missing_before_connecting "sshd saw a connection"
 fi
 
+# --- on a terminal: ssh's question, and the passphrase tries ------------------------
+# ptydrive.py PATTERN ANSWERS CMD...: run CMD on a new pty; each time PATTERN
+# (a regex) appears again, type the next of the |-separated ANSWERS. Stops at
+# "ready: " (then SIGTERM) or when CMD ends; prints what the pty showed and
+# "EXIT status".
+cat >"$TB/ptydrive.py" <<'PY'
+import os, pty, re, select, signal, sys, time
+pat, answers = re.compile(sys.argv[1].encode()), sys.argv[2].split("|")
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[3], sys.argv[3:])
+out, seen, end = b"", 0, time.time() + 30
+while time.time() < end and b"ready: " not in out:
+    if not select.select([fd], [], [], 0.3)[0]:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    n = len(pat.findall(out))
+    while seen < n:
+        if seen < len(answers):
+            time.sleep(0.2)
+            os.write(fd, answers[seen].encode() + b"\n")
+        seen += 1
+if b"ready: " in out:
+    os.kill(pid, signal.SIGTERM)
+_, st = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out.replace(b"\r", b""))
+print("EXIT %d" % (os.waitstatus_to_exitcode(st)))
+PY
+# on_pty PATTERN ANSWERS ARGS...: sluice ARGS (with the test config) on a pty; PTY_OUT gets it all.
+on_pty() {
+	local pat=$1 answers=$2
+	shift 2
+	PTY_OUT=$(timeout -k 2 60 ip netns exec "$NS_C" "$PY" "$TB/ptydrive.py" "$pat" "$answers" \
+		"$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" 2>&1)
+}
+ASK="-o StrictHostKeyChecking=ask -o BatchMode=no"
+QUESTION='continue connecting \(yes/no/\[fingerprint\]\)\? '
+
+: >"$TB/kh_ask"
+with_known "$TB/kh_ask"
+on_pty "$QUESTION" "no" -r sshhost $ASK $NET
+if echo "$PTY_OUT" | grep -q "The authenticity of host '$S4 ($S4)' can't be established" &&
+	echo "$PTY_OUT" | grep -qF "ssh-ed25519 key fingerprint is $HOSTKEY_FP." &&
+	echo "$PTY_OUT" | grep -q "^sluice: host key for $S4 (ssh-ed25519 SHA256:.*) not accepted$" &&
+	echo "$PTY_OUT" | grep -q "^EXIT [1-9]" && [ ! -s "$TB/kh_ask" ]; then
+	pass pty_question_no_refuses
+else
+	fail pty_question_no_refuses "$(echo "$PTY_OUT" | tail -n 6 | tr '\n' '|'); file: $(cat "$TB/kh_ask")"
+fi
+
+on_pty "$QUESTION|Please type" "maybe|yes" -r sshhost $ASK $NET
+if echo "$PTY_OUT" | grep -q "Please type 'yes', 'no' or the fingerprint" &&
+	echo "$PTY_OUT" | grep -q "ready: " && grep -qF "$S4 $ED" "$TB/kh_ask"; then
+	pass pty_question_yes_adds
+else
+	fail pty_question_yes_adds "$(echo "$PTY_OUT" | tail -n 6 | tr '\n' '|'); file: $(cat "$TB/kh_ask")"
+fi
+
+: >"$TB/kh_ask"
+on_pty "$QUESTION" "$HOSTKEY_FP" -r sshhost $ASK $NET
+if echo "$PTY_OUT" | grep -q "ready: " && grep -qF "$S4 $ED" "$TB/kh_ask"; then
+	pass pty_question_fingerprint_adds
+else
+	fail pty_question_fingerprint_adds "$(echo "$PTY_OUT" | tail -n 6 | tr '\n' '|')"
+fi
+
+# Off a terminal, "ask" is "yes": refused in one line, nothing asked.
+: >"$TB/kh_ask"
+sluice_run -r sshhost $ASK $NET
+one_line_error no_tty_refuses "unknown host key for $S4 .*run sluice on a terminal"
+SLUICE_CFG=
+
 tb_finish
