@@ -387,22 +387,29 @@ static int try_key(LIBSSH2_SESSION *s, const char *user, const char *path, struc
 		return NOT_YET;
 	}
 	snprintf(prompt, sizeof(prompt), "Enter passphrase for key '%s': ", path);
-	r = tty_ask(prompt, strlen(prompt), false, pass, sizeof(pass));
-	if (r == -EINTR)
-		return r;
-	if (r) {
-		snprintf(label, sizeof(label), "%s (no passphrase)", path);
-		list_add(res->tried, sizeof(res->tried), label);
-		return NOT_YET;
+	/* As ssh: a mistyped passphrase is asked again, up to NumberOfPasswordPrompts. */
+	for (int i = 0; i < TRIES; i++) {
+		r = tty_ask(prompt, strlen(prompt), false, pass, sizeof(pass));
+		if (r == -EINTR)
+			return r;
+		if (r) {
+			snprintf(label, sizeof(label), "%s (no passphrase)", path);
+			list_add(res->tried, sizeof(res->tried), label);
+			return NOT_YET;
+		}
+		rc = libssh2_userauth_publickey_fromfile_ex(s, user, ulen, pubp, path, pass);
+		explicit_bzero(pass, sizeof(pass));
+		if (rc == 0)
+			goto ok;
+		if (session_dead(rc))
+			return session_failed(s, rc, res);
+		/* The server refused the key itself: another passphrase cannot help. */
+		if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED) {
+			list_add(res->tried, sizeof(res->tried), path);
+			return NOT_YET;
+		}
 	}
-	rc = libssh2_userauth_publickey_fromfile_ex(s, user, ulen, pubp, path, pass);
-	explicit_bzero(pass, sizeof(pass));
-	if (rc == 0)
-		goto ok;
-	if (session_dead(rc))
-		return session_failed(s, rc, res);
-	snprintf(label, sizeof(label),
-		 rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ? "%s" : "%s (wrong passphrase?)", path);
+	snprintf(label, sizeof(label), "%s (wrong passphrase, %d tries)", path, TRIES);
 	list_add(res->tried, sizeof(res->tried), label);
 	return NOT_YET;
 ok:

@@ -193,4 +193,28 @@ sluice_run -r sshhost $ASK $NET
 one_line_error no_tty_refuses "unknown host key for $S4 .*run sluice on a terminal"
 SLUICE_CFG=
 
+# A key with a passphrase: ssh asks three times; so does sluice. "wrongkey"
+# has only an unauthorized key of its own to fall back on.
+ssh-keygen -q -t ed25519 -N 'right pass' -C sluice-e2e -f "$TB/id_pass" </dev/null >/dev/null ||
+	tb_die "ssh-keygen failed"
+cat "$TB/id_pass.pub" >>"$TB/authorized_keys"
+PASSQ="Enter passphrase for key '$TB/id_pass': "
+on_pty "$PASSQ" "wrong one|wrong two|right pass" -r wrongkey -i "$TB/id_pass" $NET
+n=$(echo "$PTY_OUT" | grep -c "Enter passphrase for key")
+if [ "$n" = 3 ] && echo "$PTY_OUT" | grep -q "authenticated by $TB/id_pass" &&
+	echo "$PTY_OUT" | grep -q "ready: "; then
+	pass pty_passphrase_third_try
+else
+	fail pty_passphrase_third_try "$n prompts: $(echo "$PTY_OUT" | tail -n 6 | tr '\n' '|')"
+fi
+on_pty "$PASSQ" "wrong one|wrong two|wrong three|never typed" -r wrongkey -i "$TB/id_pass" $NET
+n=$(echo "$PTY_OUT" | grep -c "Enter passphrase for key")
+err=$(echo "$PTY_OUT" | grep -Ev "$PROGRESS_RE|Enter passphrase|^EXIT |^$")
+if [ "$n" = 3 ] && echo "$PTY_OUT" | grep -q "^EXIT [1-9]" && [ "$(echo "$err" | grep -c .)" = 1 ] &&
+	echo "$err" | grep -q "^sluice: authentication failed .*$TB/id_pass (wrong passphrase, 3 tries)"; then
+	pass pty_passphrase_three_wrong
+else
+	fail pty_passphrase_three_wrong "$n prompts: $(echo "$PTY_OUT" | tail -n 6 | tr '\n' '|')"
+fi
+
 tb_finish
