@@ -29,24 +29,31 @@
  * for byte for any old without lines of ours (a user line in the middle
  * that ends in the marker is, by this definition, ours).
  *
- * Writing replaces the file atomically (temp file next to it, same owner and
- * mode, fsync, rename). Where the file is a mount point (containers,
- * `ip netns exec` bind-mount it) rename fails with EBUSY, or EXDEV, and the
- * new content is written over the old in place instead: not atomic, but
- * pwrite-then-ftruncate means a crash mid-way leaves at worst the new
- * content followed by the old tail, never an empty file. Symlinks are
- * followed so the link itself is never replaced by a regular file.
+ * Writing replaces the file atomically: an unnamed file (O_TMPFILE) next to
+ * it gets the content, the old file's owner, mode and extended attributes
+ * (ACLs, an SELinux label), fsync, then a name and a rename over the old
+ * one. A process killed mid-write thus leaves no temporary behind (it has a
+ * name only between a link and a rename); leftovers of older versions, of
+ * file systems without O_TMPFILE or of that window go with hosts_sweep. Where the file is a mount
+ *point (containers, `ip netns exec` bind-mount it) rename fails with EBUSY, or EXDEV, and the new
+ *content is written over the old in place instead: not atomic, but pwrite-then-ftruncate means a
+ *crash mid-way leaves at worst the new content followed by the old tail, never an empty file.
+ *Symlinks are followed so the link itself is never replaced by a regular file.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "hosts.h"
@@ -59,6 +66,11 @@
 #define NOEOL_LEN    (sizeof(NOEOL_LINE) - 1)
 #define HOSTS_MAX    (16u << 20) /* refuse to slurp anything bigger */
 #define RACE_RETRIES 3
+/* Our temporaries beside the file: TMP_PREFIX and TMP_RAND random letters and digits. */
+#define TMP_PREFIX     ".hosts.sluice-"
+#define TMP_PREFIX_LEN (sizeof(TMP_PREFIX) - 1)
+#define TMP_RAND       6
+#define TMP_NAME_LEN   (TMP_PREFIX_LEN + TMP_RAND + 1)
 
 int hosts_name_valid(const char *name)
 {
@@ -373,42 +385,179 @@ static int same_file(const struct stat *a, const struct stat *b)
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static void sync_dir(const char *dir)
+/* Whether name is one of our temporaries: TMP_PREFIX then TMP_RAND letters or digits. */
+static int tmp_name_ours(const char *name)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t i;
 
-	if (fd >= 0) {
-		fsync(fd); /* durability only; the rename already happened */
-		close(fd);
+	if (strncmp(name, TMP_PREFIX, TMP_PREFIX_LEN) != 0)
+		return 0;
+	for (i = 0; i < TMP_RAND; i++) {
+		unsigned char c = (unsigned char)name[TMP_PREFIX_LEN + i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			return 0;
 	}
+	return name[TMP_PREFIX_LEN + TMP_RAND] == '\0';
+}
+
+/* A fresh temporary name, of the shape the sweep recognises. */
+static int tmp_name(char name[TMP_NAME_LEN])
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char rnd[TMP_RAND];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -EAGAIN;
+	memcpy(name, TMP_PREFIX, TMP_PREFIX_LEN);
+	for (i = 0; i < TMP_RAND; i++)
+		name[TMP_PREFIX_LEN + i] = set[rnd[i] % (sizeof(set) - 1)];
+	name[TMP_PREFIX_LEN + TMP_RAND] = '\0';
+	return 0;
 }
 
 /*
- * Write data into a new file beside real (in dir) with st's owner and mode,
- * and rename it over real, unless real changed since st (-EAGAIN). Falls
- * back to in-place on EBUSY/EXDEV. The temp file never outlives the call.
+ * Copy every extended attribute of src onto dst: ACLs (system.posix_acl_*),
+ * an SELinux label (security.selinux), the user's own. A value dst already
+ * has (a label the system gave the new file) needs no write, which matters
+ * where setting it takes a capability this process dropped.
  */
-static int replace(const char *real, const char *dir, const struct stat *st, const char *data,
-		   size_t len)
+static int copy_xattrs(int src, int dst)
 {
-	char tmp[PATH_MAX];
-	struct stat now;
-	int fd, r, n;
+	char *names = NULL, *val = NULL, *have = NULL, *p;
+	ssize_t nl, vl, hl;
+	int r = 0;
 
-	n = snprintf(tmp, sizeof(tmp), "%s/.hosts.sluice-XXXXXX", dir);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
+	nl = flistxattr(src, NULL, 0);
+	if (nl < 0)
+		return errno == ENOTSUP ? 0 : -errno;
+	if (nl == 0)
+		return 0;
+	if (nl > XATTR_LIST_MAX)
+		return -E2BIG;
+	names = malloc((size_t)nl + 1);
+	val = malloc(XATTR_SIZE_MAX);
+	have = malloc(XATTR_SIZE_MAX);
+	if (!names || !val || !have) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* It grew since the size was asked: ERANGE, and the caller tries again. */
+	nl = flistxattr(src, names, (size_t)nl);
+	if (nl < 0) {
+		r = errno == ERANGE ? -EAGAIN : -errno;
+		goto out;
+	}
+	names[nl] = '\0';
+	for (p = names; p < names + nl; p += strlen(p) + 1) {
+		vl = fgetxattr(src, p, val, XATTR_SIZE_MAX);
+		if (vl < 0) {
+			if (errno == ENODATA)
+				continue; /* removed meanwhile */
+			r = -errno;
+			goto out;
+		}
+		hl = fgetxattr(dst, p, have, XATTR_SIZE_MAX);
+		if (hl == vl && memcmp(have, val, (size_t)vl) == 0)
+			continue;
+		if (fsetxattr(dst, p, val, (size_t)vl, 0) < 0) {
+			r = -errno;
+			goto out;
+		}
+	}
+out:
+	free(names);
+	free(val);
+	free(have);
+	return r;
+}
+
+/* Owner, mode, then the attributes: an ACL set after the mode keeps its own mask. */
+static int copy_attrs(int src, int dst, const struct stat *st)
+{
+	if (fchown(dst, st->st_uid, st->st_gid) < 0 || fchmod(dst, st->st_mode & 07777) < 0)
 		return -errno;
-	r = 0;
-	if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
-		r = -errno;
-	if (r == 0)
-		r = fd_pwrite_all(fd, data, len, 0);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
+	return copy_xattrs(src, dst);
+}
+
+/* An unnamed file in dfd (O_TMPFILE), or -errno; -EOPNOTSUPP where there are none. */
+static int tmp_open_anon(int dfd)
+{
+	int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		return fd;
+	/* EISDIR: a kernel without O_TMPFILE saw O_DIRECTORY alone. */
+	return errno == EISDIR || errno == EOPNOTSUPP ? -EOPNOTSUPP : -errno;
+}
+
+/* A named one, for file systems without O_TMPFILE; its name goes to name. */
+static int tmp_open_named(int dfd, char name[TMP_NAME_LEN])
+{
+	int tries, fd, r;
+
+	for (tries = 0; tries < 16; tries++) {
+		r = tmp_name(name);
+		if (r < 0)
+			return r;
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/* Give the unnamed file fd a name in dfd, for the rename. */
+static int tmp_link(int fd, int dfd, char name[TMP_NAME_LEN])
+{
+	char proc[64];
+	int tries, r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (tries = 0; tries < 16; tries++) {
+		r = tmp_name(name);
+		if (r < 0)
+			return r;
+		/* Through /proc: AT_EMPTY_PATH would take CAP_DAC_READ_SEARCH, which the part
+		 * drops. */
+		if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno == ENOENT && linkat(fd, "", dfd, name, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/*
+ * Write data into a new file in dfd (real's directory; base is real's name
+ * there) with src's owner, mode and extended attributes, and rename it over
+ * real, unless real changed since st (-EAGAIN). The new file has no name
+ * until it is complete (O_TMPFILE), so a process killed while writing it
+ * leaves nothing; without O_TMPFILE it gets a name the sweep recognises.
+ * Falls back to in-place on EBUSY/EXDEV, and where an attribute cannot be
+ * copied (the inode, and all it carries, then stays). No temp file outlives
+ * the call.
+ */
+static int replace(const char *real, int dfd, const char *base, int src, const struct stat *st,
+		   const char *data, size_t len)
+{
+	char name[TMP_NAME_LEN] = "";
+	struct stat now;
+	bool inplace = false;
+	int fd, r;
+
+	fd = tmp_open_anon(dfd);
+	if (fd == -EOPNOTSUPP)
+		fd = tmp_open_named(dfd, name);
+	if (fd < 0)
+		return fd;
+	r = fd_pwrite_all(fd, data, len, 0);
+	if (r == 0 && copy_attrs(src, fd, st) < 0)
+		inplace = true;
+	if (r == 0 && !inplace && fsync(fd) < 0)
 		r = -errno;
 	if (r < 0)
 		goto out;
@@ -421,27 +570,72 @@ static int replace(const char *real, const char *dir, const struct stat *st, con
 		r = -EAGAIN;
 		goto out;
 	}
-	if (rename(tmp, real) == 0) {
-		sync_dir(dir);
-		return 0;
+	if (inplace)
+		goto out;
+	if (!name[0]) {
+		r = tmp_link(fd, dfd, name);
+		if (r < 0)
+			goto out;
+	}
+	if (renameat(dfd, name, dfd, base) == 0) {
+		name[0] = '\0';
+		fsync(dfd); /* durability only; the rename already happened */
+		goto out;
 	}
 	r = -errno;
 	if (r == -EBUSY || r == -EXDEV) {
-		unlink(tmp);
-		return hosts_write_inplace(real, data, len);
+		r = 0;
+		inplace = true;
 	}
 out:
-	unlink(tmp);
+	if (name[0])
+		unlinkat(dfd, name, 0);
+	close(fd);
+	if (r == 0 && inplace)
+		r = hosts_write_inplace(real, data, len);
 	return r;
+}
+
+int hosts_sweep(const char *path)
+{
+	char real[PATH_MAX], *slash;
+	struct dirent *de;
+	struct stat st;
+	int n = 0;
+	DIR *d;
+
+	if (!path)
+		return -EINVAL;
+	if (!realpath(path, real))
+		return -errno;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return -EINVAL;
+	slash[slash == real] = '\0'; /* "/hosts" leaves "/" */
+	d = opendir(real);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (!tmp_name_ours(de->d_name))
+			continue;
+		/* Only what we would have made: a plain file, not a link to another. */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 static int update(const char *path, struct hosts_entry *e, size_t n)
 {
-	char real[PATH_MAX], dir[PATH_MAX];
+	char real[PATH_MAX];
 	char *old = NULL, *new = NULL, *slash;
 	size_t old_len = 0, new_len = 0;
 	struct stat st;
-	int fd, r = 0, tries;
+	int fd = -1, dfd = -1, r = 0, tries;
 
 	if (!path)
 		return -EINVAL;
@@ -450,15 +644,19 @@ static int update(const char *path, struct hosts_entry *e, size_t n)
 	slash = strrchr(real, '/');
 	if (!slash)
 		return -EINVAL; /* realpath always gives an absolute path */
-	if (slash == real)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - real), real);
+	*slash = '\0';
+	dfd = open(slash == real ? "/" : real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	*slash = '/';
+	if (dfd < 0)
+		return -errno;
 
 	for (tries = 0; tries < RACE_RETRIES; tries++) {
 		free(old);
 		free(new);
 		old = new = NULL;
+		if (fd >= 0)
+			close(fd);
+		/* Kept open: the new file takes its attributes from this one. */
 		fd = open(real, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			r = -errno;
@@ -466,21 +664,17 @@ static int update(const char *path, struct hosts_entry *e, size_t n)
 		}
 		if (fstat(fd, &st) < 0) {
 			r = -errno;
-			close(fd);
 			goto out;
 		}
 		if (!S_ISREG(st.st_mode)) {
-			close(fd);
 			r = -EINVAL;
 			goto out;
 		}
 		if (st.st_size > (off_t)HOSTS_MAX) {
-			close(fd);
 			r = -EFBIG;
 			goto out;
 		}
 		r = read_all(fd, &old, &old_len);
-		close(fd);
 		if (r < 0)
 			goto out;
 		r = hosts_render(old, old_len, e, n, &new, &new_len);
@@ -488,11 +682,14 @@ static int update(const char *path, struct hosts_entry *e, size_t n)
 			goto out;
 		if (new_len == old_len && memcmp(new, old, old_len) == 0)
 			goto out;
-		r = replace(real, dir, &st, new, new_len);
+		r = replace(real, dfd, slash + 1, fd, &st, new, new_len);
 		if (r != -EAGAIN)
 			goto out;
 	}
 out:
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
 	free(old);
 	free(new);
 	return r;

@@ -20,16 +20,24 @@ struct hosts_entry {
 /*
  * Rewrite path so it holds its own lines (without any marked lines, also
  * stale ones from a crashed run) followed by ours for entries. Replaced
- * atomically (temp file in the same directory, same owner and mode, rename);
- * when rename fails with EBUSY (path is a bind mount, as in containers and
- * `ip netns exec`), or EXDEV, rewritten in place. Invalid entries are
- * skipped, and so is an entry whose name a line of the user's own already
- * uses (its shadowed flag is set: the user's lines win); entries are
- * written in the given order, duplicates included. No
- * write at all when the content would not change. Returns 0 or -errno
+ * atomically (an unnamed temp file in the same directory with the same
+ * owner, mode and extended attributes, then rename); where an attribute
+ * cannot be copied, or when rename fails with EBUSY (path is a bind mount,
+ * as in containers and `ip netns exec`) or EXDEV, rewritten in place.
+ * Invalid entries are skipped, and so is an entry whose name a line of the
+ * user's own already uses (its shadowed flag is set: the user's lines win);
+ * entries are written in the given order, duplicates included. No write at
+ * all when the content would not change. Returns 0 or -errno
  * (-ENOENT when path does not exist: it is never created).
  */
 int hosts_write(const char *path, struct hosts_entry *e, size_t n);
+
+/*
+ * Remove the temporaries a killed rewrite of path (by any version) left in
+ * its directory: plain files named .hosts.sluice-XXXXXX. Returns how many,
+ * or -errno.
+ */
+int hosts_sweep(const char *path);
 
 /* Remove every marked line, restoring the file exactly. No change (and no write) when there are
  * none. */

@@ -2,7 +2,9 @@
  * test_hosts: /etc/hosts editing. Rendering and stripping round-trip byte
  * for byte (trailing newline or not, empty, CRLF, stale lines, user lines
  * that mention sluice), name validation, and the real writers on files in a
- * temp dir: owner and mode kept, symlinks followed, no temp files left, no
+ * temp dir: owner, mode, ACL and extended attributes kept, symlinks
+ * followed, no temp files left (also by a writer killed mid-write), our
+ * leftovers swept and nothing else, no
  * write when nothing changes, in-place rewriting, and (as root) the EBUSY
  * fallback on a bind mount in a private mount namespace.
  */
@@ -13,9 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "../../client/hosts.h"
@@ -306,6 +311,20 @@ static int dir_count(void)
 	return n;
 }
 
+/* Remove whatever a failed test left in tmpdir, so the next one starts empty. */
+static void dir_clear(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+}
+
 static void path_in(char *buf, size_t len, const char *name)
 {
 	snprintf(buf, len, "%s/%s", tmpdir, name);
@@ -363,6 +382,140 @@ static void test_write_restore_file(void)
 	CHECK_EQ_INT(c.st_mtim.tv_nsec, b.st_mtim.tv_nsec);
 	CHECK_EQ_INT(dir_count(), 1);
 	unlink(path);
+}
+
+/* A POSIX ACL as the kernel stores it: 0640 plus read for user 4321 (mask r). */
+static const uint8_t acl640[] = {
+    2,	  0, 0, 0,			   /* version */
+    0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, /* user::rw- */
+    0x02, 0, 4, 0, 0xe1, 0x10, 0,    0,	   /* user:4321:r-- */
+    0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, /* group::r-- */
+    0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, /* mask::r-- */
+    0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, /* other::--- */
+};
+
+/* Whether path has attribute name with exactly val (vlen bytes). */
+static int has_xattr(const char *path, const char *name, const void *val, size_t vlen)
+{
+	char buf[256];
+	ssize_t n = getxattr(path, name, buf, sizeof(buf));
+
+	return n == (ssize_t)vlen && memcmp(buf, val, vlen) == 0;
+}
+
+/* Owner, mode, a user.* attribute and an ACL survive a rewrite by rename and a restore. */
+static void test_write_keeps_xattrs(void)
+{
+	const char *orig = "127.0.0.1 localhost\n";
+	char path[128], buf[4096];
+	struct stat a, b;
+
+	path_in(path, sizeof(path), "hosts");
+	CHECK(t_write_file(path, orig, strlen(orig)) == 0);
+	CHECK_EQ_INT(chown(path, 1234, 5678), 0);
+	CHECK_EQ_INT(chmod(path, 0640), 0);
+	CHECK_EQ_INT(setxattr(path, "user.sluice_test", "kept", 4, 0), 0);
+	CHECK_EQ_INT(setxattr(path, "system.posix_acl_access", acl640, sizeof(acl640), 0), 0);
+	CHECK_EQ_INT(stat(path, &a), 0);
+
+	CHECK_EQ_INT(hosts_write(path, two(), 2), 0);
+	CHECK_EQ_INT(stat(path, &b), 0);
+	CHECK(a.st_ino != b.st_ino); /* by rename, not in place */
+	CHECK_EQ_INT(b.st_uid, 1234);
+	CHECK_EQ_INT(b.st_gid, 5678);
+	CHECK_EQ_INT(b.st_mode & 07777, 0640);
+	CHECK(has_xattr(path, "user.sluice_test", "kept", 4));
+	CHECK(has_xattr(path, "system.posix_acl_access", acl640, sizeof(acl640)));
+	CHECK_EQ_INT(dir_count(), 1);
+
+	CHECK_EQ_INT(hosts_restore(path), 0);
+	CHECK_EQ_INT(read_file(path, buf, sizeof(buf)), strlen(orig));
+	CHECK_STR(buf, orig);
+	CHECK_EQ_INT(stat(path, &b), 0);
+	CHECK_EQ_INT(b.st_mode & 07777, 0640);
+	CHECK(has_xattr(path, "user.sluice_test", "kept", 4));
+	CHECK(has_xattr(path, "system.posix_acl_access", acl640, sizeof(acl640)));
+	CHECK_EQ_INT(dir_count(), 1);
+	unlink(path);
+}
+
+/*
+ * A writer killed mid-write (SIGXFSZ under a small RLIMIT_FSIZE, as
+ * `ulimit -f` passes through sudo) leaves neither a temporary nor a
+ * changed file.
+ */
+static void test_write_killed_leaves_nothing(void)
+{
+	const char *orig = "127.0.0.1 localhost\n";
+	static struct hosts_entry e[64];
+	char path[128], buf[4096], name[32];
+	int status = 0;
+	size_t i;
+	pid_t pid;
+
+	path_in(path, sizeof(path), "hosts");
+	CHECK(t_write_file(path, orig, strlen(orig)) == 0);
+	for (i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "host-%zu.example.test", i);
+		e[i] = mk("198.51.100.7", name);
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = {1024, 1024};
+
+		signal(SIGXFSZ, SIG_DFL);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		hosts_write(path, e, 64);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	/* The gate: it did die mid-write. */
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ);
+	CHECK_EQ_INT(dir_count(), 1);
+	CHECK_EQ_INT(read_file(path, buf, sizeof(buf)), strlen(orig));
+	CHECK_STR(buf, orig);
+	dir_clear();
+}
+
+/* The sweep removes our leftovers (plain files of our name) and nothing else. */
+static void test_sweep(void)
+{
+	static const char *theirs[] = {".hosts.sluice-abc12", ".hosts.sluice-abc1234",
+				       ".hosts.sluice-ab.123", "hosts.sluice-abc123", "hosts"};
+	char path[128], p[128];
+	size_t i;
+
+	path_in(path, sizeof(path), "hosts");
+	for (i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++) {
+		path_in(p, sizeof(p), theirs[i]);
+		CHECK(t_write_file(p, "x\n", 2) == 0);
+	}
+	path_in(p, sizeof(p), ".hosts.sluice-aB3xY9");
+	CHECK(t_write_file(p, "x\n", 2) == 0);
+	path_in(p, sizeof(p), ".hosts.sluice-Qq0000");
+	CHECK(t_write_file(p, "", 0) == 0);
+	/* Not ours to remove: a link to the user's file, and a symlink. */
+	path_in(p, sizeof(p), ".hosts.sluice-hard01");
+	CHECK_EQ_INT(link(path, p), 0);
+	path_in(p, sizeof(p), ".hosts.sluice-syml01");
+	CHECK_EQ_INT(symlink("hosts", p), 0);
+
+	CHECK_EQ_INT(hosts_sweep(path), 2);
+	CHECK_EQ_INT(dir_count(), 7);
+	path_in(p, sizeof(p), ".hosts.sluice-aB3xY9");
+	CHECK(access(p, F_OK) < 0);
+	CHECK_EQ_INT(hosts_sweep(path), 0);
+	path_in(p, sizeof(p), ".hosts.sluice-hard01");
+	unlink(p);
+	path_in(p, sizeof(p), ".hosts.sluice-syml01");
+	unlink(p);
+	for (i = 0; i < sizeof(theirs) / sizeof(theirs[0]); i++) {
+		path_in(p, sizeof(p), theirs[i]);
+		unlink(p);
+	}
+	CHECK_EQ_INT(dir_count(), 0);
+	dir_clear();
 }
 
 static void test_write_empty_file(void)
@@ -563,6 +716,9 @@ int main(void)
 	RUN(test_render_random);
 	RUN(test_name_valid);
 	RUN(test_write_restore_file);
+	RUN(test_write_keeps_xattrs);
+	RUN(test_write_killed_leaves_nothing);
+	RUN(test_sweep);
 	RUN(test_write_empty_file);
 	RUN(test_write_follows_symlink);
 	RUN(test_write_errors);
