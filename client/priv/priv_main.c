@@ -1,12 +1,14 @@
 /*
  * priv_main: the privileged part's process (see priv_main.h): the real
- * backend (nftables through fw, /etc/hosts through hosts), a blocking
- * read-handle-reply loop on stdin, and the cleanup that must run whichever
- * side dies.
+ * backend (nftables through fw, /etc/hosts through hosts), a non-blocking
+ * read-handle-reply loop on stdin and stdout beside a signalfd, the
+ * per-user slot, and the cleanup that must run whichever side dies and
+ * whatever signal or limit the user passes through sudo.
  */
 #include "priv_main.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,19 +16,27 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../../common/clock.h"
 #include "../../common/fdio.h"
 #include "../../common/log.h"
+#include "../../common/ratelimit.h"
 #include "../autohosts.h"
 #include "../../firewall/ct.h"
 #include "../hosts.h"
 #include "instances.h"
 #include "priv_server.h"
+#include "priv_slot.h"
+
+/* Refused requests logged: this many per interval, the rest counted. */
+#define LOG_REFUSALS_BURST 20
+#define LOG_REFUSALS_MS	   10000
 
 struct real {
 	struct fw *fw;
@@ -151,78 +161,133 @@ static void consume(uint8_t *buf, size_t *have, size_t n)
 }
 
 /*
+ * Cut the next request out of the *have bytes in buf and answer it into
+ * reply: its length, or 0 when more bytes must come first. A request
+ * longer than PRIV_MSG_MAX is answered with -EMSGSIZE and its bytes are
+ * skipped as they arrive (*skip), so the channel stays in step.
+ */
+static size_t next_reply(struct priv_server *s, uint8_t *buf, size_t *have, size_t *skip,
+			 uint8_t *reply, struct ratelimit *rl)
+{
+	struct breader r;
+	uint32_t len;
+	size_t rlen;
+	unsigned dropped = 0;
+	int status = 0;
+
+	if (*skip) {
+		size_t drop = *have < *skip ? *have : *skip;
+
+		consume(buf, have, drop);
+		*skip -= drop;
+		if (*skip)
+			return 0;
+	}
+	if (*have < PRIV_LEN_BYTES)
+		return 0;
+	breader_init(&r, buf, PRIV_LEN_BYTES);
+	len = breader_u32(&r);
+	if (len > PRIV_MSG_MAX) {
+		rlen = priv_server_oversized(reply);
+		if (ratelimit_allow(rl, clock_ms(), &dropped))
+			log_warn("refused a request of %u bytes", len);
+		consume(buf, have, PRIV_LEN_BYTES);
+		*skip = len;
+		return rlen;
+	}
+	if (*have < PRIV_LEN_BYTES + len)
+		return 0;
+	rlen = priv_server_handle(s, buf + PRIV_LEN_BYTES, len, reply, &status);
+	/*
+	 * A reason travels in the reply, for the caller's one line. A user
+	 * sending only what is refused must not fill the log (nor block on it).
+	 */
+	if (status < 0 && !s->why && ratelimit_allow(rl, clock_ms(), &dropped))
+		log_warn("%s: refused: %s%s", type_name(len ? buf[PRIV_LEN_BYTES] : 0),
+			 strerror(-status), dropped ? " (more refusals not logged)" : "");
+	consume(buf, have, PRIV_LEN_BYTES + len);
+	return rlen;
+}
+
+/*
+ * Our end of the channel, and stderr where it is a pipe or socket, never
+ * block: a user who stops reading must not hold this process in a write
+ * while the signals that end it wait. stderr on a terminal or file is left
+ * alone (the flag would reach the user's shell; those do not fill up).
+ */
+static int output_nonblocking(void)
+{
+	struct stat st;
+	int fd, fl;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fd == 2 &&
+		    (fstat(2, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))))
+			continue;
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/*
  * Read and answer requests until the channel ends or a stop signal comes.
- * A request longer than PRIV_MSG_MAX is answered with -EMSGSIZE and its
- * bytes are skipped as they arrive, so the channel stays in step.
+ * One reply at a time: while it waits to be sent, no request is read, and
+ * the signalfd is watched all along.
  */
 static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 {
+	struct ratelimit rl = RATELIMIT_INIT(LOG_REFUSALS_BURST, LOG_REFUSALS_MS);
 	uint8_t reply[PRIV_REPLY_MAX];
-	size_t have = 0, skip = 0;
+	size_t have = 0, skip = 0, rlen = 0, sent = 0;
+	int ret = output_nonblocking();
 
+	if (ret < 0) {
+		log_err("making the channel non-blocking: %s", strerror(-ret));
+		return;
+	}
 	for (;;) {
-		struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 		ssize_t n;
 
+		if (sent == rlen) {
+			sent = 0;
+			rlen = next_reply(s, buf, &have, &skip, reply, &rl);
+		}
+		if (sent < rlen) {
+			n = write(1, reply + sent, rlen - sent);
+			if (n > 0) {
+				sent += (size_t)n;
+				continue;
+			}
+			if (n == 0 || (errno != EAGAIN && errno != EINTR))
+				return; /* the user's side is gone */
+			p[1] = (struct pollfd){.fd = 1, .events = POLLOUT};
+		} else if (have == PRIV_LEN_BYTES + PRIV_MSG_MAX) {
+			return; /* cannot happen: a full buffer holds a whole request */
+		}
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("poll: %s", strerror(errno));
 			return;
 		}
-		if (p[1].revents) {
+		if (p[0].revents) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 				log_info("stopping on signal %u; removing everything",
 					 si.ssi_signo);
 			return;
 		}
-		if (!p[0].revents)
-			continue;
+		if (!p[1].revents || sent < rlen)
+			continue; /* a write that may go now, or fail and say why */
 		n = read(0, buf + have, PRIV_LEN_BYTES + PRIV_MSG_MAX - have);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return; /* the user's side is gone, however it ended */
 		have += (size_t)n;
-		for (;;) {
-			struct breader r;
-			uint32_t len;
-			size_t rlen;
-			int status = 0;
-
-			if (skip) {
-				size_t drop = have < skip ? have : skip;
-
-				consume(buf, &have, drop);
-				skip -= drop;
-				if (skip)
-					break;
-			}
-			if (have < PRIV_LEN_BYTES)
-				break;
-			breader_init(&r, buf, PRIV_LEN_BYTES);
-			len = breader_u32(&r);
-			if (len > PRIV_MSG_MAX) {
-				rlen = priv_server_oversized(reply);
-				log_warn("refused a request of %u bytes", len);
-				consume(buf, &have, PRIV_LEN_BYTES);
-				skip = len;
-			} else if (have >= PRIV_LEN_BYTES + len) {
-				rlen = priv_server_handle(s, buf + PRIV_LEN_BYTES, len, reply,
-							  &status);
-				/* A reason travels in the reply, for the caller's one line. */
-				if (status < 0 && !s->why)
-					log_warn("%s: refused: %s",
-						 type_name(len ? buf[PRIV_LEN_BYTES] : 0),
-						 strerror(-status));
-				consume(buf, &have, PRIV_LEN_BYTES + len);
-			} else {
-				break;
-			}
-			if (fd_write_all(1, reply, rlen) < 0)
-				return;
-		}
 	}
 }
 
@@ -263,20 +328,105 @@ static int confine(void)
 	return 0;
 }
 
-/* The terminal's signals belong to the user's side, which then closes the channel. */
+/*
+ * No signal ends this process without the clean-up. sudo relays what the
+ * user sends it: each signal whose default would end us either comes
+ * through the signalfd, to stop the normal way, or is ignored. The
+ * terminal's (INT, QUIT, HUP) belong to the user's side, which then closes
+ * the channel; job control would leave us stopped holding the rules; a
+ * write past the file size limit fails rather than kills. Dispositions
+ * come through exec too: one the caller ignored must not be lost.
+ */
 static int signals_setup(void)
 {
+	static const int ignored[] = {SIGINT,  SIGQUIT, SIGHUP,	 SIGPIPE,
+				      SIGXFSZ, SIGTSTP, SIGTTIN, SIGTTOU};
+	static const int stopping[] = {SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM,
+				       SIGPROF, SIGXCPU, SIGIO,	  SIGPWR,  SIGSTKFLT};
 	sigset_t set;
+	size_t i;
+	int sig;
 
-	signal(SIGINT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
+	for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		if (signal(ignored[i], SIG_IGN) == SIG_ERR)
+			return -1;
+	for (i = 0; i < sizeof(stopping) / sizeof(stopping[0]); i++)
+		if (signal(stopping[i], SIG_DFL) == SIG_ERR || sigaddset(&set, stopping[i]) < 0)
+			return -1;
+	for (sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		if (signal(sig, SIG_DFL) == SIG_ERR || sigaddset(&set, sig) < 0)
+			return -1;
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
-	return signalfd(-1, &set, SFD_CLOEXEC);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/*
+ * Limits pass through sudo, and one low enough would kill this process
+ * (SIGXCPU, SIGSEGV on a short stack) or fail it (no memory, no
+ * descriptor) halfway through a rewrite. Each below what the job needs is
+ * raised while still privileged: up to the hard limit anyone may, past it
+ * takes CAP_SYS_RESOURCE (which confine drops after). -EPERM when one stays
+ * short: better not to start than to start and die without the clean-up.
+ * No core dump keeps what it read.
+ */
+static int limits_reset(void)
+{
+	static const struct {
+		int res;
+		rlim_t need, want;
+	} lim[] = {
+	    /* /etc/hosts stops at 16 MiB; a CPU limit would end us some day. */
+	    {RLIMIT_FSIZE, 32u << 20, RLIM_INFINITY}, {RLIMIT_CPU, RLIM_INFINITY, RLIM_INFINITY},
+	    {RLIMIT_AS, 1u << 30, RLIM_INFINITY},     {RLIMIT_DATA, 1u << 30, RLIM_INFINITY},
+	    {RLIMIT_STACK, 8u << 20, 8u << 20},	      {RLIMIT_NOFILE, 64, 64},
+	};
+	struct rlimit rl, next;
+	size_t i;
+
+	for (i = 0; i < sizeof(lim) / sizeof(lim[0]); i++) {
+		if (getrlimit(lim[i].res, &rl) < 0)
+			return -errno;
+		if (rl.rlim_cur >= lim[i].need)
+			continue;
+		next.rlim_cur = lim[i].want;
+		next.rlim_max = rl.rlim_max > lim[i].want ? rl.rlim_max : lim[i].want;
+		if (setrlimit(lim[i].res, &next) == 0)
+			continue;
+		if (errno != EPERM || rl.rlim_max < lim[i].need)
+			return -errno;
+		next.rlim_cur = next.rlim_max = rl.rlim_max;
+		if (setrlimit(lim[i].res, &next) < 0)
+			return -errno;
+	}
+	next.rlim_cur = next.rlim_max = 0;
+	return setrlimit(RLIMIT_CORE, &next) < 0 ? -errno : 0;
+}
+
+/* Temporaries a killed rewrite left beside the file: nothing of a live one's. */
+static void hosts_sweep_log(void)
+{
+	int n = hosts_sweep(AUTOHOSTS_PATH);
+
+	if (n > 0)
+		log_info("removed %d temporary file%s a killed run left beside " AUTOHOSTS_PATH, n,
+			 n == 1 ? "" : "s");
+	else if (n < 0 && n != -ENOENT)
+		log_warn("looking for temporaries beside " AUTOHOSTS_PATH ": %s", strerror(-n));
+}
+
+/* One of the caller's PRIV_SLOTS slots, or a clear line and no start. */
+static int slot_take(struct priv_slot *slot, uid_t uid)
+{
+	int ret = priv_slot_take(slot, PRIV_SLOT_DIR, uid, PRIV_SLOTS);
+
+	if (ret == -EUSERS)
+		log_err("refusing to start: %d privileged parts of uid %d are running already",
+			PRIV_SLOTS, (int)uid);
+	else if (ret < 0)
+		log_err("taking a slot in " PRIV_SLOT_DIR ": %s", strerror(-ret));
+	return ret < 0 ? ret : 0;
 }
 
 /*
@@ -311,6 +461,7 @@ int priv_main(bool all_users)
 	struct priv_server s;
 	struct priv_grant grant;
 	struct real real = {0};
+	struct priv_slot slot = {.fd = -1};
 	uint8_t hello[PRIV_LEN_BYTES + PRIV_HELLO_LEN];
 	uint32_t uid = (uint32_t)-1;
 	char table[FW_TABLE_MAX];
@@ -338,11 +489,21 @@ int priv_main(bool all_users)
 	real.self.part = (uint32_t)getpid();
 	real.self.uid = uid;
 	real.self.netns = netns_id();
+	ret = limits_reset();
+	if (ret < 0) {
+		log_err("the resource limits it was given (ulimit) are too low to run with, and "
+			"raising them failed: %s",
+			strerror(-ret));
+		goto out;
+	}
+	if (slot_take(&slot, uid) < 0)
+		goto out;
 	ret = confine();
 	if (ret < 0) {
 		log_err("dropping capabilities: %s", strerror(-ret));
 		goto out;
 	}
+	hosts_sweep_log();
 	buf = malloc(PRIV_LEN_BYTES + PRIV_MSG_MAX);
 	if (!buf) {
 		log_err("out of memory");
@@ -372,6 +533,7 @@ out_fw:
 	instances_remove(INSTANCES_DIR, real.self.part);
 out:
 	free(buf);
+	priv_slot_release(&slot, PRIV_SLOT_DIR);
 	if (sfd >= 0)
 		close(sfd);
 	return status;
