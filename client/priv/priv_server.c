@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../../common/addrpolicy.h"
+#include "../../common/clock.h"
 #include "../autohosts.h"
 
 void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx,
@@ -19,6 +20,16 @@ void priv_server_init(struct priv_server *s, const struct priv_backend *be, void
 	s->be = be;
 	s->ctx = ctx;
 	s->grant = *grant;
+	s->hosts_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_HOSTS_BURST, PRIV_RATE_MS);
+	s->ct_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_CT_BURST, PRIV_RATE_MS);
+}
+
+/* Whether one more request limited by rl may go now; a refused one changes nothing. */
+static bool rate_ok(struct priv_server *s, struct ratelimit *rl)
+{
+	unsigned dropped;
+
+	return ratelimit_allow(rl, s->be->now_ms ? s->be->now_ms(s->ctx) : clock_ms(), &dropped);
 }
 
 static int do_install(struct priv_server *s, struct priv_msg *m)
@@ -99,6 +110,8 @@ static int do_hosts(struct priv_server *s, struct priv_msg *m, uint8_t *shadowed
 	for (i = 0; i < m->n_hosts; i++)
 		if (host_refused(s, &m->hosts[i]))
 			return -EPERM;
+	if (!rate_ok(s, &s->hosts_rl))
+		return -EBUSY;
 	if (!s->e && !(s->e = calloc(PRIV_HOSTS_MAX, sizeof(*s->e))))
 		return -ENOMEM;
 	for (i = 0; i < m->n_hosts; i++) {
@@ -165,8 +178,12 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 			ret = do_remove(s);
 			break;
 		case PRIV_CT_FLUSH:
-			ret =
-			    s->installed ? s->be->ct_flush(s->ctx, &s->inst.spec, false) : -ENOENT;
+			if (!s->installed)
+				ret = -ENOENT;
+			else if (!rate_ok(s, &s->ct_rl))
+				ret = -EBUSY;
+			else
+				ret = s->be->ct_flush(s->ctx, &s->inst.spec, false);
 			break;
 		}
 		priv_msg_free(&m);

@@ -5,8 +5,10 @@
  * recording one in tests). A refused request changes nothing.
  *
  * Order: INSTALL once; UPDATE, HOSTS and CT_FLUSH only while installed;
- * REMOVE at any time. An INSTALL must stay inside the caller's grant. A host line must name a
- * usable host and an ordinary address that the installed rules route.
+ * REMOVE at any time. An INSTALL must stay inside the caller's grant. A
+ * host line must name a usable host and an ordinary address that the
+ * installed rules route. HOSTS and CT_FLUSH are rate-limited (-EBUSY past
+ * the limit): the client sends one a second at most.
  */
 #ifndef SLUICE_PRIV_SERVER_H
 #define SLUICE_PRIV_SERVER_H
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../common/ratelimit.h"
 #include "../hosts.h"
 #include "priv_grant.h"
 #include "priv_proto.h"
@@ -32,7 +35,14 @@ struct priv_backend {
 	int (*hosts_restore)(void *ctx);
 	/* Delete conntrack entries of spec's redirects: stale ones, or ours. Count or -errno. */
 	int (*ct_flush)(void *ctx, const struct fw_spec *spec, bool ours);
+	/* Milliseconds for the rate limits; NULL for the monotonic clock. */
+	int64_t (*now_ms)(void *ctx);
 };
+
+/* HOSTS and CT_FLUSH requests each part takes per window; more are -EBUSY. */
+#define PRIV_HOSTS_BURST 20
+#define PRIV_CT_BURST	 4
+#define PRIV_RATE_MS	 10000
 
 struct priv_server {
 	const struct priv_backend *be;
@@ -45,6 +55,7 @@ struct priv_server {
 	struct priv_msg inst; /* the INSTALL in force; its spec holds the lists in force */
 	struct subnet *lists; /* include and exclude after the last UPDATE, or NULL */
 	struct hosts_entry *e;
+	struct ratelimit hosts_rl, ct_rl; /* each rewrite or dump costs disk or kernel time */
 };
 
 void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx,

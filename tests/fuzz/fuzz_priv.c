@@ -50,7 +50,16 @@ static int f_ct(void *ctx, const struct fw_spec *spec, bool ours)
 	return ours ? 0 : 3;
 }
 
-static const struct priv_backend be = {f_install, f_update, f_remove, f_write, f_restore, f_ct};
+/* A clock that moves a little with each request, so the rate limits both hold and let go. */
+static int64_t now;
+
+static int64_t f_now(void *ctx)
+{
+	return now += 250;
+}
+
+static const struct priv_backend be = {f_install, f_update, f_remove, f_write,
+				       f_restore, f_ct,	    f_now};
 
 /* Root's grant, so that every request the decoder accepts reaches the policy below it. */
 static const struct priv_grant grant;
@@ -62,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	calls = installs = 0;
+	now = 0;
 	priv_server_init(&s, &be, NULL, &grant);
 	while (size - off >= PRIV_LEN_BYTES) {
 		uint32_t len = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |

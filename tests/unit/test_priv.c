@@ -16,6 +16,7 @@ struct rec {
 	size_t last_n;
 	char last_name[320];
 	char label[INSTANCE_LABEL_MAX + 1];
+	int64_t now;	    /* the clock the rate limits read */
 	int fail_with;	    /* what the next backend call returns */
 	const char *shadow; /* hosts_write marks entries with this name shadowed */
 };
@@ -80,8 +81,13 @@ static int rec_ct(void *ctx, const struct fw_spec *spec, bool ours)
 	return 7;
 }
 
-static const struct priv_backend rec_be = {rec_install, rec_update,  rec_remove,
-					   rec_write,	rec_restore, rec_ct};
+static int64_t rec_now(void *ctx)
+{
+	return ((struct rec *)ctx)->now;
+}
+
+static const struct priv_backend rec_be = {rec_install, rec_update, rec_remove, rec_write,
+					   rec_restore, rec_ct,	    rec_now};
 
 static struct subnet net4(const char *a, int prefix)
 {
@@ -540,6 +546,53 @@ static void test_grant_server(void)
 	priv_server_finish(&s);
 }
 
+/*
+ * HOSTS and CT_FLUSH past their rate are refused with -EBUSY and reach no
+ * backend; the budget comes back with the next window, and REMOVE is never
+ * held back.
+ */
+static void test_rate_limits(void)
+{
+	struct priv_server s;
+	struct rec r = {.now = 1000};
+	char name[32];
+	int i, n;
+
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	for (i = 0; i < PRIV_HOSTS_BURST; i++) {
+		snprintf(name, sizeof(name), "h%d.example.test", i);
+		CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", name), 0);
+	}
+	CHECK_EQ_INT(r.write, PRIV_HOSTS_BURST);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "late.example.test"), -EBUSY);
+	CHECK_EQ_INT(r.write, PRIV_HOSTS_BURST);
+	CHECK(strstr(r.last_name, "late") == NULL);
+	/* A refused request by policy still says why, not busy. */
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "127.0.0.1", "a.example.test"), -EPERM);
+	for (i = 0; i < PRIV_CT_BURST; i++) {
+		n = priv_put_ct_flush(msg, sizeof(msg));
+		CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 7);
+	}
+	n = priv_put_ct_flush(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EBUSY);
+	CHECK_EQ_INT(r.ct_stale, PRIV_CT_BURST);
+	/* Just before the window ends: still refused; after it: taken. */
+	r.now += PRIV_RATE_MS - 1;
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "late.example.test"), -EBUSY);
+	r.now += 1;
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "late.example.test"), 0);
+	CHECK_EQ_INT(r.write, PRIV_HOSTS_BURST + 1);
+	CHECK_STR(r.last_name, "198.51.100.7 late.example.test");
+	n = priv_put_ct_flush(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 7);
+	CHECK_EQ_INT(r.ct_stale, PRIV_CT_BURST + 1);
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
+}
+
 static void test_oversized_reply(void)
 {
 	uint8_t out[PRIV_REPLY_MAX];
@@ -565,5 +618,6 @@ int main(void)
 	RUN(test_refusal_reason);
 	RUN(test_grant);
 	RUN(test_grant_server);
+	RUN(test_rate_limits);
 	T_EXIT();
 }
