@@ -4,7 +4,9 @@
 # and its only sudo right is the line `sluice --sudoers-user` prints. The
 # SSH side must run as the user, one small root process (holding
 # CAP_NET_ADMIN alone) must hold the firewall and /etc/hosts, and both must be gone after SIGTERM; after a
-# SIGKILL of the user's process the root part must clean up by itself. The
+# SIGKILL of the user's process the root part must clean up by itself, and
+# so it must after the signals and limits the user can pass it through sudo,
+# and when the user never reads its replies. The
 # sudo line must allow nothing else, and the root part must refuse bad
 # requests without changing anything. The default line captures the user's
 # own connections only: root's and another user's leave as before, and
@@ -24,7 +26,7 @@ U=slu$$
 UHOME=$(mktemp -d /tmp/sluice-home.XXXXXX) || tb_die "mktemp failed"
 BINDIR=$(mktemp -d /tmp/sluice-bin.XXXXXX) || tb_die "mktemp failed"
 SUDOERS=/etc/sudoers.d/sluice-e2e-$$
-TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"'
+TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"; rm -f /run/sluice-priv/$UID_U.*; rmdir /run/sluice-priv 2>/dev/null'
 trap 'eval "$TB_ON_DOWN"' EXIT
 useradd -M -d "$UHOME" -s /bin/sh -U "$U" || tb_die "useradd failed"
 # A password too, for the case where sudo asks for one on the terminal.
@@ -36,6 +38,7 @@ tb_up
 BIG_SHA=$(tb_make_file big.bin $((16 << 20))) || tb_die "cannot write big.bin"
 HOSTS_C=/etc/netns/$NS_C/hosts
 PRISTINE_SHA=$(sha256sum <"$HOSTS_C")
+cp -p "$HOSTS_C" "$TB/hosts.pristine"
 
 # --- the user's agent and its own ssh config; a root-owned copy of sluice ---
 chmod 755 "$BINDIR"
@@ -321,6 +324,157 @@ else
 	fail user_sigkill_root_part_cleans "not ready with its hosts line: ${SLUICE_WHY:-no line}"
 	sluice_stop KILL 2
 fi
+
+# Temporaries of a rewrite, in C's hosts directory and where `ip netns exec`
+# makes the rewrite put them (the real /etc, beside the bind-mounted file).
+tmps() { ls -A "/etc/netns/$NS_C" /etc 2>/dev/null | grep '^\.hosts\.sluice' | sort; }
+new_tmps() { comm -13 <(echo "$TMPS_BEFORE") <(tmps) | tr '\n' ' '; }
+# The user's sluice is gone, and so is everything its root part held.
+# (proc_alive "" would read /proc//stat, which is /proc/stat.)
+all_gone() {
+	! nft_table_present && [ -z "$(added)" ] && [ -z "$(root_sluices)" ] &&
+		{ [ -z "$SLUICE_PID" ] || ! proc_alive "$SLUICE_PID"; }
+}
+
+# What a part that died outright (or is stuck) left behind must not spoil
+# the cases after, nor outlive the test.
+case_clean() {
+	local f
+	kill -KILL $(root_sluices | awk '{ print $1 }') 2>/dev/null
+	inC nft delete table inet sluice 2>/dev/null
+	cp "$TB/hosts.pristine" "$HOSTS_C"
+	for f in $(new_tmps); do rm -f "/etc/$f" "/etc/netns/$NS_C/$f"; done
+}
+
+# Signals sudo relays from the user (its sudo runs as the user's own
+# process): the root part must stop the normal way and remove everything.
+for sig in USR1 USR2; do
+	TMPS_BEFORE=$(tmps)
+	usluice_start -r sshhost -H 198.51.100.0/24
+	if ! sluice_wait_ready "http://$L4/" || ! poll 20 added >/dev/null; then
+		fail "root_part_sig${sig}_cleans" "not ready with its hosts line: ${SLUICE_WHY:-no line}"
+		sluice_stop KILL 2
+		continue
+	fi
+	part=$(root_sluices | awk '{ print $1 }' | head -n 1)
+	sudo_pid=$(ps -o ppid= -p "$part" | tr -d ' ')
+	# The user signals its own sudo; where that is not allowed, root does it for it.
+	by=user
+	asU kill "-$sig" "$sudo_pid" 2>/dev/null || { by=root && kill "-$sig" "$sudo_pid"; }
+	if poll 5 all_gone && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ] && [ -z "$(new_tmps)" ]; then
+		pass "root_part_sig${sig}_cleans"
+	else
+		fail "root_part_sig${sig}_cleans" "5 s after SIG$sig (sent by $by to sudo $sudo_pid): table $(nft_table_count), line '$(added)', root: $(root_sluices | tr '\n' '|'), temporaries '$(new_tmps)'"
+	fi
+	sluice_stop KILL 2
+	case_clean
+done
+
+# A file size limit passes through sudo: under `ulimit -S -f 1` (the soft
+# limit; the hard one too below, where root may raise it) the rewrite of a
+# hosts file bigger than the limit must neither kill the part nor leave a
+# temporary. The user's own log goes through a pipe, which the limit spares.
+for lim in -Sf -f; do
+	TMPS_BEFORE=$(tmps)
+	{ cat "$TB/hosts.pristine" && for ((i = 0; i < 100; i++)); do
+		echo "# padding line $i, so a rewrite writes past a 1 KiB limit"
+	done; } >"$HOSTS_C"
+	cp "$HOSTS_C" "$TB/hosts.padded"
+	PAD_SHA=$(sha256sum <"$HOSTS_C")
+	SLUICE_N=$((SLUICE_N + 1))
+	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+	rm -f "$TB/log.fifo" && mkfifo "$TB/log.fifo"
+	cat <"$TB/log.fifo" >"$SLUICE_LOG" &
+	TB_PIDS="$TB_PIDS $!"
+	ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups env -i $UENV \
+		sh -c 'ulimit '"$lim"' 1 && exec "$0" "$@"' "$BINDIR/sluice" -r sshhost -H 198.51.100.0/24 \
+		</dev/null >"$TB/log.fifo" 2>&1 &
+	SLUICE_PID=$!
+	TB_PIDS="$TB_PIDS $SLUICE_PID"
+	name="root_part_ulimit${lim}_1"
+	if sluice_wait_ready "http://$L4/" && poll 20 added >/dev/null; then
+		sluice_stop TERM 5
+		if [ "$SLUICE_RC" = 0 ] && poll 5 all_gone && [ "$(sha256sum <"$HOSTS_C")" = "$PAD_SHA" ] &&
+			[ -z "$(new_tmps)" ]; then
+			pass "$name"
+		else
+			fail "$name" "exit $SLUICE_RC, table $(nft_table_count), line '$(added)', temporaries '$(new_tmps)', hosts changed: '$(diff "$TB/hosts.padded" "$HOSTS_C" | head -n 4 | tr '\n' '|')': $(sluice_log_tail 3)"
+		fi
+	elif [ "$lim" = -f ] && grep -q "too low to run with" "$SLUICE_LOG" &&
+		! capsh --has-b=cap_sys_resource 2>/dev/null && poll 5 all_gone && [ -z "$(new_tmps)" ]; then
+		# Without CAP_SYS_RESOURCE (some containers) root cannot raise a hard limit: it must refuse.
+		pass "$name"
+		echo "# $name: no CAP_SYS_RESOURCE here; the part refused to start, as it must"
+	else
+		fail "$name" "not ready with its hosts line: ${SLUICE_WHY:-no line}; root: $(root_sluices | tr '\n' '|'), temporaries '$(new_tmps)', table $(nft_table_count), line '$(added)', sluice alive $(proc_alive "$SLUICE_PID" && echo yes)"
+	fi
+	sluice_stop KILL 2
+	case_clean
+done
+
+# A user who never reads the replies: the part must not sit in a write with
+# SIGTERM waiting. INSTALL and one HOSTS line, then requests until the
+# socket takes no more; SIGTERM must still clean up within 5 s.
+cat >"$TB/noread.py" <<'EOF'
+import socket, struct, subprocess, sys, time
+a, b = socket.socketpair()
+p = subprocess.Popen(sys.argv[1:], stdin=b, stdout=b)
+b.close()
+def msg(body): return struct.pack(">I", len(body)) + body
+def recv_all(n):
+    out = b""
+    while len(out) < n:
+        got = a.recv(n - len(out))
+        if not got:
+            raise SystemExit("channel closed")
+        out += got
+    return out
+def read_msg(): return recv_all(struct.unpack(">I", recv_all(4))[0])
+def status(rep): return struct.unpack(">i", rep[2:6])[0]
+assert read_msg()[0] == 0x40
+net = bytes([4, 24]) + socket.inet_aton("198.51.100.0") + bytes(12) + struct.pack(">HH", 0, 65535)
+a.sendall(msg(b"\x01" + struct.pack(">HHBIIHHH", 12399, 0, 0, 0, 0, 1, 0, 0) + net))
+st_install = status(read_msg())
+name = b"noread.example.test"
+a.sendall(msg(b"\x03" + struct.pack(">H", 1) + bytes([4]) + socket.inet_aton("198.51.100.9") +
+              bytes(12) + bytes([len(name)]) + name))
+print("installed", st_install, status(read_msg()), flush=True)
+a.setblocking(False)
+bad, sent, end = msg(b"\x09") * 512, 0, time.time() + 30
+while time.time() < end:
+    try:
+        sent += a.send(bad)
+    except BlockingIOError:
+        time.sleep(0.5)  # the part may still be catching up: full only when it stays so
+        try:
+            sent += a.send(bad)
+        except BlockingIOError:
+            break
+print("flooded", sent, flush=True)
+time.sleep(600)
+EOF
+TMPS_BEFORE=$(tmps)
+ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups env -i $UENV \
+	"$PY" "$TB/noread.py" sudo -n "$BINDIR/sluice" --privileged </dev/null >"$TB/noread.out" 2>"$TB/noread.err" &
+NR_PID=$!
+TB_PIDS="$TB_PIDS $NR_PID"
+nr_line() { grep -F noread.example.test "$HOSTS_C"; }
+nr_gone() { ! nft_table_present && [ -z "$(nr_line)" ] && [ -z "$(root_sluices)" ]; }
+if poll 40 grep -q '^flooded' "$TB/noread.out" && grep -q '^installed 0 0$' "$TB/noread.out" &&
+	nft_table_present && [ -n "$(nr_line)" ]; then
+	kill -TERM $(root_sluices | awk '{ print $1 }')
+	if poll 5 nr_gone && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ] && [ -z "$(new_tmps)" ]; then
+		pass root_part_unread_replies_sigterm_cleans
+	else
+		fail root_part_unread_replies_sigterm_cleans "5 s after SIGTERM: table $(nft_table_count), line '$(nr_line)', root: $(root_sluices | tr '\n' '|')"
+	fi
+else
+	fail root_part_unread_replies_sigterm_cleans "not set up: $(tr '\n' '|' <"$TB/noread.out"); $(tail -n 2 "$TB/noread.err" | tr '\n' '|')"
+fi
+kill -KILL "$NR_PID" 2>/dev/null
+wait "$NR_PID" 2>/dev/null
+tb_forget "$NR_PID"
+case_clean
 
 # The root part killed on its own: the rules are gone, so the user's sluice
 # must not go on as if it still captured anything.
