@@ -26,12 +26,13 @@ static char dir[64], path[96];
 static bool have_xattr;
 static int64_t now;
 
-static int f_install(void *ctx, const struct fw_spec *spec)
+static int f_install(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		     size_t whylen)
 {
 	return 0;
 }
 
-static int f_update(void *ctx, const struct fw_spec *spec)
+static int f_update(void *ctx, const struct fw_spec *spec, char *why, size_t whylen)
 {
 	return 0;
 }
@@ -63,6 +64,9 @@ static int64_t f_now(void *ctx)
 
 static const struct priv_backend be = {f_install, f_update, f_remove, f_write,
 				       f_restore, f_ct,	    f_now};
+
+/* Root's grant: every INSTALL the decoder accepts goes in, so HOSTS can follow. */
+static const struct priv_grant grant;
 
 /* The scratch dir and all in it, temporaries a broken writer left included. */
 static void cleanup(void)
@@ -167,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!dir[0])
 		setup();
-	priv_server_init(&s, &be, NULL);
+	priv_server_init(&s, &be, NULL, &grant);
 	while (size - off >= PRIV_LEN_BYTES) {
 		uint32_t len = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |
 			       (uint32_t)data[off + 2] << 8 | data[off + 3];
