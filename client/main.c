@@ -243,12 +243,25 @@ static int client_resolve(struct client *c)
 		}
 	}
 	log_info("resolving %s", c->o.remote_host);
+	/* The -e command's own -F, -J, -o and -p decide where it goes; only it can say. */
+	if (c->o.ssh_cmd && sshconf_cmd_is_ssh(c->o.ssh_cmd)) {
+		ret = sshconf_resolve_cmd(&c->cfg, c->o.ssh_cmd, &q, why, sizeof(why));
+		if (ret == 0) {
+			log_debug("-e: the command's own configuration sends %s to %s port %u",
+				  c->o.remote_host, c->cfg.hostname, (unsigned)c->cfg.port);
+			goto done;
+		}
+		log_warn("-e: cannot ask '%s -G' where %s is (%s%s%s); using ssh -G instead",
+			 c->o.ssh_cmd, c->o.remote_host,
+			 ret == -EINVAL ? "it refused" : strerror(-ret), *why ? ": " : "", why);
+	}
 	ret = sshconf_resolve(&c->cfg, &q, why, sizeof(why));
 	if (ret < 0)
 		log_err(
 		    "cannot resolve the SSH configuration for '%s'%s%s: %s%s%s", c->o.remote_host,
 		    c->o.ssh_config ? " with " : "", c->o.ssh_config ? c->o.ssh_config : "",
 		    ret == -EINVAL ? "ssh -G rejected it" : strerror(-ret), *why ? ": " : "", why);
+done:
 	c->sa =
 	    (struct session_args){&c->o, &c->cfg, &c->pg, &client_ops, c, features_wanted(&c->o)};
 	return ret;

@@ -117,17 +117,72 @@ static int start_direct(struct session *s, struct evloop *loop, char *err, size_
 	return 0;
 }
 
+/* How long start-up waits for the -e server's name to resolve before going on without. */
+#define CMD_RESOLVE_MS 3000
+
 /*
- * The -e backend. Its own connection must never be redirected, so when
- * `ssh -G` names the server and it resolves here, that address and port is
- * excluded as with our own session; through a proxy it is not contacted.
+ * host's addresses in *res: at once for an address, else through the
+ * resolver for at most CMD_RESOLVE_MS (-ETIMEDOUT). Returns 0, -ENOENT or
+ * -errno.
+ */
+static int resolve_bounded(const char *host, const char *port, struct addrinfo **res)
+{
+	struct req {
+		struct gaicb cb;
+		struct addrinfo hints;
+		char host[NI_MAXHOST], port[8];
+	} * r;
+	const struct gaicb *list[1];
+	struct timespec ts = {CMD_RESOLVE_MS / 1000, (CMD_RESOLVE_MS % 1000) * 1000000L};
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
+	int ret;
+
+	*res = NULL;
+	ret = getaddrinfo(host, port, &hints, res);
+	if (ret == 0)
+		return 0;
+	if (ret != EAI_NONAME)
+		return -ENOENT;
+	if (strlen(host) >= sizeof(r->host) || strlen(port) >= sizeof(r->port))
+		return -ENAMETOOLONG;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	strcpy(r->host, host);
+	strcpy(r->port, port);
+	r->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	r->cb = (struct gaicb){.ar_name = r->host, .ar_service = r->port, .ar_request = &r->hints};
+	list[0] = &r->cb;
+	if (getaddrinfo_a(GAI_NOWAIT, (struct gaicb **)list, 1, NULL) != 0) {
+		free(r);
+		return -ENOMEM;
+	}
+	while ((ret = gai_suspend(list, 1, &ts)) == EAI_INTR)
+		;
+	ret = gai_error(&r->cb);
+	if (ret == EAI_INPROGRESS && gai_cancel(&r->cb) != EAI_CANCELED)
+		return -ETIMEDOUT; /* the resolver's thread still writes into r: it keeps it */
+	if (ret == 0)
+		*res = r->cb.ar_result;
+	else if (ret != EAI_INPROGRESS && r->cb.ar_result)
+		freeaddrinfo(r->cb.ar_result);
+	free(r);
+	return ret == 0 ? 0 : ret == EAI_INPROGRESS ? -ETIMEDOUT : -ENOENT;
+}
+
+/*
+ * The -e backend. Its own connection must never be redirected, so the
+ * server `CMD -G` names is excluded as with our own session; through a
+ * proxy it is not contacted. A name is looked up for a bounded time only:
+ * the command resolves it again itself.
  */
 static int open_cmd(struct session *s, const struct session_args *a, char *err, size_t errlen)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *ai;
+	struct addrinfo *res, *ai;
 	const struct opts *o = a->o;
 	const struct sshconf *cfg = a->cfg;
-	char port[8];
+	char port[8], addr[INET6_ADDRSTRLEN];
 	int ret;
 
 	progress_say(a->pg, "connecting to %s with the -e command: %s", o->remote_host, o->ssh_cmd);
@@ -151,15 +206,24 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 		return 0;
 	}
 	snprintf(port, sizeof(port), "%u", (unsigned)cfg->port);
-	if (getaddrinfo(cfg->hostname, port, &hints, &res) != 0) {
-		log_debug("-e: %s does not resolve here; its address is not excluded",
-			  cfg->hostname);
+	ret = resolve_bounded(cfg->hostname, port, &res);
+	if (ret < 0) {
+		log_warn("-e: %s %s; its address is not excluded (use -x if it is inside a "
+			 "routed network)",
+			 cfg->hostname,
+			 ret == -ETIMEDOUT ? "did not resolve in time" : "does not resolve here");
 		return 0;
 	}
 	/* ssh may take any of them (v4 or v6, round robin): every one is excluded. */
-	for (ai = res; ai && s->tr->n_peer < TRANSPORT_PEERS_MAX; ai = ai->ai_next)
-		if (ai->ai_addrlen <= sizeof(s->tr->peer[0]))
-			memcpy(&s->tr->peer[s->tr->n_peer++], ai->ai_addr, ai->ai_addrlen);
+	for (ai = res; ai && s->tr->n_peer < TRANSPORT_PEERS_MAX; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(s->tr->peer[0]))
+			continue;
+		memcpy(&s->tr->peer[s->tr->n_peer++], ai->ai_addr, ai->ai_addrlen);
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr), NULL, 0,
+				NI_NUMERICHOST) == 0)
+			log_debug("-e: the SSH server's address %s port %s is excluded", addr,
+				  port);
+	}
 	freeaddrinfo(res);
 	return 0;
 }

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include "sshconf.h"
 
+#include "../../common/clock.h"
 #include "../../common/escape.h"
 
 extern char **environ;
@@ -354,6 +357,51 @@ out:
 }
 
 /*
+ * How long `ssh -G` or `CMD -G` may take: it reads files and prints, it
+ * does not connect, so more than this is a command stuck on something else.
+ */
+#define SSH_G_WAIT_MS 5000
+
+/* Read what the child prints into *buf until its end, for at most wait_ms. */
+static int read_bounded(int fd, int wait_ms, char **buf, size_t *len)
+{
+	size_t cap = 0;
+	char *nb;
+	ssize_t n;
+	int64_t end = clock_ms() + wait_ms, left;
+	int r;
+	struct pollfd pfd = {fd, POLLIN, 0};
+
+	for (;;) {
+		if (cap - *len < 4096) {
+			if (cap >= SSH_G_MAX)
+				return -E2BIG;
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(*buf, cap + 1);
+			if (!nb)
+				return -ENOMEM;
+			*buf = nb;
+		}
+		left = end - clock_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		n = read(fd, *buf + *len, cap - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		*len += (size_t)n;
+	}
+}
+
+/*
  * ssh's last line on stderr (the complaint; it may first say that stdin is
  * no terminal), escaped, into why.
  */
@@ -375,17 +423,96 @@ static void ssh_words(int fd, char *why, size_t whylen)
 }
 
 /*
+ * Run argv (file searched in PATH) and collect what it prints, within
+ * wait_ms. The one way both `ssh -G` and `CMD -G` are asked. -ENOENT means
+ * there is no such program; -ETIMEDOUT that it took too long (it is
+ * killed); -EINVAL that it exited non-zero, which for `ssh -G` is its
+ * verdict on the config, its last line on stderr in why.
+ */
+static int run_collect(const char *file, char *const argv[], int wait_ms, char **text, char *why,
+		       size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	char *buf = NULL;
+	size_t len = 0;
+	int pfd[2] = {-1, -1}, efd = -1, status, ret, fa_ok = 0;
+	pid_t pid = -1;
+
+	*text = NULL;
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	/* Optional: without it ssh's complaint is lost, not the answer. */
+	efd = memfd_create("sluice-ssh-G", MFD_CLOEXEC);
+	ret = -posix_spawn_file_actions_init(&fa);
+	if (ret < 0)
+		goto out;
+	fa_ok = 1;
+	/* ssh's complaints are summed up by its exit status; its stdin is nobody's. */
+	ret = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!ret)
+		ret = -posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	if (!ret)
+		ret = efd >= 0
+			  ? -posix_spawn_file_actions_adddup2(&fa, efd, 2)
+			  : -posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	if (ret < 0)
+		goto out;
+	/* glibc and musl both report a failed exec here, so ENOENT means no such program. */
+	ret = -posix_spawnp(&pid, file, &fa, NULL, argv, environ);
+	if (ret < 0) {
+		pid = -1;
+		goto out;
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	ret = read_bounded(pfd[0], wait_ms, &buf, &len);
+	/* Closing first lets a still-talking child die of SIGPIPE instead of blocking us. */
+	close(pfd[0]);
+	pfd[0] = -1;
+	/* One that is silent and stuck would never see the SIGPIPE. */
+	if (ret == -ETIMEDOUT)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			ret = ret < 0 ? ret : -errno;
+			goto out;
+		}
+	}
+	pid = -1;
+	if (ret < 0)
+		goto out;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (efd >= 0)
+			ssh_words(efd, why, whylen);
+		/* The shell of `sh -c 'exec CMD'` says 127 when CMD is not there. */
+		ret = WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -EINVAL;
+		goto out;
+	}
+	buf[len] = '\0';
+	*text = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	if (efd >= 0)
+		close(efd);
+	free(buf);
+	return ret;
+}
+
+/*
  * Run `ssh -G` and collect what it prints. -ENOENT means there is no ssh
  * to ask; any other failure is ssh's verdict on the config, in why.
  */
 static int run_ssh_g(const struct sshconf_query *q, char **text, char *why, size_t whylen)
 {
-	posix_spawn_file_actions_t fa;
-	char port_s[8], **argv, *buf = NULL, *nb;
-	size_t len = 0, cap = 0;
-	int argc = 0, pfd[2] = {-1, -1}, efd = -1, status, ret, fa_ok = 0;
-	pid_t pid = -1;
-	ssize_t n;
+	char port_s[8], **argv;
+	int argc = 0, ret;
 
 	*text = NULL;
 	if (q->n_options > SSHCONF_MAX_OPTIONS)
@@ -417,95 +544,54 @@ static int run_ssh_g(const struct sshconf_query *q, char **text, char *why, size
 	argv[argc++] = "--";
 	argv[argc++] = (char *)q->host;
 	argv[argc] = NULL;
-
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	/* Optional: without it ssh's complaint is lost, not the answer. */
-	efd = memfd_create("sluice-ssh-G", MFD_CLOEXEC);
-	ret = -posix_spawn_file_actions_init(&fa);
-	if (ret < 0)
-		goto out;
-	fa_ok = 1;
-	/* ssh's complaints are summed up by its exit status; its stdin is nobody's. */
-	ret = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (!ret)
-		ret = -posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-	if (!ret)
-		ret = efd >= 0
-			  ? -posix_spawn_file_actions_adddup2(&fa, efd, 2)
-			  : -posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	if (ret < 0)
-		goto out;
-	/* glibc and musl both report a failed exec here, so ENOENT means no ssh. */
-	ret = -posix_spawnp(&pid, "ssh", &fa, NULL, argv, environ);
-	if (ret < 0) {
-		pid = -1;
-		goto out;
-	}
-	close(pfd[1]);
-	pfd[1] = -1;
-
-	for (;;) {
-		if (cap - len < 4096) {
-			if (cap >= SSH_G_MAX) {
-				ret = -E2BIG;
-				break;
-			}
-			cap = cap ? cap * 2 : 16384;
-			nb = realloc(buf, cap + 1);
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(pfd[0], buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	/* Closing first lets a still-talking ssh die of SIGPIPE instead of blocking us. */
-	close(pfd[0]);
-	pfd[0] = -1;
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			ret = ret < 0 ? ret : -errno;
-			goto out;
-		}
-	}
-	pid = -1;
-	if (ret < 0)
-		goto out;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (efd >= 0)
-			ssh_words(efd, why, whylen);
-		ret = -EINVAL;
-		goto out;
-	}
-	buf[len] = '\0';
-	*text = buf;
-	buf = NULL;
-	ret = 0;
-out:
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-	if (efd >= 0)
-		close(efd);
+	ret = run_collect("ssh", argv, SSH_G_WAIT_MS, text, why, whylen);
 	free(argv);
-	free(buf);
 	return ret;
+}
+
+bool sshconf_cmd_is_ssh(const char *cmd)
+{
+	const char *w, *end, *base;
+
+	w = cmd + strspn(cmd, " \t");
+	end = w + strcspn(w, " \t");
+	for (base = end; base > w && base[-1] != '/'; base--)
+		;
+	return end - base == 3 && !strncmp(base, "ssh", 3);
+}
+
+/*
+ * `CMD -G [-l user] [-p port] -- host` through the shell, so CMD splits as
+ * the -e transport splits it and its own -F, -J, -o and -p count.
+ */
+static int run_cmd_g(const char *cmd, const struct sshconf_query *q, char **text, char *why,
+		     size_t whylen)
+{
+	char script[4096], port_s[8], *argv[16];
+	int argc = 0, n;
+
+	*text = NULL;
+	n = snprintf(script, sizeof(script), "exec %s \"$@\"", cmd);
+	if (n < 0 || (size_t)n >= sizeof(script))
+		return -E2BIG;
+	argv[argc++] = "/bin/sh";
+	argv[argc++] = "-c";
+	argv[argc++] = script;
+	argv[argc++] = "sluice-ssh-g";
+	argv[argc++] = "-G";
+	if (q->user) {
+		argv[argc++] = "-l";
+		argv[argc++] = (char *)q->user;
+	}
+	if (q->port) {
+		snprintf(port_s, sizeof(port_s), "%u", (unsigned)q->port);
+		argv[argc++] = "-p";
+		argv[argc++] = port_s;
+	}
+	argv[argc++] = "--";
+	argv[argc++] = (char *)q->host;
+	argv[argc] = NULL;
+	return run_collect("/bin/sh", argv, SSH_G_WAIT_MS, text, why, whylen);
 }
 
 static int dup_into(char **field, const char *val)
@@ -602,28 +688,18 @@ static int fill_defaults(struct sshconf *c, const struct sshconf_query *q)
 	return 0;
 }
 
-int sshconf_resolve(struct sshconf *c, const struct sshconf_query *q, char *why, size_t whylen)
+/* Fill c from text (NULL: OpenSSH's defaults), the command line's values winning. */
+static int fill(struct sshconf *c, const char *text, const struct sshconf_query *q)
 {
 	const char *host = q->host, *user = q->user, *config = q->config, *me;
 	uint16_t port = q->port;
-	char *text = NULL;
 	int ret;
 
-	memset(c, 0, sizeof(*c));
-	if (whylen)
-		why[0] = '\0';
-	if (!host || !*host)
-		return -EINVAL;
-	ret = run_ssh_g(q, &text, why, whylen);
-	if (ret == -ENOENT) {
-		ret = fill_defaults(c, q);
-		goto out;
-	}
-	if (ret < 0)
-		return ret;
+	if (!text)
+		return fill_defaults(c, q);
 	ret = sshconf_parse(c, text);
 	if (ret < 0)
-		goto out;
+		return ret;
 	/* ssh always prints these; should one be missing, ssh's own defaults apply. */
 	if (!c->hostname)
 		ret = dup_into(&c->hostname, host);
@@ -634,7 +710,48 @@ int sshconf_resolve(struct sshconf *c, const struct sshconf_query *q, char *why,
 		c->port = port ? port : 22;
 	if (!ret && config)
 		ret = dup_into(&c->config_file, config);
-out:
+	return ret;
+}
+
+int sshconf_resolve(struct sshconf *c, const struct sshconf_query *q, char *why, size_t whylen)
+{
+	char *text = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (whylen)
+		why[0] = '\0';
+	if (!q->host || !*q->host)
+		return -EINVAL;
+	ret = run_ssh_g(q, &text, why, whylen);
+	if (ret < 0 && ret != -ENOENT)
+		return ret;
+	ret = fill(c, text, q);
+	free(text);
+	if (ret < 0)
+		sshconf_free(c);
+	return ret;
+}
+
+int sshconf_resolve_cmd(struct sshconf *c, const char *cmd, const struct sshconf_query *q,
+			char *why, size_t whylen)
+{
+	/* The command's own -F and -o decide, not sluice's (which refuses -o with -e). */
+	struct sshconf_query cq = {.host = q->host, .user = q->user, .port = q->port};
+	char *text = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (whylen)
+		why[0] = '\0';
+	if (!cq.host || !*cq.host || !cmd)
+		return -EINVAL;
+	if (strlen(cmd) > 3000)
+		return -E2BIG;
+	ret = run_cmd_g(cmd, &cq, &text, why, whylen);
+	if (ret < 0)
+		return ret;
+	ret = fill(c, text, &cq);
 	free(text);
 	if (ret < 0)
 		sshconf_free(c);

@@ -5,6 +5,7 @@
 #ifndef SLUICE_SSHCONF_H
 #define SLUICE_SSHCONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -62,10 +63,24 @@ struct sshconf_query {
  * Fill c for q->host: run `ssh -G [-F config] [-l user] [-p port] [-o OPT]...
  * host` when ssh is installed, else use defaults (~/.ssh/id_*,
  * ~/.ssh/known_hosts, port 22, the current user) under the -o options.
- * Returns 0 or -errno; -EINVAL when ssh rejected the config or an option,
- * with ssh's own words (escaped, one line) in why when it gave any.
+ * Bounded in time (-ETIMEDOUT, ssh killed). Returns 0 or -errno; -EINVAL
+ * when ssh rejected the config or an option, with ssh's own words (escaped,
+ * one line) in why when it gave any.
  */
 int sshconf_resolve(struct sshconf *c, const struct sshconf_query *q, char *why, size_t whylen);
+
+/* True when the -e command's first word is OpenSSH's ssh (by name), so it takes -G. */
+bool sshconf_cmd_is_ssh(const char *cmd);
+
+/*
+ * Fill c the way the -e command cmd (split by the shell) would connect to
+ * q->host: `CMD -G [-l user] [-p port] -- host`, bounded in time. Only
+ * q's host, user and port are passed: the command's own -F and -o decide.
+ * Returns 0, -ENOENT when cmd is not there, -ETIMEDOUT (it is killed),
+ * -EINVAL when it refused, or -errno; its last line on stderr in why.
+ */
+int sshconf_resolve_cmd(struct sshconf *c, const char *cmd, const struct sshconf_query *q,
+			char *why, size_t whylen);
 
 void sshconf_free(struct sshconf *c);
 

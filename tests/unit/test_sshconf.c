@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../client/ssh/sshconf.h"
@@ -664,6 +665,73 @@ static void test_resolve_no_ssh(void)
 	free(saved);
 }
 
+/* CMD -G with -l and -p only, as the -e transport adds them. */
+static int resolve_cmd(struct sshconf *c, const char *cmd, const char *host, const char *user,
+		       uint16_t port, char *why, size_t whylen)
+{
+	struct sshconf_query q = {.host = host, .user = user, .port = port};
+
+	return sshconf_resolve_cmd(c, cmd, &q, why, whylen);
+}
+
+/* The -e command's own options decide: `ssh -F cfg -o Port=N` is asked, not plain ssh. */
+static void test_resolve_cmd(void)
+{
+	struct sshconf c;
+	char cfg[128], cmd[512], why[256];
+
+	CHECK(sshconf_cmd_is_ssh("ssh"));
+	CHECK(sshconf_cmd_is_ssh("  /usr/bin/ssh -F x"));
+	CHECK(!sshconf_cmd_is_ssh("sshpass -p x ssh"));
+	CHECK(!sshconf_cmd_is_ssh("/usr/bin/ssh-agent ssh"));
+	CHECK(!sshconf_cmd_is_ssh(""));
+	if (!have_ssh()) {
+		printf("  (no ssh installed: skipped)\n");
+		return;
+	}
+	CHECK_EQ_INT(
+	    write_file("config", "Host alias\n HostName 192.0.2.9\n Port 2201\n", cfg, sizeof(cfg)),
+	    0);
+	snprintf(cmd, sizeof(cmd), "ssh -F %s -o User=frank", cfg);
+	CHECK_EQ_INT(resolve_cmd(&c, cmd, "alias", NULL, 0, why, sizeof(why)), 0);
+	CHECK_STR(c.hostname, "192.0.2.9");
+	CHECK_EQ_INT(c.port, 2201);
+	CHECK_STR(c.user, "frank");
+	sshconf_free(&c);
+	/* -p and -l as the -e transport adds them win over the config (not the command's -o). */
+	snprintf(cmd, sizeof(cmd), "ssh -F %s", cfg);
+	CHECK_EQ_INT(resolve_cmd(&c, cmd, "alias", "gina", 2022, why, sizeof(why)), 0);
+	CHECK_EQ_INT(c.port, 2022);
+	CHECK_STR(c.user, "gina");
+	sshconf_free(&c);
+	snprintf(cmd, sizeof(cmd), "%s/no-such-ssh -F %s", tmpdir, cfg);
+	CHECK_EQ_INT(resolve_cmd(&c, cmd, "alias", NULL, 0, why, sizeof(why)), -ENOENT);
+	snprintf(cmd, sizeof(cmd), "ssh -F %s/no-such-config", tmpdir);
+	CHECK_EQ_INT(resolve_cmd(&c, cmd, "alias", NULL, 0, why, sizeof(why)), -EINVAL);
+	CHECK(c.hostname == NULL);
+	/* ssh's own words, as with plain ssh -G. */
+	CHECK(strstr(why, "no-such-config") != NULL);
+	CHECK(strchr(why, '\n') == NULL);
+}
+
+/* A command that never answers is killed at the time bound, not waited for. */
+static void test_resolve_cmd_stuck(void)
+{
+	struct sshconf c;
+	char hang[128], why[64];
+	struct timespec t0, t1;
+	long ms;
+
+	CHECK_EQ_INT(write_file("hang", "#!/bin/sh\nexec sleep 60\n", hang, sizeof(hang)), 0);
+	CHECK_EQ_INT(chmod(hang, 0755), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ_INT(resolve_cmd(&c, hang, "alias", NULL, 0, why, sizeof(why)), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK(ms >= 4000 && ms < 10000);
+	CHECK(c.hostname == NULL);
+}
+
 int main(void)
 {
 	char path[128];
@@ -684,10 +752,16 @@ int main(void)
 	RUN(test_resolve_options);
 	RUN(test_resolve_broken);
 	RUN(test_resolve_no_ssh);
+	RUN(test_resolve_cmd);
+	RUN(test_resolve_cmd_stuck);
 
 	snprintf(path, sizeof(path), "%s/config", tmpdir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/bad", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/config_o", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/hang", tmpdir);
 	unlink(path);
 	rmdir(tmpdir);
 	T_EXIT();
