@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +21,46 @@
 
 #define QUERY_WAIT_MS 2000
 
-/* Where this user's sockets live: /run/sluice for root, else the runtime dir. */
-static int control_dir(uid_t uid, char *out, size_t len)
+/*
+ * A directory that is uid's alone: a real directory (no symlink), owned by
+ * uid, that no one else may enter or write.
+ */
+static bool dir_private(const char *dir, uid_t uid)
+{
+	struct stat st;
+
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+	       !(st.st_mode & 077);
+}
+
+/*
+ * Where this user's sockets live: /run/sluice for root, else the runtime
+ * dir. Without $XDG_RUNTIME_DIR (su, runuser, a container without logind):
+ * /run/user/UID when it is there and the user's, else /tmp/sluice-UID,
+ * which must be the user's own 0700 directory if it exists: in /tmp anyone
+ * could have made it first. n picks the candidate (0 is the first choice);
+ * -ENOENT when there is none.
+ */
+static int control_dir(uid_t uid, int n, char *out, size_t len)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char run[64];
+	struct stat st;
+	int i = 0;
 
 	if (uid == 0)
-		return snprintf(out, len, "/run/sluice") < (int)len ? 0 : -ENAMETOOLONG;
-	if (!rt || rt[0] != '/')
-		return -ENOENT;
-	return snprintf(out, len, "%s/sluice", rt) < (int)len ? 0 : -ENAMETOOLONG;
+		return n == 0 && snprintf(out, len, "/run/sluice") < (int)len ? 0 : -ENOENT;
+	if (rt && rt[0] == '/' && i++ == n)
+		return snprintf(out, len, "%s/sluice", rt) < (int)len ? 0 : -ENAMETOOLONG;
+	snprintf(run, sizeof(run), "/run/user/%u", (unsigned)uid);
+	if (lstat(run, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+	    (!rt || strcmp(rt, run)) && i++ == n)
+		return snprintf(out, len, "%s/sluice", run) < (int)len ? 0 : -ENAMETOOLONG;
+	if (i++ == n)
+		return snprintf(out, len, "/tmp/sluice-%u", (unsigned)uid) < (int)len
+			   ? 0
+			   : -ENAMETOOLONG;
+	return -ENOENT;
 }
 
 static int sock_addr(const char *path, struct sockaddr_un *sun)
@@ -158,11 +189,13 @@ int control_open(struct control *c, struct evloop *loop, control_report_fn repor
 	c->io.fd = -1;
 	for (i = 0; i < CONTROL_CONNS; i++)
 		c->conn[i].io.fd = -1;
-	ret = control_dir(getuid(), dir, sizeof(dir));
+	ret = control_dir(getuid(), 0, dir, sizeof(dir));
 	if (ret < 0)
 		return ret;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
+	if (!dir_private(dir, getuid()))
+		return -EPERM;
 	sweep(dir);
 	snprintf(c->path, sizeof(c->path), "%s/%d.sock", dir, (int)getpid());
 	if ((ret = sock_addr(c->path, &sun)) < 0)
@@ -552,16 +585,42 @@ static int query_dir(const char *dir, bool json, FILE *out, int found)
 	return found;
 }
 
+/* Root: a directory /tmp/sluice-UID counts only when it is UID's own 0700 one. */
+static int query_tmp_dirs(bool json, FILE *out, int found)
+{
+	struct dirent *e;
+	char dir[96], *end;
+	unsigned long uid;
+	DIR *d = opendir("/tmp");
+
+	while (d && (e = readdir(d))) {
+		if (strncmp(e->d_name, "sluice-", 7) || !e->d_name[7])
+			continue;
+		errno = 0;
+		uid = strtoul(e->d_name + 7, &end, 10);
+		if (*end || errno || uid == 0 || uid > UINT32_MAX)
+			continue;
+		snprintf(dir, sizeof(dir), "/tmp/%.64s", e->d_name);
+		if (dir_private(dir, (uid_t)uid))
+			found = query_dir(dir, json, out, found);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 int control_query_all(bool json, FILE *out)
 {
 	char dir[96];
-	int found = 0;
+	int found = 0, i;
 
 	if (json)
 		fputs("[\n", out);
-	if (control_dir(getuid(), dir, sizeof(dir)) == 0)
-		found = query_dir(dir, json, out, found);
-	/* Root sees every user's too. */
+	/* A directory in /tmp someone else made first holds no sluice of ours. */
+	for (i = 0; control_dir(getuid(), i, dir, sizeof(dir)) == 0; i++)
+		if (dir_private(dir, getuid()))
+			found = query_dir(dir, json, out, found);
+	/* Root sees every user's too, wherever their sluice put its socket. */
 	if (getuid() == 0) {
 		struct dirent *e;
 		DIR *d = opendir("/run/user");
@@ -574,6 +633,7 @@ int control_query_all(bool json, FILE *out)
 		}
 		if (d)
 			closedir(d);
+		found = query_tmp_dirs(json, out, found);
 	}
 	if (json)
 		fputs("\n]\n", out);

@@ -1,7 +1,8 @@
 /*
  * control: the status socket of a running sluice, and the `--status`
  * client that reads it. The socket is $XDG_RUNTIME_DIR/sluice/PID.sock for
- * a user, /run/sluice/PID.sock for root, in a 0700 directory; a peer is
+ * a user (without that variable /run/user/UID/sluice, else /tmp/sluice-UID),
+ * /run/sluice/PID.sock for root, in a 0700 directory; a peer is
  * served only when SO_PEERCRED says it is the same user or root. A request
  * is one line, "json" or "text"; the reply is the report, then EOF.
  */
@@ -54,7 +55,8 @@ void control_close(struct control *c);
 int control_merge_json(const char *reply, size_t len, unsigned uid, char *out, size_t cap);
 
 /*
- * --status: ask every running sluice this user may see and print the
+ * --status: ask every running sluice this user may see (root: every
+ * user's, in all three places) and print the
  * answers to out (one JSON array with json). Returns the number found, or
  * -errno.
  */

@@ -6,6 +6,8 @@
 #include "t.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -208,6 +210,127 @@ static void test_query_all_stamps_and_rejects(void)
 	CHECK(system(path) == 0);
 }
 
+static size_t say_a(void *arg, bool json, char *buf, size_t len)
+{
+	return (size_t)snprintf(buf, len, "status of A\n");
+}
+
+/* --status as uid (no $XDG_RUNTIME_DIR): the text it printed, and how many it found. */
+static int query_as(uid_t uid, char *got, size_t cap)
+{
+	int p[2], st = 0;
+	ssize_t n = 0, r;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f;
+		int found;
+
+		close(p[0]);
+		if (uid != geteuid() && (setgid(uid) < 0 || setuid(uid) < 0))
+			_exit(1);
+		unsetenv("XDG_RUNTIME_DIR");
+		f = open_memstream(&buf, &len);
+		if (!f)
+			_exit(1);
+		found = control_query_all(false, f);
+		fclose(f);
+		dprintf(p[1], "%d\n%s", found, buf);
+		_exit(0);
+	}
+	close(p[1]);
+	while (n < (ssize_t)cap - 1 && (r = read(p[0], got + n, cap - 1 - n)) > 0)
+		n += r;
+	got[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? atoi(got) : -1;
+}
+
+/*
+ * Without $XDG_RUNTIME_DIR (su, runuser, containers): a user's sluice still
+ * has a status socket, in a private directory; that user finds it, and root
+ * finds every user's. Needs root to be another user.
+ */
+static void test_no_runtime_dir(void)
+{
+	const uid_t u = 65534;
+	char got[8192], dir[64], ready;
+	int go[2], up[2], st = 0, ret;
+	pid_t a;
+
+	if (geteuid() != 0) {
+		printf("  (not root: skipped)\n");
+		return;
+	}
+	signal(SIGPIPE, SIG_IGN); /* a child that died early is a FAIL line, not our end */
+	CHECK(pipe(go) == 0 && pipe(up) == 0);
+	a = fork();
+	if (a == 0) {
+		struct control c;
+		struct evloop l;
+		char b;
+
+		close(go[1]);
+		close(up[0]);
+		if (setgid(u) < 0 || setuid(u) < 0)
+			_exit(1);
+		unsetenv("XDG_RUNTIME_DIR");
+		if (evloop_init(&l) < 0 || control_open(&c, &l, say_a, NULL) < 0)
+			_exit(2);
+		dprintf(up[1], "%s\n", c.path);
+		fcntl(go[0], F_SETFL, O_NONBLOCK);
+		alarm(20);
+		while (read(go[0], &b, 1) < 0)
+			evloop_run_once(&l, 50);
+		control_close(&c);
+		_exit(0);
+	}
+	close(go[0]);
+	close(up[1]);
+	CHECK(read(up[0], &ready, 1) == 1);
+	close(up[0]);
+	/* The user, still without the variable, finds it. */
+	ret = query_as(u, got, sizeof(got));
+	CHECK_EQ_INT(ret, 1);
+	CHECK(strstr(got, "\nstatus of A\n") != NULL);
+	/* Root finds it too, marked as another user's. */
+	ret = query_as(0, got, sizeof(got));
+	CHECK(ret >= 1);
+	CHECK(strstr(got, "[uid 65534] status of A\n") != NULL);
+	CHECK(write(go[1], "x", 1) == 1);
+	close(go[1]);
+	waitpid(a, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	snprintf(dir, sizeof(dir), "/tmp/sluice-%u", (unsigned)u);
+	rmdir(dir); /* empty now, unless another test's sluice uses it */
+
+	/* A /tmp/sluice-UID someone else made first is refused, not used. */
+	snprintf(dir, sizeof(dir), "/tmp/sluice-%u", (unsigned)(u - 1));
+	rmdir(dir);
+	CHECK(mkdir(dir, 0777) == 0);
+	a = fork();
+	if (a == 0) {
+		struct control c;
+		struct evloop l;
+
+		if (setgid(u - 1) < 0 || setuid(u - 1) < 0)
+			_exit(1);
+		unsetenv("XDG_RUNTIME_DIR");
+		if (evloop_init(&l) < 0)
+			_exit(1);
+		_exit(control_open(&c, &l, say_a, NULL) == -EPERM ? 0 : 3);
+	}
+	waitpid(a, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
 	RUN(test_forged_owner_is_replaced);
@@ -215,5 +338,6 @@ int main(void)
 	RUN(test_garbage_refused);
 	RUN(test_report_passes);
 	RUN(test_query_all_stamps_and_rejects);
+	RUN(test_no_runtime_dir);
 	T_EXIT();
 }
