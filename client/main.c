@@ -251,9 +251,14 @@ static int client_resolve(struct client *c)
 				  c->o.remote_host, c->cfg.hostname, (unsigned)c->cfg.port);
 			goto done;
 		}
-		log_warn("-e: cannot ask '%s -G' where %s is (%s%s%s); using ssh -G instead",
-			 c->o.ssh_cmd, c->o.remote_host,
-			 ret == -EINVAL ? "it refused" : strerror(-ret), *why ? ": " : "", why);
+		/* Not there, or refusing: running it fails next, and says why then. */
+		if (ret == -ENOENT || ret == -EINVAL)
+			log_debug("-e: '%s -G %s' %s%s%s; asking ssh -G", c->o.ssh_cmd,
+				  c->o.remote_host, ret == -ENOENT ? "is not there" : "refused",
+				  *why ? ": " : "", why);
+		else
+			log_warn("-e: cannot ask '%s -G' where %s is (%s); using ssh -G instead",
+				 c->o.ssh_cmd, c->o.remote_host, strerror(-ret));
 	}
 	ret = sshconf_resolve(&c->cfg, &q, why, sizeof(why));
 	if (ret < 0)
