@@ -26,6 +26,7 @@
 #include "../common/clock.h"
 #include "../common/fdlimit.h"
 #include "../common/log.h"
+#include "../common/logsys.h"
 #include "../common/mux.h"
 #include "../common/sockaddr.h"
 #include "argfile.h"
@@ -72,6 +73,7 @@ struct client {
 	struct control ctl;
 	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
 	int log_fd;	    /* --log-file, -1 when none */
+	bool no_syslog;	    /* -D or --syslog, but nothing listens on /dev/log */
 	struct privc *priv; /* the only way to the firewall and /etc/hosts */
 	struct rules rules;
 	struct features feat;
@@ -809,6 +811,18 @@ static int client_detach_setup(struct client *c)
 			return ret;
 		}
 		c->log_fd = ret;
+		/* Start-up's lines too, and on the terminal until the file takes over. */
+		log_to_file(c->log_fd, false);
+	} else if ((c->o.daemon || c->o.syslog) && (ret = logsys_check()) < 0) {
+		/* syslog(3) would drop every line without a word. */
+		if (c->o.daemon)
+			log_warn("-D: no syslog here (/dev/log: %s): the daemon's lines are lost; "
+				 "give --log-file FILE to keep them",
+				 strerror(-ret));
+		else
+			log_warn("--syslog: no syslog here (/dev/log: %s); logging to stderr",
+				 strerror(-ret));
+		c->no_syslog = true;
 	}
 	if (c->o.daemon && (ret = daemon_fork()) < 0) {
 		log_err("-D: cannot fork: %s", strerror(-ret));
@@ -854,7 +868,8 @@ static void client_announce(struct client *c)
 		dup2(c->log_fd, STDERR_FILENO);
 		close(c->log_fd);
 		c->log_fd = -1;
-	} else if (c->o.daemon || c->o.syslog) {
+		log_to_file(STDERR_FILENO, true);
+	} else if ((c->o.daemon || c->o.syslog) && !c->no_syslog) {
 		log_to_syslog();
 	}
 }
@@ -911,7 +926,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if ((ret = client_detach_setup(&c)) < 0)
 		goto out;
-	if (c.o.syslog && !c.o.daemon)
+	if (c.o.syslog && !c.o.daemon && !c.no_syslog)
 		log_to_syslog();
 	/* Before any SSH prompt: sudo may ask for a password on the terminal. */
 	if ((ret = privc_start(&c.priv, c.o.all_users, err, sizeof(err))) < 0) {

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "status.h"
+
 struct out {
 	char *p;
 	size_t len, off;
@@ -92,7 +94,7 @@ static void addr_text(const struct wire_open *d, char *buf, size_t len)
 size_t report_build(const struct report_view *v, bool json, char *buf, size_t len)
 {
 	struct out o = {buf, len, 0};
-	char a[INET6_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN], h[4][16];
 	size_t i;
 
 	if (len)
@@ -111,10 +113,12 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		put_nets(&o, v->inc, v->n_inc, false);
 		put(&o, "\n  excluded: ");
 		put_nets(&o, v->exc, v->n_exc, false);
-		put(&o,
-		    "\n  connections: %zu open; out %" PRIu64 " bytes (%" PRIu64 "/s), in %" PRIu64
-		    " bytes (%" PRIu64 "/s)\n",
-		    v->conns, v->out, v->rate_out, v->in, v->rate_in);
+		status_human(v->out, h[0], sizeof(h[0]));
+		status_human(v->rate_out, h[1], sizeof(h[1]));
+		status_human(v->in, h[2], sizeof(h[2]));
+		status_human(v->rate_in, h[3], sizeof(h[3]));
+		put(&o, "\n  connections: %zu open; out %s (%s/s), in %s (%s/s)\n", v->conns, h[0],
+		    h[1], h[2], h[3]);
 		if (v->direct)
 			put(&o,
 			    "  relayed by ssh (--direct): %zu open; %" PRIu64 " opened, %" PRIu64
@@ -123,12 +127,12 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 			    v->direct_fell_back);
 		for (i = 0; i < v->n_top; i++) {
 			addr_text(&v->top[i].dst, a, sizeof(a));
-			put(&o,
-			    "    %s%s%s port %u: %" PRIu64 " bytes out, %" PRIu64 " in, %" PRIu64
-			    " s\n",
+			status_human(v->top[i].out, h[0], sizeof(h[0]));
+			status_human(v->top[i].in, h[1], sizeof(h[1]));
+			put(&o, "    %s%s%s port %u: %s out, %s in, %" PRIu64 " s\n",
 			    v->top[i].dst.family == AF_INET6 ? "[" : "", a,
-			    v->top[i].dst.family == AF_INET6 ? "]" : "", v->top[i].dst.port,
-			    v->top[i].out, v->top[i].in, v->top[i].age_s);
+			    v->top[i].dst.family == AF_INET6 ? "]" : "", v->top[i].dst.port, h[0],
+			    h[1], v->top[i].age_s);
 		}
 		return o.off;
 	}

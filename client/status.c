@@ -18,8 +18,8 @@ void status_init(struct status *st, bool quiet)
 	st->last_rx = st->last_tx = st->rate_in = st->rate_out = 0;
 }
 
-/* 1234567 -> "1.2 MB": three significant figures are plenty for a glance. */
-static void human(uint64_t v, char *buf, size_t len)
+/* Three significant figures are plenty for a glance. */
+void status_human(uint64_t v, char *buf, size_t len)
 {
 	static const char *const unit[] = {"B", "kB", "MB", "GB", "TB"};
 	double d = (double)v;
@@ -61,10 +61,10 @@ void status_tick(struct status *st, const struct mux_stats *ms)
 	st->last_tx = ms->tx_bytes;
 	if (!st->on)
 		return;
-	human(ms->tx_bytes, out, sizeof(out));
-	human(ms->rx_bytes, in, sizeof(in));
-	human(st->rate_out, rout, sizeof(rout));
-	human(st->rate_in, rin, sizeof(rin));
+	status_human(ms->tx_bytes, out, sizeof(out));
+	status_human(ms->rx_bytes, in, sizeof(in));
+	status_human(st->rate_out, rout, sizeof(rout));
+	status_human(st->rate_in, rin, sizeof(rin));
 	snprintf(line, sizeof(line),
 		 "up %" PRId64 ":%02" PRId64 ":%02" PRId64 " | %zu connection%s | out %s (%s/s) "
 		 "| in %s (%s/s)",

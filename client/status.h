@@ -23,6 +23,8 @@ struct status {
 void status_init(struct status *st, bool quiet);
 /* Measure from the mux's counters and redraw (about once a second); ms NULL: no session now. */
 void status_tick(struct status *st, const struct mux_stats *ms);
+/* 1234567 -> "1.2 MB", as the line and --status show byte counts and rates. */
+void status_human(uint64_t v, char *buf, size_t len);
 /* Clear the line, leaving the terminal as it was. */
 void status_end(struct status *st);
 

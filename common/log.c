@@ -1,7 +1,8 @@
 /*
  * log: formats and writes diagnostic lines to stderr, prefixed with the
  * program name, filtered by the verbosity chosen on the command line,
- * with control characters escaped.
+ * with control characters escaped; or to syslog, or to a log file with a
+ * timestamp each.
  */
 #include "log.h"
 
@@ -9,6 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "logsys.h"
@@ -18,12 +21,49 @@ static const char *log_prog = "sluice";
 /* The live status line on a terminal, redrawn under each message; "" when none. */
 static char log_line[256];
 static bool log_syslog;
+/* A line of 1 KiB, each byte escaped to at most four. */
+#define LOG_SAFE_MAX (1024 * 4)
+
+static int log_fd = -1;
+static bool log_fd_only;
 
 void log_to_syslog(void)
 {
 	logsys_open(log_prog);
 	log_syslog = true;
 	log_line[0] = '\0';
+}
+
+void log_to_file(int fd, bool only)
+{
+	log_fd = fd;
+	log_fd_only = only;
+	if (only)
+		log_line[0] = '\0';
+}
+
+/* One write, so lines of processes sharing the file never interleave mid-line. */
+static void file_line(const char *safe)
+{
+	char line[LOG_SAFE_MAX + 128], stamp[40];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!localtime_r(&ts.tv_sec, &tm) ||
+	    !strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm))
+		stamp[0] = '\0';
+	n = snprintf(line, sizeof(line), "%s.%03ld %s[%d]: %s\n", stamp, ts.tv_nsec / 1000000,
+		     log_prog, (int)getpid(), safe);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	if (write(log_fd, line, (size_t)n) < 0)
+		return; /* nowhere left to say so */
 }
 
 void log_init(const char *prog, int verbosity)
@@ -34,7 +74,7 @@ void log_init(const char *prog, int verbosity)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	char line[1024], safe[sizeof(line) * 4];
+	char line[1024], safe[LOG_SAFE_MAX];
 	va_list ap;
 	int n;
 
@@ -54,6 +94,11 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	if (log_syslog) {
 		logsys_line((int)lvl, safe);
 		return;
+	}
+	if (log_fd >= 0) {
+		file_line(safe);
+		if (log_fd_only)
+			return;
 	}
 	/* One write per line so lines from client and helper never interleave mid-line. */
 	if (log_line[0])

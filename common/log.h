@@ -5,6 +5,8 @@
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3, LOG_TRACE = 4 };
 
 extern int log_verbosity;
@@ -12,6 +14,11 @@ extern int log_verbosity;
 void log_init(const char *prog, int verbosity);
 /* From now on, to syslog (facility daemon) instead of stderr. */
 void log_to_syslog(void);
+/*
+ * From now on, every line also goes to fd (a --log-file), with a
+ * timestamp; there alone when only is true (stderr is no terminal's then).
+ */
+void log_to_file(int fd, bool only);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * A status line kept at the bottom of a terminal: written now without a

@@ -6,6 +6,11 @@
 #define SLUICE_LOGSYS_H
 
 void logsys_open(const char *ident);
+/*
+ * 0 when a syslog daemon listens on /dev/log, else -errno: without one,
+ * syslog(3) drops every line without a word (containers).
+ */
+int logsys_check(void);
 /* level is log.h's (0 error ... 4 trace). */
 void logsys_line(int level, const char *text);
 
