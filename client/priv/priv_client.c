@@ -195,6 +195,9 @@ static int start_child(struct privc *p, int io, int err)
 	return 0;
 }
 
+/* What start_sudo ran, for the error: a sudoers line names one exact path. */
+static char sudo_ran[PATH_MAX + 64];
+
 static int start_sudo(struct privc *p, int io, int errfd, bool tty, char *err, size_t errlen)
 {
 	char self[PATH_MAX], tool[PATH_MAX];
@@ -229,6 +232,8 @@ static int start_sudo(struct privc *p, int io, int errfd, bool tty, char *err, s
 	if (p->all_users)
 		argv[n++] = PRIV_ALL_USERS_ARG;
 	argv[n] = NULL;
+	snprintf(sudo_ran, sizeof(sudo_ran), "%s%s %s %s%s", p->how, tty ? "" : " -n", self,
+		 PRIV_ARG, p->all_users ? " " PRIV_ALL_USERS_ARG : "");
 	pid = child_start(argv, io, errfd);
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot run %s: %s", tool, strerror((int)-pid));
@@ -320,19 +325,20 @@ int privc_start(struct privc **out, bool all_users, char *err, size_t errlen)
 	p->fd = -1;
 	if (ret == -EPIPE && child_reap(p->pid, CLOSE_WAIT_MS, &st) && WIFEXITED(st)) {
 		said_before(p, said, sizeof(said));
-		snprintf(err, errlen,
-			 "the firewall needs root, and the privileged part did not start (%s "
-			 "exited with status %d%s)%s",
-			 p->how, WEXITSTATUS(st), said,
-			 strcmp(p->how, "a child process") && !tty
-			     ? (all_users
-				    ? "; without a terminal there is no password prompt: "
-				      "--all-users needs the line `sluice --sudoers-user USER "
-				      "--all-users` prints, or root"
-				    : "; without a terminal there is no password prompt: allow "
-				      "sluice with the line `sluice --sudoers-user USER` prints, "
-				      "or run it as root")
-			     : "");
+		snprintf(
+		    err, errlen,
+		    "the firewall needs root, and the privileged part did not start (`%s` "
+		    "exited with status %d%s)%s",
+		    strcmp(p->how, "a child process") ? sudo_ran : p->how, WEXITSTATUS(st), said,
+		    strcmp(p->how, "a child process") && !tty
+			? (all_users
+			       ? "; without a terminal there is no password prompt: "
+				 "--all-users needs the line `sluice --sudoers-user USER "
+				 "--all-users` prints, or root"
+			       : "; without a terminal there is no password prompt: allow "
+				 "sluice with the line `sluice --sudoers-user USER` prints, "
+				 "run by this same path (the line names it), or run it as root")
+			: "");
 	} else {
 		snprintf(err, errlen, "the privileged part did not start (through %s): %s", p->how,
 			 ret == -ETIME ? "no answer" : strerror(-ret));
