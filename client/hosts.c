@@ -29,6 +29,15 @@
  * for byte for any old without lines of ours (a user line in the middle
  * that ends in the marker is, by this definition, ours).
  *
+ * Owners. Several tunnels may hold lines at once; each line of one names
+ * its owner after the marker, "  # sluice -H 4711" (the privileged part's
+ * pid). A writer with an owner strips only its own lines, lines of owners
+ * that are gone, and lines that name no owner (an older sluice's); others'
+ * stay, and while any stay in the trailing block so does the NOEOL_LINE
+ * and the newline it speaks for: the last owner out restores the file. A
+ * writer without an owner (id 0) writes unowned lines and strips every
+ * marked line, as above.
+ *
  * Writing replaces the file atomically: an unnamed file (O_TMPFILE) next to
  * it gets the content, the old file's owner, mode and extended attributes
  * (ACLs, an SELinux label), fsync, then a name and a rename over the old
@@ -100,8 +109,9 @@ int hosts_name_valid(const char *name)
 }
 
 /* Format e's line into buf; returns its length, or 0 when e is not valid. */
-static size_t entry_line(char *buf, size_t buflen, const struct hosts_entry *e)
+static size_t entry_line(char *buf, size_t buflen, const struct hosts_entry *e, uint32_t id)
 {
+	char own[16] = "";
 	unsigned char bin[sizeof(struct in6_addr)];
 	char addr[INET6_ADDRSTRLEN];
 	int af, len;
@@ -119,17 +129,57 @@ static size_t entry_line(char *buf, size_t buflen, const struct hosts_entry *e)
 	/* Canonical form, so the same address always renders the same bytes. */
 	if (!inet_ntop(af, bin, addr, sizeof(addr)))
 		return 0;
-	len = snprintf(buf, buflen, "%s %s" MARK "\n", addr, e->name);
+	if (id)
+		snprintf(own, sizeof(own), " %u", id);
+	len = snprintf(buf, buflen, "%s %s" MARK "%s\n", addr, e->name, own);
 	if (len < 0 || (size_t)len >= buflen)
 		return 0;
 	return (size_t)len;
 }
 
-/* Whether the line [p, p+len), newline included, is one of ours. */
+/*
+ * Whether the line [p, p+len), newline included, is sluice's: it ends in
+ * MARK, or MARK, a space and an owner's id (1 to 10 digits), then '\n'.
+ * *id gets the owner, 0 for none.
+ */
+static int line_owner(const char *p, size_t len, uint32_t *id)
+{
+	size_t digits = 0;
+	uint64_t v = 0, scale = 1;
+
+	*id = 0;
+	if (len < MARK_LEN + 1 || p[len - 1] != '\n')
+		return 0;
+	len--;
+	while (digits < len && digits <= 10 && p[len - 1 - digits] >= '0' &&
+	       p[len - 1 - digits] <= '9') {
+		v += (uint64_t)(p[len - 1 - digits] - '0') * scale;
+		scale *= 10;
+		digits++;
+	}
+	if (digits && digits <= 10 && v && v <= UINT32_MAX && len > digits &&
+	    p[len - 1 - digits] == ' ') {
+		len -= digits + 1;
+		*id = (uint32_t)v;
+	}
+	return len >= MARK_LEN && memcmp(p + len - MARK_LEN, MARK, MARK_LEN) == 0;
+}
+
 static int line_marked(const char *p, size_t len)
 {
-	return len >= MARK_LEN + 1 && p[len - 1] == '\n' &&
-	       memcmp(p + len - 1 - MARK_LEN, MARK, MARK_LEN) == 0;
+	uint32_t id;
+
+	return line_owner(p, len, &id);
+}
+
+/* Whether a rewrite by o takes the line away: its own, a gone owner's, an unowned one. */
+static bool line_dropped(const char *p, size_t len, const struct hosts_owner *o)
+{
+	uint32_t id;
+
+	if (!line_owner(p, len, &id))
+		return false;
+	return !o->id || !id || id == o->id || (o->alive && !o->alive(id));
 }
 
 static size_t line_len(const char *p, const char *end)
@@ -159,10 +209,24 @@ static int line_noeol(const char *p, size_t len)
 	return len == NOEOL_LEN && memcmp(p, NOEOL_LINE, NOEOL_LEN) == 0;
 }
 
-/* Copy old minus our lines into out (which has room for old_len); returns the length. */
-static size_t strip(const char *old, size_t old_len, char *out)
+/* Whether lines of another owner stay in the trailing block once o's go. */
+static bool tail_stays(const char *p, const char *end, const struct hosts_owner *o)
+{
+	while (p < end) {
+		size_t len = line_len(p, end);
+
+		if (!line_noeol(p, len) && !line_dropped(p, len, o))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* Copy old minus o's lines into out (which has room for old_len); returns the length. */
+static size_t strip(const char *old, size_t old_len, const struct hosts_owner *own, char *out)
 {
 	const char *p = old, *end = old + old_len, *tail = marked_tail(old, end);
+	bool stays = tail_stays(tail, end, own);
 	size_t o = 0;
 
 	while (p < end) {
@@ -179,14 +243,21 @@ static size_t strip(const char *old, size_t old_len, char *out)
 		 * of its kind in a row (one before it can be the user's last
 		 * line, which happened to be that text).
 		 */
-		if (next && p + len >= tail && line_noeol(p + len, next) &&
+		if (!stays && next && p + len >= tail && line_noeol(p + len, next) &&
 		    !(after && line_noeol(p + len + next, after))) {
 			memcpy(out + o, p, len - 1);
 			o += len - 1;
 			p += len + next;
 			continue;
 		}
-		if (!line_marked(p, len)) {
+		/* Another owner's lines still follow it: its newline is still needed. */
+		if (stays && p >= tail && line_noeol(p, len)) {
+			memcpy(out + o, p, len);
+			o += len;
+			p += len;
+			continue;
+		}
+		if (!line_dropped(p, len, own)) {
 			memcpy(out + o, p, len);
 			o += len;
 		}
@@ -264,7 +335,15 @@ static int mark_shadowed(const char *text, size_t len, struct hosts_entry *e, si
 int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t n, char **out,
 		 size_t *out_len)
 {
-	char line[INET6_ADDRSTRLEN + sizeof(e->name) + MARK_LEN + 2];
+	static const struct hosts_owner nobody;
+
+	return hosts_render_as(old, old_len, &nobody, e, n, out, out_len);
+}
+
+int hosts_render_as(const char *old, size_t old_len, const struct hosts_owner *own,
+		    struct hosts_entry *e, size_t n, char **out, size_t *out_len)
+{
+	char line[INET6_ADDRSTRLEN + sizeof(e->name) + MARK_LEN + 16];
 	size_t cap, o, i;
 	char *buf;
 
@@ -283,7 +362,7 @@ int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t 
 	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
-	o = strip(old, old_len, buf);
+	o = strip(old, old_len, own, buf);
 	if (mark_shadowed(buf, o, e, n) < 0) {
 		free(buf);
 		return -ENOMEM;
@@ -293,7 +372,7 @@ int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t 
 
 		if (e[i].shadowed)
 			continue;
-		len = entry_line(line, sizeof(line), &e[i]);
+		len = entry_line(line, sizeof(line), &e[i], own->id);
 		if (!len)
 			continue; /* defensive: the caller validates too */
 		if (o > 0 && buf[o - 1] != '\n') {
@@ -629,7 +708,7 @@ int hosts_sweep(const char *path)
 	return n;
 }
 
-static int update(const char *path, struct hosts_entry *e, size_t n)
+static int update(const char *path, const struct hosts_owner *own, struct hosts_entry *e, size_t n)
 {
 	char real[PATH_MAX];
 	char *old = NULL, *new = NULL, *slash;
@@ -677,7 +756,7 @@ static int update(const char *path, struct hosts_entry *e, size_t n)
 		r = read_all(fd, &old, &old_len);
 		if (r < 0)
 			goto out;
-		r = hosts_render(old, old_len, e, n, &new, &new_len);
+		r = hosts_render_as(old, old_len, own, e, n, &new, &new_len);
 		if (r < 0)
 			goto out;
 		if (new_len == old_len && memcmp(new, old, old_len) == 0)
@@ -695,14 +774,26 @@ out:
 	return r;
 }
 
+static const struct hosts_owner nobody;
+
 int hosts_write(const char *path, struct hosts_entry *e, size_t n)
 {
-	if (!e && n)
-		return -EINVAL;
-	return update(path, e, n);
+	return hosts_write_as(path, &nobody, e, n);
 }
 
 int hosts_restore(const char *path)
 {
-	return update(path, NULL, 0);
+	return update(path, &nobody, NULL, 0);
+}
+
+int hosts_write_as(const char *path, const struct hosts_owner *own, struct hosts_entry *e, size_t n)
+{
+	if (!e && n)
+		return -EINVAL;
+	return update(path, own, e, n);
+}
+
+int hosts_restore_as(const char *path, const struct hosts_owner *own)
+{
+	return update(path, own, NULL, 0);
 }

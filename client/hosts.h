@@ -8,6 +8,7 @@
 #ifndef SLUICE_HOSTS_H
 #define SLUICE_HOSTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,21 @@ struct hosts_entry {
 int hosts_write(const char *path, struct hosts_entry *e, size_t n);
 
 /*
+ * Whose lines a rewrite is about, when several tunnels hold lines at once
+ * (see hosts.c): id names ours (nonzero), and alive says whether another
+ * owner still runs (NULL: all do). Lines of owners that are gone go too.
+ */
+struct hosts_owner {
+	uint32_t id;
+	bool (*alive)(uint32_t id);
+};
+
+/* hosts_write and hosts_restore for one owner: others' lines stay as they are. */
+int hosts_write_as(const char *path, const struct hosts_owner *own, struct hosts_entry *e,
+		   size_t n);
+int hosts_restore_as(const char *path, const struct hosts_owner *own);
+
+/*
  * Remove the temporaries a killed rewrite of path (by any version) left in
  * its directory: plain files named .hosts.sluice-XXXXXX. Returns how many,
  * or -errno.
@@ -50,6 +66,8 @@ int hosts_restore(const char *path);
  */
 int hosts_render(const char *old, size_t old_len, struct hosts_entry *e, size_t n, char **out,
 		 size_t *out_len);
+int hosts_render_as(const char *old, size_t old_len, const struct hosts_owner *own,
+		    struct hosts_entry *e, size_t n, char **out, size_t *out_len);
 
 /*
  * Overwrite path with data without replacing the inode: pwrite at 0, then

@@ -384,11 +384,7 @@ int instances_lock(const char *dir, int *fd)
 	return 0;
 }
 
-/*
- * A running privileged part: root's, and its second argument is the fixed
- * entry point. Anyone may name a process so; only root may own one.
- */
-static bool part_alive(uint32_t pid)
+bool instances_part_alive(uint32_t pid)
 {
 	char path[64], buf[64];
 	struct stat st;
@@ -495,7 +491,7 @@ int instances_check(const char *dir, const struct instance *self, char *why, siz
 		if (!record_name(e->d_name, &part) || part == self->part)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (!part_alive(part)) {
+		if (!instances_part_alive(part)) {
 			unlink(path);
 			continue;
 		}

@@ -74,6 +74,12 @@ int instances_check(const char *dir, const struct instance *self, char *why, siz
 /* Write self's record (replacing its last one). 0 or -errno. */
 int instances_write(const char *dir, const struct instance *self);
 
+/*
+ * Whether pid is a running privileged part: root's, and started at the
+ * fixed entry point. Anyone may name a process so; only root may own one.
+ */
+bool instances_part_alive(uint32_t pid);
+
 /* Remove the record of part. */
 void instances_remove(const char *dir, uint32_t part);
 

@@ -101,15 +101,27 @@ static int real_remove(void *ctx)
 	return ret;
 }
 
-/* The one file this process writes, fixed here; nothing names another. */
+/*
+ * The one file this process writes, fixed here; nothing names another. Its
+ * lines carry this part's pid, so other tunnels' lines stay, and lines of
+ * parts that are gone (SIGKILL) go with any rewrite.
+ */
+static const struct hosts_owner *hosts_owner(void)
+{
+	static struct hosts_owner own = {.alive = instances_part_alive};
+
+	own.id = (uint32_t)getpid();
+	return &own;
+}
+
 static int real_hosts_write(void *ctx, struct hosts_entry *e, size_t n)
 {
-	return hosts_write(AUTOHOSTS_PATH, e, n);
+	return hosts_write_as(AUTOHOSTS_PATH, hosts_owner(), e, n);
 }
 
 static int real_hosts_restore(void *ctx)
 {
-	int ret = hosts_restore(AUTOHOSTS_PATH);
+	int ret = hosts_restore_as(AUTOHOSTS_PATH, hosts_owner());
 
 	return ret == -ENOENT ? 0 : ret;
 }

@@ -47,11 +47,9 @@ static int do_install(struct priv_server *s, struct priv_msg *m)
 		return ret;
 	}
 	/*
-	 * Our table is ours alone (a live instance's would have made the
-	 * install fail, on kernels with owned tables: 5.12 and later), so
-	 * marked lines in the file are a killed run's:
-	 * clear them now, and not before, or a second start would take a
-	 * running instance's lines.
+	 * A rewrite for no entries takes away what no running tunnel owns:
+	 * the lines of parts killed outright, and of older versions. Other
+	 * tunnels' lines stay (the backend knows whose are whose).
 	 */
 	s->be->hosts_restore(s->ctx);
 	s->installed = true;

@@ -270,6 +270,22 @@ else
 		fail $c "the user's own curl failed first"
 	done
 fi
+# Root's own tunnel beside the user's, to another network: both carry
+# traffic, each in its own table, and neither's start disturbs the other.
+U_PID=$SLUICE_PID U_LOG=$SLUICE_LOG
+TB_CURL_AS="" sluice_start -r sshhost 203.0.113.0/24
+R_PID=$SLUICE_PID
+if TB_CURL_AS="" sluice_wait_ready "http://$X4/" && [ "$(nft_table_count)" = 2 ] &&
+	asUcurl -sf --max-time 5 -o /dev/null "http://$L4/" &&
+	inC curl -sf --max-time 5 -o /dev/null "http://$X4/"; then
+	pass root_and_user_side_by_side
+else
+	fail root_and_user_side_by_side "${SLUICE_WHY:-$(nft_table_count) tables}"
+fi
+SLUICE_PID=$R_PID
+sluice_stop TERM 5
+SLUICE_PID=$U_PID SLUICE_LOG=$U_LOG
+
 if grep -q "authenticated by agent" "$SLUICE_LOG"; then pass user_auth_by_agent; else
 	fail user_auth_by_agent "$(grep -i 'authenticat' "$SLUICE_LOG" | tr '\n' '|')"
 fi
@@ -418,7 +434,7 @@ done
 # SIGTERM waiting. INSTALL and one HOSTS line, then requests until the
 # socket takes no more; SIGTERM must still clean up within 5 s.
 cat >"$TB/noread.py" <<'EOF'
-import socket, struct, subprocess, sys, time
+import os, socket, struct, subprocess, sys, time
 a, b = socket.socketpair()
 p = subprocess.Popen(sys.argv[1:], stdin=b, stdout=b)
 b.close()
@@ -435,7 +451,10 @@ def read_msg(): return recv_all(struct.unpack(">I", recv_all(4))[0])
 def status(rep): return struct.unpack(">i", rep[2:6])[0]
 assert read_msg()[0] == 0x40
 net = bytes([4, 24]) + socket.inet_aton("198.51.100.0") + bytes(12) + struct.pack(">HH", 0, 65535)
-a.sendall(msg(b"\x01" + struct.pack(">HHBIIHHH", 12399, 0, 0, 0, 0, 1, 0, 0) + net))
+# The default line captures the caller's own sockets only: --user for itself (flag 2).
+uid = int(os.environ["NR_UID"])
+a.sendall(msg(b"\x01" + struct.pack(">HHBIIHHH", 12399, 0, 2, uid, 0, 1, 0, 0) + net +
+              bytes([6]) + b"noread"))
 st_install = status(read_msg())
 name = b"noread.example.test"
 a.sendall(msg(b"\x03" + struct.pack(">H", 1) + bytes([4]) + socket.inet_aton("198.51.100.9") +
@@ -457,7 +476,7 @@ time.sleep(600)
 EOF
 TMPS_BEFORE=$(tmps)
 ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups env -i $UENV \
-	"$PY" "$TB/noread.py" sudo -n "$BINDIR/sluice" --privileged </dev/null >"$TB/noread.out" 2>"$TB/noread.err" &
+	NR_UID="$UID_U" "$PY" "$TB/noread.py" sudo -n "$BINDIR/sluice" --privileged </dev/null >"$TB/noread.out" 2>"$TB/noread.err" &
 NR_PID=$!
 TB_PIDS="$TB_PIDS $NR_PID"
 nr_line() { grep -F noread.example.test "$HOSTS_C"; }

@@ -670,6 +670,85 @@ static void test_write_bind_mount_ebusy(void)
 }
 
 /* A name the user's own lines use is never added, whatever its case or position there. */
+/* Owner 7 is gone; every other owner runs. */
+static bool alive_but_7(uint32_t id)
+{
+	return id != 7;
+}
+
+/* render_as into a fresh buffer that replaces *text (freed). */
+static void as(char **text, size_t *len, uint32_t id, struct hosts_entry *e, size_t n)
+{
+	struct hosts_owner own = {id, alive_but_7};
+	char *out = NULL;
+	size_t out_len = 0;
+
+	CHECK_EQ_INT(hosts_render_as(*text, *len, &own, e, n, &out, &out_len), 0);
+	free(*text);
+	*text = out;
+	*len = out_len;
+}
+
+/*
+ * Two tunnels' lines at once: each rewrite touches its owner's lines only,
+ * whichever order they come and go in, and the last one out leaves the
+ * file as it was, a last line without its newline included.
+ */
+static void test_render_owners(void)
+{
+	static const char *const origs[] = {"127.0.0.1 localhost\n", "127.0.0.1 localhost", ""};
+	struct hosts_entry a[1] = {mk("198.51.100.7", "db.internal")};
+	struct hosts_entry b[1] = {mk("203.0.113.9", "lab.internal")};
+	size_t i, len;
+	char *t;
+
+	for (i = 0; i < 3; i++) {
+		const char *orig = origs[i];
+		int first;
+
+		for (first = 0; first < 2; first++) {
+			len = strlen(orig);
+			t = strdup(orig);
+			as(&t, &len, 4711, a, 1);
+			as(&t, &len, 4712, b, 1);
+			CHECK(t && strstr(t, "db.internal" MARK " 4711\n") &&
+			      strstr(t, "lab.internal" MARK " 4712\n"));
+			/* A rewrite by one keeps the other's line as it was. */
+			as(&t, &len, 4711, a, 1);
+			CHECK(t && strstr(t, "lab.internal" MARK " 4712\n"));
+			as(&t, &len, first ? 4712 : 4711, NULL, 0);
+			CHECK(t && strstr(t, first ? "db.internal" : "lab.internal"));
+			CHECK(t && !strstr(t, first ? "lab.internal" : "db.internal"));
+			as(&t, &len, first ? 4711 : 4712, NULL, 0);
+			CHECK_EQ_INT(len, strlen(orig));
+			CHECK(t && !memcmp(t, orig, len));
+			free(t);
+		}
+	}
+}
+
+/* Lines whose owner is gone, and lines that name none, go with anyone's rewrite. */
+static void test_render_owner_gone(void)
+{
+	static const char orig[] = "127.0.0.1 localhost\n"
+				   "198.51.100.1 old.internal" MARK " 7\n"
+				   "198.51.100.2 older.internal" MARK "\n"
+				   "198.51.100.3 live.internal" MARK " 9\n";
+	struct hosts_entry a[1] = {mk("198.51.100.7", "db.internal")};
+	size_t len = strlen(orig);
+	char *t = strdup(orig);
+
+	as(&t, &len, 4711, a, 1);
+	CHECK_STR(t, "127.0.0.1 localhost\n198.51.100.3 live.internal" MARK " 9\n"
+		     "198.51.100.7 db.internal" MARK " 4711\n");
+	/* A name another tunnel has on file is its: ours is left out, not written twice. */
+	a[0] = mk("198.51.100.8", "live.internal");
+	as(&t, &len, 4711, a, 1);
+	CHECK(a[0].shadowed);
+	CHECK_STR(t, "127.0.0.1 localhost\n198.51.100.3 live.internal" MARK " 9\n");
+	free(t);
+}
+
 static void test_render_users_names_win(void)
 {
 	static const char old[] = "127.0.0.1\tlocalhost\n"
@@ -706,6 +785,8 @@ int main(void)
 	}
 	RUN(test_render_normal);
 	RUN(test_render_users_names_win);
+	RUN(test_render_owners);
+	RUN(test_render_owner_gone);
 	RUN(test_render_no_trailing_newline);
 	RUN(test_render_empty);
 	RUN(test_render_crlf);
