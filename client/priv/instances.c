@@ -456,19 +456,25 @@ static bool record_name(const char *name, uint32_t *pid)
 	return true;
 }
 
-static void clash_text(const struct instance *o, const struct subnet *net, char *why, size_t whylen)
+/*
+ * The line the asker gets. Which server another user tunnels to is that
+ * user's business: only root, or the same user, is told the remote.
+ */
+static void clash_text(const struct instance *self, const struct instance *o,
+		       const struct subnet *net, char *why, size_t whylen)
 {
-	char s[SUBNET_STRLEN] = "?";
+	char s[SUBNET_STRLEN] = "?", remote[INSTANCE_LABEL_MAX + 16] = "another user's";
 
+	if (self->uid == 0 || self->uid == o->uid)
+		snprintf(remote, sizeof(remote), "remote %s", o->label);
 	if (!net) {
-		snprintf(why, whylen,
-			 "--dns: sluice pid %u (remote %s, uid %u) answers DNS already", o->pid,
-			 o->label, o->uid);
+		snprintf(why, whylen, "--dns: sluice pid %u (%s, uid %u) answers DNS already",
+			 o->pid, remote, o->uid);
 		return;
 	}
 	subnet_format(net, s, sizeof(s));
-	snprintf(why, whylen, "%s is routed by another sluice already: pid %u (remote %s, uid %u)",
-		 s, o->pid, o->label, o->uid);
+	snprintf(why, whylen, "%s is routed by another sluice already: pid %u (%s, uid %u)", s,
+		 o->pid, remote, o->uid);
 }
 
 int instances_check(const char *dir, const struct instance *self, char *why, size_t whylen)
@@ -500,10 +506,10 @@ int instances_check(const char *dir, const struct instance *self, char *why, siz
 		if (instance_parse(text, len, &o) == 0) {
 			if (o.part == part && o.netns == self->netns) {
 				if (instance_overlap(&self->spec, &o.spec, &where)) {
-					clash_text(&o, &where, why, whylen);
+					clash_text(self, &o, &where, why, whylen);
 					ret = -EADDRINUSE;
 				} else if (instance_dns_clash(&self->spec, &o.spec)) {
-					clash_text(&o, NULL, why, whylen);
+					clash_text(self, &o, NULL, why, whylen);
 					ret = -EADDRINUSE;
 				}
 			}

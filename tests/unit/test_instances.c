@@ -244,6 +244,11 @@ static void test_check_dir(void)
 	CHECK_EQ_INT(instances_check(dir, &self, why, sizeof(why)), -EADDRINUSE);
 	CHECK(strstr(why, "198.51.100.0/24") && strstr(why, "pid 500") && strstr(why, "bob@lab"));
 	CHECK(!record_exists(dead.part) && record_exists(live.part));
+	/* Another user is told that much, not where the other tunnel goes. */
+	self.uid = 1001;
+	CHECK_EQ_INT(instances_check(dir, &self, why, sizeof(why)), -EADDRINUSE);
+	CHECK(strstr(why, "pid 500 (another user's, uid 1000)") && !strstr(why, "bob@lab"));
+	self.uid = 1000;
 	/* Another network namespace's rules never meet ours. */
 	self.netns = 78;
 	CHECK_EQ_INT(instances_check(dir, &self, why, sizeof(why)), 0);
