@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../common/errbuf.h"
 #include "../common/sockaddr.h"
@@ -23,6 +24,8 @@
 
 /* A host name subnet can expand to this many addresses at most. */
 #define SUBNET_BATCH 256
+/* -X FILE: a list of networks, not a place to read the whole disk from. */
+#define EXCLUDE_FILE_MAX (1 << 20)
 
 enum {
 	OPT_KNOWN_HOSTS = 0x100,
@@ -45,11 +48,12 @@ enum {
 	OPT_ALL_USERS,
 };
 
-static const char short_opts[] = ":r:x:l:F:i:o:e:vqVhNHD";
+static const char short_opts[] = ":r:x:X:l:F:i:o:e:vqVhNHD";
 
 static const struct option long_opts[] = {
     {"remote", required_argument, NULL, 'r'},
     {"exclude", required_argument, NULL, 'x'},
+    {"exclude-from", required_argument, NULL, 'X'},
     {"listen", required_argument, NULL, 'l'},
     {"ssh-config", required_argument, NULL, 'F'},
     {"identity", required_argument, NULL, 'i'},
@@ -97,6 +101,8 @@ static const char usage_text[] =
     "  -r, --remote [USER@]HOST[:PORT]\n"
     "                          SSH server to tunnel through (IPv6: [2001:db8::1]:22)\n"
     "  -x, --exclude SUBNET    do not route SUBNET (repeatable)\n"
+    "  -X, --exclude-from FILE do not route the SUBNETs in FILE, one a line ('#'\n"
+    "                          starts a comment; repeatable)\n"
     "  -l, --listen [IP:]PORT  where the local proxy listens (repeatable or\n"
     "                          comma separated); a bare PORT means 127.0.0.1 and\n"
     "                          ::1; default: both, on a free port\n"
@@ -283,6 +289,60 @@ static int add_subnets(struct subnet **list, size_t *n, const char *arg, const c
 	*list = grown;
 	*n += (size_t)got;
 	return 0;
+}
+
+/*
+ * -X FILE: each line as one -x, so a list kept for sshuttle works here. A
+ * subnet never holds '#', so a comment may also end a line. The error
+ * names the file and line, since the subnet alone may not say where it is.
+ */
+static int add_exclude_file(struct opts *o, const char *path, char *err, size_t errlen)
+{
+	char *line = NULL, *text, *end, why[256];
+	size_t cap = 0, lineno = 0;
+	struct stat st;
+	ssize_t n;
+	FILE *f;
+	int ret = 0;
+
+	f = fopen(path, "re");
+	if (!f)
+		return errbuf_set(err, errlen, -errno, "-X %s: %s", path, strerror(errno));
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > (off_t)EXCLUDE_FILE_MAX) {
+		ret = errbuf_set(err, errlen, -EINVAL, "-X %s: not a regular file of at most 1 MiB",
+				 path);
+		goto out;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (memchr(line, '\0', (size_t)n)) {
+			ret =
+			    errbuf_set(err, errlen, -EINVAL, "-X %s:%zu: a NUL byte", path, lineno);
+			goto out;
+		}
+		end = strchr(line, '#');
+		if (!end)
+			end = line + n;
+		*end = '\0';
+		for (text = line; *text == ' ' || *text == '\t'; text++)
+			;
+		while (end > text && strchr(" \t\r\n", end[-1]))
+			*--end = '\0';
+		if (!*text)
+			continue;
+		ret = add_subnets(&o->exclude, &o->n_exclude, text, "subnet", why, sizeof(why));
+		if (ret < 0) {
+			ret = errbuf_set(err, errlen, ret, "-X %s:%zu: %s", path, lineno, why);
+			goto out;
+		}
+	}
+	if (ferror(f))
+		ret = errbuf_set(err, errlen, -EIO, "-X %s: read error", path);
+out:
+	free(line);
+	fclose(f);
+	return ret;
 }
 
 static int add_listen(struct opts *o, int family, const void *addr, uint16_t port, char *err,
@@ -551,6 +611,11 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		case 'x':
 			ret =
 			    add_subnets(&o->exclude, &o->n_exclude, optarg, "exclude", err, errlen);
+			if (ret < 0)
+				return ret;
+			break;
+		case 'X':
+			ret = add_exclude_file(o, optarg, err, errlen);
 			if (ret < 0)
 				return ret;
 			break;

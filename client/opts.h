@@ -28,7 +28,7 @@ struct opts {
 
 	struct subnet *include; /* routed networks, positional args */
 	size_t n_include;
-	struct subnet *exclude; /* -x/--exclude, repeatable */
+	struct subnet *exclude; /* -x/--exclude and -X/--exclude-from, repeatable */
 	size_t n_exclude;
 
 	/* -l/--listen [IP:]PORT, repeatable or comma separated. Empty: 127.0.0.1 and ::1 on an

@@ -363,12 +363,16 @@ static void test_errors(void)
 static void test_help_version(void)
 {
 	static const char *const names[] = {
-	    "--remote",	     "--exclude",    "--listen", "--ssh-config", "--identity",
-	    "--known-hosts", "--verbose",    "--quiet",	 "--version",	 "--help",
-	    "--auto-nets",   "--auto-hosts", "--dns",	 "-r,",		 "-x,",
-	    "-l,",	     "-F,",	     "-i,",	 "-v,",		 "-q,",
-	    "-V,",	     "-h,",	     "-N,",	 "-H,",		 "-o,",
-	    "--ssh-option",
+	    "--remote",	    "--exclude",    "--listen",
+	    "--ssh-config", "--identity",   "--known-hosts",
+	    "--verbose",    "--quiet",	    "--version",
+	    "--help",	    "--auto-nets",  "--auto-hosts",
+	    "--dns",	    "-r,",	    "-x,",
+	    "-l,",	    "-F,",	    "-i,",
+	    "-v,",	    "-q,",	    "-V,",
+	    "-h,",	    "-N,",	    "-H,",
+	    "-o,",	    "--ssh-option", "--exclude-from",
+	    "-X,",
 	};
 	struct opts o;
 	size_t i;
@@ -442,6 +446,83 @@ out:
 	free(argv);
 }
 
+/* A temp file holding text; its path in path (at least 32 bytes). 0 or -1. */
+static int write_temp(char *path, size_t len, const char *text)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, len, "/tmp/sluice-test-opts.XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	fputs(text, f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* -X FILE: one -x per line, comments and blank lines skipped, in order with -x. */
+static void test_exclude_from(void)
+{
+	char path[64], want[128], buf[SUBNET_STRLEN];
+	struct opts o;
+
+	CHECK_EQ_INT(write_temp(path, sizeof(path),
+				"# office networks\n"
+				"\n"
+				"  10.1.0.0/16  \n"
+				"192.0.2.7:443 # the web server\r\n"
+				"\t[2001:db8::]/64\n"
+				"   # indented comment\n"
+				"198.51.100.0/24"),
+		     0);
+	CHECK_EQ_INT(
+	    PARSE(&o, "-r", "h", "10/8", "-x", "10.9.0.0/16", "-X", path, "--exclude-from", path),
+	    OPTS_RUN);
+	CHECK_EQ_INT(o.n_exclude, 9);
+	if (o.n_exclude == 9) {
+		CHECK_EQ_INT(subnet_format(&o.exclude[0], buf, sizeof(buf)), 0);
+		CHECK_STR(buf, "10.9.0.0/16");
+		CHECK_EQ_INT(subnet_format(&o.exclude[1], buf, sizeof(buf)), 0);
+		CHECK_STR(buf, "10.1.0.0/16");
+		CHECK_EQ_INT(subnet_format(&o.exclude[2], buf, sizeof(buf)), 0);
+		CHECK_STR(buf, "192.0.2.7/32:443");
+		CHECK_EQ_INT(subnet_format(&o.exclude[3], buf, sizeof(buf)), 0);
+		CHECK_STR(buf, "[2001:db8::]/64");
+		CHECK_EQ_INT(subnet_format(&o.exclude[8], buf, sizeof(buf)), 0);
+		CHECK_STR(buf, "198.51.100.0/24");
+	}
+	opts_free(&o);
+	unlink(path);
+
+	/* Only comments: nothing excluded, and no error. */
+	CHECK_EQ_INT(write_temp(path, sizeof(path), "# nothing yet\n\n"), 0);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "-X", path), OPTS_RUN);
+	CHECK_EQ_INT(o.n_exclude, 0);
+	opts_free(&o);
+	unlink(path);
+
+	/* A bad line: the file and its line number, then -x's own reason. */
+	CHECK_EQ_INT(write_temp(path, sizeof(path), "10.1.0.0/16\n# fine\n10.0.0.0/33\n"), 0);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "-X", path), -EINVAL);
+	snprintf(want, sizeof(want),
+		 "-X %s:3: bad subnet '10.0.0.0/33': prefix length must be 0-32", path);
+	CHECK_STR(err, want);
+	CHECK(o.exclude == NULL);
+	unlink(path);
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "-X", "/nonexistent/sluice-x"), -ENOENT);
+	CHECK_STR(err, "-X /nonexistent/sluice-x: No such file or directory");
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "-X", "/tmp"), -EINVAL);
+	CHECK_STR(err, "-X /tmp: not a regular file of at most 1 MiB");
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8", "-X"), -EINVAL);
+	CHECK_STR(err, "option '-X' needs a value");
+}
+
 /* The numbers of --reconnect-max and --user: digits only, in range. */
 static void test_numbers(void)
 {
@@ -482,5 +563,6 @@ int main(void)
 	RUN(test_hostname_subnet);
 	RUN(test_many_subnets);
 	RUN(test_numbers);
+	RUN(test_exclude_from);
 	T_EXIT();
 }
