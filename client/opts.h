@@ -47,7 +47,7 @@ struct opts {
 
 	int verbose;		  /* count of -v */
 	bool quiet;		  /* -q */
-	const char *sudoers_user; /* --sudoers-user USER: print the sudoers line and exit */
+	const char *sudoers_user; /* --sudoers-user USER|%GROUP: print the line, exit */
 	bool no_reconnect;	  /* --no-reconnect: exit when the session drops */
 	bool daemon;		  /* -D: background once the tunnel works */
 	const char *pidfile;	  /* --pidfile FILE */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -611,19 +612,86 @@ static int path_owned_by_root(const char *path, char *bad, size_t badlen)
 	return stat("/", &st) == 0 && st.st_uid == 0 ? 0 : -EPERM;
 }
 
-int privc_sudoers(const char *user, bool all_users, char *out, size_t outlen, char *err,
+/*
+ * Whom a line names: a user, or "%group" for every member. A leading '-'
+ * or '+' would read as an option or a netgroup; the name must also exist,
+ * so a typo does not become a line that grants nothing, or someone later.
+ */
+static int sudoers_who(const char *who, char *err, size_t errlen)
+{
+	bool group = who[0] == '%';
+	const char *name = group ? who + 1 : who;
+
+	if (!*name || !sudoers_safe(name) || name[0] == '-' || name[0] == '+' ||
+	    (group ? !getgrnam(name) : !getpwnam(name))) {
+		snprintf(err, errlen, "--sudoers-user: no such %s '%s'", group ? "group" : "user",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int privc_sudoers_line(const char *who, const char *self, bool all_users, char *out, size_t outlen)
+{
+	const char *name = who[0] == '%' ? who + 1 : who;
+	size_t used;
+	int ret;
+
+	/* The comments say what the line grants, in the words of whom it names. */
+	if (who[0] == '%' && all_users)
+		ret = snprintf(
+		    out, outlen,
+		    "# Lets members of group %s start sluice's privileged part as root, and\n"
+		    "# nothing else, with the power to capture EVERY local user's connections\n"
+		    "# (root's too) and other hosts' (router mode): give it only to a group\n"
+		    "# whose members you would all trust with that.\n"
+		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-group-%s-all\n",
+		    name, name);
+	else if (who[0] == '%')
+		ret = snprintf(
+		    out, outlen,
+		    "# Lets members of group %s start sluice's privileged part as root, and\n"
+		    "# nothing else. Each captures only their own connections; root's and\n"
+		    "# other users' are never touched, and router mode is refused.\n"
+		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-group-%s\n",
+		    name, name);
+	else if (all_users)
+		ret = snprintf(
+		    out, outlen,
+		    "# Lets %s start sluice's privileged part as root, and nothing else, with\n"
+		    "# the power to capture EVERY local user's connections (root's too) and\n"
+		    "# other hosts' (router mode): give it only to whom you would trust with "
+		    "that.\n"
+		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s-all\n",
+		    name, name);
+	else
+		ret = snprintf(
+		    out, outlen,
+		    "# Lets %s start sluice's privileged part as root, and nothing else. It\n"
+		    "# captures only %s's own connections; root's and other users' are never\n"
+		    "# touched, and router mode is refused.\n"
+		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s\n",
+		    name, name, name);
+	if (ret < 0 || (size_t)ret >= outlen)
+		return -ENOSPC;
+	used = (size_t)ret;
+	ret = snprintf(out + used, outlen - used, "%s ALL=(root) NOPASSWD: %s %s%s%s\n", who, self,
+		       PRIV_ARG, all_users ? " " : "", all_users ? PRIV_ALL_USERS_ARG : "");
+	return ret < 0 || (size_t)ret >= outlen - used ? -ENOSPC : 0;
+}
+
+int privc_sudoers(const char *who, bool all_users, char *out, size_t outlen, char *err,
 		  size_t errlen)
 {
 	char self[PATH_MAX], bad[PATH_MAX] = "";
-	int ret = self_path(self, sizeof(self));
+	int ret = sudoers_who(who, err, errlen);
 
+	if (ret < 0)
+		return ret;
+	ret = self_path(self, sizeof(self));
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot find this program's own path: %s", strerror(-ret));
 		return ret;
-	}
-	if (!*user || !sudoers_safe(user) || user[0] == '-' || !getpwnam(user)) {
-		snprintf(err, errlen, "--sudoers-user: no such user '%s'", user);
-		return -EINVAL;
 	}
 	if (!sudoers_safe(self)) {
 		snprintf(err, errlen,
@@ -638,26 +706,10 @@ int privc_sudoers(const char *user, bool all_users, char *out, size_t outlen, ch
 			 bad[0] ? bad : self);
 		return -EPERM;
 	}
-	if (all_users)
-		ret = snprintf(
-		    out, outlen,
-		    "# Lets %s start sluice's privileged part as root, and nothing else, with\n"
-		    "# the power to capture EVERY local user's connections (root's too) and\n"
-		    "# other hosts' (router mode): give it only to whom you would trust with "
-		    "that.\n"
-		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s-all\n"
-		    "%s ALL=(root) NOPASSWD: %s %s %s\n",
-		    user, user, user, self, PRIV_ARG, PRIV_ALL_USERS_ARG);
-	else
-		ret = snprintf(
-		    out, outlen,
-		    "# Lets %s start sluice's privileged part as root, and nothing else. It\n"
-		    "# captures only %s's own connections; root's and other users' are never\n"
-		    "# touched, and router mode is refused.\n"
-		    "# Put it in its own file: visudo -f /etc/sudoers.d/sluice-%s\n"
-		    "%s ALL=(root) NOPASSWD: %s %s\n",
-		    user, user, user, user, self, PRIV_ARG);
-	return ret < 0 || (size_t)ret >= outlen ? -ENOSPC : 0;
+	ret = privc_sudoers_line(who, self, all_users, out, outlen);
+	if (ret < 0)
+		snprintf(err, errlen, "--sudoers-user: the line is too long");
+	return ret;
 }
 
 const char *privc_strerror(int err)

@@ -79,10 +79,15 @@ const char *privc_why(const struct privc *p);
 const char *privc_strerror(int err);
 
 /*
- * The sudoers line that allows exactly the entry point for user (the
- * --all-users one with all_users), with comments that say what it grants.
+ * The sudoers line that allows exactly the entry point (the --all-users one
+ * with all_users), with comments that say what it grants. who is a user, or
+ * "%group" for a line that every member of group may use; either must
+ * exist. The program must be root's alone (see path_owned_by_root).
  */
-int privc_sudoers(const char *user, bool all_users, char *out, size_t outlen, char *err,
+int privc_sudoers(const char *who, bool all_users, char *out, size_t outlen, char *err,
 		  size_t errlen);
+
+/* The text privc_sudoers prints, for who (checked) and the program at self. */
+int privc_sudoers_line(const char *who, const char *self, bool all_users, char *out, size_t outlen);
 
 #endif
