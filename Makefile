@@ -11,9 +11,19 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP
 LDLIBS   := -lssh2 -lnftnl -lmnl -lnetfilter_conntrack
-# Where git cannot answer (no .git, or root in a user's checkout: "dubious
-# ownership"), the version the last build recorded stands.
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || cat $(B)/version.stamp 2>/dev/null || echo 0.1)
+# One version everywhere (sluice -V, the man page, the .deb): 0.N, N the
+# commits so far, which only grows. -V adds the commit, and whether the tree
+# had changes, for a bug report. Where git cannot answer (no .git, or root
+# in a user's checkout: "dubious ownership"), the last build's record stands.
+GIT_COUNT := $(shell git rev-list --count HEAD 2>/dev/null)
+ifneq ($(GIT_COUNT),)
+VERSION  := 0.$(GIT_COUNT)
+COMMIT   := $(shell git describe --always --dirty --exclude='*' 2>/dev/null)
+else
+VERSION  := $(or $(shell sed -n '1{/^0\.[0-9][0-9]*$$/p}' $(B)/version.stamp 2>/dev/null),0.0)
+COMMIT   := $(shell sed -n '2{/^[0-9a-f][0-9a-f]*\(-dirty\)\{0,1\}$$/p}' $(B)/version.stamp 2>/dev/null)
+endif
+VERSION_DEFS := -DSLUICE_VERSION='"$(VERSION)"' -DSLUICE_COMMIT='"$(COMMIT)"'
 # The client runs partly as root: Debian's usual hardening (the sanitizer builds go without).
 HARDEN    := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 HARDEN_LD := -Wl,-z,relro,-z,now
@@ -90,17 +100,18 @@ $(B)/obj/helpers_table.o: $(HELPERS) client/boot.h
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(HARDEN) -DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
+	$(CC) $(CFLAGS) $(HARDEN) $(VERSION_DEFS) -c -o $@ $<
 
 $(B)/asan/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) $(VERSION_DEFS) -c -o $@ $<
 
-# opts.c prints the version: rebuild it when `git describe` changes, which
-# no source file's date shows. The stamp's date moves only then.
+# opts.c prints the version: rebuild it when the commit or the tree's state
+# changes, which no source file's date shows. The stamp's date moves only then.
 $(B)/version.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' >$@
+	@printf '%s\n%s\n' '$(VERSION)' '$(COMMIT)' | cmp -s - $@ || \
+		printf '%s\n%s\n' '$(VERSION)' '$(COMMIT)' >$@
 $(B)/obj/client/opts.o $(B)/asan/client/opts.o $(B)/fuzzobj/client/opts.o: $(B)/version.stamp
 FORCE:
 
@@ -121,7 +132,7 @@ $(B)/unit-asan/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/t.h
 $(B)/fuzzobj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
-		-DSLUICE_VERSION='"$(VERSION)"' -c -o $@ $<
+		$(VERSION_DEFS) -c -o $@ $<
 
 $(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
 	@mkdir -p $(@D)
@@ -173,7 +184,8 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR) \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	install -m 755 $(B)/sluice $(DESTDIR)$(BINDIR)/sluice
-	sed 's/@VERSION@/$(VERSION)/' dist/sluice.1 >$(DESTDIR)$(MANDIR)/sluice.1
+	sed '1s/^\(\.TH SLUICE 1 [^ ]* "sluice\)"/\1 $(VERSION)"/' dist/sluice.1 \
+		>$(DESTDIR)$(MANDIR)/sluice.1
 	chmod 644 $(DESTDIR)$(MANDIR)/sluice.1
 	install -m 644 dist/sluice.bash-completion $(DESTDIR)$(COMPDIR)/sluice
 	sed 's|@BINDIR@|$(BINDIR)|' dist/sluice@.service >$(DESTDIR)$(UNITDIR)/sluice@.service
@@ -187,7 +199,7 @@ uninstall:
 # A Debian package from a dpkg-deb recipe: the install above into a staging
 # root with PREFIX=/usr, stripped, with the files Debian policy asks for.
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
-DEB_VERSION := 0.$(shell git rev-list --count HEAD 2>/dev/null || echo 1)
+DEB_VERSION := $(VERSION)
 DEB         := $(B)/sluice_$(DEB_VERSION)_$(DEB_ARCH).deb
 DEB_ROOT    := $(B)/deb/root
 

@@ -19,7 +19,11 @@
 #include "opts.h"
 
 #ifndef SLUICE_VERSION
-#define SLUICE_VERSION "unknown"
+#define SLUICE_VERSION "0.0"
+#endif
+/* The commit built, "-dirty" when the tree had changes; "" outside git. */
+#ifndef SLUICE_COMMIT
+#define SLUICE_COMMIT ""
 #endif
 
 /* A host name subnet can expand to this many addresses at most. */
@@ -731,7 +735,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			o->has_to_ns = true;
 			break;
 		case 'V':
-			fprintf(out, "sluice %s\n", SLUICE_VERSION);
+			fprintf(out, "sluice %s%s%s%s\n", SLUICE_VERSION,
+				*SLUICE_COMMIT ? " (git " : "", SLUICE_COMMIT,
+				*SLUICE_COMMIT ? ")" : "");
 			return OPTS_EXIT_OK;
 		case 'h':
 			fputs(usage_text, out);

@@ -4,6 +4,8 @@
 # copyright, changelog and md5sums.
 set -eu
 root=$(cd "$1" && pwd) version=$2 arch=$3
+# The project's own address; there is no web page to name as Homepage.
+maintainer='Seed fa46b2f7 maintainers <maintainers@users.noreply.h-seed-fa46b2f7.example>'
 doc=$root/usr/share/doc/sluice
 mkdir -p "$root/DEBIAN" "$doc"
 
@@ -23,13 +25,12 @@ cat >"$root/DEBIAN/control" <<EOF
 Package: sluice
 Version: $version
 Architecture: $arch
-Maintainer: sluice developers <sluice@example.com>
+Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
 Depends: $deps
 Recommends: sudo, nftables
 Section: net
 Priority: optional
-Homepage: https://example.com/sluice
 Description: transparent proxy VPN over SSH
  sluice carries every TCP connection to the given networks through an SSH
  server, with nothing installed on the server: it uploads a small static
@@ -41,7 +42,7 @@ EOF
 cat >"$doc/copyright" <<EOF
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: sluice
-Source: https://example.com/sluice
+Upstream-Contact: $maintainer
 
 Files: *
 Copyright: 2026 sluice developers
@@ -68,9 +69,9 @@ EOF
 {
 	echo "sluice ($version) unstable; urgency=medium"
 	echo
-	echo "  * Built from $(git describe --always --dirty 2>/dev/null || echo source)."
+	echo "  * Built from $(git describe --always --dirty --exclude='*' 2>/dev/null || echo source)."
 	echo
-	echo " -- sluice developers <sluice@example.com>  $(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")"
+	echo " -- $maintainer  $(date -R -d @"${SOURCE_DATE_EPOCH:-$(date +%s)}")"
 } | gzip -9n >"$doc/changelog.gz"
 
 chmod 644 "$doc/copyright" "$doc/changelog.gz"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_package: what a user installs. make install into a DESTDIR puts every
 # file where it belongs and make uninstall takes them away; the man page
-# renders without warnings and names every option --help lists; the bash
+# renders without warnings and names every option --help lists; sluice -V,
+# the installed man page and the package carry one version; the bash
 # completion completes an option, a user and an ssh host; the unit passes
 # systemd-analyze; the Debian package builds, lintian finds no error, and it
 # installs, runs `sluice -V` and removes cleanly.
@@ -61,6 +62,20 @@ else
 	fail man_page "warnings '$warn', options missing:$missing"
 fi
 
+# --- one version ------------------------------------------------------------------------
+# The version sluice -V prints (before its commit) is the installed man
+# page's and the package's; the man page in the tree shows no placeholder.
+version=$(build/sluice -V | awk '{ print $2 }')
+make -s install DESTDIR="$TMP/v" PREFIX=/usr >/dev/null 2>&1
+th=$(head -n 1 "$TMP/v/usr/share/man/man1/sluice.1")
+src=$(MANWIDTH=80 man -l dist/sluice.1 2>/dev/null)
+if echo "$version" | grep -Eq '^0\.[0-9]+$' && [ "$th" = ".TH SLUICE 1 $(head -n 1 dist/sluice.1 | awk '{ print $4 }') \"sluice $version\" \"User Commands\"" ] &&
+	! echo "$src" | grep -q '@[A-Z_]*@'; then
+	pass one_version
+else
+	fail one_version "sluice -V '$version', installed man page '$th'"
+fi
+
 # --- bash completion ------------------------------------------------------------------
 mkdir -p "$TMP/home/.ssh"
 printf 'Host officegw\n\tHostName 192.0.2.9\nHost *\n\tUser x\n' >"$TMP/home/.ssh/config"
@@ -104,8 +119,16 @@ if dpkg -s sluice >/dev/null 2>&1; then
 else
 	make -s deb >"$TMP/deb.log" 2>&1
 	rc=$?
-	deb=$(ls build/sluice_*.deb 2>/dev/null | tail -n 1)
+	deb=$(ls build/sluice_"$version"_*.deb 2>/dev/null | tail -n 1)
 	if [ $rc = 0 ] && [ -n "$deb" ]; then pass deb_builds; else fail deb_builds "exit $rc: $(tail -n 3 "$TMP/deb.log" | tr '\n' '|')"; fi
+	# Its version is sluice -V's, and it names no placeholder address.
+	control=$(dpkg-deb -f "$deb" 2>/dev/null)
+	if [ -n "$deb" ] && [ "$(dpkg-deb -f "$deb" Version)" = "$version" ] && [ "${deb##*/}" = "sluice_${version}_$(dpkg --print-architecture).deb" ] &&
+		! echo "$control" | grep -q 'example\.com'; then
+		pass deb_version
+	else
+		fail deb_version "sluice -V '$version', package: $(echo "$control" | grep -e ^Version -e example | tr '\n' '|')"
+	fi
 	if command -v lintian >/dev/null; then
 		lint=$(lintian --tag-display-limit 0 "$deb" 2>&1 | grep -v 'running with root privileges')
 		errors=$(echo "$lint" | grep -c '^E:')

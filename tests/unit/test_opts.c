@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,6 +376,7 @@ static void test_help_version(void)
 	    "-X,",
 	};
 	struct opts o;
+	regex_t re;
 	size_t i;
 
 	CHECK_EQ_INT(PARSE(&o, "--version"), OPTS_EXIT_OK);
@@ -382,6 +384,11 @@ static void test_help_version(void)
 	CHECK(out_text[7] && strchr(out_text, '\n') == out_text + strlen(out_text) - 1);
 	CHECK_EQ_INT(PARSE(&o, "-V"), OPTS_EXIT_OK);
 	CHECK(!strncmp(out_text, "sluice ", 7));
+	/* The package's version first (0.N), then, from git, the commit. */
+	CHECK(regcomp(&re, "^sluice 0\\.[0-9]+( \\(git [0-9a-f]+(-dirty)?\\))?\n$",
+		      REG_EXTENDED | REG_NOSUB) == 0);
+	CHECK(regexec(&re, out_text, 0, NULL, 0) == 0);
+	regfree(&re);
 
 	/* Help wins over missing -r, and over what was parsed before it. */
 	CHECK_EQ_INT(PARSE(&o, "10/8", "-x", "10.1/16", "-h"), OPTS_EXIT_OK);
