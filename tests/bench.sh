@@ -783,7 +783,7 @@ bench_main() {
 	for t in $BENCH_TOOLS; do
 		bench_tool "$t" || cl_stop
 	done
-	note "sshuttle runs with its defaults: system ssh (-F testbed config, default cipher), --method nft"
+	note "sshuttle runs with its defaults (system ssh: -F testbed config, default cipher) but --method nft, given; its own pick is nat"
 	note "ssh -D + redsocks: ssh -F testbed config (default cipher) -N -D, redsocks 'redirector = iptables', an nft redirect of $SUBNET"
 	note "wrk: 2 threads, 10 s, default 2 s timeout; errors = socket errors + non-2xx; ab: HTTP/1.0, no keep-alive"
 	note "bench took $((SECONDS - BENCH_T0)) s after the testbed came up"

@@ -1,11 +1,12 @@
 #!/bin/bash
 # test_package: what a user installs. make install into a DESTDIR puts every
 # file where it belongs and make uninstall takes them away; the man page
-# renders without warnings and names every option --help lists; sluice -V,
-# the installed man page and the package carry one version; the bash
-# completion completes an option, a user and an ssh host; the unit passes
-# systemd-analyze; the Debian package builds, lintian finds no error, and it
-# installs, runs `sluice -V` and removes cleanly.
+# renders without warnings and names every option --help lists, and so
+# does the README's one options table; sluice -V, the installed man page
+# and the package carry one version; the bash completion completes an
+# option, a user and an ssh host; the unit passes systemd-analyze; the
+# Debian package builds, lintian finds no error, and it installs,
+# runs `sluice -V` and removes cleanly.
 set -u
 cd "$(dirname "$0")/../.."
 pass() { echo "PASS package.$1"; }
@@ -60,6 +61,21 @@ if [ -z "$warn" ] && [ -n "$page" ] && [ -z "$missing" ] && echo "$page" | grep 
 	pass man_page
 else
 	fail man_page "warnings '$warn', options missing:$missing"
+fi
+
+# --- the README's options table ------------------------------------------------------
+# Every option --help lists is in the one table under "### Options", and no
+# other table of options has grown back beside it.
+table=$(awk '/^### Options/ { f = 1; next } f && /^\|/ { t = 1; print; next } t { exit }' README.md)
+missing=""
+for o in $(build/sluice --help | grep -o -- '--[a-z0-9-]*' | sort -u); do
+	echo "$table" | grep -q -- "\`[^\`]*$o" || missing="$missing $o"
+done
+others=$(grep -c '^| option' README.md)
+if [ -n "$table" ] && [ -z "$missing" ] && [ "$others" = 1 ]; then
+	pass readme_options_table
+else
+	fail readme_options_table "options missing:$missing; $others tables headed '| option'"
 fi
 
 # --- one version ------------------------------------------------------------------------
