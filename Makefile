@@ -178,7 +178,7 @@ COMPDIR := $(PREFIX)/share/bash-completion/completions
 DOCDIR  := $(PREFIX)/share/doc/sluice
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALLED := $(BINDIR)/sluice $(MANDIR)/sluice.1 $(COMPDIR)/sluice $(UNITDIR)/sluice@.service \
-	     $(DOCDIR)/example.conf $(DOCDIR)/README.md
+	     $(DOCDIR)/example.conf $(DOCDIR)/README.md $(DOCDIR)/docs/PERFORMANCE.md
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR) \
@@ -191,10 +191,12 @@ install: all
 	sed 's|@BINDIR@|$(BINDIR)|' dist/sluice@.service >$(DESTDIR)$(UNITDIR)/sluice@.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/sluice@.service
 	install -m 644 dist/example.conf README.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 644 docs/PERFORMANCE.md $(DESTDIR)$(DOCDIR)/docs/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # A Debian package from a dpkg-deb recipe: the install above into a staging
 # root with PREFIX=/usr, stripped, with the files Debian policy asks for.
@@ -206,7 +208,7 @@ DEB_ROOT    := $(B)/deb/root
 deb: all
 	rm -rf $(B)/deb
 	$(MAKE) install DESTDIR=$(abspath $(DEB_ROOT)) PREFIX=/usr UNITDIR=/lib/systemd/system
-	rm $(DEB_ROOT)/usr/share/doc/sluice/README.md
+	rm -r $(DEB_ROOT)/usr/share/doc/sluice/README.md $(DEB_ROOT)/usr/share/doc/sluice/docs
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note \
 		$(DEB_ROOT)/usr/bin/sluice
 	gzip -9n $(DEB_ROOT)/usr/share/man/man1/sluice.1
