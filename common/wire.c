@@ -232,6 +232,152 @@ size_t wire_put_ping(uint8_t *p, size_t cap, uint8_t type, const uint8_t opaque[
 	return done(&w);
 }
 
+/* family, 0, u16, addr: the head shared by UDP and ECHO requests. */
+static int parse_req_head(const struct wire_frame *f, int *family, uint16_t *v, uint8_t addr[16],
+			  size_t *head)
+{
+	const uint8_t *q = f->payload;
+	size_t alen;
+
+	if (f->len < 4 || q[1] != 0)
+		return -EPROTO;
+	alen = family_alen(q[0]);
+	if (!alen || f->len < 4 + alen)
+		return -EPROTO;
+	*family = alen == 16 ? AF_INET6 : AF_INET;
+	*v = get16(q + 2);
+	memset(addr, 0, 16);
+	memcpy(addr, q + 4, alen);
+	*head = 4 + alen;
+	return 0;
+}
+
+int wire_udp_req(const struct wire_frame *f, struct wire_udp *u)
+{
+	size_t head;
+
+	if (f->type != WIRE_UDP || parse_req_head(f, &u->family, &u->port, u->addr, &head) < 0)
+		return -EPROTO;
+	u->data = f->payload + head;
+	u->len = f->len - head;
+	return u->port && u->len <= WIRE_UDP_MAX ? 0 : -EPROTO;
+}
+
+int wire_udp_reply(const struct wire_frame *f, const uint8_t **data, size_t *len)
+{
+	if (f->type != WIRE_UDP || f->len > WIRE_UDP_MAX)
+		return -EPROTO;
+	*data = f->payload;
+	*len = f->len;
+	return 0;
+}
+
+int wire_echo_req(const struct wire_frame *f, struct wire_echo *e)
+{
+	size_t head;
+
+	if (f->type != WIRE_ECHO || parse_req_head(f, &e->family, &e->seq, e->addr, &head) < 0)
+		return -EPROTO;
+	e->data = f->payload + head;
+	e->len = f->len - head;
+	return e->len <= WIRE_ECHO_MAX ? 0 : -EPROTO;
+}
+
+int wire_echo_reply(const struct wire_frame *f, struct wire_echo *e)
+{
+	if (f->type != WIRE_ECHO || f->len < 2 || f->len - 2 > WIRE_ECHO_MAX)
+		return -EPROTO;
+	memset(e, 0, sizeof(*e));
+	e->seq = get16(f->payload);
+	e->data = f->payload + 2;
+	e->len = f->len - 2;
+	return 0;
+}
+
+static size_t put_req(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, int family, uint16_t v,
+		      const uint8_t *addr, const uint8_t *data, size_t len, size_t max)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4;
+	struct bwriter w;
+
+	if (len > max)
+		return 0;
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, type, stream, (uint32_t)(4 + alen + len));
+	bwriter_u8(&w, family == AF_INET6 ? 6 : 4);
+	bwriter_u8(&w, 0);
+	bwriter_u16(&w, v);
+	bwriter_bytes(&w, addr, alen);
+	bwriter_bytes(&w, data, len);
+	return done(&w);
+}
+
+size_t wire_put_udp_req(uint8_t *p, size_t cap, uint32_t flow, const struct wire_udp *u)
+{
+	return put_req(p, cap, WIRE_UDP, flow, u->family, u->port, u->addr, u->data, u->len,
+		       WIRE_UDP_MAX);
+}
+
+size_t wire_put_udp_reply(uint8_t *p, size_t cap, uint32_t flow, const uint8_t *data, size_t len)
+{
+	struct bwriter w;
+
+	if (len > WIRE_UDP_MAX)
+		return 0;
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, WIRE_UDP, flow, (uint32_t)len);
+	bwriter_bytes(&w, data, len);
+	return done(&w);
+}
+
+size_t wire_put_udp_err(uint8_t *p, size_t cap, uint32_t flow, uint32_t err, uint32_t mtu)
+{
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, WIRE_UDP_ERR, flow, 8);
+	bwriter_u32(&w, err);
+	bwriter_u32(&w, mtu);
+	return done(&w);
+}
+
+size_t wire_put_udp_close(uint8_t *p, size_t cap, uint32_t flow)
+{
+	return wire_put_hdr(p, cap, WIRE_UDP_CLOSE, flow, 0);
+}
+
+size_t wire_put_echo_req(uint8_t *p, size_t cap, uint32_t id, const struct wire_echo *e)
+{
+	return put_req(p, cap, WIRE_ECHO, id, e->family, e->seq, e->addr, e->data, e->len,
+		       WIRE_ECHO_MAX);
+}
+
+size_t wire_put_echo_reply(uint8_t *p, size_t cap, uint32_t id, uint16_t seq, const uint8_t *data,
+			   size_t len)
+{
+	struct bwriter w;
+
+	if (len > WIRE_ECHO_MAX)
+		return 0;
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, WIRE_ECHO, id, (uint32_t)(2 + len));
+	bwriter_u16(&w, seq);
+	bwriter_bytes(&w, data, len);
+	return done(&w);
+}
+
+size_t wire_put_echo_err(uint8_t *p, size_t cap, uint32_t id, uint16_t seq, uint32_t err)
+{
+	struct bwriter w;
+
+	bwriter_init(&w, p, cap);
+	put_hdr(&w, WIRE_ECHO_ERR, id, 8);
+	bwriter_u16(&w, seq);
+	bwriter_u16(&w, 0);
+	bwriter_u32(&w, err);
+	return done(&w);
+}
+
 static int parse_body(struct wire_frame *f)
 {
 	const uint8_t *q = f->payload;
@@ -277,6 +423,30 @@ static int parse_body(struct wire_frame *f)
 	case WIRE_PING:
 	case WIRE_PONG:
 		return f->stream == 0 && f->len == 8 ? 0 : -EPROTO;
+	case WIRE_UDP:
+		/* Either direction's layout; the receiver checks its own (wire_udp_req...). */
+		return f->stream != 0 && f->len <= WIRE_UDP_HDR_MAX + WIRE_UDP_MAX ? 0 : -EPROTO;
+	case WIRE_ECHO:
+		return f->stream != 0 && f->len >= 2 && f->len <= WIRE_UDP_HDR_MAX + WIRE_ECHO_MAX
+			   ? 0
+			   : -EPROTO;
+	case WIRE_UDP_CLOSE:
+		return f->stream != 0 && f->len == 0 ? 0 : -EPROTO;
+	case WIRE_UDP_ERR:
+		if (f->stream == 0 || f->len != 8)
+			return -EPROTO;
+		f->u.udp_err.err = get32(q);
+		f->u.udp_err.mtu = get32(q + 4);
+		if (!f->u.udp_err.err || f->u.udp_err.err > WIRE_ERRNO_MAX ||
+		    f->u.udp_err.mtu > 65535 || (f->u.udp_err.mtu && f->u.udp_err.err != EMSGSIZE))
+			return -EPROTO;
+		return 0;
+	case WIRE_ECHO_ERR:
+		if (f->stream == 0 || f->len != 8 || get16(q + 2) != 0)
+			return -EPROTO;
+		f->u.echo_err.seq = get16(q);
+		f->u.echo_err.err = get32(q + 4);
+		return f->u.echo_err.err && f->u.echo_err.err <= WIRE_ERRNO_MAX ? 0 : -EPROTO;
 	default:
 		return -EPROTO;
 	}

@@ -36,7 +36,20 @@ enum wire_type {
 	WIRE_DNS_QUERY = 11, /* stream = query id, client->helper: one DNS message */
 	WIRE_DNS_REPLY = 12, /* stream = query id, helper->client: the answer; empty = no answer */
 	WIRE_RESOLVER = 13,  /* stream 0, client->helper: use this resolver (OPEN's layout) */
-	WIRE_TYPE_MAX = 13,
+	/*
+	 * UDP and ping (WIRE_F_UDP). The layouts of UDP and ECHO differ by
+	 * direction, which wire_parse cannot know: it checks what both share,
+	 * and the receiver takes the payload apart with wire_udp_req (helper),
+	 * wire_udp_reply, wire_echo_req (helper) or wire_echo_reply (client).
+	 */
+	WIRE_UDP = 14,	     /* stream = flow id; client->helper: u8 family, u8 0, u16 port,
+				addr[4|16], datagram; helper->client: the datagram alone */
+	WIRE_UDP_ERR = 15,   /* helper->client, stream = flow id: u32 errno, u32 mtu (EMSGSIZE) */
+	WIRE_UDP_CLOSE = 16, /* stream = flow id, either way, empty: forget the flow */
+	WIRE_ECHO = 17,	     /* stream = echo id; client->helper: u8 family, u8 0, u16 seq,
+				addr[4|16], data; helper->client: u16 seq, the reply's data */
+	WIRE_ECHO_ERR = 18,  /* helper->client, stream = echo id: u16 seq, u16 0, u32 errno */
+	WIRE_TYPE_MAX = 18,
 };
 
 /*
@@ -52,6 +65,7 @@ enum wire_feature {
 	 * and queues deeply itself, so the helper may queue deeper there too.
 	 */
 	WIRE_F_DEEP_OUT = 8,
+	WIRE_F_UDP = 16, /* UDP flows and ping */
 };
 
 /* OPEN flags: connect to the helper's resolver (port and address from RESOLVER or its
@@ -62,6 +76,17 @@ enum wire_feature {
  * about 1232 with EDNS, so anything near this is abuse, not DNS. */
 #define WIRE_DNS_UDP_MAX 4096
 #define WIRE_NAME_MAX	 253
+/* family, 0, port or seq, and the largest address: what precedes a request's data */
+#define WIRE_UDP_HDR_MAX 20
+/* The largest IPv4 UDP payload (65535 - 20 - 8); an IPv6 flow is held to it too. */
+#define WIRE_UDP_MAX 65507
+/* Room for any echo a real ping sends, well inside one frame. */
+#define WIRE_ECHO_MAX 65000
+/* errno values on the wire are positive and below Linux's MAX_ERRNO. */
+#define WIRE_ERRNO_MAX 4095
+
+_Static_assert(WIRE_UDP_HDR_MAX + WIRE_UDP_MAX <= WIRE_MAX_PAYLOAD, "UDP must fit one frame");
+_Static_assert(WIRE_UDP_HDR_MAX + WIRE_ECHO_MAX <= WIRE_MAX_PAYLOAD, "ECHO must fit one frame");
 
 struct wire_hello {
 	uint16_t version;
@@ -83,6 +108,23 @@ struct wire_host {
 	char name[WIRE_NAME_MAX + 1]; /* NUL-terminated; characters not yet validated */
 };
 
+/* A client->helper UDP (port) or ECHO (seq) request, pointing into the frame. */
+struct wire_udp {
+	int family; /* AF_INET or AF_INET6 */
+	uint16_t port;
+	uint8_t addr[16];
+	const uint8_t *data;
+	size_t len;
+};
+
+struct wire_echo {
+	int family; /* AF_INET or AF_INET6; 0 in a reply */
+	uint16_t seq;
+	uint8_t addr[16];
+	const uint8_t *data;
+	size_t len;
+};
+
 struct wire_frame {
 	uint8_t type;
 	uint32_t stream;
@@ -94,6 +136,13 @@ struct wire_frame {
 		struct wire_host host; /* HOST */
 		uint32_t window;       /* WINDOW */
 		uint32_t err;	       /* RESET */
+		struct {
+			uint32_t err, mtu;
+		} udp_err; /* UDP_ERR */
+		struct {
+			uint16_t seq;
+			uint32_t err;
+		} echo_err; /* ECHO_ERR */
 	} u;
 };
 
@@ -105,8 +154,18 @@ struct wire_frame {
 int wire_parse(const uint8_t *buf, size_t len, struct wire_frame *f);
 
 /*
+ * Take apart a parsed UDP or ECHO frame by direction. Return 0, or -EPROTO
+ * for a bad field (family, reserved byte, address length, port 0, size).
+ */
+int wire_udp_req(const struct wire_frame *f, struct wire_udp *u);
+int wire_udp_reply(const struct wire_frame *f, const uint8_t **data, size_t *len);
+int wire_echo_req(const struct wire_frame *f, struct wire_echo *e);
+int wire_echo_reply(const struct wire_frame *f, struct wire_echo *e);
+
+/*
  * Encoders write a whole frame into p (cap bytes) and return its length (at
- * most WIRE_CTL_MAX), or 0, writing nothing useful, when it does not fit.
+ * most WIRE_CTL_MAX but for UDP and ECHO, which carry data), or 0, writing
+ * nothing useful, when it does not fit.
  */
 size_t wire_put_hdr(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint32_t len);
 size_t wire_put_hello(uint8_t *p, size_t cap, const struct wire_hello *h);
@@ -118,6 +177,17 @@ size_t wire_put_ping(uint8_t *p, size_t cap, uint8_t type, const uint8_t opaque[
 size_t wire_put_resolver(uint8_t *p, size_t cap, const struct wire_open *o);
 /* HOST needs WIRE_HDR_LEN + 18 + strlen(name) bytes; name at most WIRE_NAME_MAX. */
 size_t wire_put_host(uint8_t *p, size_t cap, const struct wire_host *h);
+/* UDP: a request carries u's destination, a reply only the data (at most WIRE_UDP_MAX). */
+size_t wire_put_udp_req(uint8_t *p, size_t cap, uint32_t flow, const struct wire_udp *u);
+size_t wire_put_udp_reply(uint8_t *p, size_t cap, uint32_t flow, const uint8_t *data, size_t len);
+/* mtu only with EMSGSIZE. */
+size_t wire_put_udp_err(uint8_t *p, size_t cap, uint32_t flow, uint32_t err, uint32_t mtu);
+size_t wire_put_udp_close(uint8_t *p, size_t cap, uint32_t flow);
+/* ECHO: e->family, addr and seq in a request; seq alone in a reply (family ignored). */
+size_t wire_put_echo_req(uint8_t *p, size_t cap, uint32_t id, const struct wire_echo *e);
+size_t wire_put_echo_reply(uint8_t *p, size_t cap, uint32_t id, uint16_t seq, const uint8_t *data,
+			   size_t len);
+size_t wire_put_echo_err(uint8_t *p, size_t cap, uint32_t id, uint16_t seq, uint32_t err);
 
 /*
  * ROUTES: start with wire_put_hdr(p, cap, WIRE_ROUTES, 0, 0), add entries

@@ -1,4 +1,7 @@
-/* The frame decoder: any bytes, as a stream of frames, and ROUTES walked entry by entry. */
+/*
+ * The frame decoder: any bytes, as a stream of frames, ROUTES walked entry by
+ * entry, and UDP and ECHO taken apart both ways.
+ */
 #include "../../common/wire.h"
 #include "fuzz.h"
 
@@ -22,6 +25,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			while (wire_routes_next(&f, &o, &family, addr, &prefix) == 1)
 				if ((family != 2 && family != 10) || prefix > 128)
 					abort();
+		}
+		if (f.type == WIRE_UDP) {
+			struct wire_udp u;
+			const uint8_t *d;
+			size_t dl;
+
+			if (wire_udp_req(&f, &u) == 0 &&
+			    (u.len > WIRE_UDP_MAX || u.data + u.len != f.payload + f.len ||
+			     !u.port))
+				abort();
+			if (wire_udp_reply(&f, &d, &dl) == 0 && dl > WIRE_UDP_MAX)
+				abort();
+		}
+		if (f.type == WIRE_ECHO) {
+			struct wire_echo e;
+
+			if (wire_echo_req(&f, &e) == 0 &&
+			    (e.len > WIRE_ECHO_MAX || e.data + e.len != f.payload + f.len))
+				abort();
+			if (wire_echo_reply(&f, &e) == 0 &&
+			    (e.len > WIRE_ECHO_MAX || e.data + e.len != f.payload + f.len))
+				abort();
 		}
 		off += (size_t)r;
 	}

@@ -306,6 +306,188 @@ static void test_names_routes_dns(void)
 	expect_bad(b, len + 12, "dns query on stream 0");
 }
 
+/* A frame parses whole, and every shorter prefix is "need more". */
+static void expect_whole(const uint8_t *b, size_t len, struct wire_frame *f)
+{
+	size_t n;
+
+	for (n = 0; n < len; n++)
+		CHECK_EQ_INT(wire_parse(b, n, f), 0);
+	CHECK_EQ_INT(wire_parse(b, len, f), (long long)len);
+}
+
+static void test_udp_frames(void)
+{
+	static uint8_t b[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD + 8], data[WIRE_UDP_MAX + 1];
+	struct wire_udp u = {.family = AF_INET6, .port = 53, .addr = {0x20, 0x01, [15] = 9}};
+	struct wire_udp got;
+	struct wire_frame f;
+	const uint8_t *d;
+	size_t len, n, dl;
+
+	for (n = 0; n < sizeof(data); n++)
+		data[n] = (uint8_t)(n * 7);
+	u.data = data;
+	u.len = 5;
+	len = wire_put_udp_req(b, sizeof(b), 77, &u);
+	CHECK_EQ_INT(len, WIRE_HDR_LEN + 20 + 5);
+	expect_whole(b, len, &f);
+	CHECK_EQ_INT(f.type, WIRE_UDP);
+	CHECK_EQ_INT(f.stream, 77);
+	CHECK_EQ_INT(wire_udp_req(&f, &got), 0);
+	CHECK(got.family == AF_INET6 && got.port == 53 && got.addr[15] == 9 && got.len == 5);
+	CHECK(memcmp(got.data, data, 5) == 0);
+	/* Every cut of the request's head, as a whole frame of that length, is refused. */
+	for (n = 0; n < 20; n++) {
+		wire_put_hdr(b, sizeof(b), WIRE_UDP, 77, (uint32_t)n);
+		CHECK_EQ_INT(wire_parse(b, WIRE_HDR_LEN + n, &f), (long long)(WIRE_HDR_LEN + n));
+		CHECK_EQ_INT(wire_udp_req(&f, &got), -EPROTO);
+	}
+	/* Bad fields, one at a time. */
+	len = wire_put_udp_req(b, sizeof(b), 77, &u);
+	b[WIRE_HDR_LEN] = 5;
+	CHECK(wire_parse(b, len, &f) > 0 && wire_udp_req(&f, &got) == -EPROTO);
+	b[WIRE_HDR_LEN] = 6;
+	b[WIRE_HDR_LEN + 1] = 1;
+	CHECK(wire_parse(b, len, &f) > 0 && wire_udp_req(&f, &got) == -EPROTO);
+	u.port = 0;
+	len = wire_put_udp_req(b, sizeof(b), 77, &u);
+	CHECK(wire_parse(b, len, &f) > 0 && wire_udp_req(&f, &got) == -EPROTO);
+	u.port = 53;
+	len = wire_put_udp_req(b, sizeof(b), 0, &u);
+	expect_bad(b, len, "udp on stream 0");
+	/* The largest datagram fits, one more byte does not, in the encoder or the parser. */
+	u.family = AF_INET;
+	u.len = WIRE_UDP_MAX;
+	len = wire_put_udp_req(b, sizeof(b), 1, &u);
+	CHECK_EQ_INT(len, WIRE_HDR_LEN + 8 + WIRE_UDP_MAX);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	CHECK_EQ_INT(wire_udp_req(&f, &got), 0);
+	CHECK(got.len == WIRE_UDP_MAX && memcmp(got.data, data, WIRE_UDP_MAX) == 0);
+	u.len = WIRE_UDP_MAX + 1;
+	CHECK_EQ_INT(wire_put_udp_req(b, sizeof(b), 1, &u), 0);
+	wire_put_hdr(b, sizeof(b), WIRE_UDP, 1, 8 + WIRE_UDP_MAX + 1);
+	CHECK_EQ_INT(wire_parse(b, WIRE_HDR_LEN + 8 + WIRE_UDP_MAX + 1, &f),
+		     WIRE_HDR_LEN + 8 + WIRE_UDP_MAX + 1);
+	CHECK_EQ_INT(wire_udp_req(&f, &got), -EPROTO);
+	wire_put_hdr(b, sizeof(b), WIRE_UDP, 1, 20 + WIRE_UDP_MAX + 1);
+	expect_bad(b, WIRE_HDR_LEN + 20 + WIRE_UDP_MAX + 1, "udp over max");
+
+	/* Replies: the datagram alone, empty allowed, up to WIRE_UDP_MAX. */
+	len = wire_put_udp_reply(b, sizeof(b), 4, data, 0);
+	expect_whole(b, len, &f);
+	CHECK(wire_udp_reply(&f, &d, &dl) == 0 && dl == 0);
+	len = wire_put_udp_reply(b, sizeof(b), 4, data, WIRE_UDP_MAX);
+	CHECK_EQ_INT(wire_parse(b, len, &f), (long long)len);
+	CHECK(wire_udp_reply(&f, &d, &dl) == 0 && dl == WIRE_UDP_MAX && !memcmp(d, data, dl));
+	CHECK_EQ_INT(wire_put_udp_reply(b, sizeof(b), 4, data, WIRE_UDP_MAX + 1), 0);
+	wire_put_hdr(b, sizeof(b), WIRE_UDP, 1, WIRE_UDP_MAX + 1);
+	CHECK(wire_parse(b, WIRE_HDR_LEN + WIRE_UDP_MAX + 1, &f) > 0);
+	CHECK_EQ_INT(wire_udp_reply(&f, &d, &dl), -EPROTO);
+
+	/* UDP_ERR: errno in range, mtu only with EMSGSIZE. */
+	len = wire_put_udp_err(b, sizeof(b), 3, EMSGSIZE, 1400);
+	expect_whole(b, len, &f);
+	CHECK(f.type == WIRE_UDP_ERR && f.u.udp_err.err == EMSGSIZE && f.u.udp_err.mtu == 1400);
+	len = wire_put_udp_err(b, sizeof(b), 3, ECONNREFUSED, 0);
+	CHECK(wire_parse(b, len, &f) > 0 && f.u.udp_err.err == ECONNREFUSED);
+	len = wire_put_udp_err(b, sizeof(b), 3, ECONNREFUSED, 1400);
+	expect_bad(b, len, "udp_err mtu without EMSGSIZE");
+	len = wire_put_udp_err(b, sizeof(b), 3, EMSGSIZE, 65536);
+	expect_bad(b, len, "udp_err mtu over 64K");
+	len = wire_put_udp_err(b, sizeof(b), 3, 0, 0);
+	expect_bad(b, len, "udp_err errno 0");
+	len = wire_put_udp_err(b, sizeof(b), 3, WIRE_ERRNO_MAX + 1, 0);
+	expect_bad(b, len, "udp_err errno too big");
+	len = wire_put_udp_err(b, sizeof(b), 0, EHOSTUNREACH, 0);
+	expect_bad(b, len, "udp_err on stream 0");
+	len = wire_put_udp_err(b, sizeof(b), 3, EHOSTUNREACH, 0);
+	wire_put_hdr(b, sizeof(b), WIRE_UDP_ERR, 3, 7);
+	expect_bad(b, len - 1, "udp_err short");
+
+	/* UDP_CLOSE: empty, on a flow. */
+	len = wire_put_udp_close(b, sizeof(b), 3);
+	expect_whole(b, len, &f);
+	CHECK_EQ_INT(f.type, WIRE_UDP_CLOSE);
+	wire_put_hdr(b, sizeof(b), WIRE_UDP_CLOSE, 3, 1);
+	expect_bad(b, WIRE_HDR_LEN + 1, "udp_close with payload");
+	wire_put_hdr(b, sizeof(b), WIRE_UDP_CLOSE, 0, 0);
+	expect_bad(b, WIRE_HDR_LEN, "udp_close on stream 0");
+}
+
+static void test_echo_frames(void)
+{
+	static uint8_t b[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD + 8], data[WIRE_ECHO_MAX + 1];
+	struct wire_echo e = {.family = AF_INET, .seq = 0xbeef, .addr = {192, 0, 2, 1}}, got;
+	struct wire_frame f;
+	size_t len, n;
+
+	memset(data, 0x5a, sizeof(data));
+	e.data = data;
+	e.len = 56;
+	len = wire_put_echo_req(b, sizeof(b), 9, &e);
+	CHECK_EQ_INT(len, WIRE_HDR_LEN + 8 + 56);
+	expect_whole(b, len, &f);
+	CHECK_EQ_INT(wire_echo_req(&f, &got), 0);
+	CHECK(got.family == AF_INET && got.seq == 0xbeef && got.addr[3] == 1 && got.len == 56);
+	for (n = 0; n < 8; n++) {
+		wire_put_hdr(b, sizeof(b), WIRE_ECHO, 9, (uint32_t)n);
+		if (n < 2) {
+			expect_bad(b, WIRE_HDR_LEN + n, "echo under 2 bytes");
+			continue;
+		}
+		CHECK(wire_parse(b, WIRE_HDR_LEN + n, &f) > 0);
+		CHECK_EQ_INT(wire_echo_req(&f, &got), -EPROTO);
+	}
+	len = wire_put_echo_req(b, sizeof(b), 9, &e);
+	b[WIRE_HDR_LEN] = 0;
+	CHECK(wire_parse(b, len, &f) > 0 && wire_echo_req(&f, &got) == -EPROTO);
+	b[WIRE_HDR_LEN] = 4;
+	b[WIRE_HDR_LEN + 1] = 0x80;
+	CHECK(wire_parse(b, len, &f) > 0 && wire_echo_req(&f, &got) == -EPROTO);
+	len = wire_put_echo_req(b, sizeof(b), 0, &e);
+	expect_bad(b, len, "echo on stream 0");
+	e.family = AF_INET6;
+	e.len = WIRE_ECHO_MAX;
+	len = wire_put_echo_req(b, sizeof(b), 9, &e);
+	CHECK(len > 0 && wire_parse(b, len, &f) == (int)len && wire_echo_req(&f, &got) == 0);
+	CHECK(got.family == AF_INET6 && got.len == WIRE_ECHO_MAX);
+	e.len = WIRE_ECHO_MAX + 1;
+	CHECK_EQ_INT(wire_put_echo_req(b, sizeof(b), 9, &e), 0);
+	wire_put_hdr(b, sizeof(b), WIRE_ECHO, 9, 20 + WIRE_ECHO_MAX + 1);
+	expect_bad(b, WIRE_HDR_LEN + 20 + WIRE_ECHO_MAX + 1, "echo over max");
+
+	len = wire_put_echo_reply(b, sizeof(b), 9, 7, data, 3);
+	expect_whole(b, len, &f);
+	CHECK(wire_echo_reply(&f, &got) == 0 && got.seq == 7 && got.len == 3);
+	len = wire_put_echo_reply(b, sizeof(b), 9, 7, data, 0);
+	CHECK(wire_parse(b, len, &f) > 0 && wire_echo_reply(&f, &got) == 0 && got.len == 0);
+	CHECK_EQ_INT(wire_put_echo_reply(b, sizeof(b), 9, 7, data, WIRE_ECHO_MAX + 1), 0);
+	wire_put_hdr(b, sizeof(b), WIRE_ECHO, 9, 2 + WIRE_ECHO_MAX + 1);
+	CHECK(wire_parse(b, WIRE_HDR_LEN + 2 + WIRE_ECHO_MAX + 1, &f) > 0);
+	CHECK_EQ_INT(wire_echo_reply(&f, &got), -EPROTO);
+
+	len = wire_put_echo_err(b, sizeof(b), 9, 7, EHOSTUNREACH);
+	expect_whole(b, len, &f);
+	CHECK(f.type == WIRE_ECHO_ERR && f.u.echo_err.seq == 7 && f.u.echo_err.err == EHOSTUNREACH);
+	b[WIRE_HDR_LEN + 3] = 1;
+	expect_bad(b, len, "echo_err reserved");
+	len = wire_put_echo_err(b, sizeof(b), 9, 7, 0);
+	expect_bad(b, len, "echo_err errno 0");
+	len = wire_put_echo_err(b, sizeof(b), 9, 7, 70000);
+	expect_bad(b, len, "echo_err errno too big");
+	len = wire_put_echo_err(b, sizeof(b), 0, 7, EHOSTUNREACH);
+	expect_bad(b, len, "echo_err on stream 0");
+	wire_put_hdr(b, sizeof(b), WIRE_ECHO_ERR, 9, 9);
+	expect_bad(b, WIRE_HDR_LEN + 9, "echo_err long");
+
+	/* A frame of another type is not taken apart as one of these. */
+	wire_put_hdr(b, sizeof(b), WIRE_DATA, 9, 30);
+	CHECK(wire_parse(b, WIRE_HDR_LEN + 30, &f) > 0);
+	CHECK_EQ_INT(wire_echo_req(&f, &got), -EPROTO);
+	CHECK_EQ_INT(wire_echo_reply(&f, &got), -EPROTO);
+}
+
 /* Every encoder stops at its cap: one byte short, and nothing is claimed written. */
 static void test_encoders_bounded(void)
 {
@@ -330,6 +512,22 @@ static void test_encoders_bounded(void)
 	len = wire_put_hdr(b, sizeof(b), WIRE_ROUTES, 0, 0);
 	CHECK_EQ_INT(wire_routes_add(b, len + 5, len, AF_INET, addr, 8), 0);
 	CHECK_EQ_INT(wire_routes_add(b, len + 6, len, AF_INET, addr, 8), len + 6);
+	{
+		struct wire_udp u = {.family = AF_INET, .port = 1, .data = addr, .len = 16};
+		struct wire_echo e = {.family = AF_INET6, .data = addr, .len = 16};
+
+		n = wire_put_udp_req(b, sizeof(b), 1, &u);
+		CHECK_EQ_INT(n, WIRE_HDR_LEN + 8 + 16);
+		CHECK_EQ_INT(wire_put_udp_req(b, n - 1, 1, &u), 0);
+		CHECK_EQ_INT(wire_put_udp_reply(b, WIRE_HDR_LEN + 15, 1, addr, 16), 0);
+		CHECK_EQ_INT(wire_put_udp_err(b, WIRE_HDR_LEN + 7, 1, EIO, 0), 0);
+		CHECK_EQ_INT(wire_put_udp_close(b, WIRE_HDR_LEN - 1, 1), 0);
+		n = wire_put_echo_req(b, sizeof(b), 1, &e);
+		CHECK_EQ_INT(n, WIRE_HDR_LEN + 20 + 16);
+		CHECK_EQ_INT(wire_put_echo_req(b, n - 1, 1, &e), 0);
+		CHECK_EQ_INT(wire_put_echo_reply(b, WIRE_HDR_LEN + 17, 1, 0, addr, 16), 0);
+		CHECK_EQ_INT(wire_put_echo_err(b, WIRE_HDR_LEN + 7, 1, 0, EIO), 0);
+	}
 }
 
 int main(void)
@@ -341,5 +539,7 @@ int main(void)
 	RUN(test_malformed);
 	RUN(test_garbage_never_crashes);
 	RUN(test_names_routes_dns);
+	RUN(test_udp_frames);
+	RUN(test_echo_frames);
 	T_EXIT();
 }
