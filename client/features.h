@@ -17,9 +17,9 @@
 #include "../common/ratelimit.h"
 #include "autohosts.h"
 #include "autonets.h"
-#include "dns.h"
+#include "capture/dns.h"
 #include "opts.h"
-#include "rules.h"
+#include "capture/rules.h"
 
 struct features {
 	const struct opts *o;

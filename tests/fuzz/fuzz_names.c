@@ -7,7 +7,7 @@
 
 #include "../../client/autohosts.h"
 #include "../../client/autonets.h"
-#include "../../client/dns.h"
+#include "../../client/capture/dns.h"
 #include "fuzz.h"
 
 static struct subnet sn(int family, uint8_t a0, uint8_t prefix)

@@ -13,8 +13,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "../../client/control.h"
-#include "../../client/report.h"
+#include "../../client/run/control.h"
+#include "../../client/run/report.h"
 
 static char out[4096];
 

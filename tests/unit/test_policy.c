@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../../client/dns.h"
+#include "../../client/capture/dns.h"
 #include "../../common/addrpolicy.h"
 #include "../../common/escape.h"
 #include "../../common/hostname.h"

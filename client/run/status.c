@@ -8,8 +8,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
 
 void status_init(struct status *st, bool quiet)
 {

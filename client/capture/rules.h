@@ -10,10 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../firewall/fw.h"
-#include "opts.h"
-#include "priv/priv_client.h"
-#include "transport.h"
+#include "../../firewall/fw.h"
+#include "../opts.h"
+#include "../priv/priv_client.h"
+#include "../transport.h"
 
 struct rules {
 	struct privc *priv;

@@ -13,9 +13,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../common/evloop.h"
-#include "../common/mux.h"
-#include "../common/subnet.h"
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
+#include "../../common/subnet.h"
 
 #define LISTEN_MAX	4
 #define LISTEN_PARK_MAX 1024 /* connections held while the session is down */

@@ -16,8 +16,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../common/evloop.h"
-#include "../common/mux.h"
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
 
 #define DNS_PENDING_MAX 1024
 /* DNS's own budget: what may be in the tunnel at once, in queries and in bytes. */

@@ -10,11 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/bindset.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../common/sockaddr.h"
-#include "../common/wire.h"
+#include "../../common/bindset.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "../../common/sockaddr.h"
+#include "../../common/wire.h"
 
 #define DNS_TIMEOUT_MS 10000
 

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/fdio.h"
+#include "../../common/fdio.h"
 
 static int ready_fd = -1;
 

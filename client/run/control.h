@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../common/evloop.h"
+#include "../../common/evloop.h"
 
 #define CONTROL_CONNS	  8
 #define CONTROL_REPLY_MAX 65536

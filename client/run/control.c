@@ -14,10 +14,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../common/clock.h"
-#include "../common/escape.h"
-#include "../common/fdio.h"
-#include "../common/log.h"
+#include "../../common/clock.h"
+#include "../../common/escape.h"
+#include "../../common/fdio.h"
+#include "../../common/log.h"
 
 #define QUERY_WAIT_MS 2000
 

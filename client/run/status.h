@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../common/mux.h"
+#include "../../common/mux.h"
 
 struct status {
 	bool on;

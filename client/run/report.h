@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/subnet.h"
-#include "../common/wire.h"
+#include "../../common/subnet.h"
+#include "../../common/wire.h"
 
 #define REPORT_TOP  5
 #define REPORT_NETS 200 /* networks listed; the totals count them all */

@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../common/bindset.h"
-#include "../common/clock.h"
-#include "../common/fdio.h"
-#include "../common/log.h"
-#include "../common/sockaddr.h"
+#include "../../common/bindset.h"
+#include "../../common/clock.h"
+#include "../../common/fdio.h"
+#include "../../common/log.h"
+#include "../../common/sockaddr.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/sockaddr.h"
-#include "priv/instances.h"
+#include "../../common/sockaddr.h"
+#include "../priv/instances.h"
 
 /* How other tunnels' refusals name this one: the remote as given, printable, no blanks. */
 static void label_of(const struct opts *o, char *out, size_t len)
