@@ -3,9 +3,15 @@
  * round trips, every refusal, ICMP errors and their quotes.
  */
 #include <errno.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
 
 #include "../../common/ippkt.h"
 #include "t.h"
@@ -948,6 +954,248 @@ static void test_in_place(void)
 	CHECK_EQ_INT(ippkt_parse(buf, (size_t)n, &q), 0);
 }
 
+/*
+ * The kernel as the independent judge: in a network namespace of its own,
+ * a TUN whose far side is this test. What we build, the kernel's IPv4,
+ * UDP and ICMP code must accept (it drops a bad checksum silently); what
+ * the kernel writes, we must parse; and our errors must reach its sockets
+ * the way issue 21 wants them to: ECONNREFUSED, a lower path MTU.
+ */
+static int k_fail;
+
+#define KCHECK(c)                                                                                  \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			printf("  kernel: %s:%d: %s\n", __FILE__, __LINE__, #c);                   \
+			k_fail++;                                                                  \
+		}                                                                                  \
+	} while (0)
+
+struct k_in6_ifreq { /* linux/ipv6.h's, which clashes with netinet/in.h */
+	struct in6_addr addr;
+	uint32_t prefixlen;
+	int ifindex;
+};
+
+static int k_setup(void)
+{
+	struct ifreq ifr = {.ifr_flags = IFF_TUN | IFF_NO_PI};
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct k_in6_ifreq r6 = {.prefixlen = 64};
+	int fd, s4, s6, ok;
+
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
+	strcpy(ifr.ifr_name, "ippkt0");
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return -1;
+	/* no duplicate address detection: the address is usable at once */
+	t_write_file("/proc/sys/net/ipv6/conf/ippkt0/accept_dad", "0\n", 2);
+	s4 = socket(AF_INET, SOCK_DGRAM, 0);
+	s6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	inet_pton(AF_INET, "10.99.0.1", &sin.sin_addr);
+	memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
+	ok = ioctl(s4, SIOCSIFADDR, &ifr) == 0;
+	inet_pton(AF_INET, "255.255.255.0", &sin.sin_addr);
+	memcpy(&ifr.ifr_netmask, &sin, sizeof(sin));
+	ok = ok && ioctl(s4, SIOCSIFNETMASK, &ifr) == 0;
+	ok = ok && ioctl(s4, SIOCGIFFLAGS, &ifr) == 0;
+	ifr.ifr_flags |= IFF_UP;
+	ok = ok && ioctl(s4, SIOCSIFFLAGS, &ifr) == 0;
+	ok = ok && ioctl(s4, SIOCGIFINDEX, &ifr) == 0;
+	r6.ifindex = ifr.ifr_ifindex;
+	inet_pton(AF_INET6, "fd00:99::1", &r6.addr);
+	ok = ok && ioctl(s6, SIOCSIFADDR, &r6) == 0;
+	close(s4);
+	close(s6);
+	return ok ? fd : -1;
+}
+
+/* The next packet from the TUN that parses as proto, skipping the kernel's own chatter. */
+static ssize_t k_read(int tun, uint8_t *pkt, uint8_t proto, struct ippkt *p)
+{
+	struct pollfd pfd = {.fd = tun, .events = POLLIN};
+	ssize_t n;
+
+	while (poll(&pfd, 1, 3000) == 1) {
+		n = read(tun, pkt, IPPKT_MAX);
+		if (n > 0 && ippkt_parse(pkt, (size_t)n, p) == 0 && p->proto == proto)
+			return n;
+	}
+	return -1;
+}
+
+static socklen_t k_addr(int v, const char *a, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (v == 4) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(port);
+		inet_pton(AF_INET, a, &s->sin_addr);
+		return sizeof(*s);
+	}
+	struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+
+	s->sin6_family = AF_INET6;
+	s->sin6_port = htons(port);
+	inet_pton(AF_INET6, a, &s->sin6_addr);
+	return sizeof(*s);
+}
+
+static void k_family(int tun, int v)
+{
+	const char *local = v == 4 ? "10.99.0.1" : "fd00:99::1";
+	const char *peer = v == 4 ? "10.99.0.2" : "fd00:99::2";
+	int fam = v == 4 ? AF_INET : AF_INET6, icmp = v == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	struct sockaddr_storage ss;
+	struct ippkt p = {.version = (uint8_t)v, .ttl = 64, .ip_id = 1}, r;
+	struct ippkt_error e = {.ttl = 64};
+	struct pollfd pfd;
+	socklen_t sl;
+	char got[64];
+	uint8_t sa[16], pa[16];
+	int u, c, n, on = v == 4 ? IP_PMTUDISC_DO : IPV6_PMTUDISC_DO, mtu = 0;
+	ssize_t k;
+
+	memset(sa, 0, 16);
+	memset(pa, 0, 16);
+	inet_pton(fam, local, sa);
+	inet_pton(fam, peer, pa);
+
+	/* our UDP, to a bound socket: delivered, so both checksums held */
+	u = socket(fam, SOCK_DGRAM, 0);
+	sl = k_addr(v, local, 5000, &ss);
+	/* an IPv6 address is tentative until the kernel's work queue has run, even without DAD */
+	for (int i = 0; i < 50 && bind(u, (struct sockaddr *)&ss, sl) < 0 && errno == EADDRNOTAVAIL;
+	     i++)
+		usleep(100 * 1000);
+	KCHECK(getsockname(u, (struct sockaddr *)&ss, &sl) == 0 &&
+	       ntohs(((struct sockaddr_in *)&ss)->sin_port) == 5000);
+	memcpy(p.src, pa, 16);
+	memcpy(p.dst, sa, 16);
+	p.proto = IPPROTO_UDP;
+	p.sport = 6000;
+	p.dport = 5000;
+	p.payload = (const uint8_t *)"to-kernel";
+	p.payload_len = 9;
+	n = ippkt_build_udp(buf, sizeof(buf), &p);
+	KCHECK(write(tun, buf, (size_t)n) == n);
+	pfd = (struct pollfd){.fd = u, .events = POLLIN};
+	KCHECK(poll(&pfd, 1, 3000) == 1);
+	sl = sizeof(ss);
+	k = recvfrom(u, got, sizeof(got), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+	KCHECK(k == 9 && !memcmp(got, "to-kernel", 9));
+	KCHECK(ntohs(((struct sockaddr_in *)&ss)->sin_port) == 6000);
+
+	/* the kernel's UDP, read from the TUN */
+	sl = k_addr(v, peer, 6000, &ss);
+	KCHECK(sendto(u, "to-tun", 6, 0, (struct sockaddr *)&ss, sl) == 6);
+	KCHECK(k_read(tun, buf, IPPROTO_UDP, &r) > 0);
+	KCHECK(r.sport == 5000 && r.dport == 6000 && r.payload_len == 6 &&
+	       !memcmp(r.payload, "to-tun", 6));
+	KCHECK(!memcmp(r.src, sa, 16) && !memcmp(r.dst, pa, 16));
+
+	/* our echo request, its echo reply */
+	p.proto = (uint8_t)icmp;
+	p.icmp_type = v == 4 ? IPPKT_ICMP_ECHO : IPPKT_ICMP6_ECHO;
+	p.echo_id = 0x4242;
+	p.seq = 7;
+	p.payload = (const uint8_t *)"ping-me";
+	p.payload_len = 7;
+	n = ippkt_build_echo(buf, sizeof(buf), &p);
+	KCHECK(write(tun, buf, (size_t)n) == n);
+	do
+		k = k_read(tun, buf, (uint8_t)icmp, &r);
+	while (k > 0 && r.icmp_type != (v == 4 ? IPPKT_ICMP_ECHO_REPLY : IPPKT_ICMP6_ECHO_REPLY));
+	KCHECK(k > 0 && r.echo_id == 0x4242 && r.seq == 7 && r.payload_len == 7 &&
+	       !memcmp(r.payload, "ping-me", 7) && !memcmp(r.src, sa, 16));
+
+	/* UDP to a closed port: the kernel's port unreachable, quoting ours */
+	p.proto = IPPROTO_UDP;
+	p.icmp_type = 0;
+	p.dport = 5001;
+	p.sport = 6001;
+	n = ippkt_build_udp(buf, sizeof(buf), &p);
+	KCHECK(write(tun, buf, (size_t)n) == n);
+	do
+		k = k_read(tun, buf, (uint8_t)icmp, &r);
+	while (k > 0 && r.icmp_type != (v == 4 ? IPPKT_ICMP_UNREACH : IPPKT_ICMP6_UNREACH));
+	KCHECK(k > 0 && r.icmp_code == (v == 4 ? 3 : 4));
+	KCHECK(k > 0 && ippkt_parse_quote(r.payload, r.payload_len, v, &p) == 0 &&
+	       p.sport == 6001 && p.dport == 5001);
+
+	/* our port unreachable about the kernel's datagram: ECONNREFUSED */
+	c = socket(fam, SOCK_DGRAM, 0);
+	sl = k_addr(v, peer, 7000, &ss);
+	KCHECK(connect(c, (struct sockaddr *)&ss, sl) == 0);
+	KCHECK(send(c, "x", 1, 0) == 1);
+	k = k_read(tun, buf, IPPROTO_UDP, &r);
+	KCHECK(k > 0 && r.dport == 7000);
+	e.kind = IPPKT_ERR_PORT;
+	memcpy(e.src, pa, 16);
+	n = ippkt_build_error(buf2, sizeof(buf2), &e, buf, (size_t)(k > 0 ? k : 0));
+	KCHECK(n > 0 && write(tun, buf2, (size_t)n) == n);
+	pfd = (struct pollfd){.fd = c, .events = POLLIN};
+	KCHECK(poll(&pfd, 1, 3000) == 1);
+	KCHECK(recv(c, got, sizeof(got), MSG_DONTWAIT) < 0 && errno == ECONNREFUSED);
+	close(c);
+
+	/* our too big about a 1400-byte datagram: the path MTU drops to 1280 */
+	c = socket(fam, SOCK_DGRAM, 0);
+	KCHECK(setsockopt(c, v == 4 ? IPPROTO_IP : IPPROTO_IPV6,
+			  v == 4 ? IP_MTU_DISCOVER : IPV6_MTU_DISCOVER, &on, sizeof(on)) == 0);
+	sl = k_addr(v, peer, 7001, &ss);
+	KCHECK(connect(c, (struct sockaddr *)&ss, sl) == 0);
+	KCHECK(send(c, big, 1400, 0) == 1400);
+	k = k_read(tun, buf, IPPROTO_UDP, &r);
+	KCHECK(k > 0 && r.dport == 7001 && r.payload_len == 1400);
+	e.kind = IPPKT_ERR_TOOBIG;
+	e.mtu = 1280;
+	n = ippkt_build_error(buf2, sizeof(buf2), &e, buf, (size_t)(k > 0 ? k : 0));
+	KCHECK(n == (v == 4 ? IPPKT_ERR_MAX_V4 : IPPKT_ERR_MAX_V6));
+	KCHECK(n > 0 && write(tun, buf2, (size_t)n) == n);
+	for (int i = 0; i < 30 && mtu != 1280; i++) {
+		sl = sizeof(mtu);
+		getsockopt(c, v == 4 ? IPPROTO_IP : IPPROTO_IPV6, v == 4 ? IP_MTU : IPV6_MTU, &mtu,
+			   &sl);
+		if (mtu != 1280)
+			usleep(100 * 1000);
+	}
+	KCHECK(mtu == 1280);
+	close(c);
+	close(u);
+}
+
+static void test_kernel_tun(void)
+{
+	pid_t pid;
+	int st, tun;
+
+	if (geteuid() != 0) {
+		printf("SKIP %s: needs root\n", t_cur);
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(77);
+		tun = k_setup();
+		if (tun < 0)
+			_exit(78);
+		k_family(tun, 4);
+		k_family(tun, 6);
+		fflush(stdout);
+		_exit(k_fail ? 1 : 0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+	if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		printf("SKIP %s: no network namespaces here\n", t_cur);
+	else
+		CHECK_EQ_INT(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	RUN(test_parse_known);
@@ -972,5 +1220,6 @@ int main(void)
 	RUN(test_no_space);
 	RUN(test_build_bad_fields);
 	RUN(test_in_place);
+	RUN(test_kernel_tun);
 	T_EXIT();
 }
