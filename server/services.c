@@ -1,8 +1,9 @@
 /*
- * services: the helper's -N, -H and --dns work. Routes are re-read every
+ * services: the helper's -N, -H, --dns and UDP work. Routes are re-read every
  * ROUTES_EVERY seconds and sent only when they changed; names come from the
  * hostwatch child one line at a time; DNS queries go to the remote's first
- * nameserver unless the client named one (--to-ns).
+ * nameserver unless the client named one (--to-ns); UDP and ping are
+ * udpfwd's, their frames dropped (and counted) when the pipe is full.
  */
 #include "services.h"
 
@@ -24,6 +25,7 @@
 #include "dnsfwd.h"
 #include "hostwatch.h"
 #include "hostwatch_parse.h"
+#include "udpfwd.h"
 
 #define ROUTES_EVERY 10
 #define ROUTES_MAX   4096
@@ -49,6 +51,10 @@ struct services {
 	/* --dns */
 	struct dnsfwd *dns;
 	struct sockaddr_storage resolver;
+	/* UDP and ping */
+	struct udpfwd *udp;
+	enum udpfwd_echo_way echo_way; /* as last logged */
+	struct udpfwd_stats udp_told;
 };
 
 static void routes_report(struct services *s)
@@ -152,6 +158,28 @@ static void dns_reply(void *ctx, uint32_t id, const uint8_t *msg, size_t len)
 	mux_send_ctl(s->mux, frame, WIRE_HDR_LEN + len);
 }
 
+static int udp_send(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct services *s = ctx;
+
+	return mux_send_ctl(s->mux, frame, len);
+}
+
+/* At -v, what UDP lost since the last time it was said. */
+static void udp_report(struct services *s)
+{
+	struct udpfwd_stats st;
+
+	udpfwd_get_stats(s->udp, &st);
+	if (st.out_dropped != s->udp_told.out_dropped || st.in_dropped != s->udp_told.in_dropped ||
+	    st.evicted != s->udp_told.evicted)
+		log_debug("udp: %zu flows, %zu echoes; dropped %llu to the client, %llu to hosts; "
+			  "%llu flows evicted",
+			  st.flows, st.echoes, (unsigned long long)st.out_dropped,
+			  (unsigned long long)st.in_dropped, (unsigned long long)st.evicted);
+	s->udp_told = st;
+}
+
 int services_start(struct services **out, struct evloop *loop, struct mux *mux, uint32_t features)
 {
 	struct services *s = calloc(1, sizeof(*s));
@@ -168,6 +196,11 @@ int services_start(struct services **out, struct evloop *loop, struct mux *mux, 
 			log_warn("no nameserver in /etc/resolv.conf; DNS needs --to-ns");
 		s->dns = dnsfwd_new(loop, dns_reply, s);
 		if (!s->dns)
+			return -ENOMEM;
+	}
+	if (s->features & WIRE_F_UDP) {
+		s->udp = udpfwd_new(loop, udp_send, s);
+		if (!s->udp)
 			return -ENOMEM;
 	}
 	if (s->features & WIRE_F_ROUTES) {
@@ -190,6 +223,7 @@ void services_free(struct services *s)
 		waitpid(s->hw_pid, NULL, 0);
 	}
 	dnsfwd_free(s->dns);
+	udpfwd_free(s->udp);
 	free(s->routes);
 	while (s->n_seeds)
 		free(s->seeds[--s->n_seeds]);
@@ -220,6 +254,24 @@ int services_ctl(struct services *s, const struct wire_frame *f)
 			return -EPROTO;
 		dnsfwd_query(s->dns, &s->resolver, f->stream, f->payload, f->len);
 		return 0;
+	case WIRE_UDP:
+	case WIRE_UDP_CLOSE:
+	case WIRE_ECHO: {
+		int ret;
+		if (!s->udp)
+			return -EPROTO;
+		ret = udpfwd_frame(s->udp, f);
+		if (udpfwd_echo_way(s->udp) != s->echo_way) {
+			s->echo_way = udpfwd_echo_way(s->udp);
+			if (s->echo_way == UDPFWD_ECHO_SOCKET)
+				log_info("ping: through ICMP sockets");
+			else
+				log_info("ping: ICMP sockets not allowed here "
+					 "(net.ipv4.ping_group_range); "
+					 "running the ping command");
+		}
+		return ret;
+	}
 	default:
 		return -EPROTO;
 	}
@@ -266,4 +318,8 @@ void services_tick(struct services *s)
 	}
 	if (s->dns)
 		dnsfwd_expire(s->dns);
+	if (s->udp) {
+		udpfwd_tick(s->udp);
+		udp_report(s);
+	}
 }

@@ -1,8 +1,8 @@
 /*
  * services: what the helper does besides relaying streams, each only when
  * the client asked for it in HELLO: report routes (-N), forward host names
- * from the hostwatch child (-H), and answer DNS through the remote's
- * resolver (--dns).
+ * from the hostwatch child (-H), answer DNS through the remote's
+ * resolver (--dns), and carry UDP and ping (udpfwd).
  */
 #ifndef SLUICE_SERVICES_H
 #define SLUICE_SERVICES_H
@@ -14,14 +14,14 @@
 #include "../common/mux.h"
 #include "../common/wire.h"
 
-#define SERVICES_OFFERED (WIRE_F_ROUTES | WIRE_F_HOSTS | WIRE_F_DNS)
+#define SERVICES_OFFERED (WIRE_F_ROUTES | WIRE_F_HOSTS | WIRE_F_DNS | WIRE_F_UDP)
 
 struct services;
 
 /* Returns 0 or -errno. features: what the client asked for. */
 int services_start(struct services **out, struct evloop *loop, struct mux *mux, uint32_t features);
 void services_free(struct services *s);
-/* Session frames for the helper: RESOLVER and DNS_QUERY. 0 or -EPROTO. */
+/* Session frames for the helper: RESOLVER, HOST, DNS_QUERY, UDP, UDP_CLOSE, ECHO. 0 or -EPROTO. */
 int services_ctl(struct services *s, const struct wire_frame *f);
 /* Where a DNS-flagged OPEN goes. Returns 0 or -errno (-ENOENT: no resolver known). */
 int services_resolver(const struct services *s, struct wire_open *dst);
