@@ -361,6 +361,18 @@ int fw_install(struct fw *fw, const struct fw_spec *spec)
 	return remember(fw, spec);
 }
 
+/* Whether spec differs from the installed one only in its all-ports subnets. */
+static bool same_rules(const struct fw *fw, const struct fw_spec *spec)
+{
+	return spec->redirect_port == fw->port && spec->prerouting == fw->prerouting &&
+	       (!spec->n_dns || spec->dns_port == fw->dns_port) &&
+	       fixed_same(fw->fixed, fw->n_fixed_inc, spec->include, spec->n_include) &&
+	       fixed_same(fw->fixed + fw->n_fixed_inc, fw->n_fixed_exc, spec->exclude,
+			  spec->n_exclude) &&
+	       dns_same(fw->fixed + fw->n_fixed_inc + fw->n_fixed_exc, fw->n_fixed_dns, spec->dns,
+			spec->n_dns);
+}
+
 int fw_update(struct fw *fw, const struct fw_spec *spec)
 {
 	enum nft_kind kind;
@@ -372,15 +384,31 @@ int fw_update(struct fw *fw, const struct fw_spec *spec)
 	ret = nft_spec_check(spec, false);
 	if (ret < 0)
 		return ret;
-	if (spec->redirect_port != fw->port || spec->prerouting != fw->prerouting ||
-	    (spec->n_dns && spec->dns_port != fw->dns_port) ||
-	    !fixed_same(fw->fixed, fw->n_fixed_inc, spec->include, spec->n_include) ||
-	    !fixed_same(fw->fixed + fw->n_fixed_inc, fw->n_fixed_exc, spec->exclude,
-			spec->n_exclude) ||
-	    !dns_same(fw->fixed + fw->n_fixed_inc + fw->n_fixed_exc, fw->n_fixed_dns, spec->dns,
-		      spec->n_dns))
+	if (!same_rules(fw, spec))
 		return -EINVAL;
 	ret = run(fw, build_update, spec, 0, &kind);
+	return ret < 0 ? map_error(ret, kind) : 0;
+}
+
+int fw_capture_datagrams(struct fw *fw, const struct fw_spec *spec, const char *tun, uint32_t mark)
+{
+	enum nft_kind kind;
+	struct nft_batch b;
+	int ret;
+
+	if (!fw->installed)
+		return -ENOENT;
+	ret = nft_spec_check(spec, true);
+	if (ret < 0)
+		return ret;
+	if (!same_rules(fw, spec) || strlen(tun) >= FW_IFNAME_MAX || !tun[0])
+		return -EINVAL;
+	nft_batch_init(&b, fw->seq);
+	b.table = fw->table;
+	ret = nft_batch_capture(&b, spec, tun, mark);
+	if (ret == 0)
+		ret = fw_talk(fw, &b, &kind);
+	nft_batch_free(&b);
 	return ret < 0 ? map_error(ret, kind) : 0;
 }
 

@@ -92,6 +92,25 @@ int fw_install(struct fw *fw, const struct fw_spec *spec);
  */
 int fw_update(struct fw *fw, const struct fw_spec *spec);
 
+/* Room for a device name, as the kernel's IFNAMSIZ. */
+#define FW_IFNAME_MAX 16
+
+/*
+ * Datagram capture into the TUN device tun, in the installed table, in one
+ * batch: UDP and ICMP/ICMPv6 echo requests to the routed networks (output,
+ * and with spec->prerouting forwarded ones too) get mark, which policy
+ * routing sends into tun; the same owner rules, local-destination return
+ * and excludes apply as for TCP, port-specific subnets as UDP ports. What
+ * comes out of tun passes only as UDP or ICMP from the routed networks
+ * (and without spec->prerouting, only to this machine), marked so the
+ * reverse-path check routes its source back into tun; the rest is dropped.
+ * The chains use the table's sets, so fw_update needs no call here; called
+ * again, it rebuilds the chains. spec must be the installed one (its
+ * all-ports subnets may differ: -EINVAL otherwise). 0 or -errno as
+ * fw_install; -ENOENT when nothing is installed.
+ */
+int fw_capture_datagrams(struct fw *fw, const struct fw_spec *spec, const char *tun, uint32_t mark);
+
 /* Delete the table. Safe to call when nothing is installed. */
 int fw_remove(struct fw *fw);
 

@@ -155,7 +155,9 @@ out:
 	return ret;
 }
 
-static int put_chain(struct nft_batch *b, const char *name, uint32_t hook)
+/* A base chain of type on hook at prio; with type NULL a regular chain (a jump's target). */
+static int put_chain_as(struct nft_batch *b, const char *name, const char *type, uint32_t hook,
+			int32_t prio)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
@@ -165,10 +167,12 @@ static int put_chain(struct nft_batch *b, const char *name, uint32_t hook)
 		return -ENOMEM;
 	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, b->table) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
-	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "nat") < 0)
+	    (type && nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type) < 0))
 		goto out;
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, NFT_CHAIN_PRIORITY);
+	if (type) {
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	}
 	nlh = msg_begin(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, NFT_K_CHAIN);
 	if (!nlh)
 		goto out;
@@ -176,6 +180,33 @@ static int put_chain(struct nft_batch *b, const char *name, uint32_t hook)
 	ret = commit(b, nlh);
 out:
 	nftnl_chain_free(c);
+	return ret;
+}
+
+static int put_chain(struct nft_batch *b, const char *name, uint32_t hook)
+{
+	return put_chain_as(b, name, "nat", hook, NFT_CHAIN_PRIORITY);
+}
+
+/* Delete every rule of a chain: a rule message naming the chain and no handle. */
+static int put_chain_flush(struct nft_batch *b, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
+
+	if (!r)
+		return -ENOMEM;
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, b->table) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain) < 0)
+		goto out;
+	nlh = msg_begin(b, NFT_MSG_DELRULE, 0, NFT_K_FLUSH);
+	if (!nlh)
+		goto out;
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	ret = commit(b, nlh);
+out:
+	nftnl_rule_free(r);
 	return ret;
 }
 
@@ -289,15 +320,12 @@ out:
 	return ret;
 }
 
-static int put_rules(struct nft_batch *b, const struct fw_spec *spec, const char *chain)
+/* Rules as built, each appended in order. Takes them over. */
+static int put_built(struct nft_batch *b, struct nftnl_rule **rules, size_t n)
 {
-	struct nftnl_rule **rules;
-	size_t n, i;
-	int ret;
+	size_t i;
+	int ret = 0;
 
-	ret = nft_rules_build(b->table, spec, chain, &rules, &n);
-	if (ret < 0)
-		return ret;
 	for (i = 0; i < n && ret == 0; i++) {
 		struct nlmsghdr *nlh =
 		    msg_begin(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, NFT_K_RULE);
@@ -311,6 +339,25 @@ static int put_rules(struct nft_batch *b, const struct fw_spec *spec, const char
 	}
 	nft_rules_free(rules, n);
 	return ret;
+}
+
+static int put_rules(struct nft_batch *b, const struct fw_spec *spec, const char *chain)
+{
+	struct nftnl_rule **rules;
+	size_t n;
+	int ret = nft_rules_build(b->table, spec, chain, &rules, &n);
+
+	return ret < 0 ? ret : put_built(b, rules, n);
+}
+
+static int put_capture_rules(struct nft_batch *b, const struct fw_spec *spec, const char *chain,
+			     const char *tun, uint32_t mark)
+{
+	struct nftnl_rule **rules;
+	size_t n;
+	int ret = nft_capture_rules_build(b->table, spec, chain, tun, mark, &rules, &n);
+
+	return ret < 0 ? ret : put_built(b, rules, n);
 }
 
 int nft_batch_install(struct nft_batch *b, const struct fw_spec *spec, uint32_t table_flags)
@@ -375,6 +422,43 @@ int nft_batch_remove(struct nft_batch *b)
 
 	if (ret == 0)
 		ret = put_table(b, NFT_MSG_DELTABLE, 0, false, 0, NFT_K_DELTABLE);
+	if (ret == 0)
+		ret = batch_end(b);
+	return ret;
+}
+
+int nft_batch_capture(struct nft_batch *b, const struct fw_spec *spec, const char *tun,
+		      uint32_t mark)
+{
+	/* Jump targets first: a chain must exist before a rule names it. */
+	static const struct {
+		const char *name, *type;
+		uint32_t hook;
+		int32_t prio;
+		bool router; /* router mode only */
+	} chains[] = {
+	    {NFT_CHAIN_MARK_DST, NULL, 0, 0, false},
+	    {NFT_CHAIN_TUN_SRC, NULL, 0, 0, false},
+	    {NFT_CHAIN_MARK_OUT, "route", NF_INET_LOCAL_OUT, NFT_CHAIN_MANGLE, false},
+	    {NFT_CHAIN_MARK_PRE, "filter", NF_INET_PRE_ROUTING, NFT_CHAIN_MANGLE, true},
+	    {NFT_CHAIN_TUN_IN, "filter", NF_INET_PRE_ROUTING, NFT_CHAIN_TUN_IN_PRIO, false},
+	};
+	size_t i, n = sizeof(chains) / sizeof(chains[0]);
+	int ret = nft_spec_check(spec, true);
+
+	if (ret == 0)
+		ret = batch_begin(b);
+	for (i = 0; i < n && ret == 0; i++)
+		if (!chains[i].router || spec->prerouting)
+			ret = put_chain_as(b, chains[i].name, chains[i].type, chains[i].hook,
+					   chains[i].prio);
+	/* Emptied before any is filled: a rebuild must not jump into old rules. */
+	for (i = 0; i < n && ret == 0; i++)
+		if (!chains[i].router || spec->prerouting)
+			ret = put_chain_flush(b, chains[i].name);
+	for (i = 0; i < n && ret == 0; i++)
+		if (!chains[i].router || spec->prerouting)
+			ret = put_capture_rules(b, spec, chains[i].name, tun, mark);
 	if (ret == 0)
 		ret = batch_end(b);
 	return ret;

@@ -24,6 +24,22 @@ struct fw;
 #define NFT_CHAIN_PREROUTING "prerouting"
 #define NFT_CHAIN_PRIORITY   (-100) /* NF_IP_PRI_NAT_DST: where dnat/redirect belong */
 
+/*
+ * The datagram capture's chains (fw_capture_datagrams): mark_out (route,
+ * output) and mark_pre (filter, prerouting; router mode only) send UDP and
+ * echo requests to mark_dst, which marks those to the routed networks;
+ * tun_in (filter, prerouting, just before) takes what comes out of the TUN
+ * to tun_src, which marks what answers for the routed networks and drops
+ * the rest.
+ */
+#define NFT_CHAIN_MARK_OUT    "mark_out"
+#define NFT_CHAIN_MARK_PRE    "mark_pre"
+#define NFT_CHAIN_MARK_DST    "mark_dst"
+#define NFT_CHAIN_TUN_IN      "tun_in"
+#define NFT_CHAIN_TUN_SRC     "tun_src"
+#define NFT_CHAIN_MANGLE      (-150) /* NF_IP_PRI_MANGLE: marks before the routing decision */
+#define NFT_CHAIN_TUN_IN_PRIO (NFT_CHAIN_MANGLE - 1) /* judged before anything marks it */
+
 /* Set names and the ids that tie lookups to sets created in the same batch. */
 #define NFT_SET_INC4 "inc4"
 #define NFT_SET_INC6 "inc6"
@@ -111,6 +127,15 @@ int nft_rules_build(const char *table, const struct fw_spec *spec, const char *c
 		    struct nftnl_rule ***out, size_t *n);
 void nft_rules_free(struct nftnl_rule **rules, size_t n);
 
+/*
+ * The rules of one of the capture's chains (NFT_CHAIN_MARK_OUT, _PRE,
+ * _DST, NFT_CHAIN_TUN_IN, _SRC) for spec, the TUN device tun and mark.
+ * The sets are the nat chains' own; port-specific subnets become UDP port
+ * rules. -EINVAL for another chain or a bad name; else as nft_rules_build.
+ */
+int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const char *chain,
+			    const char *tun, uint32_t mark, struct nftnl_rule ***out, size_t *n);
+
 /* ---- nft_batch.c ---- */
 
 /* What a message in a batch did, so an error can be blamed on the right thing. */
@@ -149,6 +174,12 @@ int nft_batch_install(struct nft_batch *b, const struct fw_spec *spec, uint32_t 
 int nft_batch_update(struct nft_batch *b, const struct fw_spec *spec);
 /* Delete the table. */
 int nft_batch_remove(struct nft_batch *b);
+/*
+ * Create the capture's chains where missing, empty them, and fill them:
+ * run again, it rebuilds them. The table and its sets must exist.
+ */
+int nft_batch_capture(struct nft_batch *b, const struct fw_spec *spec, const char *tun,
+		      uint32_t mark);
 
 enum nft_kind nft_batch_kind(const struct nft_batch *b, uint32_t seq);
 

@@ -1,5 +1,6 @@
 /*
- * nft_rule: the rules of one nat chain, as libnftnl objects. Each rule is
+ * nft_rule: the rules of one chain (the nat chains, and the datagram
+ * capture's marking chains), as libnftnl objects. Each rule is
  * the expression list nft would compile for the equivalent rule text; the
  * unit tests hold nft's own output (`nft --debug=netlink`) as the oracle.
  */
@@ -18,10 +19,17 @@
 
 #include "nft_internal.h"
 
-/* Offsets of the destination address in the IPv4 and IPv6 headers, and of the TCP/UDP dport. */
+/* Offsets of the addresses in the IPv4 and IPv6 headers, and of the TCP/UDP ports. */
+#define IP_SADDR_OFF  12
 #define IP_DADDR_OFF  16
+#define IP6_SADDR_OFF 8
 #define IP6_DADDR_OFF 24
+#define L4_SPORT_OFF  0
 #define L4_DPORT_OFF  2
+#define ICMP_TYPE_OFF 0
+
+#define ICMP_ECHO_REQUEST   8
+#define ICMPV6_ECHO_REQUEST 128
 
 /* A rule under construction; the first failure sticks so callers check once. */
 struct rb {
@@ -29,7 +37,11 @@ struct rb {
 	int err;
 };
 
-enum action { ACT_RETURN, ACT_REDIRECT };
+/* What a rule does once it matches; MARK sets the mark and goes on, MARK_ACCEPT stops. */
+enum action { ACT_RETURN, ACT_REDIRECT, ACT_DROP, ACT_MARK, ACT_MARK_ACCEPT };
+
+/* Which end of a packet a rule looks at: where it goes, or where it comes from. */
+enum end { DST, SRC };
 
 static struct nftnl_expr *expr_new(struct rb *b, const char *name)
 {
@@ -134,14 +146,38 @@ static void fib_daddr_type(struct rb *b)
 	expr_add(b, e, 0);
 }
 
-static void verdict_return(struct rb *b)
+/* A verdict; jump names its chain. */
+static void verdict(struct rb *b, int code, const char *chain)
 {
 	struct nftnl_expr *e = expr_new(b, "immediate");
 
 	if (!e)
 		return;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NFT_RETURN);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)code);
+	expr_add(b, e, chain ? nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain) : 0);
+}
+
+static void verdict_return(struct rb *b)
+{
+	verdict(b, NFT_RETURN, NULL);
+}
+
+/* `meta mark set MARK`: the value in a register, then the meta store from it. */
+static void mark_set(struct rb *b, uint32_t mark)
+{
+	struct nftnl_expr *e = expr_new(b, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+	expr_add(b, e, nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &mark, sizeof(mark)));
+
+	e = expr_new(b, "meta");
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
 	expr_add(b, e, 0);
 }
 
@@ -164,12 +200,26 @@ static void redirect(struct rb *b, uint16_t port)
 	expr_add(b, e, 0);
 }
 
-static void action(struct rb *b, enum action act, uint16_t port)
+/* arg: the port of a redirect, the mark of a mark. */
+static void action(struct rb *b, enum action act, uint32_t arg)
 {
-	if (act == ACT_REDIRECT)
-		redirect(b, port);
-	else
+	switch (act) {
+	case ACT_REDIRECT:
+		redirect(b, (uint16_t)arg);
+		break;
+	case ACT_DROP:
+		verdict(b, NF_DROP, NULL);
+		break;
+	case ACT_MARK:
+		mark_set(b, arg);
+		break;
+	case ACT_MARK_ACCEPT:
+		mark_set(b, arg);
+		verdict(b, NF_ACCEPT, NULL);
+		break;
+	default:
 		verdict_return(b);
+	}
 }
 
 /*
@@ -181,10 +231,12 @@ static void match_nfproto(struct rb *b, int family)
 	cmp_u8(b, NFT_CMP_EQ, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
 }
 
-static void load_daddr(struct rb *b, int family, uint32_t len)
+static void load_addr(struct rb *b, int family, uint32_t len, enum end end)
 {
-	payload_load(b, NFT_PAYLOAD_NETWORK_HEADER,
-		     family == AF_INET ? IP_DADDR_OFF : IP6_DADDR_OFF, len);
+	uint32_t off = family == AF_INET ? (end == SRC ? IP_SADDR_OFF : IP_DADDR_OFF)
+					 : (end == SRC ? IP6_SADDR_OFF : IP6_DADDR_OFF);
+
+	payload_load(b, NFT_PAYLOAD_NETWORK_HEADER, off, len);
 }
 
 /*
@@ -192,7 +244,7 @@ static void load_daddr(struct rb *b, int family, uint32_t len)
  * any other loads the whole address and masks it, as nft does. /0 matches
  * every address of the family, so it needs no load at all.
  */
-static void match_daddr(struct rb *b, const struct subnet *s)
+static void match_addr(struct rb *b, const struct subnet *s, enum end end)
 {
 	size_t alen = nft_addr_len(s->family);
 	uint8_t mask[16] = {0}, net[16] = {0};
@@ -201,7 +253,7 @@ static void match_daddr(struct rb *b, const struct subnet *s)
 	if (s->prefix == 0)
 		return;
 	if (s->prefix % 8 == 0) {
-		load_daddr(b, s->family, s->prefix / 8);
+		load_addr(b, s->family, s->prefix / 8, end);
 		cmp(b, NFT_CMP_EQ, s->addr, s->prefix / 8);
 		return;
 	}
@@ -211,7 +263,7 @@ static void match_daddr(struct rb *b, const struct subnet *s)
 		mask[i] = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
 		net[i] = s->addr[i] & mask[i];
 	}
-	load_daddr(b, s->family, alen);
+	load_addr(b, s->family, alen, end);
 	bitwise_mask(b, mask, alen);
 	cmp(b, NFT_CMP_EQ, net, alen);
 }
@@ -222,11 +274,12 @@ static void match_l4proto(struct rb *b, uint8_t proto)
 	cmp_u8(b, NFT_CMP_EQ, proto);
 }
 
-static void match_dport(struct rb *b, uint16_t lo, uint16_t hi)
+static void match_port(struct rb *b, uint16_t lo, uint16_t hi, enum end end)
 {
 	uint16_t nlo = htons(lo), nhi = htons(hi);
 
-	payload_load(b, NFT_PAYLOAD_TRANSPORT_HEADER, L4_DPORT_OFF, sizeof(nlo));
+	payload_load(b, NFT_PAYLOAD_TRANSPORT_HEADER, end == SRC ? L4_SPORT_OFF : L4_DPORT_OFF,
+		     sizeof(nlo));
 	/* Big-endian bytes compare in numeric order, so gte/lte work on network order. */
 	if (lo == hi) {
 		cmp(b, NFT_CMP_EQ, &nlo, sizeof(nlo));
@@ -307,7 +360,8 @@ static struct nftnl_rule *rule_local(const char *table, const char *chain)
  * on its own, as nft insists before a port mapping.
  */
 static struct nftnl_rule *rule_set(const char *table, const char *chain, int family,
-				   const char *set, uint32_t id, enum action act, uint16_t port)
+				   const char *set, uint32_t id, enum action act, uint32_t arg,
+				   enum end end)
 {
 	struct rb b;
 
@@ -315,18 +369,18 @@ static struct nftnl_rule *rule_set(const char *table, const char *chain, int fam
 		return NULL;
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, family);
-	load_daddr(&b, family, nft_addr_len(family));
+	load_addr(&b, family, nft_addr_len(family), end);
 	lookup(&b, set, id);
 	if (act == ACT_REDIRECT)
 		match_l4proto(&b, IPPROTO_TCP);
-	action(&b, act, port);
+	action(&b, act, arg);
 	return rule_done(&b);
 }
 
-/* ip daddr X/W tcp|udp dport lo-hi, then return or redirect. */
+/* ip daddr|saddr X/W tcp|udp dport|sport lo-hi, then the action. */
 static struct nftnl_rule *rule_ports(const char *table, const char *chain, const struct subnet *s,
 				     uint8_t proto, uint16_t lo, uint16_t hi, enum action act,
-				     uint16_t port)
+				     uint32_t arg, enum end end)
 {
 	struct rb b;
 
@@ -334,10 +388,10 @@ static struct nftnl_rule *rule_ports(const char *table, const char *chain, const
 		return NULL;
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, s->family);
-	match_daddr(&b, s);
+	match_addr(&b, s, end);
 	match_l4proto(&b, proto);
-	match_dport(&b, lo, hi);
-	action(&b, act, port);
+	match_port(&b, lo, hi, end);
+	action(&b, act, arg);
 	return rule_done(&b);
 }
 
@@ -345,7 +399,7 @@ static struct nftnl_rule *rule_ports(const char *table, const char *chain, const
 static struct nftnl_rule *rule_subnet(const char *table, const char *chain, const struct subnet *s,
 				      enum action act, uint16_t port)
 {
-	return rule_ports(table, chain, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port);
+	return rule_ports(table, chain, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port, DST);
 }
 
 /*
@@ -355,7 +409,8 @@ static struct nftnl_rule *rule_subnet(const char *table, const char *chain, cons
 static struct nftnl_rule *rule_dns(const char *table, const char *chain, const struct subnet *ns,
 				   uint8_t proto, uint16_t port)
 {
-	return rule_ports(table, chain, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT, port);
+	return rule_ports(table, chain, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT, port,
+			  DST);
 }
 
 static size_t count_port_specific(const struct subnet *list, size_t n)
@@ -427,23 +482,214 @@ int nft_rules_build(const char *table, const struct fw_spec *spec, const char *c
 	if (output)
 		rules[cnt++] = rule_local(table, chain);
 	/* Excludes before includes: the first matching rule decides, so excludes win. */
-	rules[cnt++] = rule_set(table, chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0);
 	rules[cnt++] =
-	    rule_set(table, chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0);
+	    rule_set(table, chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0, DST);
+	rules[cnt++] =
+	    rule_set(table, chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0, DST);
 	for (i = 0; i < spec->n_exclude; i++) {
 		if (!nft_all_ports(&spec->exclude[i]))
 			rules[cnt++] = rule_subnet(table, chain, &spec->exclude[i], ACT_RETURN, 0);
 	}
 	rules[cnt++] = rule_set(table, chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, ACT_REDIRECT,
-				spec->redirect_port);
+				spec->redirect_port, DST);
 	rules[cnt++] = rule_set(table, chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, ACT_REDIRECT,
-				spec->redirect_port);
+				spec->redirect_port, DST);
 	for (i = 0; i < spec->n_include; i++) {
 		if (!nft_all_ports(&spec->include[i]))
 			rules[cnt++] = rule_subnet(table, chain, &spec->include[i], ACT_REDIRECT,
 						   spec->redirect_port);
 	}
 
+	for (i = 0; i < cnt; i++) {
+		if (!rules[i]) {
+			nft_rules_free(rules, cnt);
+			return -ENOMEM;
+		}
+	}
+	*out = rules;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- the datagram capture's chains ---- */
+
+/* iifname ==|!= "tun" return: the 16 bytes nft compares, the name zero-padded. */
+static struct nftnl_rule *rule_iifname(const char *table, const char *chain, const char *tun,
+				       enum nft_cmp_ops op)
+{
+	char name[16] = {0};
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	strncpy(name, tun, sizeof(name) - 1);
+	meta_load(&b, NFT_META_IIFNAME);
+	cmp(&b, op, name, sizeof(name));
+	verdict_return(&b);
+	return rule_done(&b);
+}
+
+/* meta l4proto udp jump target */
+static struct nftnl_rule *rule_udp_jump(const char *table, const char *chain, const char *target)
+{
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	match_l4proto(&b, IPPROTO_UDP);
+	verdict(&b, NFT_JUMP, target);
+	return rule_done(&b);
+}
+
+/*
+ * icmp|icmpv6 type echo-request jump target, or with echo false any ICMP
+ * of the family (meta nfproto ipv4 meta l4proto icmp jump target).
+ */
+static struct nftnl_rule *rule_icmp_jump(const char *table, const char *chain, int family,
+					 bool echo, const char *target)
+{
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	meta_load(&b, NFT_META_NFPROTO);
+	match_nfproto(&b, family);
+	match_l4proto(&b, family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	if (echo) {
+		payload_load(&b, NFT_PAYLOAD_TRANSPORT_HEADER, ICMP_TYPE_OFF, 1);
+		cmp_u8(&b, NFT_CMP_EQ, family == AF_INET ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST);
+	}
+	verdict(&b, NFT_JUMP, target);
+	return rule_done(&b);
+}
+
+/* fib daddr type != local drop */
+static struct nftnl_rule *rule_not_local_drop(const char *table, const char *chain)
+{
+	uint32_t local = RTN_LOCAL;
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	fib_daddr_type(&b);
+	cmp(&b, NFT_CMP_NEQ, &local, sizeof(local));
+	verdict(&b, NF_DROP, NULL);
+	return rule_done(&b);
+}
+
+static struct nftnl_rule *rule_drop(const char *table, const char *chain)
+{
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	verdict(&b, NF_DROP, NULL);
+	return rule_done(&b);
+}
+
+/*
+ * The routed networks as one end of a datagram: excludes (sets, then
+ * port-specific subnets as UDP ports) take on_exc, includes on_inc. The
+ * same sets as the TCP rules, so fw_update changes both at once.
+ */
+static size_t rules_networks(struct nftnl_rule **rules, const char *table, const char *chain,
+			     const struct fw_spec *spec, enum end end, enum action on_exc,
+			     enum action on_inc, uint32_t mark)
+{
+	size_t i, cnt = 0;
+
+	rules[cnt++] =
+	    rule_set(table, chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, on_exc, 0, end);
+	rules[cnt++] =
+	    rule_set(table, chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, on_exc, 0, end);
+	for (i = 0; i < spec->n_exclude; i++) {
+		const struct subnet *s = &spec->exclude[i];
+
+		if (!nft_all_ports(s))
+			rules[cnt++] = rule_ports(table, chain, s, IPPROTO_UDP, s->port_lo,
+						  s->port_hi, on_exc, 0, end);
+	}
+	rules[cnt++] =
+	    rule_set(table, chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, on_inc, mark, end);
+	rules[cnt++] =
+	    rule_set(table, chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, on_inc, mark, end);
+	for (i = 0; i < spec->n_include; i++) {
+		const struct subnet *s = &spec->include[i];
+
+		if (!nft_all_ports(s))
+			rules[cnt++] = rule_ports(table, chain, s, IPPROTO_UDP, s->port_lo,
+						  s->port_hi, on_inc, mark, end);
+	}
+	return cnt;
+}
+
+/* UDP, ping and ping6 go on to target; the rest stays where it is. */
+static size_t rules_datagrams(struct nftnl_rule **rules, const char *table, const char *chain,
+			      const char *target)
+{
+	rules[0] = rule_udp_jump(table, chain, target);
+	rules[1] = rule_icmp_jump(table, chain, AF_INET, true, target);
+	rules[2] = rule_icmp_jump(table, chain, AF_INET6, true, target);
+	return 3;
+}
+
+int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const char *chain,
+			    const char *tun, uint32_t mark, struct nftnl_rule ***out, size_t *n)
+{
+	struct nftnl_rule **rules = NULL;
+	size_t i, cnt = 0, max;
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	ret = nft_spec_check(spec, true);
+	if (ret < 0)
+		return ret;
+	if (!tun[0] || strlen(tun) >= 16)
+		return -EINVAL;
+	max = 8 + count_port_specific(spec->exclude, spec->n_exclude) +
+	      count_port_specific(spec->include, spec->n_include);
+	rules = calloc(max, sizeof(*rules));
+	if (!rules)
+		return -ENOMEM;
+
+	if (!strcmp(chain, NFT_CHAIN_MARK_OUT)) {
+		/* As on the nat output chain: other owners' datagrams are left alone first. */
+		if (spec->by_uid)
+			rules[cnt++] = rule_owner(table, chain, NFT_META_SKUID, spec->uid);
+		if (spec->by_gid)
+			rules[cnt++] = rule_owner(table, chain, NFT_META_SKGID, spec->gid);
+		cnt += rules_datagrams(rules + cnt, table, chain, NFT_CHAIN_MARK_DST);
+	} else if (!strcmp(chain, NFT_CHAIN_MARK_PRE)) {
+		/* What comes out of the TUN is tun_in's to judge, and never goes back in. */
+		rules[cnt++] = rule_iifname(table, chain, tun, NFT_CMP_EQ);
+		cnt += rules_datagrams(rules + cnt, table, chain, NFT_CHAIN_MARK_DST);
+	} else if (!strcmp(chain, NFT_CHAIN_MARK_DST)) {
+		rules[cnt++] = rule_local(table, chain);
+		cnt += rules_networks(rules + cnt, table, chain, spec, DST, ACT_RETURN, ACT_MARK,
+				      mark);
+	} else if (!strcmp(chain, NFT_CHAIN_TUN_IN)) {
+		rules[cnt++] = rule_iifname(table, chain, tun, NFT_CMP_NEQ);
+		/* Without router mode the replies are this machine's alone. */
+		if (!spec->prerouting)
+			rules[cnt++] = rule_not_local_drop(table, chain);
+		rules[cnt++] = rule_udp_jump(table, chain, NFT_CHAIN_TUN_SRC);
+		rules[cnt++] = rule_icmp_jump(table, chain, AF_INET, false, NFT_CHAIN_TUN_SRC);
+		rules[cnt++] = rule_icmp_jump(table, chain, AF_INET6, false, NFT_CHAIN_TUN_SRC);
+		rules[cnt++] = rule_drop(table, chain);
+	} else if (!strcmp(chain, NFT_CHAIN_TUN_SRC)) {
+		/*
+		 * The mark makes the reverse-path check look where the replies' own
+		 * requests went (src_valid_mark on the device), so strict rp_filter
+		 * passes them.
+		 */
+		cnt += rules_networks(rules + cnt, table, chain, spec, SRC, ACT_DROP,
+				      ACT_MARK_ACCEPT, mark);
+		rules[cnt++] = rule_drop(table, chain);
+	} else {
+		free(rules);
+		return -EINVAL;
+	}
 	for (i = 0; i < cnt; i++) {
 		if (!rules[i]) {
 			nft_rules_free(rules, cnt);

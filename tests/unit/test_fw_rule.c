@@ -572,6 +572,439 @@ static void test_rules_reject_invalid(void)
 	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, "output", &rules, &n), -EINVAL);
 }
 
+/*
+ * The datagram capture's chains (fw_capture_datagrams) for spec_fill's
+ * networks with --user 1000 --group 1000, the device "sluice4660" and the
+ * mark 0x51001234. Captured like the others, with the chains mark_out,
+ * mark_pre, mark_dst, tun_in and tun_src added plainly, and the rule text
+ * in each comment.
+ */
+static const char *const oracle_capture[] = {
+    /* meta skuid != 1000 return */
+    "inet sluice mark_out\n"
+    "  [ meta load skuid => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x000003e8 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* meta skgid != 1000 return */
+    "inet sluice mark_out\n"
+    "  [ meta load skgid => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x000003e8 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* meta l4proto udp jump mark_dst */
+    "inet sluice mark_out\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ immediate reg 0 jump -> mark_dst ]\n",
+    /* icmp type echo-request jump mark_dst */
+    "inet sluice mark_out\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000001 ]\n"
+    "  [ payload load 1b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000008 ]\n"
+    "  [ immediate reg 0 jump -> mark_dst ]\n",
+    /* icmpv6 type echo-request jump mark_dst */
+    "inet sluice mark_out\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000003a ]\n"
+    "  [ payload load 1b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000080 ]\n"
+    "  [ immediate reg 0 jump -> mark_dst ]\n",
+    /* iifname "sluice4660" return */
+    "inet sluice mark_pre\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x69756c73 0x36346563 0x00003036 0x00000000 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* fib daddr type local return */
+    "inet sluice mark_dst\n"
+    "  [ fib daddr type => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* ip daddr @exc4 return */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ lookup reg 1 set exc4 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* ip6 daddr @exc6 return */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ lookup reg 1 set exc6 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* ip daddr 198.51.100.9 udp dport 22 return */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x096433c6 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00001600 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* ip6 daddr 2001:db8:1::5 udp dport 2222 return */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0xb80d0120 0x00000100 0x00000000 0x05000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000ae08 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* meta nfproto ipv4 udp dport 25 return */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00001900 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* ip daddr 198.51.100.0/24 udp dport 80-90 return */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 3b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x006433c6 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp gte reg 1 0x00005000 ]\n"
+    "  [ cmp lte reg 1 0x00005a00 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* ip daddr @inc4 meta mark set 0x51001234 */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ lookup reg 1 set inc4 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n",
+    /* ip6 daddr @inc6 meta mark set 0x51001234 */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ lookup reg 1 set inc6 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n",
+    /* ip daddr 203.0.113.0/25 udp dport 80-90 meta mark set 0x51001234 */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ bitwise reg 1 = ( reg 1 & 0x80ffffff ) ^ 0x00000000 ]\n"
+    "  [ cmp eq reg 1 0x007100cb ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp gte reg 1 0x00005000 ]\n"
+    "  [ cmp lte reg 1 0x00005a00 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n",
+    /* ip6 daddr 2001:db8:1:8000::/49 udp dport 1-65534 meta mark set 0x51001234 */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ bitwise reg 1 = ( reg 1 & 0xffffffff 0x0080ffff 0x00000000 0x00000000 ) ^ 0x00000000 "
+    "0x00000000 0x00000000 0x00000000 ]\n"
+    "  [ cmp eq reg 1 0xb80d0120 0x00800100 0x00000000 0x00000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp gte reg 1 0x00000100 ]\n"
+    "  [ cmp lte reg 1 0x0000feff ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n",
+    /* ip6 daddr 2001:db8:2::1 udp dport 443 meta mark set 0x51001234 */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0xb80d0120 0x00000200 0x00000000 0x01000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000bb01 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n",
+    /* meta nfproto ipv6 udp dport 8080 meta mark set 0x51001234 */
+    "inet sluice mark_dst\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000901f ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n",
+    /* iifname != "sluice4660" return */
+    "inet sluice tun_in\n"
+    "  [ meta load iifname => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x69756c73 0x36346563 0x00003036 0x00000000 ]\n"
+    "  [ immediate reg 0 return ]\n",
+    /* fib daddr type != local drop */
+    "inet sluice tun_in\n"
+    "  [ fib daddr type => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x00000002 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* meta l4proto udp jump tun_src */
+    "inet sluice tun_in\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ immediate reg 0 jump -> tun_src ]\n",
+    /* meta nfproto ipv4 meta l4proto icmp jump tun_src */
+    "inet sluice tun_in\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000001 ]\n"
+    "  [ immediate reg 0 jump -> tun_src ]\n",
+    /* meta nfproto ipv6 meta l4proto icmpv6 jump tun_src */
+    "inet sluice tun_in\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000003a ]\n"
+    "  [ immediate reg 0 jump -> tun_src ]\n",
+    /* drop */
+    "inet sluice tun_in\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* ip saddr @exc4 drop */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 12 => reg 1 ]\n"
+    "  [ lookup reg 1 set exc4 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* ip6 saddr @exc6 drop */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
+    "  [ lookup reg 1 set exc6 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* ip saddr 198.51.100.9 udp sport 22 drop */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 12 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x096433c6 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00001600 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* ip6 saddr 2001:db8:1::5 udp sport 2222 drop */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0xb80d0120 0x00000100 0x00000000 0x05000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000ae08 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* meta nfproto ipv4 udp sport 25 drop */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00001900 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* ip saddr 198.51.100.0/24 udp sport 80-90 drop */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 3b @ network header + 12 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x006433c6 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp gte reg 1 0x00005000 ]\n"
+    "  [ cmp lte reg 1 0x00005a00 ]\n"
+    "  [ immediate reg 0 drop ]\n",
+    /* ip saddr @inc4 meta mark set 0x51001234 accept */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 12 => reg 1 ]\n"
+    "  [ lookup reg 1 set inc4 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /* ip6 saddr @inc6 meta mark set 0x51001234 accept */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
+    "  [ lookup reg 1 set inc6 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /* ip saddr 203.0.113.0/25 udp sport 80-90 meta mark set 0x51001234 accept */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 12 => reg 1 ]\n"
+    "  [ bitwise reg 1 = ( reg 1 & 0x80ffffff ) ^ 0x00000000 ]\n"
+    "  [ cmp eq reg 1 0x007100cb ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp gte reg 1 0x00005000 ]\n"
+    "  [ cmp lte reg 1 0x00005a00 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /* ip6 saddr 2001:db8:1:8000::/49 udp sport 1-65534 meta mark set 0x51001234 accept */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
+    "  [ bitwise reg 1 = ( reg 1 & 0xffffffff 0x0080ffff 0x00000000 0x00000000 ) ^ 0x00000000 "
+    "0x00000000 0x00000000 0x00000000 ]\n"
+    "  [ cmp eq reg 1 0xb80d0120 0x00800100 0x00000000 0x00000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp gte reg 1 0x00000100 ]\n"
+    "  [ cmp lte reg 1 0x0000feff ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /* ip6 saddr 2001:db8:2::1 udp sport 443 meta mark set 0x51001234 accept */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ payload load 16b @ network header + 8 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0xb80d0120 0x00000200 0x00000000 0x01000000 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000bb01 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /* meta nfproto ipv6 udp sport 8080 meta mark set 0x51001234 accept */
+    "inet sluice tun_src\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000901f ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /* drop */
+    "inet sluice tun_src\n"
+    "  [ immediate reg 0 drop ]\n",
+};
+
+/* Indexes into oracle_capture: the owner returns, the three jumps, mark_pre's own rule, ... */
+enum {
+	OC_SKUID = 0,
+	OC_JUMPS = 2, /* udp, echo-request, echo-request v6 */
+	OC_PRE_IIF = 5,
+	OC_DST = 6, /* mark_dst: 13 rules */
+	OC_TUN_IN = 19,
+	OC_TUN_IN_FIB = 20,
+	OC_TUN_SRC = 25, /* 13 rules */
+	OC_N = 38,
+};
+
+static void check_capture(const struct fw_spec *spec, const char *chain, const int *idx, size_t k)
+{
+	struct nftnl_rule **rules;
+	size_t n, i;
+
+	CHECK_EQ_INT(nft_capture_rules_build(FW_TABLE_NAME, spec, chain, "sluice4660", 0x51001234,
+					     &rules, &n),
+		     0);
+	CHECK_EQ_INT(n, k);
+	for (i = 0; n == k && i < k; i++)
+		check_rule(rules[i], chain, oracle_capture[idx[i]]);
+	nft_rules_free(rules, n);
+}
+
+static size_t span(int *idx, size_t k, int from, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		idx[k++] = from + i;
+	return k;
+}
+
+static void test_capture_rules_match_nft(void)
+{
+	struct subnet inc[8], exc[8];
+	struct fw_spec spec;
+	int idx[OC_N];
+	size_t k;
+
+	CHECK_EQ_INT(sizeof(oracle_capture) / sizeof(oracle_capture[0]), OC_N);
+	spec_fill(&spec, inc, exc);
+	spec.by_uid = spec.by_gid = true;
+	spec.uid = spec.gid = 1000;
+	k = span(idx, 0, OC_SKUID, 5);
+	check_capture(&spec, NFT_CHAIN_MARK_OUT, idx, k);
+	k = span(idx, 0, OC_DST, 13);
+	check_capture(&spec, NFT_CHAIN_MARK_DST, idx, k);
+	k = span(idx, 0, OC_TUN_IN, 6);
+	check_capture(&spec, NFT_CHAIN_TUN_IN, idx, k);
+	k = span(idx, 0, OC_TUN_SRC, 13);
+	check_capture(&spec, NFT_CHAIN_TUN_SRC, idx, k);
+
+	/* Router mode: mark_pre (no owner there), and replies may go to other hosts. */
+	spec.prerouting = true;
+	k = span(idx, 0, OC_PRE_IIF, 1);
+	k = span(idx, k, OC_JUMPS, 3);
+	check_capture(&spec, NFT_CHAIN_MARK_PRE, idx, k);
+	k = span(idx, 0, OC_TUN_IN, 1);
+	k = span(idx, k, OC_TUN_IN_FIB + 1, 4);
+	check_capture(&spec, NFT_CHAIN_TUN_IN, idx, k);
+	/* Without --user/--group mark_out is the jumps alone. */
+	spec.by_uid = spec.by_gid = false;
+	k = span(idx, 0, OC_JUMPS, 3);
+	check_capture(&spec, NFT_CHAIN_MARK_OUT, idx, k);
+}
+
+static void test_capture_rules_reject(void)
+{
+	struct fw_spec spec = {.redirect_port = 12300};
+	struct nftnl_rule **rules;
+	size_t n;
+
+	CHECK_EQ_INT(
+	    nft_capture_rules_build(FW_TABLE_NAME, &spec, "output", "sluice1", 1, &rules, &n),
+	    -EINVAL);
+	CHECK(rules == NULL && n == 0);
+	CHECK_EQ_INT(
+	    nft_capture_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_TUN_IN, "", 1, &rules, &n),
+	    -EINVAL);
+	CHECK_EQ_INT(nft_capture_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_TUN_IN,
+					     "sluice0123456789", 1, &rules, &n),
+		     -EINVAL);
+	CHECK_EQ_INT(nft_capture_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_TUN_IN,
+					     "sluice012345678", 1, &rules, &n),
+		     0);
+	nft_rules_free(rules, n);
+}
+
 static void test_strerror_messages(void)
 {
 	CHECK(strstr(fw_strerror(-EPERM), "CAP_NET_ADMIN") != NULL);
@@ -597,6 +1030,8 @@ int main(void)
 	RUN(test_rules_empty_spec);
 	RUN(test_rules_v6_aligned_prefix);
 	RUN(test_rules_reject_invalid);
+	RUN(test_capture_rules_match_nft);
+	RUN(test_capture_rules_reject);
 	RUN(test_strerror_messages);
 	T_EXIT();
 }
