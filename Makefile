@@ -29,7 +29,8 @@ HARDEN    := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 HARDEN_LD := -Wl,-z,relro,-z,now
 
 COMMON_SRC := $(wildcard common/*.c)
-CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)) $(wildcard firewall/*.c)
+CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)) $(wildcard firewall/*.c) \
+	      $(wildcard route/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 

@@ -1,0 +1,304 @@
+/*
+ * rtnl: policy routing rules and routes for the datagram capture, over
+ * route netlink with libmnl (see rtnl.h).
+ */
+#include "rtnl.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <linux/fib_rules.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <libmnl/libmnl.h>
+
+/* The kernel answers inside sendmsg(); this only guards against a wedged socket. */
+#define RTNL_TIMEOUT_MS 5000
+
+struct rtnl {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+};
+
+/* Marks of rules a dump found to be deleted. */
+struct found {
+	uint32_t *marks;
+	size_t n, cap;
+	int err;
+};
+
+struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int family, uint32_t mark,
+			       uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+	struct fib_rule_hdr *h;
+
+	memset(buf, 0, RTNL_MSG_MAX);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	nlh->nlmsg_seq = seq;
+	h = mnl_nlmsg_put_extra_header(nlh, sizeof(*h));
+	h->family = (uint8_t)family;
+	h->action = FR_ACT_TO_TBL;
+	/* Tables past 255 only fit the attribute; the header's byte says "see there". */
+	h->table = RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, ROUTE_RULE_PRIO);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
+	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
+	mnl_attr_put_u32(nlh, FRA_TABLE, mark);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_route_msg(void *buf, int family, int ifindex, uint32_t table, uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+	struct rtmsg *rt;
+
+	memset(buf, 0, RTNL_MSG_MAX);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWROUTE;
+	/* Replace: a table of a recycled pid may still hold a route of a gone device. */
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	nlh->nlmsg_seq = seq;
+	rt = mnl_nlmsg_put_extra_header(nlh, sizeof(*rt));
+	rt->rtm_family = (uint8_t)family;
+	rt->rtm_table = RT_TABLE_UNSPEC;
+	rt->rtm_protocol = RTPROT_BOOT;
+	/* A device route without a gateway: on link, as `ip route` makes it. */
+	rt->rtm_scope = RT_SCOPE_LINK;
+	rt->rtm_type = RTN_UNICAST;
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	return nlh;
+}
+
+static int rule_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	int type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, FRA_MAX) < 0)
+		return MNL_CB_OK;
+	if ((type == FRA_PRIORITY || type == FRA_FWMARK || type == FRA_FWMASK ||
+	     type == FRA_TABLE) &&
+	    mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return MNL_CB_OK;
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
+bool rtnl_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark)
+{
+	const struct nlattr *tb[FRA_MAX + 1] = {0};
+	const struct fib_rule_hdr *h;
+	uint32_t m;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*h)))
+		return false;
+	h = mnl_nlmsg_get_payload(nlh);
+	if (h->action != FR_ACT_TO_TBL || mnl_attr_parse(nlh, sizeof(*h), rule_attr_cb, tb) < 0)
+		return false;
+	if (!tb[FRA_PRIORITY] || !tb[FRA_FWMARK] || !tb[FRA_FWMASK] || !tb[FRA_TABLE] ||
+	    mnl_attr_get_u32(tb[FRA_PRIORITY]) != ROUTE_RULE_PRIO ||
+	    mnl_attr_get_u32(tb[FRA_FWMASK]) != 0xffffffffu)
+		return false;
+	m = mnl_attr_get_u32(tb[FRA_FWMARK]);
+	if ((m & ROUTE_MARK_MASK) != ROUTE_MARK_BASE || mnl_attr_get_u32(tb[FRA_TABLE]) != m)
+		return false;
+	*mark = m;
+	return true;
+}
+
+int rtnl_open(struct rtnl **out)
+{
+	struct rtnl *r = calloc(1, sizeof(*r));
+	int ret;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!r->nl) {
+		ret = -errno;
+		free(r);
+		return ret;
+	}
+	if (mnl_socket_bind(r->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		mnl_socket_close(r->nl);
+		free(r);
+		return ret;
+	}
+	r->portid = mnl_socket_get_portid(r->nl);
+	r->seq = (uint32_t)time(NULL);
+	*out = r;
+	return 0;
+}
+
+void rtnl_close(struct rtnl *r)
+{
+	if (!r)
+		return;
+	mnl_socket_close(r->nl);
+	free(r);
+}
+
+/*
+ * Send one request and read its answer to the end: its ACK, or a dump's
+ * messages (each to cb) up to DONE. 0 or the kernel's -errno.
+ */
+static int talk(struct rtnl *r, const struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int fd = mnl_socket_get_fd(r->nl), ret;
+	ssize_t n;
+
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int pr = poll(&p, 1, RTNL_TIMEOUT_MS);
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0)
+			return -errno;
+		if (pr == 0)
+			return -ETIMEDOUT;
+		n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, r->portid, cb, data);
+		if (ret < 0)
+			return errno ? -errno : -EPROTO;
+		if (ret == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+static int rule(struct rtnl *r, uint16_t type, uint16_t flags, int family, uint32_t mark)
+{
+	char buf[RTNL_MSG_MAX];
+
+	return talk(r, rtnl_rule_msg(buf, type, flags, family, mark, ++r->seq), NULL, NULL);
+}
+
+int rtnl_rules_del(struct rtnl *r, uint32_t mark)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+	int ret = 0, rr;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		rr = rule(r, RTM_DELRULE, 0, fams[i], mark);
+		if (rr < 0 && rr != -ENOENT && rr != -EAFNOSUPPORT && !ret)
+			ret = rr;
+	}
+	return ret;
+}
+
+int rtnl_rules_add(struct rtnl *r, uint32_t mark)
+{
+	int ret = rule(r, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, AF_INET, mark);
+
+	/* One left by a killed part whose pid came round again is as good as new. */
+	if (ret == -EEXIST)
+		ret = 0;
+	if (ret == 0) {
+		ret = rule(r, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, AF_INET6, mark);
+		if (ret == -EEXIST || ret == -EAFNOSUPPORT)
+			ret = 0;
+	}
+	if (ret < 0)
+		rtnl_rules_del(r, mark);
+	return ret;
+}
+
+int rtnl_routes_add(struct rtnl *r, int ifindex, uint32_t table)
+{
+	char buf[RTNL_MSG_MAX];
+	int ret = talk(r, rtnl_route_msg(buf, AF_INET, ifindex, table, ++r->seq), NULL, NULL);
+
+	if (ret == 0) {
+		ret = talk(r, rtnl_route_msg(buf, AF_INET6, ifindex, table, ++r->seq), NULL, NULL);
+		if (ret == -EAFNOSUPPORT)
+			ret = 0;
+	}
+	return ret;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct found *f = data;
+	uint32_t mark;
+
+	if (!rtnl_rule_ours(nlh, &mark))
+		return MNL_CB_OK;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 16;
+		uint32_t *m = realloc(f->marks, cap * sizeof(*m));
+
+		if (!m) {
+			f->err = -ENOMEM;
+			return MNL_CB_OK; /* read the dump to its end all the same */
+		}
+		f->marks = m;
+		f->cap = cap;
+	}
+	f->marks[f->n++] = mark;
+	return MNL_CB_OK;
+}
+
+/* One family's rules of parts that are gone; the dump is read whole before any delete. */
+static int sweep_family(struct rtnl *r, int family, bool (*alive)(uint32_t), uint32_t self)
+{
+	char buf[RTNL_MSG_MAX];
+	struct found f = {0};
+	struct nlmsghdr *nlh;
+	struct fib_rule_hdr *h;
+	int ret, cnt = 0;
+	size_t i;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETRULE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++r->seq;
+	h = mnl_nlmsg_put_extra_header(nlh, sizeof(*h));
+	h->family = (uint8_t)family;
+	ret = talk(r, nlh, dump_cb, &f);
+	if (ret == 0)
+		ret = f.err;
+	for (i = 0; ret == 0 && i < f.n; i++) {
+		uint32_t pid = f.marks[i] & ROUTE_MARK_PID;
+
+		if (pid == (self & ROUTE_MARK_PID) || alive(pid))
+			continue;
+		ret = rule(r, RTM_DELRULE, 0, family, f.marks[i]);
+		if (ret == -ENOENT) /* another part's sweep was quicker */
+			ret = 0;
+		else if (ret == 0)
+			cnt++;
+	}
+	free(f.marks);
+	return ret < 0 ? ret : cnt;
+}
+
+int rtnl_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self)
+{
+	int n4 = sweep_family(r, AF_INET, alive, self), n6;
+
+	if (n4 < 0)
+		return n4;
+	n6 = sweep_family(r, AF_INET6, alive, self);
+	if (n6 == -EAFNOSUPPORT)
+		n6 = 0;
+	return n6 < 0 ? n6 : n4 + n6;
+}

@@ -1,0 +1,79 @@
+/*
+ * rtnl: the policy routing that sends one tunnel's marked datagrams into
+ * its TUN device, through rtnetlink (libmnl). It owns the `ip rule`
+ * entries (IPv4 and IPv6) and the default routes of the tunnel's own
+ * routing table, and the sweep of rules that killed tunnels left. The
+ * routes go with the device; the rules must be deleted.
+ *
+ * One number is both the mark and the table: ROUTE_MARK_BASE with the
+ * privileged part's pid in the low 24 bits (Linux pids stay below 2^22),
+ * so the number is unique while the part lives and a sweep can tell ours
+ * (the base in the top byte, our priority) and whose (the pid).
+ */
+#ifndef SLUICE_RTNL_H
+#define SLUICE_RTNL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ROUTE_MARK_BASE 0x51000000u /* an arbitrary top byte: "ours" */
+#define ROUTE_MARK_MASK 0xff000000u /* what a sweep compares with the base */
+#define ROUTE_MARK_PID	0x00ffffffu
+/*
+ * Our rules' priority: after the local table's (0), so that replies to
+ * this machine's own addresses stay local even when marked, and before the
+ * main table's (32766), so that the mark wins over the ordinary routes.
+ * Clear of the small numbers administrators and other tools (VPNs use
+ * around 5000 and 32765) tend to pick, but any spot in between would do.
+ */
+#define ROUTE_RULE_PRIO 5200
+
+/* Room for any one message built here. */
+#define RTNL_MSG_MAX 512
+
+struct nlmsghdr;
+struct rtnl;
+
+/* The mark (and routing table) of the part with this pid. */
+static inline uint32_t rtnl_mark(uint32_t pid)
+{
+	return ROUTE_MARK_BASE | (pid & ROUTE_MARK_PID);
+}
+
+/*
+ * The message for `ip rule add|del fwmark MARK/0xffffffff lookup MARK
+ * priority ROUTE_RULE_PRIO` in family (AF_INET, AF_INET6): type
+ * RTM_NEWRULE or RTM_DELRULE, flags besides NLM_F_REQUEST|NLM_F_ACK. buf
+ * holds RTNL_MSG_MAX bytes.
+ */
+struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int family, uint32_t mark,
+			       uint32_t seq);
+
+/* The message for `ip route replace default dev IFINDEX table TABLE` in family. */
+struct nlmsghdr *rtnl_route_msg(void *buf, int family, int ifindex, uint32_t table, uint32_t seq);
+
+/*
+ * Whether a dumped rule is one of ours (any tunnel's): our priority, a
+ * full-mask fwmark with our base, its own table. *mark gets its mark.
+ */
+bool rtnl_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark);
+
+/* A route netlink socket (close-on-exec). 0 or -errno. */
+int rtnl_open(struct rtnl **out);
+void rtnl_close(struct rtnl *r);
+
+/* Both families' rules for mark; IPv6 is skipped where the kernel has none. 0 or -errno. */
+int rtnl_rules_add(struct rtnl *r, uint32_t mark);
+/* Delete both; rules already gone count as deleted. 0 or the first -errno. */
+int rtnl_rules_del(struct rtnl *r, uint32_t mark);
+/* Both families' default routes through ifindex in table. 0 or -errno. */
+int rtnl_routes_add(struct rtnl *r, int ifindex, uint32_t table);
+
+/*
+ * Delete the rules of ours whose part is not alive (and is not self): what
+ * a SIGKILL left. How many went, or -errno.
+ */
+int rtnl_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * tun: create and set up one tunnel's TUN device (see tun.h).
+ */
+#include "tun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/if_tun.h>
+#include <unistd.h>
+
+/* Write value into one of the device's own settings under /proc/sys/net. */
+static int sysctl_dev(const char *proto, const char *dev, const char *key, const char *value)
+{
+	char path[128];
+	size_t len = strlen(value);
+	ssize_t n;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/%s", proto, dev, key);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, value, len);
+	if (n < 0)
+		ret = -errno;
+	else if ((size_t)n != len)
+		ret = -EIO;
+	close(fd);
+	return ret;
+}
+
+static int settings(const char *name)
+{
+	int ret = sysctl_dev("ipv4", name, "src_valid_mark", "1");
+
+	if (ret < 0)
+		return ret;
+	/* No IPv6 in this kernel (or disabled at boot): nothing of it to quiet. */
+	if (access("/proc/sys/net/ipv6", F_OK) < 0)
+		return 0;
+	ret = sysctl_dev("ipv6", name, "accept_ra", "0");
+	if (ret == 0)
+		ret = sysctl_dev("ipv6", name, "addr_gen_mode", "1");
+	return ret;
+}
+
+int tun_create(uint32_t id, char *name, size_t len, int *fd, int *ifindex)
+{
+	struct ifreq ifr;
+	int tfd = -1, sock = -1, ret;
+
+	*fd = -1;
+	memset(&ifr, 0, sizeof(ifr));
+	if ((size_t)snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), TUN_NAME_FMT, id) >=
+		sizeof(ifr.ifr_name) ||
+	    strlen(ifr.ifr_name) >= len)
+		return -ENAMETOOLONG;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	tfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (tfd < 0)
+		return -errno;
+	/* The name is ours alone: an existing device of that name (persistent, someone
+	 * else's) makes this fail rather than attach to it. */
+	if (ioctl(tfd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ifr.ifr_mtu = TUN_MTU;
+	if (ioctl(sock, SIOCSIFMTU, &ifr) < 0 || ioctl(sock, SIOCGIFINDEX, &ifr) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	*ifindex = ifr.ifr_ifindex;
+	ret = settings(ifr.ifr_name);
+	if (ret < 0)
+		goto out;
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	snprintf(name, len, "%s", ifr.ifr_name);
+	*fd = tfd;
+	tfd = -1;
+	ret = 0;
+out:
+	if (sock >= 0)
+		close(sock);
+	if (tfd >= 0)
+		close(tfd);
+	return ret;
+}
+
+int tun_check(int fd, const char *name)
+{
+	struct ifreq ifr;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return -ENOTTY;
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		return -errno;
+	if (!(ifr.ifr_flags & IFF_TUN) || !(ifr.ifr_flags & IFF_NO_PI) ||
+	    strncmp(ifr.ifr_name, name, sizeof(ifr.ifr_name)) != 0)
+		return -EINVAL;
+	return 0;
+}
