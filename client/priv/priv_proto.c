@@ -121,6 +121,9 @@ static int decode_install(struct breader *r, struct priv_msg *m)
 	if (ret < 0)
 		return ret;
 	len = breader_u8(r);
+	/* Before reading: the buffer holds INSTANCE_LABEL_MAX, a length byte says up to 255. */
+	if (len > INSTANCE_LABEL_MAX)
+		return -EINVAL;
 	breader_bytes(r, m->label, len);
 	return r->bad || breader_left(r) || !instance_label_valid(m->label, len) ? -EINVAL : 0;
 }
