@@ -24,6 +24,7 @@
 #include "../../common/clock.h"
 #include "../../common/fdio.h"
 #include "../../common/log.h"
+#include "../../route/tun.h"
 #include "../child.h"
 #include "priv_main.h"
 #include "priv_proto.h"
@@ -133,7 +134,57 @@ static int wait_in(int fd, int ms)
 	}
 }
 
-static int read_full(int fd, uint8_t *buf, size_t len, int ms)
+/*
+ * Descriptors that came with a reply: the first one, and whether any more
+ * (closed at once) or a cut-off list came too.
+ */
+struct got_fds {
+	int fd;
+	bool extra;
+};
+
+/* Like read(), keeping what SCM_RIGHTS brings in got. */
+static ssize_t read_fds(int fd, uint8_t *buf, size_t len, struct got_fds *got)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} c;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
+			   .msg_controllen = sizeof(c.buf)};
+	struct cmsghdr *cm;
+	ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	if (m.msg_flags & MSG_CTRUNC)
+		got->extra = true;
+	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+		size_t i, k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < k; i++) {
+			int one;
+
+			memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (got->fd < 0) {
+				got->fd = one;
+			} else {
+				close(one);
+				got->extra = true;
+			}
+		}
+	}
+	return n;
+}
+
+/* len bytes; with got, any descriptors that come along are kept there. */
+static int read_full(int fd, uint8_t *buf, size_t len, int ms, struct got_fds *got)
 {
 	size_t have = 0;
 
@@ -143,7 +194,8 @@ static int read_full(int fd, uint8_t *buf, size_t len, int ms)
 
 		if (r <= 0)
 			return r == 0 ? -ETIME : r;
-		n = read(fd, buf + have, len - have);
+		n = got ? read_fds(fd, buf + have, len - have, got)
+			: read(fd, buf + have, len - have);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -154,12 +206,12 @@ static int read_full(int fd, uint8_t *buf, size_t len, int ms)
 }
 
 /* One message from the part: its body, at most cap bytes. Returns the body length or -errno. */
-static int read_msg(int fd, uint8_t *body, size_t cap, int ms)
+static int read_msg(int fd, uint8_t *body, size_t cap, int ms, struct got_fds *got)
 {
 	uint8_t hdr[PRIV_LEN_BYTES];
 	struct breader r;
 	uint32_t len;
-	int ret = read_full(fd, hdr, sizeof(hdr), ms);
+	int ret = read_full(fd, hdr, sizeof(hdr), ms, got);
 
 	if (ret < 0)
 		return ret;
@@ -167,7 +219,7 @@ static int read_msg(int fd, uint8_t *body, size_t cap, int ms)
 	len = breader_u32(&r);
 	if (len == 0 || len > cap)
 		return -EPROTO;
-	ret = read_full(fd, body, len, ms);
+	ret = read_full(fd, body, len, ms, got);
 	return ret < 0 ? ret : (int)len;
 }
 
@@ -310,7 +362,7 @@ int privc_start(struct privc **out, bool all_users, char *err, size_t errlen)
 	p->err_io.fd = ep[0];
 	if (ret < 0)
 		goto fail;
-	ret = read_msg(p->fd, body, sizeof(body), tty ? HELLO_WAIT_TTY_MS : HELLO_WAIT_MS);
+	ret = read_msg(p->fd, body, sizeof(body), tty ? HELLO_WAIT_TTY_MS : HELLO_WAIT_MS, NULL);
 	breader_init(&r, body, ret > 0 ? (size_t)ret : 0);
 	if (ret == PRIV_HELLO_LEN && breader_u8(&r) == PRIV_HELLO &&
 	    breader_u32(&r) == PRIV_VERSION) {
@@ -350,8 +402,13 @@ fail:
 	return ret < 0 ? ret : -EPROTO;
 }
 
-/* Send one request and read its reply; for HOSTS, the shadowed bitmap goes to bits. */
-static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, size_t n_bits)
+/*
+ * Send one request and read its reply; for HOSTS, the shadowed bitmap goes
+ * to bits. With got, descriptors the reply carries go there, and a
+ * success's text to text (textlen bytes, printable only).
+ */
+static int call_ex(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, size_t n_bits,
+		   struct got_fds *got, char *text, size_t textlen)
 {
 	uint8_t body[PRIV_REPLY_MAX];
 	struct breader r;
@@ -366,7 +423,7 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 		p->gone = true;
 		return ret == -ECONNRESET ? -EPIPE : ret;
 	}
-	ret = read_msg(p->fd, body, sizeof(body), REPLY_WAIT_MS);
+	ret = read_msg(p->fd, body, sizeof(body), REPLY_WAIT_MS, got);
 	if (ret >= 0 && (ret < 6 || body[0] != PRIV_REPLY || body[1] != msg[PRIV_LEN_BYTES]))
 		ret = -EPROTO;
 	/* A late or odd reply would answer the next request: the channel is no use now. */
@@ -384,7 +441,16 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 		p->why[i - 6] = body[i] >= ' ' && body[i] <= '~' ? (char)body[i] : '?';
 		p->why[i - 5] = '\0';
 	}
+	for (i = 6; text && status == 0 && i < (size_t)ret && i - 6 + 1 < textlen; i++) {
+		text[i - 6] = body[i] > ' ' && body[i] <= '~' ? (char)body[i] : '?';
+		text[i - 5] = '\0';
+	}
 	return status;
+}
+
+static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, size_t n_bits)
+{
+	return call_ex(p, msg, len, bits, n_bits, NULL, NULL, 0);
 }
 
 static int call_spec(struct privc *p, const struct fw_spec *spec, const char *label)
@@ -456,6 +522,30 @@ int privc_ct_flush(struct privc *p)
 	int ret = priv_put_ct_flush(buf, sizeof(buf));
 
 	return ret < 0 ? ret : call(p, buf, (size_t)ret, NULL, 0);
+}
+
+int privc_tun(struct privc *p, int *fd, char *name, size_t len)
+{
+	struct got_fds got = {.fd = -1};
+	uint8_t buf[8];
+	int ret = priv_put_tun(buf, sizeof(buf));
+
+	*fd = -1;
+	if (len)
+		name[0] = '\0';
+	if (ret < 0)
+		return ret;
+	ret = call_ex(p, buf, (size_t)ret, NULL, 0, &got, name, len);
+	/* Exactly one descriptor, of a TUN device attached to the name given. */
+	if (ret == 0 && (got.fd < 0 || got.extra || !name[0] || tun_check(got.fd, name) < 0))
+		ret = -EPROTO;
+	if (ret < 0) {
+		if (got.fd >= 0)
+			close(got.fd);
+		return ret;
+	}
+	*fd = got.fd;
+	return 0;
 }
 
 int privc_remove(struct privc *p)

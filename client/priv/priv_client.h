@@ -64,6 +64,13 @@ int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n);
 int privc_remove(struct privc *p);
 /* Delete stale conntrack entries of our redirects: how many, or -errno. */
 int privc_ct_flush(struct privc *p);
+/*
+ * After install: capture UDP and ping to the routed networks into a TUN
+ * device of this tunnel's own. *fd gets its descriptor (close-on-exec),
+ * checked to be that device's; name (len bytes) its name. -EPROTO when
+ * the reply carried no descriptor, more than one, or not the device named.
+ */
+int privc_tun(struct privc *p, int *fd, char *name, size_t len);
 
 /* Close the channel (which makes the part remove everything) and wait a bounded time for it. */
 void privc_close(struct privc *p);

@@ -1,6 +1,7 @@
 /*
  * priv_main: the privileged part's process (see priv_main.h): the real
- * backend (nftables through fw, /etc/hosts through hosts), a non-blocking
+ * backend (nftables through fw, /etc/hosts through hosts, the datagram
+ * capture's TUN device and policy routing through route/), a non-blocking
  * read-handle-reply loop on stdin and stdout beside a signalfd, the
  * per-user slot, and the cleanup that must run whichever side dies and
  * whatever signal or limit the user passes through sudo.
@@ -29,6 +30,8 @@
 #include "../../common/ratelimit.h"
 #include "../autohosts.h"
 #include "../../firewall/ct.h"
+#include "../../route/rtnl.h"
+#include "../../route/tun.h"
 #include "../hosts.h"
 #include "instances.h"
 #include "priv_server.h"
@@ -45,6 +48,9 @@ struct real {
 	bool confined;
 	struct instance self; /* this tunnel, as other parts see it; spec set per request */
 	bool warned;	      /* about going without records, once */
+	struct rtnl *rtnl;    /* route netlink, or NULL: then no TUN (rtnl_err says why) */
+	int rtnl_err;
+	bool routed; /* our ip rules are in place */
 };
 
 /*
@@ -91,14 +97,58 @@ static int real_update(void *ctx, const struct fw_spec *spec, char *why, size_t 
 	return claim(ctx, spec, why, whylen, fw_update);
 }
 
+/* The rules go explicitly; the routes and the device go with the last descriptor. */
+static int unroute(struct real *r)
+{
+	int ret = 0;
+
+	if (r->routed && (ret = rtnl_rules_del(r->rtnl, rtnl_mark(r->self.part))) == 0)
+		r->routed = false;
+	return ret;
+}
+
 static int real_remove(void *ctx)
 {
 	struct real *r = ctx;
-	int ret = fw_remove(r->fw);
+	int ret = fw_remove(r->fw), ur = unroute(r);
 
 	if (ret == 0)
 		instances_remove(INSTANCES_DIR, r->self.part);
-	return ret;
+	return ret < 0 ? ret : ur;
+}
+
+/*
+ * Routing before marking: the device, its routes and the rules are in
+ * place before the first packet is marked for them. The part keeps no
+ * copy of the descriptor once it is sent: the device lives as long as the
+ * user's side holds it.
+ */
+static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+{
+	struct real *r = ctx;
+	uint32_t mark = rtnl_mark(r->self.part);
+	int tfd = -1, ifindex = 0, ret;
+
+	*fd = -1;
+	if (!r->rtnl)
+		return r->rtnl_err;
+	ret = tun_create(r->self.part, name, namelen, &tfd, &ifindex);
+	if (ret < 0)
+		return ret;
+	ret = rtnl_routes_add(r->rtnl, ifindex, mark);
+	if (ret == 0)
+		ret = rtnl_rules_add(r->rtnl, mark);
+	if (ret == 0)
+		r->routed = true;
+	if (ret == 0)
+		ret = fw_capture_datagrams(r->fw, spec, name, mark);
+	if (ret < 0) {
+		unroute(r);
+		close(tfd);
+		return ret;
+	}
+	*fd = tfd;
+	return 0;
 }
 
 /*
@@ -145,6 +195,7 @@ static const struct priv_backend real_backend = {
     .hosts_write = real_hosts_write,
     .hosts_restore = real_hosts_restore,
     .ct_flush = real_ct_flush,
+    .tun = real_tun,
 };
 
 static const char *type_name(uint8_t t)
@@ -160,6 +211,8 @@ static const char *type_name(uint8_t t)
 		return "removing everything";
 	case PRIV_CT_FLUSH:
 		return "deleting stale conntrack entries";
+	case PRIV_TUN:
+		return "capturing datagrams into a TUN device";
 	default:
 		return "a malformed request";
 	}
@@ -179,7 +232,7 @@ static void consume(uint8_t *buf, size_t *have, size_t n)
  * skipped as they arrive (*skip), so the channel stays in step.
  */
 static size_t next_reply(struct priv_server *s, uint8_t *buf, size_t *have, size_t *skip,
-			 uint8_t *reply, struct ratelimit *rl)
+			 uint8_t *reply, struct ratelimit *rl, int *fd)
 {
 	struct breader r;
 	uint32_t len;
@@ -210,6 +263,7 @@ static size_t next_reply(struct priv_server *s, uint8_t *buf, size_t *have, size
 	if (*have < PRIV_LEN_BYTES + len)
 		return 0;
 	rlen = priv_server_handle(s, buf + PRIV_LEN_BYTES, len, reply, &status);
+	*fd = priv_server_take_fd(s);
 	/*
 	 * A reason travels in the reply, for the caller's one line. A user
 	 * sending only what is refused must not fill the log (nor block on it).
@@ -244,11 +298,38 @@ static int output_nonblocking(void)
 }
 
 /*
+ * The start of a reply with a descriptor attached to its first byte, so
+ * that it arrives with the reply however the rest is cut. Like write().
+ */
+static ssize_t send_with_fd(const uint8_t *reply, size_t len, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct iovec iov = {.iov_base = (void *)reply, .iov_len = len};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = c.buf,
+			   .msg_controllen = sizeof(c.buf)};
+	struct cmsghdr *cm;
+
+	memset(&c, 0, sizeof(c));
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(1, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/*
  * Read and answer requests until the channel ends or a stop signal comes.
  * One reply at a time: while it waits to be sent, no request is read, and
- * the signalfd is watched all along.
+ * the signalfd is watched all along. *fd: a descriptor the reply waiting
+ * to go must carry, or -1; the caller closes one left.
  */
-static void serve(struct priv_server *s, int sfd, uint8_t *buf)
+static void serve_loop(struct priv_server *s, int sfd, uint8_t *buf, int *fd)
 {
 	struct ratelimit rl = RATELIMIT_INIT(LOG_REFUSALS_BURST, LOG_REFUSALS_MS);
 	uint8_t reply[PRIV_REPLY_MAX];
@@ -265,11 +346,18 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 
 		if (sent == rlen) {
 			sent = 0;
-			rlen = next_reply(s, buf, &have, &skip, reply, &rl);
+			rlen = next_reply(s, buf, &have, &skip, reply, &rl, fd);
 		}
 		if (sent < rlen) {
-			n = write(1, reply + sent, rlen - sent);
+			/* A descriptor goes with the first byte sent, then ours is closed. */
+			if (*fd >= 0)
+				n = send_with_fd(reply, rlen, *fd);
+			else
+				n = write(1, reply + sent, rlen - sent);
 			if (n > 0) {
+				if (*fd >= 0)
+					close(*fd);
+				*fd = -1;
 				sent += (size_t)n;
 				continue;
 			}
@@ -301,6 +389,32 @@ static void serve(struct priv_server *s, int sfd, uint8_t *buf)
 			return; /* the user's side is gone, however it ended */
 		have += (size_t)n;
 	}
+}
+
+static void serve(struct priv_server *s, int sfd, uint8_t *buf)
+{
+	int fd = -1;
+
+	serve_loop(s, sfd, buf, &fd);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Rules of parts killed outright: the devices and routes went with them, these stay. */
+static void route_sweep_log(struct real *r)
+{
+	int ret = rtnl_open(&r->rtnl), n;
+
+	if (ret < 0) {
+		r->rtnl_err = ret;
+		log_warn("route netlink: %s; UDP and ping will not be captured", strerror(-ret));
+		return;
+	}
+	n = rtnl_sweep(r->rtnl, instances_part_alive, r->self.part);
+	if (n > 0)
+		log_info("removed %d ip rule%s a killed run left", n, n == 1 ? "" : "s");
+	else if (n < 0)
+		log_warn("looking for ip rules killed runs left: %s", strerror(-n));
 }
 
 /*
@@ -516,6 +630,7 @@ int priv_main(bool all_users)
 		goto out;
 	}
 	hosts_sweep_log();
+	route_sweep_log(&real);
 	buf = malloc(PRIV_LEN_BYTES + PRIV_MSG_MAX);
 	if (!buf) {
 		log_err("out of memory");
@@ -540,11 +655,15 @@ int priv_main(bool all_users)
 		status = 1;
 	}
 out_fw:
+	/* Whatever REMOVE said: no rule of ours outlives us. */
+	if (unroute(&real) < 0)
+		log_err("deleting our ip rules failed; the next tunnel to start removes them");
 	fw_close(real.fw);
 	/* Gone with the table, whatever removing it said. */
 	instances_remove(INSTANCES_DIR, real.self.part);
 out:
 	free(buf);
+	rtnl_close(real.rtnl);
 	priv_slot_release(&slot, PRIV_SLOT_DIR);
 	if (sfd >= 0)
 		close(sfd);

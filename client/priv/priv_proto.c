@@ -182,6 +182,7 @@ int priv_decode(const uint8_t *body, size_t len, struct priv_msg *m)
 		break;
 	case PRIV_REMOVE:
 	case PRIV_CT_FLUSH:
+	case PRIV_TUN:
 		ret = breader_left(&r) ? -EINVAL : 0;
 		break;
 	default:
@@ -317,6 +318,14 @@ int priv_put_ct_flush(uint8_t *buf, size_t cap)
 	return end(&w);
 }
 
+int priv_put_tun(uint8_t *buf, size_t cap)
+{
+	struct bwriter w;
+
+	begin(&w, buf, cap, PRIV_TUN);
+	return end(&w);
+}
+
 int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t flags)
 {
 	struct bwriter w;
@@ -339,7 +348,7 @@ int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uin
 	bwriter_u32(&w, (uint32_t)status);
 	if (shadowed)
 		bwriter_bytes(&w, shadowed, (n_bits + 7) / 8);
-	else if (status < 0 && why)
+	else if ((status < 0 || (type == PRIV_TUN && status == 0)) && why)
 		bwriter_bytes(&w, why, strnlen(why, PRIV_WHY_MAX));
 	return end(&w);
 }

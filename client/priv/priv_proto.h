@@ -18,11 +18,16 @@
  *   CT_FLUSH (empty): delete stale conntrack entries (TCP to the routed
  *            networks, NATed elsewhere than our port); the reply's status is
  *            how many
+ *   TUN      (empty), after INSTALL: capture UDP and ping to the routed networks
+ *            into a TUN device of this tunnel's own; its reply carries the
+ *            device name as text and, as SCM_RIGHTS ancillary data on its
+ *            first byte, the device's descriptor
  *   HELLO    u32 version, u32 pid, u32 caller uid, u8 grant flags: what the
  *            part will do for this caller (PRIV_G_*)
  *   REPLY    u8 request type, u32 status (0 or a negative errno, as int32),
  *            and for HOSTS a bitmap of the entries the user's own lines shadow;
- *            for a refusal, perhaps why, as text (at most PRIV_WHY_MAX bytes)
+ *            for a refusal, perhaps why, as text (at most PRIV_WHY_MAX bytes);
+ *            for a TUN that succeeded, the device's name
  *
  * A subnet is u8 family (4|6), u8 prefix, addr[16], u16 port_lo, u16 port_hi.
  */
@@ -55,6 +60,7 @@ enum priv_type {
 	PRIV_HOSTS = 3,
 	PRIV_REMOVE = 4,
 	PRIV_CT_FLUSH = 5,
+	PRIV_TUN = 6,
 	PRIV_HELLO = 0x40,
 	PRIV_REPLY = 0x41,
 };
@@ -109,8 +115,12 @@ int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *spec);
 int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n);
 int priv_put_remove(uint8_t *buf, size_t cap);
 int priv_put_ct_flush(uint8_t *buf, size_t cap);
+int priv_put_tun(uint8_t *buf, size_t cap);
 int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t flags);
-/* A reply; shadowed (n_bits bits) only for HOSTS, else NULL; why (or NULL) for a refusal. */
+/*
+ * A reply; shadowed (n_bits bits) only for HOSTS, else NULL; why (or NULL)
+ * for a refusal, or for a TUN that succeeded its device's name.
+ */
 int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,
 		   size_t n_bits, const char *why);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/addrpolicy.h"
 #include "../../common/clock.h"
@@ -22,6 +23,50 @@ void priv_server_init(struct priv_server *s, const struct priv_backend *be, void
 	s->grant = *grant;
 	s->hosts_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_HOSTS_BURST, PRIV_RATE_MS);
 	s->ct_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_CT_BURST, PRIV_RATE_MS);
+	s->tun_fd = -1;
+}
+
+int priv_server_take_fd(struct priv_server *s)
+{
+	int fd = s->tun_fd;
+
+	s->tun_fd = -1;
+	return fd;
+}
+
+static void drop_fd(struct priv_server *s)
+{
+	if (s->tun_fd >= 0)
+		close(s->tun_fd);
+	s->tun_fd = -1;
+}
+
+static int do_tun(struct priv_server *s)
+{
+	int fd = -1, ret;
+
+	if (!s->installed)
+		return -ENOENT;
+	if (s->tun)
+		return -EALREADY;
+	if (!s->be->tun)
+		return -EOPNOTSUPP;
+	memset(s->tun_name, 0, sizeof(s->tun_name));
+	ret = s->be->tun(s->ctx, &s->inst.spec, s->tun_name, sizeof(s->tun_name), &fd);
+	s->tun_name[sizeof(s->tun_name) - 1] = '\0';
+	if (ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (fd < 0 || !s->tun_name[0]) {
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	s->tun = true;
+	s->tun_fd = fd;
+	return 0;
 }
 
 /* Whether one more request limited by rl may go now; a refused one changes nothing. */
@@ -141,6 +186,7 @@ static int do_remove(struct priv_server *s)
 	if (ret == 0) {
 		s->installed = false;
 		s->hosts_written = false;
+		s->tun = false;
 		priv_msg_free(&s->inst);
 		free(s->lists);
 		s->lists = NULL;
@@ -159,6 +205,7 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 
 	s->why = NULL;
 	s->why_buf[0] = '\0';
+	drop_fd(s);
 	ret = priv_decode(body, len, &m);
 	if (ret == 0) {
 		n_hosts = m.n_hosts;
@@ -183,13 +230,17 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 			else
 				ret = s->be->ct_flush(s->ctx, &s->inst.spec, false);
 			break;
+		case PRIV_TUN:
+			ret = do_tun(s);
+			break;
 		}
 		priv_msg_free(&m);
 	}
 	*status = ret;
 	return (size_t)priv_put_reply(out, PRIV_REPLY_MAX, type, ret,
 				      type == PRIV_HOSTS && ret == 0 ? shadowed : NULL,
-				      type == PRIV_HOSTS && ret == 0 ? n_hosts : 0, s->why);
+				      type == PRIV_HOSTS && ret == 0 ? n_hosts : 0,
+				      type == PRIV_TUN && ret == 0 ? s->tun_name : s->why);
 }
 
 size_t priv_server_oversized(uint8_t *out)
@@ -201,6 +252,7 @@ int priv_server_finish(struct priv_server *s)
 {
 	int ret = do_remove(s);
 
+	drop_fd(s);
 	free(s->e);
 	s->e = NULL;
 	priv_msg_free(&s->inst);

@@ -5,10 +5,12 @@
  * recording one in tests). A refused request changes nothing.
  *
  * Order: INSTALL once; UPDATE, HOSTS and CT_FLUSH only while installed;
- * REMOVE at any time. An INSTALL must stay inside the caller's grant. A
- * host line must name a usable host and an ordinary address that the
- * installed rules route. HOSTS and CT_FLUSH are rate-limited (-EBUSY past
- * the limit): the client sends one a second at most.
+ * TUN once while installed (again only after REMOVE and a new INSTALL);
+ * REMOVE at any time. A confined grant may have its TUN: the marking
+ * rules carry the same owner match as its TCP rules. An INSTALL must stay inside the caller's
+ * grant. A host line must name a usable host and an ordinary address that the installed rules
+ * route. HOSTS and CT_FLUSH are rate-limited (-EBUSY past the limit): the client sends one a second
+ * at most.
  */
 #ifndef SLUICE_PRIV_SERVER_H
 #define SLUICE_PRIV_SERVER_H
@@ -37,6 +39,13 @@ struct priv_backend {
 	int (*ct_flush)(void *ctx, const struct fw_spec *spec, bool ours);
 	/* Milliseconds for the rate limits; NULL for the monotonic clock. */
 	int64_t (*now_ms)(void *ctx);
+	/*
+	 * Capture spec's datagrams into a new TUN device: its name into name
+	 * (namelen bytes), its descriptor into *fd, which the caller sends and
+	 * closes. The backend's remove takes the capture away too. NULL: not
+	 * offered (-EOPNOTSUPP).
+	 */
+	int (*tun)(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd);
 };
 
 /* HOSTS and CT_FLUSH requests each part takes per window; more are -EBUSY. */
@@ -52,6 +61,9 @@ struct priv_server {
 	char why_buf[PRIV_WHY_MAX];
 	bool installed;
 	bool hosts_written;
+	bool tun;	      /* the TUN request succeeded since the last INSTALL */
+	int tun_fd;	      /* its descriptor until the caller takes it, or -1 */
+	char tun_name[16];    /* its device, the reply's text */
 	struct priv_msg inst; /* the INSTALL in force; its spec holds the lists in force */
 	struct subnet *lists; /* include and exclude after the last UPDATE, or NULL */
 	struct hosts_entry *e;
@@ -68,6 +80,12 @@ void priv_server_init(struct priv_server *s, const struct priv_backend *be, void
  */
 size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len, uint8_t *out,
 			  int *status);
+
+/*
+ * The descriptor the last request's reply must carry (TUN), or -1; the
+ * caller now owns it. One left untaken is closed by the next request.
+ */
+int priv_server_take_fd(struct priv_server *s);
 
 /* The reply for a request too long to read: refused, and nothing done. */
 size_t priv_server_oversized(uint8_t *out);

@@ -6,6 +6,9 @@
  * nothing is called before an INSTALL went through.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "../../client/priv/priv_server.h"
 #include "fuzz.h"
@@ -58,8 +61,19 @@ static int64_t f_now(void *ctx)
 	return now += 250;
 }
 
+/* /dev/null stands for the device; every other one fails, to reach that path too. */
+static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+{
+	calls++;
+	if (calls & 1)
+		return -EBUSY;
+	snprintf(name, namelen, "sluice1");
+	*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return *fd < 0 ? -errno : 0;
+}
+
 static const struct priv_backend be = {f_install, f_update, f_remove, f_write,
-				       f_restore, f_ct,	    f_now};
+				       f_restore, f_ct,	    f_now,    f_tun};
 
 /* Root's grant, so that every request the decoder accepts reaches the policy below it. */
 static const struct priv_grant grant;
@@ -77,12 +91,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t len = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |
 			       (uint32_t)data[off + 2] << 8 | data[off + 3];
 		size_t n;
-		int st;
+		int st, fd;
 
 		off += PRIV_LEN_BYTES;
 		if (len > size - off)
 			len = (uint32_t)(size - off);
 		n = priv_server_handle(&s, data + off, len, out, &st);
+		fd = priv_server_take_fd(&s);
+		/* A descriptor goes only with a TUN that succeeded, and that one always has one. */
+		if ((fd >= 0) != (len && data[off] == PRIV_TUN && st == 0))
+			abort();
+		if (fd >= 0)
+			close(fd);
 		off += len;
 		if (n < PRIV_LEN_BYTES + 6 || n > PRIV_REPLY_MAX ||
 		    out[PRIV_LEN_BYTES] != PRIV_REPLY)

@@ -62,8 +62,14 @@ static int64_t f_now(void *ctx)
 	return now += 100;
 }
 
+/* No device here: the hosts file is what this target watches. */
+static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+{
+	return -EOPNOTSUPP;
+}
+
 static const struct priv_backend be = {f_install, f_update, f_remove, f_write,
-				       f_restore, f_ct,	    f_now};
+				       f_restore, f_ct,	    f_now,    f_tun};
 
 /* Root's grant: every INSTALL the decoder accepts goes in, so HOSTS can follow. */
 static const struct priv_grant grant;

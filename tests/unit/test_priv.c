@@ -4,6 +4,7 @@
  * request must leave the backend untouched.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include "t.h"
 
 struct rec {
-	int install, update, remove, write, restore, ct_stale, ct_ours;
+	int install, update, remove, write, restore, ct_stale, ct_ours, tun;
+	int tun_fail;	/* what the tun op returns */
+	bool tun_no_fd; /* the tun op succeeds without a descriptor */
 	size_t last_n;
 	char last_name[320];
 	char label[INSTANCE_LABEL_MAX + 1];
@@ -86,8 +89,23 @@ static int64_t rec_now(void *ctx)
 	return ((struct rec *)ctx)->now;
 }
 
+/* A descriptor of /dev/null stands for the device: the order is what is checked here. */
+static int rec_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+{
+	struct rec *r = ctx;
+
+	r->tun++;
+	*fd = -1;
+	if (r->tun_fail)
+		return r->tun_fail;
+	snprintf(name, namelen, "sluice4660");
+	if (!r->tun_no_fd)
+		*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
 static const struct priv_backend rec_be = {rec_install, rec_update, rec_remove, rec_write,
-					   rec_restore, rec_ct,	    rec_now};
+					   rec_restore, rec_ct,	    rec_now,	rec_tun};
 
 static struct subnet net4(const char *a, int prefix)
 {
@@ -605,6 +623,92 @@ static void test_oversized_reply(void)
 		     -EMSGSIZE);
 }
 
+/* Whether fd is open. */
+static bool fd_open(int fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+/*
+ * TUN: only after INSTALL, once per INSTALL, empty; its reply names the
+ * device, and the descriptor waits for the caller, or is closed by the
+ * next request.
+ */
+static void test_tun_order(void)
+{
+	uint8_t out[PRIV_REPLY_MAX], tun[8];
+	struct priv_server s;
+	struct rec r = {0};
+	int n = priv_put_tun(tun, sizeof(tun)), st, fd;
+	size_t len;
+
+	CHECK_EQ_INT(n, PRIV_LEN_BYTES + 1);
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	CHECK_EQ_INT(handle(&s, tun, (size_t)n, NULL), -ENOENT);
+	CHECK_EQ_INT(priv_server_take_fd(&s), -1);
+	CHECK_EQ_INT(r.tun, 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	/* A stray byte is refused before the backend. */
+	memcpy(msg, tun, (size_t)n);
+	msg[3]++;
+	msg[n] = 0;
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n + 1, NULL), -EINVAL);
+	CHECK_EQ_INT(r.tun, 0);
+	/* A backend failure: its status, no name, no descriptor, and it may be asked again. */
+	r.tun_fail = -EBUSY;
+	len = priv_server_handle(&s, tun + 4, (size_t)n - 4, out, &st);
+	CHECK_EQ_INT(st, -EBUSY);
+	CHECK_EQ_INT(len, PRIV_LEN_BYTES + 6);
+	CHECK_EQ_INT(priv_server_take_fd(&s), -1);
+	r.tun_fail = 0;
+	len = priv_server_handle(&s, tun + 4, (size_t)n - 4, out, &st);
+	CHECK_EQ_INT(st, 0);
+	CHECK(len == PRIV_LEN_BYTES + 6 + 10 &&
+	      !memcmp(out + PRIV_LEN_BYTES + 6, "sluice4660", 10));
+	fd = priv_server_take_fd(&s);
+	CHECK(fd_open(fd));
+	CHECK_EQ_INT(priv_server_take_fd(&s), -1); /* taken once */
+	close(fd);
+	CHECK_EQ_INT(handle(&s, tun, (size_t)n, NULL), -EALREADY);
+	CHECK_EQ_INT(r.tun, 2); /* the refusal reached no backend */
+	/* A descriptor nobody takes is closed by the next request. */
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	n = priv_put_tun(tun, sizeof(tun));
+	CHECK_EQ_INT(handle(&s, tun, (size_t)n, NULL), 0);
+	fd = s.tun_fd;
+	CHECK(fd_open(fd));
+	n = priv_put_ct_flush(msg, sizeof(msg));
+	handle(&s, msg, (size_t)n, NULL);
+	CHECK(!fd_open(fd));
+	/* A backend that claims success without a descriptor is a failure. */
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	r.tun_no_fd = true;
+	n = priv_put_tun(tun, sizeof(tun));
+	CHECK_EQ_INT(handle(&s, tun, (size_t)n, NULL), -EIO);
+	priv_server_finish(&s);
+}
+
+/* A confined grant has its TUN too: the marking rules carry its owner match. */
+static void test_tun_confined(void)
+{
+	struct priv_grant g = {.confined = true, .uid = 1000};
+	struct priv_server s;
+	struct rec r = {0};
+	uint8_t tun[8];
+	int n = priv_put_tun(tun, sizeof(tun));
+
+	priv_server_init(&s, &rec_be, &r, &g);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	CHECK_EQ_INT(handle(&s, tun, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.tun, 1);
+	priv_server_finish(&s);
+	CHECK_EQ_INT(s.tun_fd, -1);
+}
+
 int main(void)
 {
 	RUN(test_install_roundtrip);
@@ -619,5 +723,7 @@ int main(void)
 	RUN(test_grant);
 	RUN(test_grant_server);
 	RUN(test_rate_limits);
+	RUN(test_tun_order);
+	RUN(test_tun_confined);
 	T_EXIT();
 }
