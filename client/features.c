@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 
 #include "../common/clock.h"
@@ -189,7 +190,28 @@ int features_init(struct features *sv, const struct opts *o, struct rules *rules
 uint32_t features_wanted(const struct opts *o)
 {
 	return (o->auto_nets ? WIRE_F_ROUTES : 0) | (o->auto_hosts ? WIRE_F_HOSTS : 0) |
-	       (o->dns ? WIRE_F_DNS : 0);
+	       (o->dns ? WIRE_F_DNS : 0) | (o->tcp_only ? 0 : WIRE_F_UDP);
+}
+
+int features_datagrams(struct features *sv, struct evloop *loop, int fd)
+{
+	int ret;
+
+	sv->dgram = calloc(1, sizeof(*sv->dgram));
+	if (!sv->dgram) {
+		close(fd);
+		return -ENOMEM;
+	}
+	ret = dgram_init(sv->dgram, loop, fd);
+	if (ret < 0) {
+		close(fd);
+		free(sv->dgram);
+		sv->dgram = NULL;
+		return ret;
+	}
+	if (sv->mux && (sv->features & WIRE_F_UDP))
+		dgram_attach(sv->dgram, sv->mux);
+	return 0;
 }
 
 int features_listen(struct features *sv, bool v4, bool v6)
@@ -226,6 +248,8 @@ int features_start(struct features *sv, struct evloop *loop, struct mux *mux, ui
 	}
 	if (ret == 0 && o->dns)
 		ret = dns_start(&sv->dns, loop, mux);
+	if (ret == 0 && sv->dgram && (features & WIRE_F_UDP))
+		dgram_attach(sv->dgram, mux);
 	return ret;
 }
 
@@ -254,6 +278,14 @@ int features_ctl(struct features *sv, const struct wire_frame *f)
 			return -EPROTO;
 		dns_answer(&sv->dns, f->stream, f->payload, f->len);
 		return 0;
+	case WIRE_UDP:
+	case WIRE_UDP_ERR:
+	case WIRE_UDP_CLOSE:
+	case WIRE_ECHO:
+	case WIRE_ECHO_ERR:
+		if (!(sv->features & WIRE_F_UDP))
+			return -EPROTO;
+		return sv->dgram ? dgram_frame(sv->dgram, f) : 0;
 	default:
 		return -EPROTO;
 	}
@@ -263,6 +295,8 @@ void features_tick(struct features *sv)
 {
 	int ret;
 
+	if (sv->dgram)
+		dgram_expire(sv->dgram);
 	if ((sv->features & WIRE_F_ROUTES) && autonets_due(&sv->nets, clock_ms()))
 		routes_apply(sv);
 	if (sv->features & WIRE_F_HOSTS) {
@@ -292,6 +326,8 @@ void features_tick(struct features *sv)
 void features_detach(struct features *sv)
 {
 	dns_detach(&sv->dns);
+	if (sv->dgram)
+		dgram_detach(sv->dgram);
 	sv->mux = NULL;
 }
 
@@ -303,5 +339,10 @@ void features_stop(struct features *sv)
 		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH,
 			privc_strerror(ret));
 	dns_close(&sv->dns, sv->loop);
+	if (sv->dgram) {
+		dgram_close(sv->dgram);
+		free(sv->dgram);
+		sv->dgram = NULL;
+	}
 	autonets_free(&sv->nets);
 }

@@ -1,9 +1,11 @@
 /*
- * features: the session's features besides the streams (-N, -H, --dns), the
- * client's mirror of server/services.c. Owns -N (the remote's routes, judged, made
- * the routed set through rules), -H (names, judged, into /etc/hosts
- * through the privileged part), --dns (the local UDP listener and its
- * queries), the dispatch of their frames, and their periodic tick.
+ * features: the session's features besides the streams (-N, -H, --dns, UDP
+ * and ping), the client's mirror of server/services.c. Owns -N (the
+ * remote's routes, judged, made the routed set through rules), -H (names,
+ * judged, into /etc/hosts through the privileged part), --dns (the local
+ * UDP listener and its queries), the datagram path from the TUN (once the
+ * privileged part has made one), the dispatch of their frames, and their
+ * periodic tick.
  */
 #ifndef SLUICE_FEATURES_H
 #define SLUICE_FEATURES_H
@@ -17,6 +19,7 @@
 #include "../common/ratelimit.h"
 #include "autohosts.h"
 #include "autonets.h"
+#include "capture/dgram.h"
 #include "capture/dns.h"
 #include "opts.h"
 #include "capture/rules.h"
@@ -31,6 +34,7 @@ struct features {
 	struct subnet dns_servers[OPTS_MAX_NS];
 	size_t n_dns;
 	struct dns_proxy dns;
+	struct dgram *dgram; /* UDP and ping: NULL until the TUN is there */
 	struct autohosts hosts;
 	struct autonets nets;
 	struct ratelimit names_rl; /* -v lines about names refused */
@@ -53,6 +57,12 @@ int features_listen(struct features *sv, bool v4, bool v6);
  * before any stream (the resolver, the seeds) and start --dns. 0 or -errno.
  */
 int features_start(struct features *sv, struct evloop *loop, struct mux *mux, uint32_t features);
+
+/*
+ * UDP and ping: carry what the kernel routes into this TUN (fd, taken over)
+ * whenever the session has them. 0 or -errno (fd is closed then too).
+ */
+int features_datagrams(struct features *sv, struct evloop *loop, int fd);
 
 /* A stream-0 frame for us (from mux_ops.ctl): 0, or -EPROTO for one that was not asked for. */
 int features_ctl(struct features *sv, const struct wire_frame *f);

@@ -415,6 +415,29 @@ static int client_firewall(struct client *c)
 }
 
 /*
+ * UDP and ping through a TUN the privileged part makes, once the rules are
+ * in. Where it cannot (no TUN support, a kernel without policy routing),
+ * the tunnel still carries TCP: said once, and --tcp-only says it quietly.
+ */
+static void client_datagrams(struct client *c)
+{
+	char name[32];
+	int fd, ret;
+
+	if (c->o.tcp_only)
+		return;
+	ret = privc_tun(c->priv, &fd, name, sizeof(name));
+	if (ret == 0)
+		ret = features_datagrams(&c->feat, &c->loop, fd);
+	if (ret < 0) {
+		log_warn("UDP and ping will not go through the tunnel (TCP does): %s",
+			 privc_why(c->priv) ? privc_why(c->priv) : privc_strerror(ret));
+		return;
+	}
+	log_info("UDP and ping through the tunnel, by %s", name);
+}
+
+/*
  * Entries an earlier tunnel left in conntrack still send a new connection
  * from the same source port to its dead listener: delete them, now and
  * after each reconnect (our own go when the rules go).
@@ -963,6 +986,7 @@ int main(int argc, char **argv)
 	if ((ret = client_firewall(&c)) < 0)
 		goto out;
 	client_ct_flush(&c);
+	client_datagrams(&c);
 	if ((ret = listen_start(&c.ls, &c.loop, c.s.mux, client_handoff(&c, &ho))) < 0) {
 		log_err("accepting connections: %s", strerror(-ret));
 		goto out;

@@ -50,6 +50,7 @@ enum {
 	OPT_RECONNECT_MAX,
 	OPT_DIRECT,
 	OPT_ALL_USERS,
+	OPT_TCP_ONLY,
 };
 
 static const char short_opts[] = ":r:x:X:l:F:i:o:e:vqVhNHD";
@@ -80,6 +81,7 @@ static const struct option long_opts[] = {
     {"group", required_argument, NULL, OPT_GROUP},
     {"sudoers-user", required_argument, NULL, OPT_SUDOERS},
     {"all-users", no_argument, NULL, OPT_ALL_USERS},
+    {"tcp-only", no_argument, NULL, OPT_TCP_ONLY},
     {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
     {"daemon", no_argument, NULL, 'D'},
     {"pidfile", required_argument, NULL, OPT_PIDFILE},
@@ -132,6 +134,8 @@ static const char usage_text[] =
     "      --ns-hosts IP[,IP]  capture DNS to these servers (default: resolv.conf's)\n"
     "      --to-ns IP[:PORT]   resolver on the server side (default: its resolv.conf's)\n"
     "      --disable-ipv6      capture no IPv6 at all (-N and --dns skip it too)\n"
+    "      --tcp-only          carry TCP (and --dns) only: no UDP or ping through the\n"
+    "                          tunnel, and no TUN device\n"
     "      --user USER         capture only this user's connections (name or uid)\n"
     "      --group GROUP       capture only this group's connections (name or gid)\n"
     "      --all-users         not root: capture every user's connections, and allow\n"
@@ -691,6 +695,9 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			break;
 		case OPT_ALL_USERS:
 			o->all_users = true;
+			break;
+		case OPT_TCP_ONLY:
+			o->tcp_only = true;
 			break;
 		case OPT_SUDOERS:
 			o->sudoers_user = optarg;

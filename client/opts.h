@@ -62,6 +62,7 @@ struct opts {
 	bool no_ipv6;	     /* --disable-ipv6: capture no IPv6 (and -N, --dns skip it) */
 	bool by_uid, by_gid; /* --user/--group: capture only sockets of this owner */
 	bool all_users;	     /* --all-users: the privileged part's wider entry point */
+	bool tcp_only;	     /* --tcp-only: no TUN, so no UDP or ping */
 	uint32_t uid, gid;
 	char *seed_buf; /* --seed-hosts NAME[,NAME]: names for hostwatch to resolve */
 	const char *seed_hosts[OPTS_MAX_SEEDS];

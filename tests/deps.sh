@@ -12,7 +12,7 @@ PKGS="build-essential gcc make pkg-config sudo libssh2-1-dev libnftnl-dev libmnl
 libnetfilter-conntrack-dev conntrack lintian apache2-utils
 nftables openssh-server openssh-client iproute2 python3 curl socat iperf3 clang-format clang
 libclang-rt-14-dev
-dnsmasq-base bind9-dnsutils gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static
+dnsmasq-base bind9-dnsutils iputils-ping gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static
 musl-dev:arm64 musl-dev:armhf"
 FOREIGN_ARCHES="arm64 armhf"
 

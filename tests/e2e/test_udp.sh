@@ -1,0 +1,180 @@
+#!/bin/bash
+# test_udp: UDP and ping through the tunnel. The privileged part makes a TUN
+# and policy routing; UDP and echo requests to the routed networks go in,
+# the helper sends them from S, and the answers come back with the original
+# addresses. Checked against servers in L, which C cannot reach but through
+# the tunnel: ping over IPv4 and IPv6 (with the helper's ICMP sockets, and
+# with the ping command when ping_group_range forbids them), UDP echo of
+# many sizes with contents checked, ECONNREFUSED from a closed port, an
+# excluded address left alone, --tcp-only making no TUN, and nothing left
+# (device, ip rule, routing table, nft table) after SIGTERM or SIGKILL.
+TB_SUITE=udp
+. "$(dirname "$0")/lib.sh"
+need_sluice
+command -v ping >/dev/null || {
+	fail ping "ping is not installed (run tests/deps.sh)"
+	exit 1
+}
+tb_up
+
+# A UDP echo server in L on both families: it returns each datagram as it came.
+cat >"$TB/udpecho.py" <<'EOF'
+import selectors, socket
+sel = selectors.DefaultSelector()
+for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    if fam == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, 9002))
+    sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        data, peer = key.fileobj.recvfrom(65535)
+        key.fileobj.sendto(data, peer)
+EOF
+inL "$PY" "$TB/udpecho.py" </dev/null >"$TB/udpecho.log" 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+
+# udpcheck.py HOST PORT COUNT: COUNT datagrams of many sizes, each answered
+# with the same bytes; prints "ok N" or what went wrong.
+cat >"$TB/udpcheck.py" <<'EOF'
+import os, socket, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((host, port))
+sizes = [0, 1, 2, 100, 512, 1200, 1472, 1473, 4000, 8192, 30000, 65000]
+good = 0
+for i in range(count):
+    data = os.urandom(sizes[i % len(sizes)])
+    s.send(data)
+    try:
+        got = s.recv(65535)
+    except OSError as e:
+        print("no answer to datagram %d (%d bytes): %s" % (i, len(data), e))
+        sys.exit(1)
+    if got != data:
+        print("datagram %d came back different (%d bytes, got %d)" % (i, len(data), len(got)))
+        sys.exit(1)
+    good += 1
+print("ok", good)
+EOF
+# refused.py HOST PORT: a connected UDP socket to a closed port must see ECONNREFUSED.
+cat >"$TB/refused.py" <<'EOF'
+import errno, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect((host, port))
+for _ in range(3):
+    s.send(b"anyone?")
+    try:
+        s.recv(100)
+        print("answered")
+        sys.exit(1)
+    except ConnectionRefusedError:
+        print("refused")
+        sys.exit(0)
+    except socket.timeout:
+        continue
+print("timeout")
+sys.exit(1)
+EOF
+
+tuns() { inC ip -o link show type tun 2>/dev/null | awk -F': ' '{ print $2 }'; }
+our_rules() { inC ip rule 2>/dev/null | grep -c 'fwmark'; inC ip -6 rule 2>/dev/null | grep -c 'fwmark'; }
+nothing_left() {
+	[ -z "$(tuns)" ] && [ "$(our_rules | tr -d '\n')" = 00 ] && ! nft_table_present
+}
+
+sluice_start -r sshhost -x 198.51.100.99 198.51.100.0/24 '[2001:db8:2::]/64'
+if sluice_wait_ready "http://$L4/"; then pass start; else
+	fail start "$SLUICE_WHY"
+	tb_finish
+fi
+tun=$(tuns)
+if [ -n "$tun" ] && inC ip rule | grep -q "fwmark" && inC ip -6 rule | grep -q "fwmark" &&
+	grep -q "UDP and ping" "$SLUICE_LOG"; then
+	pass tun_and_rules
+else
+	fail tun_and_rules "tun '$tun', rules: $(inC ip rule | tr '\n' '|'); $(sluice_log_tail 4)"
+fi
+
+# Ping through the tunnel: S's ping_group_range lets the helper's user open ICMP sockets.
+inS sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+if out=$(inC ping -n -c 3 -i 0.3 -W 3 "$L4" 2>&1) && echo "$out" | grep -q '3 received'; then
+	pass ping4
+else
+	fail ping4 "$(echo "$out" | tail -n 3 | tr '\n' '|'); $(sluice_log_tail 3)"
+fi
+if out=$(inC ping -6 -n -c 3 -i 0.3 -W 3 "$L6" 2>&1) && echo "$out" | grep -q '3 received'; then
+	pass ping6
+else
+	fail ping6 "$(echo "$out" | tail -n 3 | tr '\n' '|')"
+fi
+# A host that is not there: no reply is made up.
+if inC ping -n -c 2 -i 0.3 -W 2 198.51.100.77 >/dev/null 2>&1; then
+	fail ping_absent_host_no_reply "198.51.100.77 answered"
+else
+	pass ping_absent_host_no_reply
+fi
+
+if out=$(inC timeout 60 "$PY" "$TB/udpcheck.py" "$L4" 9002 240 2>&1) && [ "$out" = "ok 240" ]; then
+	pass udp4_echo_sizes
+else
+	fail udp4_echo_sizes "$out"
+fi
+if out=$(inC timeout 60 "$PY" "$TB/udpcheck.py" "$L6" 9002 120 2>&1) && [ "$out" = "ok 120" ]; then
+	pass udp6_echo_sizes
+else
+	fail udp6_echo_sizes "$out"
+fi
+if out=$(inC timeout 20 "$PY" "$TB/refused.py" "$L4" 9999 2>&1) && [ "$out" = refused ]; then
+	pass udp_closed_port_refused
+else
+	fail udp_closed_port_refused "$out"
+fi
+# An excluded address is not captured: S does not forward, so nothing answers.
+if out=$(inC timeout 10 "$PY" "$TB/udpcheck.py" 198.51.100.99 9002 1 2>&1); then
+	fail udp_excluded_not_captured "$out"
+else
+	pass udp_excluded_not_captured
+fi
+
+# Without ICMP sockets for the helper's user, the remote's ping command answers.
+inS sysctl -qw net.ipv4.ping_group_range="1 0"
+sluice_stop TERM 5
+sluice_start -r sshhost 198.51.100.0/24
+if sluice_wait_ready "http://$L4/" && out=$(inC ping -n -c 2 -i 0.5 -W 8 "$L4" 2>&1) &&
+	echo "$out" | grep -q '2 received'; then
+	pass ping4_by_command
+else
+	fail ping4_by_command "$(echo "$out" | tail -n 2 | tr '\n' '|'); ${SLUICE_WHY:-$(sluice_log_tail 3)}"
+fi
+sluice_stop TERM 5
+if [ "$SLUICE_RC" = 0 ] && nothing_left; then pass sigterm_nothing_left; else
+	fail sigterm_nothing_left "exit $SLUICE_RC; tuns '$(tuns)', rules $(our_rules | tr '\n' ' '), tables $(nft_table_count)"
+fi
+
+sluice_start -r sshhost 198.51.100.0/24
+if sluice_wait_ready "http://$L4/" && [ -n "$(tuns)" ]; then
+	sluice_stop KILL 2
+	for ((i = 0; i < 50; i++)); do nothing_left && break; sleep 0.1; done
+	if nothing_left; then pass sigkill_nothing_left; else
+		fail sigkill_nothing_left "tuns '$(tuns)', rules $(our_rules | tr '\n' ' '), tables $(nft_table_count)"
+	fi
+else
+	fail sigkill_nothing_left "not ready with a TUN: ${SLUICE_WHY:-no TUN}"
+	sluice_stop KILL 2
+fi
+
+sluice_start --tcp-only -r sshhost 198.51.100.0/24
+if sluice_wait_ready "http://$L4/" && [ -z "$(tuns)" ] && ! inC ping -n -c 1 -W 2 "$L4" >/dev/null 2>&1; then
+	pass tcp_only_no_tun
+else
+	fail tcp_only_no_tun "tuns '$(tuns)'; ${SLUICE_WHY:-}"
+fi
+sluice_stop TERM 5
+
+tb_finish
