@@ -35,16 +35,18 @@ EOF
 inL "$PY" "$TB/udpecho.py" </dev/null >"$TB/udpecho.log" 2>&1 &
 TB_PIDS="$TB_PIDS $!"
 
-# udpcheck.py HOST PORT COUNT: COUNT datagrams of many sizes, each answered
-# with the same bytes; prints "ok N" or what went wrong.
+# udpcheck.py HOST PORT COUNT [TOP]: COUNT datagrams of many sizes (up to
+# TOP bytes), each answered with the same bytes; prints "ok N" or what went
+# wrong.
 cat >"$TB/udpcheck.py" <<'EOF'
 import os, socket, sys
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+top = int(sys.argv[4]) if len(sys.argv) > 4 else 65000
 fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
 s.settimeout(3)
 s.connect((host, port))
-sizes = [0, 1, 2, 100, 512, 1200, 1472, 1473, 4000, 8192, 30000, 65000]
+sizes = [n for n in (0, 1, 2, 100, 512, 1200, 1472, 1473, 4000, 8192, 30000, 65000) if n <= top]
 good = 0
 for i in range(count):
     data = os.urandom(sizes[i % len(sizes)])
@@ -130,6 +132,12 @@ if out=$(inC timeout 60 "$PY" "$TB/udpcheck.py" "$L6" 9002 120 2>&1) && [ "$out"
 else
 	fail udp6_echo_sizes "$out"
 fi
+# Ten thousand at a moderate rate (one in flight at a time), none lost, none changed.
+if out=$(inC timeout 120 "$PY" "$TB/udpcheck.py" "$L4" 9002 10000 1472 2>&1) && [ "$out" = "ok 10000" ]; then
+	pass udp4_ten_thousand
+else
+	fail udp4_ten_thousand "$out"
+fi
 if out=$(inC timeout 20 "$PY" "$TB/refused.py" "$L4" 9999 2>&1) && [ "$out" = refused ]; then
 	pass udp_closed_port_refused
 else
@@ -140,6 +148,28 @@ if out=$(inC timeout 10 "$PY" "$TB/udpcheck.py" 198.51.100.99 9002 1 2>&1); then
 	fail udp_excluded_not_captured "$out"
 else
 	pass udp_excluded_not_captured
+fi
+
+# Fail-closed: S counts UDP for the lan that reaches it from C other than
+# through the tunnel (which brings it as SSH). Nothing while the session is
+# cut and coming back; the same datagrams under --tcp-only (below) are the
+# control that the counter sees them when they leak.
+inS nft -f - <<'EOF'
+table inet tbleak {
+	chain pre {
+		type filter hook prerouting priority -300; policy accept;
+		ip daddr 198.51.100.0/24 meta l4proto udp counter
+	}
+}
+EOF
+leaked() { inS nft list chain inet tbleak pre | grep -o 'packets [0-9]*' | awk '{ print $2 }'; }
+kill_sessions
+inC "$PY" -c 'import socket,time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(50):
+    s.sendto(b"leak?", ("'"$L4"'", 9002)); time.sleep(0.02)' 2>/dev/null
+if [ "$(leaked)" = 0 ] && proc_alive "$SLUICE_PID"; then pass session_down_nothing_leaks; else
+	fail session_down_nothing_leaks "S saw $(leaked) UDP packets for the lan from C"
 fi
 
 # Without ICMP sockets for the helper's user, the remote's ping command answers.
@@ -170,10 +200,16 @@ else
 fi
 
 sluice_start --tcp-only -r sshhost 198.51.100.0/24
+before=$(leaked)
 if sluice_wait_ready "http://$L4/" && [ -z "$(tuns)" ] && ! inC ping -n -c 1 -W 2 "$L4" >/dev/null 2>&1; then
 	pass tcp_only_no_tun
 else
 	fail tcp_only_no_tun "tuns '$(tuns)'; ${SLUICE_WHY:-}"
+fi
+inC "$PY" -c 'import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("'"$L4"'", 9002))'
+if [ "$(leaked)" -gt "$before" ]; then pass leak_counter_sees_uncaptured; else
+	fail leak_counter_sees_uncaptured "the counter stayed at $(leaked): the leak check could not have failed"
 fi
 sluice_stop TERM 5
 
