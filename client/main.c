@@ -576,6 +576,19 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 		v.out = ms.tx_bytes;
 		mux_each_stream(c->s.mux, top_row, &v);
 	}
+	if (c->feat.dgram) {
+		struct dgram_stats us;
+		dgram_get_stats(c->feat.dgram, &us);
+		v.udp = true;
+		v.udp_flows = us.flows;
+		v.udp_dgrams_out = us.tx_dgrams;
+		v.udp_dgrams_in = us.rx_dgrams;
+		v.udp_bytes_out = us.tx_bytes;
+		v.udp_bytes_in = us.rx_bytes;
+		v.udp_dropped = us.dropped;
+		v.pings = us.echoes;
+		v.ping_replies = us.echo_replies;
+	}
 	if (c->s.up && c->s.direct) {
 		struct direct_stats ds;
 		direct_get_stats(c->s.direct, &ds);

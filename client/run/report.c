@@ -119,6 +119,16 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		status_human(v->rate_in, h[3], sizeof(h[3]));
 		put(&o, "\n  connections: %zu open; out %s (%s/s), in %s (%s/s)\n", v->conns, h[0],
 		    h[1], h[2], h[3]);
+		if (v->udp) {
+			status_human(v->udp_bytes_out, h[0], sizeof(h[0]));
+			status_human(v->udp_bytes_in, h[1], sizeof(h[1]));
+			put(&o,
+			    "  udp: %zu flow%s; out %" PRIu64 " datagrams (%s), in %" PRIu64
+			    " (%s); %" PRIu64 " dropped; ping: %" PRIu64 " sent, %" PRIu64
+			    " answered\n",
+			    v->udp_flows, v->udp_flows == 1 ? "" : "s", v->udp_dgrams_out, h[0],
+			    v->udp_dgrams_in, h[1], v->udp_dropped, v->pings, v->ping_replies);
+		}
 		if (v->direct)
 			put(&o,
 			    "  relayed by ssh (--direct): %zu open; %" PRIu64 " opened, %" PRIu64
@@ -167,6 +177,12 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		    i ? ", " : "", a, v->top[i].dst.port, v->top[i].out, v->top[i].in,
 		    v->top[i].age_s);
 	}
-	put(&o, "]}");
+	put(&o,
+	    "], \"udp\": %s, \"udp_flows\": %zu, \"udp_datagrams_out\": %" PRIu64
+	    ", \"udp_datagrams_in\": %" PRIu64 ", \"udp_bytes_out\": %" PRIu64
+	    ", \"udp_bytes_in\": %" PRIu64 ", \"udp_dropped\": %" PRIu64 ", \"pings\": %" PRIu64
+	    ", \"ping_replies\": %" PRIu64 "}",
+	    v->udp ? "true" : "false", v->udp_flows, v->udp_dgrams_out, v->udp_dgrams_in,
+	    v->udp_bytes_out, v->udp_bytes_in, v->udp_dropped, v->pings, v->ping_replies);
 	return o.off;
 }

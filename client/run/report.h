@@ -37,7 +37,11 @@ struct report_view {
 	size_t direct_open; /* handed to ssh and still open */
 	uint64_t direct_opened, direct_refused, direct_fell_back; /* this session */
 	uint64_t out, in, rate_out, rate_in; /* bytes, and bytes per second lately */
-	struct report_conn top[REPORT_TOP];  /* by bytes, most first */
+	bool udp;			     /* UDP and ping go through the tunnel */
+	size_t udp_flows;
+	uint64_t udp_dgrams_out, udp_dgrams_in, udp_bytes_out, udp_bytes_in;
+	uint64_t pings, ping_replies, udp_dropped;
+	struct report_conn top[REPORT_TOP]; /* by bytes, most first */
 	size_t n_top;
 };
 

@@ -16,6 +16,7 @@ command -v ping >/dev/null || {
 	exit 1
 }
 tb_up
+BIG_SHA=$(tb_make_file big.bin $((16 << 20))) || tb_die "cannot write big.bin"
 
 # A UDP echo server in L on both families: it returns each datagram as it came.
 cat >"$TB/udpecho.py" <<'EOF'
@@ -148,6 +149,41 @@ if out=$(inC timeout 10 "$PY" "$TB/udpcheck.py" 198.51.100.99 9002 1 2>&1); then
 	fail udp_excluded_not_captured "$out"
 else
 	pass udp_excluded_not_captured
+fi
+
+# A local flood of UDP at a routed address (for 4 s, as fast as one core
+# sends) costs datagrams, not the tunnel: a TCP download beside it arrives
+# whole and the session stays up.
+inC "$PY" -c 'import os, socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+data, end = os.urandom(1400), time.time() + 4
+while time.time() < end:
+    try:
+        s.sendto(data, ("'"$L4"'", 9003))
+    except OSError:
+        pass' &
+FLOOD=$!
+TB_PIDS="$TB_PIDS $FLOOD"
+got=$(inC curl -sS --max-time 60 "http://$L4/big.bin" | sha256sum | cut -d' ' -f1)
+wait "$FLOOD" 2>/dev/null
+tb_forget "$FLOOD"
+if [ "$got" = "$BIG_SHA" ] && proc_alive "$SLUICE_PID" && ! grep -q "session .*down\|reconnecting" "$SLUICE_LOG"; then
+	pass flood_spares_tcp
+else
+	fail flood_spares_tcp "download $got (want $BIG_SHA); $(sluice_log_tail 3)"
+fi
+
+# --status counts them: flows, datagrams each way, pings and their replies.
+st=$(inC "$SLUICE" --status --json 2>/dev/null)
+if echo "$st" | "$PY" -c 'import json, sys
+s = json.load(sys.stdin)[0]
+ok = s["udp"] and s["udp_flows"] >= 1 and s["udp_datagrams_in"] >= 10000 and s["udp_datagrams_out"] >= s["udp_datagrams_in"] and s["pings"] >= 6 and s["ping_replies"] >= 6
+sys.exit(0 if ok else 1)'; then
+	pass status_counts_udp
+else
+	fail status_counts_udp "$(echo "$st" | tr '
+' ' ' | cut -c1-400)"
 fi
 
 # Fail-closed: S counts UDP for the lan that reaches it from C other than
