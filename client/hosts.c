@@ -675,25 +675,44 @@ out:
 	return r;
 }
 
-int hosts_sweep(const char *path)
+/*
+ * The file's real path into real (symlinks followed, so a link is never
+ * replaced by a file), *slash at its last '/', and its directory open.
+ * Returns the directory's fd or -errno.
+ */
+static int resolve_dir(const char *path, char real[PATH_MAX], char **slash)
 {
-	char real[PATH_MAX], *slash;
-	struct dirent *de;
-	struct stat st;
-	int n = 0;
-	DIR *d;
+	int dfd;
 
 	if (!path)
 		return -EINVAL;
 	if (!realpath(path, real))
 		return -errno;
-	slash = strrchr(real, '/');
-	if (!slash)
-		return -EINVAL;
-	slash[slash == real] = '\0'; /* "/hosts" leaves "/" */
-	d = opendir(real);
-	if (!d)
-		return -errno;
+	*slash = strrchr(real, '/');
+	if (!*slash)
+		return -EINVAL; /* realpath always gives an absolute path */
+	**slash = '\0';
+	dfd = open(*slash == real ? "/" : real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	**slash = '/';
+	return dfd < 0 ? -errno : dfd;
+}
+
+int hosts_sweep(const char *path)
+{
+	char real[PATH_MAX], *slash;
+	struct dirent *de;
+	struct stat st;
+	int n = 0, dfd = resolve_dir(path, real, &slash);
+	DIR *d;
+
+	if (dfd < 0)
+		return dfd;
+	d = fdopendir(dfd);
+	if (!d) {
+		n = -errno;
+		close(dfd);
+		return n;
+	}
 	while ((de = readdir(d))) {
 		if (!tmp_name_ours(de->d_name))
 			continue;
@@ -716,18 +735,9 @@ static int update(const char *path, const struct hosts_owner *own, struct hosts_
 	struct stat st;
 	int fd = -1, dfd = -1, r = 0, tries;
 
-	if (!path)
-		return -EINVAL;
-	if (!realpath(path, real))
-		return -errno;
-	slash = strrchr(real, '/');
-	if (!slash)
-		return -EINVAL; /* realpath always gives an absolute path */
-	*slash = '\0';
-	dfd = open(slash == real ? "/" : real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	*slash = '/';
+	dfd = resolve_dir(path, real, &slash);
 	if (dfd < 0)
-		return -errno;
+		return dfd;
 
 	for (tries = 0; tries < RACE_RETRIES; tries++) {
 		free(old);

@@ -505,6 +505,21 @@ out:
 	return ret;
 }
 
+/* -l USER and -p PORT as the query has them (port_s: 8 bytes the argv may point into). */
+static int put_user_port(char **argv, int argc, const struct sshconf_query *q, char *port_s)
+{
+	if (q->user) {
+		argv[argc++] = "-l";
+		argv[argc++] = (char *)q->user;
+	}
+	if (q->port) {
+		snprintf(port_s, 8, "%u", (unsigned)q->port);
+		argv[argc++] = "-p";
+		argv[argc++] = port_s;
+	}
+	return argc;
+}
+
 /*
  * Run `ssh -G` and collect what it prints. -ENOENT means there is no ssh
  * to ask; any other failure is ssh's verdict on the config, in why.
@@ -526,15 +541,7 @@ static int run_ssh_g(const struct sshconf_query *q, char **text, char *why, size
 		argv[argc++] = "-F";
 		argv[argc++] = (char *)q->config;
 	}
-	if (q->user) {
-		argv[argc++] = "-l";
-		argv[argc++] = (char *)q->user;
-	}
-	if (q->port) {
-		snprintf(port_s, sizeof(port_s), "%u", (unsigned)q->port);
-		argv[argc++] = "-p";
-		argv[argc++] = port_s;
-	}
+	argc = put_user_port(argv, argc, q, port_s);
 	/* ssh gives them precedence over the config file and rejects unknown keys itself. */
 	for (size_t i = 0; i < q->n_options; i++) {
 		argv[argc++] = "-o";
@@ -579,15 +586,7 @@ static int run_cmd_g(const char *cmd, const struct sshconf_query *q, char **text
 	argv[argc++] = script;
 	argv[argc++] = "sluice-ssh-g";
 	argv[argc++] = "-G";
-	if (q->user) {
-		argv[argc++] = "-l";
-		argv[argc++] = (char *)q->user;
-	}
-	if (q->port) {
-		snprintf(port_s, sizeof(port_s), "%u", (unsigned)q->port);
-		argv[argc++] = "-p";
-		argv[argc++] = port_s;
-	}
+	argc = put_user_port(argv, argc, q, port_s);
 	argv[argc++] = "--";
 	argv[argc++] = (char *)q->host;
 	argv[argc] = NULL;
