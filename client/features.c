@@ -193,6 +193,58 @@ uint32_t features_wanted(const struct opts *o)
 	       (o->dns ? WIRE_F_DNS : 0) | (o->tcp_only ? 0 : WIRE_F_UDP);
 }
 
+/* "192.0.2.1 port 40000 -> 198.51.100.2 port 53", brackets around IPv6. */
+static void flow_text(const struct dgram_flow *f, char *buf, size_t len)
+{
+	int fam = f->version == 4 ? AF_INET : AF_INET6;
+	char s[INET6_ADDRSTRLEN] = "?", d[INET6_ADDRSTRLEN] = "?";
+	const char *l = fam == AF_INET6 ? "[" : "", *r = fam == AF_INET6 ? "]" : "";
+
+	inet_ntop(fam, f->src, s, sizeof(s));
+	inet_ntop(fam, f->dst, d, sizeof(d));
+	snprintf(buf, len, "%s%s%s port %u -> %s%s%s port %u", l, s, r, f->sport, l, d, r,
+		 f->dport);
+}
+
+/* -v: one line per UDP flow as it ends, as for connections. */
+static void flow_ended(void *arg, const struct dgram_flow *f, enum dgram_end why, int64_t now_ms)
+{
+	static const char *const how[] = {"idle", "table full", "closed by the remote"};
+	char t[160];
+
+	if (log_verbosity < LOG_DEBUG)
+		return;
+	flow_text(f, t, sizeof(t));
+	log_debug("udp %s ended (%s): %" PRIu64 " datagrams (%" PRIu64 " bytes) out, %" PRIu64
+		  " (%" PRIu64 " bytes) in",
+		  t, how[why], f->tx_dgrams, f->tx_bytes, f->rx_dgrams, f->rx_bytes);
+}
+
+static void flow_row(void *arg, const struct dgram_flow *f)
+{
+	size_t *lines = arg;
+	char t[160];
+
+	if ((*lines)++ >= FEATURES_TABLE_MAX)
+		return;
+	flow_text(f, t, sizeof(t));
+	log_info("  udp %s: %" PRIu64 " datagrams (%" PRIu64 " bytes) out, %" PRIu64 " (%" PRIu64
+		 " bytes) in",
+		 t, f->tx_dgrams, f->tx_bytes, f->rx_dgrams, f->rx_bytes);
+}
+
+void features_udp_table(const struct features *sv)
+{
+	size_t lines = 0, n;
+
+	if (!sv->dgram)
+		return;
+	log_info("%zu UDP flow%s:", sv->dgram->st.flows, sv->dgram->st.flows == 1 ? "" : "s");
+	n = dgram_each_flow(sv->dgram, flow_row, &lines);
+	if (n > FEATURES_TABLE_MAX)
+		log_info("  ... and %zu more", n - FEATURES_TABLE_MAX);
+}
+
 int features_datagrams(struct features *sv, struct evloop *loop, int fd)
 {
 	int ret;
@@ -209,6 +261,7 @@ int features_datagrams(struct features *sv, struct evloop *loop, int fd)
 		sv->dgram = NULL;
 		return ret;
 	}
+	sv->dgram->ended = flow_ended;
 	if (sv->mux && (sv->features & WIRE_F_UDP))
 		dgram_attach(sv->dgram, sv->mux);
 	return 0;

@@ -64,6 +64,10 @@ int features_start(struct features *sv, struct evloop *loop, struct mux *mux, ui
  */
 int features_datagrams(struct features *sv, struct evloop *loop, int fd);
 
+/* SIGUSR1: the UDP flows, one line each (at most FEATURES_TABLE_MAX), into the log. */
+#define FEATURES_TABLE_MAX 1000
+void features_udp_table(const struct features *sv);
+
 /* A stream-0 frame for us (from mux_ops.ctl): 0, or -EPROTO for one that was not asked for. */
 int features_ctl(struct features *sv, const struct wire_frame *f);
 

@@ -533,6 +533,7 @@ static void client_table(struct client *c)
 	n = mux_each_stream(c->s.mux, table_row, c);
 	if (n > TABLE_LINES_MAX)
 		log_info("  ... and %zu more", n - TABLE_LINES_MAX);
+	features_udp_table(&c->feat);
 }
 
 static void top_row(void *arg, uint32_t id, const struct wire_open *dst,

@@ -86,6 +86,12 @@ static void send_close(struct dgram *d, uint32_t id)
 		(void)mux_send_ctl(d->mux, d->frame, n);
 }
 
+static void flow_end(struct dgram *d, size_t slot, enum dgram_end why)
+{
+	if (d->ended && d->flows[slot].id)
+		d->ended(d->ended_arg, &d->flows[slot], why, now(d));
+}
+
 static void flow_free(struct dgram *d, size_t slot, bool tell)
 {
 	struct dgram_flow *f = &d->flows[slot];
@@ -115,6 +121,7 @@ static struct dgram_flow *flow_get(struct dgram *d, const struct ippkt *p, int64
 		for (slot = 1; slot < DGRAM_FLOWS_MAX; slot++)
 			if (d->flows[slot].last_ms < d->flows[oldest].last_ms)
 				oldest = slot;
+		flow_end(d, oldest, DGRAM_END_FULL);
 		flow_free(d, oldest, true);
 	}
 	slot = d->free_slots[--d->n_free];
@@ -460,8 +467,10 @@ int dgram_frame(struct dgram *d, const struct wire_frame *fr)
 		return 0;
 	case WIRE_UDP_CLOSE:
 		f = flow_by_id(d, fr->stream);
-		if (f)
+		if (f) {
+			flow_end(d, id_slot(fr->stream), DGRAM_END_REMOTE);
 			flow_free(d, id_slot(fr->stream), false);
+		}
 		return 0;
 	case WIRE_ECHO:
 		return echo_reply(d, fr);
@@ -481,8 +490,10 @@ void dgram_expire(struct dgram *d)
 	for (i = 0; i < DGRAM_FLOWS_MAX; i++) {
 		struct dgram_flow *f = &d->flows[i];
 
-		if (f->id && t - f->last_ms >= (f->answered ? DGRAM_ANSWERED_MS : DGRAM_IDLE_MS))
+		if (f->id && t - f->last_ms >= (f->answered ? DGRAM_ANSWERED_MS : DGRAM_IDLE_MS)) {
+			flow_end(d, i, DGRAM_END_IDLE);
 			flow_free(d, i, true);
+		}
 	}
 	for (i = 0; i < DGRAM_ECHOES_MAX; i++)
 		if (d->echoes[i].id && t - d->echoes[i].sent_ms >= DGRAM_ECHO_WAIT_MS)
@@ -492,4 +503,15 @@ void dgram_expire(struct dgram *d)
 void dgram_get_stats(const struct dgram *d, struct dgram_stats *st)
 {
 	*st = d->st;
+}
+
+size_t dgram_each_flow(const struct dgram *d, void (*cb)(void *arg, const struct dgram_flow *f),
+		       void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < DGRAM_FLOWS_MAX; i++)
+		if (d->flows[i].id)
+			cb(arg, &d->flows[i]);
+	return d->st.flows;
 }

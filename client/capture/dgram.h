@@ -59,8 +59,14 @@ struct dgram_stats {
 	uint64_t errors;      /* ICMP errors written for what the remote reported */
 };
 
+/* Why a flow ended, for the -v line. */
+enum dgram_end { DGRAM_END_IDLE, DGRAM_END_FULL, DGRAM_END_REMOTE };
+
 struct dgram {
 	struct ev_io io; /* the TUN */
+	/* A flow ended (not on detach or close, where they all go): -v's line. NULL: none. */
+	void (*ended)(void *arg, const struct dgram_flow *f, enum dgram_end why, int64_t now_ms);
+	void *ended_arg;
 	struct evloop *loop;
 	struct mux *mux;	 /* NULL while the session is down */
 	int64_t (*now_ms)(void); /* the clock; tests set their own */
@@ -101,5 +107,9 @@ void dgram_expire(struct dgram *d);
 void dgram_packet(struct dgram *d, const uint8_t *pkt, size_t len);
 
 void dgram_get_stats(const struct dgram *d, struct dgram_stats *st);
+
+/* Call cb for each open flow (SIGUSR1's table). Returns how many there are. */
+size_t dgram_each_flow(const struct dgram *d, void (*cb)(void *arg, const struct dgram_flow *f),
+		       void *arg);
 
 #endif

@@ -186,6 +186,15 @@ else
 ' ' ' | cut -c1-400)"
 fi
 
+# SIGUSR1 lists the UDP flows beside the connections.
+kill -USR1 "$SLUICE_PID"
+for ((i = 0; i < 30; i++)); do grep -q "UDP flow" "$SLUICE_LOG" && break; sleep 0.1; done
+if grep -q "UDP flow" "$SLUICE_LOG" && grep -Eq "udp 192\.0\.2\.1 port [0-9]+ -> $L4 port 9002: [0-9]+ datagrams" "$SLUICE_LOG"; then
+	pass sigusr1_lists_udp_flows
+else
+	fail sigusr1_lists_udp_flows "$(grep -i udp "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+fi
+
 # Fail-closed: S counts UDP for the lan that reaches it from C other than
 # through the tunnel (which brings it as SSH). Nothing while the session is
 # cut and coming back; the same datagrams under --tcp-only (below) are the

@@ -21,6 +21,12 @@
 #include "t.h"
 
 static int64_t fake_now;
+static int ended[3];
+
+static void on_ended(void *arg, const struct dgram_flow *f, enum dgram_end why, int64_t now_ms)
+{
+	ended[why]++;
+}
 static int64_t clock_fake(void)
 {
 	return fake_now;
@@ -45,6 +51,8 @@ static void fix_up(struct fix *x)
 	x->app = sv[1];
 	CHECK_EQ_INT(dgram_init(x->d, &x->loop, sv[0]), 0);
 	x->d->now_ms = clock_fake;
+	x->d->ended = on_ended;
+	memset(ended, 0, sizeof(ended));
 	fake_now = 1000000;
 	dgram_attach(x->d, x->mux);
 }
@@ -262,6 +270,16 @@ static void test_expiry(void)
 	f = next_frame(&x);
 	CHECK(f.type == WIRE_UDP_CLOSE && f.stream == talked);
 	CHECK_EQ_INT(x.d->st.flows, 0);
+	CHECK_EQ_INT(ended[DGRAM_END_IDLE], 2);
+	/* The helper's CLOSE ends a flow without an answering CLOSE. */
+	kernel_sends(&x, &p);
+	quiet = next_frame(&x).stream;
+	n = wire_put_udp_close(frame, sizeof(frame), quiet);
+	wire_parse(frame, n, &f);
+	CHECK_EQ_INT(dgram_frame(x.d, &f), 0);
+	CHECK_EQ_INT(ended[DGRAM_END_REMOTE], 1);
+	CHECK_EQ_INT(x.d->st.flows, 0);
+	CHECK_EQ_INT(next_frame(&x).type, 0);
 	fix_down(&x);
 }
 
@@ -301,6 +319,7 @@ static void test_table_full(void)
 	f = next_frame(&x);
 	CHECK(f.type == WIRE_UDP && f.stream != first);
 	CHECK_EQ_INT(x.d->st.flows, DGRAM_FLOWS_MAX);
+	CHECK_EQ_INT(ended[DGRAM_END_FULL], 1);
 	fix_down(&x);
 }
 
