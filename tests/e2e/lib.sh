@@ -442,7 +442,7 @@ sluice_alive_or_end() {
 }
 
 # The start-up progress lines: one per step, ending with "ready:".
-PROGRESS_RE='^sluice: (privileged part started|resolving |connecting to |authenticating as |authenticated by |remote helper for .*: cached|uploading the remote helper for |rules installed: |ready: )'
+PROGRESS_RE='^sluice: (privileged part started|resolving |connecting to |authenticating as |authenticated by |remote helper for .*: cached|uploading the remote helper for |rules installed: |UDP and ping through the tunnel, by |ready: )'
 
 # sluice_ends_clean: the closing cases of a load suite. log_clean: nothing
 # but the start-up progress lines in the log; clean_exit: SIGTERM gives 0 and no
