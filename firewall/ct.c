@@ -75,7 +75,7 @@ bool ct_decide(const struct ct_entry *e, const struct fw_spec *spec, enum ct_whi
 	       const struct ct_sock *socks, size_t n_socks)
 {
 	size_t i, len = addr_len(e->family);
-	bool mine = false, theirs = false;
+	bool mine = false;
 
 	if (e->family != AF_INET && e->family != AF_INET6)
 		return false;
@@ -113,11 +113,13 @@ bool ct_decide(const struct ct_entry *e, const struct fw_spec *spec, enum ct_whi
 			continue;
 		if (k->uid == owner->uid)
 			mine = true;
-		else
-			theirs = true;
 	}
-	/* No owned socket left: the flow is dead, and deleting its entry cuts no one. */
-	return mine || !theirs;
+	/*
+	 * Only a flow the caller's own socket holds now. "No socket" cannot be
+	 * told from "a socket made after the list was read", which another
+	 * user's new flow would be: such entries are left to time out.
+	 */
+	return mine;
 }
 
 static void read_local(struct ct_scan *s)
@@ -293,7 +295,7 @@ int ct_flush(const struct fw_spec *spec, enum ct_which which, const struct ct_ow
 	s->which = which;
 	s->owner = owner;
 	read_local(s);
-	/* Sockets before entries: a flow that opens in between has no entry to lose yet. */
+	/* With an owner only entries its own sockets hold go, whatever opens meanwhile. */
 	if (owner && (ret = ct_socks_read(&s->socks, &s->n_socks)) < 0)
 		goto out;
 	s->found = calloc(CT_MAX, sizeof(*s->found));

@@ -55,9 +55,10 @@ struct ct_sock {
 /*
  * Whether entry e is one of `which` that the caller may delete: redirected
  * to this machine, to spec's networks, and not to a local destination but
- * spec's nameservers (an admin's own redirect of a local port is never ours). With owner, also a
- * flow of a local socket that is owner's, or whose socket is gone (a dead
- * flow cuts no one); never forwarded traffic or another user's socket.
+ * spec's nameservers (an admin's own redirect of a local port is never ours). With owner, only
+ * a flow of a local socket that is owner's now: never forwarded traffic,
+ * another user's socket, or a flow with no owned socket (it may be one
+ * whose socket was made after socks was read).
  * local: this machine's addresses besides loopback; socks: its TCP sockets.
  */
 bool ct_decide(const struct ct_entry *e, const struct fw_spec *spec, enum ct_which which,

@@ -137,17 +137,22 @@ static void test_confined_by_socket_owner(void)
 	/* The caller's own socket. */
 	k[0] = sock(&e, 1000, true);
 	CHECK(decide(&e, CT_STALE, &me, k, 1));
-	/* No socket left, or only TIME_WAIT (no owner): a dead flow. */
-	CHECK(decide(&e, CT_STALE, &me, NULL, 0));
+	/*
+	 * No socket, or only TIME_WAIT (no owner): not provably the caller's
+	 * (another user's flow whose socket came after the list), so kept.
+	 */
+	CHECK(!decide(&e, CT_STALE, &me, NULL, 0));
 	k[0] = sock(&e, 0, false);
-	CHECK(decide(&e, CT_STALE, &me, k, 1));
-	/* A socket of the same ports elsewhere is not this flow's. */
-	k[0] = sock(&e, 1001, true);
+	CHECK(!decide(&e, CT_STALE, &me, k, 1));
+	/* A socket of the same ports elsewhere is not this flow's; the caller's own is. */
+	k[0] = sock(&e, 1000, true);
 	k[0].dport = 81;
-	k[1] = sock(&e, 1001, true);
+	k[1] = sock(&e, 1000, true);
 	k[1].dst[3] = 10;
-	k[2] = sock(&e, 1001, true);
+	k[2] = sock(&e, 1000, true);
 	k[2].family = AF_INET6;
+	CHECK(!decide(&e, CT_STALE, &me, k, 3));
+	k[2] = sock(&e, 1000, true);
 	CHECK(decide(&e, CT_STALE, &me, k, 3));
 	/* Root's socket is not the user's either. */
 	k[0] = sock(&e, 0, true);
