@@ -292,11 +292,17 @@ void instance_free(struct instance *in)
 	memset(&in->spec, 0, sizeof(in->spec));
 }
 
-/* --user for two uids, or --group for two gids, never meet, unless both take forwarded traffic. */
+/*
+ * --user for two uids, or --group for two gids, never meet, unless both
+ * take forwarded traffic. A tunnel held to one user's sockets gives way to
+ * one that is not: it only ever loses that user's own traffic to it.
+ */
 static bool owners_meet(const struct fw_spec *a, const struct fw_spec *b)
 {
 	if (a->prerouting && b->prerouting)
 		return true;
+	if (!a->by_uid && b->by_uid)
+		return false;
 	return !(a->by_uid && b->by_uid && a->uid != b->uid) &&
 	       !(a->by_gid && b->by_gid && a->gid != b->gid);
 }
@@ -386,7 +392,7 @@ int instances_lock(const char *dir, int *fd)
 
 bool instances_part_alive(uint32_t pid)
 {
-	char path[64], buf[64];
+	char path[64], buf[4096];
 	struct stat st;
 	ssize_t n;
 	int fd;

@@ -20,10 +20,12 @@
 
 #include "../../firewall/fw.h"
 
-#define INSTANCES_DIR	    "/run/sluice/instances"
-#define INSTANCE_LABEL_MAX  128
-#define INSTANCE_SUBNETS    (2 * 8192 + 64) /* includes, excludes and nameservers */
-#define INSTANCE_RECORD_MAX (64 + INSTANCE_LABEL_MAX + INSTANCE_SUBNETS * 48)
+#define INSTANCES_DIR	   "/run/sluice/instances"
+#define INSTANCE_LABEL_MAX 128
+#define INSTANCE_SUBNETS   (2 * 8192 + 64) /* includes, excludes and nameservers */
+/* The header's lines, then at most 55 bytes a subnet ("inc 6 " 32 hex digits " 128 65535 65535\n").
+ */
+#define INSTANCE_RECORD_MAX (512 + INSTANCE_LABEL_MAX + INSTANCE_SUBNETS * 56)
 
 struct instance {
 	uint32_t part;	/* the privileged part's pid: the record's name */
@@ -50,6 +52,9 @@ void instance_free(struct instance *in);
  * of each that share addresses and ports, where neither tunnel excludes
  * that share; unless their owners cannot meet (--user for two different
  * uids, or --group for two different gids, and not both in router mode).
+ * Asymmetric: b held to one user's sockets (--user) never blocks a, which
+ * is not, so a user's tunnel cannot keep root's or everyone's from
+ * starting; a, held to one user's, is refused where b captures everyone's.
  * *where gets a network of a that b captures too.
  */
 bool instance_overlap(const struct fw_spec *a, const struct fw_spec *b, struct subnet *where);

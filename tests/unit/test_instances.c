@@ -161,6 +161,8 @@ static void test_overlap(void)
 	b.by_uid = false;
 	b.uid = 0;
 	CHECK(instance_overlap(&a, &b, &where));
+	/* ... but a user's own tunnel never keeps everyone's (root's) from starting. */
+	CHECK(!instance_overlap(&b, &a, &where));
 	/* ... and so do two routers' forwarded traffic, whoever's sockets. */
 	b.by_uid = true;
 	b.uid = 1001;
