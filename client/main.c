@@ -364,6 +364,13 @@ static int client_grant(struct client *c)
 		log_err("reading /etc/resolv.conf: %s", strerror(-ret));
 		return ret;
 	}
+	if (c->o.auto_hosts && priv_grant_hosts(&g, &why) < 0) {
+		log_err(
+		    "-H: %s needs root, or the admin's --all-users sudo line: ask an admin for "
+		    "what `sluice --sudoers-user USER --all-users` prints, then add --all-users",
+		    why);
+		return -EPERM;
+	}
 	if (confined && c->o.by_gid && !in_group(c->o.gid)) {
 		log_err("--group %u: you are not in that group, and the sudo line captures only "
 			"your own connections: run sluice as root, or ask an admin for the line "

@@ -55,6 +55,12 @@ static bool ns_allowed(const struct priv_grant *g, const struct subnet *ns)
 	return false;
 }
 
+int priv_grant_hosts(const struct priv_grant *g, const char **why)
+{
+	*why = g->confined ? "writing /etc/hosts (-H), which every user's name lookups read" : NULL;
+	return *why ? -EPERM : 0;
+}
+
 int priv_grant_check(const struct priv_grant *g, const struct fw_spec *spec, const char **why)
 {
 	size_t i;

@@ -6,7 +6,8 @@
  * comes before the SSH login, as one line that says what to do.
  *
  * A caller that is not root holds the default sudo line: it may capture
- * its own sockets' traffic and nothing else. Root, or a caller the admin
+ * its own sockets' traffic and nothing else, so it may not write host
+ * lines either (every user's lookups read /etc/hosts). Root, or a caller the admin
  * gave the --all-users line, may capture anyone's, as before. Only a
  * caller that is not root has its nameservers checked: a user may capture
  * DNS only to the machine's own resolvers.
@@ -37,6 +38,9 @@ struct priv_grant {
  * missing file is no nameservers, not an error).
  */
 int priv_grant_for(struct priv_grant *g, uint32_t uid, bool all_users, const char *resolv_path);
+
+/* Whether g allows host lines (-H). 0, or -EPERM with *why set. */
+int priv_grant_hosts(const struct priv_grant *g, const char **why);
 
 /*
  * Whether spec stays inside g. Returns 0, or with *why set to a phrase

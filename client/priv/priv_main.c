@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -556,19 +557,42 @@ static int slot_take(struct priv_slot *slot, uid_t uid)
 }
 
 /*
- * Who is asking: the kernel recorded the uid of whoever made the socket on
- * stdin, so neither the environment nor anything the caller says counts.
- * A channel that is not such a socket names no one, and is refused.
+ * Who is asking: the kernel recorded the uid of whoever made the socket
+ * pair on stdin, so nothing the caller says counts (sudo's SUDO_UID may
+ * only refuse, never grant). A channel that is not such a pair names no
+ * one, and is refused.
  */
 static int caller(uint32_t *uid, uint32_t *pid)
 {
+	struct sockaddr_un me, peer;
+	socklen_t len = sizeof(int), mlen = sizeof(me), plen = sizeof(peer);
 	struct ucred cr;
-	socklen_t len = sizeof(cr);
+	int dom = 0, type = 0;
+	const char *sudo_uid = getenv("SUDO_UID");
 
+	/*
+	 * Only an unnamed stream pair counts, as socketpair() makes it: on a
+	 * socket connected to a listener (a root daemon's, say) SO_PEERCRED
+	 * names the listener, and on any other kind it names no one.
+	 */
+	if (getsockopt(0, SOL_SOCKET, SO_DOMAIN, &dom, &len) < 0 ||
+	    getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return -errno;
+	if (dom != AF_UNIX || type != SOCK_STREAM)
+		return -ENOTSOCK;
+	if (getsockname(0, (struct sockaddr *)&me, &mlen) < 0 ||
+	    getpeername(0, (struct sockaddr *)&peer, &plen) < 0)
+		return -errno;
+	if (mlen != sizeof(sa_family_t) || plen != sizeof(sa_family_t))
+		return -EADDRINUSE;
+	len = sizeof(cr);
 	if (getsockopt(0, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return -errno;
-	if (len != sizeof(cr))
+	if (len != sizeof(cr) || cr.pid <= 0)
 		return -EPROTO;
+	/* Through sudo, the pair's maker must be who ran sudo. */
+	if (sudo_uid && strtoul(sudo_uid, NULL, 10) != cr.uid)
+		return -EPERM;
 	*uid = cr.uid;
 	*pid = (uint32_t)cr.pid;
 	return 0;
@@ -601,8 +625,10 @@ int priv_main(bool all_users)
 	}
 	ret = caller(&uid, &real.self.pid);
 	if (ret < 0) {
-		log_err("stdin is not a socket made by sluice, so the caller is unknown: %s",
-			strerror(-ret));
+		log_err("stdin is not the socket pair sluice made, so the caller is unknown: %s",
+			ret == -EADDRINUSE ? "it is a named socket"
+			: ret == -EPERM	   ? "its maker is not who ran sudo"
+					   : strerror(-ret));
 		goto out;
 	}
 	ret = priv_grant_for(&grant, uid, all_users, "/etc/resolv.conf");

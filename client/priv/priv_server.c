@@ -150,6 +150,9 @@ static int do_hosts(struct priv_server *s, struct priv_msg *m, uint8_t *shadowed
 
 	if (!s->installed)
 		return -ENOENT;
+	ret = priv_grant_hosts(&s->grant, &s->why);
+	if (ret < 0)
+		return ret;
 	for (i = 0; i < m->n_hosts; i++)
 		if (host_refused(s, &m->hosts[i]))
 			return -EPERM;

@@ -121,6 +121,13 @@ mode, cmd = sys.argv[1], sys.argv[2:]
 if mode == "pipe":
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     rd, wr = p.stdout, p.stdin
+elif mode == "named":
+    # A socket connected to root's listener: its SO_PEERCRED names root.
+    a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    a.connect(sys.argv[2])
+    cmd = sys.argv[3:]
+    p = subprocess.Popen(cmd, stdin=a, stdout=a)
+    rd = wr = a.makefile("rwb")
 else:
     a, b = socket.socketpair()
     p = subprocess.Popen(cmd, stdin=b, stdout=b)
@@ -149,7 +156,7 @@ else:
         out.append("%d:%d" % (rep[1], struct.unpack(">i", rep[2:6])[0]))
     print(" ".join(out))
 wr.close()
-if mode != "pipe":
+if mode not in ("pipe", "named"):
     a.close()
 print("exit", p.wait())
 EOF
@@ -171,6 +178,30 @@ if [ "$out" = "$(printf '\nexit 1')" ] && grep -q "caller is unknown" "$TB/pipe.
 else
 	fail part_refuses_unknown_caller "got '$(echo "$out" | tr '\n' '|')': $(tr '\n' '|' <"$TB/pipe.err")"
 fi
+# Nor does a socket connected to someone else's listener: SO_PEERCRED would
+# name the listener's owner (root here), not the user.
+"$PY" -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4)
+import os; os.chmod(sys.argv[1], 0o777)
+conns = []
+end = time.time() + 30
+s.settimeout(1)
+while time.time() < end:
+    try:
+        conns.append(s.accept()[0])
+    except socket.timeout:
+        pass' "$TB/rootlisten.sock" &
+LISTENER=$!
+TB_PIDS="$TB_PIDS $LISTENER"
+for ((i = 0; i < 50; i++)); do [ -S "$TB/rootlisten.sock" ] && break; sleep 0.1; done
+out=$(asU "$PY" "$TB/privproto.py" named "$TB/rootlisten.sock" sudo -n "$BINDIR/sluice" --privileged 2>"$TB/named.err")
+if [ "$out" = "$(printf '\nexit 1')" ] && grep -q "caller is unknown: it is a named socket" "$TB/named.err"; then
+	pass part_refuses_named_socket
+else
+	fail part_refuses_named_socket "got '$(echo "$out" | tr '\n' '|')': $(tr '\n' '|' <"$TB/named.err")"
+fi
+kill "$LISTENER" 2>/dev/null
 refused=""
 for args in "-V" "--privileged -V" "--privileged --privileged" "-e id -r x 192.0.2.0/24" \
 	"-r sshhost 198.51.100.0/24" "--privileged --all-users" "--all-users --privileged" ""; do
@@ -239,7 +270,7 @@ asUcurl() { inC $USETPRIV curl "$@"; }
 asNobody() { inC setpriv --reuid=65534 --regid=65534 --clear-groups curl "$@"; }
 
 TB_CURL_AS=$USETPRIV
-usluice_start -r sshhost -H -v 198.51.100.0/24
+usluice_start -r sshhost -v 198.51.100.0/24
 if sluice_wait_ready "http://$L4/"; then pass user_start; else
 	fail user_start "$SLUICE_WHY"
 	tb_finish
@@ -306,7 +337,6 @@ else
 	fail one_small_root_process "root sluice processes: $(echo "$roots" | tr '\n' '|'); CapEff '$caps' (want CAP_NET_ADMIN alone)"
 fi
 echo "# the root part: $roots (RSS in KiB)"
-if poll 20 added >/dev/null; then pass user_hosts_line; else fail user_hosts_line "no $LAN_NAME line in C's hosts in 20 s"; fi
 sluice_stop TERM 5
 if [ "$SLUICE_RC" = 0 ] && ! nft_table_present && [ "$(sha256sum <"$HOSTS_C")" = "$PRISTINE_SHA" ] &&
 	poll 5 others_gone; then
@@ -325,9 +355,20 @@ usluice_refused refuses_foreign_nameserver "not in /etc/resolv.conf" --dns --ns-
 	-r sshhost 198.51.100.0/24
 usluice_refused all_users_needs_its_line "--sudoers-user USER --all-users" --all-users \
 	-r sshhost 198.51.100.0/24
+usluice_refused refuses_hosts_lines "-H: writing /etc/hosts" -H -r sshhost 198.51.100.0/24
+
+# -H writes what every user's lookups read: the admin's --all-users line
+# grants it. The cases below that watch host lines run under both lines.
+printf '%s\n%s\n' "$line" "$line_all" >"$SUDOERS.tmp" && chmod 440 "$SUDOERS.tmp" &&
+	mv "$SUDOERS.tmp" "$SUDOERS"
+usluice_start --all-users -r sshhost -H 198.51.100.0/24
+if sluice_wait_ready "http://$L4/" && poll 20 added >/dev/null; then pass user_hosts_line; else
+	fail user_hosts_line "no $LAN_NAME line in C's hosts in 20 s: ${SLUICE_WHY:-}"
+fi
+sluice_stop TERM 5
 
 # SIGKILL of the user's process: the root part sees its channel close.
-usluice_start -r sshhost -H 198.51.100.0/24
+usluice_start --all-users -r sshhost -H 198.51.100.0/24
 if sluice_wait_ready "http://$L4/" && poll 20 added >/dev/null; then
 	sluice_stop KILL 2
 	gone() { ! nft_table_present && [ -z "$(added)" ] && [ -z "$(root_sluices)" ]; }
@@ -366,7 +407,7 @@ case_clean() {
 # process): the root part must stop the normal way and remove everything.
 for sig in USR1 USR2; do
 	TMPS_BEFORE=$(tmps)
-	usluice_start -r sshhost -H 198.51.100.0/24
+	usluice_start --all-users -r sshhost -H 198.51.100.0/24
 	if ! sluice_wait_ready "http://$L4/" || ! poll 20 added >/dev/null; then
 		fail "root_part_sig${sig}_cleans" "not ready with its hosts line: ${SLUICE_WHY:-no line}"
 		sluice_stop KILL 2
@@ -405,7 +446,7 @@ for lim in -f; do
 	cat <"$TB/log.fifo" >"$SLUICE_LOG" &
 	TB_PIDS="$TB_PIDS $!"
 	ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups env -i $UENV \
-		sh -c 'ulimit '"$lim"' 1 && exec "$0" "$@"' "$BINDIR/sluice" -r sshhost -H 198.51.100.0/24 \
+		sh -c 'ulimit '"$lim"' 1 && exec "$0" "$@"' "$BINDIR/sluice" --all-users -r sshhost -H 198.51.100.0/24 \
 		</dev/null >"$TB/log.fifo" 2>&1 &
 	SLUICE_PID=$!
 	TB_PIDS="$TB_PIDS $SLUICE_PID"
@@ -476,7 +517,7 @@ time.sleep(600)
 EOF
 TMPS_BEFORE=$(tmps)
 ip netns exec "$NS_C" setpriv --reuid="$UID_U" --regid="$GID_U" --init-groups env -i $UENV \
-	NR_UID="$UID_U" "$PY" "$TB/noread.py" sudo -n "$BINDIR/sluice" --privileged </dev/null >"$TB/noread.out" 2>"$TB/noread.err" &
+	NR_UID="$UID_U" "$PY" "$TB/noread.py" sudo -n "$BINDIR/sluice" --privileged --all-users </dev/null >"$TB/noread.out" 2>"$TB/noread.err" &
 NR_PID=$!
 TB_PIDS="$TB_PIDS $NR_PID"
 nr_line() { grep -F noread.example.test "$HOSTS_C"; }

@@ -561,6 +561,10 @@ static void test_grant_server(void)
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
 	CHECK(s.why == NULL);
 	CHECK_EQ_INT(r.install, 1);
+	/* Host lines reach every user's lookups: not the default line's to write. */
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "db.example.test"), -EPERM);
+	CHECK(s.why && strstr(s.why, "/etc/hosts"));
+	CHECK_EQ_INT(r.write, 0);
 	priv_server_finish(&s);
 }
 
