@@ -25,6 +25,12 @@
 #define DATA_CAP    (2u << 20)
 #define CTL_CAP	    (2u << 20)
 #define CTL_RESERVE (1u << 20) /* of CTL_CAP, never taken by the owner's frames */
+/*
+ * Datagrams (UDP, ECHO) wait in a queue of their own: small, since a
+ * datagram that waits long is worth less than one dropped, and bounded so a
+ * UDP flood costs UDP, not DNS or the session's control frames.
+ */
+#define DGRAM_CAP   (128u << 10)
 #define IN_CAP	    (256u << 10)
 #define CHUNK	    (32u << 10)
 #define RX_MIN	    (64u << 10)
@@ -74,17 +80,21 @@ struct mux {
 	uint32_t next_id;
 	struct stream *ready_head, *ready_tail;
 	/*
-	 * Two output queues: DATA and EOF (which must stay in order per
-	 * stream) in one, every other frame in the other. Control frames go
-	 * out first at the next frame boundary, so credit, opens and pings
-	 * never wait behind bulk data.
+	 * Three output queues: DATA and EOF (which must stay in order per
+	 * stream) in one, the owner's datagrams in another, every other
+	 * frame in the third. Control frames go out first at the next frame
+	 * boundary, so credit, opens and pings never wait behind bulk data
+	 * or datagrams. Datagrams and stream data share what is left by
+	 * bytes (dg_lead), so neither can starve the other.
 	 */
 	struct obuf {
 		uint8_t *b;
 		size_t head, tail;
-	} data, ctl;
-	size_t frame_left; /* bytes of the data frame at data.head still to go; 0 = boundary */
-	struct obuf *cur;  /* the queue the last peek returned */
+		size_t left; /* bytes of the frame at head still to go; 0 = boundary (data, dg) */
+	} data, ctl, dg;
+	/* Bytes of stream data sent minus datagram bytes sent while both were waiting. */
+	int64_t dg_lead;
+	struct obuf *cur; /* the queue the last peek returned */
 	bool pinned;
 	bool overflow; /* a control frame did not fit: the peer stopped reading */
 	uint8_t *in;
@@ -169,9 +179,9 @@ static int out_ctl(struct mux *m, const uint8_t *frame, size_t n)
 	return ret;
 }
 
-static size_t data_frame_len(const struct mux *m)
+static size_t frame_len(const struct obuf *o)
 {
-	const uint8_t *h = m->data.b + m->data.head;
+	const uint8_t *h = o->b + o->head;
 
 	return WIRE_HDR_LEN +
 	       ((size_t)h[8] << 24 | (size_t)h[9] << 16 | (size_t)h[10] << 8 | (size_t)h[11]);
@@ -516,8 +526,9 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	idmap_init(&m->streams);
 	m->data.b = malloc(DATA_CAP);
 	m->ctl.b = malloc(CTL_CAP);
+	m->dg.b = malloc(DGRAM_CAP);
 	m->in = malloc(IN_CAP);
-	if (!m->data.b || !m->ctl.b || !m->in) {
+	if (!m->data.b || !m->ctl.b || !m->dg.b || !m->in) {
 		mux_free(m);
 		return NULL;
 	}
@@ -546,6 +557,7 @@ void mux_free(struct mux *m)
 	idmap_free(&m->streams);
 	free(m->data.b);
 	free(m->ctl.b);
+	free(m->dg.b);
 	free(m->in);
 	free(m);
 }
@@ -791,20 +803,47 @@ void mux_fill(struct mux *m)
 	}
 }
 
+static bool obuf_busy(const struct obuf *o)
+{
+	return o->tail > o->head;
+}
+
+/* Which queue goes next, at the boundaries of the frames under way. */
+static struct obuf *out_pick(struct mux *m)
+{
+	bool data = obuf_busy(&m->data), dg = obuf_busy(&m->dg);
+
+	/* A frame begins and ends on the pipe in one piece. */
+	if (m->data.left)
+		return &m->data;
+	if (m->dg.left)
+		return &m->dg;
+	if (obuf_busy(&m->ctl))
+		return &m->ctl;
+	if (!data || !dg) {
+		/* Only one wants the pipe: nobody earns a lead to spend later. */
+		m->dg_lead = 0;
+		return dg ? &m->dg : &m->data;
+	}
+	return m->dg_lead >= 0 ? &m->dg : &m->data;
+}
+
 const uint8_t *mux_out_peek(struct mux *m, size_t *len)
 {
-	bool ctl = m->ctl.tail > m->ctl.head, data = m->data.tail > m->data.head;
+	struct obuf *o;
 
 	if (!m->pinned || !m->cur)
-		m->cur = ctl && (m->frame_left == 0 || !data) ? &m->ctl : &m->data;
-	*len = m->cur->tail - m->cur->head;
-	if (m->cur == &m->data && ctl && data) {
-		/* Control frames wait: finish only the data frame under way. */
-		size_t left = m->frame_left ? m->frame_left : data_frame_len(m);
+		m->cur = out_pick(m);
+	o = m->cur;
+	*len = o->tail - o->head;
+	if (o != &m->ctl && *len &&
+	    (obuf_busy(&m->ctl) || obuf_busy(o == &m->data ? &m->dg : &m->data))) {
+		/* Another queue waits: finish only the frame under way, then choose again. */
+		size_t left = o->left ? o->left : frame_len(o);
 		if (*len > left)
 			*len = left;
 	}
-	return m->cur->b + m->cur->head;
+	return o->b + o->head;
 }
 
 void mux_out_consume(struct mux *m, size_t n)
@@ -813,15 +852,19 @@ void mux_out_consume(struct mux *m, size_t n)
 
 	if (!o)
 		return;
-	if (o == &m->data) {
+	if (o != &m->ctl) {
 		size_t left = n;
+		if (o == &m->data)
+			m->dg_lead += (int64_t)n;
+		else
+			m->dg_lead -= (int64_t)n;
 		while (left > 0) {
 			size_t take;
-			if (m->frame_left == 0)
-				m->frame_left = data_frame_len(m);
-			take = left < m->frame_left ? left : m->frame_left;
-			m->frame_left -= take;
-			m->data.head += take;
+			if (o->left == 0)
+				o->left = frame_len(o);
+			take = left < o->left ? left : o->left;
+			o->left -= take;
+			o->head += take;
 			left -= take;
 		}
 	} else {
@@ -878,6 +921,26 @@ int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len)
 	if (used + len > CTL_CAP - CTL_RESERVE)
 		return -ENOBUFS;
 	return out_ctl_try(m, frame, len);
+}
+
+int mux_send_dgram(struct mux *m, const uint8_t *frame, size_t len)
+{
+	size_t used = m->pinned && m->cur == &m->dg ? m->dg.tail : m->dg.tail - m->dg.head;
+	uint8_t *p;
+
+	/* The queue is cut at frame boundaries: the header must say the length given. */
+	if (len < WIRE_HDR_LEN ||
+	    len - WIRE_HDR_LEN != ((size_t)frame[8] << 24 | (size_t)frame[9] << 16 |
+				   (size_t)frame[10] << 8 | (size_t)frame[11]))
+		return -EINVAL;
+	if (used + len > DGRAM_CAP)
+		return -ENOBUFS;
+	p = out_reserve(m, &m->dg, len, DGRAM_CAP);
+	if (!p)
+		return -ENOBUFS;
+	memcpy(p, frame, len);
+	m->dg.tail += len;
+	return 0;
 }
 
 size_t mux_each_stream(const struct mux *m,

@@ -135,6 +135,14 @@ int mux_pong_rtt(struct mux *m, const uint8_t opaque[8]);
  */
 int mux_send_ctl(struct mux *m, const uint8_t *frame, size_t len);
 
+/*
+ * Queue a datagram frame (UDP, ECHO) of the owner's. Datagrams have a small
+ * queue of their own (128 KiB) and share the pipe with stream data by
+ * bytes, behind control frames. Returns 0, -ENOBUFS when the queue is full
+ * (the owner drops it and counts), or -EINVAL when len is not the frame's.
+ */
+int mux_send_dgram(struct mux *m, const uint8_t *frame, size_t len);
+
 void mux_get_stats(const struct mux *m, struct mux_stats *st);
 
 /* Call cb for each open stream with its counters so far (reason 0). Returns how many. */

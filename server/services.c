@@ -162,7 +162,8 @@ static int udp_send(void *ctx, const uint8_t *frame, size_t len)
 {
 	struct services *s = ctx;
 
-	return mux_send_ctl(s->mux, frame, len);
+	/* Datagrams share the pipe with streams rather than going ahead of them. */
+	return mux_send_dgram(s->mux, frame, len);
 }
 
 /* At -v, what UDP lost since the last time it was said. */

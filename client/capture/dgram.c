@@ -83,7 +83,7 @@ static void send_close(struct dgram *d, uint32_t id)
 	size_t n = wire_put_udp_close(d->frame, sizeof(d->frame), id);
 
 	if (d->mux && n)
-		(void)mux_send_ctl(d->mux, d->frame, n);
+		(void)mux_send_dgram(d->mux, d->frame, n);
 }
 
 static void flow_end(struct dgram *d, size_t slot, enum dgram_end why)
@@ -170,7 +170,7 @@ static void send_udp(struct dgram *d, const struct ippkt *p)
 	f = flow_get(d, p, t);
 	memcpy(u.addr, p->dst, 16);
 	n = wire_put_udp_req(d->frame, sizeof(d->frame), f->id, &u);
-	if (!n || mux_send_ctl(d->mux, d->frame, n) < 0) {
+	if (!n || mux_send_dgram(d->mux, d->frame, n) < 0) {
 		d->st.dropped++;
 		return;
 	}
@@ -205,7 +205,7 @@ static void send_echo(struct dgram *d, const struct ippkt *p)
 	memcpy(e->dst, p->dst, 16);
 	memcpy(w.addr, p->dst, 16);
 	n = wire_put_echo_req(d->frame, sizeof(d->frame), e->id, &w);
-	if (!n || mux_send_ctl(d->mux, d->frame, n) < 0) {
+	if (!n || mux_send_dgram(d->mux, d->frame, n) < 0) {
 		e->id = 0;
 		d->st.dropped++;
 		return;

@@ -447,6 +447,86 @@ static void test_control_frames_go_first(void)
 	rig_free(&r);
 }
 
+/*
+ * A bulk stream and a datagram source that both always want the pipe: each
+ * gets a fair part of it, control frames still go first, and the datagram
+ * queue holds no more than its cap.
+ */
+static void test_datagrams_share_with_streams(void)
+{
+	struct rig r;
+	struct t_pair local = t_tcp_pair();
+	struct wire_open o = dst4();
+	static uint8_t wire[4 << 20], bulk[64 << 10], payload[1200], dg[2048];
+	uint8_t opaque[8] = {7}, ctl[WIRE_CTL_MAX];
+	struct wire_udp u = {.family = AF_INET, .port = 443, .addr = {192, 0, 2, 9}};
+	size_t have = 0, off = 0, dlen, len, queued = 0, stream_b = 0, dg_b = 0, n_ping = 0;
+	size_t ping_at[64], next_ping = 0;
+	struct wire_frame f;
+	const uint8_t *p;
+	int i, ret;
+
+	rig_open(&r, 8u << 20, &client_ops, &helper_ops);
+	u.data = payload;
+	u.len = sizeof(payload);
+	dlen = wire_put_udp_req(dg, sizeof(dg), 5, &u);
+	CHECK(dlen > sizeof(payload));
+	/* The cap holds, and a full datagram queue leaves the owner's control frames their room. */
+	while (mux_send_dgram(r.c, dg, dlen) == 0)
+		queued += dlen;
+	CHECK(queued <= (128u << 10) && queued + dlen > (128u << 10));
+	CHECK_EQ_INT(mux_send_dgram(r.c, dg, dlen), -ENOBUFS);
+	CHECK_EQ_INT(mux_send_ctl(r.c, ctl, wire_put_ping(ctl, sizeof(ctl), WIRE_PING, opaque)), 0);
+	CHECK_EQ_INT(mux_send_dgram(r.c, dg, dlen - 1), -EINVAL);
+	ping_at[n_ping++] = 0;
+
+	CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
+	memset(bulk, 'b', sizeof(bulk));
+	for (i = 0; i < 128; i++) {
+		size_t n;
+		/* Both sources keep their queue topped up, as a bulk upload and iperf -u would. */
+		(void)send(local.b, bulk, sizeof(bulk), MSG_DONTWAIT);
+		while (mux_send_dgram(r.c, dg, dlen) == 0)
+			;
+		if (i % 8 == 4 && n_ping < 64) {
+			CHECK_EQ_INT(mux_ping(r.c, opaque), 0);
+			ping_at[n_ping++] = have;
+		}
+		mux_fill(r.c);
+		/* A transport taking 16 KiB per round, in as many writes as the mux hands it. */
+		for (size_t room = 16u << 10; room > 0; room -= n) {
+			p = mux_out_peek(r.c, &len);
+			n = len < room ? len : room;
+			if (!n)
+				break;
+			CHECK(have + n <= sizeof(wire));
+			memcpy(wire + have, p, n);
+			have += n;
+			mux_out_consume(r.c, n);
+		}
+	}
+	/* Whole frames only: the last one may be cut off, where the drain stopped. */
+	while ((ret = wire_parse(wire + off, have - off, &f)) > 0) {
+		/* The first frame to begin at or after a ping was queued is that ping. */
+		if (next_ping < n_ping && off >= ping_at[next_ping]) {
+			CHECK_EQ_INT(f.type, WIRE_PING);
+			next_ping++;
+		}
+		if (f.type == WIRE_DATA)
+			stream_b += (size_t)ret;
+		else if (f.type == WIRE_UDP)
+			dg_b += (size_t)ret;
+		off += (size_t)ret;
+	}
+	CHECK_EQ_INT(ret, 0);
+	CHECK_EQ_INT(next_ping, n_ping);
+	CHECK(stream_b + dg_b > (1u << 20));
+	CHECK(stream_b * 3 >= stream_b + dg_b);
+	CHECK(dg_b * 3 >= stream_b + dg_b);
+	close(local.b);
+	rig_free(&r);
+}
+
 /* A peer that never reads: once control frames stop fitting, the session ends, loudly. */
 static void test_control_overflow_ends_session(void)
 {
@@ -729,6 +809,7 @@ int main(void)
 	RUN(test_lone_stream_growth_limits);
 	RUN(test_peer_breaking_rules);
 	RUN(test_control_frames_go_first);
+	RUN(test_datagrams_share_with_streams);
 	RUN(test_control_overflow_ends_session);
 	RUN(test_total_buffer_cap);
 	RUN(test_stream_cap);
