@@ -260,7 +260,10 @@ int wire_udp_req(const struct wire_frame *f, struct wire_udp *u)
 		return -EPROTO;
 	u->data = f->payload + head;
 	u->len = f->len - head;
-	return u->port && u->len <= WIRE_UDP_MAX ? 0 : -EPROTO;
+	if (u->len > WIRE_UDP_MAX)
+		return -EPROTO;
+	/* Well formed, but nothing can be sent there: the flow's fault, not the session's. */
+	return u->port ? 0 : -EINVAL;
 }
 
 int wire_udp_reply(const struct wire_frame *f, const uint8_t **data, size_t *len)

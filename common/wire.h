@@ -155,7 +155,9 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_frame *f);
 
 /*
  * Take apart a parsed UDP or ECHO frame by direction. Return 0, or -EPROTO
- * for a bad field (family, reserved byte, address length, port 0, size).
+ * for a bad field (family, reserved byte, address length, size).
+ * wire_udp_req returns -EINVAL for a well-formed request to port 0 (u is
+ * filled in): an error for that flow alone.
  */
 int wire_udp_req(const struct wire_frame *f, struct wire_udp *u);
 int wire_udp_reply(const struct wire_frame *f, const uint8_t **data, size_t *len);
@@ -180,7 +182,7 @@ size_t wire_put_host(uint8_t *p, size_t cap, const struct wire_host *h);
 /* UDP: a request carries u's destination, a reply only the data (at most WIRE_UDP_MAX). */
 size_t wire_put_udp_req(uint8_t *p, size_t cap, uint32_t flow, const struct wire_udp *u);
 size_t wire_put_udp_reply(uint8_t *p, size_t cap, uint32_t flow, const uint8_t *data, size_t len);
-/* mtu only with EMSGSIZE. */
+/* mtu only with EMSGSIZE (which the helper no longer sends and the client drops). */
 size_t wire_put_udp_err(uint8_t *p, size_t cap, uint32_t flow, uint32_t err, uint32_t mtu);
 size_t wire_put_udp_close(uint8_t *p, size_t cap, uint32_t flow);
 /* ECHO: e->family, addr and seq in a request; seq alone in a reply (family ignored). */

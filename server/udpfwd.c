@@ -196,10 +196,9 @@ static int set_recverr(int fd, int family)
 
 /* ---- flows ---- */
 
-static void udp_err(struct udpfwd *u, uint32_t id, int err, uint32_t mtu)
+static void udp_err(struct udpfwd *u, uint32_t id, int err)
 {
-	out(u,
-	    wire_put_udp_err(frame, sizeof(frame), id, wire_errno(err), err == EMSGSIZE ? mtu : 0));
+	out(u, wire_put_udp_err(frame, sizeof(frame), id, wire_errno(err), 0));
 }
 
 static void flow_unlink(struct udpfwd *u, struct flow *fl)
@@ -246,25 +245,6 @@ static void flow_free(struct udpfwd *u, struct flow *fl, bool tell)
 	free(fl);
 }
 
-/* The largest datagram the path takes now, for EMSGSIZE; 0 when unknown. */
-static uint32_t flow_mtu(const struct flow *fl, uint32_t path_mtu)
-{
-	size_t hdrs = (fl->family == AF_INET6 ? 40 : 20) + 8;
-	socklen_t sl = sizeof(int);
-	int mtu = 0;
-
-	if (!path_mtu) {
-		if (getsockopt(fl->io.fd, fl->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-			       fl->family == AF_INET6 ? IPV6_MTU : IP_MTU, &mtu, &sl) < 0)
-			return 0;
-		path_mtu = mtu > 0 ? (uint32_t)mtu : 0;
-	}
-	if (path_mtu <= hdrs)
-		return 0;
-	path_mtu -= (uint32_t)hdrs;
-	return path_mtu > WIRE_UDP_MAX ? WIRE_UDP_MAX : path_mtu;
-}
-
 static void flow_errors(struct udpfwd *u, struct flow *fl)
 {
 	uint8_t head[64];
@@ -275,8 +255,13 @@ static void flow_errors(struct udpfwd *u, struct flow *fl)
 		size_t hl = sizeof(head);
 		if (errq_next(fl->io.fd, &err, &info, head, &hl) <= 0)
 			break;
-		if (err)
-			udp_err(u, fl->id, err, err == EMSGSIZE ? flow_mtu(fl, info) : 0);
+		/*
+		 * EMSGSIZE is about our own sends, which this kernel fragments
+		 * (PMTUDISC_DONT): relayed, it would lower the application's
+		 * path MTU for a path that takes its datagrams anyway.
+		 */
+		if (err && err != EMSGSIZE)
+			udp_err(u, fl->id, err);
 	}
 }
 
@@ -294,7 +279,7 @@ static void on_flow(struct ev_io *io, uint32_t events)
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				udp_err(u, fl->id, errno, 0);
+				udp_err(u, fl->id, errno);
 			break;
 		}
 		fl->answered = true;
@@ -365,11 +350,17 @@ static int udp_request(struct udpfwd *u, const struct wire_frame *f)
 	struct wire_udp req;
 	int ret;
 
-	if (wire_udp_req(f, &req) < 0)
+	ret = wire_udp_req(f, &req);
+	if (ret == -EINVAL) {
+		/* Port 0: a fault of this flow's only; the session goes on. */
+		udp_err(u, f->stream, EINVAL);
+		return 0;
+	}
+	if (ret < 0)
 		return -EPROTO;
 	if (dst_refused(req.family, req.addr)) {
 		u->st.refused++;
-		udp_err(u, f->stream, EACCES, 0);
+		udp_err(u, f->stream, EACCES);
 		return 0;
 	}
 	if (fl && (fl->family != req.family || fl->port != req.port ||
@@ -380,16 +371,17 @@ static int udp_request(struct udpfwd *u, const struct wire_frame *f)
 	if (!fl) {
 		ret = flow_new(u, f->stream, &req, &fl);
 		if (ret < 0) {
-			udp_err(u, f->stream, -ret, 0);
+			udp_err(u, f->stream, -ret);
 			return 0;
 		}
 	}
 	flow_touch(u, fl);
 	if (send(fl->io.fd, req.data, req.len, MSG_DONTWAIT) < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
+		    errno == EMSGSIZE)
 			u->st.in_dropped++;
 		else
-			udp_err(u, fl->id, errno, errno == EMSGSIZE ? flow_mtu(fl, 0) : 0);
+			udp_err(u, fl->id, errno);
 	}
 	return 0;
 }

@@ -163,6 +163,11 @@ static void send_udp(struct dgram *d, const struct ippkt *p)
 	struct dgram_flow *f;
 	size_t n;
 
+	if (p->dport == 0) {
+		/* Nowhere to send it, there as here; the helper would refuse it anyway. */
+		d->st.not_carried++;
+		return;
+	}
 	if (!d->mux || p->payload_len > WIRE_UDP_MAX) {
 		d->st.dropped++;
 		return;
@@ -319,24 +324,20 @@ static enum ippkt_err err_kind(uint32_t err)
 	case EACCES:
 	case EPERM:
 		return IPPKT_ERR_PROHIBITED;
-	case EMSGSIZE:
-		return IPPKT_ERR_TOOBIG;
 	default:
 		return IPPKT_ERR_HOST;
 	}
 }
 
-static void write_error(struct dgram *d, const struct dgram_flow *f, uint32_t err, uint32_t mtu)
+static void write_error(struct dgram *d, const struct dgram_flow *f, uint32_t err)
 {
-	struct ippkt_error e = {.kind = err_kind(err), .mtu = mtu, .ttl = IPPKT_TTL};
+	struct ippkt_error e = {.kind = err_kind(err), .ttl = IPPKT_TTL};
 	uint8_t quote[IPPKT_HDR_V6];
 	int qlen = flow_quote(d, f, quote, sizeof(quote)), n;
 
 	/* The unreachable host itself answers for its port, as a real one would. */
 	memcpy(e.src, f->dst, 16);
 	e.ip_id = d->ip_id++;
-	if (e.kind == IPPKT_ERR_TOOBIG && (!mtu || mtu < (f->version == 4 ? 68u : 1280u)))
-		e.kind = IPPKT_ERR_HOST;
 	if (qlen < 0)
 		return;
 	n = ippkt_build_error(d->frame, sizeof(d->frame), &e, quote, (size_t)qlen);
@@ -439,7 +440,7 @@ static void echo_error(struct dgram *d, const struct wire_frame *fr)
 	memcpy(q.src, e->src, 16);
 	memcpy(q.dst, e->dst, 16);
 	qlen = ippkt_build_echo(quote, sizeof(quote), &q);
-	if (er.kind == IPPKT_ERR_TOOBIG || er.kind == IPPKT_ERR_PORT)
+	if (er.kind == IPPKT_ERR_PORT)
 		er.kind = IPPKT_ERR_HOST;
 	memcpy(er.src, e->dst, 16);
 	er.ip_id = d->ip_id++;
@@ -462,8 +463,17 @@ int dgram_frame(struct dgram *d, const struct wire_frame *fr)
 		return udp_reply(d, fr);
 	case WIRE_UDP_ERR:
 		f = flow_by_id(d, fr->stream);
+		if (f && fr->u.udp_err.err == EMSGSIZE) {
+			/*
+			 * Never told to the application: a lower path MTU
+			 * would make its kernel fragment later datagrams,
+			 * and fragments are not carried.
+			 */
+			d->st.too_big++;
+			return 0;
+		}
 		if (f)
-			write_error(d, f, fr->u.udp_err.err, fr->u.udp_err.mtu);
+			write_error(d, f, fr->u.udp_err.err);
 		return 0;
 	case WIRE_UDP_CLOSE:
 		f = flow_by_id(d, fr->stream);

@@ -57,6 +57,7 @@ struct dgram_stats {
 	uint64_t dropped;     /* no session, no room in the tunnel, or the TUN was full */
 	uint64_t not_carried; /* neither UDP nor an echo request, or malformed */
 	uint64_t errors;      /* ICMP errors written for what the remote reported */
+	uint64_t too_big;     /* "too big" errors from the remote, not passed on */
 };
 
 /* Why a flow ended, for the -v line. */

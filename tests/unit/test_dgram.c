@@ -324,6 +324,53 @@ static void test_table_full(void)
 }
 
 /* Without a session nothing goes anywhere: dropped and counted. */
+/* The helper cannot send to port 0: the datagram stays here, no flow, and the session lives. */
+static void test_port_zero_not_carried(void)
+{
+	struct fix x;
+	struct ippkt p = udp4("192.0.2.1", 40000, "198.51.100.2", 0, "q");
+
+	fix_up(&x);
+	kernel_sends(&x, &p);
+	CHECK_EQ_INT(next_frame(&x).type, 0);
+	CHECK_EQ_INT(x.d->st.not_carried, 1);
+	CHECK_EQ_INT(x.d->st.flows, 0);
+	fix_down(&x);
+}
+
+/*
+ * "Too big" from the remote is never written into the TUN: it would lower
+ * the application's path MTU, and the fragments its kernel then makes are
+ * not carried. Counted instead; the next error still gets through.
+ */
+static void test_too_big_not_relayed(void)
+{
+	struct fix x;
+	struct ippkt p = udp4("192.0.2.1", 40000, "198.51.100.2", 9, "x"), r;
+	struct wire_frame f;
+	uint8_t frame[64], buf[2048];
+	uint32_t flow;
+	size_t n;
+
+	fix_up(&x);
+	kernel_sends(&x, &p);
+	f = next_frame(&x);
+	CHECK_EQ_INT(f.type, WIRE_UDP);
+	flow = f.stream;
+	n = wire_put_udp_err(frame, sizeof(frame), flow, EMSGSIZE, 1400);
+	CHECK(wire_parse(frame, n, &f) > 0);
+	CHECK_EQ_INT(dgram_frame(x.d, &f), 0);
+	CHECK_EQ_INT(kernel_reads(&x, buf, sizeof(buf), &r), -1);
+	CHECK_EQ_INT(x.d->st.too_big, 1);
+	CHECK_EQ_INT(x.d->st.errors, 0);
+	n = wire_put_udp_err(frame, sizeof(frame), flow, ECONNREFUSED, 0);
+	CHECK(wire_parse(frame, n, &f) > 0);
+	CHECK_EQ_INT(dgram_frame(x.d, &f), 0);
+	CHECK_EQ_INT(kernel_reads(&x, buf, sizeof(buf), &r), 0);
+	CHECK(r.proto == IPPROTO_ICMP && r.icmp_type == IPPKT_ICMP_UNREACH && r.icmp_code == 3);
+	fix_down(&x);
+}
+
 static void test_no_session_drops(void)
 {
 	struct fix x;
@@ -345,6 +392,8 @@ int main(void)
 	RUN(test_echo);
 	RUN(test_expiry);
 	RUN(test_table_full);
+	RUN(test_port_zero_not_carried);
+	RUN(test_too_big_not_relayed);
 	RUN(test_no_session_drops);
 	T_EXIT();
 }

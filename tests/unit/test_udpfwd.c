@@ -400,11 +400,22 @@ static void test_refused_dst(void)
 	udpfwd_get_stats(u, &st);
 	CHECK_EQ_INT(st.flows, 0);
 	CHECK_EQ_INT(st.refused, 2 * sizeof(bad) / sizeof(bad[0]));
-	/* A malformed request is the peer's protocol error. */
+	/* A request to port 0 is that flow's error (EINVAL), not the session's. */
 	{
 		uint8_t b[WIRE_HDR_LEN + 8] = {0};
+		caps_reset();
 		wire_put_hdr(b, sizeof(b), WIRE_UDP, 7, 8);
 		b[WIRE_HDR_LEN] = 4; /* port 0 */
+		b[WIRE_HDR_LEN + 4] = 192;
+		CHECK(wire_parse(b, sizeof(b), &f) > 0);
+		CHECK_EQ_INT(udpfwd_frame(u, &f), 0);
+		CHECK_EQ_INT(n_caps, 1);
+		f = cap_frame(0);
+		CHECK(f.type == WIRE_UDP_ERR && f.stream == 7 && f.u.udp_err.err == EINVAL);
+		/* A malformed one (no such family) still is the peer's protocol error. */
+		wire_put_hdr(b, sizeof(b), WIRE_UDP, 7, 8);
+		b[WIRE_HDR_LEN] = 5;
+		b[WIRE_HDR_LEN + 3] = 53;
 		CHECK(wire_parse(b, sizeof(b), &f) > 0);
 		CHECK_EQ_INT(udpfwd_frame(u, &f), -EPROTO);
 	}

@@ -350,9 +350,10 @@ static void test_udp_frames(void)
 	b[WIRE_HDR_LEN] = 6;
 	b[WIRE_HDR_LEN + 1] = 1;
 	CHECK(wire_parse(b, len, &f) > 0 && wire_udp_req(&f, &got) == -EPROTO);
+	/* Port 0 is well formed but nowhere to send: the flow's error, not the session's. */
 	u.port = 0;
 	len = wire_put_udp_req(b, sizeof(b), 77, &u);
-	CHECK(wire_parse(b, len, &f) > 0 && wire_udp_req(&f, &got) == -EPROTO);
+	CHECK(wire_parse(b, len, &f) > 0 && wire_udp_req(&f, &got) == -EINVAL);
 	u.port = 53;
 	len = wire_put_udp_req(b, sizeof(b), 0, &u);
 	expect_bad(b, len, "udp on stream 0");
