@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -622,7 +623,8 @@ static bool ping_replied(struct pinger *p)
 	n = strlen(addr);
 	while ((at = strstr(at, " bytes from "))) {
 		at += strlen(" bytes from ");
-		if (strncmp(at, addr, n) == 0 && (at[n] == ':' || at[n] == ' '))
+		/* Exactly the address: 2001:db8::1 is not 2001:db8::1:5. */
+		if (strncmp(at, addr, n) == 0 && at[n] == ':' && at[n + 1] == ' ')
 			return true;
 	}
 	return false;
@@ -662,11 +664,19 @@ static int ping_spawn(struct udpfwd *u, struct pinger *p)
 	const char *path = u->ping_path ? u->ping_path : "ping";
 	char *argv[] = {(char *)path, "-6", "-n", "-c", "1", "-W", "5", "-s", size, addr, NULL};
 	char **args = p->family == AF_INET6 ? argv : argv + 1;
+	/* Its output is parsed: the C locale's words, and nothing else of ours passed on. */
+	static char path_env[4096];
+	const char *search = getenv("PATH");
+	char *envp[] = {"LC_ALL=C", path_env, NULL};
 	int fds[2], null;
 	pid_t pid;
 
 	if (!inet_ntop(p->family, p->addr, addr, sizeof(addr)))
 		return -EINVAL;
+	if (!search ||
+	    (size_t)snprintf(path_env, sizeof(path_env), "PATH=%s", search) >= sizeof(path_env))
+		snprintf(path_env, sizeof(path_env),
+			 "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
 	snprintf(size, sizeof(size), "%zu", p->len);
 	if (p->family == AF_INET)
 		args[0] = (char *)path;
@@ -683,11 +693,13 @@ static int ping_spawn(struct udpfwd *u, struct pinger *p)
 		null = open("/dev/null", O_RDWR);
 		if (null < 0 || dup2(fds[1], 1) < 0 || dup2(null, 0) < 0 || dup2(null, 2) < 0)
 			_exit(127);
-		execvp(path, args);
 		if (p->family == AF_INET6 && !u->ping_path) {
-			argv[1] = "ping6"; /* an old ping without -6 */
-			execvp("ping6", argv + 1);
+			/* ping6 where there is one: an old ping refuses -6 (exit status 2). */
+			argv[1] = "ping6";
+			execvpe("ping6", argv + 1, envp);
+			argv[1] = "-6";
 		}
+		execvpe(path, args, envp);
 		_exit(127);
 	}
 	close(fds[1]);
@@ -811,6 +823,20 @@ static int echo_request(struct udpfwd *u, const struct wire_frame *f)
 
 /* ---- the interface ---- */
 
+/*
+ * Each flow holds a socket: a quarter of the descriptors at most, so that
+ * a UDP flood leaves the rest to TCP streams and DNS.
+ */
+static size_t flows_cap(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur / 4 >= UDPFWD_FLOWS_MAX)
+		return UDPFWD_FLOWS_MAX;
+	return rl.rlim_cur >= 4 ? (size_t)(rl.rlim_cur / 4) : 1;
+}
+
 struct udpfwd *udpfwd_new(struct evloop *loop, udpfwd_send_fn send, void *ctx)
 {
 	struct udpfwd *u = calloc(1, sizeof(*u));
@@ -822,7 +848,7 @@ struct udpfwd *udpfwd_new(struct evloop *loop, udpfwd_send_fn send, void *ctx)
 	u->send = send;
 	u->ctx = ctx;
 	u->now = clock_ms;
-	u->flows_max = UDPFWD_FLOWS_MAX;
+	u->flows_max = flows_cap();
 	idmap_init(&u->flows);
 	u->icmp[0].io.fd = u->icmp[1].io.fd = -1;
 	for (i = 0; i < UDPFWD_PING_RUN; i++)

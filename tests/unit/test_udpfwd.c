@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -361,6 +362,23 @@ static void test_flow_cap(void)
 		CHECK_EQ_INT(recv(sink2, b, sizeof(b), MSG_DONTWAIT), 1);
 	}
 	udpfwd_free(u);
+	/* A quarter of the descriptors at most: the rest stay for streams and DNS. */
+	{
+		struct rlimit old, low;
+		uint32_t id;
+		CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
+		low = old;
+		low.rlim_cur = 64;
+		CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &low), 0);
+		u = udpfwd_new(&l, capture, NULL);
+		for (id = 10; id < 27; id++)
+			CHECK_EQ_INT(send_udp(u, id, AF_INET, "127.0.0.1", port, x, 1), 0);
+		udpfwd_get_stats(u, &st);
+		CHECK_EQ_INT(st.flows, 16);
+		CHECK_EQ_INT(st.evicted, 1);
+		udpfwd_free(u);
+		CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &old), 0);
+	}
 	close(sink);
 	close(sink2);
 	evloop_close(&l);
@@ -549,18 +567,20 @@ static const char fake_ping[] =
     "#!/bin/sh\n"
     "for a; do last=$a; done\n"
     "echo \"$*\" >> \"$0.args\"\n"
+    "echo \"LC_ALL=$LC_ALL HOME=${HOME-unset}\" >> \"$0.env\"\n"
     "echo \"PING $last 56 data bytes\"\n"
     "case $last in\n"
     "127.0.0.1|::1) sleep 0.1\n"
     "  echo \"64 bytes from $last: icmp_seq=1 ttl=64 time=0.05 ms\" ;;\n"
     "127.0.0.3) echo '64 bytes from 10.9.9.9: icmp_seq=1 ttl=64' ;;\n"
+    "127.0.0.4) echo '64 bytes from 127.0.0.4:5: icmp_seq=1 ttl=64' ;;\n"
     "*) echo \"From $last icmp_seq=1 Destination Host Unreachable\"\n"
     "   exit 1 ;;\n"
     "esac\n";
 
 static void test_echo_command(void)
 {
-	char dir[] = "/tmp/sluice-udpfwd-XXXXXX", path[128], args[160], line[4096];
+	char dir[] = "/tmp/sluice-udpfwd-XXXXXX", path[128], args[160], env[160], line[4096];
 	const uint8_t *d = (const uint8_t *)"abcdefghijklmnop";
 	struct udpfwd_stats st;
 	struct evloop l;
@@ -572,6 +592,7 @@ static void test_echo_command(void)
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/ping", dir);
 	snprintf(args, sizeof(args), "%s/ping.args", dir);
+	snprintf(env, sizeof(env), "%s/ping.env", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0700);
 	CHECK(fd >= 0 && write(fd, fake_ping, strlen(fake_ping)) == (ssize_t)strlen(fake_ping));
 	close(fd);
@@ -585,10 +606,11 @@ static void test_echo_command(void)
 	CHECK_EQ_INT(n_caps, 1);
 	if (n_caps == 1)
 		check_echo_reply(0, 50, 0x4242, d, 16);
-	/* Unreachable, and a reply from another host: no reply, ever. */
+	/* Unreachable, and a reply from another host (or one the address only begins): none. */
 	caps_reset();
 	CHECK_EQ_INT(send_echo(u, 51, AF_INET, "127.0.0.2", 1, d, 16), 0);
 	CHECK_EQ_INT(send_echo(u, 52, AF_INET, "127.0.0.3", 2, d, 16), 0);
+	CHECK_EQ_INT(send_echo(u, 53, AF_INET, "127.0.0.4", 3, d, 16), 0);
 	for (i = 0; i < 100; i++) {
 		udpfwd_get_stats(u, &st);
 		if (!st.echoes)
@@ -631,7 +653,58 @@ static void test_echo_command(void)
 		CHECK_EQ_INT(i, 1);
 		fclose(fp);
 	}
+	/* Run in the C locale, with none of our environment. */
+	fp = fopen(env, "r");
+	CHECK(fp != NULL);
+	if (fp) {
+		CHECK(fgets(line, sizeof(line), fp) != NULL);
+		CHECK_STR(line, "LC_ALL=C HOME=unset\n");
+		fclose(fp);
+	}
+	unlink(env);
 	unlink(args);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* An old ping refuses -6 (exit status 2): where ping6 exists, it is the one asked. */
+static const char old_ping[] = "#!/bin/sh\n"
+			       "[ \"$1\" = -6 ] && exit 2\n"
+			       "for a; do last=$a; done\n"
+			       "echo \"64 bytes from $last: icmp_seq=1 ttl=64 time=0.05 ms\"\n";
+
+static void test_echo_command_ping6(void)
+{
+	char dir[] = "/tmp/sluice-udpfwd-XXXXXX", path[128], path6[128], *old_path;
+	const uint8_t *d = (const uint8_t *)"abcdefgh";
+	struct evloop l;
+	struct udpfwd *u;
+	int fd;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/ping", dir);
+	snprintf(path6, sizeof(path6), "%s/ping6", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0700);
+	CHECK(fd >= 0 && write(fd, old_ping, strlen(old_ping)) == (ssize_t)strlen(old_ping));
+	close(fd);
+	CHECK_EQ_INT(symlink(path, path6), 0);
+	old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	setenv("PATH", dir, 1);
+	CHECK_EQ_INT(evloop_init(&l), 0);
+	u = udpfwd_new(&l, capture, NULL);
+	udpfwd_force_command(u, NULL);
+	caps_reset();
+	CHECK_EQ_INT(send_echo(u, 60, AF_INET6, "::1", 7, d, 8), 0);
+	run_until(&l, 1, 3000);
+	CHECK_EQ_INT(n_caps, 1);
+	if (n_caps == 1)
+		check_echo_reply(0, 60, 7, d, 8);
+	udpfwd_free(u);
+	evloop_close(&l);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	free(old_path);
+	unlink(path6);
 	unlink(path);
 	rmdir(dir);
 }
@@ -645,5 +718,6 @@ int main(void)
 	RUN(test_refused_dst);
 	RUN(test_echo_socket);
 	RUN(test_echo_command);
+	RUN(test_echo_command_ping6);
 	T_EXIT();
 }
