@@ -242,6 +242,14 @@ static void on_tun(struct ev_io *io, uint32_t events)
 	for (i = 0; i < DGRAM_READS; i++) {
 		ssize_t n = read(io->fd, d->pkt, sizeof(d->pkt));
 
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			/* It would report the same error at once, forever: stop watching it. */
+			if (!d->tun_dead)
+				evloop_del(d->loop, io);
+			d->tun_dead = true;
+			d->st.tun_errors++;
+			return;
+		}
 		if (n <= 0)
 			return;
 		dgram_packet(d, d->pkt, (size_t)n);
@@ -273,7 +281,8 @@ void dgram_close(struct dgram *d)
 {
 	if (d->io.fd < 0)
 		return;
-	evloop_del(d->loop, &d->io);
+	if (!d->tun_dead)
+		evloop_del(d->loop, &d->io);
 	close(d->io.fd);
 	d->io.fd = -1;
 }

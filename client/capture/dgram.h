@@ -31,6 +31,11 @@
 #define DGRAM_ECHO_WAIT_MS 10000
 #define DGRAM_READS	   64 /* packets taken from the TUN per wakeup, so others get their turn */
 
+#define DGRAM_FRAME_MAX                                                                            \
+	(WIRE_HDR_LEN + WIRE_MAX_PAYLOAD > IPPKT_HDR_V6 + WIRE_UDP_MAX                             \
+	     ? WIRE_HDR_LEN + WIRE_MAX_PAYLOAD                                                     \
+	     : IPPKT_HDR_V6 + WIRE_UDP_MAX)
+
 struct dgram_flow {
 	uint32_t id; /* 0: free; else (generation << 13) | (slot + 1) */
 	uint8_t version;
@@ -58,6 +63,7 @@ struct dgram_stats {
 	uint64_t not_carried; /* neither UDP nor an echo request, or malformed */
 	uint64_t errors;      /* ICMP errors written for what the remote reported */
 	uint64_t too_big;     /* "too big" errors from the remote, not passed on */
+	uint64_t tun_errors;  /* the TUN failed a read: it is no longer read */
 };
 
 /* Why a flow ended, for the -v line. */
@@ -65,6 +71,7 @@ enum dgram_end { DGRAM_END_IDLE, DGRAM_END_FULL, DGRAM_END_REMOTE };
 
 struct dgram {
 	struct ev_io io; /* the TUN */
+	bool tun_dead;	 /* a read failed: out of the loop */
 	/* A flow ended (not on detach or close, where they all go): -v's line. NULL: none. */
 	void (*ended)(void *arg, const struct dgram_flow *f, enum dgram_end why, int64_t now_ms);
 	void *ended_arg;
@@ -80,8 +87,9 @@ struct dgram {
 	size_t next_echo;
 	uint16_t ip_id;
 	struct dgram_stats st;
-	uint8_t pkt[IPPKT_MAX];				/* one packet read from the TUN */
-	uint8_t frame[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD]; /* one frame, or one packet to write */
+	uint8_t pkt[IPPKT_MAX]; /* one packet read from the TUN */
+	/* One frame, or one packet to write: the largest is an IPv6 reply of WIRE_UDP_MAX. */
+	uint8_t frame[DGRAM_FRAME_MAX];
 };
 
 /* Set d up around an open TUN fd (non-blocking is set here). Returns 0 or -errno. */

@@ -371,6 +371,58 @@ static void test_too_big_not_relayed(void)
 	fix_down(&x);
 }
 
+/* The largest reply there is, over IPv6: its packet is bigger than any frame. */
+static void test_largest_v6_reply(void)
+{
+	static uint8_t frame[WIRE_HDR_LEN + WIRE_MAX_PAYLOAD], data[WIRE_UDP_MAX], buf[70000];
+	struct fix x;
+	struct ippkt p = {.version = 6,
+			  .proto = IPPROTO_UDP,
+			  .ttl = 64,
+			  .sport = 40000,
+			  .dport = 443,
+			  .payload = (const uint8_t *)"q",
+			  .payload_len = 1},
+		     r;
+	struct wire_frame f;
+	size_t n;
+
+	inet_pton(AF_INET6, "2001:db8::1", p.src);
+	inet_pton(AF_INET6, "2001:db8::2", p.dst);
+	fix_up(&x);
+	kernel_sends(&x, &p);
+	f = next_frame(&x);
+	CHECK_EQ_INT(f.type, WIRE_UDP);
+	memset(data, 'r', sizeof(data));
+	n = wire_put_udp_reply(frame, sizeof(frame), f.stream, data, sizeof(data));
+	CHECK(n > 0 && wire_parse(frame, n, &f) > 0);
+	CHECK_EQ_INT(dgram_frame(x.d, &f), 0);
+	CHECK_EQ_INT(kernel_reads(&x, buf, sizeof(buf), &r), 0);
+	CHECK_EQ_INT(r.payload_len, WIRE_UDP_MAX);
+	CHECK_EQ_INT(x.d->st.dropped, 0);
+	fix_down(&x);
+}
+
+/* A TUN that fails its reads is taken out of the loop, not read again at every wakeup. */
+static void test_tun_error_stops_reading(void)
+{
+	struct evloop l;
+	struct dgram *d = calloc(1, sizeof(*d));
+	int fds[2], i;
+
+	CHECK_EQ_INT(evloop_init(&l), 0);
+	CHECK_EQ_INT(pipe(fds), 0);
+	/* The write end of a pipe whose reader is gone: EPOLLERR, and read fails with EBADF. */
+	CHECK_EQ_INT(dgram_init(d, &l, fds[1]), 0);
+	close(fds[0]);
+	for (i = 0; i < 5; i++)
+		evloop_run_once(&l, 10);
+	CHECK_EQ_INT(d->st.tun_errors, 1);
+	dgram_close(d);
+	free(d);
+	evloop_close(&l);
+}
+
 static void test_no_session_drops(void)
 {
 	struct fix x;
@@ -394,6 +446,8 @@ int main(void)
 	RUN(test_table_full);
 	RUN(test_port_zero_not_carried);
 	RUN(test_too_big_not_relayed);
+	RUN(test_largest_v6_reply);
+	RUN(test_tun_error_stops_reading);
 	RUN(test_no_session_drops);
 	T_EXIT();
 }
