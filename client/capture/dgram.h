@@ -8,8 +8,9 @@
  * what the remote reports (a closed port there is a port unreachable here,
  * so the application sees ECONNREFUSED).
  *
- * Datagrams never wait: with the session down, or no room in the tunnel
- * for them, they are dropped and counted. The routes keep pointing at the
+ * Datagrams wait only in the mux's small datagram queue (mux_send_dgram),
+ * which shares the tunnel with TCP: with the session down, or that queue
+ * full, they are dropped and counted. The routes keep pointing at the
  * TUN meanwhile, so nothing leaves around the tunnel (fail-closed).
  */
 #ifndef SLUICE_DGRAM_H
