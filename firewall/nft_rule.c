@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_tuple_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
@@ -37,7 +38,23 @@ struct rb {
 	int err;
 };
 
-/* What a rule does once it matches; MARK sets the mark and goes on, MARK_ACCEPT stops. */
+/*
+ * What a capturing rule must positively match before anything else: the
+ * owner of the socket (output only), or that a packet out of the TUN
+ * belongs to a flow we sent in. Positive, because a match that cannot be
+ * evaluated (no socket, no conntrack entry) breaks the rule: a "!= X
+ * return" then never returns, while "== X" never captures.
+ */
+struct guard {
+	bool by_uid, by_gid, ct_reply;
+	uint32_t uid, gid, mark;
+};
+
+/*
+ * What a rule does once it matches. MARK sets the packet's mark and its
+ * conntrack entry's and goes on: the ct mark is what later lets the flow's
+ * replies out of the TUN (tun_in). MARK_ACCEPT sets the packet's alone and stops.
+ */
 enum action { ACT_RETURN, ACT_REDIRECT, ACT_DROP, ACT_MARK, ACT_MARK_ACCEPT };
 
 /* Which end of a packet a rule looks at: where it goes, or where it comes from. */
@@ -163,8 +180,22 @@ static void verdict_return(struct rb *b)
 	verdict(b, NFT_RETURN, NULL);
 }
 
-/* `meta mark set MARK`: the value in a register, then the meta store from it. */
-static void mark_set(struct rb *b, uint32_t mark)
+static void ct_load(struct rb *b, uint32_t key)
+{
+	struct nftnl_expr *e = expr_new(b, "ct");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	expr_add(b, e, 0);
+}
+
+/*
+ * `meta mark set MARK`, or with ct `ct mark set MARK`: the value in a
+ * register, then the store from it.
+ */
+static void mark_store(struct rb *b, uint32_t mark, bool ct)
 {
 	struct nftnl_expr *e = expr_new(b, "immediate");
 
@@ -173,12 +204,22 @@ static void mark_set(struct rb *b, uint32_t mark)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
 	expr_add(b, e, nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &mark, sizeof(mark)));
 
-	e = expr_new(b, "meta");
+	e = expr_new(b, ct ? "ct" : "meta");
 	if (!e)
 		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	if (ct) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_CT_SREG, NFT_REG_1);
+	} else {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	}
 	expr_add(b, e, 0);
+}
+
+static void mark_set(struct rb *b, uint32_t mark)
+{
+	mark_store(b, mark, false);
 }
 
 /* `redirect to :port`: the port in network order in a register, then redir naming it. */
@@ -212,6 +253,7 @@ static void action(struct rb *b, enum action act, uint32_t arg)
 		break;
 	case ACT_MARK:
 		mark_set(b, arg);
+		mark_store(b, arg, true);
 		break;
 	case ACT_MARK_ACCEPT:
 		mark_set(b, arg);
@@ -266,6 +308,32 @@ static void match_addr(struct rb *b, const struct subnet *s, enum end end)
 	load_addr(b, s->family, alen, end);
 	bitwise_mask(b, mask, alen);
 	cmp(b, NFT_CMP_EQ, net, alen);
+}
+
+/*
+ * The guard's matches, in the order nft compiles `meta skuid U meta skgid
+ * G` and `ct mark M ct direction reply`. A NULL guard matches everything.
+ */
+static void match_guard(struct rb *b, const struct guard *g)
+{
+	uint8_t reply = IP_CT_DIR_REPLY;
+
+	if (!g)
+		return;
+	if (g->by_uid) {
+		meta_load(b, NFT_META_SKUID);
+		cmp(b, NFT_CMP_EQ, &g->uid, sizeof(g->uid));
+	}
+	if (g->by_gid) {
+		meta_load(b, NFT_META_SKGID);
+		cmp(b, NFT_CMP_EQ, &g->gid, sizeof(g->gid));
+	}
+	if (g->ct_reply) {
+		ct_load(b, NFT_CT_MARK);
+		cmp(b, NFT_CMP_EQ, &g->mark, sizeof(g->mark));
+		ct_load(b, NFT_CT_DIRECTION);
+		cmp(b, NFT_CMP_EQ, &reply, sizeof(reply));
+	}
 }
 
 static void match_l4proto(struct rb *b, uint8_t proto)
@@ -359,14 +427,15 @@ static struct nftnl_rule *rule_local(const char *table, const char *chain)
  * The TCP match is redundant after the first rule but keeps each rule valid
  * on its own, as nft insists before a port mapping.
  */
-static struct nftnl_rule *rule_set(const char *table, const char *chain, int family,
-				   const char *set, uint32_t id, enum action act, uint32_t arg,
-				   enum end end)
+static struct nftnl_rule *rule_set(const char *table, const char *chain, const struct guard *g,
+				   int family, const char *set, uint32_t id, enum action act,
+				   uint32_t arg, enum end end)
 {
 	struct rb b;
 
 	if (!rule_new(&b, table, chain))
 		return NULL;
+	match_guard(&b, g);
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, family);
 	load_addr(&b, family, nft_addr_len(family), end);
@@ -378,14 +447,15 @@ static struct nftnl_rule *rule_set(const char *table, const char *chain, int fam
 }
 
 /* ip daddr|saddr X/W tcp|udp dport|sport lo-hi, then the action. */
-static struct nftnl_rule *rule_ports(const char *table, const char *chain, const struct subnet *s,
-				     uint8_t proto, uint16_t lo, uint16_t hi, enum action act,
-				     uint32_t arg, enum end end)
+static struct nftnl_rule *rule_ports(const char *table, const char *chain, const struct guard *g,
+				     const struct subnet *s, uint8_t proto, uint16_t lo,
+				     uint16_t hi, enum action act, uint32_t arg, enum end end)
 {
 	struct rb b;
 
 	if (!rule_new(&b, table, chain))
 		return NULL;
+	match_guard(&b, g);
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, s->family);
 	match_addr(&b, s, end);
@@ -396,21 +466,21 @@ static struct nftnl_rule *rule_ports(const char *table, const char *chain, const
 }
 
 /* A port-specific subnet: ip daddr X/W tcp dport lo-hi, then return or redirect. */
-static struct nftnl_rule *rule_subnet(const char *table, const char *chain, const struct subnet *s,
-				      enum action act, uint16_t port)
+static struct nftnl_rule *rule_subnet(const char *table, const char *chain, const struct guard *g,
+				      const struct subnet *s, enum action act, uint16_t port)
 {
-	return rule_ports(table, chain, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port, DST);
+	return rule_ports(table, chain, g, s, IPPROTO_TCP, s->port_lo, s->port_hi, act, port, DST);
 }
 
 /*
  * ip daddr NS udp|tcp dport 53 redirect to :port. The port of ns is not
  * the one matched: whatever the user wrote, resolvers ask on 53.
  */
-static struct nftnl_rule *rule_dns(const char *table, const char *chain, const struct subnet *ns,
-				   uint8_t proto, uint16_t port)
+static struct nftnl_rule *rule_dns(const char *table, const char *chain, const struct guard *g,
+				   const struct subnet *ns, uint8_t proto, uint16_t port)
 {
-	return rule_ports(table, chain, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT, port,
-			  DST);
+	return rule_ports(table, chain, g, ns, proto, NFT_DNS_PORT, NFT_DNS_PORT, ACT_REDIRECT,
+			  port, DST);
 }
 
 static size_t count_port_specific(const struct subnet *list, size_t n)
@@ -438,6 +508,8 @@ int nft_rules_build(const char *table, const struct fw_spec *spec, const char *c
 {
 	struct nftnl_rule **rules = NULL;
 	bool output = !strcmp(chain, NFT_CHAIN_OUTPUT);
+	struct guard own;
+	const struct guard *g = NULL;
 	size_t i, cnt = 0, max;
 	int ret;
 
@@ -454,7 +526,19 @@ int nft_rules_build(const char *table, const struct fw_spec *spec, const char *c
 	if (!rules)
 		return -ENOMEM;
 
-	/* Only the output chain knows who sent a packet; the owner decides before anything else. */
+	/*
+	 * Only the output chain knows who sent a packet. The returns spare
+	 * other owners' packets the rest of the chain; what keeps a packet
+	 * with no user socket (the kernel's own: NFS, tunnels, ICMP errors)
+	 * from being captured is the owner match on every capturing rule.
+	 */
+	if (output && (spec->by_uid || spec->by_gid)) {
+		own = (struct guard){.by_uid = spec->by_uid,
+				     .by_gid = spec->by_gid,
+				     .uid = spec->uid,
+				     .gid = spec->gid};
+		g = &own;
+	}
 	if (output && spec->by_uid)
 		rules[cnt++] = rule_owner(table, chain, NFT_META_SKUID, spec->uid);
 	if (output && spec->by_gid)
@@ -474,29 +558,31 @@ int nft_rules_build(const char *table, const struct fw_spec *spec, const char *c
 	 * they need no exclusion (its own lookups belong before install).
 	 */
 	for (i = 0; i < spec->n_dns; i++) {
-		rules[cnt++] = rule_dns(table, chain, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
 		rules[cnt++] =
-		    rule_dns(table, chain, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);
+		    rule_dns(table, chain, g, &spec->dns[i], IPPROTO_UDP, spec->dns_port);
+		rules[cnt++] =
+		    rule_dns(table, chain, g, &spec->dns[i], IPPROTO_TCP, spec->redirect_port);
 	}
 	rules[cnt++] = rule_not_tcp(table, chain);
 	if (output)
 		rules[cnt++] = rule_local(table, chain);
 	/* Excludes before includes: the first matching rule decides, so excludes win. */
 	rules[cnt++] =
-	    rule_set(table, chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0, DST);
-	rules[cnt++] =
-	    rule_set(table, chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, ACT_RETURN, 0, DST);
+	    rule_set(table, chain, NULL, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, ACT_RETURN, 0, DST);
+	rules[cnt++] = rule_set(table, chain, NULL, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6,
+				ACT_RETURN, 0, DST);
 	for (i = 0; i < spec->n_exclude; i++) {
 		if (!nft_all_ports(&spec->exclude[i]))
-			rules[cnt++] = rule_subnet(table, chain, &spec->exclude[i], ACT_RETURN, 0);
+			rules[cnt++] =
+			    rule_subnet(table, chain, NULL, &spec->exclude[i], ACT_RETURN, 0);
 	}
-	rules[cnt++] = rule_set(table, chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, ACT_REDIRECT,
-				spec->redirect_port, DST);
-	rules[cnt++] = rule_set(table, chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, ACT_REDIRECT,
-				spec->redirect_port, DST);
+	rules[cnt++] = rule_set(table, chain, g, AF_INET, NFT_SET_INC4, NFT_SETID_INC4,
+				ACT_REDIRECT, spec->redirect_port, DST);
+	rules[cnt++] = rule_set(table, chain, g, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6,
+				ACT_REDIRECT, spec->redirect_port, DST);
 	for (i = 0; i < spec->n_include; i++) {
 		if (!nft_all_ports(&spec->include[i]))
-			rules[cnt++] = rule_subnet(table, chain, &spec->include[i], ACT_REDIRECT,
+			rules[cnt++] = rule_subnet(table, chain, g, &spec->include[i], ACT_REDIRECT,
 						   spec->redirect_port);
 	}
 
@@ -529,13 +615,15 @@ static struct nftnl_rule *rule_iifname(const char *table, const char *chain, con
 	return rule_done(&b);
 }
 
-/* meta l4proto udp jump target */
-static struct nftnl_rule *rule_udp_jump(const char *table, const char *chain, const char *target)
+/* meta l4proto udp jump target, after the guard's matches */
+static struct nftnl_rule *rule_udp_jump(const char *table, const char *chain, const struct guard *g,
+					const char *target)
 {
 	struct rb b;
 
 	if (!rule_new(&b, table, chain))
 		return NULL;
+	match_guard(&b, g);
 	match_l4proto(&b, IPPROTO_UDP);
 	verdict(&b, NFT_JUMP, target);
 	return rule_done(&b);
@@ -545,13 +633,15 @@ static struct nftnl_rule *rule_udp_jump(const char *table, const char *chain, co
  * icmp|icmpv6 type echo-request jump target, or with echo false any ICMP
  * of the family (meta nfproto ipv4 meta l4proto icmp jump target).
  */
-static struct nftnl_rule *rule_icmp_jump(const char *table, const char *chain, int family,
-					 bool echo, const char *target)
+static struct nftnl_rule *rule_icmp_jump(const char *table, const char *chain,
+					 const struct guard *g, int family, bool echo,
+					 const char *target)
 {
 	struct rb b;
 
 	if (!rule_new(&b, table, chain))
 		return NULL;
+	match_guard(&b, g);
 	meta_load(&b, NFT_META_NFPROTO);
 	match_nfproto(&b, family);
 	match_l4proto(&b, family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
@@ -599,37 +689,37 @@ static size_t rules_networks(struct nftnl_rule **rules, const char *table, const
 	size_t i, cnt = 0;
 
 	rules[cnt++] =
-	    rule_set(table, chain, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, on_exc, 0, end);
+	    rule_set(table, chain, NULL, AF_INET, NFT_SET_EXC4, NFT_SETID_EXC4, on_exc, 0, end);
 	rules[cnt++] =
-	    rule_set(table, chain, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, on_exc, 0, end);
+	    rule_set(table, chain, NULL, AF_INET6, NFT_SET_EXC6, NFT_SETID_EXC6, on_exc, 0, end);
 	for (i = 0; i < spec->n_exclude; i++) {
 		const struct subnet *s = &spec->exclude[i];
 
 		if (!nft_all_ports(s))
-			rules[cnt++] = rule_ports(table, chain, s, IPPROTO_UDP, s->port_lo,
+			rules[cnt++] = rule_ports(table, chain, NULL, s, IPPROTO_UDP, s->port_lo,
 						  s->port_hi, on_exc, 0, end);
 	}
 	rules[cnt++] =
-	    rule_set(table, chain, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, on_inc, mark, end);
+	    rule_set(table, chain, NULL, AF_INET, NFT_SET_INC4, NFT_SETID_INC4, on_inc, mark, end);
 	rules[cnt++] =
-	    rule_set(table, chain, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, on_inc, mark, end);
+	    rule_set(table, chain, NULL, AF_INET6, NFT_SET_INC6, NFT_SETID_INC6, on_inc, mark, end);
 	for (i = 0; i < spec->n_include; i++) {
 		const struct subnet *s = &spec->include[i];
 
 		if (!nft_all_ports(s))
-			rules[cnt++] = rule_ports(table, chain, s, IPPROTO_UDP, s->port_lo,
+			rules[cnt++] = rule_ports(table, chain, NULL, s, IPPROTO_UDP, s->port_lo,
 						  s->port_hi, on_inc, mark, end);
 	}
 	return cnt;
 }
 
-/* UDP, ping and ping6 go on to target; the rest stays where it is. */
+/* UDP, ping and ping6 that pass the guard go on to target; the rest stays where it is. */
 static size_t rules_datagrams(struct nftnl_rule **rules, const char *table, const char *chain,
-			      const char *target)
+			      const struct guard *g, const char *target)
 {
-	rules[0] = rule_udp_jump(table, chain, target);
-	rules[1] = rule_icmp_jump(table, chain, AF_INET, true, target);
-	rules[2] = rule_icmp_jump(table, chain, AF_INET6, true, target);
+	rules[0] = rule_udp_jump(table, chain, g, target);
+	rules[1] = rule_icmp_jump(table, chain, g, AF_INET, true, target);
+	rules[2] = rule_icmp_jump(table, chain, g, AF_INET6, true, target);
 	return 3;
 }
 
@@ -654,16 +744,25 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 		return -ENOMEM;
 
 	if (!strcmp(chain, NFT_CHAIN_MARK_OUT)) {
-		/* As on the nat output chain: other owners' datagrams are left alone first. */
+		/*
+		 * As on the nat output chain: other owners' datagrams leave first,
+		 * and the jumps match the owner too, so that the kernel's own
+		 * (no socket to read an owner from) never reach mark_dst.
+		 */
+		struct guard own = {.by_uid = spec->by_uid,
+				    .by_gid = spec->by_gid,
+				    .uid = spec->uid,
+				    .gid = spec->gid};
+
 		if (spec->by_uid)
 			rules[cnt++] = rule_owner(table, chain, NFT_META_SKUID, spec->uid);
 		if (spec->by_gid)
 			rules[cnt++] = rule_owner(table, chain, NFT_META_SKGID, spec->gid);
-		cnt += rules_datagrams(rules + cnt, table, chain, NFT_CHAIN_MARK_DST);
+		cnt += rules_datagrams(rules + cnt, table, chain, &own, NFT_CHAIN_MARK_DST);
 	} else if (!strcmp(chain, NFT_CHAIN_MARK_PRE)) {
 		/* What comes out of the TUN is tun_in's to judge, and never goes back in. */
 		rules[cnt++] = rule_iifname(table, chain, tun, NFT_CMP_EQ);
-		cnt += rules_datagrams(rules + cnt, table, chain, NFT_CHAIN_MARK_DST);
+		cnt += rules_datagrams(rules + cnt, table, chain, NULL, NFT_CHAIN_MARK_DST);
 	} else if (!strcmp(chain, NFT_CHAIN_MARK_DST)) {
 		rules[cnt++] = rule_local(table, chain);
 		cnt += rules_networks(rules + cnt, table, chain, spec, DST, ACT_RETURN, ACT_MARK,
@@ -673,9 +772,22 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 		/* Without router mode the replies are this machine's alone. */
 		if (!spec->prerouting)
 			rules[cnt++] = rule_not_local_drop(table, chain);
-		rules[cnt++] = rule_udp_jump(table, chain, NFT_CHAIN_TUN_SRC);
-		rules[cnt++] = rule_icmp_jump(table, chain, AF_INET, false, NFT_CHAIN_TUN_SRC);
-		rules[cnt++] = rule_icmp_jump(table, chain, AF_INET6, false, NFT_CHAIN_TUN_SRC);
+		/*
+		 * Only what answers a flow we sent in comes out: its conntrack
+		 * entry carries the mark mark_dst gave it, and the packet runs
+		 * in the reply direction. That covers the flow's replies and the
+		 * ICMP errors quoting it (RELATED, yet counted in the reply
+		 * direction since they travel against the quoted packet). A
+		 * forged datagram at some local socket starts no entry of ours,
+		 * and one with no entry at all breaks the match: both are dropped.
+		 */
+		struct guard flow = {.ct_reply = true, .mark = mark};
+
+		rules[cnt++] = rule_udp_jump(table, chain, &flow, NFT_CHAIN_TUN_SRC);
+		rules[cnt++] =
+		    rule_icmp_jump(table, chain, &flow, AF_INET, false, NFT_CHAIN_TUN_SRC);
+		rules[cnt++] =
+		    rule_icmp_jump(table, chain, &flow, AF_INET6, false, NFT_CHAIN_TUN_SRC);
 		rules[cnt++] = rule_drop(table, chain);
 	} else if (!strcmp(chain, NFT_CHAIN_TUN_SRC)) {
 		/*

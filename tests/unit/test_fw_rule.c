@@ -385,12 +385,63 @@ static const char oracle_skgid[] = "inet sluice output\n"
 				   "  [ cmp neq reg 1 0x000003e8 ]\n"
 				   "  [ immediate reg 0 return ]\n";
 
+/*
+ * The owner's positive match that prefixes every capturing rule, so that a
+ * packet whose owner cannot be read (no socket, a kernel socket) is never
+ * captured. nft compiles `meta skuid 1000 meta skgid 1000 <rule>` to these
+ * lines and then the rule's own, e.g. (captured as above):
+ */
+#define OWNER_UID_LINES                                                                            \
+	"  [ meta load skuid => reg 1 ]\n"                                                         \
+	"  [ cmp eq reg 1 0x000003e8 ]\n"
+#define OWNER_GID_LINES                                                                            \
+	"  [ meta load skgid => reg 1 ]\n"                                                         \
+	"  [ cmp eq reg 1 0x000003e8 ]\n"
+/* meta skuid 1000 meta skgid 1000 ip daddr @inc4 meta l4proto tcp redirect to :12300 */
+static const char oracle_owned_inc4[] =
+    "inet sluice output\n" OWNER_UID_LINES OWNER_GID_LINES "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ lookup reg 1 set inc4 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000006 ]\n"
+    "  [ immediate reg 1 0x00000c30 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n";
+/* meta skuid 1000 ip daddr 127.0.0.53 udp dport 53 redirect to :5353 */
+static const char oracle_owned_dns[] =
+    "inet sluice output\n" OWNER_UID_LINES "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x3500007f ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000011 ]\n"
+    "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00003500 ]\n"
+    "  [ immediate reg 1 0x0000e914 ]\n"
+    "  [ redir proto_min reg 1 flags 0x2 ]\n";
+
+/* An oracle with prefix (owner lines) spliced in after its header line, into buf. */
+static const char *owned(char *buf, size_t len, const char *oracle_text, const char *prefix)
+{
+	const char *body = strchr(oracle_text, '\n') + 1;
+
+	snprintf(buf, len, "%.*s%s%s", (int)(body - oracle_text), oracle_text, prefix, body);
+	return buf;
+}
+
+/* Whether rule i of the plain output chain (oracle[i]) captures: the redirects. */
+static bool captures(size_t i)
+{
+	return strstr(oracle[i], "redir") != NULL;
+}
+
 static void test_rules_owner(void)
 {
-	struct subnet inc[8], exc[8];
+	struct subnet inc[8], exc[8], ns[3];
 	struct nftnl_rule **rules;
 	struct fw_spec spec;
-	size_t n, i;
+	char buf[4096];
+	size_t n, i, nred = 0;
 
 	spec_fill(&spec, inc, exc);
 	spec.by_uid = spec.by_gid = true;
@@ -400,10 +451,38 @@ static void test_rules_owner(void)
 	if (n == 2 + N_ORACLE) {
 		check_rule(rules[0], NFT_CHAIN_OUTPUT, oracle_skuid);
 		check_rule(rules[1], NFT_CHAIN_OUTPUT, oracle_skgid);
+		for (i = 0; i < N_ORACLE; i++) {
+			nred += captures(i);
+			check_rule(rules[2 + i], NFT_CHAIN_OUTPUT,
+				   captures(i) ? owned(buf, sizeof(buf), oracle[i],
+						       OWNER_UID_LINES OWNER_GID_LINES)
+					       : oracle[i]);
+		}
+		/* The splice agrees with nft's whole text for one of them. */
+		check_rule(rules[2 + 8], NFT_CHAIN_OUTPUT, oracle_owned_inc4);
+	}
+	CHECK_EQ_INT(nred, 6);
+	nft_rules_free(rules, n);
+
+	/* --user alone: the DNS redirects match the uid too, and nothing matches a gid. */
+	spec.by_gid = false;
+	dns_fill(&spec, ns);
+	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_OUTPUT, &rules, &n), 0);
+	CHECK_EQ_INT(n, 1 + N_ORACLE_DNS + N_ORACLE);
+	if (n == 1 + N_ORACLE_DNS + N_ORACLE) {
+		check_rule(rules[0], NFT_CHAIN_OUTPUT, oracle_skuid);
+		check_rule(rules[1], NFT_CHAIN_OUTPUT, oracle_owned_dns);
+		for (i = 0; i < N_ORACLE_DNS; i++)
+			check_rule(rules[1 + i], NFT_CHAIN_OUTPUT,
+				   owned(buf, sizeof(buf), oracle_dns[i], OWNER_UID_LINES));
 		for (i = 0; i < N_ORACLE; i++)
-			check_rule(rules[2 + i], NFT_CHAIN_OUTPUT, oracle[i]);
+			check_rule(rules[1 + N_ORACLE_DNS + i], NFT_CHAIN_OUTPUT,
+				   captures(i) ? owned(buf, sizeof(buf), oracle[i], OWNER_UID_LINES)
+					       : oracle[i]);
 	}
 	nft_rules_free(rules, n);
+	spec.n_dns = 0;
+	spec.by_gid = true;
 	/* Prerouting has no owner rules: the local return, then the rest as without --user. */
 	CHECK_EQ_INT(nft_rules_build(FW_TABLE_NAME, &spec, NFT_CHAIN_PREROUTING, &rules, &n), 0);
 	CHECK_EQ_INT(n, N_ORACLE);
@@ -680,23 +759,27 @@ static const char *const oracle_capture[] = {
     "  [ cmp gte reg 1 0x00005000 ]\n"
     "  [ cmp lte reg 1 0x00005a00 ]\n"
     "  [ immediate reg 0 return ]\n",
-    /* ip daddr @inc4 meta mark set 0x51001234 */
+    /* ip daddr @inc4 meta mark set 0x51001234 ct mark set 0x51001234 */
     "inet sluice mark_dst\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00000002 ]\n"
     "  [ payload load 4b @ network header + 16 => reg 1 ]\n"
     "  [ lookup reg 1 set inc4 ]\n"
     "  [ immediate reg 1 0x51001234 ]\n"
-    "  [ meta set mark with reg 1 ]\n",
-    /* ip6 daddr @inc6 meta mark set 0x51001234 */
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ ct set mark with reg 1 ]\n",
+    /* ip6 daddr @inc6 meta mark set 0x51001234 ct mark set 0x51001234 */
     "inet sluice mark_dst\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000000a ]\n"
     "  [ payload load 16b @ network header + 24 => reg 1 ]\n"
     "  [ lookup reg 1 set inc6 ]\n"
     "  [ immediate reg 1 0x51001234 ]\n"
-    "  [ meta set mark with reg 1 ]\n",
-    /* ip daddr 203.0.113.0/25 udp dport 80-90 meta mark set 0x51001234 */
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ ct set mark with reg 1 ]\n",
+    /* ip daddr 203.0.113.0/25 udp dport 80-90 meta mark set 0x51001234 ct mark set 0x51001234 */
     "inet sluice mark_dst\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00000002 ]\n"
@@ -709,8 +792,11 @@ static const char *const oracle_capture[] = {
     "  [ cmp gte reg 1 0x00005000 ]\n"
     "  [ cmp lte reg 1 0x00005a00 ]\n"
     "  [ immediate reg 1 0x51001234 ]\n"
-    "  [ meta set mark with reg 1 ]\n",
-    /* ip6 daddr 2001:db8:1:8000::/49 udp dport 1-65534 meta mark set 0x51001234 */
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ ct set mark with reg 1 ]\n",
+    /* ip6 daddr 2001:db8:1:8000::/49 udp dport 1-65534 meta mark set 0x51001234 ct mark set
+       0x51001234 */
     "inet sluice mark_dst\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000000a ]\n"
@@ -724,8 +810,10 @@ static const char *const oracle_capture[] = {
     "  [ cmp gte reg 1 0x00000100 ]\n"
     "  [ cmp lte reg 1 0x0000feff ]\n"
     "  [ immediate reg 1 0x51001234 ]\n"
-    "  [ meta set mark with reg 1 ]\n",
-    /* ip6 daddr 2001:db8:2::1 udp dport 443 meta mark set 0x51001234 */
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ ct set mark with reg 1 ]\n",
+    /* ip6 daddr 2001:db8:2::1 udp dport 443 meta mark set 0x51001234 ct mark set 0x51001234 */
     "inet sluice mark_dst\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000000a ]\n"
@@ -736,8 +824,10 @@ static const char *const oracle_capture[] = {
     "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000bb01 ]\n"
     "  [ immediate reg 1 0x51001234 ]\n"
-    "  [ meta set mark with reg 1 ]\n",
-    /* meta nfproto ipv6 udp dport 8080 meta mark set 0x51001234 */
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ ct set mark with reg 1 ]\n",
+    /* meta nfproto ipv6 udp dport 8080 meta mark set 0x51001234 ct mark set 0x51001234 */
     "inet sluice mark_dst\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000000a ]\n"
@@ -746,7 +836,9 @@ static const char *const oracle_capture[] = {
     "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000901f ]\n"
     "  [ immediate reg 1 0x51001234 ]\n"
-    "  [ meta set mark with reg 1 ]\n",
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ ct set mark with reg 1 ]\n",
     /* iifname != "sluice4660" return */
     "inet sluice tun_in\n"
     "  [ meta load iifname => reg 1 ]\n"
@@ -757,20 +849,32 @@ static const char *const oracle_capture[] = {
     "  [ fib daddr type => reg 1 ]\n"
     "  [ cmp neq reg 1 0x00000002 ]\n"
     "  [ immediate reg 0 drop ]\n",
-    /* meta l4proto udp jump tun_src */
+    /* ct mark 0x51001234 ct direction reply meta l4proto udp jump tun_src */
     "inet sluice tun_in\n"
+    "  [ ct load mark => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x51001234 ]\n"
+    "  [ ct load direction => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000001 ]\n"
     "  [ meta load l4proto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00000011 ]\n"
     "  [ immediate reg 0 jump -> tun_src ]\n",
-    /* meta nfproto ipv4 meta l4proto icmp jump tun_src */
+    /* ct mark 0x51001234 ct direction reply meta nfproto ipv4 meta l4proto icmp jump tun_src */
     "inet sluice tun_in\n"
+    "  [ ct load mark => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x51001234 ]\n"
+    "  [ ct load direction => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000001 ]\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00000002 ]\n"
     "  [ meta load l4proto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x00000001 ]\n"
     "  [ immediate reg 0 jump -> tun_src ]\n",
-    /* meta nfproto ipv6 meta l4proto icmpv6 jump tun_src */
+    /* ct mark 0x51001234 ct direction reply meta nfproto ipv6 meta l4proto icmpv6 jump tun_src */
     "inet sluice tun_in\n"
+    "  [ ct load mark => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x51001234 ]\n"
+    "  [ ct load direction => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000001 ]\n"
     "  [ meta load nfproto => reg 1 ]\n"
     "  [ cmp eq reg 1 0x0000000a ]\n"
     "  [ meta load l4proto => reg 1 ]\n"
@@ -940,6 +1044,31 @@ static void check_capture(const struct fw_spec *spec, const char *chain, const i
 	nft_rules_free(rules, n);
 }
 
+/*
+ * mark_out with an owner: the returns, then the jumps with the owner's
+ * positive match (nft: meta skuid 1000 meta skgid 1000 meta l4proto udp
+ * jump mark_dst, and so on), so that the kernel's own datagrams never jump.
+ */
+static void check_mark_out(const struct fw_spec *spec, const char *prefix)
+{
+	struct nftnl_rule **rules;
+	size_t n, i, k = (size_t)spec->by_uid + spec->by_gid;
+	char buf[4096];
+
+	CHECK_EQ_INT(nft_capture_rules_build(FW_TABLE_NAME, spec, NFT_CHAIN_MARK_OUT, "sluice4660",
+					     0x51001234, &rules, &n),
+		     0);
+	CHECK_EQ_INT(n, k + 3);
+	if (n == k + 3) {
+		for (i = 0; i < k; i++)
+			check_rule(rules[i], NFT_CHAIN_MARK_OUT, oracle_capture[OC_SKUID + i]);
+		for (i = 0; i < 3; i++)
+			check_rule(rules[k + i], NFT_CHAIN_MARK_OUT,
+				   owned(buf, sizeof(buf), oracle_capture[OC_JUMPS + i], prefix));
+	}
+	nft_rules_free(rules, n);
+}
+
 static size_t span(int *idx, size_t k, int from, int n)
 {
 	int i;
@@ -960,8 +1089,10 @@ static void test_capture_rules_match_nft(void)
 	spec_fill(&spec, inc, exc);
 	spec.by_uid = spec.by_gid = true;
 	spec.uid = spec.gid = 1000;
-	k = span(idx, 0, OC_SKUID, 5);
-	check_capture(&spec, NFT_CHAIN_MARK_OUT, idx, k);
+	check_mark_out(&spec, OWNER_UID_LINES OWNER_GID_LINES);
+	spec.by_gid = false;
+	check_mark_out(&spec, OWNER_UID_LINES);
+	spec.by_gid = true;
 	k = span(idx, 0, OC_DST, 13);
 	check_capture(&spec, NFT_CHAIN_MARK_DST, idx, k);
 	k = span(idx, 0, OC_TUN_IN, 6);
