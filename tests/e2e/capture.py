@@ -147,6 +147,14 @@ def delivered(secs):
     return got
 
 wait_go("inject")
+# Nothing was sent from 192.0.2.1:40000 yet: a datagram "answering" it is forged.
+os.write(tun, udp_packet("198.51.100.2", "192.0.2.1", 9999, 40000, b"unasked"))
+got = delivered(1.5)
+result("tun_without_flow_dropped", not any(g[0] == b"unasked" for g in got),
+       "a UDP packet from 198.51.100.2 to a port that sent nothing was delivered")
+# Now a real flow out (captured into the TUN), and its reply comes back.
+r.sendto(b"ask", ("198.51.100.2", 9999))
+tun_packets(0.5)
 os.write(tun, udp_packet("198.51.100.2", "192.0.2.1", 9999, 40000, b"answer"))
 got = delivered(2)
 result("tun_reply_from_routed_delivered",
@@ -159,6 +167,52 @@ result("tun_unrouted_source_dropped", not any(g[0] == b"spoofed" for g in got),
        "a packet from 203.0.113.5 written into the TUN was delivered")
 result("tun_excluded_source_dropped", not any(g[0] == b"excluded" for g in got),
        "a packet from the excluded 198.51.100.200 written into the TUN was delivered")
+
+def icmp_unreach(src, orig):
+    """An ICMP port unreachable from src quoting orig (IP header and 8 bytes)."""
+    quote = orig[:(orig[0] & 15) * 4 + 8]
+    body = struct.pack(">BBHI", 3, 3, 0, 0) + quote
+    body = body[:2] + struct.pack(">H", csum(body)) + body[4:]
+    return ip_packet(src, socket.inet_ntoa(orig[12:16]), 1, body)
+
+def ip_packet(src, dst, proto, l4):
+    hdr = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, 0, 64, proto, 0,
+                      socket.inet_aton(src), socket.inet_aton(dst))
+    return hdr[:10] + struct.pack(">H", csum(hdr)) + hdr[12:] + l4
+
+def refused(sock, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        try:
+            sock.recv(100)
+        except BlockingIOError:
+            time.sleep(0.05)
+        except ConnectionRefusedError:
+            return True
+    return False
+
+# A port unreachable about a flow that went out is delivered: the app sees ECONNREFUSED.
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.connect(("198.51.100.4", 7777))
+c.setblocking(False)
+tun_packets(0.2)
+c.send(b"knock")
+orig = [p for p in tun_packets(1) if udp_to([p], "198.51.100.4", 7777, b"knock")]
+if not orig:
+    result("tun_icmp_error_of_flow_delivered", False, "the datagram never came out of the TUN")
+else:
+    os.write(tun, icmp_unreach("198.51.100.4", orig[0]))
+    result("tun_icmp_error_of_flow_delivered", refused(c, 2),
+           "no ECONNREFUSED after a port unreachable quoting the flow")
+# One quoting a datagram that never went out (a connected socket that sent nothing) is not.
+c2 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c2.connect(("198.51.100.5", 7778))
+c2.setblocking(False)
+lip, lport = c2.getsockname()
+fake = ip_packet(lip, "198.51.100.5", 17, struct.pack(">HHHH", lport, 7778, 13, 0) + b"knock")
+os.write(tun, icmp_unreach("198.51.100.5", fake))
+result("tun_icmp_error_without_flow_dropped", not refused(c2, 1.5),
+       "a port unreachable quoting no flow of ours reached the socket")
 wait_go("close")
 a.close()
 os.close(tun)

@@ -86,12 +86,12 @@ touch "$D1/go.capture"
 inC sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1
 touch "$D1/go.inject"
 for ((i = 0; i < 150; i++)); do
-	[ "$(grep -c '^RESULT' "$D1/out")" -ge 7 ] && break
+	[ "$(grep -c '^RESULT' "$D1/out")" -ge 10 ] && break
 	sleep 0.1
 done
 results "$D1/out"
-[ "$(grep -c '^RESULT' "$D1/out")" = 7 ] && pass driver_ran_every_check ||
-	fail driver_ran_every_check "$(grep -c '^RESULT' "$D1/out") of 7: $(tail -n 4 "$D1/err" | tr '\n' ' ')"
+[ "$(grep -c '^RESULT' "$D1/out")" = 10 ] && pass driver_ran_every_check ||
+	fail driver_ran_every_check "$(grep -c '^RESULT' "$D1/out") of 10: $(tail -n 4 "$D1/err" | tr '\n' ' ')"
 
 touch "$D1/go.close"
 gone=0
