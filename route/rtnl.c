@@ -13,7 +13,12 @@
 #include <linux/fib_rules.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/if_link.h>
 #include <libmnl/libmnl.h>
+#include <net/if.h>
+#include <stdio.h>
+
+#include "tun.h"
 
 /* The kernel answers inside sendmsg(); this only guards against a wedged socket. */
 #define RTNL_TIMEOUT_MS 5000
@@ -301,4 +306,157 @@ int rtnl_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self)
 	if (n6 == -EAFNOSUPPORT)
 		n6 = 0;
 	return n6 < 0 ? n6 : n4 + n6;
+}
+
+/* ---- the TUN devices ---- */
+
+/* A link a dump or a get found: its index, and its name if it is one of ours. */
+struct link {
+	int ifindex;
+	char name[IFNAMSIZ];
+};
+
+struct links {
+	struct link *v;
+	size_t n, cap;
+	int err;
+};
+
+/*
+ * The part's pid if name is exactly what TUN_NAME_FMT makes of one, else
+ * 0: "sluice012" or "sluice12x" are someone else's.
+ */
+static uint32_t tun_pid(const char *name)
+{
+	char again[32]; /* room for any unsigned, so no truncation to reason about */
+	unsigned pid;
+	int end = 0;
+
+	if (sscanf(name, TUN_NAME_FMT "%n", &pid, &end) != 1 || name[end] != '\0' || pid == 0)
+		return 0;
+	snprintf(again, sizeof(again), TUN_NAME_FMT, pid);
+	return strcmp(again, name) ? 0 : pid;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, IFLA_MAX) < 0)
+		return MNL_CB_OK;
+	if (mnl_attr_get_type(a) == IFLA_IFNAME && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = {0};
+	struct links *l = data;
+	const struct ifinfomsg *ifi;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifi)))
+		return MNL_CB_OK;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0 || !tb[IFLA_IFNAME] ||
+	    strlen(mnl_attr_get_str(tb[IFLA_IFNAME])) >= IFNAMSIZ)
+		return MNL_CB_OK;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct link *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			l->err = -ENOMEM;
+			return MNL_CB_OK; /* read the answer to its end all the same */
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].ifindex = ifi->ifi_index;
+	snprintf(l->v[l->n].name, IFNAMSIZ, "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
+	l->n++;
+	return MNL_CB_OK;
+}
+
+/* RTM_GETLINK of ifindex, or with 0 a dump of every link, into l. */
+static int get_links(struct rtnl *r, int ifindex, struct links *l)
+{
+	char buf[RTNL_MSG_MAX];
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	int ret;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	/* A get answers with the link and then, asked to, an ACK that ends the talk. */
+	nlh->nlmsg_flags = NLM_F_REQUEST | (ifindex ? NLM_F_ACK : NLM_F_DUMP);
+	nlh->nlmsg_seq = ++r->seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	/* No statistics and VF lists: only the name is read. */
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, 0);
+	ret = talk(r, nlh, link_cb, l);
+	return ret < 0 ? ret : l->err;
+}
+
+static int del_link(struct rtnl *r, int ifindex)
+{
+	char buf[RTNL_MSG_MAX];
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	int ret;
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_DELLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = ++r->seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	ret = talk(r, nlh, NULL, NULL);
+	return ret == -ENODEV ? 0 : ret;
+}
+
+int rtnl_link_del(struct rtnl *r, int ifindex, const char *name)
+{
+	struct links l = {0};
+	int ret;
+
+	if (ifindex <= 0)
+		return 0;
+	ret = get_links(r, ifindex, &l);
+	/*
+	 * Only while the index still names our device: once it went with its
+	 * last descriptor, the index may one day be another device's.
+	 */
+	if (ret == 0 && l.n == 1 && !strcmp(l.v[0].name, name))
+		ret = del_link(r, ifindex);
+	else if (ret == -ENODEV)
+		ret = 0;
+	free(l.v);
+	return ret;
+}
+
+int rtnl_links_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self)
+{
+	struct links l = {0};
+	int ret, cnt = 0;
+	size_t i;
+
+	ret = get_links(r, 0, &l);
+	for (i = 0; ret == 0 && i < l.n; i++) {
+		uint32_t pid = tun_pid(l.v[i].name);
+
+		if (!pid || pid == self || alive(pid))
+			continue;
+		ret = del_link(r, l.v[i].ifindex);
+		if (ret == 0)
+			cnt++;
+	}
+	free(l.v);
+	return ret < 0 ? ret : cnt;
 }

@@ -76,4 +76,18 @@ int rtnl_routes_add(struct rtnl *r, int ifindex, uint32_t table);
  */
 int rtnl_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self);
 
+/*
+ * Delete the device ifindex if it is still the one called name: the TUN
+ * goes with the tunnel even if the descriptor's holder made it persistent
+ * (TUNSETPERSIST needs no privilege). Gone already counts as deleted. 0 or -errno.
+ */
+int rtnl_link_del(struct rtnl *r, int ifindex, const char *name);
+
+/*
+ * Delete the devices named as ours (TUN_NAME_FMT) whose part is not alive
+ * and is not self: what a persisting holder kept past a killed part. How
+ * many went, or -errno.
+ */
+int rtnl_links_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self);
+
 #endif

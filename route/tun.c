@@ -61,12 +61,16 @@ int tun_create(uint32_t id, char *name, size_t len, int *fd, int *ifindex)
 		sizeof(ifr.ifr_name) ||
 	    strlen(ifr.ifr_name) >= len)
 		return -ENAMETOOLONG;
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	/*
+	 * EXCL: the name is ours alone. Without it TUNSETIFF attaches to an
+	 * existing device of that name, such as one a user persisted
+	 * (TUNSETPERSIST, TUNSETOWNER) through a descriptor we gave out. Its
+	 * 0x8000 is the sign bit of the short field: the cast keeps the bits.
+	 */
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL);
 	tfd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 	if (tfd < 0)
 		return -errno;
-	/* The name is ours alone: an existing device of that name (persistent, someone
-	 * else's) makes this fail rather than attach to it. */
 	if (ioctl(tfd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
 		goto out;

@@ -3,7 +3,10 @@
  * It owns the device's creation and its settings; routing to it is
  * rtnl's, marking packets for it the firewall's. The device is not
  * persistent: it goes when the last descriptor of it is closed, so a
- * SIGKILL of every holder leaves nothing behind.
+ * SIGKILL of every holder leaves nothing behind. A holder may make it
+ * persistent all the same (TUNSETPERSIST needs no privilege): the part
+ * deletes it by index when it ends (rtnl_link_del), and the next part
+ * sweeps a killed part's (rtnl_links_sweep).
  */
 #ifndef SLUICE_TUN_H
 #define SLUICE_TUN_H

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <net/if.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -51,7 +52,9 @@ struct real {
 	bool warned;	      /* about going without records, once */
 	struct rtnl *rtnl;    /* route netlink, or NULL: then no TUN (rtnl_err says why) */
 	int rtnl_err;
-	bool routed; /* our ip rules are in place */
+	bool routed;	 /* our ip rules are in place */
+	int tun_ifindex; /* the TUN we made, or 0 */
+	char tun_name[IF_NAMESIZE];
 };
 
 /*
@@ -98,14 +101,20 @@ static int real_update(void *ctx, const struct fw_spec *spec, char *why, size_t 
 	return claim(ctx, spec, why, whylen, fw_update);
 }
 
-/* The rules go explicitly; the routes and the device go with the last descriptor. */
+/*
+ * The rules go explicitly, and so does the device: it would go with the
+ * last descriptor, but the user's side holds that and may have made the
+ * device persistent (TUNSETPERSIST needs no privilege). Its routes go with it.
+ */
 static int unroute(struct real *r)
 {
-	int ret = 0;
+	int ret = 0, lr = 0;
 
 	if (r->routed && (ret = rtnl_rules_del(r->rtnl, rtnl_mark(r->self.part))) == 0)
 		r->routed = false;
-	return ret;
+	if (r->tun_ifindex && (lr = rtnl_link_del(r->rtnl, r->tun_ifindex, r->tun_name)) == 0)
+		r->tun_ifindex = 0;
+	return ret < 0 ? ret : lr;
 }
 
 static int real_remove(void *ctx)
@@ -136,6 +145,8 @@ static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t na
 	ret = tun_create(r->self.part, name, namelen, &tfd, &ifindex);
 	if (ret < 0)
 		return ret;
+	r->tun_ifindex = ifindex;
+	snprintf(r->tun_name, sizeof(r->tun_name), "%s", name);
 	ret = rtnl_routes_add(r->rtnl, ifindex, mark);
 	if (ret == 0)
 		ret = rtnl_rules_add(r->rtnl, mark);
@@ -144,8 +155,8 @@ static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t na
 	if (ret == 0)
 		ret = fw_capture_datagrams(r->fw, spec, name, mark);
 	if (ret < 0) {
-		unroute(r);
 		close(tfd);
+		unroute(r);
 		return ret;
 	}
 	*fd = tfd;
@@ -416,6 +427,12 @@ static void route_sweep_log(struct real *r)
 		log_info("removed %d ip rule%s a killed run left", n, n == 1 ? "" : "s");
 	else if (n < 0)
 		log_warn("looking for ip rules killed runs left: %s", strerror(-n));
+	/* A device outlives its part only if a holder persisted it: never ours to keep. */
+	n = rtnl_links_sweep(r->rtnl, instances_part_alive, r->self.part);
+	if (n > 0)
+		log_info("removed %d TUN device%s a killed run left", n, n == 1 ? "" : "s");
+	else if (n < 0)
+		log_warn("looking for TUN devices killed runs left: %s", strerror(-n));
 }
 
 /*
@@ -683,7 +700,8 @@ int priv_main(bool all_users)
 out_fw:
 	/* Whatever REMOVE said: no rule of ours outlives us. */
 	if (unroute(&real) < 0)
-		log_err("deleting our ip rules failed; the next tunnel to start removes them");
+		log_err(
+		    "deleting our ip rules or TUN failed; the next tunnel to start removes them");
 	fw_close(real.fw);
 	/* Gone with the table, whatever removing it said. */
 	instances_remove(INSTANCES_DIR, real.self.part);

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <linux/fib_rules.h>
+#include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <libmnl/libmnl.h>
 
@@ -203,6 +204,120 @@ static int kernel_child(void)
 	return 0;
 }
 
+static bool link_exists(const char *name)
+{
+	return if_nametoindex(name) != 0;
+}
+
+/* A device the holder made persistent, then let go of: it outlives the descriptor. */
+static int persisted(uint32_t id, int *ifindex)
+{
+	char name[IFNAMSIZ];
+	int fd;
+
+	if (tun_create(id, name, sizeof(name), &fd, ifindex) < 0)
+		return -1;
+	if (ioctl(fd, TUNSETPERSIST, 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return link_exists(name) ? 0 : -1;
+}
+
+/* The remove path and the sweep delete devices a holder persisted; each step its own number. */
+static int persist_child(void)
+{
+	char name[IFNAMSIZ];
+	struct rtnl *r;
+	int fd, ifindex, if2, n;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return 2;
+	if (persisted(4660, &ifindex) < 0)
+		return 10;
+	/* EXCL: the persisted name is not attached to, whoever asks. */
+	if (tun_create(4660, name, sizeof(name), &fd, &if2) != -EBUSY)
+		return 11;
+	if (rtnl_open(&r) < 0)
+		return 12;
+	/* Another name at that index is not ours to delete. */
+	if (rtnl_link_del(r, ifindex, "sluice4661") != 0 || !link_exists("sluice4660"))
+		return 13;
+	if (rtnl_link_del(r, ifindex, "sluice4660") != 0 || link_exists("sluice4660"))
+		return 14;
+	/* Gone already counts as deleted. */
+	if (rtnl_link_del(r, ifindex, "sluice4660") != 0)
+		return 15;
+	/* The sweep: a dead part's device goes, a live part's and self's stay. */
+	if (persisted(4660, &ifindex) < 0 || persisted(77, &if2) < 0)
+		return 16;
+	if (rtnl_links_sweep(r, all_alive, 1) != 0 || !link_exists("sluice77"))
+		return 17;
+	n = rtnl_links_sweep(r, none_alive, 4660);
+	if (n != 1 || link_exists("sluice77") || !link_exists("sluice4660"))
+		return 18;
+	if (rtnl_links_sweep(r, none_alive, 1) != 1 || link_exists("sluice4660"))
+		return 19;
+	rtnl_close(r);
+	return 0;
+}
+
+/* Names that only look like ours are not swept. */
+static int lookalike_child(void)
+{
+	struct rtnl *r;
+	struct ifreq ifr;
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return 2;
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "sluice077");
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return 10;
+	if (rtnl_open(&r) < 0 || rtnl_links_sweep(r, none_alive, 1) != 0 ||
+	    !link_exists("sluice077"))
+		return 11;
+	rtnl_close(r);
+	close(fd);
+	return 0;
+}
+
+static void in_child_netns(int (*child)(void))
+{
+	int status = -1;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		printf("SKIP %s: needs root\n", t_cur);
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(child());
+	CHECK(pid > 0);
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+		printf("SKIP %s: no network namespaces here\n", t_cur);
+	else
+		CHECK_EQ_INT(WEXITSTATUS(status), 0);
+}
+
+static void test_persisted_device_deleted(void)
+{
+	in_child_netns(persist_child);
+}
+
+static void test_sweep_spares_lookalikes(void)
+{
+	in_child_netns(lookalike_child);
+}
+
 static void test_kernel_device_and_rules(void)
 {
 	int status = -1;
@@ -232,5 +347,7 @@ int main(void)
 	RUN(test_rule_ours_only);
 	RUN(test_route_msg_fields);
 	RUN(test_kernel_device_and_rules);
+	RUN(test_persisted_device_deleted);
+	RUN(test_sweep_spares_lookalikes);
 	T_EXIT();
 }
