@@ -5,6 +5,8 @@
 #                                waits for DIR/go before each phase
 #   capture.py SLUICE DIR hold   INSTALL and TUN, then wait to be killed
 #   capture.py SLUICE DIR start  INSTALL, then close the channel
+#   capture.py SLUICE DIR owner  INSTALL with --user 0 and TUN, then the
+#                                owner checks (RESULT lines), no waiting
 # DIR/state gets "PARTPID DEVICE" once the device is there.
 import os, select, socket, struct, subprocess, sys, time
 
@@ -45,7 +47,9 @@ hello = read_msg()
 assert hello[0] == 0x40, hello
 part_pid = struct.unpack(">I", hello[5:9])[0]
 label = b"capture-e2e"
-install = (bytes([1]) + struct.pack(">HHBIIHHH", 12300, 0, 0, 0, 0, 1, 1, 0)
+# In owner mode by_uid (PRIV_F_BY_UID) with uid 0: this driver's own sockets.
+install = (bytes([1]) + struct.pack(">HHBIIHHH", 12300, 0, 2 if mode == "owner" else 0, 0, 0,
+                                    1, 1, 0)
            + subnet("198.51.100.0", 24) + subnet("198.51.100.128", 25)
            + bytes([len(label)]) + label)
 a.sendall(msg(install))
@@ -102,6 +106,46 @@ def udp_to(pkts, dst, port, payload):
             if struct.unpack(">H", p[ihl + 2:ihl + 4])[0] == port and p[ihl + 8:] == payload:
                 return True
     return False
+
+def owner_checks():
+    """--user 0: root's sockets are captured, the kernel's own UDP (VXLAN) is not."""
+    tun_packets(0.2)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.sendto(b"mine", ("198.51.100.2", 9999))
+    pk = tun_packets(1.5)
+    result("owner_socket_captured", udp_to(pk, "198.51.100.2", 9999, b"mine"),
+           "UDP from a socket of uid 0 did not come out of the TUN")
+    # A kernel socket has no owner to read: VXLAN's encapsulation of an ARP
+    # request (for 10.199.0.2) goes to 198.51.100.2:4789, a routed address.
+    # A table of the test's own counts it on output, whichever way it goes.
+    sh = lambda c: subprocess.run(c, shell=True, check=True, stdout=subprocess.DEVNULL)
+    sh("nft add table inet capturetest; nft add chain inet capturetest out "
+       "'{ type filter hook output priority 0; }'; "
+       "nft add rule inet capturetest out udp dport 4789 counter")
+    sh("ip link add capvx0 type vxlan id 42 remote 198.51.100.2 dstport 4789 && "
+       "ip addr add 10.199.0.1/24 dev capvx0 && ip link set capvx0 up")
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(3):
+        u.sendto(b"x", ("10.199.0.2", 9))
+        time.sleep(0.3)
+    pk = tun_packets(1.5)
+    out = subprocess.run("nft list chain inet capturetest out", shell=True,
+                         capture_output=True, text=True).stdout
+    sent = int(out.split("packets ")[1].split()[0]) if "packets " in out else 0
+    sh("ip link del capvx0; nft delete table inet capturetest")
+    result("kernel_udp_sent", sent > 0, "no VXLAN datagram left at all (counter %d)" % sent)
+    leaked = [p for p in pk if p[0] >> 4 == 4 and p[9] == 17 and
+              struct.unpack(">H", p[(p[0] & 15) * 4 + 2:(p[0] & 15) * 4 + 4])[0] == 4789]
+    result("kernel_udp_not_captured", not leaked,
+           "%d VXLAN datagrams of a kernel socket came out of the TUN" % len(leaked))
+
+if mode == "owner":
+    owner_checks()
+    a.close()
+    os.close(tun)
+    part.wait()
+    print("EXIT %d" % part.returncode, flush=True)
+    sys.exit(0)
 
 wait_go("capture")
 tun_packets(0.2)  # whatever came before

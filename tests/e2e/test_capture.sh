@@ -108,6 +108,16 @@ done
 { wait "$DRV1"; } 2>/dev/null
 grep -q '^EXIT 0' "$D1/out" && pass part_exits_clean || fail part_exits_clean "$(grep EXIT "$D1/out") $(tail -n 2 "$D1"/part.full.log | tr '\n' ' ')"
 
+# --- --user: the kernel's own datagrams are not captured -------------------------
+# A packet of a kernel socket (VXLAN here; NFS, WireGuard alike) has no
+# owner to read: with --user it must match no capturing rule.
+D4=$TB/run4
+mkdir -p "$D4"
+inC timeout 60 "$PY" "$DRV" "$SLUICE" "$D4" owner >"$D4/out" 2>"$D4/err"
+results "$D4/out"
+[ "$(grep -c '^RESULT' "$D4/out")" = 3 ] && grep -q '^EXIT 0' "$D4/out" && pass owner_driver_ran ||
+	fail owner_driver_ran "$(grep -c '^RESULT' "$D4/out") of 3, $(grep EXIT "$D4/out"): $(tail -n 3 "$D4/err" | tr '\n' ' ')"
+
 # --- SIGKILL of both sides, and the sweep ---------------------------------------
 D2=$TB/run2
 mkdir -p "$D2"
