@@ -8,7 +8,7 @@
 #   capture.py SLUICE DIR owner  INSTALL with --user 0 and TUN, then the
 #                                owner checks (RESULT lines), no waiting
 # DIR/state gets "PARTPID DEVICE" once the device is there.
-import os, select, socket, struct, subprocess, sys, time
+import fcntl, os, select, socket, struct, subprocess, sys, time
 
 sluice, d, mode = sys.argv[1:4]
 a, b = socket.socketpair()
@@ -257,6 +257,13 @@ fake = ip_packet(lip, "198.51.100.5", 17, struct.pack(">HHHH", lport, 7778, 13, 
 os.write(tun, icmp_unreach("198.51.100.5", fake))
 result("tun_icmp_error_without_flow_dropped", not refused(c2, 1.5),
        "a port unreachable quoting no flow of ours reached the socket")
+# As a hostile user's side would: keep the device past its descriptor
+# (TUNSETPERSIST, no privilege needed). Closing must take it away all the same.
+try:
+    fcntl.ioctl(tun, 0x400454cb, 1)  # TUNSETPERSIST
+    result("tun_persisted_by_holder", True)
+except OSError as e:
+    result("tun_persisted_by_holder", False, "TUNSETPERSIST: %s" % e)
 wait_go("close")
 a.close()
 os.close(tun)
