@@ -45,6 +45,8 @@ echo "== Through the tunnel: curl http://$L4/"
 inC curl -sS --max-time 10 http://$L4/ | sed 's/^/   /'
 echo "== Through the tunnel: curl -g 'http://[$L6]/'"
 inC curl -sSg --max-time 10 "http://[$L6]/" | sed 's/^/   /'
+echo "== Through the tunnel: ping -c 3 $L4 (UDP and ping go through a TUN)"
+inC ping -n -c 3 -i 0.3 -W 5 "$L4" 2>&1 | sed 's/^/   /'
 
 echo
 echo "== Downloading 256 MiB through the tunnel"
