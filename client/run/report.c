@@ -125,9 +125,10 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 			put(&o,
 			    "  udp: %zu flow%s; out %" PRIu64 " datagrams (%s), in %" PRIu64
 			    " (%s); %" PRIu64 " dropped; ping: %" PRIu64 " sent, %" PRIu64
-			    " answered\n",
+			    " answered%s\n",
 			    v->udp_flows, v->udp_flows == 1 ? "" : "s", v->udp_dgrams_out, h[0],
-			    v->udp_dgrams_in, h[1], v->udp_dropped, v->pings, v->ping_replies);
+			    v->udp_dgrams_in, h[1], v->udp_dropped, v->pings, v->ping_replies,
+			    v->udp_tun_errors ? "; the TUN failed and is no longer read" : "");
 		}
 		if (v->direct)
 			put(&o,

@@ -40,7 +40,7 @@ struct report_view {
 	bool udp;			     /* UDP and ping go through the tunnel */
 	size_t udp_flows;
 	uint64_t udp_dgrams_out, udp_dgrams_in, udp_bytes_out, udp_bytes_in;
-	uint64_t pings, ping_replies, udp_dropped;
+	uint64_t pings, ping_replies, udp_dropped, udp_not_carried, udp_tun_errors;
 	struct report_conn top[REPORT_TOP]; /* by bytes, most first */
 	size_t n_top;
 };
