@@ -593,7 +593,9 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 		v.udp_dgrams_in = us.rx_dgrams;
 		v.udp_bytes_out = us.tx_bytes;
 		v.udp_bytes_in = us.rx_bytes;
-		v.udp_dropped = us.dropped;
+		v.udp_dropped = us.dropped + us.too_big;
+		v.udp_not_carried = us.not_carried;
+		v.udp_tun_errors = us.tun_errors;
 		v.pings = us.echoes;
 		v.ping_replies = us.echo_replies;
 	}

@@ -181,9 +181,11 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	put(&o,
 	    "], \"udp\": %s, \"udp_flows\": %zu, \"udp_datagrams_out\": %" PRIu64
 	    ", \"udp_datagrams_in\": %" PRIu64 ", \"udp_bytes_out\": %" PRIu64
-	    ", \"udp_bytes_in\": %" PRIu64 ", \"udp_dropped\": %" PRIu64 ", \"pings\": %" PRIu64
-	    ", \"ping_replies\": %" PRIu64 "}",
+	    ", \"udp_bytes_in\": %" PRIu64 ", \"udp_dropped\": %" PRIu64
+	    ", \"udp_not_carried\": %" PRIu64 ", \"udp_tun_errors\": %" PRIu64
+	    ", \"pings\": %" PRIu64 ", \"ping_replies\": %" PRIu64 "}",
 	    v->udp ? "true" : "false", v->udp_flows, v->udp_dgrams_out, v->udp_dgrams_in,
-	    v->udp_bytes_out, v->udp_bytes_in, v->udp_dropped, v->pings, v->ping_replies);
+	    v->udp_bytes_out, v->udp_bytes_in, v->udp_dropped, v->udp_not_carried,
+	    v->udp_tun_errors, v->pings, v->ping_replies);
 	return o.off;
 }
