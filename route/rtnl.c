@@ -29,9 +29,10 @@ struct rtnl {
 	uint32_t seq;
 };
 
-/* Marks of rules a dump found to be deleted. */
+/* Rules a dump found to be deleted: their marks, and which are iif rules. */
 struct found {
 	uint32_t *marks;
+	bool *iif;
 	size_t n, cap;
 	int err;
 };
@@ -56,6 +57,28 @@ struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int fam
 	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
 	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
 	mnl_attr_put_u32(nlh, FRA_TABLE, mark);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_iif_rule_msg(void *buf, uint16_t type, uint16_t flags, int family,
+				   uint32_t mark, uint32_t seq)
+{
+	char name[IFNAMSIZ];
+	struct nlmsghdr *nlh;
+	struct fib_rule_hdr *h;
+
+	memset(buf, 0, RTNL_MSG_MAX);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	nlh->nlmsg_seq = seq;
+	h = mnl_nlmsg_put_extra_header(nlh, sizeof(*h));
+	h->family = (uint8_t)family;
+	h->action = FR_ACT_TO_TBL;
+	h->table = RT_TABLE_MAIN;
+	snprintf(name, sizeof(name), TUN_NAME_FMT, mark & ROUTE_MARK_PID);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, ROUTE_IIF_PRIO);
+	mnl_attr_put_strz(nlh, FRA_IFNAME, name);
 	return nlh;
 }
 
@@ -95,6 +118,35 @@ static int rule_attr_cb(const struct nlattr *a, void *data)
 		return MNL_CB_OK;
 	tb[type] = a;
 	return MNL_CB_OK;
+}
+
+/* Whether a dumped rule is an iif rule of ours; *mark gets the mark of its TUN's pid. */
+static bool iif_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark)
+{
+	const struct nlattr *tb[FRA_MAX + 1] = {0};
+	const struct fib_rule_hdr *h;
+	const char *name;
+	char *end;
+	unsigned long pid;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*h)))
+		return false;
+	h = mnl_nlmsg_get_payload(nlh);
+	if (h->action != FR_ACT_TO_TBL || h->table != RT_TABLE_MAIN ||
+	    mnl_attr_parse(nlh, sizeof(*h), rule_attr_cb, tb) < 0)
+		return false;
+	if (!tb[FRA_PRIORITY] || mnl_attr_get_u32(tb[FRA_PRIORITY]) != ROUTE_IIF_PRIO ||
+	    !tb[FRA_IFNAME] || tb[FRA_FWMARK] ||
+	    mnl_attr_validate(tb[FRA_IFNAME], MNL_TYPE_NUL_STRING) < 0)
+		return false;
+	name = mnl_attr_get_str(tb[FRA_IFNAME]);
+	if (strncmp(name, "sluice", 6) || name[6] < '1' || name[6] > '9')
+		return false;
+	pid = strtoul(name + 6, &end, 10);
+	if (*end || pid > ROUTE_MARK_PID)
+		return false;
+	*mark = rtnl_mark((uint32_t)pid);
+	return true;
 }
 
 bool rtnl_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark)
@@ -195,30 +247,46 @@ static int rule(struct rtnl *r, uint16_t type, uint16_t flags, int family, uint3
 	return talk(r, rtnl_rule_msg(buf, type, flags, family, mark, ++r->seq), NULL, NULL);
 }
 
+static int iif_rule(struct rtnl *r, uint16_t type, uint16_t flags, int family, uint32_t mark)
+{
+	char buf[RTNL_MSG_MAX];
+
+	return talk(r, rtnl_iif_rule_msg(buf, type, flags, family, mark, ++r->seq), NULL, NULL);
+}
+
 int rtnl_rules_del(struct rtnl *r, uint32_t mark)
 {
 	static const int fams[] = {AF_INET, AF_INET6};
-	int ret = 0, rr;
+	int ret = 0, rr, ri;
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
 		rr = rule(r, RTM_DELRULE, 0, fams[i], mark);
 		if (rr < 0 && rr != -ENOENT && rr != -EAFNOSUPPORT && !ret)
 			ret = rr;
+		ri = iif_rule(r, RTM_DELRULE, 0, fams[i], mark);
+		if (ri < 0 && ri != -ENOENT && ri != -EAFNOSUPPORT && !ret)
+			ret = ri;
 	}
 	return ret;
 }
 
 int rtnl_rules_add(struct rtnl *r, uint32_t mark)
 {
-	int ret = rule(r, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, AF_INET, mark);
+	static const int fams[] = {AF_INET, AF_INET6};
+	int ret = 0;
+	size_t i;
 
-	/* One left by a killed part whose pid came round again is as good as new. */
-	if (ret == -EEXIST)
-		ret = 0;
-	if (ret == 0) {
-		ret = rule(r, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, AF_INET6, mark);
-		if (ret == -EEXIST || ret == -EAFNOSUPPORT)
+	/* The iif rule first: nothing is marked before its replies can get out. */
+	for (i = 0; ret == 0 && i < 2; i++) {
+		ret = iif_rule(r, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, fams[i], mark);
+		/* One left by a killed part whose pid came round again is as good as new. */
+		if (ret == -EEXIST || (i == 1 && ret == -EAFNOSUPPORT))
+			ret = 0;
+	}
+	for (i = 0; ret == 0 && i < 2; i++) {
+		ret = rule(r, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, fams[i], mark);
+		if (ret == -EEXIST || (i == 1 && ret == -EAFNOSUPPORT))
 			ret = 0;
 	}
 	if (ret < 0)
@@ -243,20 +311,25 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct found *f = data;
 	uint32_t mark;
+	bool iif = false;
 
-	if (!rtnl_rule_ours(nlh, &mark))
+	if (!rtnl_rule_ours(nlh, &mark) && !(iif = iif_rule_ours(nlh, &mark)))
 		return MNL_CB_OK;
 	if (f->n == f->cap) {
 		size_t cap = f->cap ? f->cap * 2 : 16;
 		uint32_t *m = realloc(f->marks, cap * sizeof(*m));
+		bool *k = m ? realloc(f->iif, cap * sizeof(*k)) : NULL;
 
-		if (!m) {
+		if (m)
+			f->marks = m;
+		if (!m || !k) {
 			f->err = -ENOMEM;
 			return MNL_CB_OK; /* read the dump to its end all the same */
 		}
-		f->marks = m;
+		f->iif = k;
 		f->cap = cap;
 	}
+	f->iif[f->n] = iif;
 	f->marks[f->n++] = mark;
 	return MNL_CB_OK;
 }
@@ -286,13 +359,15 @@ static int sweep_family(struct rtnl *r, int family, bool (*alive)(uint32_t), uin
 
 		if (pid == (self & ROUTE_MARK_PID) || alive(pid))
 			continue;
-		ret = rule(r, RTM_DELRULE, 0, family, f.marks[i]);
+		ret = f.iif[i] ? iif_rule(r, RTM_DELRULE, 0, family, f.marks[i])
+			       : rule(r, RTM_DELRULE, 0, family, f.marks[i]);
 		if (ret == -ENOENT) /* another part's sweep was quicker */
 			ret = 0;
 		else if (ret == 0)
 			cnt++;
 	}
 	free(f.marks);
+	free(f.iif);
 	return ret < 0 ? ret : cnt;
 }
 

@@ -28,6 +28,13 @@
  * around 5000 and 32765) tend to pick, but any spot in between would do.
  */
 #define ROUTE_RULE_PRIO 5200
+/*
+ * Just before it: what arrives from the tunnel's TUN is routed by the main
+ * table. Replies written there are marked (so that even a strict rp_filter
+ * finds their source behind the TUN), and without this rule the mark would
+ * send those bound for another host (router mode) straight back into it.
+ */
+#define ROUTE_IIF_PRIO (ROUTE_RULE_PRIO - 1)
 
 /* Room for any one message built here. */
 #define RTNL_MSG_MAX 512
@@ -50,6 +57,13 @@ static inline uint32_t rtnl_mark(uint32_t pid)
 struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int family, uint32_t mark,
 			       uint32_t seq);
 
+/*
+ * The message for `ip rule add|del iif sluicePID lookup main priority
+ * ROUTE_IIF_PRIO` (the pid is mark's), as rtnl_rule_msg's.
+ */
+struct nlmsghdr *rtnl_iif_rule_msg(void *buf, uint16_t type, uint16_t flags, int family,
+				   uint32_t mark, uint32_t seq);
+
 /* The message for `ip route replace default dev IFINDEX table TABLE` in family. */
 struct nlmsghdr *rtnl_route_msg(void *buf, int family, int ifindex, uint32_t table, uint32_t seq);
 
@@ -63,7 +77,10 @@ bool rtnl_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark);
 int rtnl_open(struct rtnl **out);
 void rtnl_close(struct rtnl *r);
 
-/* Both families' rules for mark; IPv6 is skipped where the kernel has none. 0 or -errno. */
+/*
+ * Both families' rules for mark (the fwmark one and the TUN's iif one);
+ * IPv6 is skipped where the kernel has none. 0 or -errno.
+ */
 int rtnl_rules_add(struct rtnl *r, uint32_t mark);
 /* Delete both; rules already gone count as deleted. 0 or the first -errno. */
 int rtnl_rules_del(struct rtnl *r, uint32_t mark);

@@ -20,6 +20,10 @@ rules_of() { # MARK: how many ip rules (v4 and v6) name it, as ours do
 	{ inC ip -4 rule show; inC ip -6 rule show; } 2>/dev/null |
 		grep -cE "^$((0x1450)):[[:space:]]+from all fwmark $(printf '0x%x' "$1") lookup $(($1))"
 }
+iif_rules_of() { # PID: how many "iif sluicePID lookup main" rules (v4 and v6) there are
+	{ inC ip -4 rule show; inC ip -6 rule show; } 2>/dev/null |
+		grep -cE "^$((0x144f)):[[:space:]]+from all iif sluice$1( \[detached\])? lookup main"
+}
 dev_gone() { ! inC ip link show "$1" >/dev/null 2>&1; }
 state_wait() { # until the driver wrote DIR/state
 	local i
@@ -142,7 +146,8 @@ if state_wait "$D2"; then
 		sleep 0.1
 	done
 	stay=$(rules_of "$MARK2")
-	if [ "$before" = 2 ] && dev_gone "$DEV2" && [ "$stay" = 2 ] &&
+	iif_stay=$(iif_rules_of "$PART2")
+	if [ "$before" = 2 ] && dev_gone "$DEV2" && [ "$stay" = 2 ] && [ "$iif_stay" = 2 ] &&
 		! inC nft list table inet "sluice-$PART2" >/dev/null 2>&1; then
 		pass sigkill_device_goes_rule_stays
 	else
@@ -151,10 +156,10 @@ if state_wait "$D2"; then
 	D3=$TB/run3
 	mkdir -p "$D3"
 	inC "$PY" "$DRV" "$SLUICE" "$D3" start >"$D3/out" 2>"$D3/err"
-	after=$(rules_of "$MARK2")
+	after=$(($(rules_of "$MARK2") + $(iif_rules_of "$PART2")))
 	[ "$after" = 0 ] && pass next_part_sweeps_rules ||
 		fail next_part_sweeps_rules "$after rules of the killed part $PART2 left: $(tail -n 3 "$D3"/part.start.log | tr '\n' ' ')"
-	grep -q "removed 2 ip rules" "$D3"/part.start.log && pass sweep_logged ||
+	grep -q "removed 4 ip rules" "$D3"/part.start.log && pass sweep_logged ||
 		fail sweep_logged "$(tr '\n' ' ' <"$D3"/part.start.log)"
 else
 	fail sigkill_device_goes_rule_stays "no device: $(tail -n 3 "$D2/err" | tr '\n' ' ')"

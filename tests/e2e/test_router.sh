@@ -159,7 +159,8 @@ all_fail() {
 }
 
 tuns() { inC ip -o link show type tun 2>/dev/null | awk -F': ' '{ print $2 }'; }
-our_rules() { echo "$(inC ip rule | grep -c fwmark)$(inC ip -6 rule | grep -c fwmark)"; }
+# Per family: the fwmark rule, and the rule that routes what leaves the TUN by main.
+our_rules() { echo "$(inC ip rule | grep -cE 'fwmark|iif sluice')$(inC ip -6 rule | grep -cE 'fwmark|iif sluice')"; }
 # What only router mode puts in the table: a redirect on the prerouting
 # chain (which is there, empty, in any mode), and the mark_pre chain that
 # marks datagrams and pings there for the TUN.
@@ -238,7 +239,7 @@ else
 fi
 
 # 4. SIGTERM: nothing left in C.
-if [ -n "$(tuns)" ] && [ "$(our_rules)" = 11 ]; then pass router_tun_and_rules; else
+if [ -n "$(tuns)" ] && [ "$(our_rules)" = 22 ]; then pass router_tun_and_rules; else
 	fail router_tun_and_rules "tun '$(tuns)', fwmark rules $(our_rules)"
 fi
 stopped_clean router_sigterm TERM

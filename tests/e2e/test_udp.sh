@@ -88,7 +88,7 @@ sys.exit(1)
 EOF
 
 tuns() { inC ip -o link show type tun 2>/dev/null | awk -F': ' '{ print $2 }'; }
-our_rules() { inC ip rule 2>/dev/null | grep -c 'fwmark'; inC ip -6 rule 2>/dev/null | grep -c 'fwmark'; }
+our_rules() { inC ip rule 2>/dev/null | grep -cE 'fwmark|iif sluice'; inC ip -6 rule 2>/dev/null | grep -cE 'fwmark|iif sluice'; }
 nothing_left() {
 	[ -z "$(tuns)" ] && [ "$(our_rules | tr -d '\n')" = 00 ] && ! nft_table_present
 }
