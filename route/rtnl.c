@@ -37,8 +37,9 @@ struct found {
 	int err;
 };
 
-struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int family, uint32_t mark,
-			       uint32_t seq)
+/* A rule message's header, "to a table", with table_byte in the header and prio set. */
+static struct nlmsghdr *rule_head(void *buf, uint16_t type, uint16_t flags, int family,
+				  uint32_t seq, uint8_t table_byte, uint32_t prio)
 {
 	struct nlmsghdr *nlh;
 	struct fib_rule_hdr *h;
@@ -51,9 +52,18 @@ struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int fam
 	h = mnl_nlmsg_put_extra_header(nlh, sizeof(*h));
 	h->family = (uint8_t)family;
 	h->action = FR_ACT_TO_TBL;
+	h->table = table_byte;
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, prio);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int family, uint32_t mark,
+			       uint32_t seq)
+{
 	/* Tables past 255 only fit the attribute; the header's byte says "see there". */
-	h->table = RT_TABLE_UNSPEC;
-	mnl_attr_put_u32(nlh, FRA_PRIORITY, ROUTE_RULE_PRIO);
+	struct nlmsghdr *nlh =
+	    rule_head(buf, type, flags, family, seq, RT_TABLE_UNSPEC, ROUTE_RULE_PRIO);
+
 	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
 	mnl_attr_put_u32(nlh, FRA_FWMASK, 0xffffffffu);
 	mnl_attr_put_u32(nlh, FRA_TABLE, mark);
@@ -63,21 +73,11 @@ struct nlmsghdr *rtnl_rule_msg(void *buf, uint16_t type, uint16_t flags, int fam
 struct nlmsghdr *rtnl_iif_rule_msg(void *buf, uint16_t type, uint16_t flags, int family,
 				   uint32_t mark, uint32_t seq)
 {
+	struct nlmsghdr *nlh =
+	    rule_head(buf, type, flags, family, seq, RT_TABLE_MAIN, ROUTE_IIF_PRIO);
 	char name[IFNAMSIZ];
-	struct nlmsghdr *nlh;
-	struct fib_rule_hdr *h;
 
-	memset(buf, 0, RTNL_MSG_MAX);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-	nlh->nlmsg_seq = seq;
-	h = mnl_nlmsg_put_extra_header(nlh, sizeof(*h));
-	h->family = (uint8_t)family;
-	h->action = FR_ACT_TO_TBL;
-	h->table = RT_TABLE_MAIN;
 	snprintf(name, sizeof(name), TUN_NAME_FMT, mark & ROUTE_MARK_PID);
-	mnl_attr_put_u32(nlh, FRA_PRIORITY, ROUTE_IIF_PRIO);
 	mnl_attr_put_strz(nlh, FRA_IFNAME, name);
 	return nlh;
 }

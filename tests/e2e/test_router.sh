@@ -64,46 +64,10 @@ fi
 inS sysctl -qw net.ipv4.ping_group_range="0 2147483647"
 
 # A UDP echo server in L on both families, port 9002.
-cat >"$TB/udpecho.py" <<'EOF'
-import selectors, socket
-sel = selectors.DefaultSelector()
-for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    if fam == socket.AF_INET6:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((addr, 9002))
-    sel.register(s, selectors.EVENT_READ)
-while True:
-    for key, _ in sel.select():
-        data, peer = key.fileobj.recvfrom(65535)
-        key.fileobj.sendto(data, peer)
-EOF
-inL "$PY" "$TB/udpecho.py" </dev/null >"$TB/udpecho.log" 2>&1 &
+inL "$PY" "$E2E_DIR/udp.py" echo 9002 </dev/null >"$TB/udpecho.log" 2>&1 &
 TB_PIDS="$TB_PIDS $!"
 
-# udpcheck.py HOST PORT COUNT: COUNT datagrams of sizes up to 1400 bytes, each
-# answered with the same bytes; prints "ok N" or what went wrong.
-cat >"$TB/udpcheck.py" <<'EOF'
-import os, socket, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.settimeout(2)
-s.connect((host, port))
-sizes = (1, 100, 1200, 1400)  # no fragments: what fits R's link
-for i in range(count):
-    data = os.urandom(sizes[i % len(sizes)])
-    s.send(data)
-    try:
-        got = s.recv(65535)
-    except OSError as e:
-        print("no answer to datagram %d (%d bytes): %s" % (i, len(data), e))
-        sys.exit(1)
-    if got != data:
-        print("datagram %d came back different" % i)
-        sys.exit(1)
-print("ok", count)
-EOF
+# Datagrams are checked with udp.py check, up to 1400 bytes: no fragments on R's link.
 for ((i = 0; i < 30; i++)); do
 	inL ss -Hlun 'sport = :9002' | grep -q . && break
 	sleep 0.1
@@ -132,8 +96,8 @@ probe() {
 	case $1 in
 	http4) OUT=$(inR curl -sS --connect-timeout 3 --max-time 4 http://$L4/ 2>&1) && [ "$OUT" = "$INDEX_MARK" ] ;;
 	http6) OUT=$(inR curl -sS -g --connect-timeout 3 --max-time 4 "http://[$L6]/" 2>&1) && [ "$OUT" = "$INDEX_MARK" ] ;;
-	udp4) OUT=$(inR timeout 10 "$PY" "$TB/udpcheck.py" $L4 9002 10 2>&1) && [ "$OUT" = "ok 10" ] ;;
-	udp6) OUT=$(inR timeout 10 "$PY" "$TB/udpcheck.py" $L6 9002 10 2>&1) && [ "$OUT" = "ok 10" ] ;;
+	udp4) OUT=$(inR timeout 10 "$PY" "$E2E_DIR/udp.py" check $L4 9002 10 1400 2 2>&1) && [ "$OUT" = "ok 10" ] ;;
+	udp6) OUT=$(inR timeout 10 "$PY" "$E2E_DIR/udp.py" check $L6 9002 10 1400 2 2>&1) && [ "$OUT" = "ok 10" ] ;;
 	ping4) OUT=$(inR ping -n -c 3 -i 0.3 -W 2 $L4 2>&1) && echo "$OUT" | grep -q ' 3 received' ;;
 	ping6) OUT=$(inR ping -6 -n -c 3 -i 0.3 -W 2 $L6 2>&1) && echo "$OUT" | grep -q ' 3 received' ;;
 	esac

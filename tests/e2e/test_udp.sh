@@ -20,51 +20,10 @@ BIG_SHA=$(tb_make_file big.bin $((16 << 20))) || tb_die "cannot write big.bin"
 
 # A UDP echo server in L on both families: it returns each datagram as it
 # came. Port 9004 is the same server, excluded from the tunnel below.
-cat >"$TB/udpecho.py" <<'EOF'
-import selectors, socket
-sel = selectors.DefaultSelector()
-for fam, addr, port in ((socket.AF_INET, "0.0.0.0", 9002), (socket.AF_INET6, "::", 9002),
-                        (socket.AF_INET, "0.0.0.0", 9004)):
-    s = socket.socket(fam, socket.SOCK_DGRAM)
-    if fam == socket.AF_INET6:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((addr, port))
-    sel.register(s, selectors.EVENT_READ)
-while True:
-    for key, _ in sel.select():
-        data, peer = key.fileobj.recvfrom(65535)
-        key.fileobj.sendto(data, peer)
-EOF
-inL "$PY" "$TB/udpecho.py" </dev/null >"$TB/udpecho.log" 2>&1 &
+inL "$PY" "$E2E_DIR/udp.py" echo 9002 9004 </dev/null >"$TB/udpecho.log" 2>&1 &
 TB_PIDS="$TB_PIDS $!"
 
-# udpcheck.py HOST PORT COUNT [TOP]: COUNT datagrams of many sizes (up to
-# TOP bytes), each answered with the same bytes; prints "ok N" or what went
-# wrong.
-cat >"$TB/udpcheck.py" <<'EOF'
-import os, socket, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-top = int(sys.argv[4]) if len(sys.argv) > 4 else 65000
-fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.connect((host, port))
-sizes = [n for n in (0, 1, 2, 100, 512, 1200, 1472, 1473, 4000, 8192, 30000, 65000) if n <= top]
-good = 0
-for i in range(count):
-    data = os.urandom(sizes[i % len(sizes)])
-    s.send(data)
-    try:
-        got = s.recv(65535)
-    except OSError as e:
-        print("no answer to datagram %d (%d bytes): %s" % (i, len(data), e))
-        sys.exit(1)
-    if got != data:
-        print("datagram %d came back different (%d bytes, got %d)" % (i, len(data), len(got)))
-        sys.exit(1)
-    good += 1
-print("ok", good)
-EOF
+# Datagrams are checked with udp.py check (sizes up to a top, contents compared).
 # refused.py HOST PORT: a connected UDP socket to a closed port must see ECONNREFUSED.
 cat >"$TB/refused.py" <<'EOF'
 import errno, socket, sys
@@ -142,18 +101,18 @@ else
 	pass ping_absent_host_no_reply
 fi
 
-if out=$(inC timeout 60 "$PY" "$TB/udpcheck.py" "$L4" 9002 240 2>&1) && [ "$out" = "ok 240" ]; then
+if out=$(inC timeout 60 "$PY" "$E2E_DIR/udp.py" check "$L4" 9002 240 2>&1) && [ "$out" = "ok 240" ]; then
 	pass udp4_echo_sizes
 else
 	fail udp4_echo_sizes "$out"
 fi
-if out=$(inC timeout 60 "$PY" "$TB/udpcheck.py" "$L6" 9002 120 2>&1) && [ "$out" = "ok 120" ]; then
+if out=$(inC timeout 60 "$PY" "$E2E_DIR/udp.py" check "$L6" 9002 120 2>&1) && [ "$out" = "ok 120" ]; then
 	pass udp6_echo_sizes
 else
 	fail udp6_echo_sizes "$out"
 fi
 # Ten thousand at a moderate rate (one in flight at a time), none lost, none changed.
-if out=$(inC timeout 120 "$PY" "$TB/udpcheck.py" "$L4" 9002 10000 1472 2>&1) && [ "$out" = "ok 10000" ]; then
+if out=$(inC timeout 120 "$PY" "$E2E_DIR/udp.py" check "$L4" 9002 10000 1472 2>&1) && [ "$out" = "ok 10000" ]; then
 	pass udp4_ten_thousand
 else
 	fail udp4_ten_thousand "$out"
