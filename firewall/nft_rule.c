@@ -408,8 +408,13 @@ static struct nftnl_rule *rule_owner(const char *table, const char *chain, uint3
 	return rule_done(&b);
 }
 
-/* fib daddr type local return: never redirect traffic meant for this machine. */
-static struct nftnl_rule *rule_local(const char *table, const char *chain)
+/*
+ * fib daddr type [!=] local, then code: `... local return` never redirects
+ * traffic meant for this machine; `!= local drop` keeps the TUN from
+ * reaching anywhere else.
+ */
+static struct nftnl_rule *rule_local_is(const char *table, const char *chain, enum nft_cmp_ops op,
+					int code)
 {
 	uint32_t local = RTN_LOCAL;
 	struct rb b;
@@ -417,9 +422,14 @@ static struct nftnl_rule *rule_local(const char *table, const char *chain)
 	if (!rule_new(&b, table, chain))
 		return NULL;
 	fib_daddr_type(&b);
-	cmp(&b, NFT_CMP_EQ, &local, sizeof(local));
-	verdict_return(&b);
+	cmp(&b, op, &local, sizeof(local));
+	verdict(&b, code, NULL);
 	return rule_done(&b);
+}
+
+static struct nftnl_rule *rule_local(const char *table, const char *chain)
+{
+	return rule_local_is(table, chain, NFT_CMP_EQ, NFT_RETURN);
 }
 
 /*
@@ -653,20 +663,6 @@ static struct nftnl_rule *rule_icmp_jump(const char *table, const char *chain,
 	return rule_done(&b);
 }
 
-/* fib daddr type != local drop */
-static struct nftnl_rule *rule_not_local_drop(const char *table, const char *chain)
-{
-	uint32_t local = RTN_LOCAL;
-	struct rb b;
-
-	if (!rule_new(&b, table, chain))
-		return NULL;
-	fib_daddr_type(&b);
-	cmp(&b, NFT_CMP_NEQ, &local, sizeof(local));
-	verdict(&b, NF_DROP, NULL);
-	return rule_done(&b);
-}
-
 static struct nftnl_rule *rule_drop(const char *table, const char *chain)
 {
 	struct rb b;
@@ -771,7 +767,7 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 		rules[cnt++] = rule_iifname(table, chain, tun, NFT_CMP_NEQ);
 		/* Without router mode the replies are this machine's alone. */
 		if (!spec->prerouting)
-			rules[cnt++] = rule_not_local_drop(table, chain);
+			rules[cnt++] = rule_local_is(table, chain, NFT_CMP_NEQ, NF_DROP);
 		/*
 		 * Only what answers a flow we sent in comes out: its conntrack
 		 * entry carries the mark mark_dst gave it, and the packet runs

@@ -321,24 +321,7 @@ static void test_sweep_spares_lookalikes(void)
 
 static void test_kernel_device_and_rules(void)
 {
-	int status = -1;
-	pid_t pid;
-
-	if (geteuid() != 0) {
-		printf("SKIP %s: needs root\n", t_cur);
-		return;
-	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0)
-		_exit(kernel_child());
-	CHECK(pid > 0);
-	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status));
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
-		printf("SKIP %s: no network namespaces here\n", t_cur);
-	else
-		CHECK_EQ_INT(WEXITSTATUS(status), 0);
+	in_child_netns(kernel_child);
 }
 
 int main(void)
