@@ -9,7 +9,7 @@ TB_SUITE=allday
 . "$(dirname "$0")/lib.sh"
 need_sluice
 tb_up
-tb_make_file big.bin $((16 << 20)) >/dev/null || tb_die "cannot write big.bin"
+tb_make_file big.bin $((64 << 20)) >/dev/null || tb_die "cannot write big.bin"
 PIDF=$TB/sluice.pid
 LOGF=$TB/daemon.log
 STAMP_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} sluice\[[0-9]+\]: '
@@ -35,11 +35,17 @@ else
 	fail logfile_has_startup "exit $rc: file: $(head -c 600 "$LOGF" | tr '\n' '|')"
 fi
 # --- --status units ------------------------------------------------------------------
-inC curl -sS --max-time 30 --limit-rate 4M -o /dev/null "http://$L4/big.bin" 2>/dev/null &
+# Slow enough that the transfer is still open when --status asks: the
+# socket buffers on both sides hold several MB, so a fast curl can be done
+# (by the tunnel's count) long before its own rate limit says.
+inC curl -sS --max-time 60 --limit-rate 1M -o /dev/null "http://$L4/big.bin" 2>/dev/null &
 CURL=$!
 TB_PIDS="$TB_PIDS $CURL"
-sleep 2
-text=$(inC "$SLUICE" --status)
+for ((i = 0; i < 20; i++)); do
+	sleep 0.5
+	text=$(inC "$SLUICE" --status)
+	[ $i -ge 3 ] && echo "$text" | grep -q " port 80: " && break
+done
 line=$(echo "$text" | grep "^  connections: ")
 if echo "$line" | grep -Eq '^  connections: [0-9]+ open; out [0-9.]+ (B|kB|MB) \([0-9.]+ (B|kB|MB)/s\), in [0-9.]+ (kB|MB|GB) \([0-9.]+ (B|kB|MB)/s\)$' &&
 	echo "$text" | grep -Eq "^    $L4 port 80: [0-9.]+ (B|kB|MB) out, [0-9.]+ (B|kB|MB|GB) in, [0-9]+ s$"; then
