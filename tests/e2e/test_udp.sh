@@ -6,8 +6,11 @@
 # the tunnel: ping over IPv4 and IPv6 (with the helper's ICMP sockets, and
 # with the ping command when ping_group_range forbids them), UDP echo of
 # many sizes with contents checked, ECONNREFUSED from a closed port, an
-# excluded port left to the normal route, no leak while the session is down, --tcp-only making no TUN, and nothing left
-# (device, ip rule, routing table, nft table) after SIGTERM or SIGKILL.
+# excluded port left to the normal route, no leak while the session is down,
+# dig to a DNS server in L (not a nameserver of C's), --user capturing that
+# user's UDP and ping and nobody else's, --tcp-only making no TUN, and
+# nothing left (device, ip rule, routing table, nft table) after SIGTERM or
+# SIGKILL.
 TB_SUITE=udp
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -19,9 +22,33 @@ tb_up
 BIG_SHA=$(tb_make_file big.bin $((16 << 20))) || tb_die "cannot write big.bin"
 
 # A UDP echo server in L on both families: it returns each datagram as it
-# came. Port 9004 is the same server, excluded from the tunnel below.
-inL "$PY" "$E2E_DIR/udp.py" echo 9002 9004 </dev/null >"$TB/udpecho.log" 2>&1 &
+# came. Port 9004 is the same server, excluded from the tunnel below; 9006
+# is for the --user cases alone.
+inL "$PY" "$E2E_DIR/udp.py" echo 9002 9004 9006 </dev/null >"$TB/udpecho.log" 2>&1 &
 TB_PIDS="$TB_PIDS $!"
+
+# A DNS server in L, on its own records only: dig asks it by address, so
+# it is no nameserver of C's, and --dns is never given here.
+for c in dnsmasq dig; do
+	command -v $c >/dev/null || tb_die "$c not installed (run tests/deps.sh)"
+done
+DIG_NAME=udp.lan.test
+tb_dnsmasq lan 53 --listen-address=$L4,$L6 --host-record=$DIG_NAME,198.51.100.99,2001:db8:2::99 ||
+	tb_die "dnsmasq did not start: $(tail -n 3 "$TB/dnsmasq-lan.start.log" | tr '\n' ' ')"
+
+# The user of the --user cases, known in C only (as sluicet is in S): a
+# useradd would replace the host's /etc/passwd under other runs' sshd.
+UID_U=4300
+for ((i = 0; i < 100; i++)); do
+	awk -F: -v u=$UID_U '$3 == u { f = 1 } END { exit !f }' /etc/passwd /etc/group || break
+	UID_U=$((UID_U + 1))
+done
+[ $i -lt 100 ] || tb_die "no free uid for the --user cases"
+U=sluiceu
+{ cp -p /etc/passwd /etc/group "/etc/netns/$NS_C/" &&
+	echo "$U:x:$UID_U:$UID_U:sluice e2e user:/nonexistent:/bin/sh" >>"/etc/netns/$NS_C/passwd" &&
+	echo "$U:x:$UID_U:" >>"/etc/netns/$NS_C/group"; } || tb_die "cannot add $U to C's /etc/passwd"
+asU() { inC setpriv --reuid="$UID_U" --regid="$UID_U" --clear-groups "$@"; }
 
 # Datagrams are checked with udp.py check (sizes up to a top, contents compared).
 # refused.py HOST PORT: a connected UDP socket to a closed port must see ECONNREFUSED.
@@ -62,12 +89,28 @@ table inet tbleak {
 		type filter hook prerouting priority -300; policy accept;
 		ip daddr 198.51.100.0/24 meta l4proto udp counter
 		ip daddr 198.51.100.0/24 udp dport 9005 counter
+		ip daddr 198.51.100.0/24 udp dport 9006 counter
+		ip6 daddr 2001:db8:2::/64 udp dport 9006 counter
+		ip daddr 198.51.100.0/24 icmp type echo-request counter
+		ip6 daddr 2001:db8:2::/64 icmpv6 type echo-request counter
 	}
 }
 EOF
-leaked() { inS nft list chain inet tbleak pre | grep -o 'packets [0-9]*' | head -n 1 | awk '{ print $2 }'; }
+# s_count N: what the Nth rule above counted.
+s_count() { inS nft list chain inet tbleak pre | grep -o 'packets [0-9]*' | sed -n "${1}p" | awk '{ print $2 }'; }
+leaked() { s_count 1; }
 # Only the session-down datagrams (port 9005), whatever else C sends meanwhile.
-leaked_down() { inS nft list chain inet tbleak pre | grep -o 'packets [0-9]*' | sed -n 2p | awk '{ print $2 }'; }
+leaked_down() { s_count 2; }
+# The --user cases' datagrams (port 9006) and pings, both families, as one line.
+s_user() { echo "$(s_count 3) $(s_count 4) $(s_count 5) $(s_count 6)"; }
+
+# st FIELD...: those fields of our sluice's --status --json, on one line.
+# By pid: --status lists every tunnel on the machine, other runs' too.
+st() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c 'import json, sys
+s = [x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0]
+print(" ".join(str(s[k]).lower() for k in sys.argv[2:]))' "$SLUICE_PID" "$@" 2>/dev/null
+}
 
 sluice_start -r sshhost -x "$L4:9004" 198.51.100.0/24 '[2001:db8:2::]/64'
 if sluice_wait_ready "http://$L4/"; then pass start; else
@@ -122,6 +165,26 @@ if out=$(inC timeout 20 "$PY" "$TB/refused.py" "$L4" 9999 2>&1) && [ "$out" = re
 else
 	fail udp_closed_port_refused "$out"
 fi
+# dig to the DNS server in L, over each family, by UDP: answered through
+# the tunnel (its datagram counters move, and dnsmasq saw the query come
+# from S's lan address, where the helper sends from).
+for fam in 4 6; do
+	if [ $fam = 4 ]; then srv=$L4 from=198.51.100.1 qtype=A want=198.51.100.99; else
+		srv=$L6 from=2001:db8:2::1 qtype=AAAA want=2001:db8:2::99
+	fi
+	read -r udp_on out0 in0 <<<"$(st udp udp_datagrams_out udp_datagrams_in)"
+	got=$(inC dig +short +notcp +time=2 +tries=2 @"$srv" $DIG_NAME $qtype 2>&1)
+	read -r _ out1 in1 <<<"$(st udp udp_datagrams_out udp_datagrams_in)"
+	if [ "$udp_on" != true ]; then
+		fail dig${fam}_lan_server "the tunnel does not carry UDP (status: udp '$udp_on')"
+	elif [ "$got" = "$want" ] && [ "${out1:-0}" -gt "${out0:-0}" ] && [ "${in1:-0}" -gt "${in0:-0}" ] &&
+		grep -q "query\[$qtype\] $DIG_NAME from $from\$" "$TB/dnsmasq-lan.log"; then
+		pass dig${fam}_lan_server
+	else
+		fail dig${fam}_lan_server "dig said '$got' (want $want); datagrams out $out0 -> $out1, in $in0 -> $in1; dnsmasq: $(grep "query\[$qtype\]" "$TB/dnsmasq-lan.log" | tail -n 1)"
+	fi
+done
+
 # An excluded port is not captured: its datagram takes the normal route,
 # where S's counter sees it (S does not forward it, so nobody answers).
 before=$(leaked)
@@ -160,9 +223,9 @@ fi
 # --status counts them: flows, datagrams each way, pings and their replies.
 st=$(inC "$SLUICE" --status --json 2>/dev/null)
 if echo "$st" | "$PY" -c 'import json, sys
-s = json.load(sys.stdin)[0]
+s = [x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0]
 ok = s["udp"] and s["udp_flows"] >= 1 and s["udp_datagrams_in"] >= 10000 and s["udp_datagrams_out"] >= s["udp_datagrams_in"] and s["pings"] >= 6 and s["ping_replies"] >= 6
-sys.exit(0 if ok else 1)'; then
+sys.exit(0 if ok else 1)' "$SLUICE_PID"; then
 	pass status_counts_udp
 else
 	fail status_counts_udp "$(echo "$st" | tr '
@@ -179,10 +242,7 @@ else
 fi
 
 # Fail-closed: with the session cut and coming back, nothing reaches S around the tunnel.
-udp_dropped() {
-	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c 'import json, sys
-print(json.load(sys.stdin)[0]["udp_dropped"])' 2>/dev/null
-}
+udp_dropped() { st udp_dropped; }
 before=$(leaked_down)
 dropped_before=$(udp_dropped)
 kill_sessions
@@ -225,6 +285,54 @@ else
 	fail sigkill_nothing_left "not ready with a TUN: ${SLUICE_WHY:-no TUN}"
 	sluice_stop KILL 2
 fi
+
+# --user: U's datagrams and pings go through the tunnel, root's do not
+# (they take the normal route: S counts them, the tunnel's counters stay).
+inS sysctl -qw net.ipv4.ping_group_range="0 2147483647"
+TB_CURL_AS="setpriv --reuid=$UID_U --regid=$UID_U --clear-groups"
+sluice_start -r sshhost --user "$U" 198.51.100.0/24 '[2001:db8:2::]/64'
+if sluice_wait_ready "http://$L4/"; then
+	read -r udp_on out0 pings0 <<<"$(st udp udp_datagrams_out pings)"
+	s0=$(s_user)
+	inC "$PY" -c 'import socket, time
+for host, fam in (("'"$L4"'", socket.AF_INET), ("'"$L6"'", socket.AF_INET6)):
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    for i in range(5):
+        s.sendto(b"root", (host, 9006)); time.sleep(0.01)'
+	inC ping -n -c 2 -i 0.2 -W 1 "$L4" >/dev/null 2>&1
+	r4=$?
+	inC ping -6 -n -c 2 -i 0.2 -W 1 "$L6" >/dev/null 2>&1
+	r6=$?
+	want="$(($(echo "$s0" | cut -d' ' -f1) + 5)) $(($(echo "$s0" | cut -d' ' -f2) + 5)) $(($(echo "$s0" | cut -d' ' -f3) + 2)) $(($(echo "$s0" | cut -d' ' -f4) + 2))"
+	for ((i = 0; i < 20; i++)); do [ "$(s_user)" = "$want" ] && break; sleep 0.1; done
+	s1=$(s_user)
+	read -r _ out1 pings1 <<<"$(st udp udp_datagrams_out pings)"
+	if [ "$udp_on" != true ]; then
+		fail user_other_udp_ping_not_captured "the tunnel does not carry UDP (status: udp '$udp_on')"
+	elif [ "$s1" = "$want" ] && [ "$out1" = "$out0" ] && [ "$pings1" = "$pings0" ] && [ $r4 != 0 ] && [ $r6 != 0 ]; then
+		pass user_other_udp_ping_not_captured
+	else
+		fail user_other_udp_ping_not_captured "S counted (udp4 udp6 ping4 ping6) $s0 -> $s1, want $want; tunnel datagrams $out0 -> $out1, pings $pings0 -> $pings1; root's pings exited $r4 $r6"
+	fi
+	# U's, the same ways: answered, and none of it seen by S.
+	s0=$(s_user)
+	o4=$(asU timeout 30 "$PY" "$E2E_DIR/udp.py" check "$L4" 9006 20 1400 2>&1)
+	o6=$(asU timeout 30 "$PY" "$E2E_DIR/udp.py" check "$L6" 9006 20 1400 2>&1)
+	p4=$(asU ping -n -c 3 -i 0.3 -W 3 "$L4" 2>&1 | grep -c 'bytes from')
+	p6=$(asU ping -6 -n -c 3 -i 0.3 -W 3 "$L6" 2>&1 | grep -c 'bytes from')
+	read -r _ out2 pings2 <<<"$(st udp udp_datagrams_out pings)"
+	if [ "$o4 $o6 $p4 $p6" = "ok 20 ok 20 3 3" ] && [ "$(s_user)" = "$s0" ] &&
+		[ "$out2" -ge $((out1 + 40)) ] && [ "$pings2" -ge $((pings1 + 6)) ]; then
+		pass user_own_udp_ping_captured
+	else
+		fail user_own_udp_ping_captured "udp '$o4' '$o6', ping replies $p4 $p6; S counted $s0 -> $(s_user); tunnel datagrams $out1 -> $out2, pings $pings1 -> $pings2"
+	fi
+	sluice_stop TERM 5
+else
+	fail user_start "$SLUICE_WHY"
+	sluice_stop KILL 2
+fi
+TB_CURL_AS=""
 
 sluice_start --tcp-only -r sshhost 198.51.100.0/24
 before=$(leaked)

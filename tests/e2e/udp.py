@@ -1,8 +1,7 @@
 """UDP helpers for the e2e suites (test_udp, test_router).
 
   udp.py echo PORT...            answer every datagram on these ports (IPv4 and
-                                 IPv6 on the first, IPv4 on the others) with
-                                 its own bytes, until killed
+                                 IPv6 on each) with its own bytes, until killed
   udp.py check HOST PORT COUNT [TOP [TIMEOUT]]
                                  COUNT datagrams of many sizes up to TOP bytes
                                  (default 65000), each to be answered with the
@@ -21,7 +20,7 @@ SIZES = (0, 1, 2, 100, 512, 1200, 1400, 1472, 1473, 4000, 8192, 30000, 65000)
 def echo(ports):
     sel = selectors.DefaultSelector()
     binds = [(socket.AF_INET, "0.0.0.0", p) for p in ports]
-    binds.append((socket.AF_INET6, "::", ports[0]))
+    binds += [(socket.AF_INET6, "::", p) for p in ports]
     for fam, addr, port in binds:
         s = socket.socket(fam, socket.SOCK_DGRAM)
         if fam == socket.AF_INET6:
