@@ -195,6 +195,26 @@ static int set_recverr(int fd, int family)
 	return setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
 }
 
+/*
+ * With IP_RECVERR, an ICMP error about an earlier datagram is also left
+ * pending on the socket, and the next send returns it instead of sending:
+ * an IPv6 packet too big, say, even though the socket fragments. The
+ * error queue reports that one; this datagram is sent once more, and what
+ * the second send says is about it. 0 or -errno.
+ */
+static int sock_send(int fd, const void *buf, size_t len, const struct sockaddr *sa, socklen_t sl)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (sendto(fd, buf, len, MSG_DONTWAIT, sa, sl) >= 0)
+			return 0;
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+			break;
+	}
+	return -errno;
+}
+
 /* ---- flows ---- */
 
 static void udp_err(struct udpfwd *u, uint32_t id, int err)
@@ -377,13 +397,11 @@ static int udp_request(struct udpfwd *u, const struct wire_frame *f)
 		}
 	}
 	flow_touch(u, fl);
-	if (send(fl->io.fd, req.data, req.len, MSG_DONTWAIT) < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ||
-		    errno == EMSGSIZE)
-			u->st.in_dropped++;
-		else
-			udp_err(u, fl->id, errno);
-	}
+	ret = sock_send(fl->io.fd, req.data, req.len, NULL, 0);
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK || ret == -ENOBUFS || ret == -EMSGSIZE)
+		u->st.in_dropped++;
+	else if (ret < 0)
+		udp_err(u, fl->id, -ret);
 	return 0;
 }
 
@@ -527,6 +545,7 @@ static void icmp_send(struct udpfwd *u, uint32_t id, const struct wire_echo *req
 	socklen_t sl = sa_make(&ss, req->family, req->addr, 0);
 	struct echo *e;
 	uint16_t ours;
+	int ret;
 
 	do
 		ours = u->next_seq++;
@@ -537,12 +556,14 @@ static void icmp_send(struct udpfwd *u, uint32_t id, const struct wire_echo *req
 	pkt[6] = (uint8_t)(ours >> 8);
 	pkt[7] = (uint8_t)ours;
 	memcpy(pkt + ICMP_HDR, req->data, req->len);
-	if (sendto(is->io.fd, pkt, ICMP_HDR + req->len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl) <
-	    0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-			u->st.in_dropped++;
-		else
-			echo_err(u, id, req->seq, errno);
+	/* Once more on an error: one left pending by another echo's failure is not this one's. */
+	ret = sock_send(is->io.fd, pkt, ICMP_HDR + req->len, (struct sockaddr *)&ss, sl);
+	if (ret == -EAGAIN || ret == -EWOULDBLOCK || ret == -ENOBUFS) {
+		u->st.in_dropped++;
+		return;
+	}
+	if (ret < 0) {
+		echo_err(u, id, req->seq, -ret);
 		return;
 	}
 	e = echo_slot(u);
