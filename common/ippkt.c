@@ -13,7 +13,6 @@
 #define V4_HDR	 20
 #define V6_HDR	 40
 #define L4_HDR	 8 /* UDP, and the part of ICMP every type shares */
-#define V4_DF	 0x4000
 #define V4_MF	 0x2000
 #define V4_FRAG	 0x1fff
 #define V6_HBH	 0
@@ -358,7 +357,13 @@ static size_t put_l3(uint8_t *buf, int version, uint8_t proto, size_t l4len, uin
 		buf[1] = 0;
 		put16(buf + 2, (uint16_t)(V4_HDR + l4len));
 		put16(buf + 4, ip_id);
-		put16(buf + 6, V4_DF);
+		/*
+		 * No DF: in router mode the kernel forwards what we write to a
+		 * link of its own MTU, and must fragment a big reply there
+		 * rather than drop it (the ICMP it would send goes to the
+		 * remote host's address, which cannot hear it).
+		 */
+		put16(buf + 6, 0);
 		buf[8] = ttl;
 		buf[9] = proto;
 		put16(buf + 10, 0);

@@ -7,7 +7,8 @@
 #   2001:db8:3::2   2001:db8:3::1
 #
 # From R: HTTP (IPv4 and IPv6), UDP echo (both families) and ping (both
-# families) to L. S does not forward, so each can only work through the
+# families) to L, and IPv4 UDP replies bigger than R's link to small
+# requests, which C must fragment. S does not forward, so each can only work through the
 # tunnel. The gates: every probe fails without sluice (and S counts it
 # arriving from C, so the failure is S not forwarding, not a broken R), and
 # again with sluice on loopback listeners only (no router mode); then with
@@ -66,10 +67,13 @@ inS sysctl -qw net.ipv4.ping_group_range="0 2147483647"
 # A UDP echo server in L on both families, port 9002.
 inL "$PY" "$E2E_DIR/udp.py" echo 9002 </dev/null >"$TB/udpecho.log" 2>&1 &
 TB_PIDS="$TB_PIDS $!"
+# And one that answers a number with that many bytes, port 9007.
+inL "$PY" "$E2E_DIR/udp.py" sized 9007 </dev/null >"$TB/udpsized.log" 2>&1 &
+TB_PIDS="$TB_PIDS $!"
 
 # Datagrams are checked with udp.py check, up to 1400 bytes: no fragments on R's link.
 for ((i = 0; i < 30; i++)); do
-	inL ss -Hlun 'sport = :9002' | grep -q . && break
+	[ "$(inL ss -Hlun 'sport = :9002 or sport = :9007' | wc -l)" -ge 4 ] && break
 	sleep 0.1
 done
 
@@ -186,6 +190,14 @@ for p in $PROBES; do
 		fail "router_$p" "$(short "$OUT"); $(fwd_seen)"
 	fi
 done
+# Replies bigger than R's link takes (1472 bytes of UDP over IPv4) to
+# small requests: C fragments them on the way to R, as a router does with
+# a datagram that may be fragmented, rather than drop them.
+if OUT=$(inR timeout 30 "$PY" "$E2E_DIR/udp.py" ask $L4 9007 1472 1473 4000 20000 2>&1) && [ "$OUT" = ok ]; then
+	pass router_udp4_reply_fragmented
+else
+	fail router_udp4_reply_fragmented "$(short "$OUT"); $(fwd_seen)"
+fi
 # None of it went by the normal route.
 after=$(s_routed)
 if [ "$after" = "$before" ]; then pass router_no_leak; else

@@ -8,6 +8,11 @@
                                  same bytes within TIMEOUT seconds (default 3);
                                  prints "ok COUNT" or what went wrong, and
                                  exits non-zero then
+  udp.py sized PORT              answer a datagram holding a number N (in
+                                 decimal) with pattern(N), N bytes, until killed
+  udp.py ask HOST PORT N...      ask a sized server for each N in turn; prints
+                                 "ok" when each answer is pattern(N), or what
+                                 went wrong, and exits non-zero then
 """
 import os
 import selectors
@@ -54,6 +59,48 @@ def check(host, port, count, top, timeout):
     return 0
 
 
+def pattern(n):
+    return bytes((i * 7 + n) & 255 for i in range(n))
+
+
+def sized(port):
+    sel = selectors.DefaultSelector()
+    for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((addr, port))
+        sel.register(s, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            data, peer = key.fileobj.recvfrom(65535)
+            try:
+                n = int(data)
+            except ValueError:
+                continue
+            if 0 <= n <= 65507:
+                key.fileobj.sendto(pattern(n), peer)
+
+
+def ask(host, port, sizes):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.connect((host, port))
+    for n in sizes:
+        s.send(str(n).encode())
+        try:
+            got = s.recv(65535)
+        except OSError as e:
+            print("no answer of %d bytes: %s" % (n, e))
+            return 1
+        if got != pattern(n):
+            print("the answer of %d bytes came back different (%d bytes)" % (n, len(got)))
+            return 1
+    print("ok")
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "echo":
         echo([int(p) for p in sys.argv[2:]])
@@ -61,5 +108,9 @@ if __name__ == "__main__":
         a = sys.argv[2:]
         sys.exit(check(a[0], int(a[1]), int(a[2]), int(a[3]) if len(a) > 3 else 65000,
                        float(a[4]) if len(a) > 4 else 3.0))
+    elif len(sys.argv) == 3 and sys.argv[1] == "sized":
+        sized(int(sys.argv[2]))
+    elif len(sys.argv) > 4 and sys.argv[1] == "ask":
+        sys.exit(ask(sys.argv[2], int(sys.argv[3]), [int(n) for n in sys.argv[4:]]))
     else:
         sys.exit(__doc__)
