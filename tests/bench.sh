@@ -20,11 +20,14 @@
 #
 # A row that fails for one tool prints "fail" (and what happened, under the
 # table) instead of ending the run. Every wait is bounded; the whole run
-# takes about ten minutes. Knobs: BENCH_TOOLS="sluice sluice-e sluice-d sshd sshuttle".
+# takes about ten minutes. Knobs: BENCH_TOOLS="sluice sluice-e sluice-d sshd sshuttle";
+# BENCH_ROWS=udp for the UDP and ping rows alone (tests/bench/udp.sh), =tcp without them.
 TB_SUITE=bench
 . "$(dirname "${BASH_SOURCE[0]}")/e2e/lib.sh"
 
 BENCH_SRC=$ROOT/tests/bench
+. "$BENCH_SRC/udp.sh"
+BENCH_ROWS=${BENCH_ROWS:-all}
 BENCH_TOOLS=${BENCH_TOOLS:-sluice sluice-e sluice-d sshd sshuttle}
 # ssh -D needs TCP forwarding on the ssh host.
 TB_SSHD_FORWARDING=yes
@@ -63,6 +66,7 @@ bench_deps() {
 	command -v iperf3 >/dev/null || missing="$missing iperf3"
 	[ -x /usr/bin/sshuttle ] || missing="$missing sshuttle"
 	command -v redsocks >/dev/null || missing="$missing redsocks"
+	command -v iptables >/dev/null || missing="$missing iptables" # sshuttle's tproxy method
 	[ -z "$missing" ] && return 0
 	export DEBIAN_FRONTEND=noninteractive
 	say "installing:$missing"
@@ -778,16 +782,20 @@ bench_main() {
 	bench_nginx || tb_die "nginx or iperf3 did not start in the lan namespace"
 
 	BENCH_T0=$SECONDS
-	bench_raw raw "${RAW_CIPHER[@]}"
-	bench_raw rawd
-	for t in $BENCH_TOOLS; do
-		bench_tool "$t" || cl_stop
-	done
+	if [ "$BENCH_ROWS" != udp ]; then
+		bench_raw raw "${RAW_CIPHER[@]}"
+		bench_raw rawd
+		for t in $BENCH_TOOLS; do
+			bench_tool "$t" || cl_stop
+		done
+	fi
+	[ "$BENCH_ROWS" = tcp ] || bench_udp
 	note "sshuttle runs with its defaults (system ssh: -F testbed config, default cipher) but --method nft, given; its own pick is nat"
 	note "ssh -D + redsocks: ssh -F testbed config (default cipher) -N -D, redsocks 'redirector = iptables', an nft redirect of $SUBNET"
 	note "wrk: 2 threads, 10 s, default 2 s timeout; errors = socket errors + non-2xx; ab: HTTP/1.0, no keep-alive"
 	note "bench took $((SECONDS - BENCH_T0)) s after the testbed came up"
-	print_table
+	[ "$BENCH_ROWS" = udp ] || print_table
+	[ "$BENCH_ROWS" = tcp ] || udp_print_table
 	# The raw outputs of the last run, for a second look.
 	rm -rf "$ROOT/build/bench" && mkdir -p "$ROOT/build/bench" &&
 		cp "$TB"/bench/*.txt "$TB"/bench/*.json "$TB"/sluice.*.log "$TB"/sshuttle.*.log "$TB"/sshd.*.log \
