@@ -83,10 +83,13 @@ nothing_left() {
 # than through the tunnel (which brings it as SSH). The excluded port must
 # show up there; nothing while the session is cut; the same datagrams under
 # --tcp-only (below) are the control that the counter sees them when they leak.
+# Only what arrives from C (on S's link "toc"): the lan's answers to the
+# helper's sockets come to S's own lan address, inside 198.51.100.0/24 too.
 inS nft -f - <<'EOF'
 table inet tbleak {
 	chain pre {
 		type filter hook prerouting priority -300; policy accept;
+		iifname != "toc" return
 		ip daddr 198.51.100.0/24 meta l4proto udp counter
 		ip daddr 198.51.100.0/24 udp dport 9005 counter
 		ip daddr 198.51.100.0/24 udp dport 9006 counter
