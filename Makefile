@@ -33,6 +33,9 @@ CLIENT_SRC := $(filter-out client/main.c,$(wildcard client/*.c client/*/*.c)) $(
 	      $(wildcard route/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+# Programs the testbed runs (tests/tools/): one file each, no project code.
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BIN   := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
 BLOB_OBJ   := $(B)/obj/helpers_blob.o $(B)/obj/helpers_table.o
 LIB_OBJ    := $(patsubst %.c,$(B)/obj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
@@ -50,8 +53,8 @@ FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 FUZZ_OBJ   := $(patsubst %.c,$(B)/fuzzobj/%.o,$(COMMON_SRC) $(CLIENT_SRC) $(SERVER_SRC)) $(BLOB_OBJ)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean install uninstall deb FORCE
-all: $(B)/sluice $(B)/sluice-helper
+.PHONY: all tools deps test unit unit-asan fuzz-build fuzz e2e demo bench format clean install uninstall deb FORCE
+all: $(B)/sluice $(B)/sluice-helper tools
 
 # The helpers: static, musl, -Os, no library beyond libc, one per uname -m the
 # client can serve. x86_64 needs musl-tools; the others Debian's cross gcc and
@@ -118,6 +121,12 @@ FORCE:
 
 $(B)/sluice: $(B)/obj/client/main.o $(LIB_OBJ)
 	$(CC) $(HARDEN_LD) -o $@ $^ $(LDLIBS) -lcrypto
+
+tools: $(TOOL_BIN)
+
+$(B)/tools/%: tests/tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
 
 # Fault injection: this test build swaps the allocator calls for its own.
 $(B)/unit/test_faultinject $(B)/unit-asan/test_faultinject: UNIT_LD = -Wl,--wrap=realloc,--wrap=calloc
