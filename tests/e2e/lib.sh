@@ -25,6 +25,15 @@ PY=${PY:-/usr/bin/python3}
 TB_SUITE=${TB_SUITE:-e2e}
 TB_SSHD_EXTRA=${TB_SSHD_EXTRA:-} # extra sshd_config lines, e.g. "RekeyLimit 16M"
 TB_SSHD_FORWARDING=${TB_SSHD_FORWARDING:-no} # "yes" lets S's sshd be a ProxyJump bastion
+# A long path between C and sshd: TB_RTT_MS (and TB_RATE_MBIT, per
+# direction) start the delay line (tests/tools/delayline.c) in S, and the
+# host aliases of TB/ssh_config go through it. Empty: none. See tb_delayline_start.
+TB_RTT_MS=${TB_RTT_MS:-}
+TB_RATE_MBIT=${TB_RATE_MBIT:-}
+DELAYLINE=${DELAYLINE:-$(dirname "$SLUICE")/tools/delayline}
+DL_PORT=2200
+TB_SSH_PORT=22 # the port the host aliases name: DL_PORT while a delay line runs
+DL_PIDS=""
 # A file to bind over /usr/bin/uname in sshd's own mount namespace, so its
 # sessions see another machine (tests of other helpers). Empty: none.
 TB_SSHD_UNAME=${TB_SSHD_UNAME:-}
@@ -294,16 +303,19 @@ EOF
 }
 
 tb_ssh_config() {
+	local port=""
+	[ "$TB_SSH_PORT" = 22 ] || port="
+	Port $TB_SSH_PORT"
 	cat >"$TB/ssh_config" <<EOF
 # sluice e2e: client side, used with -F
 Host sshhost
-	HostName $S4
+	HostName $S4$port
 	IdentityFile $TB/id_ed25519
 Host sshhost6
-	HostName $S6
+	HostName $S6$port
 	IdentityFile $TB/id_ed25519
 Host wrongkey
-	HostName $S4
+	HostName $S4$port
 	IdentityFile $TB/id_wrong
 Host deadhost
 	HostName 192.0.2.99
@@ -366,6 +378,62 @@ tb_up() {
 	tb_ssh_config
 	tb_sshd || tb_die "sshd did not start: $(tail -n 3 "$TB/sshd.start.log" "$TB/sshd.log" 2>/dev/null | tr '\n' ' ')"
 	tb_servers || tb_die "lan servers did not start: $(tail -n 3 "$TB/netsvc.log" | tr '\n' ' ')"
+	if [ -n "$TB_RTT_MS" ]; then
+		tb_delayline_start "$TB_RTT_MS" "$TB_RATE_MBIT" ||
+			tb_die "the delay line did not start: $(tail -n 3 "$TB"/delayline*.log 2>/dev/null | tr '\n' ' ')"
+	fi
+}
+
+# --- the long path --------------------------------------------------------------
+#
+# tb_delayline_start RTT_MS [RATE_MBIT]: (re)starts the delay line in S, on
+# S4 and S6 port DL_PORT, relaying to sshd on port 22, and points the host
+# aliases of TB/ssh_config at it: everything that uses that config (sluice,
+# -e ssh, ssh -D, sshuttle, plain ssh) then crosses the long path, and only
+# that path. known_hosts files get the "[addr]:port" lines OpenSSH looks up
+# for a port other than 22. Its log, a line per connection: TB/delayline4.log.
+tb_delayline_start() {
+	local f a
+	[ -x "$DELAYLINE" ] || {
+		echo "delay line $DELAYLINE not built (make tools)" >"$TB/delayline4.log"
+		return 1
+	}
+	tb_delayline_stop
+	for a in 4 6; do
+		if [ $a = 4 ]; then f=$S4:; else f=[$S6]:; fi
+		ip netns exec "$NS_S" "$DELAYLINE" -v -l "$f$DL_PORT" -t "${f}22" -D "$1" ${2:+-R "$2"} \
+			</dev/null >"$TB/delayline$a.log" 2>&1 &
+		DL_PIDS="$DL_PIDS $!"
+		TB_PIDS="$TB_PIDS $!"
+	done
+	wait_port "$NS_S" $DL_PORT || return 1
+	for f in "$TB"/known_hosts*; do
+		grep -q "^\[$S4\]:$DL_PORT " "$f" && continue
+		awk -v p=$DL_PORT '{ print "[" $1 "]:" p, $2, $3 }' "$f" >"$f.dl" && cat "$f.dl" >>"$f"
+		rm -f "$f.dl"
+	done
+	TB_SSH_PORT=$DL_PORT
+	tb_ssh_config
+	TB_RTT_MS=$1
+	TB_RATE_MBIT=${2:-}
+}
+
+# tb_delayline_stop: the host aliases go straight to sshd again. Whatever
+# crossed the delay line is reset.
+tb_delayline_stop() {
+	local p
+	for p in $DL_PIDS; do
+		pid_in_ns "$p" "$NS_S" && kill -TERM "$p" 2>/dev/null
+		{ wait "$p"; } 2>/dev/null
+		tb_forget "$p"
+	done
+	DL_PIDS=""
+	TB_RTT_MS=""
+	TB_RATE_MBIT=""
+	if [ "$TB_SSH_PORT" != 22 ]; then
+		TB_SSH_PORT=22
+		tb_ssh_config
+	fi
 }
 
 # --- sluice -----------------------------------------------------------------
