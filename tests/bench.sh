@@ -20,15 +20,17 @@
 #
 # A row that fails for one tool prints "fail" (and what happened, under the
 # table) instead of ending the run. Every wait is bounded; the whole run
-# takes about ten minutes. Knobs: BENCH_TOOLS="sluice sluice-e sluice-d sshd sshuttle";
-# BENCH_ROWS=udp for the UDP and ping rows alone (tests/bench/udp.sh), =tcp without them.
+# takes about ten minutes. Knobs: BENCH_TOOLS="sluice sluice-e sluice-d sshd sshuttle",
+# BENCH_ROWS="lan udp wan echo" (the table above; the UDP and ping rows of
+# tests/bench/udp.sh; the long-path and keystroke-echo tables of
+# tests/bench/wan.sh, which has its own knobs).
 TB_SUITE=bench
 . "$(dirname "${BASH_SOURCE[0]}")/e2e/lib.sh"
 
 BENCH_SRC=$ROOT/tests/bench
 . "$BENCH_SRC/udp.sh"
-BENCH_ROWS=${BENCH_ROWS:-all}
 BENCH_TOOLS=${BENCH_TOOLS:-sluice sluice-e sluice-d sshd sshuttle}
+BENCH_ROWS=${BENCH_ROWS:-lan udp wan echo}
 # ssh -D needs TCP forwarding on the ssh host.
 TB_SSHD_FORWARDING=yes
 REDSOCKS_PORT=12345
@@ -741,6 +743,17 @@ print_table() {
 	done
 }
 
+# The long-path and keystroke-echo rows.
+. "$BENCH_SRC/wan.sh"
+
+# bench_rows NAME: NAME is in BENCH_ROWS (spaces or commas).
+bench_rows() {
+	case " ${BENCH_ROWS//,/ } " in
+	*" $1 "*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # --- main ---------------------------------------------------------------------
 
 bench_main() {
@@ -782,20 +795,25 @@ bench_main() {
 	bench_nginx || tb_die "nginx or iperf3 did not start in the lan namespace"
 
 	BENCH_T0=$SECONDS
-	if [ "$BENCH_ROWS" != udp ]; then
+	if bench_rows lan; then
 		bench_raw raw "${RAW_CIPHER[@]}"
 		bench_raw rawd
 		for t in $BENCH_TOOLS; do
 			bench_tool "$t" || cl_stop
 		done
+		note "sshuttle runs with its defaults (system ssh: -F testbed config, default cipher) but --method nft, given; its own pick is nat"
+		note "ssh -D + redsocks: ssh -F testbed config (default cipher) -N -D, redsocks 'redirector = iptables', an nft redirect of $SUBNET"
+		note "wrk: 2 threads, 10 s, default 2 s timeout; errors = socket errors + non-2xx; ab: HTTP/1.0, no keep-alive"
+		note "bench took $((SECONDS - BENCH_T0)) s after the testbed came up"
+		print_table
 	fi
-	[ "$BENCH_ROWS" = tcp ] || bench_udp
-	note "sshuttle runs with its defaults (system ssh: -F testbed config, default cipher) but --method nft, given; its own pick is nat"
-	note "ssh -D + redsocks: ssh -F testbed config (default cipher) -N -D, redsocks 'redirector = iptables', an nft redirect of $SUBNET"
-	note "wrk: 2 threads, 10 s, default 2 s timeout; errors = socket errors + non-2xx; ab: HTTP/1.0, no keep-alive"
-	note "bench took $((SECONDS - BENCH_T0)) s after the testbed came up"
-	[ "$BENCH_ROWS" = udp ] || print_table
-	[ "$BENCH_ROWS" = tcp ] || udp_print_table
+	if bench_rows udp; then
+		bench_udp
+		udp_print_table
+	fi
+	bench_rows wan && wan_main
+	bench_rows echo && echo_main
+	echo "bench: $((SECONDS - BENCH_T0)) s after the testbed came up"
 	# The raw outputs of the last run, for a second look.
 	rm -rf "$ROOT/build/bench" && mkdir -p "$ROOT/build/bench" &&
 		cp "$TB"/bench/*.txt "$TB"/bench/*.json "$TB"/sluice.*.log "$TB"/sshuttle.*.log "$TB"/sshd.*.log \
