@@ -221,9 +221,16 @@ static void tty_show(const char *text, size_t len)
 	close(fd);
 }
 
+static bool prompts_allowed = true;
+
+void auth_set_prompts(bool allowed)
+{
+	prompts_allowed = allowed;
+}
+
 static bool have_tty(void)
 {
-	return isatty(STDIN_FILENO) == 1;
+	return prompts_allowed && isatty(STDIN_FILENO) == 1;
 }
 
 bool auth_have_tty(void)

@@ -29,7 +29,13 @@ struct auth_result {
 int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
 	     size_t n_ids, struct auth_result *res);
 
-/* Whether a question may be put: stdin and stderr are a terminal. */
+/*
+ * Off: no question is put, terminal or not (a further login of a session
+ * that is up, which must not stop for the user). On by default.
+ */
+void auth_set_prompts(bool allowed);
+
+/* Whether a question may be put: stdin and stderr are a terminal, and prompts are on. */
 bool auth_have_tty(void);
 
 /*

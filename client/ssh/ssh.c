@@ -148,6 +148,16 @@ static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const stru
 	int r, last = -EHOSTUNREACH;
 
 	snprintf(port, sizeof(port), "%u", (unsigned)(cfg->port ? cfg->port : 22));
+	if (cfg->pin_peer && cfg->last_peer_len) {
+		r = try_addr(c, cfg, pg, (const struct sockaddr *)&cfg->last_peer,
+			     cfg->last_peer_len, addr, sizeof(addr));
+		if (r < 0) {
+			*fail = SSH_FAIL_CONNECT;
+			snprintf(err, errlen, "cannot connect to %s port %s: %s", addr, port,
+				 strerror(-r));
+		}
+		return r;
+	}
 	r = getaddrinfo(cfg->hostname, port, &hints, &res);
 	/*
 	 * The name does not resolve now (the network is half up, or with
@@ -435,7 +445,8 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 		snprintf(err, errlen, "cannot check the host key of %s: %s", k->name, strerror(-r));
 		return r;
 	}
-	if (cfg->strict == SSHCONF_STRICT_ASK && !cfg->batch && auth_have_tty()) {
+	if (cfg->strict == SSHCONF_STRICT_ASK && !cfg->batch && !cfg->no_prompt &&
+	    auth_have_tty()) {
 		r = known_ask(c, k, fp);
 		if (r < 0) {
 			*fail = SSH_FAIL_HOSTKEY_UNKNOWN;
@@ -481,7 +492,9 @@ static int authenticate(struct ssh_conn *c, const struct sshconf *cfg,
 		if (id && *id && !dup)
 			ids[n++] = id;
 	}
+	auth_set_prompts(!cfg->no_prompt);
 	r = auth_run(c->session, cfg->user, cfg->hostname, ids, n, &res);
+	auth_set_prompts(true);
 	free(ids);
 	if (r == 0) {
 		snprintf(c->auth_used, sizeof(c->auth_used), "%s", res.used);

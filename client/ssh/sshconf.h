@@ -41,6 +41,13 @@ struct sshconf {
 	 */
 	struct sockaddr_storage last_peer;
 	socklen_t last_peer_len;
+	/*
+	 * Not from ssh -G, for a further lane of a session that is up: ask
+	 * nothing on the terminal, and connect to last_peer only (the address
+	 * the rules exclude) when pin_peer is set.
+	 */
+	int no_prompt;
+	int pin_peer;
 	char *proxyjump;    /* "[user@]host[:port][,...]", NULL when none */
 	char *proxycommand; /* with %h %p %r still in it, NULL when none */
 	char *config_file;  /* -F as given, so a proxy's ssh reads the same file */
