@@ -22,7 +22,8 @@
 struct cmd_transport {
 	struct transport t;
 	const char *cmd, *host, *user;
-	const char *ctl_path; /* --direct: the master's ControlPath, else NULL */
+	const char *ctl_path; /* --direct or lanes: the master's ControlPath, else NULL */
+	bool via_master;      /* use the master at ctl_path rather than be it */
 	uint16_t port;
 	int sock;      /* our end of the child's stdin and stdout */
 	int err;       /* the read end of the child's stderr */
@@ -137,11 +138,12 @@ static pid_t start(struct cmd_transport *c, int sock, int err, const char *remot
 	if (c->ctl_path) {
 		snprintf(ctl, sizeof(ctl), "ControlPath=%s", c->ctl_path);
 		argv[n++] = "-o";
-		argv[n++] = "ControlMaster=yes";
+		argv[n++] = c->via_master ? "ControlMaster=no" : "ControlMaster=yes";
 		argv[n++] = "-o";
 		argv[n++] = ctl;
 		argv[n++] = "-o";
-		argv[n++] = "ControlPersist=no";
+		/* A further lane must not stop for a prompt should ssh go round the master. */
+		argv[n++] = c->via_master ? "BatchMode=yes" : "ControlPersist=no";
 	}
 	if (c->port) {
 		snprintf(port, sizeof(port), "%u", (unsigned)c->port);
@@ -246,4 +248,14 @@ int transport_cmd_open(struct transport **out, const char *cmd, const char *host
 	c->status = -1;
 	*out = &c->t;
 	return 0;
+}
+
+int transport_cmd_open_via(struct transport **out, const char *cmd, const char *host,
+			   const char *user, uint16_t port, const char *ctl_path)
+{
+	int ret = transport_cmd_open(out, cmd, host, user, port, ctl_path);
+
+	if (ret == 0)
+		((struct cmd_transport *)*out)->via_master = true;
+	return ret;
 }
