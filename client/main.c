@@ -41,6 +41,7 @@
 #include "session.h"
 #include "run/status.h"
 #include "features.h"
+#include "lanes.h"
 #include "priv/priv_client.h"
 #include "priv/priv_grant.h"
 #include "priv/priv_main.h"
@@ -130,6 +131,7 @@ static void client_pong(void *ctx, const uint8_t opaque[8])
 
 	if (rtt >= 0)
 		log_debug("SSH round trip %d ms", rtt);
+	lanes_rtt(&c->s, mux_rtt_ms(opaque));
 }
 
 static int client_ctl(void *ctx, const struct wire_frame *f)
@@ -284,6 +286,11 @@ static int direct_fallback(void *ctx, int fd, const struct wire_open *dst)
 	struct client *c = ctx;
 
 	return listen_to_mux(&c->ls, fd, dst);
+}
+
+static struct mux *client_pick(void *ctx, const struct wire_open *dst)
+{
+	return lanes_pick(&((struct client *)ctx)->s, dst);
 }
 
 /*
@@ -533,11 +540,11 @@ static void client_table(struct client *c)
 			 c->ls.n_parked == 1 ? "" : "s");
 		return;
 	}
-	mux_get_stats(c->s.mux, &st);
+	lanes_stats(&c->s, &st);
 	log_info("%zu open connection%s through %s:", st.streams, st.streams == 1 ? "" : "s",
 		 c->cfg.hostname);
 	c->table_lines = 0;
-	n = mux_each_stream(c->s.mux, table_row, c);
+	n = lanes_each_stream(&c->s, table_row, c);
 	if (n > TABLE_LINES_MAX)
 		log_info("  ... and %zu more", n - TABLE_LINES_MAX);
 	features_udp_table(&c->feat);
@@ -549,6 +556,27 @@ static void top_row(void *arg, uint32_t id, const struct wire_open *dst,
 	struct report_conn rc = {*dst, sofar->sent, sofar->received, sofar->ms / 1000};
 
 	report_consider(arg, &rc);
+}
+
+/* --status: each lane, lane 0 first. */
+static void client_report_lanes(struct client *c, struct report_view *v)
+{
+	struct mux_stats ms;
+	size_t i;
+
+	v->n_lanes = c->s.n_lanes < REPORT_LANES ? c->s.n_lanes : REPORT_LANES;
+	for (i = 0; i < v->n_lanes; i++) {
+		struct mux *m = i == 0 ? c->s.mux : c->s.lane[i].up ? c->s.lane[i].mux : NULL;
+
+		v->lanes[i].up = m != NULL;
+		v->lanes[i].drops = i ? c->s.lane[i].drops : 0;
+		if (!m)
+			continue;
+		mux_get_stats(m, &ms);
+		v->lanes[i].conns = ms.streams;
+		v->lanes[i].out = ms.tx_bytes;
+		v->lanes[i].in = ms.rx_bytes;
+	}
 }
 
 /* --status: the report for one request on the status socket. */
@@ -578,11 +606,12 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 	struct mux_stats ms;
 
 	if (c->s.up) {
-		mux_get_stats(c->s.mux, &ms);
+		lanes_stats(&c->s, &ms);
 		v.conns = ms.streams;
 		v.in = ms.rx_bytes;
 		v.out = ms.tx_bytes;
-		mux_each_stream(c->s.mux, top_row, &v);
+		lanes_each_stream(&c->s, top_row, &v);
+		client_report_lanes(c, &v);
 	}
 	if (c->feat.dgram) {
 		struct dgram_stats us;
@@ -629,7 +658,7 @@ static void client_dropped(struct client *c)
 	size_t open = 0;
 	struct mux_stats ms;
 
-	mux_get_stats(c->s.mux, &ms);
+	lanes_stats(&c->s, &ms);
 	open = ms.streams;
 	if (c->s.direct) {
 		struct direct_stats ds;
@@ -708,12 +737,15 @@ static void client_tick(struct client *c)
 		log_info("the machine slept for %" PRId64 " s: checking the session",
 			 (gap - c->sleep_gap) / 1000);
 		tunnel_probe(&c->s.tun);
+		lanes_probe(&c->s);
 	}
 	c->sleep_gap = gap;
 	notify_tick(clock_ms());
 	if (c->s.up) {
 		tunnel_tick(&c->s.tun);
-		mux_get_stats(c->s.mux, &ms);
+		if (!c->s.tun.failed)
+			lanes_tick(&c->s, &c->loop);
+		lanes_stats(&c->s, &ms);
 		status_tick(&c->st, &ms);
 		/* A new session starts its counters at 0. */
 		if (ms.over_budget > c->told_budget) {
@@ -771,6 +803,7 @@ static int client_run(struct client *c)
 				client_dropped(c);
 				continue;
 			}
+			lanes_pump(&c->s);
 		} else if (clock_ms() >= c->next_try) {
 			ret = client_reconnect(c);
 			if (ret < 0) {
@@ -784,6 +817,8 @@ static int client_run(struct client *c)
 			client_table(c);
 		}
 		timeout = c->s.up ? tunnel_timeout_ms(&c->s.tun) : 1000;
+		if (c->s.up && lanes_more(&c->s))
+			timeout = 0;
 		if (!c->s.up && c->next_try - clock_ms() < timeout)
 			timeout =
 			    (int)(c->next_try - clock_ms() > 0 ? c->next_try - clock_ms() : 0);
@@ -1010,6 +1045,7 @@ int main(int argc, char **argv)
 		goto out;
 	client_ct_flush(&c);
 	client_datagrams(&c);
+	listen_set_pick(&c.ls, client_pick, &c);
 	if ((ret = listen_start(&c.ls, &c.loop, c.s.mux, client_handoff(&c, &ho))) < 0) {
 		log_err("accepting connections: %s", strerror(-ret));
 		goto out;

@@ -17,6 +17,7 @@
 #include "../common/errbuf.h"
 #include "../common/sockaddr.h"
 #include "opts.h"
+#include "ssh/sshconf.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.0"
@@ -51,6 +52,7 @@ enum {
 	OPT_DIRECT,
 	OPT_ALL_USERS,
 	OPT_TCP_ONLY,
+	OPT_LANES,
 };
 
 static const char short_opts[] = ":r:x:X:l:F:i:o:e:vqVhNHD";
@@ -65,6 +67,7 @@ static const struct option long_opts[] = {
     {"ssh-option", required_argument, NULL, 'o'},
     {"ssh-cmd", required_argument, NULL, 'e'},
     {"direct", no_argument, NULL, OPT_DIRECT},
+    {"lanes", required_argument, NULL, OPT_LANES},
     {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -126,6 +129,9 @@ static const char usage_text[] =
     "      --direct            with -e ssh: each connection gets an SSH channel of its\n"
     "                          own, relayed by ssh itself (uses the server's TCP\n"
     "                          forwarding; bulk throughput over latency)\n"
+    "      --lanes N           carry the connections over N SSH sessions, each with\n"
+    "                          a window of its own (1 to 8; default: 1 on a short\n"
+    "                          path, up to 4 on a long one; with -e, 1)\n"
     "  -N, --auto-nets         also route the networks the server has routes to\n"
     "  -H, --auto-hosts        put host names the server knows into /etc/hosts\n"
     "      --seed-hosts NAME[,NAME]\n"
@@ -723,6 +729,16 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		case OPT_JSON:
 			o->json = true;
 			break;
+		case OPT_LANES: {
+			uint32_t v;
+			if (parse_digits(optarg, strlen(optarg), OPTS_MAX_LANES, &v) < 0 || v == 0)
+				return errbuf_set(
+				    err, errlen, -EINVAL,
+				    "--lanes: '%s' is not a number of lanes (1 to %d)", optarg,
+				    OPTS_MAX_LANES);
+			o->lanes = v;
+			break;
+		}
 		case OPT_RECONNECT_MAX: {
 			uint32_t v;
 			if (parse_digits(optarg, strlen(optarg), 30u * 24 * 3600, &v) < 0 || v == 0)
@@ -800,6 +816,14 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 	if (o->direct && !o->ssh_cmd)
 		return errbuf_set(err, errlen, -EINVAL,
 				  "--direct needs -e: OpenSSH's ssh relays the connections");
+	if (o->ssh_cmd && o->lanes > 1 && !sshconf_cmd_is_ssh(o->ssh_cmd))
+		return errbuf_set(err, errlen, -EINVAL,
+				  "--lanes with -e needs OpenSSH's ssh: further lanes go through "
+				  "its ControlMaster");
+	if (o->direct && o->lanes > 1)
+		return errbuf_set(err, errlen, -EINVAL,
+				  "--lanes does not apply with --direct: each connection has an "
+				  "SSH channel of its own there");
 	if (!o->n_include && !o->auto_nets)
 		return errbuf_set(err, errlen, -EINVAL, "no subnets given (and no -N)");
 	if (o->no_ipv6) {

@@ -19,6 +19,7 @@
 #define OPTS_MAX_NS	 8
 #define OPTS_MAX_SEEDS	 64
 #define OPTS_MAX_SSH_OPT 64 /* SSHCONF_MAX_OPTIONS */
+#define OPTS_MAX_LANES	 8  /* SESSION_LANES_MAX */
 
 struct opts {
 	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */
@@ -44,6 +45,7 @@ struct opts {
 	size_t n_ssh_opt;
 	const char *ssh_cmd; /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
 	bool direct; /* --direct: each connection in its own channel of -e's ssh, which relays it */
+	unsigned lanes; /* --lanes N: SSH sessions that carry the streams; 0: the path decides */
 
 	int verbose;		  /* count of -v */
 	bool quiet;		  /* -q */

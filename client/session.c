@@ -186,15 +186,15 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 	int ret;
 
 	progress_say(a->pg, "connecting to %s with the -e command: %s", o->remote_host, o->ssh_cmd);
-	if (o->direct && (ret = make_ctl_dir(s)) < 0) {
-		snprintf(err, errlen,
-			 "--direct: making a directory for the ControlMaster socket: %s",
-			 strerror(-ret));
+	/* Further lanes are further sessions through the master lane 0's ssh becomes. */
+	if ((o->direct || o->lanes > 1) && (ret = make_ctl_dir(s)) < 0) {
+		snprintf(err, errlen, "%s: making a directory for the ControlMaster socket: %s",
+			 o->direct ? "--direct" : "--lanes", strerror(-ret));
 		s->fatal = true;
 		return ret;
 	}
 	ret = transport_cmd_open(&s->tr, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port,
-				 o->direct ? s->ctl_path : NULL);
+				 s->ctl_dir[0] ? s->ctl_path : NULL);
 	if (ret < 0) {
 		snprintf(err, errlen, "starting the -e command: %s", strerror(-ret));
 		s->fatal = true;
@@ -228,14 +228,160 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 	return 0;
 }
 
+/*
+ * A further lane over our own client is a login of its own: it asks
+ * nothing on the terminal (the session is up; a prompt would stall it),
+ * and goes to the address lane 0 reached, which the rules exclude.
+ */
+static int open_ssh_lane(struct session *s, struct lane *l, char *err, size_t errlen)
+{
+	int ret;
+	const struct opts *o = s->a->o;
+	struct sshconf cfg = *s->a->cfg;
+	struct ssh_report rep;
+
+	cfg.no_prompt = 1;
+	if (s->tr->n_peer && s->tr->peer[0].ss_family) {
+		cfg.last_peer = s->tr->peer[0];
+		cfg.last_peer_len = s->tr->peer[0].ss_family == AF_INET
+					? sizeof(struct sockaddr_in)
+					: sizeof(struct sockaddr_in6);
+		cfg.pin_peer = 1;
+	}
+	memset(&rep, 0, sizeof(rep));
+	ret = transport_ssh_open(&l->tr, &cfg, o->identity, o->n_identity, o->known_hosts,
+				 SSH_RX_WINDOW, NULL, &rep, err, errlen);
+	l->fatal = ret < 0 && rep.fatal;
+	return ret;
+}
+
+/* -e: a further session through lane 0's ControlMaster, on its connection: no login. */
+static int open_cmd_lane(struct session *s, struct lane *l, char *err, size_t errlen)
+{
+	const struct opts *o = s->a->o;
+	struct stat st;
+
+	if (stat(s->ctl_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen,
+			 "the -e command started no ControlMaster at %s (lanes with -e need "
+			 "OpenSSH's ssh)",
+			 s->ctl_path);
+		l->fatal = true;
+		return -ENOENT;
+	}
+	return transport_cmd_open_via(&l->tr, o->ssh_cmd, o->remote_host, o->remote_user,
+				      o->remote_port, s->ctl_path);
+}
+
+static void lane_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst,
+			       const struct mux_stream_end *end)
+{
+	struct lane *l = ctx;
+	const struct session_args *a = l->s->a;
+
+	if (a->ops->stream_closed)
+		a->ops->stream_closed(a->ctx, id, dst, end);
+}
+
+/* Each lane's own round trip sizes its own lone-stream credit. */
+static void lane_pong(void *ctx, const uint8_t opaque[8])
+{
+	struct lane *l = ctx;
+
+	mux_pong_rtt(l->mux, opaque);
+}
+
+/* No ctl: a further lane asks its helper for no -N, -H or DNS. */
+static const struct mux_ops lane_ops = {
+    .stream_closed = lane_stream_closed,
+    .pong = lane_pong,
+};
+
+static void lane_free(struct lane *l)
+{
+	tunnel_close(&l->tun);
+	mux_free(l->mux);
+	transport_close(l->tr);
+	l->mux = NULL;
+	l->tr = NULL;
+	l->up = false;
+}
+
+int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *err, size_t errlen)
+{
+	struct lane *l = &s->lane[i];
+	struct wire_hello peer;
+	struct boot_report boot;
+	int ret;
+
+	if (!s->up || i == 0 || i >= SESSION_LANES_MAX || l->up)
+		return -EINVAL;
+	l->fatal = false;
+	ret =
+	    s->a->o->ssh_cmd ? open_cmd_lane(s, l, err, errlen) : open_ssh_lane(s, l, err, errlen);
+	if (ret < 0)
+		goto fail;
+	/* The helper is in the cache lane 0 left it in: this checks it, and uploads nothing. */
+	ret = boot_start(l->tr, STREAM_WINDOW, l->tr->queues_deep ? WIRE_F_DEEP_OUT : 0,
+			 s->a->o->verbose, NULL, &peer, &boot, err, errlen);
+	if (ret < 0) {
+		l->fatal = boot.fatal;
+		goto fail;
+	}
+	ret = -ENOMEM;
+	l->mux = mux_new(loop, STREAM_WINDOW, OUT_HIGH, &lane_ops, l);
+	if (!l->mux) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	mux_set_peer_window(l->mux, peer.window);
+	mux_set_window_max(l->mux, STREAM_WINDOW_ALONE, STREAM_ALONE_MS, STREAM_BUDGET_MS);
+	ret = tunnel_init(&l->tun, l->tr, loop, l->mux);
+	if (ret < 0) {
+		snprintf(err, errlen, "watching the transport: %s", strerror(-ret));
+		goto fail;
+	}
+	tunnel_set_alive(&l->tun, s->a->cfg->alive_interval, s->a->cfg->alive_count);
+	l->up = true;
+	return 0;
+fail:
+	lane_free(l);
+	return ret;
+}
+
+void session_lane_close(struct session *s, unsigned i)
+{
+	struct lane *l = &s->lane[i];
+	struct mux_stats ms;
+
+	if (!l->up)
+		return;
+	mux_get_stats(l->mux, &ms);
+	s->rx_gone += ms.rx_bytes;
+	s->tx_gone += ms.tx_bytes;
+	lane_free(l);
+}
+
 int session_open(struct session *s, const struct session_args *a, struct evloop *loop, char *err,
 		 size_t errlen)
 {
 	struct wire_hello peer;
 	struct boot_report boot;
+	unsigned i;
 	int ret;
 
 	memset(s, 0, sizeof(*s));
+	s->a = a;
+	s->rtt_min = -1;
+	for (i = 0; i < SESSION_LANES_MAX; i++)
+		s->lane[i] = (struct lane){.s = s, .idx = i};
+	/*
+	 * --lanes fixes the number; else the path decides for our own client.
+	 * Not for -e: lanes there need a ControlMaster of ours, and the user's
+	 * own (a ControlPath in the config) would no longer be used.
+	 */
+	s->n_lanes = a->o->lanes ? a->o->lanes : 1;
+	s->lanes_decided = a->o->lanes || a->o->direct || a->o->ssh_cmd;
 	ret = a->o->ssh_cmd ? open_cmd(s, a, err, errlen) : open_ssh(s, a, err, errlen);
 	if (ret < 0)
 		goto fail; /* --direct's directory may be made already */
@@ -268,7 +414,7 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 		goto fail;
 	}
 	tunnel_set_alive(&s->tun, a->cfg->alive_interval, a->cfg->alive_count);
-	if (s->ctl_dir[0] && (ret = start_direct(s, loop, err, errlen)) < 0)
+	if (a->o->direct && (ret = start_direct(s, loop, err, errlen)) < 0)
 		goto fail;
 	s->up = true;
 	return 0;
@@ -280,7 +426,11 @@ fail:
 void session_close(struct session *s)
 {
 	bool fatal = s->fatal;
+	unsigned i;
 
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->lane[i].up)
+			lane_free(&s->lane[i]);
 	tunnel_close(&s->tun);
 	direct_free(s->direct);
 	mux_free(s->mux);

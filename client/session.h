@@ -1,7 +1,8 @@
 /*
  * session: one SSH session and the helper at its end: the transport
- * (libssh2 or -e), the bootstrap, the mux and the tunnel pump. Made at
- * start and made again after every drop; what outlives a session (the
+ * (libssh2 or -e), the bootstrap, the mux and the tunnel pump; and its
+ * further lanes, each the same again to the same server. Made at start
+ * and made again after every drop of lane 0; what outlives a session (the
  * listeners, the rules, -N/-H/--dns state) belongs to the caller.
  */
 #ifndef SLUICE_SESSION_H
@@ -28,6 +29,29 @@ struct session_args {
 };
 
 struct direct;
+struct session;
+
+/* Lane 0 and the further lanes together, at most (OPTS_MAX_LANES). */
+#define SESSION_LANES_MAX 8
+
+/*
+ * A further lane: an SSH session of its own to the same server, with a
+ * helper and a mux of its own, that carries a share of the TCP streams
+ * (client/lanes.c decides which, and when it opens).
+ */
+struct lane {
+	struct session *s;
+	unsigned idx;
+	struct transport *tr;
+	struct mux *mux;
+	struct tunnel tun;
+	bool up;
+	unsigned fails;	  /* opens failed (or quick drops) in a row, for the backoff */
+	int64_t next_try; /* clock_ms before which it is not opened again */
+	unsigned drops;	  /* times it dropped in this session */
+	int64_t since_ms; /* when it last opened */
+	bool fatal;	  /* the last open failed for a reason no retry will fix */
+};
 
 struct session {
 	struct transport *tr;
@@ -38,6 +62,17 @@ struct session {
 	char ctl_path[128];
 	bool up;
 	bool fatal; /* the last session_open failed for a reason no retry will fix */
+	const struct session_args *a; /* what it was opened with: the lanes open with it too */
+	/*
+	 * Lane 0 is tr, mux and tun above: -N, -H, DNS, UDP and ping stay on
+	 * it, and when it drops the whole session does. lane[0] is unused.
+	 */
+	struct lane lane[SESSION_LANES_MAX];
+	unsigned n_lanes;	   /* lanes wanted, lane 0 included (1 until the path decides) */
+	bool lanes_decided;	   /* n_lanes is final for this session */
+	unsigned rtt_samples;	   /* round trips measured on lane 0 so far */
+	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
+	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 };
 
 /*
@@ -48,7 +83,16 @@ struct session {
 int session_open(struct session *s, const struct session_args *a, struct evloop *loop, char *err,
 		 size_t errlen);
 
-/* Tear it down: every open stream is reset, the transport closed. Safe when not up. */
+/*
+ * Open further lane i (1 <= i < SESSION_LANES_MAX) to the same server:
+ * blocking, like session_open, but it asks nothing on the terminal. The
+ * session must be up. Returns 0, or -errno with one line in err.
+ */
+int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *err, size_t errlen);
+/* Close further lane i: its streams are reset, its counters kept in rx_gone/tx_gone. */
+void session_lane_close(struct session *s, unsigned i);
+
+/* Tear it down, every lane: every open stream is reset, the transports closed. Safe when not up. */
 void session_close(struct session *s);
 
 #endif

@@ -138,9 +138,17 @@ static void park(struct listeners *ls, int fd, const struct wire_open *dst)
 	ls->parked[ls->n_parked++] = (struct parked){fd, *dst, clock_ms()};
 }
 
+void listen_set_pick(struct listeners *ls,
+		     struct mux *(*pick)(void *ctx, const struct wire_open *dst), void *ctx)
+{
+	ls->pick = pick;
+	ls->pick_ctx = ctx;
+}
+
 int listen_to_mux(struct listeners *ls, int fd, const struct wire_open *dst)
 {
-	int ret = ls->mux ? mux_open_stream(ls->mux, fd, dst) : -ENOTCONN;
+	struct mux *m = ls->mux && ls->pick ? ls->pick(ls->pick_ctx, dst) : ls->mux;
+	int ret = m ? mux_open_stream(m, fd, dst) : -ENOTCONN;
 
 	if (ret < 0)
 		fd_reset_close(fd);

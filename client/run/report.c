@@ -130,6 +130,23 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 			    v->udp_dgrams_in, h[1], v->udp_dropped, v->pings, v->ping_replies,
 			    v->udp_tun_errors ? "; the TUN failed and is no longer read" : "");
 		}
+		if (v->n_lanes > 1) {
+			put(&o, "  lanes: %zu", v->n_lanes);
+			for (i = 0; i < v->n_lanes && i < REPORT_LANES; i++) {
+				const struct report_lane *l = &v->lanes[i];
+				if (!l->up) {
+					put(&o, "; %zu: opening", i);
+					continue;
+				}
+				status_human(l->out, h[0], sizeof(h[0]));
+				status_human(l->in, h[1], sizeof(h[1]));
+				put(&o, "; %zu: %zu open, out %s, in %s", i, l->conns, h[0], h[1]);
+				if (l->drops)
+					put(&o, ", dropped %u time%s", l->drops,
+					    l->drops == 1 ? "" : "s");
+			}
+			put(&o, "\n");
+		}
 		if (v->direct)
 			put(&o,
 			    "  relayed by ssh (--direct): %zu open; %" PRIu64 " opened, %" PRIu64
@@ -177,6 +194,14 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		    ", \"bytes_in\": %" PRIu64 ", \"age_s\": %" PRIu64 "}",
 		    i ? ", " : "", a, v->top[i].dst.port, v->top[i].out, v->top[i].in,
 		    v->top[i].age_s);
+	}
+	put(&o, "], \"lanes\": [");
+	for (i = 0; i < v->n_lanes && i < REPORT_LANES; i++) {
+		const struct report_lane *l = &v->lanes[i];
+		put(&o,
+		    "%s{\"up\": %s, \"connections\": %zu, \"bytes_out\": %" PRIu64
+		    ", \"bytes_in\": %" PRIu64 ", \"drops\": %u}",
+		    i ? ", " : "", l->up ? "true" : "false", l->conns, l->out, l->in, l->drops);
 	}
 	put(&o,
 	    "], \"udp\": %s, \"udp_flows\": %zu, \"udp_datagrams_out\": %" PRIu64

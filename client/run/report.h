@@ -21,6 +21,16 @@ struct report_conn {
 	uint64_t out, in, age_s;
 };
 
+#define REPORT_LANES 8
+
+/* One lane of the session (lane 0 first): an SSH session with a helper of its own. */
+struct report_lane {
+	bool up;
+	size_t conns;
+	uint64_t out, in; /* while it has been up */
+	unsigned drops;	  /* times it dropped and was opened again (lane 0: see reconnects) */
+};
+
 struct report_view {
 	int pid;
 	const char *remote, *host, *user;
@@ -41,6 +51,8 @@ struct report_view {
 	size_t udp_flows;
 	uint64_t udp_dgrams_out, udp_dgrams_in, udp_bytes_out, udp_bytes_in;
 	uint64_t pings, ping_replies, udp_dropped, udp_not_carried, udp_tun_errors;
+	size_t n_lanes; /* lanes wanted, lane 0 included */
+	struct report_lane lanes[REPORT_LANES];
 	struct report_conn top[REPORT_TOP]; /* by bytes, most first */
 	size_t n_top;
 };

@@ -361,6 +361,41 @@ static void test_errors(void)
 	opts_free(&o);
 }
 
+/* --lanes: a small count, only for sluice's own client. */
+static void test_lanes(void)
+{
+	struct opts o;
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8"), OPTS_RUN);
+	CHECK_EQ_INT(o.lanes, 0);
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "3", "10/8"), OPTS_RUN);
+	CHECK_EQ_INT(o.lanes, 3);
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes=8", "10/8"), OPTS_RUN);
+	CHECK_EQ_INT(o.lanes, 8);
+	opts_free(&o);
+	/* Through -e, further lanes go through OpenSSH's ControlMaster. */
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "ssh -J b", "--lanes", "2", "10/8"), OPTS_RUN);
+	CHECK_EQ_INT(o.lanes, 2);
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "nc", "--lanes", "1", "10/8"), OPTS_RUN);
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "nc", "--lanes", "2", "10/8"), -EINVAL);
+	CHECK_STR(err, "--lanes with -e needs OpenSSH's ssh: further lanes go through its "
+		       "ControlMaster");
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "0", "10/8"), -EINVAL);
+	CHECK_STR(err, "--lanes: '0' is not a number of lanes (1 to 8)");
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "9", "10/8"), -EINVAL);
+	CHECK_STR(err, "--lanes: '9' is not a number of lanes (1 to 8)");
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "2x", "10/8"), -EINVAL);
+	CHECK_STR(err, "--lanes: '2x' is not a number of lanes (1 to 8)");
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "-1", "10/8"), -EINVAL);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "ssh", "--direct", "--lanes", "2", "10/8"),
+		     -EINVAL);
+}
+
 static void test_help_version(void)
 {
 	static const char *const names[] = {
@@ -570,6 +605,7 @@ int main(void)
 	RUN(test_hostname_subnet);
 	RUN(test_many_subnets);
 	RUN(test_numbers);
+	RUN(test_lanes);
 	RUN(test_exclude_from);
 	T_EXIT();
 }

@@ -1,0 +1,209 @@
+/*
+ * lanes: spread streams over the session's lanes, and keep the lanes open
+ * (see lanes.h).
+ */
+#include "lanes.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+
+#define LANE_BACKOFF_FIRST_MS 1000
+#define LANE_BACKOFF_MAX_MS   30000
+/* A lane that lived this long before it dropped starts its backoff again from the first step. */
+#define LANE_STEADY_MS 30000
+
+static int64_t lane_backoff_ms(unsigned fails)
+{
+	int64_t ms = LANE_BACKOFF_MAX_MS;
+
+	if (fails < 6)
+		ms = (int64_t)LANE_BACKOFF_FIRST_MS << fails;
+	return ms < LANE_BACKOFF_MAX_MS ? ms : LANE_BACKOFF_MAX_MS;
+}
+
+static const char *host_of(const struct session *s)
+{
+	return s->a->cfg->hostname;
+}
+
+void lanes_pump(struct session *s)
+{
+	struct mux_stats ms;
+	unsigned i;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		struct lane *l = &s->lane[i];
+
+		if (!l->up)
+			continue;
+		tunnel_pump(&l->tun);
+		if (!l->tun.failed)
+			continue;
+		mux_get_stats(l->mux, &ms);
+		log_warn("lane %u of the session to %s dropped: %s; %zu open connection%s reset; "
+			 "reopening it",
+			 i, host_of(s), l->tun.why, ms.streams, ms.streams == 1 ? "" : "s");
+		/* A lane that keeps dropping as soon as it opens must not cost a login a second. */
+		l->fails = clock_ms() - l->since_ms >= LANE_STEADY_MS ? 0 : l->fails + 1;
+		l->drops++;
+		l->next_try = clock_ms() + lane_backoff_ms(l->fails);
+		session_lane_close(s, i);
+	}
+}
+
+bool lanes_more(const struct session *s)
+{
+	unsigned i;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->lane[i].up && s->lane[i].tun.more)
+			return true;
+	return false;
+}
+
+/* Open lane i now. A refusal no retry can fix (a login that needs a prompt) stops at i lanes. */
+static void lane_open(struct session *s, struct evloop *loop, unsigned i)
+{
+	struct lane *l = &s->lane[i];
+	char err[512];
+	int ret;
+
+	ret = session_lane_open(s, i, loop, err, sizeof(err));
+	if (ret == 0) {
+		l->since_ms = clock_ms();
+		log_debug("lane %u of %u to %s is open", i + 1, s->n_lanes, host_of(s));
+		return;
+	}
+	if (l->fatal) {
+		log_warn("opening lane %u to %s failed: %s; going on with %u lane%s", i, host_of(s),
+			 err, i, i == 1 ? "" : "s");
+		s->n_lanes = i;
+		return;
+	}
+	l->fails++;
+	l->next_try = clock_ms() + lane_backoff_ms(l->fails);
+	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
+		 lane_backoff_ms(l->fails) / 1000);
+}
+
+void lanes_tick(struct session *s, struct evloop *loop)
+{
+	int64_t now = clock_ms();
+	unsigned i;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->lane[i].up)
+			tunnel_tick(&s->lane[i].tun);
+	/* A ping a second until the path is known: the tunnel's own come every 10 s. */
+	if (!s->lanes_decided) {
+		mux_ping_now(s->mux);
+		return;
+	}
+	for (i = 1; i < s->n_lanes && i < SESSION_LANES_MAX; i++) {
+		if (!s->lane[i].up && now >= s->lane[i].next_try) {
+			lane_open(s, loop, i);
+			return;
+		}
+	}
+}
+
+void lanes_probe(struct session *s)
+{
+	unsigned i;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->lane[i].up)
+			tunnel_probe(&s->lane[i].tun);
+}
+
+void lanes_rtt(struct session *s, int rtt_ms)
+{
+	unsigned n;
+
+	if (s->lanes_decided || rtt_ms < 0)
+		return;
+	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
+		s->rtt_min = rtt_ms;
+	if (++s->rtt_samples < LANES_RTT_SAMPLES)
+		return;
+	n = 1 + (unsigned)s->rtt_min / LANES_RTT_STEP_MS;
+	s->n_lanes = n < LANES_AUTO_MAX ? n : LANES_AUTO_MAX;
+	s->lanes_decided = true;
+	if (s->n_lanes > 1)
+		log_info("the round trip to %s is %d ms: carrying the connections over %u lanes",
+			 host_of(s), s->rtt_min, s->n_lanes);
+	else
+		log_debug("the round trip to %s is %d ms: one lane carries the connections",
+			  host_of(s), s->rtt_min);
+}
+
+struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
+{
+	struct mux *best = s->mux;
+	struct mux_stats ms;
+	size_t fewest;
+	unsigned i;
+
+	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
+		return best;
+	mux_get_stats(s->mux, &ms);
+	fewest = ms.streams;
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		if (!s->lane[i].up)
+			continue;
+		mux_get_stats(s->lane[i].mux, &ms);
+		if (ms.streams < fewest) {
+			fewest = ms.streams;
+			best = s->lane[i].mux;
+		}
+	}
+	return best;
+}
+
+static void add_stats(struct mux_stats *sum, const struct mux *m)
+{
+	struct mux_stats ms;
+
+	mux_get_stats(m, &ms);
+	sum->streams += ms.streams;
+	sum->buffered += ms.buffered;
+	sum->over_budget += ms.over_budget;
+	sum->rx_bytes += ms.rx_bytes;
+	sum->tx_bytes += ms.tx_bytes;
+	sum->credit_grown += ms.credit_grown;
+	sum->credit_cut += ms.credit_cut;
+}
+
+void lanes_stats(const struct session *s, struct mux_stats *sum)
+{
+	unsigned i;
+
+	memset(sum, 0, sizeof(*sum));
+	if (s->mux)
+		add_stats(sum, s->mux);
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->lane[i].up)
+			add_stats(sum, s->lane[i].mux);
+	sum->rx_bytes += s->rx_gone;
+	sum->tx_bytes += s->tx_gone;
+}
+
+size_t lanes_each_stream(const struct session *s,
+			 void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+				    const struct mux_stream_end *sofar),
+			 void *arg)
+{
+	size_t n = 0;
+	unsigned i;
+
+	if (s->mux)
+		n += mux_each_stream(s->mux, cb, arg);
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->lane[i].up)
+			n += mux_each_stream(s->lane[i].mux, cb, arg);
+	return n;
+}

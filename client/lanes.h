@@ -1,0 +1,53 @@
+/*
+ * lanes: how one tunnel spreads its TCP streams over several SSH sessions
+ * to the same server (struct lane in session.h). One SSH channel has one
+ * window (OpenSSH's sshd gives a session channel 2 MiB), so over a long
+ * path a single channel caps all streams together at one window per round
+ * trip; each lane brings a window of its own. How many: --lanes, or lane
+ * 0's round trip decides (one on a short path, where more would only cost,
+ * up to LANES_AUTO_MAX on a long one). A new stream goes to the lane that
+ * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0. A further
+ * lane that drops resets only its own streams and is opened again with
+ * backoff; lane 0 dropping is the whole session dropping (main.c).
+ */
+#ifndef SLUICE_LANES_H
+#define SLUICE_LANES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../common/evloop.h"
+#include "../common/mux.h"
+#include "session.h"
+
+/* The most lanes the path alone opens, and the round trip each one more is worth. */
+#define LANES_AUTO_MAX	  4
+#define LANES_RTT_STEP_MS 20
+/* Round trips measured before the path decides: the smallest counts, not one slow answer. */
+#define LANES_RTT_SAMPLES 3
+
+/* Pump every further lane that is up; one that failed is closed (logged) and opened again later. */
+void lanes_pump(struct session *s);
+/* A further lane stopped early: the loop must not sleep. */
+bool lanes_more(const struct session *s);
+/*
+ * About once a second while the session is up: keepalives, pings for the
+ * path's decision, and opening at most one lane that is due (blocking, as
+ * the session's own open is).
+ */
+void lanes_tick(struct session *s, struct evloop *loop);
+/* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */
+void lanes_probe(struct session *s);
+/* A round trip measured on lane 0, in ms: the first LANES_RTT_SAMPLES decide the number. */
+void lanes_rtt(struct session *s, int rtt_ms);
+/* The mux a new stream to dst goes to: lane 0 for DNS, else the lane with the fewest streams. */
+struct mux *lanes_pick(struct session *s, const struct wire_open *dst);
+/* Every lane's counters together, with those of lanes that dropped. */
+void lanes_stats(const struct session *s, struct mux_stats *sum);
+/* mux_each_stream over every lane that is up. Returns how many streams. */
+size_t lanes_each_stream(const struct session *s,
+			 void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+				    const struct mux_stream_end *sofar),
+			 void *arg);
+
+#endif
