@@ -1,0 +1,195 @@
+#!/bin/bash
+# test_lanes: one tunnel over several SSH sessions (--lanes). With --lanes 3
+# three helpers run in S and --status shows three lanes up; parallel
+# downloads and uploads arrive intact (sha256) and every lane carries a
+# share; killing one further lane's helper resets only that lane's
+# connections while the others finish intact, and the lane comes back
+# without the session dropping; killing lane 0's helper heals the whole
+# session, all lanes again. The same with -e ssh, whose further lanes are
+# sessions through its ControlMaster. On a LAN the default is one lane. After each
+# run nothing is left: no table, no process in C, nothing of the login
+# user in S. Waits are bounded.
+TB_SUITE=lanes
+. "$(dirname "$0")/lib.sh"
+need_sluice
+tb_up
+MID_SHA=$(tb_make_file mid.bin $((16 << 20))) || tb_die "cannot write mid.bin"
+SLOW_SHA=$(tb_make_file slow.bin $((24 << 20))) || tb_die "cannot write slow.bin"
+
+# lanes_now: the running sluice's lanes from --status --json, one per line:
+# "up connections bytes_in bytes_out drops".
+lanes_now() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["pid"] == int(sys.argv[1]):
+        for l in t["lanes"]:
+            print(int(l["up"]), l["connections"], l["bytes_in"], l["bytes_out"], l["drops"])' \
+		"$SLUICE_PID" 2>/dev/null
+}
+# lanes_up_count: how many lanes are up.
+lanes_up_count() { lanes_now | awk '$1 == 1' | grep -c .; }
+# helpers_in_s: the pids of the helpers that serve, oldest first (by start time).
+helpers_in_s() {
+	local p
+	for p in $(ip netns pids "$NS_S"); do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		*sluice-helper*--serve*) echo "$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null) $p" ;;
+		esac
+	done | sort -n | awk '{ print $2 }'
+}
+# ssh_conns: established TCP connections from C to sshd.
+ssh_conns() { inC ss -Htn state established "( dport = :22 )" | grep -c .; }
+# wait_lanes N SECONDS: until N lanes are up and N helpers run in S.
+wait_lanes() {
+	local end=$((SECONDS + $2))
+	while [ $SECONDS -lt $end ]; do
+		[ "$(lanes_up_count)" = "$1" ] && [ "$(helpers_in_s | grep -c .)" = "$1" ] && return 0
+		proc_alive "$SLUICE_PID" || return 1
+		sleep 0.3
+	done
+	return 1
+}
+
+# start_slow: six rate-limited downloads, two a lane, far bigger than what the
+# buffers on the way hold at the kill; their results in slow.N.
+start_slow() {
+	local i
+	pids=""
+	for i in 1 2 3 4 5 6; do
+		inC sh -c "curl -sS --max-time 40 --limit-rate 2M http://$L4/slow.bin | sha256sum | cut -d' ' -f1" \
+			>"$TB/slow.$i" 2>/dev/null &
+		pids="$pids $!"
+	done
+	TB_PIDS="$TB_PIDS $pids"
+	sleep 1.5
+}
+# slow_results: "intact cut" counts once every download ended.
+slow_results() {
+	local p i ok=0 cut=0
+	for p in $pids; do tb_reap "$p"; done
+	for i in 1 2 3 4 5 6; do
+		if [ "$(cat "$TB/slow.$i")" = "$SLOW_SHA" ]; then ok=$((ok + 1)); else cut=$((cut + 1)); fi
+	done
+	echo "$ok $cut"
+}
+# lanes_traffic PREFIX: with three lanes up, parallel downloads and uploads
+# arrive intact and every lane carries a share; one further lane's helper
+# killed resets only that lane's connections, and the lane comes back.
+lanes_traffic() {
+	local p=$1 i bad spread per_lane victim res got
+	head -c 8000000 /dev/urandom >"$TB/up.bin"
+	UP_SHA=$(sha256sum <"$TB/up.bin" | cut -d' ' -f1)
+	pids=""
+	for i in 1 2 3 4 5 6; do
+		inC sh -c "curl -sS --max-time 60 http://$L4/mid.bin | sha256sum | cut -d' ' -f1" >"$TB/down.$i" 2>&1 &
+		pids="$pids $!"
+	done
+	for i in 1 2 3; do
+		inC timeout 60 socat -t 30 -T 30 - TCP:$L4:9000 <"$TB/up.bin" >"$TB/upres.$i" 2>&1 &
+		pids="$pids $!"
+	done
+	TB_PIDS="$TB_PIDS $pids"
+	for i in $pids; do tb_reap "$i"; done
+	bad=""
+	for i in 1 2 3 4 5 6; do [ "$(cat "$TB/down.$i")" = "$MID_SHA" ] || bad="$bad down$i:$(head -c 80 "$TB/down.$i")"; done
+	for i in 1 2 3; do [ "$(cat "$TB/upres.$i")" = "$UP_SHA" ] || bad="$bad up$i:$(head -c 80 "$TB/upres.$i")"; done
+	if [ -z "$bad" ]; then pass "${p}parallel_intact"; else fail "${p}parallel_intact" "$bad"; fi
+	# Each lane took its share (nine transfers, three a lane): two transfers' worth at least.
+	spread=$(lanes_now | awk '$3 + $4 >= 16000000' | grep -c .)
+	if [ "$spread" = 3 ]; then pass "${p}spread_over_lanes"; else
+		fail "${p}spread_over_lanes" "lanes '$(lanes_now | tr '\n' '|')'"
+	fi
+	rm -f "$TB/up.bin"
+
+	# One further lane's helper killed while each lane carries two downloads.
+	start_slow
+	per_lane=$(lanes_now | awk '{ print $2 }' | paste -sd' ')
+	victim=$(helpers_in_s | tail -n 1)
+	if [ "$per_lane" != "2 2 2" ] || [ -z "$victim" ]; then
+		fail "${p}lane_killed_resets_only_its_own" "before the kill: connections per lane '$per_lane', helper '$victim'"
+		slow_results >/dev/null
+	else
+		pid_in_ns "$victim" "$NS_S" && kill -KILL "$victim"
+		res=$(slow_results)
+		if [ "$res" = "4 2" ] && grep -q "lane [12] of the session to $S4 dropped: the remote helper exited" "$SLUICE_LOG" &&
+			! grep "the session to $S4 dropped" "$SLUICE_LOG" | grep -vq "^sluice: lane "; then
+			pass "${p}lane_killed_resets_only_its_own"
+		else
+			fail "${p}lane_killed_resets_only_its_own" "intact/cut '$res': $(sluice_log_tail 3)"
+		fi
+	fi
+	if wait_lanes 3 15 && [ "$(lanes_now | awk '{ s += $5 } END { print s }')" = 1 ]; then
+		pass "${p}lane_comes_back"
+	else
+		fail "${p}lane_comes_back" "lanes '$(lanes_now | tr '\n' '|')': $(sluice_log_tail 3)"
+	fi
+	got=$(inC curl -sS --max-time 30 "http://$L4/mid.bin" 2>&1 | sha256sum | cut -d' ' -f1)
+	if [ "$got" = "$MID_SHA" ]; then pass "${p}download_after_lane_back"; else fail "${p}download_after_lane_back" "sha256 $got"; fi
+}
+
+# --- three lanes ------------------------------------------------------------------
+sluice_start_case start "http://$L4/" -r sshhost -v --lanes 3 198.51.100.0/24 || tb_finish
+if wait_lanes 3 15; then pass three_lanes_up; else
+	fail three_lanes_up "lanes '$(lanes_now | tr '\n' '|')', helpers in S: $(helpers_in_s | grep -c .): $(sluice_log_tail)"
+	sluice_stop KILL 2
+	tb_finish
+fi
+txt=$(inC "$SLUICE" --status 2>/dev/null)
+if echo "$txt" | grep -q "^  lanes: 3; 0: .*; 1: .*; 2: "; then pass status_shows_lanes; else
+	fail status_shows_lanes "$(echo "$txt" | tr '\n' '|')"
+fi
+
+# Our own client: each lane is an SSH connection of its own.
+n=$(ssh_conns)
+if [ "$n" = 3 ]; then pass three_connections; else fail three_connections "$n SSH connections from C"; fi
+lanes_traffic ""
+
+# --- lane 0's helper killed: the whole session heals, lanes and all ----------------------
+victim=$(helpers_in_s | head -n 1)
+pid_in_ns "$victim" "$NS_S" && kill -KILL "$victim"
+end=$((SECONDS + 20))
+until grep -q "reconnected to $S4" "$SLUICE_LOG" || [ $SECONDS -ge $end ]; do sleep 0.3; done
+if grep "the session to $S4 dropped: the remote helper exited" "$SLUICE_LOG" | grep -vq "^sluice: lane " &&
+	grep -q "reconnected to $S4" "$SLUICE_LOG" && wait_lanes 3 15; then
+	pass lane0_killed_session_heals
+else
+	fail lane0_killed_session_heals "lanes '$(lanes_now | tr '\n' '|')': $(sluice_log_tail 3)"
+fi
+stopped_clean stop_clean TERM
+helper_gone helpers_gone
+
+# --- -e ssh: further lanes are sessions through its ControlMaster ------------------------
+sluice_start_case cmd_start "http://$L4/" -r sshhost -v --lanes 3 -e "ssh -F $TB/ssh_config" 198.51.100.0/24 || tb_finish
+if wait_lanes 3 15; then pass cmd_three_lanes_up; else
+	fail cmd_three_lanes_up "lanes '$(lanes_now | tr '\n' '|')', helpers in S: $(helpers_in_s | grep -c .): $(sluice_log_tail)"
+	sluice_stop KILL 2
+	tb_finish
+fi
+ctl=$(ns_ps "$NS_C" args= | grep -o 'ControlPath=[^ ]*' | head -n 1)
+ctl=${ctl#ControlPath=}
+n=$(ssh_conns)
+if [ "$n" = 1 ] && [ -S "$ctl" ]; then pass cmd_one_connection; else
+	fail cmd_one_connection "$n SSH connections from C, master socket '$ctl'"
+fi
+lanes_traffic cmd_
+stopped_clean cmd_stop_clean TERM
+helper_gone cmd_helpers_gone
+if [ -n "$ctl" ] && [ ! -e "$(dirname "$ctl")" ]; then pass cmd_master_dir_gone; else
+	fail cmd_master_dir_gone "'$ctl' is still there"
+fi
+
+# --- the default on a LAN: one lane ---------------------------------------------------
+sluice_start_case default_start "http://$L4/" -r sshhost -v 198.51.100.0/24 || tb_finish
+# Three round trips a second apart decide; give them time, then look.
+sleep 5
+n=$(lanes_now | grep -c .)
+if grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && [ "$n" = 1 ] && [ "$(helpers_in_s | grep -c .)" = 1 ]; then
+	pass default_one_lane_on_lan
+else
+	fail default_one_lane_on_lan "lanes '$(lanes_now | tr '\n' '|')': $(grep "round trip" "$SLUICE_LOG" | tr '\n' '|')"
+fi
+stopped_clean default_stop_clean TERM
+helper_gone default_helpers_gone
+
+tb_finish
