@@ -190,6 +190,7 @@ void lanes_stats(const struct session *s, struct mux_stats *sum)
 			add_stats(sum, s->lane[i].mux);
 	sum->rx_bytes += s->rx_gone;
 	sum->tx_bytes += s->tx_gone;
+	sum->over_budget += s->over_budget_gone;
 }
 
 size_t lanes_each_stream(const struct session *s,

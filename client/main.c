@@ -749,12 +749,15 @@ static void client_tick(struct client *c)
 		status_tick(&c->st, &ms);
 		/* A new session starts its counters at 0. */
 		if (ms.over_budget > c->told_budget) {
-			log_warn("reset %" PRIu64
-				 " connection%s whose local readers were too slow: all "
-				 "their buffers together reached %u MiB",
-				 ms.over_budget - c->told_budget,
-				 ms.over_budget - c->told_budget == 1 ? "" : "s",
-				 MUX_BUFFERED_MAX >> 20);
+			/* Lanes share the cap: each lane holds its share. */
+			unsigned lanes = c->s.n_lanes > 1 ? c->s.n_lanes : 1;
+
+			log_warn(
+			    "reset %" PRIu64 " connection%s whose local readers were too slow: all "
+			    "their buffers together reached %u MiB%s",
+			    ms.over_budget - c->told_budget,
+			    ms.over_budget - c->told_budget == 1 ? "" : "s",
+			    (MUX_BUFFERED_MAX / lanes) >> 20, lanes > 1 ? " in their lane" : "");
 			c->told_budget = ms.over_budget;
 		}
 		if (ms.streams != c->told_conns) {

@@ -343,6 +343,9 @@ int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *
 	}
 	tunnel_set_alive(&l->tun, s->a->cfg->alive_interval, s->a->cfg->alive_count);
 	l->up = true;
+	/* The cap on buffers for slow local readers stays one cap for the whole tunnel. */
+	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / s->n_lanes);
+	mux_set_buffered_max(l->mux, MUX_BUFFERED_MAX / s->n_lanes);
 	return 0;
 fail:
 	lane_free(l);
@@ -359,6 +362,7 @@ void session_lane_close(struct session *s, unsigned i)
 	mux_get_stats(l->mux, &ms);
 	s->rx_gone += ms.rx_bytes;
 	s->tx_gone += ms.tx_bytes;
+	s->over_budget_gone += ms.over_budget;
 	lane_free(l);
 }
 

@@ -73,6 +73,7 @@ struct session {
 	unsigned rtt_samples;	   /* round trips measured on lane 0 so far */
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
+	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
 };
 
 /*
@@ -89,7 +90,7 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
  * session must be up. Returns 0, or -errno with one line in err.
  */
 int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *err, size_t errlen);
-/* Close further lane i: its streams are reset, its counters kept in rx_gone/tx_gone. */
+/* Close further lane i: its streams are reset, its counters kept in the *_gone ones. */
 void session_lane_close(struct session *s, unsigned i);
 
 /* Tear it down, every lane: every open stream is reset, the transports closed. Safe when not up. */
