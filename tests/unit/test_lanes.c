@@ -1,0 +1,174 @@
+/*
+ * Unit tests for client/lanes.c: how many lanes the measured round trips
+ * ask for, which lane a new stream goes to (real muxes, streams on
+ * socketpairs), and the counters of all lanes together.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../client/lanes.h"
+#include "../../common/evloop.h"
+#include "../../common/log.h"
+#include "../../common/mux.h"
+#include "t.h"
+
+static struct opts opts;
+static struct sshconf cfg = {.hostname = "remote.test"};
+static struct session_args args = {.o = &opts, .cfg = &cfg};
+
+static void session_fresh(struct session *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->a = &args;
+	s->n_lanes = 1;
+	s->rtt_min = -1;
+}
+
+/* The smallest of the first LANES_RTT_SAMPLES round trips decides, once. */
+static void test_rtt_decides(void)
+{
+	static const struct {
+		int rtt[LANES_RTT_SAMPLES];
+		unsigned lanes;
+	} cases[] = {
+	    {{1, 1, 1}, 1},    {{19, 19, 19}, 1}, {{20, 25, 30}, 2},	 {{90, 5, 60}, 1},
+	    {{45, 41, 50}, 3}, {{60, 61, 99}, 4}, {{100, 150, 1000}, 4},
+	};
+	struct session s;
+	size_t i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		session_fresh(&s);
+		for (k = 0; k < LANES_RTT_SAMPLES; k++) {
+			CHECK(!s.lanes_decided);
+			lanes_rtt(&s, cases[i].rtt[k]);
+		}
+		CHECK(s.lanes_decided);
+		CHECK_EQ_INT(s.n_lanes, cases[i].lanes);
+	}
+
+	/* Not ours (a PONG we cannot read) counts for nothing. */
+	session_fresh(&s);
+	lanes_rtt(&s, -EINVAL);
+	lanes_rtt(&s, 70);
+	lanes_rtt(&s, -1);
+	lanes_rtt(&s, 70);
+	CHECK(!s.lanes_decided);
+	lanes_rtt(&s, 70);
+	CHECK(s.lanes_decided);
+	CHECK_EQ_INT(s.n_lanes, 4);
+
+	/* Decided (by --lanes, or already): later round trips change nothing. */
+	lanes_rtt(&s, 1);
+	CHECK_EQ_INT(s.n_lanes, 4);
+	session_fresh(&s);
+	s.lanes_decided = true;
+	s.n_lanes = 2;
+	for (k = 0; k < 5; k++)
+		lanes_rtt(&s, 500);
+	CHECK_EQ_INT(s.n_lanes, 2);
+}
+
+static const struct mux_ops no_ops;
+
+/* A stream on a socketpair, opened on the lane lanes_pick names; the other end is kept. */
+static struct mux *open_one(struct session *s, uint16_t flags, int *keep)
+{
+	struct wire_open dst = {.family = AF_INET, .port = 80, .flags = flags};
+	struct mux *m = lanes_pick(s, &dst);
+	int sp[2];
+
+	if (!m || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+		return NULL;
+	*keep = sp[1];
+	if (mux_open_stream(m, sp[0], &dst) < 0) {
+		close(sp[0]);
+		return NULL;
+	}
+	return m;
+}
+
+static size_t streams_of(const struct mux *m)
+{
+	struct mux_stats st;
+
+	mux_get_stats(m, &st);
+	return st.streams;
+}
+
+/* The fewest streams wins, lowest lane first; DNS stays on lane 0; only lanes that are up. */
+static void test_pick(void)
+{
+	struct evloop loop;
+	struct session s;
+	struct mux_stats sum;
+	struct mux *m[3];
+	int keep[16], n_keep = 0, i;
+
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	session_fresh(&s);
+	for (i = 0; i < 3; i++) {
+		m[i] = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
+		CHECK(m[i] != NULL);
+		mux_set_peer_window(m[i], 1 << 20);
+	}
+	s.mux = m[0];
+	s.n_lanes = 3;
+	s.lane[1].mux = m[1];
+	s.lane[2].mux = m[2];
+
+	/* Lane 1 and 2 not up yet: everything on lane 0. */
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[0]);
+	s.lane[1].up = s.lane[2].up = true;
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	CHECK_EQ_INT(streams_of(m[0]), 2);
+	CHECK_EQ_INT(streams_of(m[1]), 2);
+	CHECK_EQ_INT(streams_of(m[2]), 2);
+	/* A tie goes to the lowest lane; DNS goes to lane 0 whatever it carries. */
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_one(&s, WIRE_OPEN_F_DNS, &keep[n_keep++]) == m[0]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	/* A lane that is down takes nothing. */
+	s.lane[2].up = false;
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	s.lane[2].up = true;
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+
+	/* Every lane that is up, and what lanes that dropped carried. */
+	s.rx_gone = 1000;
+	s.tx_gone = 10;
+	s.over_budget_gone = 2;
+	lanes_stats(&s, &sum);
+	CHECK_EQ_INT(sum.streams, 11);
+	CHECK_EQ_INT(sum.rx_bytes, 1000);
+	CHECK_EQ_INT(sum.tx_bytes, 10);
+	CHECK_EQ_INT(sum.over_budget, 2);
+	s.lane[1].up = false;
+	lanes_stats(&s, &sum);
+	CHECK_EQ_INT(sum.streams, 7);
+
+	/* No session: nowhere to go. */
+	s.mux = NULL;
+	CHECK(open_one(&s, 0, &keep[n_keep]) == NULL);
+
+	for (i = 0; i < 3; i++)
+		mux_free(m[i]);
+	for (i = 0; i < n_keep; i++)
+		close(keep[i]);
+	evloop_close(&loop);
+}
+
+int main(void)
+{
+	log_init("test_lanes", LOG_WARN);
+	RUN(test_rtt_decides);
+	RUN(test_pick);
+	T_EXIT();
+}
