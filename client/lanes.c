@@ -90,6 +90,17 @@ static void lane_open(struct session *s, struct evloop *loop, unsigned i)
 		 lane_backoff_ms(l->fails) / 1000);
 }
 
+/* Payload bytes lane 0 moved either way so far. */
+static uint64_t lane0_bytes(const struct session *s)
+{
+	struct mux_stats ms;
+
+	if (!s->mux)
+		return 0;
+	mux_get_stats(s->mux, &ms);
+	return ms.rx_bytes + ms.tx_bytes;
+}
+
 void lanes_tick(struct session *s, struct evloop *loop)
 {
 	int64_t now = clock_ms();
@@ -100,6 +111,7 @@ void lanes_tick(struct session *s, struct evloop *loop)
 			tunnel_tick(&s->lane[i].tun);
 	/* A ping a second until the path is known: the tunnel's own come every 10 s. */
 	if (!s->lanes_decided) {
+		s->rtt_bytes = lane0_bytes(s);
 		mux_ping_now(s->mux);
 		return;
 	}
@@ -124,7 +136,7 @@ void lanes_rtt(struct session *s, int rtt_ms)
 {
 	unsigned n;
 
-	if (s->lanes_decided || rtt_ms < 0)
+	if (s->lanes_decided || rtt_ms < 0 || lane0_bytes(s) > s->rtt_bytes + LANES_QUIET_BYTES)
 		return;
 	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
 		s->rtt_min = rtt_ms;

@@ -25,6 +25,12 @@
 #define LANES_RTT_STEP_MS 20
 /* Round trips measured before the path decides: the smallest counts, not one slow answer. */
 #define LANES_RTT_SAMPLES 3
+/*
+ * A round trip counts only when lane 0 moved at most this many bytes since
+ * the ping went out: behind a bulk transfer a PING waits in the queues, and
+ * a LAN would look like a long path.
+ */
+#define LANES_QUIET_BYTES (64u << 10)
 
 /* Pump every further lane that is up; one that failed is closed (logged) and opened again later. */
 void lanes_pump(struct session *s);
@@ -38,7 +44,10 @@ bool lanes_more(const struct session *s);
 void lanes_tick(struct session *s, struct evloop *loop);
 /* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */
 void lanes_probe(struct session *s);
-/* A round trip measured on lane 0, in ms: the first LANES_RTT_SAMPLES decide the number. */
+/*
+ * A round trip measured on lane 0, in ms: the first LANES_RTT_SAMPLES
+ * taken on a quiet pipe decide the number.
+ */
 void lanes_rtt(struct session *s, int rtt_ms);
 /* The mux a new stream to dst goes to: lane 0 for DNS, else the lane with the fewest streams. */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);

@@ -70,7 +70,8 @@ struct session {
 	struct lane lane[SESSION_LANES_MAX];
 	unsigned n_lanes;	   /* lanes wanted, lane 0 included (1 until the path decides) */
 	bool lanes_decided;	   /* n_lanes is final for this session */
-	unsigned rtt_samples;	   /* round trips measured on lane 0 so far */
+	unsigned rtt_samples;	   /* round trips measured on lane 0 so far, on a quiet pipe */
+	uint64_t rtt_bytes;	   /* lane 0's bytes at the last ping for a sample */
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */

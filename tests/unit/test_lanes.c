@@ -165,10 +165,75 @@ static void test_pick(void)
 	evloop_close(&loop);
 }
 
+/* Move n bytes from a stream's socket into m's output (and out of it), as the pump would. */
+static uint64_t move_bytes(struct evloop *loop, struct mux *m, int keep, size_t n)
+{
+	static uint8_t buf[64 << 10];
+	struct mux_stats st;
+	size_t sent = 0, len;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if (sent < n) {
+			ssize_t w =
+			    write(keep, buf, n - sent < sizeof(buf) ? n - sent : sizeof(buf));
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		evloop_run_once(loop, 5);
+		mux_fill(m);
+		mux_out_peek(m, &len);
+		mux_out_consume(m, len);
+		mux_get_stats(m, &st);
+		if (st.tx_bytes >= n)
+			break;
+	}
+	return st.tx_bytes;
+}
+
+/* A round trip taken while a transfer filled the pipe says nothing of the path. */
+static void test_rtt_quiet(void)
+{
+	struct evloop loop;
+	struct session s;
+	struct mux *m;
+	int keep = -1;
+
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	session_fresh(&s);
+	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
+	CHECK(m != NULL);
+	mux_set_peer_window(m, 1 << 20);
+	s.mux = m;
+	CHECK(open_one(&s, 0, &keep) == m);
+
+	/* Quiet: counts. */
+	lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 1);
+	/* Busy since the last ping (rtt_bytes, which lanes_tick sets): two slow ones do not count.
+	 */
+	CHECK(move_bytes(&loop, m, keep, LANES_QUIET_BYTES * 4) >= LANES_QUIET_BYTES * 4);
+	lanes_rtt(&s, 150);
+	lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 1);
+	CHECK(!s.lanes_decided);
+	/* Quiet again since the next ping: they count, and the smallest decides. */
+	s.rtt_bytes = LANES_QUIET_BYTES * 4;
+	lanes_rtt(&s, 2);
+	lanes_rtt(&s, 150);
+	CHECK(s.lanes_decided);
+	CHECK_EQ_INT(s.n_lanes, 1);
+
+	mux_free(m);
+	close(keep);
+	evloop_close(&loop);
+}
+
 int main(void)
 {
 	log_init("test_lanes", LOG_WARN);
 	RUN(test_rtt_decides);
+	RUN(test_rtt_quiet);
 	RUN(test_pick);
 	T_EXIT();
 }
