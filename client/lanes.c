@@ -75,7 +75,7 @@ static void lane_open(struct session *s, struct evloop *loop, unsigned i)
 	ret = session_lane_open(s, i, loop, err, sizeof(err));
 	if (ret == 0) {
 		l->since_ms = clock_ms();
-		log_debug("lane %u of %u to %s is open", i + 1, s->n_lanes, host_of(s));
+		log_debug("lane %u to %s is open (%u lanes in all)", i, host_of(s), s->n_lanes);
 		return;
 	}
 	if (l->fatal) {
