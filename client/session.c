@@ -228,6 +228,9 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 	return 0;
 }
 
+/* The connect and the handshake of a further lane, each at most. */
+#define LANE_CONNECT_SEC 5
+
 /*
  * A further lane over our own client is a login of its own: it asks
  * nothing on the terminal (the session is up; a prompt would stall it),
@@ -241,6 +244,9 @@ static int open_ssh_lane(struct session *s, struct lane *l, char *err, size_t er
 	struct ssh_report rep;
 
 	cfg.no_prompt = 1;
+	/* The loop waits while a lane opens: a silent server must not hold it long. */
+	if (cfg.connect_timeout <= 0 || cfg.connect_timeout > LANE_CONNECT_SEC)
+		cfg.connect_timeout = LANE_CONNECT_SEC;
 	if (s->tr->n_peer && s->tr->peer[0].ss_family) {
 		cfg.last_peer = s->tr->peer[0];
 		cfg.last_peer_len = s->tr->peer[0].ss_family == AF_INET
