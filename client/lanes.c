@@ -176,6 +176,15 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 	return best;
 }
 
+unsigned lanes_up(const struct session *s)
+{
+	unsigned i, n = s->mux ? 1 : 0;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		n += s->lane[i].up;
+	return n;
+}
+
 static void add_stats(struct mux_stats *sum, const struct mux *m)
 {
 	struct mux_stats ms;

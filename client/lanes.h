@@ -51,6 +51,8 @@ void lanes_probe(struct session *s);
 void lanes_rtt(struct session *s, int rtt_ms);
 /* The mux a new stream to dst goes to: lane 0 for DNS, else the lane with the fewest streams. */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);
+/* How many lanes are up, lane 0 included (0 when the session is down). */
+unsigned lanes_up(const struct session *s);
 /* Every lane's counters together, with those of lanes that dropped. */
 void lanes_stats(const struct session *s, struct mux_stats *sum);
 /* mux_each_stream over every lane that is up. Returns how many streams. */

@@ -746,6 +746,7 @@ static void client_tick(struct client *c)
 		if (!c->s.tun.failed)
 			lanes_tick(&c->s, &c->loop);
 		lanes_stats(&c->s, &ms);
+		c->st.lanes = lanes_up(&c->s);
 		status_tick(&c->st, &ms);
 		/* A new session starts its counters at 0. */
 		if (ms.over_budget > c->told_budget) {

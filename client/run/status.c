@@ -34,7 +34,7 @@ void status_human(uint64_t v, char *buf, size_t len)
 
 void status_tick(struct status *st, const struct mux_stats *ms)
 {
-	char line[256], out[16], in[16], rout[16], rin[16];
+	char line[256], out[16], in[16], rout[16], rin[16], lanes[24] = "";
 	int64_t now = clock_ms(), up = (now - st->start_ms) / 1000, dt = now - st->last_ms;
 	struct winsize ws;
 	size_t width = sizeof(line) - 1;
@@ -65,11 +65,13 @@ void status_tick(struct status *st, const struct mux_stats *ms)
 	status_human(ms->rx_bytes, in, sizeof(in));
 	status_human(st->rate_out, rout, sizeof(rout));
 	status_human(st->rate_in, rin, sizeof(rin));
+	if (st->lanes > 1)
+		snprintf(lanes, sizeof(lanes), " over %u lanes", st->lanes);
 	snprintf(line, sizeof(line),
-		 "up %" PRId64 ":%02" PRId64 ":%02" PRId64 " | %zu connection%s | out %s (%s/s) "
+		 "up %" PRId64 ":%02" PRId64 ":%02" PRId64 " | %zu connection%s%s | out %s (%s/s) "
 		 "| in %s (%s/s)",
-		 up / 3600, up / 60 % 60, up % 60, ms->streams, ms->streams == 1 ? "" : "s", out,
-		 rout, in, rin);
+		 up / 3600, up / 60 % 60, up % 60, ms->streams, ms->streams == 1 ? "" : "s", lanes,
+		 out, rout, in, rin);
 	/* A line that wraps could not be rewritten in place. */
 	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && ws.ws_col - 1u < width)
 		width = ws.ws_col - 1u;

@@ -17,6 +17,7 @@ struct status {
 	int64_t start_ms, last_ms;
 	uint64_t last_rx, last_tx;
 	uint64_t rate_in, rate_out; /* bytes per second over the last tick */
+	unsigned lanes;		    /* lanes up (the owner sets it before a tick); shown above 1 */
 };
 
 /* On only when stderr is a terminal and the user did not ask for quiet. */

@@ -121,6 +121,7 @@ static void test_pick(void)
 	s.lane[2].mux = m[2];
 
 	/* Lane 1 and 2 not up yet: everything on lane 0. */
+	CHECK_EQ_INT(lanes_up(&s), 1);
 	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[0]);
 	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[0]);
 	s.lane[1].up = s.lane[2].up = true;
@@ -150,7 +151,9 @@ static void test_pick(void)
 	CHECK_EQ_INT(sum.rx_bytes, 1000);
 	CHECK_EQ_INT(sum.tx_bytes, 10);
 	CHECK_EQ_INT(sum.over_budget, 2);
+	CHECK_EQ_INT(lanes_up(&s), 3);
 	s.lane[1].up = false;
+	CHECK_EQ_INT(lanes_up(&s), 2);
 	lanes_stats(&s, &sum);
 	CHECK_EQ_INT(sum.streams, 7);
 
