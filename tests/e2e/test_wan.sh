@@ -7,10 +7,12 @@
 # it routes (0/0), its session crosses the delay line, a request through
 # the tunnel takes at least a round trip, and the traffic checks of every
 # tunnel suite (64 MiB down and 20 MB up by sha256, half-close, resets)
-# pass, plus eight parallel downloads. Speed is never asserted.
+# pass, plus eight parallel downloads. With lanes (the own transport's
+# default on a long path, -e with --lanes 3) more than one is up and the
+# parallel downloads use each. Speed is never asserted.
 #
-# A new way of running sluice over the long path (e.g. several lanes) is one
-# more wan_way line at the bottom.
+# A new way of running sluice over the long path is one more wan_way line
+# at the bottom.
 TB_SUITE=wan
 TB_RTT_MS=${TB_RTT_MS:-100}
 . "$(dirname "$0")/lib.sh"
@@ -106,10 +108,21 @@ parallel_downloads() {
 	if [ -z "$bad" ]; then pass "$1"; else fail "$1" "wrong sha256:$bad"; fi
 }
 
+# wan_lanes: the running sluice's lanes from --status --json, one per line:
+# "up bytes_in".
+wan_lanes() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["pid"] == int(sys.argv[1]):
+        for l in t.get("lanes", []):
+            print(int(l["up"]), l["bytes_in"])' "$SLUICE_PID" 2>/dev/null
+}
+
 # wan_way PREFIX ARGS...: sluice with ARGS (and 0/0 ::/0: its own server is inside
 # what it routes) over the long path; case names get PREFIX.
 wan_way() {
-	local p=$1 n0 t0 ms json
+	local p=$1 n0 t0 ms json i up used lanes
 	shift
 	n0=$(dl_from_c)
 	t0=$(now_ms)
@@ -135,12 +148,36 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 	echo "# ${p}echo through the tunnel, new stream then open stream: $ms ms"
 	at_least "${p}tunnel_echo_rtt" "${ms#* }" "$RTT" "echo on an open stream"
 
+	# Lanes: on a long path the own transport opens more than one by
+	# itself, a few seconds after ready; -e only when told (--lanes).
+	case $p in "" | el_) lanes=1 ;; *) lanes="" ;; esac
+	if [ -n "$lanes" ]; then
+		# (--status gets no answer while a lane is being opened: the
+		# loop waits for its login; the next poll asks again.)
+		for ((i = 0; i < 40; i++)); do
+			up=$(wan_lanes | awk '$1 == 1' | grep -c .)
+			[ "$up" -ge 2 ] && break
+			sleep 0.5
+		done
+		if [ "$up" -ge 2 ]; then pass "${p}lanes_up"; else
+			fail "${p}lanes_up" "$up up after $i polls; now '$(wan_lanes | tr '\n' '|')': $(sluice_log_tail 3)"
+		fi
+	fi
+
 	sluice_alive_or_end "${p}traffic"
 	tb_traffic_checks "$p"
 	parallel_downloads "${p}parallel_8x8mib"
+	if [ -n "$lanes" ] && [ "${up:-0}" -ge 2 ]; then
+		# Eight downloads of 8 MiB: each lane up carried at least one.
+		used=$(wan_lanes | awk '$1 == 1 && $2 >= 8000000' | grep -c .)
+		if [ "$used" -ge "$up" ]; then pass "${p}parallel_spread_over_lanes"; else
+			fail "${p}parallel_spread_over_lanes" "lanes '$(wan_lanes | tr '\n' '|')'"
+		fi
+	fi
 	stopped_clean "${p}stopped_clean" TERM
 }
 
 wan_way "" -r sshhost
 wan_way e_ -r sshhost -e "ssh -F $TB/ssh_config"
+wan_way el_ -r sshhost -e "ssh -F $TB/ssh_config" --lanes 3
 tb_finish
