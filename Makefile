@@ -92,9 +92,9 @@ $(B)/obj/helpers_blob.o: $(HELPERS)
 		echo '.section .note.GNU-stack,"",@progbits'; } > $(B)/obj/helpers_blob.S
 	$(CC) -c -o $@ $(B)/obj/helpers_blob.S
 
-$(B)/obj/helpers_table.o: $(HELPERS) client/boot.h
+$(B)/obj/helpers_table.o: $(HELPERS) client/link/boot.h
 	@mkdir -p $(@D)
-	{ echo '#include "client/boot.h"'; for a in $(BUILT_ARCHES); do \
+	{ echo '#include "client/link/boot.h"'; for a in $(BUILT_ARCHES); do \
 		echo "extern const uint8_t sluice_helper_$${a}_start[], sluice_helper_$${a}_end[];"; done; \
 		echo 'const struct boot_blob boot_blobs[] = {'; for a in $(BUILT_ARCHES); do \
 		echo "	{\"$$a\", sluice_helper_$${a}_start, sluice_helper_$${a}_end},"; done; \

@@ -38,15 +38,15 @@
 #include "run/notify.h"
 #include "run/report.h"
 #include "capture/rules.h"
-#include "session.h"
+#include "link/session.h"
 #include "run/status.h"
-#include "features.h"
-#include "lanes.h"
+#include "services/features.h"
+#include "link/lanes.h"
 #include "priv/priv_client.h"
 #include "priv/priv_grant.h"
 #include "priv/priv_main.h"
 #include "ssh/sshconf.h"
-#include "tunnel.h"
+#include "link/tunnel.h"
 
 /* A connection to a routed network waits this long for a session that is down. */
 #define HOLD_MS		10000

@@ -13,7 +13,7 @@
 #include "../../firewall/fw.h"
 #include "../opts.h"
 #include "../priv/priv_client.h"
-#include "../transport.h"
+#include "../link/transport.h"
 
 struct rules {
 	struct privc *priv;

@@ -1,5 +1,5 @@
 /*
- * transport_cmd: the -e backend of client/transport.h. Runs
+ * transport_cmd: the -e backend of client/link/transport.h. Runs
  * `CMD [-p PORT] [-l USER] HOST COMMAND` through /bin/sh, as sshuttle's -e
  * does, and carries the tunnel over the child's stdin and stdout (one end
  * of a socketpair); its stderr comes back on a pipe. The command owns host
@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "../transport.h"
+#include "../link/transport.h"
 
 /*
  * user may be NULL and port 0 (then the command's own defaults apply).

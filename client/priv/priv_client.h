@@ -14,7 +14,7 @@
 
 #include "../../common/evloop.h"
 #include "../../firewall/fw.h"
-#include "../hosts.h"
+#include "../services/hosts.h"
 
 struct privc;
 

@@ -12,7 +12,7 @@
 
 #include "../../common/addrpolicy.h"
 #include "../../common/clock.h"
-#include "../autohosts.h"
+#include "../services/autohosts.h"
 
 void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx,
 		      const struct priv_grant *grant)

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "../../common/ratelimit.h"
-#include "../hosts.h"
+#include "../services/hosts.h"
 #include "priv_grant.h"
 #include "priv_proto.h"
 

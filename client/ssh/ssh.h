@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#include "../progress.h"
+#include "../link/progress.h"
 #include "proxy.h"
 #include "sshconf.h"
 

@@ -1,5 +1,5 @@
 /*
- * transport_ssh: the libssh2 backend of client/transport.h. Our own SSH
+ * transport_ssh: the libssh2 backend of client/link/transport.h. Our own SSH
  * session: ssh -G config, host keys, authentication, one exec channel.
  * Nothing of libssh2 shows through this header.
  */
@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../progress.h"
-#include "../transport.h"
+#include "../link/progress.h"
+#include "../link/transport.h"
 #include "sshconf.h"
 
 /* What the session did that the user should hear about, for the caller to log. */

@@ -34,7 +34,7 @@ sluice_start_case start http://$L4/ -r sshhost -v 198.51.100.0/24 '[2001:db8:2::
 get_is http_get http://$L4/
 get_is http_get_v6 "http://[$L6]/"
 
-# client/aesctr.c must be what libssh2 encrypts with; the checksums below
+# client/ssh/aesctr.c must be what libssh2 encrypts with; the checksums below
 # then prove it produces the same bytes sshd expects.
 line=$(grep -o 'transport ssh: cipher .*' "$SLUICE_LOG")
 case $line in

@@ -4,7 +4,7 @@
  * again must give the same as removing them from the old file: sluice must
  * always be able to undo what it wrote.
  */
-#include "../../client/hosts.h"
+#include "../../client/services/hosts.h"
 #include "fuzz.h"
 
 #define ENTRIES 32

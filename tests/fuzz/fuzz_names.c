@@ -5,8 +5,8 @@
  */
 #include <sys/socket.h>
 
-#include "../../client/autohosts.h"
-#include "../../client/autonets.h"
+#include "../../client/services/autohosts.h"
+#include "../../client/services/autonets.h"
 #include "../../client/capture/dns.h"
 #include "fuzz.h"
 

@@ -14,7 +14,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "../../client/hosts.h"
+#include "../../client/services/hosts.h"
 #include "../../client/priv/priv_server.h"
 #include "fuzz.h"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for client/aesctr.c: the bulk-keystream AES-CTR must give the
+ * Unit tests for client/ssh/aesctr.c: the bulk-keystream AES-CTR must give the
  * same bytes as OpenSSL's own AES-CTR for every key size, chunking, IV
  * (counter carry included), in-place use, separate key/IV setup, re-keying
  * and context copies; and the dynamic linker must hand our cipher to

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../client/boot.h"
+#include "../../client/link/boot.h"
 #include "../../client/cmd/transport_cmd.h"
 #include "../../common/wire.h"
 #include "t.h"

@@ -23,7 +23,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "../../client/hosts.h"
+#include "../../client/services/hosts.h"
 #include "t.h"
 
 #define MARK "  # sluice -H"

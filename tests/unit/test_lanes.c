@@ -1,5 +1,5 @@
 /*
- * Unit tests for client/lanes.c: how many lanes the measured round trips
+ * Unit tests for client/link/lanes.c: how many lanes the measured round trips
  * ask for, which lane a new stream goes to (real muxes, streams on
  * socketpairs), and the counters of all lanes together.
  */
@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../client/lanes.h"
+#include "../../client/link/lanes.h"
 #include "../../common/evloop.h"
 #include "../../common/log.h"
 #include "../../common/mux.h"

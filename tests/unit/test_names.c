@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../client/autohosts.h"
-#include "../../client/autonets.h"
+#include "../../client/services/autohosts.h"
+#include "../../client/services/autonets.h"
 #include "../../client/opts.h"
 #include "../../common/resolv.h"
 #include "t.h"

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the relay (client/tunnel.c) over the transport interface:
+ * Unit tests for the relay (client/link/tunnel.c) over the transport interface:
  * a test backend on a socketpair that answers EAGAIN to every third write
  * and checks that the relay then offers exactly the same bytes again (what
  * libssh2 needs), a real helper-side mux at the far end, and real loopback
@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../client/transport.h"
-#include "../../client/tunnel.h"
+#include "../../client/link/transport.h"
+#include "../../client/link/tunnel.h"
 #include "../../common/mux.h"
 #include "t.h"
 

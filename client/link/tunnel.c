@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../common/log.h"
+#include "../../common/log.h"
 
 #define PUMP_ROUNDS 32
 /* Few reads between writes: credit (WINDOW frames) goes back while data still flows. */

@@ -8,8 +8,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
 
 #define LANE_BACKOFF_FIRST_MS 1000
 #define LANE_BACKOFF_MAX_MS   30000

@@ -12,11 +12,11 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../common/resolv.h"
-#include "../common/routes.h"
-#include "../common/sockaddr.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "../../common/resolv.h"
+#include "../../common/routes.h"
+#include "../../common/sockaddr.h"
 
 #define LOCAL_NETS_MAX 1024
 

@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../common/log.h"
-#include "../common/wire.h"
+#include "../../common/log.h"
+#include "../../common/wire.h"
 #include "boot.h"
-#include "cmd/direct.h"
-#include "cmd/transport_cmd.h"
-#include "ssh/transport_ssh.h"
+#include "../cmd/direct.h"
+#include "../cmd/transport_cmd.h"
+#include "../ssh/transport_ssh.h"
 
 /*
  * Download-direction queueing: a bulk stream keeps at most STREAM_WINDOW

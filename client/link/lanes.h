@@ -16,8 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../common/evloop.h"
-#include "../common/mux.h"
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
 #include "session.h"
 
 /* The most lanes the path alone opens, and the round trip each one more is worth. */

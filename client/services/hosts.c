@@ -67,7 +67,7 @@
 
 #include "hosts.h"
 
-#include "../common/fdio.h"
+#include "../../common/fdio.h"
 
 #define MARK	     "  # sluice -H"
 #define MARK_LEN     (sizeof(MARK) - 1)

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <time.h>
 
-#include "../common/evloop.h"
-#include "../common/mux.h"
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
 #include "transport.h"
 
 struct tunnel {

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../common/addrpolicy.h"
+#include "../../common/addrpolicy.h"
 
 int autohosts_add(struct autohosts *h, const struct wire_host *host, const char **why)
 {

@@ -11,11 +11,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../common/evloop.h"
-#include "../common/mux.h"
-#include "opts.h"
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
+#include "../opts.h"
 #include "progress.h"
-#include "ssh/sshconf.h"
+#include "../ssh/sshconf.h"
 #include "transport.h"
 #include "tunnel.h"
 
@@ -37,7 +37,7 @@ struct session;
 /*
  * A further lane: an SSH session of its own to the same server, with a
  * helper and a mux of its own, that carries a share of the TCP streams
- * (client/lanes.c decides which, and when it opens).
+ * (client/link/lanes.c decides which, and when it opens).
  */
 struct lane {
 	struct session *s;

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "../common/hostname.h"
-#include "../common/subnet.h"
-#include "../common/wire.h"
+#include "../../common/hostname.h"
+#include "../../common/subnet.h"
+#include "../../common/wire.h"
 #include "hosts.h"
 
 #define AUTOHOSTS_MAX  4096

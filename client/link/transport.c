@@ -8,7 +8,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 
-#include "../common/clock.h"
+#include "../../common/clock.h"
 
 /* Wait until the backend's descriptor is ready or the deadline passes. */
 static int wait_ready(struct transport *t, int64_t deadline)

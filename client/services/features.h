@@ -14,15 +14,15 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "../common/evloop.h"
-#include "../common/mux.h"
-#include "../common/ratelimit.h"
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
+#include "../../common/ratelimit.h"
 #include "autohosts.h"
 #include "autonets.h"
-#include "capture/dgram.h"
-#include "capture/dns.h"
-#include "opts.h"
-#include "capture/rules.h"
+#include "../capture/dgram.h"
+#include "../capture/dns.h"
+#include "../opts.h"
+#include "../capture/rules.h"
 
 struct features {
 	const struct opts *o;

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/sha256.h"
-#include "../common/wire.h"
+#include "../../common/sha256.h"
+#include "../../common/wire.h"
 #include "progress.h"
 #include "transport.h"
 

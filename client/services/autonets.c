@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../common/addrpolicy.h"
+#include "../../common/addrpolicy.h"
 
 #define LOGGED_MAX 1024 /* distinct refusals remembered; past it, refusals go unlogged */
 

@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/subnet.h"
-#include "../common/wire.h"
+#include "../../common/subnet.h"
+#include "../../common/wire.h"
 
 #define AUTONETS_MAX	   256	/* routes -N may add */
 #define AUTONETS_EVERY_MS  5000 /* at most one firewall update per this long */
