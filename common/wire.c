@@ -49,6 +49,11 @@ size_t wire_put_hdr(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint3
 	return done(&w);
 }
 
+void wire_set_flags(uint8_t *hdr, uint8_t flags)
+{
+	hdr[1] = flags;
+}
+
 size_t wire_put_hello(uint8_t *p, size_t cap, const struct wire_hello *h)
 {
 	struct bwriter w;
@@ -463,7 +468,9 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_frame *f)
 	if (len < WIRE_HDR_LEN)
 		return 0;
 	/* Reject a bad header before waiting for its payload, so garbage fails fast. */
-	if (buf[0] == 0 || buf[0] > WIRE_TYPE_MAX || buf[1] != 0 || get16(buf + 2) != 0)
+	if (buf[0] == 0 || buf[0] > WIRE_TYPE_MAX || get16(buf + 2) != 0)
+		return -EPROTO;
+	if (buf[1] & ~(buf[0] == WIRE_DATA ? WIRE_DATA_F_BLOCKED : 0))
 		return -EPROTO;
 	plen = get32(buf + 8);
 	if (plen > WIRE_MAX_PAYLOAD)
@@ -471,6 +478,7 @@ int wire_parse(const uint8_t *buf, size_t len, struct wire_frame *f)
 	if (len < WIRE_HDR_LEN + (size_t)plen)
 		return 0;
 	f->type = buf[0];
+	f->flags = buf[1];
 	f->stream = get32(buf + 4);
 	f->len = plen;
 	f->payload = buf + WIRE_HDR_LEN;

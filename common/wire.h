@@ -2,9 +2,9 @@
  * wire: the frame format between client and helper, and nothing else.
  *
  * Every frame is a 12-byte header followed by its payload:
- *   u8 type | u8 flags (0) | u16 reserved (0) | u32 stream | u32 length
- * all big-endian. Stream 0 carries session-wide frames. The parser checks
- * every length and every fixed-size payload before anyone reads a field.
+ *   u8 type | u8 flags | u16 reserved (0) | u32 stream | u32 length
+ * all big-endian; flags are 0 but for WIRE_DATA_F_*. Stream 0 carries session-wide frames. The
+ * parser checks every length and every fixed-size payload before anyone reads a field.
  */
 #ifndef SLUICE_WIRE_H
 #define SLUICE_WIRE_H
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION	 1
+#define WIRE_VERSION	 2 /* 2: DATA may carry WIRE_DATA_F_BLOCKED */
 #define WIRE_HDR_LEN	 12
 #define WIRE_MAX_PAYLOAD (64 * 1024)
 #define WIRE_MAGIC	 "SLUICE\r\n"
@@ -67,6 +67,12 @@ enum wire_feature {
 	WIRE_F_DEEP_OUT = 8,
 	WIRE_F_UDP = 16, /* UDP flows and ping */
 };
+
+/*
+ * DATA flags: the sender used up the stream's credit with this frame and
+ * had more to send. The receiver sizes the stream's credit by it.
+ */
+#define WIRE_DATA_F_BLOCKED 1
 
 /* OPEN flags: connect to the helper's resolver (port and address from RESOLVER or its
  * resolv.conf) instead of the address in the frame. */
@@ -127,6 +133,7 @@ struct wire_echo {
 
 struct wire_frame {
 	uint8_t type;
+	uint8_t flags; /* WIRE_DATA_F_* on DATA, else 0 */
 	uint32_t stream;
 	uint32_t len;
 	const uint8_t *payload;
@@ -170,6 +177,8 @@ int wire_echo_reply(const struct wire_frame *f, struct wire_echo *e);
  * nothing useful, when it does not fit.
  */
 size_t wire_put_hdr(uint8_t *p, size_t cap, uint8_t type, uint32_t stream, uint32_t len);
+/* Set the flags of a header already written (WIRE_DATA_F_* on DATA). */
+void wire_set_flags(uint8_t *hdr, uint8_t flags);
 size_t wire_put_hello(uint8_t *p, size_t cap, const struct wire_hello *h);
 size_t wire_put_open(uint8_t *p, size_t cap, uint32_t stream, const struct wire_open *o);
 /* WINDOW, RESET */

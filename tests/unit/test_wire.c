@@ -23,6 +23,7 @@ static size_t build_stream(uint8_t *buf)
 	n += wire_put_open(buf + n, 1024 - n, 7, &o4);
 	n += wire_put_open(buf + n, 1024 - n, 8, &o6);
 	n += wire_put_hdr(buf + n, 1024 - n, WIRE_DATA, 7, 5);
+	wire_set_flags(buf + n - WIRE_HDR_LEN, WIRE_DATA_F_BLOCKED);
 	memcpy(buf + n, "hello", 5);
 	n += 5;
 	n += wire_put_hdr(buf + n, 1024 - n, WIRE_EOF, 7, 0);
@@ -96,7 +97,10 @@ static void test_roundtrip(void)
 			CHECK_EQ_INT(f.u.open.addr[1], 0x01);
 		}
 		if (f.type == WIRE_DATA)
-			CHECK(f.len == 5 && memcmp(f.payload, "hello", 5) == 0);
+			CHECK(f.len == 5 && memcmp(f.payload, "hello", 5) == 0 &&
+			      f.flags == WIRE_DATA_F_BLOCKED);
+		else
+			CHECK_EQ_INT(f.flags, 0);
 		if (f.type == WIRE_WINDOW)
 			CHECK_EQ_INT(f.u.window, 65536);
 		if (f.type == WIRE_RESET)
@@ -164,8 +168,11 @@ static void test_malformed(void)
 	wire_put_hdr(b, sizeof(b), WIRE_TYPE_MAX + 1, 1, 0);
 	expect_bad(b, WIRE_HDR_LEN, "type too big");
 	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, 1);
-	b[1] = 1;
-	expect_bad(b, WIRE_HDR_LEN + 1, "flags set");
+	b[1] = 2;
+	expect_bad(b, WIRE_HDR_LEN + 1, "unknown data flag");
+	wire_put_hdr(b, sizeof(b), WIRE_EOF, 1, 0);
+	wire_set_flags(b, WIRE_DATA_F_BLOCKED);
+	expect_bad(b, WIRE_HDR_LEN, "data flag on eof");
 	wire_put_hdr(b, sizeof(b), WIRE_DATA, 1, 1);
 	b[3] = 1;
 	expect_bad(b, WIRE_HDR_LEN + 1, "reserved set");
