@@ -5,9 +5,12 @@
  *
  * Sockets are edge-triggered and registered once; readiness lives in flags
  * so no epoll_ctl is needed per transfer. Streams with data to send and
- * credit to send it wait on one round-robin list; each turn reads at most one
- * chunk straight into the output buffer, which is what makes streams share
- * the pipe fairly and keeps copies to one per direction.
+ * credit to send it wait on one of two round-robin lists, as in fq_codel: a
+ * stream that has sent little lately is sparse and is served first, into a
+ * queue of its own that goes out ahead of bulk data; the others share what
+ * is left. Each turn reads at most one chunk straight into an output
+ * buffer, which is what makes streams share the pipe fairly and keeps
+ * copies to one per direction.
  */
 #include "mux.h"
 
@@ -36,7 +39,17 @@
 #define RX_MIN	    (64u << 10)
 #define MAX_STREAMS 200000u
 #define MAX_CREDIT  (1u << 30)
-#define RATE_MS	    50 /* the interval a lone stream's rate is measured over */
+/* Sparse streams' frames: one turn each, while out_high allows. */
+#define FAST_CAP (512u << 10)
+/*
+ * A stream counts as sparse while what it sent lately, halved every
+ * SPARSE_HALF_MS, stays under QUANTUM: an interactive session or a request
+ * always, a bulk stream only for its first chunk or after a pause.
+ */
+#define QUANTUM	       CHUNK
+#define SPARSE_HALF_MS 50
+/* Credit is judged over at least this long: the coarse clock steps by a few ms. */
+#define EPOCH_MIN_MS 20
 
 struct stream {
 	struct ev_io io;
@@ -46,14 +59,29 @@ struct stream {
 	uint32_t send_credit; /* bytes we may still send to the peer */
 	uint32_t recv_allow;  /* bytes the peer may still send us */
 	uint32_t recv_done;   /* bytes passed to the socket, not yet granted back */
+	uint32_t win;	      /* the credit this stream may hold now: window or more */
 	uint8_t *rx;	      /* bytes from the peer the socket has not taken yet */
 	size_t rx_head, rx_tail, rx_cap;
-	struct stream *next, *prev; /* ready list */
+	struct stream *next, *prev;   /* ready list */
+	struct stream *gnext, *gprev; /* list of streams holding more than window */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
-	unsigned rd_eof : 1;		    /* local read saw EOF and EOF frame is queued */
-	unsigned peer_eof : 1;		    /* EOF frame received */
-	unsigned wr_shut : 1;		    /* shutdown(SHUT_WR) done */
+	unsigned fresh : 1;    /* queued on the sparse list */
+	unsigned settle : 1;   /* credit just changed: the next epoch does not show it yet */
+	unsigned hungry : 1;   /* its last epoch was held back by credit */
+	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
+	unsigned peer_eof : 1; /* EOF frame received */
+	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
 	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
+	/* Sending: how much it sent lately, and where its last bulk frame ends. */
+	uint32_t recent;
+	uint64_t recent_ms, bulk_end;
+	/* Receiving: this epoch's DATA bytes and frames flagged blocked. */
+	uint64_t ep_start, ep_bytes;
+	uint32_t ep_blocked;
+};
+
+struct rlist {
+	struct stream *head, *tail;
 };
 
 struct mux {
@@ -61,37 +89,43 @@ struct mux {
 	const struct mux_ops *ops;
 	void *ctx;
 	uint32_t window, peer_window;
-	uint32_t window_max; /* a lone stream's window; == window when not adaptive */
-	unsigned alone_ms;
+	uint32_t credit_max; /* one stream's credit at most; == window when not adaptive */
+	size_t credit_total; /* all streams' credit above window together, at most */
+	size_t credit_extra; /* what they hold above window now */
+	size_t n_claim;	     /* streams holding more than window, or hungry: they share the total */
+	struct stream *grown; /* the streams holding more than window */
 	uint32_t last_rx_id;  /* the stream of the last DATA frame in */
 	uint64_t mixed_ms;    /* when DATA last came in for a different stream, or one opened */
-	struct stream *grown; /* the one stream holding more than window, if any */
 	unsigned budget_ms;
-	unsigned rtt_ms;	 /* the owner's estimate of the pipe's round trip */
-	bool have_rtt;		 /* rtt_ms came from a PONG (mux_pong_rtt) */
-	uint64_t rate_start_ms;	 /* the current rate interval began */
-	uint64_t rate_bytes;	 /* DATA bytes in during it */
-	uint64_t rate_prev_bpms; /* bytes per ms over the last whole interval */
+	unsigned rtt_ms; /* the owner's estimate of the pipe's round trip */
+	bool have_rtt;	 /* rtt_ms came from a PONG (mux_pong_rtt) */
+	uint64_t (*clock)(void *arg);
+	void *clock_arg;
 	size_t out_high;
 	size_t buffered_max; /* all streams' buffers for local readers, together */
 	size_t max_streams;
 	size_t rx_alloc; /* what those buffers take now */
 	struct idmap streams;
 	uint32_t next_id;
-	struct stream *ready_head, *ready_tail;
+	struct rlist sparse, bulk; /* streams ready to send */
 	/*
-	 * Three output queues: DATA and EOF (which must stay in order per
-	 * stream) in one, the owner's datagrams in another, every other
-	 * frame in the third. Control frames go out first at the next frame
+	 * Four output queues: bulk streams' DATA and EOF in one, sparse
+	 * streams' in another, the owner's datagrams in a third, every other
+	 * frame in the fourth. Control frames go out first at the next frame
 	 * boundary, so credit, opens and pings never wait behind bulk data
-	 * or datagrams. Datagrams and stream data share what is left by
-	 * bytes (dg_lead), so neither can starve the other.
+	 * or datagrams; sparse streams' frames next. Datagrams and bulk
+	 * data share what is left by bytes (dg_lead), so neither can starve
+	 * the other. A stream's frames stay in order: it is sparse only
+	 * while none of its frames waits in the bulk queue, and the sparse
+	 * queue always empties before the next bulk frame starts.
 	 */
 	struct obuf {
 		uint8_t *b;
 		size_t head, tail;
-		size_t left; /* bytes of the frame at head still to go; 0 = boundary (data, dg) */
-	} data, ctl, dg;
+		size_t left; /* bytes of the frame at head still to go; 0 = boundary (not ctl) */
+	} data, fast, ctl, dg;
+	/* Bytes ever queued in and sent from the bulk queue (stream.bulk_end). */
+	uint64_t data_in, data_out;
 	/* Bytes of stream data sent minus datagram bytes sent while both were waiting. */
 	int64_t dg_lead;
 	struct obuf *cur; /* the queue the last peek returned */
@@ -103,34 +137,57 @@ struct mux {
 };
 
 static void stream_event(struct ev_io *io, uint32_t events);
-static uint64_t now_ms(void);
+static void credit_release(struct stream *s);
+
+static uint64_t mux_now(const struct mux *m)
+{
+	return m->clock(m->clock_arg);
+}
+
+/* What a stream sent lately counts half every SPARSE_HALF_MS. */
+static bool stream_sparse(struct stream *s, uint64_t now)
+{
+	uint64_t halves = now > s->recent_ms ? (now - s->recent_ms) / SPARSE_HALF_MS : 0;
+
+	if (halves) {
+		s->recent = halves >= 32 ? 0 : s->recent >> halves;
+		s->recent_ms += halves * SPARSE_HALF_MS;
+	}
+	return s->recent < QUANTUM && s->bulk_end <= s->m->data_out;
+}
 
 static void ready_push(struct mux *m, struct stream *s)
 {
+	struct rlist *l;
+
 	if (s->queued)
 		return;
+	s->fresh = stream_sparse(s, mux_now(m));
+	l = s->fresh ? &m->sparse : &m->bulk;
 	s->queued = 1;
 	s->next = NULL;
-	s->prev = m->ready_tail;
-	if (m->ready_tail)
-		m->ready_tail->next = s;
+	s->prev = l->tail;
+	if (l->tail)
+		l->tail->next = s;
 	else
-		m->ready_head = s;
-	m->ready_tail = s;
+		l->head = s;
+	l->tail = s;
 }
 
 static void ready_unlink(struct mux *m, struct stream *s)
 {
+	struct rlist *l = s->fresh ? &m->sparse : &m->bulk;
+
 	if (!s->queued)
 		return;
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		m->ready_head = s->next;
+		l->head = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
 	else
-		m->ready_tail = s->prev;
+		l->tail = s->prev;
 	s->queued = 0;
 	s->next = s->prev = NULL;
 }
@@ -199,8 +256,7 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 	struct mux *m = s->m;
 
 	ready_unlink(m, s);
-	if (m->grown == s)
-		m->grown = NULL;
+	credit_release(s);
 	idmap_del(&m->streams, s->id);
 	evloop_del(m->loop, &s->io);
 	if (abort) {
@@ -216,7 +272,7 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 					     .local = local,
 					     .sent = s->sent,
 					     .received = s->received,
-					     .ms = now_ms() - s->opened_ms};
+					     .ms = mux_now(m) - s->opened_ms};
 		m->ops->stream_closed(m->ctx, s->id, &s->dst, &end);
 	}
 	free(s->rx);
@@ -239,7 +295,7 @@ static int stream_maybe_done(struct stream *s)
 	return 1;
 }
 
-static uint64_t now_ms(void)
+static uint64_t clock_coarse(void *arg)
 {
 	struct timespec ts;
 
@@ -248,38 +304,160 @@ static uint64_t now_ms(void)
 }
 
 /*
- * A stream that has had the pipe to itself for alone_ms, and whose reader
- * takes what we deliver, may hold what it is receiving per round trip plus
- * budget_ms (between window and window_max). Credit beyond one round trip
- * of data only queues, so on any path the bytes it can put ahead of
- * someone else's reply stay near budget_ms, while a long or fast pipe
- * still fills. Once another stream's data shows up it is cut back to the
- * base window. Only one stream at a time may hold more than the base
- * window, so the extra memory is window_max - window per mux at most.
+ * Credit sized to the path, on the receiving side. Every stream starts with
+ * the base window. An epoch is a round trip plus budget_ms; at the end of
+ * each, a stream whose sender was held back by credit (DATA flagged
+ * WIRE_DATA_F_BLOCKED, once a round trip at least) gets twice the credit,
+ * as long as its credit goes round in about a round trip: what it received
+ * in the epoch, per ms, times the round trip plus half the budget, is at
+ * least what it holds. Then the credit is in flight on the path, not
+ * queued in front of anyone: on a long fat path it doubles every other
+ * epoch up to credit_max. A stream holding more than it receives in a
+ * round trip plus budget_ms is cut back towards that, by at most half per
+ * epoch, never below the base window: on a short path that is all the
+ * extra a bulk stream keeps, so a small request never queues far behind
+ * it. While other streams are active too, the budget is a quarter.
+ *
+ * All streams together hold at most credit_total above the base window.
+ * Each may have an equal share of it with the others that hold some or
+ * want some (hungry), and gives back what is above its share at its next
+ * epoch; a stream that has received nothing for two epochs gives all its
+ * extra back when another needs the room.
  */
-static uint32_t stream_credit_target(const struct stream *s)
+static void claim_set(struct stream *s, bool grown, bool hungry)
 {
-	const struct mux *m = s->m;
-	uint64_t now, elapsed, want;
+	struct mux *m = s->m;
+	bool was = s->win > m->window || s->hungry, is = grown || hungry;
 
-	if (m->window_max <= m->window || !s->writable || s->rx_tail != s->rx_head ||
-	    m->last_rx_id != s->id)
-		return m->window;
-	now = now_ms();
-	elapsed = now - m->mixed_ms;
-	if (elapsed < m->alone_ms || elapsed == 0)
-		return m->window;
-	if (m->grown && m->grown != s)
-		return m->window;
-	want = m->rate_prev_bpms;
-	if (now > m->rate_start_ms && now - m->rate_start_ms >= RATE_MS / 2) {
-		uint64_t cur = m->rate_bytes / (now - m->rate_start_ms);
-		want = cur > want ? cur : want;
+	s->hungry = hungry;
+	if (was && !is)
+		m->n_claim--;
+	else if (!was && is)
+		m->n_claim++;
+}
+
+static void credit_set(struct stream *s, uint32_t win)
+{
+	struct mux *m = s->m;
+	bool was = s->win > m->window, is = win > m->window;
+
+	if (win == s->win)
+		return;
+	claim_set(s, is, s->hungry);
+	m->credit_extra -= s->win - m->window;
+	m->credit_extra += win - m->window;
+	if (win > s->win)
+		m->st.credit_grown++;
+	else
+		m->st.credit_cut++;
+	s->win = win;
+	s->settle = 1;
+	if (is && !was) {
+		s->gprev = NULL;
+		s->gnext = m->grown;
+		if (m->grown)
+			m->grown->gprev = s;
+		m->grown = s;
+	} else if (was && !is) {
+		if (s->gprev)
+			s->gprev->gnext = s->gnext;
+		else
+			m->grown = s->gnext;
+		if (s->gnext)
+			s->gnext->gprev = s->gprev;
+		s->gnext = s->gprev = NULL;
 	}
-	want *= (uint64_t)m->budget_ms + m->rtt_ms;
-	return want <= m->window       ? m->window
-	       : want >= m->window_max ? m->window_max
-				       : (uint32_t)want;
+}
+
+static void credit_release(struct stream *s)
+{
+	credit_set(s, s->m->window);
+	claim_set(s, false, false);
+}
+
+static uint64_t credit_epoch_ms(const struct mux *m)
+{
+	uint64_t ms = (uint64_t)m->rtt_ms + m->budget_ms;
+
+	return ms < EPOCH_MIN_MS ? EPOCH_MIN_MS : ms;
+}
+
+/* Room above the base window for s to grow into, taken back from idle streams if need be. */
+static size_t credit_room(struct stream *s, uint64_t now)
+{
+	struct mux *m = s->m;
+	struct stream *g, *next;
+	uint64_t idle = 2 * credit_epoch_ms(m);
+
+	if (m->credit_extra + s->win <= m->credit_total)
+		return m->credit_total - m->credit_extra;
+	for (g = m->grown; g; g = next) {
+		next = g->gnext;
+		if (g != s && now - g->ep_start > idle)
+			credit_release(g);
+	}
+	return m->credit_total > m->credit_extra ? m->credit_total - m->credit_extra : 0;
+}
+
+static void credit_adjust(struct stream *s, uint64_t now, uint64_t elapsed)
+{
+	struct mux *m = s->m;
+	uint64_t budget = m->mixed_ms > s->ep_start ? m->budget_ms / 4 : m->budget_ms;
+	/* The round trip is the smallest seen; an eighth more for the clock's coarseness. */
+	uint64_t rtt = m->rtt_ms + m->rtt_ms / 8;
+	uint64_t keep = s->ep_bytes * (rtt + budget) / elapsed;
+	uint64_t lo = s->ep_bytes * (rtt + budget / 2) / elapsed;
+	uint64_t want = s->win, share, room;
+	/* Held back at least once per round trip: credit is what it waits for. */
+	bool blocked = s->ep_blocked > 0 && s->ep_blocked >= elapsed / credit_epoch_ms(m);
+
+	claim_set(s, s->win > m->window, blocked);
+	share = m->window + m->credit_total / (m->n_claim ? m->n_claim : 1);
+	if (share > m->credit_max)
+		share = m->credit_max;
+	if (blocked && s->win <= lo && s->win < share) {
+		want = 2 * (uint64_t)s->win;
+		want = want < share ? want : share;
+		room = credit_room(s, now);
+		want = want < s->win + room ? want : s->win + room;
+	} else if (s->win > m->window) {
+		if (keep < s->win)
+			want = keep > s->win / 2 ? keep : s->win / 2;
+		want = want < share ? want : share;
+		/* Not a sliver above the base: the streams holding extra stay few. */
+		if (want < m->window + m->window / 8)
+			want = m->window;
+	}
+	credit_set(s, (uint32_t)want);
+}
+
+/* A DATA frame for s came in. */
+static void credit_note(struct stream *s, size_t len, bool blocked)
+{
+	struct mux *m = s->m;
+	uint64_t now;
+
+	if (m->credit_max <= m->window)
+		return;
+	now = mux_now(m);
+	if (s->id != m->last_rx_id) {
+		m->last_rx_id = s->id;
+		m->mixed_ms = now;
+	}
+	/* The epoch ends before this frame: it counts what came in [ep_start, now). */
+	if (now - s->ep_start >= credit_epoch_ms(m)) {
+		/* The epoch after a change still shows the old credit: it takes a round trip to
+		 * act. */
+		if (s->settle)
+			s->settle = 0;
+		else
+			credit_adjust(s, now, now - s->ep_start);
+		s->ep_start = now;
+		s->ep_bytes = 0;
+		s->ep_blocked = 0;
+	}
+	s->ep_bytes += len;
+	s->ep_blocked += blocked;
 }
 
 /*
@@ -294,25 +472,19 @@ static uint32_t stream_grant(const struct stream *s)
 static void stream_return_credit(struct stream *s, size_t n)
 {
 	struct mux *m = s->m;
-	uint32_t quarter = m->window / 4, target, grant, cut;
+	uint32_t quarter = m->window / 4, target = s->win, grant, cut;
 
 	s->recv_done += (uint32_t)n;
 	/* Granting in quarters keeps the pipe full without a frame per write. */
 	if (s->recv_done < quarter)
 		return;
-	target = stream_credit_target(s);
 	grant = stream_grant(s);
 	if (target > grant) {
 		s->recv_done += target - grant;
-		m->grown = s;
-		m->st.credit_grown++;
 	} else if (target < grant) {
 		/* Shrink by keeping back credit the peer has already used up. */
 		cut = grant - target < s->recv_done ? grant - target : s->recv_done;
 		s->recv_done -= cut;
-		m->st.credit_cut++;
-		if (grant - cut <= m->window && m->grown == s)
-			m->grown = NULL;
 		if (s->recv_done < quarter)
 			return;
 	}
@@ -449,11 +621,12 @@ static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struc
 	s->io.fd = fd;
 	s->io.cb = stream_event;
 	s->m = m;
-	s->opened_ms = now_ms();
+	s->opened_ms = mux_now(m);
+	s->recent_ms = s->ep_start = s->opened_ms;
 	s->id = id;
 	s->dst = *dst;
 	s->send_credit = m->peer_window;
-	s->recv_allow = m->window;
+	s->recv_allow = s->win = m->window;
 	if (idmap_put(&m->streams, id, s) < 0)
 		goto fail;
 	/* Registered once, edge-triggered: readiness is tracked in flags from here on. */
@@ -518,17 +691,19 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	m->ops = ops;
 	m->ctx = ctx;
 	m->window = window;
-	m->window_max = window;
+	m->credit_max = window;
+	m->clock = clock_coarse;
 	m->out_high = out_high;
 	m->buffered_max = MUX_BUFFERED_MAX;
 	m->max_streams = MAX_STREAMS;
 	m->next_id = 1;
 	idmap_init(&m->streams);
 	m->data.b = malloc(DATA_CAP);
+	m->fast.b = malloc(FAST_CAP);
 	m->ctl.b = malloc(CTL_CAP);
 	m->dg.b = malloc(DGRAM_CAP);
 	m->in = malloc(IN_CAP);
-	if (!m->data.b || !m->ctl.b || !m->dg.b || !m->in) {
+	if (!m->data.b || !m->fast.b || !m->ctl.b || !m->dg.b || !m->in) {
 		mux_free(m);
 		return NULL;
 	}
@@ -556,6 +731,7 @@ void mux_free(struct mux *m)
 	}
 	idmap_free(&m->streams);
 	free(m->data.b);
+	free(m->fast.b);
 	free(m->ctl.b);
 	free(m->dg.b);
 	free(m->in);
@@ -598,37 +774,18 @@ int mux_pong_rtt(struct mux *m, const uint8_t opaque[8])
 	return rtt;
 }
 
-void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned budget_ms)
+void mux_set_credit(struct mux *m, uint32_t stream_max, size_t total_max, unsigned budget_ms)
 {
-	m->window_max = max > m->window ? (max < MAX_CREDIT ? max : MAX_CREDIT) : m->window;
-	m->alone_ms = alone_ms;
+	m->credit_max = stream_max > m->window ? (stream_max < MAX_CREDIT ? stream_max : MAX_CREDIT)
+					       : m->window;
+	m->credit_total = total_max;
 	m->budget_ms = budget_ms;
 }
 
-/*
- * Any sign of a second stream restarts the wait (and the rate) before a
- * lone stream may grow. The rate is the last whole RATE_MS interval's, so
- * a stream that was idle for a while does not look slow for ever.
- */
-static void mux_note_rx(struct mux *m, uint32_t id, size_t len)
+void mux_set_clock(struct mux *m, uint64_t (*now_ms)(void *arg), void *arg)
 {
-	uint64_t now;
-
-	if (m->window_max <= m->window)
-		return;
-	now = now_ms();
-	if (id != m->last_rx_id) {
-		m->last_rx_id = id;
-		m->mixed_ms = now;
-		m->rate_start_ms = now;
-		m->rate_bytes = 0;
-		m->rate_prev_bpms = 0;
-	} else if (now - m->rate_start_ms >= RATE_MS) {
-		m->rate_prev_bpms = m->rate_bytes / (now - m->rate_start_ms);
-		m->rate_start_ms = now;
-		m->rate_bytes = 0;
-	}
-	m->rate_bytes += len;
+	m->clock = now_ms ? now_ms : clock_coarse;
+	m->clock_arg = arg;
 }
 
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
@@ -647,7 +804,9 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	if (ret < 0)
 		return ret;
 	s = stream_new(m, fd, id, dst);
-	mux_note_rx(m, id, 0);
+	/* A new request: streams already grown are no longer alone. */
+	m->last_rx_id = id;
+	m->mixed_ms = mux_now(m);
 	if (!s) {
 		/* The OPEN is already queued: cancel it so the helper does not keep a half stream.
 		 */
@@ -699,7 +858,7 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 		s->recv_allow -= f->len;
 		s->received += f->len;
 		m->st.rx_bytes += f->len;
-		mux_note_rx(m, s->id, f->len);
+		credit_note(s, f->len, f->flags & WIRE_DATA_F_BLOCKED);
 		stream_deliver(s, f->payload, f->len);
 		return 0;
 	case WIRE_EOF:
@@ -767,40 +926,59 @@ int mux_in_commit(struct mux *m, size_t n)
 	return ret < 0 ? ret : m->overflow ? -ENOBUFS : 0;
 }
 
+/* One turn of s: at most a chunk from its socket into o. -1 when o has no room for it. */
+static int stream_turn(struct mux *m, struct stream *s, struct obuf *o, size_t cap)
+{
+	uint32_t n = s->send_credit < CHUNK ? s->send_credit : CHUNK;
+	uint8_t *p = out_reserve(m, o, WIRE_HDR_LEN + n, cap);
+	ssize_t r;
+
+	if (!p)
+		return -1;
+	ready_unlink(m, s);
+	r = recv(s->io.fd, p + WIRE_HDR_LEN, n, MSG_DONTWAIT);
+	if (r > 0) {
+		wire_put_hdr(p, WIRE_HDR_LEN, WIRE_DATA, s->id, (uint32_t)r);
+		s->send_credit -= (uint32_t)r;
+		/* It filled the credit: the receiver learns that credit is what holds it back. */
+		if ((uint32_t)r == n && s->send_credit == 0)
+			wire_set_flags(p, WIRE_DATA_F_BLOCKED);
+		o->tail += WIRE_HDR_LEN + (size_t)r;
+		m->st.tx_bytes += (size_t)r;
+		if (o == &m->fast)
+			m->st.sparse_bytes += (size_t)r;
+		else
+			s->bulk_end = m->data_in += WIRE_HDR_LEN + (size_t)r;
+		s->sent += (uint64_t)r;
+		s->recent = s->recent + (uint32_t)r < QUANTUM ? s->recent + (uint32_t)r : QUANTUM;
+		/* Back of the line: the next stream gets the next turn. */
+		stream_check_ready(s);
+	} else if (r == 0) {
+		wire_put_hdr(p, WIRE_HDR_LEN, WIRE_EOF, s->id, 0);
+		o->tail += WIRE_HDR_LEN;
+		if (o == &m->data)
+			s->bulk_end = m->data_in += WIRE_HDR_LEN;
+		s->rd_eof = 1;
+		stream_maybe_done(s);
+	} else if (errno == EAGAIN || errno == EINTR) {
+		s->readable = errno == EINTR;
+		stream_check_ready(s);
+	} else {
+		stream_fail(s, errno);
+	}
+	return 0;
+}
+
 void mux_fill(struct mux *m)
 {
 	struct stream *s;
-	uint8_t *p;
-	size_t n;
-	ssize_t r;
 
-	while ((s = m->ready_head) && m->data.tail - m->data.head < m->out_high) {
-		n = s->send_credit < CHUNK ? s->send_credit : CHUNK;
-		p = out_reserve(m, &m->data, WIRE_HDR_LEN + n, DATA_CAP);
-		if (!p)
+	while ((s = m->sparse.head) && m->fast.tail - m->fast.head < m->out_high)
+		if (stream_turn(m, s, &m->fast, FAST_CAP) < 0)
+			break;
+	while ((s = m->bulk.head) && m->data.tail - m->data.head < m->out_high)
+		if (stream_turn(m, s, &m->data, DATA_CAP) < 0)
 			return;
-		ready_unlink(m, s);
-		r = recv(s->io.fd, p + WIRE_HDR_LEN, n, MSG_DONTWAIT);
-		if (r > 0) {
-			wire_put_hdr(p, WIRE_HDR_LEN, WIRE_DATA, s->id, (uint32_t)r);
-			m->data.tail += WIRE_HDR_LEN + (size_t)r;
-			m->st.tx_bytes += (size_t)r;
-			s->sent += (uint64_t)r;
-			s->send_credit -= (uint32_t)r;
-			/* Back of the line: the next stream gets the next turn. */
-			stream_check_ready(s);
-		} else if (r == 0) {
-			wire_put_hdr(p, WIRE_HDR_LEN, WIRE_EOF, s->id, 0);
-			m->data.tail += WIRE_HDR_LEN;
-			s->rd_eof = 1;
-			stream_maybe_done(s);
-		} else if (errno == EAGAIN || errno == EINTR) {
-			s->readable = errno == EINTR;
-			stream_check_ready(s);
-		} else {
-			stream_fail(s, errno);
-		}
-	}
 }
 
 static bool obuf_busy(const struct obuf *o)
@@ -818,8 +996,12 @@ static struct obuf *out_pick(struct mux *m)
 		return &m->data;
 	if (m->dg.left)
 		return &m->dg;
+	if (m->fast.left)
+		return &m->fast;
 	if (obuf_busy(&m->ctl))
 		return &m->ctl;
+	if (obuf_busy(&m->fast))
+		return &m->fast;
 	if (!data || !dg) {
 		/* Only one wants the pipe: nobody earns a lead to spend later. */
 		m->dg_lead = 0;
@@ -837,7 +1019,9 @@ const uint8_t *mux_out_peek(struct mux *m, size_t *len)
 	o = m->cur;
 	*len = o->tail - o->head;
 	if (o != &m->ctl && *len &&
-	    (obuf_busy(&m->ctl) || obuf_busy(o == &m->data ? &m->dg : &m->data))) {
+	    (obuf_busy(&m->ctl) ||
+	     (o != &m->fast &&
+	      (obuf_busy(&m->fast) || obuf_busy(o == &m->data ? &m->dg : &m->data))))) {
 		/* Another queue waits: finish only the frame under way, then choose again. */
 		size_t left = o->left ? o->left : frame_len(o);
 		if (*len > left)
@@ -854,10 +1038,12 @@ void mux_out_consume(struct mux *m, size_t n)
 		return;
 	if (o != &m->ctl) {
 		size_t left = n;
-		if (o == &m->data)
+		if (o == &m->data) {
 			m->dg_lead += (int64_t)n;
-		else
+			m->data_out += n;
+		} else if (o == &m->dg) {
 			m->dg_lead -= (int64_t)n;
+		}
 		while (left > 0) {
 			size_t take;
 			if (o->left == 0)
@@ -948,7 +1134,7 @@ size_t mux_each_stream(const struct mux *m,
 				  const struct mux_stream_end *sofar),
 		       void *arg)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mux_now(m);
 	size_t i, n = 0;
 
 	for (i = 0; i < m->streams.cap; i++) {
@@ -969,4 +1155,5 @@ void mux_get_stats(const struct mux *m, struct mux_stats *st)
 {
 	*st = m->st;
 	st->streams = m->streams.count;
+	st->credit_extra = m->credit_extra;
 }

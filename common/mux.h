@@ -4,10 +4,10 @@
  * their sockets, per-stream credit, and the frame buffers in both
  * directions. The owner moves bytes between those buffers and the pipe.
  *
- * Flow control: a receiver grants each stream `window` bytes of credit and
- * returns credit (WINDOW frames) only as bytes leave for the local socket,
- * so a stream never holds more than `window` bytes of buffered data, and a
- * slow reader stalls only its own stream.
+ * Flow control: a receiver grants each stream `window` bytes of credit (or
+ * more, see mux_set_credit) and returns credit (WINDOW frames) only as bytes
+ * leave for the local socket, so a stream never holds more than its credit
+ * in buffered data, and a slow reader stalls only its own stream.
  */
 #ifndef SLUICE_MUX_H
 #define SLUICE_MUX_H
@@ -55,7 +55,9 @@ struct mux_stats {
 	size_t buffered;      /* bytes held for local sockets */
 	uint64_t over_budget; /* streams reset: all buffers together would pass the cap */
 	uint64_t rx_bytes, tx_bytes;
-	uint64_t credit_grown, credit_cut; /* lone-stream window changes (mux_set_window_max) */
+	uint64_t credit_grown, credit_cut; /* streams' credit changes (mux_set_credit) */
+	size_t credit_extra;		   /* credit held above the base window, all streams */
+	uint64_t sparse_bytes;		   /* stream bytes sent ahead of bulk streams' */
 };
 
 struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
@@ -74,14 +76,26 @@ void mux_free(struct mux *m);
 void mux_set_peer_window(struct mux *m, uint32_t window);
 
 /*
- * Receiver side: a stream that has had the pipe to itself for alone_ms, and
- * whose local reader keeps up, may hold as much credit as it receives in a
- * round trip (mux_set_rtt) plus budget_ms, between window and max. It returns to window when
- * another stream's data arrives. One stream at a time may be above window.
+ * Receiver side: credit sized to the path. Once a round trip plus budget_ms,
+ * a stream whose sender was held back by credit (it says so in its DATA)
+ * while its credit went round in about a round trip (mux_set_rtt) gets
+ * twice as much, up to stream_max: on a long path the credit is in flight,
+ * not queued. A stream holding more than it receives in a round trip plus
+ * budget_ms (a quarter of that while others are active) is cut back, never
+ * below window: on a short path a bulk stream queues no more than that
+ * ahead of a small request. All streams together hold at most total_max
+ * above window, each at most its share. Off (every stream at window) until
+ * called.
  */
-void mux_set_window_max(struct mux *m, uint32_t max, unsigned alone_ms, unsigned budget_ms);
-/* The pipe's round trip as the owner measured it; a lone stream may hold that much more. */
+void mux_set_credit(struct mux *m, uint32_t stream_max, size_t total_max, unsigned budget_ms);
+/* The pipe's round trip as the owner measured it: what credit is sized by. */
 void mux_set_rtt(struct mux *m, unsigned rtt_ms);
+/*
+ * The clock the mux reads (ms, monotonic) for credit, the scheduler and the
+ * streams' ages; NULL: CLOCK_MONOTONIC_COARSE. For tests. Pings keep the
+ * precise clock.
+ */
+void mux_set_clock(struct mux *m, uint64_t (*now_ms)(void *arg), void *arg);
 
 /* Client side: adopt an accepted socket as a new stream towards dst. Returns 0 or -errno. */
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst);
@@ -97,8 +111,10 @@ uint8_t *mux_in_space(struct mux *m, size_t *len);
 int mux_in_commit(struct mux *m, size_t n);
 
 /*
- * Output: mux_fill moves data from readable streams into the output buffer,
- * round-robin, until out_high bytes are queued. The owner writes from
+ * Output: mux_fill moves data from readable streams into the output buffers,
+ * until out_high bytes are queued: sparse streams first (those that sent
+ * less than a chunk lately; their frames go out ahead of bulk data), then
+ * bulk streams round-robin, a chunk a turn. The owner writes from
  * mux_out_peek and reports with mux_out_consume. While a write is pending
  * (the transport said EAGAIN), the owner sets pinned so queued bytes stay put.
  */
@@ -125,7 +141,7 @@ int mux_rtt_ms(const uint8_t opaque[8]);
  */
 int mux_pong_rtt(struct mux *m, const uint8_t opaque[8]);
 #define MUX_RTT_MAX_MS 1000
-/* How often each end pings the other (the round trip sizes lone-stream credit). */
+/* How often each end pings the other (the round trip sizes streams' credit). */
 #define MUX_PING_SEC 10
 
 /*

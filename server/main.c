@@ -29,16 +29,16 @@
 #include "services.h"
 
 /*
- * The client's uploads queue here at most HELPER_WINDOW per stream; a
- * stream alone in the pipe for ALONE_MS may hold what arrives in one round
- * trip (our own PINGs) plus BUDGET_MS, up to HELPER_WINDOW_ALONE: the same
- * rule as the client's for downloads, so a lone bulk upload fills a long or
- * fast pipe without queueing far ahead of anything else.
+ * The client's uploads start with HELPER_WINDOW of credit per stream and
+ * grow by the same rule as the client's downloads (see mux_set_credit,
+ * round trips from our own PINGs), up to HELPER_CREDIT_MAX a stream and
+ * HELPER_CREDIT_TOTAL more than the base for all: a bulk upload fills a
+ * long or fast pipe without queueing far ahead of anything else.
  */
 #define HELPER_WINDOW	    (2u << 20)
 #define HELPER_SILENT_SEC   300
-#define HELPER_WINDOW_ALONE (8u << 20)
-#define ALONE_MS	    200
+#define HELPER_CREDIT_MAX   (32u << 20)
+#define HELPER_CREDIT_TOTAL (64u << 20)
 #define BUDGET_MS	    10
 #define HELPER_OUT_HIGH	    (256u << 10)
 /*
@@ -274,7 +274,7 @@ static int self_check(const char *want_hex, uint8_t hash[SHA256_LEN])
 	return strcmp(hex, want_hex) == 0 ? 0 : -EBADMSG;
 }
 
-/* Once, at -v: a lone upload was given more credit (what the e2e tests look for). */
+/* Once, at -v: an upload was given more credit (what the e2e tests look for). */
 static void helper_note_growth(struct helper *h)
 {
 	struct mux_stats st;
@@ -285,7 +285,7 @@ static void helper_note_growth(struct helper *h)
 	mux_get_stats(h->mux, &st);
 	if (st.credit_grown) {
 		h->told_growth = true;
-		log_debug("a lone stream from the client was given more credit");
+		log_debug("a stream from the client was given more credit");
 	}
 }
 
@@ -304,7 +304,7 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 	h->mux = mux_new(&h->loop, HELPER_WINDOW, HELPER_OUT_HIGH, &helper_ops, h);
 	if (!h->mux)
 		return -ENOMEM;
-	mux_set_window_max(h->mux, HELPER_WINDOW_ALONE, ALONE_MS, BUDGET_MS);
+	mux_set_credit(h->mux, HELPER_CREDIT_MAX, HELPER_CREDIT_TOTAL, BUDGET_MS);
 	ret = helper_hello(h, hash);
 	if (ret < 0) {
 		log_err("hello from client failed: %s", strerror(-ret));

@@ -28,16 +28,16 @@
 #define SSH_RX_WINDOW (8u << 20)
 #define STREAM_WINDOW (1u << 20)
 /*
- * A stream alone in the pipe for STREAM_ALONE_MS may hold what it receives
- * in one SSH round trip (smallest PING seen, at most MUX_RTT_MAX_MS) plus
- * STREAM_BUDGET_MS, up to STREAM_WINDOW_ALONE: a fast pipe fills; a long
- * path gets a round trip's worth, which is in flight rather than queued; a
- * slow short path stays at 1 MiB, so a reply never queues far behind it.
- * It drops back to STREAM_WINDOW as soon as another stream's data arrives.
+ * A stream held back by credit while its credit goes round in about one SSH
+ * round trip (smallest PING seen) doubles it, up to STREAM_CREDIT_MAX, the
+ * streams together up to STREAM_CREDIT_TOTAL more than STREAM_WINDOW each:
+ * a long fat path fills. Beyond what it receives in a round trip plus
+ * STREAM_BUDGET_MS it is cut back (see mux_set_credit): on a short path a
+ * bulk stream keeps about the budget's worth queued ahead of a reply.
  */
-#define STREAM_WINDOW_ALONE (4u << 20)
+#define STREAM_CREDIT_MAX   (32u << 20)
+#define STREAM_CREDIT_TOTAL (64u << 20)
 #define STREAM_BUDGET_MS    10
-#define STREAM_ALONE_MS	    200
 #define OUT_HIGH	    (256u << 10)
 
 /* The libssh2 backend: our own session, with the ssh config's host keys and identities. */
@@ -417,7 +417,7 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 		goto fail;
 	}
 	mux_set_peer_window(s->mux, peer.window);
-	mux_set_window_max(s->mux, STREAM_WINDOW_ALONE, STREAM_ALONE_MS, STREAM_BUDGET_MS);
+	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL, STREAM_BUDGET_MS);
 	ret = tunnel_init(&s->tun, s->tr, loop, s->mux);
 	if (ret < 0) {
 		snprintf(err, errlen, "watching the transport: %s", strerror(-ret));

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mux_set_peer_window(m, 1 << 20);
 	if (data[0] & 2)
-		mux_set_window_max(m, 4 << 20, 0, 10);
+		mux_set_credit(m, 4 << 20, 8 << 20, 10);
 	n_far = 0;
 	if (!(data[0] & 1)) {
 		struct wire_open dst = {.family = 2, .port = 80, .addr = {198, 51, 100, 2}};

@@ -191,159 +191,6 @@ static void test_bulk_intact(void)
 	rig_free(&r);
 }
 
-/* Move up to max pattern bytes remote -> app (the download direction); returns bytes read at app.
- */
-static size_t flow_down(struct rig *r, int remote, int app, size_t *sent, size_t *got, size_t max,
-			size_t *bad)
-{
-	static unsigned char out[65536], in[65536];
-	size_t before = *got;
-
-	for (int i = 0; i < 4000 && *got - before < max; i++) {
-		for (size_t k = 0; k < sizeof(out); k++)
-			out[k] = (unsigned char)((*sent + k) * 13 + 5);
-		ssize_t w = write(remote, out, sizeof(out));
-		if (w > 0)
-			*sent += (size_t)w;
-		rig_pump(r, 1);
-		ssize_t n = app >= 0 ? read(app, in, sizeof(in)) : -1;
-		for (ssize_t k = 0; k < n; k++)
-			if (in[k] != (unsigned char)((*got + (size_t)k) * 13 + 5))
-				(*bad)++;
-		if (n > 0)
-			*got += (size_t)n;
-	}
-	return *got - before;
-}
-
-/* Let the peer send until the app's stream is full; returns what the receiver then buffers. */
-static size_t buffered_when_stalled(struct rig *r, int remote, size_t *sent)
-{
-	struct mux_stats st;
-	static unsigned char out[65536];
-
-	for (int i = 0; i < 400; i++) {
-		for (size_t k = 0; k < sizeof(out); k++)
-			out[k] = (unsigned char)((*sent + k) * 13 + 5);
-		ssize_t w = write(remote, out, sizeof(out));
-		if (w > 0)
-			*sent += (size_t)w;
-		rig_pump(r, 1);
-	}
-	mux_get_stats(r->c, &st);
-	return st.buffered;
-}
-
-static void test_lone_stream_window_grows_and_shrinks(void)
-{
-	struct rig r;
-	struct mux_stats st;
-	int app1, remote1, app2, remote2;
-	size_t sent1 = 0, got1 = 0, sent2 = 0, got2 = 0, bad = 0, held;
-
-	rig_init(&r);
-	mux_set_window_max(r.c, 4 * WINDOW, 30, 1000);
-	/* Both sockets of a pair sit on this host: keep the kernel's share small. */
-	open_stream(&r, &app1, &remote1);
-	setsockopt(app1, SOL_SOCKET, SO_RCVBUF, &(int){65536}, sizeof(int));
-	CHECK(flow_down(&r, remote1, app1, &sent1, &got1, 2 * WINDOW, &bad) >= 2 * WINDOW);
-	usleep(40 * 1000);
-	CHECK(flow_down(&r, remote1, app1, &sent1, &got1, 8 * WINDOW, &bad) >= 8 * WINDOW);
-	mux_get_stats(r.c, &st);
-	CHECK(st.credit_grown >= 1);
-	CHECK_EQ_INT(st.credit_cut, 0);
-
-	/* Grown: a reader that stops now leaves more than the base window here, but never more than
-	 * max. */
-	held = buffered_when_stalled(&r, remote1, &sent1);
-	CHECK(held > WINDOW);
-	CHECK(held <= 4 * WINDOW);
-
-	/* A second stream's data brings the first back to the base window. */
-	open_stream(&r, &app2, &remote2);
-	for (int round = 0; round < 40; round++) {
-		flow_down(&r, remote2, app2, &sent2, &got2, 1, &bad);
-		flow_down(&r, remote1, app1, &sent1, &got1, WINDOW / 2, &bad);
-	}
-	mux_get_stats(r.c, &st);
-	CHECK(st.credit_cut >= 1);
-	held = buffered_when_stalled(&r, remote1, &sent1);
-	CHECK(held <= WINDOW + 65536);
-	CHECK_EQ_INT(bad, 0);
-	CHECK_EQ_INT(r.proto_err, 0);
-	close(app1), close(remote1), close(app2), close(remote2);
-	rig_free(&r);
-}
-
-/* Some flow, a pause past alone_ms (30 ms in these tests), then plenty more. */
-static void flow_past_quiet(struct rig *r, int remote, int app, size_t *sent, size_t *got,
-			    size_t *bad)
-{
-	flow_down(r, remote, app, sent, got, WINDOW, bad);
-	usleep(40 * 1000);
-	flow_down(r, remote, app, sent, got, 8 * WINDOW, bad);
-}
-
-/*
- * One lone stream under the given budget and round trip: how often its
- * credit grew, and what the receiver holds once its reader stalls.
- */
-static uint64_t lone_growths(unsigned budget_ms, unsigned rtt_ms, size_t *held)
-{
-	struct rig r;
-	struct mux_stats st;
-	int app, remote;
-	size_t sent = 0, got = 0, bad = 0;
-
-	rig_init(&r);
-	mux_set_window_max(r.c, 4 * WINDOW, 30, budget_ms);
-	mux_set_rtt(r.c, rtt_ms);
-	open_stream(&r, &app, &remote);
-	flow_past_quiet(&r, remote, app, &sent, &got, &bad);
-	mux_get_stats(r.c, &st);
-	*held = buffered_when_stalled(&r, remote, &sent);
-	CHECK_EQ_INT(bad, 0);
-	CHECK_EQ_INT(r.proto_err, 0);
-	close(app), close(remote);
-	rig_free(&r);
-	return st.credit_grown;
-}
-
-/* One grown stream at a time; growth is sized by rate x (round trip + budget). */
-static void test_lone_stream_growth_limits(void)
-{
-	struct rig r;
-	struct mux_stats st;
-	int app1, remote1, app2, remote2;
-	size_t sent1 = 0, got1 = 0, sent2 = 0, got2 = 0, bad = 0, held;
-	uint64_t grown;
-
-	rig_init(&r);
-	mux_set_window_max(r.c, 4 * WINDOW, 30, 1000);
-	open_stream(&r, &app1, &remote1);
-	open_stream(&r, &app2, &remote2);
-	flow_past_quiet(&r, remote1, app1, &sent1, &got1, &bad);
-	CHECK(buffered_when_stalled(&r, remote1, &sent1) > WINDOW);
-	mux_get_stats(r.c, &st);
-	grown = st.credit_grown;
-	CHECK(grown >= 1);
-	/* Stream 1 stalls grown; stream 2 now has the pipe to itself but may not grow as well. */
-	flow_past_quiet(&r, remote2, app2, &sent2, &got2, &bad);
-	mux_get_stats(r.c, &st);
-	CHECK_EQ_INT(st.credit_grown, grown);
-	CHECK_EQ_INT(r.proto_err, 0);
-	close(app1), close(remote1), close(app2), close(remote2);
-	rig_free(&r);
-
-	/* No budget and no round trip: however alone, the rate never justifies more than the base.
-	 */
-	CHECK_EQ_INT(lone_growths(0, 0, &held), 0);
-	CHECK(held <= WINDOW + 65536);
-	/* A long round trip: that much data is in flight, not queued, so it grows. */
-	CHECK(lone_growths(0, 1000, &held) >= 1);
-	CHECK(held > WINDOW);
-}
-
 static void test_peer_breaking_rules(void)
 {
 	struct rig r;
@@ -492,6 +339,8 @@ static void test_datagrams_share_with_streams(void)
 			CHECK_EQ_INT(mux_ping(r.c, opaque), 0);
 			ping_at[n_ping++] = have;
 		}
+		/* The stream's socket may have run dry once: its readiness comes as an event. */
+		evloop_run_once(&r.loop, 0);
 		mux_fill(r.c);
 		/* A transport taking 16 KiB per round, in as many writes as the mux hands it. */
 		for (size_t room = 16u << 10; room > 0; room -= n) {
@@ -805,8 +654,6 @@ int main(void)
 	RUN(test_refused_is_reset);
 	RUN(test_slow_reader_bounded_and_others_flow);
 	RUN(test_bulk_intact);
-	RUN(test_lone_stream_window_grows_and_shrinks);
-	RUN(test_lone_stream_growth_limits);
 	RUN(test_peer_breaking_rules);
 	RUN(test_control_frames_go_first);
 	RUN(test_datagrams_share_with_streams);
