@@ -71,13 +71,14 @@ struct stream {
 	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
 	unsigned peer_eof : 1; /* EOF frame received */
 	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
+	uint16_t ep_blocked;   /* DATA flagged blocked this epoch */
+	uint32_t recent;       /* bytes sent lately */
 	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
-	/* Sending: how much it sent lately, and where its last bulk frame ends. */
-	uint32_t recent;
-	uint64_t recent_ms, bulk_end;
-	/* Receiving: this epoch's DATA bytes and frames flagged blocked. */
-	uint64_t ep_start, ep_bytes;
-	uint32_t ep_blocked;
+	uint64_t bulk_end;		    /* mux.data_in after its last bulk frame */
+	/* Times are the clock's low 32 bits (only differences are taken), to keep streams small. */
+	uint32_t recent_ms; /* recent was last halved */
+	uint32_t ep_start;  /* this epoch began */
+	uint32_t ep_bytes;  /* DATA bytes in this epoch */
 };
 
 struct rlist {
@@ -144,10 +145,15 @@ static uint64_t mux_now(const struct mux *m)
 	return m->clock(m->clock_arg);
 }
 
+static uint32_t ms_since(uint64_t now, uint32_t then)
+{
+	return (uint32_t)now - then;
+}
+
 /* What a stream sent lately counts half every SPARSE_HALF_MS. */
 static bool stream_sparse(struct stream *s, uint64_t now)
 {
-	uint64_t halves = now > s->recent_ms ? (now - s->recent_ms) / SPARSE_HALF_MS : 0;
+	uint32_t halves = ms_since(now, s->recent_ms) / SPARSE_HALF_MS;
 
 	if (halves) {
 		s->recent = halves >= 32 ? 0 : s->recent >> halves;
@@ -393,7 +399,7 @@ static size_t credit_room(struct stream *s, uint64_t now)
 		return m->credit_total - m->credit_extra;
 	for (g = m->grown; g; g = next) {
 		next = g->gnext;
-		if (g != s && now - g->ep_start > idle)
+		if (g != s && ms_since(now, g->ep_start) > idle)
 			credit_release(g);
 	}
 	return m->credit_total > m->credit_extra ? m->credit_total - m->credit_extra : 0;
@@ -402,7 +408,8 @@ static size_t credit_room(struct stream *s, uint64_t now)
 static void credit_adjust(struct stream *s, uint64_t now, uint64_t elapsed)
 {
 	struct mux *m = s->m;
-	uint64_t budget = m->mixed_ms > s->ep_start ? m->budget_ms / 4 : m->budget_ms;
+	bool mixed = (int32_t)ms_since(m->mixed_ms, s->ep_start) > 0;
+	uint64_t budget = mixed ? m->budget_ms / 4 : m->budget_ms;
 	/* The round trip is the smallest seen; an eighth more for the clock's coarseness. */
 	uint64_t rtt = m->rtt_ms + m->rtt_ms / 8;
 	uint64_t keep = s->ep_bytes * (rtt + budget) / elapsed;
@@ -445,19 +452,20 @@ static void credit_note(struct stream *s, size_t len, bool blocked)
 		m->mixed_ms = now;
 	}
 	/* The epoch ends before this frame: it counts what came in [ep_start, now). */
-	if (now - s->ep_start >= credit_epoch_ms(m)) {
+	if (ms_since(now, s->ep_start) >= credit_epoch_ms(m)) {
 		/* The epoch after a change still shows the old credit: it takes a round trip to
 		 * act. */
 		if (s->settle)
 			s->settle = 0;
 		else
-			credit_adjust(s, now, now - s->ep_start);
-		s->ep_start = now;
+			credit_adjust(s, now, ms_since(now, s->ep_start));
+		s->ep_start = (uint32_t)now;
 		s->ep_bytes = 0;
 		s->ep_blocked = 0;
 	}
-	s->ep_bytes += len;
-	s->ep_blocked += blocked;
+	s->ep_bytes = len < UINT32_MAX - s->ep_bytes ? s->ep_bytes + (uint32_t)len : UINT32_MAX;
+	if (blocked && s->ep_blocked < UINT16_MAX)
+		s->ep_blocked++;
 }
 
 /*
@@ -622,7 +630,7 @@ static struct stream *stream_new(struct mux *m, int fd, uint32_t id, const struc
 	s->io.cb = stream_event;
 	s->m = m;
 	s->opened_ms = mux_now(m);
-	s->recent_ms = s->ep_start = s->opened_ms;
+	s->recent_ms = s->ep_start = (uint32_t)s->opened_ms;
 	s->id = id;
 	s->dst = *dst;
 	s->send_credit = m->peer_window;
