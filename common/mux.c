@@ -427,6 +427,8 @@ static void credit_adjust(struct stream *s, uint64_t now, uint64_t elapsed)
 		want = want < share ? want : share;
 		room = credit_room(s, now);
 		want = want < s->win + room ? want : s->win + room;
+		if (want < s->win + m->window / 8)
+			want = s->win;
 	} else if (s->win > m->window) {
 		if (keep < s->win)
 			want = keep > s->win / 2 ? keep : s->win / 2;
