@@ -48,6 +48,11 @@
  */
 #define QUANTUM	       CHUNK
 #define SPARSE_HALF_MS 50
+/*
+ * Streams holding more than the base window at once: each holds an eighth
+ * of it more at least, so the total allows far fewer in practice.
+ */
+#define GROWN_MAX 512
 /* Credit is judged over at least this long: the coarse clock steps by a few ms. */
 #define EPOCH_MIN_MS 20
 
@@ -62,20 +67,25 @@ struct stream {
 	uint32_t win;	      /* the credit this stream may hold now: window or more */
 	uint8_t *rx;	      /* bytes from the peer the socket has not taken yet */
 	size_t rx_head, rx_tail, rx_cap;
-	struct stream *next, *prev;   /* ready list */
-	struct stream *gnext, *gprev; /* list of streams holding more than window */
+	struct stream *next, *prev; /* ready list */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
 	unsigned fresh : 1;    /* queued on the sparse list */
 	unsigned settle : 1;   /* credit just changed: the next epoch does not show it yet */
 	unsigned hungry : 1;   /* its last epoch was held back by credit */
+	unsigned inbulk : 1;   /* frames of it may wait in the bulk queue */
 	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
 	unsigned peer_eof : 1; /* EOF frame received */
 	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
 	uint16_t ep_blocked;   /* DATA flagged blocked this epoch */
 	uint32_t recent;       /* bytes sent lately */
 	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
-	uint64_t bulk_end;		    /* mux.data_in after its last bulk frame */
-	/* Times are the clock's low 32 bits (only differences are taken), to keep streams small. */
+	/*
+	 * The clock's and the bulk queue's low 32 bits (only differences are
+	 * taken), to keep streams small. A stream silent while 2 GiB of bulk
+	 * passed may take its next frame for queued behind bulk: it loses the
+	 * sparse turn once, never its order.
+	 */
+	uint32_t bulk_end;  /* mux.data_in after its last bulk frame (inbulk) */
 	uint32_t recent_ms; /* recent was last halved */
 	uint32_t ep_start;  /* this epoch began */
 	uint32_t ep_bytes;  /* DATA bytes in this epoch */
@@ -94,9 +104,10 @@ struct mux {
 	size_t credit_total; /* all streams' credit above window together, at most */
 	size_t credit_extra; /* what they hold above window now */
 	size_t n_claim;	     /* streams holding more than window, or hungry: they share the total */
-	struct stream *grown; /* the streams holding more than window */
-	uint32_t last_rx_id;  /* the stream of the last DATA frame in */
-	uint64_t mixed_ms;    /* when DATA last came in for a different stream, or one opened */
+	uint32_t grown[GROWN_MAX]; /* the streams holding more than window */
+	size_t n_grown;
+	uint32_t last_rx_id; /* the stream of the last DATA frame in */
+	uint64_t mixed_ms;   /* when DATA last came in for a different stream, or one opened */
 	unsigned budget_ms;
 	unsigned rtt_ms; /* the owner's estimate of the pipe's round trip */
 	bool have_rtt;	 /* rtt_ms came from a PONG (mux_pong_rtt) */
@@ -159,7 +170,9 @@ static bool stream_sparse(struct stream *s, uint64_t now)
 		s->recent = halves >= 32 ? 0 : s->recent >> halves;
 		s->recent_ms += halves * SPARSE_HALF_MS;
 	}
-	return s->recent < QUANTUM && s->bulk_end <= s->m->data_out;
+	if (s->inbulk && (int32_t)(s->bulk_end - (uint32_t)s->m->data_out) <= 0)
+		s->inbulk = 0;
+	return s->recent < QUANTUM && !s->inbulk;
 }
 
 static void ready_push(struct mux *m, struct stream *s)
@@ -347,7 +360,7 @@ static void credit_set(struct stream *s, uint32_t win)
 	struct mux *m = s->m;
 	bool was = s->win > m->window, is = win > m->window;
 
-	if (win == s->win)
+	if (win == s->win || (is && !was && m->n_grown == GROWN_MAX))
 		return;
 	claim_set(s, is, s->hungry);
 	m->credit_extra -= s->win - m->window;
@@ -359,19 +372,13 @@ static void credit_set(struct stream *s, uint32_t win)
 	s->win = win;
 	s->settle = 1;
 	if (is && !was) {
-		s->gprev = NULL;
-		s->gnext = m->grown;
-		if (m->grown)
-			m->grown->gprev = s;
-		m->grown = s;
+		m->grown[m->n_grown++] = s->id;
 	} else if (was && !is) {
-		if (s->gprev)
-			s->gprev->gnext = s->gnext;
-		else
-			m->grown = s->gnext;
-		if (s->gnext)
-			s->gnext->gprev = s->gprev;
-		s->gnext = s->gprev = NULL;
+		for (size_t i = 0; i < m->n_grown; i++)
+			if (m->grown[i] == s->id) {
+				m->grown[i] = m->grown[--m->n_grown];
+				break;
+			}
 	}
 }
 
@@ -392,14 +399,15 @@ static uint64_t credit_epoch_ms(const struct mux *m)
 static size_t credit_room(struct stream *s, uint64_t now)
 {
 	struct mux *m = s->m;
-	struct stream *g, *next;
 	uint64_t idle = 2 * credit_epoch_ms(m);
+	size_t i;
 
 	if (m->credit_extra + s->win <= m->credit_total)
 		return m->credit_total - m->credit_extra;
-	for (g = m->grown; g; g = next) {
-		next = g->gnext;
-		if (g != s && ms_since(now, g->ep_start) > idle)
+	/* Downwards: a release moves the last entry into the one it frees. */
+	for (i = m->n_grown; i-- > 0;) {
+		struct stream *g = idmap_get(&m->streams, m->grown[i]);
+		if (g && g != s && ms_since(now, g->ep_start) > idle)
 			credit_release(g);
 	}
 	return m->credit_total > m->credit_extra ? m->credit_total - m->credit_extra : 0;
@@ -955,10 +963,12 @@ static int stream_turn(struct mux *m, struct stream *s, struct obuf *o, size_t c
 			wire_set_flags(p, WIRE_DATA_F_BLOCKED);
 		o->tail += WIRE_HDR_LEN + (size_t)r;
 		m->st.tx_bytes += (size_t)r;
-		if (o == &m->fast)
+		if (o == &m->fast) {
 			m->st.sparse_bytes += (size_t)r;
-		else
-			s->bulk_end = m->data_in += WIRE_HDR_LEN + (size_t)r;
+		} else {
+			s->bulk_end = (uint32_t)(m->data_in += WIRE_HDR_LEN + (size_t)r);
+			s->inbulk = 1;
+		}
 		s->sent += (uint64_t)r;
 		s->recent = s->recent + (uint32_t)r < QUANTUM ? s->recent + (uint32_t)r : QUANTUM;
 		/* Back of the line: the next stream gets the next turn. */
@@ -966,8 +976,10 @@ static int stream_turn(struct mux *m, struct stream *s, struct obuf *o, size_t c
 	} else if (r == 0) {
 		wire_put_hdr(p, WIRE_HDR_LEN, WIRE_EOF, s->id, 0);
 		o->tail += WIRE_HDR_LEN;
-		if (o == &m->data)
-			s->bulk_end = m->data_in += WIRE_HDR_LEN;
+		if (o == &m->data) {
+			s->bulk_end = (uint32_t)(m->data_in += WIRE_HDR_LEN);
+			s->inbulk = 1;
+		}
 		s->rd_eof = 1;
 		stream_maybe_done(s);
 	} else if (errno == EAGAIN || errno == EINTR) {
