@@ -224,6 +224,9 @@ void tunnel_set_alive(struct tunnel *t, int interval, int count)
 	else
 		interval = t->ping_sec;
 	t->dead_sec = interval * (count > 0 ? count : ALIVE_COUNT);
+	/* The first tick still pings at once: the round trip sizes streams' credit. */
+	t->last_ping = t->last_rx;
+	t->last_ping.tv_sec -= t->ping_sec;
 }
 
 void tunnel_probe(struct tunnel *t)
