@@ -53,6 +53,14 @@
  * of it more at least, so the total allows far fewer in practice.
  */
 #define GROWN_MAX 512
+/*
+ * Credit is sized by the smallest round trip seen, and one PING at start
+ * may meet a busy peer (the helper's starts while its client uploads it):
+ * the mux sends a few of its own in the first seconds, PROBE_FIRST_MS
+ * apart and twice as far each time, for the owner's mux_pong_rtt.
+ */
+#define RTT_PROBES     6
+#define PROBE_FIRST_MS 250
 /* Credit is judged over at least this long: the coarse clock steps by a few ms. */
 #define EPOCH_MIN_MS 20
 
@@ -109,8 +117,10 @@ struct mux {
 	uint32_t last_rx_id; /* the stream of the last DATA frame in */
 	uint64_t mixed_ms;   /* when DATA last came in for a different stream, or one opened */
 	unsigned budget_ms;
-	unsigned rtt_ms; /* the owner's estimate of the pipe's round trip */
-	bool have_rtt;	 /* rtt_ms came from a PONG (mux_pong_rtt) */
+	unsigned rtt_ms;   /* the owner's estimate of the pipe's round trip */
+	bool have_rtt;	   /* rtt_ms came from a PONG (mux_pong_rtt) */
+	unsigned probes;   /* pings of our own sent so far, for the round trip */
+	uint64_t probe_ms; /* when the next is due; 0: not planned yet */
 	uint64_t (*clock)(void *arg);
 	void *clock_arg;
 	size_t out_high;
@@ -991,10 +1001,25 @@ static int stream_turn(struct mux *m, struct stream *s, struct obuf *o, size_t c
 	return 0;
 }
 
+static void rtt_probe(struct mux *m)
+{
+	uint64_t now;
+
+	if (m->probes >= RTT_PROBES || m->credit_max <= m->window)
+		return;
+	now = mux_now(m);
+	if (!m->probe_ms) {
+		m->probe_ms = now + PROBE_FIRST_MS;
+	} else if (now >= m->probe_ms && mux_ping_now(m) == 0) {
+		m->probe_ms = now + ((uint64_t)PROBE_FIRST_MS << ++m->probes);
+	}
+}
+
 void mux_fill(struct mux *m)
 {
 	struct stream *s;
 
+	rtt_probe(m);
 	while ((s = m->sparse.head) && m->fast.tail - m->fast.head < m->out_high)
 		if (stream_turn(m, s, &m->fast, FAST_CAP) < 0)
 			break;
