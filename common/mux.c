@@ -441,7 +441,9 @@ static void credit_adjust(struct stream *s, uint64_t now, uint64_t elapsed)
 	if (share > m->credit_max)
 		share = m->credit_max;
 	if (blocked && s->win <= lo && s->win < share) {
-		want = 2 * (uint64_t)s->win;
+		/* With others active, a step that overshoots queues ahead of them: a smaller one.
+		 */
+		want = mixed ? s->win + s->win / 4 : 2 * (uint64_t)s->win;
 		want = want < share ? want : share;
 		room = credit_room(s, now);
 		want = want < s->win + room ? want : s->win + room;
