@@ -274,7 +274,7 @@ static int self_check(const char *want_hex, uint8_t hash[SHA256_LEN])
 	return strcmp(hex, want_hex) == 0 ? 0 : -EBADMSG;
 }
 
-/* Once, at -v: an upload was given more credit (what the e2e tests look for). */
+/* Once, at -v: an upload was given more credit (test_tunnel shows it). */
 static void helper_note_growth(struct helper *h)
 {
 	struct mux_stats st;
