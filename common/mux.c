@@ -345,7 +345,9 @@ static uint64_t clock_coarse(void *arg)
  * round trip plus budget_ms is cut back towards that, by at most half per
  * epoch, never below the base window: on a short path that is all the
  * extra a bulk stream keeps, so a small request never queues far behind
- * it. While other streams are active too, the budget is a quarter.
+ * it. While other streams are active too, the budget is a quarter and a
+ * step up a quarter, not twice: a step the path cannot use queues ahead of
+ * them until the next epoch.
  *
  * All streams together hold at most credit_total above the base window.
  * Each may have an equal share of it with the others that hold some or

@@ -79,13 +79,15 @@ void mux_set_peer_window(struct mux *m, uint32_t window);
  * Receiver side: credit sized to the path. Once a round trip plus budget_ms,
  * a stream whose sender was held back by credit (it says so in its DATA)
  * while its credit went round in about a round trip (mux_set_rtt) gets
- * twice as much, up to stream_max: on a long path the credit is in flight,
- * not queued. A stream holding more than it receives in a round trip plus
- * budget_ms (a quarter of that while others are active) is cut back, never
- * below window: on a short path a bulk stream queues no more than that
- * ahead of a small request. All streams together hold at most total_max
- * above window, each at most its share. Off (every stream at window) until
- * called.
+ * twice as much (a quarter more while other streams are active), up to
+ * stream_max: on a long path the credit is in flight, not queued. A stream
+ * holding more than it receives in a round trip plus budget_ms (a quarter
+ * of that while others are active) is cut back, never below window: on a
+ * short path a bulk stream queues no more than that ahead of a small
+ * request. All streams together hold at most total_max above window, each
+ * at most its share. Off (every stream at window) until called; once on,
+ * the mux also sends a few PINGs of its own in the first seconds, for the
+ * owner's mux_pong_rtt.
  */
 void mux_set_credit(struct mux *m, uint32_t stream_max, size_t total_max, unsigned budget_ms);
 /* The pipe's round trip as the owner measured it: what credit is sized by. */
