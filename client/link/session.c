@@ -341,7 +341,6 @@ int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *
 		goto fail;
 	}
 	mux_set_peer_window(l->mux, peer.window);
-	mux_set_window_max(l->mux, STREAM_WINDOW_ALONE, STREAM_ALONE_MS, STREAM_BUDGET_MS);
 	ret = tunnel_init(&l->tun, l->tr, loop, l->mux);
 	if (ret < 0) {
 		snprintf(err, errlen, "watching the transport: %s", strerror(-ret));
@@ -349,9 +348,14 @@ int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *
 	}
 	tunnel_set_alive(&l->tun, s->a->cfg->alive_interval, s->a->cfg->alive_count);
 	l->up = true;
-	/* The cap on buffers for slow local readers stays one cap for the whole tunnel. */
+	/*
+	 * The cap on buffers for slow local readers, and the one on credit
+	 * above the base window, stay one cap each for the whole tunnel.
+	 */
 	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / s->n_lanes);
 	mux_set_buffered_max(l->mux, MUX_BUFFERED_MAX / s->n_lanes);
+	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes, STREAM_BUDGET_MS);
+	mux_set_credit(l->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes, STREAM_BUDGET_MS);
 	return 0;
 fail:
 	lane_free(l);
