@@ -562,9 +562,14 @@ static void top_row(void *arg, uint32_t id, const struct wire_open *dst,
 static void client_report_lanes(struct client *c, struct report_view *v)
 {
 	struct mux_stats ms;
-	size_t i;
+	size_t i, n = c->s.n_lanes;
 
-	v->n_lanes = c->s.n_lanes < REPORT_LANES ? c->s.n_lanes : REPORT_LANES;
+	/* A lane above the number (lowered when a further lane's login failed for good) still
+	 * counts while up. */
+	for (i = n; i < SESSION_LANES_MAX; i++)
+		if (c->s.lane[i].up)
+			n = i + 1;
+	v->n_lanes = n < REPORT_LANES ? n : REPORT_LANES;
 	for (i = 0; i < v->n_lanes; i++) {
 		struct mux *m = i == 0 ? c->s.mux : c->s.lane[i].up ? c->s.lane[i].mux : NULL;
 

@@ -127,7 +127,7 @@ static int cmd_exit_status(struct transport *t)
 static pid_t start(struct cmd_transport *c, int sock, int err, const char *remote_cmd)
 {
 	char script[4096], port[8], ctl[160];
-	const char *argv[16];
+	const char *argv[24];
 	int n = 0;
 
 	snprintf(script, sizeof(script), "exec %s \"$@\"", c->cmd);
@@ -144,6 +144,12 @@ static pid_t start(struct cmd_transport *c, int sock, int err, const char *remot
 		argv[n++] = "-o";
 		/* A further lane must not stop for a prompt should ssh go round the master. */
 		argv[n++] = c->via_master ? "BatchMode=yes" : "ControlPersist=no";
+		if (c->via_master) {
+			/* Nor wait long on a server of its own: the loop waits while a lane opens.
+			 */
+			argv[n++] = "-o";
+			argv[n++] = "ConnectTimeout=5";
+		}
 	}
 	if (c->port) {
 		snprintf(port, sizeof(port), "%u", (unsigned)c->port);

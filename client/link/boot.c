@@ -128,7 +128,8 @@ struct boot_io {
 	struct transport *t;
 	uint8_t buf[BOOT_LINE_MAX];
 	size_t len;
-	bool fatal; /* boot_explain found a failure no retry will fix */
+	bool fatal;	  /* boot_explain found a failure no retry will fix */
+	unsigned step_ms; /* the longest wait for one step */
 };
 
 /* Read more stdout into io->buf. Returns bytes read, 0 at EOF, or -errno. */
@@ -138,7 +139,7 @@ static ssize_t boot_fill(struct boot_io *io)
 
 	if (io->len == sizeof(io->buf))
 		return -EMSGSIZE;
-	n = transport_read_wait(io->t, io->buf + io->len, sizeof(io->buf) - io->len, BOOT_STEP_MS);
+	n = transport_read_wait(io->t, io->buf + io->len, sizeof(io->buf) - io->len, io->step_ms);
 	if (n > 0)
 		io->len += (size_t)n;
 	return n;
@@ -267,7 +268,7 @@ static int boot_hello(struct boot_io *io, const uint8_t *hash, uint32_t stream_w
 	*peer = f.u.hello;
 	memcpy(mine.hash, hash, SHA256_LEN);
 	r = transport_write_all(io->t, frame, wire_put_hello(frame, sizeof(frame), &mine),
-				BOOT_STEP_MS);
+				io->step_ms);
 	if (r < 0)
 		snprintf(err, errlen, "sending hello to the remote helper: %s", strerror(-r));
 	return r;
@@ -294,7 +295,7 @@ static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_
 	*blob = boot_blob_for(machine);
 	if (!*blob) {
 		boot_arches(arches, sizeof(arches));
-		transport_write_all(io->t, "none 0\n", 7, BOOT_STEP_MS);
+		transport_write_all(io->t, "none 0\n", 7, io->step_ms);
 		snprintf(err, errlen,
 			 "the remote machine is %s; this sluice carries helpers for %s", machine,
 			 *arches ? arches : "no machine");
@@ -303,15 +304,16 @@ static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_
 	boot_blob_hash(*blob, hash);
 	sha256_hex(hash, hex);
 	snprintf(reply, sizeof(reply), "%s %zu\n", hex, (size_t)((*blob)->end - (*blob)->start));
-	ret = transport_write_all(io->t, reply, strlen(reply), BOOT_STEP_MS);
+	ret = transport_write_all(io->t, reply, strlen(reply), io->step_ms);
 	if (ret < 0)
 		snprintf(err, errlen, "talking to the remote bootstrap: %s", strerror(-ret));
 	return ret;
 }
 
-static int boot_run(struct boot_io *iop, struct transport *t, uint32_t stream_window,
-		    uint32_t features, int verbose, const struct progress *pg,
-		    struct wire_hello *peer, struct boot_report *rep, char *err, size_t errlen)
+static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
+		    uint32_t stream_window, uint32_t features, int verbose,
+		    const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
+		    char *err, size_t errlen)
 {
 	const struct boot_blob *blob;
 	uint8_t hash[SHA256_LEN];
@@ -325,6 +327,7 @@ static int boot_run(struct boot_io *iop, struct transport *t, uint32_t stream_wi
 	}
 	memset(iop, 0, sizeof(*iop));
 	iop->t = t;
+	iop->step_ms = step_ms ? step_ms : BOOT_STEP_MS;
 	ret = transport_exec(t, cmd, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -351,7 +354,7 @@ static int boot_run(struct boot_io *iop, struct transport *t, uint32_t stream_wi
 		progress_say(pg, "uploading the remote helper for %s (%zu KiB)", blob->arch,
 			     (size_t)(blob->end - blob->start + 1023) / 1024);
 		ret = transport_write_all(t, blob->start, (size_t)(blob->end - blob->start),
-					  BOOT_STEP_MS);
+					  iop->step_ms);
 		if (ret < 0) {
 			snprintf(err, errlen, "uploading the helper failed: %s", strerror(-ret));
 			return ret;
@@ -364,15 +367,16 @@ static int boot_run(struct boot_io *iop, struct transport *t, uint32_t stream_wi
 	return ret;
 }
 
-int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
-	       char *err, size_t errlen)
+int boot_start(struct transport *t, unsigned step_ms, uint32_t stream_window, uint32_t features,
+	       int verbose, const struct progress *pg, struct wire_hello *peer,
+	       struct boot_report *rep, char *err, size_t errlen)
 {
 	static struct boot_io io;
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
-	ret = boot_run(&io, t, stream_window, features, verbose, pg, peer, rep, err, errlen);
+	ret =
+	    boot_run(&io, t, step_ms, stream_window, features, verbose, pg, peer, rep, err, errlen);
 	rep->fatal = ret < 0 && (io.fatal || ret == -ENOEXEC || ret == -EPROTONOSUPPORT);
 	return ret;
 }

@@ -39,7 +39,8 @@ void boot_arches(char *buf, size_t len);
 int boot_command(char *buf, size_t len, int verbose);
 
 /*
- * Blocking: run the bootstrap over t, upload when asked, exchange HELLO
+ * Blocking, each step waiting at most step_ms (0: the default, 30 s, for a
+ * remote slow to start): run the bootstrap over t, upload when asked, exchange HELLO
  * (announcing `stream_window` as our per-stream credit and `features` as
  * what we want), telling pg (may be NULL) whether it uploads. On success *peer is the helper's
  * HELLO, *rep what was done, and t carries the mux from here on. On failure returns -errno and
@@ -57,8 +58,8 @@ struct boot_report {
 	bool fatal;
 };
 
-int boot_start(struct transport *t, uint32_t stream_window, uint32_t features, int verbose,
-	       const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
-	       char *err, size_t errlen);
+int boot_start(struct transport *t, unsigned step_ms, uint32_t stream_window, uint32_t features,
+	       int verbose, const struct progress *pg, struct wire_hello *peer,
+	       struct boot_report *rep, char *err, size_t errlen);
 
 #endif

@@ -228,8 +228,12 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 	return 0;
 }
 
-/* The connect and the handshake of a further lane, each at most. */
+/*
+ * The connect and the handshake of a further lane, and each step of its
+ * bootstrap, at most: the loop waits while a lane opens.
+ */
 #define LANE_CONNECT_SEC 5
+#define LANE_STEP_MS	 (LANE_CONNECT_SEC * 1000)
 
 /*
  * A further lane over our own client is a login of its own: it asks
@@ -328,8 +332,9 @@ int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *
 	if (ret < 0)
 		goto fail;
 	/* The helper is in the cache lane 0 left it in: this checks it, and uploads nothing. */
-	ret = boot_start(l->tr, STREAM_WINDOW, l->tr->queues_deep ? WIRE_F_DEEP_OUT : 0,
-			 s->a->o->verbose, NULL, &peer, &boot, err, errlen);
+	ret =
+	    boot_start(l->tr, LANE_STEP_MS, STREAM_WINDOW, l->tr->queues_deep ? WIRE_F_DEEP_OUT : 0,
+		       s->a->o->verbose, NULL, &peer, &boot, err, errlen);
 	if (ret < 0) {
 		l->fatal = boot.fatal;
 		goto fail;
@@ -354,8 +359,10 @@ int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *
 	 */
 	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / s->n_lanes);
 	mux_set_buffered_max(l->mux, MUX_BUFFERED_MAX / s->n_lanes);
-	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes, STREAM_BUDGET_MS);
-	mux_set_credit(l->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes, STREAM_BUDGET_MS);
+	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
+		       STREAM_BUDGET_MS);
+	mux_set_credit(l->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
+		       STREAM_BUDGET_MS);
 	return 0;
 fail:
 	lane_free(l);
@@ -400,8 +407,9 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 	if (ret < 0)
 		goto fail; /* --direct's directory may be made already */
 	log_debug("transport %s: %s", s->tr->name, s->tr->detail);
-	ret = boot_start(s->tr, STREAM_WINDOW, a->want | (s->tr->queues_deep ? WIRE_F_DEEP_OUT : 0),
-			 a->o->verbose, a->pg, &peer, &boot, err, errlen);
+	ret = boot_start(s->tr, 0, STREAM_WINDOW,
+			 a->want | (s->tr->queues_deep ? WIRE_F_DEEP_OUT : 0), a->o->verbose, a->pg,
+			 &peer, &boot, err, errlen);
 	if (ret < 0) {
 		s->fatal = boot.fatal;
 		goto fail;

@@ -33,6 +33,7 @@ struct session;
 
 /* Lane 0 and the further lanes together, at most (OPTS_MAX_LANES). */
 #define SESSION_LANES_MAX 8
+_Static_assert(SESSION_LANES_MAX == OPTS_MAX_LANES, "--lanes must fit the lanes");
 
 /*
  * A further lane: an SSH session of its own to the same server, with a

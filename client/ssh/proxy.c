@@ -160,6 +160,19 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 			return r;
 		}
 		snprintf(p->what, sizeof(p->what), "ProxyJump %.200s", cfg->proxyjump);
+		/* A login that must not ask (a further lane) must not ask at the jump host either.
+		 */
+		if (cfg->no_prompt) {
+			for (r = 0; argv[r]; r++)
+				;
+			if (r + 2 >= PROXY_ARGS_MAX) {
+				snprintf(err, errlen, "cannot use ProxyJump %s", cfg->proxyjump);
+				return -ENOSPC;
+			}
+			memmove(argv + 3, argv + 1, (size_t)r * sizeof(argv[0]));
+			argv[1] = "-o";
+			argv[2] = "BatchMode=yes";
+		}
 	}
 	p->err_fd = memfd_create("sluice-proxy-stderr", MFD_CLOEXEC);
 	if (p->err_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {

@@ -44,7 +44,7 @@ static int boot_once(char *err, size_t errlen, struct wire_hello *peer)
 		return -ENOMEM;
 	/* OpenSSH queues deeply: session.c asks for the deep pipe over -e. */
 	CHECK(t->queues_deep);
-	r = boot_start(t, 1 << 20, WIRE_F_ROUTES | WIRE_F_DEEP_OUT, 0, NULL, peer, &last, err,
+	r = boot_start(t, 0, 1 << 20, WIRE_F_ROUTES | WIRE_F_DEEP_OUT, 0, NULL, peer, &last, err,
 		       errlen);
 	transport_close(t);
 	return r;
