@@ -106,6 +106,28 @@ wan_p99_loaded() {
 	fi
 }
 
+# sluice's own transport opens its further lanes after ready, once it has
+# measured the path: the rows wait for them (at most 20 s), as a user's
+# transfer a few seconds in would find them, and the notes say how many.
+wan_lanes_settle() {
+	local n up i
+	for ((i = 0; i < 40; i++)); do
+		n=$(sed -n 's/.*carrying the connections over \([0-9]*\) lanes.*/\1/p' "$CL_LOG" | tail -n 1)
+		if [ -n "$n" ]; then
+			up=$(ip netns exec "$NS_C" "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["pid"] == int(sys.argv[1]):
+        print(sum(1 for l in t.get("lanes", []) if l["up"]))' "$CL_PID" 2>/dev/null)
+			[ "${up:-0}" -ge "$n" ] && break
+		elif [ $i -ge 10 ]; then
+			break # 5 s without a decision: it keeps one
+		fi
+		sleep 0.5
+	done
+	note "$CL at $WRTT ms: ${up:-1} lane(s) up (decided: ${n:-1}) when the rows began"
+}
+
 wan_tool() {
 	local t0 t1
 	CL=$1
@@ -119,6 +141,7 @@ wan_tool() {
 	fi
 	t1=$(now_ms)
 	W[$WRTT.$CL.start]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f\n", ms / 1000 }')
+	[ "$CL" = sluice ] && wan_lanes_settle
 	cl_ensure "download at $WRTT ms" || return 1
 	say "$CL at $WRTT ms: download, upload, 8 streams each way"
 	wan_iperf dl -R
