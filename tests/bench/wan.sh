@@ -283,6 +283,7 @@ echo_tool() {
 		cl_stop
 		return 1
 	fi
+	[ "$CL" = sluice ] && [ "$WRTT" != 0 ] && wan_lanes_settle
 	echo_run "$b.idle.txt"
 	W[$k.eidle]=$(echo_cell "$b.idle.txt")
 	[ -n "${W[$k.eidle]}" ] || note "$CL echo idle at $WRTT ms: $(head -c 200 "$b.idle.txt")"
