@@ -313,6 +313,19 @@ cl_ready() {
 	return 1
 }
 
+# pid_stop PID: a process of C's, SIGINT, then SIGKILL after 10 s. Returns 1
+# when it had to be killed.
+pid_stop() {
+	local i
+	pid_in_ns "$1" "$NS_C" && kill -INT "$1" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		proc_alive "$1" || return 0
+		sleep 0.1
+	done
+	pid_in_ns "$1" "$NS_C" && kill -KILL "$1" 2>/dev/null
+	return 1
+}
+
 # Stops the client (SIGINT, then SIGKILL after 10 s) and checks that it left
 # no rules and no processes in C; cleans up after it if it did.
 # Bash's "Killed" notice for a deliberate SIGKILL is noise; the notes say it.
@@ -330,13 +343,7 @@ cl_stop_() {
 		CL_PID2=""
 	fi
 	if [ -n "$pid" ]; then
-		pid_in_ns "$pid" "$NS_C" && kill -INT "$pid" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do
-			proc_alive "$pid" || break
-			sleep 0.1
-		done
-		if proc_alive "$pid" && pid_in_ns "$pid" "$NS_C"; then
-			kill -KILL "$pid" 2>/dev/null
+		if ! pid_stop "$pid"; then
 			note "$CL: did not exit within 10 s of SIGINT; killed"
 			sleep 0.2
 		fi

@@ -165,15 +165,7 @@ udp_tproxy() {
 	fi
 	pid=$CL_PID
 	if proc_alive "$pid" && pid_in_ns "$pid" "$NS_C"; then
-		kill -INT "$pid" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do
-			proc_alive "$pid" || break
-			sleep 0.1
-		done
-		if proc_alive "$pid" && pid_in_ns "$pid" "$NS_C"; then
-			kill -KILL "$pid" 2>/dev/null
-			unote "sshuttle tproxy: did not exit within 10 s of SIGINT; killed"
-		fi
+		pid_stop "$pid" || unote "sshuttle tproxy: did not exit within 10 s of SIGINT; killed"
 	fi
 	{ wait "$pid"; } 2>/dev/null
 	tb_forget "$pid"

@@ -22,16 +22,21 @@ import sys
 SIZES = (0, 1, 2, 100, 512, 1200, 1400, 1472, 1473, 4000, 8192, 30000, 65000)
 
 
-def echo(ports):
+def listen(ports):
+    """A selector over UDP sockets on every port, IPv4 and IPv6 apart."""
     sel = selectors.DefaultSelector()
-    binds = [(socket.AF_INET, "0.0.0.0", p) for p in ports]
-    binds += [(socket.AF_INET6, "::", p) for p in ports]
-    for fam, addr, port in binds:
-        s = socket.socket(fam, socket.SOCK_DGRAM)
-        if fam == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        s.bind((addr, port))
-        sel.register(s, selectors.EVENT_READ)
+    for port in ports:
+        for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            if fam == socket.AF_INET6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind((addr, port))
+            sel.register(s, selectors.EVENT_READ)
+    return sel
+
+
+def echo(ports):
+    sel = listen(ports)
     while True:
         for key, _ in sel.select():
             data, peer = key.fileobj.recvfrom(65535)
@@ -64,13 +69,7 @@ def pattern(n):
 
 
 def sized(port):
-    sel = selectors.DefaultSelector()
-    for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-        s = socket.socket(fam, socket.SOCK_DGRAM)
-        if fam == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        s.bind((addr, port))
-        sel.register(s, selectors.EVENT_READ)
+    sel = listen([port])
     while True:
         for key, _ in sel.select():
             data, peer = key.fileobj.recvfrom(65535)
