@@ -454,23 +454,34 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* A link message about ifindex (0: every link) in buf, RTNL_MSG_MAX bytes. */
+static struct nlmsghdr *link_msg(struct rtnl *r, char *buf, uint16_t type, uint16_t flags,
+				 int ifindex)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	memset(buf, 0, RTNL_MSG_MAX);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
+	nlh->nlmsg_seq = ++r->seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	return nlh;
+}
+
 /* RTM_GETLINK of ifindex, or with 0 a dump of every link, into l. */
 static int get_links(struct rtnl *r, int ifindex, struct links *l)
 {
 	char buf[RTNL_MSG_MAX];
 	struct nlmsghdr *nlh;
-	struct ifinfomsg *ifi;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_GETLINK;
 	/* A get answers with the link and then, asked to, an ACK that ends the talk. */
-	nlh->nlmsg_flags = NLM_F_REQUEST | (ifindex ? NLM_F_ACK : NLM_F_DUMP);
-	nlh->nlmsg_seq = ++r->seq;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = ifindex;
+	nlh = link_msg(r, buf, RTM_GETLINK, NLM_F_REQUEST | (ifindex ? NLM_F_ACK : NLM_F_DUMP),
+		       ifindex);
 	/* No statistics and VF lists: only the name is read. */
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, 0);
 	ret = talk(r, nlh, link_cb, l);
@@ -480,19 +491,10 @@ static int get_links(struct rtnl *r, int ifindex, struct links *l)
 static int del_link(struct rtnl *r, int ifindex)
 {
 	char buf[RTNL_MSG_MAX];
-	struct nlmsghdr *nlh;
-	struct ifinfomsg *ifi;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_DELLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = ++r->seq;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = ifindex;
-	ret = talk(r, nlh, NULL, NULL);
+	ret =
+	    talk(r, link_msg(r, buf, RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex), NULL, NULL);
 	return ret == -ENODEV ? 0 : ret;
 }
 

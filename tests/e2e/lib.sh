@@ -440,6 +440,13 @@ tb_delayline_stop() {
 
 have_sluice() { [ -x "$SLUICE" ]; }
 # need_sluice: a suite's first check; without the binary it fails and stops.
+# need_ping: ping is installed, or the suite ends with one failure saying so.
+need_ping() {
+	command -v ping >/dev/null && return 0
+	fail ping "ping is not installed (run tests/deps.sh)"
+	exit 1
+}
+
 need_sluice() {
 	have_sluice && return 0
 	fail build "$SLUICE not built"

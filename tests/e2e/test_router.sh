@@ -19,10 +19,7 @@
 TB_SUITE=router
 . "$(dirname "$0")/lib.sh"
 need_sluice
-command -v ping >/dev/null || {
-	fail ping "ping is not installed (run tests/deps.sh)"
-	exit 1
-}
+need_ping
 tb_up
 
 NS_R=${TB_ID}r

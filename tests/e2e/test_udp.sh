@@ -14,10 +14,7 @@
 TB_SUITE=udp
 . "$(dirname "$0")/lib.sh"
 need_sluice
-command -v ping >/dev/null || {
-	fail ping "ping is not installed (run tests/deps.sh)"
-	exit 1
-}
+need_ping
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((16 << 20))) || tb_die "cannot write big.bin"
 
