@@ -87,23 +87,33 @@ static int make_ctl_dir(struct session *s)
 	return 0;
 }
 
+/* The ControlMaster our -e command was told to start is listening; else one line naming who needs
+ * it. */
+static int master_check(const struct session *s, const char *prefix, const char *who, char *err,
+			size_t errlen)
+{
+	struct stat st;
+
+	if (stat(s->ctl_path, &st) == 0 && S_ISSOCK(st.st_mode))
+		return 0;
+	snprintf(err, errlen, "%sthe -e command started no ControlMaster at %s (%s OpenSSH's ssh)",
+		 prefix, s->ctl_path, who);
+	return -ENOENT;
+}
+
 /* The master listens before it starts the session's command, so by the helper's HELLO it is there.
  */
 static int start_direct(struct session *s, struct evloop *loop, char *err, size_t errlen)
 {
 	struct direct_stats ds;
-	struct stat st;
 	uint32_t events;
 	int fds[2];
 	int ret;
 
-	if (stat(s->ctl_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen,
-			 "--direct: the -e command started no ControlMaster at %s (--direct needs "
-			 "OpenSSH's ssh)",
-			 s->ctl_path);
+	ret = master_check(s, "--direct: ", "--direct needs", err, errlen);
+	if (ret < 0) {
 		s->fatal = true;
-		return -ENOENT;
+		return ret;
 	}
 	transport_wait_on(s->tr, fds, &events);
 	ret = direct_new(&s->direct, loop, s->ctl_path, fds[0], s->tr->child);
@@ -269,15 +279,11 @@ static int open_ssh_lane(struct session *s, struct lane *l, char *err, size_t er
 static int open_cmd_lane(struct session *s, struct lane *l, char *err, size_t errlen)
 {
 	const struct opts *o = s->a->o;
-	struct stat st;
+	int ret = master_check(s, "", "lanes with -e need", err, errlen);
 
-	if (stat(s->ctl_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen,
-			 "the -e command started no ControlMaster at %s (lanes with -e need "
-			 "OpenSSH's ssh)",
-			 s->ctl_path);
+	if (ret < 0) {
 		l->fatal = true;
-		return -ENOENT;
+		return ret;
 	}
 	return transport_cmd_open_via(&l->tr, o->ssh_cmd, o->remote_host, o->remote_user,
 				      o->remote_port, s->ctl_path);
