@@ -15,6 +15,8 @@
 
 #include <limits.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <sys/random.h>
 
 #include "hostkey.h"
 
@@ -361,8 +363,54 @@ static int open_append(const char *file)
 	return fd;
 }
 
+int hostkey_hash_name(const char *name, const unsigned char salt[HOSTKEY_SALT_LEN],
+		      char salt_b64[HOSTKEY_HASH_B64], char hash_b64[HOSTKEY_HASH_B64])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!HMAC(EVP_sha1(), salt, HOSTKEY_SALT_LEN, (const unsigned char *)name, strlen(name), md,
+		  &mdlen) ||
+	    mdlen != HOSTKEY_SALT_LEN)
+		return -EINVAL;
+	/* Padded, as OpenSSH writes them: 20 bytes are 28 characters. */
+	if (EVP_EncodeBlock((unsigned char *)salt_b64, salt, HOSTKEY_SALT_LEN) !=
+		HOSTKEY_HASH_B64 - 1 ||
+	    EVP_EncodeBlock((unsigned char *)hash_b64, md, mdlen) != HOSTKEY_HASH_B64 - 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* The entry for name, hashed under a fresh salt when asked; libssh2 writes it out. */
+static int entry_add(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
+		     int knownhost_type, bool hash, struct libssh2_knownhost **entry)
+{
+	unsigned char salt[HOSTKEY_SALT_LEN];
+	char salt_b64[HOSTKEY_HASH_B64], hash_b64[HOSTKEY_HASH_B64];
+	int r;
+
+	if (!hash)
+		return libssh2_knownhost_addc(kh, name, NULL, (const char *)key, len, "sluice", 6,
+					      LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+						  LIBSSH2_KNOWNHOST_KEYENC_RAW | knownhost_type,
+					      entry)
+			   ? -ENOMEM
+			   : 0;
+	if (getrandom(salt, sizeof(salt), 0) != (ssize_t)sizeof(salt))
+		return errno ? -errno : -EIO;
+	r = hostkey_hash_name(name, salt, salt_b64, hash_b64);
+	if (r < 0)
+		return r;
+	return libssh2_knownhost_addc(kh, hash_b64, salt_b64, (const char *)key, len, "sluice", 6,
+				      LIBSSH2_KNOWNHOST_TYPE_SHA1 | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+					  knownhost_type,
+				      entry)
+		   ? -ENOMEM
+		   : 0;
+}
+
 int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
-		   const unsigned char *key, size_t len, int hostkey_type)
+		   const unsigned char *key, size_t len, int hostkey_type, bool hash)
 {
 	const struct key_kind *k = kind_of(hostkey_type);
 	struct libssh2_knownhost *entry = NULL;
@@ -376,11 +424,9 @@ int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
 		return -EPROTONOSUPPORT;
 	if (!len)
 		return -EINVAL;
-	if (libssh2_knownhost_addc(kh, name, NULL, (const char *)key, len, "sluice", 6,
-				   LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-				       k->knownhost_type,
-				   &entry))
-		return -ENOMEM;
+	r = entry_add(kh, name, key, len, k->knownhost_type, hash, &entry);
+	if (r < 0)
+		return r;
 
 	/* Room for a leading newline in case the file does not end with one. */
 	for (int tries = 0; tries < 2; tries++) {

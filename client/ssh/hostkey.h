@@ -64,11 +64,24 @@ bool hostkey_owner_ok(const struct stat *st);
 
 /*
  * Append "name type key sluice" to file (created 0600, its directory 0700 if
- * missing) without rewriting what is there. 0 or -errno; -EPERM when file
- * is a symlink, has another hard link, is not a regular file, is not owned
- * by the effective user, or anyone may write it.
+ * missing) without rewriting what is there; with hash (HashKnownHosts), the
+ * name as OpenSSH hashes it ("|1|salt|HMAC-SHA1"), under a fresh random
+ * salt. 0 or -errno; -EPERM when file is a symlink, has another hard link,
+ * is not a regular file, is not owned by the effective user, or anyone may
+ * write it.
  */
 int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
-		   const unsigned char *key, size_t len, int hostkey_type);
+		   const unsigned char *key, size_t len, int hostkey_type, bool hash);
+
+#define HOSTKEY_SALT_LEN 20 /* SHA-1's length, as OpenSSH salts */
+#define HOSTKEY_HASH_B64 29 /* 20 bytes in padded base64, and the NUL */
+
+/*
+ * name hashed as OpenSSH's known_hosts hashes it: HMAC-SHA1 keyed with salt.
+ * Both out in padded base64 (what follows "|1|" and the '|' after it).
+ * 0 or -EINVAL.
+ */
+int hostkey_hash_name(const char *name, const unsigned char salt[HOSTKEY_SALT_LEN],
+		      char salt_b64[HOSTKEY_HASH_B64], char hash_b64[HOSTKEY_HASH_B64]);
 
 #endif

@@ -462,9 +462,10 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 			 k->name, c->hostkey, k->save_to ? k->save_to : "~/.ssh/known_hosts");
 		return -EPERM;
 	}
-	c->hostkey_add_err = k->save_to ? hostkey_append(k->kh, k->save_to, k->name,
-							 (const unsigned char *)key, klen, ktype)
-					: -ENOENT;
+	c->hostkey_add_err =
+	    k->save_to ? hostkey_append(k->kh, k->save_to, k->name, (const unsigned char *)key,
+					klen, ktype, cfg->hash_known)
+		       : -ENOENT;
 	c->hostkey_added = c->hostkey_add_err == 0;
 	return 0;
 }

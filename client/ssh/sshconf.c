@@ -243,6 +243,10 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 		c->batch = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
 		return 0;
 	}
+	if (!strcasecmp(key, "hashknownhosts")) {
+		c->hash_known = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
+		return 0;
+	}
 	if (!strcasecmp(key, "connecttimeout"))
 		return parse_timeout(val, &c->connect_timeout);
 	if (!strcasecmp(key, "serveraliveinterval"))

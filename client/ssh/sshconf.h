@@ -31,6 +31,7 @@ struct sshconf {
 	size_t n_known_hosts;
 	enum sshconf_strict strict;
 	int batch;	     /* BatchMode: never ask about a host key */
+	int hash_known;	     /* HashKnownHosts: a key we add goes in with its name hashed */
 	int connect_timeout; /* seconds, 0 = none */
 	int alive_interval;  /* ServerAliveInterval, seconds, 0 = unset */
 	int alive_count;     /* ServerAliveCountMax (ssh -G always prints it: 3) */

@@ -90,6 +90,30 @@ if grep -qF "$S4 $ED" "$TB/kh_new"; then pass o_accept_new_added; else
 	fail o_accept_new_added "not in known_hosts: $(tr '\n' '|' <"$TB/kh_new")"
 fi
 SLUICE_CFG=
+# HashKnownHosts yes (Debian's own ssh_config says so): the line added names
+# no host, ssh-keygen -F finds it under the host's name (on port 2222, as
+# [addr]:2222), and the next run with the strict default accepts the key.
+for hk_port in 22 2222; do
+	hk=$TB/kh_hashed_$hk_port
+	: >"$hk"
+	with_known "$hk"
+	sed -i '1i HashKnownHosts yes' "$hk.config"
+	hk_name=$S4
+	[ "$hk_port" = 22 ] || hk_name="[$S4]:$hk_port"
+	if sluice_start_case hashed_added_$hk_port http://$L4/ -r "sshhost:$hk_port" \
+		-o StrictHostKeyChecking=accept-new $NET; then
+		sluice_stop TERM 5
+		if grep -q '^|1|' "$hk" && ! grep -qF "$S4" "$hk" && ssh-keygen -F "$hk_name" -f "$hk" | grep -qF "${ED#* }"; then
+			pass hashed_line_$hk_port
+		else
+			fail hashed_line_$hk_port "$(tr '\n' '|' <"$hk")"
+		fi
+		if sluice_start_case hashed_known_$hk_port http://$L4/ -r "sshhost:$hk_port" $NET; then
+			sluice_stop TERM 5
+		fi
+	fi
+done
+SLUICE_CFG=
 # Port and ConnectTimeout from -o; the key on file for the bare host serves 2222.
 if sluice_start_case o_port http://$L4/ -r sshhost -o 'ConnectTimeout 3' -o Port=2222 $NET; then
 	if grep -q "connecting to $S4 port 2222" "$SLUICE_LOG"; then pass o_port_used; else

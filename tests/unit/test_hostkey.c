@@ -247,14 +247,14 @@ static void test_append_keeps_file(void)
 	snprintf(path, sizeof(path), "%s/append", tmpdir);
 	CHECK(t_write_file(path, before, strlen(before)) == 0);
 	CHECK_EQ_INT(hostkey_append(kh, path, "[192.0.2.5]:2222", ed_blob, sizeof(ed_blob),
-				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 		     0);
 	snprintf(want, sizeof(want), "%s\n[192.0.2.5]:2222 ssh-ed25519 %s sluice\n", before,
 		 ED_B64);
 	CHECK_STR(read_all(path), want);
 	/* Appending again adds one more line, no blank line in between. */
 	CHECK_EQ_INT(hostkey_append(kh, path, "192.0.2.6", ed_blob, sizeof(ed_blob),
-				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 		     0);
 	snprintf(want, sizeof(want),
 		 "%s\n[192.0.2.5]:2222 ssh-ed25519 %s sluice\n192.0.2.6 ssh-ed25519 %s sluice\n",
@@ -279,7 +279,7 @@ static void test_append_creates_dir(void)
 	snprintf(dir, sizeof(dir), "%s/dotssh", tmpdir);
 	snprintf(path, sizeof(path), "%s/known_hosts", dir);
 	CHECK_EQ_INT(hostkey_append(kh, path, "192.0.2.2", ed_blob, sizeof(ed_blob),
-				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 		     0);
 	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -305,20 +305,20 @@ static void test_append_refuses_planted(void)
 		close(fd);
 	CHECK(symlink(target, alias) == 0);
 	CHECK_EQ_INT(hostkey_append(kh, alias, "192.0.2.2", ed_blob, sizeof(ed_blob),
-				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 		     -EPERM);
 	CHECK(stat(target, &st) == 0 && st.st_size == 0);
 	unlink(alias);
 	/* A hard link leads there as surely as a symlink. */
 	CHECK(link(target, alias) == 0);
 	CHECK_EQ_INT(hostkey_append(kh, alias, "192.0.2.2", ed_blob, sizeof(ed_blob),
-				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 		     -EPERM);
 	unlink(alias);
 	/* Writable by anyone: neither appended to nor trusted. */
 	CHECK(chmod(target, 0666) == 0);
 	CHECK_EQ_INT(hostkey_append(kh, target, "192.0.2.2", ed_blob, sizeof(ed_blob),
-				    LIBSSH2_HOSTKEY_TYPE_ED25519),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 		     -EPERM);
 	CHECK_EQ_INT(hostkey_load(kh, (const char *const[]){target}, 1), -EPERM);
 	CHECK(stat(target, &st) == 0 && st.st_size == 0);
@@ -326,7 +326,7 @@ static void test_append_refuses_planted(void)
 	/* Owned by another user: refused too (only meaningful where we can chown). */
 	if (geteuid() == 0 && chown(target, 4321, 4321) == 0) {
 		CHECK_EQ_INT(hostkey_append(kh, target, "192.0.2.2", ed_blob, sizeof(ed_blob),
-					    LIBSSH2_HOSTKEY_TYPE_ED25519),
+					    LIBSSH2_HOSTKEY_TYPE_ED25519, false),
 			     -EPERM);
 		CHECK(stat(target, &st) == 0 && st.st_size == 0);
 		/* And not trusted for reading either. */
@@ -335,6 +335,50 @@ static void test_append_refuses_planted(void)
 	}
 	unlink(target);
 	libssh2_knownhost_free(kh);
+}
+
+/* OpenSSH's hashing of names (HMAC-SHA1 keyed with the salt), against Python's hmac. */
+static void test_hash_name(void)
+{
+	unsigned char salt[HOSTKEY_SALT_LEN];
+	char sb[HOSTKEY_HASH_B64], hb[HOSTKEY_HASH_B64];
+	size_t i;
+
+	for (i = 0; i < sizeof(salt); i++)
+		salt[i] = (unsigned char)(i + 1);
+	CHECK_EQ_INT(hostkey_hash_name("192.0.2.2", salt, sb, hb), 0);
+	CHECK_STR(sb, "AQIDBAUGBwgJCgsMDQ4PEBESExQ=");
+	CHECK_STR(hb, "VIK+LFjyhTs2O6dYoibx5y7nzks=");
+	CHECK_EQ_INT(hostkey_hash_name("[192.0.2.5]:2222", salt, sb, hb), 0);
+	CHECK_STR(hb, "R9DQm2k+FDEGNVueaVaIu38Fbh4=");
+}
+
+/* HashKnownHosts: the line names no host, and reading it back matches the host (and only it). */
+static void test_append_hashed(void)
+{
+	char path[128], *text;
+	const char *files[1] = {path};
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session), *kh2;
+
+	snprintf(path, sizeof(path), "%s/hashed", tmpdir);
+	unlink(path);
+	CHECK_EQ_INT(hostkey_append(kh, path, "[192.0.2.5]:2222", ed_blob, sizeof(ed_blob),
+				    LIBSSH2_HOSTKEY_TYPE_ED25519, true),
+		     0);
+	text = read_all(path);
+	CHECK(text && !strncmp(text, "|1|", 3) && !strstr(text, "192.0.2.5") &&
+	      strstr(text, " ssh-ed25519 " ED_B64 " sluice\n"));
+	kh2 = libssh2_knownhost_init(session);
+	CHECK(hostkey_load(kh2, files, 1) == 1);
+	CHECK_EQ_INT(hostkey_check(kh2, "[192.0.2.5]:2222", ed_blob, sizeof(ed_blob),
+				   LIBSSH2_HOSTKEY_TYPE_ED25519),
+		     HOSTKEY_MATCH);
+	CHECK_EQ_INT(
+	    hostkey_check(kh2, "192.0.2.5", ed_blob, sizeof(ed_blob), LIBSSH2_HOSTKEY_TYPE_ED25519),
+	    HOSTKEY_UNKNOWN);
+	libssh2_knownhost_free(kh2);
+	libssh2_knownhost_free(kh);
+	unlink(path);
 }
 
 int main(void)
@@ -350,6 +394,8 @@ int main(void)
 
 	RUN(test_base64_rfc4648);
 	RUN(test_base64_all_bytes);
+	RUN(test_hash_name);
+	RUN(test_append_hashed);
 	RUN(test_fingerprint_matches_ssh_keygen);
 	RUN(test_name);
 	RUN(test_type_names);

@@ -195,6 +195,7 @@ static void test_parse_real(void)
 	CHECK_EQ_INT(c.port, 2201);
 	CHECK_EQ_INT(c.strict, SSHCONF_STRICT_ACCEPT_NEW);
 	CHECK_EQ_INT(c.connect_timeout, 7);
+	CHECK_EQ_INT(c.hash_known, 0);
 	CHECK_EQ_INT(c.n_identity, 3);
 	CHECK_STR(c.identity[0], "/tmp/x/id");
 	snprintf(want, sizeof(want), "%s/.ssh/carol_192.0.2.9_%s_%%", pwhome(), me());
@@ -572,7 +573,7 @@ static void test_resolve_options(void)
 	    "ServerAliveInterval=11",
 	    "ServerAliveCountMax=4",
 	    "BatchMode=yes",
-	    "HashKnownHosts=yes" /* known to ssh, unused here */,
+	    "HashKnownHosts=yes",
 	};
 	static const char *const bad[] = {"StrictHostKeyChecknig=no"};
 	struct sshconf_query q = {.host = "alias", .options = opts, .n_options = ARRAY_LEN(opts)};
@@ -604,6 +605,7 @@ static void test_resolve_options(void)
 	CHECK_EQ_INT(c.alive_interval, 11);
 	CHECK_EQ_INT(c.alive_count, 4);
 	CHECK_EQ_INT(c.batch, 1);
+	CHECK_EQ_INT(c.hash_known, 1);
 	sshconf_free(&c);
 
 	q.options = bad;
