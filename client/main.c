@@ -405,16 +405,36 @@ static int client_grant(struct client *c)
 	return 0;
 }
 
-/* The rules: the user's networks, minus the excludes, minus the SSH server itself. */
-static int client_firewall(struct client *c)
+/* What the rules capture besides the networks: the listeners and --dns's nameservers. */
+static struct rules_where client_where(const struct client *c)
 {
-	struct rules_where w = {
+	return (struct rules_where){
 	    .port = c->ls.port,
 	    .prerouting = listen_any_nonlocal(&c->ls),
 	    .dns = c->feat.dns_servers,
 	    .n_dns = c->feat.n_dns,
 	    .dns_port = c->feat.dns.port,
 	};
+}
+
+/* Another tunnel's networks or --dns, told before the login rather than after it. */
+static int client_check(struct client *c)
+{
+	struct rules_where w = client_where(c);
+	char err[512];
+	int ret = rules_check(c->priv, &c->o, &w, err, sizeof(err));
+
+	if (ret == -EOPNOTSUPP)
+		return 0;
+	if (ret < 0)
+		log_err("%s", err);
+	return ret;
+}
+
+/* The rules: the user's networks, minus the excludes, minus the SSH server itself. */
+static int client_firewall(struct client *c)
+{
+	struct rules_where w = client_where(c);
 	char err[256];
 	int ret = rules_install(&c->rules, c->priv, &c->o, c->s.tr, &w, err, sizeof(err));
 
@@ -1036,7 +1056,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if ((ret = client_listen(&c)) < 0 || (ret = client_grant(&c)) < 0 ||
-	    (ret = client_resolve(&c)) < 0)
+	    (ret = client_check(&c)) < 0 || (ret = client_resolve(&c)) < 0)
 		goto out;
 	if ((ret = client_session(&c, err, sizeof(err))) < 0) {
 		log_err("%s", err);

@@ -29,6 +29,44 @@ static void label_of(const struct opts *o, char *out, size_t len)
 			*c = '?';
 }
 
+static struct fw_spec spec_of(const struct opts *o, const struct rules_where *w,
+			      const struct subnet *ex, size_t n_ex)
+{
+	return (struct fw_spec){
+	    .redirect_port = w->port,
+	    .include = o->include,
+	    .n_include = o->n_include,
+	    .exclude = ex,
+	    .n_exclude = n_ex,
+	    .prerouting = w->prerouting,
+	    .dns = w->dns,
+	    .n_dns = w->n_dns,
+	    .dns_port = w->dns_port,
+	    .by_uid = o->by_uid,
+	    .by_gid = o->by_gid,
+	    .uid = o->uid,
+	    .gid = o->gid,
+	};
+}
+
+int rules_check(struct privc *priv, const struct opts *o, const struct rules_where *w, char *err,
+		size_t errlen)
+{
+	char label[INSTANCE_LABEL_MAX + 1];
+	struct fw_spec spec = spec_of(o, w, o->exclude, o->n_exclude);
+	int ret;
+
+	label_of(o, label, sizeof(label));
+	ret = privc_check(priv, &spec, label);
+	if (ret == -EADDRINUSE)
+		snprintf(err, errlen, "%s",
+			 privc_why(priv) ? privc_why(priv) : privc_strerror(ret));
+	else if (ret < 0)
+		snprintf(err, errlen, "checking the rules against other tunnels': %s",
+			 privc_why(priv) ? privc_why(priv) : privc_strerror(ret));
+	return ret;
+}
+
 int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
 		  const struct transport *tr, const struct rules_where *w, char *err, size_t errlen)
 {
@@ -65,21 +103,7 @@ int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
 		}
 	}
 	r->exc = ex;
-	r->spec = (struct fw_spec){
-	    .redirect_port = w->port,
-	    .include = o->include,
-	    .n_include = o->n_include,
-	    .exclude = ex,
-	    .n_exclude = n,
-	    .prerouting = w->prerouting,
-	    .dns = w->dns,
-	    .n_dns = w->n_dns,
-	    .dns_port = w->dns_port,
-	    .by_uid = o->by_uid,
-	    .by_gid = o->by_gid,
-	    .uid = o->uid,
-	    .gid = o->gid,
-	};
+	r->spec = spec_of(o, w, ex, n);
 	label_of(o, label, sizeof(label));
 	ret = privc_install(priv, &r->spec, label);
 	if (ret < 0)

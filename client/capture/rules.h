@@ -33,6 +33,14 @@ struct rules_where {
 };
 
 /*
+ * Before the session: would the rules for o's networks clash with another
+ * tunnel's? Said now, a clash costs no login (install checks again). 0 or
+ * -errno with one line for the user in err; -EADDRINUSE is that clash.
+ */
+int rules_check(struct privc *priv, const struct opts *o, const struct rules_where *w, char *err,
+		size_t errlen);
+
+/*
  * Install the rules for o's networks, never capturing tr's own connection
  * (its peers are excluded, wholly with -N). Returns 0 or -errno, with one
  * line for the user in err.

@@ -453,7 +453,7 @@ static int call(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bits, 
 	return call_ex(p, msg, len, bits, n_bits, NULL, NULL, 0);
 }
 
-static int call_spec(struct privc *p, const struct fw_spec *spec, const char *label)
+static int call_spec(struct privc *p, uint8_t type, const struct fw_spec *spec, const char *label)
 {
 	size_t cap = priv_size_spec(spec);
 	uint8_t *buf = malloc(cap);
@@ -461,7 +461,9 @@ static int call_spec(struct privc *p, const struct fw_spec *spec, const char *la
 
 	if (!buf)
 		return -ENOMEM;
-	ret = label ? priv_put_install(buf, cap, spec, label) : priv_put_update(buf, cap, spec);
+	ret = type == PRIV_INSTALL ? priv_put_install(buf, cap, spec, label)
+	      : type == PRIV_CHECK ? priv_put_check(buf, cap, spec, label)
+				   : priv_put_update(buf, cap, spec);
 	if (ret > 0)
 		ret = call(p, buf, (size_t)ret, NULL, 0);
 	free(buf);
@@ -470,12 +472,17 @@ static int call_spec(struct privc *p, const struct fw_spec *spec, const char *la
 
 int privc_install(struct privc *p, const struct fw_spec *spec, const char *label)
 {
-	return call_spec(p, spec, label);
+	return call_spec(p, PRIV_INSTALL, spec, label);
+}
+
+int privc_check(struct privc *p, const struct fw_spec *spec, const char *label)
+{
+	return call_spec(p, PRIV_CHECK, spec, label);
 }
 
 int privc_update(struct privc *p, const struct fw_spec *spec)
 {
-	return call_spec(p, spec, NULL);
+	return call_spec(p, PRIV_UPDATE, spec, NULL);
 }
 
 const char *privc_why(const struct privc *p)

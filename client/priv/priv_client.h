@@ -58,6 +58,8 @@ const char *privc_how(const struct privc *p);
  */
 /* label: the remote, as other tunnels' refusals will name this one (printable, no blanks). */
 int privc_install(struct privc *p, const struct fw_spec *spec, const char *label);
+/* Before install: would it clash with another tunnel's? 0, -EADDRINUSE (privc_why says), ... */
+int privc_check(struct privc *p, const struct fw_spec *spec, const char *label);
 int privc_update(struct privc *p, const struct fw_spec *spec);
 /* Replace our /etc/hosts lines with e; sets the shadowed flags the file reports. */
 int privc_hosts(struct privc *p, struct hosts_entry *e, size_t n);

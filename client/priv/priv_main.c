@@ -61,7 +61,8 @@ struct real {
  * Apply spec with the records' lock held, after checking it against the
  * other tunnels', so that two parts never both pass the check; then record
  * it. A part that cannot keep records (not root: a capability-holding
- * user's child) goes without them, and says so once.
+ * user's child) goes without them, and says so once. Without apply, only
+ * the check: nothing is applied or recorded.
  */
 static int claim(struct real *r, const struct fw_spec *spec, char *why, size_t whylen,
 		 int (*apply)(struct fw *, const struct fw_spec *))
@@ -74,13 +75,13 @@ static int claim(struct real *r, const struct fw_spec *spec, char *why, size_t w
 			    "%s: %s; other tunnels on this machine are not checked for overlap",
 			    INSTANCES_DIR, strerror(-ret));
 		r->warned = true;
-		return apply(r->fw, spec);
+		return apply ? apply(r->fw, spec) : 0;
 	}
 	r->self.spec = *spec;
 	ret = instances_check(INSTANCES_DIR, &r->self, why, whylen);
-	if (ret == 0)
+	if (ret == 0 && apply)
 		ret = apply(r->fw, spec);
-	if (ret == 0 && instances_write(INSTANCES_DIR, &r->self) < 0)
+	if (ret == 0 && apply && instances_write(INSTANCES_DIR, &r->self) < 0)
 		log_warn("%s: this tunnel's record could not be written", INSTANCES_DIR);
 	memset(&r->self.spec, 0, sizeof(r->self.spec));
 	close(lock);
@@ -99,6 +100,15 @@ static int real_install(void *ctx, const struct fw_spec *spec, const char *label
 static int real_update(void *ctx, const struct fw_spec *spec, char *why, size_t whylen)
 {
 	return claim(ctx, spec, why, whylen, fw_update);
+}
+
+static int real_check(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		      size_t whylen)
+{
+	struct real *r = ctx;
+
+	snprintf(r->self.label, sizeof(r->self.label), "%s", label);
+	return claim(r, spec, why, whylen, NULL);
 }
 
 /*
@@ -208,6 +218,7 @@ static const struct priv_backend real_backend = {
     .hosts_restore = real_hosts_restore,
     .ct_flush = real_ct_flush,
     .tun = real_tun,
+    .check = real_check,
 };
 
 static const char *type_name(uint8_t t)
@@ -215,6 +226,8 @@ static const char *type_name(uint8_t t)
 	switch (t) {
 	case PRIV_INSTALL:
 		return "installing the rules";
+	case PRIV_CHECK:
+		return "checking the rules against other tunnels'";
 	case PRIV_UPDATE:
 		return "updating the routed networks";
 	case PRIV_HOSTS:

@@ -168,6 +168,7 @@ int priv_decode(const uint8_t *body, size_t len, struct priv_msg *m)
 	m->type = breader_u8(&r);
 	switch (r.bad ? 0 : m->type) {
 	case PRIV_INSTALL:
+	case PRIV_CHECK:
 		ret = decode_install(&r, m);
 		break;
 	case PRIV_UPDATE: {
@@ -241,7 +242,8 @@ size_t priv_size_hosts(size_t n)
 	return PRIV_LEN_BYTES + 3 + n * (18 + HOSTNAME_MAX);
 }
 
-int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s, const char *label)
+static int put_install(uint8_t *buf, size_t cap, uint8_t type, const struct fw_spec *s,
+		       const char *label)
 {
 	size_t len = strlen(label);
 	struct bwriter w;
@@ -249,7 +251,7 @@ int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s, const ch
 	if (s->n_include > PRIV_SUBNETS_MAX || s->n_exclude > PRIV_SUBNETS_MAX ||
 	    s->n_dns > PRIV_DNS_MAX || !instance_label_valid(label, len))
 		return -EINVAL;
-	begin(&w, buf, cap, PRIV_INSTALL);
+	begin(&w, buf, cap, type);
 	bwriter_u16(&w, s->redirect_port);
 	bwriter_u16(&w, s->n_dns ? s->dns_port : 0);
 	bwriter_u8(&w, (s->prerouting ? PRIV_F_PREROUTING : 0) | (s->by_uid ? PRIV_F_BY_UID : 0) |
@@ -263,6 +265,16 @@ int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s, const ch
 	bwriter_u8(&w, (uint8_t)len);
 	bwriter_bytes(&w, label, len);
 	return end(&w);
+}
+
+int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *s, const char *label)
+{
+	return put_install(buf, cap, PRIV_INSTALL, s, label);
+}
+
+int priv_put_check(uint8_t *buf, size_t cap, const struct fw_spec *s, const char *label)
+{
+	return put_install(buf, cap, PRIV_CHECK, s, label);
 }
 
 int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *s)

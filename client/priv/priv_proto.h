@@ -18,6 +18,9 @@
  *   CT_FLUSH (empty): delete stale conntrack entries (TCP to the routed
  *            networks, NATed elsewhere than our port); the reply's status is
  *            how many
+ *   CHECK    as INSTALL, before it: would the rules clash with another
+ *            tunnel's? (the records' check, nothing applied); so that a
+ *            clash is told before the user logs in
  *   TUN      (empty), after INSTALL: capture UDP and ping to the routed networks
  *            into a TUN device of this tunnel's own; its reply carries the
  *            device name as text and, as SCM_RIGHTS ancillary data on its
@@ -43,7 +46,7 @@
 #include "../../firewall/fw.h"
 #include "instances.h"
 
-#define PRIV_VERSION	 2
+#define PRIV_VERSION	 3
 #define PRIV_LEN_BYTES	 4
 #define PRIV_MSG_MAX	 (2u << 20)
 #define PRIV_SUBNETS_MAX 8192 /* per list: the command line's 4096 and -N's, with room */
@@ -61,6 +64,7 @@ enum priv_type {
 	PRIV_REMOVE = 4,
 	PRIV_CT_FLUSH = 5,
 	PRIV_TUN = 6,
+	PRIV_CHECK = 7,
 	PRIV_HELLO = 0x40,
 	PRIV_REPLY = 0x41,
 };
@@ -93,7 +97,7 @@ struct priv_msg {
 	struct subnet *subnets;
 	struct priv_host *hosts;
 	size_t n_hosts;
-	char label[INSTANCE_LABEL_MAX + 1]; /* INSTALL */
+	char label[INSTANCE_LABEL_MAX + 1]; /* INSTALL, CHECK */
 };
 
 /*
@@ -111,6 +115,7 @@ void priv_msg_free(struct priv_msg *m);
  * cannot be encoded (a count over its limit, a bad family).
  */
 int priv_put_install(uint8_t *buf, size_t cap, const struct fw_spec *spec, const char *label);
+int priv_put_check(uint8_t *buf, size_t cap, const struct fw_spec *spec, const char *label);
 int priv_put_update(uint8_t *buf, size_t cap, const struct fw_spec *spec);
 int priv_put_hosts(uint8_t *buf, size_t cap, const struct priv_host *h, size_t n);
 int priv_put_remove(uint8_t *buf, size_t cap);
@@ -124,7 +129,7 @@ int priv_put_hello(uint8_t *buf, size_t cap, uint32_t pid, uint32_t uid, uint8_t
 int priv_put_reply(uint8_t *buf, size_t cap, uint8_t type, int status, const uint8_t *shadowed,
 		   size_t n_bits, const char *why);
 
-/* The encoded size of an INSTALL, UPDATE or HOSTS request, for the buffer. */
+/* The encoded size of an INSTALL, CHECK, UPDATE or HOSTS request, for the buffer. */
 size_t priv_size_spec(const struct fw_spec *spec);
 size_t priv_size_hosts(size_t n);
 

@@ -103,6 +103,24 @@ static int do_install(struct priv_server *s, struct priv_msg *m)
 	return 0;
 }
 
+/* The same gate as INSTALL's, so that a check tells no more than the install would. */
+static int do_check(struct priv_server *s, struct priv_msg *m)
+{
+	int ret;
+
+	if (s->installed)
+		return -EALREADY;
+	if (!s->be->check)
+		return -EOPNOTSUPP;
+	ret = priv_grant_check(&s->grant, &m->spec, &s->why);
+	if (ret < 0)
+		return ret;
+	ret = s->be->check(s->ctx, &m->spec, m->label, s->why_buf, sizeof(s->why_buf));
+	if (ret < 0)
+		s->why = s->why_buf[0] ? s->why_buf : NULL;
+	return ret;
+}
+
 static int do_update(struct priv_server *s, struct priv_msg *m)
 {
 	struct fw_spec next;
@@ -215,6 +233,9 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 		switch (m.type) {
 		case PRIV_INSTALL:
 			ret = do_install(s, &m);
+			break;
+		case PRIV_CHECK:
+			ret = do_check(s, &m);
 			break;
 		case PRIV_UPDATE:
 			ret = do_update(s, &m);

@@ -4,13 +4,12 @@
  * then calls its backend (the real one: nftables and /etc/hosts; a
  * recording one in tests). A refused request changes nothing.
  *
- * Order: INSTALL once; UPDATE, HOSTS and CT_FLUSH only while installed;
- * TUN once while installed (again only after REMOVE and a new INSTALL);
- * REMOVE at any time. A confined grant may have its TUN: the marking
- * rules carry the same owner match as its TCP rules. An INSTALL must stay inside the caller's
- * grant. A host line must name a usable host and an ordinary address that the installed rules
- * route. HOSTS and CT_FLUSH are rate-limited (-EBUSY past the limit): the client sends one a second
- * at most.
+ * Order: CHECK any number of times before INSTALL; INSTALL once; UPDATE, HOSTS and CT_FLUSH only
+ * while installed; TUN once while installed (again only after REMOVE and a new INSTALL); REMOVE at
+ * any time. A confined grant may have its TUN: the marking rules carry the same owner match as its
+ * TCP rules. An INSTALL must stay inside the caller's grant. A host line must name a usable host
+ * and an ordinary address that the installed rules route. HOSTS and CT_FLUSH are rate-limited
+ * (-EBUSY past the limit): the client sends one a second at most.
  */
 #ifndef SLUICE_PRIV_SERVER_H
 #define SLUICE_PRIV_SERVER_H
@@ -26,7 +25,8 @@
 
 /*
  * install and update may refuse a set that another tunnel's clashes with:
- * -EADDRINUSE, with a line for the user in why (whylen bytes).
+ * -EADDRINUSE, with a line for the user in why (whylen bytes). check says
+ * whether install would, changing nothing; NULL: not offered (-EOPNOTSUPP).
  */
 struct priv_backend {
 	int (*install)(void *ctx, const struct fw_spec *spec, const char *label, char *why,
@@ -46,6 +46,8 @@ struct priv_backend {
 	 * offered (-EOPNOTSUPP).
 	 */
 	int (*tun)(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd);
+	int (*check)(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		     size_t whylen);
 };
 
 /* HOSTS and CT_FLUSH requests each part takes per window; more are -EBUSY. */

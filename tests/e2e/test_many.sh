@@ -49,7 +49,9 @@ else
 	fail both_recorded "$(ls -A "$INST" 2>&1 | tr '\n' ' ')"
 fi
 
-# A third whose network lies inside the first's: one line that names it.
+# A third whose network lies inside the first's: one line that names it,
+# told before any login (sshd accepts no one more).
+logins=$(grep -c "Accepted publickey" "$TB/sshd.log")
 sluice_run -q -r sshhost 198.51.100.128/25
 if [ "$SLUICE_RC" != 0 ] && [ "$SLUICE_RC" != 124 ] && [ "$(echo "$SLUICE_ERR" | wc -l)" = 1 ] &&
 	echo "$SLUICE_ERR" | grep -qF "198.51.100.128/25 is routed by another sluice already: pid $PID_A (remote sshhost, uid 0)" &&
@@ -57,6 +59,11 @@ if [ "$SLUICE_RC" != 0 ] && [ "$SLUICE_RC" != 124 ] && [ "$(echo "$SLUICE_ERR" |
 	pass overlap_refused_naming_first
 else
 	fail overlap_refused_naming_first "exit $SLUICE_RC, $(nft_table_count) tables: $(echo "$SLUICE_ERR" | tr '\n' '|')"
+fi
+if [ "$logins" -gt 0 ] && [ "$(grep -c "Accepted publickey" "$TB/sshd.log")" = "$logins" ]; then
+	pass overlap_refused_before_login
+else
+	fail overlap_refused_before_login "logins before $logins, after $(grep -c "Accepted publickey" "$TB/sshd.log")"
 fi
 # Another network, but --dns while the second answers DNS: one owner.
 sluice_run -q -r sshhost --dns '[2001:db8:2::]/64'

@@ -3,7 +3,7 @@
  * could send it, cut into messages by their length fields and handled in
  * order by the server's order and policy checks, over a backend that only
  * counts. Whatever comes, a reply is always one well-formed message, and
- * nothing is called before an INSTALL went through.
+ * nothing but CHECK is called before an INSTALL went through, and CHECK never after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,8 +72,18 @@ static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namel
 	return *fd < 0 ? -errno : 0;
 }
 
-static const struct priv_backend be = {f_install, f_update, f_remove, f_write,
-				       f_restore, f_ct,	    f_now,    f_tun};
+static int f_check(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		   size_t whylen)
+{
+	struct priv_server *s = ctx;
+
+	if (s->installed)
+		abort();
+	return spec->n_include & 1 ? -EADDRINUSE : 0;
+}
+
+static const struct priv_backend be = {f_install, f_update, f_remove, f_write, f_restore,
+				       f_ct,	  f_now,    f_tun,    f_check};
 
 /* Root's grant, so that every request the decoder accepts reaches the policy below it. */
 static const struct priv_grant grant;
@@ -86,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	calls = installs = 0;
 	now = 0;
-	priv_server_init(&s, &be, NULL, &grant);
+	priv_server_init(&s, &be, &s, &grant);
 	while (size - off >= PRIV_LEN_BYTES) {
 		uint32_t len = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 |
 			       (uint32_t)data[off + 2] << 8 | data[off + 3];

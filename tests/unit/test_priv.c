@@ -13,7 +13,7 @@
 #include "t.h"
 
 struct rec {
-	int install, update, remove, write, restore, ct_stale, ct_ours, tun;
+	int install, update, remove, write, restore, ct_stale, ct_ours, tun, check;
 	int tun_fail;	/* what the tun op returns */
 	bool tun_no_fd; /* the tun op succeeds without a descriptor */
 	size_t last_n;
@@ -104,8 +104,22 @@ static int rec_tun(void *ctx, const struct fw_spec *spec, char *name, size_t nam
 	return 0;
 }
 
-static const struct priv_backend rec_be = {rec_install, rec_update, rec_remove, rec_write,
-					   rec_restore, rec_ct,	    rec_now,	rec_tun};
+static int rec_check(void *ctx, const struct fw_spec *spec, const char *label, char *why,
+		     size_t whylen)
+{
+	struct rec *r = ctx;
+
+	r->check++;
+	r->last_n = spec->n_include;
+	snprintf(r->label, sizeof(r->label), "%s", label);
+	if (r->fail_with == -EADDRINUSE)
+		snprintf(why, whylen, "clashes with pid 42");
+	return r->fail_with;
+}
+
+static const struct priv_backend rec_be = {rec_install, rec_update,  rec_remove,
+					   rec_write,	rec_restore, rec_ct,
+					   rec_now,	rec_tun,     rec_check};
 
 static struct subnet net4(const char *a, int prefix)
 {
@@ -538,6 +552,65 @@ static void test_grant(void)
 	CHECK_EQ_INT(check_spec(&g, &sp, ""), 0);
 }
 
+/*
+ * CHECK: the INSTALL's encoding under its own type; before INSTALL only,
+ * through the same grant, installing nothing; a clash's reason reaches the
+ * reply. A backend without it says so.
+ */
+static void test_check(void)
+{
+	struct fw_spec sp = base_spec();
+	struct priv_grant g = {.uid = 1000, .confined = true};
+	struct priv_backend no_check = rec_be;
+	struct priv_server s;
+	struct priv_msg m;
+	struct rec r = {.fail_with = -EADDRINUSE};
+	int n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+
+	CHECK(n > 0 && n == put_install());
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	CHECK_EQ_INT(priv_decode(msg + 4, (size_t)n - 4, &m), 0);
+	CHECK_EQ_INT(m.type, PRIV_CHECK);
+	CHECK_EQ_INT(m.spec.n_include, 2);
+	CHECK_STR(m.label, "alice@office:2222");
+	priv_msg_free(&m);
+	/* Cut short: refused before any backend call. */
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n - 1, NULL), -EINVAL);
+	CHECK_EQ_INT(r.check, 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EADDRINUSE);
+	CHECK(s.why && !strcmp(s.why, "clashes with pid 42"));
+	CHECK_EQ_INT(r.check, 1);
+	CHECK_EQ_INT(r.install, 0);
+	r.fail_with = 0;
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.check, 2);
+	CHECK_EQ_INT(r.install, 0);
+	/* Nothing was installed by it: what needs an INSTALL is still refused. */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)priv_put_ct_flush(msg, sizeof(msg)), NULL), -ENOENT);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EALREADY);
+	CHECK_EQ_INT(r.check, 2);
+	priv_server_finish(&s);
+
+	/* Beyond the grant: the same refusal INSTALL gets, and the records are not asked. */
+	priv_server_init(&s, &rec_be, &r, &g);
+	sp.uid = 0;
+	sp.n_dns = 0;
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EPERM);
+	CHECK(s.why && strstr(s.why, "another user"));
+	CHECK_EQ_INT(r.check, 2);
+	priv_server_finish(&s);
+
+	no_check.check = NULL;
+	priv_server_init(&s, &no_check, &r, &root_grant);
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EOPNOTSUPP);
+	priv_server_finish(&s);
+}
+
 /* The server checks every INSTALL against its grant before the backend is called. */
 static void test_grant_server(void)
 {
@@ -726,6 +799,7 @@ int main(void)
 	RUN(test_refusal_reason);
 	RUN(test_grant);
 	RUN(test_grant_server);
+	RUN(test_check);
 	RUN(test_rate_limits);
 	RUN(test_tun_order);
 	RUN(test_tun_confined);
