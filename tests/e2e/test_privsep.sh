@@ -160,11 +160,11 @@ if mode not in ("pipe", "named"):
     a.close()
 print("exit", p.wait())
 EOF
-# HELLO: length 14, type 0x40, version 2, the part's pid, the caller's uid as
+# HELLO: length 14, type 0x40, version 3, the part's pid, the caller's uid as
 # the kernel saw it, and the grant: confined (1) for the default line.
 hello=$(asU "$PY" "$TB/privproto.py" hello sudo -n "$BINDIR/sluice" --privileged 2>/dev/null | head -n 1)
 uid_hex=$(printf '%08x' "$UID_U")
-if [ "${hello:0:18}" = 0000000e4000000002 ] && [ "${hello:26:8}" = "$uid_hex" ] &&
+if [ "${hello:0:18}" = 0000000e4000000003 ] && [ "${hello:26:8}" = "$uid_hex" ] &&
 	[ "${hello:34:2}" = 01 ]; then
 	pass sudo_entry_point_allowed
 else
