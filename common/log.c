@@ -66,6 +66,19 @@ static void file_line(const char *safe)
 		return; /* nowhere left to say so */
 }
 
+int log_file_fd(bool *only)
+{
+	*only = log_fd_only;
+	return log_fd;
+}
+
+void log_forked(void)
+{
+	if (log_syslog)
+		logsys_close();
+	log_line[0] = '\0';
+}
+
 void log_init(const char *prog, int verbosity)
 {
 	log_prog = prog;

@@ -19,6 +19,14 @@ void log_to_syslog(void);
  * timestamp; there alone when only is true (stderr is no terminal's then).
  */
 void log_to_file(int fd, bool only);
+/* The --log-file's descriptor (-1 if none), and whether lines go there alone. */
+int log_file_fd(bool *only);
+/*
+ * In a child forked without exec, before it closes the parent's
+ * descriptors: let go of syslog's socket (the next line opens its own)
+ * and of the terminal's status line, which the parent keeps drawing.
+ */
+void log_forked(void);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * A status line kept at the bottom of a terminal: written now without a

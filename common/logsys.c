@@ -15,6 +15,11 @@ void logsys_open(const char *ident)
 	openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
+void logsys_close(void)
+{
+	closelog();
+}
+
 void logsys_line(int level, const char *text)
 {
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG};
