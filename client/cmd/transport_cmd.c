@@ -25,11 +25,13 @@ struct cmd_transport {
 	const char *ctl_path; /* --direct or lanes: the master's ControlPath, else NULL */
 	bool via_master;      /* use the master at ctl_path rather than be it */
 	uint16_t port;
-	int sock;      /* our end of the child's stdin and stdout */
-	int err;       /* the read end of the child's stderr */
-	bool err_end;  /* it reached its end: no longer worth waiting on */
-	bool want_out; /* a write found the socket full */
-	int status;    /* wait status once reaped, -1 before */
+	int sock;	  /* our end of the child's stdin and stdout */
+	int err;	  /* the read end of the child's stderr */
+	bool err_end;	  /* it reached its end: no longer worth waiting on */
+	bool want_out;	  /* a write found the socket full */
+	int status;	  /* wait status once reaped, -1 before */
+	int no_status;	  /* an exit code that means "unknown" (adopted), else -1 */
+	const char *what; /* the process, for errors: "the ssh command" */
 	char why[256];
 };
 
@@ -47,7 +49,9 @@ static int reap(struct cmd_transport *c, int ms)
 		c->status = st;
 	if (c->status < 0)
 		return -1;
-	return WIFEXITED(c->status) ? WEXITSTATUS(c->status) : 128 + WTERMSIG(c->status);
+	if (WIFEXITED(c->status))
+		return WEXITSTATUS(c->status) == c->no_status ? -1 : WEXITSTATUS(c->status);
+	return 128 + WTERMSIG(c->status);
 }
 
 static ssize_t cmd_io_result(struct cmd_transport *c, ssize_t n, const char *what)
@@ -56,7 +60,7 @@ static ssize_t cmd_io_result(struct cmd_transport *c, ssize_t n, const char *wha
 		return n;
 	if (errno == EAGAIN || errno == EINTR)
 		return -EAGAIN;
-	snprintf(c->why, sizeof(c->why), "%s the ssh command: %s", what, strerror(errno));
+	snprintf(c->why, sizeof(c->why), "%s %s: %s", what, c->what, strerror(errno));
 	return -errno;
 }
 
@@ -171,6 +175,10 @@ static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size
 	struct cmd_transport *c = ct(t);
 	int sp[2] = {-1, -1}, ep[2] = {-1, -1}, r;
 
+	if (!c->cmd) {
+		snprintf(err, errlen, "%s runs its own command", c->what);
+		return -EINVAL;
+	}
 	if (strlen(c->cmd) > 3000) {
 		snprintf(err, errlen, "the -e command is too long");
 		return -E2BIG;
@@ -252,6 +260,27 @@ int transport_cmd_open(struct transport **out, const char *cmd, const char *host
 	c->ctl_path = ctl_path;
 	c->sock = c->err = -1;
 	c->status = -1;
+	c->no_status = -1;
+	c->what = "the ssh command";
+	*out = &c->t;
+	return 0;
+}
+
+int transport_cmd_adopt(struct transport **out, pid_t child, int sock, int err, const char *name,
+			const char *what, int no_status)
+{
+	struct cmd_transport *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->t.ops = &cmd_ops;
+	c->t.name = name;
+	c->t.child = child;
+	c->what = what;
+	c->sock = sock;
+	c->err = err;
+	c->status = -1;
+	c->no_status = no_status;
 	*out = &c->t;
 	return 0;
 }

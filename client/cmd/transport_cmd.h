@@ -10,6 +10,7 @@
 #define SLUICE_TRANSPORT_CMD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../link/transport.h"
 
@@ -29,5 +30,16 @@ int transport_cmd_open(struct transport **out, const char *cmd, const char *host
  */
 int transport_cmd_open_via(struct transport **out, const char *cmd, const char *host,
 			   const char *user, uint16_t port, const char *ctl_path);
+
+/*
+ * A process already started that carries the stream: sock (its end of a
+ * socketpair, non-blocking) and err (the read end of a pipe with the
+ * remote's stderr, non-blocking) are the transport's from here on, and the
+ * process is stopped and reaped on close as the command is. name is for
+ * the log, what names the process in errors; its exit code no_status
+ * means "unknown". Returns 0 or -ENOMEM (then the caller still owns all).
+ */
+int transport_cmd_adopt(struct transport **out, pid_t child, int sock, int err, const char *name,
+			const char *what, int no_status);
 
 #endif
