@@ -1,0 +1,251 @@
+/*
+ * laneworker: fork a lane's worker, and its result record (see
+ * laneworker.h). The client is single-threaded, so fork is safe here.
+ */
+#include "laneworker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../common/bytes.h"
+#include "../../common/log.h"
+#include "../child.h"
+#include "lanerelay.h"
+
+#define RECORD_MAGIC 0x736c6e31u /* "sln1" */
+/* Closing our ends ends a worker at once; this is for one still in its login's close. */
+#define STOP_GRACE_MS 200
+
+/* The descriptors a worker keeps, where it keeps them: everything above is closed. */
+enum { FD_SOCK = 3, FD_ERR = 4, FD_LOG = 5 };
+
+/* A string in a field of cap bytes: its length, then the bytes, zero-padded. */
+static void put_str(struct bwriter *w, const char *s, size_t cap)
+{
+	static const uint8_t zero[512];
+	size_t n = strnlen(s, cap - 1);
+
+	bwriter_u16(w, (uint16_t)n);
+	bwriter_bytes(w, s, n);
+	bwriter_bytes(w, zero, cap - n);
+}
+
+static void get_str(struct breader *rd, char *s, size_t cap)
+{
+	uint8_t field[512];
+	size_t n = breader_u16(rd);
+
+	breader_bytes(rd, field, cap);
+	/* No room for it, or a NUL inside that would cut the line short of what was said. */
+	if (n >= cap || memchr(field, '\0', n)) {
+		rd->bad = true;
+		n = 0;
+	}
+	memcpy(s, field, n);
+	s[n] = '\0';
+}
+
+_Static_assert(sizeof(((struct laneworker_result *)0)->err) <= 512, "a field fits get_str");
+
+size_t laneworker_encode(uint8_t *buf, size_t len, const struct laneworker_result *r)
+{
+	struct bwriter w;
+
+	bwriter_init(&w, buf, len);
+	bwriter_u32(&w, RECORD_MAGIC);
+	bwriter_u32(&w, (uint32_t)r->status);
+	bwriter_u32(&w, r->fatal ? 1 : 0);
+	bwriter_u16(&w, r->peer.version);
+	bwriter_u32(&w, r->peer.window);
+	bwriter_u32(&w, r->peer.features);
+	bwriter_bytes(&w, r->peer.hash, WIRE_HASH_LEN);
+	put_str(&w, r->detail, sizeof(r->detail));
+	put_str(&w, r->err, sizeof(r->err));
+	return w.bad || w.off != LANEWORKER_RECORD_LEN ? 0 : w.off;
+}
+
+int laneworker_decode(const uint8_t *buf, size_t len, struct laneworker_result *r)
+{
+	struct breader rd;
+	uint32_t flags;
+
+	if (len != LANEWORKER_RECORD_LEN)
+		return -EMSGSIZE;
+	memset(r, 0, sizeof(*r));
+	breader_init(&rd, buf, len);
+	if (breader_u32(&rd) != RECORD_MAGIC)
+		return -EPROTO;
+	r->status = (int)breader_u32(&rd);
+	flags = breader_u32(&rd);
+	if (r->status > 0 || r->status < -4095 || flags > 1)
+		return -EPROTO;
+	r->fatal = flags & 1;
+	r->peer.version = breader_u16(&rd);
+	r->peer.window = breader_u32(&rd);
+	r->peer.features = breader_u32(&rd);
+	breader_bytes(&rd, r->peer.hash, WIRE_HASH_LEN);
+	get_str(&rd, r->detail, sizeof(r->detail));
+	get_str(&rd, r->err, sizeof(r->err));
+	return rd.bad || breader_left(&rd) ? -EPROTO : 0;
+}
+
+/* fd at want, close-on-exec (the worker's own children must not hold it), or -1. */
+static int place(int fd, int want)
+{
+	if (fd < 0 || dup2(fd, want) < 0 || fcntl(want, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return want;
+}
+
+/*
+ * In the child: a clean signal state, death with the parent, and no
+ * descriptor of the parent's but the worker's two (and the log file),
+ * so the priv socket, the listeners and the TUN see only the parent.
+ */
+static void worker_setup(pid_t parent, int sock, int err)
+{
+	bool only = false;
+	int lf = log_file_fd(&only), s2, e2, l2 = -1;
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL); /* SIGKILL, SIGSTOP and the RT ones glibc keeps just fail */
+	/* Writes to a parent gone are errors to handle, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(126);
+	log_forked();
+	/* Above every number the three land on, so none is closed by another's dup2. */
+	s2 = fcntl(sock, F_DUPFD, 16);
+	e2 = fcntl(err, F_DUPFD, 16);
+	if (lf >= 0)
+		l2 = fcntl(lf, F_DUPFD, 16);
+	if (place(s2, FD_SOCK) < 0 || place(e2, FD_ERR) < 0)
+		_exit(126);
+	if (place(l2, FD_LOG) >= 0)
+		log_to_file(FD_LOG, only);
+	else
+		log_to_file(-1, false);
+	if (close_range(lf >= 0 ? FD_LOG + 1 : FD_LOG, ~0u, 0) < 0)
+		_exit(126);
+}
+
+static void write_record(int sock, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(1);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *arg)
+{
+	struct laneworker_result r;
+	uint8_t rec[LANEWORKER_RECORD_LEN];
+	struct transport *t = NULL;
+	int code;
+
+	memset(&r, 0, sizeof(r));
+	open(arg, &t, &r);
+	if (r.status == 0 && !t)
+		r.status = -EINVAL;
+	write_record(FD_SOCK, rec, laneworker_encode(rec, sizeof(rec), &r));
+	if (r.status < 0) {
+		transport_close(t);
+		_exit(1);
+	}
+	code = lanerelay_run(t, FD_SOCK, FD_ERR);
+	transport_close(t);
+	_exit(code);
+}
+
+int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg)
+{
+	int sp[2] = {-1, -1}, ep[2] = {-1, -1}, ret;
+	pid_t parent = getpid(), pid;
+
+	memset(w, 0, sizeof(*w));
+	w->sock = w->err = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
+	    pipe2(ep, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* Nothing of ours may sit in stdio's buffers twice. */
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (pid == 0) {
+		worker_setup(parent, sp[1], ep[1]);
+		worker_run(open, arg);
+	}
+	close(sp[1]);
+	close(ep[1]);
+	w->pid = pid;
+	w->sock = sp[0];
+	w->err = ep[0];
+	if (fcntl(w->sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(w->err, F_SETFL, O_NONBLOCK) < 0) {
+		ret = -errno;
+		laneworker_stop(w);
+		return ret;
+	}
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (sp[i] >= 0)
+			close(sp[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	return ret;
+}
+
+int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
+{
+	while (w->got < sizeof(w->rec)) {
+		/* Exactly what is missing: the lane's bytes behind the record stay in the socket.
+		 */
+		ssize_t n = recv(w->sock, w->rec + w->got, sizeof(w->rec) - w->got, MSG_DONTWAIT);
+
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0)
+			return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
+		w->got += (size_t)n;
+	}
+	return laneworker_decode(w->rec, w->got, r);
+}
+
+void laneworker_stop(struct laneworker *w)
+{
+	if (w->sock >= 0)
+		close(w->sock);
+	if (w->err >= 0)
+		close(w->err);
+	w->sock = w->err = -1;
+	if (w->pid > 0) {
+		/* In its login it does not read the socket: a TERM ends it there. */
+		if (w->got < sizeof(w->rec))
+			kill(w->pid, SIGTERM);
+		child_stop(w->pid, STOP_GRACE_MS);
+	}
+	w->pid = 0;
+}

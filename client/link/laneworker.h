@@ -1,0 +1,72 @@
+/*
+ * laneworker: a further lane's login, bootstrap and relay in a process of
+ * its own (fork, no exec). A login takes about ten round trips; done in
+ * the client's only loop it would stall every connection meanwhile, and
+ * all lanes' crypto would share one core. The worker gets a socket and a
+ * pipe: on the socket it writes one result record of a fixed size, then
+ * carries the lane's bytes both ways (lanerelay.c); the pipe carries the
+ * remote helper's stderr. The parent reads the record without blocking,
+ * and from then on the socket is the lane's transport (transport_cmd's
+ * adopt). The worker dies with the parent and never runs its cleanup.
+ */
+#ifndef SLUICE_LANEWORKER_H
+#define SLUICE_LANEWORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../../common/wire.h"
+#include "transport.h"
+
+/* What the worker says once the lane is open, or why it is not. */
+struct laneworker_result {
+	int status;		/* 0, or -errno: the lane did not open */
+	bool fatal;		/* on failure: trying again cannot help */
+	struct wire_hello peer; /* on success: the helper's HELLO */
+	char detail[160];	/* on success: the transport's detail, for the log */
+	char err[512];		/* on failure: one line for the user */
+};
+
+/* magic, status, flags, HELLO (version, window, features, hash), two strings with a length each */
+#define LANEWORKER_RECORD_LEN (4 + 4 + 4 + (2 + 4 + 4 + WIRE_HASH_LEN) + (2 + 160) + (2 + 512))
+
+/* The record for r in buf (at least LANEWORKER_RECORD_LEN). Returns its length, or 0 if short. */
+size_t laneworker_encode(uint8_t *buf, size_t len, const struct laneworker_result *r);
+/*
+ * A record back into *r: 0, -EMSGSIZE when len is not the record's, or
+ * -EPROTO when it does not hold together (magic, lengths, a status > 0).
+ */
+int laneworker_decode(const uint8_t *buf, size_t len, struct laneworker_result *r);
+
+/*
+ * What the worker runs before the relay, blocking as long as it needs:
+ * open *t and run the bootstrap over it, saying in *r how it went. On
+ * failure it may leave *t open (the worker closes it).
+ */
+typedef void (*laneworker_open_fn)(void *arg, struct transport **t, struct laneworker_result *r);
+
+struct laneworker {
+	pid_t pid;  /* 0: none */
+	int sock;   /* our end: the record, then the lane's bytes (non-blocking) */
+	int err;    /* the read end of the helper's stderr (non-blocking) */
+	size_t got; /* bytes of the record read so far */
+	uint8_t rec[LANEWORKER_RECORD_LEN];
+};
+
+/*
+ * Fork a worker that runs open(arg) and then relays. Returns 0, or -errno
+ * (nothing is left then).
+ */
+int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg);
+/*
+ * Read what arrived of the record, never past it: -EAGAIN while it is
+ * incomplete, 0 with *r once whole, -EPIPE when the worker ended first,
+ * -EPROTO for a record that does not decode, or another -errno.
+ */
+int laneworker_poll(struct laneworker *w, struct laneworker_result *r);
+/* Close our ends and end the worker (bounded wait); safe when none. */
+void laneworker_stop(struct laneworker *w);
+
+#endif

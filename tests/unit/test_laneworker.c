@@ -1,0 +1,388 @@
+/*
+ * Unit tests for client/link/laneworker.c and lanerelay.c: the result
+ * record's encoding and its checks; and real workers: one whose login
+ * fails says why, one that opens relays bytes both ways over a transport
+ * that pushes back (a write refused once must come again with the same
+ * bytes), passes on the helper's stderr, and ends when the parent closes;
+ * one stuck in its login is ended and reaped.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../client/link/laneworker.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "t.h"
+
+static void test_record(void)
+{
+	struct laneworker_result a, b;
+	uint8_t rec[LANEWORKER_RECORD_LEN + 8];
+
+	memset(&a, 0, sizeof(a));
+	a.status = 0;
+	a.peer.version = 3;
+	a.peer.window = 1u << 20;
+	a.peer.features = 0x5;
+	memset(a.peer.hash, 0xab, sizeof(a.peer.hash));
+	snprintf(a.detail, sizeof(a.detail), "aes128-ctr, hmac-sha2-256");
+	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
+	CHECK_EQ_INT(b.status, 0);
+	CHECK(!b.fatal);
+	CHECK_EQ_INT(b.peer.version, 3);
+	CHECK_EQ_INT(b.peer.window, 1u << 20);
+	CHECK_EQ_INT(b.peer.features, 5);
+	CHECK(memcmp(b.peer.hash, a.peer.hash, sizeof(a.peer.hash)) == 0);
+	CHECK_STR(b.detail, a.detail);
+	CHECK_STR(b.err, "");
+
+	/* A failure, with a line as long as the field holds. */
+	memset(&a, 0, sizeof(a));
+	a.status = -EACCES;
+	a.fatal = true;
+	memset(a.err, 'x', sizeof(a.err) - 1);
+	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
+	CHECK_EQ_INT(b.status, -EACCES);
+	CHECK(b.fatal);
+	CHECK_EQ_INT(strlen(b.err), sizeof(a.err) - 1);
+
+	/* Too short to hold it: nothing written. */
+	CHECK_EQ_INT(laneworker_encode(rec, LANEWORKER_RECORD_LEN - 1, &a), 0);
+	/* Not the record's length either way. */
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN - 1, &b), -EMSGSIZE);
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN + 1, &b), -EMSGSIZE);
+
+	/* Damaged: magic, a status > 0, unknown flags, a length past its field, a NUL inside. */
+	laneworker_encode(rec, sizeof(rec), &a);
+	rec[0] ^= 1;
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
+	laneworker_encode(rec, sizeof(rec), &a);
+	rec[4] = 0, rec[5] = 0, rec[6] = 0, rec[7] = 1;
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
+	laneworker_encode(rec, sizeof(rec), &a);
+	rec[11] = 2;
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
+	laneworker_encode(rec, sizeof(rec), &a);
+	/* The err field's length: after the fixed part and the detail field. */
+	rec[12 + 10 + WIRE_HASH_LEN + 2 + 160] = 0x02;
+	rec[12 + 10 + WIRE_HASH_LEN + 2 + 160 + 1] = 0x00;
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
+	laneworker_encode(rec, sizeof(rec), &a);
+	rec[12 + 10 + WIRE_HASH_LEN + 2 + 160 + 2 + 5] = '\0';
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
+}
+
+/*
+ * A transport over a unix socket to the test (the "remote"): each new
+ * write is refused once with -EAGAIN, and the retry must offer the same
+ * bytes, else the stream breaks. Its stderr says hello once.
+ */
+struct fake {
+	struct transport t;
+	int fd;
+	bool refused;
+	size_t refused_len;
+	uint8_t refused_head[64];
+	bool said;
+	char why[64];
+};
+
+static ssize_t fake_read(struct transport *t, void *buf, size_t len)
+{
+	struct fake *f = (struct fake *)t;
+	ssize_t n = recv(f->fd, buf, len, MSG_DONTWAIT);
+
+	return n >= 0 ? n : errno == EAGAIN ? -EAGAIN : -errno;
+}
+
+static ssize_t fake_read_stderr(struct transport *t, void *buf, size_t len)
+{
+	struct fake *f = (struct fake *)t;
+
+	if (f->said)
+		return -EAGAIN;
+	f->said = true;
+	memcpy(buf, "hello from the helper\n", 22);
+	return 22;
+}
+
+static ssize_t fake_write(struct transport *t, const void *buf, size_t len)
+{
+	struct fake *f = (struct fake *)t;
+	size_t head = len < sizeof(f->refused_head) ? len : sizeof(f->refused_head);
+	ssize_t n;
+
+	if (!f->refused) {
+		f->refused = true;
+		f->refused_len = len;
+		memcpy(f->refused_head, buf, head);
+		return -EAGAIN;
+	}
+	if (len != f->refused_len || memcmp(buf, f->refused_head, head) != 0) {
+		snprintf(f->why, sizeof(f->why), "a retry with other bytes");
+		return -EPROTO;
+	}
+	f->refused = false;
+	/* A little at a time: the rest comes in the next offer. */
+	n = send(f->fd, buf, len < 1000 ? len : 1000, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return n >= 0 ? n : errno == EAGAIN ? -EAGAIN : -errno;
+}
+
+static void fake_wait_on(struct transport *t, int fd[2], uint32_t *events)
+{
+	struct fake *f = (struct fake *)t;
+
+	fd[0] = f->fd;
+	fd[1] = -1;
+	*events = EPOLLIN | (f->refused ? EPOLLOUT : 0);
+}
+
+static bool fake_buffered(struct transport *t)
+{
+	return false;
+}
+
+static const char *fake_why(struct transport *t)
+{
+	return ((struct fake *)t)->why;
+}
+
+static int fake_exit_status(struct transport *t)
+{
+	return 7;
+}
+
+static void fake_close(struct transport *t)
+{
+	close(((struct fake *)t)->fd);
+	free(t);
+}
+
+static const struct transport_ops fake_ops = {
+    .read = fake_read,
+    .read_stderr = fake_read_stderr,
+    .write = fake_write,
+    .wait_on = fake_wait_on,
+    .buffered = fake_buffered,
+    .why = fake_why,
+    .exit_status = fake_exit_status,
+    .close = fake_close,
+};
+
+static struct sockaddr_un remote_addr;
+
+/* In the worker: connect to the test's listener, with the fake over it. */
+static void open_fake(void *arg, struct transport **t, struct laneworker_result *r)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		r->status = -ENOMEM;
+		return;
+	}
+	f->t.ops = &fake_ops;
+	f->t.name = "fake";
+	f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*t = &f->t;
+	if (f->fd < 0 || connect(f->fd, (struct sockaddr *)&remote_addr, sizeof(remote_addr)) < 0) {
+		r->status = -errno;
+		snprintf(r->err, sizeof(r->err), "connect: %s", strerror(errno));
+		return;
+	}
+	r->peer.window = 12345;
+	snprintf(r->detail, sizeof(r->detail), "fake transport");
+}
+
+static void open_refused(void *arg, struct transport **t, struct laneworker_result *r)
+{
+	r->status = -EACCES;
+	r->fatal = true;
+	snprintf(r->err, sizeof(r->err), "the login needs a prompt");
+}
+
+static void open_stuck(void *arg, struct transport **t, struct laneworker_result *r)
+{
+	sleep(60);
+}
+
+/* Poll the worker's record for at most ms. */
+static int poll_for(struct laneworker *w, struct laneworker_result *r, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	int ret;
+
+	while ((ret = laneworker_poll(w, r)) == -EAGAIN && clock_ms() < end) {
+		struct pollfd p = {.fd = w->sock, .events = POLLIN};
+
+		poll(&p, 1, 100);
+	}
+	return ret;
+}
+
+static bool gone(pid_t pid)
+{
+	return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+static void test_refused(void)
+{
+	struct laneworker w;
+	struct laneworker_result r;
+	pid_t pid;
+
+	CHECK_EQ_INT(laneworker_start(&w, open_refused, NULL), 0);
+	pid = w.pid;
+	CHECK(pid > 0);
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK_EQ_INT(r.status, -EACCES);
+	CHECK(r.fatal);
+	CHECK_STR(r.err, "the login needs a prompt");
+	laneworker_stop(&w);
+	CHECK_EQ_INT(w.pid, 0);
+	CHECK(gone(pid));
+}
+
+static void test_stuck(void)
+{
+	struct laneworker w;
+	struct laneworker_result r;
+	int64_t t0;
+	pid_t pid;
+
+	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
+	t0 = clock_ms();
+	laneworker_stop(&w);
+	CHECK(clock_ms() - t0 < 3000);
+	CHECK(gone(pid));
+}
+
+/* Read exactly len bytes from fd within ms. */
+static bool read_all(int fd, uint8_t *p, size_t len, int ms)
+{
+	int64_t end = clock_ms() + ms;
+
+	while (len > 0 && clock_ms() < end) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		poll(&pf, 1, 100);
+		n = recv(fd, p, len, MSG_DONTWAIT);
+		if (n == 0)
+			return false;
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	return len == 0;
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t len, int ms)
+{
+	int64_t end = clock_ms() + ms;
+
+	while (len > 0 && clock_ms() < end) {
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		ssize_t n;
+
+		poll(&pf, 1, 100);
+		n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	return len == 0;
+}
+
+static void test_relay(void)
+{
+	static uint8_t up[300000], down[300000], got[300000];
+	struct laneworker w;
+	struct laneworker_result r;
+	char errline[64];
+	ssize_t n;
+	size_t i;
+	int ls, rs, st = 0;
+	pid_t pid;
+
+	for (i = 0; i < sizeof(up); i++) {
+		up[i] = (uint8_t)(i * 7 + 1);
+		down[i] = (uint8_t)(i * 13 + 5);
+	}
+	memset(&remote_addr, 0, sizeof(remote_addr));
+	remote_addr.sun_family = AF_UNIX;
+	/* Abstract: nothing on disk to clean up. */
+	snprintf(remote_addr.sun_path + 1, sizeof(remote_addr.sun_path) - 1,
+		 "sluice-test-laneworker-%d", (int)getpid());
+	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(ls >= 0);
+	CHECK_EQ_INT(bind(ls, (struct sockaddr *)&remote_addr, sizeof(remote_addr)), 0);
+	CHECK_EQ_INT(listen(ls, 1), 0);
+
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK_EQ_INT(r.status, 0);
+	CHECK_EQ_INT(r.peer.window, 12345);
+	CHECK_STR(r.detail, "fake transport");
+	rs = accept(ls, NULL, NULL);
+	CHECK(rs >= 0);
+
+	/* Both ways at once would need threads here: one way, then the other. */
+	CHECK(write_all(w.sock, up, sizeof(up), 10000));
+	CHECK(read_all(rs, got, sizeof(up), 10000));
+	CHECK(memcmp(got, up, sizeof(up)) == 0);
+	CHECK(write_all(rs, down, sizeof(down), 10000));
+	CHECK(read_all(w.sock, got, sizeof(down), 10000));
+	CHECK(memcmp(got, down, sizeof(down)) == 0);
+
+	/* The helper's stderr came through the pipe. */
+	memset(errline, 0, sizeof(errline));
+	n = read(w.err, errline, sizeof(errline) - 1);
+	CHECK_EQ_INT(n, 22);
+	CHECK_STR(errline, "hello from the helper\n");
+
+	/* The remote's end: the worker passes on the helper's status, and goes. */
+	close(rs);
+	CHECK(read_all(w.sock, got, 1, 5000) == false);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+	w.pid = 0;
+	laneworker_stop(&w);
+
+	/* The parent's end: a second worker ends when we close. */
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	rs = accept(ls, NULL, NULL);
+	CHECK(rs >= 0);
+	laneworker_stop(&w);
+	CHECK(gone(pid));
+	/* It let go of the remote too. */
+	CHECK(read_all(rs, got, 1, 5000) == false);
+	close(rs);
+	close(ls);
+}
+
+int main(void)
+{
+	log_init("test_laneworker", LOG_WARN);
+	RUN(test_record);
+	RUN(test_refused);
+	RUN(test_stuck);
+	RUN(test_relay);
+	T_EXIT();
+}
