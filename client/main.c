@@ -585,15 +585,16 @@ static void client_report_lanes(struct client *c, struct report_view *v)
 	size_t i, n = c->s.n_lanes;
 
 	/* A lane above the number (lowered when a further lane's login failed for good) still
-	 * counts while up. */
+	 * counts while up or opening. */
 	for (i = n; i < SESSION_LANES_MAX; i++)
-		if (c->s.lane[i].up)
+		if (c->s.lane[i].up || c->s.lane[i].opening)
 			n = i + 1;
 	v->n_lanes = n < REPORT_LANES ? n : REPORT_LANES;
 	for (i = 0; i < v->n_lanes; i++) {
 		struct mux *m = i == 0 ? c->s.mux : c->s.lane[i].up ? c->s.lane[i].mux : NULL;
 
 		v->lanes[i].up = m != NULL;
+		v->lanes[i].opening = i && c->s.lane[i].opening;
 		v->lanes[i].drops = i ? c->s.lane[i].drops : 0;
 		if (!m)
 			continue;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../../common/clock.h"
@@ -15,6 +16,8 @@
 #define LANE_BACKOFF_MAX_MS   30000
 /* A lane that lived this long before it dropped starts its backoff again from the first step. */
 #define LANE_STEADY_MS 30000
+/* A worker that has not said how its login went by then is ended: a failed try. */
+#define LANE_OPEN_MAX_MS 30000
 
 static int64_t lane_backoff_ms(unsigned fails)
 {
@@ -30,6 +33,48 @@ static const char *host_of(const struct session *s)
 	return s->a->cfg->hostname;
 }
 
+/* Lane i did not open. A refusal no retry can fix (a prompt needed) stops at i lanes. */
+static void lane_failed(struct session *s, unsigned i, const char *err)
+{
+	struct lane *l = &s->lane[i];
+	unsigned k;
+
+	if (l->fatal) {
+		log_warn("opening lane %u to %s failed: %s; going on with %u lane%s", i, host_of(s),
+			 err, i, i == 1 ? "" : "s");
+		if (s->n_lanes > i)
+			s->n_lanes = i;
+		/* The others opening above it would meet the same refusal. */
+		for (k = i + 1; k < SESSION_LANES_MAX; k++)
+			if (s->lane[k].opening)
+				session_lane_close(s, k);
+		return;
+	}
+	l->fails++;
+	l->next_try = clock_ms() + lane_backoff_ms(l->fails);
+	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
+		 lane_backoff_ms(l->fails) / 1000);
+}
+
+/* Lane i's worker answered, or not yet. */
+static void lane_opened(struct session *s, unsigned i)
+{
+	struct lane *l = &s->lane[i];
+	char err[512];
+	int ret;
+
+	ret = session_lane_poll(s, i, err, sizeof(err));
+	if (ret == -EAGAIN)
+		return;
+	if (ret < 0) {
+		lane_failed(s, i, err);
+		return;
+	}
+	l->since_ms = clock_ms();
+	log_debug("lane %u to %s is open after %" PRId64 " ms (%s; %u lanes in all)", i, host_of(s),
+		  l->since_ms - l->open_since, l->tr->detail, lanes_up(s));
+}
+
 void lanes_pump(struct session *s)
 {
 	struct mux_stats ms;
@@ -38,6 +83,8 @@ void lanes_pump(struct session *s)
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
 		struct lane *l = &s->lane[i];
 
+		if (l->opening)
+			lane_opened(s, i);
 		if (!l->up)
 			continue;
 		tunnel_pump(&l->tun);
@@ -65,31 +112,6 @@ bool lanes_more(const struct session *s)
 	return false;
 }
 
-/* Open lane i now. A refusal no retry can fix (a login that needs a prompt) stops at i lanes. */
-static void lane_open(struct session *s, struct evloop *loop, unsigned i)
-{
-	struct lane *l = &s->lane[i];
-	char err[512];
-	int ret;
-
-	ret = session_lane_open(s, i, loop, err, sizeof(err));
-	if (ret == 0) {
-		l->since_ms = clock_ms();
-		log_debug("lane %u to %s is open (%u lanes in all)", i, host_of(s), s->n_lanes);
-		return;
-	}
-	if (l->fatal) {
-		log_warn("opening lane %u to %s failed: %s; going on with %u lane%s", i, host_of(s),
-			 err, i, i == 1 ? "" : "s");
-		s->n_lanes = i;
-		return;
-	}
-	l->fails++;
-	l->next_try = clock_ms() + lane_backoff_ms(l->fails);
-	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
-		 lane_backoff_ms(l->fails) / 1000);
-}
-
 /* Payload bytes lane 0 moved either way so far. */
 static uint64_t lane0_bytes(const struct session *s)
 {
@@ -115,10 +137,30 @@ void lanes_tick(struct session *s, struct evloop *loop)
 		mux_ping_now(s->mux);
 		return;
 	}
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		struct lane *l = &s->lane[i];
+
+		if (l->opening && now - l->open_since >= LANE_OPEN_MAX_MS) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "its worker gave no answer within %d s",
+				 LANE_OPEN_MAX_MS / 1000);
+			session_lane_close(s, i);
+			l->fatal = false;
+			lane_failed(s, i, why);
+		}
+	}
+	/* Every lane that is due at once: the logins run side by side, in their workers. */
 	for (i = 1; i < s->n_lanes && i < SESSION_LANES_MAX; i++) {
-		if (!s->lane[i].up && now >= s->lane[i].next_try) {
-			lane_open(s, loop, i);
-			return;
+		struct lane *l = &s->lane[i];
+		int ret;
+
+		if (l->up || l->opening || now < l->next_try)
+			continue;
+		ret = session_lane_start(s, i, loop);
+		if (ret < 0) {
+			l->fatal = false;
+			lane_failed(s, i, strerror(-ret));
 		}
 	}
 }

@@ -5,7 +5,9 @@
  * path a single channel caps all streams together at one window per round
  * trip; each lane brings a window of its own. How many: --lanes, or lane
  * 0's round trip decides (one on a short path, where more would only cost,
- * up to LANES_AUTO_MAX on a long one). A new stream goes to the lane that
+ * up to LANES_AUTO_MAX on a long one). Further lanes log in side by side,
+ * each in a worker process of its own (laneworker.h): the loop never
+ * waits for one. A new stream goes to the lane that
  * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0. A further
  * lane that drops resets only its own streams and is opened again with
  * backoff; lane 0 dropping is the whole session dropping (main.c).
@@ -32,14 +34,17 @@
  */
 #define LANES_QUIET_BYTES (64u << 10)
 
-/* Pump every further lane that is up; one that failed is closed (logged) and opened again later. */
+/*
+ * Pump every further lane that is up, and bring up those whose worker
+ * answered; one that failed is closed (logged) and opened again later.
+ */
 void lanes_pump(struct session *s);
 /* A further lane stopped early: the loop must not sleep. */
 bool lanes_more(const struct session *s);
 /*
  * About once a second while the session is up: keepalives, pings for the
- * path's decision, and opening at most one lane that is due (blocking, as
- * the session's own open is).
+ * path's decision, starting every lane that is due (in its worker, not
+ * waiting), and ending a worker that took too long.
  */
 void lanes_tick(struct session *s, struct evloop *loop);
 /* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */

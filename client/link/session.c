@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/log.h"
 #include "../../common/wire.h"
+#include "../../common/clock.h"
 #include "boot.h"
+#include "laneworker.h"
+#include "lanerelay.h"
 #include "../cmd/direct.h"
 #include "../cmd/transport_cmd.h"
 #include "../ssh/transport_ssh.h"
@@ -240,7 +244,8 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 
 /*
  * The connect and the handshake of a further lane, and each step of its
- * bootstrap, at most: the loop waits while a lane opens.
+ * bootstrap, at most: a lane's worker waits for them, and a silent server
+ * must not hold a lane down long.
  */
 #define LANE_CONNECT_SEC 5
 #define LANE_STEP_MS	 (LANE_CONNECT_SEC * 1000)
@@ -250,7 +255,8 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
  * nothing on the terminal (the session is up; a prompt would stall it),
  * and goes to the address lane 0 reached, which the rules exclude.
  */
-static int open_ssh_lane(struct session *s, struct lane *l, char *err, size_t errlen)
+static int open_ssh_lane(struct session *s, struct transport **t, bool *fatal, char *err,
+			 size_t errlen)
 {
 	int ret;
 	const struct opts *o = s->a->o;
@@ -258,7 +264,6 @@ static int open_ssh_lane(struct session *s, struct lane *l, char *err, size_t er
 	struct ssh_report rep;
 
 	cfg.no_prompt = 1;
-	/* The loop waits while a lane opens: a silent server must not hold it long. */
 	if (cfg.connect_timeout <= 0 || cfg.connect_timeout > LANE_CONNECT_SEC)
 		cfg.connect_timeout = LANE_CONNECT_SEC;
 	if (s->tr->n_peer && s->tr->peer[0].ss_family) {
@@ -269,24 +274,56 @@ static int open_ssh_lane(struct session *s, struct lane *l, char *err, size_t er
 		cfg.pin_peer = 1;
 	}
 	memset(&rep, 0, sizeof(rep));
-	ret = transport_ssh_open(&l->tr, &cfg, o->identity, o->n_identity, o->known_hosts,
-				 SSH_RX_WINDOW, NULL, &rep, err, errlen);
-	l->fatal = ret < 0 && rep.fatal;
+	ret = transport_ssh_open(t, &cfg, o->identity, o->n_identity, o->known_hosts, SSH_RX_WINDOW,
+				 NULL, &rep, err, errlen);
+	*fatal = ret < 0 && rep.fatal;
 	return ret;
 }
 
 /* -e: a further session through lane 0's ControlMaster, on its connection: no login. */
-static int open_cmd_lane(struct session *s, struct lane *l, char *err, size_t errlen)
+static int open_cmd_lane(struct session *s, struct transport **t, bool *fatal, char *err,
+			 size_t errlen)
 {
 	const struct opts *o = s->a->o;
 	int ret = master_check(s, "", "lanes with -e need", err, errlen);
 
 	if (ret < 0) {
-		l->fatal = true;
+		*fatal = true;
 		return ret;
 	}
-	return transport_cmd_open_via(&l->tr, o->ssh_cmd, o->remote_host, o->remote_user,
-				      o->remote_port, s->ctl_path);
+	ret = transport_cmd_open_via(t, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port,
+				     s->ctl_path);
+	if (ret < 0)
+		snprintf(err, errlen, "starting the -e command: %s", strerror(-ret));
+	return ret;
+}
+
+/*
+ * In the lane's worker (laneworker.h), blocking: the transport and the
+ * bootstrap. The helper is in the cache lane 0 left it in: this checks it,
+ * and uploads nothing.
+ */
+static void lane_login(void *arg, struct transport **t, struct laneworker_result *r)
+{
+	struct lane *l = arg;
+	struct session *s = l->s;
+	struct boot_report boot;
+	int ret;
+
+	ret = s->a->o->ssh_cmd ? open_cmd_lane(s, t, &r->fatal, r->err, sizeof(r->err))
+			       : open_ssh_lane(s, t, &r->fatal, r->err, sizeof(r->err));
+	if (ret < 0) {
+		r->status = ret;
+		return;
+	}
+	snprintf(r->detail, sizeof(r->detail), "%s", (*t)->detail);
+	memset(&boot, 0, sizeof(boot));
+	ret = boot_start(*t, LANE_STEP_MS, STREAM_WINDOW, (*t)->queues_deep ? WIRE_F_DEEP_OUT : 0,
+			 s->a->o->verbose, NULL, &r->peer, &boot, r->err, sizeof(r->err));
+	if (ret < 0) {
+		r->status = ret;
+		r->fatal = boot.fatal;
+	}
 }
 
 static void lane_stream_closed(void *ctx, uint32_t id, const struct wire_open *dst,
@@ -313,8 +350,18 @@ static const struct mux_ops lane_ops = {
     .pong = lane_pong,
 };
 
+/* The worker's socket wakes the loop; lanes_pump reads what came (session_lane_poll). */
+static void on_worker(struct ev_io *io, uint32_t events)
+{
+}
+
 static void lane_free(struct lane *l)
 {
+	if (l->opening) {
+		evloop_del(l->loop, &l->wio);
+		laneworker_stop(&l->w);
+		l->opening = false;
+	}
 	tunnel_close(&l->tun);
 	mux_free(l->mux);
 	transport_close(l->tr);
@@ -323,39 +370,71 @@ static void lane_free(struct lane *l)
 	l->up = false;
 }
 
-int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *err, size_t errlen)
+/* Tell an open lane's worker we are going: it closes its SSH session meanwhile. */
+static void lane_part(struct lane *l)
 {
-	struct lane *l = &s->lane[i];
-	struct wire_hello peer;
-	struct boot_report boot;
+	uint32_t events;
+	int fd[2];
+
+	transport_wait_on(l->tr, fd, &events);
+	shutdown(fd[0], SHUT_WR);
+}
+
+int session_lane_start(struct session *s, unsigned i, struct evloop *loop)
+{
+	struct lane *l;
 	int ret;
 
-	if (!s->up || i == 0 || i >= SESSION_LANES_MAX || l->up)
+	if (!s->up || i == 0 || i >= SESSION_LANES_MAX)
 		return -EINVAL;
+	l = &s->lane[i];
+	if (l->up || l->opening)
+		return -EBUSY;
 	l->fatal = false;
-	ret =
-	    s->a->o->ssh_cmd ? open_cmd_lane(s, l, err, errlen) : open_ssh_lane(s, l, err, errlen);
+	ret = laneworker_start(&l->w, lane_login, l);
 	if (ret < 0)
-		goto fail;
-	/* The helper is in the cache lane 0 left it in: this checks it, and uploads nothing. */
-	ret =
-	    boot_start(l->tr, LANE_STEP_MS, STREAM_WINDOW, l->tr->queues_deep ? WIRE_F_DEEP_OUT : 0,
-		       s->a->o->verbose, NULL, &peer, &boot, err, errlen);
+		return ret;
+	l->loop = loop;
+	l->wio = (struct ev_io){.fd = l->w.sock, .cb = on_worker};
+	ret = evloop_add(loop, &l->wio, EPOLLIN);
 	if (ret < 0) {
-		l->fatal = boot.fatal;
-		goto fail;
+		laneworker_stop(&l->w);
+		return ret;
 	}
-	ret = -ENOMEM;
-	l->mux = mux_new(loop, STREAM_WINDOW, OUT_HIGH, &lane_ops, l);
+	l->opening = true;
+	l->open_since = clock_ms();
+	return 0;
+}
+
+/* The worker's lane is open: it comes up here as session_open's does. */
+static int lane_up(struct session *s, struct lane *l, const struct laneworker_result *r, char *err,
+		   size_t errlen)
+{
+	int ret;
+
+	evloop_del(l->loop, &l->wio);
+	l->opening = false;
+	ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.sock, l->w.err, "lane worker",
+				  "the lane's worker", LANERELAY_NO_STATUS);
+	if (ret < 0) {
+		laneworker_stop(&l->w);
+		snprintf(err, errlen, "out of memory");
+		return ret;
+	}
+	/* The transport has them now, and ends the worker with itself. */
+	l->w.pid = 0;
+	l->w.sock = l->w.err = -1;
+	snprintf(l->tr->detail, sizeof(l->tr->detail), "%s", r->detail);
+	l->mux = mux_new(l->loop, STREAM_WINDOW, OUT_HIGH, &lane_ops, l);
 	if (!l->mux) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		return -ENOMEM;
 	}
-	mux_set_peer_window(l->mux, peer.window);
-	ret = tunnel_init(&l->tun, l->tr, loop, l->mux);
+	mux_set_peer_window(l->mux, r->peer.window);
+	ret = tunnel_init(&l->tun, l->tr, l->loop, l->mux);
 	if (ret < 0) {
-		snprintf(err, errlen, "watching the transport: %s", strerror(-ret));
-		goto fail;
+		snprintf(err, errlen, "watching the lane's worker: %s", strerror(-ret));
+		return ret;
 	}
 	tunnel_set_alive(&l->tun, s->a->cfg->alive_interval, s->a->cfg->alive_count);
 	l->up = true;
@@ -370,8 +449,31 @@ int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *
 	mux_set_credit(l->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
 		       STREAM_BUDGET_MS);
 	return 0;
-fail:
-	lane_free(l);
+}
+
+int session_lane_poll(struct session *s, unsigned i, char *err, size_t errlen)
+{
+	struct lane *l = &s->lane[i];
+	struct laneworker_result r;
+	int ret;
+
+	if (!l->opening)
+		return l->up ? 0 : -EINVAL;
+	ret = laneworker_poll(&l->w, &r);
+	if (ret == -EAGAIN)
+		return ret;
+	if (ret == -EPIPE)
+		snprintf(err, errlen, "its worker ended without a word");
+	else if (ret < 0)
+		snprintf(err, errlen, "reading its worker's answer: %s", strerror(-ret));
+	else if (r.status < 0) {
+		snprintf(err, errlen, "%s", r.err[0] ? r.err : strerror(-r.status));
+		l->fatal = r.fatal;
+		ret = r.status;
+	} else
+		ret = lane_up(s, l, &r, err, errlen);
+	if (ret < 0)
+		lane_free(l);
 	return ret;
 }
 
@@ -380,12 +482,12 @@ void session_lane_close(struct session *s, unsigned i)
 	struct lane *l = &s->lane[i];
 	struct mux_stats ms;
 
-	if (!l->up)
-		return;
-	mux_get_stats(l->mux, &ms);
-	s->rx_gone += ms.rx_bytes;
-	s->tx_gone += ms.tx_bytes;
-	s->over_budget_gone += ms.over_budget;
+	if (l->up) {
+		mux_get_stats(l->mux, &ms);
+		s->rx_gone += ms.rx_bytes;
+		s->tx_gone += ms.tx_bytes;
+		s->over_budget_gone += ms.over_budget;
+	}
 	lane_free(l);
 }
 
@@ -456,9 +558,12 @@ void session_close(struct session *s)
 	bool fatal = s->fatal;
 	unsigned i;
 
+	/* Every worker starts its goodbye at once: each is then reaped in turn. */
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up)
-			lane_free(&s->lane[i]);
+			lane_part(&s->lane[i]);
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		lane_free(&s->lane[i]);
 	tunnel_close(&s->tun);
 	direct_free(s->direct);
 	mux_free(s->mux);

@@ -14,6 +14,7 @@
 #include "../../common/evloop.h"
 #include "../../common/mux.h"
 #include "../opts.h"
+#include "laneworker.h"
 #include "progress.h"
 #include "../ssh/sshconf.h"
 #include "transport.h"
@@ -38,7 +39,9 @@ _Static_assert(SESSION_LANES_MAX == OPTS_MAX_LANES, "--lanes must fit the lanes"
 /*
  * A further lane: an SSH session of its own to the same server, with a
  * helper and a mux of its own, that carries a share of the TCP streams
- * (client/link/lanes.c decides which, and when it opens).
+ * (client/link/lanes.c decides which, and when it opens). Its login and
+ * its SSH session run in a worker process (laneworker.h); here its
+ * transport is the socket to that worker.
  */
 struct lane {
 	struct session *s;
@@ -47,11 +50,16 @@ struct lane {
 	struct mux *mux;
 	struct tunnel tun;
 	bool up;
-	unsigned fails;	  /* opens failed (or quick drops) in a row, for the backoff */
-	int64_t next_try; /* clock_ms before which it is not opened again */
-	unsigned drops;	  /* times it dropped in this session */
-	int64_t since_ms; /* when it last opened */
-	bool fatal;	  /* the last open failed for a reason no retry will fix */
+	bool opening; /* its worker logs in: w and wio are live */
+	struct laneworker w;
+	struct ev_io wio; /* the worker's socket, watched for its answer */
+	struct evloop *loop;
+	int64_t open_since; /* clock_ms when its worker started */
+	unsigned fails;	    /* opens failed (or quick drops) in a row, for the backoff */
+	int64_t next_try;   /* clock_ms before which it is not opened again */
+	unsigned drops;	    /* times it dropped in this session */
+	int64_t since_ms;   /* when it last opened */
+	bool fatal;	    /* the last open failed for a reason no retry will fix */
 };
 
 struct session {
@@ -87,12 +95,22 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 		 size_t errlen);
 
 /*
- * Open further lane i (1 <= i < SESSION_LANES_MAX) to the same server:
- * blocking, like session_open, but it asks nothing on the terminal. The
- * session must be up. Returns 0, or -errno with one line in err.
+ * Start opening further lane i (1 <= i < SESSION_LANES_MAX) to the same
+ * server, in a worker process: its login asks nothing on the terminal, and
+ * nothing here waits for it. The session must be up. Returns 0 (the lane
+ * is opening), or -errno.
  */
-int session_lane_open(struct session *s, unsigned i, struct evloop *loop, char *err, size_t errlen);
-/* Close further lane i: its streams are reset, its counters kept in the *_gone ones. */
+int session_lane_start(struct session *s, unsigned i, struct evloop *loop);
+/*
+ * Without blocking, how opening lane i goes: -EAGAIN while its worker
+ * works, 0 once the lane is up, or -errno with one line in err (and
+ * lane[i].fatal set when retrying cannot help); the lane is closed then.
+ */
+int session_lane_poll(struct session *s, unsigned i, char *err, size_t errlen);
+/*
+ * Close further lane i, open or opening: its streams are reset, its
+ * counters kept in the *_gone ones, its worker ended and reaped.
+ */
 void session_lane_close(struct session *s, unsigned i);
 
 /* Tear it down, every lane: every open stream is reset, the transports closed. Safe when not up. */

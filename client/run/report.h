@@ -26,6 +26,7 @@ struct report_conn {
 /* One lane of the session (lane 0 first): an SSH session with a helper of its own. */
 struct report_lane {
 	bool up;
+	bool opening; /* not up: its login runs now (else it waits for its next try) */
 	size_t conns;
 	uint64_t out, in; /* while it has been up */
 	unsigned drops;	  /* times it dropped and was opened again (lane 0: see reconnects) */
