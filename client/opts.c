@@ -131,7 +131,7 @@ static const char usage_text[] =
     "                          forwarding; bulk throughput over latency)\n"
     "      --lanes N           carry the connections over N SSH sessions, each with\n"
     "                          a window of its own (1 to 8; default: 1 on a short\n"
-    "                          path, up to 4 on a long one; with -e, 1)\n"
+    "                          path, up to 8 on a long one; with -e, 1)\n"
     "  -N, --auto-nets         also route the networks the server has routes to\n"
     "  -H, --auto-hosts        put host names the server knows into /etc/hosts\n"
     "      --seed-hosts NAME[,NAME]\n"

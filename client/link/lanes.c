@@ -174,18 +174,25 @@ void lanes_probe(struct session *s)
 			tunnel_probe(&s->lane[i].tun);
 }
 
-void lanes_rtt(struct session *s, int rtt_ms)
+unsigned lanes_for_rtt(int rtt_ms)
 {
 	unsigned n;
 
+	if (rtt_ms < LANES_LAN_MS)
+		return 1;
+	n = 1 + (unsigned)rtt_ms / LANES_RTT_STEP_MS;
+	return n < LANES_AUTO_MAX ? n : LANES_AUTO_MAX;
+}
+
+void lanes_rtt(struct session *s, int rtt_ms)
+{
 	if (s->lanes_decided || rtt_ms < 0 || lane0_bytes(s) > s->rtt_bytes + LANES_QUIET_BYTES)
 		return;
 	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
 		s->rtt_min = rtt_ms;
 	if (++s->rtt_samples < LANES_RTT_SAMPLES)
 		return;
-	n = 1 + (unsigned)s->rtt_min / LANES_RTT_STEP_MS;
-	s->n_lanes = n < LANES_AUTO_MAX ? n : LANES_AUTO_MAX;
+	s->n_lanes = lanes_for_rtt(s->rtt_min);
 	s->lanes_decided = true;
 	if (s->n_lanes > 1)
 		log_info("the round trip to %s is %d ms: carrying the connections over %u lanes",

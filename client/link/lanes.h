@@ -22,9 +22,15 @@
 #include "../../common/mux.h"
 #include "session.h"
 
-/* The most lanes the path alone opens, and the round trip each one more is worth. */
-#define LANES_AUTO_MAX	  4
-#define LANES_RTT_STEP_MS 20
+/*
+ * The most lanes the path alone opens; below LANES_LAN_MS one, else one
+ * more per LANES_RTT_STEP_MS: a lane's window carries less the longer the
+ * round trip, so the lanes a path needs grow with it.
+ */
+#define LANES_AUTO_MAX	  8
+#define LANES_LAN_MS	  20
+#define LANES_RTT_STEP_MS 10
+_Static_assert(LANES_AUTO_MAX <= SESSION_LANES_MAX, "the path opens no more lanes than there are");
 /* Round trips measured before the path decides: the smallest counts, not one slow answer. */
 #define LANES_RTT_SAMPLES 3
 /*
@@ -54,6 +60,8 @@ void lanes_probe(struct session *s);
  * taken on a quiet pipe decide the number.
  */
 void lanes_rtt(struct session *s, int rtt_ms);
+/* The lanes a path of this round trip gets by default (ms). */
+unsigned lanes_for_rtt(int rtt_ms);
 /* The mux a new stream to dst goes to: lane 0 for DNS, else the lane with the fewest streams. */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);
 /* How many lanes are up, lane 0 included (0 when the session is down). */

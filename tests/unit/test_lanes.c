@@ -34,8 +34,8 @@ static void test_rtt_decides(void)
 		int rtt[LANES_RTT_SAMPLES];
 		unsigned lanes;
 	} cases[] = {
-	    {{1, 1, 1}, 1},    {{19, 19, 19}, 1}, {{20, 25, 30}, 2},	 {{90, 5, 60}, 1},
-	    {{45, 41, 50}, 3}, {{60, 61, 99}, 4}, {{100, 150, 1000}, 4},
+	    {{1, 1, 1}, 1},    {{19, 19, 19}, 1}, {{20, 25, 30}, 3}, {{90, 5, 60}, 1},
+	    {{45, 41, 50}, 5}, {{30, 31, 99}, 4}, {{60, 61, 99}, 7}, {{100, 150, 1000}, 8},
 	};
 	struct session s;
 	size_t i, k;
@@ -59,17 +59,33 @@ static void test_rtt_decides(void)
 	CHECK(!s.lanes_decided);
 	lanes_rtt(&s, 70);
 	CHECK(s.lanes_decided);
-	CHECK_EQ_INT(s.n_lanes, 4);
+	CHECK_EQ_INT(s.n_lanes, 8);
 
 	/* Decided (by --lanes, or already): later round trips change nothing. */
 	lanes_rtt(&s, 1);
-	CHECK_EQ_INT(s.n_lanes, 4);
+	CHECK_EQ_INT(s.n_lanes, 8);
 	session_fresh(&s);
 	s.lanes_decided = true;
 	s.n_lanes = 2;
 	for (k = 0; k < 5; k++)
 		lanes_rtt(&s, 500);
 	CHECK_EQ_INT(s.n_lanes, 2);
+}
+
+/* The rule alone: one on a LAN, one more per step above, never more than there are lanes. */
+static void test_for_rtt(void)
+{
+	int ms;
+
+	CHECK_EQ_INT(lanes_for_rtt(0), 1);
+	CHECK_EQ_INT(lanes_for_rtt(LANES_LAN_MS - 1), 1);
+	CHECK(lanes_for_rtt(LANES_LAN_MS) > 1);
+	CHECK_EQ_INT(lanes_for_rtt(30), 4);
+	CHECK_EQ_INT(lanes_for_rtt(100), 8);
+	CHECK_EQ_INT(lanes_for_rtt(100000), LANES_AUTO_MAX);
+	/* Never fewer for a longer path. */
+	for (ms = 1; ms < 1000; ms++)
+		CHECK(lanes_for_rtt(ms) >= lanes_for_rtt(ms - 1));
 }
 
 static const struct mux_ops no_ops;
@@ -236,6 +252,7 @@ int main(void)
 {
 	log_init("test_lanes", LOG_WARN);
 	RUN(test_rtt_decides);
+	RUN(test_for_rtt);
 	RUN(test_rtt_quiet);
 	RUN(test_pick);
 	T_EXIT();
