@@ -8,8 +8,11 @@
 # the tunnel takes at least a round trip, and the traffic checks of every
 # tunnel suite (64 MiB down and 20 MB up by sha256, half-close, resets)
 # pass, plus eight parallel downloads. With lanes (the own transport's
-# default on a long path, -e with --lanes 3) more than one is up and the
-# parallel downloads use each. Speed is never asserted.
+# default on a long path, 8 at 100 ms; -e with --lanes 3) all come up, each
+# further one a worker process of sluice's that is gone after it, and the
+# parallel downloads use each; the own transport's lanes are seen opening
+# side by side while a download on lane 0 keeps moving. Speed is never
+# asserted.
 #
 # A new way of running sluice over the long path is one more wan_way line
 # at the bottom.
@@ -119,10 +122,61 @@ for t in json.load(sys.stdin):
             print(int(l["up"]), l["bytes_in"])' "$SLUICE_PID" 2>/dev/null
 }
 
+# wan_lanes_state: the running sluice's lanes, one per line: "up opening".
+wan_lanes_state() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["pid"] == int(sys.argv[1]):
+        for l in t.get("lanes", []):
+            print(int(l["up"]), int(l.get("opening", False)))' "$SLUICE_PID" 2>/dev/null
+}
+
+# lane_workers: the pids of the running sluice's lane workers: its children
+# that run its own image with its own arguments (the privileged part's differ,
+# and -e's ssh is another program).
+lane_workers() {
+	local p me
+	me=$(tr '\0' ' ' <"/proc/$SLUICE_PID/cmdline" 2>/dev/null) || return 0
+	for p in $(ps -o pid= --ppid "$SLUICE_PID" 2>/dev/null); do
+		[ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" = "$me" ] && echo "$p"
+	done
+}
+
+# echo_ticker FILE: from C, one byte through the tunnel to the echo server
+# every 50 ms on one connection, the count of echoes answered kept in FILE,
+# until FILE.stop appears (at most 45 s).
+echo_ticker() {
+	inC timeout 50 "$PY" -c '
+import os, socket, sys, time
+path = sys.argv[3]
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=15)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+n, end = 0, time.monotonic() + 45
+while time.monotonic() < end and not os.path.exists(path + ".stop"):
+    s.sendall(b"x")
+    if s.recv(16) != b"x":
+        break
+    n += 1
+    with open(path + ".tmp", "w") as f:
+        f.write("%d\n" % n)
+    os.replace(path + ".tmp", path)
+    time.sleep(0.05)' "$L4" 9001 "$1" >/dev/null 2>&1
+}
+
+# lanes_for_rtt MS: the lanes sluice's own transport opens by default on a
+# path of MS (client/link/lanes.c): one below 20 ms, else one more per 10 ms, at most 8.
+lanes_for_rtt() {
+	local n=$((1 + $1 / 10))
+	[ "$1" -lt 20 ] && n=1
+	[ $n -gt 8 ] && n=8
+	echo $n
+}
+
 # wan_way PREFIX ARGS...: sluice with ARGS (and 0/0 ::/0: its own server is inside
 # what it routes) over the long path; case names get PREFIX.
 wan_way() {
-	local p=$1 n0 t0 ms json i up used lanes
+	local p=$1 n0 t0 ms json i up used lanes workers=""
 	shift
 	n0=$(dl_from_c)
 	t0=$(now_ms)
@@ -149,18 +203,64 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 	at_least "${p}tunnel_echo_rtt" "${ms#* }" "$RTT" "echo on an open stream"
 
 	# Lanes: on a long path the own transport opens more than one by
-	# itself, a few seconds after ready; -e only when told (--lanes).
-	case $p in "" | el_) lanes=1 ;; *) lanes="" ;; esac
+	# itself, a few seconds after ready; -e only when told (--lanes). The
+	# further lanes log in side by side in worker processes, while an echo
+	# on lane 0 (a byte now and then: the round trips still count as quiet)
+	# keeps answering, and --status too.
+	case $p in "") lanes=$(lanes_for_rtt "$RTT") ;; el_) lanes=3 ;; *) lanes="" ;; esac
 	if [ -n "$lanes" ]; then
-		# (--status gets no answer while a lane is being opened: the
-		# loop waits for its login; the next poll asks again.)
-		for ((i = 0; i < 40; i++)); do
-			up=$(wan_lanes | awk '$1 == 1' | grep -c .)
-			[ "$up" -ge 2 ] && break
-			sleep 0.5
+		local st n op opening_max=0 polls_opening=0 moved=0 prev="" size dpid end
+		rm -f "$TB/echoes" "$TB/echoes.stop"
+		echo_ticker "$TB/echoes" &
+		dpid=$!
+		TB_PIDS="$TB_PIDS $dpid"
+		end=$((SECONDS + 40))
+		for ((i = 0; i < 200 && SECONDS < end; i++)); do
+			st=$(wan_lanes_state)
+			n=$(echo "$st" | grep -c .)
+			up=$(echo "$st" | awk '$1 == 1' | grep -c .)
+			op=$(echo "$st" | awk '$2 == 1' | grep -c .)
+			[ "$op" -gt "$opening_max" ] && opening_max=$op
+			if [ "$op" -ge 1 ]; then
+				polls_opening=$((polls_opening + 1))
+				size=$(cat "$TB/echoes" 2>/dev/null || echo 0)
+				[ -n "$prev" ] && [ "$size" -gt "$prev" ] && moved=1
+				prev=$size
+			else
+				prev=""
+			fi
+			[ "$n" -ge 2 ] && [ "$up" -ge "$n" ] && break
+			sleep 0.2
 		done
+		workers=$(lane_workers)
+		touch "$TB/echoes.stop"
+		wait "$dpid"
+		tb_forget "$dpid"
 		if [ "$up" -ge 2 ]; then pass "${p}lanes_up"; else
-			fail "${p}lanes_up" "$up up after $i polls; now '$(wan_lanes | tr '\n' '|')': $(sluice_log_tail 3)"
+			fail "${p}lanes_up" "$up up after $i polls; now '$(wan_lanes_state | tr '\n' '|')': $(sluice_log_tail 3)"
+		fi
+		if [ "$up" -ge "$lanes" ] && [ "$n" -ge "$lanes" ]; then pass "${p}lanes_number"; else
+			fail "${p}lanes_number" "$up of $n up, want $lanes at $RTT ms: $(sluice_log_tail 3)"
+		fi
+		# Each further lane that is up is a worker process of sluice's.
+		if [ "$up" -ge 2 ] && [ "$(echo "$workers" | grep -c .)" -ge $((up - 1)) ]; then
+			pass "${p}lane_workers"
+		else
+			fail "${p}lane_workers" "$up lanes up, workers '$(echo $workers)': $(ps -o pid=,args= --ppid "$SLUICE_PID" | tr '\n' '|')"
+		fi
+		if [ "$p" = "" ]; then
+			# Seen opening together, with --status answering meanwhile.
+			if [ "$opening_max" -ge 2 ]; then pass "${p}lanes_open_side_by_side"; else
+				fail "${p}lanes_open_side_by_side" "at most $opening_max lane(s) seen opening at once in $i polls"
+			fi
+			# Between two answers while lanes opened, lane 0 echoed.
+			if [ "$polls_opening" -ge 2 ]; then
+				if [ "$moved" = 1 ]; then pass "${p}lane0_moves_while_lanes_open"; else
+					fail "${p}lane0_moves_while_lanes_open" "$polls_opening polls saw lanes opening; no echo came between any two"
+				fi
+			else
+				echo "# ${p}lane0_moves_while_lanes_open: not checked, only $polls_opening poll(s) saw lanes opening"
+			fi
 		fi
 	fi
 
@@ -175,6 +275,13 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 		fi
 	fi
 	stopped_clean "${p}stopped_clean" TERM
+	if [ -n "$lanes" ] && [ -n "$workers" ]; then
+		local w left=""
+		for w in $workers; do proc_alive "$w" && left="$left $w"; done
+		if [ -z "$left" ]; then pass "${p}lane_workers_gone"; else
+			fail "${p}lane_workers_gone" "still running:$left"
+		fi
+	fi
 }
 
 wan_way "" -r sshhost
