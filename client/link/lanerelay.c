@@ -292,9 +292,21 @@ int lanerelay_run(struct transport *t, int sock, int err)
 			log_warn("the lane's worker: epoll: %s", strerror(errno));
 			return LANERELAY_NO_STATUS;
 		}
-		for (i = 0; i < n; i++)
-			if (evs[i].data.fd == err && (evs[i].events & (EPOLLERR | EPOLLHUP)))
+		for (i = 0; i < n; i++) {
+			if (!(evs[i].events & (EPOLLERR | EPOLLHUP)))
+				continue;
+			if (evs[i].data.fd == err)
 				r.err_dead = true;
+			/*
+			 * The parent closed the lane: with a write to the transport
+			 * pending, the socket is not read, and its hangup would
+			 * wake us for ever.
+			 */
+			if (evs[i].data.fd == sock)
+				r.sock_end = true;
+		}
+		if (r.sock_end)
+			break;
 	}
 	if (r.sock_end)
 		return 0; /* the parent closed the lane: nobody asks how */

@@ -186,8 +186,6 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg)
 		ret = -errno;
 		goto fail;
 	}
-	/* Nothing of ours may sit in stdio's buffers twice. */
-	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
 		ret = -errno;
