@@ -111,7 +111,7 @@ static int place(int fd, int want)
 static void worker_setup(pid_t parent, int sock, int err)
 {
 	bool only = false;
-	int lf = log_file_fd(&only), s2, e2, l2 = -1;
+	int lf = log_file_fd(&only), s2, e2, l2 = -1, keep;
 	sigset_t none;
 	int sig;
 
@@ -131,11 +131,14 @@ static void worker_setup(pid_t parent, int sock, int err)
 		l2 = fcntl(lf, F_DUPFD, 16);
 	if (place(s2, FD_SOCK) < 0 || place(e2, FD_ERR) < 0)
 		_exit(126);
-	if (place(l2, FD_LOG) >= 0)
+	keep = FD_ERR + 1;
+	if (place(l2, FD_LOG) >= 0) {
 		log_to_file(FD_LOG, only);
-	else
+		keep = FD_LOG + 1;
+	} else {
 		log_to_file(-1, false);
-	if (close_range(lf >= 0 ? FD_LOG + 1 : FD_LOG, ~0u, 0) < 0)
+	}
+	if (close_range(keep, ~0u, 0) < 0)
 		_exit(126);
 }
 

@@ -4,7 +4,8 @@
  * fails says why, one that opens relays bytes both ways over a transport
  * that pushes back (a write refused once must come again with the same
  * bytes), passes on the helper's stderr, and ends when the parent closes;
- * one stuck in its login is ended and reaped.
+ * one stuck in its login holds none of our descriptors, and is ended and
+ * reaped.
  */
 #include <errno.h>
 #include <poll.h>
@@ -259,9 +260,29 @@ static void test_stuck(void)
 	int64_t t0;
 	pid_t pid;
 
+	int keep[2], hi;
+	char c;
+
+	/* A descriptor of ours the worker must not hold: its write end, above where the worker's
+	 * land. */
+	CHECK_EQ_INT(pipe(keep), 0);
+	hi = fcntl(keep[1], F_DUPFD, 20);
+	CHECK(hi >= 20);
+	close(keep[1]);
+	keep[1] = hi;
 	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL), 0);
 	pid = w.pid;
+	close(keep[1]);
 	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
+	/* The worker runs (stuck in its login), yet the pipe has ended: it closed its copy. */
+	CHECK(!gone(pid));
+	{
+		struct pollfd pf = {.fd = keep[0], .events = POLLIN};
+
+		CHECK_EQ_INT(poll(&pf, 1, 2000), 1);
+		CHECK_EQ_INT(read(keep[0], &c, 1), 0);
+	}
+	close(keep[0]);
 	t0 = clock_ms();
 	laneworker_stop(&w);
 	CHECK(clock_ms() - t0 < 3000);
