@@ -21,15 +21,19 @@
 /*
  * One line, no single quotes and no '!', so that any login shell (sh, bash,
  * csh, fish) passes it through unchanged to /bin/sh. $1 is the helper's
- * flags. It says which machine this is, then reads the hash and size of the
- * helper the client chose for it ("none 0": there is none), on one line
- * (sh's read takes no byte past the newline, so the upload stays intact).
+ * flags; the words after it are the client's offer, "MACHINE HASH SIZE" for
+ * each `uname -m` spelling a helper it carries serves. The offer rides in
+ * the command itself: sshd opens the channel's window only once the command
+ * runs, so anything sent on stdin would wait a round trip for it. The script
+ * takes the triple naming this machine exactly (the aliases live in the
+ * client alone) and names that machine in each status line: "none" (no
+ * helper here), "need" (upload it, SIZE bytes on stdin), "run".
  */
 static const char boot_script[] =
-    "v=$1; a=$(uname -m 2>/dev/null); echo \"SLUICE-BOOT arch ${a:-unknown}\"; "
-    "read -r h s || exit 96; "
-    "[ \"$h\" = none ] && exit 97; "
-    "[ -n \"$h\" ] && [ -n \"$s\" ] && [ -z \"$(printf %s \"$h\" | tr -d 0-9a-f)\" ] && "
+    "v=$1; shift; m=$(uname -m 2>/dev/null); m=${m:-unknown}; h=; s=; "
+    "while [ $# -ge 3 ]; do if [ \"$1\" = \"$m\" ]; then h=$2; s=$3; fi; shift 3; done; "
+    "if [ -z \"$h\" ]; then echo \"SLUICE-BOOT none $m\"; exit 97; fi; "
+    "[ -n \"$s\" ] && [ -z \"$(printf %s \"$h\" | tr -d 0-9a-f)\" ] && "
     "[ -z \"$(printf %s \"$s\" | tr -d 0-9)\" ] || exit 96; "
     "umask 077; "
     "for d in \"${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/sluice\" "
@@ -39,13 +43,13 @@ static const char boot_script[] =
     "chmod 700 \"$d\" 2>/dev/null || continue; "
     "f=\"$d/sluice-helper-$h\"; "
     "if [ -f \"$f\" ] && \"$f\" --check \"$h\" 2>/dev/null; then :; else "
-    "rm -f \"$f\"; echo SLUICE-BOOT need; "
+    "rm -f \"$f\"; echo \"SLUICE-BOOT need $m\"; "
     "head -c \"$s\" >\"$f.$$\" || { rm -f \"$f.$$\"; echo \"upload of the helper to $d "
     "failed\" >&2; exit 98; }; "
     "chmod 700 \"$f.$$\" && mv -f \"$f.$$\" \"$f\" || { rm -f \"$f.$$\"; continue; }; "
     "if \"$f\" --check \"$h\" 2>/dev/null; then :; else rm -f \"$f\"; continue; fi; "
     "fi; "
-    "echo SLUICE-BOOT run; exec \"$f\" --serve \"$h\" $v; "
+    "echo \"SLUICE-BOOT run $m\"; exec \"$f\" --serve \"$h\" $v; "
     "done; "
     "echo \"found no private directory where the helper can run (tried "
     "${XDG_CACHE_HOME:-~/.cache}/sluice and ${TMPDIR:-/tmp})\" >&2; exit 99";
@@ -109,9 +113,37 @@ void boot_arches(char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", boot_blobs[i].arch);
 }
 
+/*
+ * " MACHINE HASH SIZE" for every spelling with a helper, each with that
+ * helper's hash and size, appended at buf + *o. 0 or -ENOSPC.
+ */
+static int boot_offer(char *buf, size_t len, size_t *o)
+{
+	char hex[SHA256_HEX];
+	uint8_t hash[SHA256_LEN];
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(machine_alias) / sizeof(machine_alias[0]); i++) {
+		const struct boot_blob *b = boot_blob_for(machine_alias[i].machine);
+
+		if (!b)
+			continue;
+		boot_blob_hash(b, hash);
+		sha256_hex(hash, hex);
+		n = snprintf(buf + *o, len - *o, " %s %s %zu", machine_alias[i].machine, hex,
+			     (size_t)(b->end - b->start));
+		if (n < 0 || (size_t)n >= len - *o)
+			return -ENOSPC;
+		*o += (size_t)n;
+	}
+	return 0;
+}
+
 int boot_command(char *buf, size_t len, int verbose)
 {
 	char flags[16] = "-q";
+	size_t o;
 	int i, n;
 
 	if (verbose > 0) {
@@ -121,7 +153,10 @@ int boot_command(char *buf, size_t len, int verbose)
 		flags[1 + i] = '\0';
 	}
 	n = snprintf(buf, len, "exec /bin/sh -c '%s' sluice-boot %s", boot_script, flags);
-	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	o = (size_t)n;
+	return boot_offer(buf, len, &o);
 }
 
 struct boot_io {
@@ -274,40 +309,20 @@ static int boot_hello(struct boot_io *io, const uint8_t *hash, uint32_t stream_w
 	return r;
 }
 
-/* The machine's report, then our choice for it: "HASH SIZE", or "none 0" and an error. */
-static int boot_choose(struct boot_io *io, const struct boot_blob **blob, uint8_t *hash, char *err,
-		       size_t errlen)
+/*
+ * "SLUICE-BOOT WORD MACHINE": the step, and the machine the script chose
+ * the helper for (a pointer into line). -EPROTO for any other shape.
+ */
+static int boot_status(const char *line, char *word, size_t wordlen, const char **machine)
 {
-	char line[256], hex[SHA256_HEX], reply[SHA256_HEX + 32], arches[128];
-	const char *machine;
-	int ret;
+	const char *w = line + 12, *sp = strchr(w, ' ');
 
-	ret = boot_line(io, line, sizeof(line));
-	if (ret < 0) {
-		io->fatal = boot_explain(io->t, ret, err, errlen);
-		return ret;
-	}
-	if (strncmp(line, "SLUICE-BOOT arch ", 17) != 0) {
-		snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s", line);
+	if (!sp || sp == w || (size_t)(sp - w) >= wordlen || !sp[1])
 		return -EPROTO;
-	}
-	machine = line + 17;
-	*blob = boot_blob_for(machine);
-	if (!*blob) {
-		boot_arches(arches, sizeof(arches));
-		transport_write_all(io->t, "none 0\n", 7, io->step_ms);
-		snprintf(err, errlen,
-			 "the remote machine is %s; this sluice carries helpers for %s", machine,
-			 *arches ? arches : "no machine");
-		return -ENOEXEC;
-	}
-	boot_blob_hash(*blob, hash);
-	sha256_hex(hash, hex);
-	snprintf(reply, sizeof(reply), "%s %zu\n", hex, (size_t)((*blob)->end - (*blob)->start));
-	ret = transport_write_all(io->t, reply, strlen(reply), io->step_ms);
-	if (ret < 0)
-		snprintf(err, errlen, "talking to the remote bootstrap: %s", strerror(-ret));
-	return ret;
+	memcpy(word, w, (size_t)(sp - w));
+	word[sp - w] = '\0';
+	*machine = sp + 1;
+	return 0;
 }
 
 static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
@@ -315,9 +330,10 @@ static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
 		    const struct progress *pg, struct wire_hello *peer, struct boot_report *rep,
 		    char *err, size_t errlen)
 {
-	const struct boot_blob *blob;
+	const struct boot_blob *blob = NULL;
+	const char *machine;
 	uint8_t hash[SHA256_LEN];
-	char cmd[4096], line[256];
+	char cmd[4096], line[256], word[8], chosen[256] = "", arches[128];
 	int ret, uploads = 0;
 
 	ret = boot_command(cmd, sizeof(cmd), verbose);
@@ -331,26 +347,39 @@ static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
 	ret = transport_exec(t, cmd, err, errlen);
 	if (ret < 0)
 		return ret;
-	ret = boot_choose(iop, &blob, hash, err, errlen);
-	if (ret < 0)
-		return ret;
-	rep->arch = blob->arch;
 	for (;;) {
 		ret = boot_line(iop, line, sizeof(line));
 		if (ret < 0) {
 			iop->fatal = boot_explain(t, ret, err, errlen);
 			return ret;
 		}
-		if (strcmp(line, "SLUICE-BOOT run") == 0) {
+		if (boot_status(line, word, sizeof(word), &machine) < 0)
+			goto unexpected;
+		if (!strcmp(word, "none")) {
+			boot_arches(arches, sizeof(arches));
+			snprintf(err, errlen,
+				 "the remote machine is %s; this sluice carries helpers for %s",
+				 machine, *arches ? arches : "no machine");
+			return -ENOEXEC;
+		}
+		/* The first line fixes the helper; the HELLO must then carry its hash. */
+		if (!blob) {
+			blob = boot_blob_for(machine);
+			if (!blob)
+				goto unexpected;
+			snprintf(chosen, sizeof(chosen), "%s", machine);
+			boot_blob_hash(blob, hash);
+			rep->arch = blob->arch;
+		} else if (strcmp(machine, chosen) != 0) {
+			goto unexpected;
+		}
+		if (!strcmp(word, "run")) {
 			if (!uploads)
 				progress_say(pg, "remote helper for %s: cached", blob->arch);
 			break;
 		}
-		if (strcmp(line, "SLUICE-BOOT need") != 0 || ++uploads > 2) {
-			snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s",
-				 line);
-			return -EPROTO;
-		}
+		if (strcmp(word, "need") != 0 || ++uploads > 2)
+			goto unexpected;
 		progress_say(pg, "uploading the remote helper for %s (%zu KiB)", blob->arch,
 			     (size_t)(blob->end - blob->start + 1023) / 1024);
 		ret = transport_write_all(t, blob->start, (size_t)(blob->end - blob->start),
@@ -365,6 +394,9 @@ static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
 	if (ret == -EPIPE)
 		iop->fatal = boot_explain(t, ret, err, errlen);
 	return ret;
+unexpected:
+	snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s", line);
+	return -EPROTO;
 }
 
 int boot_start(struct transport *t, unsigned step_ms, uint32_t stream_window, uint32_t features,

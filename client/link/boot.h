@@ -1,9 +1,9 @@
 /*
- * boot: starts the helper on the remote host over a transport, choosing the
- * one built for the machine the bootstrap reports. A tiny
- * POSIX sh script checks the architecture, looks for a cached copy named by
- * its SHA-256, asks for an upload only when it is missing, and execs it; then
- * both sides exchange HELLO.
+ * boot: starts the helper on the remote host over a transport. The command
+ * itself offers every helper the client carries; a tiny POSIX sh script
+ * picks the one for its machine, looks for a cached copy named by
+ * its SHA-256, asks for an upload only when it is missing, and execs it;
+ * then both sides exchange HELLO.
  */
 #ifndef SLUICE_BOOT_H
 #define SLUICE_BOOT_H
@@ -35,7 +35,10 @@ void boot_blob_hash(const struct boot_blob *b, uint8_t out[SHA256_LEN]);
 /* "x86_64, aarch64, armv7l": the machines served, for messages. */
 void boot_arches(char *buf, size_t len);
 
-/* The remote command line; exposed for tests. Returns 0 or -ENOSPC. */
+/*
+ * The remote command line, with the offer of every helper we carry (the
+ * script picks); exposed for tests. Returns 0 or -ENOSPC.
+ */
 int boot_command(char *buf, size_t len, int verbose);
 
 /*

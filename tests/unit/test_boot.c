@@ -114,6 +114,45 @@ static void test_command_is_shell_safe(void)
 	CHECK(strchr(cmd, '\n') == NULL);
 	CHECK(strstr(cmd, " -vv") != NULL);
 	CHECK_EQ_INT(boot_command(cmd, 100, 0), -ENOSPC);
+	/* Just past the script's end, sized to cut the offer short: refused, not truncated. */
+	CHECK_EQ_INT(boot_command(cmd, (size_t)(strrchr(cmd, '\'') - cmd) + 40, 2), -ENOSPC);
+}
+
+/* The offer after the flags: each spelling we serve with its helper's hash and size. */
+static void test_command_offers_each_machine(void)
+{
+	static const char *const spellings[] = {"x86_64", "amd64",  "aarch64",
+						"arm64",  "armv7l", "armv8l"};
+	char cmd[4096], want[128], hex[SHA256_HEX];
+	uint8_t hash[SHA256_LEN];
+	const char *offer;
+	size_t i, n = 0;
+
+	CHECK_EQ_INT(boot_command(cmd, sizeof(cmd), 0), 0);
+	offer = strstr(cmd, "' sluice-boot -q ");
+	CHECK(offer != NULL);
+	if (!offer)
+		return;
+	for (i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		const struct boot_blob *b = boot_blob_for(spellings[i]);
+
+		snprintf(want, sizeof(want), " %s ", spellings[i]);
+		if (!b) {
+			CHECK(strstr(offer, want) == NULL);
+			continue;
+		}
+		boot_blob_hash(b, hash);
+		sha256_hex(hash, hex);
+		snprintf(want, sizeof(want), " %s %s %zu", spellings[i], hex,
+			 (size_t)(b->end - b->start));
+		CHECK(strstr(offer, want) != NULL);
+		n++;
+	}
+	/* Nothing else: "-q" then three words per spelling served. */
+	for (i = 0, offer += strlen("' sluice-boot -q"); *offer; offer++)
+		i += *offer == ' ';
+	CHECK_EQ_INT(i, 3 * n);
+	CHECK(n >= 2); /* x86_64 and amd64 at least */
 }
 
 static void test_upload_then_cached(void)
@@ -161,11 +200,10 @@ static void test_upload_then_cached(void)
 	CHECK(cached_intact());
 }
 
-/* A machine we carry no helper for: refused by name, nothing uploaded. */
-static void test_unsupported_arch(void)
+/* fakebin/uname says what machine; fake_ssh puts fakebin first in PATH. */
+static void fake_uname(const char *machine)
 {
-	char bin[300], err[512];
-	struct wire_hello peer;
+	char bin[300];
 	FILE *fp;
 
 	snprintf(bin, sizeof(bin), "%s/fakebin", home);
@@ -175,18 +213,85 @@ static void test_unsupported_arch(void)
 	CHECK(fp != NULL);
 	if (!fp)
 		return;
-	fputs("#!/bin/sh\necho s390x\n", fp);
+	fprintf(fp, "#!/bin/sh\necho %s\n", machine);
 	fclose(fp);
 	chmod(bin, 0755);
 	snprintf(bin, sizeof(bin), "%s/fakebin:", home);
 	fake_ssh(bin);
+}
+
+/* A machine we carry no helper for: refused by name, nothing uploaded. */
+static void test_unsupported_arch(void)
+{
+	char err[512];
+	struct wire_hello peer;
+
+	fake_uname("s390x");
 	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), -ENOEXEC);
 	CHECK(strstr(err, "the remote machine is s390x") != NULL);
 	CHECK(strstr(err, "carries helpers for x86_64") != NULL);
+	CHECK_EQ_INT(last.uploaded, 0);
 	fake_ssh("");
 }
 
 /* The command itself fails (as ssh does on a refused key): its words and status, named. */
+/* Another spelling of this machine: the script picks the same helper from the offer. */
+static void test_alias_machine(void)
+{
+	char err[512];
+	struct wire_hello peer;
+
+	fake_uname("amd64");
+	CHECK_EQ_INT(boot_once(err, sizeof(err), &peer), 0);
+	if (*err)
+		printf("  boot: %s\n", err);
+	CHECK_STR(last.arch, "x86_64");
+	CHECK_EQ_INT(last.uploaded, 0);
+	fake_ssh("");
+}
+
+/* A remote that answers with its own lines instead of the script's. */
+static int boot_fake_remote(const char *script, char *err, size_t errlen)
+{
+	struct wire_hello peer;
+
+	snprintf(fakessh, sizeof(fakessh), "/bin/sh -c '%s' x", script);
+	return boot_once(err, errlen, &peer);
+}
+
+/* Status lines are matched exactly, and the machine they name cannot change on the way. */
+static void test_remote_lies(void)
+{
+	char err[512], script[400], path[256], hex[SHA256_HEX];
+	uint8_t hash[SHA256_LEN];
+
+	CHECK_EQ_INT(boot_fake_remote("echo SLUICE-BOOT run s390x", err, sizeof(err)), -EPROTO);
+	CHECK(strstr(err, "unexpected reply from the remote bootstrap: SLUICE-BOOT run s390x"));
+	CHECK_EQ_INT(boot_fake_remote("echo SLUICE-BOOT run", err, sizeof(err)), -EPROTO);
+	CHECK_EQ_INT(boot_fake_remote("echo \"SLUICE-BOOT run x86_64 \"", err, sizeof(err)),
+		     -EPROTO);
+	CHECK_EQ_INT(boot_fake_remote("echo SLUICE-BOOT runs x86_64", err, sizeof(err)), -EPROTO);
+	/* Shell noise before the status is skipped; the status itself is not. */
+	snprintf(script, sizeof(script),
+		 "echo motd; echo SLUICE-BOOT need x86_64; head -c %zu >/dev/null; "
+		 "echo SLUICE-BOOT run aarch64",
+		 (size_t)(native()->end - native()->start));
+	CHECK_EQ_INT(boot_fake_remote(script, err, sizeof(err)), -EPROTO);
+	CHECK(strstr(err, "unexpected reply from the remote bootstrap: SLUICE-BOOT run aarch64"));
+	CHECK_EQ_INT(last.uploaded, native()->end - native()->start);
+	/* A machine named for one helper must run that helper: its hash is checked. */
+	if (!boot_blob_for("aarch64"))
+		return;
+	cached_path(path, sizeof(path));
+	boot_blob_hash(native(), hash);
+	sha256_hex(hash, hex);
+	snprintf(script, sizeof(script), "echo SLUICE-BOOT run aarch64; exec %s --serve %s -q",
+		 path, hex);
+	CHECK_EQ_INT(boot_fake_remote(script, err, sizeof(err)), -EBADMSG);
+	CHECK(strstr(err, "hash mismatch") != NULL);
+	fake_ssh("");
+}
+
 /* The machine names we know, and the table the build generated. */
 static void test_blob_table(void)
 {
@@ -239,7 +344,10 @@ int main(void)
 	if (!mkdtemp(home))
 		return 1;
 	RUN(test_command_is_shell_safe);
+	RUN(test_command_offers_each_machine);
 	RUN(test_upload_then_cached);
+	RUN(test_alias_machine);
+	RUN(test_remote_lies);
 	RUN(test_unsupported_arch);
 	RUN(test_blob_table);
 	RUN(test_command_fails);
