@@ -27,6 +27,8 @@
 #define TRIES	   3  /* prompts per interactive method, like NumberOfPasswordPrompts */
 #define AGENT_MAX  32 /* servers cut us off after MaxAuthTries (6) anyway */
 #define NOT_YET	   1  /* internal: this method did not authenticate; try the next */
+#define NONE_TAKEN 2  /* internal: asked for its methods, the server let us in by "none" */
+#define NO_PK	   3  /* internal: the server does not take public keys: offer no more */
 
 /* Append ", item" to buf, cutting it short rather than overflowing. */
 static void list_add(char *buf, size_t size, const char *item)
@@ -300,6 +302,49 @@ static bool key_file_is_rsa(const char *path, const char *pub)
 	return pub ? !strncmp(head, "ssh-rsa ", 8) : !!strstr(head, "BEGIN RSA PRIVATE KEY");
 }
 
+/*
+ * What the server takes, asked once with a "none" request, as OpenSSH does
+ * before anything else. We ask only when we must: a key offered first
+ * learns as much from its refusal, and saves that round trip when it is
+ * taken. (When it is refused, the "none" asked then counts as one more
+ * failed attempt towards the server's MaxAuthTries.) 0 (res->methods is the
+ * answer), NONE_TAKEN, or -errno when the session failed.
+ */
+static int methods_ask(LIBSSH2_SESSION *s, const char *user, struct auth_result *res)
+{
+	char *m;
+
+	if (res->methods_asked)
+		return 0;
+	res->methods_asked = 1;
+	m = libssh2_userauth_list(s, user, (unsigned int)strlen(user));
+	if (m) {
+		snprintf(res->methods, sizeof(res->methods), "%s", m);
+		return 0;
+	}
+	if (libssh2_userauth_authenticated(s)) {
+		snprintf(res->used, sizeof(res->used), "none");
+		return NONE_TAKEN;
+	}
+	return session_failed(s, libssh2_session_last_errno(s), res);
+}
+
+/*
+ * Before a key is offered (once one was refused) or a passphrase asked
+ * (must_know: never for a method the server does not take): NOT_YET to go
+ * ahead, else what to return.
+ */
+static int pk_go(LIBSSH2_SESSION *s, const char *user, struct auth_result *res, bool must_know)
+{
+	int r = must_know || res->offered ? methods_ask(s, user, res) : 0;
+
+	if (r == NONE_TAKEN)
+		return 0;
+	if (r < 0)
+		return r;
+	return !res->methods_asked || listed(res->methods, "publickey") ? NOT_YET : NO_PK;
+}
+
 static int try_agent(LIBSSH2_SESSION *s, const char *user, struct auth_result *res)
 {
 	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
@@ -326,8 +371,13 @@ static int try_agent(LIBSSH2_SESSION *s, const char *user, struct auth_result *r
 	while (n < AGENT_MAX && libssh2_agent_get_identity(agent, &id, prev) == 0) {
 		int rc;
 
+		/* After a refusal: the server's methods say whether another key is worth it. */
+		r = pk_go(s, user, res, false);
+		if (r != NOT_YET)
+			break;
 		prev = id;
 		n++;
+		res->offered++;
 		rc = libssh2_agent_userauth(agent, user, id);
 		if (rc == 0) {
 			snprintf(res->used, sizeof(res->used), "agent key %s",
@@ -371,6 +421,10 @@ static int try_key(LIBSSH2_SESSION *s, const char *user, const char *path, struc
 		return NOT_YET;
 	}
 	if (enc <= 0 || pubp) {
+		r = pk_go(s, user, res, false);
+		if (r != NOT_YET)
+			return r;
+		res->offered++;
 		rc = libssh2_userauth_publickey_fromfile_ex(s, user, ulen, pubp, path, NULL);
 		if (rc == 0)
 			goto ok;
@@ -393,6 +447,9 @@ static int try_key(LIBSSH2_SESSION *s, const char *user, const char *path, struc
 		list_add(res->tried, sizeof(res->tried), label);
 		return NOT_YET;
 	}
+	r = pk_go(s, user, res, true);
+	if (r != NOT_YET)
+		return r;
 	snprintf(prompt, sizeof(prompt), "Enter passphrase for key '%s': ", path);
 	/* As ssh: a mistyped passphrase is asked again, up to NumberOfPasswordPrompts. */
 	for (int i = 0; i < TRIES; i++) {
@@ -404,6 +461,7 @@ static int try_key(LIBSSH2_SESSION *s, const char *user, const char *path, struc
 			list_add(res->tried, sizeof(res->tried), label);
 			return NOT_YET;
 		}
+		res->offered++;
 		rc = libssh2_userauth_publickey_fromfile_ex(s, user, ulen, pubp, path, pass);
 		explicit_bzero(pass, sizeof(pass));
 		if (rc == 0)
@@ -526,34 +584,23 @@ static int try_password(LIBSSH2_SESSION *s, const char *user, const char *host,
 int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
 	     size_t n_ids, struct auth_result *res)
 {
-	char *methods;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (!user || !*user)
 		return -EINVAL;
-	methods = libssh2_userauth_list(s, user, (unsigned int)strlen(user));
-	if (!methods) {
-		if (libssh2_userauth_authenticated(s)) {
-			snprintf(res->used, sizeof(res->used), "none");
-			return 0;
-		}
-		return session_failed(s, libssh2_session_last_errno(s), res);
-	}
-	snprintf(res->methods, sizeof(res->methods), "%s", methods);
-
-	if (listed(res->methods, "publickey")) {
-		r = try_agent(s, user, res);
-		if (r != NOT_YET)
-			return r;
-		for (size_t i = 0; i < n_ids; i++) {
-			if (!ids[i] || !*ids[i])
-				continue;
+	/* Keys first, before the server was asked what it takes: see methods_ask. */
+	r = try_agent(s, user, res);
+	for (size_t i = 0; r == NOT_YET && i < n_ids; i++)
+		if (ids[i] && *ids[i])
 			r = try_key(s, user, ids[i], res);
-			if (r != NOT_YET)
-				return r;
-		}
-	}
+	if (r != NOT_YET && r != NO_PK)
+		return r;
+	r = methods_ask(s, user, res);
+	if (r == NONE_TAKEN)
+		return 0;
+	if (r < 0)
+		return r;
 	if (!have_tty() &&
 	    (listed(res->methods, "keyboard-interactive") || listed(res->methods, "password")))
 		list_add(res->tried, sizeof(res->tried), "password (no terminal to ask)");

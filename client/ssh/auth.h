@@ -17,6 +17,8 @@ struct auth_result {
 	char methods[128]; /* what the server accepts, as it listed them */
 	char error[256];   /* libssh2's text when the session itself failed */
 	int rsa_refused;   /* an RSA key was refused: libssh2 < 1.11 signs only with SHA-1 */
+	int methods_asked; /* the server was asked: methods is its answer */
+	int offered;	   /* keys offered so far */
 };
 
 /*
