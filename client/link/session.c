@@ -186,6 +186,31 @@ static int resolve_bounded(const char *host, const char *port, struct addrinfo *
 }
 
 /*
+ * -e without --lanes or --direct: whether the path may decide the lanes.
+ * Further -e lanes are sessions through a ControlMaster lane 0 becomes,
+ * and that master of ours must not take the place of the user's own: only
+ * when the command is OpenSSH's ssh, its own -G answered, and its config
+ * has no ControlMaster and no ControlPath. Says once why not.
+ */
+static bool cmd_path_decides(const struct session_args *a)
+{
+	static bool said;
+	const char *why = NULL;
+
+	if (!a->cfg->from_cmd)
+		why =
+		    "its own configuration is unknown (it is not OpenSSH's ssh, or its -G failed)";
+	else if (a->cfg->control)
+		why = "its configuration has a ControlMaster or ControlPath of the user's";
+	if (why && !said)
+		log_debug(
+		    "-e: one lane: further lanes need a ControlMaster of sluice's own, and %s",
+		    why);
+	said = said || why;
+	return !why;
+}
+
+/*
  * The -e backend. Its own connection must never be redirected, so the
  * server `CMD -G` names is excluded as with our own session; through a
  * proxy it is not contacted. A name is looked up for a bounded time only:
@@ -201,9 +226,12 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 
 	progress_say(a->pg, "connecting to %s with the -e command: %s", o->remote_host, o->ssh_cmd);
 	/* Further lanes are further sessions through the master lane 0's ssh becomes. */
-	if ((o->direct || o->lanes > 1) && (ret = make_ctl_dir(s)) < 0) {
+	if ((o->direct || o->lanes > 1 || !s->lanes_decided) && (ret = make_ctl_dir(s)) < 0) {
 		snprintf(err, errlen, "%s: making a directory for the ControlMaster socket: %s",
-			 o->direct ? "--direct" : "--lanes", strerror(-ret));
+			 o->direct  ? "--direct"
+			 : o->lanes ? "--lanes"
+				    : "-e lanes",
+			 strerror(-ret));
 		s->fatal = true;
 		return ret;
 	}
@@ -505,12 +533,11 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 	for (i = 0; i < SESSION_LANES_MAX; i++)
 		s->lane[i] = (struct lane){.s = s, .idx = i};
 	/*
-	 * --lanes fixes the number; else the path decides for our own client.
-	 * Not for -e: lanes there need a ControlMaster of ours, and the user's
-	 * own (a ControlPath in the config) would no longer be used.
+	 * --lanes fixes the number; else the path decides, for -e only where
+	 * a ControlMaster of ours replaces none of the user's.
 	 */
 	s->n_lanes = a->o->lanes ? a->o->lanes : 1;
-	s->lanes_decided = a->o->lanes || a->o->direct || a->o->ssh_cmd;
+	s->lanes_decided = a->o->lanes || a->o->direct || (a->o->ssh_cmd && !cmd_path_decides(a));
 	ret = a->o->ssh_cmd ? open_cmd(s, a, err, errlen) : open_ssh(s, a, err, errlen);
 	if (ret < 0)
 		goto fail; /* --direct's directory may be made already */

@@ -253,6 +253,15 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 		return parse_timeout(val, &c->alive_interval);
 	if (!strcasecmp(key, "serveralivecountmax"))
 		return parse_timeout(val, &c->alive_count);
+	/* ssh -G says "controlmaster false" and leaves out a ControlPath of "none". */
+	if (!strcasecmp(key, "controlmaster")) {
+		c->control |= strcasecmp(val, "false") && strcasecmp(val, "no");
+		return 0;
+	}
+	if (!strcasecmp(key, "controlpath")) {
+		c->control |= !!strcasecmp(val, "none");
+		return 0;
+	}
 	/* ssh -G leaves these out when unset or "none"; a "none" is honoured all the same. */
 	if (!strcasecmp(key, "proxyjump"))
 		return strcasecmp(val, "none") ? set_once(&c->proxyjump, val) : 0;
@@ -758,5 +767,7 @@ int sshconf_resolve_cmd(struct sshconf *c, const char *cmd, const struct sshconf
 	free(text);
 	if (ret < 0)
 		sshconf_free(c);
+	else
+		c->from_cmd = 1;
 	return ret;
 }

@@ -52,6 +52,13 @@ struct sshconf {
 	char *proxyjump;    /* "[user@]host[:port][,...]", NULL when none */
 	char *proxycommand; /* with %h %p %r still in it, NULL when none */
 	char *config_file;  /* -F as given, so a proxy's ssh reads the same file */
+	/*
+	 * ControlMaster other than no, or a ControlPath: connections to this
+	 * host share a master of the user's, which one of ours must not replace.
+	 */
+	int control;
+	/* Not from ssh -G: the -e command's own -G gave all this (its -F, -o and -S count). */
+	int from_cmd;
 };
 
 /* Parse the text `ssh -G` prints into c. Unknown keys are ignored. Returns 0 or -errno. */

@@ -6,9 +6,12 @@
 # connections while the others finish intact, and the lane comes back
 # without the session dropping; killing lane 0's helper heals the whole
 # session, all lanes again. The same with -e ssh, whose further lanes are
-# sessions through its ControlMaster. On a LAN the default is one lane. After each
-# run nothing is left: no table, no process in C, nothing of the login
-# user in S. Waits are bounded.
+# sessions through its ControlMaster. On a LAN the default is one lane; at
+# 100 ms (the delay line) -e ssh opens several by itself through a
+# ControlMaster of sluice's own, but keeps one, through the user's own
+# master, when its config names a ControlPath. After each run nothing is
+# left: no table, no process in C, nothing of the login user in S. Waits
+# are bounded.
 TB_SUITE=lanes
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -38,8 +41,8 @@ helpers_in_s() {
 		esac
 	done | sort -n | awk '{ print $2 }'
 }
-# ssh_conns: established TCP connections from C to sshd.
-ssh_conns() { inC ss -Htn state established "( dport = :22 )" | grep -c .; }
+# ssh_conns: established TCP connections from C to sshd (or to the delay line before it).
+ssh_conns() { inC ss -Htn state established "( dport = :$TB_SSH_PORT )" | grep -c .; }
 # wait_lanes N SECONDS: until N lanes are up and N helpers run in S.
 wait_lanes() {
 	local end=$((SECONDS + $2))
@@ -191,5 +194,72 @@ else
 fi
 stopped_clean default_stop_clean TERM
 helper_gone default_helpers_gone
+
+# --- -e ssh on a long path: the path decides, through a ControlMaster of sluice's own ----
+tb_delayline_start 100 || tb_die "the delay line did not start: $(tail -n 2 "$TB/delayline4.log" | tr '\n' ' ')"
+sluice_start_case cmd_wan_start "http://$L4/" -r sshhost -v -e "ssh -F $TB/ssh_config" 198.51.100.0/24 || tb_finish
+for ((i = 0; i < 100; i++)); do
+	n=$(sed -n 's/.* ms: carrying the connections over \([0-9]*\) lanes$/\1/p' "$SLUICE_LOG" | head -n 1)
+	[ -n "$n" ] && break
+	proc_alive "$SLUICE_PID" || break
+	sleep 0.2
+done
+if [ "${n:-0}" -ge 2 ] && wait_lanes "$n" 40; then
+	pass cmd_wan_path_opens_lanes
+else
+	fail cmd_wan_path_opens_lanes "lanes '$(lanes_now | tr '\n' '|')', helpers in S: $(helpers_in_s | grep -c .): $(sluice_log_tail)"
+fi
+ctl=$(ns_ps "$NS_C" args= | grep -o 'ControlPath=[^ ]*' | head -n 1)
+ctl=${ctl#ControlPath=}
+n=$(ssh_conns)
+if [ "$n" = 1 ] && [ -S "$ctl" ]; then pass cmd_wan_one_connection; else
+	fail cmd_wan_one_connection "$n SSH connections from C, master socket '$ctl'"
+fi
+got=$(inC curl -sS --max-time 60 "http://$L4/mid.bin" 2>&1 | sha256sum | cut -d' ' -f1)
+if [ "$got" = "$MID_SHA" ]; then pass cmd_wan_download; else fail cmd_wan_download "sha256 $got"; fi
+stopped_clean cmd_wan_stop_clean TERM
+helper_gone cmd_wan_helpers_gone
+
+# A ControlPath of the user's: sluice's ssh goes through the user's own master, on one lane.
+UCFG=$TB/ssh_config_user_master
+UCTL=$TB/user-cm
+{
+	echo "ControlMaster auto"
+	echo "ControlPath $UCTL"
+	cat "$TB/ssh_config"
+} >"$UCFG"
+ip netns exec "$NS_C" ssh -F "$UCFG" -M -N sshhost </dev/null >"$TB/user-master.log" 2>&1 &
+MPID=$!
+TB_PIDS="$TB_PIDS $MPID"
+for ((i = 0; i < 150; i++)); do
+	[ -S "$UCTL" ] && break
+	proc_alive "$MPID" || break
+	sleep 0.1
+done
+if [ ! -S "$UCTL" ]; then
+	fail cmd_user_master_up "the user's master did not listen: $(tail -n 2 "$TB/user-master.log" | tr '\n' ' ')"
+elif sluice_start_case cmd_user_master_start "http://$L4/" -r sshhost -v -e "ssh -F $UCFG" 198.51.100.0/24; then
+	# Three round trips a second apart would have decided by now, were the path asked.
+	sleep 5
+	n=$(ssh_conns)
+	if [ "$(lanes_now | grep -c .)" = 1 ] && [ "$(helpers_in_s | grep -c .)" = 1 ] && [ "$n" = 1 ] &&
+		! ns_ps "$NS_C" args= | grep -q 'sluice-direct' &&
+		grep -q -- "-e: one lane: .*ControlMaster or ControlPath of the user's" "$SLUICE_LOG"; then
+		pass cmd_user_master_one_lane
+	else
+		fail cmd_user_master_one_lane "lanes '$(lanes_now | tr '\n' '|')', $n SSH connections from C: $(grep -e '-e: ' "$SLUICE_LOG" | tr '\n' '|')"
+	fi
+	sluice_stop TERM 5
+	if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass cmd_user_master_stop; else
+		fail cmd_user_master_stop "exit status $SLUICE_RC: $(sluice_log_tail)"
+	fi
+fi
+pid_in_ns "$MPID" "$NS_C" && kill -TERM "$MPID" 2>/dev/null
+tb_reap "$MPID" >/dev/null
+left=$(ip netns pids "$NS_C")
+if [ -z "$left" ]; then pass cmd_user_master_nothing_left; else
+	fail cmd_user_master_nothing_left "processes left in C: $(ps -o args= -p "$(echo $left | tr ' ' ,)" | tr '\n' '|')"
+fi
+helper_gone cmd_user_master_helpers_gone
 
 tb_finish

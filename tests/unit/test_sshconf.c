@@ -205,6 +205,8 @@ static void test_parse_real(void)
 	CHECK_STR(c.known_hosts[0], "/tmp/x/kh");
 	CHECK_STR(c.known_hosts[1], "/root/kh2");
 	CHECK_STR(c.known_hosts[2], "/root/kh_192.0.2.9");
+	CHECK_EQ_INT(c.control, 0); /* "controlmaster false", no controlpath line */
+	CHECK_EQ_INT(c.from_cmd, 0);
 	sshconf_free(&c);
 	CHECK(c.hostname == NULL && c.n_identity == 0);
 	/* Twice is harmless. */
@@ -324,6 +326,31 @@ static void test_values(void)
 			/* A failed parse leaves nothing behind. */
 			CHECK(c.hostname == NULL && c.n_identity == 0);
 		}
+		sshconf_free(&c);
+	}
+}
+
+/* A ControlMaster or ControlPath of the user's, as ssh -G prints them. */
+static void test_control(void)
+{
+	static const struct {
+		const char *text;
+		int control;
+	} cases[] = {
+	    {"hostname h\ncontrolmaster false\n", 0},
+	    {"hostname h\ncontrolmaster no\ncontrolpath none\n", 0},
+	    {"hostname h\ncontrolmaster auto\n", 1},
+	    {"hostname h\ncontrolmaster true\n", 1},
+	    {"hostname h\ncontrolmaster autoask\n", 1},
+	    {"hostname h\ncontrolmaster false\ncontrolpath /tmp/cm-%C\n", 1},
+	    {"hostname h\nControlPath /run/x\n", 1},
+	};
+	struct sshconf c;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cases); i++) {
+		CHECK_EQ_INT(sshconf_parse(&c, cases[i].text), 0);
+		CHECK_EQ_INT(c.control, cases[i].control);
 		sshconf_free(&c);
 	}
 }
@@ -699,6 +726,17 @@ static void test_resolve_cmd(void)
 	CHECK_STR(c.hostname, "192.0.2.9");
 	CHECK_EQ_INT(c.port, 2201);
 	CHECK_STR(c.user, "frank");
+	CHECK_EQ_INT(c.from_cmd, 1);
+	CHECK_EQ_INT(c.control, 0);
+	sshconf_free(&c);
+	/* The command's own -S or -o names a master of the user's. */
+	snprintf(cmd, sizeof(cmd), "ssh -F %s -S %s/cm", cfg, tmpdir);
+	CHECK_EQ_INT(resolve_cmd(&c, cmd, "alias", NULL, 0, why, sizeof(why)), 0);
+	CHECK_EQ_INT(c.control, 1);
+	sshconf_free(&c);
+	snprintf(cmd, sizeof(cmd), "ssh -F %s -o ControlMaster=auto", cfg);
+	CHECK_EQ_INT(resolve_cmd(&c, cmd, "alias", NULL, 0, why, sizeof(why)), 0);
+	CHECK_EQ_INT(c.control, 1);
 	sshconf_free(&c);
 	/* -p and -l as the -e transport adds them win over the config (not the command's -o). */
 	snprintf(cmd, sizeof(cmd), "ssh -F %s", cfg);
@@ -747,6 +785,7 @@ int main(void)
 	RUN(test_parse_defaults);
 	RUN(test_strict);
 	RUN(test_values);
+	RUN(test_control);
 	RUN(test_layout);
 	RUN(test_limits);
 	RUN(test_expand);
