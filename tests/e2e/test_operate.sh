@@ -74,10 +74,12 @@ else
 	fail pidfile_fifo_refused "exit $rc after $took ms: $(tr '\n' '|' <"$TB/d.err")"
 fi
 # --log-file as root: not through a symlink (its target is not created), and
-# not in a directory others may write (TB itself is root's, 0700).
+# not in a directory others may write (TB itself is root's, 0700). Another
+# network than the daemon's: a clash with it would end these before the
+# connect they look for.
 ln -s "$TB/log.target" "$TB/log.link"
 mkdir -m 1777 "$TB/pub"
-dsluice --log-file "$TB/log.link" -r deadhost 198.51.100.0/24
+dsluice --log-file "$TB/log.link" -r deadhost 203.0.113.0/24
 rc=$?
 if [ $rc != 0 ] && [ ! -e "$TB/log.target" ] && [ "$(wc -l <"$TB/d.err")" = 1 ] &&
 	grep -q "log.link: refused: it is a symbolic link" "$TB/d.err"; then
@@ -85,7 +87,7 @@ if [ $rc != 0 ] && [ ! -e "$TB/log.target" ] && [ "$(wc -l <"$TB/d.err")" = 1 ] 
 else
 	fail logfile_symlink_refused "exit $rc, target $(ls "$TB/log.target" 2>&1): $(tr '\n' '|' <"$TB/d.err")"
 fi
-dsluice --log-file "$TB/pub/sluice.log" -r deadhost 198.51.100.0/24
+dsluice --log-file "$TB/pub/sluice.log" -r deadhost 203.0.113.0/24
 rc=$?
 if [ $rc != 0 ] && [ ! -e "$TB/pub/sluice.log" ] &&
 	grep -q "refused: its directory is writable by users other than root" "$TB/d.err"; then
@@ -95,7 +97,7 @@ else
 fi
 # A file in a root-only directory is the normal case: created, and sluice
 # goes on (to fail at connecting: the log takes over only once it works).
-dsluice --log-file "$TB/sluice.log" -r deadhost 198.51.100.0/24
+dsluice --log-file "$TB/sluice.log" -r deadhost 203.0.113.0/24
 rc=$?
 if [ $rc != 0 ] && [ "$(stat -c %u:%a "$TB/sluice.log" 2>&1)" = 0:640 ] &&
 	grep -q "cannot connect to 192.0.2.99 port 22" "$TB/d.err"; then

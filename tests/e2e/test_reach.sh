@@ -55,7 +55,8 @@ if sluice_start_case e_start http://$L4/ -r sshhost -v -e "$ECMD" $NET '[2001:db
 		fail e_transport_is_command "no 'transport command' line: $(sluice_log_tail)"
 	fi
 	# The tunnel rides on an ssh child of sluice's, not on libssh2.
-	if pgrep -P "$SLUICE_PID" -f "^ssh -F $TB/ssh_config sshhost" >/dev/null; then pass e_ssh_child_runs; else
+	# (With sluice's own ControlMaster options before the host, when the config names none.)
+	if pgrep -P "$SLUICE_PID" -f "^ssh -F $TB/ssh_config( -o [^ ]+)* sshhost" >/dev/null; then pass e_ssh_child_runs; else
 		fail e_ssh_child_runs "no ssh child of sluice's: $(ps -o pid,args --ppid "$SLUICE_PID" | tr '\n' '|')"
 	fi
 	# OpenSSH queues deeply itself: the helper's stdout pipe is deep too.
