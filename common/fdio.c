@@ -1,11 +1,14 @@
 /*
- * fdio: whole-buffer writes (see fdio.h).
+ * fdio: whole-buffer writes, resets, and closing what a child inherited (see fdio.h).
  */
 #include "fdio.h"
 
 #include <errno.h>
 #include <stdint.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int write_loop(int fd, const void *buf, size_t len, off_t off, int at)
@@ -44,4 +47,29 @@ void fd_reset_close(int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+}
+
+void fd_close_from(int lowest)
+{
+	DIR *d;
+	int fd;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)lowest, ~0u, 0u) == 0)
+		return;
+#endif
+	d = opendir("/proc/self/fd");
+	if (d) {
+		struct dirent *e;
+
+		while ((e = readdir(d))) {
+			fd = atoi(e->d_name);
+			if (fd >= lowest && fd != dirfd(d) && e->d_name[0] != '.')
+				close(fd);
+		}
+		closedir(d);
+		return;
+	}
+	for (fd = lowest; fd < 4096; fd++)
+		close(fd);
 }

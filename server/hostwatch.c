@@ -7,7 +7,6 @@
  * bounded; the child dies with its reader or its parent.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,12 +19,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/fdio.h"
 #include "../common/log.h"
 #include "../common/ratelimit.h"
 #include "../common/routes_internal.h"
@@ -433,30 +432,6 @@ static void __attribute__((noreturn)) watch_run(struct watch *w)
 	}
 }
 
-static void close_from(int lowest)
-{
-	DIR *d;
-	int fd;
-
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned)lowest, ~0u, 0u) == 0)
-		return;
-#endif
-	d = opendir("/proc/self/fd");
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			fd = atoi(e->d_name);
-			if (fd >= lowest && fd != dirfd(d) && e->d_name[0] != '.')
-				close(fd);
-		}
-		closedir(d);
-		return;
-	}
-	for (fd = lowest; fd < 4096; fd++)
-		close(fd);
-}
-
 /*
  * The child keeps only stderr and the pipe: stdin and stdout carry the SSH
  * channel, and holding them would keep the session alive after the helper.
@@ -496,7 +471,7 @@ static void child_setup(int wfd, pid_t parent)
 	}
 	if (fd != WFD && dup2(fd, WFD) < 0)
 		_exit(1);
-	close_from(WFD + 1);
+	fd_close_from(WFD + 1);
 }
 
 static void __attribute__((noreturn))
