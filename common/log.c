@@ -75,7 +75,7 @@ int log_file_fd(bool *only)
 void log_forked(void)
 {
 	if (log_syslog)
-		logsys_close();
+		logsys_close(log_prog);
 	log_line[0] = '\0';
 }
 

@@ -15,9 +15,11 @@ void logsys_open(const char *ident)
 	openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void logsys_close(void)
+void logsys_close(const char *ident)
 {
 	closelog();
+	/* glibc's closelog forgets the ident too; this connects at the next line. */
+	openlog(ident, LOG_PID, LOG_DAEMON);
 }
 
 void logsys_line(int level, const char *text)

@@ -11,8 +11,8 @@ void logsys_open(const char *ident);
  * syslog(3) drops every line without a word (containers).
  */
 int logsys_check(void);
-/* Close the socket; the next line opens it again. */
-void logsys_close(void);
+/* Close the socket, keeping ident; the next line opens it again. */
+void logsys_close(const char *ident);
 /* level is log.h's (0 error ... 4 trace). */
 void logsys_line(int level, const char *text);
 

@@ -38,7 +38,7 @@ struct relay {
 	int failed;		   /* the transport failed: -errno */
 	int tr_fd[2];		   /* what is registered for the transport, -1 none */
 	int err_fd;		   /* err while registered, else -1 */
-	uint32_t tr_ev, sock_ev, err_ev;
+	uint32_t tr_ev, tr_err_ev, sock_ev, err_ev;
 };
 
 static int watch(struct relay *r, int fd, uint32_t *cur, uint32_t want, bool added)
@@ -187,10 +187,14 @@ static int rearm(struct relay *r)
 	/*
 	 * With a buffer for the parent still full, more from the transport has
 	 * nowhere to go: its readiness would only spin us. A write waiting on
-	 * it still needs to hear of it.
+	 * it still needs to hear of it, once per change (edge-triggered), and
+	 * so does a hangup, which no event mask turns off.
 	 */
-	if (r->down.len && !r->up.len)
-		want &= ~(uint32_t)EPOLLIN;
+	if (r->down.len) {
+		if (!r->up.len)
+			want &= ~(uint32_t)EPOLLIN;
+		want |= EPOLLET;
+	}
 	if (fd[0] != r->tr_fd[0]) {
 		unwatch(r, &r->tr_fd[0]);
 		ret = watch(r, fd[0], &r->tr_ev, want, false);
@@ -203,13 +207,15 @@ static int rearm(struct relay *r)
 	/* A stderr that ended would wake us for ever. */
 	if (r->tr_err_end)
 		fd[1] = -1;
+	/* Likewise its stderr while the parent's pipe holds the last of it. */
+	want = EPOLLIN | (r->ebuf.len ? EPOLLET : 0);
 	if (fd[1] != r->tr_fd[1]) {
-		uint32_t ev = 0;
-
 		unwatch(r, &r->tr_fd[1]);
-		if (fd[1] >= 0 && (ret = watch(r, fd[1], &ev, EPOLLIN, false)) < 0)
+		if (fd[1] >= 0 && (ret = watch(r, fd[1], &r->tr_err_ev, want, false)) < 0)
 			return ret;
 		r->tr_fd[1] = fd[1];
+	} else if (fd[1] >= 0 && (ret = watch(r, fd[1], &r->tr_err_ev, want, true)) < 0) {
+		return ret;
 	}
 	if (r->up.len == 0)
 		sock_want |= EPOLLIN;

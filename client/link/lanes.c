@@ -44,9 +44,13 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 			 err, i, i == 1 ? "" : "s");
 		if (s->n_lanes > i)
 			s->n_lanes = i;
-		/* The others opening above it would meet the same refusal. */
+		/*
+		 * The others opening above it would meet the same refusal; one up
+		 * already goes too, since the lanes' budgets are shared out by
+		 * the count.
+		 */
 		for (k = i + 1; k < SESSION_LANES_MAX; k++)
-			if (s->lane[k].opening)
+			if (s->lane[k].opening || s->lane[k].up)
 				session_lane_close(s, k);
 		return;
 	}

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../../common/bytes.h"
+#include "../../common/fdio.h"
 #include "../../common/log.h"
 #include "../child.h"
 #include "lanerelay.h"
@@ -121,6 +122,14 @@ static void worker_setup(pid_t parent, int sock, int err)
 		signal(sig, SIG_DFL); /* SIGKILL, SIGSTOP and the RT ones glibc keeps just fail */
 	/* Writes to a parent gone are errors to handle, not a death. */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * What a user or systemd sends every sluice process (Ctrl-C's SIGINT,
+	 * SIGHUP, --status's SIGUSR1) is the parent's to act on: it ends the
+	 * lanes in order. SIGTERM still ends a worker.
+	 */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
 		_exit(126);
 	log_forked();
@@ -129,7 +138,9 @@ static void worker_setup(pid_t parent, int sock, int err)
 	e2 = fcntl(err, F_DUPFD, 16);
 	if (lf >= 0)
 		l2 = fcntl(lf, F_DUPFD, 16);
-	if (place(s2, FD_SOCK) < 0 || place(e2, FD_ERR) < 0)
+	/* The relay writes stderr without blocking: a full pipe must not stall the lane. */
+	if (place(s2, FD_SOCK) < 0 || place(e2, FD_ERR) < 0 ||
+	    fcntl(FD_ERR, F_SETFL, O_NONBLOCK) < 0)
 		_exit(126);
 	keep = FD_ERR + 1;
 	if (place(l2, FD_LOG) >= 0) {
@@ -138,8 +149,7 @@ static void worker_setup(pid_t parent, int sock, int err)
 	} else {
 		log_to_file(-1, false);
 	}
-	if (close_range(keep, ~0u, 0) < 0)
-		_exit(126);
+	fd_close_from(keep);
 }
 
 static void write_record(int sock, const uint8_t *p, size_t len)
