@@ -29,6 +29,12 @@
 #define NOT_YET	   1  /* internal: this method did not authenticate; try the next */
 #define NONE_TAKEN 2  /* internal: asked for its methods, the server let us in by "none" */
 #define NO_PK	   3  /* internal: the server does not take public keys: offer no more */
+/*
+ * With this many keys or more, the server's methods are asked first, as
+ * before: a "none" asked after a refused key counts towards MaxAuthTries
+ * (sshd forgives only a first one), which would cost the last key a try.
+ */
+#define MANY_KEYS 5
 
 /* Append ", item" to buf, cutting it short rather than overflowing. */
 static void list_add(char *buf, size_t size, const char *item)
@@ -345,7 +351,8 @@ static int pk_go(LIBSSH2_SESSION *s, const char *user, struct auth_result *res, 
 	return !res->methods_asked || listed(res->methods, "publickey") ? NOT_YET : NO_PK;
 }
 
-static int try_agent(LIBSSH2_SESSION *s, const char *user, struct auth_result *res)
+/* files: the identity files there are besides the agent's keys. */
+static int try_agent(LIBSSH2_SESSION *s, const char *user, size_t files, struct auth_result *res)
 {
 	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
 	const char *sock = getenv("SSH_AUTH_SOCK");
@@ -367,6 +374,21 @@ static int try_agent(LIBSSH2_SESSION *s, const char *user, struct auth_result *r
 	if (libssh2_agent_list_identities(agent)) {
 		list_add(res->tried, sizeof(res->tried), "agent (cannot list keys)");
 		goto out_disconnect;
+	}
+	while (files < MANY_KEYS && libssh2_agent_get_identity(agent, &id, prev) == 0) {
+		prev = id;
+		files++;
+	}
+	prev = NULL;
+	if (files >= MANY_KEYS) {
+		r = methods_ask(s, user, res);
+		if (r == NONE_TAKEN || r < 0) {
+			r = r < 0 ? r : 0;
+			goto out_disconnect;
+		}
+		r = listed(res->methods, "publickey") ? NOT_YET : NO_PK;
+		if (r == NO_PK)
+			goto out_disconnect;
 	}
 	while (n < AGENT_MAX && libssh2_agent_get_identity(agent, &id, prev) == 0) {
 		int rc;
@@ -584,13 +606,21 @@ static int try_password(LIBSSH2_SESSION *s, const char *user, const char *host,
 int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
 	     size_t n_ids, struct auth_result *res)
 {
+	size_t files = 0;
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	if (!user || !*user)
 		return -EINVAL;
 	/* Keys first, before the server was asked what it takes: see methods_ask. */
-	r = try_agent(s, user, res);
+	for (size_t i = 0; i < n_ids; i++)
+		files += ids[i] && *ids[i] && access(ids[i], R_OK) == 0;
+	r = files >= MANY_KEYS ? methods_ask(s, user, res) : 0;
+	if (r == NONE_TAKEN)
+		return 0;
+	if (r < 0)
+		return r;
+	r = try_agent(s, user, files, res);
 	for (size_t i = 0; r == NOT_YET && i < n_ids; i++)
 		if (ids[i] && *ids[i])
 			r = try_key(s, user, ids[i], res);

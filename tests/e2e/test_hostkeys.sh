@@ -139,6 +139,18 @@ if ! grep -q "Connection from" "$TB/sshd.log"; then pass i_missing_before_connec
 	fail i_missing_before_connecting "sshd saw a connection"
 fi
 
+# --- many keys: the right one sixth, under sshd's MaxAuthTries (6) ---------------
+# sshd forgives only a first "none": with this many keys sluice asks the
+# server's methods before any key, so the sixth still gets its try.
+many=()
+for k in 1 2 3 4; do
+	ssh-keygen -q -t ed25519 -N '' -C "sluice-e2e" -f "$TB/id_many$k" </dev/null >/dev/null
+	many+=(-i "$TB/id_many$k")
+done
+if sluice_start_case many_keys_sixth_taken http://$L4/ -r sshhost "${many[@]}" -i "$TB/id_wrong" $NET; then
+	sluice_stop TERM 5
+fi
+
 # --- on a terminal: ssh's question, and the passphrase tries ------------------------
 # ptydrive.py PATTERN ANSWERS CMD...: run CMD on a new pty; each time PATTERN
 # (a regex) appears again, type the next of the |-separated ANSWERS. Stops at
