@@ -106,7 +106,8 @@ wan_p99_loaded() {
 	fi
 }
 
-# sluice's own transport opens its further lanes after ready, once it has
+# sluice (its own transport, and -e when the config names no master of the
+# user's) opens its further lanes after ready, once it has
 # measured the path: the rows wait for them (at most 20 s), as a user's
 # transfer a few seconds in would find them, and the notes say how many.
 wan_lanes_settle() {
@@ -141,7 +142,8 @@ wan_tool() {
 	fi
 	t1=$(now_ms)
 	W[$WRTT.$CL.start]=$(awk -v ms=$((t1 - t0)) 'BEGIN { printf "%.2f\n", ms / 1000 }')
-	[ "$CL" = sluice ] && wan_lanes_settle
+	# -e decides its lanes from the path too, when the config names no master of the user's.
+	case $CL in sluice | sluice-e) wan_lanes_settle ;; esac
 	cl_ensure "download at $WRTT ms" || return 1
 	say "$CL at $WRTT ms: download, upload, 8 streams each way"
 	wan_iperf dl -R
@@ -283,7 +285,7 @@ echo_tool() {
 		cl_stop
 		return 1
 	fi
-	[ "$CL" = sluice ] && [ "$WRTT" != 0 ] && wan_lanes_settle
+	case $CL in sluice | sluice-e) [ "$WRTT" != 0 ] && wan_lanes_settle ;; esac
 	echo_run "$b.idle.txt"
 	W[$k.eidle]=$(echo_cell "$b.idle.txt")
 	[ -n "${W[$k.eidle]}" ] || note "$CL echo idle at $WRTT ms: $(head -c 200 "$b.idle.txt")"
