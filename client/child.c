@@ -5,10 +5,12 @@
 #include "child.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,5 +65,42 @@ void child_stop(pid_t pid, int grace_ms)
 	if (!child_reap(pid, STOP_WAIT_MS, NULL)) {
 		kill(pid, SIGKILL);
 		child_reap(pid, STOP_WAIT_MS, NULL);
+	}
+}
+
+int child_io_open(struct child_io *io)
+{
+	int ret;
+
+	io->sock[0] = io->sock[1] = io->err[0] = io->err[1] = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io->sock) < 0 ||
+	    pipe2(io->err, O_CLOEXEC) < 0) {
+		ret = -errno;
+		child_io_close(io);
+		return ret;
+	}
+	return 0;
+}
+
+int child_io_keep(struct child_io *io, int *sock, int *err)
+{
+	close(io->sock[1]);
+	close(io->err[1]);
+	*sock = io->sock[0];
+	*err = io->err[0];
+	io->sock[0] = io->sock[1] = io->err[0] = io->err[1] = -1;
+	if (fcntl(*sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(*err, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+void child_io_close(struct child_io *io)
+{
+	for (int i = 0; i < 2; i++) {
+		if (io->sock[i] >= 0)
+			close(io->sock[i]);
+		if (io->err[i] >= 0)
+			close(io->err[i]);
+		io->sock[i] = io->err[i] = -1;
 	}
 }

@@ -16,6 +16,24 @@
  */
 pid_t child_start(const char *const *argv, int io, int err);
 
+/*
+ * A child's two channels, close-on-exec: a socketpair for its stdin and
+ * stdout and a pipe for its stderr; [1] are the child's ends.
+ */
+struct child_io {
+	int sock[2], err[2];
+};
+/* Open both: 0, or -errno with nothing left open. */
+int child_io_open(struct child_io *io);
+/*
+ * Once the child has its ends: close them here and hand over ours
+ * (*sock, *err: the caller closes them from now on), non-blocking. 0 or
+ * -errno (the set-up failed; ours are handed over all the same).
+ */
+int child_io_keep(struct child_io *io, int *sock, int *err);
+/* Close whatever is still open (the child never started). */
+void child_io_close(struct child_io *io);
+
 /* Reap pid within ms. True when it is gone; *status (if given) gets its wait status. */
 bool child_reap(pid_t pid, int ms, int *status);
 

@@ -173,7 +173,8 @@ static pid_t start(struct cmd_transport *c, int sock, int err, const char *remot
 static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size_t errlen)
 {
 	struct cmd_transport *c = ct(t);
-	int sp[2] = {-1, -1}, ep[2] = {-1, -1}, r;
+	struct child_io io;
+	int r;
 
 	if (!c->cmd) {
 		snprintf(err, errlen, "%s runs its own command", c->what);
@@ -183,36 +184,22 @@ static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size
 		snprintf(err, errlen, "the -e command is too long");
 		return -E2BIG;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
-	    pipe2(ep, O_CLOEXEC) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
-		goto fail;
+	r = child_io_open(&io);
+	if (r < 0) {
+		snprintf(err, errlen, "starting the -e command: %s", strerror(-r));
+		return r;
 	}
-	c->t.child = start(c, sp[1], ep[1], remote_cmd);
+	c->t.child = start(c, io.sock[1], io.err[1], remote_cmd);
 	if (c->t.child < 0) {
 		r = c->t.child;
 		c->t.child = 0;
+		child_io_close(&io);
 		snprintf(err, errlen, "starting the -e command: %s", strerror(-r));
-		goto fail;
-	}
-	close(sp[1]);
-	close(ep[1]);
-	c->sock = sp[0];
-	c->err = ep[0];
-	if (fcntl(c->sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(c->err, F_SETFL, O_NONBLOCK) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "starting the -e command: %s", strerror(errno));
 		return r;
 	}
-	return 0;
-fail:
-	for (int i = 0; i < 2; i++) {
-		if (sp[i] >= 0)
-			close(sp[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
-	}
+	r = child_io_keep(&io, &c->sock, &c->err);
+	if (r < 0)
+		snprintf(err, errlen, "starting the -e command: %s", strerror(-r));
 	return r;
 }
 

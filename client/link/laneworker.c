@@ -189,43 +189,29 @@ static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *
 
 int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg)
 {
-	int sp[2] = {-1, -1}, ep[2] = {-1, -1}, ret;
+	struct child_io io;
 	pid_t parent = getpid(), pid;
+	int ret;
 
 	memset(w, 0, sizeof(*w));
 	w->sock = w->err = -1;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
-	    pipe2(ep, O_CLOEXEC) < 0) {
-		ret = -errno;
-		goto fail;
-	}
+	ret = child_io_open(&io);
+	if (ret < 0)
+		return ret;
 	pid = fork();
 	if (pid < 0) {
 		ret = -errno;
-		goto fail;
-	}
-	if (pid == 0) {
-		worker_setup(parent, sp[1], ep[1]);
-		worker_run(open, arg);
-	}
-	close(sp[1]);
-	close(ep[1]);
-	w->pid = pid;
-	w->sock = sp[0];
-	w->err = ep[0];
-	if (fcntl(w->sock, F_SETFL, O_NONBLOCK) < 0 || fcntl(w->err, F_SETFL, O_NONBLOCK) < 0) {
-		ret = -errno;
-		laneworker_stop(w);
+		child_io_close(&io);
 		return ret;
 	}
-	return 0;
-fail:
-	for (int i = 0; i < 2; i++) {
-		if (sp[i] >= 0)
-			close(sp[i]);
-		if (ep[i] >= 0)
-			close(ep[i]);
+	if (pid == 0) {
+		worker_setup(parent, io.sock[1], io.err[1]);
+		worker_run(open, arg);
 	}
+	w->pid = pid;
+	ret = child_io_keep(&io, &w->sock, &w->err);
+	if (ret < 0)
+		laneworker_stop(w);
 	return ret;
 }
 
