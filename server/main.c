@@ -34,8 +34,18 @@
  * round trips from our own PINGs), up to HELPER_CREDIT_MAX a stream and
  * HELPER_CREDIT_TOTAL more than the base for all: a bulk upload fills a
  * long or fast pipe without queueing far ahead of anything else.
+ *
+ * The base is twice sshd's window for our session channel (OpenSSH fixes it
+ * at 2 MiB), so that on a long path that window, not our credit, is what
+ * holds an upload back. At the channel's window, our credit would bind
+ * first: we return it in quarters, and some of it waits in sshd and our
+ * stdin pipe. It cut back and grew again every few round trips, and the
+ * stream was held back meanwhile. More credit cannot queue more ahead of
+ * other streams below the client's mux either: the channel's window caps
+ * what is in flight, and the rest waits in the client's own queue, which
+ * it schedules.
  */
-#define HELPER_WINDOW	    (2u << 20)
+#define HELPER_WINDOW	    (4u << 20)
 #define HELPER_SILENT_SEC   300
 #define HELPER_CREDIT_MAX   (32u << 20)
 #define HELPER_CREDIT_TOTAL (64u << 20)
