@@ -164,6 +164,7 @@ struct boot_io {
 	uint8_t buf[BOOT_LINE_MAX];
 	size_t len;
 	bool fatal;	  /* boot_explain found a failure no retry will fix */
+	bool refused;	  /* boot_explain found the -e command's session refused (cmd_limit) */
 	unsigned step_ms; /* the longest wait for one step */
 };
 
@@ -220,8 +221,19 @@ static bool cmd_refused(const char *msg)
 	       strstr(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED");
 }
 
+/*
+ * Words from the -e command whose session the server refused: OpenSSH's
+ * mux client through a master whose connection has as many sessions as
+ * the server's MaxSessions allows, or the channel refused outright.
+ */
+static bool cmd_limit(const char *msg)
+{
+	return strstr(msg, "Session open refused by peer") ||
+	       strstr(msg, "administratively prohibited");
+}
+
 /* Returns true when the failure is one that trying again cannot fix. */
-static bool boot_explain(struct transport *t, int ret, char *err, size_t errlen)
+static bool boot_explain(struct transport *t, int ret, bool *refused, char *err, size_t errlen)
 {
 	char msg[1024] = "";
 	ssize_t n = 0, got = 0;
@@ -242,6 +254,7 @@ static bool boot_explain(struct transport *t, int ret, char *err, size_t errlen)
 	status = transport_exit_status(t);
 	/* The bootstrap's own failures exit 96-99; anything else from -e is the command's. */
 	if (strcmp(t->name, "command") == 0 && (status < 96 || status > 99)) {
+		*refused = cmd_limit(msg);
 		snprintf(err, errlen, "the -e command '%s' failed (exit %d)%s%s", t->detail, status,
 			 got > 0 ? ": " : "", got > 0 ? (nl ? nl + 1 : msg) : "");
 		return status == 126 || status == 127 || cmd_refused(msg);
@@ -350,7 +363,7 @@ static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
 	for (;;) {
 		ret = boot_line(iop, line, sizeof(line));
 		if (ret < 0) {
-			iop->fatal = boot_explain(t, ret, err, errlen);
+			iop->fatal = boot_explain(t, ret, &iop->refused, err, errlen);
 			return ret;
 		}
 		if (boot_status(line, word, sizeof(word), &machine) < 0)
@@ -392,7 +405,7 @@ static int boot_run(struct boot_io *iop, struct transport *t, unsigned step_ms,
 	}
 	ret = boot_hello(iop, hash, stream_window, features, peer, err, errlen);
 	if (ret == -EPIPE)
-		iop->fatal = boot_explain(t, ret, err, errlen);
+		iop->fatal = boot_explain(t, ret, &iop->refused, err, errlen);
 	return ret;
 unexpected:
 	snprintf(err, errlen, "unexpected reply from the remote bootstrap: %s", line);
@@ -410,5 +423,6 @@ int boot_start(struct transport *t, unsigned step_ms, uint32_t stream_window, ui
 	ret =
 	    boot_run(&io, t, step_ms, stream_window, features, verbose, pg, peer, rep, err, errlen);
 	rep->fatal = ret < 0 && (io.fatal || ret == -ENOEXEC || ret == -EPROTONOSUPPORT);
+	rep->refused = ret < 0 && io.refused;
 	return ret;
 }

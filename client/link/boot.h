@@ -59,6 +59,8 @@ struct boot_report {
 	 * or the host key.
 	 */
 	bool fatal;
+	/* On failure: the -e command's session was refused by the server (MaxSessions, say). */
+	bool refused;
 };
 
 int boot_start(struct transport *t, unsigned step_ms, uint32_t stream_window, uint32_t features,

@@ -61,7 +61,7 @@ size_t laneworker_encode(uint8_t *buf, size_t len, const struct laneworker_resul
 	bwriter_init(&w, buf, len);
 	bwriter_u32(&w, RECORD_MAGIC);
 	bwriter_u32(&w, (uint32_t)r->status);
-	bwriter_u32(&w, r->fatal ? 1 : 0);
+	bwriter_u32(&w, (r->fatal ? 1u : 0u) | (uint32_t)r->limit << 1);
 	bwriter_u16(&w, r->peer.version);
 	bwriter_u32(&w, r->peer.window);
 	bwriter_u32(&w, r->peer.features);
@@ -84,9 +84,10 @@ int laneworker_decode(const uint8_t *buf, size_t len, struct laneworker_result *
 		return -EPROTO;
 	r->status = (int)breader_u32(&rd);
 	flags = breader_u32(&rd);
-	if (r->status > 0 || r->status < -4095 || flags > 1)
+	if (r->status > 0 || r->status < -4095 || flags >> 1 > LANE_LIMIT_SESSIONS)
 		return -EPROTO;
 	r->fatal = flags & 1;
+	r->limit = (enum lane_limit)(flags >> 1);
 	r->peer.version = breader_u16(&rd);
 	r->peer.window = breader_u32(&rd);
 	r->peer.features = breader_u32(&rd);

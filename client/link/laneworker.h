@@ -20,10 +20,18 @@
 #include "../../common/wire.h"
 #include "transport.h"
 
+/* A limit of the server's that a further lane's try ran into. */
+enum lane_limit {
+	LANE_LIMIT_NONE = 0,
+	LANE_LIMIT_STARTUPS, /* it hung up before its banner: MaxStartups */
+	LANE_LIMIT_SESSIONS, /* it refused the session on the connection: MaxSessions */
+};
+
 /* What the worker says once the lane is open, or why it is not. */
 struct laneworker_result {
 	int status;		/* 0, or -errno: the lane did not open */
 	bool fatal;		/* on failure: trying again cannot help */
+	enum lane_limit limit;	/* on failure: a limit of the server's refused it */
 	struct wire_hello peer; /* on success: the helper's HELLO */
 	char detail[160];	/* on success: the transport's detail, for the log */
 	char err[512];		/* on failure: one line for the user */

@@ -283,8 +283,7 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
  * nothing on the terminal (the session is up; a prompt would stall it),
  * and goes to the address lane 0 reached, which the rules exclude.
  */
-static int open_ssh_lane(struct session *s, struct transport **t, bool *fatal, char *err,
-			 size_t errlen)
+static int open_ssh_lane(struct session *s, struct transport **t, struct laneworker_result *r)
 {
 	int ret;
 	const struct opts *o = s->a->o;
@@ -303,26 +302,26 @@ static int open_ssh_lane(struct session *s, struct transport **t, bool *fatal, c
 	}
 	memset(&rep, 0, sizeof(rep));
 	ret = transport_ssh_open(t, &cfg, o->identity, o->n_identity, o->known_hosts, SSH_RX_WINDOW,
-				 NULL, &rep, err, errlen);
-	*fatal = ret < 0 && rep.fatal;
+				 NULL, &rep, r->err, sizeof(r->err));
+	r->fatal = ret < 0 && rep.fatal;
+	r->limit = ret < 0 && rep.dropped ? LANE_LIMIT_STARTUPS : LANE_LIMIT_NONE;
 	return ret;
 }
 
 /* -e: a further session through lane 0's ControlMaster, on its connection: no login. */
-static int open_cmd_lane(struct session *s, struct transport **t, bool *fatal, char *err,
-			 size_t errlen)
+static int open_cmd_lane(struct session *s, struct transport **t, struct laneworker_result *r)
 {
 	const struct opts *o = s->a->o;
-	int ret = master_check(s, "", "lanes with -e need", err, errlen);
+	int ret = master_check(s, "", "lanes with -e need", r->err, sizeof(r->err));
 
 	if (ret < 0) {
-		*fatal = true;
+		r->fatal = true;
 		return ret;
 	}
 	ret = transport_cmd_open_via(t, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port,
 				     s->ctl_path);
 	if (ret < 0)
-		snprintf(err, errlen, "starting the -e command: %s", strerror(-ret));
+		snprintf(r->err, sizeof(r->err), "starting the -e command: %s", strerror(-ret));
 	return ret;
 }
 
@@ -338,8 +337,7 @@ static void lane_login(void *arg, struct transport **t, struct laneworker_result
 	struct boot_report boot;
 	int ret;
 
-	ret = s->a->o->ssh_cmd ? open_cmd_lane(s, t, &r->fatal, r->err, sizeof(r->err))
-			       : open_ssh_lane(s, t, &r->fatal, r->err, sizeof(r->err));
+	ret = s->a->o->ssh_cmd ? open_cmd_lane(s, t, r) : open_ssh_lane(s, t, r);
 	if (ret < 0) {
 		r->status = ret;
 		return;
@@ -351,6 +349,7 @@ static void lane_login(void *arg, struct transport **t, struct laneworker_result
 	if (ret < 0) {
 		r->status = ret;
 		r->fatal = boot.fatal;
+		r->limit = boot.refused ? LANE_LIMIT_SESSIONS : LANE_LIMIT_NONE;
 	}
 }
 
@@ -419,6 +418,7 @@ int session_lane_start(struct session *s, unsigned i, struct evloop *loop)
 	if (l->up || l->opening)
 		return -EBUSY;
 	l->fatal = false;
+	l->limit = LANE_LIMIT_NONE;
 	ret = laneworker_start(&l->w, lane_login, l);
 	if (ret < 0)
 		return ret;
@@ -497,6 +497,7 @@ int session_lane_poll(struct session *s, unsigned i, char *err, size_t errlen)
 	else if (r.status < 0) {
 		snprintf(err, errlen, "%s", r.err[0] ? r.err : strerror(-r.status));
 		l->fatal = r.fatal;
+		l->limit = r.limit;
 		ret = r.status;
 	} else
 		ret = lane_up(s, l, &r, err, errlen);

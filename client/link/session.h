@@ -54,12 +54,15 @@ struct lane {
 	struct laneworker w;
 	struct ev_io wio; /* the worker's socket, watched for its answer */
 	struct evloop *loop;
-	int64_t open_since; /* clock_ms when its worker started */
-	unsigned fails;	    /* opens failed (or quick drops) in a row, for the backoff */
-	int64_t next_try;   /* clock_ms before which it is not opened again */
-	unsigned drops;	    /* times it dropped in this session */
-	int64_t since_ms;   /* when it last opened */
-	bool fatal;	    /* the last open failed for a reason no retry will fix */
+	int64_t open_since;    /* clock_ms when its worker started */
+	unsigned fails;	       /* opens failed (or quick drops) in a row, for the backoff */
+	int64_t next_try;      /* clock_ms before which it is not opened again */
+	unsigned drops;	       /* times it dropped in this session */
+	int64_t since_ms;      /* when it last opened */
+	bool fatal;	       /* the last open failed for a reason no retry will fix */
+	enum lane_limit limit; /* the last open ran into this limit of the server's */
+	unsigned refusals;     /* opens refused by a limit in a row, before it ever opened */
+	bool refused;	       /* given up for the server's limit: not opened again this session */
 };
 
 struct session {
@@ -84,6 +87,8 @@ struct session {
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
+	enum lane_limit limit_hit; /* the limit a further lane was given up for (lanes.c) */
+	bool limit_said;	   /* and the line about it was logged */
 };
 
 /*

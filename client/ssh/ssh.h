@@ -36,6 +36,7 @@ enum ssh_fail {
 	SSH_FAIL_RESOLVE,   /* host name does not resolve */
 	SSH_FAIL_CONNECT,   /* TCP connect failed or timed out */
 	SSH_FAIL_HANDSHAKE, /* SSH protocol negotiation failed */
+	SSH_FAIL_DROPPED,   /* the server hung up before its banner: its MaxStartups, say */
 	SSH_FAIL_HOSTKEY_UNKNOWN,
 	SSH_FAIL_HOSTKEY_CHANGED,
 	SSH_FAIL_AUTH,

@@ -284,6 +284,7 @@ int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 	if (r < 0) {
 		report->fatal = fail == SSH_FAIL_HOSTKEY_UNKNOWN ||
 				fail == SSH_FAIL_HOSTKEY_CHANGED || fail == SSH_FAIL_AUTH;
+		report->dropped = fail == SSH_FAIL_DROPPED;
 		free(s);
 		return r;
 	}

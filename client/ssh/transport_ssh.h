@@ -20,6 +20,7 @@ struct ssh_report {
 	int hostkey_add_err; /* -errno when accepting it could not be written */
 	char auth_used[256]; /* what authenticated */
 	int fatal;	     /* on failure: trying again cannot help (host key, authentication) */
+	int dropped; /* on failure: the server hung up before its banner (SSH_FAIL_DROPPED) */
 };
 
 /*

@@ -55,7 +55,22 @@ static void test_record(void)
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
 	CHECK_EQ_INT(b.status, -EACCES);
 	CHECK(b.fatal);
+	CHECK_EQ_INT(b.limit, LANE_LIMIT_NONE);
 	CHECK_EQ_INT(strlen(b.err), sizeof(a.err) - 1);
+
+	/* A server's limit travels beside fatal. */
+	a.fatal = false;
+	a.limit = LANE_LIMIT_SESSIONS;
+	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
+	CHECK(!b.fatal);
+	CHECK_EQ_INT(b.limit, LANE_LIMIT_SESSIONS);
+	a.limit = LANE_LIMIT_STARTUPS;
+	a.fatal = true;
+	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
+	CHECK(b.fatal);
+	CHECK_EQ_INT(b.limit, LANE_LIMIT_STARTUPS);
 
 	/* Too short to hold it: nothing written. */
 	CHECK_EQ_INT(laneworker_encode(rec, LANEWORKER_RECORD_LEN - 1, &a), 0);
@@ -71,7 +86,7 @@ static void test_record(void)
 	rec[4] = 0, rec[5] = 0, rec[6] = 0, rec[7] = 1;
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
 	laneworker_encode(rec, sizeof(rec), &a);
-	rec[11] = 2;
+	rec[11] = 6; /* a limit past the last one */
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
 	laneworker_encode(rec, sizeof(rec), &a);
 	/* The err field's length: after the fixed part and the detail field. */
