@@ -153,6 +153,15 @@ static pid_t start(struct cmd_transport *c, int sock, int err, const char *remot
 			 */
 			argv[n++] = "-o";
 			argv[n++] = "ConnectTimeout=5";
+			/*
+			 * When the master's server refuses one more session
+			 * (MaxSessions), ssh would log in anew beside it, a
+			 * connection the lanes do not mean to make: it fails
+			 * instead, and the lane knows the server's limit. A -J
+			 * of the command's own still comes first.
+			 */
+			argv[n++] = "-o";
+			argv[n++] = "ProxyCommand=false";
 		}
 	}
 	if (c->port) {
