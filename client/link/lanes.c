@@ -18,6 +18,8 @@
 #define LANE_STEADY_MS 30000
 /* A worker that has not said how its login went by then is ended: a failed try. */
 #define LANE_OPEN_MAX_MS 30000
+/* Lanes refused by a limit together try again this far apart, not all at once into it again. */
+#define LANE_STAGGER_MS 400
 
 static int64_t lane_backoff_ms(unsigned fails)
 {
@@ -31,6 +33,66 @@ static int64_t lane_backoff_ms(unsigned fails)
 static const char *host_of(const struct session *s)
 {
 	return s->a->cfg->hostname;
+}
+
+bool lanes_give_up(enum lane_limit limit, unsigned refusals)
+{
+	switch (limit) {
+	case LANE_LIMIT_SESSIONS:
+		return true;
+	case LANE_LIMIT_STARTUPS:
+		return refusals >= LANES_LIMIT_TRIES;
+	default:
+		return false;
+	}
+}
+
+/* Lane i, never open yet, ran into a limit of the server's: a few tries, quietly, or none. */
+static void lane_refused(struct session *s, unsigned i, const char *err)
+{
+	struct lane *l = &s->lane[i];
+	int64_t ms;
+
+	l->refusals++;
+	if (lanes_give_up(l->limit, l->refusals)) {
+		l->refused = true;
+		s->limit_hit = l->limit;
+		log_debug("opening lane %u to %s failed: %s; not trying it again", i, host_of(s),
+			  err);
+		return;
+	}
+	ms = lane_backoff_ms(l->refusals) + (int64_t)i * LANE_STAGGER_MS;
+	l->next_try = clock_ms() + ms;
+	log_debug("opening lane %u to %s failed: %s; next try in %" PRId64 " ms", i, host_of(s),
+		  err, ms);
+}
+
+/*
+ * Once a lane was given up for a limit and no other is opening or waiting
+ * on one, the one line on what the server allows.
+ */
+static void lanes_tell_limit(struct session *s)
+{
+	unsigned i, up;
+
+	if (!s->limit_hit || s->limit_said)
+		return;
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		const struct lane *l = &s->lane[i];
+
+		if (l->opening || (l->refusals && !l->refused && !l->up))
+			return;
+	}
+	s->limit_said = true;
+	up = lanes_up(s);
+	if (s->limit_hit == LANE_LIMIT_SESSIONS)
+		log_warn("lanes: %s allows %u sessions on one connection (MaxSessions); carrying "
+			 "on with %u lane%s of %u",
+			 host_of(s), up, up, up == 1 ? "" : "s", s->n_lanes);
+	else
+		log_warn("lanes: %s kept closing further connections before its banner "
+			 "(MaxStartups); carrying on with %u lane%s of %u",
+			 host_of(s), up, up == 1 ? "" : "s", s->n_lanes);
 }
 
 /* Lane i did not open. A refusal no retry can fix (a prompt needed) stops at i lanes. */
@@ -54,6 +116,11 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 				session_lane_close(s, k);
 		return;
 	}
+	/* A lane that worked and dropped is opened again as ever, whatever refuses it now. */
+	if (l->limit != LANE_LIMIT_NONE && !l->since_ms) {
+		lane_refused(s, i, err);
+		return;
+	}
 	l->fails++;
 	l->next_try = clock_ms() + lane_backoff_ms(l->fails);
 	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
@@ -75,6 +142,7 @@ static void lane_opened(struct session *s, unsigned i)
 		return;
 	}
 	l->since_ms = clock_ms();
+	l->refusals = 0;
 	log_debug("lane %u to %s is open after %" PRId64 " ms (%s; %u lanes in all)", i, host_of(s),
 		  l->since_ms - l->open_since, l->tr->detail, lanes_up(s));
 }
@@ -104,6 +172,7 @@ void lanes_pump(struct session *s)
 		l->next_try = clock_ms() + lane_backoff_ms(l->fails);
 		session_lane_close(s, i);
 	}
+	lanes_tell_limit(s);
 }
 
 bool lanes_more(const struct session *s)
@@ -151,6 +220,7 @@ void lanes_tick(struct session *s, struct evloop *loop)
 				 LANE_OPEN_MAX_MS / 1000);
 			session_lane_close(s, i);
 			l->fatal = false;
+			l->limit = LANE_LIMIT_NONE;
 			lane_failed(s, i, why);
 		}
 	}
@@ -159,11 +229,12 @@ void lanes_tick(struct session *s, struct evloop *loop)
 		struct lane *l = &s->lane[i];
 		int ret;
 
-		if (l->up || l->opening || now < l->next_try)
+		if (l->up || l->opening || l->refused || now < l->next_try)
 			continue;
 		ret = session_lane_start(s, i, loop);
 		if (ret < 0) {
 			l->fatal = false;
+			l->limit = LANE_LIMIT_NONE;
 			lane_failed(s, i, strerror(-ret));
 		}
 	}

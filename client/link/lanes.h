@@ -10,7 +10,10 @@
  * waits for one. A new stream goes to the lane that
  * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0. A further
  * lane that drops resets only its own streams and is opened again with
- * backoff; lane 0 dropping is the whole session dropping (main.c).
+ * backoff; lane 0 dropping is the whole session dropping (main.c). A
+ * further lane that the server's limits keep refusing before it ever
+ * opened (MaxStartups, MaxSessions) is given up for the session, and one
+ * line says how many lanes carry on.
  */
 #ifndef SLUICE_LANES_H
 #define SLUICE_LANES_H
@@ -39,6 +42,18 @@ _Static_assert(LANES_AUTO_MAX <= SESSION_LANES_MAX, "the path opens no more lane
  * a LAN would look like a long path.
  */
 #define LANES_QUIET_BYTES (64u << 10)
+/* Tries in all for a further lane whose connection the server drops before its banner. */
+#define LANES_LIMIT_TRIES 4
+
+/*
+ * Whether a further lane that never opened in this session is given up
+ * at its refusals-th refusal in a row by this limit of the server's. A
+ * session refused on the connection (MaxSessions) stays refused while the
+ * lanes up hold theirs: at once. A connection dropped before the banner
+ * (MaxStartups) may pass once the others have logged in: after
+ * LANES_LIMIT_TRIES.
+ */
+bool lanes_give_up(enum lane_limit limit, unsigned refusals);
 
 /*
  * Pump every further lane that is up, and bring up those whose worker

@@ -135,7 +135,10 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 			for (i = 0; i < v->n_lanes && i < REPORT_LANES; i++) {
 				const struct report_lane *l = &v->lanes[i];
 				if (!l->up) {
-					put(&o, "; %zu: %s", i, l->opening ? "opening" : "waiting");
+					put(&o, "; %zu: %s", i,
+					    l->opening	 ? "opening"
+					    : l->refused ? "refused by the server"
+							 : "waiting");
 					continue;
 				}
 				status_human(l->out, h[0], sizeof(h[0]));
@@ -199,10 +202,10 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	for (i = 0; i < v->n_lanes && i < REPORT_LANES; i++) {
 		const struct report_lane *l = &v->lanes[i];
 		put(&o,
-		    "%s{\"up\": %s, \"opening\": %s, \"connections\": %zu, \"bytes_out\": %" PRIu64
-		    ", \"bytes_in\": %" PRIu64 ", \"drops\": %u}",
+		    "%s{\"up\": %s, \"opening\": %s, \"refused\": %s, \"connections\": %zu, "
+		    "\"bytes_out\": %" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"drops\": %u}",
 		    i ? ", " : "", l->up ? "true" : "false", l->opening ? "true" : "false",
-		    l->conns, l->out, l->in, l->drops);
+		    l->refused ? "true" : "false", l->conns, l->out, l->in, l->drops);
 	}
 	put(&o,
 	    "], \"udp\": %s, \"udp_flows\": %zu, \"udp_datagrams_out\": %" PRIu64

@@ -27,6 +27,7 @@ struct report_conn {
 struct report_lane {
 	bool up;
 	bool opening; /* not up: its login runs now (else it waits for its next try) */
+	bool refused; /* not up: given up for a limit of the server's (lanes.c) */
 	size_t conns;
 	uint64_t out, in; /* while it has been up */
 	unsigned drops;	  /* times it dropped and was opened again (lane 0: see reconnects) */

@@ -248,6 +248,48 @@ static void test_rtt_quiet(void)
 	evloop_close(&loop);
 }
 
+/* A refused session is given up at once; a drop before the banner after a few tries; else never. */
+static void test_give_up(void)
+{
+	unsigned n;
+
+	CHECK(lanes_give_up(LANE_LIMIT_SESSIONS, 1));
+	for (n = 1; n < LANES_LIMIT_TRIES; n++)
+		CHECK(!lanes_give_up(LANE_LIMIT_STARTUPS, n));
+	CHECK(lanes_give_up(LANE_LIMIT_STARTUPS, LANES_LIMIT_TRIES));
+	CHECK(lanes_give_up(LANE_LIMIT_STARTUPS, LANES_LIMIT_TRIES + 1));
+	for (n = 0; n < 100; n++)
+		CHECK(!lanes_give_up(LANE_LIMIT_NONE, n));
+}
+
+/*
+ * The line on a limit waits for the lanes still trying against one, and
+ * comes once.
+ */
+static void test_limit_told_once(void)
+{
+	struct session s;
+
+	session_fresh(&s);
+	s.n_lanes = 4;
+	lanes_pump(&s);
+	CHECK(!s.limit_said); /* nothing was refused */
+	s.limit_hit = LANE_LIMIT_STARTUPS;
+	s.lane[1].refusals = LANES_LIMIT_TRIES;
+	s.lane[1].refused = true;
+	s.lane[2].refusals = 1; /* waits for its next try */
+	lanes_pump(&s);
+	CHECK(!s.limit_said);
+	s.lane[2].refusals = LANES_LIMIT_TRIES;
+	s.lane[2].refused = true;
+	lanes_pump(&s);
+	CHECK(s.limit_said);
+	s.limit_said = false;
+	s.limit_hit = LANE_LIMIT_NONE;
+	lanes_pump(&s);
+	CHECK(!s.limit_said); /* without a limit hit there is nothing to say */
+}
+
 int main(void)
 {
 	log_init("test_lanes", LOG_WARN);
@@ -255,5 +297,7 @@ int main(void)
 	RUN(test_for_rtt);
 	RUN(test_rtt_quiet);
 	RUN(test_pick);
+	RUN(test_give_up);
+	RUN(test_limit_told_once);
 	T_EXIT();
 }
