@@ -11,6 +11,10 @@
 # libssh2 1.10 negotiates (aes128-ctr, hmac-sha2-256) and once with
 # OpenSSH's defaults (what -e and ssh -D use).
 #
+# Fairness between streams: iperf3 -P 8 -J, and Jain's index over the
+# eight streams' receiver rates with the slowest and fastest stream
+# (iperf_fairness), here for a download and in wan.sh each way.
+#
 # "-e --direct" is sluice handing each connection to the ControlMaster of
 # its -e ssh (client/cmd/direct.c), which relays it in a channel of its own.
 #
@@ -174,6 +178,22 @@ iperf_mbps() {
 try:
     d = json.load(sys.stdin)
     print("%.0f" % (d["end"]["sum_received"]["bits_per_second"] / 1e6))
+except Exception:
+    pass'
+}
+
+# iperf3 -J output of a run of several streams on stdin: Jain's fairness
+# index over the streams' receiver rates, (sum x)^2 / (n * sum x^2), 1 when
+# all got the same, and the slowest and fastest stream in Mbit/s:
+# "0.99 (181-204)". Nothing for one stream or no result.
+iperf_fairness() {
+	"$PY" -c 'import json, sys
+try:
+    r = [s["receiver"]["bits_per_second"] / 1e6 for s in json.load(sys.stdin)["end"]["streams"]]
+    q = sum(x * x for x in r)
+    f = lambda x: "%.0f" % x if x >= 10 else "%.2g" % x
+    if len(r) > 1 and q > 0:
+        print("%.2f (%s-%s)" % (sum(r) ** 2 / (len(r) * q), f(min(r)), f(max(r))))
 except Exception:
     pass'
 }
@@ -402,10 +422,12 @@ cl_check() {
 
 # --- the rows -----------------------------------------------------------------
 
-# iperf3 for 5 s (1 s of slow start left out); $2 is -R for a download.
+# m_iperf ROW [ARGS]: iperf3 for 5 s (1 s of slow start left out); -R for a
+# download. With -P, ROW"f" is the streams' fairness.
 m_iperf() {
 	local row=$1 out=$TB/bench/$CL.$1.json v
-	timeout 30 ip netns exec "$NS_C" iperf3 -c $L4 -p 5201 -O 1 -t 5 -J ${2:+"$2"} >"$out" 2>&1
+	shift
+	timeout 30 ip netns exec "$NS_C" iperf3 -c $L4 -p 5201 -O 1 -t 5 -J "$@" >"$out" 2>&1
 	v=$(iperf_mbps <"$out")
 	if [ -n "$v" ]; then
 		R[$CL.$row]=$v
@@ -413,6 +435,7 @@ m_iperf() {
 		R[$CL.$row]=fail
 		note "$CL $row: iperf3: $(iperf_error <"$out")"
 	fi
+	case " $* " in *" -P "*) R[$CL.${row}f]=$(iperf_fairness <"$out") ;; esac
 }
 
 # Every process's CPU ticks so far, "pid ticks" a line (utime + stime).
@@ -592,8 +615,12 @@ bench_tool() {
 	cl_check dl
 	cl_ensure upload || return 1
 	say "$CL: upload"
-	m_iperf ul ""
+	m_iperf ul
 	cl_check ul
+	cl_ensure "8 streams down" || return 1
+	say "$CL: 8 streams down"
+	m_iperf dl8 -R -P 8
+	cl_check dl8
 	cl_ensure "CPU at 2.5 Gbit/s" || return 1
 	say "$CL: CPU at 2.5 Gbit/s, down and up"
 	m_cpu_paced cpud -R
@@ -701,7 +728,7 @@ best() {
 	}' "$1" "$2" "$(cell sluice "$1")" "$(cell sluice-e "$1")" "$(cell sluice-d "$1")"
 }
 
-row() { # label key [low: 1 when lower is better]
+row() { # label key [low: 1 when lower is better, - for no ratios]
 	local c v out=() i
 	for c in "${COLS[@]}"; do
 		case $c in
@@ -712,6 +739,10 @@ row() { # label key [low: 1 when lower is better]
 	done
 	printf '%-30s' "$1"
 	for ((i = 0; i < ${#out[@]}; i++)); do printf ' %-13s' "${out[$i]}"; done
+	if [ "${3:-}" = - ]; then
+		printf ' %-9s %-9s %-9s %s\n' - - - -
+		return
+	fi
 	printf ' %-9s %-9s %-9s %s\n' "$(ratio "${out[0]}" "${out[4]}")" "$(ratio "${out[0]}" "${out[5]}")" \
 		"$(ratio "${out[1]}" "${out[6]}")" "$(ratio "$(best "$2" "${3:-0}")" "${out[3]}")"
 }
@@ -724,6 +755,8 @@ print_table() {
 	printf ' %-9s %-9s %-9s %s\n' "sl/sshtl" "sl/raw" "-e/rawd" "best/ssh-D"
 	row "download Mbit/s" dl
 	row "upload Mbit/s" ul
+	row "8 streams down Mbit/s" dl8
+	row "  fairness (slowest-fastest)" dl8f -
 	row "CPU % at 2.5G down (Mbit/s)" cpud 1
 	row "CPU % at 2.5G up (Mbit/s)" cpuu 1
 	row "p99 idle ms" p99i 1
@@ -742,6 +775,8 @@ print_table() {
 	echo "  ssh -D+rdsks = ssh -D with redsocks; raw ctr / raw dflt = the OpenSSH channel alone"
 	echo "CPU %: every process's CPU time while iperf3 ran paced at 2.5 Gbit/s, in % of one core (lower is"
 	echo "  better; a tool that cannot reach the pace shows the rate it reached)"
+	echo "fairness: Jain's index over the 8 streams' receiver rates (1 = equal shares), and the slowest"
+	echo "  and fastest stream's Mbit/s"
 	echo "ratios: the first named divided by the second (for ms, MiB and s lower is better); best = the"
 	echo "  best of sluice's three ways for that row"
 	echo "notes:"

@@ -7,11 +7,12 @@
 # and sshd and holds every byte half the round trip each way; the client
 # namespace reaches sshd, and only sshd, through it. For each RTT in
 # BENCH_RTTS and each way in BENCH_TOOLS: start to the first answered
-# request, one iperf3 stream down and up, eight streams down and up, the
-# round trips a new connection through the tunnel takes before its first
-# byte (curl's time to first byte less its connect, the median of five, in
-# RTTs), and wrk -c1's p99 while iperf3 -R runs through the same tunnel. The
-# raw OpenSSH channel (default cipher, as -e and ssh -D use) moves zeros
+# request, one iperf3 stream down and up, eight streams down and up and the
+# fairness between those eight (Jain's index over their receiver rates,
+# with the slowest and fastest), the round trips a new connection through
+# the tunnel takes before its first byte (curl's time to first byte less its
+# connect, the median of five, in RTTs), and wrk -c1's p99 while iperf3 -R
+# runs through the same tunnel. The raw OpenSSH channel (default cipher, as -e and ssh -D use) moves zeros
 # each way, counted for 5 s after the first second.
 #
 # Keystroke echo ("echo"): an sshd on the lan host; `ssh lanhost cat`
@@ -73,6 +74,7 @@ wan_iperf() {
 	v=$(iperf_mbps <"$out")
 	W[$WRTT.$CL.$col]=${v:-fail}
 	[ -n "$v" ] || note "$CL $col at $WRTT ms: iperf3: $(iperf_error <"$out")"
+	case " $* " in *" -P "*) W[$WRTT.$CL.${col}f]=$(iperf_fairness <"$out") ;; esac
 }
 
 # A new connection's request to its first byte, in round trips: the median of five.
@@ -224,14 +226,17 @@ wan_table() {
 	local rtt t
 	echo
 	echo "long path: the delay line between client and sshd${BENCH_RATE_MBIT:+, $BENCH_RATE_MBIT Mbit/s each way}; Mbit/s but where said"
-	printf '%-6s %-24s %-9s %-9s %-9s %-9s %-15s %-8s %s\n' RTT way download upload "8 down" "8 up" \
+	local f='%-6s %-24s %-9s %-9s %-9s %-9s %-15s %-15s %-15s %-8s %s\n'
+	# shellcheck disable=SC2059 # one format for the head and the rows
+	printf "$f" RTT way download upload "8 down" "8 up" "fair 8 down" "fair 8 up" \
 		"new conn RTTs" "start s" "p99 loaded ms (bulk)"
 	for rtt in $BENCH_RTTS; do
 		for t in raw $BENCH_TOOLS; do
-			printf '%-6s %-24s %-9s %-9s %-9s %-9s %-15s %-8s %s\n' "$rtt ms" "$(way_name "$t")" \
+			# shellcheck disable=SC2059
+			printf "$f" "$rtt ms" "$(way_name "$t")" \
 				"$(wcell "$rtt" "$t" dl)" "$(wcell "$rtt" "$t" ul)" "$(wcell "$rtt" "$t" dl8)" \
-				"$(wcell "$rtt" "$t" ul8)" "$(wcell "$rtt" "$t" nc)" "$(wcell "$rtt" "$t" start)" \
-				"$(wcell "$rtt" "$t" p99l)"
+				"$(wcell "$rtt" "$t" ul8)" "$(wcell "$rtt" "$t" dl8f)" "$(wcell "$rtt" "$t" ul8f)" \
+				"$(wcell "$rtt" "$t" nc)" "$(wcell "$rtt" "$t" start)" "$(wcell "$rtt" "$t" p99l)"
 		done
 		printf '%-6s %-24s %-9s %-9s %-9s %-9s\n' "$rtt ms" "sluice/best(-D,--direct)" \
 			"$(wan_ratio "$rtt" dl)" "$(wan_ratio "$rtt" ul)" "$(wan_ratio "$rtt" dl8)" "$(wan_ratio "$rtt" ul8)"
@@ -354,6 +359,7 @@ wan_main() {
 	wan_path 0
 	wan_table
 	note "the delay line's TCP handshake is local; it connects to sshd 1.5 round trips after it accepts, so a first answer takes two"
+	note "fair 8 down and up: Jain's index over the 8 streams' receiver rates (1 = equal shares), slowest-fastest stream Mbit/s"
 	note "8 streams: iperf3 -P 8; new conn: curl's time to first byte less its connect, median of 5, in round trips"
 	print_notes
 }
