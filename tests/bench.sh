@@ -239,7 +239,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f\n", k / 1024 }'; }
 
 pss_of() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 
-# The memory of every process in C but the one named (the load generator):
+# The memory of every process in C but those named (the load generators):
 # the whole client, e.g. sshuttle's firewall process and ssh as well. A sum
 # of RSS would count a library page once per process that maps it (sluice's
 # root part runs the same binary); PSS splits each shared page among its
@@ -247,7 +247,7 @@ pss_of() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 tree_kib() {
 	local p t=0 k
 	for p in $(ip netns pids "$NS_C" 2>/dev/null); do
-		[ "$p" = "${1:-}" ] && continue
+		case " $* " in *" $p "*) continue ;; esac
 		k=$(pss_of "$p")
 		t=$((t + ${k:-0}))
 	done
@@ -504,20 +504,29 @@ m_p99_loaded() {
 	[ -n "$b" ] || note "$CL p99 loaded, bulk: iperf3: $(iperf_error <"$bout")"
 }
 
-# wrk with N keep-alive connections for 10 s.
-m_conns() {
-	local row=$1 n=$2 out=$TB/bench/$CL.$1.txt rc v e
-	timeout 60 ip netns exec "$NS_C" wrk -c"$n" -t2 -d10s "$URL" >"$out" 2>&1
+# wrk_conns LABEL N LIMIT OUT [WRK ARGS]: wrk -t2 with N keep-alive
+# connections, killed after LIMIT s. WRK_CELL is "req/s (e errors)", or
+# fail; LABEL heads the note of what went wrong.
+wrk_conns() {
+	local label=$1 n=$2 limit=$3 out=$4 rc v e
+	shift 4
+	timeout "$limit" ip netns exec "$NS_C" wrk -c"$n" -t2 "$@" "$URL" >"$out" 2>&1
 	rc=$?
 	v=$(wrk_rps "$out")
 	e=$(wrk_errors "$out")
 	if [ -n "$v" ]; then
-		R[$CL.$row]="$v (e $e)"
-		[ "$e" = 0 ] || note "$CL $row: $(wrk_error_lines "$out")"
+		WRK_CELL="$v (e $e)"
+		[ "$e" = 0 ] || note "$label: $(wrk_error_lines "$out")"
 	else
-		R[$CL.$row]=fail
-		note "$CL $row: wrk exited $rc: $(tail -n 2 "$out" | tr '\n' ' ')"
+		WRK_CELL=fail
+		note "$label: wrk exited $rc (124: still running after $limit s): $(tail -n 2 "$out" | tr '\n' ' ')"
 	fi
+}
+
+# wrk with N keep-alive connections for 10 s.
+m_conns() {
+	wrk_conns "$CL $1" "$2" 60 "$TB/bench/$CL.$1.txt" -d10s
+	R[$CL.$1]=$WRK_CELL
 }
 
 m_ab() {
@@ -535,60 +544,98 @@ m_ab() {
 	fi
 }
 
-# 10,000 idle connections held through the tunnel; the client's RSS then.
-m_idle() {
-	local n=10000 out=$TB/bench/$CL.idle.txt ipid i ok="" fail up k tk d why
-	ip netns exec "$NS_C" "$PY" "$BENCH_SRC/idle_conns.py" $L4 $NGX_PORT $n 120 </dev/null >"$out" 2>&1 &
-	ipid=$!
-	TB_PIDS="$TB_PIDS $ipid"
+# The connections nginx has established, at the lan end of the tunnel.
+lan_conns() { inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l; }
+
+IDLE_PID="" # idle_conns.py, between idle_open and idle_close
+IDLE_OUT=""
+
+# idle_open N OUT SETTLE: tests/bench/idle_conns.py opens N idle
+# connections to nginx through the tunnel and holds them. Waits for its
+# ready line (at most 40 s; its connect phase gives up after 30), then for
+# the far ends at the lan server, as the proxy accepts before it connects:
+# at most SETTLE s, and no more than 5 s without one more. Sets IDLE_OK,
+# IDLE_FAIL, IDLE_SECS, IDLE_WHY (from the ready line) and IDLE_UP (at the
+# lan server); returns 1 without a ready line. idle_close ends it either way.
+idle_open() {
+	local n=$1 out=$2 settle=$3 i last=-1 still=0
+	IDLE_OUT=$out IDLE_OK=0 IDLE_FAIL=0 IDLE_SECS="" IDLE_WHY="" IDLE_UP=0
+	ip netns exec "$NS_C" "$PY" "$BENCH_SRC/idle_conns.py" $L4 $NGX_PORT "$n" 120 </dev/null >"$out" 2>&1 &
+	IDLE_PID=$!
+	TB_PIDS="$TB_PIDS $IDLE_PID"
 	for ((i = 0; i < 400; i++)); do
 		grep -q '^ready' "$out" && break
-		proc_alive "$ipid" || break
+		proc_alive "$IDLE_PID" || break
 		cl_alive || break
 		sleep 0.1
 	done
-	if grep -q '^ready' "$out"; then
-		read -r _ ok fail d why < <(grep '^ready' "$out")
-		# Until the far ends exist too: the proxy accepts before it connects.
-		for ((i = 0; i < 100; i++)); do
-			up=$(inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l)
-			[ "$up" -ge "$ok" ] && break
-			cl_alive || break
+	grep -q '^ready' "$out" || return 1
+	read -r _ IDLE_OK IDLE_FAIL IDLE_SECS IDLE_WHY < <(grep '^ready' "$out")
+	for ((i = 0; i < settle * 10; i++)); do
+		IDLE_UP=$(lan_conns)
+		[ "$IDLE_UP" -ge "$IDLE_OK" ] && break
+		cl_alive || break
+		if [ "$IDLE_UP" -gt "$last" ]; then
+			last=$IDLE_UP still=0
+		else
+			still=$((still + 1))
+			[ $still -ge 50 ] && break
+		fi
+		sleep 0.1
+	done
+	sleep 1
+	IDLE_UP=$(lan_conns)
+	return 0
+}
+
+# idle_close LABEL: ends idle_conns.py (SIGTERM, SIGKILL after 5 s), notes
+# the held connections the far end closed, and waits (at most 10 s) for the
+# lan server's connections to go, so that the next row starts without them.
+idle_close() {
+	local i d
+	if [ -n "$IDLE_PID" ] && proc_alive "$IDLE_PID" && pid_in_ns "$IDLE_PID" "$NS_C"; then
+		kill -TERM "$IDLE_PID" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			proc_alive "$IDLE_PID" || break
 			sleep 0.1
 		done
-		sleep 1
-		up=$(inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l)
+		proc_alive "$IDLE_PID" && kill -KILL "$IDLE_PID" 2>/dev/null
+	fi
+	if [ -n "$IDLE_PID" ]; then
+		{ wait "$IDLE_PID"; } 2>/dev/null
+		tb_forget "$IDLE_PID"
+	fi
+	IDLE_PID=""
+	d=$(awk '/^dropped/ { print $2 }' "$IDLE_OUT")
+	[ -n "$d" ] && [ "$d" != 0 ] && note "$1: $d of the held connections were closed by the far end"
+	for ((i = 0; i < 100; i++)); do
+		[ "$(lan_conns)" -lt 10 ] && break
+		sleep 0.1
+	done
+}
+
+# The whole client's memory in MiB PSS (tree_kib), the load generators
+# given by pid left out: one function for the LAN and the long-path rows.
+client_pss_mib() { mib "$(tree_kib "$@")"; }
+
+# 10,000 idle connections held through the tunnel; the client's RSS then.
+m_idle() {
+	local n=10000 k
+	if idle_open $n "$TB/bench/$CL.idle.txt" 10; then
 		k=$(kib_of "$CL_PID")
-		tk=$(tree_kib "$ipid")
 		if [ -n "$k" ]; then
 			R[$CL.rss10k]=$(mib "$k")
-			R[$CL.rss10kt]=$(mib "$tk")
+			R[$CL.rss10kt]=$(client_pss_mib "$IDLE_PID")
 		else
 			R[$CL.rss10k]=fail
 		fi
-		note "$CL 10k idle: $ok connected in ${d}s, $fail failed${why:+ ($why)}; $up established at the lan server"
-		[ "$up" -ge "$n" ] || R[$CL.rss10k]="${R[$CL.rss10k]} ($up up)"
+		note "$CL 10k idle: $IDLE_OK connected in ${IDLE_SECS}s, $IDLE_FAIL failed${IDLE_WHY:+ ($IDLE_WHY)}; $IDLE_UP established at the lan server"
+		[ "$IDLE_UP" -ge "$n" ] || R[$CL.rss10k]="${R[$CL.rss10k]} ($IDLE_UP up)"
 	else
 		R[$CL.rss10k]=fail
-		note "$CL 10k idle: no ready line: $(tail -n 2 "$out" | tr '\n' ' ')"
+		note "$CL 10k idle: no ready line: $(tail -n 2 "$IDLE_OUT" | tr '\n' ' ')"
 	fi
-	if proc_alive "$ipid" && pid_in_ns "$ipid" "$NS_C"; then
-		kill -TERM "$ipid" 2>/dev/null
-		for ((i = 0; i < 50; i++)); do
-			proc_alive "$ipid" || break
-			sleep 0.1
-		done
-		proc_alive "$ipid" && kill -KILL "$ipid" 2>/dev/null
-	fi
-	{ wait "$ipid"; } 2>/dev/null
-	tb_forget "$ipid"
-	d=$(awk '/^dropped/ { print $2 }' "$out")
-	[ -n "$d" ] && [ "$d" != 0 ] && note "$CL 10k idle: $d of the held connections were closed by the far end"
-	# The connections must be gone before the next row.
-	for ((i = 0; i < 100; i++)); do
-		[ "$(inL ss -Htn state established "( sport = :$NGX_PORT )" | wc -l)" -lt 10 ] && break
-		sleep 0.1
-	done
+	idle_close "$CL 10k idle"
 }
 
 bench_tool() {
@@ -607,7 +654,7 @@ bench_tool() {
 	sleep 1
 	k=$(kib_of "$CL_PID")
 	R[$CL.rss0]=$(mib "${k:-0}")
-	R[$CL.rss0t]=$(mib "$(tree_kib)")
+	R[$CL.rss0t]=$(client_pss_mib)
 
 	cl_ensure download || return 1
 	say "$CL: download"
