@@ -13,7 +13,10 @@
 #
 # Fairness between streams: iperf3 -P 8 -J, and Jain's index over the
 # eight streams' receiver rates with the slowest and fastest stream
-# (iperf_fairness), here for a download and in wan.sh each way.
+# (iperf_fairness), here for a download and in wan.sh each way. Memory:
+# the whole client's PSS (client_pss_mib), idle and with 10,000 idle
+# connections held open by tests/bench/idle_conns.py (idle_open and
+# idle_close, which wan.sh uses too, over the long path).
 #
 # "-e --direct" is sluice handing each connection to the ControlMaster of
 # its -e ssh (client/cmd/direct.c), which relays it in a channel of its own.

@@ -11,8 +11,11 @@
 # fairness between those eight (Jain's index over their receiver rates,
 # with the slowest and fastest), the round trips a new connection through
 # the tunnel takes before its first byte (curl's time to first byte less its
-# connect, the median of five, in RTTs), and wrk -c1's p99 while iperf3 -R
-# runs through the same tunnel. The raw OpenSSH channel (default cipher, as -e and ssh -D use) moves zeros
+# connect, the median of five, in RTTs), wrk -c1's p99 while iperf3 -R runs
+# through the same tunnel, and last, on the same client, 10,000 idle
+# connections held through the tunnel: wrk's requests/s and errors beside
+# them and the whole client's PSS with them held and just before. The
+# raw OpenSSH channel (default cipher, as -e and ssh -D use) moves zeros
 # each way, counted for 5 s after the first second.
 #
 # Keystroke echo ("echo"): an sshd on the lan host; `ssh lanhost cat`
@@ -29,6 +32,7 @@ BENCH_RTTS=${BENCH_RTTS:-30 100}
 BENCH_ECHO_RTTS=${BENCH_ECHO_RTTS:-0 30}
 ECHO_SECONDS=${ECHO_SECONDS:-5}
 BENCH_RATE_MBIT=${BENCH_RATE_MBIT:-}
+WAN_WRK_CONNS=100 # wrk's connections beside the 10,000 idle ones
 ECHO_INTERVAL_MS=20
 
 declare -A W # W[rtt.tool.col]: a cell of the long-path and echo tables
@@ -108,6 +112,32 @@ wan_p99_loaded() {
 	fi
 }
 
+# 10,000 idle connections held through the tunnel over the path (bench.sh's
+# idle_open: every wait bounded, so a tool that cannot open them all shows
+# how many it did, or fail): the whole client's PSS with them held (and just
+# before they opened), and wrk's requests/s beside them, WAN_WRK_CONNS
+# keep-alive connections for 5 s (timeout 10 s, as wan_p99_loaded).
+wan_idle10k() {
+	local n=10000 k=$WRTT.$CL p0 t0=$SECONDS
+	p0=$(client_pss_mib)
+	if idle_open $n "$TB/bench/w$WRTT.$CL.idle.txt" 30; then
+		W[$k.i10km]="$(client_pss_mib "$IDLE_PID") ($p0)"
+		[ "$IDLE_UP" -ge "$n" ] || W[$k.i10km]="${W[$k.i10km]} $IDLE_UP up"
+		note "$CL 10k idle at $WRTT ms: $IDLE_OK connected in ${IDLE_SECS}s, $IDLE_FAIL failed${IDLE_WHY:+ ($IDLE_WHY)}; $IDLE_UP established at the lan server"
+		if cl_alive; then
+			wrk_conns "$CL 10k idle at $WRTT ms, wrk" "$WAN_WRK_CONNS" 25 "$TB/bench/w$WRTT.$CL.i10k.txt" \
+				-d5s --timeout 10s
+			W[$k.i10k]=$WRK_CELL
+		fi
+	else
+		W[$k.i10k]=fail
+		W[$k.i10km]=fail
+		note "$CL 10k idle at $WRTT ms: no ready line within 40 s: $(tail -n 2 "$IDLE_OUT" | tr '\n' ' ')"
+	fi
+	idle_close "$CL 10k idle at $WRTT ms"
+	note "$CL 10k idle at $WRTT ms: the row took $((SECONDS - t0)) s"
+}
+
 # sluice (its own transport, and -e when the config names no master of the
 # user's) opens its further lanes after ready, once it has
 # measured the path: the rows wait for them (at most 20 s), as a user's
@@ -166,6 +196,10 @@ wan_tool() {
 	cl_ensure "p99 loaded at $WRTT ms" || return 1
 	wan_p99_loaded
 	wan_check p99l
+	cl_ensure "10k idle connections at $WRTT ms" || return 1
+	say "$CL at $WRTT ms: 10,000 idle connections"
+	wan_idle10k
+	wan_check i10k
 	cl_stop
 }
 
@@ -226,17 +260,18 @@ wan_table() {
 	local rtt t
 	echo
 	echo "long path: the delay line between client and sshd${BENCH_RATE_MBIT:+, $BENCH_RATE_MBIT Mbit/s each way}; Mbit/s but where said"
-	local f='%-6s %-24s %-9s %-9s %-9s %-9s %-15s %-15s %-15s %-8s %s\n'
+	local f='%-6s %-24s %-9s %-9s %-9s %-9s %-15s %-15s %-15s %-8s %-21s %-16s %s\n'
 	# shellcheck disable=SC2059 # one format for the head and the rows
 	printf "$f" RTT way download upload "8 down" "8 up" "fair 8 down" "fair 8 up" \
-		"new conn RTTs" "start s" "p99 loaded ms (bulk)"
+		"new conn RTTs" "start s" "p99 loaded ms (bulk)" "10k idle: req/s" "PSS MiB (before)"
 	for rtt in $BENCH_RTTS; do
 		for t in raw $BENCH_TOOLS; do
 			# shellcheck disable=SC2059
 			printf "$f" "$rtt ms" "$(way_name "$t")" \
 				"$(wcell "$rtt" "$t" dl)" "$(wcell "$rtt" "$t" ul)" "$(wcell "$rtt" "$t" dl8)" \
 				"$(wcell "$rtt" "$t" ul8)" "$(wcell "$rtt" "$t" dl8f)" "$(wcell "$rtt" "$t" ul8f)" \
-				"$(wcell "$rtt" "$t" nc)" "$(wcell "$rtt" "$t" start)" "$(wcell "$rtt" "$t" p99l)"
+				"$(wcell "$rtt" "$t" nc)" "$(wcell "$rtt" "$t" start)" \
+				"$(wcell "$rtt" "$t" p99l)" "$(wcell "$rtt" "$t" i10k)" "$(wcell "$rtt" "$t" i10km)"
 		done
 		printf '%-6s %-24s %-9s %-9s %-9s %-9s\n' "$rtt ms" "sluice/best(-D,--direct)" \
 			"$(wan_ratio "$rtt" dl)" "$(wan_ratio "$rtt" ul)" "$(wan_ratio "$rtt" dl8)" "$(wan_ratio "$rtt" ul8)"
@@ -360,6 +395,7 @@ wan_main() {
 	wan_table
 	note "the delay line's TCP handshake is local; it connects to sshd 1.5 round trips after it accepts, so a first answer takes two"
 	note "fair 8 down and up: Jain's index over the 8 streams' receiver rates (1 = equal shares), slowest-fastest stream Mbit/s"
+	note "10k idle: 10,000 idle connections held through the tunnel; req/s (errors) of wrk -c$WAN_WRK_CONNS -d5s beside them; the whole client's PSS with them held (before they opened)"
 	note "8 streams: iperf3 -P 8; new conn: curl's time to first byte less its connect, median of 5, in round trips"
 	print_notes
 }
