@@ -567,12 +567,12 @@ idle_open() {
 	IDLE_PID=$!
 	TB_PIDS="$TB_PIDS $IDLE_PID"
 	for ((i = 0; i < 400; i++)); do
-		grep -q '^ready' "$out" && break
+		grep -qs '^ready' "$out" && break
 		proc_alive "$IDLE_PID" || break
 		cl_alive || break
 		sleep 0.1
 	done
-	grep -q '^ready' "$out" || return 1
+	grep -qs '^ready' "$out" || return 1
 	read -r _ IDLE_OK IDLE_FAIL IDLE_SECS IDLE_WHY < <(grep '^ready' "$out")
 	for ((i = 0; i < settle * 10; i++)); do
 		IDLE_UP=$(lan_conns)
