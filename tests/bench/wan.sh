@@ -125,7 +125,7 @@ wan_idle10k() {
 		[ "$IDLE_UP" -ge "$n" ] || W[$k.i10km]="${W[$k.i10km]} $IDLE_UP up"
 		note "$CL 10k idle at $WRTT ms: $IDLE_OK connected in ${IDLE_SECS}s, $IDLE_FAIL failed${IDLE_WHY:+ ($IDLE_WHY)}; $IDLE_UP established at the lan server"
 		if cl_alive; then
-			wrk_conns "$CL 10k idle at $WRTT ms, wrk" "$WAN_WRK_CONNS" 25 "$TB/bench/w$WRTT.$CL.i10k.txt" \
+			wrk_conns "$CL 10k idle at $WRTT ms, wrk" "$WAN_WRK_CONNS" 20 "$TB/bench/w$WRTT.$CL.i10k.txt" \
 				-d5s --timeout 10s
 			W[$k.i10k]=$WRK_CELL
 		fi
