@@ -45,6 +45,7 @@
 #include "priv/priv_client.h"
 #include "priv/priv_grant.h"
 #include "priv/priv_main.h"
+#include "proctitle.h"
 #include "ssh/sshconf.h"
 #include "link/tunnel.h"
 
@@ -1006,6 +1007,11 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], PRIV_ARG) && !strcmp(argv[2], PRIV_ALL_USERS_ARG))
 		return priv_main(true);
 	log_init("sluice", LOG_INFO);
+	/* Before anything keeps a pointer into argv or the environment: lane workers retitle. */
+	if (proctitle_init(argc, argv) < 0) {
+		log_err("setting aside the command line for the lanes' titles: out of memory");
+		return 1;
+	}
 	ret = argfile_expand(&c.args, argc, argv, getenv("SLUICE_ARGS"), err, sizeof(err));
 	if (ret == 0)
 		ret = opts_parse(&c.o, c.args.argc, c.args.argv, stdout, err, sizeof(err));
