@@ -17,6 +17,7 @@
 #include "../../common/fdio.h"
 #include "../../common/log.h"
 #include "../child.h"
+#include "../proctitle.h"
 #include "lanerelay.h"
 
 #define RECORD_MAGIC 0x736c6e31u /* "sln1" */
@@ -188,7 +189,8 @@ static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *
 	_exit(code);
 }
 
-int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg)
+int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, const char *comm,
+		     const char *title)
 {
 	struct child_io io;
 	pid_t parent = getpid(), pid;
@@ -207,6 +209,7 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg)
 	}
 	if (pid == 0) {
 		worker_setup(parent, io.sock[1], io.err[1]);
+		proctitle_set(comm, title);
 		worker_run(open, arg);
 	}
 	w->pid = pid;

@@ -64,10 +64,12 @@ struct laneworker {
 };
 
 /*
- * Fork a worker that runs open(arg) and then relays. Returns 0, or -errno
- * (nothing is left then).
+ * Fork a worker that runs open(arg) and then relays, named comm (15 bytes
+ * at most) and showing title as its command line, so ps tells the lanes
+ * apart (proctitle.h). Returns 0, or -errno (nothing is left then).
  */
-int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg);
+int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, const char *comm,
+		     const char *title);
 /*
  * Read what arrived of the record, never past it: -EAGAIN while it is
  * incomplete, 0 with *r once whole, -EPIPE when the worker ended first,

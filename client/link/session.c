@@ -409,6 +409,8 @@ static void lane_part(struct lane *l)
 
 int session_lane_start(struct session *s, unsigned i, struct evloop *loop)
 {
+	const struct session_args *a = s->a;
+	char comm[16], title[256];
 	struct lane *l;
 	int ret;
 
@@ -419,7 +421,13 @@ int session_lane_start(struct session *s, unsigned i, struct evloop *loop)
 		return -EBUSY;
 	l->fatal = false;
 	l->limit = LANE_LIMIT_NONE;
-	ret = laneworker_start(&l->w, lane_login, l);
+	/* ps tells the tunnel (sluice's own command line) from each of its lanes. */
+	snprintf(comm, sizeof(comm), "sluice-lane%u", i);
+	snprintf(title, sizeof(title), "sluice: lane %u of %s%s%s", i,
+		 a->cfg->user && a->cfg->user[0] ? a->cfg->user : "",
+		 a->cfg->user && a->cfg->user[0] ? "@" : "",
+		 a->o->remote_host ? a->o->remote_host : a->cfg->hostname);
+	ret = laneworker_start(&l->w, lane_login, l, comm, title);
 	if (ret < 0)
 		return ret;
 	l->loop = loop;

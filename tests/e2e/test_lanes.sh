@@ -5,8 +5,9 @@
 # share; killing one further lane's helper resets only that lane's
 # connections while the others finish intact, and the lane comes back
 # without the session dropping; killing lane 0's helper heals the whole
-# session, all lanes again. The same with -e ssh, whose further lanes are
-# sessions through its ControlMaster. On a LAN the default is one lane; at
+# session, all lanes again. Each further lane's worker names its lane in
+# ps (comm and command line). The same with -e ssh, whose further lanes
+# are sessions through its ControlMaster. On a LAN the default is one lane; at
 # 100 ms (the delay line) -e ssh opens several by itself through a
 # ControlMaster of sluice's own, but keeps one, through the user's own
 # master, when its config names a ControlPath. After each run nothing is
@@ -40,6 +41,26 @@ helpers_in_s() {
 		*sluice-helper*--serve*) echo "$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null) $p" ;;
 		esac
 	done | sort -n | awk '{ print $2 }'
+}
+# lane_titles: "comm cmdline" of each of the running sluice's children that
+# names itself a lane (comm sluice-laneN), by comm; the cmdline's NULs as '|'.
+lane_titles() {
+	local p comm
+	for p in $(ps -o pid= --ppid "$SLUICE_PID" 2>/dev/null); do
+		comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+		case $comm in sluice-lane*) echo "$comm $(tr '\0' '|' <"/proc/$p/cmdline" 2>/dev/null)" ;; esac
+	done | sort
+}
+# titles_case NAME N: with N lanes up, each further lane's worker shows its
+# lane in comm and cmdline (the title alone), and sluice keeps its own.
+titles_case() {
+	local want="" i
+	for ((i = 1; i < $2; i++)); do want="${want}sluice-lane$i sluice: lane $i of sluicet@sshhost|"$'\n'; done
+	if [ "$(lane_titles)"$'\n' = "$want" ] && tr '\0' ' ' <"/proc/$SLUICE_PID/cmdline" | grep -q -- " -r sshhost "; then
+		pass "$1"
+	else
+		fail "$1" "lane workers '$(lane_titles | tr '\n' ',')', children: $(ps -o pid=,comm=,args= --ppid "$SLUICE_PID" | tr '\n' '|')"
+	fi
 }
 # ssh_conns: established TCP connections from C to sshd (or to the delay line before it).
 ssh_conns() { inC ss -Htn state established "( dport = :$TB_SSH_PORT )" | grep -c .; }
@@ -138,6 +159,7 @@ if wait_lanes 3 15; then pass three_lanes_up; else
 	sluice_stop KILL 2
 	tb_finish
 fi
+titles_case lane_workers_named 3
 txt=$(inC "$SLUICE" --status 2>/dev/null)
 if echo "$txt" | grep -q "^  lanes: 3; 0: .*; 1: .*; 2: "; then pass status_shows_lanes; else
 	fail status_shows_lanes "$(echo "$txt" | tr '\n' '|')"
@@ -169,6 +191,7 @@ if wait_lanes 3 15; then pass cmd_three_lanes_up; else
 	sluice_stop KILL 2
 	tb_finish
 fi
+titles_case cmd_lane_workers_named 3
 ctl=$(ns_ps "$NS_C" args= | grep -o 'ControlPath=[^ ]*' | head -n 1)
 ctl=${ctl#ControlPath=}
 n=$(ssh_conns)

@@ -134,13 +134,14 @@ for t in json.load(sys.stdin):
 }
 
 # lane_workers: the pids of the running sluice's lane workers: its children
-# that run its own image with its own arguments (the privileged part's differ,
-# and -e's ssh is another program).
+# that name their lane, in comm (sluice-laneN) and in the command line ps
+# shows ("sluice: lane N of ..."); the privileged part and -e's ssh do not.
 lane_workers() {
-	local p me
-	me=$(tr '\0' ' ' <"/proc/$SLUICE_PID/cmdline" 2>/dev/null) || return 0
+	local p n
 	for p in $(ps -o pid= --ppid "$SLUICE_PID" 2>/dev/null); do
-		[ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" = "$me" ] && echo "$p"
+		n=$(sed -n 's/^sluice-lane\([0-9]*\)$/\1/p' "/proc/$p/comm" 2>/dev/null)
+		[ -n "$n" ] && tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | head -n 1 | grep -q "^sluice: lane $n of " &&
+			echo "$p"
 	done
 }
 

@@ -3,11 +3,12 @@
  * record's encoding and its checks; and real workers: one whose login
  * fails says why, one that opens relays bytes both ways over a transport
  * that pushes back (a write refused once must come again with the same
- * bytes), passes on the helper's stderr, and ends when the parent closes;
- * one stuck in its login holds none of our descriptors, and is ended and
- * reaped.
+ * bytes), passes on the helper's stderr, names itself, and ends when the
+ * parent closes; one stuck in its login holds none of our descriptors, and
+ * is ended and reaped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -78,7 +79,8 @@ static void test_record(void)
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN - 1, &b), -EMSGSIZE);
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN + 1, &b), -EMSGSIZE);
 
-	/* Damaged: magic, a status > 0, unknown flags, a length past its field, a NUL inside. */
+	/* Damaged: magic, a status > 0, unknown flags, a length past its field, a NUL
+	 * inside. */
 	laneworker_encode(rec, sizeof(rec), &a);
 	rec[0] ^= 1;
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
@@ -256,7 +258,8 @@ static void test_refused(void)
 	struct laneworker_result r;
 	pid_t pid;
 
-	CHECK_EQ_INT(laneworker_start(&w, open_refused, NULL), 0);
+	CHECK_EQ_INT(
+	    laneworker_start(&w, open_refused, NULL, "sluice-lane1", "sluice: lane 1 of u@h"), 0);
 	pid = w.pid;
 	CHECK(pid > 0);
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
@@ -278,18 +281,19 @@ static void test_stuck(void)
 	int keep[2], hi;
 	char c;
 
-	/* A descriptor of ours the worker must not hold: its write end, above where the worker's
-	 * land. */
+	/* A descriptor of ours the worker must not hold: its write end, above where
+	 * the worker's land. */
 	CHECK_EQ_INT(pipe(keep), 0);
 	hi = fcntl(keep[1], F_DUPFD, 20);
 	CHECK(hi >= 20);
 	close(keep[1]);
 	keep[1] = hi;
-	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL), 0);
+	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL, "sluice-lane2", NULL), 0);
 	pid = w.pid;
 	close(keep[1]);
 	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
-	/* The worker runs (stuck in its login), yet the pipe has ended: it closed its copy. */
+	/* The worker runs (stuck in its login), yet the pipe has ended: it closed its
+	 * copy. */
 	CHECK(!gone(pid));
 	{
 		struct pollfd pf = {.fd = keep[0], .events = POLLIN};
@@ -343,6 +347,25 @@ static bool write_all(int fd, const uint8_t *p, size_t len, int ms)
 	return len == 0;
 }
 
+/* /proc/PID/comm, or "". */
+static const char *comm_of(pid_t pid)
+{
+	static char buf[64];
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return buf;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return buf;
+}
+
 static void test_relay(void)
 {
 	static uint8_t up[300000], down[300000], got[300000];
@@ -368,12 +391,14 @@ static void test_relay(void)
 	CHECK_EQ_INT(bind(ls, (struct sockaddr *)&remote_addr, sizeof(remote_addr)), 0);
 	CHECK_EQ_INT(listen(ls, 1), 0);
 
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL), 0);
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, "sluice-lane3", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
 	CHECK_EQ_INT(r.status, 0);
 	CHECK_EQ_INT(r.peer.window, 12345);
 	CHECK_STR(r.detail, "fake transport");
+	/* It names itself: ps tells it from the tunnel. */
+	CHECK_STR(comm_of(pid), "sluice-lane3\n");
 	rs = accept(ls, NULL, NULL);
 	CHECK(rs >= 0);
 
@@ -400,7 +425,7 @@ static void test_relay(void)
 	laneworker_stop(&w);
 
 	/* The parent's end: a second worker ends when we close. */
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL), 0);
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, "sluice-lane3", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
 	rs = accept(ls, NULL, NULL);
