@@ -67,8 +67,16 @@ static ssize_t cmd_io_result(struct cmd_transport *c, ssize_t n, const char *wha
 static ssize_t cmd_read(struct transport *t, void *buf, size_t len)
 {
 	struct cmd_transport *c = ct(t);
+	ssize_t n = recv(c->sock, buf, len, MSG_DONTWAIT);
 
-	return cmd_io_result(c, recv(c->sock, buf, len, MSG_DONTWAIT), "reading from");
+	/*
+	 * It closed its end with bytes of ours unread (a lane's worker that
+	 * stopped reading once its stream ended): its stream ended all the
+	 * same, and its exit status and stderr say why, where a reset would not.
+	 */
+	if (n < 0 && errno == ECONNRESET)
+		return 0;
+	return cmd_io_result(c, n, "reading from");
 }
 
 static ssize_t cmd_read_stderr(struct transport *t, void *buf, size_t len)
