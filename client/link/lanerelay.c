@@ -5,6 +5,7 @@
 #include "lanerelay.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../common/clock.h"
 #include "../../common/log.h"
 
 /* Each way holds one buffer: it is refilled only once empty, so a retry offers the same bytes. */
@@ -20,6 +22,13 @@
 #define ROUNDS	  64
 /* A wake-up now and then, should an edge the transport asked for go missing. */
 #define IDLE_MS 1000
+/*
+ * Once the stream ended, the stderr still passed on, at most: ssh says why
+ * it ended (and the helper's last words may arrive) after its stdout
+ * closed, and the parent shows the last line as the lane's reason.
+ */
+#define DRAIN_MS  2000
+#define DRAIN_MAX (64u << 10)
 
 struct buf {
 	uint8_t *p;
@@ -234,25 +243,74 @@ static int rearm(struct relay *r)
 	return watch(r, r->err, &r->err_ev, err_want, true);
 }
 
+/*
+ * The transport's stderr to its end, into the parent's pipe, within
+ * DRAIN_MS and DRAIN_MAX, waiting for either side as it must; what is
+ * left in ebuf goes first.
+ */
+static void drain_stderr(struct relay *r)
+{
+	int64_t end = clock_ms() + DRAIN_MS;
+	size_t took = 0;
+	struct pollfd p;
+	uint32_t events;
+	int fd[2], ms;
+	ssize_t n;
+
+	while (!r->err_dead) {
+		if (r->ebuf.len == 0) {
+			if (r->tr_err_end || took >= DRAIN_MAX)
+				return;
+			n = transport_read_stderr(r->t, r->ebuf.p, ERR_BUF);
+			if (n == 0)
+				r->tr_err_end = true;
+			if (n == 0 || (n < 0 && n != -EAGAIN))
+				return;
+			if (n > 0) {
+				r->ebuf.off = 0;
+				r->ebuf.len = (size_t)n;
+				took += (size_t)n;
+			}
+		}
+		if (r->ebuf.len) {
+			n = write(r->err, r->ebuf.p + r->ebuf.off, r->ebuf.len);
+			if (n > 0) {
+				r->ebuf.off += (size_t)n;
+				r->ebuf.len -= (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				r->err_dead = true;
+				return;
+			}
+			p = (struct pollfd){.fd = r->err, .events = POLLOUT};
+		} else {
+			transport_wait_on(r->t, fd, &events);
+			/* Without a descriptor of its own, stderr came in the stream, before its
+			 * end. */
+			if (fd[1] < 0)
+				return;
+			p = (struct pollfd){.fd = fd[1], .events = POLLIN};
+		}
+		ms = (int)(end - clock_ms());
+		if (ms <= 0 || (poll(&p, 1, ms) < 0 && errno != EINTR))
+			return;
+	}
+}
+
 /* The transport's end: the helper's last words and exit status, or why it failed, then out. */
 static int finish(struct relay *r)
 {
 	char line[320];
-	int status, i;
+	int status;
 
+	/* Lines the helper or ssh wrote as it ended: what the parent shows as the reason. */
+	drain_stderr(r);
 	if (r->failed) {
 		snprintf(line, sizeof(line), "\n%s\n", transport_why(r->t));
 		if (!r->err_dead && write(r->err, line, strlen(line)) < 0)
 			r->err_dead = true;
 		return LANERELAY_NO_STATUS;
-	}
-	/* Lines the helper wrote as it went: what the parent shows as the reason. */
-	for (i = 0; i < ROUNDS && !r->err_dead && !r->tr_err_end; i++) {
-		r->ebuf.len = 0;
-		if (move_stderr(r) <= 0)
-			break;
-		if (r->ebuf.len && write(r->err, r->ebuf.p + r->ebuf.off, r->ebuf.len) < 0)
-			break;
 	}
 	status = transport_exit_status(r->t);
 	return status >= 0 && status < LANERELAY_NO_STATUS ? status : LANERELAY_NO_STATUS;

@@ -16,7 +16,8 @@
 /*
  * Relay until either side ends: the parent closing its end (what is left
  * for it is dropped), or the transport's stream ending or failing (what
- * it sent is passed on first; a failure's reason goes to err as a line).
+ * it sent is passed on first, its stderr to its end within a bound of
+ * time and bytes; a failure's reason goes to err as a line).
  * Returns the exit code for the worker: the helper's exit status when the
  * stream ended with one, else LANERELAY_NO_STATUS.
  */

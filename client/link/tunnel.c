@@ -88,8 +88,19 @@ static void tunnel_stderr(struct tunnel *t, const char *p, size_t n)
 static void tunnel_ended(struct tunnel *t)
 {
 	int status = transport_exit_status(t->tr);
-	const char *words = t->errlen ? t->errbuf : t->lastline;
-	char st[32] = "";
+	const char *words;
+	char st[32] = "", ebuf[1024];
+	ssize_t n;
+	int i;
+
+	/*
+	 * A lane's worker writes them before it exits, yet after our last
+	 * look at its stderr may have found nothing: look again now that it
+	 * is gone. Bounded: the pipe may have another writer.
+	 */
+	for (i = 0; i < 64 && (n = transport_read_stderr(t->tr, ebuf, sizeof(ebuf))) > 0; i++)
+		tunnel_stderr(t, ebuf, (size_t)n);
+	words = t->errlen ? t->errbuf : t->lastline;
 
 	t->errbuf[t->errlen] = '\0';
 	if (status >= 0)

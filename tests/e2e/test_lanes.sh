@@ -7,7 +7,8 @@
 # without the session dropping; killing lane 0's helper heals the whole
 # session, all lanes again. Each further lane's worker names its lane in
 # ps (comm and command line). The same with -e ssh, whose further lanes
-# are sessions through its ControlMaster. On a LAN the default is one lane; at
+# are sessions through its ControlMaster; a further lane's ssh that says
+# why it ended only after its stdout closed still has its say in the log. On a LAN the default is one lane; at
 # 100 ms (the delay line) -e ssh opens several by itself through a
 # ControlMaster of sluice's own, but keeps one, through the user's own
 # master, when its config names a ControlPath. After each run nothing is
@@ -204,6 +205,45 @@ helper_gone cmd_helpers_gone
 if [ -n "$ctl" ] && [ ! -e "$(dirname "$ctl")" ]; then pass cmd_master_dir_gone; else
 	fail cmd_master_dir_gone "'$ctl' is still there"
 fi
+
+# --- -e: a further lane's ssh says why it ended after its stdout closed ------------------
+# wrap/ssh (named ssh: --lanes with -e takes OpenSSH's ssh only) runs ssh;
+# for a further lane (through the master: ControlMaster=no) it then closes
+# its stdout and, a moment later, says on stderr why it ended, as ssh may
+# after its stdout. The lane's drop line in the log carries it.
+mkdir -p "$TB/wrap"
+{
+	echo '#!/bin/sh'
+	echo "$(command -v ssh) \"\$@\""
+	cat <<'EOF'
+rc=$?
+case " $* " in
+*" ControlMaster=no "*)
+	exec >/dev/null </dev/null
+	sleep 0.3
+	echo "lane-ssh: ssh ended with status $rc" >&2
+	;;
+esac
+exit $rc
+EOF
+} >"$TB/wrap/ssh"
+chmod 755 "$TB/wrap/ssh"
+sluice_start_case cmd_reason_start "http://$L4/" -r sshhost -v --lanes 2 -e "$TB/wrap/ssh -F $TB/ssh_config" 198.51.100.0/24 || tb_finish
+if wait_lanes 2 15; then
+	victim=$(helpers_in_s | tail -n 1)
+	pid_in_ns "$victim" "$NS_S" && kill -KILL "$victim"
+	end=$((SECONDS + 15))
+	until grep -q "lane 1 of the session to $S4 dropped" "$SLUICE_LOG" || [ $SECONDS -ge $end ]; do sleep 0.2; done
+	if grep -Eq "lane 1 of the session to $S4 dropped: the remote helper exited( with status [0-9]+)?: lane-ssh: ssh ended with status [0-9]+; " "$SLUICE_LOG"; then
+		pass cmd_lane_drop_says_why
+	else
+		fail cmd_lane_drop_says_why "$(grep -e "dropped" -e "lane-ssh" "$SLUICE_LOG" | tr '\n' '|')"
+	fi
+else
+	fail cmd_lane_drop_says_why "lanes '$(lanes_now | tr '\n' '|')', helpers in S: $(helpers_in_s | grep -c .): $(sluice_log_tail)"
+fi
+stopped_clean cmd_reason_stop_clean TERM
+helper_gone cmd_reason_helpers_gone
 
 # --- the default on a LAN: one lane ---------------------------------------------------
 sluice_start_case default_start "http://$L4/" -r sshhost -v 198.51.100.0/24 || tb_finish

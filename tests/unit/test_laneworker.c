@@ -4,8 +4,9 @@
  * fails says why, one that opens relays bytes both ways over a transport
  * that pushes back (a write refused once must come again with the same
  * bytes), passes on the helper's stderr, names itself, and ends when the
- * parent closes; one stuck in its login holds none of our descriptors, and
- * is ended and reaped.
+ * parent closes; one whose ssh says why after its stream ended passes that
+ * on before it exits; one stuck in its login holds none of our
+ * descriptors, and is ended and reaped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,8 +80,7 @@ static void test_record(void)
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN - 1, &b), -EMSGSIZE);
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN + 1, &b), -EMSGSIZE);
 
-	/* Damaged: magic, a status > 0, unknown flags, a length past its field, a NUL
-	 * inside. */
+	/* Damaged: magic, a status > 0, unknown flags, a length past its field, a NUL inside. */
 	laneworker_encode(rec, sizeof(rec), &a);
 	rec[0] ^= 1;
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
@@ -112,6 +112,7 @@ struct fake {
 	size_t refused_len;
 	uint8_t refused_head[64];
 	bool said;
+	int err; /* a stderr of its own, as ssh's pipe, else -1 */
 	char why[64];
 };
 
@@ -126,7 +127,12 @@ static ssize_t fake_read(struct transport *t, void *buf, size_t len)
 static ssize_t fake_read_stderr(struct transport *t, void *buf, size_t len)
 {
 	struct fake *f = (struct fake *)t;
+	ssize_t n;
 
+	if (f->err >= 0) {
+		n = recv(f->err, buf, len, MSG_DONTWAIT);
+		return n >= 0 ? n : errno == EAGAIN ? -EAGAIN : -errno;
+	}
 	if (f->said)
 		return -EAGAIN;
 	f->said = true;
@@ -161,7 +167,7 @@ static void fake_wait_on(struct transport *t, int fd[2], uint32_t *events)
 	struct fake *f = (struct fake *)t;
 
 	fd[0] = f->fd;
-	fd[1] = -1;
+	fd[1] = f->err;
 	*events = EPOLLIN | (f->refused ? EPOLLOUT : 0);
 }
 
@@ -182,7 +188,11 @@ static int fake_exit_status(struct transport *t)
 
 static void fake_close(struct transport *t)
 {
-	close(((struct fake *)t)->fd);
+	struct fake *f = (struct fake *)t;
+
+	close(f->fd);
+	if (f->err >= 0)
+		close(f->err);
 	free(t);
 }
 
@@ -211,11 +221,22 @@ static void open_fake(void *arg, struct transport **t, struct laneworker_result 
 	f->t.ops = &fake_ops;
 	f->t.name = "fake";
 	f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	f->err = -1;
 	*t = &f->t;
 	if (f->fd < 0 || connect(f->fd, (struct sockaddr *)&remote_addr, sizeof(remote_addr)) < 0) {
 		r->status = -errno;
 		snprintf(r->err, sizeof(r->err), "connect: %s", strerror(errno));
 		return;
+	}
+	/* arg: stderr on a second connection, as ssh's on a pipe of its own. */
+	if (arg) {
+		f->err = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (f->err < 0 ||
+		    connect(f->err, (struct sockaddr *)&remote_addr, sizeof(remote_addr)) < 0) {
+			r->status = -errno;
+			snprintf(r->err, sizeof(r->err), "connect: %s", strerror(errno));
+			return;
+		}
 	}
 	r->peer.window = 12345;
 	snprintf(r->detail, sizeof(r->detail), "fake transport");
@@ -281,8 +302,8 @@ static void test_stuck(void)
 	int keep[2], hi;
 	char c;
 
-	/* A descriptor of ours the worker must not hold: its write end, above where
-	 * the worker's land. */
+	/* A descriptor of ours the worker must not hold: its write end, above where the worker's
+	 * land. */
 	CHECK_EQ_INT(pipe(keep), 0);
 	hi = fcntl(keep[1], F_DUPFD, 20);
 	CHECK(hi >= 20);
@@ -292,8 +313,7 @@ static void test_stuck(void)
 	pid = w.pid;
 	close(keep[1]);
 	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
-	/* The worker runs (stuck in its login), yet the pipe has ended: it closed its
-	 * copy. */
+	/* The worker runs (stuck in its login), yet the pipe has ended: it closed its copy. */
 	CHECK(!gone(pid));
 	{
 		struct pollfd pf = {.fd = keep[0], .events = POLLIN};
@@ -366,6 +386,68 @@ static const char *comm_of(pid_t pid)
 	return buf;
 }
 
+static void listen_remote(int *ls)
+{
+	memset(&remote_addr, 0, sizeof(remote_addr));
+	remote_addr.sun_family = AF_UNIX;
+	/* Abstract: nothing on disk to clean up. */
+	snprintf(remote_addr.sun_path + 1, sizeof(remote_addr.sun_path) - 1,
+		 "sluice-test-laneworker-%d", (int)getpid());
+	*ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(*ls >= 0);
+	CHECK_EQ_INT(bind(*ls, (struct sockaddr *)&remote_addr, sizeof(remote_addr)), 0);
+	CHECK_EQ_INT(listen(*ls, 2), 0);
+}
+
+/*
+ * ssh says why it ended on its own stderr, after its stdout closed: the
+ * worker still passes that on before it exits, and the parent gets it.
+ */
+static void test_late_stderr(void)
+{
+	static const char last[] = "ssh: the connection to the master was lost\n";
+	char got[256];
+	struct laneworker w;
+	struct laneworker_result r;
+	size_t have = 0;
+	int ls, rs, es, st = 0;
+	int64_t end;
+	pid_t pid;
+
+	listen_remote(&ls);
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, &ls, "sluice-lane4", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK_EQ_INT(r.status, 0);
+	rs = accept(ls, NULL, NULL);
+	es = accept(ls, NULL, NULL);
+	CHECK(rs >= 0 && es >= 0);
+	/* The stream ends first; its reason comes a moment later, then stderr ends too. */
+	close(rs);
+	usleep(300000);
+	/* MSG_NOSIGNAL: a worker that did not wait has closed its end. */
+	CHECK_EQ_INT(send(es, last, strlen(last), MSG_NOSIGNAL), (ssize_t)strlen(last));
+	close(es);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+	w.pid = 0;
+	end = clock_ms() + 2000;
+	while (have < sizeof(got) - 1 && clock_ms() < end) {
+		ssize_t n = read(w.err, got + have, sizeof(got) - 1 - have);
+
+		if (n == 0)
+			break;
+		if (n > 0)
+			have += (size_t)n;
+		else
+			usleep(10000);
+	}
+	got[have] = '\0';
+	CHECK_STR(got, last);
+	laneworker_stop(&w);
+	close(ls);
+}
+
 static void test_relay(void)
 {
 	static uint8_t up[300000], down[300000], got[300000];
@@ -381,16 +463,7 @@ static void test_relay(void)
 		up[i] = (uint8_t)(i * 7 + 1);
 		down[i] = (uint8_t)(i * 13 + 5);
 	}
-	memset(&remote_addr, 0, sizeof(remote_addr));
-	remote_addr.sun_family = AF_UNIX;
-	/* Abstract: nothing on disk to clean up. */
-	snprintf(remote_addr.sun_path + 1, sizeof(remote_addr.sun_path) - 1,
-		 "sluice-test-laneworker-%d", (int)getpid());
-	ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CHECK(ls >= 0);
-	CHECK_EQ_INT(bind(ls, (struct sockaddr *)&remote_addr, sizeof(remote_addr)), 0);
-	CHECK_EQ_INT(listen(ls, 1), 0);
-
+	listen_remote(&ls);
 	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, "sluice-lane3", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
@@ -445,5 +518,6 @@ int main(void)
 	RUN(test_refused);
 	RUN(test_stuck);
 	RUN(test_relay);
+	RUN(test_late_stderr);
 	T_EXIT();
 }
