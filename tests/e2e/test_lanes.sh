@@ -76,8 +76,22 @@ wait_lanes() {
 	return 1
 }
 
+# open_total: the connections all the lanes carry now.
+open_total() { lanes_now | awk '{ n += $2 } END { print n + 0 }'; }
+# wait_open N SECONDS: until the lanes carry N connections in all.
+wait_open() {
+	local end=$((SECONDS + $2))
+	while [ $SECONDS -lt $end ]; do
+		[ "$(open_total)" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
 # start_slow: six rate-limited downloads, two a lane, far bigger than what the
-# buffers on the way hold at the kill; their results in slow.N.
+# buffers on the way hold at the kill; their results in slow.N. The caller
+# waits for the earlier connections to be gone first, and this for all six
+# to be open (on a busy machine their start may take longer than their
+# placement check would wait): the count per lane is then theirs alone.
 start_slow() {
 	local i
 	pids=""
@@ -87,7 +101,8 @@ start_slow() {
 		pids="$pids $!"
 	done
 	TB_PIDS="$TB_PIDS $pids"
-	sleep 1.5
+	wait_open 6 8
+	sleep 0.5
 }
 # slow_results: "intact cut" counts once every download ended.
 slow_results() {
@@ -128,6 +143,7 @@ lanes_traffic() {
 	rm -f "$TB/up.bin"
 
 	# One further lane's helper killed while each lane carries two downloads.
+	wait_open 0 10
 	start_slow
 	per_lane=$(lanes_now | awk '{ print $2 }' | paste -sd' ')
 	victim=$(helpers_in_s | tail -n 1)
