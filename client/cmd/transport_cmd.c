@@ -104,6 +104,15 @@ static ssize_t cmd_write(struct transport *t, const void *buf, size_t len)
 	struct cmd_transport *c = ct(t);
 	ssize_t n = send(c->sock, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
+	/*
+	 * It closed its end: as with a reset on read (cmd_read), the end of
+	 * its stream, read next, and its exit status and stderr say why, not
+	 * our write. The socket stays readable until that end is read.
+	 */
+	if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+		c->want_out = false;
+		return -EAGAIN;
+	}
 	c->want_out = n < 0 && errno == EAGAIN;
 	return cmd_io_result(c, n, "writing to");
 }

@@ -27,7 +27,7 @@
  * it ended (and the helper's last words may arrive) after its stdout
  * closed, and the parent shows the last line as the lane's reason.
  */
-#define DRAIN_MS  2000
+#define DRAIN_MS  500
 #define DRAIN_MAX (64u << 10)
 
 struct buf {
@@ -154,7 +154,8 @@ static int move_up(struct relay *r)
 			return -1;
 		}
 	}
-	if (r->up.len) {
+	/* Not to a transport that ended: its write error would take the place of the reason. */
+	if (r->up.len && !r->tr_end) {
 		n = transport_write(r->t, r->up.p + r->up.off, r->up.len);
 		if (n > 0) {
 			r->up.off += (size_t)n;

@@ -77,7 +77,7 @@ static void lanes_tell_limit(struct session *s)
 
 	if (!s->limit_hit || s->limit_said)
 		return;
-	for (i = 1; i < SESSION_LANES_MAX; i++) {
+	for (i = 1; i < s->n_lanes && i < SESSION_LANES_MAX; i++) {
 		const struct lane *l = &s->lane[i];
 
 		if (l->opening || (l->refusals && !l->refused && !l->up))
@@ -86,9 +86,9 @@ static void lanes_tell_limit(struct session *s)
 	s->limit_said = true;
 	up = lanes_up(s);
 	if (s->limit_hit == LANE_LIMIT_SESSIONS)
-		log_warn("lanes: %s allows %u sessions on one connection (MaxSessions); carrying "
-			 "on with %u lane%s of %u",
-			 host_of(s), up, up, up == 1 ? "" : "s", s->n_lanes);
+		log_warn("lanes: %s allows %u session%s on one connection (MaxSessions); "
+			 "carrying on with %u lane%s of %u",
+			 host_of(s), up, up == 1 ? "" : "s", up, up == 1 ? "" : "s", s->n_lanes);
 	else
 		log_warn("lanes: %s kept closing further connections before its banner "
 			 "(MaxStartups); carrying on with %u lane%s of %u",
@@ -121,6 +121,8 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 		lane_refused(s, i, err);
 		return;
 	}
+	/* Refusals count in a row: a failure of another kind ends the run. */
+	l->refusals = 0;
 	l->fails++;
 	l->next_try = clock_ms() + lane_backoff_ms(l->fails);
 	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
