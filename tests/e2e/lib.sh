@@ -684,6 +684,32 @@ stopped_clean() {
 	fi
 }
 
+# sluice_lanes FIELD...: the running sluice's lanes from --status --json, one
+# per line: those fields, in that order (true and false as 1 and 0, a field
+# the lane lacks as 0).
+sluice_lanes() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+for t in json.load(sys.stdin):
+    if t["pid"] == int(sys.argv[1]):
+        for l in t.get("lanes", []):
+            print(*(int(v) if isinstance(v, bool) else v for v in (l.get(f, 0) for f in sys.argv[2:])))' \
+		"$SLUICE_PID" "$@" 2>/dev/null
+}
+
+# helpers_in_s: the pids of the helpers that serve in S, oldest first (by start time).
+helpers_in_s() {
+	local p
+	for p in $(ip netns pids "$NS_S"); do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		*sluice-helper*--serve*) echo "$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null) $p" ;;
+		esac
+	done | sort -n | awk '{ print $2 }'
+}
+
+# ssh_conns: established TCP connections from C to sshd (or to the delay line before it).
+ssh_conns() { inC ss -Htn state established "( dport = :$TB_SSH_PORT )" | grep -c .; }
+
 # direct_open_now: how many connections the running sluice's ssh relays (--direct).
 direct_open_now() {
 	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '

@@ -17,27 +17,11 @@ need_sluice
 tb_up
 MID_SHA=$(tb_make_file mid.bin $((16 << 20))) || tb_die "cannot write mid.bin"
 
-# lanes_now: the running sluice's lanes from --status --json, one per line: "up refused".
-lanes_now() {
-	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
-import json, sys
-for t in json.load(sys.stdin):
-    if t["pid"] == int(sys.argv[1]):
-        for l in t["lanes"]:
-            print(int(l["up"]), int(l.get("refused", False)))' \
-		"$SLUICE_PID" 2>/dev/null
-}
+# lanes_now: the running sluice's lanes, one per line: "up refused".
+lanes_now() { sluice_lanes up refused; }
 lanes_up_count() { lanes_now | awk '$1 == 1' | grep -c .; }
-# helpers_in_s: how many helpers serve in S.
-helpers_in_s() {
-	local p
-	for p in $(ip netns pids "$NS_S"); do
-		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
-		*sluice-helper*--serve*) echo "$p" ;;
-		esac
-	done | grep -c .
-}
-ssh_conns() { inC ss -Htn state established "( dport = :$TB_SSH_PORT )" | grep -c .; }
+# helpers_n: how many helpers serve in S.
+helpers_n() { helpers_in_s | grep -c .; }
 # sshd_since N PATTERN: sshd's log lines after line N that match.
 sshd_since() { tail -n +"$(($1 + 1))" "$TB/sshd.log" | grep -c -e "$2"; }
 # wait_log PATTERN SECONDS: until sluice's log has a line that matches.
@@ -89,11 +73,11 @@ else
 	fail sessions_not_retried "sessions refused at first $refused, in the 15 s after $again; connections $conns"
 fi
 txt=$(inC "$SLUICE" --status 2>/dev/null)
-if [ "$(lanes_up_count)" = 2 ] && [ "$(helpers_in_s)" = 2 ] &&
+if [ "$(lanes_up_count)" = 2 ] && [ "$(helpers_n)" = 2 ] &&
 	[ "$(echo "$txt" | grep -o "refused by the server" | grep -c .)" = 2 ]; then
 	pass sessions_status_true
 else
-	fail sessions_status_true "lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_in_s): $(echo "$txt" | grep "lanes:")"
+	fail sessions_status_true "lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_n): $(echo "$txt" | grep "lanes:")"
 fi
 download_case sessions_download
 stopped_clean sessions_stop_clean TERM
@@ -133,11 +117,11 @@ else
 	fail startups_bounded "lanes ${n:-?}: $drops connections dropped, $again more in the 10 s after"
 fi
 txt=$(inC "$SLUICE" --status 2>/dev/null)
-if [ -n "$n" ] && [ "$(lanes_up_count)" = 1 ] && [ "$(helpers_in_s)" = 1 ] &&
+if [ -n "$n" ] && [ "$(lanes_up_count)" = 1 ] && [ "$(helpers_n)" = 1 ] &&
 	[ "$(echo "$txt" | grep -o "refused by the server" | grep -c .)" = $((n - 1)) ]; then
 	pass startups_status_true
 else
-	fail startups_status_true "lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_in_s): $(echo "$txt" | grep "lanes:")"
+	fail startups_status_true "lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_n): $(echo "$txt" | grep "lanes:")"
 fi
 download_case startups_download
 pid_in_ns "$HOG" "$NS_C" && kill -TERM "$HOG" 2>/dev/null
@@ -152,7 +136,7 @@ base=$(wc -l <"$TB/sshd.log")
 sluice_start_case burst_start "http://$L4/" -r sshhost --lanes 6 198.51.100.0/24 || tb_finish
 # All six, or (should a lane meet the limit on every try) the one line with the lanes up.
 end=$((SECONDS + 40))
-while [ $SECONDS -lt $end ] && { [ "$(lanes_up_count)" != 6 ] || [ "$(helpers_in_s)" != 6 ]; }; do
+while [ $SECONDS -lt $end ] && { [ "$(lanes_up_count)" != 6 ] || [ "$(helpers_n)" != 6 ]; }; do
 	proc_alive "$SLUICE_PID" || break
 	grep -q "^sluice: lanes: " "$SLUICE_LOG" && break
 	sleep 0.5
@@ -160,12 +144,12 @@ done
 drops=$(sshd_since "$base" "past MaxStartups")
 up=$(lanes_up_count)
 said=$(grep "^sluice: lanes: " "$SLUICE_LOG")
-if [ "$drops" -ge 1 ] && [ "$up" = "$(helpers_in_s)" ] && ! grep -q "opening lane" "$SLUICE_LOG" &&
+if [ "$drops" -ge 1 ] && [ "$up" = "$(helpers_n)" ] && ! grep -q "opening lane" "$SLUICE_LOG" &&
 	{ { [ "$up" = 6 ] && [ -z "$said" ]; } ||
 		[ "$said" = "sluice: lanes: $S4 kept closing further connections before its banner (MaxStartups); carrying on with $up lanes of 6" ]; }; then
 	pass burst_all_up_quietly
 else
-	fail burst_all_up_quietly "$drops dropped; lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_in_s): $(grep -e "lane" "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+	fail burst_all_up_quietly "$drops dropped; lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_n): $(grep -e "lane" "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
 fi
 # Five further lanes, each at most LANES_LIMIT_TRIES (4) tries.
 if [ "$drops" -le 15 ]; then pass burst_bounded; else fail burst_bounded "$drops connections dropped"; fi

@@ -21,28 +21,11 @@ tb_up
 MID_SHA=$(tb_make_file mid.bin $((16 << 20))) || tb_die "cannot write mid.bin"
 SLOW_SHA=$(tb_make_file slow.bin $((24 << 20))) || tb_die "cannot write slow.bin"
 
-# lanes_now: the running sluice's lanes from --status --json, one per line:
+# lanes_now: the running sluice's lanes, one per line:
 # "up connections bytes_in bytes_out drops".
-lanes_now() {
-	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
-import json, sys
-for t in json.load(sys.stdin):
-    if t["pid"] == int(sys.argv[1]):
-        for l in t["lanes"]:
-            print(int(l["up"]), l["connections"], l["bytes_in"], l["bytes_out"], l["drops"])' \
-		"$SLUICE_PID" 2>/dev/null
-}
+lanes_now() { sluice_lanes up connections bytes_in bytes_out drops; }
 # lanes_up_count: how many lanes are up.
 lanes_up_count() { lanes_now | awk '$1 == 1' | grep -c .; }
-# helpers_in_s: the pids of the helpers that serve, oldest first (by start time).
-helpers_in_s() {
-	local p
-	for p in $(ip netns pids "$NS_S"); do
-		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
-		*sluice-helper*--serve*) echo "$(awk '{ print $22 }' "/proc/$p/stat" 2>/dev/null) $p" ;;
-		esac
-	done | sort -n | awk '{ print $2 }'
-}
 # lane_titles: "comm cmdline" of each of the running sluice's children that
 # names itself a lane (comm sluice-laneN), by comm; the cmdline's NULs as '|'.
 lane_titles() {
@@ -63,8 +46,6 @@ titles_case() {
 		fail "$1" "lane workers '$(lane_titles | tr '\n' ',')', children: $(ps -o pid=,comm=,args= --ppid "$SLUICE_PID" | tr '\n' '|')"
 	fi
 }
-# ssh_conns: established TCP connections from C to sshd (or to the delay line before it).
-ssh_conns() { inC ss -Htn state established "( dport = :$TB_SSH_PORT )" | grep -c .; }
 # wait_lanes N SECONDS: until N lanes are up and N helpers run in S.
 wait_lanes() {
 	local end=$((SECONDS + $2))

@@ -112,26 +112,11 @@ parallel_downloads() {
 	if [ -z "$bad" ]; then pass "$1"; else fail "$1" "wrong sha256:$bad"; fi
 }
 
-# wan_lanes: the running sluice's lanes from --status --json, one per line:
-# "up bytes_in".
-wan_lanes() {
-	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
-import json, sys
-for t in json.load(sys.stdin):
-    if t["pid"] == int(sys.argv[1]):
-        for l in t.get("lanes", []):
-            print(int(l["up"]), l["bytes_in"])' "$SLUICE_PID" 2>/dev/null
-}
+# wan_lanes: the running sluice's lanes, one per line: "up bytes_in".
+wan_lanes() { sluice_lanes up bytes_in; }
 
 # wan_lanes_state: the running sluice's lanes, one per line: "up opening".
-wan_lanes_state() {
-	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
-import json, sys
-for t in json.load(sys.stdin):
-    if t["pid"] == int(sys.argv[1]):
-        for l in t.get("lanes", []):
-            print(int(l["up"]), int(l.get("opening", False)))' "$SLUICE_PID" 2>/dev/null
-}
+wan_lanes_state() { sluice_lanes up opening; }
 
 # lane_workers: the pids of the running sluice's lane workers: its children
 # that name their lane, in comm (sluice-laneN) and in the command line ps
