@@ -435,6 +435,14 @@ static void credit_adjust(struct stream *s, uint64_t now, uint64_t elapsed)
 	uint64_t keep = s->ep_bytes * (rtt + budget) / elapsed;
 	uint64_t lo = s->ep_bytes * (rtt + budget / 2) / elapsed;
 	uint64_t want = s->win, share, room;
+	/*
+	 * On a long path, the credit we hold back until a quarter has gathered
+	 * (stream_return_credit) is no sign of a queue: a stream slowed to a
+	 * fraction of the rate takes long to gather one, so without this it
+	 * could stay at the base while faster streams grew. A stream far above
+	 * the base is judged as strictly as before.
+	 */
+	uint64_t unreturned = m->rtt_ms > m->budget_ms ? m->window / 4 : 0;
 	/* Held back at least once per round trip: credit is what it waits for. */
 	bool blocked = s->ep_blocked > 0 && s->ep_blocked >= elapsed / credit_epoch_ms(m);
 
@@ -442,7 +450,7 @@ static void credit_adjust(struct stream *s, uint64_t now, uint64_t elapsed)
 	share = m->window + m->credit_total / (m->n_claim ? m->n_claim : 1);
 	if (share > m->credit_max)
 		share = m->credit_max;
-	if (blocked && s->win <= lo && s->win < share) {
+	if (blocked && s->win <= lo + unreturned && s->win < share) {
 		/* With others active, a step that overshoots queues ahead of them: a smaller one.
 		 */
 		want = mixed ? s->win + s->win / 4 : 2 * (uint64_t)s->win;

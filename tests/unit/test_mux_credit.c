@@ -256,6 +256,38 @@ static void test_grows_when_blocked_upload(void)
 }
 
 /*
+ * On a long path, a stream held back at the base credit whose credit goes
+ * round in a little more than a round trip (the quarters we hold back
+ * before granting them gather slowly at a slow stream's rate) still grows:
+ * that is not a queue. One whose credit takes much longer is queueing
+ * somewhere, and does not.
+ */
+static unsigned slow_round_grows(unsigned round_ms)
+{
+	struct path p;
+	struct flow f;
+	struct mux_stats st;
+
+	path_open(&p, false, round_ms, 16 * W, 64 * W);
+	mux_set_rtt(p.rcv, 100);
+	flow_open(&p, &f, 0);
+	for (int i = 0; i < 6; i++)
+		path_round(&p, &f, 1);
+	mux_get_stats(p.rcv, &st);
+	CHECK_EQ_INT(f.bad, 0);
+	CHECK_EQ_INT(p.r.proto_err, 0);
+	flow_close(&f);
+	rig_free(&p.r);
+	return (unsigned)st.credit_grown;
+}
+
+static void test_slow_stream_at_base_grows(void)
+{
+	CHECK(slow_round_grows(130) >= 1);
+	CHECK_EQ_INT(slow_round_grows(160), 0);
+}
+
+/*
  * A sender that never runs out of credit gets no more, however long the
  * path, though its credit goes round in a round trip: it offers a little
  * less than its credit each round trip.
@@ -433,6 +465,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	RUN(test_grows_when_blocked_download);
 	RUN(test_grows_when_blocked_upload);
+	RUN(test_slow_stream_at_base_grows);
 	RUN(test_no_growth_when_not_blocked);
 	RUN(test_second_stream_shrinks_first);
 	RUN(test_short_path_keeps_budget);
