@@ -29,6 +29,7 @@ struct cmd_transport {
 	int err;	  /* the read end of the child's stderr */
 	bool err_end;	  /* it reached its end: no longer worth waiting on */
 	bool want_out;	  /* a write found the socket full */
+	int write_err;	  /* a write found its end closed (errno), for a read to settle */
 	int status;	  /* wait status once reaped, -1 before */
 	int no_status;	  /* an exit code that means "unknown" (adopted), else -1 */
 	const char *what; /* the process, for errors: "the ssh command" */
@@ -76,6 +77,11 @@ static ssize_t cmd_read(struct transport *t, void *buf, size_t len)
 	 */
 	if (n < 0 && errno == ECONNRESET)
 		return 0;
+	/* Nothing to read after all: its end is closed to us only, and the write's error stands. */
+	if (n < 0 && errno == EAGAIN && c->write_err) {
+		errno = c->write_err;
+		return cmd_io_result(c, -1, "writing to");
+	}
 	return cmd_io_result(c, n, "reading from");
 }
 
@@ -111,6 +117,7 @@ static ssize_t cmd_write(struct transport *t, const void *buf, size_t len)
 	 */
 	if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) {
 		c->want_out = false;
+		c->write_err = errno;
 		return -EAGAIN;
 	}
 	c->want_out = n < 0 && errno == EAGAIN;
