@@ -597,6 +597,7 @@ static void client_report_lanes(struct client *c, struct report_view *v)
 		v->lanes[i].up = m != NULL;
 		v->lanes[i].opening = i && c->s.lane[i].opening;
 		v->lanes[i].refused = i && c->s.lane[i].refused;
+		v->lanes[i].interactive = i == 0 && lanes_split(&c->s);
 		v->lanes[i].drops = i ? c->s.lane[i].drops : 0;
 		if (!m)
 			continue;

@@ -19,7 +19,7 @@
 #define OPTS_MAX_NS	 8
 #define OPTS_MAX_SEEDS	 64
 #define OPTS_MAX_SSH_OPT 64 /* SSHCONF_MAX_OPTIONS */
-#define OPTS_MAX_LANES	 8  /* SESSION_LANES_MAX */
+#define OPTS_MAX_LANES	 8  /* SESSION_LANES_MAX less one */
 
 struct opts {
 	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,6 +86,12 @@ static void lanes_tell_limit(struct session *s)
 	}
 	s->limit_said = true;
 	up = lanes_up(s);
+	if (s->split && s->n_lanes == 2) {
+		log_debug("lanes: %s refused a further lane (%s); every connection stays on lane 0",
+			  host_of(s),
+			  s->limit_hit == LANE_LIMIT_SESSIONS ? "MaxSessions" : "MaxStartups");
+		return;
+	}
 	if (s->limit_hit == LANE_LIMIT_SESSIONS)
 		log_warn("lanes: %s allows %u session%s on one connection (MaxSessions); "
 			 "carrying on with %u lane%s of %u",
@@ -102,8 +109,18 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 	unsigned k;
 
 	if (l->fatal) {
-		log_warn("opening lane %u to %s failed: %s; going on with %u lane%s", i, host_of(s),
-			 err, i, i == 1 ? "" : "s");
+		/*
+		 * On a LAN the one further lane only keeps bulk away from typing:
+		 * without it (its login would need a prompt) all goes on lane 0
+		 * as without lanes, which -v says.
+		 */
+		if (s->split && s->n_lanes == 2)
+			log_debug(
+			    "opening lane %u to %s failed: %s; every connection stays on lane 0", i,
+			    host_of(s), err);
+		else
+			log_warn("opening lane %u to %s failed: %s; going on with %u lane%s", i,
+				 host_of(s), err, i, i == 1 ? "" : "s");
 		if (s->n_lanes > i)
 			s->n_lanes = i;
 		/*
@@ -263,33 +280,75 @@ unsigned lanes_for_rtt(int rtt_ms)
 
 void lanes_rtt(struct session *s, int rtt_ms)
 {
+	unsigned bulk;
+
 	if (s->lanes_decided || rtt_ms < 0 || lane0_bytes(s) > s->rtt_bytes + LANES_QUIET_BYTES)
 		return;
 	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
 		s->rtt_min = rtt_ms;
 	if (++s->rtt_samples < LANES_RTT_SAMPLES)
 		return;
-	s->n_lanes = lanes_for_rtt(s->rtt_min);
+	bulk = lanes_for_rtt(s->rtt_min);
+	/*
+	 * On a LAN one lane carries everything at full speed; a further lane
+	 * costs a login and a hop, and pays only while someone types beside a
+	 * download: the first interactive session opens it (lanes_pick).
+	 */
+	if (bulk > 1) {
+		s->n_lanes = 1 + bulk;
+		s->split = true;
+	} else {
+		s->split_on_typing = true;
+	}
 	s->lanes_decided = true;
-	if (s->n_lanes > 1)
+	if (bulk > 1)
 		log_info("the round trip to %s is %d ms: carrying the connections over %u lanes",
-			 host_of(s), s->rtt_min, s->n_lanes);
+			 host_of(s), s->rtt_min, bulk);
 	else
 		log_debug("the round trip to %s is %d ms: one lane carries the connections",
 			  host_of(s), s->rtt_min);
+	if (bulk > 1)
+		log_debug("interactive sessions (ssh, telnet, RDP, VNC) stay on lane 0, the others "
+			  "go to lanes 1 and up");
+}
+
+bool lanes_interactive_port(uint16_t port)
+{
+	/* ssh, telnet, RDP, and VNC's displays :0 to :9 */
+	return port == 22 || port == 23 || port == 3389 || (port >= 5900 && port <= 5909);
+}
+
+/* A fatal failure cuts the lanes: with none above lane 0 there is nothing to split. */
+bool lanes_split(const struct session *s)
+{
+	return s->split && s->n_lanes > 1;
 }
 
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 {
 	struct mux *best = s->mux;
 	struct mux_stats ms;
-	size_t fewest;
+	size_t fewest = SIZE_MAX;
+	bool split = lanes_split(s);
 	unsigned i;
 
 	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
 		return best;
-	mux_get_stats(s->mux, &ms);
-	fewest = ms.streams;
+	if (s->split_on_typing && lanes_interactive_port(dst->port)) {
+		/* Once: should lane 1 fail for good, the next session must not open it again. */
+		s->split_on_typing = false;
+		s->split = true;
+		s->n_lanes = 2;
+		log_debug(
+		    "an interactive session on a LAN: lane 1 opens for the other connections");
+		return s->mux;
+	}
+	if (split && lanes_interactive_port(dst->port))
+		return s->mux;
+	if (!split) {
+		mux_get_stats(s->mux, &ms);
+		fewest = ms.streams;
+	}
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
 		if (!s->lane[i].up)
 			continue;

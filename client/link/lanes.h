@@ -4,16 +4,31 @@
  * window (OpenSSH's sshd gives a session channel 2 MiB), so over a long
  * path a single channel caps all streams together at one window per round
  * trip; each lane brings a window of its own. How many: --lanes, or lane
- * 0's round trip decides (one on a short path, where more would only cost,
- * up to LANES_AUTO_MAX on a long one). Further lanes log in side by side,
+ * 0's round trip decides (one on a short path, lane 0 and up to
+ * LANES_AUTO_MAX more on a long one). Further lanes log in side by side,
  * each in a worker process of its own (laneworker.h): the loop never
  * waits for one. A new stream goes to the lane that
- * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0. A further
- * lane that drops resets only its own streams and is opened again with
- * backoff; lane 0 dropping is the whole session dropping (main.c). A
- * further lane that the server's limits keep refusing before it ever
- * opened (MaxStartups, MaxSessions) is given up for the session, and one
- * line says how many lanes carry on.
+ * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0.
+ *
+ * When the path decides, lane 0 also keeps the interactive sessions
+ * (lanes_interactive_port) and the further lanes, as many as the path
+ * asks for, take every other stream once they are up; on a LAN the first
+ * interactive session opens the one further lane (one lane alone is
+ * faster while nobody types). Below the mux each lane is one FIFO (sshd's
+ * buffer for the channel, the pipes, the TCP queues), and a keystroke's
+ * echo behind a download there waits for it, however the muxes order
+ * their own queues. Lane 0 runs in this process: with the downloads'
+ * decryption and bulk in the workers, the loop turns fast enough for the
+ * echo to pass at once. A stream stays on the lane that opened it (its
+ * socket at the far end is that lane's helper's), so the lane is chosen by
+ * what the stream is likely to be: a copy over ssh (scp, git) shares lane
+ * 0. --lanes fixes the number, and lane 0 takes streams as the others do.
+ *
+ * A further lane that drops resets only its own streams and is opened
+ * again with backoff; lane 0 dropping is the whole session dropping
+ * (main.c). A further lane that the server's limits keep refusing before
+ * it ever opened (MaxStartups, MaxSessions) is given up for the session,
+ * and one line says how many lanes carry on.
  */
 #ifndef SLUICE_LANES_H
 #define SLUICE_LANES_H
@@ -30,10 +45,11 @@
  * more per LANES_RTT_STEP_MS: a lane's window carries less the longer the
  * round trip, so the lanes a path needs grow with it.
  */
-#define LANES_AUTO_MAX	  8
+#define LANES_AUTO_MAX	  8 /* further lanes for bulk, lane 0 besides */
 #define LANES_LAN_MS	  20
 #define LANES_RTT_STEP_MS 10
-_Static_assert(LANES_AUTO_MAX <= SESSION_LANES_MAX, "the path opens no more lanes than there are");
+_Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
+	       "the path opens no more lanes than there are");
 /* Round trips measured before the path decides: the smallest counts, not one slow answer. */
 #define LANES_RTT_SAMPLES 3
 /*
@@ -75,10 +91,19 @@ void lanes_probe(struct session *s);
  * taken on a quiet pipe decide the number.
  */
 void lanes_rtt(struct session *s, int rtt_ms);
-/* The lanes a path of this round trip gets by default (ms). */
+/* The lanes for bulk a path of this round trip gets by default (ms). */
 unsigned lanes_for_rtt(int rtt_ms);
-/* The mux a new stream to dst goes to: lane 0 for DNS, else the lane with the fewest streams. */
+/*
+ * The mux a new stream to dst goes to: lane 0 for DNS, and for an
+ * interactive port when lanes_split; else the lane with the fewest streams,
+ * of the further lanes that are up when lanes_split (lane 0 while none is).
+ * On a LAN the first stream to an interactive port asks for lane 1.
+ */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);
+/* Whether port is one where people type: ssh, telnet, RDP, VNC. */
+bool lanes_interactive_port(uint16_t port);
+/* Whether lane 0 keeps the interactive sessions and the further lanes take the rest. */
+bool lanes_split(const struct session *s);
 /* How many lanes are up, lane 0 included (0 when the session is down). */
 unsigned lanes_up(const struct session *s);
 /* Every lane's counters together, with those of lanes that dropped. */

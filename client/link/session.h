@@ -32,9 +32,12 @@ struct session_args {
 struct direct;
 struct session;
 
-/* Lane 0 and the further lanes together, at most (OPTS_MAX_LANES). */
-#define SESSION_LANES_MAX 8
-_Static_assert(SESSION_LANES_MAX == OPTS_MAX_LANES, "--lanes must fit the lanes");
+/*
+ * Lane 0 and the further lanes together, at most: --lanes's, or lane 0 and
+ * as many further lanes for bulk when the path decides (lanes.h).
+ */
+#define SESSION_LANES_MAX 9
+_Static_assert(SESSION_LANES_MAX == OPTS_MAX_LANES + 1, "--lanes must fit the lanes");
 
 /*
  * A further lane: an SSH session of its own to the same server, with a
@@ -80,11 +83,13 @@ struct session {
 	 * it, and when it drops the whole session does. lane[0] is unused.
 	 */
 	struct lane lane[SESSION_LANES_MAX];
-	unsigned n_lanes;	   /* lanes wanted, lane 0 included (1 until the path decides) */
-	bool lanes_decided;	   /* n_lanes is final for this session */
-	unsigned rtt_samples;	   /* round trips measured on lane 0 so far, on a quiet pipe */
-	uint64_t rtt_bytes;	   /* lane 0's bytes at the last ping for a sample */
-	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
+	unsigned n_lanes;     /* lanes wanted, lane 0 included (1 until the path decides) */
+	bool lanes_decided;   /* n_lanes is final for this session */
+	bool split;	      /* the path decided: lane 0 keeps interactive sessions (lanes.h) */
+	bool split_on_typing; /* a LAN: the first interactive session opens lane 1 (lanes.h) */
+	unsigned rtt_samples; /* round trips measured on lane 0 so far, on a quiet pipe */
+	uint64_t rtt_bytes;   /* lane 0's bytes at the last ping for a sample */
+	int rtt_min;	      /* the smallest of them, ms (-1: none yet) */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
 	enum lane_limit limit_hit; /* the limit a further lane was given up for (lanes.c) */

@@ -134,8 +134,9 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 			put(&o, "  lanes: %zu", v->n_lanes);
 			for (i = 0; i < v->n_lanes && i < REPORT_LANES; i++) {
 				const struct report_lane *l = &v->lanes[i];
+				put(&o, "; %zu%s: ", i, l->interactive ? " (interactive)" : "");
 				if (!l->up) {
-					put(&o, "; %zu: %s", i,
+					put(&o, "%s",
 					    l->opening	 ? "opening"
 					    : l->refused ? "refused by the server"
 							 : "waiting");
@@ -143,7 +144,7 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 				}
 				status_human(l->out, h[0], sizeof(h[0]));
 				status_human(l->in, h[1], sizeof(h[1]));
-				put(&o, "; %zu: %zu open, out %s, in %s", i, l->conns, h[0], h[1]);
+				put(&o, "%zu open, out %s, in %s", l->conns, h[0], h[1]);
 				if (l->drops)
 					put(&o, ", dropped %u time%s", l->drops,
 					    l->drops == 1 ? "" : "s");
@@ -202,10 +203,12 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	for (i = 0; i < v->n_lanes && i < REPORT_LANES; i++) {
 		const struct report_lane *l = &v->lanes[i];
 		put(&o,
-		    "%s{\"up\": %s, \"opening\": %s, \"refused\": %s, \"connections\": %zu, "
-		    "\"bytes_out\": %" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"drops\": %u}",
+		    "%s{\"up\": %s, \"opening\": %s, \"refused\": %s, \"interactive\": %s, "
+		    "\"connections\": %zu, \"bytes_out\": %" PRIu64 ", \"bytes_in\": %" PRIu64
+		    ", \"drops\": %u}",
 		    i ? ", " : "", l->up ? "true" : "false", l->opening ? "true" : "false",
-		    l->refused ? "true" : "false", l->conns, l->out, l->in, l->drops);
+		    l->refused ? "true" : "false", l->interactive ? "true" : "false", l->conns,
+		    l->out, l->in, l->drops);
 	}
 	put(&o,
 	    "], \"udp\": %s, \"udp_flows\": %zu, \"udp_datagrams_out\": %" PRIu64

@@ -21,13 +21,14 @@ struct report_conn {
 	uint64_t out, in, age_s;
 };
 
-#define REPORT_LANES 8
+#define REPORT_LANES 9 /* SESSION_LANES_MAX */
 
 /* One lane of the session (lane 0 first): an SSH session with a helper of its own. */
 struct report_lane {
 	bool up;
-	bool opening; /* not up: its login runs now (else it waits for its next try) */
-	bool refused; /* not up: given up for a limit of the server's (lanes.c) */
+	bool opening;	  /* not up: its login runs now (else it waits for its next try) */
+	bool refused;	  /* not up: given up for a limit of the server's (lanes.c) */
+	bool interactive; /* it carries only interactive sessions (lanes.h) */
 	size_t conns;
 	uint64_t out, in; /* while it has been up */
 	unsigned drops;	  /* times it dropped and was opened again (lane 0: see reconnects) */

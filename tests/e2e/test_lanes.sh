@@ -8,12 +8,16 @@
 # session, all lanes again. Each further lane's worker names its lane in
 # ps (comm and command line). The same with -e ssh, whose further lanes
 # are sessions through its ControlMaster; a further lane's ssh that says
-# why it ended only after its stdout closed still has its say in the log. On a LAN the default is one lane; at
-# 100 ms (the delay line) -e ssh opens several by itself through a
-# ControlMaster of sluice's own, but keeps one, through the user's own
-# master, when its config names a ControlPath. After each run nothing is
-# left: no table, no process in C, nothing of the login user in S. Waits
-# are bounded.
+# why it ended only after its stdout closed still has its say in the log.
+# On a LAN the default is one lane, until a connection to the ssh port
+# opens: it stays on lane 0, which keeps the interactive sessions from then
+# on (an echo through it comes back over it), and one more lane opens for
+# the rest (a download beside it goes there); with --lanes every lane takes
+# any stream. At 100 ms (the delay line) -e ssh opens
+# several by itself through a ControlMaster of sluice's own, but keeps one,
+# through the user's own master, when its config names a ControlPath.
+# After each run nothing is left: no table, no process in C, nothing of the
+# login user in S. Waits are bounded.
 TB_SUITE=lanes
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -162,6 +166,13 @@ txt=$(inC "$SLUICE" --status 2>/dev/null)
 if echo "$txt" | grep -q "^  lanes: 3; 0: .*; 1: .*; 2: "; then pass status_shows_lanes; else
 	fail status_shows_lanes "$(echo "$txt" | tr '\n' '|')"
 fi
+# --lanes fixes the number: none of them is kept for interactive sessions (each says so).
+if [ "$(inC "$SLUICE" --status --json 2>/dev/null | grep -o '"interactive": false' | grep -c .)" = 3 ] &&
+	! echo "$txt" | grep -q "interactive"; then
+	pass fixed_lanes_none_interactive
+else
+	fail fixed_lanes_none_interactive "interactive '$(sluice_lanes interactive | tr '\n' ' ')': $(echo "$txt" | grep lanes)"
+fi
 
 # Our own client: each lane is an SSH connection of its own.
 n=$(ssh_conns)
@@ -242,7 +253,11 @@ fi
 stopped_clean cmd_reason_stop_clean TERM
 helper_gone cmd_reason_helpers_gone
 
-# --- the default on a LAN: one lane ---------------------------------------------------
+# --- the default on a LAN: one lane, until someone types -------------------------------
+# What an ssh session through the tunnel reaches: a listener on L's ssh port that echoes.
+inL socat TCP-LISTEN:22,bind=$L4,reuseaddr,fork SYSTEM:cat </dev/null >/dev/null 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+wait_port "$NS_L" 22 || tb_die "the echo on L's port 22 did not listen"
 sluice_start_case default_start "http://$L4/" -r sshhost -v 198.51.100.0/24 || tb_finish
 # Three round trips a second apart decide; give them time, then look.
 sleep 5
@@ -252,6 +267,49 @@ if grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && [ "$n" = 1 ] 
 else
 	fail default_one_lane_on_lan "lanes '$(lanes_now | tr '\n' '|')': $(grep "round trip" "$SLUICE_LOG" | tr '\n' '|')"
 fi
+# A session on the ssh port held open stays on lane 0 and opens lane 1 for the rest.
+# (one process that holds the connection and says nothing)
+ip netns exec "$NS_C" bash -c 'exec 3<>"/dev/tcp/$0/22" && exec sleep 60' "$L4" </dev/null >/dev/null 2>&1 &
+HELD=$!
+TB_PIDS="$TB_PIDS $HELD"
+wait_lanes 2 20
+# lanes_role: "up interactive" of each lane.
+lanes_role() { sluice_lanes up interactive | tr '\n' '|'; }
+if [ "$(lanes_role)" = "1 1|1 0|" ] && [ "$(helpers_in_s | grep -c .)" = 2 ] &&
+	[ "$(lanes_now | sed -n 1p | cut -d' ' -f2)" = 1 ]; then
+	pass default_typing_opens_lane1
+else
+	fail default_typing_opens_lane1 "lanes '$(lanes_role)', helpers in S $(helpers_in_s | grep -c .): $(lanes_now | tr '\n' '|')"
+fi
+# A download beside it goes to lane 1.
+got=$(inC curl -sS --max-time 60 "http://$L4/mid.bin" 2>&1 | sha256sum | cut -d' ' -f1)
+# "connections bytes_in" of lane 0 and lane 1
+l0=$(lanes_now | sed -n 1p | cut -d' ' -f2,3)
+l1=$(lanes_now | sed -n 2p | cut -d' ' -f2,3)
+if [ "$got" = "$MID_SHA" ] && [ "$(lanes_role)" = "1 1|1 0|" ] && [ "${l0% *}" = 1 ] &&
+	[ "${l0#* }" -lt 1000000 ] && [ "${l1#* }" -ge $((16 << 20)) ]; then
+	pass default_download_off_the_interactive_lane
+else
+	fail default_download_off_the_interactive_lane "download sha256 $got; lanes '$(lanes_role)'; lane 0 '$l0', lane 1 '$l1' (connections bytes_in)"
+fi
+# An echo through the ssh port comes back, over lane 0 (its bytes in grow by it, lane 1's do not).
+a0=$(lanes_now | sed -n 1p | cut -d' ' -f3)
+a1=$(lanes_now | sed -n 2p | cut -d' ' -f3)
+typed=$(printf 'typed line\n' | inC timeout 10 socat -t 1 - "TCP:$L4:22" 2>&1)
+b0=$(lanes_now | sed -n 1p | cut -d' ' -f3)
+b1=$(lanes_now | sed -n 2p | cut -d' ' -f3)
+if [ "$typed" = "typed line" ] && [ "$(lanes_role)" = "1 1|1 0|" ] && [ "$((${b0:-0} - ${a0:-0}))" -ge 11 ] &&
+	[ "$((${b1:-0} - ${a1:-0}))" -lt 11 ]; then
+	pass default_echo_over_lane0
+else
+	fail default_echo_over_lane0 "got '$typed'; lane 0 bytes in $a0 to $b0, lane 1 $a1 to $b1"
+fi
+txt=$(inC "$SLUICE" --status 2>/dev/null)
+if echo "$txt" | grep -q "^  lanes: 2; 0 (interactive): .*; 1: "; then pass default_status_shows_interactive; else
+	fail default_status_shows_interactive "$(echo "$txt" | grep lanes)"
+fi
+pid_in_ns "$HELD" "$NS_C" && kill -TERM "$HELD" 2>/dev/null
+tb_reap "$HELD" >/dev/null
 stopped_clean default_stop_clean TERM
 helper_gone default_helpers_gone
 
@@ -264,7 +322,8 @@ for ((i = 0; i < 100; i++)); do
 	proc_alive "$SLUICE_PID" || break
 	sleep 0.2
 done
-if [ "${n:-0}" -ge 2 ] && wait_lanes "$n" 40; then
+# The lanes for bulk, and the interactive lane after them.
+if [ "${n:-0}" -ge 2 ] && wait_lanes $((n + 1)) 40; then
 	pass cmd_wan_path_opens_lanes
 else
 	fail cmd_wan_path_opens_lanes "lanes '$(lanes_now | tr '\n' '|')', helpers in S: $(helpers_in_s | grep -c .): $(sluice_log_tail)"

@@ -11,8 +11,10 @@
 # path, 8 at 100 ms, for -e too when its config names no ControlMaster of
 # the user's, as the testbed's does not; -e with --lanes 3) all come up, each
 # further one a worker process of sluice's that is gone after it, and the
-# parallel downloads use each; the own transport's lanes are seen opening
-# side by side while a download on lane 0 keeps moving. Speed is never
+# parallel downloads use each but lane 0, which a path that decides keeps
+# for interactive sessions (with --lanes lane 0 takes them too); the own
+# transport's lanes are seen opening side by side while a download on lane
+# 0 keeps moving. Speed is never
 # asserted.
 #
 # A new way of running sluice over the long path is one more wan_way line
@@ -112,8 +114,8 @@ parallel_downloads() {
 	if [ -z "$bad" ]; then pass "$1"; else fail "$1" "wrong sha256:$bad"; fi
 }
 
-# wan_lanes: the running sluice's lanes, one per line: "up bytes_in".
-wan_lanes() { sluice_lanes up bytes_in; }
+# wan_lanes: the running sluice's lanes, one per line: "up bytes_in interactive".
+wan_lanes() { sluice_lanes up bytes_in interactive; }
 
 # wan_lanes_state: the running sluice's lanes, one per line: "up opening".
 wan_lanes_state() { sluice_lanes up opening; }
@@ -255,10 +257,21 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 	tb_traffic_checks "$p"
 	parallel_downloads "${p}parallel_8x8mib"
 	if [ -n "$lanes" ] && [ "${up:-0}" -ge 2 ]; then
-		# Eight downloads of 8 MiB: each lane up carried at least one.
-		used=$(wan_lanes | awk '$1 == 1 && $2 >= 8000000' | grep -c .)
-		if [ "$used" -ge "$up" ]; then pass "${p}parallel_spread_over_lanes"; else
+		# Eight downloads of 8 MiB: each lane up carried at least one, but the interactive lane.
+		used=$(wan_lanes | awk '$1 == 1 && $2 >= 8000000 && $3 == 0' | grep -c .)
+		bulk=$(wan_lanes | awk '$1 == 1 && $3 == 0' | grep -c .)
+		if [ "$used" -ge "$bulk" ] && [ "$bulk" -ge 2 ]; then pass "${p}parallel_spread_over_lanes"; else
 			fail "${p}parallel_spread_over_lanes" "lanes '$(wan_lanes | tr '\n' '|')'"
+		fi
+		# When the path decided: lane 0 kept for interactive sessions, so the downloads
+		# (8 MiB each) left it alone; --lanes fixes the number and keeps none.
+		inter=$(wan_lanes | awk '$3 == 1 { print NR - 1, $1, ($2 < 8000000) }' | tr '\n' '|')
+		# (and each lane says whether it is that one)
+		[ "$(inC "$SLUICE" --status --json 2>/dev/null | grep -o '"interactive": ' | grep -c .)" = "$(wan_lanes | grep -c .)" ] ||
+			inter="no interactive field: $inter"
+		case $p in el_) want="" ;; *) want="0 1 1|" ;; esac
+		if [ "$inter" = "$want" ]; then pass "${p}interactive_lane_left_alone"; else
+			fail "${p}interactive_lane_left_alone" "interactive lanes (lane, up, under 8 MB in) '$inter', want '$want'"
 		fi
 	fi
 	stopped_clean "${p}stopped_clean" TERM

@@ -27,7 +27,10 @@ static void session_fresh(struct session *s)
 	s->rtt_min = -1;
 }
 
-/* The smallest of the first LANES_RTT_SAMPLES round trips decides, once. */
+/*
+ * The smallest of the first LANES_RTT_SAMPLES round trips decides, once: the
+ * further lanes for bulk, lane 0 besides; on a LAN lane 0 alone.
+ */
 static void test_rtt_decides(void)
 {
 	static const struct {
@@ -47,7 +50,14 @@ static void test_rtt_decides(void)
 			lanes_rtt(&s, cases[i].rtt[k]);
 		}
 		CHECK(s.lanes_decided);
-		CHECK_EQ_INT(s.n_lanes, cases[i].lanes);
+		if (cases[i].lanes > 1) {
+			CHECK_EQ_INT(s.n_lanes, cases[i].lanes + 1);
+			CHECK(s.split);
+		} else {
+			/* A LAN: one lane, until someone types (test_pick_split). */
+			CHECK_EQ_INT(s.n_lanes, 1);
+			CHECK(!s.split && s.split_on_typing);
+		}
 	}
 
 	/* Not ours (a PONG we cannot read) counts for nothing. */
@@ -59,17 +69,19 @@ static void test_rtt_decides(void)
 	CHECK(!s.lanes_decided);
 	lanes_rtt(&s, 70);
 	CHECK(s.lanes_decided);
-	CHECK_EQ_INT(s.n_lanes, 8);
+	CHECK_EQ_INT(s.n_lanes, 9);
+	CHECK(s.n_lanes <= SESSION_LANES_MAX);
 
-	/* Decided (by --lanes, or already): later round trips change nothing. */
+	/* Decided (by --lanes, or already): later round trips change nothing, and add no lane. */
 	lanes_rtt(&s, 1);
-	CHECK_EQ_INT(s.n_lanes, 8);
+	CHECK_EQ_INT(s.n_lanes, 9);
 	session_fresh(&s);
 	s.lanes_decided = true;
 	s.n_lanes = 2;
 	for (k = 0; k < 5; k++)
 		lanes_rtt(&s, 500);
 	CHECK_EQ_INT(s.n_lanes, 2);
+	CHECK(!s.split);
 }
 
 /* The rule alone: one on a LAN, one more per step above, never more than there are lanes. */
@@ -90,10 +102,10 @@ static void test_for_rtt(void)
 
 static const struct mux_ops no_ops;
 
-/* A stream on a socketpair, opened on the lane lanes_pick names; the other end is kept. */
-static struct mux *open_one(struct session *s, uint16_t flags, int *keep)
+/* A stream to port on a socketpair, opened on the lane lanes_pick names; the other end is kept. */
+static struct mux *open_to(struct session *s, uint16_t port, uint16_t flags, int *keep)
 {
-	struct wire_open dst = {.family = AF_INET, .port = 80, .flags = flags};
+	struct wire_open dst = {.family = AF_INET, .port = port, .flags = flags};
 	struct mux *m = lanes_pick(s, &dst);
 	int sp[2];
 
@@ -105,6 +117,11 @@ static struct mux *open_one(struct session *s, uint16_t flags, int *keep)
 		return NULL;
 	}
 	return m;
+}
+
+static struct mux *open_one(struct session *s, uint16_t flags, int *keep)
+{
+	return open_to(s, 80, flags, keep);
 }
 
 static size_t streams_of(const struct mux *m)
@@ -242,9 +259,99 @@ static void test_rtt_quiet(void)
 	lanes_rtt(&s, 150);
 	CHECK(s.lanes_decided);
 	CHECK_EQ_INT(s.n_lanes, 1);
+	CHECK(s.split_on_typing);
 
 	mux_free(m);
 	close(keep);
+	evloop_close(&loop);
+}
+
+/*
+ * Split (the path decided): lane 0 keeps the streams to where people type,
+ * and the further lanes that are up take every other; with none up yet,
+ * lane 0 takes all. --lanes: lane 0 is one lane like the others.
+ */
+static void test_pick_split(void)
+{
+	static const uint16_t typed[] = {22, 23, 3389, 5900, 5909};
+	static const uint16_t bulk[] = {21, 24, 80, 443, 2222, 3388, 3390, 5899, 5910, 8080};
+	struct evloop loop;
+	struct session s;
+	struct mux *m[3];
+	int keep[32], n_keep = 0, i;
+	size_t k;
+
+	for (k = 0; k < sizeof(typed) / sizeof(typed[0]); k++)
+		CHECK(lanes_interactive_port(typed[k]));
+	for (k = 0; k < sizeof(bulk) / sizeof(bulk[0]); k++)
+		CHECK(!lanes_interactive_port(bulk[k]));
+
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	session_fresh(&s);
+	for (i = 0; i < 3; i++) {
+		m[i] = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
+		CHECK(m[i] != NULL);
+		mux_set_peer_window(m[i], 1 << 20);
+	}
+	s.mux = m[0];
+	s.n_lanes = 3;
+	s.split = true;
+	s.lane[1].mux = m[1];
+	s.lane[2].mux = m[2];
+	CHECK(lanes_split(&s));
+
+	/* No further lane up yet: everything on lane 0. */
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	s.lane[1].up = s.lane[2].up = true;
+	/* Up: bulk over them however many lane 0 carries, and never lane 0 however few. */
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[1]);
+	CHECK(open_to(&s, 443, 0, &keep[n_keep++]) == m[2]);
+	CHECK(open_to(&s, 8080, 0, &keep[n_keep++]) == m[1]);
+	for (k = 0; k < 3; k++)
+		CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_to(&s, 5901, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_to(&s, 3389, 0, &keep[n_keep++]) == m[0]);
+	CHECK_EQ_INT(streams_of(m[0]), 7);
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[2]);
+	/* DNS stays on lane 0, on any port. */
+	CHECK(open_to(&s, 53, WIRE_OPEN_F_DNS, &keep[n_keep++]) == m[0]);
+	/* One further lane down: the other takes the bulk. */
+	s.lane[2].up = false;
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[1]);
+	s.lane[2].up = true;
+	/* A fatal failure cut the lanes to lane 0 (n_lanes 1): no split, lane 0 with the others. */
+	s.n_lanes = 1;
+	CHECK(!lanes_split(&s));
+	CHECK(open_to(&s, 443, 0, &keep[n_keep++]) == m[2]);
+	/* --lanes 3: no split; ssh goes where the fewest are. */
+	s.n_lanes = 3;
+	s.split = false;
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) != m[0]);
+
+	/* A LAN: lane 0 alone until the first interactive session, which asks for lane 1, once. */
+	s.n_lanes = 1;
+	s.split_on_typing = true;
+	s.lane[1].up = s.lane[2].up = false;
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[0]);
+	CHECK_EQ_INT(s.n_lanes, 1);
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	CHECK_EQ_INT(s.n_lanes, 2);
+	CHECK(lanes_split(&s) && !s.split_on_typing);
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[0]); /* lane 1 not up yet */
+	s.lane[1].up = true;
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[1]);
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	/* Lane 1 failed for good (n_lanes back to 1): a later session asks for nothing. */
+	s.lane[1].up = false;
+	s.n_lanes = 1;
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	CHECK_EQ_INT(s.n_lanes, 1);
+
+	for (i = 0; i < 3; i++)
+		mux_free(m[i]);
+	for (i = 0; i < n_keep; i++)
+		close(keep[i]);
 	evloop_close(&loop);
 }
 
@@ -297,6 +404,7 @@ int main(void)
 	RUN(test_for_rtt);
 	RUN(test_rtt_quiet);
 	RUN(test_pick);
+	RUN(test_pick_split);
 	RUN(test_give_up);
 	RUN(test_limit_told_once);
 	T_EXIT();
