@@ -139,26 +139,29 @@ wan_idle10k() {
 }
 
 # sluice (its own transport, and -e when the config names no master of the
-# user's) opens its further lanes after ready, once it has
-# measured the path: the rows wait for them (at most 20 s), as a user's
-# transfer a few seconds in would find them, and the notes say how many.
+# user's) opens its further lanes after ready, once it has measured the
+# path (lane 0 keeps interactive sessions, the others the rest): the rows
+# wait for them (at most 20 s), as a user's transfer a few seconds in would
+# find them, and the notes say how many. A tunnel whose number is fixed
+# keeps one lane: 10 s without more ends the wait.
 wan_lanes_settle() {
-	local n up i
+	local st i n=1 up=1 inter=0
 	for ((i = 0; i < 40; i++)); do
-		n=$(sed -n 's/.*carrying the connections over \([0-9]*\) lanes.*/\1/p' "$CL_LOG" | tail -n 1)
-		if [ -n "$n" ]; then
-			up=$(ip netns exec "$NS_C" "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+		st=$(ip netns exec "$NS_C" "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
 import json, sys
 for t in json.load(sys.stdin):
     if t["pid"] == int(sys.argv[1]):
-        print(sum(1 for l in t.get("lanes", []) if l["up"]))' "$CL_PID" 2>/dev/null)
-			[ "${up:-0}" -ge "$n" ] && break
-		elif [ $i -ge 10 ]; then
-			break # 5 s without a decision: it keeps one
+        ls = t.get("lanes", [])
+        print(len(ls), sum(1 for l in ls if l["up"]), sum(1 for l in ls if l.get("interactive")))' "$CL_PID" 2>/dev/null)
+		read -r n up inter <<<"${st:-1 1 0}"
+		if [ "$n" -ge 2 ]; then
+			[ "$up" -ge "$n" ] && break
+		elif [ $i -ge 20 ]; then
+			break
 		fi
 		sleep 0.5
 	done
-	note "$CL at $WRTT ms: ${up:-1} lane(s) up (decided: ${n:-1}) when the rows began"
+	note "$CL at $WRTT ms: $up lane(s) up of $n, $inter of them for interactive sessions, when the rows began"
 }
 
 wan_tool() {
@@ -325,6 +328,7 @@ echo_tool() {
 		cl_stop
 		return 1
 	fi
+	# (on a LAN the echo's own login opens sluice's second lane, for the download)
 	case $CL in sluice | sluice-e) [ "$WRTT" != 0 ] && wan_lanes_settle ;; esac
 	echo_run "$b.idle.txt"
 	W[$k.eidle]=$(echo_cell "$b.idle.txt")
