@@ -292,9 +292,10 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	/*
 	 * On a LAN one lane carries everything at full speed; a further lane
 	 * costs a login and a hop, and pays only while someone types beside a
-	 * download: the first interactive session opens it (lanes_pick).
+	 * download: the first interactive session opens it (lanes_pick), or
+	 * now, when one opened already.
 	 */
-	if (bulk > 1) {
+	if (bulk > 1 || s->typed) {
 		s->n_lanes = 1 + bulk;
 		s->split = true;
 	} else {
@@ -334,6 +335,8 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 
 	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
 		return best;
+	if (!s->lanes_decided && lanes_interactive_port(dst->port))
+		s->typed = true;
 	if (s->split_on_typing && lanes_interactive_port(dst->port)) {
 		/* Once: should lane 1 fail for good, the next session must not open it again. */
 		s->split_on_typing = false;

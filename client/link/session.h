@@ -87,6 +87,7 @@ struct session {
 	bool lanes_decided;   /* n_lanes is final for this session */
 	bool split;	      /* the path decided: lane 0 keeps interactive sessions (lanes.h) */
 	bool split_on_typing; /* a LAN: the first interactive session opens lane 1 (lanes.h) */
+	bool typed;	      /* an interactive session opened before the path decided */
 	unsigned rtt_samples; /* round trips measured on lane 0 so far, on a quiet pipe */
 	uint64_t rtt_bytes;   /* lane 0's bytes at the last ping for a sample */
 	int rtt_min;	      /* the smallest of them, ms (-1: none yet) */

@@ -342,7 +342,16 @@ static void test_pick_split(void)
 	s.lane[1].up = true;
 	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[1]);
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	/* An interactive session before the path decided: a LAN gets lane 1 at once. */
+	session_fresh(&s);
+	s.mux = m[0];
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	for (k = 0; k < LANES_RTT_SAMPLES; k++)
+		lanes_rtt(&s, 1);
+	CHECK(s.lanes_decided && lanes_split(&s) && !s.split_on_typing);
+	CHECK_EQ_INT(s.n_lanes, 2);
 	/* Lane 1 failed for good (n_lanes back to 1): a later session asks for nothing. */
+	s.split_on_typing = false;
 	s.lane[1].up = false;
 	s.n_lanes = 1;
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
