@@ -132,6 +132,35 @@ static size_t streams_of(const struct mux *m)
 	return st.streams;
 }
 
+/* Lane 0 and two further lanes on real muxes, none of the further ones up. */
+static void three_lanes(struct evloop *loop, struct session *s, struct mux *m[3])
+{
+	int i;
+
+	CHECK_EQ_INT(evloop_init(loop), 0);
+	session_fresh(s);
+	for (i = 0; i < 3; i++) {
+		m[i] = mux_new(loop, 1 << 20, 256 << 10, &no_ops, NULL);
+		CHECK(m[i] != NULL);
+		mux_set_peer_window(m[i], 1 << 20);
+	}
+	s->mux = m[0];
+	s->n_lanes = 3;
+	s->lane[1].mux = m[1];
+	s->lane[2].mux = m[2];
+}
+
+static void three_lanes_free(struct evloop *loop, struct mux *m[3], const int *keep, int n_keep)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		mux_free(m[i]);
+	for (i = 0; i < n_keep; i++)
+		close(keep[i]);
+	evloop_close(loop);
+}
+
 /* The fewest streams wins, lowest lane first; DNS stays on lane 0; only lanes that are up. */
 static void test_pick(void)
 {
@@ -139,19 +168,9 @@ static void test_pick(void)
 	struct session s;
 	struct mux_stats sum;
 	struct mux *m[3];
-	int keep[16], n_keep = 0, i;
+	int keep[16], n_keep = 0;
 
-	CHECK_EQ_INT(evloop_init(&loop), 0);
-	session_fresh(&s);
-	for (i = 0; i < 3; i++) {
-		m[i] = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-		CHECK(m[i] != NULL);
-		mux_set_peer_window(m[i], 1 << 20);
-	}
-	s.mux = m[0];
-	s.n_lanes = 3;
-	s.lane[1].mux = m[1];
-	s.lane[2].mux = m[2];
+	three_lanes(&loop, &s, m);
 
 	/* Lane 1 and 2 not up yet: everything on lane 0. */
 	CHECK_EQ_INT(lanes_up(&s), 1);
@@ -194,11 +213,7 @@ static void test_pick(void)
 	s.mux = NULL;
 	CHECK(open_one(&s, 0, &keep[n_keep]) == NULL);
 
-	for (i = 0; i < 3; i++)
-		mux_free(m[i]);
-	for (i = 0; i < n_keep; i++)
-		close(keep[i]);
-	evloop_close(&loop);
+	three_lanes_free(&loop, m, keep, n_keep);
 }
 
 /* Move n bytes from a stream's socket into m's output (and out of it), as the pump would. */
@@ -278,7 +293,7 @@ static void test_pick_split(void)
 	struct evloop loop;
 	struct session s;
 	struct mux *m[3];
-	int keep[32], n_keep = 0, i;
+	int keep[32], n_keep = 0;
 	size_t k;
 
 	for (k = 0; k < sizeof(typed) / sizeof(typed[0]); k++)
@@ -286,18 +301,8 @@ static void test_pick_split(void)
 	for (k = 0; k < sizeof(bulk) / sizeof(bulk[0]); k++)
 		CHECK(!lanes_interactive_port(bulk[k]));
 
-	CHECK_EQ_INT(evloop_init(&loop), 0);
-	session_fresh(&s);
-	for (i = 0; i < 3; i++) {
-		m[i] = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-		CHECK(m[i] != NULL);
-		mux_set_peer_window(m[i], 1 << 20);
-	}
-	s.mux = m[0];
-	s.n_lanes = 3;
+	three_lanes(&loop, &s, m);
 	s.split = true;
-	s.lane[1].mux = m[1];
-	s.lane[2].mux = m[2];
 	CHECK(lanes_split(&s));
 
 	/* No further lane up yet: everything on lane 0. */
@@ -357,11 +362,7 @@ static void test_pick_split(void)
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
 	CHECK_EQ_INT(s.n_lanes, 1);
 
-	for (i = 0; i < 3; i++)
-		mux_free(m[i]);
-	for (i = 0; i < n_keep; i++)
-		close(keep[i]);
-	evloop_close(&loop);
+	three_lanes_free(&loop, m, keep, n_keep);
 }
 
 /* A refused session is given up at once; a drop before the banner after a few tries; else never. */
