@@ -330,14 +330,14 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 	struct mux *best = s->mux;
 	struct mux_stats ms;
 	size_t fewest = SIZE_MAX;
-	bool split = lanes_split(s);
+	bool split = lanes_split(s), typing = lanes_interactive_port(dst->port);
 	unsigned i;
 
 	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
 		return best;
-	if (!s->lanes_decided && lanes_interactive_port(dst->port))
+	if (typing && !s->lanes_decided)
 		s->typed = true;
-	if (s->split_on_typing && lanes_interactive_port(dst->port)) {
+	if (typing && s->split_on_typing) {
 		/* Once: should lane 1 fail for good, the next session must not open it again. */
 		s->split_on_typing = false;
 		s->split = true;
@@ -346,7 +346,7 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 		    "an interactive session on a LAN: lane 1 opens for the other connections");
 		return s->mux;
 	}
-	if (split && lanes_interactive_port(dst->port))
+	if (typing && split)
 		return s->mux;
 	if (!split) {
 		mux_get_stats(s->mux, &ms);

@@ -97,7 +97,7 @@ TB_PIDS="$TB_PIDS $HOG"
 n=""
 if wait_log " ms: carrying the connections over [0-9]* lanes$" 15; then
 	n=$(sed -n 's/.* ms: carrying the connections over \([0-9]*\) lanes$/\1/p' "$SLUICE_LOG" | head -n 1)
-	# and the interactive lane after them
+	# and lane 0 besides them
 	[ -n "$n" ] && n=$((n + 1))
 fi
 LIMIT_RE="lanes: $S4 kept closing further connections before its banner (MaxStartups); carrying on with 1 lane of ${n:-?}"
