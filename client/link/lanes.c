@@ -69,6 +69,16 @@ static void lane_refused(struct session *s, unsigned i, const char *err)
 }
 
 /*
+ * A LAN's one further lane only keeps bulk away from typing: without it all
+ * goes on lane 0, as without lanes, so its failures are told at -v only.
+ * The path says so, not the count, which a failure on a long path can cut.
+ */
+static bool lane_for_typing_only(const struct session *s)
+{
+	return s->split && lanes_for_rtt(s->rtt_min) == 1;
+}
+
+/*
  * Once a lane was given up for a limit and no other is opening or waiting
  * on one, the one line on what the server allows.
  */
@@ -86,7 +96,7 @@ static void lanes_tell_limit(struct session *s)
 	}
 	s->limit_said = true;
 	up = lanes_up(s);
-	if (s->split && s->n_lanes == 2) {
+	if (lane_for_typing_only(s)) {
 		log_debug("lanes: %s refused a further lane (%s); every connection stays on lane 0",
 			  host_of(s),
 			  s->limit_hit == LANE_LIMIT_SESSIONS ? "MaxSessions" : "MaxStartups");
@@ -109,12 +119,7 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 	unsigned k;
 
 	if (l->fatal) {
-		/*
-		 * On a LAN the one further lane only keeps bulk away from typing:
-		 * without it (its login would need a prompt) all goes on lane 0
-		 * as without lanes, which -v says.
-		 */
-		if (s->split && s->n_lanes == 2)
+		if (lane_for_typing_only(s))
 			log_debug(
 			    "opening lane %u to %s failed: %s; every connection stays on lane 0", i,
 			    host_of(s), err);
@@ -330,25 +335,25 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 	struct mux *best = s->mux;
 	struct mux_stats ms;
 	size_t fewest = SIZE_MAX;
-	bool split = lanes_split(s), typing = lanes_interactive_port(dst->port);
 	unsigned i;
 
 	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
 		return best;
-	if (typing && !s->lanes_decided)
-		s->typed = true;
-	if (typing && s->split_on_typing) {
+	if (lanes_interactive_port(dst->port)) {
+		if (!s->lanes_decided)
+			s->typed = true;
 		/* Once: should lane 1 fail for good, the next session must not open it again. */
-		s->split_on_typing = false;
-		s->split = true;
-		s->n_lanes = 2;
-		log_debug(
-		    "an interactive session on a LAN: lane 1 opens for the other connections");
-		return s->mux;
+		if (s->split_on_typing) {
+			s->split_on_typing = false;
+			s->split = true;
+			s->n_lanes = 2;
+			log_debug("an interactive session on a LAN: lane 1 opens for the other "
+				  "connections");
+		}
+		if (lanes_split(s))
+			return s->mux;
 	}
-	if (typing && split)
-		return s->mux;
-	if (!split) {
+	if (!lanes_split(s)) {
 		mux_get_stats(s->mux, &ms);
 		fewest = ms.streams;
 	}

@@ -697,6 +697,15 @@ for t in json.load(sys.stdin):
 		"$SLUICE_PID" "$@" 2>/dev/null
 }
 
+# sluice_lanes_have FIELD: how many of the running sluice's lanes carry FIELD
+# at all in --status --json (other tunnels on the machine are not counted).
+sluice_lanes_have() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+print(sum(1 for t in json.load(sys.stdin) if t["pid"] == int(sys.argv[1])
+          for l in t.get("lanes", []) if sys.argv[2] in l))' "$SLUICE_PID" "$1" 2>/dev/null
+}
+
 # helpers_in_s: the pids of the helpers that serve in S, oldest first (by start time).
 helpers_in_s() {
 	local p

@@ -167,7 +167,7 @@ if echo "$txt" | grep -q "^  lanes: 3; 0: .*; 1: .*; 2: "; then pass status_show
 	fail status_shows_lanes "$(echo "$txt" | tr '\n' '|')"
 fi
 # --lanes fixes the number: none of them is kept for interactive sessions (each says so).
-if [ "$(inC "$SLUICE" --status --json 2>/dev/null | grep -o '"interactive": false' | grep -c .)" = 3 ] &&
+if [ "$(sluice_lanes_have interactive)" = 3 ] && [ "$(sluice_lanes interactive | tr '\n' ' ')" = "0 0 0 " ] &&
 	! echo "$txt" | grep -q "interactive"; then
 	pass fixed_lanes_none_interactive
 else

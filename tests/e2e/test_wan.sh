@@ -267,7 +267,7 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 		# (8 MiB each) left it alone; --lanes fixes the number and keeps none.
 		inter=$(wan_lanes | awk '$3 == 1 { print NR - 1, $1, ($2 < 8000000) }' | tr '\n' '|')
 		# (and each lane says whether it is that one)
-		[ "$(inC "$SLUICE" --status --json 2>/dev/null | grep -o '"interactive": ' | grep -c .)" = "$(wan_lanes | grep -c .)" ] ||
+		[ "$(sluice_lanes_have interactive)" = "$(wan_lanes | grep -c .)" ] ||
 			inter="no interactive field: $inter"
 		case $p in el_) want="" ;; *) want="0 1 1|" ;; esac
 		if [ "$inter" = "$want" ]; then pass "${p}interactive_lane_left_alone"; else
