@@ -53,6 +53,7 @@ enum {
 	OPT_ALL_USERS,
 	OPT_TCP_ONLY,
 	OPT_LANES,
+	OPT_INTERACTIVE,
 };
 
 static const char short_opts[] = ":r:x:X:l:F:i:o:e:vqVhNHD";
@@ -68,6 +69,7 @@ static const struct option long_opts[] = {
     {"ssh-cmd", required_argument, NULL, 'e'},
     {"direct", no_argument, NULL, OPT_DIRECT},
     {"lanes", required_argument, NULL, OPT_LANES},
+    {"interactive-ports", required_argument, NULL, OPT_INTERACTIVE},
     {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -133,6 +135,10 @@ static const char usage_text[] =
     "                          a window of its own (1 to 8; default: 1 on a short\n"
     "                          path, up to 8 on a long one; with -e, 1 when its\n"
     "                          config has a ControlMaster or ControlPath)\n"
+    "      --interactive-ports PORT[-PORT][,...]|none\n"
+    "                          connections to these ports (where people type) stay\n"
+    "                          on the first lane, the others go to further lanes\n"
+    "                          (default: " OPTS_INTERACTIVE_DEFAULT ")\n"
     "  -N, --auto-nets         also route the networks the server has routes to\n"
     "  -H, --auto-hosts        put host names the server knows into /etc/hosts\n"
     "      --seed-hosts NAME[,NAME]\n"
@@ -199,6 +205,59 @@ static int parse_port(const char *s, size_t n, int allow_zero, uint16_t *port)
 		return -1;
 	*port = (uint16_t)v;
 	return 0;
+}
+
+int opts_parse_ports(const char *arg, struct opts_ports *r, size_t max, size_t *n)
+{
+	const char *p = arg;
+
+	*n = 0;
+	if (!strcmp(arg, "none"))
+		return 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *dash = memchr(p, '-', len);
+		uint16_t lo, hi;
+
+		if (*n == max)
+			return -EINVAL;
+		if (dash) {
+			if (parse_port(p, (size_t)(dash - p), 0, &lo) < 0 ||
+			    parse_port(dash + 1, len - (size_t)(dash - p) - 1, 0, &hi) < 0 ||
+			    hi < lo)
+				return -EINVAL;
+		} else if (parse_port(p, len, 0, &lo) < 0) {
+			return -EINVAL;
+		} else {
+			hi = lo;
+		}
+		r[*n].lo = lo;
+		r[(*n)++].hi = hi;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
+void opts_format_ports(const struct opts_ports *r, size_t n, char *buf, size_t len)
+{
+	size_t i, at = 0;
+	int w;
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (!n)
+		snprintf(buf, len, "none");
+	for (i = 0; i < n && at < len; i++) {
+		if (r[i].lo == r[i].hi)
+			w = snprintf(buf + at, len - at, "%s%u", i ? "," : "", r[i].lo);
+		else
+			w = snprintf(buf + at, len - at, "%s%u-%u", i ? "," : "", r[i].lo, r[i].hi);
+		if (w < 0)
+			return;
+		at += (size_t)w;
+	}
 }
 
 static char *dup_n(const char *s, size_t n)
@@ -613,6 +672,7 @@ void opts_free(struct opts *o)
 
 static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
+	bool interactive_given = false;
 	int c, ret;
 
 	/* 0, not 1: glibc then also forgets the state of a previous, unfinished parse. */
@@ -740,6 +800,17 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 			o->lanes = v;
 			break;
 		}
+		case OPT_INTERACTIVE:
+			if (opts_parse_ports(optarg, o->interactive, OPTS_MAX_PORTS,
+					     &o->n_interactive) < 0)
+				return errbuf_set(
+				    err, errlen, -EINVAL,
+				    "--interactive-ports: '%s' is not 'none' or a list "
+				    "of ports and ranges (PORT[-PORT], 1 to 65535, at most "
+				    "%d, comma separated)",
+				    optarg, OPTS_MAX_PORTS);
+			interactive_given = true;
+			break;
 		case OPT_RECONNECT_MAX: {
 			uint32_t v;
 			if (parse_digits(optarg, strlen(optarg), 30u * 24 * 3600, &v) < 0 || v == 0)
@@ -825,6 +896,12 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		return errbuf_set(err, errlen, -EINVAL,
 				  "--lanes does not apply with --direct: each connection has an "
 				  "SSH channel of its own there");
+	if (interactive_given && (o->direct || o->lanes))
+		return errbuf_set(err, errlen, -EINVAL,
+				  "--interactive-ports does not apply with %s",
+				  o->direct ? "--direct: each connection has an SSH channel of its "
+					      "own there"
+					    : "--lanes: every lane then takes any connection");
 	if (!o->n_include && !o->auto_nets)
 		return errbuf_set(err, errlen, -EINVAL, "no subnets given (and no -N)");
 	if (o->no_ipv6) {
@@ -853,6 +930,10 @@ int opts_parse(struct opts *o, int argc, char **argv, FILE *out, char *err, size
 	memset(o, 0, sizeof(*o));
 	if (err && errlen)
 		err[0] = '\0';
+	ret = opts_parse_ports(OPTS_INTERACTIVE_DEFAULT, o->interactive, OPTS_MAX_PORTS,
+			       &o->n_interactive);
+	if (ret < 0)
+		return ret;
 	ret = parse(o, argc, argv, out, err, errlen);
 	/* Nothing to run: leave nothing for the caller to free. */
 	if (ret != OPTS_RUN)

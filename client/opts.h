@@ -20,6 +20,15 @@
 #define OPTS_MAX_SEEDS	 64
 #define OPTS_MAX_SSH_OPT 64 /* SSHCONF_MAX_OPTIONS */
 #define OPTS_MAX_LANES	 8  /* SESSION_LANES_MAX less one */
+#define OPTS_MAX_PORTS	 16 /* ranges in --interactive-ports */
+
+/* Where people type by default: ssh, telnet, RDP, and VNC's displays :0 to :9. */
+#define OPTS_INTERACTIVE_DEFAULT "22,23,3389,5900-5909"
+
+/* A range of TCP ports, both ends in, host byte order. */
+struct opts_ports {
+	uint16_t lo, hi;
+};
 
 struct opts {
 	/* -r [user@]host[:port]; IPv6 literal hosts in brackets. */
@@ -46,6 +55,9 @@ struct opts {
 	const char *ssh_cmd; /* -e/--ssh-cmd CMD: the command transport instead of libssh2 */
 	bool direct; /* --direct: each connection in its own channel of -e's ssh, which relays it */
 	unsigned lanes; /* --lanes N: SSH sessions that carry the streams; 0: the path decides */
+	/* --interactive-ports LIST: kept on lane 0 when the lanes split (client/link/lanes.h) */
+	struct opts_ports interactive[OPTS_MAX_PORTS];
+	size_t n_interactive; /* 0: none */
 
 	int verbose;		  /* count of -v */
 	bool quiet;		  /* -q */
@@ -85,5 +97,13 @@ enum opts_result { OPTS_RUN = 0, OPTS_EXIT_OK = 1 };
  */
 int opts_parse(struct opts *o, int argc, char **argv, FILE *out, char *err, size_t errlen);
 void opts_free(struct opts *o);
+
+/*
+ * A list of TCP ports, "none" or PORT[-PORT] comma separated (ports 1 to
+ * 65535, low end first), into at most max ranges. 0 or -EINVAL.
+ */
+int opts_parse_ports(const char *arg, struct opts_ports *r, size_t max, size_t *n);
+/* r's n ranges in the form opts_parse_ports reads back ("none" for none). */
+void opts_format_ports(const struct opts_ports *r, size_t n, char *buf, size_t len);
 
 #endif

@@ -313,15 +313,25 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	else
 		log_debug("the round trip to %s is %d ms: one lane carries the connections",
 			  host_of(s), s->rtt_min);
-	if (bulk > 1)
-		log_debug("interactive sessions (ssh, telnet, RDP, VNC) stay on lane 0, the others "
-			  "go to lanes 1 and up");
+	if (bulk > 1) {
+		char ports[OPTS_MAX_PORTS * 12];
+
+		opts_format_ports(s->a->o->interactive, s->a->o->n_interactive, ports,
+				  sizeof(ports));
+		log_debug("connections to the interactive ports (%s) stay on lane 0, the others go "
+			  "to lanes 1 and up",
+			  ports);
+	}
 }
 
-bool lanes_interactive_port(uint16_t port)
+bool lanes_interactive_port(const struct opts *o, uint16_t port)
 {
-	/* ssh, telnet, RDP, and VNC's displays :0 to :9 */
-	return port == 22 || port == 23 || port == 3389 || (port >= 5900 && port <= 5909);
+	size_t i;
+
+	for (i = 0; i < o->n_interactive; i++)
+		if (port >= o->interactive[i].lo && port <= o->interactive[i].hi)
+			return true;
+	return false;
 }
 
 /* A fatal failure cuts the lanes: with none above lane 0 there is nothing to split. */
@@ -339,7 +349,7 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 
 	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
 		return best;
-	if (lanes_interactive_port(dst->port)) {
+	if (lanes_interactive_port(s->a->o, dst->port)) {
 		if (!s->lanes_decided)
 			s->typed = true;
 		/* Once: should lane 1 fail for good, the next session must not open it again. */
@@ -347,8 +357,9 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 			s->split_on_typing = false;
 			s->split = true;
 			s->n_lanes = 2;
-			log_debug("an interactive session on a LAN: lane 1 opens for the other "
-				  "connections");
+			log_debug("a connection to interactive port %u on a LAN: lane 1 opens for "
+				  "the other connections",
+				  dst->port);
 		}
 		if (lanes_split(s))
 			return s->mux;

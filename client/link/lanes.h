@@ -11,7 +11,8 @@
  * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0.
  *
  * When the path decides, lane 0 also keeps the interactive sessions
- * (lanes_interactive_port) and the further lanes, as many as the path
+ * (lanes_interactive_port: --interactive-ports, ssh's port and a few
+ * others by default) and the further lanes, as many as the path
  * asks for, take every other stream once they are up; on a LAN the first
  * interactive session opens the one further lane (one lane alone is
  * faster while nobody types). Below the mux each lane is one FIFO (sshd's
@@ -100,8 +101,8 @@ unsigned lanes_for_rtt(int rtt_ms);
  * On a LAN the first stream to an interactive port asks for lane 1.
  */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);
-/* Whether port is one where people type: ssh, telnet, RDP, VNC. */
-bool lanes_interactive_port(uint16_t port);
+/* Whether port is one where people type: --interactive-ports (ssh, telnet, RDP, VNC). */
+bool lanes_interactive_port(const struct opts *o, uint16_t port);
 /* Whether lane 0 keeps the interactive sessions and the further lanes take the rest. */
 bool lanes_split(const struct session *s);
 /* How many lanes are up, lane 0 included (0 when the session is down). */

@@ -313,6 +313,44 @@ tb_reap "$HELD" >/dev/null
 stopped_clean default_stop_clean TERM
 helper_gone default_helpers_gone
 
+# --- --interactive-ports: the user's list decides, not the default ------------------------
+# An ssh on another port (L's 2222 echoes too); port 22 is then like any other.
+inL socat TCP-LISTEN:2222,bind=$L4,reuseaddr,fork SYSTEM:cat </dev/null >/dev/null 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+wait_port "$NS_L" 2222 || tb_die "the echo on L's port 2222 did not listen"
+sluice_start_case ports_start "http://$L4/" -r sshhost -v --interactive-ports 2222 198.51.100.0/24 || tb_finish
+sleep 5
+# A session to port 22, held as long as the one above was: no second lane.
+ip netns exec "$NS_C" bash -c 'exec 3<>"/dev/tcp/$0/22" && exec sleep 60' "$L4" </dev/null >/dev/null 2>&1 &
+HELD=$!
+TB_PIDS="$TB_PIDS $HELD"
+wait_lanes 2 6
+if grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && [ "$(lanes_now | grep -c .)" = 1 ] &&
+	[ "$(lanes_now | cut -d' ' -f2)" = 1 ] && [ "$(sluice_lanes up interactive | tr '\n' '|')" = "1 0|" ]; then
+	pass ports_default_not_kept
+else
+	fail ports_default_not_kept "lanes '$(lanes_role)': $(lanes_now | tr '\n' '|'): $(grep "round trip" "$SLUICE_LOG" | tr '\n' '|')"
+fi
+pid_in_ns "$HELD" "$NS_C" && kill -TERM "$HELD" 2>/dev/null
+tb_reap "$HELD" >/dev/null
+# One to 2222 opens lane 1 and keeps lane 0; an echo there crosses lane 0.
+ip netns exec "$NS_C" bash -c 'exec 3<>"/dev/tcp/$0/2222" && exec sleep 60' "$L4" </dev/null >/dev/null 2>&1 &
+HELD=$!
+TB_PIDS="$TB_PIDS $HELD"
+wait_lanes 2 20
+a0=$(lanes_now | sed -n 1p | cut -d' ' -f3)
+typed=$(printf 'typed line\n' | inC timeout 10 socat -t 1 - "TCP:$L4:2222" 2>&1)
+b0=$(lanes_now | sed -n 1p | cut -d' ' -f3)
+if [ "$(lanes_role)" = "1 1|1 0|" ] && [ "$typed" = "typed line" ] && [ "$((${b0:-0} - ${a0:-0}))" -ge 11 ]; then
+	pass ports_listed_kept
+else
+	fail ports_listed_kept "got '$typed'; lanes '$(lanes_role)'; lane 0 bytes in $a0 to $b0: $(lanes_now | tr '\n' '|')"
+fi
+pid_in_ns "$HELD" "$NS_C" && kill -TERM "$HELD" 2>/dev/null
+tb_reap "$HELD" >/dev/null
+stopped_clean ports_stop_clean TERM
+helper_gone ports_helpers_gone
+
 # --- -e ssh on a long path: the path decides, through a ControlMaster of sluice's own ----
 tb_delayline_start 100 || tb_die "the delay line did not start: $(tail -n 2 "$TB/delayline4.log" | tr '\n' ' ')"
 sluice_start_case cmd_wan_start "http://$L4/" -r sshhost -v -e "ssh -F $TB/ssh_config" 198.51.100.0/24 || tb_finish

@@ -297,9 +297,9 @@ static void test_pick_split(void)
 	size_t k;
 
 	for (k = 0; k < sizeof(typed) / sizeof(typed[0]); k++)
-		CHECK(lanes_interactive_port(typed[k]));
+		CHECK(lanes_interactive_port(&opts, typed[k]));
 	for (k = 0; k < sizeof(bulk) / sizeof(bulk[0]); k++)
-		CHECK(!lanes_interactive_port(bulk[k]));
+		CHECK(!lanes_interactive_port(&opts, bulk[k]));
 
 	three_lanes(&loop, &s, m);
 	s.split = true;
@@ -407,14 +407,62 @@ static void test_limit_told_once(void)
 	CHECK(!s.limit_said); /* without a limit hit there is nothing to say */
 }
 
+/* --interactive-ports: the list given, not the default, decides where a stream goes. */
+static void test_pick_ports(void)
+{
+	struct opts_ports keep_ports[OPTS_MAX_PORTS];
+	size_t keep_n = opts.n_interactive;
+	struct evloop loop;
+	struct session s;
+	struct mux *m[3];
+	int keep[8], n_keep = 0;
+
+	memcpy(keep_ports, opts.interactive, sizeof(keep_ports));
+	CHECK_EQ_INT(opts_parse_ports("2222,8000-8001", opts.interactive, OPTS_MAX_PORTS,
+				      &opts.n_interactive),
+		     0);
+	CHECK(lanes_interactive_port(&opts, 2222));
+	CHECK(lanes_interactive_port(&opts, 8001));
+	CHECK(!lanes_interactive_port(&opts, 22));
+	CHECK(!lanes_interactive_port(&opts, 8002));
+
+	/* A LAN: port 22 is now like any other, 2222 opens lane 1 and stays on lane 0. */
+	three_lanes(&loop, &s, m);
+	s.n_lanes = 1;
+	s.lanes_decided = true;
+	s.split_on_typing = true;
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	CHECK(!s.split && s.n_lanes == 1);
+	CHECK(open_to(&s, 2222, 0, &keep[n_keep++]) == m[0]);
+	CHECK(lanes_split(&s) && s.n_lanes == 2);
+	s.lane[1].up = true;
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[1]);
+	CHECK(open_to(&s, 8000, 0, &keep[n_keep++]) == m[0]);
+
+	/* none: nothing is interactive, nothing opens lane 1 on a LAN. */
+	CHECK_EQ_INT(
+	    opts_parse_ports("none", opts.interactive, OPTS_MAX_PORTS, &opts.n_interactive), 0);
+	CHECK_EQ_INT((int)opts.n_interactive, 0);
+	CHECK(!lanes_interactive_port(&opts, 22));
+
+	three_lanes_free(&loop, m, keep, n_keep);
+	memcpy(opts.interactive, keep_ports, sizeof(keep_ports));
+	opts.n_interactive = keep_n;
+}
+
 int main(void)
 {
 	log_init("test_lanes", LOG_WARN);
+	/* What opts_parse starts from: the default interactive ports. */
+	if (opts_parse_ports(OPTS_INTERACTIVE_DEFAULT, opts.interactive, OPTS_MAX_PORTS,
+			     &opts.n_interactive) < 0)
+		return 1;
 	RUN(test_rtt_decides);
 	RUN(test_for_rtt);
 	RUN(test_rtt_quiet);
 	RUN(test_pick);
 	RUN(test_pick_split);
+	RUN(test_pick_ports);
 	RUN(test_give_up);
 	RUN(test_limit_told_once);
 	T_EXIT();

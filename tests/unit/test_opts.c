@@ -396,6 +396,65 @@ static void test_lanes(void)
 		     -EINVAL);
 }
 
+/* --interactive-ports: a list of ports and ranges, or none; the default without it. */
+static void test_interactive_ports(void)
+{
+	struct opts_ports r[OPTS_MAX_PORTS];
+	char buf[OPTS_MAX_PORTS * 12];
+	struct opts o;
+	size_t i, n;
+
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "10/8"), OPTS_RUN);
+	opts_format_ports(o.interactive, o.n_interactive, buf, sizeof(buf));
+	CHECK_STR(buf, OPTS_INTERACTIVE_DEFAULT);
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--interactive-ports", "2222,60000-60010,22", "10/8"),
+		     OPTS_RUN);
+	CHECK_EQ_INT((int)o.n_interactive, 3);
+	CHECK_EQ_INT(o.interactive[1].lo, 60000);
+	CHECK_EQ_INT(o.interactive[1].hi, 60010);
+	opts_format_ports(o.interactive, o.n_interactive, buf, sizeof(buf));
+	CHECK_STR(buf, "2222,60000-60010,22");
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--interactive-ports=none", "10/8"), OPTS_RUN);
+	CHECK_EQ_INT((int)o.n_interactive, 0);
+	opts_format_ports(o.interactive, o.n_interactive, buf, sizeof(buf));
+	CHECK_STR(buf, "none");
+	opts_free(&o);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--interactive-ports", "65535", "10/8"), OPTS_RUN);
+	opts_free(&o);
+
+	static const char *const bad[] = {"",	   "0",	 "65536", "22,", ",22", "22,,23",  "9-8",
+					  "1-2-3", "-5", "5-",	  "22 ", "+22", "none,22", "x"};
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ_INT(opts_parse_ports(bad[i], r, OPTS_MAX_PORTS, &n), -EINVAL);
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--interactive-ports", "9-8", "10/8"), -EINVAL);
+	CHECK_STR(err, "--interactive-ports: '9-8' is not 'none' or a list of ports and ranges "
+		       "(PORT[-PORT], 1 to 65535, at most 16, comma separated)");
+	/* At most OPTS_MAX_PORTS ranges. */
+	CHECK_EQ_INT(
+	    opts_parse_ports("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16", r, OPTS_MAX_PORTS, &n), 0);
+	CHECK_EQ_INT((int)n, 16);
+	CHECK_EQ_INT(
+	    opts_parse_ports("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", r, OPTS_MAX_PORTS, &n),
+	    -EINVAL);
+	/* It only means something when the lanes split. */
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "2", "--interactive-ports", "22", "10/8"),
+		     -EINVAL);
+	CHECK_STR(err, "--interactive-ports does not apply with --lanes: every lane then takes any "
+		       "connection");
+	CHECK_EQ_INT(
+	    PARSE(&o, "-r", "h", "-e", "ssh", "--direct", "--interactive-ports", "22", "10/8"),
+	    -EINVAL);
+	CHECK_STR(err,
+		  "--interactive-ports does not apply with --direct: each connection has an SSH "
+		  "channel of its own there");
+	/* With -e the lanes split as they do for sluice's own client. */
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "ssh", "--interactive-ports", "2222", "10/8"),
+		     OPTS_RUN);
+	opts_free(&o);
+}
+
 static void test_help_version(void)
 {
 	static const char *const names[] = {
@@ -606,6 +665,7 @@ int main(void)
 	RUN(test_many_subnets);
 	RUN(test_numbers);
 	RUN(test_lanes);
+	RUN(test_interactive_ports);
 	RUN(test_exclude_from);
 	T_EXIT();
 }
