@@ -209,17 +209,22 @@ static int parse_port(const char *s, size_t n, int allow_zero, uint16_t *port)
 
 int opts_parse_ports(const char *arg, struct opts_ports *r, size_t max, size_t *n)
 {
+	struct opts_ports got[OPTS_MAX_PORTS];
 	const char *p = arg;
+	size_t k = 0;
 
-	*n = 0;
-	if (!strcmp(arg, "none"))
+	if (max > OPTS_MAX_PORTS)
+		max = OPTS_MAX_PORTS;
+	if (!strcmp(arg, "none")) {
+		*n = 0;
 		return 0;
+	}
 	for (;;) {
 		size_t len = strcspn(p, ",");
 		const char *dash = memchr(p, '-', len);
 		uint16_t lo, hi;
 
-		if (*n == max)
+		if (k == max)
 			return -EINVAL;
 		if (dash) {
 			if (parse_port(p, (size_t)(dash - p), 0, &lo) < 0 ||
@@ -231,12 +236,15 @@ int opts_parse_ports(const char *arg, struct opts_ports *r, size_t max, size_t *
 		} else {
 			hi = lo;
 		}
-		r[*n].lo = lo;
-		r[(*n)++].hi = hi;
+		got[k].lo = lo;
+		got[k++].hi = hi;
 		if (!p[len])
-			return 0;
+			break;
 		p += len + 1;
 	}
+	memcpy(r, got, k * sizeof(got[0]));
+	*n = k;
+	return 0;
 }
 
 void opts_format_ports(const struct opts_ports *r, size_t n, char *buf, size_t len)
@@ -896,6 +904,11 @@ static int parse(struct opts *o, int argc, char **argv, FILE *out, char *err, si
 		return errbuf_set(err, errlen, -EINVAL,
 				  "--lanes does not apply with --direct: each connection has an "
 				  "SSH channel of its own there");
+	if (interactive_given && o->ssh_cmd && !sshconf_cmd_is_ssh(o->ssh_cmd))
+		return errbuf_set(
+		    err, errlen, -EINVAL,
+		    "--interactive-ports with -e needs OpenSSH's ssh: further lanes go "
+		    "through its ControlMaster");
 	if (interactive_given && (o->direct || o->lanes))
 		return errbuf_set(err, errlen, -EINVAL,
 				  "--interactive-ports does not apply with %s",

@@ -25,6 +25,9 @@
 /* Where people type by default: ssh, telnet, RDP, and VNC's displays :0 to :9. */
 #define OPTS_INTERACTIVE_DEFAULT "22,23,3389,5900-5909"
 
+/* The longest text opts_format_ports makes: OPTS_MAX_PORTS of ",65535-65535", and a NUL. */
+#define OPTS_PORTS_TEXT (OPTS_MAX_PORTS * 12)
+
 /* A range of TCP ports, both ends in, host byte order. */
 struct opts_ports {
 	uint16_t lo, hi;
@@ -100,10 +103,12 @@ void opts_free(struct opts *o);
 
 /*
  * A list of TCP ports, "none" or PORT[-PORT] comma separated (ports 1 to
- * 65535, low end first), into at most max ranges. 0 or -EINVAL.
+ * 65535, low end first), into at most max ranges. 0, or -EINVAL with r
+ * and *n untouched.
  */
 int opts_parse_ports(const char *arg, struct opts_ports *r, size_t max, size_t *n);
-/* r's n ranges in the form opts_parse_ports reads back ("none" for none). */
+/* r's n ranges in the form opts_parse_ports reads back ("none" for none); len OPTS_PORTS_TEXT holds
+ * any. */
 void opts_format_ports(const struct opts_ports *r, size_t n, char *buf, size_t len);
 
 #endif

@@ -302,19 +302,20 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	 */
 	if (bulk > 1 || s->typed) {
 		s->n_lanes = 1 + bulk;
-		s->split = true;
+		/* With no interactive port at all, lane 0 takes streams like the others. */
+		s->split = s->a->o->n_interactive > 0;
 	} else {
 		s->split_on_typing = true;
 	}
 	s->lanes_decided = true;
 	if (bulk > 1)
 		log_info("the round trip to %s is %d ms: carrying the connections over %u lanes",
-			 host_of(s), s->rtt_min, bulk);
+			 host_of(s), s->rtt_min, lanes_split(s) ? bulk : s->n_lanes);
 	else
 		log_debug("the round trip to %s is %d ms: one lane carries the connections",
 			  host_of(s), s->rtt_min);
-	if (bulk > 1) {
-		char ports[OPTS_MAX_PORTS * 12];
+	if (lanes_split(s)) {
+		char ports[OPTS_PORTS_TEXT];
 
 		opts_format_ports(s->a->o->interactive, s->a->o->n_interactive, ports,
 				  sizeof(ports));

@@ -416,6 +416,7 @@ static void test_pick_ports(void)
 	struct session s;
 	struct mux *m[3];
 	int keep[8], n_keep = 0;
+	int k;
 
 	memcpy(keep_ports, opts.interactive, sizeof(keep_ports));
 	CHECK_EQ_INT(opts_parse_ports("2222,8000-8001", opts.interactive, OPTS_MAX_PORTS,
@@ -439,12 +440,33 @@ static void test_pick_ports(void)
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[1]);
 	CHECK(open_to(&s, 8000, 0, &keep[n_keep++]) == m[0]);
 
-	/* none: nothing is interactive, nothing opens lane 1 on a LAN. */
+	three_lanes_free(&loop, m, keep, n_keep);
+	n_keep = 0;
+
+	/* none: nothing is interactive, so nothing opens lane 1 on a LAN... */
 	CHECK_EQ_INT(
 	    opts_parse_ports("none", opts.interactive, OPTS_MAX_PORTS, &opts.n_interactive), 0);
 	CHECK_EQ_INT((int)opts.n_interactive, 0);
 	CHECK(!lanes_interactive_port(&opts, 22));
-
+	three_lanes(&loop, &s, m);
+	s.n_lanes = 1;
+	s.lanes_decided = true;
+	s.split_on_typing = true;
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	CHECK(!s.split && s.n_lanes == 1);
+	three_lanes_free(&loop, m, keep, n_keep);
+	n_keep = 0;
+	/* ...and on a long path lane 0 takes streams with the path's lanes: no lane stands idle. */
+	three_lanes(&loop, &s, m);
+	s.n_lanes = 1;
+	for (k = 0; k < LANES_RTT_SAMPLES; k++)
+		lanes_rtt(&s, 30);
+	CHECK(s.lanes_decided && !lanes_split(&s));
+	CHECK_EQ_INT(s.n_lanes, 1 + lanes_for_rtt(30));
+	s.lane[1].up = s.lane[2].up = true;
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[1]);
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[2]);
 	three_lanes_free(&loop, m, keep, n_keep);
 	memcpy(opts.interactive, keep_ports, sizeof(keep_ports));
 	opts.n_interactive = keep_n;

@@ -400,7 +400,7 @@ static void test_lanes(void)
 static void test_interactive_ports(void)
 {
 	struct opts_ports r[OPTS_MAX_PORTS];
-	char buf[OPTS_MAX_PORTS * 12];
+	char buf[OPTS_PORTS_TEXT];
 	struct opts o;
 	size_t i, n;
 
@@ -438,6 +438,27 @@ static void test_interactive_ports(void)
 	CHECK_EQ_INT(
 	    opts_parse_ports("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", r, OPTS_MAX_PORTS, &n),
 	    -EINVAL);
+	/* A list refused leaves the one before it as it was. */
+	CHECK_EQ_INT(opts_parse_ports("7,8-9", r, OPTS_MAX_PORTS, &n), 0);
+	CHECK_EQ_INT(opts_parse_ports("1,2,x", r, OPTS_MAX_PORTS, &n), -EINVAL);
+	CHECK_EQ_INT((int)n, 2);
+	CHECK_EQ_INT(r[0].lo, 7);
+	CHECK_EQ_INT(r[1].hi, 9);
+	/* The longest list there is fits the text. */
+	{
+		static const char longest[] =
+		    "65534-65535,65534-65535,65534-65535,65534-65535,65534-65535,65534-65535,"
+		    "65534-65535,65534-65535,65534-65535,65534-65535,65534-65535,65534-65535,"
+		    "65534-65535,65534-65535,65534-65535,65534-65535";
+		CHECK_EQ_INT(opts_parse_ports(longest, r, OPTS_MAX_PORTS, &n), 0);
+		opts_format_ports(r, n, buf, sizeof(buf));
+		CHECK_STR(buf, longest);
+	}
+	CHECK_EQ_INT(PARSE(&o, "-r", "h", "-e", "nc", "--interactive-ports", "22", "10/8"),
+		     -EINVAL);
+	CHECK_STR(err,
+		  "--interactive-ports with -e needs OpenSSH's ssh: further lanes go through its "
+		  "ControlMaster");
 	/* It only means something when the lanes split. */
 	CHECK_EQ_INT(PARSE(&o, "-r", "h", "--lanes", "2", "--interactive-ports", "22", "10/8"),
 		     -EINVAL);
@@ -467,7 +488,7 @@ static void test_help_version(void)
 	    "-v,",	    "-q,",	    "-V,",
 	    "-h,",	    "-N,",	    "-H,",
 	    "-o,",	    "--ssh-option", "--exclude-from",
-	    "-X,",
+	    "-X,",	    "--lanes",	    "--interactive-ports",
 	};
 	struct opts o;
 	regex_t re;
