@@ -32,6 +32,7 @@ struct cmd_transport {
 	int write_err;	  /* a write found its end closed (errno), for a read to settle */
 	int status;	  /* wait status once reaped, -1 before */
 	int no_status;	  /* an exit code that means "unknown" (adopted), else -1 */
+	bool detached;	  /* cmd_detach gave the descriptors away: the child is not ours to stop */
 	const char *what; /* the process, for errors: "the ssh command" */
 	char why[256];
 };
@@ -245,9 +246,22 @@ static void cmd_close(struct transport *t)
 	if (c->err >= 0)
 		close(c->err);
 	/* Closing its stdin ends a well-behaved ssh; a TERM, then a KILL, end the rest. */
-	if (c->t.child > 0 && c->status < 0)
+	if (c->t.child > 0 && c->status < 0 && !c->detached)
 		child_stop(c->t.child, 200);
 	free(c);
+}
+
+static int cmd_detach(struct transport *t, int *sock, int *err)
+{
+	struct cmd_transport *c = ct(t);
+
+	if (c->sock < 0 || c->err < 0 || c->t.child <= 0)
+		return -EBADF;
+	*sock = c->sock;
+	*err = c->err;
+	c->sock = c->err = -1;
+	c->detached = true;
+	return 0;
 }
 
 static const struct transport_ops cmd_ops = {
@@ -260,6 +274,7 @@ static const struct transport_ops cmd_ops = {
     .why = cmd_why,
     .exit_status = cmd_exit_status,
     .close = cmd_close,
+    .detach = cmd_detach,
 };
 
 int transport_cmd_open(struct transport **out, const char *cmd, const char *host, const char *user,

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../common/bytes.h"
@@ -23,6 +25,14 @@
 #define RECORD_MAGIC 0x736c6e31u /* "sln1" */
 /* Closing our ends ends a worker at once; this is for one still in its login's close. */
 #define STOP_GRACE_MS 200
+
+/* The record's flags word. */
+#define FLAG_FATAL	 1u
+#define FLAG_LIMIT_SHIFT 1
+#define FLAG_LIMIT	 (3u << FLAG_LIMIT_SHIFT)
+#define FLAG_HANDED	 8u
+#define FLAGS_KNOWN	 (FLAG_FATAL | FLAG_LIMIT | FLAG_HANDED)
+_Static_assert(LANE_LIMIT_SESSIONS <= 3, "a limit fits its bits");
 
 /* The descriptors a worker keeps, where it keeps them: everything above is closed. */
 enum { FD_SOCK = 3, FD_ERR = 4, FD_LOG = 5 };
@@ -62,7 +72,8 @@ size_t laneworker_encode(uint8_t *buf, size_t len, const struct laneworker_resul
 	bwriter_init(&w, buf, len);
 	bwriter_u32(&w, RECORD_MAGIC);
 	bwriter_u32(&w, (uint32_t)r->status);
-	bwriter_u32(&w, (r->fatal ? 1u : 0u) | (uint32_t)r->limit << 1);
+	bwriter_u32(&w, (r->fatal ? FLAG_FATAL : 0u) | (uint32_t)r->limit << FLAG_LIMIT_SHIFT |
+			    (r->handed ? FLAG_HANDED : 0u));
 	bwriter_u16(&w, r->peer.version);
 	bwriter_u32(&w, r->peer.window);
 	bwriter_u32(&w, r->peer.features);
@@ -85,10 +96,12 @@ int laneworker_decode(const uint8_t *buf, size_t len, struct laneworker_result *
 		return -EPROTO;
 	r->status = (int)breader_u32(&rd);
 	flags = breader_u32(&rd);
-	if (r->status > 0 || r->status < -4095 || flags >> 1 > LANE_LIMIT_SESSIONS)
+	if (r->status > 0 || r->status < -4095 || flags & ~FLAGS_KNOWN ||
+	    (flags & FLAG_LIMIT) >> FLAG_LIMIT_SHIFT > LANE_LIMIT_SESSIONS)
 		return -EPROTO;
-	r->fatal = flags & 1;
-	r->limit = (enum lane_limit)(flags >> 1);
+	r->fatal = flags & FLAG_FATAL;
+	r->limit = (enum lane_limit)((flags & FLAG_LIMIT) >> FLAG_LIMIT_SHIFT);
+	r->handed = flags & FLAG_HANDED;
 	r->peer.version = breader_u16(&rd);
 	r->peer.window = breader_u32(&rd);
 	r->peer.features = breader_u32(&rd);
@@ -154,18 +167,51 @@ static void worker_setup(pid_t parent, int sock, int err)
 	fd_close_from(keep);
 }
 
-static void write_record(int sock, const uint8_t *p, size_t len)
+/* The record; fds (two, or NULL) ride with its first byte. */
+static void write_record(int sock, const uint8_t *p, size_t len, const int *fds)
 {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+
 	while (len > 0) {
-		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
+		struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
+
+		if (fds) {
+			memset(&ctl, 0, sizeof(ctl));
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = sizeof(ctl.buf);
+			ctl.h.cmsg_level = SOL_SOCKET;
+			ctl.h.cmsg_type = SCM_RIGHTS;
+			ctl.h.cmsg_len = CMSG_LEN(2 * sizeof(int));
+			memcpy(CMSG_DATA(&ctl.h), fds, 2 * sizeof(int));
+		}
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			_exit(1);
+		fds = NULL; /* they went with the first byte */
 		p += n;
 		len -= (size_t)n;
 	}
+}
+
+/* Handed over: the lane's bytes no longer pass here. Wait for its process, and end as it did. */
+static void __attribute__((noreturn)) worker_wait(pid_t child)
+{
+	int st;
+
+	while (waitpid(child, &st, 0) < 0)
+		if (errno != EINTR)
+			_exit(LANERELAY_NO_STATUS);
+	if (WIFEXITED(st) && WEXITSTATUS(st) < LANERELAY_NO_STATUS)
+		_exit(WEXITSTATUS(st));
+	_exit(LANERELAY_NO_STATUS);
 }
 
 static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *arg)
@@ -173,13 +219,22 @@ static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *
 	struct laneworker_result r;
 	uint8_t rec[LANEWORKER_RECORD_LEN];
 	struct transport *t = NULL;
-	int code;
+	int code, fds[2];
 
 	memset(&r, 0, sizeof(r));
 	open(arg, &t, &r);
 	if (r.status == 0 && !t)
 		r.status = -EINVAL;
-	write_record(FD_SOCK, rec, laneworker_encode(rec, sizeof(rec), &r));
+	/* Its process dies with us (child_start), and so ends when we are ended. */
+	if (r.status == 0 && t->ops->detach && t->child > 0 &&
+	    t->ops->detach(t, &fds[0], &fds[1]) == 0)
+		r.handed = true;
+	write_record(FD_SOCK, rec, laneworker_encode(rec, sizeof(rec), &r), r.handed ? fds : NULL);
+	if (r.handed) {
+		close(fds[0]);
+		close(fds[1]);
+		worker_wait(t->child);
+	}
 	if (r.status < 0) {
 		transport_close(t);
 		_exit(1);
@@ -197,7 +252,7 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, c
 	int ret;
 
 	memset(w, 0, sizeof(*w));
-	w->sock = w->err = -1;
+	w->sock = w->err = w->passed_sock = w->passed_err = -1;
 	ret = child_io_open(&io);
 	if (ret < 0)
 		return ret;
@@ -219,20 +274,61 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, c
 	return ret;
 }
 
+/* Descriptors that came with the record: two kept, any others (or more) closed. */
+static void take_fds(struct laneworker *w, struct msghdr *mh)
+{
+	struct cmsghdr *h;
+
+	for (h = CMSG_FIRSTHDR(mh); h; h = CMSG_NXTHDR(mh, h)) {
+		size_t i, n;
+		int fd;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (n == 2 && i == 0 && w->passed_sock < 0)
+				w->passed_sock = fd;
+			else if (n == 2 && i == 1 && w->passed_err < 0)
+				w->passed_err = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 {
+	int ret;
+
 	while (w->got < sizeof(w->rec)) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(2 * sizeof(int))];
+		} ctl;
 		/* Exactly what is missing: the lane's bytes behind the record stay in the socket.
 		 */
-		ssize_t n = recv(w->sock, w->rec + w->got, sizeof(w->rec) - w->got, MSG_DONTWAIT);
+		struct iovec iov = {.iov_base = w->rec + w->got,
+				    .iov_len = sizeof(w->rec) - w->got};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.buf,
+				    .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(w->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
+		if (n > 0)
+			take_fds(w, &mh);
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0)
 			return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
 		w->got += (size_t)n;
 	}
-	return laneworker_decode(w->rec, w->got, r);
+	ret = laneworker_decode(w->rec, w->got, r);
+	if (ret == 0 && r->handed != (w->passed_sock >= 0 && w->passed_err >= 0))
+		ret = -EPROTO;
+	return ret;
 }
 
 void laneworker_stop(struct laneworker *w)
@@ -241,7 +337,11 @@ void laneworker_stop(struct laneworker *w)
 		close(w->sock);
 	if (w->err >= 0)
 		close(w->err);
-	w->sock = w->err = -1;
+	if (w->passed_sock >= 0)
+		close(w->passed_sock);
+	if (w->passed_err >= 0)
+		close(w->passed_err);
+	w->sock = w->err = w->passed_sock = w->passed_err = -1;
 	if (w->pid > 0) {
 		/* In its login it does not read the socket: a TERM ends it there. */
 		if (w->got < sizeof(w->rec))

@@ -8,6 +8,13 @@
  * remote helper's stderr. The parent reads the record without blocking,
  * and from then on the socket is the lane's transport (transport_cmd's
  * adopt). The worker dies with the parent and never runs its cleanup.
+ *
+ * A transport whose stream is only descriptors (-e's ssh, through its
+ * ControlMaster) is handed over instead: they come with the record, the
+ * parent reads and writes them itself, and the worker only waits for the
+ * transport's process (the lane's bytes would gain nothing from a hop
+ * through it but a copy each way). The worker's exit code is then that
+ * process's, and ending the worker ends it.
  */
 #ifndef SLUICE_LANEWORKER_H
 #define SLUICE_LANEWORKER_H
@@ -33,6 +40,7 @@ struct laneworker_result {
 	bool fatal;		/* on failure: trying again cannot help */
 	enum lane_limit limit;	/* on failure: a limit of the server's refused it */
 	struct wire_hello peer; /* on success: the helper's HELLO */
+	bool handed;		/* on success: the stream's descriptors came with the record */
 	char detail[160];	/* on success: the transport's detail, for the log */
 	char err[512];		/* on failure: one line for the user */
 };
@@ -60,6 +68,8 @@ struct laneworker {
 	int sock;   /* our end: the record, then the lane's bytes (non-blocking) */
 	int err;    /* the read end of the helper's stderr (non-blocking) */
 	size_t got; /* bytes of the record read so far */
+	/* Handed with the record (laneworker_result.handed), -1 none: the stream and its stderr. */
+	int passed_sock, passed_err;
 	uint8_t rec[LANEWORKER_RECORD_LEN];
 };
 
@@ -73,7 +83,9 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, c
 /*
  * Read what arrived of the record, never past it: -EAGAIN while it is
  * incomplete, 0 with *r once whole, -EPIPE when the worker ended first,
- * -EPROTO for a record that does not decode, or another -errno.
+ * -EPROTO for a record that does not decode (or says handed without the
+ * descriptors), or another -errno. With r->handed, they are in
+ * w->passed_sock and w->passed_err, the caller's to take.
  */
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r);
 /* Close our ends and end the worker (bounded wait); safe when none. */

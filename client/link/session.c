@@ -450,16 +450,25 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 
 	evloop_del(l->loop, &l->wio);
 	l->opening = false;
-	ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.sock, l->w.err, "lane worker",
-				  "the lane's worker", LANERELAY_NO_STATUS);
+	/* Handed over (laneworker.h): the stream is ssh's own, the worker only holds ssh. */
+	if (r->handed)
+		ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.passed_sock, l->w.passed_err,
+					  "lane worker", "the lane's ssh", LANERELAY_NO_STATUS);
+	else
+		ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.sock, l->w.err, "lane worker",
+					  "the lane's worker", LANERELAY_NO_STATUS);
 	if (ret < 0) {
 		laneworker_stop(&l->w);
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
 	/* The transport has them now, and ends the worker with itself. */
+	if (r->handed) {
+		close(l->w.sock);
+		close(l->w.err);
+	}
 	l->w.pid = 0;
-	l->w.sock = l->w.err = -1;
+	l->w.sock = l->w.err = l->w.passed_sock = l->w.passed_err = -1;
 	snprintf(l->tr->detail, sizeof(l->tr->detail), "%s", r->detail);
 	l->mux = mux_new(l->loop, STREAM_WINDOW, OUT_HIGH, &lane_ops, l);
 	if (!l->mux) {

@@ -55,6 +55,14 @@ struct transport_ops {
 	int (*exit_status)(struct transport *t);
 	/* Close and free; waits a bounded time to part politely. */
 	void (*close)(struct transport *t);
+	/*
+	 * Optional (NULL: the stream lives in this process, as libssh2's
+	 * session does): give up the descriptors the stream and the remote's
+	 * stderr come on, for another process to read and write them as the
+	 * ops above would. The backend's process (child) runs on; close then
+	 * only frees. 0 or -errno.
+	 */
+	int (*detach)(struct transport *t, int *sock, int *err);
 };
 
 struct transport {

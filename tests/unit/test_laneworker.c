@@ -6,12 +6,14 @@
  * bytes), passes on the helper's stderr, names itself, and ends when the
  * parent closes; one whose ssh says why after its stream ended passes that
  * on before it exits; one stuck in its login holds none of our
- * descriptors, and is ended and reaped.
+ * descriptors, and is ended and reaped; one over a real command hands
+ * its descriptors over with the record and ends as the command does.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../client/cmd/transport_cmd.h"
 #include "../../client/link/laneworker.h"
 #include "../../common/clock.h"
 #include "../../common/log.h"
@@ -511,6 +514,115 @@ static void test_relay(void)
 	close(ls);
 }
 
+/* One line from a pipe within ms, without its newline. */
+static bool read_line(int fd, char *buf, size_t cap, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	size_t have = 0;
+
+	while (have < cap - 1 && clock_ms() < end) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		poll(&pf, 1, 100);
+		n = read(fd, buf + have, 1);
+		if (n == 0)
+			break;
+		if (n == 1 && buf[have] == '\n') {
+			buf[have] = '\0';
+			return true;
+		}
+		if (n == 1)
+			have++;
+	}
+	buf[have] = '\0';
+	return false;
+}
+
+/* pid is gone, or dead and waiting for whoever adopted it, within ms. */
+static bool gone_soon(pid_t pid, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	char path[64], stat[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	while (clock_ms() < end) {
+		FILE *f = fopen(path, "r");
+		char *close_paren;
+
+		if (!f)
+			return true;
+		if (!fgets(stat, sizeof(stat), f))
+			stat[0] = '\0';
+		fclose(f);
+		close_paren = strrchr(stat, ')');
+		if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'Z')
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* A -e lane's login: a real command (no ssh, a shell that echoes), run as transport_cmd runs it. */
+static void open_cmd(void *arg, struct transport **t, struct laneworker_result *r)
+{
+	int ret = transport_cmd_open(t, (const char *)arg, "host.test", NULL, 0, NULL);
+
+	if (ret == 0)
+		ret = transport_exec(*t, "remote-cmd", r->err, sizeof(r->err));
+	r->status = ret;
+}
+
+/*
+ * A transport that is only descriptors is handed over with the record:
+ * the parent talks to the command itself, the worker's exit code is the
+ * command's, and ending the worker ends the command.
+ */
+static void test_handed(void)
+{
+	static const char echo_cmd[] = "sh -c 'echo said >&2; cat; exit 7' sh";
+	static const char hold_cmd[] = "sh -c 'echo $$ >&2; exec sleep 30' sh";
+	struct laneworker w;
+	struct laneworker_result r;
+	char got[64];
+	int st = 0, cmd_pid = 0;
+	pid_t pid;
+
+	CHECK_EQ_INT(laneworker_start(&w, open_cmd, (void *)echo_cmd, "sluice-lane5", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK_EQ_INT(r.status, 0);
+	CHECK(r.handed);
+	CHECK(w.passed_sock >= 0 && w.passed_err >= 0);
+	CHECK(fcntl(w.passed_sock, F_GETFD) & FD_CLOEXEC);
+	/* Nothing comes through the worker's own socket any more: the command answers directly. */
+	CHECK(write_all(w.passed_sock, (const uint8_t *)"ping\n", 5, 5000));
+	CHECK(read_all(w.passed_sock, (uint8_t *)got, 5, 5000));
+	CHECK(memcmp(got, "ping\n", 5) == 0);
+	CHECK(read_line(w.passed_err, got, sizeof(got), 5000));
+	CHECK_STR(got, "said");
+	/* Its stream's end ends the command, and the worker with its code. */
+	shutdown(w.passed_sock, SHUT_WR);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+	w.pid = 0;
+	laneworker_stop(&w);
+	CHECK_EQ_INT(w.passed_sock, -1);
+
+	/* Ending the worker ends the command it holds. */
+	CHECK_EQ_INT(laneworker_start(&w, open_cmd, (void *)hold_cmd, "sluice-lane5", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK(r.handed);
+	memset(got, 0, sizeof(got));
+	CHECK(read_line(w.passed_err, got, sizeof(got), 5000));
+	cmd_pid = atoi(got);
+	CHECK(cmd_pid > 1 && kill(cmd_pid, 0) == 0);
+	laneworker_stop(&w);
+	CHECK(gone(pid));
+	CHECK(cmd_pid > 1 && gone_soon(cmd_pid, 5000));
+}
+
 int main(void)
 {
 	log_init("test_laneworker", LOG_WARN);
@@ -519,5 +631,6 @@ int main(void)
 	RUN(test_stuck);
 	RUN(test_relay);
 	RUN(test_late_stderr);
+	RUN(test_handed);
 	T_EXIT();
 }
