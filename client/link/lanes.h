@@ -44,11 +44,14 @@
 /*
  * The most lanes the path alone opens; below LANES_LAN_MS one, else one
  * more per LANES_RTT_STEP_MS: a lane's window carries less the longer the
- * round trip, so the lanes a path needs grow with it.
+ * round trip, so the lanes a path needs grow with it. The step is short:
+ * a lane that carries one stream carries it as fast as two on a lane
+ * share it, and eight streams at 30 ms moved more over eight lanes than
+ * over four (docs/PERFORMANCE.md), with either transport.
  */
 #define LANES_AUTO_MAX	  8 /* further lanes for bulk, lane 0 besides */
 #define LANES_LAN_MS	  20
-#define LANES_RTT_STEP_MS 10
+#define LANES_RTT_STEP_MS 4
 _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
 	       "the path opens no more lanes than there are");
 /* Round trips measured before the path decides: the smallest counts, not one slow answer. */

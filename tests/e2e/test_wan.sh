@@ -154,9 +154,9 @@ while time.monotonic() < end and not os.path.exists(path + ".stop"):
 }
 
 # lanes_for_rtt MS: the lanes sluice's own transport opens by default on a
-# path of MS (client/link/lanes.c): one below 20 ms, else one more per 10 ms, at most 8.
+# path of MS (client/link/lanes.c): one below 20 ms, else one more per 4 ms, at most 8.
 lanes_for_rtt() {
-	local n=$((1 + $1 / 10))
+	local n=$((1 + $1 / 4))
 	[ "$1" -lt 20 ] && n=1
 	[ $n -gt 8 ] && n=8
 	echo $n

@@ -37,8 +37,8 @@ static void test_rtt_decides(void)
 		int rtt[LANES_RTT_SAMPLES];
 		unsigned lanes;
 	} cases[] = {
-	    {{1, 1, 1}, 1},    {{19, 19, 19}, 1}, {{20, 25, 30}, 3}, {{90, 5, 60}, 1},
-	    {{45, 41, 50}, 5}, {{30, 31, 99}, 4}, {{60, 61, 99}, 7}, {{100, 150, 1000}, 8},
+	    {{1, 1, 1}, 1},    {{19, 19, 19}, 1}, {{20, 25, 30}, 6}, {{90, 5, 60}, 1},
+	    {{22, 21, 50}, 6}, {{27, 30, 99}, 7}, {{45, 41, 50}, 8}, {{100, 150, 1000}, 8},
 	};
 	struct session s;
 	size_t i, k;
@@ -92,7 +92,8 @@ static void test_for_rtt(void)
 	CHECK_EQ_INT(lanes_for_rtt(0), 1);
 	CHECK_EQ_INT(lanes_for_rtt(LANES_LAN_MS - 1), 1);
 	CHECK(lanes_for_rtt(LANES_LAN_MS) > 1);
-	CHECK_EQ_INT(lanes_for_rtt(30), 4);
+	CHECK_EQ_INT(lanes_for_rtt(24), 7);
+	CHECK_EQ_INT(lanes_for_rtt(30), 8);
 	CHECK_EQ_INT(lanes_for_rtt(100), 8);
 	CHECK_EQ_INT(lanes_for_rtt(100000), LANES_AUTO_MAX);
 	/* Never fewer for a longer path. */
