@@ -408,6 +408,15 @@ static void test_limit_told_once(void)
 	CHECK(!s.limit_said); /* without a limit hit there is nothing to say */
 }
 
+/* Three muxes as three_lanes has them, on a LAN that decided: lane 0 alone, until someone types. */
+static void lan_lanes(struct evloop *loop, struct session *s, struct mux *m[3])
+{
+	three_lanes(loop, s, m);
+	s->n_lanes = 1;
+	s->lanes_decided = true;
+	s->split_on_typing = true;
+}
+
 /* --interactive-ports: the list given, not the default, decides where a stream goes. */
 static void test_pick_ports(void)
 {
@@ -429,10 +438,7 @@ static void test_pick_ports(void)
 	CHECK(!lanes_interactive_port(&opts, 8002));
 
 	/* A LAN: port 22 is now like any other, 2222 opens lane 1 and stays on lane 0. */
-	three_lanes(&loop, &s, m);
-	s.n_lanes = 1;
-	s.lanes_decided = true;
-	s.split_on_typing = true;
+	lan_lanes(&loop, &s, m);
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
 	CHECK(!s.split && s.n_lanes == 1);
 	CHECK(open_to(&s, 2222, 0, &keep[n_keep++]) == m[0]);
@@ -449,10 +455,7 @@ static void test_pick_ports(void)
 	    opts_parse_ports("none", opts.interactive, OPTS_MAX_PORTS, &opts.n_interactive), 0);
 	CHECK_EQ_INT((int)opts.n_interactive, 0);
 	CHECK(!lanes_interactive_port(&opts, 22));
-	three_lanes(&loop, &s, m);
-	s.n_lanes = 1;
-	s.lanes_decided = true;
-	s.split_on_typing = true;
+	lan_lanes(&loop, &s, m);
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
 	CHECK(!s.split && s.n_lanes == 1);
 	three_lanes_free(&loop, m, keep, n_keep);
