@@ -18,6 +18,13 @@
 #include "../child.h"
 
 #define REAP_WAIT_MS 2000
+/*
+ * An adopted process is a lane's worker, asked for its status while the
+ * client's loop waits: its stream ended, and it exits once ssh has (or
+ * its relay drained ssh's last words, lanerelay.c). Longer, and the status
+ * is left unknown rather than stall every other lane.
+ */
+#define ADOPTED_REAP_MS 600
 
 struct cmd_transport {
 	struct transport t;
@@ -33,6 +40,7 @@ struct cmd_transport {
 	int status;	  /* wait status once reaped, -1 before */
 	int no_status;	  /* an exit code that means "unknown" (adopted), else -1 */
 	bool detached;	  /* cmd_detach gave the descriptors away: the child is not ours to stop */
+	int reap_ms;	  /* the longest wait for its exit status */
 	const char *what; /* the process, for errors: "the ssh command" */
 	char why[256];
 };
@@ -146,7 +154,7 @@ static const char *cmd_why(struct transport *t)
 
 static int cmd_exit_status(struct transport *t)
 {
-	return reap(ct(t), REAP_WAIT_MS);
+	return reap(ct(t), ct(t)->reap_ms);
 }
 
 /*
@@ -296,6 +304,7 @@ int transport_cmd_open(struct transport **out, const char *cmd, const char *host
 	c->sock = c->err = -1;
 	c->status = -1;
 	c->no_status = -1;
+	c->reap_ms = REAP_WAIT_MS;
 	c->what = "the ssh command";
 	*out = &c->t;
 	return 0;
@@ -316,6 +325,7 @@ int transport_cmd_adopt(struct transport **out, pid_t child, int sock, int err, 
 	c->err = err;
 	c->status = -1;
 	c->no_status = no_status;
+	c->reap_ms = ADOPTED_REAP_MS;
 	*out = &c->t;
 	return 0;
 }

@@ -19,8 +19,8 @@
  * buffer for the channel, the pipes, the TCP queues), and a keystroke's
  * echo behind a download there waits for it, however the muxes order
  * their own queues. Lane 0 runs in this process: with the downloads'
- * decryption and bulk in the workers, the loop turns fast enough for the
- * echo to pass at once. A stream stays on the lane that opened it (its
+ * decryption in the workers (with -e, in ssh), the loop turns fast
+ * enough for the echo to pass at once. A stream stays on the lane that opened it (its
  * socket at the far end is that lane's helper's), so the lane is chosen by
  * what the stream is likely to be: a copy over ssh (scp, git) shares lane
  * 0. --lanes fixes the number, and lane 0 takes streams as the others do.
@@ -45,9 +45,8 @@
  * The most lanes the path alone opens; below LANES_LAN_MS one, else one
  * more per LANES_RTT_STEP_MS: a lane's window carries less the longer the
  * round trip, so the lanes a path needs grow with it. The step is short:
- * a lane that carries one stream carries it as fast as two on a lane
- * share it, and eight streams at 30 ms moved more over eight lanes than
- * over four (docs/PERFORMANCE.md), with either transport.
+ * eight streams at 30 ms moved more over eight lanes than over four, with
+ * either transport, and shared them more evenly (docs/PERFORMANCE.md).
  */
 #define LANES_AUTO_MAX	  8 /* further lanes for bulk, lane 0 besides */
 #define LANES_LAN_MS	  20

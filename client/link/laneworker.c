@@ -211,6 +211,9 @@ static void __attribute__((noreturn)) worker_wait(pid_t child)
 			_exit(LANERELAY_NO_STATUS);
 	if (WIFEXITED(st) && WEXITSTATUS(st) < LANERELAY_NO_STATUS)
 		_exit(WEXITSTATUS(st));
+	/* As transport_cmd tells a killed command: 128 + the signal. */
+	if (WIFSIGNALED(st) && 128 + WTERMSIG(st) < LANERELAY_NO_STATUS)
+		_exit(128 + WTERMSIG(st));
 	_exit(LANERELAY_NO_STATUS);
 }
 
@@ -274,23 +277,28 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, c
 	return ret;
 }
 
-/* Descriptors that came with the record: two kept, any others (or more) closed. */
+/*
+ * Descriptors that came with the record: the first message with exactly
+ * two gives the stream and its stderr; any other descriptor is closed.
+ */
 static void take_fds(struct laneworker *w, struct msghdr *mh)
 {
 	struct cmsghdr *h;
 
 	for (h = CMSG_FIRSTHDR(mh); h; h = CMSG_NXTHDR(mh, h)) {
+		bool keep;
 		size_t i, n;
 		int fd;
 
 		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
 			continue;
 		n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		keep = n == 2 && w->passed_sock < 0;
 		for (i = 0; i < n; i++) {
 			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
-			if (n == 2 && i == 0 && w->passed_sock < 0)
+			if (keep && i == 0)
 				w->passed_sock = fd;
-			else if (n == 2 && i == 1 && w->passed_err < 0)
+			else if (keep)
 				w->passed_err = fd;
 			else
 				close(fd);
@@ -319,6 +327,10 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 
 		if (n > 0)
 			take_fds(w, &mh);
+		/* The kernel dropped descriptors we had no room for: our limit, not the worker's
+		 * word. */
+		if (n > 0 && (mh.msg_flags & MSG_CTRUNC))
+			w->truncated = true;
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0)
@@ -326,7 +338,9 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 		w->got += (size_t)n;
 	}
 	ret = laneworker_decode(w->rec, w->got, r);
-	if (ret == 0 && r->handed != (w->passed_sock >= 0 && w->passed_err >= 0))
+	if (ret == 0 && r->handed && w->truncated)
+		ret = -EMFILE;
+	else if (ret == 0 && r->handed != (w->passed_sock >= 0 && w->passed_err >= 0))
 		ret = -EPROTO;
 	return ret;
 }

@@ -70,6 +70,7 @@ struct laneworker {
 	size_t got; /* bytes of the record read so far */
 	/* Handed with the record (laneworker_result.handed), -1 none: the stream and its stderr. */
 	int passed_sock, passed_err;
+	bool truncated; /* descriptors came with it that we had no room for (MSG_CTRUNC) */
 	uint8_t rec[LANEWORKER_RECORD_LEN];
 };
 
@@ -84,7 +85,8 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, c
  * Read what arrived of the record, never past it: -EAGAIN while it is
  * incomplete, 0 with *r once whole, -EPIPE when the worker ended first,
  * -EPROTO for a record that does not decode (or says handed without the
- * descriptors), or another -errno. With r->handed, they are in
+ * descriptors), -EMFILE when its descriptors found no room here, or
+ * another -errno. With r->handed, they are in
  * w->passed_sock and w->passed_err, the caller's to take.
  */
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r);

@@ -451,12 +451,10 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 	evloop_del(l->loop, &l->wio);
 	l->opening = false;
 	/* Handed over (laneworker.h): the stream is ssh's own, the worker only holds ssh. */
-	if (r->handed)
-		ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.passed_sock, l->w.passed_err,
-					  "lane worker", "the lane's ssh", LANERELAY_NO_STATUS);
-	else
-		ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.sock, l->w.err, "lane worker",
-					  "the lane's worker", LANERELAY_NO_STATUS);
+	ret = transport_cmd_adopt(&l->tr, l->w.pid, r->handed ? l->w.passed_sock : l->w.sock,
+				  r->handed ? l->w.passed_err : l->w.err, "lane worker",
+				  r->handed ? "the lane's ssh" : "the lane's worker",
+				  LANERELAY_NO_STATUS);
 	if (ret < 0) {
 		laneworker_stop(&l->w);
 		snprintf(err, errlen, "out of memory");
@@ -478,7 +476,8 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 	mux_set_peer_window(l->mux, r->peer.window);
 	ret = tunnel_init(&l->tun, l->tr, l->loop, l->mux);
 	if (ret < 0) {
-		snprintf(err, errlen, "watching the lane's worker: %s", strerror(-ret));
+		snprintf(err, errlen, "watching the lane's %s: %s", r->handed ? "ssh" : "worker",
+			 strerror(-ret));
 		return ret;
 	}
 	tunnel_set_alive(&l->tun, s->a->cfg->alive_interval, s->a->cfg->alive_count);

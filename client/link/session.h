@@ -44,7 +44,8 @@ _Static_assert(SESSION_LANES_MAX == OPTS_MAX_LANES + 1, "--lanes must fit the la
  * helper and a mux of its own, that carries a share of the TCP streams
  * (client/link/lanes.c decides which, and when it opens). Its login and
  * its SSH session run in a worker process (laneworker.h); here its
- * transport is the socket to that worker.
+ * transport is the socket to that worker, or with -e ssh's own
+ * descriptors, which the worker handed over.
  */
 struct lane {
 	struct session *s;

@@ -59,8 +59,9 @@ struct transport_ops {
 	 * Optional (NULL: the stream lives in this process, as libssh2's
 	 * session does): give up the descriptors the stream and the remote's
 	 * stderr come on, for another process to read and write them as the
-	 * ops above would. The backend's process (child) runs on; close then
-	 * only frees. 0 or -errno.
+	 * ops above would. The backend's process (child) runs on, and still
+	 * dies with this one (child_start); close then only frees. 0 or
+	 * -errno.
 	 */
 	int (*detach)(struct transport *t, int *sock, int *err);
 };

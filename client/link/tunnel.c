@@ -94,9 +94,10 @@ static void tunnel_ended(struct tunnel *t)
 	int i;
 
 	/*
-	 * A lane's worker writes them before it exits, yet after our last
-	 * look at its stderr may have found nothing: look again now that it
-	 * is gone. Bounded: the pipe may have another writer.
+	 * A lane's worker (or its ssh, handed over) writes them before it
+	 * exits, yet after our last look at its stderr may have found
+	 * nothing: look again now that it is gone. Bounded: the pipe may
+	 * have another writer.
 	 */
 	for (i = 0; i < 64 && (n = transport_read_stderr(t->tr, ebuf, sizeof(ebuf))) > 0; i++)
 		tunnel_stderr(t, ebuf, (size_t)n);

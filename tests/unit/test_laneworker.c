@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../client/child.h"
 #include "../../client/cmd/transport_cmd.h"
 #include "../../client/link/laneworker.h"
 #include "../../common/clock.h"
@@ -76,6 +77,15 @@ static void test_record(void)
 	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
 	CHECK(b.fatal);
 	CHECK_EQ_INT(b.limit, LANE_LIMIT_STARTUPS);
+
+	/* Handed travels too; a flag nobody knows does not decode. */
+	a.handed = true;
+	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
+	CHECK(b.handed && b.fatal);
+	rec[11] |= 16; /* the flags word's lowest byte, big-endian after magic and status */
+	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), -EPROTO);
+	a.handed = false;
 
 	/* Too short to hold it: nothing written. */
 	CHECK_EQ_INT(laneworker_encode(rec, LANEWORKER_RECORD_LEN - 1, &a), 0);
@@ -603,7 +613,7 @@ static void test_handed(void)
 	CHECK_STR(got, "said");
 	/* Its stream's end ends the command, and the worker with its code. */
 	shutdown(w.passed_sock, SHUT_WR);
-	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(child_reap(pid, 5000, &st));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
 	w.pid = 0;
 	laneworker_stop(&w);
@@ -621,6 +631,19 @@ static void test_handed(void)
 	laneworker_stop(&w);
 	CHECK(gone(pid));
 	CHECK(cmd_pid > 1 && gone_soon(cmd_pid, 5000));
+
+	/* A command killed by a signal: the worker says 128 + the signal, as the relay did. */
+	CHECK_EQ_INT(laneworker_start(&w, open_cmd, (void *)hold_cmd, "sluice-lane5", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK(r.handed);
+	CHECK(read_line(w.passed_err, got, sizeof(got), 5000));
+	cmd_pid = atoi(got);
+	CHECK(cmd_pid > 1 && kill(cmd_pid, SIGKILL) == 0);
+	CHECK(child_reap(pid, 5000, &st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL);
+	w.pid = 0;
+	laneworker_stop(&w);
 }
 
 int main(void)
