@@ -223,7 +223,7 @@ static uint64_t lane0_bytes(const struct session *s)
 void lanes_tick(struct session *s, struct evloop *loop)
 {
 	int64_t now = clock_ms();
-	unsigned i;
+	unsigned i, opening;
 
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up)
@@ -248,13 +248,20 @@ void lanes_tick(struct session *s, struct evloop *loop)
 			lane_failed(s, i, why);
 		}
 	}
-	/* Every lane that is due at once: the logins run side by side, in their workers. */
-	for (i = 1; i < s->n_lanes && i < SESSION_LANES_MAX; i++) {
+	/*
+	 * The lanes that are due, side by side in their workers, but no more
+	 * than LANES_OPENING_MAX logins at a time: sshd's MaxStartups counts
+	 * them all, with anyone else's, from 10 by default.
+	 */
+	for (i = 1, opening = 0; i < SESSION_LANES_MAX; i++)
+		opening += s->lane[i].opening;
+	for (i = 1; i < s->n_lanes && i < SESSION_LANES_MAX && opening < LANES_OPENING_MAX; i++) {
 		struct lane *l = &s->lane[i];
 		int ret;
 
 		if (l->up || l->opening || l->refused || now < l->next_try)
 			continue;
+		opening++;
 		ret = session_lane_start(s, i, loop);
 		if (ret < 0) {
 			l->fatal = false;

@@ -6,8 +6,8 @@
  * trip; each lane brings a window of its own. How many: --lanes, or lane
  * 0's round trip decides (one on a short path, lane 0 and up to
  * LANES_AUTO_MAX more on a long one). Further lanes log in side by side,
- * each in a worker process of its own (laneworker.h): the loop never
- * waits for one. A new stream goes to the lane that
+ * LANES_OPENING_MAX at a time, each in a worker process of its own
+ * (laneworker.h): the loop never waits for one. A new stream goes to the lane that
  * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0.
  *
  * When the path decides, lane 0 also keeps the interactive sessions
@@ -61,6 +61,8 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
  * a LAN would look like a long path.
  */
 #define LANES_QUIET_BYTES (64u << 10)
+/* Further lanes logging in at the same time, at most (lanes_tick). */
+#define LANES_OPENING_MAX 4
 /* Tries in all for a further lane whose connection the server drops before its banner. */
 #define LANES_LIMIT_TRIES 4
 
@@ -83,8 +85,9 @@ void lanes_pump(struct session *s);
 bool lanes_more(const struct session *s);
 /*
  * About once a second while the session is up: keepalives, pings for the
- * path's decision, starting every lane that is due (in its worker, not
- * waiting), and ending a worker that took too long.
+ * path's decision, starting the lanes that are due (in their workers, not
+ * waiting; LANES_OPENING_MAX logins at a time), and ending a worker that
+ * took too long.
  */
 void lanes_tick(struct session *s, struct evloop *loop);
 /* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */
