@@ -221,23 +221,10 @@ int opts_parse_ports(const char *arg, struct opts_ports *r, size_t max, size_t *
 	}
 	for (;;) {
 		size_t len = strcspn(p, ",");
-		const char *dash = memchr(p, '-', len);
-		uint16_t lo, hi;
 
-		if (k == max)
+		if (k == max || subnet_parse_port_range(p, len, &got[k].lo, &got[k].hi) < 0)
 			return -EINVAL;
-		if (dash) {
-			if (parse_port(p, (size_t)(dash - p), 0, &lo) < 0 ||
-			    parse_port(dash + 1, len - (size_t)(dash - p) - 1, 0, &hi) < 0 ||
-			    hi < lo)
-				return -EINVAL;
-		} else if (parse_port(p, len, 0, &lo) < 0) {
-			return -EINVAL;
-		} else {
-			hi = lo;
-		}
-		got[k].lo = lo;
-		got[k++].hi = hi;
+		k++;
 		if (!p[len])
 			break;
 		p += len + 1;

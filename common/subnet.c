@@ -47,21 +47,31 @@ static int parse_uint(const char *s, size_t n, unsigned long max, unsigned long 
 	return 0;
 }
 
+int subnet_parse_port_range(const char *s, size_t n, uint16_t *lo, uint16_t *hi)
+{
+	const char *dash = memchr(s, '-', n);
+	size_t lo_len = dash ? (size_t)(dash - s) : n;
+	unsigned long a = 0, b = 0;
+
+	if (parse_uint(s, lo_len, 65535, &a) < 0 || a == 0)
+		return -EINVAL;
+	b = a;
+	if (dash && (parse_uint(dash + 1, n - lo_len - 1, 65535, &b) < 0 || b == 0))
+		return -EINVAL;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return a > b ? -ERANGE : 0;
+}
+
 static int parse_ports(const char *s, struct spec *sp, char *err, size_t errlen)
 {
-	const char *dash = strchr(s, '-');
-	size_t lo_len = dash ? (size_t)(dash - s) : strlen(s);
-	unsigned long lo = 0, hi = 0;
+	int ret = subnet_parse_port_range(s, strlen(s), &sp->port_lo, &sp->port_hi);
 
-	if (parse_uint(s, lo_len, 65535, &lo) < 0 || lo == 0)
+	if (ret == -ERANGE)
+		return errbuf_set(err, errlen, -EINVAL, "port range %u-%u is backwards",
+				  sp->port_lo, sp->port_hi);
+	if (ret < 0)
 		return errbuf_set(err, errlen, -EINVAL, "port must be 1-65535");
-	hi = lo;
-	if (dash && (parse_uint(dash + 1, strlen(dash + 1), 65535, &hi) < 0 || hi == 0))
-		return errbuf_set(err, errlen, -EINVAL, "port must be 1-65535");
-	if (lo > hi)
-		return errbuf_set(err, errlen, -EINVAL, "port range %lu-%lu is backwards", lo, hi);
-	sp->port_lo = (uint16_t)lo;
-	sp->port_hi = (uint16_t)hi;
 	return 0;
 }
 

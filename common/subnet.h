@@ -39,6 +39,14 @@ int subnet_parse_err(const char *arg, struct subnet *out, size_t max, char *err,
  */
 int subnet_format(const struct subnet *s, char *buf, size_t len);
 
+/*
+ * PORT or LOW-HIGH in the n bytes at s, as a subnet's :PORT[-PORT] and
+ * the client's --interactive-ports write them: decimal, 1 to 65535. 0;
+ * -ERANGE for a range written backwards (*lo and *hi then hold it as
+ * written); -EINVAL for anything else.
+ */
+int subnet_parse_port_range(const char *s, size_t n, uint16_t *lo, uint16_t *hi);
+
 /* True when s covers every port. */
 int subnet_all_ports(const struct subnet *s);
 

@@ -291,6 +291,28 @@ static void test_contains(void)
 	}
 }
 
+/* A port range alone, as --interactive-ports's entries are: n bounds it, not a NUL. */
+static void test_port_range(void)
+{
+	uint16_t lo = 0, hi = 0;
+
+	CHECK_EQ_INT(subnet_parse_port_range("22,23", 2, &lo, &hi), 0);
+	CHECK_EQ_INT(lo, 22);
+	CHECK_EQ_INT(hi, 22);
+	CHECK_EQ_INT(subnet_parse_port_range("5900-5909,1", 9, &lo, &hi), 0);
+	CHECK_EQ_INT(lo, 5900);
+	CHECK_EQ_INT(hi, 5909);
+	CHECK_EQ_INT(subnet_parse_port_range("9-8", 3, &lo, &hi), -ERANGE);
+	CHECK_EQ_INT(lo, 9);
+	CHECK_EQ_INT(hi, 8);
+	CHECK_EQ_INT(subnet_parse_port_range("", 0, &lo, &hi), -EINVAL);
+	CHECK_EQ_INT(subnet_parse_port_range("0", 1, &lo, &hi), -EINVAL);
+	CHECK_EQ_INT(subnet_parse_port_range("65536", 5, &lo, &hi), -EINVAL);
+	CHECK_EQ_INT(subnet_parse_port_range("5-", 2, &lo, &hi), -EINVAL);
+	CHECK_EQ_INT(subnet_parse_port_range("-5", 2, &lo, &hi), -EINVAL);
+	CHECK_EQ_INT(subnet_parse_port_range("1-2-3", 5, &lo, &hi), -EINVAL);
+}
+
 int main(void)
 {
 	RUN(test_good);
@@ -300,5 +322,6 @@ int main(void)
 	RUN(test_hostname);
 	RUN(test_format);
 	RUN(test_contains);
+	RUN(test_port_range);
 	T_EXIT();
 }
