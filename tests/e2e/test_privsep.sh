@@ -26,7 +26,7 @@ U=slu$$
 UHOME=$(mktemp -d /tmp/sluice-home.XXXXXX) || tb_die "mktemp failed"
 BINDIR=$(mktemp -d /tmp/sluice-bin.XXXXXX) || tb_die "mktemp failed"
 SUDOERS=/etc/sudoers.d/sluice-e2e-$$
-TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"; rm -f /run/sluice-priv/$UID_U.*; rmdir /run/sluice-priv 2>/dev/null'
+TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"; rm -f /run/sluice-priv/$UID_U.*; rmdir /run/sluice-priv 2>/dev/null; [ -z "$UID_U" ] || rm -rf "/tmp/sluice-$UID_U"'
 trap 'eval "$TB_ON_DOWN"' EXIT
 useradd -M -d "$UHOME" -s /bin/sh -U "$U" || tb_die "useradd failed"
 # A password too, for the case where sudo asks for one on the terminal.
