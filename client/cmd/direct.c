@@ -28,6 +28,7 @@
 #include "../../common/clock.h"
 #include "../../common/escape.h"
 #include "../../common/fdio.h"
+#include "../../common/fdpass.h"
 #include "../../common/log.h"
 #include "../../common/ratelimit.h"
 #include "sshmux.h"
@@ -305,21 +306,11 @@ static void on_ctl(struct ev_io *io, uint32_t events)
 /* One byte carrying fd, as OpenSSH's mm_send_fd sends it. */
 static int send_fd(int sock, int fd)
 {
-	char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *cm;
+	char byte = 0;
 	ssize_t n;
 
-	memset(cbuf, 0, sizeof(cbuf));
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = fdpass_send(sock, &byte, 1, &fd, 1, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	return n == 1 ? 0 : n < 0 ? -errno : -EIO;
 }

@@ -11,12 +11,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../common/bytes.h"
 #include "../../common/fdio.h"
+#include "../../common/fdpass.h"
 #include "../../common/log.h"
 #include "../child.h"
 #include "../proctitle.h"
@@ -170,26 +170,8 @@ static void worker_setup(pid_t parent, int sock, int err)
 /* The record; fds (two, or NULL) ride with its first byte. */
 static void write_record(int sock, const uint8_t *p, size_t len, const int *fds)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
-
 	while (len > 0) {
-		struct iovec iov = {.iov_base = (void *)p, .iov_len = len};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t n;
-
-		if (fds) {
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = sizeof(ctl.buf);
-			ctl.h.cmsg_level = SOL_SOCKET;
-			ctl.h.cmsg_type = SCM_RIGHTS;
-			ctl.h.cmsg_len = CMSG_LEN(2 * sizeof(int));
-			memcpy(CMSG_DATA(&ctl.h), fds, 2 * sizeof(int));
-		}
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		ssize_t n = fdpass_send(sock, p, len, fds, fds ? 2 : 0, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -281,29 +263,16 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, c
  * Descriptors that came with the record: the first message with exactly
  * two gives the stream and its stderr; any other descriptor is closed.
  */
-static void take_fds(struct laneworker *w, struct msghdr *mh)
+static void take_fds(struct laneworker *w, struct fdpass_got *in)
 {
-	struct cmsghdr *h;
-
-	for (h = CMSG_FIRSTHDR(mh); h; h = CMSG_NXTHDR(mh, h)) {
-		bool keep;
-		size_t i, n;
-		int fd;
-
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		keep = n == 2 && w->passed_sock < 0;
-		for (i = 0; i < n; i++) {
-			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
-			if (keep && i == 0)
-				w->passed_sock = fd;
-			else if (keep)
-				w->passed_err = fd;
-			else
-				close(fd);
-		}
+	if (in->lost)
+		w->truncated = true;
+	if (in->n == 2 && w->passed_sock < 0) {
+		w->passed_sock = in->fd[0];
+		w->passed_err = in->fd[1];
+		in->n = 0;
 	}
+	fdpass_close(in);
 }
 
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
@@ -311,26 +280,15 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 	int ret;
 
 	while (w->got < sizeof(w->rec)) {
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(2 * sizeof(int))];
-		} ctl;
+		struct fdpass_got in;
 		/* Exactly what is missing: the lane's bytes behind the record stay in the socket.
 		 */
-		struct iovec iov = {.iov_base = w->rec + w->got,
-				    .iov_len = sizeof(w->rec) - w->got};
-		struct msghdr mh = {.msg_iov = &iov,
-				    .msg_iovlen = 1,
-				    .msg_control = ctl.buf,
-				    .msg_controllen = sizeof(ctl.buf)};
-		ssize_t n = recvmsg(w->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		ssize_t n = fdpass_recv(w->sock, w->rec + w->got, sizeof(w->rec) - w->got,
+					MSG_DONTWAIT, &in);
 
+		/* What the kernel dropped for want of room is our limit, not the worker's word. */
 		if (n > 0)
-			take_fds(w, &mh);
-		/* The kernel dropped descriptors we had no room for: our limit, not the worker's
-		 * word. */
-		if (n > 0 && (mh.msg_flags & MSG_CTRUNC))
-			w->truncated = true;
+			take_fds(w, &in);
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0)

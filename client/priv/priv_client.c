@@ -23,6 +23,7 @@
 
 #include "../../common/clock.h"
 #include "../../common/fdio.h"
+#include "../../common/fdpass.h"
 #include "../../common/log.h"
 #include "../../route/tun.h"
 #include "../child.h"
@@ -143,41 +144,22 @@ struct got_fds {
 	bool extra;
 };
 
-/* Like read(), keeping what SCM_RIGHTS brings in got. */
+/* Like read(), keeping the first descriptor that comes along in got. */
 static ssize_t read_fds(int fd, uint8_t *buf, size_t len, struct got_fds *got)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} c;
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = c.buf,
-			   .msg_controllen = sizeof(c.buf)};
-	struct cmsghdr *cm;
-	ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	struct fdpass_got in;
+	ssize_t n = fdpass_recv(fd, buf, len, 0, &in);
+	size_t i;
 
 	if (n < 0)
 		return n;
-	if (m.msg_flags & MSG_CTRUNC)
-		got->extra = true;
-	for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-		size_t i, k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < k; i++) {
-			int one;
-
-			memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (got->fd < 0) {
-				got->fd = one;
-			} else {
-				close(one);
-				got->extra = true;
-			}
+	got->extra |= in.lost;
+	for (i = 0; i < in.n; i++) {
+		if (got->fd < 0) {
+			got->fd = in.fd[i];
+		} else {
+			close(in.fd[i]);
+			got->extra = true;
 		}
 	}
 	return n;

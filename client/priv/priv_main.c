@@ -28,6 +28,7 @@
 
 #include "../../common/clock.h"
 #include "../../common/fdio.h"
+#include "../../common/fdpass.h"
 #include "../../common/log.h"
 #include "../../common/ratelimit.h"
 #include "../services/autohosts.h"
@@ -323,32 +324,6 @@ static int output_nonblocking(void)
 }
 
 /*
- * The start of a reply with a descriptor attached to its first byte, so
- * that it arrives with the reply however the rest is cut. Like write().
- */
-static ssize_t send_with_fd(const uint8_t *reply, size_t len, int fd)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	struct iovec iov = {.iov_base = (void *)reply, .iov_len = len};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = c.buf,
-			   .msg_controllen = sizeof(c.buf)};
-	struct cmsghdr *cm;
-
-	memset(&c, 0, sizeof(c));
-	cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(1, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-}
-
-/*
  * Read and answer requests until the channel ends or a stop signal comes.
  * One reply at a time: while it waits to be sent, no request is read, and
  * the signalfd is watched all along. *fd: a descriptor the reply waiting
@@ -376,7 +351,7 @@ static void serve_loop(struct priv_server *s, int sfd, uint8_t *buf, int *fd)
 		if (sent < rlen) {
 			/* A descriptor goes with the first byte sent, then ours is closed. */
 			if (*fd >= 0)
-				n = send_with_fd(reply, rlen, *fd);
+				n = fdpass_send(1, reply, rlen, fd, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 			else
 				n = write(1, reply + sent, rlen - sent);
 			if (n > 0) {
