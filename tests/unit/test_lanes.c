@@ -1,11 +1,14 @@
 /*
  * Unit tests for client/link/lanes.c: how many lanes the measured round trips
  * ask for, which lane a new stream goes to (real muxes, streams on
- * socketpairs), and the counters of all lanes together.
+ * socketpairs), the counters of all lanes together, and how many logins
+ * lanes_tick runs at a time (real workers, against a loopback listener).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -476,6 +479,77 @@ static void test_pick_ports(void)
 	opts.n_interactive = keep_n;
 }
 
+/* Lanes 1 to 8 that lanes_tick is now logging in, in their workers. */
+static unsigned lanes_opening(const struct session *s)
+{
+	unsigned i, n = 0;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		n += s->lane[i].opening;
+	return n;
+}
+
+/*
+ * At most LANES_OPENING_MAX further lanes log in at a time, in real
+ * workers: their ssh logins wait for a banner from a loopback listener
+ * that never accepts, so they stay in their logins while lanes_tick runs.
+ */
+static void test_opening_cap(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sshconf mute = {.hostname = "127.0.0.1"};
+	struct session_args a = args;
+	socklen_t slen = sizeof(sin);
+	struct transport tr;
+	struct evloop loop;
+	struct session s;
+	unsigned i;
+	int lfd;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(lfd >= 0);
+	CHECK(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+	CHECK(listen(lfd, 16) == 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&sin, &slen) == 0);
+	mute.port = ntohs(sin.sin_port);
+	a.cfg = &mute;
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	memset(&tr, 0, sizeof(tr));
+	session_fresh(&s);
+	s.a = &a;
+	for (i = 0; i < SESSION_LANES_MAX; i++)
+		s.lane[i] = (struct lane){.s = &s, .idx = i};
+	s.tr = &tr;
+	s.up = true;
+	s.lanes_decided = true;
+	s.n_lanes = 1 + LANES_AUTO_MAX;
+	CHECK(LANES_AUTO_MAX > LANES_OPENING_MAX);
+
+	lanes_tick(&s, &loop);
+	CHECK_EQ_INT(lanes_opening(&s), LANES_OPENING_MAX);
+	for (i = 1; i <= LANES_OPENING_MAX; i++)
+		CHECK(s.lane[i].opening);
+	/* Still in their logins: the next tick starts no more. */
+	lanes_tick(&s, &loop);
+	CHECK_EQ_INT(lanes_opening(&s), LANES_OPENING_MAX);
+	CHECK(!s.lane[LANES_OPENING_MAX + 1].opening);
+	/* One ends (refused for good here, so it is not tried again): the next lane due takes its
+	 * place. */
+	session_lane_close(&s, 1);
+	s.lane[1].refused = true;
+	lanes_tick(&s, &loop);
+	CHECK_EQ_INT(lanes_opening(&s), LANES_OPENING_MAX);
+	CHECK(!s.lane[1].opening);
+	CHECK(s.lane[LANES_OPENING_MAX + 1].opening);
+	CHECK(!s.lane[LANES_OPENING_MAX + 2].opening);
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		session_lane_close(&s, i);
+	CHECK_EQ_INT(lanes_opening(&s), 0);
+	evloop_close(&loop);
+	close(lfd);
+}
+
 int main(void)
 {
 	log_init("test_lanes", LOG_WARN);
@@ -491,5 +565,6 @@ int main(void)
 	RUN(test_pick_ports);
 	RUN(test_give_up);
 	RUN(test_limit_told_once);
+	RUN(test_opening_cap);
 	T_EXIT();
 }
