@@ -17,6 +17,7 @@
 
 #include "../../client/cmd/direct.h"
 #include "../../common/evloop.h"
+#include "../../common/fdpass.h"
 #include "t.h"
 
 static char dir[64], path[96];
@@ -106,22 +107,21 @@ static int read_full(int fd, uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The one descriptor a byte from the client carries, as OpenSSH's mm_receive_fd takes it. */
 static int recv_fd(int sock)
 {
 	struct pollfd pfd = {.fd = sock, .events = POLLIN};
-	char byte, cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *cm;
-	int fd;
+	struct fdpass_got got;
+	char byte;
 
 	/* A bounded wait: a sender that passes fewer fails the case, not the whole run. */
-	if (poll(&pfd, 1, 2000) != 1 || recvmsg(sock, &msg, 0) != 1 ||
-	    !(cm = CMSG_FIRSTHDR(&msg)) || cm->cmsg_type != SCM_RIGHTS)
+	if (poll(&pfd, 1, 2000) != 1 || fdpass_recv(sock, &byte, 1, 0, &got) != 1)
 		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-	return fd;
+	if (got.n != 1 || got.lost) {
+		fdpass_close(&got);
+		return -1;
+	}
+	return got.fd[0];
 }
 
 /* Accept one control connection and read HELLO, NEW_STDIO_FWD and the two sockets. */

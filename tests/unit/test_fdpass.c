@@ -50,11 +50,13 @@ static void test_both_ways(void)
 		CHECK(same_file(got.fd[i], fds[i]));
 		CHECK(fcntl(got.fd[i], F_GETFD) & FD_CLOEXEC);
 	}
-	/* What came is usable: a byte into the sent write end comes out of the received read end.
-	 */
-	CHECK_EQ_INT(write(got.fd[1], "z", 1), 1);
-	CHECK_EQ_INT(read(got.fd[0], buf, 1), 1);
-	CHECK_EQ_INT(buf[0], 'z');
+	/* Usable: a byte into the write end that came out of the read end that came. */
+	if (got.n == 2) {
+		CHECK_EQ_INT(write(got.fd[1], "z", 1), 1);
+		CHECK_EQ_INT(read(got.fd[0], buf, 1), 1);
+		CHECK_EQ_INT(buf[0], 'z');
+	}
+	fdpass_close(&got);
 	CHECK_EQ_INT(fdpass_recv(sp[1], buf, sizeof(buf), 0, &got), 2);
 	CHECK_EQ_INT(got.n, 0);
 	CHECK(memcmp(buf, "bc", 2) == 0);
