@@ -75,7 +75,7 @@ static void lane_refused(struct session *s, unsigned i, const char *err)
  */
 static bool lane_for_typing_only(const struct session *s)
 {
-	return s->split && lanes_for_rtt(s->rtt_min) == 1;
+	return s->split == SPLIT_ON && lanes_for_rtt(s->rtt_min) == 1;
 }
 
 /*
@@ -310,9 +310,9 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	if (bulk > 1 || s->typed) {
 		s->n_lanes = 1 + bulk;
 		/* With no interactive port at all, lane 0 takes streams like the others. */
-		s->split = s->a->o->n_interactive > 0;
+		s->split = s->a->o->n_interactive > 0 ? SPLIT_ON : SPLIT_NONE;
 	} else {
-		s->split_on_typing = true;
+		s->split = SPLIT_ON_TYPING;
 	}
 	s->lanes_decided = true;
 	if (bulk > 1)
@@ -345,7 +345,7 @@ bool lanes_interactive_port(const struct opts *o, uint16_t port)
 /* A fatal failure cuts the lanes: with none above lane 0 there is nothing to split. */
 bool lanes_split(const struct session *s)
 {
-	return s->split && s->n_lanes > 1;
+	return s->split == SPLIT_ON && s->n_lanes > 1;
 }
 
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
@@ -361,9 +361,8 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 		if (!s->lanes_decided)
 			s->typed = true;
 		/* Once: should lane 1 fail for good, the next session must not open it again. */
-		if (s->split_on_typing) {
-			s->split_on_typing = false;
-			s->split = true;
+		if (s->split == SPLIT_ON_TYPING) {
+			s->split = SPLIT_ON;
 			s->n_lanes = 2;
 			log_debug("a connection to interactive port %u on a LAN: lane 1 opens for "
 				  "the other connections",

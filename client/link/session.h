@@ -69,6 +69,13 @@ struct lane {
 	bool refused;	       /* given up for the server's limit: not opened again this session */
 };
 
+/* How lane 0 shares the streams with the further lanes (lanes.h). Zeroed: SPLIT_NONE. */
+enum lane_split {
+	SPLIT_NONE = 0,	 /* lane 0 takes any stream, as the further lanes do (or is alone) */
+	SPLIT_ON_TYPING, /* a LAN: the first interactive session opens lane 1, then SPLIT_ON */
+	SPLIT_ON, /* lane 0 keeps the interactive sessions, the further lanes take the rest */
+};
+
 struct session {
 	struct transport *tr;
 	struct mux *mux;
@@ -84,14 +91,13 @@ struct session {
 	 * it, and when it drops the whole session does. lane[0] is unused.
 	 */
 	struct lane lane[SESSION_LANES_MAX];
-	unsigned n_lanes;     /* lanes wanted, lane 0 included (1 until the path decides) */
-	bool lanes_decided;   /* n_lanes is final for this session */
-	bool split;	      /* the path decided: lane 0 keeps interactive sessions (lanes.h) */
-	bool split_on_typing; /* a LAN: the first interactive session opens lane 1 (lanes.h) */
-	bool typed;	      /* an interactive session opened before the path decided */
-	unsigned rtt_samples; /* round trips measured on lane 0 so far, on a quiet pipe */
-	uint64_t rtt_bytes;   /* lane 0's bytes at the last ping for a sample */
-	int rtt_min;	      /* the smallest of them, ms (-1: none yet) */
+	unsigned n_lanes;	   /* lanes wanted, lane 0 included (1 until the path decides) */
+	bool lanes_decided;	   /* n_lanes is final for this session */
+	enum lane_split split;	   /* how lane 0 shares the streams with the further lanes */
+	bool typed;		   /* an interactive session opened before the path decided */
+	unsigned rtt_samples;	   /* round trips measured on lane 0 so far, on a quiet pipe */
+	uint64_t rtt_bytes;	   /* lane 0's bytes at the last ping for a sample */
+	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
 	enum lane_limit limit_hit; /* the limit a further lane was given up for (lanes.c) */

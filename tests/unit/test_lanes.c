@@ -55,11 +55,11 @@ static void test_rtt_decides(void)
 		CHECK(s.lanes_decided);
 		if (cases[i].lanes > 1) {
 			CHECK_EQ_INT(s.n_lanes, cases[i].lanes + 1);
-			CHECK(s.split);
+			CHECK(s.split == SPLIT_ON);
 		} else {
 			/* A LAN: one lane, until someone types (test_pick_split). */
 			CHECK_EQ_INT(s.n_lanes, 1);
-			CHECK(!s.split && s.split_on_typing);
+			CHECK(s.split == SPLIT_ON_TYPING);
 		}
 	}
 
@@ -84,7 +84,7 @@ static void test_rtt_decides(void)
 	for (k = 0; k < 5; k++)
 		lanes_rtt(&s, 500);
 	CHECK_EQ_INT(s.n_lanes, 2);
-	CHECK(!s.split);
+	CHECK(s.split == SPLIT_NONE);
 }
 
 /* The rule alone: one on a LAN, one more per step above, never more than there are lanes. */
@@ -278,7 +278,7 @@ static void test_rtt_quiet(void)
 	lanes_rtt(&s, 150);
 	CHECK(s.lanes_decided);
 	CHECK_EQ_INT(s.n_lanes, 1);
-	CHECK(s.split_on_typing);
+	CHECK(s.split == SPLIT_ON_TYPING);
 
 	mux_free(m);
 	close(keep);
@@ -306,7 +306,7 @@ static void test_pick_split(void)
 		CHECK(!lanes_interactive_port(&opts, bulk[k]));
 
 	three_lanes(&loop, &s, m);
-	s.split = true;
+	s.split = SPLIT_ON;
 	CHECK(lanes_split(&s));
 
 	/* No further lane up yet: everything on lane 0. */
@@ -335,18 +335,18 @@ static void test_pick_split(void)
 	CHECK(open_to(&s, 443, 0, &keep[n_keep++]) == m[2]);
 	/* --lanes 3: no split; ssh goes where the fewest are. */
 	s.n_lanes = 3;
-	s.split = false;
+	s.split = SPLIT_NONE;
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) != m[0]);
 
 	/* A LAN: lane 0 alone until the first interactive session, which asks for lane 1, once. */
 	s.n_lanes = 1;
-	s.split_on_typing = true;
+	s.split = SPLIT_ON_TYPING;
 	s.lane[1].up = s.lane[2].up = false;
 	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[0]);
 	CHECK_EQ_INT(s.n_lanes, 1);
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
 	CHECK_EQ_INT(s.n_lanes, 2);
-	CHECK(lanes_split(&s) && !s.split_on_typing);
+	CHECK(lanes_split(&s) && s.split == SPLIT_ON);
 	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[0]); /* lane 1 not up yet */
 	s.lane[1].up = true;
 	CHECK(open_to(&s, 80, 0, &keep[n_keep++]) == m[1]);
@@ -357,10 +357,9 @@ static void test_pick_split(void)
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
 	for (k = 0; k < LANES_RTT_SAMPLES; k++)
 		lanes_rtt(&s, 1);
-	CHECK(s.lanes_decided && lanes_split(&s) && !s.split_on_typing);
+	CHECK(s.lanes_decided && lanes_split(&s) && s.split == SPLIT_ON);
 	CHECK_EQ_INT(s.n_lanes, 2);
 	/* Lane 1 failed for good (n_lanes back to 1): a later session asks for nothing. */
-	s.split_on_typing = false;
 	s.lane[1].up = false;
 	s.n_lanes = 1;
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
@@ -417,7 +416,7 @@ static void lan_lanes(struct evloop *loop, struct session *s, struct mux *m[3])
 	three_lanes(loop, s, m);
 	s->n_lanes = 1;
 	s->lanes_decided = true;
-	s->split_on_typing = true;
+	s->split = SPLIT_ON_TYPING;
 }
 
 /* --interactive-ports: the list given, not the default, decides where a stream goes. */
@@ -443,7 +442,7 @@ static void test_pick_ports(void)
 	/* A LAN: port 22 is now like any other, 2222 opens lane 1 and stays on lane 0. */
 	lan_lanes(&loop, &s, m);
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
-	CHECK(!s.split && s.n_lanes == 1);
+	CHECK(s.split == SPLIT_ON_TYPING && s.n_lanes == 1);
 	CHECK(open_to(&s, 2222, 0, &keep[n_keep++]) == m[0]);
 	CHECK(lanes_split(&s) && s.n_lanes == 2);
 	s.lane[1].up = true;
@@ -460,7 +459,7 @@ static void test_pick_ports(void)
 	CHECK(!lanes_interactive_port(&opts, 22));
 	lan_lanes(&loop, &s, m);
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
-	CHECK(!s.split && s.n_lanes == 1);
+	CHECK(s.split == SPLIT_ON_TYPING && s.n_lanes == 1);
 	three_lanes_free(&loop, m, keep, n_keep);
 	n_keep = 0;
 	/* ...and on a long path lane 0 takes streams with the path's lanes: no lane stands idle. */
@@ -490,9 +489,10 @@ static unsigned lanes_opening(const struct session *s)
 }
 
 /*
- * At most LANES_OPENING_MAX further lanes log in at a time, in real
- * workers: their ssh logins wait for a banner from a loopback listener
- * that never accepts, so they stay in their logins while lanes_tick runs.
+ * At most LANES_OPENING_MAX further lanes log in at a time, each in a
+ * real worker. Nothing here reads the workers' answers (no lanes_pump),
+ * so a lane stays opening until it is closed; the loopback listener that
+ * never accepts only keeps the workers' logins harmless meanwhile.
  */
 static void test_opening_cap(void)
 {
