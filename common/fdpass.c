@@ -18,11 +18,10 @@ ssize_t fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_
 	union fdpass_ctl ctl;
 	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t r;
 
-	if (n > FDPASS_MAX) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (n > FDPASS_MAX)
+		return -EINVAL;
 	if (n > 0) {
 		memset(&ctl, 0, sizeof(ctl));
 		m.msg_control = ctl.buf;
@@ -32,7 +31,8 @@ ssize_t fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_
 		ctl.h.cmsg_len = CMSG_LEN(n * sizeof(int));
 		memcpy(CMSG_DATA(&ctl.h), fds, n * sizeof(int));
 	}
-	return sendmsg(sock, &m, flags);
+	r = sendmsg(sock, &m, flags);
+	return r < 0 ? -errno : r;
 }
 
 ssize_t fdpass_recv(int sock, void *buf, size_t len, int flags, struct fdpass_got *got)
@@ -50,7 +50,7 @@ ssize_t fdpass_recv(int sock, void *buf, size_t len, int flags, struct fdpass_go
 	got->lost = false;
 	r = recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC);
 	if (r < 0)
-		return r;
+		return -errno;
 	if (m.msg_flags & MSG_CTRUNC)
 		got->lost = true;
 	for (h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {

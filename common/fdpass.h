@@ -16,8 +16,8 @@
 
 /*
  * sendmsg of len bytes from buf (len > 0) with n descriptors (at most
- * FDPASS_MAX; 0: none) on its first byte. Returns what sendmsg does (the
- * bytes sent, or -1 and errno); -1 and EINVAL for too many.
+ * FDPASS_MAX; 0: none) on its first byte. Returns the bytes sent, or
+ * -errno (-EINVAL for too many).
  */
 ssize_t fdpass_send(int sock, const void *buf, size_t len, const int *fds, size_t n, int flags);
 
@@ -31,8 +31,8 @@ struct fdpass_got {
 
 /*
  * recvmsg of at most len bytes into buf, the descriptors that came with
- * them into got (emptied first). Returns what recvmsg does; got holds
- * nothing after an error or the end of the stream.
+ * them into got (emptied first). Returns the bytes read, 0 at the end of
+ * the stream, or -errno; got holds nothing after either of those.
  */
 ssize_t fdpass_recv(int sock, void *buf, size_t len, int flags, struct fdpass_got *got);
 

@@ -311,8 +311,8 @@ static int send_fd(int sock, int fd)
 
 	do
 		n = fdpass_send(sock, &byte, 1, &fd, 1, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : n < 0 ? -errno : -EIO;
+	while (n == -EINTR);
+	return n == 1 ? 0 : n < 0 ? (int)n : -EIO;
 }
 
 static int ctl_connect(const struct direct *d)

@@ -173,7 +173,7 @@ static void write_record(int sock, const uint8_t *p, size_t len, const int *fds)
 	while (len > 0) {
 		ssize_t n = fdpass_send(sock, p, len, fds, fds ? 2 : 0, MSG_NOSIGNAL);
 
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
 		if (n <= 0)
 			_exit(1);
@@ -292,7 +292,7 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 		if (n == 0)
 			return -EPIPE;
 		if (n < 0)
-			return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
+			return n == -EINTR || n == -EAGAIN ? -EAGAIN : (int)n;
 		w->got += (size_t)n;
 	}
 	ret = laneworker_decode(w->rec, w->got, r);

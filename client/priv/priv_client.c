@@ -151,8 +151,10 @@ static ssize_t read_fds(int fd, uint8_t *buf, size_t len, struct got_fds *got)
 	ssize_t n = fdpass_recv(fd, buf, len, 0, &in);
 	size_t i;
 
-	if (n < 0)
-		return n;
+	if (n < 0) {
+		errno = (int)-n;
+		return -1;
+	}
 	got->extra |= in.lost;
 	for (i = 0; i < in.n; i++) {
 		if (got->fd < 0) {

@@ -343,6 +343,7 @@ static void serve_loop(struct priv_server *s, int sfd, uint8_t *buf, int *fd)
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 		ssize_t n;
+		int err = 0;
 
 		if (sent == rlen) {
 			sent = 0;
@@ -350,10 +351,13 @@ static void serve_loop(struct priv_server *s, int sfd, uint8_t *buf, int *fd)
 		}
 		if (sent < rlen) {
 			/* A descriptor goes with the first byte sent, then ours is closed. */
-			if (*fd >= 0)
+			if (*fd >= 0) {
 				n = fdpass_send(1, reply, rlen, fd, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-			else
+				err = n < 0 ? (int)-n : 0;
+			} else {
 				n = write(1, reply + sent, rlen - sent);
+				err = n < 0 ? errno : 0;
+			}
 			if (n > 0) {
 				if (*fd >= 0)
 					close(*fd);
@@ -361,7 +365,7 @@ static void serve_loop(struct priv_server *s, int sfd, uint8_t *buf, int *fd)
 				sent += (size_t)n;
 				continue;
 			}
-			if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			if (n == 0 || (err != EAGAIN && err != EINTR))
 				return; /* the user's side is gone */
 			p[1] = (struct pollfd){.fd = 1, .events = POLLOUT};
 		} else if (have == PRIV_LEN_BYTES + PRIV_MSG_MAX) {
