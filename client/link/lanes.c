@@ -348,15 +348,28 @@ bool lanes_split(const struct session *s)
 	return s->split == SPLIT_ON && s->n_lanes > 1;
 }
 
+/*
+ * Fewer streams first; between lanes with as many, the one given a stream
+ * longest ago. A burst of new streams (iperf3 -P 8, a browser's page)
+ * opens just after some connection of the same program that stays quiet
+ * (iperf3's control connection): with the lowest lane taking every tie,
+ * the last of the burst joined a busy stream on lane 1 and left that quiet
+ * one's lane with nothing to move, and two of the streams got half a
+ * lane each.
+ */
+static bool lane_better(const struct session *s, size_t n, unsigned i, size_t best_n, unsigned best)
+{
+	return n < best_n || (n == best_n && s->picked[i] < s->picked[best]);
+}
+
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 {
-	struct mux *best = s->mux;
 	struct mux_stats ms;
 	size_t fewest = SIZE_MAX;
-	unsigned i;
+	unsigned i, best = 0;
 
-	if (!best || (dst->flags & WIRE_OPEN_F_DNS))
-		return best;
+	if (!s->mux || (dst->flags & WIRE_OPEN_F_DNS))
+		return s->mux;
 	if (lanes_interactive_port(s->a->o, dst->port)) {
 		if (!s->lanes_decided)
 			s->typed = true;
@@ -379,12 +392,13 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 		if (!s->lane[i].up)
 			continue;
 		mux_get_stats(s->lane[i].mux, &ms);
-		if (ms.streams < fewest) {
+		if (lane_better(s, ms.streams, i, fewest, best)) {
 			fewest = ms.streams;
-			best = s->lane[i].mux;
+			best = i;
 		}
 	}
-	return best;
+	s->picked[best] = ++s->picks;
+	return best ? s->lane[best].mux : s->mux;
 }
 
 unsigned lanes_up(const struct session *s)

@@ -101,8 +101,9 @@ void lanes_rtt(struct session *s, int rtt_ms);
 unsigned lanes_for_rtt(int rtt_ms);
 /*
  * The mux a new stream to dst goes to: lane 0 for DNS, and for an
- * interactive port when lanes_split; else the lane with the fewest streams,
- * of the further lanes that are up when lanes_split (lane 0 while none is).
+ * interactive port when lanes_split; else the lane with the fewest streams
+ * (of those, the one given a stream longest ago), of the further lanes
+ * that are up when lanes_split (lane 0 while none is).
  * On a LAN the first stream to an interactive port asks for lane 1.
  */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);

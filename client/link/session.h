@@ -100,6 +100,13 @@ struct session {
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
+	/*
+	 * lanes_pick's count of streams it placed, and its value when each
+	 * lane (0 too) was last given one: a tie goes to the lane that waited
+	 * longest.
+	 */
+	uint64_t picks;
+	uint64_t picked[SESSION_LANES_MAX];
 	enum lane_limit limit_hit; /* the limit a further lane was given up for (lanes.c) */
 	bool limit_said;	   /* and the line about it was logged */
 };

@@ -165,7 +165,7 @@ static void three_lanes_free(struct evloop *loop, struct mux *m[3], const int *k
 	evloop_close(loop);
 }
 
-/* The fewest streams wins, lowest lane first; DNS stays on lane 0; only lanes that are up. */
+/* The fewest streams wins; DNS stays on lane 0; only lanes that are up. */
 static void test_pick(void)
 {
 	struct evloop loop;
@@ -188,7 +188,7 @@ static void test_pick(void)
 	CHECK_EQ_INT(streams_of(m[0]), 2);
 	CHECK_EQ_INT(streams_of(m[1]), 2);
 	CHECK_EQ_INT(streams_of(m[2]), 2);
-	/* A tie goes to the lowest lane; DNS goes to lane 0 whatever it carries. */
+	/* A tie goes to the lane given a stream longest ago; DNS to lane 0 whatever it carries. */
 	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[0]);
 	CHECK(open_one(&s, WIRE_OPEN_F_DNS, &keep[n_keep++]) == m[0]);
 	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
@@ -217,6 +217,38 @@ static void test_pick(void)
 	s.mux = NULL;
 	CHECK(open_one(&s, 0, &keep[n_keep]) == NULL);
 
+	three_lanes_free(&loop, m, keep, n_keep);
+}
+
+/*
+ * Between lanes with as many streams, the one given a stream longest ago,
+ * not the lowest: a burst's last stream goes beside the quiet connection
+ * opened before it, not beside a stream of the burst.
+ */
+static void test_pick_tie(void)
+{
+	struct evloop loop;
+	struct session s;
+	struct mux *m[3];
+	int keep[8], n_keep = 0;
+
+	three_lanes(&loop, &s, m);
+	s.split = SPLIT_ON;
+	/* The quiet one first, on lane 2 while lane 1 is not up. */
+	s.lane[2].up = true;
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	s.lane[1].up = true;
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	/* One each: lane 2 waited longer, though lane 1 is lower. */
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	CHECK_EQ_INT(streams_of(m[1]), 2);
+	CHECK_EQ_INT(streams_of(m[2]), 2);
+	CHECK_EQ_INT(streams_of(m[0]), 0);
+	/* Interactive and DNS streams stay on lane 0 and leave the turns of the others alone. */
+	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
+	CHECK(open_one(&s, WIRE_OPEN_F_DNS, &keep[n_keep++]) == m[0]);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
 	three_lanes_free(&loop, m, keep, n_keep);
 }
 
@@ -562,6 +594,7 @@ int main(void)
 	RUN(test_rtt_quiet);
 	RUN(test_pick);
 	RUN(test_pick_split);
+	RUN(test_pick_tie);
 	RUN(test_pick_ports);
 	RUN(test_give_up);
 	RUN(test_limit_told_once);
