@@ -351,11 +351,12 @@ bool lanes_split(const struct session *s)
 /*
  * Fewer streams first; between lanes with as many, the one given a stream
  * longest ago. A burst of new streams (iperf3 -P 8, a browser's page)
- * opens just after some connection of the same program that stays quiet
- * (iperf3's control connection): with the lowest lane taking every tie,
- * the last of the burst joined a busy stream on lane 1 and left that quiet
- * one's lane with nothing to move, and two of the streams got half a
- * lane each.
+ * often opens just after a quiet connection of the same program
+ * (iperf3's control connection), which went to a higher lane while lane 1
+ * still held a connection that closed before the burst. With the lowest
+ * lane taking every tie, the last of the burst then joined a busy stream
+ * on lane 1 and left the quiet one's lane with nothing to move: two
+ * streams got half a lane each.
  */
 static bool lane_better(const struct session *s, size_t n, unsigned i, size_t best_n, unsigned best)
 {

@@ -231,6 +231,7 @@ static void test_pick_tie(void)
 	struct session s;
 	struct mux *m[3];
 	int keep[8], n_keep = 0;
+	uint64_t picks;
 
 	three_lanes(&loop, &s, m);
 	s.split = SPLIT_ON;
@@ -246,8 +247,10 @@ static void test_pick_tie(void)
 	CHECK_EQ_INT(streams_of(m[2]), 2);
 	CHECK_EQ_INT(streams_of(m[0]), 0);
 	/* Interactive and DNS streams stay on lane 0 and leave the turns of the others alone. */
+	picks = s.picks;
 	CHECK(open_to(&s, 22, 0, &keep[n_keep++]) == m[0]);
 	CHECK(open_one(&s, WIRE_OPEN_F_DNS, &keep[n_keep++]) == m[0]);
+	CHECK_EQ_INT(s.picks, picks);
 	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
 	three_lanes_free(&loop, m, keep, n_keep);
 }
