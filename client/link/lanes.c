@@ -220,11 +220,35 @@ static uint64_t lane0_bytes(const struct session *s)
 	return ms.rx_bytes + ms.tx_bytes;
 }
 
+void lanes_note_load(struct session *s)
+{
+	struct mux_stats ms;
+	unsigned i;
+
+	for (i = 0; i < SESSION_LANES_MAX; i++) {
+		struct lane_load *ld = &s->load[i];
+		struct mux *m = i ? s->lane[i].mux : s->mux;
+		uint64_t now;
+
+		if (!m || (i && !s->lane[i].up)) {
+			ld->busy = false;
+			ld->bytes = 0;
+			continue;
+		}
+		mux_get_stats(m, &ms);
+		now = ms.rx_bytes + ms.tx_bytes;
+		/* A lane that opened again has a new mux, counting from 0. */
+		ld->busy = (now >= ld->bytes ? now - ld->bytes : now) >= LANES_BUSY_BYTES;
+		ld->bytes = now;
+	}
+}
+
 void lanes_tick(struct session *s, struct evloop *loop)
 {
 	int64_t now = clock_ms();
 	unsigned i, opening;
 
+	lanes_note_load(s);
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up)
 			tunnel_tick(&s->lane[i].tun);
@@ -349,18 +373,26 @@ bool lanes_split(const struct session *s)
 }
 
 /*
- * Fewer streams first; between lanes with as many, the one given a stream
- * longest ago. A burst of new streams (iperf3 -P 8, a browser's page)
- * often opens just after a quiet connection of the same program
- * (iperf3's control connection), which went to a higher lane while lane 1
- * still held a connection that closed before the burst. With the lowest
- * lane taking every tie, the last of the burst then joined a busy stream
- * on lane 1 and left the quiet one's lane with nothing to move: two
- * streams got half a lane each.
+ * Fewer streams first. Between lanes with as many, one that was not busy
+ * in the last second (a quiet connection's lane, not a download's), then
+ * the one given a stream longest ago. A burst of new streams (iperf3 -P
+ * 8, a browser's page) often opens just after a quiet connection of the
+ * same program (iperf3's control connection), which went to a higher lane
+ * while lane 1 still held a connection that closed before the burst. With
+ * the lowest lane taking every tie, the last of the burst then joined a
+ * busy stream on lane 1 and left the quiet one's lane with nothing to
+ * move: two streams got half a lane each. The burst's own streams are
+ * too new to look busy, hence the last rule.
  */
 static bool lane_better(const struct session *s, size_t n, unsigned i, size_t best_n, unsigned best)
 {
-	return n < best_n || (n == best_n && s->picked[i] < s->picked[best]);
+	const struct lane_load *a = &s->load[i], *b = &s->load[best];
+
+	if (n != best_n)
+		return n < best_n;
+	if (a->busy != b->busy)
+		return !a->busy;
+	return a->picked < b->picked;
 }
 
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
@@ -398,7 +430,7 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 			best = i;
 		}
 	}
-	s->picked[best] = ++s->picks;
+	s->load[best].picked = ++s->picks;
 	return best ? s->lane[best].mux : s->mux;
 }
 

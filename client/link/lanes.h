@@ -90,6 +90,10 @@ bool lanes_more(const struct session *s);
  * took too long.
  */
 void lanes_tick(struct session *s, struct evloop *loop);
+/* A lane that moved this much in a second is busy, for lanes_pick's ties. */
+#define LANES_BUSY_BYTES (512u << 10)
+/* Once a second (lanes_tick): which lanes moved LANES_BUSY_BYTES since the last call. */
+void lanes_note_load(struct session *s);
 /* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */
 void lanes_probe(struct session *s);
 /*
@@ -102,8 +106,9 @@ unsigned lanes_for_rtt(int rtt_ms);
 /*
  * The mux a new stream to dst goes to: lane 0 for DNS, and for an
  * interactive port when lanes_split; else the lane with the fewest streams
- * (of those, the one given a stream longest ago), of the further lanes
- * that are up when lanes_split (lane 0 while none is).
+ * (of those, one that was not busy in the last second, then the one given
+ * a stream longest ago), of the further lanes that are up when
+ * lanes_split (lane 0 while none is).
  * On a LAN the first stream to an interactive port asks for lane 1.
  */
 struct mux *lanes_pick(struct session *s, const struct wire_open *dst);

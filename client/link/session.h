@@ -101,12 +101,16 @@ struct session {
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
 	/*
-	 * lanes_pick's count of streams it placed, and its value when each
-	 * lane (0 too) was last given one: a tie goes to the lane that waited
-	 * longest.
+	 * What lanes_pick weighs between lanes that carry as many streams
+	 * (lanes.c): the streams it placed so far, and for each lane (0 too)
+	 * that count when it was last given one, its bytes at the last
+	 * second's tick, and whether it moved LANES_BUSY_BYTES in that second.
 	 */
 	uint64_t picks;
-	uint64_t picked[SESSION_LANES_MAX];
+	struct lane_load {
+		uint64_t picked, bytes;
+		bool busy;
+	} load[SESSION_LANES_MAX];
 	enum lane_limit limit_hit; /* the limit a further lane was given up for (lanes.c) */
 	bool limit_said;	   /* and the line about it was logged */
 };

@@ -281,6 +281,46 @@ static uint64_t move_bytes(struct evloop *loop, struct mux *m, int keep, size_t 
 	return st.tx_bytes;
 }
 
+/*
+ * Between lanes with as many streams, one that was quiet in the last second
+ * before the one given a stream longest ago: a new stream goes beside a
+ * quiet connection, not beside a download.
+ */
+static void test_pick_busy(void)
+{
+	struct evloop loop;
+	struct session s;
+	struct mux *m[3];
+	int keep[8], n_keep = 0, dl;
+
+	three_lanes(&loop, &s, m);
+	s.split = SPLIT_ON;
+	s.lane[1].up = s.lane[2].up = true;
+	/* A download on lane 1, then a quiet connection on lane 2. */
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	dl = keep[n_keep - 1];
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	lanes_note_load(&s);
+	CHECK(move_bytes(&loop, m[1], dl, 1 << 20) >= LANES_BUSY_BYTES);
+	lanes_note_load(&s);
+	CHECK(s.load[1].busy);
+	CHECK(!s.load[2].busy);
+	/* One each: lane 1 waited longer, but it is busy. */
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	/* Behind by a stream, lane 1 takes the next whatever it moves. */
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[1]);
+	/* A second without its bytes: quiet again, and the longest wait decides. */
+	lanes_note_load(&s);
+	CHECK(!s.load[1].busy);
+	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
+	/* A lane that is down is never busy, and counts from nothing when it is back. */
+	s.lane[1].up = false;
+	lanes_note_load(&s);
+	CHECK(!s.load[1].busy);
+	CHECK_EQ_INT(s.load[1].bytes, 0);
+	three_lanes_free(&loop, m, keep, n_keep);
+}
+
 /* A round trip taken while a transfer filled the pipe says nothing of the path. */
 static void test_rtt_quiet(void)
 {
@@ -598,6 +638,7 @@ int main(void)
 	RUN(test_pick);
 	RUN(test_pick_split);
 	RUN(test_pick_tie);
+	RUN(test_pick_busy);
 	RUN(test_pick_ports);
 	RUN(test_give_up);
 	RUN(test_limit_told_once);
