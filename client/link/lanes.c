@@ -237,7 +237,11 @@ void lanes_note_load(struct session *s)
 		}
 		mux_get_stats(m, &ms);
 		now = ms.rx_bytes + ms.tx_bytes;
-		/* A lane that opened again has a new mux, counting from 0. */
+		/*
+		 * A lane that opened again has a new mux counting from 0; the
+		 * tick that saw it down zeroed bytes, but a reopen between two
+		 * ticks must not read as a huge count.
+		 */
 		ld->busy = (now >= ld->bytes ? now - ld->bytes : now) >= LANES_BUSY_BYTES;
 		ld->bytes = now;
 	}

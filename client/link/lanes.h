@@ -65,6 +65,8 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
 #define LANES_OPENING_MAX 4
 /* Tries in all for a further lane whose connection the server drops before its banner. */
 #define LANES_LIMIT_TRIES 4
+/* A lane that moved this much since the last tick is busy, for lanes_pick's ties. */
+#define LANES_BUSY_BYTES (512u << 10)
 
 /*
  * Whether a further lane that never opened in this session is given up
@@ -90,8 +92,6 @@ bool lanes_more(const struct session *s);
  * took too long.
  */
 void lanes_tick(struct session *s, struct evloop *loop);
-/* A lane that moved this much in a second is busy, for lanes_pick's ties. */
-#define LANES_BUSY_BYTES (512u << 10)
 /* Once a second (lanes_tick): which lanes moved LANES_BUSY_BYTES since the last call. */
 void lanes_note_load(struct session *s);
 /* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */

@@ -313,7 +313,7 @@ static void test_pick_busy(void)
 	lanes_note_load(&s);
 	CHECK(!s.load[1].busy);
 	CHECK(open_one(&s, 0, &keep[n_keep++]) == m[2]);
-	/* A lane that is down is never busy, and counts from nothing when it is back. */
+	/* A lane that is down is never busy, and its count starts again from nothing. */
 	s.lane[1].up = false;
 	lanes_note_load(&s);
 	CHECK(!s.load[1].busy);
