@@ -9,6 +9,15 @@
  * of waiting; so once a read or a write returns EAGAIN with outbound
  * blocked, the other kind answers -EAGAIN without touching libssh2 until
  * the stuck one completes.
+ *
+ * A read sends the channel's window adjust before it hands out data, sized
+ * by the length it was given. When that send waits (EAGAIN: during a key
+ * exchange, say), the next read of either stream completes it, but counts
+ * the adjust its own length would make while the packet on the wire
+ * carries the first one's: with a shorter length libssh2 counts less
+ * window than the server was granted, and truncates the data the server
+ * then sends within it. So the read after an EAGAIN asks for the same
+ * length as the one that waited, stderr through a buffer of its own.
  */
 #include "transport_ssh.h"
 
@@ -37,6 +46,9 @@ struct ssh_transport {
 	LIBSSH2_CHANNEL *ch;
 	uint32_t rx_window;
 	int stuck;
+	size_t want_len;    /* a read that returned EAGAIN asked for this much; 0: none */
+	uint8_t *err_stage; /* stderr read at want_len, beyond what its caller took */
+	size_t err_off, err_len, err_cap;
 	int exit_status; /* -1 while unknown */
 	bool exit_asked;
 	char why[256];
@@ -102,15 +114,65 @@ static int note_eagain(struct ssh_transport *s, int op)
 	return -EAGAIN;
 }
 
+/* What an earlier stderr read took beyond its caller's buffer. */
+static size_t err_take(struct ssh_transport *s, void *buf, size_t len)
+{
+	size_t n = s->err_len - s->err_off;
+
+	if (n > len)
+		n = len;
+	memcpy(buf, s->err_stage + s->err_off, n);
+	s->err_off += n;
+	return n;
+}
+
+/* The stage for a stderr read of want_len bytes; NULL when there is no memory for it. */
+static uint8_t *err_stage_for(struct ssh_transport *s)
+{
+	uint8_t *p;
+
+	if (s->err_cap < s->want_len) {
+		p = realloc(s->err_stage, s->want_len);
+		if (!p)
+			return NULL;
+		s->err_stage = p;
+		s->err_cap = s->want_len;
+	}
+	s->err_off = s->err_len = 0;
+	return s->err_stage;
+}
+
 static ssize_t ssh_read_ex(struct ssh_transport *s, int stream, void *buf, size_t len)
 {
+	uint8_t *dst = buf;
+	size_t ask = len;
 	ssize_t n;
 
 	if (s->stuck == STUCK_WRITE)
 		return -EAGAIN;
-	n = libssh2_channel_read_ex(s->ch, stream, buf, len);
-	if (n == LIBSSH2_ERROR_EAGAIN)
+	if (stream && s->err_off < s->err_len)
+		return (ssize_t)err_take(s, buf, len);
+	/*
+	 * The length of the read that waited (see the top). A shorter one
+	 * asks for less; stderr's longer one goes through the stage. Our
+	 * callers offer stdout the same buffer again after an EAGAIN.
+	 */
+	if (s->want_len && s->want_len < len) {
+		ask = s->want_len;
+	} else if (s->want_len > len && stream) {
+		uint8_t *stage = err_stage_for(s);
+
+		if (stage) {
+			dst = stage;
+			ask = s->want_len;
+		}
+	}
+	n = libssh2_channel_read_ex(s->ch, stream, (char *)dst, ask);
+	if (n == LIBSSH2_ERROR_EAGAIN) {
+		s->want_len = ask;
 		return note_eagain(s, STUCK_READ);
+	}
+	s->want_len = 0;
 	s->stuck = STUCK_NONE;
 	if (n < 0) {
 		explain(s, n, "reading from");
@@ -118,6 +180,10 @@ static ssize_t ssh_read_ex(struct ssh_transport *s, int stream, void *buf, size_
 	}
 	if (n == 0)
 		return libssh2_channel_eof(s->ch) ? 0 : -EAGAIN;
+	if (dst != buf) {
+		s->err_len = (size_t)n;
+		return (ssize_t)err_take(s, buf, len);
+	}
 	return n;
 }
 
@@ -247,6 +313,7 @@ static void ssh_close(struct transport *t)
 	}
 	if (s->conn.session)
 		ssh_disconnect(&s->conn, "sluice stopping");
+	free(s->err_stage);
 	free(s);
 }
 
