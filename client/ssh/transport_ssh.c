@@ -142,16 +142,33 @@ static uint8_t *err_stage_for(struct ssh_transport *s)
 	return s->err_stage;
 }
 
+/*
+ * Whether a read of len may leave a window adjust waiting: one waits
+ * already, or the read starts one (libssh2's own test). Most EAGAINs are
+ * an empty stream, with no adjust behind them; only these must fix the
+ * next read's length.
+ */
+static bool adjust_due(struct ssh_transport *s, size_t len)
+{
+	unsigned long init = 0, win;
+
+	if (s->want_len)
+		return true;
+	win = libssh2_channel_window_read_ex(s->ch, NULL, &init);
+	return win < init / 4 * 3 + len;
+}
+
 static ssize_t ssh_read_ex(struct ssh_transport *s, int stream, void *buf, size_t len)
 {
 	uint8_t *dst = buf;
 	size_t ask = len;
 	ssize_t n;
+	bool due;
 
-	if (s->stuck == STUCK_WRITE)
-		return -EAGAIN;
 	if (stream && s->err_off < s->err_len)
 		return (ssize_t)err_take(s, buf, len);
+	if (s->stuck == STUCK_WRITE)
+		return -EAGAIN;
 	/*
 	 * The length of the read that waited (see the top). A shorter one
 	 * asks for less; stderr's longer one goes through the stage. Our
@@ -160,16 +177,18 @@ static ssize_t ssh_read_ex(struct ssh_transport *s, int stream, void *buf, size_
 	if (s->want_len && s->want_len < len) {
 		ask = s->want_len;
 	} else if (s->want_len > len && stream) {
-		uint8_t *stage = err_stage_for(s);
-
-		if (stage) {
-			dst = stage;
-			ask = s->want_len;
+		dst = err_stage_for(s);
+		if (!dst) {
+			snprintf(s->why, sizeof(s->why),
+				 "out of memory reading the helper's stderr");
+			return -ENOMEM;
 		}
+		ask = s->want_len;
 	}
+	due = adjust_due(s, ask);
 	n = libssh2_channel_read_ex(s->ch, stream, (char *)dst, ask);
 	if (n == LIBSSH2_ERROR_EAGAIN) {
-		s->want_len = ask;
+		s->want_len = due ? ask : 0;
 		return note_eagain(s, STUCK_READ);
 	}
 	s->want_len = 0;
@@ -239,6 +258,8 @@ static bool ssh_buffered(struct transport *t)
 {
 	struct ssh_transport *s = st(t);
 
+	if (s->err_off < s->err_len)
+		return true;
 	return s->ch && !s->stuck &&
 	       (libssh2_poll_channel_read(s->ch, 0) ||
 		libssh2_poll_channel_read(s->ch, SSH_EXTENDED_DATA_STDERR));
