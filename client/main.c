@@ -289,9 +289,9 @@ static int direct_fallback(void *ctx, int fd, const struct wire_open *dst)
 	return listen_to_mux(&c->ls, fd, dst);
 }
 
-static struct mux *client_pick(void *ctx, const struct wire_open *dst)
+static int client_pick(void *ctx, int fd, const struct wire_open *dst)
 {
-	return lanes_pick(&((struct client *)ctx)->s, dst);
+	return lanes_open(&((struct client *)ctx)->s, fd, dst);
 }
 
 /*
@@ -565,7 +565,7 @@ static void client_table(struct client *c)
 	log_info("%zu open connection%s through %s:", st.streams, st.streams == 1 ? "" : "s",
 		 c->cfg.hostname);
 	c->table_lines = 0;
-	n = lanes_each_stream(&c->s, table_row, c);
+	n = lanes_table(&c->s, table_row, c);
 	if (n > TABLE_LINES_MAX)
 		log_info("  ... and %zu more", n - TABLE_LINES_MAX);
 	features_udp_table(&c->feat);
@@ -592,16 +592,15 @@ static void client_report_lanes(struct client *c, struct report_view *v)
 			n = i + 1;
 	v->n_lanes = n < REPORT_LANES ? n : REPORT_LANES;
 	for (i = 0; i < v->n_lanes; i++) {
-		struct mux *m = i == 0 ? c->s.mux : c->s.lane[i].up ? c->s.lane[i].mux : NULL;
+		bool up = session_lane_stats(&c->s, (unsigned)i, &ms);
 
-		v->lanes[i].up = m != NULL;
+		v->lanes[i].up = up;
 		v->lanes[i].opening = i && c->s.lane[i].opening;
 		v->lanes[i].refused = i && c->s.lane[i].refused;
 		v->lanes[i].interactive = i == 0 && lanes_split(&c->s);
 		v->lanes[i].drops = i ? c->s.lane[i].drops : 0;
-		if (!m)
+		if (!up)
 			continue;
-		mux_get_stats(m, &ms);
 		v->lanes[i].conns = ms.streams;
 		v->lanes[i].out = ms.tx_bytes;
 		v->lanes[i].in = ms.rx_bytes;
@@ -639,7 +638,7 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 		v.conns = ms.streams;
 		v.in = ms.rx_bytes;
 		v.out = ms.tx_bytes;
-		lanes_each_stream(&c->s, top_row, &v);
+		lanes_each_top(&c->s, top_row, &v);
 		client_report_lanes(c, &v);
 	}
 	if (c->feat.dgram) {

@@ -139,7 +139,7 @@ static void park(struct listeners *ls, int fd, const struct wire_open *dst)
 }
 
 void listen_set_pick(struct listeners *ls,
-		     struct mux *(*pick)(void *ctx, const struct wire_open *dst), void *ctx)
+		     int (*pick)(void *ctx, int fd, const struct wire_open *dst), void *ctx)
 {
 	ls->pick = pick;
 	ls->pick_ctx = ctx;
@@ -147,8 +147,9 @@ void listen_set_pick(struct listeners *ls,
 
 int listen_to_mux(struct listeners *ls, int fd, const struct wire_open *dst)
 {
-	struct mux *m = ls->mux && ls->pick ? ls->pick(ls->pick_ctx, dst) : ls->mux;
-	int ret = m ? mux_open_stream(m, fd, dst) : -ENOTCONN;
+	int ret = !ls->mux   ? -ENOTCONN
+		  : ls->pick ? ls->pick(ls->pick_ctx, fd, dst)
+			     : mux_open_stream(ls->mux, fd, dst);
 
 	if (ret < 0)
 		fd_reset_close(fd);

@@ -47,8 +47,8 @@ struct listeners {
 	uint16_t port;		       /* the one port every listener shares */
 	struct mux *mux;	       /* set once the tunnel is up */
 	struct listen_handoff handoff; /* open is NULL unless --direct */
-	/* Which of the session's muxes a stream goes to (its lanes); NULL: mux. */
-	struct mux *(*pick)(void *ctx, const struct wire_open *dst);
+	/* Opens a stream on one of the session's lanes; NULL: on mux. */
+	int (*pick)(void *ctx, int fd, const struct wire_open *dst);
 	void *pick_ctx;
 	const struct subnet *dns; /* --dns: TCP to these on port 53 goes to the remote resolver */
 	size_t n_dns;
@@ -68,9 +68,12 @@ int listen_open(struct listeners *ls, const struct sockaddr_storage *addrs, size
 /* Start accepting into mux (or ho, when not NULL). Returns 0 or -errno. */
 int listen_start(struct listeners *ls, struct evloop *loop, struct mux *mux,
 		 const struct listen_handoff *ho);
-/* Streams go to the mux pick names (set once; used only while a session is attached). */
+/*
+ * Streams go where pick opens them (0, or -errno with fd still ours); set
+ * once, used only while a session is attached.
+ */
 void listen_set_pick(struct listeners *ls,
-		     struct mux *(*pick)(void *ctx, const struct wire_open *dst), void *ctx);
+		     int (*pick)(void *ctx, int fd, const struct wire_open *dst), void *ctx);
 /* The session is gone: hold new connections from now on (up to LISTEN_PARK_MAX). */
 void listen_detach(struct listeners *ls);
 /* Into the mux, whatever the hand-off (--direct's fallback). Takes fd. Returns 0 or -errno. */

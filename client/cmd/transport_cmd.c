@@ -20,9 +20,9 @@
 #define REAP_WAIT_MS 2000
 /*
  * An adopted process is a lane's worker, asked for its status while the
- * client's loop waits: its stream ended, and it exits once ssh has (or
- * its relay drained ssh's last words, lanerelay.c). Longer, and the status
- * is left unknown rather than stall every other lane.
+ * client's loop waits: its stream ended, and it exits once ssh has.
+ * Longer, and the status is left unknown rather than stall every other
+ * lane.
  */
 #define ADOPTED_REAP_MS 600
 

@@ -168,7 +168,7 @@ static void lane_opened(struct session *s, unsigned i)
 	l->since_ms = clock_ms();
 	l->refusals = 0;
 	log_debug("lane %u to %s is open after %" PRId64 " ms (%s; %u lanes in all)", i, host_of(s),
-		  l->since_ms - l->open_since, l->tr->detail, lanes_up(s));
+		  l->since_ms - l->open_since, l->detail, lanes_up(s));
 }
 
 void lanes_pump(struct session *s)
@@ -178,18 +178,22 @@ void lanes_pump(struct session *s)
 
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
 		struct lane *l = &s->lane[i];
+		const char *why;
 
 		if (l->opening)
 			lane_opened(s, i);
 		if (!l->up)
 			continue;
-		tunnel_pump(&l->tun);
-		if (!l->tun.failed)
+		/* A lane its worker runs moves without us: only its end is ours to see. */
+		if (!l->owned)
+			tunnel_pump(&l->tun);
+		why = session_lane_failed(s, i);
+		if (!why)
 			continue;
-		mux_get_stats(l->mux, &ms);
+		session_lane_stats(s, i, &ms);
 		log_warn("lane %u of the session to %s dropped: %s; %zu open connection%s reset; "
 			 "reopening it",
-			 i, host_of(s), l->tun.why, ms.streams, ms.streams == 1 ? "" : "s");
+			 i, host_of(s), why, ms.streams, ms.streams == 1 ? "" : "s");
 		/* A lane that keeps dropping as soon as it opens must not cost a login a second. */
 		l->fails = clock_ms() - l->since_ms >= LANE_STEADY_MS ? 0 : l->fails + 1;
 		l->drops++;
@@ -204,7 +208,7 @@ bool lanes_more(const struct session *s)
 	unsigned i;
 
 	for (i = 1; i < SESSION_LANES_MAX; i++)
-		if (s->lane[i].up && s->lane[i].tun.more)
+		if (s->lane[i].up && !s->lane[i].owned && s->lane[i].tun.more)
 			return true;
 	return false;
 }
@@ -227,15 +231,13 @@ void lanes_note_load(struct session *s)
 
 	for (i = 0; i < SESSION_LANES_MAX; i++) {
 		struct lane_load *ld = &s->load[i];
-		struct mux *m = i ? s->lane[i].mux : s->mux;
 		uint64_t now;
 
-		if (!m || (i && !s->lane[i].up)) {
+		if (!session_lane_stats(s, i, &ms)) {
 			ld->busy = false;
 			ld->bytes = 0;
 			continue;
 		}
-		mux_get_stats(m, &ms);
 		now = ms.rx_bytes + ms.tx_bytes;
 		/*
 		 * A lane that opened again has a new mux counting from 0; the
@@ -254,7 +256,7 @@ void lanes_tick(struct session *s, struct evloop *loop)
 
 	lanes_note_load(s);
 	for (i = 1; i < SESSION_LANES_MAX; i++)
-		if (s->lane[i].up)
+		if (s->lane[i].up && !s->lane[i].owned)
 			tunnel_tick(&s->lane[i].tun);
 	/* A ping a second until the path is known: the tunnel's own come every 10 s. */
 	if (!s->lanes_decided) {
@@ -304,8 +306,7 @@ void lanes_probe(struct session *s)
 	unsigned i;
 
 	for (i = 1; i < SESSION_LANES_MAX; i++)
-		if (s->lane[i].up)
-			tunnel_probe(&s->lane[i].tun);
+		session_lane_probe(s, i);
 }
 
 unsigned lanes_for_rtt(int rtt_ms)
@@ -399,14 +400,14 @@ static bool lane_better(const struct session *s, size_t n, unsigned i, size_t be
 	return a->picked < b->picked;
 }
 
-struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
+unsigned lanes_pick(struct session *s, const struct wire_open *dst)
 {
 	struct mux_stats ms;
 	size_t fewest = SIZE_MAX;
 	unsigned i, best = 0;
 
 	if (!s->mux || (dst->flags & WIRE_OPEN_F_DNS))
-		return s->mux;
+		return 0;
 	if (lanes_interactive_port(s->a->o, dst->port)) {
 		if (!s->lanes_decided)
 			s->typed = true;
@@ -419,23 +420,37 @@ struct mux *lanes_pick(struct session *s, const struct wire_open *dst)
 				  dst->port);
 		}
 		if (lanes_split(s))
-			return s->mux;
+			return 0;
 	}
 	if (!lanes_split(s)) {
 		mux_get_stats(s->mux, &ms);
 		fewest = ms.streams;
 	}
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
-		if (!s->lane[i].up)
+		if (!session_lane_stats(s, i, &ms))
 			continue;
-		mux_get_stats(s->lane[i].mux, &ms);
 		if (lane_better(s, ms.streams, i, fewest, best)) {
 			fewest = ms.streams;
 			best = i;
 		}
 	}
 	s->load[best].picked = ++s->picks;
-	return best ? s->lane[best].mux : s->mux;
+	return best;
+}
+
+int lanes_open(struct session *s, int fd, const struct wire_open *dst)
+{
+	unsigned i = lanes_pick(s, dst);
+	int ret = session_lane_open(s, i, fd, dst);
+
+	/* A worker too busy to take it now: lane 0 carries it rather than nobody. */
+	if (ret == -EAGAIN && i > 0) {
+		log_debug("lane %u's worker is not taking connections fast enough: this one goes "
+			  "on lane 0",
+			  i);
+		ret = session_lane_open(s, 0, fd, dst);
+	}
+	return ret;
 }
 
 unsigned lanes_up(const struct session *s)
@@ -447,11 +462,12 @@ unsigned lanes_up(const struct session *s)
 	return n;
 }
 
-static void add_stats(struct mux_stats *sum, const struct mux *m)
+static void add_stats(struct mux_stats *sum, const struct session *s, unsigned i)
 {
 	struct mux_stats ms;
 
-	mux_get_stats(m, &ms);
+	if (!session_lane_stats(s, i, &ms))
+		return;
 	sum->streams += ms.streams;
 	sum->buffered += ms.buffered;
 	sum->over_budget += ms.over_budget;
@@ -466,28 +482,41 @@ void lanes_stats(const struct session *s, struct mux_stats *sum)
 	unsigned i;
 
 	memset(sum, 0, sizeof(*sum));
-	if (s->mux)
-		add_stats(sum, s->mux);
-	for (i = 1; i < SESSION_LANES_MAX; i++)
-		if (s->lane[i].up)
-			add_stats(sum, s->lane[i].mux);
+	for (i = 0; i < SESSION_LANES_MAX; i++)
+		add_stats(sum, s, i);
 	sum->rx_bytes += s->rx_gone;
 	sum->tx_bytes += s->tx_gone;
 	sum->over_budget += s->over_budget_gone;
 }
 
-size_t lanes_each_stream(const struct session *s,
-			 void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
-				    const struct mux_stream_end *sofar),
-			 void *arg)
+size_t lanes_table(struct session *s,
+		   void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+			      const struct mux_stream_end *sofar),
+		   void *arg)
 {
 	size_t n = 0;
 	unsigned i;
 
-	if (s->mux)
-		n += mux_each_stream(s->mux, cb, arg);
-	for (i = 1; i < SESSION_LANES_MAX; i++)
-		if (s->lane[i].up)
-			n += mux_each_stream(s->lane[i].mux, cb, arg);
+	for (i = 0; i < SESSION_LANES_MAX; i++)
+		n += session_lane_table(s, i, cb, arg);
 	return n;
+}
+
+void lanes_each_top(const struct session *s,
+		    void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+			       const struct mux_stream_end *sofar),
+		    void *arg)
+{
+	unsigned i;
+
+	if (s->mux)
+		mux_each_stream(s->mux, cb, arg);
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		const struct lane *l = &s->lane[i];
+
+		if (l->up && l->owned)
+			laneown_each_top(&l->own, cb, arg);
+		else if (l->up)
+			mux_each_stream(l->mux, cb, arg);
+	}
 }

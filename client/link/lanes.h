@@ -7,8 +7,10 @@
  * 0's round trip decides (one on a short path, lane 0 and up to
  * LANES_AUTO_MAX more on a long one). Further lanes log in side by side,
  * LANES_OPENING_MAX at a time, each in a worker process of its own
- * (laneworker.h): the loop never waits for one. A new stream goes to the lane that
- * carries the fewest; DNS, -N, -H, UDP and ping stay on lane 0.
+ * (laneworker.h): the loop never waits for one. Once open, a further lane
+ * runs whole in its worker, its streams too (laneown.h): this loop only
+ * hands it the connections. A new stream goes to the lane that carries
+ * the fewest; DNS, -N, -H, UDP and ping stay on lane 0.
  *
  * When the path decides, lane 0 also keeps the interactive sessions
  * (lanes_interactive_port: --interactive-ports, ssh's port and a few
@@ -18,9 +20,9 @@
  * faster while nobody types). Below the mux each lane is one FIFO (sshd's
  * buffer for the channel, the pipes, the TCP queues), and a keystroke's
  * echo behind a download there waits for it, however the muxes order
- * their own queues. Lane 0 runs in this process: with the downloads'
- * decryption in the workers (with -e, in ssh), the loop turns fast
- * enough for the echo to pass at once. A stream stays on the lane that opened it (its
+ * their own queues. Lane 0 runs in this process: with the downloads in
+ * the workers (with -e, their bytes decrypted in ssh), the loop turns
+ * fast enough for the echo to pass at once. A stream stays on the lane that opened it (its
  * socket at the far end is that lane's helper's), so the lane is chosen by
  * what the stream is likely to be: a copy over ssh (scp, git) shares lane
  * 0. --lanes fixes the number, and lane 0 takes streams as the others do.
@@ -104,14 +106,20 @@ void lanes_rtt(struct session *s, int rtt_ms);
 /* The lanes for bulk a path of this round trip gets by default (ms). */
 unsigned lanes_for_rtt(int rtt_ms);
 /*
- * The mux a new stream to dst goes to: lane 0 for DNS, and for an
+ * The lane a new stream to dst goes to: lane 0 for DNS, and for an
  * interactive port when lanes_split; else the lane with the fewest streams
  * (of those, one that was not busy in the last second, then the one given
  * a stream longest ago), of the further lanes that are up when
  * lanes_split (lane 0 while none is).
  * On a LAN the first stream to an interactive port asks for lane 1.
  */
-struct mux *lanes_pick(struct session *s, const struct wire_open *dst);
+unsigned lanes_pick(struct session *s, const struct wire_open *dst);
+/*
+ * Open the accepted connection fd towards dst on the lane lanes_pick
+ * names (lane 0 when that lane's worker cannot take it now). Returns 0,
+ * or -errno (fd is still the caller's then).
+ */
+int lanes_open(struct session *s, int fd, const struct wire_open *dst);
 /* Whether port is one where people type: --interactive-ports (ssh, telnet, RDP, VNC). */
 bool lanes_interactive_port(const struct opts *o, uint16_t port);
 /* Whether lane 0 keeps the interactive sessions and the further lanes take the rest. */
@@ -120,10 +128,21 @@ bool lanes_split(const struct session *s);
 unsigned lanes_up(const struct session *s);
 /* Every lane's counters together, with those of lanes that dropped. */
 void lanes_stats(const struct session *s, struct mux_stats *sum);
-/* mux_each_stream over every lane that is up. Returns how many streams. */
-size_t lanes_each_stream(const struct session *s,
-			 void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
-				    const struct mux_stream_end *sofar),
-			 void *arg);
+/*
+ * SIGUSR1: every lane's open streams, cb for those of lanes that run here
+ * (the count is theirs); a lane that its worker runs logs its own.
+ */
+size_t lanes_table(struct session *s,
+		   void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+			      const struct mux_stream_end *sofar),
+		   void *arg);
+/*
+ * --status's candidates for the biggest streams: every stream of the lanes
+ * that run here, and the biggest few each worker last reported.
+ */
+void lanes_each_top(const struct session *s,
+		    void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+			       const struct mux_stream_end *sofar),
+		    void *arg);
 
 #endif

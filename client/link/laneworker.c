@@ -20,7 +20,7 @@
 #include "../../common/log.h"
 #include "../child.h"
 #include "../proctitle.h"
-#include "lanerelay.h"
+#include "laneown.h"
 
 #define RECORD_MAGIC 0x736c6e31u /* "sln1" */
 /* Closing our ends ends a worker at once; this is for one still in its login's close. */
@@ -35,7 +35,7 @@
 _Static_assert(LANE_LIMIT_SESSIONS <= 3, "a limit fits its bits");
 
 /* The descriptors a worker keeps, where it keeps them: everything above is closed. */
-enum { FD_SOCK = 3, FD_ERR = 4, FD_LOG = 5 };
+enum { FD_SOCK = 3, FD_LOG = 4 };
 
 /* A string in a field of cap bytes: its length, then the bytes, zero-padded. */
 static void put_str(struct bwriter *w, const char *s, size_t cap)
@@ -121,13 +121,13 @@ static int place(int fd, int want)
 
 /*
  * In the child: a clean signal state, death with the parent, and no
- * descriptor of the parent's but the worker's two (and the log file),
+ * descriptor of the parent's but the worker's socket (and the log file),
  * so the priv socket, the listeners and the TUN see only the parent.
  */
-static void worker_setup(pid_t parent, int sock, int err)
+static void worker_setup(pid_t parent, int sock)
 {
 	bool only = false;
-	int lf = log_file_fd(&only), s2, e2, l2 = -1, keep;
+	int lf = log_file_fd(&only), s2, l2 = -1, keep;
 	sigset_t none;
 	int sig;
 
@@ -140,7 +140,8 @@ static void worker_setup(pid_t parent, int sock, int err)
 	/*
 	 * What a user or systemd sends every sluice process (Ctrl-C's SIGINT,
 	 * SIGHUP, --status's SIGUSR1) is the parent's to act on: it ends the
-	 * lanes in order. SIGTERM still ends a worker.
+	 * lanes in order. SIGTERM still ends a worker (laneown_run resets its
+	 * streams first).
 	 */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -148,16 +149,13 @@ static void worker_setup(pid_t parent, int sock, int err)
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
 		_exit(126);
 	log_forked();
-	/* Above every number the three land on, so none is closed by another's dup2. */
+	/* Above every number the two land on, so neither is closed by the other's dup2. */
 	s2 = fcntl(sock, F_DUPFD, 16);
-	e2 = fcntl(err, F_DUPFD, 16);
 	if (lf >= 0)
 		l2 = fcntl(lf, F_DUPFD, 16);
-	/* The relay writes stderr without blocking: a full pipe must not stall the lane. */
-	if (place(s2, FD_SOCK) < 0 || place(e2, FD_ERR) < 0 ||
-	    fcntl(FD_ERR, F_SETFL, O_NONBLOCK) < 0)
+	if (place(s2, FD_SOCK) < 0)
 		_exit(126);
-	keep = FD_ERR + 1;
+	keep = FD_SOCK + 1;
 	if (place(l2, FD_LOG) >= 0) {
 		log_to_file(FD_LOG, only);
 		keep = FD_LOG + 1;
@@ -190,17 +188,19 @@ static void __attribute__((noreturn)) worker_wait(pid_t child)
 
 	while (waitpid(child, &st, 0) < 0)
 		if (errno != EINTR)
-			_exit(LANERELAY_NO_STATUS);
-	if (WIFEXITED(st) && WEXITSTATUS(st) < LANERELAY_NO_STATUS)
+			_exit(LANEWORKER_NO_STATUS);
+	if (WIFEXITED(st) && WEXITSTATUS(st) < LANEWORKER_NO_STATUS)
 		_exit(WEXITSTATUS(st));
 	/* As transport_cmd tells a killed command: 128 + the signal. */
-	if (WIFSIGNALED(st) && 128 + WTERMSIG(st) < LANERELAY_NO_STATUS)
+	if (WIFSIGNALED(st) && 128 + WTERMSIG(st) < LANEWORKER_NO_STATUS)
 		_exit(128 + WTERMSIG(st));
-	_exit(LANERELAY_NO_STATUS);
+	_exit(LANEWORKER_NO_STATUS);
 }
 
-static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *arg)
+static void __attribute__((noreturn))
+worker_run(laneworker_open_fn open, void *arg, const struct laneown_cfg *own)
 {
+	struct laneown_cfg cfg = *own;
 	struct laneworker_result r;
 	uint8_t rec[LANEWORKER_RECORD_LEN];
 	struct transport *t = NULL;
@@ -224,39 +224,44 @@ static void __attribute__((noreturn)) worker_run(laneworker_open_fn open, void *
 		transport_close(t);
 		_exit(1);
 	}
-	code = lanerelay_run(t, FD_SOCK, FD_ERR);
+	cfg.peer_window = r.peer.window;
+	code = laneown_run(t, FD_SOCK, &cfg);
 	transport_close(t);
 	_exit(code);
 }
 
-int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, const char *comm,
-		     const char *title)
+int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg,
+		     const struct laneown_cfg *own, const char *comm, const char *title)
 {
-	struct child_io io;
 	pid_t parent = getpid(), pid;
-	int ret;
+	int sp[2], ret;
 
 	memset(w, 0, sizeof(*w));
-	w->sock = w->err = w->passed_sock = w->passed_err = -1;
-	ret = child_io_open(&io);
-	if (ret < 0)
-		return ret;
+	w->sock = w->passed_sock = w->passed_err = -1;
+	/* Messages each way, the record first: a stream's socket rides on one of its own. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
 	pid = fork();
 	if (pid < 0) {
 		ret = -errno;
-		child_io_close(&io);
+		close(sp[0]);
+		close(sp[1]);
 		return ret;
 	}
 	if (pid == 0) {
-		worker_setup(parent, io.sock[1], io.err[1]);
+		worker_setup(parent, sp[1]);
 		proctitle_set(comm, title);
-		worker_run(open, arg);
+		worker_run(open, arg, own);
 	}
+	close(sp[1]);
 	w->pid = pid;
-	ret = child_io_keep(&io, &w->sock, &w->err);
-	if (ret < 0)
+	w->sock = sp[0];
+	if (fcntl(w->sock, F_SETFL, O_NONBLOCK) < 0) {
+		ret = -errno;
 		laneworker_stop(w);
-	return ret;
+		return ret;
+	}
+	return 0;
 }
 
 /*
@@ -281,8 +286,7 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 
 	while (w->got < sizeof(w->rec)) {
 		struct fdpass_got in;
-		/* Exactly what is missing: the lane's bytes behind the record stay in the socket.
-		 */
+		/* The record is one message; laneown's come after it. */
 		ssize_t n = fdpass_recv(w->sock, w->rec + w->got, sizeof(w->rec) - w->got,
 					MSG_DONTWAIT, &in);
 
@@ -307,13 +311,11 @@ void laneworker_stop(struct laneworker *w)
 {
 	if (w->sock >= 0)
 		close(w->sock);
-	if (w->err >= 0)
-		close(w->err);
 	if (w->passed_sock >= 0)
 		close(w->passed_sock);
 	if (w->passed_err >= 0)
 		close(w->passed_err);
-	w->sock = w->err = w->passed_sock = w->passed_err = -1;
+	w->sock = w->passed_sock = w->passed_err = -1;
 	if (w->pid > 0) {
 		/* In its login it does not read the socket: a TERM ends it there. */
 		if (w->got < sizeof(w->rec))

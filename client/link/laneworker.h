@@ -1,13 +1,14 @@
 /*
- * laneworker: a further lane's login, bootstrap and relay in a process of
+ * laneworker: a further lane's login, bootstrap and run in a process of
  * its own (fork, no exec). A login takes about ten round trips; done in
  * the client's only loop it would stall every connection meanwhile, and
- * all lanes' crypto would share one core. The worker gets a socket and a
- * pipe: on the socket it writes one result record of a fixed size, then
- * carries the lane's bytes both ways (lanerelay.c); the pipe carries the
- * remote helper's stderr. The parent reads the record without blocking,
- * and from then on the socket is the lane's transport (transport_cmd's
- * adopt). The worker dies with the parent and never runs its cleanup.
+ * all lanes' crypto would share one core. The worker gets a socket of
+ * messages (SOCK_SEQPACKET): on it the worker writes one result record of
+ * a fixed size, then runs the lane whole, its mux and its streams
+ * (laneown.h), and the parent sends it the connections it picked for the
+ * lane. The parent reads the record without blocking. The worker dies
+ * with the parent (its streams reset) and never runs the parent's
+ * cleanup.
  *
  * A transport whose stream is only descriptors (-e's ssh, through its
  * ControlMaster) is handed over instead: they come with the record, the
@@ -34,6 +35,11 @@ enum lane_limit {
 	LANE_LIMIT_SESSIONS, /* it refused the session on the connection: MaxSessions */
 };
 
+/* A handed-over worker's exit code when its process's own is unknown. */
+#define LANEWORKER_NO_STATUS 255
+
+struct laneown_cfg;
+
 /* What the worker says once the lane is open, or why it is not. */
 struct laneworker_result {
 	int status;		/* 0, or -errno: the lane did not open */
@@ -57,7 +63,7 @@ size_t laneworker_encode(uint8_t *buf, size_t len, const struct laneworker_resul
 int laneworker_decode(const uint8_t *buf, size_t len, struct laneworker_result *r);
 
 /*
- * What the worker runs before the relay, blocking as long as it needs:
+ * What the worker runs before the lane, blocking as long as it needs:
  * open *t and run the bootstrap over it, saying in *r how it went. On
  * failure it may leave *t open (the worker closes it).
  */
@@ -65,8 +71,7 @@ typedef void (*laneworker_open_fn)(void *arg, struct transport **t, struct lanew
 
 struct laneworker {
 	pid_t pid;  /* 0: none */
-	int sock;   /* our end: the record, then the lane's bytes (non-blocking) */
-	int err;    /* the read end of the helper's stderr (non-blocking) */
+	int sock;   /* our end: the record, then laneown's messages (non-blocking) */
 	size_t got; /* bytes of the record read so far */
 	/* Handed with the record (laneworker_result.handed), -1 none: the stream and its stderr. */
 	int passed_sock, passed_err;
@@ -75,12 +80,13 @@ struct laneworker {
 };
 
 /*
- * Fork a worker that runs open(arg) and then relays, named comm (15 bytes
- * at most) and showing title as its command line, so ps tells the lanes
- * apart (proctitle.h). Returns 0, or -errno (nothing is left then).
+ * Fork a worker that runs open(arg) and then the lane as own says
+ * (laneown_run; the peer's window comes from the result), named comm (15
+ * bytes at most) and showing title as its command line, so ps tells the
+ * lanes apart (proctitle.h). Returns 0, or -errno (nothing is left then).
  */
-int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg, const char *comm,
-		     const char *title);
+int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg,
+		     const struct laneown_cfg *own, const char *comm, const char *title);
 /*
  * Read what arrived of the record, never past it: -EAGAIN while it is
  * incomplete, 0 with *r once whole, -EPIPE when the worker ended first,

@@ -17,7 +17,6 @@
 #include "../../common/clock.h"
 #include "boot.h"
 #include "laneworker.h"
-#include "lanerelay.h"
 #include "../cmd/direct.h"
 #include "../cmd/transport_cmd.h"
 #include "../ssh/transport_ssh.h"
@@ -389,6 +388,14 @@ static void lane_free(struct lane *l)
 		laneworker_stop(&l->w);
 		l->opening = false;
 	}
+	if (l->owned) {
+		/* Closing its socket ends the worker, which resets the lane's streams. */
+		laneown_detach(&l->own);
+		laneworker_stop(&l->w);
+		l->owned = false;
+		l->up = false;
+		return;
+	}
 	tunnel_close(&l->tun);
 	mux_free(l->mux);
 	transport_close(l->tr);
@@ -403,6 +410,10 @@ static void lane_part(struct lane *l)
 	uint32_t events;
 	int fd[2];
 
+	if (l->owned) {
+		shutdown(l->w.sock, SHUT_WR);
+		return;
+	}
 	transport_wait_on(l->tr, fd, &events);
 	shutdown(fd[0], SHUT_WR);
 }
@@ -411,6 +422,7 @@ int session_lane_start(struct session *s, unsigned i, struct evloop *loop)
 {
 	const struct session_args *a = s->a;
 	char comm[16], title[256];
+	struct laneown_cfg own;
 	struct lane *l;
 	int ret;
 
@@ -427,7 +439,21 @@ int session_lane_start(struct session *s, unsigned i, struct evloop *loop)
 		 a->cfg->user && a->cfg->user[0] ? a->cfg->user : "",
 		 a->cfg->user && a->cfg->user[0] ? "@" : "",
 		 a->o->remote_host ? a->o->remote_host : a->cfg->hostname);
-	ret = laneworker_start(&l->w, lane_login, l, comm, title);
+	/* What the worker's mux gets; the caps stay one for the whole tunnel (lane_up). */
+	own = (struct laneown_cfg){
+	    .window = STREAM_WINDOW,
+	    .out_high = OUT_HIGH,
+	    .buffered_max = MUX_BUFFERED_MAX / s->n_lanes,
+	    .credit_max = STREAM_CREDIT_MAX,
+	    .credit_total = STREAM_CREDIT_TOTAL / s->n_lanes,
+	    .budget_ms = STREAM_BUDGET_MS,
+	    .alive_interval = a->cfg->alive_interval,
+	    .alive_count = a->cfg->alive_count,
+	    .lane = i,
+	    .stream_closed = a->ops ? a->ops->stream_closed : NULL,
+	    .ctx = a->ctx,
+	};
+	ret = laneworker_start(&l->w, lane_login, l, &own, comm, title);
 	if (ret < 0)
 		return ret;
 	l->loop = loop;
@@ -450,23 +476,38 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 
 	evloop_del(l->loop, &l->wio);
 	l->opening = false;
+	snprintf(l->detail, sizeof(l->detail), "%s", r->detail);
+	/*
+	 * The cap on buffers for slow local readers, and the one on credit
+	 * above the base window, stay one cap each for the whole tunnel: lane
+	 * 0's share shrinks as the lanes' did when their workers started.
+	 */
+	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / s->n_lanes);
+	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
+		       STREAM_BUDGET_MS);
+	if (!r->handed) {
+		ret = laneown_attach(&l->own, l->loop, l->w.sock);
+		if (ret < 0) {
+			laneworker_stop(&l->w);
+			snprintf(err, errlen, "watching the lane's worker: %s", strerror(-ret));
+			return ret;
+		}
+		l->owned = true;
+		l->up = true;
+		return 0;
+	}
 	/* Handed over (laneworker.h): the stream is ssh's own, the worker only holds ssh. */
-	ret = transport_cmd_adopt(&l->tr, l->w.pid, r->handed ? l->w.passed_sock : l->w.sock,
-				  r->handed ? l->w.passed_err : l->w.err, "lane worker",
-				  r->handed ? "the lane's ssh" : "the lane's worker",
-				  LANERELAY_NO_STATUS);
+	ret = transport_cmd_adopt(&l->tr, l->w.pid, l->w.passed_sock, l->w.passed_err,
+				  "lane worker", "the lane's ssh", LANEWORKER_NO_STATUS);
 	if (ret < 0) {
 		laneworker_stop(&l->w);
 		snprintf(err, errlen, "out of memory");
 		return ret;
 	}
 	/* The transport has them now, and ends the worker with itself. */
-	if (r->handed) {
-		close(l->w.sock);
-		close(l->w.err);
-	}
+	close(l->w.sock);
 	l->w.pid = 0;
-	l->w.sock = l->w.err = l->w.passed_sock = l->w.passed_err = -1;
+	l->w.sock = l->w.passed_sock = l->w.passed_err = -1;
 	snprintf(l->tr->detail, sizeof(l->tr->detail), "%s", r->detail);
 	l->mux = mux_new(l->loop, STREAM_WINDOW, OUT_HIGH, &lane_ops, l);
 	if (!l->mux) {
@@ -474,24 +515,16 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 		return -ENOMEM;
 	}
 	mux_set_peer_window(l->mux, r->peer.window);
+	mux_set_buffered_max(l->mux, MUX_BUFFERED_MAX / s->n_lanes);
+	mux_set_credit(l->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
+		       STREAM_BUDGET_MS);
 	ret = tunnel_init(&l->tun, l->tr, l->loop, l->mux);
 	if (ret < 0) {
-		snprintf(err, errlen, "watching the lane's %s: %s", r->handed ? "ssh" : "worker",
-			 strerror(-ret));
+		snprintf(err, errlen, "watching the lane's ssh: %s", strerror(-ret));
 		return ret;
 	}
 	tunnel_set_alive(&l->tun, s->a->cfg->alive_interval, s->a->cfg->alive_count);
 	l->up = true;
-	/*
-	 * The cap on buffers for slow local readers, and the one on credit
-	 * above the base window, stay one cap each for the whole tunnel.
-	 */
-	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / s->n_lanes);
-	mux_set_buffered_max(l->mux, MUX_BUFFERED_MAX / s->n_lanes);
-	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
-		       STREAM_BUDGET_MS);
-	mux_set_credit(l->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
-		       STREAM_BUDGET_MS);
 	return 0;
 }
 
@@ -528,12 +561,76 @@ void session_lane_close(struct session *s, unsigned i)
 	struct mux_stats ms;
 
 	if (l->up) {
-		mux_get_stats(l->mux, &ms);
+		session_lane_stats(s, i, &ms);
 		s->rx_gone += ms.rx_bytes;
 		s->tx_gone += ms.tx_bytes;
 		s->over_budget_gone += ms.over_budget;
 	}
 	lane_free(l);
+}
+
+bool session_lane_stats(const struct session *s, unsigned i, struct mux_stats *st)
+{
+	const struct lane *l = &s->lane[i];
+
+	memset(st, 0, sizeof(*st));
+	if (i == 0 ? !s->mux : !l->up)
+		return false;
+	if (i > 0 && l->owned)
+		laneown_stats(&l->own, st);
+	else
+		mux_get_stats(i ? l->mux : s->mux, st);
+	return true;
+}
+
+int session_lane_open(struct session *s, unsigned i, int fd, const struct wire_open *dst)
+{
+	struct lane *l = &s->lane[i];
+
+	if (i == 0)
+		return s->mux ? mux_open_stream(s->mux, fd, dst) : -ENOTCONN;
+	if (!l->up)
+		return -ENOTCONN;
+	return l->owned ? laneown_give(&l->own, fd, dst) : mux_open_stream(l->mux, fd, dst);
+}
+
+const char *session_lane_failed(const struct session *s, unsigned i)
+{
+	const struct lane *l = &s->lane[i];
+
+	if (l->owned)
+		return l->own.ended ? l->own.why : NULL;
+	return l->tun.failed ? l->tun.why : NULL;
+}
+
+void session_lane_probe(struct session *s, unsigned i)
+{
+	struct lane *l = &s->lane[i];
+
+	if (!l->up)
+		return;
+	if (!l->owned)
+		tunnel_probe(&l->tun);
+	else if (laneown_probe(&l->own) < 0)
+		log_debug("lane %u: its worker's queue is full: no probe", i);
+}
+
+size_t session_lane_table(struct session *s, unsigned i,
+			  void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+				     const struct mux_stream_end *sofar),
+			  void *arg)
+{
+	struct lane *l = &s->lane[i];
+
+	if (i == 0)
+		return s->mux ? mux_each_stream(s->mux, cb, arg) : 0;
+	if (!l->up)
+		return 0;
+	if (!l->owned)
+		return mux_each_stream(l->mux, cb, arg);
+	if (laneown_table(&l->own) < 0)
+		log_info("lane %u: its worker's queue is full: its connections are not listed", i);
+	return 0;
 }
 
 int session_open(struct session *s, const struct session_args *a, struct evloop *loop, char *err,

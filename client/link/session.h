@@ -14,6 +14,7 @@
 #include "../../common/evloop.h"
 #include "../../common/mux.h"
 #include "../opts.h"
+#include "laneown.h"
 #include "laneworker.h"
 #include "progress.h"
 #include "../ssh/sshconf.h"
@@ -42,17 +43,20 @@ _Static_assert(SESSION_LANES_MAX == OPTS_MAX_LANES + 1, "--lanes must fit the la
 /*
  * A further lane: an SSH session of its own to the same server, with a
  * helper and a mux of its own, that carries a share of the TCP streams
- * (client/link/lanes.c decides which, and when it opens). Its login and
- * its SSH session run in a worker process (laneworker.h); here its
- * transport is the socket to that worker, or with -e ssh's own
- * descriptors, which the worker handed over.
+ * (client/link/lanes.c decides which, and when it opens). Its login runs
+ * in a worker process (laneworker.h), which then runs the lane whole, its
+ * streams too (own, laneown.h). With -e, ssh's own descriptors are handed
+ * over instead, and the lane runs here: tr, mux and tun.
  */
 struct lane {
 	struct session *s;
 	unsigned idx;
+	bool owned; /* its worker runs it (own); else tr, mux and tun here */
+	struct laneown own;
 	struct transport *tr;
 	struct mux *mux;
 	struct tunnel tun;
+	char detail[160]; /* its transport's, for the log */
 	bool up;
 	bool opening; /* its worker logs in: w and wio are live */
 	struct laneworker w;
@@ -144,5 +148,22 @@ void session_lane_close(struct session *s, unsigned i);
 
 /* Tear it down, every lane: every open stream is reset, the transports closed. Safe when not up. */
 void session_close(struct session *s);
+
+/* Lane i's counters (0: lane 0), wherever it runs. False, with zeros, when it is not up. */
+bool session_lane_stats(const struct session *s, unsigned i, struct mux_stats *st);
+/*
+ * Open the accepted connection fd towards dst on lane i, which is up.
+ * Returns 0, or -errno (fd is still the caller's then).
+ */
+int session_lane_open(struct session *s, unsigned i, int fd, const struct wire_open *dst);
+/* Lane i failed (its tunnel, or its worker): why, in one line; NULL while it is fine. */
+const char *session_lane_failed(const struct session *s, unsigned i);
+/* Lane i pings now and expects an answer soon (the machine slept). */
+void session_lane_probe(struct session *s, unsigned i);
+/* SIGUSR1: lane i's open streams into the log (its worker's own lines when it runs them). */
+size_t session_lane_table(struct session *s, unsigned i,
+			  void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,
+				     const struct mux_stream_end *sofar),
+			  void *arg);
 
 #endif

@@ -14,8 +14,8 @@
 # parallel downloads use each but lane 0, which a path that decides keeps
 # for interactive sessions (with --lanes lane 0 takes them too); the own
 # transport's lanes are seen opening side by side while a download on lane
-# 0 keeps moving. Speed is never
-# asserted.
+# 0 keeps moving, and run their streams in their workers (the parallel
+# downloads' connections are seen there). Speed is never asserted.
 #
 # A new way of running sluice over the long path is one more wan_way line
 # at the bottom.
@@ -96,9 +96,19 @@ fi
 # How many connections the delay line has accepted from C so far.
 dl_from_c() { grep -c "from $C4:[0-9]* accepted" "$TB/delayline4.log"; }
 
-# parallel_downloads NAME: eight 8 MiB downloads at once through the tunnel, each by sha256.
+# held_by_workers: TCP connections in C that a lane worker holds, but its
+# own SSH connection: the tunnel's streams, when the worker runs its lane.
+held_by_workers() {
+	ip netns exec "$NS_C" ss -Htnp state established 2>/dev/null |
+		awk -v ssh=":$TB_SSH_PORT" '/"sluice-lane[0-9]+"/ && substr($4, length($4) - length(ssh) + 1) != ssh' |
+		grep -c .
+}
+
+# parallel_downloads NAME: eight 8 MiB downloads at once through the tunnel,
+# each by sha256. HELD: the most connections held_by_workers saw meanwhile.
 parallel_downloads() {
-	local i pids=() bad=""
+	local i pids=() bad="" n
+	HELD=0
 	for ((i = 0; i < 8; i++)); do
 		(
 			set -o pipefail
@@ -106,6 +116,13 @@ parallel_downloads() {
 		) &
 		pids+=($!)
 		TB_PIDS="$TB_PIDS $!"
+	done
+	for ((i = 0; i < 50; i++)); do
+		n=$(held_by_workers)
+		[ "$n" -gt "$HELD" ] && HELD=$n
+		[ "$HELD" -ge 8 ] && break
+		proc_alive "${pids[7]}" || break
+		sleep 0.1
 	done
 	for ((i = 0; i < 8; i++)); do
 		tb_reap "${pids[$i]}"
@@ -262,6 +279,14 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 		bulk=$(wan_lanes | awk '$1 == 1 && $3 == 0' | grep -c .)
 		if [ "$used" -ge "$bulk" ] && [ "$bulk" -ge 2 ]; then pass "${p}parallel_spread_over_lanes"; else
 			fail "${p}parallel_spread_over_lanes" "lanes '$(wan_lanes | tr '\n' '|')'"
+		fi
+		# Our own transport's lanes run in their workers, streams and all: the
+		# downloads' connections are the workers', not sluice's loop's. -e's
+		# lanes are ssh's descriptors, run here.
+		if [ -z "$p" ]; then
+			if [ "$HELD" -ge 2 ]; then pass "${p}streams_held_by_lane_workers"; else
+				fail "${p}streams_held_by_lane_workers" "at most $HELD of the 8 connections seen in a lane worker: $(ip netns exec "$NS_C" ss -Htnp state established 2>/dev/null | grep -c sluice) held by sluice's processes"
+			fi
 		fi
 		# When the path decided: lane 0 kept for interactive sessions, so the downloads
 		# (8 MiB each) left it alone; --lanes fixes the number and keeps none.

@@ -110,7 +110,8 @@ static const struct mux_ops no_ops;
 static struct mux *open_to(struct session *s, uint16_t port, uint16_t flags, int *keep)
 {
 	struct wire_open dst = {.family = AF_INET, .port = port, .flags = flags};
-	struct mux *m = lanes_pick(s, &dst);
+	unsigned i = lanes_pick(s, &dst);
+	struct mux *m = i ? s->lane[i].mux : s->mux;
 	int sp[2];
 
 	if (!m || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)

@@ -1,13 +1,15 @@
 /*
- * Unit tests for client/link/laneworker.c and lanerelay.c: the result
+ * Unit tests for client/link/laneworker.c and laneown.c: the result
  * record's encoding and its checks; and real workers: one whose login
- * fails says why, one that opens relays bytes both ways over a transport
- * that pushes back (a write refused once must come again with the same
- * bytes), passes on the helper's stderr, names itself, and ends when the
- * parent closes; one whose ssh says why after its stream ended passes that
- * on before it exits; one stuck in its login holds none of our
- * descriptors, and is ended and reaped; one over a real command hands
- * its descriptors over with the record and ends as the command does.
+ * fails says why; one that opens runs its lane whole (test_owned): the
+ * connections handed to it open streams on its own mux, whose bytes go
+ * both ways over a transport that pushes back (a write refused once must
+ * come again with the same bytes) to a real mux at the far end, its
+ * reports count them, and its streams are reset when the parent closes or
+ * SIGTERM comes; one whose far end goes says why; one stuck in its login
+ * holds none of our descriptors, and is ended and reaped; one over a real
+ * command hands its descriptors over with the record and ends as the
+ * command does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +26,23 @@
 
 #include "../../client/child.h"
 #include "../../client/cmd/transport_cmd.h"
+#include "../../client/link/laneown.h"
 #include "../../client/link/laneworker.h"
 #include "../../common/clock.h"
 #include "../../common/log.h"
+#include "../../common/mux.h"
 #include "t.h"
+
+/* What each worker here runs its lane with (a handed one never does). */
+static const struct laneown_cfg own_cfg = {
+    .window = 65536,
+    .out_high = 65536,
+    .buffered_max = 1u << 20,
+    .credit_max = 65536,
+    .credit_total = 1u << 20,
+    .budget_ms = 10,
+    .lane = 3,
+};
 
 static void test_record(void)
 {
@@ -292,8 +307,9 @@ static void test_refused(void)
 	struct laneworker_result r;
 	pid_t pid;
 
-	CHECK_EQ_INT(
-	    laneworker_start(&w, open_refused, NULL, "sluice-lane1", "sluice: lane 1 of u@h"), 0);
+	CHECK_EQ_INT(laneworker_start(&w, open_refused, NULL, &own_cfg, "sluice-lane1",
+				      "sluice: lane 1 of u@h"),
+		     0);
 	pid = w.pid;
 	CHECK(pid > 0);
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
@@ -322,7 +338,7 @@ static void test_stuck(void)
 	CHECK(hi >= 20);
 	close(keep[1]);
 	keep[1] = hi;
-	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL, "sluice-lane2", NULL), 0);
+	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL, &own_cfg, "sluice-lane2", NULL), 0);
 	pid = w.pid;
 	close(keep[1]);
 	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
@@ -413,115 +429,271 @@ static void listen_remote(int *ls)
 }
 
 /*
- * ssh says why it ended on its own stderr, after its stdout closed: the
- * worker still passes that on before it exits, and the parent gets it.
+ * The far end of the fake transport, in this process: the helper's mux,
+ * whose streams "connect" to one end of a socket pair (the other is
+ * dst_keep), and the pipe to the worker pumped by hand.
  */
-static void test_late_stderr(void)
+struct far {
+	struct evloop loop;
+	struct mux *mux;
+	int rs;
+	int dst_keep;
+	size_t pending; /* a write that found the socket full: offer it again */
+};
+
+static int far_connect(void *ctx, const struct wire_open *dst)
 {
-	static const char last[] = "ssh: the connection to the master was lost\n";
-	char got[256];
-	struct laneworker w;
-	struct laneworker_result r;
-	size_t have = 0;
-	int ls, rs, es, st = 0;
-	int64_t end;
-	pid_t pid;
+	struct far *f = ctx;
+	int sp[2];
 
-	listen_remote(&ls);
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, &ls, "sluice-lane4", NULL), 0);
-	pid = w.pid;
-	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
-	CHECK_EQ_INT(r.status, 0);
-	rs = accept(ls, NULL, NULL);
-	es = accept(ls, NULL, NULL);
-	CHECK(rs >= 0 && es >= 0);
-	/* The stream ends first; its reason comes a moment later, then stderr ends too. */
-	close(rs);
-	usleep(300000);
-	/* MSG_NOSIGNAL: a worker that did not wait has closed its end. */
-	CHECK_EQ_INT(send(es, last, strlen(last), MSG_NOSIGNAL), (ssize_t)strlen(last));
-	close(es);
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
-	w.pid = 0;
-	end = clock_ms() + 2000;
-	while (have < sizeof(got) - 1 && clock_ms() < end) {
-		ssize_t n = read(w.err, got + have, sizeof(got) - 1 - have);
-
-		if (n == 0)
-			break;
-		if (n > 0)
-			have += (size_t)n;
-		else
-			usleep(10000);
-	}
-	got[have] = '\0';
-	CHECK_STR(got, last);
-	laneworker_stop(&w);
-	close(ls);
+	(void)dst;
+	if (f->dst_keep >= 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+		return -ECONNREFUSED;
+	f->dst_keep = sp[1];
+	return sp[0];
 }
 
-static void test_relay(void)
+static const struct mux_ops far_ops = {.connect = far_connect};
+
+/* One round of the far end's pipe and its streams, and of the parent's loop. */
+static void far_pump(struct far *f, struct evloop *parent)
+{
+	size_t len;
+	uint8_t *in = mux_in_space(f->mux, &len);
+	const uint8_t *out;
+	ssize_t n;
+
+	n = in && len ? recv(f->rs, in, len, MSG_DONTWAIT) : -1;
+	if (n > 0)
+		CHECK_EQ_INT(mux_in_commit(f->mux, (size_t)n), 0);
+	mux_fill(f->mux);
+	out = mux_out_peek(f->mux, &len);
+	if (f->pending)
+		len = f->pending;
+	if (len) {
+		n = send(f->rs, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		f->pending = n < 0 && errno == EAGAIN ? len : 0;
+		mux_out_pin(f->mux, f->pending > 0);
+		if (n > 0)
+			mux_out_consume(f->mux, (size_t)n);
+	}
+	evloop_run_once(&f->loop, 5);
+	evloop_run_once(parent, 0);
+}
+
+/* Move len bytes from src to dst (the test's two ends of the stream) within ms, pumping. */
+static bool far_carry(struct far *f, struct evloop *parent, int from, int to, const uint8_t *p,
+		      uint8_t *got, size_t len, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	size_t sent = 0, have = 0;
+
+	while (have < len && clock_ms() < end) {
+		ssize_t n;
+
+		if (sent < len && (n = send(from, p + sent, len - sent, MSG_DONTWAIT)) > 0)
+			sent += (size_t)n;
+		far_pump(f, parent);
+		if ((n = recv(to, got + have, len - have, MSG_DONTWAIT)) > 0)
+			have += (size_t)n;
+		else if (n == 0)
+			return false;
+	}
+	return have == len && memcmp(got, p, len) == 0;
+}
+
+/* The parent's view of the lane, within ms: streams up to want, or the lane's end. */
+static bool far_wait(struct far *f, struct evloop *parent, struct laneown *o, size_t streams,
+		     bool ended, int ms)
+{
+	int64_t end = clock_ms() + ms;
+	struct mux_stats st;
+
+	while (clock_ms() < end) {
+		far_pump(f, parent);
+		laneown_stats(o, &st);
+		if (ended ? o->ended : st.streams == streams && !o->ended)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A worker that owns its lane: a connection handed to it over the socket
+ * opens a stream on its own mux, bytes go both ways through the transport
+ * (whose writes push back), the reports count the stream and its bytes,
+ * and its biggest streams; the parent closing its end ends the worker with
+ * the stream reset; and a lane whose far end goes says why, and ends.
+ */
+static void test_owned(void)
 {
 	static uint8_t up[300000], down[300000], got[300000];
+	struct wire_open dst = {.family = AF_INET, .port = 8080};
+	struct evloop parent;
 	struct laneworker w;
 	struct laneworker_result r;
-	char errline[64];
-	ssize_t n;
+	struct laneown o;
+	struct mux_stats st;
+	struct far f;
+	int ls, sp[2], st_code = 0;
 	size_t i;
-	int ls, rs, st = 0;
 	pid_t pid;
 
 	for (i = 0; i < sizeof(up); i++) {
 		up[i] = (uint8_t)(i * 7 + 1);
 		down[i] = (uint8_t)(i * 13 + 5);
 	}
+	dst.addr[0] = 192, dst.addr[1] = 0, dst.addr[2] = 2, dst.addr[3] = 7;
+	CHECK_EQ_INT(evloop_init(&parent), 0);
+	memset(&f, 0, sizeof(f));
+	f.dst_keep = -1;
+	CHECK_EQ_INT(evloop_init(&f.loop), 0);
 	listen_remote(&ls);
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, "sluice-lane3", NULL), 0);
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
 	CHECK_EQ_INT(r.status, 0);
+	CHECK(!r.handed);
 	CHECK_EQ_INT(r.peer.window, 12345);
 	CHECK_STR(r.detail, "fake transport");
 	/* It names itself: ps tells it from the tunnel. */
 	CHECK_STR(comm_of(pid), "sluice-lane3\n");
-	rs = accept(ls, NULL, NULL);
-	CHECK(rs >= 0);
+	f.rs = accept(ls, NULL, NULL);
+	CHECK(f.rs >= 0);
+	f.mux = mux_new(&f.loop, 12345, 65536, &far_ops, &f);
+	CHECK(f.mux != NULL);
+	mux_set_peer_window(f.mux, own_cfg.window);
+	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
 
-	/* Both ways at once would need threads here: one way, then the other. */
-	CHECK(write_all(w.sock, up, sizeof(up), 10000));
-	CHECK(read_all(rs, got, sizeof(up), 10000));
-	CHECK(memcmp(got, up, sizeof(up)) == 0);
-	CHECK(write_all(rs, down, sizeof(down), 10000));
-	CHECK(read_all(w.sock, got, sizeof(down), 10000));
-	CHECK(memcmp(got, down, sizeof(down)) == 0);
+	/* A connection handed over: ours is closed at once, the worker's opens a stream. */
+	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
+	CHECK(fcntl(sp[0], F_GETFD) < 0);
+	laneown_stats(&o, &st);
+	CHECK_EQ_INT(st.streams, 1);
+	/* The far end connects when the OPEN arrives; one byte goes first. */
+	CHECK_EQ_INT(send(sp[1], up, 1, MSG_DONTWAIT), 1);
+	{
+		int64_t end = clock_ms() + 5000;
 
-	/* The helper's stderr came through the pipe. */
-	memset(errline, 0, sizeof(errline));
-	n = read(w.err, errline, sizeof(errline) - 1);
-	CHECK_EQ_INT(n, 22);
-	CHECK_STR(errline, "hello from the helper\n");
+		got[0] = 0;
+		while ((f.dst_keep < 0 || recv(f.dst_keep, got, 1, MSG_DONTWAIT) != 1) &&
+		       clock_ms() < end)
+			far_pump(&f, &parent);
+	}
+	CHECK(f.dst_keep >= 0 && got[0] == up[0]);
+	CHECK(far_carry(&f, &parent, sp[1], f.dst_keep, up, got, sizeof(up), 20000));
+	CHECK(far_carry(&f, &parent, f.dst_keep, sp[1], down, got, sizeof(down), 20000));
+	/* The reports: one stream, its bytes, and it is the biggest. */
+	{
+		int64_t end = clock_ms() + 3000;
 
-	/* The remote's end: the worker passes on the helper's status, and goes. */
-	close(rs);
-	CHECK(read_all(w.sock, got, 1, 5000) == false);
-	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
-	w.pid = 0;
-	laneworker_stop(&w);
+		do {
+			far_pump(&f, &parent);
+			laneown_stats(&o, &st);
+		} while (st.rx_bytes < sizeof(down) && clock_ms() < end);
+	}
+	CHECK_EQ_INT(st.streams, 1);
+	CHECK_EQ_INT(st.tx_bytes, sizeof(up) + 1);
+	CHECK_EQ_INT(st.rx_bytes, sizeof(down));
+	CHECK_EQ_INT(o.last.n_top, 1);
+	CHECK_EQ_INT(o.last.top[0].dst.port, 8080);
+	CHECK_EQ_INT(o.last.top[0].sofar.sent, sizeof(up) + 1);
+	CHECK(!o.ended);
 
-	/* The parent's end: a second worker ends when we close. */
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, "sluice-lane3", NULL), 0);
-	pid = w.pid;
-	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
-	rs = accept(ls, NULL, NULL);
-	CHECK(rs >= 0);
+	/* The far end closes, then ours: the worker's report counts the stream gone. */
+	close(f.dst_keep);
+	f.dst_keep = -1;
+	{
+		int64_t end = clock_ms() + 5000;
+		ssize_t n = -1;
+
+		while (n != 0 && clock_ms() < end) {
+			far_pump(&f, &parent);
+			n = recv(sp[1], got, 1, MSG_DONTWAIT);
+		}
+		CHECK_EQ_INT(n, 0);
+	}
+	close(sp[1]);
+	CHECK(far_wait(&f, &parent, &o, 0, false, 5000));
+
+	/* The parent's end: a stream still open is reset, and the worker goes. */
+	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
+	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
+	laneown_detach(&o);
 	laneworker_stop(&w);
 	CHECK(gone(pid));
-	/* It let go of the remote too. */
-	CHECK(read_all(rs, got, 1, 5000) == false);
-	close(rs);
+	{
+		struct pollfd pf = {.fd = sp[1], .events = POLLIN};
+
+		CHECK_EQ_INT(poll(&pf, 1, 2000), 1);
+		CHECK_EQ_INT(recv(sp[1], got, 1, 0), 0);
+	}
+	close(sp[1]);
+	mux_free(f.mux);
+	close(f.rs);
+	if (f.dst_keep >= 0)
+		close(f.dst_keep);
+	f.dst_keep = -1;
+
+	/* A lane whose far end goes: the worker says why, and ends. */
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	CHECK_EQ_INT(r.status, 0);
+	f.rs = accept(ls, NULL, NULL);
+	CHECK(f.rs >= 0);
+	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
+	close(f.rs);
+	{
+		int64_t end = clock_ms() + 5000;
+
+		while (!o.ended && clock_ms() < end)
+			evloop_run_once(&parent, 100);
+	}
+	CHECK(o.ended);
+	CHECK(o.why[0] != '\0');
+	CHECK(child_reap(pid, 5000, &st_code));
+	w.pid = 0;
+	/* A lane that ended takes no more connections. */
+	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK(laneown_give(&o, sp[0], &dst) < 0);
+	close(sp[0]);
+	close(sp[1]);
+	laneown_detach(&o);
+	laneworker_stop(&w);
+
+	/* SIGTERM (the parent's death, through PDEATHSIG) resets the streams too. */
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	f.rs = accept(ls, NULL, NULL);
+	CHECK(f.rs >= 0);
+	f.mux = mux_new(&f.loop, 12345, 65536, &far_ops, &f);
+	mux_set_peer_window(f.mux, own_cfg.window);
+	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
+	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
+	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
+	CHECK_EQ_INT(kill(pid, SIGTERM), 0);
+	CHECK(child_reap(pid, 5000, &st_code));
+	CHECK(WIFEXITED(st_code));
+	w.pid = 0;
+	{
+		struct pollfd pf = {.fd = sp[1], .events = POLLIN};
+
+		CHECK_EQ_INT(poll(&pf, 1, 2000), 1);
+		CHECK_EQ_INT(recv(sp[1], got, 1, 0), 0);
+	}
+	close(sp[1]);
+	laneown_detach(&o);
+	laneworker_stop(&w);
+	mux_free(f.mux);
+	close(f.rs);
 	close(ls);
+	evloop_close(&f.loop);
+	evloop_close(&parent);
 }
 
 /* One line from a pipe within ms, without its newline. */
@@ -598,7 +770,8 @@ static void test_handed(void)
 	int st = 0, cmd_pid = 0;
 	pid_t pid;
 
-	CHECK_EQ_INT(laneworker_start(&w, open_cmd, (void *)echo_cmd, "sluice-lane5", NULL), 0);
+	CHECK_EQ_INT(
+	    laneworker_start(&w, open_cmd, (void *)echo_cmd, &own_cfg, "sluice-lane5", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
 	CHECK_EQ_INT(r.status, 0);
@@ -620,7 +793,8 @@ static void test_handed(void)
 	CHECK_EQ_INT(w.passed_sock, -1);
 
 	/* Ending the worker ends the command it holds. */
-	CHECK_EQ_INT(laneworker_start(&w, open_cmd, (void *)hold_cmd, "sluice-lane5", NULL), 0);
+	CHECK_EQ_INT(
+	    laneworker_start(&w, open_cmd, (void *)hold_cmd, &own_cfg, "sluice-lane5", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
 	CHECK(r.handed);
@@ -632,8 +806,9 @@ static void test_handed(void)
 	CHECK(gone(pid));
 	CHECK(cmd_pid > 1 && gone_soon(cmd_pid, 5000));
 
-	/* A command killed by a signal: the worker says 128 + the signal, as the relay did. */
-	CHECK_EQ_INT(laneworker_start(&w, open_cmd, (void *)hold_cmd, "sluice-lane5", NULL), 0);
+	/* A command killed by a signal: the worker says 128 + the signal, as transport_cmd does. */
+	CHECK_EQ_INT(
+	    laneworker_start(&w, open_cmd, (void *)hold_cmd, &own_cfg, "sluice-lane5", NULL), 0);
 	pid = w.pid;
 	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
 	CHECK(r.handed);
@@ -652,8 +827,7 @@ int main(void)
 	RUN(test_record);
 	RUN(test_refused);
 	RUN(test_stuck);
-	RUN(test_relay);
-	RUN(test_late_stderr);
+	RUN(test_owned);
 	RUN(test_handed);
 	T_EXIT();
 }
