@@ -571,6 +571,9 @@ static void client_table(struct client *c)
 	features_udp_table(&c->feat);
 }
 
+/* The workers' reports carry enough of their biggest streams for the top list. */
+_Static_assert(LANEOWN_TOP >= REPORT_TOP, "a lane's report fills --status's top list");
+
 static void top_row(void *arg, uint32_t id, const struct wire_open *dst,
 		    const struct mux_stream_end *sofar)
 {

@@ -153,6 +153,7 @@ struct mux {
 	struct obuf *cur; /* the queue the last peek returned */
 	bool pinned;
 	bool overflow; /* a control frame did not fit: the peer stopped reading */
+	bool armed;    /* mux_set_reset_if_killed */
 	uint8_t *in;
 	size_t in_len;
 	struct mux_stats st;
@@ -288,9 +289,13 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 	credit_release(s);
 	idmap_del(&m->streams, s->id);
 	evloop_del(m->loop, &s->io);
-	if (abort) {
-		/* SO_LINGER 0 turns close() into RST: the application sees a failure. */
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	if (abort || m->armed) {
+		/*
+		 * SO_LINGER 0 turns close() into RST: the application sees a
+		 * failure. Armed, a clean end disarms it: an RST now would drop
+		 * what the application has not acknowledged yet.
+		 */
+		struct linger lg = {.l_onoff = abort, .l_linger = 0};
 		setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	close(s->io.fd);
@@ -783,6 +788,11 @@ void mux_set_buffered_max(struct mux *m, size_t max)
 	m->buffered_max = max;
 }
 
+void mux_set_reset_if_killed(struct mux *m, bool on)
+{
+	m->armed = on;
+}
+
 void mux_set_max_streams(struct mux *m, size_t max)
 {
 	m->max_streams = max < MAX_STREAMS ? max : MAX_STREAMS;
@@ -852,6 +862,10 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 		 */
 		send_u32(m, WIRE_RESET, id, ENOMEM);
 		return -ENOMEM;
+	}
+	if (m->armed) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	/* An accepted socket is writable and may already hold the request: optimistic start. */
 	s->writable = 1;

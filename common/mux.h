@@ -66,6 +66,13 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 #define MUX_BUFFERED_MAX (256u << 20)
 /* Change that cap (tests). */
 void mux_set_buffered_max(struct mux *m, size_t max);
+/*
+ * For an owner that may die without mux_free (a lane's worker, killed):
+ * every stream opened from now on resets its socket if closed by the
+ * kernel, not with a FIN a reader could take for a complete reply; a clean
+ * end still closes cleanly.
+ */
+void mux_set_reset_if_killed(struct mux *m, bool on);
 /* Lower the cap on open streams (200,000 by default), for tests. */
 void mux_set_max_streams(struct mux *m, size_t max);
 

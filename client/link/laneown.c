@@ -32,12 +32,13 @@ struct laneown_ask {
 };
 
 /*
- * A report goes at most this often while something changes, and at least
- * this often regardless: lanes_pick counts a lane's streams from them (with
- * those given since), and --status shows them.
+ * A report goes at most every REPORT_MIN_MS while streams come and go, and
+ * every REPORT_MAX_MS regardless: lanes_pick counts a lane's streams from
+ * them (with those given since), --status shows them, and the parent takes
+ * a worker silent for LANEOWN_SILENT_MS for stuck.
  */
 #define REPORT_MIN_MS 20
-#define REPORT_MAX_MS 250
+#define REPORT_MAX_MS 1000
 /* SIGUSR1's rows a worker logs, at most. */
 #define TABLE_MAX 1000
 /* Asks taken per wake-up: a burst of connections must not starve the lane's own bytes. */
@@ -56,6 +57,7 @@ struct own {
 	char why[256]; /* set when the lane failed */
 	struct laneown_report rep;
 	unsigned table_rows;
+	sigset_t term; /* SIGTERM, blocked while the loop runs */
 };
 
 static void own_closed(void *ctx, uint32_t id, const struct wire_open *dst,
@@ -163,9 +165,13 @@ static bool own_ask(struct own *o, const struct laneown_ask *a, struct fdpass_go
 		return false;
 	switch (a->kind) {
 	case ASK_OPEN:
+		o->taken++;
+		o->dirty = true;
+		/* No room here for its socket (MSG_CTRUNC): that one is lost, the lane goes on. */
+		if (in->lost && in->n == 0)
+			return true;
 		if (in->n != 1)
 			return false;
-		o->taken++;
 		o->dirty = true;
 		if (mux_open_stream(o->mux, in->fd[0], &a->dst) < 0)
 			fd_reset_close(in->fd[0]);
@@ -201,7 +207,7 @@ static void on_ctl(struct ev_io *io, uint32_t events)
 			o->done = true;
 			return;
 		}
-		ok = (size_t)n == sizeof(a) && !in.lost && own_ask(o, &a, &in);
+		ok = (size_t)n == sizeof(a) && own_ask(o, &a, &in);
 		fdpass_close(&in);
 		if (!ok) {
 			log_warn("lane %u: a message from sluice's main process that does not "
@@ -223,10 +229,28 @@ static void on_sig(struct ev_io *io, uint32_t events)
 		o->done = true;
 }
 
+/* The connections the parent sent that we never took: reset each. */
+static void own_drain(int sock)
+{
+	int i;
+
+	for (i = 0; i < 100000; i++) {
+		struct laneown_ask a;
+		struct fdpass_got in;
+		size_t k;
+
+		if (fdpass_recv(sock, &a, sizeof(a), MSG_DONTWAIT, &in) <= 0)
+			return;
+		for (k = 0; k < in.n; k++)
+			fd_reset_close(in.fd[k]);
+		in.n = 0;
+		fdpass_close(&in);
+	}
+}
+
 static int own_setup(struct own *o, struct transport *t, int sock)
 {
 	const struct laneown_cfg *cfg = o->cfg;
-	sigset_t term;
 	int ret, fl = fcntl(sock, F_GETFL);
 
 	if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -237,6 +261,8 @@ static int own_setup(struct own *o, struct transport *t, int sock)
 	mux_set_peer_window(o->mux, cfg->peer_window);
 	mux_set_buffered_max(o->mux, cfg->buffered_max);
 	mux_set_credit(o->mux, cfg->credit_max, cfg->credit_total, cfg->budget_ms);
+	/* Killed, this process must not end its streams with a FIN that looks complete. */
+	mux_set_reset_if_killed(o->mux, true);
 	ret = tunnel_init(&o->tun, t, &o->loop, o->mux);
 	if (ret < 0)
 		return ret;
@@ -248,12 +274,10 @@ static int own_setup(struct own *o, struct transport *t, int sock)
 		return ret;
 	/* A TERM (the parent's stop, or its death) resets the streams, as the parent's close did.
 	 */
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &term, NULL) < 0)
+	if (sigprocmask(SIG_BLOCK, &o->term, NULL) < 0)
 		return -errno;
 	o->sig =
-	    (struct ev_io){.fd = signalfd(-1, &term, SFD_NONBLOCK | SFD_CLOEXEC), .cb = on_sig};
+	    (struct ev_io){.fd = signalfd(-1, &o->term, SFD_NONBLOCK | SFD_CLOEXEC), .cb = on_sig};
 	if (o->sig.fd < 0)
 		return -errno;
 	return evloop_add(&o->loop, &o->sig, EPOLLIN);
@@ -268,6 +292,8 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 	memset(&o, 0, sizeof(o));
 	o.cfg = cfg;
 	o.sig.fd = -1;
+	sigemptyset(&o.term);
+	sigaddset(&o.term, SIGTERM);
 	if (evloop_init(&o.loop) < 0)
 		return 1;
 	ret = own_setup(&o, t, sock);
@@ -296,24 +322,35 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		    now - o.last_report >= REPORT_MAX_MS)
 			own_report(&o);
 		timeout = o.tun.more ? 0 : tunnel_timeout_ms(&o.tun);
-		if (timeout < 0 || timeout > REPORT_MAX_MS)
+		if (timeout < 0 || timeout > (o.dirty ? REPORT_MIN_MS : REPORT_MAX_MS))
 			timeout = o.dirty ? REPORT_MIN_MS : REPORT_MAX_MS;
 		if (evloop_run_once(&o.loop, timeout) < 0)
 			break;
 	}
 	code = 0;
 out:
-	/* Reset first: the streams' ends must not wait on the SSH session's goodbye. */
+	/*
+	 * Reset first: the streams' ends must not wait on the SSH session's
+	 * goodbye. The parent's next connection finds our end shut and goes
+	 * to another lane; those it sent already are reset, not dropped with
+	 * a FIN.
+	 */
+	shutdown(sock, SHUT_RD);
 	if (o.tun_on)
 		tunnel_close(&o.tun);
 	mux_free(o.mux);
+	own_drain(sock);
 	if (o.sig.fd >= 0)
 		close(o.sig.fd);
 	evloop_close(&o.loop);
+	/* The goodbye (transport_close) may take a round trip: a TERM meanwhile ends it. */
+	sigprocmask(SIG_UNBLOCK, &o.term, NULL);
 	return code;
 }
 
 /* The parent's end. */
+
+static void laneown_end(struct laneown *o);
 
 static void on_report(struct ev_io *io, uint32_t events)
 {
@@ -321,9 +358,10 @@ static void on_report(struct ev_io *io, uint32_t events)
 	int i;
 
 	(void)events;
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < 16 && !o->ended; i++) {
 		struct laneown_report r;
-		ssize_t n = recv(io->fd, &r, sizeof(r), MSG_DONTWAIT);
+		/* MSG_TRUNC: a message longer than a report says so by its length. */
+		ssize_t n = recv(io->fd, &r, sizeof(r), MSG_DONTWAIT | MSG_TRUNC);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -331,6 +369,7 @@ static void on_report(struct ev_io *io, uint32_t events)
 		    r.n_top <= LANEOWN_TOP && r.taken <= o->given) {
 			r.why[sizeof(r.why) - 1] = '\0';
 			o->last = r;
+			o->heard_ms = clock_ms();
 			if (!r.failed)
 				continue;
 			snprintf(o->why, sizeof(o->why), "%s",
@@ -344,11 +383,18 @@ static void on_report(struct ev_io *io, uint32_t events)
 				 "its worker sent a report that does not "
 				 "hold together");
 		}
-		/* Ended: nothing more to read, and a socket at its end would wake the loop forever.
-		 */
-		o->ended = true;
-		evloop_mod(o->loop, io, 0);
+		laneown_end(o);
 		return;
+	}
+}
+
+/* Nothing more to read: a socket at its end would wake the loop for ever. */
+static void laneown_end(struct laneown *o)
+{
+	o->ended = true;
+	if (o->sock >= 0 && o->watched) {
+		evloop_del(o->loop, &o->io);
+		o->watched = false;
 	}
 }
 
@@ -361,12 +407,14 @@ int laneown_attach(struct laneown *o, struct evloop *loop, int sock)
 	o->io = (struct ev_io){.fd = sock, .cb = on_report};
 	ret = evloop_add(loop, &o->io, EPOLLIN);
 	o->sock = ret < 0 ? -1 : sock;
+	o->watched = ret == 0;
+	o->heard_ms = clock_ms();
 	return ret;
 }
 
 void laneown_detach(struct laneown *o)
 {
-	if (o->sock >= 0)
+	if (o->sock >= 0 && o->watched)
 		evloop_del(o->loop, &o->io);
 	memset(o, 0, sizeof(*o));
 	o->sock = -1;
@@ -386,8 +434,15 @@ static int ask(struct laneown *o, uint32_t kind, const struct wire_open *dst, in
 		a.dst = *dst;
 	n = fdpass_send(o->sock, &a, sizeof(a), fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0,
 			MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (n < 0)
-		return n == -EWOULDBLOCK ? -EAGAIN : (int)n;
+	if (n == -EAGAIN || n == -EWOULDBLOCK)
+		return -EAGAIN;
+	if (n < 0) {
+		/* Its end is shut (it is going) or gone: no more connections for it. */
+		snprintf(o->why, sizeof(o->why), "its worker stopped taking connections (%s)",
+			 strerror((int)-n));
+		laneown_end(o);
+		return (int)n;
+	}
 	/* A SOCK_SEQPACKET message goes whole or not at all. */
 	return (size_t)n == sizeof(a) ? 0 : -EPROTO;
 }
@@ -411,6 +466,15 @@ int laneown_probe(struct laneown *o)
 int laneown_table(struct laneown *o)
 {
 	return ask(o, ASK_TABLE, NULL, -1);
+}
+
+const char *laneown_failed(const struct laneown *o)
+{
+	if (o->ended)
+		return o->why;
+	if (o->sock >= 0 && clock_ms() - o->heard_ms > LANEOWN_SILENT_MS)
+		return "its worker stopped answering";
+	return NULL;
 }
 
 void laneown_stats(const struct laneown *o, struct mux_stats *st)

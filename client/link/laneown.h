@@ -56,12 +56,17 @@ struct laneown_report {
 	char why[256];
 };
 
+/* A worker that sends no report for this long is taken for stuck (it reports every second). */
+#define LANEOWN_SILENT_MS 15000
+
 /* The parent's end of one worker's lane. */
 struct laneown {
 	int sock; /* the worker's socket (laneworker's; not closed here), -1 none */
 	struct ev_io io;
 	struct evloop *loop;
-	uint64_t given; /* streams sent to the worker */
+	bool watched;	  /* io is in loop */
+	uint64_t given;	  /* streams sent to the worker */
+	int64_t heard_ms; /* when its last report came (clock_ms) */
 	struct laneown_report last;
 	bool ended; /* the worker said the lane failed, or its socket ended: why */
 	char why[256];
@@ -82,12 +87,15 @@ void laneown_detach(struct laneown *o);
 /*
  * Hand the connection fd (ours until this returns 0) to the worker, towards
  * dst. Returns 0 (fd is closed here: the worker has its copy), -EAGAIN
- * when the worker's queue is full, or another -errno.
+ * when the worker's queue is full, or another -errno (the lane is over
+ * then: laneown_failed says why).
  */
 int laneown_give(struct laneown *o, int fd, const struct wire_open *dst);
 /* Ask the worker to ping now (the machine slept), or to log its open streams. */
 int laneown_probe(struct laneown *o);
 int laneown_table(struct laneown *o);
+/* Why the lane is over (its worker said so, ended, or fell silent); NULL while it runs. */
+const char *laneown_failed(const struct laneown *o);
 /* The lane's counters as last reported, its streams counting those given since. */
 void laneown_stats(const struct laneown *o, struct mux_stats *st);
 /* Call cb for each of the biggest streams the worker last reported. Returns how many. */

@@ -427,7 +427,7 @@ unsigned lanes_pick(struct session *s, const struct wire_open *dst)
 		fewest = ms.streams;
 	}
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
-		if (!session_lane_stats(s, i, &ms))
+		if (!session_lane_stats(s, i, &ms) || session_lane_failed(s, i))
 			continue;
 		if (lane_better(s, ms.streams, i, fewest, best)) {
 			fewest = ms.streams;
@@ -443,11 +443,13 @@ int lanes_open(struct session *s, int fd, const struct wire_open *dst)
 	unsigned i = lanes_pick(s, dst);
 	int ret = session_lane_open(s, i, fd, dst);
 
-	/* A worker too busy to take it now: lane 0 carries it rather than nobody. */
-	if (ret == -EAGAIN && i > 0) {
-		log_debug("lane %u's worker is not taking connections fast enough: this one goes "
-			  "on lane 0",
-			  i);
+	/*
+	 * A worker too busy to take it now, or going (lanes_pump closes its
+	 * lane next): lane 0 carries it rather than nobody.
+	 */
+	if (ret < 0 && i > 0) {
+		log_debug("lane %u did not take a connection (%s): it goes on lane 0", i,
+			  strerror(-ret));
 		ret = session_lane_open(s, 0, fd, dst);
 	}
 	return ret;

@@ -297,6 +297,9 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 			return -EPIPE;
 		if (n < 0)
 			return n == -EINTR || n == -EAGAIN ? -EAGAIN : (int)n;
+		/* One message, whole: a short one is not the record (and would eat a report). */
+		if (w->got == 0 && (size_t)n != sizeof(w->rec))
+			return -EPROTO;
 		w->got += (size_t)n;
 	}
 	ret = laneworker_decode(w->rec, w->got, r);

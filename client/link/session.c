@@ -599,7 +599,7 @@ const char *session_lane_failed(const struct session *s, unsigned i)
 	const struct lane *l = &s->lane[i];
 
 	if (l->owned)
-		return l->own.ended ? l->own.why : NULL;
+		return laneown_failed(&l->own);
 	return l->tun.failed ? l->tun.why : NULL;
 }
 

@@ -94,8 +94,8 @@ static void tunnel_ended(struct tunnel *t)
 	int i;
 
 	/*
-	 * A lane's worker (or its ssh, handed over) writes them before it
-	 * exits, yet after our last look at its stderr may have found
+	 * A command (-e's ssh, or a lane's, handed over) writes them before
+	 * it exits, yet after our last look at its stderr may have found
 	 * nothing: look again now that it is gone. Bounded: the pipe may
 	 * have another writer.
 	 */

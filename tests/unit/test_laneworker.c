@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -519,6 +521,46 @@ static bool far_wait(struct far *f, struct evloop *parent, struct laneown *o, si
 }
 
 /*
+ * A TCP connection over loopback, both ends non-blocking: [0] is handed to
+ * a worker, [1] is the application's. Over TCP an RST (ECONNRESET) and a
+ * FIN (0) differ, as they do for the applications sluice carries.
+ */
+static bool tcp_pair(int sp[2])
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = false;
+
+	sp[0] = sp[1] = -1;
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 1) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &alen) < 0)
+		goto out;
+	sp[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sp[1] < 0 || connect(sp[1], (struct sockaddr *)&a, sizeof(a)) < 0)
+		goto out;
+	sp[0] = accept4(ls, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	ok = sp[0] >= 0 && fcntl(sp[1], F_SETFL, O_NONBLOCK) == 0;
+out:
+	if (ls >= 0)
+		close(ls);
+	return ok;
+}
+
+/* How the application's end ended, within ms: 0 for a FIN, -ECONNRESET for an RST. */
+static int app_end(int fd, int ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	char c;
+	ssize_t n;
+
+	if (poll(&pf, 1, ms) != 1)
+		return -ETIMEDOUT;
+	n = recv(fd, &c, 1, MSG_DONTWAIT);
+	return n < 0 ? -errno : n == 0 ? 0 : 1;
+}
+
+/*
  * A worker that owns its lane: a connection handed to it over the socket
  * opens a stream on its own mux, bytes go both ways through the transport
  * (whose writes push back), the reports count the stream and its bytes,
@@ -566,7 +608,7 @@ static void test_owned(void)
 	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
 
 	/* A connection handed over: ours is closed at once, the worker's opens a stream. */
-	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK(tcp_pair(sp));
 	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
 	CHECK(fcntl(sp[0], F_GETFD) < 0);
 	laneown_stats(&o, &st);
@@ -618,18 +660,13 @@ static void test_owned(void)
 	CHECK(far_wait(&f, &parent, &o, 0, false, 5000));
 
 	/* The parent's end: a stream still open is reset, and the worker goes. */
-	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK(tcp_pair(sp));
 	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
 	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
 	laneown_detach(&o);
 	laneworker_stop(&w);
 	CHECK(gone(pid));
-	{
-		struct pollfd pf = {.fd = sp[1], .events = POLLIN};
-
-		CHECK_EQ_INT(poll(&pf, 1, 2000), 1);
-		CHECK_EQ_INT(recv(sp[1], got, 1, 0), 0);
-	}
+	CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
 	close(sp[1]);
 	mux_free(f.mux);
 	close(f.rs);
@@ -652,13 +689,16 @@ static void test_owned(void)
 		while (!o.ended && clock_ms() < end)
 			evloop_run_once(&parent, 100);
 	}
-	CHECK(o.ended);
-	CHECK(o.why[0] != '\0');
+	/* Its own words, not only that its socket ended. */
+	CHECK(o.ended && o.last.failed == 1);
+	CHECK_STR(laneown_failed(&o), o.last.why);
+	CHECK(o.last.why[0] != '\0');
 	CHECK(child_reap(pid, 5000, &st_code));
 	w.pid = 0;
-	/* A lane that ended takes no more connections. */
-	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	/* A lane that ended takes no more connections, and leaves the socket to the caller. */
+	CHECK(tcp_pair(sp));
 	CHECK(laneown_give(&o, sp[0], &dst) < 0);
+	CHECK(fcntl(sp[0], F_GETFD) >= 0);
 	close(sp[0]);
 	close(sp[1]);
 	laneown_detach(&o);
@@ -673,19 +713,39 @@ static void test_owned(void)
 	f.mux = mux_new(&f.loop, 12345, 65536, &far_ops, &f);
 	mux_set_peer_window(f.mux, own_cfg.window);
 	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
-	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+	CHECK(tcp_pair(sp));
 	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
 	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
 	CHECK_EQ_INT(kill(pid, SIGTERM), 0);
 	CHECK(child_reap(pid, 5000, &st_code));
 	CHECK(WIFEXITED(st_code));
 	w.pid = 0;
-	{
-		struct pollfd pf = {.fd = sp[1], .events = POLLIN};
+	CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
+	close(sp[1]);
+	laneown_detach(&o);
+	laneworker_stop(&w);
+	mux_free(f.mux);
+	close(f.rs);
 
-		CHECK_EQ_INT(poll(&pf, 1, 2000), 1);
-		CHECK_EQ_INT(recv(sp[1], got, 1, 0), 0);
-	}
+	/*
+	 * SIGKILL (the OOM killer's): no code of ours runs, and still the
+	 * stream is reset, not ended with a FIN that looks complete.
+	 */
+	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
+	f.rs = accept(ls, NULL, NULL);
+	CHECK(f.rs >= 0);
+	f.mux = mux_new(&f.loop, 12345, 65536, &far_ops, &f);
+	mux_set_peer_window(f.mux, own_cfg.window);
+	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
+	CHECK(tcp_pair(sp));
+	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
+	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
+	CHECK_EQ_INT(kill(pid, SIGKILL), 0);
+	CHECK(child_reap(pid, 5000, &st_code));
+	w.pid = 0;
+	CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
 	close(sp[1]);
 	laneown_detach(&o);
 	laneworker_stop(&w);
