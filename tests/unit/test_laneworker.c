@@ -561,6 +561,29 @@ static int app_end(int fd, int ms)
 }
 
 /*
+ * A worker up with its far end's mux, and one connection handed to it and
+ * open at both ends: sp[1] is the application's. Returns the worker's pid.
+ */
+static pid_t own_with_stream(struct laneworker *w, struct far *f, struct laneown *o,
+			     struct evloop *parent, int ls, const struct wire_open *dst, int sp[2])
+{
+	struct laneworker_result r;
+
+	CHECK_EQ_INT(laneworker_start(w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
+	CHECK_EQ_INT(poll_for(w, &r, 5000), 0);
+	f->rs = accept(ls, NULL, NULL);
+	CHECK(f->rs >= 0);
+	f->mux = mux_new(&f->loop, 12345, 65536, &far_ops, f);
+	CHECK(f->mux != NULL);
+	mux_set_peer_window(f->mux, own_cfg.window);
+	CHECK_EQ_INT(laneown_attach(o, parent, w->sock), 0);
+	CHECK(tcp_pair(sp));
+	CHECK_EQ_INT(laneown_give(o, sp[0], dst), 0);
+	CHECK(far_wait(f, parent, o, 1, false, 5000));
+	return w->pid;
+}
+
+/*
  * A worker that owns its lane: a connection handed to it over the socket
  * opens a stream on its own mux, bytes go both ways through the transport
  * (whose writes push back), the reports count the stream and its bytes,
@@ -704,53 +727,24 @@ static void test_owned(void)
 	laneown_detach(&o);
 	laneworker_stop(&w);
 
-	/* SIGTERM (the parent's death, through PDEATHSIG) resets the streams too. */
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
-	pid = w.pid;
-	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
-	f.rs = accept(ls, NULL, NULL);
-	CHECK(f.rs >= 0);
-	f.mux = mux_new(&f.loop, 12345, 65536, &far_ops, &f);
-	mux_set_peer_window(f.mux, own_cfg.window);
-	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
-	CHECK(tcp_pair(sp));
-	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
-	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
-	CHECK_EQ_INT(kill(pid, SIGTERM), 0);
-	CHECK(child_reap(pid, 5000, &st_code));
-	CHECK(WIFEXITED(st_code));
-	w.pid = 0;
-	CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
-	close(sp[1]);
-	laneown_detach(&o);
-	laneworker_stop(&w);
-	mux_free(f.mux);
-	close(f.rs);
-
 	/*
-	 * SIGKILL (the OOM killer's): no code of ours runs, and still the
+	 * SIGTERM (the parent's death, through PDEATHSIG) resets the streams
+	 * too; SIGKILL (the OOM killer's) runs no code of ours, and still the
 	 * stream is reset, not ended with a FIN that looks complete.
 	 */
-	CHECK_EQ_INT(laneworker_start(&w, open_fake, NULL, &own_cfg, "sluice-lane3", NULL), 0);
-	pid = w.pid;
-	CHECK_EQ_INT(poll_for(&w, &r, 5000), 0);
-	f.rs = accept(ls, NULL, NULL);
-	CHECK(f.rs >= 0);
-	f.mux = mux_new(&f.loop, 12345, 65536, &far_ops, &f);
-	mux_set_peer_window(f.mux, own_cfg.window);
-	CHECK_EQ_INT(laneown_attach(&o, &parent, w.sock), 0);
-	CHECK(tcp_pair(sp));
-	CHECK_EQ_INT(laneown_give(&o, sp[0], &dst), 0);
-	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
-	CHECK_EQ_INT(kill(pid, SIGKILL), 0);
-	CHECK(child_reap(pid, 5000, &st_code));
-	w.pid = 0;
-	CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
-	close(sp[1]);
-	laneown_detach(&o);
-	laneworker_stop(&w);
-	mux_free(f.mux);
-	close(f.rs);
+	for (i = 0; i < 2; i++) {
+		pid = own_with_stream(&w, &f, &o, &parent, ls, &dst, sp);
+		CHECK_EQ_INT(kill(pid, i == 0 ? SIGTERM : SIGKILL), 0);
+		CHECK(child_reap(pid, 5000, &st_code));
+		CHECK(i == 1 || WIFEXITED(st_code));
+		w.pid = 0;
+		CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
+		close(sp[1]);
+		laneown_detach(&o);
+		laneworker_stop(&w);
+		mux_free(f.mux);
+		close(f.rs);
+	}
 	close(ls);
 	evloop_close(&f.loop);
 	evloop_close(&parent);
