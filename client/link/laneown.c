@@ -172,7 +172,6 @@ static bool own_ask(struct own *o, const struct laneown_ask *a, struct fdpass_go
 			return true;
 		if (in->n != 1)
 			return false;
-		o->dirty = true;
 		if (mux_open_stream(o->mux, in->fd[0], &a->dst) < 0)
 			fd_reset_close(in->fd[0]);
 		in->n = 0;
@@ -272,8 +271,7 @@ static int own_setup(struct own *o, struct transport *t, int sock)
 	ret = evloop_add(&o->loop, &o->ctl, EPOLLIN);
 	if (ret < 0)
 		return ret;
-	/* A TERM (the parent's stop, or its death) resets the streams, as the parent's close did.
-	 */
+	/* A TERM (the parent's stop, or its death) resets the streams, as a close does. */
 	if (sigprocmask(SIG_BLOCK, &o->term, NULL) < 0)
 		return -errno;
 	o->sig =
@@ -437,10 +435,18 @@ static int ask(struct laneown *o, uint32_t kind, const struct wire_open *dst, in
 	if (n == -EAGAIN || n == -EWOULDBLOCK)
 		return -EAGAIN;
 	if (n < 0) {
-		/* Its end is shut (it is going) or gone: no more connections for it. */
-		snprintf(o->why, sizeof(o->why), "its worker stopped taking connections (%s)",
-			 strerror((int)-n));
-		laneown_end(o);
+		/*
+		 * Its end is shut (it is going) or gone: no more connections
+		 * for it. Its own reason may wait in the socket: that one says
+		 * more than ours.
+		 */
+		if (o->watched)
+			on_report(&o->io, EPOLLIN);
+		if (!o->ended) {
+			snprintf(o->why, sizeof(o->why),
+				 "its worker stopped taking connections (%s)", strerror((int)-n));
+			laneown_end(o);
+		}
 		return (int)n;
 	}
 	/* A SOCK_SEQPACKET message goes whole or not at all. */
