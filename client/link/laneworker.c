@@ -284,11 +284,10 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 {
 	int ret;
 
-	while (w->got < sizeof(w->rec)) {
+	if (w->got < sizeof(w->rec)) {
 		struct fdpass_got in;
-		/* The record is one message; laneown's come after it. */
-		ssize_t n = fdpass_recv(w->sock, w->rec + w->got, sizeof(w->rec) - w->got,
-					MSG_DONTWAIT, &in);
+		/* The record is one message, whole; laneown's come after it. */
+		ssize_t n = fdpass_recv(w->sock, w->rec, sizeof(w->rec), MSG_DONTWAIT, &in);
 
 		/* What the kernel dropped for want of room is our limit, not the worker's word. */
 		if (n > 0)
@@ -297,10 +296,9 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 			return -EPIPE;
 		if (n < 0)
 			return n == -EINTR || n == -EAGAIN ? -EAGAIN : (int)n;
-		/* One message, whole: a short one is not the record (and would eat a report). */
-		if (w->got == 0 && (size_t)n != sizeof(w->rec))
+		if ((size_t)n != sizeof(w->rec))
 			return -EPROTO;
-		w->got += (size_t)n;
+		w->got = (size_t)n;
 	}
 	ret = laneworker_decode(w->rec, w->got, r);
 	if (ret == 0 && r->handed && w->truncated)

@@ -606,13 +606,17 @@ const char *session_lane_failed(const struct session *s, unsigned i)
 void session_lane_probe(struct session *s, unsigned i)
 {
 	struct lane *l = &s->lane[i];
+	int ret;
 
 	if (!l->up)
 		return;
-	if (!l->owned)
+	if (!l->owned) {
 		tunnel_probe(&l->tun);
-	else if (laneown_probe(&l->own) < 0)
-		log_debug("lane %u: its worker's queue is full: no probe", i);
+		return;
+	}
+	ret = laneown_probe(&l->own);
+	if (ret < 0)
+		log_debug("lane %u: its worker took no probe: %s", i, strerror(-ret));
 }
 
 size_t session_lane_table(struct session *s, unsigned i,
@@ -621,6 +625,7 @@ size_t session_lane_table(struct session *s, unsigned i,
 			  void *arg)
 {
 	struct lane *l = &s->lane[i];
+	int ret;
 
 	if (i == 0)
 		return s->mux ? mux_each_stream(s->mux, cb, arg) : 0;
@@ -628,8 +633,9 @@ size_t session_lane_table(struct session *s, unsigned i,
 		return 0;
 	if (!l->owned)
 		return mux_each_stream(l->mux, cb, arg);
-	if (laneown_table(&l->own) < 0)
-		log_info("lane %u: its worker's queue is full: its connections are not listed", i);
+	ret = laneown_table(&l->own);
+	if (ret < 0)
+		log_info("lane %u: its worker cannot list its connections: %s", i, strerror(-ret));
 	return 0;
 }
 
