@@ -400,12 +400,43 @@ static bool lane_better(const struct session *s, size_t n, unsigned i, size_t be
 	return a->picked < b->picked;
 }
 
-unsigned lanes_pick(struct session *s, const struct wire_open *dst)
+/*
+ * The lane for a stream that may go to the further lanes, of those not in
+ * skip (a bit per lane): the best by lane_better of the further lanes that
+ * are up and well, and lane 0 among them unless lanes_split keeps it for
+ * typing. Lane 0 when none is left.
+ */
+static unsigned lane_fewest(struct session *s, unsigned skip)
 {
 	struct mux_stats ms;
 	size_t fewest = SIZE_MAX;
 	unsigned i, best = 0;
 
+	if (!lanes_split(s)) {
+		mux_get_stats(s->mux, &ms);
+		fewest = ms.streams;
+	}
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		if ((skip & (1u << i)) || !session_lane_stats(s, i, &ms) ||
+		    session_lane_failed(s, i))
+			continue;
+		if (lane_better(s, ms.streams, i, fewest, best)) {
+			fewest = ms.streams;
+			best = i;
+		}
+	}
+	return best;
+}
+
+/*
+ * lanes_pick's rules, the further lanes in skip left out. *turn says
+ * whether the stream counts as the lane's turn (lane_better's last rule):
+ * DNS and the typing lane's sessions do not.
+ */
+static unsigned lane_choose(struct session *s, const struct wire_open *dst, unsigned skip,
+			    bool *turn)
+{
+	*turn = false;
 	if (!s->mux || (dst->flags & WIRE_OPEN_F_DNS))
 		return 0;
 	if (lanes_interactive_port(s->a->o, dst->port)) {
@@ -422,36 +453,45 @@ unsigned lanes_pick(struct session *s, const struct wire_open *dst)
 		if (lanes_split(s))
 			return 0;
 	}
-	if (!lanes_split(s)) {
-		mux_get_stats(s->mux, &ms);
-		fewest = ms.streams;
-	}
-	for (i = 1; i < SESSION_LANES_MAX; i++) {
-		if (!session_lane_stats(s, i, &ms) || session_lane_failed(s, i))
-			continue;
-		if (lane_better(s, ms.streams, i, fewest, best)) {
-			fewest = ms.streams;
-			best = i;
-		}
-	}
-	s->load[best].picked = ++s->picks;
-	return best;
+	*turn = true;
+	return lane_fewest(s, skip);
 }
+
+unsigned lanes_pick(struct session *s, const struct wire_open *dst)
+{
+	bool turn;
+	unsigned i = lane_choose(s, dst, 0, &turn);
+
+	if (turn)
+		s->load[i].picked = ++s->picks;
+	return i;
+}
+
+_Static_assert(SESSION_LANES_MAX <= 32, "lanes_open's skip has a bit per lane");
 
 int lanes_open(struct session *s, int fd, const struct wire_open *dst)
 {
-	unsigned i = lanes_pick(s, dst);
-	int ret = session_lane_open(s, i, fd, dst);
+	unsigned skip = 0, tries, i = 0;
+	int ret = -ENOTCONN;
+	bool turn = false;
 
 	/*
 	 * A worker too busy to take it now, or going (lanes_pump closes its
-	 * lane next): lane 0 carries it rather than nobody.
+	 * lane next): the next-best further lane carries it, and lane 0 when
+	 * none will, rather than nobody. Lane 0 is only the last resort where
+	 * it is kept for typing: a download there is what that rule prevents.
 	 */
-	if (ret < 0 && i > 0) {
-		log_debug("lane %u did not take a connection (%s): it goes on lane 0", i,
+	for (tries = 0; tries < SESSION_LANES_MAX; tries++) {
+		i = lane_choose(s, dst, skip, &turn);
+		ret = session_lane_open(s, i, fd, dst);
+		if (ret == 0 || i == 0)
+			break;
+		log_debug("lane %u did not take a connection (%s): it goes to another lane", i,
 			  strerror(-ret));
-		ret = session_lane_open(s, 0, fd, dst);
+		skip |= 1u << i;
 	}
+	if (ret == 0 && turn)
+		s->load[i].picked = ++s->picks;
 	return ret;
 }
 

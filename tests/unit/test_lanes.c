@@ -444,6 +444,62 @@ static void test_pick_split(void)
 	three_lanes_free(&loop, m, keep, n_keep);
 }
 
+/* A stream to port through lanes_open itself; the socketpair's other end is kept. */
+static int open_via(struct session *s, uint16_t port, int *keep)
+{
+	struct wire_open dst = {.family = AF_INET, .port = port};
+	int sp[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0)
+		return -errno;
+	*keep = sp[1];
+	ret = lanes_open(s, sp[0], &dst);
+	if (ret < 0)
+		close(sp[0]);
+	return ret;
+}
+
+/*
+ * A lane that cannot take a stream passes it to the next-best further
+ * lane; lane 0, kept for typing, takes it only when no further lane will.
+ */
+static void test_open_refused(void)
+{
+	struct evloop loop;
+	struct session s;
+	struct mux *m[3];
+	int keep[16], n_keep = 0;
+
+	three_lanes(&loop, &s, m);
+	s.split = SPLIT_ON;
+	s.lane[1].up = s.lane[2].up = true;
+
+	/* Lane 1 would be next (fewest, never given one) but is full: lane 2 takes it. */
+	mux_set_max_streams(m[1], 0);
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
+	CHECK_EQ_INT(streams_of(m[2]), 1);
+	CHECK_EQ_INT(streams_of(m[0]), 0);
+	CHECK_EQ_INT(streams_of(m[1]), 0);
+	/* Both full: lane 0 rather than nobody. */
+	mux_set_max_streams(m[2], 1);
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
+	CHECK_EQ_INT(streams_of(m[0]), 1);
+	CHECK_EQ_INT(streams_of(m[2]), 1);
+	/* Lane 0 full as well: the caller keeps the connection. */
+	mux_set_max_streams(m[0], 1);
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), -EMFILE);
+	/* Room again on lane 1: it takes the next. */
+	mux_set_max_streams(m[1], 8);
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
+	CHECK_EQ_INT(streams_of(m[1]), 1);
+	/* A typing session lane 0 cannot take is refused, not sent to a bulk lane. */
+	CHECK_EQ_INT(open_via(&s, 22, &keep[n_keep++]), -EMFILE);
+	CHECK_EQ_INT(streams_of(m[1]), 1);
+	CHECK_EQ_INT(streams_of(m[2]), 1);
+
+	three_lanes_free(&loop, m, keep, n_keep);
+}
+
 /* A refused session is given up at once; a drop before the banner after a few tries; else never. */
 static void test_give_up(void)
 {
@@ -641,6 +697,7 @@ int main(void)
 	RUN(test_pick_tie);
 	RUN(test_pick_busy);
 	RUN(test_pick_ports);
+	RUN(test_open_refused);
 	RUN(test_give_up);
 	RUN(test_limit_told_once);
 	RUN(test_opening_cap);
