@@ -179,6 +179,7 @@ void lanes_pump(struct session *s)
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
 		struct lane *l = &s->lane[i];
 		const char *why;
+		char how[64];
 
 		if (l->opening)
 			lane_opened(s, i);
@@ -191,9 +192,11 @@ void lanes_pump(struct session *s)
 		if (!why)
 			continue;
 		session_lane_stats(s, i, &ms);
-		log_warn("lane %u of the session to %s dropped: %s; %zu open connection%s reset; "
-			 "reopening it",
-			 i, host_of(s), why, ms.streams, ms.streams == 1 ? "" : "s");
+		session_lane_exit(s, i, how, sizeof(how));
+		log_warn("lane %u of the session to %s dropped: %s%s%s%s; %zu open connection%s "
+			 "reset; reopening it",
+			 i, host_of(s), why, how[0] ? " (" : "", how, how[0] ? ")" : "", ms.streams,
+			 ms.streams == 1 ? "" : "s");
 		/* A lane that keeps dropping as soon as it opens must not cost a login a second. */
 		l->fails = clock_ms() - l->since_ms >= LANE_STEADY_MS ? 0 : l->fails + 1;
 		l->drops++;

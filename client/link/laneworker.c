@@ -308,6 +308,24 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 	return ret;
 }
 
+int laneworker_exit(struct laneworker *w, char *how, size_t len)
+{
+	int st = 0;
+
+	how[0] = '\0';
+	/* Its socket ends as it exits, a moment before it can be reaped: wait that moment. */
+	if (w->pid <= 0 || !child_reap(w->pid, LANEWORKER_REAP_MS, &st))
+		return -EAGAIN;
+	w->pid = 0;
+	if (WIFSIGNALED(st) && sigabbrev_np(WTERMSIG(st)))
+		snprintf(how, len, "killed by SIG%s", sigabbrev_np(WTERMSIG(st)));
+	else if (WIFSIGNALED(st))
+		snprintf(how, len, "killed by signal %d", WTERMSIG(st));
+	else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+		snprintf(how, len, "exited with status %d", WEXITSTATUS(st));
+	return 0;
+}
+
 void laneworker_stop(struct laneworker *w)
 {
 	if (w->sock >= 0)

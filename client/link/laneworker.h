@@ -98,5 +98,14 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg,
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r);
 /* Close our ends and end the worker (bounded wait); safe when none. */
 void laneworker_stop(struct laneworker *w);
+/*
+ * A worker whose lane ended without its word (its socket closed under
+ * us): reap it if it is gone within LANEWORKER_REAP_MS, and put in how
+ * it ended when that was not by itself ("killed by SIGKILL", "exited
+ * with status 3"), or "" otherwise. Returns 0 once reaped (w->pid
+ * is 0 then), or -EAGAIN while it runs on (laneworker_stop ends it).
+ */
+#define LANEWORKER_REAP_MS 20
+int laneworker_exit(struct laneworker *w, char *how, size_t len);
 
 #endif

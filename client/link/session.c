@@ -603,6 +603,15 @@ const char *session_lane_failed(const struct session *s, unsigned i)
 	return l->tun.failed ? l->tun.why : NULL;
 }
 
+void session_lane_exit(struct session *s, unsigned i, char *how, size_t len)
+{
+	struct lane *l = &s->lane[i];
+
+	how[0] = '\0';
+	if (l->up && l->owned)
+		laneworker_exit(&l->w, how, len);
+}
+
 void session_lane_probe(struct session *s, unsigned i)
 {
 	struct lane *l = &s->lane[i];

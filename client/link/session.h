@@ -158,6 +158,11 @@ bool session_lane_stats(const struct session *s, unsigned i, struct mux_stats *s
 int session_lane_open(struct session *s, unsigned i, int fd, const struct wire_open *dst);
 /* Lane i failed (its tunnel, or its worker): why, in one line; NULL while it is fine. */
 const char *session_lane_failed(const struct session *s, unsigned i);
+/*
+ * Lane i failed: how its worker ended, when the worker ran the lane and
+ * did not end by itself (laneworker_exit), else "".
+ */
+void session_lane_exit(struct session *s, unsigned i, char *how, size_t len);
 /* Lane i pings now and expects an answer soon (the machine slept). */
 void session_lane_probe(struct session *s, unsigned i);
 /* SIGUSR1: lane i's open streams into the log (its worker's own lines when it runs them). */

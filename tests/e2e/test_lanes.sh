@@ -155,6 +155,23 @@ lanes_traffic() {
 	fi
 	got=$(inC curl -sS --max-time 30 "http://$L4/mid.bin" 2>&1 | sha256sum | cut -d' ' -f1)
 	if [ "$got" = "$MID_SHA" ]; then pass "${p}download_after_lane_back"; else fail "${p}download_after_lane_back" "sha256 $got"; fi
+	# Our own transport: a lane's worker killed as the OOM killer would. Its
+	# drop says how it ended, and the lane comes back. (-e's workers only
+	# wait for ssh: their lane ends with ssh, as the helper's kill showed.)
+	[ -z "$p" ] || return 0
+	victim=$(ps -o pid=,comm= --ppid "$SLUICE_PID" | awk '$2 == "sluice-lane2" { print $1 }')
+	if [ -z "$victim" ] || ! kill -KILL "$victim"; then
+		fail worker_killed_told "no worker of lane 2: $(ps -o pid=,comm= --ppid "$SLUICE_PID" | tr '\n' '|')"
+		return 0
+	fi
+	end=$((SECONDS + 10))
+	until grep -q "lane 2 of the session to $S4 dropped: .* (killed by SIGKILL); " "$SLUICE_LOG" ||
+		[ $SECONDS -ge $end ]; do sleep 0.2; done
+	if grep -q "lane 2 of the session to $S4 dropped: .* (killed by SIGKILL); " "$SLUICE_LOG" && wait_lanes 3 15; then
+		pass worker_killed_told
+	else
+		fail worker_killed_told "lanes '$(lanes_now | tr '\n' '|')': $(sluice_log_tail 3)"
+	fi
 }
 
 # --- three lanes ------------------------------------------------------------------
