@@ -405,9 +405,9 @@ static bool lane_better(const struct session *s, size_t n, unsigned i, size_t be
 
 /*
  * The lane for a stream that may go to the further lanes, of those not in
- * skip (a bit per lane): the best by lane_better of the further lanes that
- * are up and well, and lane 0 among them unless lanes_split keeps it for
- * typing. Lane 0 when none is left.
+ * skip (a bit per lane, lane 0's too): the best by lane_better of the
+ * further lanes that are up and well, and lane 0 among them unless
+ * lanes_split keeps it for typing. Lane 0 when none is left.
  */
 static unsigned lane_fewest(struct session *s, unsigned skip)
 {
@@ -415,7 +415,7 @@ static unsigned lane_fewest(struct session *s, unsigned skip)
 	size_t fewest = SIZE_MAX;
 	unsigned i, best = 0;
 
-	if (!lanes_split(s)) {
+	if (!lanes_split(s) && !(skip & 1u)) {
 		mux_get_stats(s->mux, &ms);
 		fewest = ms.streams;
 	}
@@ -480,17 +480,20 @@ int lanes_open(struct session *s, int fd, const struct wire_open *dst)
 
 	/*
 	 * A worker too busy to take it now, or going (lanes_pump closes its
-	 * lane next): the next-best further lane carries it, and lane 0 when
-	 * none will, rather than nobody. Lane 0 is only the last resort where
-	 * it is kept for typing: a download there is what that rule prevents.
+	 * lane next): the next-best lane carries it, rather than nobody. Lane
+	 * 0 is only the last resort where it is kept for typing: a download
+	 * there is what that rule prevents. A stream that must go on lane 0
+	 * goes nowhere else.
 	 */
-	for (tries = 0; tries < SESSION_LANES_MAX; tries++) {
+	for (tries = 0; tries <= SESSION_LANES_MAX; tries++) {
 		i = lane_choose(s, dst, skip, &turn);
-		ret = session_lane_open(s, i, fd, dst);
-		if (ret == 0 || i == 0)
+		/* Every lane it may go to refused it: the last refusal says why. */
+		if (skip & (1u << i))
 			break;
-		log_debug("lane %u did not take a connection (%s): it goes to another lane", i,
-			  strerror(-ret));
+		ret = session_lane_open(s, i, fd, dst);
+		if (ret == 0)
+			break;
+		log_debug("lane %u did not take a connection: %s", i, strerror(-ret));
 		skip |= 1u << i;
 	}
 	if (ret == 0 && turn)

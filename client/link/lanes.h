@@ -116,9 +116,10 @@ unsigned lanes_for_rtt(int rtt_ms);
 unsigned lanes_pick(struct session *s, const struct wire_open *dst);
 /*
  * Open the accepted connection fd towards dst on the lane lanes_pick
- * names. A lane whose worker cannot take it now is passed over for the
- * next-best by the same rules, and lane 0 takes it when no further lane
- * will. Returns 0, or -errno (fd is still the caller's then).
+ * names. A lane that cannot take it now (a worker's full queue) is passed
+ * over for the next-best by the same rules; lane 0, where lanes_split
+ * keeps it for typing, takes a stream for the further lanes only when
+ * none of them will. Returns 0, or -errno (fd is still the caller's then).
  */
 int lanes_open(struct session *s, int fd, const struct wire_open *dst);
 /* Whether port is one where people type: --interactive-ports (ssh, telnet, RDP, VNC). */

@@ -474,12 +474,18 @@ static void test_open_refused(void)
 	s.split = SPLIT_ON;
 	s.lane[1].up = s.lane[2].up = true;
 
-	/* Lane 1 would be next (fewest, never given one) but is full: lane 2 takes it. */
+	/*
+	 * Lane 1 would be next (fewest, never given one) but is full: lane 2
+	 * takes it, and the turn is lane 2's alone.
+	 */
 	mux_set_max_streams(m[1], 0);
 	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
 	CHECK_EQ_INT(streams_of(m[2]), 1);
 	CHECK_EQ_INT(streams_of(m[0]), 0);
 	CHECK_EQ_INT(streams_of(m[1]), 0);
+	CHECK_EQ_INT(s.load[1].picked, 0);
+	CHECK_EQ_INT(s.load[2].picked, s.picks);
+	CHECK_EQ_INT(s.picks, 1);
 	/* Both full: lane 0 rather than nobody. */
 	mux_set_max_streams(m[2], 1);
 	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
@@ -496,6 +502,21 @@ static void test_open_refused(void)
 	CHECK_EQ_INT(open_via(&s, 22, &keep[n_keep++]), -EMFILE);
 	CHECK_EQ_INT(streams_of(m[1]), 1);
 	CHECK_EQ_INT(streams_of(m[2]), 1);
+
+	/* Not split (--lanes): lane 0 is one lane like the others, and when full passed over too.
+	 */
+	s.split = SPLIT_NONE;
+	CHECK(!lanes_split(&s));
+	mux_set_max_streams(m[1], 1);
+	mux_set_max_streams(m[2], 8);
+	/* One stream each, lane 2 given one longest ago: it takes the next. */
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
+	CHECK_EQ_INT(streams_of(m[2]), 2);
+	/* Now lane 0 is the best (fewest, waited longest), but full; lane 1 next, full too. */
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
+	CHECK_EQ_INT(streams_of(m[2]), 3);
+	CHECK_EQ_INT(streams_of(m[0]), 1);
+	CHECK_EQ_INT(streams_of(m[1]), 1);
 
 	three_lanes_free(&loop, m, keep, n_keep);
 }
