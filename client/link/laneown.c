@@ -374,8 +374,11 @@ static void on_report(struct ev_io *io, uint32_t events)
 				 r.why[0] ? r.why : "its worker failed");
 		} else if (n == 0) {
 			snprintf(o->why, sizeof(o->why), "its worker ended");
+			o->gone = true;
 		} else if (n < 0) {
 			snprintf(o->why, sizeof(o->why), "reading its worker: %s", strerror(errno));
+			/* A worker killed with our messages unread resets the socket. */
+			o->gone = true;
 		} else {
 			snprintf(o->why, sizeof(o->why),
 				 "its worker sent a report that does not "

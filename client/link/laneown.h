@@ -69,6 +69,7 @@ struct laneown {
 	int64_t heard_ms; /* when its last report came (clock_ms) */
 	struct laneown_report last;
 	bool ended; /* the worker said the lane failed, or its socket ended: why */
+	bool gone;  /* its socket ended or broke: the worker has exited, not only failed */
 	char why[256];
 };
 

@@ -308,13 +308,12 @@ int laneworker_poll(struct laneworker *w, struct laneworker_result *r)
 	return ret;
 }
 
-int laneworker_exit(struct laneworker *w, char *how, size_t len)
+int laneworker_exit(struct laneworker *w, int wait_ms, char *how, size_t len)
 {
 	int st = 0;
 
 	how[0] = '\0';
-	/* Its socket ends as it exits, a moment before it can be reaped: wait that moment. */
-	if (w->pid <= 0 || !child_reap(w->pid, LANEWORKER_REAP_MS, &st))
+	if (w->pid <= 0 || !child_reap(w->pid, wait_ms, &st))
 		return -EAGAIN;
 	w->pid = 0;
 	if (WIFSIGNALED(st) && sigabbrev_np(WTERMSIG(st)))

@@ -13,11 +13,11 @@
  * A transport whose stream is only descriptors (-e's ssh, through its
  * ControlMaster) is handed over instead: they come with the record, the
  * parent reads and writes them itself, and the worker only waits for the
- * transport's process. The bytes cross no more processes either way (the
- * ControlMaster decrypts them all), and one loop running every -e lane
- * wakes less often than a worker per lane: eight streams at 30 ms moved
- * about 5% more so (docs/PERFORMANCE.md). The worker's exit code is then
- * that process's, and ending the worker ends it.
+ * transport's process. The bytes cross as many processes either way (the
+ * ControlMaster decrypts them all), and a worker running each -e lane
+ * measured no better than this loop running them all (docs/PERFORMANCE.md).
+ * The worker's exit code is then that process's, and ending the worker
+ * ends it.
  */
 #ifndef SLUICE_LANEWORKER_H
 #define SLUICE_LANEWORKER_H
@@ -100,14 +100,15 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg,
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r);
 /* Close our ends and end the worker (bounded wait); safe when none. */
 void laneworker_stop(struct laneworker *w);
-/*
- * A worker whose lane ended without its word (its socket closed under
- * us): reap it if it is gone within LANEWORKER_REAP_MS, and put in how
- * it ended when that was not by itself ("killed by SIGKILL", "exited
- * with status 3"), or "" otherwise. Returns 0 once reaped (w->pid
- * is 0 then), or -EAGAIN while it runs on (laneworker_stop ends it).
- */
+/* How long laneworker_exit waits for a worker whose socket ended: it exits a moment later. */
 #define LANEWORKER_REAP_MS 20
-int laneworker_exit(struct laneworker *w, char *how, size_t len);
+/*
+ * A worker whose lane dropped: reap it if it is gone within wait_ms, and
+ * put in how it ended when that was not by itself ("killed by SIGKILL",
+ * "exited with status 3"), or "" otherwise. Returns 0 once reaped (w->pid
+ * is 0 then), or -EAGAIN when there is no worker or it runs on
+ * (laneworker_stop ends it).
+ */
+int laneworker_exit(struct laneworker *w, int wait_ms, char *how, size_t len);
 
 #endif

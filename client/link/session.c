@@ -608,8 +608,13 @@ void session_lane_exit(struct session *s, unsigned i, char *how, size_t len)
 	struct lane *l = &s->lane[i];
 
 	how[0] = '\0';
+	/*
+	 * Its socket closes as it exits, a moment before it can be reaped:
+	 * wait that moment then, and only then. One that said why it failed
+	 * is saying goodbye, and the loop must not wait on it.
+	 */
 	if (l->up && l->owned)
-		laneworker_exit(&l->w, how, len);
+		laneworker_exit(&l->w, l->own.gone ? LANEWORKER_REAP_MS : 0, how, len);
 }
 
 void session_lane_probe(struct session *s, unsigned i)

@@ -105,7 +105,7 @@ slow_results() {
 # arrive intact and every lane carries a share; one further lane's helper
 # killed resets only that lane's connections, and the lane comes back.
 lanes_traffic() {
-	local p=$1 i bad spread per_lane victim res got
+	local p=$1 i bad spread per_lane victim res got end
 	head -c 8000000 /dev/urandom >"$TB/up.bin"
 	UP_SHA=$(sha256sum <"$TB/up.bin" | cut -d' ' -f1)
 	pids=""

@@ -715,6 +715,8 @@ static void test_owned(void)
 	}
 	/* Its own words, not only that its socket ended. */
 	CHECK(o.ended && o.last.failed == 1);
+	/* It said why: it exits after its goodbye, and nobody waits for that. */
+	CHECK(!o.gone);
 	CHECK_STR(laneown_failed(&o), o.last.why);
 	CHECK(o.last.why[0] != '\0');
 	CHECK(child_reap(pid, 5000, &st_code));
@@ -736,8 +738,18 @@ static void test_owned(void)
 	for (i = 0; i < 2; i++) {
 		pid = own_with_stream(&w, &f, &o, &parent, ls, &dst, sp);
 		CHECK_EQ_INT(kill(pid, i == 0 ? SIGTERM : SIGKILL), 0);
+		/* Its socket ends with it, and the lane knows its worker is gone. */
+		{
+			int64_t end = clock_ms() + 5000;
+
+			while (!o.ended && clock_ms() < end)
+				evloop_run_once(&parent, 100);
+		}
+		CHECK(o.ended && o.gone);
 		/* How it ended, as the lane's drop will say: nothing for an end of its own. */
-		for (k = 0; k < 250 && laneworker_exit(&w, how, sizeof(how)) == -EAGAIN; k++)
+		for (k = 0; k < 250 &&
+			    laneworker_exit(&w, LANEWORKER_REAP_MS, how, sizeof(how)) == -EAGAIN;
+		     k++)
 			;
 		CHECK_EQ_INT(w.pid, 0);
 		CHECK_STR(how, i == 0 ? "" : "killed by SIGKILL");

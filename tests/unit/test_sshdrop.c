@@ -1,14 +1,16 @@
 /*
  * Unit test for how ssh_connect names a server that hangs up in the
  * handshake: before its banner (sshd past MaxStartups, with a reset or an
- * end, or OpenSSH's own words for it first) is SSH_FAIL_DROPPED, which a further lane may try again
- * later; after its banner it is a failed handshake like any other. A real TCP server on loopback,
- * forked, does each in turn.
+ * end, or OpenSSH's own words for it first) is SSH_FAIL_DROPPED, which a
+ * further lane may try again later; after its banner it is a failed
+ * handshake like any other. A real TCP server on loopback, forked, does
+ * each in turn.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,23 @@
 
 enum how { RESET, END, WORDS, BANNER_RESET, BANNER_END, N_HOW };
 
-/* The server: one connection per way, in order, each ended as it says. */
+/* What came from the client so far, or up to its end with all; -1 on an error. */
+static int drain(int c, bool all)
+{
+	char buf[4096];
+	ssize_t n;
+
+	do
+		n = read(c, buf, sizeof(buf));
+	while (all && n > 0);
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * The server: one connection per way, in order, each ended as it says. A
+ * close with the client's bytes unread is a reset, one with none an end:
+ * each way reads what it must for its own.
+ */
 static void __attribute__((noreturn)) serve(int ls)
 {
 	static const char banner[] = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
@@ -35,27 +53,28 @@ static void __attribute__((noreturn)) serve(int ls)
 	alarm(20);
 	for (how = 0; how < N_HOW; how++) {
 		int c = accept(ls, NULL, NULL);
-		char buf[256];
 
 		if (c < 0)
 			_exit(1);
 		/*
-		 * sshd resets when the client's banner came before its close:
-		 * wait for it, or the reset may come before the client's connect
-		 * is done, and that is a failed connect.
+		 * The client's banner first: a reset before it may come before
+		 * the client's connect is done, and that is a failed connect.
 		 */
-		if (how == RESET && read(c, buf, sizeof(buf)) < 0)
+		if ((how == RESET || how == END) && drain(c, false) < 0)
+			_exit(1);
+		if (how == WORDS &&
+		    write(c, words, sizeof(words) - 1) != (ssize_t)sizeof(words) - 1)
 			_exit(1);
 		if (how == BANNER_RESET || how == BANNER_END) {
 			if (write(c, banner, sizeof(banner) - 1) != (ssize_t)sizeof(banner) - 1)
 				_exit(1);
-			/* The client's banner and first packet come: read them, then go. */
+			/* The client's banner and its first packet come meanwhile. */
 			usleep(100000);
-			if (read(c, buf, sizeof(buf)) < 0)
-				_exit(1);
 		}
-		if (how == WORDS &&
-		    write(c, words, sizeof(words) - 1) != (ssize_t)sizeof(words) - 1)
+		if (how == BANNER_RESET && drain(c, false) < 0)
+			_exit(1);
+		/* An end: ours first, then the client's, which comes once it gives up. */
+		if (how == BANNER_END && (shutdown(c, SHUT_WR) < 0 || drain(c, true) < 0))
 			_exit(1);
 		if (how == RESET || how == BANNER_RESET)
 			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -106,7 +125,11 @@ static void test_dropped_or_not(void)
 				(int)want[how], err);
 		CHECK_EQ_INT(fail, want[how]);
 	}
-	CHECK(child_reap(pid, 5000, &st));
+	if (!child_reap(pid, 5000, &st)) {
+		kill(pid, SIGKILL);
+		child_reap(pid, 5000, NULL);
+		CHECK(!"the server did not see every way through");
+	}
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	unlink(kh);
 }
