@@ -12,6 +12,7 @@
 
 #include "../../common/clock.h"
 #include "../../common/log.h"
+#include "cpustall.h"
 
 #define LANE_BACKOFF_FIRST_MS 1000
 #define LANE_BACKOFF_MAX_MS   30000
@@ -263,7 +264,7 @@ void lanes_tick(struct session *s, struct evloop *loop)
 			tunnel_tick(&s->lane[i].tun);
 	/* A ping a second until the path is known: the tunnel's own come every 10 s. */
 	if (!s->lanes_decided) {
-		s->rtt_bytes = lane0_bytes(s);
+		lanes_mark(s);
 		mux_ping_now(s->mux);
 		return;
 	}
@@ -322,12 +323,70 @@ unsigned lanes_for_rtt(int rtt_ms)
 	return n < LANES_AUTO_MAX ? n : LANES_AUTO_MAX;
 }
 
+void lanes_mark(struct session *s)
+{
+	struct rtt_mark *k = &s->rtt_mark[s->rtt_marks++ % SESSION_RTT_MARKS];
+
+	k->ms = clock_ms();
+	k->bytes = lane0_bytes(s);
+	k->stall_known = cpustall_read(&k->stall_us) == 0;
+}
+
+/*
+ * The last mark made before a ping sent at sent_ms; NULL when the ring no
+ * longer holds one. For a ping of the mux's own, sent after that mark,
+ * more is counted between the two than the round trip saw, never less.
+ */
+static const struct rtt_mark *rtt_mark_before(const struct session *s, int64_t sent_ms)
+{
+	const struct rtt_mark *best = NULL;
+	unsigned i, n = s->rtt_marks < SESSION_RTT_MARKS ? s->rtt_marks : SESSION_RTT_MARKS;
+
+	for (i = 0; i < n; i++) {
+		const struct rtt_mark *k = &s->rtt_mark[i];
+
+		if (k->ms <= sent_ms && (!best || k->ms > best->ms))
+			best = k;
+	}
+	return best;
+}
+
+/*
+ * Whether the CPUs were kept busy while a ping of rtt_ms was out. A round
+ * trip through our own processes waits for each of them to be scheduled:
+ * on a loaded machine, or in a container whose CPU quota ran out, a LAN
+ * answers as slowly as a long path, and would get its lanes. Load only
+ * ever lengthens a round trip, so only a long one is doubted. A machine
+ * that stays busy still gets its decision after LANES_STALLED_MAX samples
+ * set aside: the smallest of those is no shorter than the path either.
+ */
+static bool rtt_stalled(const struct session *s, const struct rtt_mark *k, int rtt_ms)
+{
+	uint64_t now;
+
+	if (!k->stall_known || s->rtt_stalled >= LANES_STALLED_MAX || cpustall_read(&now) < 0 ||
+	    now < k->stall_us)
+		return false;
+	return now - k->stall_us > (uint64_t)rtt_ms * 1000 / LANES_STALL_SHARE;
+}
+
 void lanes_rtt(struct session *s, int rtt_ms)
 {
+	const struct rtt_mark *k;
 	unsigned bulk;
 
-	if (s->lanes_decided || rtt_ms < 0 || lane0_bytes(s) > s->rtt_bytes + LANES_QUIET_BYTES)
+	if (s->lanes_decided || rtt_ms < 0)
 		return;
+	/* Not quiet, or not known to be: behind bulk a PING waits in the queues. */
+	k = rtt_mark_before(s, clock_ms() - rtt_ms);
+	if (!k || lane0_bytes(s) > k->bytes + LANES_QUIET_BYTES)
+		return;
+	if (rtt_ms >= LANES_LAN_MS && rtt_stalled(s, k, rtt_ms)) {
+		s->rtt_stalled++;
+		log_debug("a round trip of %d ms to %s not counted: the CPUs were busy meanwhile",
+			  rtt_ms, host_of(s));
+		return;
+	}
 	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
 		s->rtt_min = rtt_ms;
 	if (++s->rtt_samples < LANES_RTT_SAMPLES)

@@ -63,6 +63,13 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
  * a LAN would look like a long path.
  */
 #define LANES_QUIET_BYTES (64u << 10)
+/*
+ * A round trip long enough to open lanes counts only when the machine's
+ * tasks waited for a CPU for at most 1/LANES_STALL_SHARE of it, once
+ * LANES_STALLED_MAX have been set aside, whatever they waited (lanes_rtt).
+ */
+#define LANES_STALL_SHARE 4
+#define LANES_STALLED_MAX 30
 /* Further lanes logging in at the same time, at most (lanes_tick). */
 #define LANES_OPENING_MAX 4
 /* Tries in all for a further lane whose connection the server drops before its banner. */
@@ -100,9 +107,12 @@ void lanes_note_load(struct session *s);
 void lanes_probe(struct session *s);
 /*
  * A round trip measured on lane 0, in ms: the first LANES_RTT_SAMPLES
- * taken on a quiet pipe decide the number.
+ * taken on a quiet pipe, and on CPUs that were not kept busy meanwhile,
+ * decide the number. Each is judged from the last lanes_mark before its
+ * ping: when the session opens, and at each of lanes_tick's pings.
  */
 void lanes_rtt(struct session *s, int rtt_ms);
+void lanes_mark(struct session *s);
 /* The lanes for bulk a path of this round trip gets by default (ms). */
 unsigned lanes_for_rtt(int rtt_ms);
 /*

@@ -80,6 +80,19 @@ enum lane_split {
 	SPLIT_ON, /* lane 0 keeps the interactive sessions, the further lanes take the rest */
 };
 
+/*
+ * What lane 0 had moved, and how long the machine's tasks had waited for a
+ * CPU (cpustall.h), when a ping for the path's decision went out: a round
+ * trip is judged by what happened between its ping and its answer.
+ */
+struct rtt_mark {
+	int64_t ms;
+	uint64_t bytes;
+	uint64_t stall_us;
+	bool stall_known;
+};
+#define SESSION_RTT_MARKS 4
+
 struct session {
 	struct transport *tr;
 	struct mux *mux;
@@ -100,10 +113,13 @@ struct session {
 	enum lane_split split;	   /* how lane 0 shares the streams with the further lanes */
 	bool typed;		   /* an interactive session opened before the path decided */
 	unsigned rtt_samples;	   /* round trips measured on lane 0 so far, on a quiet pipe */
-	uint64_t rtt_bytes;	   /* lane 0's bytes at the last ping for a sample */
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
+	unsigned rtt_stalled;	   /* round trips set aside: the CPUs were busy meanwhile */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
+	/* The last few lanes_mark, and how many were made. */
+	struct rtt_mark rtt_mark[SESSION_RTT_MARKS];
+	unsigned rtt_marks;
 	/*
 	 * What lanes_pick weighs between lanes that carry as many streams
 	 * (lanes.c): the streams it placed so far, and for each lane (0 too)

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../client/link/cpustall.h"
 #include "../../client/link/lanes.h"
 #include "../../common/evloop.h"
 #include "../../common/log.h"
@@ -22,12 +23,25 @@ static struct opts opts;
 static struct sshconf cfg = {.hostname = "remote.test"};
 static struct session_args args = {.o = &opts, .cfg = &cfg};
 
+/* lanes_mark, as if made ago_ms ago: round trips up to that long are judged from it. */
+static struct rtt_mark *mark_back(struct session *s, int64_t ago_ms)
+{
+	struct rtt_mark *k;
+
+	lanes_mark(s);
+	k = &s->rtt_mark[(s->rtt_marks - 1) % SESSION_RTT_MARKS];
+	k->ms -= ago_ms;
+	return k;
+}
+
+/* As session_open leaves it, its mark older than any round trip here. */
 static void session_fresh(struct session *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->a = &args;
 	s->n_lanes = 1;
 	s->rtt_min = -1;
+	mark_back(s, 10000);
 }
 
 /*
@@ -85,6 +99,58 @@ static void test_rtt_decides(void)
 		lanes_rtt(&s, 500);
 	CHECK_EQ_INT(s.n_lanes, 2);
 	CHECK(s.split == SPLIT_NONE);
+}
+
+/*
+ * A round trip long enough for lanes, measured while the CPUs were kept
+ * busy (the stall since the ping more than 1/LANES_STALL_SHARE of the
+ * round trip), is set aside; a short one counts all the same, and after
+ * LANES_STALLED_MAX set aside the long ones count too. The stall is this
+ * machine's own: a snapshot of 0 makes all of it since boot "meanwhile".
+ */
+static void test_rtt_stalled(void)
+{
+	struct session s;
+	uint64_t total;
+	unsigned k;
+
+	if (cpustall_read(&total) < 0 || total <= 1000 * 1000) {
+		printf("# test_rtt_stalled: no CPU pressure figures here (or under 1 s): not "
+		       "checked\n");
+		return;
+	}
+	session_fresh(&s);
+	s.rtt_mark[0].stall_us = 0;
+	for (k = 0; k < 3; k++)
+		lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 0);
+	CHECK_EQ_INT(s.rtt_stalled, 3);
+	CHECK(!s.lanes_decided);
+	lanes_rtt(&s, LANES_LAN_MS - 1);
+	CHECK_EQ_INT(s.rtt_samples, 1);
+	for (k = 3; k < LANES_STALLED_MAX; k++)
+		lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 1);
+	CHECK_EQ_INT(s.rtt_stalled, LANES_STALLED_MAX);
+	lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 2);
+	lanes_rtt(&s, 150);
+	CHECK(s.lanes_decided);
+	CHECK_EQ_INT(s.n_lanes, 1);
+
+	/* Calm since the ping: a long one counts at once. */
+	session_fresh(&s);
+	CHECK(s.rtt_mark[0].stall_known);
+	lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 1);
+	CHECK_EQ_INT(s.rtt_stalled, 0);
+
+	/* No figure at the ping: the round trip counts as it is. */
+	session_fresh(&s);
+	s.rtt_mark[0].stall_known = false;
+	s.rtt_mark[0].stall_us = 0;
+	lanes_rtt(&s, 150);
+	CHECK_EQ_INT(s.rtt_samples, 1);
 }
 
 /* The rule alone: one on a LAN, one more per step above, never more than there are lanes. */
@@ -329,6 +395,7 @@ static void test_rtt_quiet(void)
 	struct session s;
 	struct mux *m;
 	int keep = -1;
+	unsigned k;
 
 	CHECK_EQ_INT(evloop_init(&loop), 0);
 	session_fresh(&s);
@@ -341,16 +408,30 @@ static void test_rtt_quiet(void)
 	/* Quiet: counts. */
 	lanes_rtt(&s, 150);
 	CHECK_EQ_INT(s.rtt_samples, 1);
-	/* Busy since the last ping (rtt_bytes, which lanes_tick sets): two slow ones do not count.
+	/* Busy since the last ping (its mark, which lanes_tick makes): two slow ones do not count.
 	 */
 	CHECK(move_bytes(&loop, m, keep, LANES_QUIET_BYTES * 4) >= LANES_QUIET_BYTES * 4);
 	lanes_rtt(&s, 150);
 	lanes_rtt(&s, 150);
 	CHECK_EQ_INT(s.rtt_samples, 1);
 	CHECK(!s.lanes_decided);
-	/* Quiet again since the next ping: they count, and the smallest decides. */
-	s.rtt_bytes = LANES_QUIET_BYTES * 4;
+	/*
+	 * A mark since: a round trip whose ping left after it counts; one whose
+	 * ping left before it is judged from the mark before, and the bytes
+	 * since that one say it was not quiet.
+	 */
+	mark_back(&s, 500);
+	lanes_rtt(&s, 1000);
+	CHECK_EQ_INT(s.rtt_samples, 1);
 	lanes_rtt(&s, 2);
+	CHECK_EQ_INT(s.rtt_samples, 2);
+	/* A ping older than every mark the ring still holds: not counted. */
+	for (k = 0; k < SESSION_RTT_MARKS; k++)
+		mark_back(&s, 500);
+	lanes_rtt(&s, 1000);
+	CHECK_EQ_INT(s.rtt_samples, 2);
+	CHECK(!s.lanes_decided);
+	/* Quiet since the mark: it counts, and the smallest decides. */
 	lanes_rtt(&s, 150);
 	CHECK(s.lanes_decided);
 	CHECK_EQ_INT(s.n_lanes, 1);
@@ -713,6 +794,7 @@ int main(void)
 	RUN(test_rtt_decides);
 	RUN(test_for_rtt);
 	RUN(test_rtt_quiet);
+	RUN(test_rtt_stalled);
 	RUN(test_pick);
 	RUN(test_pick_split);
 	RUN(test_pick_tie);
