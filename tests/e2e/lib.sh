@@ -454,13 +454,55 @@ need_sluice() {
 }
 
 # sluice_start ARGS...: sluice -F TB/ssh_config ARGS in C, in the background
-# (SLUICE_CFG, when set, names another config).
+# (SLUICE_CFG, when set, names another config; SLUICE_CAGE a cgroup of
+# tb_cpu_cage's to start it in: a subshell joins it, then becomes sluice).
 sluice_start() {
 	SLUICE_N=$((SLUICE_N + 1))
 	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
-	ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" </dev/null >"$SLUICE_LOG" 2>&1 &
+	if [ -n "${SLUICE_CAGE:-}" ]; then
+		(echo "$BASHPID" >"$SLUICE_CAGE/cgroup.procs" &&
+			exec ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@") \
+			</dev/null >"$SLUICE_LOG" 2>&1 &
+	else
+		ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" </dev/null >"$SLUICE_LOG" 2>&1 &
+	fi
 	SLUICE_PID=$!
 	TB_PIDS="$TB_PIDS $SLUICE_PID"
+}
+
+# tb_cpu_cage US PERIOD_US: a cgroup of ours whose tasks together get US
+# microseconds of CPU in each period (cgroup v1's cpu controller, or v2's where it is
+# already enabled below the root: we change no setting of the host's); its
+# directory in TB_CAGE. False where none can be made. tb_down removes it,
+# once our processes, the only ones in it, are gone.
+tb_cpu_cage() {
+	local d
+	TB_CAGE=""
+	if [ -e /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+		d=/sys/fs/cgroup/cpu/sluice-e2e-$$
+		mkdir "$d" 2>/dev/null || return 1
+		TB_ON_DOWN="${TB_ON_DOWN:+$TB_ON_DOWN; }tb_cage_remove $d"
+		{ echo "$2" >"$d/cpu.cfs_period_us" && echo "$1" >"$d/cpu.cfs_quota_us"; } 2>/dev/null || return 1
+	elif grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+		d=/sys/fs/cgroup/sluice-e2e-$$
+		mkdir "$d" 2>/dev/null || return 1
+		TB_ON_DOWN="${TB_ON_DOWN:+$TB_ON_DOWN; }tb_cage_remove $d"
+		echo "$1 $2" 2>/dev/null >"$d/cpu.max" || return 1
+	else
+		return 1
+	fi
+	TB_CAGE=$d
+}
+
+# A task killed a moment ago may take a moment more to leave its cgroup.
+tb_cage_remove() {
+	local i
+	for ((i = 0; i < 30; i++)); do
+		[ -d "$1" ] || return 0
+		rmdir "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "# could not remove the cgroup $1" >&2
 }
 
 # Each tunnel has a table of its own, inet sluice-PID (its privileged part's pid).

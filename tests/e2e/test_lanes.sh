@@ -340,6 +340,70 @@ tb_reap "$HELD" >/dev/null
 stopped_clean default_stop_clean TERM
 helper_gone default_helpers_gone
 
+# --- a busy machine: a LAN is not taken for a long path ------------------------------------
+# The helper and two busy loops in a cgroup with 2% of a CPU: the loops spend
+# the quota early in each second, and the helper answers a ping only in the
+# next, as a far end does on a loaded machine or a container at its quota.
+# The kernel's CPU pressure says why those round trips were long: they are
+# set aside. Once the loops end, the round trips are short again and decide:
+# one lane. A download runs until the cage is in place: the round trips
+# measured under it do not count (not quiet), so none is taken before.
+if ! cat /proc/pressure/cpu >/dev/null 2>&1; then
+	echo "# busy_cpus: this kernel keeps no CPU pressure figures: not checked"
+elif ! tb_cpu_cage 20000 1000000; then
+	echo "# busy_cpus: no cgroup with a CPU quota can be made here: not checked"
+else
+	sluice_start -r sshhost -v 198.51.100.0/24
+	# (in a process group of its own, ended whole below)
+	ip netns exec "$NS_C" setsid bash -c 'for ((i = 0; i < 200; i++)); do
+		curl -sf --limit-rate 2M --max-time 60 -o /dev/null "http://$0/mid.bin" && break; sleep 0.05; done' "$L4" \
+		</dev/null >/dev/null 2>&1 &
+	DL=$!
+	TB_PIDS="$TB_PIDS $DL"
+	sluice_wait_ready || { fail busy_start "$SLUICE_WHY"; tb_finish; }
+	pass busy_start
+	BUSY=""
+	for i in 1 2; do
+		(echo "$BASHPID" >"$TB_CAGE/cgroup.procs" &&
+			exec ip netns exec "$NS_C" timeout 60 sh -c 'while :; do :; done') </dev/null >/dev/null 2>&1 &
+		BUSY="$BUSY $!"
+		TB_PIDS="$TB_PIDS $!"
+	done
+	for p in $(helpers_in_s); do echo "$p" >"$TB_CAGE/cgroup.procs"; done
+	caged=$(grep -c . "$TB_CAGE/cgroup.procs")
+	early=$(grep "the round trip to " "$SLUICE_LOG")
+	pid_in_ns "$DL" "$NS_C" && kill -TERM -- "-$DL" 2>/dev/null
+	tb_reap "$DL" >/dev/null
+	# Six pings, a second apart, while the loops run.
+	sleep 6
+	aside=$(grep -c "not counted: the CPUs were busy" "$SLUICE_LOG")
+	for p in $BUSY; do
+		pid_in_ns "$p" "$NS_C" && kill -TERM "$p" 2>/dev/null
+		tb_reap "$p" >/dev/null
+	done
+	end=$((SECONDS + 15))
+	while [ $SECONDS -lt $end ] && ! grep -Eq "the round trip to .* ms: (one lane|carrying)" "$SLUICE_LOG"; do
+		sleep 0.3
+	done
+	said=$(grep "the round trip to " "$SLUICE_LOG" | tr '\n' '|')
+	if [ -n "$early" ]; then
+		echo "# busy_cpus: the path decided before the cage was in place ($early): not checked"
+	elif [ "$caged" -lt 3 ]; then
+		fail busy_cpus_lan_one_lane "only $caged processes in the cgroup"
+	elif grep -q "ms: carrying the connections over" "$SLUICE_LOG"; then
+		fail busy_cpus_lan_one_lane "$aside set aside, then: $said"
+	elif ! grep -q "ms: one lane carries the connections" "$SLUICE_LOG"; then
+		fail busy_cpus_lan_one_lane "no decision within 15 s of the loops' end ($aside set aside): $(sluice_log_tail)"
+	elif [ "$aside" = 0 ]; then
+		echo "# busy_cpus: no round trip was slowed by the quota ($said): not checked"
+	else
+		pass busy_cpus_lan_one_lane
+	fi
+	echo "# busy_cpus: $aside round trips set aside while the loops ran"
+	stopped_clean busy_stop_clean TERM
+	helper_gone busy_helpers_gone
+fi
+
 # --- --interactive-ports: the user's list decides, not the default ------------------------
 # An ssh on another port (L's 2222 echoes too); port 22 is then like any other.
 inL socat TCP-LISTEN:2222,bind=$L4,reuseaddr,fork SYSTEM:cat </dev/null >/dev/null 2>&1 &
