@@ -44,7 +44,7 @@ int cpustall_read(uint64_t *us)
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
-	/* Present but switched off (psi=0 with CONFIG_PSI_DEFAULT_DISABLED): EOPNOTSUPP. */
+	/* Switched off (psi=0): EOPNOTSUPP where the file is still made, else ENOENT at open. */
 	ret = n < 0 ? -errno : 0;
 	close(fd);
 	if (ret < 0)

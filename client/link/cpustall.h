@@ -5,7 +5,9 @@
  * through our own processes is only as short as the scheduler lets it be;
  * this tells a long path from a busy (or throttled) machine, for the lanes'
  * decision (lanes.h). Kernels without PSI, or with it off (psi=0), give
- * -ENOENT or -EOPNOTSUPP, and the caller goes without.
+ * -ENOENT or -EOPNOTSUPP, and the caller goes without. The figure is the
+ * whole machine's: CPUs busy without contention dilute it, and another
+ * cgroup held at its quota adds to it.
  */
 #ifndef SLUICE_CPUSTALL_H
 #define SLUICE_CPUSTALL_H

@@ -323,19 +323,29 @@ unsigned lanes_for_rtt(int rtt_ms)
 	return n < LANES_AUTO_MAX ? n : LANES_AUTO_MAX;
 }
 
+static int64_t (*probe_now)(void) = clock_ms;
+static int (*stall_read)(uint64_t *us) = cpustall_read;
+
+void lanes_set_probes(int64_t (*now_ms)(void), int (*stall)(uint64_t *us))
+{
+	probe_now = now_ms ? now_ms : clock_ms;
+	stall_read = stall ? stall : cpustall_read;
+}
+
 void lanes_mark(struct session *s)
 {
 	struct rtt_mark *k = &s->rtt_mark[s->rtt_marks++ % SESSION_RTT_MARKS];
 
-	k->ms = clock_ms();
+	k->ms = probe_now();
 	k->bytes = lane0_bytes(s);
-	k->stall_known = cpustall_read(&k->stall_us) == 0;
+	k->stall_known = stall_read(&k->stall_us) == 0;
 }
 
 /*
  * The last mark made before a ping sent at sent_ms; NULL when the ring no
  * longer holds one. For a ping of the mux's own, sent after that mark,
- * more is counted between the two than the round trip saw, never less.
+ * more bytes are counted between the two than the round trip saw, never
+ * fewer.
  */
 static const struct rtt_mark *rtt_mark_before(const struct session *s, int64_t sent_ms)
 {
@@ -352,19 +362,19 @@ static const struct rtt_mark *rtt_mark_before(const struct session *s, int64_t s
 }
 
 /*
- * Whether the CPUs were kept busy while a ping of rtt_ms was out. A round
- * trip through our own processes waits for each of them to be scheduled:
- * on a loaded machine, or in a container whose CPU quota ran out, a LAN
- * answers as slowly as a long path, and would get its lanes. Load only
- * ever lengthens a round trip, so only a long one is doubted. A machine
- * that stays busy still gets its decision after LANES_STALLED_MAX samples
- * set aside: the smallest of those is no shorter than the path either.
+ * Whether the CPUs were kept busy while a ping of rtt_ms was out, judged
+ * from its own mark. A round trip through our own processes waits for each
+ * of them to be scheduled: on a loaded machine, or in a container whose CPU
+ * quota ran out, a LAN answers as slowly as a long path, and would get its
+ * lanes. A machine that stays busy still gets its decision: after
+ * LANES_STALLED_MAX set aside, long round trips count whatever the CPUs
+ * did, since load makes none shorter than the path.
  */
 static bool rtt_stalled(const struct session *s, const struct rtt_mark *k, int rtt_ms)
 {
 	uint64_t now;
 
-	if (!k->stall_known || s->rtt_stalled >= LANES_STALLED_MAX || cpustall_read(&now) < 0 ||
+	if (!k->stall_known || s->rtt_stalled >= LANES_STALLED_MAX || stall_read(&now) < 0 ||
 	    now < k->stall_us)
 		return false;
 	return now - k->stall_us > (uint64_t)rtt_ms * 1000 / LANES_STALL_SHARE;
@@ -373,19 +383,32 @@ static bool rtt_stalled(const struct session *s, const struct rtt_mark *k, int r
 void lanes_rtt(struct session *s, int rtt_ms)
 {
 	const struct rtt_mark *k;
+	int64_t sent;
 	unsigned bulk;
 
 	if (s->lanes_decided || rtt_ms < 0)
 		return;
 	/* Not quiet, or not known to be: behind bulk a PING waits in the queues. */
-	k = rtt_mark_before(s, clock_ms() - rtt_ms);
+	sent = probe_now() - rtt_ms;
+	k = rtt_mark_before(s, sent);
 	if (!k || lane0_bytes(s) > k->bytes + LANES_QUIET_BYTES)
 		return;
-	if (rtt_ms >= LANES_LAN_MS && rtt_stalled(s, k, rtt_ms)) {
-		s->rtt_stalled++;
-		log_debug("a round trip of %d ms to %s not counted: the CPUs were busy meanwhile",
-			  rtt_ms, host_of(s));
-		return;
+	/*
+	 * Load only ever lengthens a round trip, so only a long one is doubted,
+	 * and only one whose own ping made the mark: over a longer span the
+	 * stall would not be its own. The mux's early pings then count for a
+	 * LAN, and lanes_tick's, one a second, for a long path.
+	 */
+	if (rtt_ms >= LANES_LAN_MS) {
+		if (sent - k->ms > LANES_MARK_SLACK_MS)
+			return;
+		if (rtt_stalled(s, k, rtt_ms)) {
+			s->rtt_stalled++;
+			log_debug("a round trip of %d ms to %s not counted: the CPUs were busy "
+				  "meanwhile",
+				  rtt_ms, host_of(s));
+			return;
+		}
 	}
 	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
 		s->rtt_min = rtt_ms;

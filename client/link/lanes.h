@@ -59,17 +59,20 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
 #define LANES_RTT_SAMPLES 3
 /*
  * A round trip counts only when lane 0 moved at most this many bytes since
- * the ping went out: behind a bulk transfer a PING waits in the queues, and
- * a LAN would look like a long path.
+ * the mark before its ping (lanes_mark): behind a bulk transfer a PING
+ * waits in the queues, and a LAN would look like a long path.
  */
 #define LANES_QUIET_BYTES (64u << 10)
 /*
- * A round trip long enough to open lanes counts only when the machine's
- * tasks waited for a CPU for at most 1/LANES_STALL_SHARE of it, once
- * LANES_STALLED_MAX have been set aside, whatever they waited (lanes_rtt).
+ * A round trip long enough to open lanes counts only when its own ping
+ * left the mark it is judged from (sent at most LANES_MARK_SLACK_MS after
+ * it), and the machine's tasks waited for a CPU for at most
+ * 1/LANES_STALL_SHARE of it; after LANES_STALLED_MAX set aside, whatever
+ * they waited (lanes_rtt).
  */
-#define LANES_STALL_SHARE 4
-#define LANES_STALLED_MAX 30
+#define LANES_MARK_SLACK_MS 2
+#define LANES_STALL_SHARE   4
+#define LANES_STALLED_MAX   30
 /* Further lanes logging in at the same time, at most (lanes_tick). */
 #define LANES_OPENING_MAX 4
 /* Tries in all for a further lane whose connection the server drops before its banner. */
@@ -112,7 +115,13 @@ void lanes_probe(struct session *s);
  * ping: when the session opens, and at each of lanes_tick's pings.
  */
 void lanes_rtt(struct session *s, int rtt_ms);
+/* Note lane 0's bytes and the CPU stall now, for the round trip of a ping about to go out. */
 void lanes_mark(struct session *s);
+/*
+ * Where lanes_mark and lanes_rtt read the time and the CPU stall:
+ * clock_ms and cpustall_read, or a test's own (NULL: those).
+ */
+void lanes_set_probes(int64_t (*now_ms)(void), int (*stall)(uint64_t *us));
 /* The lanes for bulk a path of this round trip gets by default (ms). */
 unsigned lanes_for_rtt(int rtt_ms);
 /*

@@ -701,7 +701,8 @@ int session_open(struct session *s, const struct session_args *a, struct evloop 
 	mux_set_peer_window(s->mux, peer.window);
 	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL, STREAM_BUDGET_MS);
 	/* The mux's first pings, before lanes_tick's, are judged from here. */
-	lanes_mark(s);
+	if (!s->lanes_decided)
+		lanes_mark(s);
 	ret = tunnel_init(&s->tun, s->tr, loop, s->mux);
 	if (ret < 0) {
 		snprintf(err, errlen, "watching the transport: %s", strerror(-ret));
