@@ -454,18 +454,11 @@ need_sluice() {
 }
 
 # sluice_start ARGS...: sluice -F TB/ssh_config ARGS in C, in the background
-# (SLUICE_CFG, when set, names another config; SLUICE_CAGE a cgroup of
-# tb_cpu_cage's to start it in: a subshell joins it, then becomes sluice).
+# (SLUICE_CFG, when set, names another config).
 sluice_start() {
 	SLUICE_N=$((SLUICE_N + 1))
 	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
-	if [ -n "${SLUICE_CAGE:-}" ]; then
-		(echo "$BASHPID" >"$SLUICE_CAGE/cgroup.procs" &&
-			exec ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@") \
-			</dev/null >"$SLUICE_LOG" 2>&1 &
-	else
-		ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" </dev/null >"$SLUICE_LOG" 2>&1 &
-	fi
+	ip netns exec "$NS_C" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" </dev/null >"$SLUICE_LOG" 2>&1 &
 	SLUICE_PID=$!
 	TB_PIDS="$TB_PIDS $SLUICE_PID"
 }

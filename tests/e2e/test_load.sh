@@ -228,9 +228,12 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.2
 done
 if [ "$n" = 0 ]; then pass idle_1000_closed_at_l; else fail idle_1000_closed_at_l "$n still established at L"; fi
-# Only where sluice's own loop held them: on a LAN no lane worker takes any.
-if [ "${fdh:-0}" -lt $((fd0 + 1000)) ]; then
-	fail idle_1000_no_fd_leak "sluice held ${fdh:-?} fds with the 1000 open, $fd0 before: they were not its own"
+# Only where sluice's own loop held them: on a LAN no lane worker takes any
+# (a few may still be closing when fd0 is taken).
+if [ -z "${fdh:-}" ]; then
+	echo "# idle_1000_no_fd_leak: the 1000 never came up: not checked"
+elif [ "$fdh" -lt $((fd0 + 900)) ]; then
+	fail idle_1000_no_fd_leak "sluice held $fdh fds with the 1000 open, $fd0 before: they were not its own"
 elif [ "$fd1" -le "$fd0" ]; then pass idle_1000_no_fd_leak; else
 	fail idle_1000_no_fd_leak "sluice had $fd0 fds before, ${fdh:-?} while holding, $fd1 after"
 fi
