@@ -70,8 +70,10 @@ struct client {
 	unsigned reconnects;
 	int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
 	int64_t started_ms;
-	size_t told_conns;    /* the last STATUS= sent to systemd */
-	uint64_t told_budget; /* streams reset at the buffer cap, logged */
+	size_t told_conns;     /* the last STATUS= sent to systemd */
+	uint64_t told_budget;  /* streams reset at the buffer cap, logged */
+	uint64_t refused_past; /* connections lane workers reset unopened, earlier sessions */
+	uint64_t told_refused; /* connections reset before they reached the server, logged */
 	struct control ctl;
 	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
 	int log_fd;	    /* --log-file, -1 when none */
@@ -610,6 +612,55 @@ static void client_report_lanes(struct client *c, struct report_view *v)
 	}
 }
 
+/*
+ * Connections taken here and reset before they reached the server: no lane
+ * took them, descriptors ran out, or a lane's worker could not open them.
+ * *err gets one of their errnos.
+ */
+static uint64_t client_refused(const struct client *c, int *err)
+{
+	uint64_t n = c->ls.refused + c->refused_past;
+	int lerr = 0;
+
+	*err = c->ls.refused_err;
+	if (c->s.up)
+		n += lanes_refused(&c->s, &lerr);
+	if (lerr)
+		*err = lerr;
+	return n;
+}
+
+static const char *refused_why(int err)
+{
+	switch (err) {
+	case EMFILE:
+	case ENFILE:
+		return "out of file descriptors";
+	case ENOMEM:
+		return "out of memory";
+	case EAGAIN:
+		return "every lane was too busy to take them";
+	case ENOTCONN:
+		return "no lane was up";
+	default:
+		return strerror(err);
+	}
+}
+
+/* One line a second at most however many come: a flood of them must not flood the log. */
+static void client_tell_refused(struct client *c)
+{
+	int err;
+	uint64_t n = client_refused(c, &err);
+
+	if (n <= c->told_refused)
+		return;
+	log_warn("%s: refused %" PRIu64 " new connection%s here, reset before reaching %s",
+		 refused_why(err), n - c->told_refused, n - c->told_refused == 1 ? "" : "s",
+		 c->cfg.hostname);
+	c->told_refused = n;
+}
+
 /* --status: the report for one request on the status socket. */
 static size_t client_report(void *arg, bool json, char *buf, size_t len)
 {
@@ -631,11 +682,14 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 	    .exc = c->rules.spec.exclude,
 	    .n_exc = c->rules.spec.n_exclude,
 	    .waiting = c->ls.n_parked,
+	    .reset_here = c->ls.parked_reset,
 	    .rate_in = c->st.rate_in,
 	    .rate_out = c->st.rate_out,
 	};
 	struct mux_stats ms;
+	int err;
 
+	v.reset_here += client_refused(c, &err);
 	if (c->s.up) {
 		lanes_stats(&c->s, &ms);
 		v.conns = ms.streams;
@@ -688,9 +742,12 @@ static void client_dropped(struct client *c)
 {
 	size_t open = 0;
 	struct mux_stats ms;
+	int err;
 
 	lanes_stats(&c->s, &ms);
 	open = ms.streams;
+	/* This session's lane counters go with it: keep their sum. */
+	c->refused_past += lanes_refused(&c->s, &err);
 	if (c->s.direct) {
 		struct direct_stats ds;
 		direct_get_stats(c->s.direct, &ds);
@@ -804,6 +861,7 @@ static void client_tick(struct client *c)
 				 n == 1 ? "" : "s", HOLD_MS / 1000);
 		status_tick(&c->st, NULL);
 	}
+	client_tell_refused(c);
 	features_tick(&c->feat);
 }
 

@@ -108,8 +108,17 @@ static bool is_dns(const struct listeners *ls, const struct wire_open *dst)
 	return false;
 }
 
-/* Out of descriptors: free the reserve, accept and drop one, so the backlog does not spin us. */
-static void shed_one(struct listeners *ls, int lfd)
+static void refuse(struct listeners *ls, int err)
+{
+	ls->refused++;
+	ls->refused_err = err;
+}
+
+/*
+ * Out of descriptors: free the reserve, accept and drop one, so the
+ * backlog does not spin us. The owner's once-a-second line says how many.
+ */
+static void shed_one(struct listeners *ls, int lfd, int err)
 {
 	int fd;
 
@@ -120,7 +129,7 @@ static void shed_one(struct listeners *ls, int lfd)
 	if (fd >= 0)
 		close(fd);
 	ls->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	ls->refused++;
+	refuse(ls, err);
 }
 
 static void park(struct listeners *ls, int fd, const struct wire_open *dst)
@@ -174,10 +183,8 @@ static void on_accept(struct ev_io *io, uint32_t events)
 	for (i = 0; i < ACCEPT_PER_EVENT; i++) {
 		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE) {
-				log_warn("out of file descriptors: refusing a connection");
-				shed_one(ls, io->fd);
-			}
+			if (errno == EMFILE || errno == ENFILE)
+				shed_one(ls, io->fd, errno);
 			return;
 		}
 		ret = original_dst(fd, l->addr.ss_family, &dst);
@@ -195,8 +202,9 @@ static void on_accept(struct ev_io *io, uint32_t events)
 			park(ls, fd, &dst);
 			continue;
 		}
-		if (hand_over(ls, fd, &dst) < 0)
-			ls->refused++;
+		ret = hand_over(ls, fd, &dst);
+		if (ret < 0)
+			refuse(ls, -ret);
 	}
 }
 
@@ -235,9 +243,11 @@ size_t listen_attach(struct listeners *ls, struct mux *mux, const struct listen_
 	size_t i, n = ls->n_parked;
 
 	set_session(ls, mux, ho);
-	for (i = 0; i < n; i++)
-		if (hand_over(ls, ls->parked[i].fd, &ls->parked[i].dst) < 0)
-			ls->refused++;
+	for (i = 0; i < n; i++) {
+		int ret = hand_over(ls, ls->parked[i].fd, &ls->parked[i].dst);
+		if (ret < 0)
+			refuse(ls, -ret);
+	}
 	ls->n_parked = 0;
 	return n;
 }

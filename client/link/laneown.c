@@ -52,6 +52,8 @@ struct own {
 	bool tun_on;
 	struct ev_io ctl, sig;
 	uint64_t taken;
+	uint64_t refused; /* taken, then reset unopened */
+	int refused_err;
 	bool done, dirty;
 	int64_t last_report;
 	char why[256]; /* set when the lane failed */
@@ -115,6 +117,8 @@ static void own_report(struct own *o)
 	r->magic = LANEOWN_MAGIC;
 	r->kind = SAY_REPORT;
 	r->taken = o->taken;
+	r->refused = o->refused;
+	r->refused_err = o->refused_err;
 	mux_get_stats(o->mux, &r->st);
 	mux_each_stream(o->mux, top_consider, r);
 	if (o->why[0]) {
@@ -158,22 +162,40 @@ static void own_table(struct own *o)
 		log_info("  lane %u: ... and %zu more", o->cfg->lane, n - TABLE_MAX);
 }
 
+/* A connection the lane took and could not open: the parent counts it and says why. */
+static void own_refuse(struct own *o, int err)
+{
+	o->refused++;
+	o->refused_err = err;
+}
+
 /* One ask from the parent; false when it does not hold together (the lane ends). */
 static bool own_ask(struct own *o, const struct laneown_ask *a, struct fdpass_got *in)
 {
+	int ret;
+
 	if (a->magic != LANEOWN_MAGIC)
 		return false;
 	switch (a->kind) {
 	case ASK_OPEN:
 		o->taken++;
 		o->dirty = true;
-		/* No room here for its socket (MSG_CTRUNC): that one is lost, the lane goes on. */
-		if (in->lost && in->n == 0)
+		/*
+		 * No room here for its socket (MSG_CTRUNC: our descriptors ran
+		 * out): that one is lost, and the kernel closed it with the
+		 * message. The lane goes on.
+		 */
+		if (in->lost && in->n == 0) {
+			own_refuse(o, EMFILE);
 			return true;
+		}
 		if (in->n != 1)
 			return false;
-		if (mux_open_stream(o->mux, in->fd[0], &a->dst) < 0)
+		ret = mux_open_stream(o->mux, in->fd[0], &a->dst);
+		if (ret < 0) {
 			fd_reset_close(in->fd[0]);
+			own_refuse(o, -ret);
+		}
 		in->n = 0;
 		return true;
 	case ASK_PROBE:
@@ -364,7 +386,8 @@ static void on_report(struct ev_io *io, uint32_t events)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n == (ssize_t)sizeof(r) && r.magic == LANEOWN_MAGIC && r.kind == SAY_REPORT &&
-		    r.n_top <= LANEOWN_TOP && r.taken <= o->given) {
+		    r.n_top <= LANEOWN_TOP && r.taken <= o->given && r.refused <= r.taken &&
+		    r.refused_err >= 0 && r.refused_err < 4096) {
 			r.why[sizeof(r.why) - 1] = '\0';
 			o->last = r;
 			o->heard_ms = clock_ms();
@@ -484,6 +507,12 @@ const char *laneown_failed(const struct laneown *o)
 	if (o->sock >= 0 && clock_ms() - o->heard_ms > LANEOWN_SILENT_MS)
 		return "its worker stopped answering";
 	return NULL;
+}
+
+uint64_t laneown_refused(const struct laneown *o, int *err)
+{
+	*err = o->last.refused_err;
+	return o->last.refused;
 }
 
 void laneown_stats(const struct laneown *o, struct mux_stats *st)

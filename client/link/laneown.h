@@ -54,6 +54,9 @@ struct laneown_report {
 	struct laneown_conn top[LANEOWN_TOP];
 	uint32_t failed; /* the lane ended: why says why */
 	char why[256];
+	/* Streams given to it that it reset unopened, and the errno of the last. */
+	uint64_t refused;
+	int32_t refused_err;
 };
 
 /* A worker that sends no report for this long is taken for stuck (it reports every second). */
@@ -97,6 +100,11 @@ int laneown_probe(struct laneown *o);
 int laneown_table(struct laneown *o);
 /* Why the lane is over (its worker said so, ended, or fell silent); NULL while it runs. */
 const char *laneown_failed(const struct laneown *o);
+/*
+ * Connections the worker took and had to reset before they reached the
+ * lane's mux (*err: the last one's errno), as last reported.
+ */
+uint64_t laneown_refused(const struct laneown *o, int *err);
 /* The lane's counters as last reported, its streams counting those given since. */
 void laneown_stats(const struct laneown *o, struct mux_stats *st);
 /* Call cb for each of the biggest streams the worker last reported. Returns how many. */

@@ -607,6 +607,24 @@ static void add_stats(struct mux_stats *sum, const struct session *s, unsigned i
 	sum->credit_cut += ms.credit_cut;
 }
 
+uint64_t lanes_refused(const struct session *s, int *err)
+{
+	uint64_t n = s->refused_gone;
+	unsigned i;
+
+	*err = 0;
+	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		int e;
+
+		if (!s->lane[i].up || !s->lane[i].owned)
+			continue;
+		n += laneown_refused(&s->lane[i].own, &e);
+		if (e)
+			*err = e;
+	}
+	return n;
+}
+
 void lanes_stats(const struct session *s, struct mux_stats *sum)
 {
 	unsigned i;

@@ -147,6 +147,12 @@ bool lanes_interactive_port(const struct opts *o, uint16_t port);
 bool lanes_split(const struct session *s);
 /* How many lanes are up, lane 0 included (0 when the session is down). */
 unsigned lanes_up(const struct session *s);
+/*
+ * Connections the lanes' workers took and reset unopened, those of lanes
+ * that dropped included; *err gets the errno of one of those the lanes
+ * up now reset (0 when none).
+ */
+uint64_t lanes_refused(const struct session *s, int *err);
 /* Every lane's counters together, with those of lanes that dropped. */
 void lanes_stats(const struct session *s, struct mux_stats *sum);
 /*

@@ -566,6 +566,10 @@ void session_lane_close(struct session *s, unsigned i)
 		s->rx_gone += ms.rx_bytes;
 		s->tx_gone += ms.tx_bytes;
 		s->over_budget_gone += ms.over_budget;
+		if (l->owned) {
+			int err;
+			s->refused_gone += laneown_refused(&l->own, &err);
+		}
 	}
 	lane_free(l);
 }

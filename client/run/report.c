@@ -117,8 +117,12 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		status_human(v->rate_out, h[1], sizeof(h[1]));
 		status_human(v->in, h[2], sizeof(h[2]));
 		status_human(v->rate_in, h[3], sizeof(h[3]));
-		put(&o, "\n  connections: %zu open; out %s (%s/s), in %s (%s/s)\n", v->conns, h[0],
+		put(&o, "\n  connections: %zu open; out %s (%s/s), in %s (%s/s)", v->conns, h[0],
 		    h[1], h[2], h[3]);
+		if (v->reset_here)
+			put(&o, "; %" PRIu64 " reset here before reaching the server",
+			    v->reset_here);
+		put(&o, "\n");
 		if (v->udp) {
 			status_human(v->udp_bytes_out, h[0], sizeof(h[0]));
 			status_human(v->udp_bytes_in, h[1], sizeof(h[1]));
@@ -185,12 +189,13 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	put(&o, "], \"routed_total\": %zu, \"excluded\": [", v->n_inc);
 	put_nets(&o, v->exc, v->n_exc, true);
 	put(&o,
-	    "], \"excluded_total\": %zu, \"connections\": %zu, \"waiting\": %zu, \"bytes_out\": "
-	    "%" PRIu64 ", \"bytes_in\": %" PRIu64 ", \"rate_out\": %" PRIu64
-	    ", \"rate_in\": %" PRIu64 ", \"direct_open\": %zu, \"direct_opened\": %" PRIu64
-	    ", \"direct_refused\": %" PRIu64 ", \"direct_fell_back\": %" PRIu64 ", \"top\": [",
-	    v->n_exc, v->conns, v->waiting, v->out, v->in, v->rate_out, v->rate_in, v->direct_open,
-	    v->direct_opened, v->direct_refused, v->direct_fell_back);
+	    "], \"excluded_total\": %zu, \"connections\": %zu, \"waiting\": %zu, \"reset_here\": "
+	    "%" PRIu64 ", \"bytes_out\": %" PRIu64 ", \"bytes_in\": %" PRIu64
+	    ", \"rate_out\": %" PRIu64 ", \"rate_in\": %" PRIu64
+	    ", \"direct_open\": %zu, \"direct_opened\": %" PRIu64 ", \"direct_refused\": %" PRIu64
+	    ", \"direct_fell_back\": %" PRIu64 ", \"top\": [",
+	    v->n_exc, v->conns, v->waiting, v->reset_here, v->out, v->in, v->rate_out, v->rate_in,
+	    v->direct_open, v->direct_opened, v->direct_refused, v->direct_fell_back);
 	for (i = 0; i < v->n_top; i++) {
 		addr_text(&v->top[i].dst, a, sizeof(a));
 		put(&o,

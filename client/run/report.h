@@ -46,8 +46,9 @@ struct report_view {
 	const struct subnet *inc, *exc;
 	size_t n_inc, n_exc;
 	size_t conns, waiting;
-	bool direct;	    /* --direct: these are ssh's to relay, not counted above */
-	size_t direct_open; /* handed to ssh and still open */
+	uint64_t reset_here; /* accepted, then reset before they reached the server */
+	bool direct;	     /* --direct: these are ssh's to relay, not counted above */
+	size_t direct_open;  /* handed to ssh and still open */
 	uint64_t direct_opened, direct_refused, direct_fell_back; /* this session */
 	uint64_t out, in, rate_out, rate_in; /* bytes, and bytes per second lately */
 	bool udp;			     /* UDP and ping go through the tunnel */

@@ -11,6 +11,15 @@ need_sluice
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((256 << 20))) || tb_die "cannot write big.bin"
 
+# reset_here_now: the running sluice's count of connections reset before they reached the server.
+reset_here_now() {
+	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
+import json, sys
+print([x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0]["reset_here"])' \
+		"$SLUICE_PID" 2>/dev/null
+}
+SHED_RE="out of file descriptors: refused [0-9]* new connections\{0,1\} here, reset before reaching "
+
 # --- out of descriptors ------------------------------------------------------------
 SLUICE_N=$((SLUICE_N + 1))
 SLUICE_LOG=$TB/sluice.$SLUICE_N.log
@@ -34,12 +43,22 @@ for i in range(300):
 time.sleep(2)
 print(len(socks))
 ' "$L4")
-	sleep 1
-	if proc_alive "$SLUICE_PID" && grep -q "out of file descriptors: refusing a connection" "$SLUICE_LOG" &&
+	sleep 1.5
+	if proc_alive "$SLUICE_PID" && grep -q "$SHED_RE" "$SLUICE_LOG" &&
 		inC curl -sf --max-time 5 -o /dev/null "http://$L4/"; then
 		pass fd_exhaustion_sheds_and_lives
 	else
 		fail fd_exhaustion_sheds_and_lives "alive $(proc_alive "$SLUICE_PID" && echo yes || echo no), $held connected: $(sluice_log_tail 3)"
+	fi
+	# However many are shed, the log says so once a second at most, and --status counts them.
+	lines=$(grep -c "out of file descriptors" "$SLUICE_LOG")
+	said=$(grep "$SHED_RE" "$SLUICE_LOG" | sed -E 's/.*refused ([0-9]+) new.*/\1/' | awk '{ n += $1 } END { print n + 0 }')
+	shown=$(reset_here_now)
+	if [ "$lines" -ge 1 ] && [ "$lines" -le 6 ] && [ "${said:-0}" -ge 1 ] &&
+		[ "${shown:-0}" -ge "$said" ]; then
+		pass fd_exhaustion_told_once_a_second
+	else
+		fail fd_exhaustion_told_once_a_second "$held of 300 connected; $lines lines saying ${said:-0}; --status ${shown:-?}"
 	fi
 	sluice_stop TERM 5
 	if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass fd_exhaustion_clean_exit; else
@@ -47,6 +66,48 @@ print(len(socks))
 	fi
 else
 	fail fd_exhaustion_sheds_and_lives "not ready: $SLUICE_WHY"
+fi
+
+# --- a lane's worker out of descriptors ---------------------------------------------------
+# Two lanes on the LAN; lane 1's worker may open no more descriptors, so the
+# sockets sluice hands it are lost on the way (MSG_CTRUNC). They are reset,
+# counted in --status and said in the log; the lane and sluice go on.
+if sluice_start_case lane_worker_fds_start "http://$L4/" -r sshhost --lanes 2 198.51.100.0/24; then
+	for ((i = 0; i < 40; i++)); do
+		[ "$(sluice_lanes up | grep -c 1)" = 2 ] && break
+		sleep 0.25
+	done
+	W=$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | head -n 1)
+	nfd=$(ls "/proc/$W/fd" 2>/dev/null | wc -l)
+	soft=$(prlimit --pid "$W" --nofile --raw --noheadings -o SOFT 2>/dev/null)
+	# The soft limit only: raising it back needs no privilege.
+	if [ -n "$W" ] && [ "$nfd" -gt 0 ] && [ -n "$soft" ] && prlimit --pid "$W" --nofile="$nfd:"; then
+		# 20 connections, each with a request: about half go to lane 1, and are lost there.
+		inC "$PY" -c '
+import socket, sys, time
+socks = []
+for i in range(20):
+    s = socket.create_connection((sys.argv[1], 80), timeout=2)
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    socks.append(s)
+time.sleep(1.5)
+' "$L4" 2>/dev/null
+		sleep 1.2
+		shown=$(reset_here_now)
+		prlimit --pid "$W" --nofile="$soft:"
+		ok=0
+		for ((i = 0; i < 6; i++)); do inC curl -sf --max-time 5 -o /dev/null "http://$L4/" && ok=$((ok + 1)); done
+		if [ "${shown:-0}" -ge 1 ] && [ "${shown:-0}" -le 20 ] &&
+			grep -q "$SHED_RE" "$SLUICE_LOG" && [ $ok = 6 ] &&
+			[ "$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | head -n 1)" = "$W" ]; then
+			pass lane_worker_out_of_fds_counted_and_lives
+		else
+			fail lane_worker_out_of_fds_counted_and_lives "--status ${shown:-?}, $ok of 6 after, worker $W now '$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | tr '\n' ' ')': $(sluice_log_tail 3)"
+		fi
+	else
+		fail lane_worker_out_of_fds_counted_and_lives "no lane 1 worker to limit (pid '$W', $nfd fds): lanes '$(sluice_lanes up | tr '\n' ' ')'"
+	fi
+	sluice_stop TERM 5
 fi
 
 # --- the helper killed mid-transfer ----------------------------------------------------

@@ -128,6 +128,34 @@ static void test_report_passes(void)
 	CHECK_STR(out, want);
 }
 
+/* Connections reset before they reached the server: shown when there are any, always in JSON. */
+static void test_report_reset_here(void)
+{
+	static char rep[CONTROL_REPLY_MAX];
+	struct report_view v = {
+	    .pid = 7,
+	    .remote = "r",
+	    .host = "192.0.2.9",
+	    .user = "u",
+	    .port = 22,
+	    .up = true,
+	    .transport = "ssh",
+	    .detail = "",
+	    .conns = 2,
+	};
+
+	report_build(&v, false, rep, sizeof(rep));
+	CHECK(strstr(rep, "  connections: 2 open; out ") != NULL);
+	CHECK(strstr(rep, "reset here") == NULL);
+	report_build(&v, true, rep, sizeof(rep));
+	CHECK(strstr(rep, "\"waiting\": 0, \"reset_here\": 0, \"bytes_out\"") != NULL);
+	v.reset_here = 1234567890123ull;
+	report_build(&v, false, rep, sizeof(rep));
+	CHECK(strstr(rep, "; 1234567890123 reset here before reaching the server\n") != NULL);
+	report_build(&v, true, rep, sizeof(rep));
+	CHECK(strstr(rep, "\"reset_here\": 1234567890123,") != NULL);
+}
+
 /* One fake sluice: answers one request on path with reply, then exits. */
 static pid_t serve(const char *path, const char *reply)
 {
@@ -337,6 +365,7 @@ int main(void)
 	RUN(test_one_object_only);
 	RUN(test_garbage_refused);
 	RUN(test_report_passes);
+	RUN(test_report_reset_here);
 	RUN(test_query_all_stamps_and_rejects);
 	RUN(test_no_runtime_dir);
 	T_EXIT();
