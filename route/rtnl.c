@@ -77,7 +77,7 @@ struct nlmsghdr *rtnl_iif_rule_msg(void *buf, uint16_t type, uint16_t flags, int
 	    rule_head(buf, type, flags, family, seq, RT_TABLE_MAIN, ROUTE_IIF_PRIO);
 	char name[IFNAMSIZ];
 
-	snprintf(name, sizeof(name), TUN_NAME_FMT, mark & ROUTE_MARK_PID);
+	snprintf(name, sizeof(name), TUN_NAME_FMT, mark & TUNMARK_PID);
 	mnl_attr_put_strz(nlh, FRA_IFNAME, name);
 	return nlh;
 }
@@ -143,7 +143,7 @@ static bool iif_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark)
 	if (strncmp(name, "sluice", 6) || name[6] < '1' || name[6] > '9')
 		return false;
 	pid = strtoul(name + 6, &end, 10);
-	if (*end || pid > ROUTE_MARK_PID)
+	if (*end || pid > TUNMARK_PID)
 		return false;
 	*mark = rtnl_mark((uint32_t)pid);
 	return true;
@@ -165,7 +165,7 @@ bool rtnl_rule_ours(const struct nlmsghdr *nlh, uint32_t *mark)
 	    mnl_attr_get_u32(tb[FRA_FWMASK]) != 0xffffffffu)
 		return false;
 	m = mnl_attr_get_u32(tb[FRA_FWMARK]);
-	if ((m & ROUTE_MARK_MASK) != ROUTE_MARK_BASE || mnl_attr_get_u32(tb[FRA_TABLE]) != m)
+	if (!tunmark_is_ours(m) || mnl_attr_get_u32(tb[FRA_TABLE]) != m)
 		return false;
 	*mark = m;
 	return true;
@@ -355,9 +355,9 @@ static int sweep_family(struct rtnl *r, int family, bool (*alive)(uint32_t), uin
 	if (ret == 0)
 		ret = f.err;
 	for (i = 0; ret == 0 && i < f.n; i++) {
-		uint32_t pid = f.marks[i] & ROUTE_MARK_PID;
+		uint32_t pid = f.marks[i] & TUNMARK_PID;
 
-		if (pid == (self & ROUTE_MARK_PID) || alive(pid))
+		if (pid == (self & TUNMARK_PID) || alive(pid))
 			continue;
 		ret = f.iif[i] ? iif_rule(r, RTM_DELRULE, 0, family, f.marks[i])
 			       : rule(r, RTM_DELRULE, 0, family, f.marks[i]);

@@ -5,10 +5,9 @@
  * routing table, and the sweep of rules that killed tunnels left. The
  * routes go with the device; the rules must be deleted.
  *
- * One number is both the mark and the table: ROUTE_MARK_BASE with the
- * privileged part's pid in the low 24 bits (Linux pids stay below 2^22),
- * so the number is unique while the part lives and a sweep can tell ours
- * (the base in the top byte, our priority) and whose (the pid).
+ * One number is both the mark and the table (common/tunmark.h), so a
+ * sweep can tell ours (the mark's top byte, our priority) and whose (the
+ * pid).
  */
 #ifndef SLUICE_RTNL_H
 #define SLUICE_RTNL_H
@@ -17,9 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROUTE_MARK_BASE 0x51000000u /* an arbitrary top byte: "ours" */
-#define ROUTE_MARK_MASK 0xff000000u /* what a sweep compares with the base */
-#define ROUTE_MARK_PID	0x00ffffffu
+#include "../common/tunmark.h"
+
 /*
  * Our rules' priority: after the local table's (0), so that replies to
  * this machine's own addresses stay local even when marked, and before the
@@ -45,7 +43,7 @@ struct rtnl;
 /* The mark (and routing table) of the part with this pid. */
 static inline uint32_t rtnl_mark(uint32_t pid)
 {
-	return ROUTE_MARK_BASE | (pid & ROUTE_MARK_PID);
+	return tunmark_of(pid);
 }
 
 /*
