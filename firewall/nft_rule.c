@@ -18,6 +18,7 @@
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 
+#include "../common/tunmark.h"
 #include "nft_internal.h"
 
 /* Offsets of the addresses in the IPv4 and IPv6 headers, and of the TCP/UDP ports. */
@@ -709,6 +710,35 @@ static size_t rules_networks(struct nftnl_rule **rules, const char *table, const
 	return cnt;
 }
 
+/*
+ * meta mark != 0 meta mark & 0xff000000 != 0x51000000 return: a datagram
+ * that someone else marked (a socket's SO_MARK, as WireGuard's and
+ * Tailscale's own packets carry so that they bypass their tunnel, or an
+ * admin's rule before ours) keeps the routing that mark chose: captured,
+ * another tunnel's packets could end up inside ours, and loop when ours
+ * runs over theirs. A mark of any sluice part's passes, a dead one's
+ * included (an old flow's mark restored from its conntrack entry).
+ *
+ * The flow's ct mark is not guarded the same way: a setup that connmarks
+ * every flow would then silently lose all its UDP capture, while an
+ * admin's connmark routing cannot apply to a flow that leaves by our TUN.
+ */
+static struct nftnl_rule *rule_marked(const char *table, const char *chain)
+{
+	uint32_t zero = 0, mask = TUNMARK_MASK, base = TUNMARK_BASE;
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	meta_load(&b, NFT_META_MARK);
+	cmp(&b, NFT_CMP_NEQ, &zero, sizeof(zero));
+	meta_load(&b, NFT_META_MARK);
+	bitwise_mask(&b, (const uint8_t *)&mask, sizeof(mask));
+	cmp(&b, NFT_CMP_NEQ, &base, sizeof(base));
+	verdict_return(&b);
+	return rule_done(&b);
+}
+
 /* UDP, ping and ping6 that pass the guard go on to target; the rest stays where it is. */
 static size_t rules_datagrams(struct nftnl_rule **rules, const char *table, const char *chain,
 			      const struct guard *g, const char *target)
@@ -733,7 +763,7 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 		return ret;
 	if (!tun[0] || strlen(tun) >= 16)
 		return -EINVAL;
-	max = 8 + count_port_specific(spec->exclude, spec->n_exclude) +
+	max = 9 + count_port_specific(spec->exclude, spec->n_exclude) +
 	      count_port_specific(spec->include, spec->n_include);
 	rules = calloc(max, sizeof(*rules));
 	if (!rules)
@@ -760,6 +790,7 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 		rules[cnt++] = rule_iifname(table, chain, tun, NFT_CMP_EQ);
 		cnt += rules_datagrams(rules + cnt, table, chain, NULL, NFT_CHAIN_MARK_DST);
 	} else if (!strcmp(chain, NFT_CHAIN_MARK_DST)) {
+		rules[cnt++] = rule_marked(table, chain);
 		rules[cnt++] = rule_local(table, chain);
 		cnt += rules_networks(rules + cnt, table, chain, spec, DST, ACT_RETURN, ACT_MARK,
 				      mark);

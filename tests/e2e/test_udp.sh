@@ -197,6 +197,43 @@ else
 	fail udp_excluded_not_captured "S's counter stayed at $(leaked): the excluded datagram went into the tunnel"
 fi
 
+# Someone else's marks: a datagram an admin's rule marked (as a socket's
+# SO_MARK would) is left to the routing that mark chose, and S's counter
+# sees it. One with a mark of some sluice's (a dead one's, as an old flow's
+# restored mark would be) is carried like an unmarked one, which goes first
+# as the control: carried, so the check can fail. The admin's chain runs
+# before ours (-150).
+inC nft -f - <<'EOF'
+table inet tbadmin {
+	chain out {
+		type route hook output priority -180; policy accept;
+		udp dport 9007 meta mark set 0x77
+		udp dport 9008 meta mark set 0x51fffffe
+	}
+}
+EOF
+send_udp() { inC "$PY" -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"marked?", (sys.argv[1], int(sys.argv[2])))' "$L4" "$1"; }
+before=$(leaked)
+out0=$(st udp_datagrams_out)
+send_udp 9003
+sleep 0.5
+out1=$(st udp_datagrams_out)
+ctl_leaked=$(($(leaked) - before))
+send_udp 9007
+send_udp 9008
+for ((i = 0; i < 20; i++)); do [ "$(leaked)" -gt $((before + ctl_leaked)) ] && break; sleep 0.1; done
+sleep 0.5
+out2=$(st udp_datagrams_out)
+inC nft delete table inet tbadmin
+if [ "$ctl_leaked" != 0 ] || [ "${out1:-0}" -le "${out0:-0}" ]; then
+	fail udp_others_marks_kept "the unmarked control was not carried: datagrams out ${out0:-?} -> ${out1:-?}, $ctl_leaked reached S"
+elif [ "$(($(leaked) - before))" = 1 ] && [ "$out2" = $((out1 + 1)) ]; then
+	pass udp_others_marks_kept
+else
+	fail udp_others_marks_kept "S saw $(($(leaked) - before)) (want 1: the admin's), datagrams out $out1 -> $out2 (want +1: the one with a sluice mark)"
+fi
+
 # A local flood of UDP at a routed address (for 4 s, as fast as one core
 # sends) costs datagrams, not the tunnel: a TCP download beside it arrives
 # whole and the session stays up.

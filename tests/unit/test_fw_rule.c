@@ -697,6 +697,14 @@ static const char *const oracle_capture[] = {
     "  [ meta load iifname => reg 1 ]\n"
     "  [ cmp eq reg 1 0x69756c73 0x36346563 0x00003036 0x00000000 ]\n"
     "  [ immediate reg 0 return ]\n",
+    /* meta mark != 0 meta mark & 0xff000000 != 0x51000000 return: others' marks win */
+    "inet sluice mark_dst\n"
+    "  [ meta load mark => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x00000000 ]\n"
+    "  [ meta load mark => reg 1 ]\n"
+    "  [ bitwise reg 1 = ( reg 1 & 0xff000000 ) ^ 0x00000000 ]\n"
+    "  [ cmp neq reg 1 0x51000000 ]\n"
+    "  [ immediate reg 0 return ]\n",
     /* fib daddr type local return */
     "inet sluice mark_dst\n"
     "  [ fib daddr type => reg 1 ]\n"
@@ -1023,11 +1031,11 @@ enum {
 	OC_SKUID = 0,
 	OC_JUMPS = 2, /* udp, echo-request, echo-request v6 */
 	OC_PRE_IIF = 5,
-	OC_DST = 6, /* mark_dst: 13 rules */
-	OC_TUN_IN = 19,
-	OC_TUN_IN_FIB = 20,
-	OC_TUN_SRC = 25, /* 13 rules */
-	OC_N = 38,
+	OC_DST = 6, /* mark_dst: 14 rules */
+	OC_TUN_IN = 20,
+	OC_TUN_IN_FIB = 21,
+	OC_TUN_SRC = 26, /* 13 rules */
+	OC_N = 39,
 };
 
 static void check_capture(const struct fw_spec *spec, const char *chain, const int *idx, size_t k)
@@ -1093,7 +1101,7 @@ static void test_capture_rules_match_nft(void)
 	spec.by_gid = false;
 	check_mark_out(&spec, OWNER_UID_LINES);
 	spec.by_gid = true;
-	k = span(idx, 0, OC_DST, 13);
+	k = span(idx, 0, OC_DST, 14);
 	check_capture(&spec, NFT_CHAIN_MARK_DST, idx, k);
 	k = span(idx, 0, OC_TUN_IN, 6);
 	check_capture(&spec, NFT_CHAIN_TUN_IN, idx, k);
