@@ -56,6 +56,14 @@
 /* The clocks parted by more than this: the machine slept. */
 #define SLEPT_MS 5000
 
+/* Connections reset before they reached the server, by where (client_resets). */
+enum { RST_LISTEN, RST_LANES, RST_DIRECT, RST_N };
+
+struct resets {
+	uint64_t n[RST_N];
+	int err[RST_N]; /* the errno of the last of each */
+};
+
 struct client {
 	struct argfile args; /* the command line, expanded; opts points into it */
 	struct opts o;
@@ -70,10 +78,12 @@ struct client {
 	unsigned reconnects;
 	int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
 	int64_t started_ms;
-	size_t told_conns;     /* the last STATUS= sent to systemd */
-	uint64_t told_budget;  /* streams reset at the buffer cap, logged */
-	uint64_t refused_past; /* connections lane workers reset unopened, earlier sessions */
-	uint64_t told_refused; /* connections reset before they reached the server, logged */
+	size_t told_conns;	  /* the last STATUS= sent to systemd */
+	uint64_t told_budget;	  /* streams reset at the buffer cap, logged */
+	struct resets rst_past;	  /* reset before they reached the server: earlier sessions' */
+	uint64_t rst_told[RST_N]; /* of each kind, logged */
+	int64_t rst_said_ms;	  /* the last line about them */
+	int64_t rst_gap_ms;	  /* the next may come this long after it */
 	struct control ctl;
 	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
 	int log_fd;	    /* --log-file, -1 when none */
@@ -612,32 +622,65 @@ static void client_report_lanes(struct client *c, struct report_view *v)
 	}
 }
 
-/*
- * Connections taken here and reset before they reached the server: no lane
- * took them, descriptors ran out, or a lane's worker could not open them.
- * *err gets one of their errnos.
- */
-static uint64_t client_refused(const struct client *c, int *err)
-{
-	uint64_t n = c->ls.refused + c->refused_past;
-	int lerr = 0;
+/* Once a second at most while connections keep being reset, then less often, up to a minute. */
+#define RST_GAP_MIN_MS 1000
+#define RST_GAP_MAX_MS 60000
 
-	*err = c->ls.refused_err;
-	if (c->s.up)
-		n += lanes_refused(&c->s, &lerr);
-	if (lerr)
-		*err = lerr;
+/*
+ * Connections taken here and reset before they reached the server, by
+ * where: no lane took them (or descriptors ran out), a lane's worker could
+ * not open them, or --direct's master and then the tunnel refused them.
+ */
+static void client_resets(const struct client *c, struct resets *r)
+{
+	int err;
+	uint64_t n;
+
+	*r = c->rst_past;
+	r->n[RST_LISTEN] = c->ls.refused;
+	r->err[RST_LISTEN] = c->ls.refused_err;
+	if (!c->s.up)
+		return;
+	n = lanes_refused(&c->s, &err);
+	if (n) {
+		r->n[RST_LANES] += n;
+		r->err[RST_LANES] = err;
+	}
+	if (c->s.direct) {
+		struct direct_stats ds;
+
+		direct_get_stats(c->s.direct, &ds);
+		if (ds.lost) {
+			r->n[RST_DIRECT] += ds.lost;
+			r->err[RST_DIRECT] = ds.lost_err;
+		}
+	}
+}
+
+static uint64_t resets_total(const struct resets *r)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < RST_N; i++)
+		n += r->n[i];
 	return n;
 }
 
-static const char *refused_why(int err)
+static const char *client_reset_why(int err)
 {
 	switch (err) {
+	case 0:
+		return "the reason was not recorded";
 	case EMFILE:
 	case ENFILE:
 		return "out of file descriptors";
 	case ENOMEM:
 		return "out of memory";
+	case ENOSPC:
+		return "a lane holds as many connections as it may";
+	case ENOBUFS:
+		return "too many connections waiting for the session";
 	case EAGAIN:
 		return "every lane was too busy to take them";
 	case ENOTCONN:
@@ -647,18 +690,40 @@ static const char *refused_why(int err)
 	}
 }
 
-/* One line a second at most however many come: a flood of them must not flood the log. */
-static void client_tell_refused(struct client *c)
+/*
+ * One line for those reset since the last, with the reason of the kind
+ * that grew most; at the end (last) whatever the gap. A lasting shortage
+ * must not fill the log: the gap doubles while they keep coming.
+ */
+static void client_tell_resets(struct client *c, bool last)
 {
-	int err;
-	uint64_t n = client_refused(c, &err);
+	struct resets r;
+	uint64_t more = 0, most = 0;
+	int64_t now = clock_ms();
+	int i, err = 0;
 
-	if (n <= c->told_refused)
+	client_resets(c, &r);
+	for (i = 0; i < RST_N; i++) {
+		uint64_t d = r.n[i] > c->rst_told[i] ? r.n[i] - c->rst_told[i] : 0;
+
+		more += d;
+		if (d > most) {
+			most = d;
+			err = r.err[i];
+		}
+	}
+	if (!more || (!last && now - c->rst_said_ms < c->rst_gap_ms))
 		return;
 	log_warn("%s: refused %" PRIu64 " new connection%s here, reset before reaching %s",
-		 refused_why(err), n - c->told_refused, n - c->told_refused == 1 ? "" : "s",
-		 c->cfg.hostname);
-	c->told_refused = n;
+		 client_reset_why(err), more, more == 1 ? "" : "s", c->cfg.hostname);
+	for (i = 0; i < RST_N; i++)
+		if (r.n[i] > c->rst_told[i])
+			c->rst_told[i] = r.n[i];
+	if (!c->rst_gap_ms || now - c->rst_said_ms > RST_GAP_MAX_MS)
+		c->rst_gap_ms = RST_GAP_MIN_MS;
+	else if (c->rst_gap_ms < RST_GAP_MAX_MS)
+		c->rst_gap_ms *= 2;
+	c->rst_said_ms = now;
 }
 
 /* --status: the report for one request on the status socket. */
@@ -687,9 +752,10 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 	    .rate_out = c->st.rate_out,
 	};
 	struct mux_stats ms;
-	int err;
+	struct resets r;
 
-	v.reset_here += client_refused(c, &err);
+	client_resets(c, &r);
+	v.reset_here += resets_total(&r);
 	if (c->s.up) {
 		lanes_stats(&c->s, &ms);
 		v.conns = ms.streams;
@@ -742,12 +808,12 @@ static void client_dropped(struct client *c)
 {
 	size_t open = 0;
 	struct mux_stats ms;
-	int err;
 
 	lanes_stats(&c->s, &ms);
 	open = ms.streams;
-	/* This session's lane counters go with it: keep their sum. */
-	c->refused_past += lanes_refused(&c->s, &err);
+	/* This session's counts go with it: keep them (the listener's stay). */
+	client_resets(c, &c->rst_past);
+	c->rst_past.n[RST_LISTEN] = 0;
 	if (c->s.direct) {
 		struct direct_stats ds;
 		direct_get_stats(c->s.direct, &ds);
@@ -861,7 +927,7 @@ static void client_tick(struct client *c)
 				 n == 1 ? "" : "s", HOLD_MS / 1000);
 		status_tick(&c->st, NULL);
 	}
-	client_tell_refused(c);
+	client_tell_resets(c, false);
 	features_tick(&c->feat);
 }
 
@@ -941,6 +1007,7 @@ static void client_cleanup(struct client *c)
 	int ret;
 
 	notify_send("STOPPING=1");
+	client_tell_resets(c, true);
 	status_end(&c->st);
 	control_close(&c->ctl);
 	features_stop(&c->feat);

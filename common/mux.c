@@ -846,7 +846,7 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	int ret;
 
 	if (m->streams.count >= m->max_streams)
-		return -EMFILE;
+		return -ENOSPC;
 	do {
 		id = m->next_id++;
 	} while (id == 0 || idmap_get(&m->streams, id));

@@ -106,7 +106,11 @@ void mux_set_rtt(struct mux *m, unsigned rtt_ms);
  */
 void mux_set_clock(struct mux *m, uint64_t (*now_ms)(void *arg), void *arg);
 
-/* Client side: adopt an accepted socket as a new stream towards dst. Returns 0 or -errno. */
+/*
+ * Client side: adopt an accepted socket as a new stream towards dst.
+ * Returns 0 or -errno: -ENOSPC when the mux holds as many streams as it
+ * may (not -EMFILE, which the caller would take for its descriptors).
+ */
 int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst);
 
 /*

@@ -136,12 +136,12 @@ static void park(struct listeners *ls, int fd, const struct wire_open *dst)
 {
 	if (!ls->parked && !(ls->parked = calloc(LISTEN_PARK_MAX, sizeof(*ls->parked)))) {
 		fd_reset_close(fd);
-		ls->parked_reset++;
+		refuse(ls, ENOMEM);
 		return;
 	}
 	if (ls->n_parked == LISTEN_PARK_MAX) {
 		fd_reset_close(fd);
-		ls->parked_reset++;
+		refuse(ls, ENOBUFS);
 		return;
 	}
 	ls->parked[ls->n_parked++] = (struct parked){fd, *dst, clock_ms()};

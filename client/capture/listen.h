@@ -54,11 +54,11 @@ struct listeners {
 	size_t n_dns;
 	int reserve_fd; /* spent to refuse a connection cleanly when out of descriptors */
 	uint64_t accepted;
-	uint64_t refused;      /* accepted (or shed) and reset: no lane took them */
-	int refused_err;       /* the last one's errno */
+	uint64_t refused; /* accepted (or shed) and reset: no lane took them, no room to wait */
+	int refused_err;  /* the last one's errno */
 	struct parked *parked; /* waiting for a session */
 	size_t n_parked;
-	uint64_t parked_reset; /* waited too long, or no room: reset */
+	uint64_t parked_reset; /* waited too long: reset (no room to wait counts as refused) */
 };
 
 /*

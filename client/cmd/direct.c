@@ -149,9 +149,15 @@ static void dconn_free(struct dconn *c, enum dconn_end how, const char *why)
 	d->st.active--;
 	if (d->probe == c)
 		d->probe = NULL;
-	if (how == END_FALLBACK)
-		fall_back(d, c->app, &c->dst, why);
-	else if (how == END_RESET)
+	if (how == END_FALLBACK) {
+		/* The listener counts those it could not hand over; this one is ours to count. */
+		int ret = fall_back(d, c->app, &c->dst, why);
+
+		if (ret < 0) {
+			d->st.lost++;
+			d->st.lost_err = -ret;
+		}
+	} else if (how == END_RESET)
 		/* SO_LINGER is the socket's: if the master's copies close last, they reset. */
 		fd_reset_close(c->app);
 	else

@@ -25,6 +25,8 @@ struct direct_stats {
 	uint64_t opened;    /* channels the server opened */
 	uint64_t refused;   /* channels refused (reset, or to the fallback before any opened) */
 	uint64_t fell_back; /* went to the fallback (see direct_open) */
+	uint64_t lost;	    /* refused by the master, then by the fallback too: reset */
+	int lost_err;	    /* the fallback's errno for the last of those */
 };
 
 /*

@@ -386,8 +386,9 @@ static void on_report(struct ev_io *io, uint32_t events)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n == (ssize_t)sizeof(r) && r.magic == LANEOWN_MAGIC && r.kind == SAY_REPORT &&
-		    r.n_top <= LANEOWN_TOP && r.taken <= o->given && r.refused <= r.taken &&
-		    r.refused_err >= 0 && r.refused_err < 4096) {
+		    r.n_top <= LANEOWN_TOP && r.taken <= o->given && r.taken >= o->last.taken &&
+		    r.refused <= r.taken && r.refused >= o->last.refused && r.refused_err >= 0 &&
+		    r.refused_err < 4096) {
 			r.why[sizeof(r.why) - 1] = '\0';
 			o->last = r;
 			o->heard_ms = clock_ms();
@@ -481,10 +482,23 @@ static int ask(struct laneown *o, uint32_t kind, const struct wire_open *dst, in
 
 int laneown_give(struct laneown *o, int fd, const struct wire_open *dst)
 {
-	int ret = ask(o, ASK_OPEN, dst, fd);
+	struct linger cut = {.l_onoff = 1, .l_linger = 0};
+	int ret;
 
-	if (ret < 0)
+	/*
+	 * Armed on its way: a socket the worker cannot take (its descriptors
+	 * ran out, MSG_CTRUNC) is closed by the kernel with the message, and
+	 * must reach its reader as cut off, not as a complete empty reply.
+	 * The worker's mux keeps it armed (mux_set_reset_if_killed).
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &cut, sizeof(cut));
+	ret = ask(o, ASK_OPEN, dst, fd);
+	if (ret < 0) {
+		/* Still the caller's, for another lane, whose close may be clean. */
+		cut.l_onoff = 0;
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &cut, sizeof(cut));
 		return ret;
+	}
 	close(fd);
 	o->given++;
 	return 0;

@@ -612,7 +612,7 @@ uint64_t lanes_refused(const struct session *s, int *err)
 	uint64_t n = s->refused_gone;
 	unsigned i;
 
-	*err = 0;
+	*err = s->refused_gone_err;
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
 		int e;
 

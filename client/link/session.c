@@ -568,7 +568,12 @@ void session_lane_close(struct session *s, unsigned i)
 		s->over_budget_gone += ms.over_budget;
 		if (l->owned) {
 			int err;
-			s->refused_gone += laneown_refused(&l->own, &err);
+			uint64_t n = laneown_refused(&l->own, &err);
+
+			if (n) {
+				s->refused_gone += n;
+				s->refused_gone_err = err;
+			}
 		}
 	}
 	lane_free(l);

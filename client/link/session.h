@@ -117,7 +117,8 @@ struct session {
 	unsigned rtt_stalled;	   /* round trips set aside: the CPUs were busy meanwhile */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
-	uint64_t refused_gone;	   /* and connections their workers reset unopened */
+	uint64_t refused_gone;	   /* and connections their workers reset unopened, */
+	int refused_gone_err;	   /* the errno of the last of those */
 	/* The last few lanes_mark, and how many were made. */
 	struct rtt_mark rtt_mark[SESSION_RTT_MARKS];
 	unsigned rtt_marks;

@@ -78,34 +78,48 @@ if sluice_start_case lane_worker_fds_start "http://$L4/" -r sshhost --lanes 2 19
 		sleep 0.25
 	done
 	W=$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | head -n 1)
-	nfd=$(ls "/proc/$W/fd" 2>/dev/null | wc -l)
+	# The limit is on descriptor numbers: the lowest free one, so no gap below it lets one in.
+	nfd=$(ls "/proc/$W/fd" 2>/dev/null | sort -n | awk '$1 != NR - 1 { print NR - 1; f = 1; exit } END { if (!f) print NR }')
 	soft=$(prlimit --pid "$W" --nofile --raw --noheadings -o SOFT 2>/dev/null)
 	# The soft limit only: raising it back needs no privilege.
 	if [ -n "$W" ] && [ "$nfd" -gt 0 ] && [ -n "$soft" ] && prlimit --pid "$W" --nofile="$nfd:"; then
-		# 20 connections, each with a request: about half go to lane 1, and are lost there.
-		inC "$PY" -c '
+		# 20 connections that wait for the server to speak first (as ssh's and
+		# SMTP's clients do; a socket closed with a request unread resets
+		# anyway). Lane 1's lost ones leave it looking empty, so most go
+		# there. Each lost one must end cut off (a reset), never with an
+		# empty end that looks complete; the others are still waiting.
+		ends=$(inC "$PY" -c '
 import socket, sys, time
-socks = []
-for i in range(20):
-    s = socket.create_connection((sys.argv[1], 80), timeout=2)
-    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    socks.append(s)
+socks = [socket.create_connection((sys.argv[1], 80), timeout=2) for i in range(20)]
 time.sleep(1.5)
-' "$L4" 2>/dev/null
+ends = {"reset": 0, "empty": 0, "waiting": 0, "other": 0}
+for s in socks:
+    s.settimeout(0.05)
+    try:
+        ends["other" if s.recv(100) else "empty"] += 1
+    except ConnectionResetError:
+        ends["reset"] += 1
+    except socket.timeout:
+        ends["waiting"] += 1
+    except OSError:
+        ends["other"] += 1
+print(" ".join("%s=%d" % kv for kv in ends.items()))
+' "$L4" 2>/dev/null)
 		sleep 1.2
 		shown=$(reset_here_now)
 		prlimit --pid "$W" --nofile="$soft:"
 		ok=0
 		for ((i = 0; i < 6; i++)); do inC curl -sf --max-time 5 -o /dev/null "http://$L4/" && ok=$((ok + 1)); done
 		if [ "${shown:-0}" -ge 1 ] && [ "${shown:-0}" -le 20 ] &&
+			echo "$ends" | grep -q "^reset=$shown empty=0 waiting=$((20 - shown)) other=0$" &&
 			grep -q "$SHED_RE" "$SLUICE_LOG" && [ $ok = 6 ] &&
 			[ "$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | head -n 1)" = "$W" ]; then
 			pass lane_worker_out_of_fds_counted_and_lives
 		else
-			fail lane_worker_out_of_fds_counted_and_lives "--status ${shown:-?}, $ok of 6 after, worker $W now '$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | tr '\n' ' ')': $(sluice_log_tail 3)"
+			fail lane_worker_out_of_fds_counted_and_lives "--status ${shown:-?}, ends '$ends', $ok of 6 after, worker $W now '$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | tr '\n' ' ')': $(sluice_log_tail 3)"
 		fi
 	else
-		fail lane_worker_out_of_fds_counted_and_lives "no lane 1 worker to limit (pid '$W', $nfd fds): lanes '$(sluice_lanes up | tr '\n' ' ')'"
+		fail lane_worker_out_of_fds_counted_and_lives "no lane 1 worker to limit (pid '$W', lowest free fd '$nfd'): lanes '$(sluice_lanes up | tr '\n' ' ')'"
 	fi
 	sluice_stop TERM 5
 fi

@@ -623,13 +623,13 @@ static void test_open_refused(void)
 	CHECK_EQ_INT(streams_of(m[2]), 1);
 	/* Lane 0 full as well: the caller keeps the connection. */
 	mux_set_max_streams(m[0], 1);
-	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), -EMFILE);
+	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), -ENOSPC);
 	/* Room again on lane 1: it takes the next. */
 	mux_set_max_streams(m[1], 8);
 	CHECK_EQ_INT(open_via(&s, 80, &keep[n_keep++]), 0);
 	CHECK_EQ_INT(streams_of(m[1]), 1);
 	/* A typing session lane 0 cannot take is refused, not sent to a bulk lane. */
-	CHECK_EQ_INT(open_via(&s, 22, &keep[n_keep++]), -EMFILE);
+	CHECK_EQ_INT(open_via(&s, 22, &keep[n_keep++]), -ENOSPC);
 	CHECK_EQ_INT(streams_of(m[1]), 1);
 	CHECK_EQ_INT(streams_of(m[2]), 1);
 
