@@ -28,6 +28,7 @@
 #include "../common/log.h"
 #include "../common/logsys.h"
 #include "../common/mux.h"
+#include "../common/ratelimit.h"
 #include "../common/sockaddr.h"
 #include "argfile.h"
 #include "cmd/direct.h"
@@ -55,9 +56,16 @@
 #define BACKOFF_MAX_S	30
 /* The clocks parted by more than this: the machine slept. */
 #define SLEPT_MS 5000
+/* Once a second at most while connections keep being reset, then less often, up to a minute. */
+#define RST_GAP_MIN_MS 1000
+#define RST_GAP_MAX_MS 60000
 
-/* Connections reset before they reached the server, by where (client_resets). */
-enum { RST_LISTEN, RST_LANES, RST_DIRECT, RST_N };
+/*
+ * Connections reset before they reached the server, by where
+ * (client_count_resets); and, last, those the server's helper refused for want
+ * of descriptors or memory.
+ */
+enum { RST_LISTEN, RST_LANES, RST_DIRECT, RST_REMOTE, RST_N };
 
 struct resets {
 	uint64_t n[RST_N];
@@ -82,8 +90,8 @@ struct client {
 	uint64_t told_budget;	  /* streams reset at the buffer cap, logged */
 	struct resets rst_past;	  /* reset before they reached the server: earlier sessions' */
 	uint64_t rst_told[RST_N]; /* of each kind, logged */
-	int64_t rst_said_ms;	  /* the last line about them */
-	int64_t rst_gap_ms;	  /* the next may come this long after it */
+	uint64_t rst_seen;	  /* all kinds together, at the last look */
+	struct ratelimit_backoff rst_pace;
 	struct control ctl;
 	char pidfile[4096]; /* absolute, so it survives the daemon's chdir */
 	int log_fd;	    /* --log-file, -1 when none */
@@ -622,17 +630,15 @@ static void client_report_lanes(struct client *c, struct report_view *v)
 	}
 }
 
-/* Once a second at most while connections keep being reset, then less often, up to a minute. */
-#define RST_GAP_MIN_MS 1000
-#define RST_GAP_MAX_MS 60000
-
 /*
  * Connections taken here and reset before they reached the server, by
  * where: no lane took them (or descriptors ran out), a lane's worker could
- * not open them, or --direct's master and then the tunnel refused them.
+ * not open them, or --direct's master and then the tunnel refused them;
+ * and those the server's helper refused, short of room itself.
  */
-static void client_resets(const struct client *c, struct resets *r)
+static void client_count_resets(const struct client *c, struct resets *r)
 {
+	struct mux_stats ms;
 	int err;
 	uint64_t n;
 
@@ -655,14 +661,20 @@ static void client_resets(const struct client *c, struct resets *r)
 			r->err[RST_DIRECT] = ds.lost_err;
 		}
 	}
+	lanes_stats(&c->s, &ms);
+	if (ms.peer_short) {
+		r->n[RST_REMOTE] += ms.peer_short;
+		r->err[RST_REMOTE] = ms.peer_short_err;
+	}
 }
 
-static uint64_t resets_total(const struct resets *r)
+/* Those reset here, the remote's refusals left out. */
+static uint64_t client_resets_here(const struct resets *r)
 {
 	uint64_t n = 0;
 	int i;
 
-	for (i = 0; i < RST_N; i++)
+	for (i = 0; i < RST_REMOTE; i++)
 		n += r->n[i];
 	return n;
 }
@@ -691,19 +703,25 @@ static const char *client_reset_why(int err)
 }
 
 /*
- * One line for those reset since the last, with the reason of the kind
- * that grew most; at the end (last) whatever the gap. A lasting shortage
- * must not fill the log: the gap doubles while they keep coming.
+ * One line for those reset here since the last, with the reason of the
+ * kind that grew most, and one for the helper's refusals; at the end
+ * (last) whatever the gap. A lasting shortage must not fill the log: the
+ * gap doubles while they keep coming, and starts over after a quiet minute.
  */
 static void client_tell_resets(struct client *c, bool last)
 {
 	struct resets r;
-	uint64_t more = 0, most = 0;
+	uint64_t more = 0, most = 0, there, total = 0;
 	int64_t now = clock_ms();
 	int i, err = 0;
 
-	client_resets(c, &r);
-	for (i = 0; i < RST_N; i++) {
+	client_count_resets(c, &r);
+	for (i = 0; i < RST_N; i++)
+		total += r.n[i];
+	if (total > c->rst_seen)
+		ratelimit_backoff_note(&c->rst_pace, now);
+	c->rst_seen = total;
+	for (i = 0; i < RST_REMOTE; i++) {
 		uint64_t d = r.n[i] > c->rst_told[i] ? r.n[i] - c->rst_told[i] : 0;
 
 		more += d;
@@ -712,18 +730,21 @@ static void client_tell_resets(struct client *c, bool last)
 			err = r.err[i];
 		}
 	}
-	if (!more || (!last && now - c->rst_said_ms < c->rst_gap_ms))
+	there = r.n[RST_REMOTE] > c->rst_told[RST_REMOTE]
+		    ? r.n[RST_REMOTE] - c->rst_told[RST_REMOTE]
+		    : 0;
+	if ((!more && !there) || !ratelimit_backoff_allow(&c->rst_pace, now, last))
 		return;
-	log_warn("%s: refused %" PRIu64 " new connection%s here, reset before reaching %s",
-		 client_reset_why(err), more, more == 1 ? "" : "s", c->cfg.hostname);
+	if (more)
+		log_warn("%s: refused %" PRIu64 " new connection%s here, reset before reaching %s",
+			 client_reset_why(err), more, more == 1 ? "" : "s", c->cfg.hostname);
+	if (there)
+		log_warn("%s on %s: its helper refused %" PRIu64 " new connection%s",
+			 client_reset_why(r.err[RST_REMOTE]), c->cfg.hostname, there,
+			 there == 1 ? "" : "s");
 	for (i = 0; i < RST_N; i++)
 		if (r.n[i] > c->rst_told[i])
 			c->rst_told[i] = r.n[i];
-	if (!c->rst_gap_ms || now - c->rst_said_ms > RST_GAP_MAX_MS)
-		c->rst_gap_ms = RST_GAP_MIN_MS;
-	else if (c->rst_gap_ms < RST_GAP_MAX_MS)
-		c->rst_gap_ms *= 2;
-	c->rst_said_ms = now;
 }
 
 /* --status: the report for one request on the status socket. */
@@ -754,8 +775,9 @@ static size_t client_report(void *arg, bool json, char *buf, size_t len)
 	struct mux_stats ms;
 	struct resets r;
 
-	client_resets(c, &r);
-	v.reset_here += resets_total(&r);
+	client_count_resets(c, &r);
+	v.reset_here += client_resets_here(&r);
+	v.refused_remote = r.n[RST_REMOTE];
 	if (c->s.up) {
 		lanes_stats(&c->s, &ms);
 		v.conns = ms.streams;
@@ -808,12 +830,14 @@ static void client_dropped(struct client *c)
 {
 	size_t open = 0;
 	struct mux_stats ms;
+	struct resets r;
 
 	lanes_stats(&c->s, &ms);
 	open = ms.streams;
 	/* This session's counts go with it: keep them (the listener's stay). */
-	client_resets(c, &c->rst_past);
-	c->rst_past.n[RST_LISTEN] = 0;
+	client_count_resets(c, &r);
+	r.n[RST_LISTEN] = 0;
+	c->rst_past = r;
 	if (c->s.direct) {
 		struct direct_stats ds;
 		direct_get_stats(c->s.direct, &ds);
@@ -1129,6 +1153,8 @@ int main(int argc, char **argv)
 	c.log_fd = -1;
 	c.ctl.io.fd = -1;
 	c.started_ms = clock_ms();
+	c.rst_pace =
+	    (struct ratelimit_backoff)RATELIMIT_BACKOFF_INIT(RST_GAP_MIN_MS, RST_GAP_MAX_MS);
 	/* The fixed entry point sudo allows: nothing else is read, not even SLUICE_ARGS. */
 	if (argc == 2 && !strcmp(argv[1], PRIV_ARG))
 		return priv_main(false);

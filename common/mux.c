@@ -881,9 +881,12 @@ static int handle_open(struct mux *m, const struct wire_frame *f)
 
 	if (!m->ops->connect || idmap_get(&m->streams, f->stream))
 		return -EPROTO;
-	/* Streams the peer opens: past the cap each is refused, the session goes on. */
+	/*
+	 * Streams the peer opens: past the cap each is refused, the session
+	 * goes on. ENOSPC, as mux_open_stream says: not a want of descriptors.
+	 */
 	if (m->streams.count >= m->max_streams)
-		return send_u32(m, WIRE_RESET, f->stream, EMFILE);
+		return send_u32(m, WIRE_RESET, f->stream, ENOSPC);
 	fd = m->ops->connect(m->ctx, &f->u.open);
 	if (fd < 0)
 		return send_u32(m, WIRE_RESET, f->stream, (uint32_t)-fd);
@@ -925,8 +928,15 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 			stream_shut_wr(s);
 		return 0;
 	case WIRE_RESET:
-		if (s)
-			stream_free(s, (int)(f->u.err ? f->u.err : ECONNRESET), false, true);
+		if (!s)
+			return 0;
+		/* The peer ran short, not the destination: its owner tells the user. */
+		if (f->u.err == EMFILE || f->u.err == ENFILE || f->u.err == ENOMEM ||
+		    f->u.err == ENOBUFS) {
+			m->st.peer_short++;
+			m->st.peer_short_err = (int)f->u.err;
+		}
+		stream_free(s, (int)(f->u.err ? f->u.err : ECONNRESET), false, true);
 		return 0;
 	case WIRE_WINDOW:
 		if (!s)

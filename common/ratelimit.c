@@ -1,5 +1,6 @@
 /*
- * ratelimit: a fixed-window line budget (see ratelimit.h).
+ * ratelimit: a fixed-window line budget, and a backing-off one for what
+ * goes on happening (see ratelimit.h).
  */
 #include "ratelimit.h"
 
@@ -16,5 +17,27 @@ bool ratelimit_allow(struct ratelimit *rl, int64_t now_ms, unsigned *dropped)
 	rl->used++;
 	*dropped = rl->suppressed;
 	rl->suppressed = 0;
+	return true;
+}
+
+void ratelimit_backoff_note(struct ratelimit_backoff *b, int64_t now_ms)
+{
+	/* Quiet for a while: the next is news again, told at once. */
+	if (b->seen_ms && now_ms - b->seen_ms > (int64_t)b->max_ms)
+		b->gap_ms = 0;
+	b->seen_ms = now_ms;
+}
+
+bool ratelimit_backoff_allow(struct ratelimit_backoff *b, int64_t now_ms, bool force)
+{
+	if (!force && b->gap_ms && now_ms - b->said_ms < b->gap_ms)
+		return false;
+	if (!b->gap_ms)
+		b->gap_ms = b->min_ms;
+	else if (b->gap_ms * 2 > (int64_t)b->max_ms)
+		b->gap_ms = b->max_ms;
+	else
+		b->gap_ms *= 2;
+	b->said_ms = now_ms;
 	return true;
 }

@@ -29,4 +29,32 @@ struct ratelimit {
  */
 bool ratelimit_allow(struct ratelimit *rl, int64_t now_ms, unsigned *dropped);
 
+/*
+ * A line about something that goes on happening (each line says how many
+ * since the last): the first at once, then with a gap that doubles from
+ * min_ms up to max_ms while it keeps happening, and at once again after
+ * max_ms without any. A shortage that lasts all day writes a line a
+ * minute, not one a second.
+ */
+struct ratelimit_backoff {
+	unsigned min_ms, max_ms;
+	int64_t said_ms; /* the last line */
+	int64_t seen_ms; /* the last time it happened */
+	int64_t gap_ms;	 /* the next line may come this long after the last; 0: at once */
+};
+
+#define RATELIMIT_BACKOFF_INIT(min_ms_, max_ms_)                                                   \
+	{                                                                                          \
+		.min_ms = (min_ms_), .max_ms = (max_ms_)                                           \
+	}
+
+/* It happened (again) at now_ms. */
+void ratelimit_backoff_note(struct ratelimit_backoff *b, int64_t now_ms);
+/*
+ * May the line about what happened so far be written at now_ms? When it
+ * may, the gap to the next grows. force: yes whatever the gap (the last
+ * line, at exit).
+ */
+bool ratelimit_backoff_allow(struct ratelimit_backoff *b, int64_t now_ms, bool force);
+
 #endif

@@ -390,6 +390,8 @@ static void on_report(struct ev_io *io, uint32_t events)
 		    r.refused <= r.taken && r.refused >= o->last.refused && r.refused_err >= 0 &&
 		    r.refused_err < 4096) {
 			r.why[sizeof(r.why) - 1] = '\0';
+			if (r.refused > o->last.refused)
+				o->refused_ms = clock_ms();
 			o->last = r;
 			o->heard_ms = clock_ms();
 			if (!r.failed)
@@ -482,7 +484,8 @@ static int ask(struct laneown *o, uint32_t kind, const struct wire_open *dst, in
 
 int laneown_give(struct laneown *o, int fd, const struct wire_open *dst)
 {
-	struct linger cut = {.l_onoff = 1, .l_linger = 0};
+	struct linger cut = {.l_onoff = 1, .l_linger = 0}, was = {0};
+	socklen_t len = sizeof(was);
 	int ret;
 
 	/*
@@ -491,12 +494,12 @@ int laneown_give(struct laneown *o, int fd, const struct wire_open *dst)
 	 * must reach its reader as cut off, not as a complete empty reply.
 	 * The worker's mux keeps it armed (mux_set_reset_if_killed).
 	 */
+	getsockopt(fd, SOL_SOCKET, SO_LINGER, &was, &len);
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &cut, sizeof(cut));
 	ret = ask(o, ASK_OPEN, dst, fd);
 	if (ret < 0) {
 		/* Still the caller's, for another lane, whose close may be clean. */
-		cut.l_onoff = 0;
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &cut, sizeof(cut));
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &was, sizeof(was));
 		return ret;
 	}
 	close(fd);
@@ -523,9 +526,10 @@ const char *laneown_failed(const struct laneown *o)
 	return NULL;
 }
 
-uint64_t laneown_refused(const struct laneown *o, int *err)
+uint64_t laneown_refused(const struct laneown *o, int *err, int64_t *when_ms)
 {
 	*err = o->last.refused_err;
+	*when_ms = o->refused_ms;
 	return o->last.refused;
 }
 

@@ -71,8 +71,9 @@ struct laneown {
 	uint64_t given;	  /* streams sent to the worker */
 	int64_t heard_ms; /* when its last report came (clock_ms) */
 	struct laneown_report last;
-	bool ended; /* the worker said the lane failed, or its socket ended: why */
-	bool gone;  /* its socket ended or broke: the worker has exited, not only failed */
+	int64_t refused_ms; /* when its count of those it reset unopened last grew */
+	bool ended;	    /* the worker said the lane failed, or its socket ended: why */
+	bool gone;	    /* its socket ended or broke: the worker has exited, not only failed */
 	char why[256];
 };
 
@@ -102,9 +103,10 @@ int laneown_table(struct laneown *o);
 const char *laneown_failed(const struct laneown *o);
 /*
  * Connections the worker took and had to reset before they reached the
- * lane's mux (*err: the last one's errno), as last reported.
+ * lane's mux, as last reported: *err the last one's errno, *when_ms when
+ * the count last grew (clock_ms; 0: never).
  */
-uint64_t laneown_refused(const struct laneown *o, int *err);
+uint64_t laneown_refused(const struct laneown *o, int *err, int64_t *when_ms);
 /* The lane's counters as last reported, its streams counting those given since. */
 void laneown_stats(const struct laneown *o, struct mux_stats *st);
 /* Call cb for each of the biggest streams the worker last reported. Returns how many. */

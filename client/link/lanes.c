@@ -605,22 +605,30 @@ static void add_stats(struct mux_stats *sum, const struct session *s, unsigned i
 	sum->tx_bytes += ms.tx_bytes;
 	sum->credit_grown += ms.credit_grown;
 	sum->credit_cut += ms.credit_cut;
+	sum->peer_short += ms.peer_short;
+	if (ms.peer_short)
+		sum->peer_short_err = ms.peer_short_err;
 }
 
 uint64_t lanes_refused(const struct session *s, int *err)
 {
 	uint64_t n = s->refused_gone;
+	int64_t latest = 0;
 	unsigned i;
 
 	*err = s->refused_gone_err;
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
+		int64_t when;
 		int e;
 
 		if (!s->lane[i].up || !s->lane[i].owned)
 			continue;
-		n += laneown_refused(&s->lane[i].own, &e);
-		if (e)
+		n += laneown_refused(&s->lane[i].own, &e, &when);
+		/* The lane that refused last says why. */
+		if (when > latest) {
+			latest = when;
 			*err = e;
+		}
 	}
 	return n;
 }
@@ -635,6 +643,9 @@ void lanes_stats(const struct session *s, struct mux_stats *sum)
 	sum->rx_bytes += s->rx_gone;
 	sum->tx_bytes += s->tx_gone;
 	sum->over_budget += s->over_budget_gone;
+	sum->peer_short += s->peer_short_gone;
+	if (!sum->peer_short_err)
+		sum->peer_short_err = s->peer_short_gone_err;
 }
 
 size_t lanes_table(struct session *s,

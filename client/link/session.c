@@ -566,9 +566,14 @@ void session_lane_close(struct session *s, unsigned i)
 		s->rx_gone += ms.rx_bytes;
 		s->tx_gone += ms.tx_bytes;
 		s->over_budget_gone += ms.over_budget;
+		if (ms.peer_short) {
+			s->peer_short_gone += ms.peer_short;
+			s->peer_short_gone_err = ms.peer_short_err;
+		}
 		if (l->owned) {
 			int err;
-			uint64_t n = laneown_refused(&l->own, &err);
+			int64_t when;
+			uint64_t n = laneown_refused(&l->own, &err, &when);
 
 			if (n) {
 				s->refused_gone += n;

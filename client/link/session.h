@@ -119,6 +119,8 @@ struct session {
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
 	uint64_t refused_gone;	   /* and connections their workers reset unopened, */
 	int refused_gone_err;	   /* the errno of the last of those */
+	uint64_t peer_short_gone;  /* and streams their helpers reset for want of room */
+	int peer_short_gone_err;
 	/* The last few lanes_mark, and how many were made. */
 	struct rtt_mark rtt_mark[SESSION_RTT_MARKS];
 	unsigned rtt_marks;

@@ -122,6 +122,9 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 		if (v->reset_here)
 			put(&o, "; %" PRIu64 " reset here before reaching the server",
 			    v->reset_here);
+		if (v->refused_remote)
+			put(&o, "; %" PRIu64 " refused by its helper, short of room",
+			    v->refused_remote);
 		put(&o, "\n");
 		if (v->udp) {
 			status_human(v->udp_bytes_out, h[0], sizeof(h[0]));
@@ -190,12 +193,13 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 	put_nets(&o, v->exc, v->n_exc, true);
 	put(&o,
 	    "], \"excluded_total\": %zu, \"connections\": %zu, \"waiting\": %zu, \"reset_here\": "
-	    "%" PRIu64 ", \"bytes_out\": %" PRIu64 ", \"bytes_in\": %" PRIu64
-	    ", \"rate_out\": %" PRIu64 ", \"rate_in\": %" PRIu64
+	    "%" PRIu64 ", \"refused_remote\": %" PRIu64 ", \"bytes_out\": %" PRIu64
+	    ", \"bytes_in\": %" PRIu64 ", \"rate_out\": %" PRIu64 ", \"rate_in\": %" PRIu64
 	    ", \"direct_open\": %zu, \"direct_opened\": %" PRIu64 ", \"direct_refused\": %" PRIu64
 	    ", \"direct_fell_back\": %" PRIu64 ", \"top\": [",
-	    v->n_exc, v->conns, v->waiting, v->reset_here, v->out, v->in, v->rate_out, v->rate_in,
-	    v->direct_open, v->direct_opened, v->direct_refused, v->direct_fell_back);
+	    v->n_exc, v->conns, v->waiting, v->reset_here, v->refused_remote, v->out, v->in,
+	    v->rate_out, v->rate_in, v->direct_open, v->direct_opened, v->direct_refused,
+	    v->direct_fell_back);
 	for (i = 0; i < v->n_top; i++) {
 		addr_text(&v->top[i].dst, a, sizeof(a));
 		put(&o,

@@ -1,6 +1,7 @@
 #!/bin/bash
 # test_faults: faults survived. Out of descriptors (a low RLIMIT_NOFILE and
-# many connections), the client sheds and keeps running. The helper killed
+# many connections), the client sheds and keeps running, and says so at a
+# bounded rate; so does a lane's worker, and the server's helper. The helper killed
 # mid-transfer: the transfer fails visibly and the session comes back. A
 # helper that sends garbage after HELLO (the real helper, run by a fake -e
 # command that corrupts its output once the session is up): the session
@@ -11,12 +12,18 @@ need_sluice
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((256 << 20))) || tb_die "cannot write big.bin"
 
-# reset_here_now: the running sluice's count of connections reset before they reached the server.
-reset_here_now() {
+# status_num FIELD: that number from the running sluice's --status --json.
+status_num() {
 	inC "$SLUICE" --status --json 2>/dev/null | "$PY" -c '
 import json, sys
-print([x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0]["reset_here"])' \
-		"$SLUICE_PID" 2>/dev/null
+print([x for x in json.load(sys.stdin) if x["pid"] == int(sys.argv[1])][0][sys.argv[2]])' \
+		"$SLUICE_PID" "$1" 2>/dev/null
+}
+# reset_here_now: the running sluice's count of connections reset before they reached the server.
+reset_here_now() { status_num reset_here; }
+# lowest_free_fd PID: the limit that lets PID open no more (it is on numbers: a gap below counts).
+lowest_free_fd() {
+	ls "/proc/$1/fd" 2>/dev/null | sort -n | awk '$1 != NR - 1 { print NR - 1; f = 1; exit } END { if (!f && NR) print NR }'
 }
 SHED_RE="out of file descriptors: refused [0-9]* new connections\{0,1\} here, reset before reaching "
 
@@ -78,11 +85,10 @@ if sluice_start_case lane_worker_fds_start "http://$L4/" -r sshhost --lanes 2 19
 		sleep 0.25
 	done
 	W=$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | head -n 1)
-	# The limit is on descriptor numbers: the lowest free one, so no gap below it lets one in.
-	nfd=$(ls "/proc/$W/fd" 2>/dev/null | sort -n | awk '$1 != NR - 1 { print NR - 1; f = 1; exit } END { if (!f) print NR }')
+	nfd=$(lowest_free_fd "$W")
 	soft=$(prlimit --pid "$W" --nofile --raw --noheadings -o SOFT 2>/dev/null)
 	# The soft limit only: raising it back needs no privilege.
-	if [ -n "$W" ] && [ "$nfd" -gt 0 ] && [ -n "$soft" ] && prlimit --pid "$W" --nofile="$nfd:"; then
+	if [ -n "$W" ] && [ "${nfd:-0}" -gt 0 ] && [ -n "$soft" ] && prlimit --pid "$W" --nofile="$nfd:"; then
 		# 20 connections that wait for the server to speak first (as ssh's and
 		# SMTP's clients do; a socket closed with a request unread resets
 		# anyway). Lane 1's lost ones leave it looking empty, so most go
@@ -90,9 +96,14 @@ if sluice_start_case lane_worker_fds_start "http://$L4/" -r sshhost --lanes 2 19
 		# empty end that looks complete; the others are still waiting.
 		ends=$(inC "$PY" -c '
 import socket, sys, time
-socks = [socket.create_connection((sys.argv[1], 80), timeout=2) for i in range(20)]
+socks, why = [], ""
+for i in range(20):
+    try:
+        socks.append(socket.create_connection((sys.argv[1], 80), timeout=5))
+    except OSError as e:
+        why = repr(e)
 time.sleep(1.5)
-ends = {"reset": 0, "empty": 0, "waiting": 0, "other": 0}
+ends = {"reset": 0, "empty": 0, "waiting": 0, "other": 20 - len(socks)}
 for s in socks:
     s.settimeout(0.05)
     try:
@@ -104,7 +115,9 @@ for s in socks:
     except OSError:
         ends["other"] += 1
 print(" ".join("%s=%d" % kv for kv in ends.items()))
-' "$L4" 2>/dev/null)
+if why:
+    print(why, file=sys.stderr)
+' "$L4" 2>"$TB/lane_ends.err")
 		sleep 1.2
 		shown=$(reset_here_now)
 		prlimit --pid "$W" --nofile="$soft:"
@@ -116,10 +129,46 @@ print(" ".join("%s=%d" % kv for kv in ends.items()))
 			[ "$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | head -n 1)" = "$W" ]; then
 			pass lane_worker_out_of_fds_counted_and_lives
 		else
-			fail lane_worker_out_of_fds_counted_and_lives "--status ${shown:-?}, ends '$ends', $ok of 6 after, worker $W now '$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | tr '\n' ' ')': $(sluice_log_tail 3)"
+			fail lane_worker_out_of_fds_counted_and_lives "--status ${shown:-?}, ends '$ends' $(tail -n 1 "$TB/lane_ends.err"), $ok of 6 after, worker $W now '$(pgrep -P "$SLUICE_PID" -x sluice-lane1 | tr '\n' ' ')': $(sluice_log_tail 3)"
 		fi
 	else
 		fail lane_worker_out_of_fds_counted_and_lives "no lane 1 worker to limit (pid '$W', lowest free fd '$nfd'): lanes '$(sluice_lanes up | tr '\n' ' ')'"
+	fi
+	sluice_stop TERM 5
+fi
+
+# --- the server's helper out of descriptors ----------------------------------------------
+# The helper may open no more descriptors (its soft limit, set as its own
+# user: root here lacks CAP_SYS_RESOURCE). The connections it cannot open
+# are refused there: each fails, the log says so, --status counts them, and
+# the session goes on once the limit is back.
+if sluice_start_case helper_fds_start "http://$L4/" -r sshhost 198.51.100.0/24; then
+	H=$(helpers_in_s | head -n 1)
+	hu=$(awk '/^Uid:/ { print $2 }' "/proc/$H/status" 2>/dev/null)
+	hg=$(awk '/^Gid:/ { print $2 }' "/proc/$H/status" 2>/dev/null)
+	hfd=$(lowest_free_fd "$H")
+	asH() { setpriv --reuid="$hu" --regid="$hg" --clear-groups "$@"; }
+	hsoft=$(asH prlimit --pid "$H" --nofile --raw --noheadings -o SOFT 2>/dev/null)
+	if [ -n "$H" ] && [ -n "$hu" ] && [ "${hfd:-0}" -gt 0 ] && [ -n "$hsoft" ] &&
+		asH prlimit --pid "$H" --nofile="$hfd:"; then
+		failed=0
+		for ((i = 0; i < 5; i++)); do
+			inC curl -s --max-time 5 -o /dev/null "http://$L4/" || failed=$((failed + 1))
+		done
+		sleep 1.5
+		shown=$(status_num refused_remote)
+		asH prlimit --pid "$H" --nofile="$hsoft:"
+		ok=0
+		for ((i = 0; i < 6; i++)); do inC curl -sf --max-time 5 -o /dev/null "http://$L4/" && ok=$((ok + 1)); done
+		if [ $failed = 5 ] && [ "${shown:-0}" = 5 ] && [ $ok = 6 ] &&
+			grep -q "out of file descriptors on .*: its helper refused [0-9]* new connections\{0,1\}$" "$SLUICE_LOG" &&
+			[ "$(helpers_in_s | head -n 1)" = "$H" ]; then
+			pass helper_out_of_fds_told_and_lives
+		else
+			fail helper_out_of_fds_told_and_lives "$failed of 5 failed, --status ${shown:-?}, $ok of 6 after, helper $H now '$(helpers_in_s | tr '\n' ' ')': $(sluice_log_tail 3)"
+		fi
+	else
+		fail helper_out_of_fds_told_and_lives "no helper to limit (pid '$H', uid '$hu', lowest free fd '$hfd', soft '$hsoft')"
 	fi
 	sluice_stop TERM 5
 fi

@@ -148,12 +148,20 @@ static void test_report_reset_here(void)
 	CHECK(strstr(rep, "  connections: 2 open; out ") != NULL);
 	CHECK(strstr(rep, "reset here") == NULL);
 	report_build(&v, true, rep, sizeof(rep));
-	CHECK(strstr(rep, "\"waiting\": 0, \"reset_here\": 0, \"bytes_out\"") != NULL);
+	CHECK(strstr(rep,
+		     "\"waiting\": 0, \"reset_here\": 0, \"refused_remote\": 0, \"bytes_out\"") !=
+	      NULL);
 	v.reset_here = 1234567890123ull;
 	report_build(&v, false, rep, sizeof(rep));
 	CHECK(strstr(rep, "; 1234567890123 reset here before reaching the server\n") != NULL);
 	report_build(&v, true, rep, sizeof(rep));
 	CHECK(strstr(rep, "\"reset_here\": 1234567890123,") != NULL);
+	v.reset_here = 0;
+	v.refused_remote = 5;
+	report_build(&v, false, rep, sizeof(rep));
+	CHECK(strstr(rep, " in 0 B (0 B/s); 5 refused by its helper, short of room\n") != NULL);
+	report_build(&v, true, rep, sizeof(rep));
+	CHECK(strstr(rep, "\"reset_here\": 0, \"refused_remote\": 5,") != NULL);
 }
 
 /* One fake sluice: answers one request on path with reply, then exits. */

@@ -98,6 +98,7 @@ static void test_half_close_both_ways(void)
 
 static void test_refused_is_reset(void)
 {
+	struct mux_stats st;
 	struct rig r;
 	struct t_pair local = t_tcp_pair();
 	struct wire_open o = dst4();
@@ -115,6 +116,19 @@ static void test_refused_is_reset(void)
 	}
 	/* A reset, not an empty success: the application must see the failure. */
 	CHECK(n < 0 && errno == ECONNRESET);
+	close(local.b);
+	/* The destination refused: not the helper's own shortage. */
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.peer_short, 0);
+	/* The helper out of descriptors: counted, with its errno, for the user. */
+	rig_connect_err = EMFILE;
+	local = t_tcp_pair();
+	CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
+	rig_pump(&r, 10);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.peer_short, 1);
+	CHECK_EQ_INT(st.peer_short_err, EMFILE);
+	rig_connect_err = 0;
 	close(local.b);
 	rig_free(&r);
 }
@@ -459,6 +473,7 @@ static void test_total_buffer_cap(void)
 /* Past the cap on streams, each OPEN from the peer is refused with a reset; the session goes on. */
 static void test_stream_cap(void)
 {
+	struct mux_stats st;
 	struct rig r;
 	int app[10], remote[10], i, refused = 0, eof;
 	char buf[8];
@@ -475,6 +490,9 @@ static void test_stream_cap(void)
 	}
 	CHECK_EQ_INT(refused, 2);
 	CHECK_EQ_INT(r.proto_err, 0);
+	/* The helper's cap is not a shortage of its own. */
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.peer_short, 0);
 	/* The first eight carry data. */
 	CHECK_EQ_INT(write(app[0], "hi", 2), 2);
 	CHECK_EQ_INT(read_all(&r, remote[0], buf, 2, &eof), 2);

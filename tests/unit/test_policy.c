@@ -134,6 +134,40 @@ static void test_escape(void)
 	CHECK_STR(out, "");
 }
 
+/* Something that goes on every second: told at once, then ever less often, then a minute apart. */
+static void test_ratelimit_backoff(void)
+{
+	struct ratelimit_backoff b = RATELIMIT_BACKOFF_INIT(1000, 60000);
+	int64_t t, t0 = 1000000, said[32];
+	int n = 0;
+
+	for (t = t0; t < t0 + 600000; t += 1000) {
+		ratelimit_backoff_note(&b, t);
+		if (ratelimit_backoff_allow(&b, t, false) && n < 32)
+			said[n++] = (t - t0) / 1000;
+	}
+	/* 0, 1, 3, 7, 15, 31, 63, then a minute apart: 123 ... 543. */
+	CHECK_EQ_INT(n, 15);
+	CHECK_EQ_INT(said[0], 0);
+	CHECK_EQ_INT(said[1], 1);
+	CHECK_EQ_INT(said[2], 3);
+	CHECK_EQ_INT(said[5], 31);
+	CHECK_EQ_INT(said[6], 63);
+	CHECK_EQ_INT(said[7], 123);
+	CHECK_EQ_INT(said[14], 543);
+	/* Not yet, unless it is the last line. */
+	CHECK(!ratelimit_backoff_allow(&b, t0 + 600000, false));
+	CHECK(ratelimit_backoff_allow(&b, t0 + 600000, true));
+	/* Quiet for more than a minute: the next is told at once, and the gap starts over. */
+	t = t0 + 600000 + 60001;
+	ratelimit_backoff_note(&b, t);
+	CHECK(ratelimit_backoff_allow(&b, t, false));
+	ratelimit_backoff_note(&b, t + 500);
+	CHECK(!ratelimit_backoff_allow(&b, t + 500, false));
+	ratelimit_backoff_note(&b, t + 1000);
+	CHECK(ratelimit_backoff_allow(&b, t + 1000, false));
+}
+
 static void test_ratelimit(void)
 {
 	struct ratelimit rl = RATELIMIT_INIT(3, 1000);
@@ -275,6 +309,7 @@ int main(void)
 	RUN(test_hostname_rule);
 	RUN(test_escape);
 	RUN(test_ratelimit);
+	RUN(test_ratelimit_backoff);
 	RUN(test_mux_owner_room);
 	RUN(test_mux_owner_room_pinned);
 	RUN(test_dns_budget);
