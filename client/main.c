@@ -739,7 +739,7 @@ static void client_tell_resets(struct client *c, bool last)
 		log_warn("%s: refused %" PRIu64 " new connection%s here, reset before reaching %s",
 			 client_reset_why(err), more, more == 1 ? "" : "s", c->cfg.hostname);
 	if (there)
-		log_warn("%s on %s: its helper refused %" PRIu64 " new connection%s",
+		log_warn("%s on %s: its helper reset %" PRIu64 " connection%s",
 			 client_reset_why(r.err[RST_REMOTE]), c->cfg.hostname, there,
 			 there == 1 ? "" : "s");
 	for (i = 0; i < RST_N; i++)

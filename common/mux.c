@@ -930,11 +930,15 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 	case WIRE_RESET:
 		if (!s)
 			return 0;
-		/* The peer ran short, not the destination: its owner tells the user. */
-		if (f->u.err == EMFILE || f->u.err == ENFILE || f->u.err == ENOMEM ||
-		    f->u.err == ENOBUFS) {
+		/*
+		 * The peer ran short, not the destination: its owner tells the
+		 * user. Not ENOBUFS: that is the peer's cap on what a slow
+		 * reader may leave buffered, a reader's doing, told per stream.
+		 */
+		if (f->u.err == EMFILE || f->u.err == ENFILE || f->u.err == ENOMEM) {
 			m->st.peer_short++;
 			m->st.peer_short_err = (int)f->u.err;
+			m->st.peer_short_ms = (int64_t)mux_now(m);
 		}
 		stream_free(s, (int)(f->u.err ? f->u.err : ECONNRESET), false, true);
 		return 0;

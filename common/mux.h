@@ -58,8 +58,9 @@ struct mux_stats {
 	uint64_t credit_grown, credit_cut; /* streams' credit changes (mux_set_credit) */
 	size_t credit_extra;		   /* credit held above the base window, all streams */
 	uint64_t sparse_bytes;		   /* stream bytes sent ahead of bulk streams' */
-	uint64_t peer_short; /* streams the peer reset for want of descriptors or memory */
-	int peer_short_err;  /* the errno of the last of those */
+	uint64_t peer_short;   /* streams the peer reset for want of descriptors or memory */
+	int peer_short_err;    /* the errno of the last of those, */
+	int64_t peer_short_ms; /* and when it came (the mux's clock) */
 };
 
 struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,

@@ -22,9 +22,14 @@ bool ratelimit_allow(struct ratelimit *rl, int64_t now_ms, unsigned *dropped)
 
 void ratelimit_backoff_note(struct ratelimit_backoff *b, int64_t now_ms)
 {
-	/* Quiet for a while: the next is news again, told at once. */
-	if (b->seen_ms && now_ms - b->seen_ms > (int64_t)b->max_ms)
+	/*
+	 * Quiet for a while (since the last of it, and since the last line,
+	 * which may have told it late): the next is news again, told at once.
+	 */
+	if (b->seen &&
+	    now_ms - (b->seen_ms > b->said_ms ? b->seen_ms : b->said_ms) > (int64_t)b->max_ms)
 		b->gap_ms = 0;
+	b->seen = true;
 	b->seen_ms = now_ms;
 }
 

@@ -33,12 +33,13 @@ bool ratelimit_allow(struct ratelimit *rl, int64_t now_ms, unsigned *dropped);
  * A line about something that goes on happening (each line says how many
  * since the last): the first at once, then with a gap that doubles from
  * min_ms up to max_ms while it keeps happening, and at once again after
- * max_ms without any. A shortage that lasts all day writes a line a
- * minute, not one a second.
+ * max_ms without any (nor a line). A shortage that lasts all day writes a
+ * line a minute, not one a second. min_ms 0 holds nothing back.
  */
 struct ratelimit_backoff {
 	unsigned min_ms, max_ms;
 	int64_t said_ms; /* the last line */
+	bool seen;	 /* it happened at all */
 	int64_t seen_ms; /* the last time it happened */
 	int64_t gap_ms;	 /* the next line may come this long after the last; 0: at once */
 };

@@ -606,8 +606,11 @@ static void add_stats(struct mux_stats *sum, const struct session *s, unsigned i
 	sum->credit_grown += ms.credit_grown;
 	sum->credit_cut += ms.credit_cut;
 	sum->peer_short += ms.peer_short;
-	if (ms.peer_short)
+	/* The lane that was refused last says why. */
+	if (ms.peer_short && ms.peer_short_ms >= sum->peer_short_ms) {
 		sum->peer_short_err = ms.peer_short_err;
+		sum->peer_short_ms = ms.peer_short_ms;
+	}
 }
 
 uint64_t lanes_refused(const struct session *s, int *err)
@@ -644,8 +647,10 @@ void lanes_stats(const struct session *s, struct mux_stats *sum)
 	sum->tx_bytes += s->tx_gone;
 	sum->over_budget += s->over_budget_gone;
 	sum->peer_short += s->peer_short_gone;
-	if (!sum->peer_short_err)
+	if (s->peer_short_gone && s->peer_short_gone_ms >= sum->peer_short_ms) {
 		sum->peer_short_err = s->peer_short_gone_err;
+		sum->peer_short_ms = s->peer_short_gone_ms;
+	}
 }
 
 size_t lanes_table(struct session *s,

@@ -568,7 +568,10 @@ void session_lane_close(struct session *s, unsigned i)
 		s->over_budget_gone += ms.over_budget;
 		if (ms.peer_short) {
 			s->peer_short_gone += ms.peer_short;
-			s->peer_short_gone_err = ms.peer_short_err;
+			if (ms.peer_short_ms >= s->peer_short_gone_ms) {
+				s->peer_short_gone_err = ms.peer_short_err;
+				s->peer_short_gone_ms = ms.peer_short_ms;
+			}
 		}
 		if (l->owned) {
 			int err;

@@ -121,6 +121,7 @@ struct session {
 	int refused_gone_err;	   /* the errno of the last of those */
 	uint64_t peer_short_gone;  /* and streams their helpers reset for want of room */
 	int peer_short_gone_err;
+	int64_t peer_short_gone_ms;
 	/* The last few lanes_mark, and how many were made. */
 	struct rtt_mark rtt_mark[SESSION_RTT_MARKS];
 	unsigned rtt_marks;

@@ -123,7 +123,7 @@ size_t report_build(const struct report_view *v, bool json, char *buf, size_t le
 			put(&o, "; %" PRIu64 " reset here before reaching the server",
 			    v->reset_here);
 		if (v->refused_remote)
-			put(&o, "; %" PRIu64 " refused by its helper, short of room",
+			put(&o, "; %" PRIu64 " reset by its helper, short of room",
 			    v->refused_remote);
 		put(&o, "\n");
 		if (v->udp) {

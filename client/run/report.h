@@ -46,11 +46,10 @@ struct report_view {
 	const struct subnet *inc, *exc;
 	size_t n_inc, n_exc;
 	size_t conns, waiting;
-	uint64_t reset_here; /* accepted, then reset before they reached the server */
-	uint64_t
-	    refused_remote; /* refused by the server's helper, short of descriptors or memory */
-	bool direct;	    /* --direct: these are ssh's to relay, not counted above */
-	size_t direct_open; /* handed to ssh and still open */
+	uint64_t reset_here;	 /* accepted, then reset before they reached the server */
+	uint64_t refused_remote; /* reset by the server's helper, short of room */
+	bool direct;		 /* --direct: these are ssh's to relay, not counted above */
+	size_t direct_open;	 /* handed to ssh and still open */
 	uint64_t direct_opened, direct_refused, direct_fell_back; /* this session */
 	uint64_t out, in, rate_out, rate_in; /* bytes, and bytes per second lately */
 	bool udp;			     /* UDP and ping go through the tunnel */

@@ -159,7 +159,7 @@ static void test_report_reset_here(void)
 	v.reset_here = 0;
 	v.refused_remote = 5;
 	report_build(&v, false, rep, sizeof(rep));
-	CHECK(strstr(rep, " in 0 B (0 B/s); 5 refused by its helper, short of room\n") != NULL);
+	CHECK(strstr(rep, " in 0 B (0 B/s); 5 reset by its helper, short of room\n") != NULL);
 	report_build(&v, true, rep, sizeof(rep));
 	CHECK(strstr(rep, "\"reset_here\": 0, \"refused_remote\": 5,") != NULL);
 }
