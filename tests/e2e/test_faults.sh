@@ -96,14 +96,18 @@ if sluice_start_case lane_worker_fds_start "http://$L4/" -r sshhost --lanes 2 19
 		# empty end that looks complete; the others are still waiting.
 		ends=$(inC "$PY" -c '
 import socket, sys, time
-socks, why = [], ""
+socks, why, early = [], "", 0
 for i in range(20):
+    # With a timeout the connect is non-blocking and reads SO_ERROR after:
+    # a reset that came that fast is a reset.
     try:
         socks.append(socket.create_connection((sys.argv[1], 80), timeout=5))
+    except ConnectionResetError:
+        early += 1
     except OSError as e:
         why = repr(e)
 time.sleep(1.5)
-ends = {"reset": 0, "empty": 0, "waiting": 0, "other": 20 - len(socks)}
+ends = {"reset": early, "empty": 0, "waiting": 0, "other": 20 - len(socks) - early}
 for s in socks:
     s.settimeout(0.05)
     try:
