@@ -62,8 +62,8 @@
 
 /*
  * Connections reset before they reached the server, by where
- * (client_count_resets); and, last, those the server's helper refused for want
- * of descriptors or memory.
+ * (client_count_resets); and, last, those the server's helper reset for
+ * want of descriptors or memory.
  */
 enum { RST_LISTEN, RST_LANES, RST_DIRECT, RST_REMOTE, RST_N };
 

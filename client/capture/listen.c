@@ -116,7 +116,7 @@ static void refuse(struct listeners *ls, int err)
 
 /*
  * Out of descriptors: free the reserve, accept and drop one, so the
- * backlog does not spin us. The owner's once-a-second line says how many.
+ * backlog does not spin us. The owner's paced line says how many.
  */
 static void shed_one(struct listeners *ls, int lfd, int err)
 {

@@ -616,7 +616,7 @@ static void add_stats(struct mux_stats *sum, const struct session *s, unsigned i
 uint64_t lanes_refused(const struct session *s, int *err)
 {
 	uint64_t n = s->refused_gone;
-	int64_t latest = 0;
+	int64_t latest = s->refused_gone_ms;
 	unsigned i;
 
 	*err = s->refused_gone_err;

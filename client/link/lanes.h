@@ -149,8 +149,7 @@ bool lanes_split(const struct session *s);
 unsigned lanes_up(const struct session *s);
 /*
  * Connections the lanes' workers took and reset unopened, those of lanes
- * that dropped included; *err gets the errno of the latest a lane up now
- * refused, else of those that dropped (0 when none).
+ * that dropped included; *err gets the errno of the latest (0 when none).
  */
 uint64_t lanes_refused(const struct session *s, int *err);
 /* Every lane's counters together, with those of lanes that dropped. */

@@ -580,7 +580,10 @@ void session_lane_close(struct session *s, unsigned i)
 
 			if (n) {
 				s->refused_gone += n;
-				s->refused_gone_err = err;
+				if (when >= s->refused_gone_ms) {
+					s->refused_gone_err = err;
+					s->refused_gone_ms = when;
+				}
 			}
 		}
 	}

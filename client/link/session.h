@@ -118,7 +118,8 @@ struct session {
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */
 	uint64_t refused_gone;	   /* and connections their workers reset unopened, */
-	int refused_gone_err;	   /* the errno of the last of those */
+	int refused_gone_err;	   /* the errno of the last of those, */
+	int64_t refused_gone_ms;   /* and when (clock_ms) */
 	uint64_t peer_short_gone;  /* and streams their helpers reset for want of room */
 	int peer_short_gone_err;
 	int64_t peer_short_gone_ms;
