@@ -172,6 +172,17 @@ static uint32_t ms_since(uint64_t now, uint32_t then)
 	return (uint32_t)now - then;
 }
 
+static bool obuf_busy(const struct obuf *o)
+{
+	return o->tail > o->head;
+}
+
+/* Frames of s may still wait in the bulk queue. */
+static bool stream_in_bulk(const struct stream *s)
+{
+	return s->inbulk && (int32_t)(s->bulk_end - (uint32_t)s->m->data_out) > 0;
+}
+
 /* What a stream sent lately counts half every SPARSE_HALF_MS. */
 static bool stream_sparse(struct stream *s, uint64_t now)
 {
@@ -181,7 +192,7 @@ static bool stream_sparse(struct stream *s, uint64_t now)
 		s->recent = halves >= 32 ? 0 : s->recent >> halves;
 		s->recent_ms += halves * SPARSE_HALF_MS;
 	}
-	if (s->inbulk && (int32_t)(s->bulk_end - (uint32_t)s->m->data_out) <= 0)
+	if (s->inbulk && !stream_in_bulk(s))
 		s->inbulk = 0;
 	return s->recent < QUANTUM && !s->inbulk;
 }
@@ -313,10 +324,44 @@ static void stream_free(struct stream *s, int reason, bool local, bool abort)
 	free(s);
 }
 
+/*
+ * A RESET queues behind the stream's own frames that still wait: the peer
+ * ends the stream at RESET and drops what of it comes after, so bytes read
+ * just before a failure (a server that answers, then resets) must reach
+ * the other side first, as over one TCP connection. The sparse queue
+ * empties before the next bulk frame, so behind whatever waits there is
+ * behind the stream's frames too. Nothing of it waiting: with the control
+ * frames.
+ */
+static void stream_send_reset(struct stream *s, uint32_t err)
+{
+	struct mux *m = s->m;
+	uint8_t f[WIRE_CTL_MAX], *p = NULL;
+	size_t n = wire_put_u32(f, sizeof(f), WIRE_RESET, s->id, err);
+	struct obuf *o = NULL;
+
+	if (stream_in_bulk(s)) {
+		o = &m->data;
+		p = out_reserve(m, o, n, DATA_CAP);
+	} else if (obuf_busy(&m->fast)) {
+		o = &m->fast;
+		p = out_reserve(m, o, n, FAST_CAP);
+	}
+	if (!p) {
+		/* No room behind them (the queues are bounded well below that): order gives way. */
+		out_ctl(m, f, n);
+		return;
+	}
+	memcpy(p, f, n);
+	o->tail += n;
+	if (o == &m->data)
+		m->data_in += n;
+}
+
 /* A local failure: tell the peer and reset the local socket. */
 static void stream_fail(struct stream *s, int err)
 {
-	send_u32(s->m, WIRE_RESET, s->id, (uint32_t)(err > 0 ? err : ECONNRESET));
+	stream_send_reset(s, (uint32_t)(err > 0 ? err : ECONNRESET));
 	stream_free(s, err, true, true);
 }
 
@@ -714,6 +759,22 @@ static void stream_event(struct ev_io *io, uint32_t events)
 		}
 		return;
 	}
+	/*
+	 * After its EOF the socket is no longer read, so a reset that comes
+	 * then (the application killed while it waits for an answer) shows
+	 * only here: without this the stream, and the connection beyond it,
+	 * would stay until the far side sends. Before its EOF the reads find
+	 * the error in turn, after the bytes that came ahead of it.
+	 */
+	if ((events & (EPOLLERR | EPOLLHUP)) && s->rd_eof) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(s->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
+			stream_fail(s, err);
+			return;
+		}
+	}
 	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
 		s->writable = 1;
 		if (stream_flush_rx(s) < 0)
@@ -1066,11 +1127,6 @@ void mux_fill(struct mux *m)
 	while ((s = m->bulk.head) && m->data.tail - m->data.head < m->out_high)
 		if (stream_turn(m, s, &m->data, DATA_CAP) < 0)
 			return;
-}
-
-static bool obuf_busy(const struct obuf *o)
-{
-	return o->tail > o->head;
 }
 
 /* Which queue goes next, at the boundaries of the frames under way. */

@@ -4,10 +4,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -667,12 +669,114 @@ static void test_10k_slow_streams_bounded(void)
 	waitpid(helper, NULL, 0);
 }
 
+/* Unsent and unacknowledged bytes of fd: 0 once the peer's kernel has them all. */
+static int outq(int fd)
+{
+	int n = -1;
+
+	return ioctl(fd, SIOCOUTQ, &n) < 0 ? -1 : n;
+}
+
+/*
+ * A server answers, then resets (it closed with a request unread). The
+ * answer came ahead of the reset, so the application gets all of it and
+ * then the reset, as over one TCP connection: the RESET must not overtake
+ * the stream's DATA still queued in the helper.
+ */
+static void test_reply_before_reset_delivered(void)
+{
+	static char want[48 << 10], got[64 << 10];
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct rig r;
+	size_t put = 0, have = 0;
+	int app, remote, err = 0, i;
+	ssize_t n;
+
+	rig_init(&r);
+	open_stream(&r, &app, &remote);
+	for (size_t k = 0; k < sizeof(want); k++)
+		want[k] = (char)(k * 7 + 3);
+	/* All of it in the helper's socket before the reset, none read yet. */
+	for (i = 0; i < 200 && put < sizeof(want); i++) {
+		n = write(remote, want + put, sizeof(want) - put);
+		if (n > 0)
+			put += (size_t)n;
+		else
+			usleep(1000);
+	}
+	CHECK_EQ_INT(put, sizeof(want));
+	for (i = 0; i < 200 && outq(remote) != 0; i++)
+		usleep(1000);
+	CHECK_EQ_INT(outq(remote), 0);
+	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(remote);
+	for (i = 0; i < 2000 && !err; i++) {
+		n = read(app, got + have, sizeof(got) - have);
+		if (n > 0)
+			have += (size_t)n;
+		else if (n == 0)
+			err = -1; /* a clean end: wrong, it was reset */
+		else if (errno != EAGAIN)
+			err = errno;
+		else
+			rig_pump(&r, 1);
+	}
+	CHECK_EQ_INT(have, sizeof(want));
+	CHECK(memcmp(got, want, sizeof(want)) == 0);
+	CHECK_EQ_INT(err, ECONNRESET);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app);
+	rig_free(&r);
+}
+
+/*
+ * The application sends its request and EOF, then is killed (its socket
+ * resets) while the far side has nothing to say yet: the stream ends at
+ * once at both ends, and the far side is reset, rather than both waiting
+ * on the far side's next byte.
+ */
+static void test_local_reset_after_eof_ends_stream(void)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct mux_stats st;
+	struct rig r;
+	char buf[16];
+	int app, remote, eof, err = 0, i;
+
+	rig_init(&r);
+	open_stream(&r, &app, &remote);
+	CHECK_EQ_INT(write(app, "x", 1), 1);
+	shutdown(app, SHUT_WR);
+	CHECK_EQ_INT(read_all(&r, remote, buf, sizeof(buf), &eof), 1);
+	CHECK(eof);
+	setsockopt(app, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(app);
+	/* It read the EOF already, so its reads say 0: the reset shows as the socket's error. */
+	for (i = 0; i < 200 && !err; i++) {
+		socklen_t len = sizeof(err);
+
+		rig_pump(&r, 1);
+		if (getsockopt(remote, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+	}
+	CHECK(err == EPIPE || err == ECONNRESET);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.streams, 0);
+	mux_get_stats(r.h, &st);
+	CHECK_EQ_INT(st.streams, 0);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(remote);
+	rig_free(&r);
+}
+
 int main(void)
 {
 	/* Writing to a stream the mux reset must fail, not kill the test. */
 	signal(SIGPIPE, SIG_IGN);
 	RUN(test_half_close_both_ways);
 	RUN(test_refused_is_reset);
+	RUN(test_reply_before_reset_delivered);
+	RUN(test_local_reset_after_eof_ends_stream);
 	RUN(test_slow_reader_bounded_and_others_flow);
 	RUN(test_bulk_intact);
 	RUN(test_peer_breaking_rules);
