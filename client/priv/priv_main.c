@@ -144,7 +144,14 @@ static int real_remove(void *ctx)
  * copy of the descriptor once it is sent: the device lives as long as the
  * user's side holds it.
  */
-static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+/*
+ * Its errno alone would be read as the firewall's (ENOENT: "our table is
+ * gone"), so a failure names its step; the device's two needs come first,
+ * the ones a sandbox (a systemd unit's PrivateDevices=,
+ * ProtectKernelTunables=) takes away.
+ */
+static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
+		    char *why, size_t whylen)
 {
 	struct real *r = ctx;
 	uint32_t mark = rtnl_mark(r->self.part);
@@ -154,13 +161,20 @@ static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t na
 	if (!r->rtnl)
 		return r->rtnl_err;
 	ret = tun_create(r->self.part, name, namelen, &tfd, &ifindex);
-	if (ret < 0)
+	if (ret < 0) {
+		snprintf(why, whylen,
+			 "making a TUN device (it needs /dev/net/tun and its own settings under "
+			 "/proc/sys/net writable): %s",
+			 strerror(-ret));
 		return ret;
+	}
 	r->tun_ifindex = ifindex;
 	snprintf(r->tun_name, sizeof(r->tun_name), "%s", name);
 	ret = rtnl_routes_add(r->rtnl, ifindex, mark);
 	if (ret == 0)
 		ret = rtnl_rules_add(r->rtnl, mark);
+	if (ret < 0)
+		snprintf(why, whylen, "adding the policy routes for %s: %s", name, strerror(-ret));
 	if (ret == 0)
 		r->routed = true;
 	if (ret == 0)

@@ -52,11 +52,13 @@ static int do_tun(struct priv_server *s)
 	if (!s->be->tun)
 		return -EOPNOTSUPP;
 	memset(s->tun_name, 0, sizeof(s->tun_name));
-	ret = s->be->tun(s->ctx, &s->inst.spec, s->tun_name, sizeof(s->tun_name), &fd);
+	ret = s->be->tun(s->ctx, &s->inst.spec, s->tun_name, sizeof(s->tun_name), &fd, s->why_buf,
+			 sizeof(s->why_buf));
 	s->tun_name[sizeof(s->tun_name) - 1] = '\0';
 	if (ret < 0) {
 		if (fd >= 0)
 			close(fd);
+		s->why = s->why_buf[0] ? s->why_buf : NULL;
 		return ret;
 	}
 	if (fd < 0 || !s->tun_name[0]) {

@@ -42,10 +42,12 @@ struct priv_backend {
 	/*
 	 * Capture spec's datagrams into a new TUN device: its name into name
 	 * (namelen bytes), its descriptor into *fd, which the caller sends and
-	 * closes. The backend's remove takes the capture away too. NULL: not
-	 * offered (-EOPNOTSUPP).
+	 * closes; on failure, perhaps why (whylen bytes) as text. The
+	 * backend's remove takes the capture away too. NULL: not offered
+	 * (-EOPNOTSUPP).
 	 */
-	int (*tun)(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd);
+	int (*tun)(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
+		   char *why, size_t whylen);
 	int (*check)(void *ctx, const struct fw_spec *spec, const char *label, char *why,
 		     size_t whylen);
 };

@@ -49,12 +49,21 @@ out:
 	return r;
 }
 
-/* dir opened, made if missing; -EPERM when anyone but us could write to it. */
+/* dir opened, made (and its parent) if missing; -EPERM when anyone but us could write to it. */
 static int dir_open(const char *dir)
 {
+	char parent[256], *slash;
 	struct stat st;
 	int dfd, r;
 
+	if (snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
+		return -ENAMETOOLONG;
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+			return -errno;
+	}
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

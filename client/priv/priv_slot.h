@@ -10,7 +10,8 @@
 
 #include <sys/types.h>
 
-#define PRIV_SLOT_DIR "/run/sluice-priv"
+/* Under /run/sluice, which a systemd unit's RuntimeDirectory= keeps writable. */
+#define PRIV_SLOT_DIR "/run/sluice/slots"
 #define PRIV_SLOTS    8
 
 struct priv_slot {
@@ -20,7 +21,8 @@ struct priv_slot {
 };
 
 /*
- * Take a free slot of uid in dir, creating dir (mode 0700) when missing.
+ * Take a free slot of uid in dir, creating dir and its parent (mode 0700)
+ * when missing.
  * Returns the slot's number, -EUSERS when all max are taken, or -errno
  * (-EPERM when dir is not this user's alone: another could hold every
  * slot or plant links).

@@ -244,4 +244,45 @@ else
 	fail notify_status_watchdog_stopping "exit $SLUICE_RC: $(echo "$log" | tr '\n' '/')"
 fi
 
+
+# --- the systemd unit's sandbox ------------------------------------------------------------
+# No systemd runs here, so the shipped unit's sandbox is emulated from its own
+# settings (unit_sandbox.sh): a read-only system but for what it lets sluice
+# write, the devices and kernel settings it gives, CAP_NET_ADMIN alone. Run
+# as under the unit (root), the tunnel comes up, carries UDP and ping too,
+# and a stop leaves nothing.
+our_ip_rules() { { inC ip -4 rule; inC ip -6 rule; } 2>/dev/null | grep -cE 'fwmark|iif sluice'; }
+inL "$PY" "$E2E_DIR/udp.py" echo 9002 </dev/null >"$TB/udpecho.log" 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+SLUICE_N=$((SLUICE_N + 1))
+SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+# Not through inC: a function run in the background is a shell of its own,
+# and SLUICE_PID must be sluice's (ip netns exec, unshare and setpriv exec).
+ip netns exec "$NS_C" unshare -m --propagation private bash "$E2E_DIR/unit_sandbox.sh" \
+	"$ROOT/dist/sluice@.service" "$SLUICE" -F "$TB/ssh_config" -r sshhost 198.51.100.0/24 </dev/null >"$SLUICE_LOG" 2>&1 &
+SLUICE_PID=$!
+TB_PIDS="$TB_PIDS $SLUICE_PID"
+if sluice_wait_ready "http://$L4/"; then
+	pass unit_sandbox_tunnel
+	out=$(inC timeout 10 "$PY" "$E2E_DIR/udp.py" check $L4 9002 5 1400 2 2>&1)
+	if grep -q "UDP and ping through the tunnel" "$SLUICE_LOG" && [ "$out" = "ok 5" ] &&
+		inC ping -c 1 -W 3 $L4 >/dev/null 2>&1; then
+		pass unit_sandbox_udp_ping
+	else
+		fail unit_sandbox_udp_ping "udp: $out; $(grep -m1 "UDP and ping" "$SLUICE_LOG")"
+	fi
+	sluice_stop TERM 5
+	if [ "$SLUICE_RC" = 0 ] && ! nft_table_present && [ "$(our_ip_rules)" = 0 ] &&
+		[ -z "$(inC ip -o link show | grep -o 'sluice[0-9]*')" ]; then
+		pass unit_sandbox_stop_clean
+	else
+		fail unit_sandbox_stop_clean "exit $SLUICE_RC, table $(nft_table_count), ip rules $(our_ip_rules): $(sluice_log_tail)"
+	fi
+elif [ -z "$SLUICE_PID" ] && grep -q '^unit_sandbox: ' "$SLUICE_LOG"; then
+	echo "# unit_sandbox: $(grep -m1 '^unit_sandbox: ' "$SLUICE_LOG" | cut -d' ' -f2-): not checked"
+else
+	fail unit_sandbox_tunnel "$SLUICE_WHY"
+	sluice_stop KILL 2
+fi
+
 tb_finish

@@ -62,11 +62,14 @@ static int64_t f_now(void *ctx)
 }
 
 /* /dev/null stands for the device; every other one fails, to reach that path too. */
-static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
+		 char *why, size_t whylen)
 {
 	calls++;
-	if (calls & 1)
+	if (calls & 1) {
+		snprintf(why, whylen, "busy");
 		return -EBUSY;
+	}
 	snprintf(name, namelen, "sluice1");
 	*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return *fd < 0 ? -errno : 0;

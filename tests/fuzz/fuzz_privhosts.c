@@ -63,7 +63,8 @@ static int64_t f_now(void *ctx)
 }
 
 /* No device here: the hosts file is what this target watches. */
-static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+static int f_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
+		 char *why, size_t whylen)
 {
 	return -EOPNOTSUPP;
 }

@@ -90,14 +90,17 @@ static int64_t rec_now(void *ctx)
 }
 
 /* A descriptor of /dev/null stands for the device: the order is what is checked here. */
-static int rec_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd)
+static int rec_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
+		   char *why, size_t whylen)
 {
 	struct rec *r = ctx;
 
 	r->tun++;
 	*fd = -1;
-	if (r->tun_fail)
+	if (r->tun_fail) {
+		snprintf(why, whylen, "no tun here");
 		return r->tun_fail;
+	}
 	snprintf(name, namelen, "sluice4660");
 	if (!r->tun_no_fd)
 		*fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -731,11 +734,15 @@ static void test_tun_order(void)
 	msg[n] = 0;
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n + 1, NULL), -EINVAL);
 	CHECK_EQ_INT(r.tun, 0);
-	/* A backend failure: its status, no name, no descriptor, and it may be asked again. */
+	/*
+	 * A backend failure: its status and its reason (not a name), no
+	 * descriptor, and it may be asked again.
+	 */
 	r.tun_fail = -EBUSY;
 	len = priv_server_handle(&s, tun + 4, (size_t)n - 4, out, &st);
 	CHECK_EQ_INT(st, -EBUSY);
-	CHECK_EQ_INT(len, PRIV_LEN_BYTES + 6);
+	CHECK(len == PRIV_LEN_BYTES + 6 + 11 &&
+	      !memcmp(out + PRIV_LEN_BYTES + 6, "no tun here", 11));
 	CHECK_EQ_INT(priv_server_take_fd(&s), -1);
 	r.tun_fail = 0;
 	len = priv_server_handle(&s, tun + 4, (size_t)n - 4, out, &st);

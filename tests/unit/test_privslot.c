@@ -89,6 +89,23 @@ static void test_slot_dir_refused(void)
 	rmdir(dir);
 }
 
+/* The slots' directory and its parent are made when missing (the parent stays). */
+static void test_slot_parent_made(void)
+{
+	struct priv_slot s;
+	char parent[128], deep[160];
+	struct stat st;
+
+	snprintf(parent, sizeof(parent), "%s/run", base);
+	snprintf(deep, sizeof(deep), "%s/slots", parent);
+	CHECK_EQ_INT(priv_slot_take(&s, deep, 1000, 1), 0);
+	CHECK_EQ_INT(stat(parent, &st), 0);
+	CHECK_EQ_INT(st.st_mode & 0777, 0700);
+	priv_slot_release(&s, deep);
+	CHECK(access(deep, F_OK) < 0);
+	CHECK_EQ_INT(rmdir(parent), 0);
+}
+
 int main(void)
 {
 	snprintf(base, sizeof(base), "/tmp/sluice-slot-XXXXXX");
@@ -100,6 +117,7 @@ int main(void)
 	RUN(test_slots_per_user);
 	RUN(test_slot_of_killed_part);
 	RUN(test_slot_dir_refused);
+	RUN(test_slot_parent_made);
 	if (rmdir(base) < 0)
 		printf("FAIL cleanup: %s not empty\n", base);
 	T_EXIT();
