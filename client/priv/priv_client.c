@@ -679,9 +679,12 @@ static int path_owned_by_root(const char *path, char *bad, size_t badlen)
 	for (;;) {
 		if (stat(dir, &st) < 0)
 			return -errno;
-		/* A sticky directory lets others add files, not replace root's. */
-		if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH) &&
-				       !(S_ISDIR(st.st_mode) && st.st_mode & S_ISVTX))) {
+		/*
+		 * Sticky or not: a sticky directory keeps others from replacing
+		 * root's file only while it exists. Once it goes (/tmp emptied
+		 * at boot), anyone may put their own under the name sudo runs.
+		 */
+		if (st.st_uid != 0 || st.st_mode & (S_IWGRP | S_IWOTH)) {
 			snprintf(bad, badlen, "%s", dir);
 			return -EPERM;
 		}

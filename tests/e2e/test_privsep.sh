@@ -24,9 +24,11 @@ command -v sudo >/dev/null && command -v visudo >/dev/null || {
 # the copy that tb_up binds over it for sshd in S.
 U=slu$$
 UHOME=$(mktemp -d /tmp/sluice-home.XXXXXX) || tb_die "mktemp failed"
-BINDIR=$(mktemp -d /tmp/sluice-bin.XXXXXX) || tb_die "mktemp failed"
+# Root's alone all the way up, as its sudoers line demands (/tmp is not).
+BINDIR=$(mktemp -d /usr/local/lib/sluice-bin.XXXXXX) || tb_die "mktemp failed"
+STICKY=$(mktemp -d /tmp/sluice-sticky.XXXXXX) || tb_die "mktemp failed"
 SUDOERS=/etc/sudoers.d/sluice-e2e-$$
-TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME"; rm -f /run/sluice-priv/$UID_U.*; rmdir /run/sluice-priv 2>/dev/null; [ -z "$UID_U" ] || rm -rf "/tmp/sluice-$UID_U"'
+TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME" "$STICKY"; rm -f /run/sluice/slots/$UID_U.*; rmdir /run/sluice/slots 2>/dev/null; [ -z "$UID_U" ] || rm -rf "/tmp/sluice-$UID_U"'
 trap 'eval "$TB_ON_DOWN"' EXIT
 useradd -M -d "$UHOME" -s /bin/sh -U "$U" || tb_die "useradd failed"
 # A password too, for the case where sudo asks for one on the terminal.
@@ -107,6 +109,19 @@ if [ $rc != 0 ] && echo "$out" | grep -q "not root's alone" && [ "$(echo "$out" 
 	pass sudoers_refuses_user_owned_copy
 else
 	fail sudoers_refuses_user_owned_copy "exit $rc: $out"
+fi
+# Root's own copy, in a root-owned directory, under sticky /tmp: once /tmp is
+# emptied anyone could put a program of theirs where the line points.
+chmod 755 "$STICKY" && cp "$SLUICE" "$STICKY/sluice" && chmod 755 "$STICKY/sluice"
+out=$("$STICKY/sluice" --sudoers-user "$U" 2>&1)
+rc=$?
+if [ "$(stat -c %a /tmp)" != 1777 ]; then
+	echo "# sudoers_refuses_sticky_dir: /tmp is $(stat -c %a /tmp) here, not 1777: not checked"
+elif [ $rc != 0 ] && echo "$out" | grep -q "not root's alone" && echo "$out" | grep -q " /tmp" &&
+	[ "$(echo "$out" | wc -l)" = 1 ]; then
+	pass sudoers_refuses_sticky_dir
+else
+	fail sudoers_refuses_sticky_dir "exit $rc: $out"
 fi
 rm -f "$UHOME/sluice"
 
