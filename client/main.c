@@ -1095,12 +1095,23 @@ static int client_detach_setup(struct client *c)
 	}
 	if (!c->o.pidfile)
 		return 0;
+	ret = 0;
 	if (c->o.pidfile[0] == '/')
-		snprintf(c->pidfile, sizeof(c->pidfile), "%s", c->o.pidfile);
-	else if (!getcwd(c->pidfile, sizeof(c->pidfile) - 256) || strlen(c->o.pidfile) >= 255)
-		return -ENAMETOOLONG;
+		ret = (size_t)snprintf(c->pidfile, sizeof(c->pidfile), "%s", c->o.pidfile) >=
+			      sizeof(c->pidfile)
+			  ? -ENAMETOOLONG
+			  : 0;
+	else if (!getcwd(c->pidfile, sizeof(c->pidfile) - 256))
+		ret = errno == ERANGE ? -ENAMETOOLONG : -errno;
+	else if (strlen(c->o.pidfile) >= 255)
+		ret = -ENAMETOOLONG;
 	else
 		snprintf(c->pidfile + strlen(c->pidfile), 256, "/%s", c->o.pidfile);
+	if (ret < 0) {
+		log_err("--pidfile %s: %s", c->o.pidfile,
+			ret == -ENAMETOOLONG ? "the path is too long" : strerror(-ret));
+		return ret;
+	}
 	ret = pidfile_create(c->pidfile, &stale, &other);
 	if (ret == -EEXIST)
 		log_err("--pidfile %s: sluice is already running there (pid %d)", c->pidfile,

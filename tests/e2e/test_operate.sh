@@ -5,7 +5,9 @@
 # spoken to a datagram socket standing in for systemd (READY=1 only once
 # the tunnel carries traffic, STATUS=, WATCHDOG=1, STOPPING=1). --status
 # --json shows a transfer in progress; another user is refused on the
-# status socket.
+# status socket. A pid file path that cannot be is one line and a non-zero
+# exit. The shipped unit's sandbox, emulated, runs a tunnel with UDP and
+# ping.
 TB_SUITE=operate
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -186,6 +188,16 @@ if [ $rc != 0 ] && grep -q "cannot connect to 192.0.2.99 port 22" "$TB/d.err" &&
 	pass daemon_failure_before_ready
 else
 	fail daemon_failure_before_ready "exit $rc, pidfile $(ls "$PIDF" 2>&1): $(tr '\n' '|' <"$TB/d.err")"
+fi
+# A pid file path that cannot be: one line saying so, a non-zero exit, nothing left.
+long=$(printf 'p%.0s' {1..300})
+dsluice --pidfile "$long" -r sshhost 198.51.100.0/24
+rc=$?
+if [ $rc != 0 ] && [ "$(grep -c . "$TB/d.err")" = 1 ] && grep -q -- "--pidfile p*: the path is too long" "$TB/d.err" &&
+	! nft_table_present && [ -z "$(sluices)" ]; then
+	pass pidfile_too_long_told
+else
+	fail pidfile_too_long_told "exit $rc: $(tr '\n' '|' <"$TB/d.err")"
 fi
 
 # --- sd_notify ---------------------------------------------------------------------------
