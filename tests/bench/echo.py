@@ -46,6 +46,7 @@ def main(argv):
     buf = b""
     sent = {}
     times = []
+    samples = []  # (when sent, ms), for ECHO_SAMPLES
 
     def pump(timeout):
         """Reads what is there within timeout; records the echo of each whole line."""
@@ -62,6 +63,7 @@ def main(argv):
             t = sent.pop(line, None)
             if t is not None and not line.startswith(b"w"):
                 times.append((now - t) * 1000)
+                samples.append((t, (now - t) * 1000))
         return True
 
     def send(tag):
@@ -108,6 +110,11 @@ def main(argv):
             if not pump(min(0.1, end - time.monotonic())):
                 break
         lost = sum(1 for k in sent if k.startswith(b"k"))
+        dump = os.environ.get("ECHO_SAMPLES")
+        if dump and samples:
+            with open(dump, "w") as f:
+                for t, ms in samples:
+                    f.write("%.3f %.3f\n" % ((t - samples[0][0]) * 1000, ms))
         times.sort()
         print("n %d p50 %.2f p99 %.2f max %.2f lost %d" %
               (len(times), pct(times, 50), pct(times, 99), times[-1] if times else 0, lost))

@@ -300,9 +300,10 @@ echo_lan_sshd() {
 	} >"$TB/ssh_config_lan"
 }
 
-# echo_run OUT: echo.py for ECHO_SECONDS through ssh lanhost cat; ECHO_READY passes through.
+# echo_run OUT: echo.py for ECHO_SECONDS through ssh lanhost cat; ECHO_READY passes
+# through. Each line's send time and echo time go to OUT with .txt as .samples.txt.
 echo_run() {
-	timeout $((ECHO_SECONDS + 70)) "$PY" "$BENCH_SRC/echo.py" "$ECHO_SECONDS" $ECHO_INTERVAL_MS \
+	ECHO_SAMPLES=${1%.txt}.samples.txt timeout $((ECHO_SECONDS + 70)) "$PY" "$BENCH_SRC/echo.py" "$ECHO_SECONDS" $ECHO_INTERVAL_MS \
 		ip netns exec "$NS_C" ssh -F "$TB/ssh_config_lan" lanhost cat >"$1" 2>&1
 }
 
