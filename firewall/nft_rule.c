@@ -47,7 +47,8 @@ struct rb {
  * return" then never returns, while "== X" never captures.
  */
 struct guard {
-	bool by_uid, by_gid, ct_reply;
+	bool by_uid, by_gid;
+	bool ct_reply, ct_orig; /* the flow's ct mark is mark, and the packet runs this way */
 	uint32_t uid, gid, mark;
 };
 
@@ -317,7 +318,7 @@ static void match_addr(struct rb *b, const struct subnet *s, enum end end)
  */
 static void match_guard(struct rb *b, const struct guard *g)
 {
-	uint8_t reply = IP_CT_DIR_REPLY;
+	uint8_t dir = g && g->ct_reply ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
 
 	if (!g)
 		return;
@@ -329,11 +330,11 @@ static void match_guard(struct rb *b, const struct guard *g)
 		meta_load(b, NFT_META_SKGID);
 		cmp(b, NFT_CMP_EQ, &g->gid, sizeof(g->gid));
 	}
-	if (g->ct_reply) {
+	if (g->ct_reply || g->ct_orig) {
 		ct_load(b, NFT_CT_MARK);
 		cmp(b, NFT_CMP_EQ, &g->mark, sizeof(g->mark));
 		ct_load(b, NFT_CT_DIRECTION);
-		cmp(b, NFT_CMP_EQ, &reply, sizeof(reply));
+		cmp(b, NFT_CMP_EQ, &dir, sizeof(dir));
 	}
 }
 
@@ -664,6 +665,37 @@ static struct nftnl_rule *rule_icmp_jump(const char *table, const char *chain,
 	return rule_done(&b);
 }
 
+/*
+ * ct mark MARK ct direction original, then icmp type != echo-request (or
+ * icmpv6 type < 128, the errors), meta mark set MARK accept: an error this
+ * machine, or a host it routes for, sends about a flow we carry (an
+ * answer came to a socket that is gone). Routed as any unmarked packet it
+ * would leave by the real interface, to the far address and from the real
+ * one, outside the tunnel: it goes to the TUN with the flow's mark, where
+ * the flow it quotes ends.
+ */
+static struct nftnl_rule *rule_flow_icmp(const char *table, const char *chain, int family,
+					 uint32_t mark)
+{
+	struct guard flow = {.ct_orig = true, .mark = mark};
+	uint8_t echo = ICMP_ECHO_REQUEST, errors_below = ICMPV6_ECHO_REQUEST;
+	struct rb b;
+
+	if (!rule_new(&b, table, chain))
+		return NULL;
+	match_guard(&b, &flow);
+	meta_load(&b, NFT_META_NFPROTO);
+	match_nfproto(&b, family);
+	match_l4proto(&b, family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6);
+	payload_load(&b, NFT_PAYLOAD_TRANSPORT_HEADER, ICMP_TYPE_OFF, 1);
+	if (family == AF_INET)
+		cmp_u8(&b, NFT_CMP_NEQ, echo);
+	else
+		cmp_u8(&b, NFT_CMP_LT, errors_below);
+	action(&b, ACT_MARK_ACCEPT, mark);
+	return rule_done(&b);
+}
+
 static struct nftnl_rule *rule_drop(const char *table, const char *chain)
 {
 	struct rb b;
@@ -763,7 +795,7 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 		return ret;
 	if (!tun[0] || strlen(tun) >= 16)
 		return -EINVAL;
-	max = 9 + count_port_specific(spec->exclude, spec->n_exclude) +
+	max = 11 + count_port_specific(spec->exclude, spec->n_exclude) +
 	      count_port_specific(spec->include, spec->n_include);
 	rules = calloc(max, sizeof(*rules));
 	if (!rules)
@@ -780,6 +812,9 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 				    .uid = spec->uid,
 				    .gid = spec->gid};
 
+		/* First: they come from the kernel, with no owner to judge. */
+		rules[cnt++] = rule_flow_icmp(table, chain, AF_INET, mark);
+		rules[cnt++] = rule_flow_icmp(table, chain, AF_INET6, mark);
 		if (spec->by_uid)
 			rules[cnt++] = rule_owner(table, chain, NFT_META_SKUID, spec->uid);
 		if (spec->by_gid)
@@ -788,6 +823,8 @@ int nft_capture_rules_build(const char *table, const struct fw_spec *spec, const
 	} else if (!strcmp(chain, NFT_CHAIN_MARK_PRE)) {
 		/* What comes out of the TUN is tun_in's to judge, and never goes back in. */
 		rules[cnt++] = rule_iifname(table, chain, tun, NFT_CMP_EQ);
+		rules[cnt++] = rule_flow_icmp(table, chain, AF_INET, mark);
+		rules[cnt++] = rule_flow_icmp(table, chain, AF_INET6, mark);
 		cnt += rules_datagrams(rules + cnt, table, chain, NULL, NFT_CHAIN_MARK_DST);
 	} else if (!strcmp(chain, NFT_CHAIN_MARK_DST)) {
 		rules[cnt++] = rule_marked(table, chain);

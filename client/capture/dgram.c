@@ -218,6 +218,37 @@ static void send_echo(struct dgram *d, const struct ippkt *p)
 	d->st.echoes++;
 }
 
+/*
+ * A destination unreachable this machine (or a host it routes for) sent
+ * about an answer of one of our flows: the socket the answer came to is
+ * gone. The rules send such errors here rather than out by the real
+ * interface. The flow it quotes ends, here and at the helper, rather than
+ * keep carrying answers nobody takes; 1 when one did.
+ */
+static int flow_refused(struct dgram *d, const struct ippkt *p)
+{
+	struct ippkt q, key;
+	int32_t i;
+
+	if (p->icmp_type != (p->version == 4 ? IPPKT_ICMP_UNREACH : IPPKT_ICMP6_UNREACH) ||
+	    ippkt_parse_quote(p->payload, p->payload_len, p->version, &q) < 0 ||
+	    q.proto != IPPROTO_UDP)
+		return 0;
+	/* The quote is the answer as it came in: the flow runs the other way. */
+	key = (struct ippkt){.version = q.version, .sport = q.dport, .dport = q.sport};
+	memcpy(key.src, q.dst, 16);
+	memcpy(key.dst, q.src, 16);
+	for (i = d->buckets[tuple_hash(key.version, key.src, key.dst, key.sport, key.dport)];
+	     i >= 0; i = d->flows[i].next)
+		if (flow_is(&d->flows[i], &key)) {
+			flow_end(d, (size_t)i, DGRAM_END_LOCAL);
+			flow_free(d, (size_t)i, true);
+			d->st.refused_here++;
+			return 1;
+		}
+	return 0;
+}
+
 void dgram_packet(struct dgram *d, const uint8_t *pkt, size_t len)
 {
 	struct ippkt p;
@@ -230,8 +261,8 @@ void dgram_packet(struct dgram *d, const uint8_t *pkt, size_t len)
 		send_udp(d, &p);
 	else if (p.icmp_type == (p.version == 4 ? IPPKT_ICMP_ECHO : IPPKT_ICMP6_ECHO))
 		send_echo(d, &p);
-	else
-		d->st.not_carried++; /* replies and errors are the kernel's own business */
+	else if (!flow_refused(d, &p))
+		d->st.not_carried++; /* replies and other errors are the kernel's own business */
 }
 
 static void on_tun(struct ev_io *io, uint32_t events)

@@ -60,15 +60,16 @@ struct dgram_stats {
 	size_t flows;
 	uint64_t tx_dgrams, rx_dgrams, tx_bytes, rx_bytes;
 	uint64_t echoes, echo_replies;
-	uint64_t dropped;     /* no session, no room in the tunnel, or the TUN was full */
-	uint64_t not_carried; /* neither UDP nor an echo request, or malformed */
-	uint64_t errors;      /* ICMP errors written for what the remote reported */
-	uint64_t too_big;     /* "too big" errors from the remote, not passed on */
-	uint64_t tun_errors;  /* the TUN failed a read: it is no longer read */
+	uint64_t dropped;      /* no session, no room in the tunnel, or the TUN was full */
+	uint64_t not_carried;  /* neither UDP nor an echo request, or malformed */
+	uint64_t errors;       /* ICMP errors written for what the remote reported */
+	uint64_t too_big;      /* "too big" errors from the remote, not passed on */
+	uint64_t tun_errors;   /* the TUN failed a read: it is no longer read */
+	uint64_t refused_here; /* flows ended by this side's port unreachable about an answer */
 };
 
 /* Why a flow ended, for the -v line. */
-enum dgram_end { DGRAM_END_IDLE, DGRAM_END_FULL, DGRAM_END_REMOTE };
+enum dgram_end { DGRAM_END_IDLE, DGRAM_END_FULL, DGRAM_END_REMOTE, DGRAM_END_LOCAL };
 
 struct dgram {
 	struct ev_io io; /* the TUN */

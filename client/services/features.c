@@ -209,7 +209,8 @@ static void flow_text(const struct dgram_flow *f, char *buf, size_t len)
 /* -v: one line per UDP flow as it ends, as for connections. */
 static void flow_ended(void *arg, const struct dgram_flow *f, enum dgram_end why, int64_t now_ms)
 {
-	static const char *const how[] = {"idle", "table full", "closed by the remote"};
+	static const char *const how[] = {"idle", "table full", "closed by the remote",
+					  "its socket here is gone"};
 	char t[160];
 
 	if (log_verbosity < LOG_DEBUG)

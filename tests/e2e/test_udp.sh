@@ -5,8 +5,9 @@
 # addresses. Checked against servers in L, which C cannot reach but through
 # the tunnel: ping over IPv4 and IPv6 (with the helper's ICMP sockets, and
 # with the ping command when ping_group_range forbids them), UDP echo of
-# many sizes with contents checked, ECONNREFUSED from a closed port, an
-# excluded port left to the normal route, no leak while the session is down,
+# many sizes with contents checked, ECONNREFUSED from a closed port, a port
+# unreachable about an answer kept in the tunnel, an excluded port left to
+# the normal route, no leak while the session is down,
 # dig to a DNS server in L (not a nameserver of C's), --user capturing that
 # user's UDP and ping and nobody else's, --tcp-only making no TUN, and
 # nothing left (device, ip rule, routing table, nft table) after SIGTERM or
@@ -93,12 +94,16 @@ table inet tbleak {
 		ip6 daddr 2001:db8:2::/64 udp dport 9006 counter
 		ip daddr 198.51.100.0/24 icmp type echo-request counter
 		ip6 daddr 2001:db8:2::/64 icmpv6 type echo-request counter
+		ip daddr 198.51.100.0/24 icmp type destination-unreachable counter
+		ip6 daddr 2001:db8:2::/64 icmpv6 type destination-unreachable counter
 	}
 }
 EOF
 # s_count N: what the Nth rule above counted.
 s_count() { inS nft list chain inet tbleak pre | grep -o 'packets [0-9]*' | sed -n "${1}p" | awk '{ print $2 }'; }
 leaked() { s_count 1; }
+# The port unreachables C sends the lan around the tunnel, both families, as one line.
+leaked_unreach() { echo "$(s_count 7) $(s_count 8)"; }
 # Only the session-down datagrams (port 9005), whatever else C sends meanwhile.
 leaked_down() { s_count 2; }
 # The --user cases' datagrams (port 9006) and pings, both families, as one line.
@@ -232,6 +237,38 @@ elif [ "$(($(leaked) - before))" = 1 ] && [ "$out2" = $((out1 + 1)) ]; then
 	pass udp_others_marks_kept
 else
 	fail udp_others_marks_kept "S saw $(($(leaked) - before)) (want 1: the admin's), datagrams out $out1 -> $out2 (want +1: the one with a sluice mark)"
+fi
+
+# An answer that comes back to a socket closed since: C's kernel answers it
+# with a port unreachable. That error goes into the tunnel with its flow,
+# never out by C's own link to the far address (S would count it). Counted
+# in C too, wherever it goes, so that the check needs the error made.
+inC nft -f - <<'EOF'
+table inet tbunreach {
+	chain post {
+		type filter hook postrouting priority 0; policy accept;
+		icmp type destination-unreachable ip daddr 198.51.100.0/24 counter
+		icmpv6 type destination-unreachable ip6 daddr 2001:db8:2::/64 counter
+	}
+}
+EOF
+c_unreach() { inC nft list chain inet tbunreach post | grep -o 'packets [0-9]*' | awk '{ printf "%s ", $2 }'; }
+s_before=$(leaked_unreach)
+for h in "$L4" "$L6"; do
+	inC "$PY" -c 'import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"gone before the answer", (sys.argv[1], 9002))
+s.close()' "$h"
+done
+sleep 1
+made=$(c_unreach)
+inC nft delete table inet tbunreach
+if [ "$made" = "0 0 " ]; then
+	echo "# udp_unreachable_stays_in_tunnel: both answers came before their sockets closed: not checked"
+elif [ "$(leaked_unreach)" = "$s_before" ]; then
+	pass udp_unreachable_stays_in_tunnel
+else
+	fail udp_unreachable_stays_in_tunnel "C made $made port unreachables (v4 v6); S saw $s_before -> $(leaked_unreach) of them"
 fi
 
 # A local flood of UDP at a routed address (for 4 s, as fast as one core

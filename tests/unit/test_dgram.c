@@ -21,7 +21,7 @@
 #include "t.h"
 
 static int64_t fake_now;
-static int ended[3];
+static int ended[4];
 
 static void on_ended(void *arg, const struct dgram_flow *f, enum dgram_end why, int64_t now_ms)
 {
@@ -437,10 +437,63 @@ static void test_no_session_drops(void)
 	fix_down(&x);
 }
 
+/*
+ * An answer reaches a socket that is gone: the kernel's port unreachable
+ * about it comes into the TUN (the rules send it there). The flow it
+ * quotes ends and the helper is told; an error about no flow of ours
+ * changes nothing.
+ */
+static void test_local_unreachable_ends_flow(void)
+{
+	struct fix x;
+	struct ippkt p = udp4("192.0.2.1", 40000, "198.51.100.2", 53, "question");
+	struct ippkt ans = udp4("198.51.100.2", 53, "192.0.2.1", 40000, "answer");
+	struct ippkt_error e = {.kind = IPPKT_ERR_PORT, .ttl = 64};
+	struct dgram_stats st;
+	struct wire_frame f;
+	uint8_t reply[256], err[512];
+	uint32_t flow;
+	int n, m;
+
+	fix_up(&x);
+	kernel_sends(&x, &p);
+	f = next_frame(&x);
+	CHECK_EQ_INT(f.type, WIRE_UDP);
+	flow = f.stream;
+	n = ippkt_build_udp(reply, sizeof(reply), &ans);
+	CHECK(n > 0);
+	memcpy(e.src, p.src, 16);
+	/* About another port first: no flow of ours, nothing happens. */
+	ans.dport = 40001;
+	m = ippkt_build_udp(reply, sizeof(reply), &ans);
+	m = ippkt_build_error(err, sizeof(err), &e, reply, (size_t)m);
+	CHECK(m > 0);
+	CHECK_EQ_INT(write(x.app, err, (size_t)m), m);
+	evloop_run_once(&x.loop, 10);
+	f = next_frame(&x);
+	CHECK_EQ_INT(f.type, 0);
+	dgram_get_stats(x.d, &st);
+	CHECK(st.flows == 1 && st.refused_here == 0 && st.not_carried == 1);
+	/* About the flow's answer: it ends, and the helper hears so. */
+	ans.dport = 40000;
+	n = ippkt_build_udp(reply, sizeof(reply), &ans);
+	m = ippkt_build_error(err, sizeof(err), &e, reply, (size_t)n);
+	CHECK(m > 0);
+	CHECK_EQ_INT(write(x.app, err, (size_t)m), m);
+	evloop_run_once(&x.loop, 10);
+	f = next_frame(&x);
+	CHECK(f.type == WIRE_UDP_CLOSE && f.stream == flow);
+	dgram_get_stats(x.d, &st);
+	CHECK(st.flows == 0 && st.refused_here == 1 && st.not_carried == 1);
+	CHECK_EQ_INT(ended[DGRAM_END_LOCAL], 1);
+	fix_down(&x);
+}
+
 int main(void)
 {
 	RUN(test_udp_round_trip);
 	RUN(test_refused_is_port_unreachable);
+	RUN(test_local_unreachable_ends_flow);
 	RUN(test_echo);
 	RUN(test_expiry);
 	RUN(test_table_full);

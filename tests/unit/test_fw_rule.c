@@ -1024,6 +1024,42 @@ static const char *const oracle_capture[] = {
     /* drop */
     "inet sluice tun_src\n"
     "  [ immediate reg 0 drop ]\n",
+    /*
+     * ct mark 0x51001234 ct direction original meta nfproto ipv4 meta l4proto icmp
+     * icmp type != echo-request meta mark set 0x51001234 accept
+     */
+    "inet sluice mark_out\n"
+    "  [ ct load mark => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x51001234 ]\n"
+    "  [ ct load direction => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000000 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000002 ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000001 ]\n"
+    "  [ payload load 1b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp neq reg 1 0x00000008 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
+    /*
+     * ct mark 0x51001234 ct direction original meta nfproto ipv6 meta l4proto ipv6-icmp
+     * icmpv6 type < 128 meta mark set 0x51001234 accept
+     */
+    "inet sluice mark_out\n"
+    "  [ ct load mark => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x51001234 ]\n"
+    "  [ ct load direction => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x00000000 ]\n"
+    "  [ meta load nfproto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000000a ]\n"
+    "  [ meta load l4proto => reg 1 ]\n"
+    "  [ cmp eq reg 1 0x0000003a ]\n"
+    "  [ payload load 1b @ transport header + 0 => reg 1 ]\n"
+    "  [ cmp lt reg 1 0x00000080 ]\n"
+    "  [ immediate reg 1 0x51001234 ]\n"
+    "  [ meta set mark with reg 1 ]\n"
+    "  [ immediate reg 0 accept ]\n",
 };
 
 /* Indexes into oracle_capture: the owner returns, the three jumps, mark_pre's own rule, ... */
@@ -1034,8 +1070,9 @@ enum {
 	OC_DST = 6, /* mark_dst: 14 rules */
 	OC_TUN_IN = 20,
 	OC_TUN_IN_FIB = 21,
-	OC_TUN_SRC = 26, /* 13 rules */
-	OC_N = 39,
+	OC_TUN_SRC = 26,   /* 13 rules */
+	OC_FLOW_ICMP = 39, /* mark_out's and mark_pre's first: errors about our flows, v4 and v6 */
+	OC_N = 41,
 };
 
 static void check_capture(const struct fw_spec *spec, const char *chain, const int *idx, size_t k)
@@ -1053,14 +1090,15 @@ static void check_capture(const struct fw_spec *spec, const char *chain, const i
 }
 
 /*
- * mark_out with an owner: the returns, then the jumps with the owner's
+ * mark_out with an owner: the errors about our flows (no owner: the
+ * kernel sends them), the returns, then the jumps with the owner's
  * positive match (nft: meta skuid 1000 meta skgid 1000 meta l4proto udp
  * jump mark_dst, and so on), so that the kernel's own datagrams never jump.
  */
 static void check_mark_out(const struct fw_spec *spec, const char *prefix)
 {
 	struct nftnl_rule **rules;
-	size_t n, i, k = (size_t)spec->by_uid + spec->by_gid;
+	size_t n, i, k = 2 + (size_t)spec->by_uid + spec->by_gid;
 	char buf[4096];
 
 	CHECK_EQ_INT(nft_capture_rules_build(FW_TABLE_NAME, spec, NFT_CHAIN_MARK_OUT, "sluice4660",
@@ -1068,8 +1106,10 @@ static void check_mark_out(const struct fw_spec *spec, const char *prefix)
 		     0);
 	CHECK_EQ_INT(n, k + 3);
 	if (n == k + 3) {
-		for (i = 0; i < k; i++)
-			check_rule(rules[i], NFT_CHAIN_MARK_OUT, oracle_capture[OC_SKUID + i]);
+		for (i = 0; i < 2; i++)
+			check_rule(rules[i], NFT_CHAIN_MARK_OUT, oracle_capture[OC_FLOW_ICMP + i]);
+		for (i = 2; i < k; i++)
+			check_rule(rules[i], NFT_CHAIN_MARK_OUT, oracle_capture[OC_SKUID + i - 2]);
 		for (i = 0; i < 3; i++)
 			check_rule(rules[k + i], NFT_CHAIN_MARK_OUT,
 				   owned(buf, sizeof(buf), oracle_capture[OC_JUMPS + i], prefix));
@@ -1111,14 +1151,16 @@ static void test_capture_rules_match_nft(void)
 	/* Router mode: mark_pre (no owner there), and replies may go to other hosts. */
 	spec.prerouting = true;
 	k = span(idx, 0, OC_PRE_IIF, 1);
+	k = span(idx, k, OC_FLOW_ICMP, 2);
 	k = span(idx, k, OC_JUMPS, 3);
 	check_capture(&spec, NFT_CHAIN_MARK_PRE, idx, k);
 	k = span(idx, 0, OC_TUN_IN, 1);
 	k = span(idx, k, OC_TUN_IN_FIB + 1, 4);
 	check_capture(&spec, NFT_CHAIN_TUN_IN, idx, k);
-	/* Without --user/--group mark_out is the jumps alone. */
+	/* Without --user/--group mark_out is the errors' rules and the jumps alone. */
 	spec.by_uid = spec.by_gid = false;
-	k = span(idx, 0, OC_JUMPS, 3);
+	k = span(idx, 0, OC_FLOW_ICMP, 2);
+	k = span(idx, k, OC_JUMPS, 3);
 	check_capture(&spec, NFT_CHAIN_MARK_OUT, idx, k);
 }
 
