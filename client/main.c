@@ -1026,15 +1026,17 @@ static int client_run(struct client *c)
 	return 0;
 }
 
-static void client_cleanup(struct client *c)
+/* -1 when something we put in place stays (said in the log): the exit status must show it. */
+static int client_cleanup(struct client *c)
 {
-	int ret;
+	int ret, left = 0;
 
 	notify_send("STOPPING=1");
 	client_tell_resets(c, true);
 	status_end(&c->st);
 	control_close(&c->ctl);
-	features_stop(&c->feat);
+	if (features_stop(&c->feat) < 0)
+		left = -1;
 	/*
 	 * Open connections are reset while their NAT entries still exist: the
 	 * reset goes out from the listener's address, and only those entries
@@ -1045,8 +1047,10 @@ static void client_cleanup(struct client *c)
 	listen_close(&c->ls, &c->loop);
 	session_close(&c->s);
 	/* A part that is gone took the rules with it. */
-	if ((ret = rules_remove(&c->rules)) < 0 && !privc_gone(c->priv))
+	if ((ret = rules_remove(&c->rules)) < 0 && !privc_gone(c->priv)) {
 		log_err("removing the firewall rules failed: %s", privc_strerror(ret));
+		left = -1;
+	}
 	privc_close(c->priv);
 	if (c->sig.fd > 0)
 		close(c->sig.fd);
@@ -1058,6 +1062,7 @@ static void client_cleanup(struct client *c)
 	rules_free(&c->rules);
 	if (c->pidfile[0])
 		pidfile_remove(c->pidfile);
+	return left;
 }
 
 /* -D, --pidfile, --log-file: set up before anything else is started. */
@@ -1256,6 +1261,8 @@ int main(int argc, char **argv)
 	status_init(&c.st, c.o.quiet || c.o.daemon);
 	ret = client_run(&c);
 out:
-	client_cleanup(&c);
+	/* A stop that leaves something behind is a failure too. */
+	if (client_cleanup(&c) < 0 && ret >= 0)
+		ret = -EIO;
 	return ret < 0 ? 1 : 0;
 }

@@ -142,13 +142,10 @@ static int real_remove(void *ctx)
  * Routing before marking: the device, its routes and the rules are in
  * place before the first packet is marked for them. The part keeps no
  * copy of the descriptor once it is sent: the device lives as long as the
- * user's side holds it.
- */
-/*
- * Its errno alone would be read as the firewall's (ENOENT: "our table is
- * gone"), so a failure names its step; the device's two needs come first,
- * the ones a sandbox (a systemd unit's PrivateDevices=,
- * ProtectKernelTunables=) takes away.
+ * user's side holds it. A failure names its step in why: its errno alone
+ * would read as the firewall's (ENOENT: "our table is gone"), and the
+ * device's two needs are the ones a sandbox (a systemd unit's
+ * PrivateDevices=, ProtectKernelTunables=) takes away.
  */
 static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
 		    char *why, size_t whylen)
@@ -700,7 +697,14 @@ int priv_main(bool all_users)
 	status = 0;
 	ret = priv_server_finish(&s);
 	if (ret < 0) {
-		log_err("removing everything failed: %s", fw_strerror(ret));
+		log_err("removing the firewall rules failed: %s", fw_strerror(ret));
+		status = 1;
+	}
+	/* Said already when the user's side asked to take them away itself. */
+	if (s.hosts_err < 0) {
+		if (!s.hosts_told)
+			log_err("removing our lines from " AUTOHOSTS_PATH " failed: %s",
+				strerror(-s.hosts_err));
 		status = 1;
 	}
 out_fw:

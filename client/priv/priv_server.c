@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -176,7 +177,11 @@ static int do_hosts(struct priv_server *s, struct priv_msg *m, uint8_t *shadowed
 	for (i = 0; i < m->n_hosts; i++)
 		if (host_refused(s, &m->hosts[i]))
 			return -EPERM;
-	if (!rate_ok(s, &s->hosts_rl))
+	/*
+	 * Taking our lines away is never refused for the pace: it ends what a
+	 * write (paced) began, once, and a stop must not read as a failure.
+	 */
+	if ((m->n_hosts || !s->hosts_written) && !rate_ok(s, &s->hosts_rl))
 		return -EBUSY;
 	if (!s->e && !(s->e = calloc(PRIV_HOSTS_MAX, sizeof(*s->e))))
 		return -ENOMEM;
@@ -188,6 +193,15 @@ static int do_hosts(struct priv_server *s, struct priv_msg *m, uint8_t *shadowed
 	/* Even a failed write may have left lines: remove them at the end regardless. */
 	s->hosts_written = true;
 	ret = s->be->hosts_write(s->ctx, s->e, m->n_hosts);
+	if (m->n_hosts == 0) {
+		s->hosts_written = ret < 0;
+		s->hosts_err = ret;
+	}
+	/* The file's own error (a read-only /etc): the caller's line says it, not ours too. */
+	if (ret < 0) {
+		snprintf(s->why_buf, sizeof(s->why_buf), "%s", strerror(-ret));
+		s->why = s->why_buf;
+	}
 	for (i = 0; ret == 0 && i < m->n_hosts; i++)
 		if (s->e[i].shadowed)
 			shadowed[i / 8] |= (uint8_t)(1u << (i % 8));
@@ -204,11 +218,17 @@ static int do_remove(struct priv_server *s)
 		s->be->ct_flush(s->ctx, &s->inst.spec, true);
 	if (s->installed && (r = s->be->remove(s->ctx)) < 0)
 		ret = r;
-	if (s->hosts_written && (r = s->be->hosts_restore(s->ctx)) < 0 && !ret)
-		ret = r;
+	/*
+	 * The lines are the user's side's to take away first (HOSTS with
+	 * none), and its to report: a failure here is not the rules', and is
+	 * kept (hosts_err) for one more try, and the exit status, at the end.
+	 */
+	if (s->hosts_written) {
+		s->hosts_err = s->be->hosts_restore(s->ctx);
+		s->hosts_written = s->hosts_err < 0;
+	}
 	if (ret == 0) {
 		s->installed = false;
-		s->hosts_written = false;
 		s->tun = false;
 		priv_msg_free(&s->inst);
 		free(s->lists);
@@ -244,6 +264,7 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 			break;
 		case PRIV_HOSTS:
 			ret = do_hosts(s, &m, shadowed);
+			s->hosts_told = ret < 0;
 			break;
 		case PRIV_REMOVE:
 			ret = do_remove(s);

@@ -65,6 +65,8 @@ struct priv_server {
 	char why_buf[PRIV_WHY_MAX];
 	bool installed;
 	bool hosts_written;
+	int hosts_err;	      /* the last restore of the hosts lines failed so: kept for the exit */
+	bool hosts_told;      /* the last HOSTS reply carried a failure: the user's side said it */
 	bool tun;	      /* the TUN request succeeded since the last INSTALL */
 	int tun_fd;	      /* its descriptor until the caller takes it, or -1 */
 	char tun_name[16];    /* its device, the reply's text */
@@ -94,7 +96,10 @@ int priv_server_take_fd(struct priv_server *s);
 /* The reply for a request too long to read: refused, and nothing done. */
 size_t priv_server_oversized(uint8_t *out);
 
-/* The channel closed or a signal came: remove everything. Returns 0 or the first error. */
+/*
+ * The channel closed or a signal came: remove everything. Returns 0 or the
+ * rules' error; the hosts lines' is in hosts_err (and hosts_told).
+ */
 int priv_server_finish(struct priv_server *s);
 
 #endif

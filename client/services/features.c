@@ -359,7 +359,8 @@ void features_tick(struct features *sv)
 					     sp->n_exclude};
 		ret = autohosts_flush(&sv->hosts, time(NULL), &r, name_left_out, sv);
 		if (ret < 0)
-			log_warn("-H: updating %s failed: %s", AUTOHOSTS_PATH, privc_strerror(ret));
+			log_warn("-H: updating %s failed: %s", AUTOHOSTS_PATH,
+				 privc_why(sv->priv) ? privc_why(sv->priv) : privc_strerror(ret));
 	}
 	if (sv->features & WIRE_F_DNS) {
 		uint64_t dropped = sv->dns.dropped + sv->dns.dropped_big;
@@ -385,13 +386,16 @@ void features_detach(struct features *sv)
 	sv->mux = NULL;
 }
 
-void features_stop(struct features *sv)
+int features_stop(struct features *sv)
 {
 	int ret = autohosts_finish(&sv->hosts);
 
-	if (ret < 0 && !privc_gone(sv->priv))
+	/* A part that is gone takes them away itself. */
+	if (ret < 0 && privc_gone(sv->priv))
+		ret = 0;
+	if (ret < 0)
 		log_err("removing our lines from %s failed: %s", AUTOHOSTS_PATH,
-			privc_strerror(ret));
+			privc_why(sv->priv) ? privc_why(sv->priv) : privc_strerror(ret));
 	dns_close(&sv->dns, sv->loop);
 	if (sv->dgram) {
 		dgram_close(sv->dgram);
@@ -399,4 +403,5 @@ void features_stop(struct features *sv)
 		sv->dgram = NULL;
 	}
 	autonets_free(&sv->nets);
+	return ret;
 }

@@ -77,7 +77,7 @@ void features_tick(struct features *sv);
 /* The session is gone: --dns drops queries until the next features_start. */
 void features_detach(struct features *sv);
 
-/* Remove our host lines and close everything. */
-void features_stop(struct features *sv);
+/* Remove our host lines and close everything: -errno when the lines stay (said in the log). */
+int features_stop(struct features *sv);
 
 #endif

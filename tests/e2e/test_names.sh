@@ -7,7 +7,8 @@
 # C's /etc/hosts, but never a PTR name that does not resolve back, one for
 # an address outside the routed networks, or a name C's own lines use, and
 # leaves that file byte for byte as it was on exit, also after a SIGKILL and
-# a later run; --dns answers C's
+# a later run, and when it cannot be written at exit says so in one line
+# and exits non-zero; --dns answers C's
 # lookups (UDP and TCP, A and AAAA) from S's resolver, or from --to-ns,
 # for C's nameservers or those of --ns-hosts, and survives a local flood of
 # large datagrams at the captured nameserver during a checksummed download.
@@ -392,6 +393,27 @@ if sluice_start_case hosts_kill_start http://$L4/ -r sshhost -H -v $H_NETS; then
 		fail hosts_kill_leaves_lines "no names, or no privileged part, within 30 s: $(sluice_log_tail)"
 		sluice_stop KILL 2
 	fi
+fi
+# /etc/hosts cannot be written when sluice stops (made read-only in its
+# mount namespace, as an immutable file or a read-only /etc would be): one
+# line says so, the rules still go, and the exit status is not 0.
+if sluice_start_case hosts_unwritable_start http://$L4/ -r sshhost -H $H_NETS; then
+	poll 30 all_names_poked
+	if [ -n "$(added_pairs)" ] && nsenter -t "$SLUICE_PID" -m mount -o remount,bind,ro /etc/hosts; then
+		sluice_stop TERM 5
+		errs=$(grep -Ev "$PROGRESS_RE|^sluice: stopping on signal" "$SLUICE_LOG")
+		if [ "$SLUICE_RC" != 0 ] && [ "$SLUICE_RC" != timeout ] && [ "$(echo "$errs" | grep -c .)" = 1 ] &&
+			echo "$errs" | grep -q "/etc/hosts.*Read-only file system" && ! nft_table_present; then
+			pass hosts_unwritable_told_once
+		else
+			fail hosts_unwritable_told_once "exit $SLUICE_RC, table $(nft_table_count): $(echo "$errs" | tr '\n' '|')"
+		fi
+	else
+		fail hosts_unwritable_told_once "no names within 30 s, or no read-only /etc/hosts: $(sluice_log_tail)"
+		sluice_stop KILL 2
+	fi
+	# Its lines stay in the file: put it back for the checks below.
+	cp "$TB/hosts.pristine" "$HOSTS_C"
 fi
 # Whatever ran above, the real /etc got no leftovers (temp files of a rename).
 got=$(comm -13 <(echo "$ETC_BEFORE") <(etc_names) | tr '\n' ' ')

@@ -21,6 +21,7 @@ struct rec {
 	char label[INSTANCE_LABEL_MAX + 1];
 	int64_t now;	    /* the clock the rate limits read */
 	int fail_with;	    /* what the next backend call returns */
+	int hosts_fail;	    /* what hosts_write and hosts_restore return */
 	const char *shadow; /* hosts_write marks entries with this name shadowed */
 };
 
@@ -64,13 +65,15 @@ static int rec_write(void *ctx, struct hosts_entry *e, size_t n)
 		snprintf(r->last_name, sizeof(r->last_name), "%s %s", e[0].addr, e[0].name);
 	for (i = 0; i < n; i++)
 		e[i].shadowed = r->shadow && !strcmp(e[i].name, r->shadow);
-	return 0;
+	return r->hosts_fail;
 }
 
 static int rec_restore(void *ctx)
 {
-	((struct rec *)ctx)->restore++;
-	return 0;
+	struct rec *r = ctx;
+
+	r->restore++;
+	return r->hosts_fail;
 }
 
 static int rec_ct(void *ctx, const struct fw_spec *spec, bool ours)
@@ -691,6 +694,53 @@ static void test_rate_limits(void)
 	CHECK_EQ_INT(priv_server_finish(&s), 0);
 }
 
+/*
+ * The hosts lines cannot be taken away (a read-only /etc). The user's
+ * side's own restore (HOSTS with none) says so, even past the pace of
+ * writes, since a stop must not read as busy; REMOVE still takes the rules
+ * away and does not report the lines as the rules' failure; the end keeps
+ * the failure for the exit status, marked as told. Without that restore
+ * (the user's side killed) it is not marked told.
+ */
+static void test_hosts_restore_fails(void)
+{
+	struct priv_server s;
+	struct rec r = {.now = 1000};
+	char name[32];
+	int i, n;
+
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	for (i = 0; i < PRIV_HOSTS_BURST; i++) {
+		snprintf(name, sizeof(name), "h%d.example.test", i);
+		CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", name), 0);
+	}
+	r.hosts_fail = -EROFS;
+	n = priv_put_hosts(msg, sizeof(msg), NULL, 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EROFS);
+	CHECK(s.hosts_told);
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
+	CHECK_EQ_INT(s.hosts_err, -EROFS);
+	CHECK(s.hosts_told);
+
+	r = (struct rec){.now = 1000};
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	CHECK_EQ_INT(hosts_one(&s, AF_INET, "198.51.100.7", "a.example.test"), 0);
+	r.hosts_fail = -EROFS;
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	CHECK_EQ_INT(s.hosts_err, -EROFS);
+	CHECK(!s.hosts_told);
+	/* Once the lines can go, they do, and nothing is left to report. */
+	r.hosts_fail = 0;
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
+	CHECK_EQ_INT(s.hosts_err, 0);
+}
+
 static void test_oversized_reply(void)
 {
 	uint8_t out[PRIV_REPLY_MAX];
@@ -808,6 +858,7 @@ int main(void)
 	RUN(test_grant_server);
 	RUN(test_check);
 	RUN(test_rate_limits);
+	RUN(test_hosts_restore_fails);
 	RUN(test_tun_order);
 	RUN(test_tun_confined);
 	T_EXIT();
