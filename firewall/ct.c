@@ -70,6 +70,27 @@ static bool is_dns(const struct fw_spec *spec, int family, const uint8_t *a)
 	return false;
 }
 
+/* Something listens where e's NAT points: on its address, or on any of the family's. */
+static bool listened(const struct ct_entry *e, const struct ct_sock *socks, size_t n)
+{
+	static const uint8_t any[16];
+	size_t i, len = addr_len(e->family);
+
+	for (i = 0; i < n; i++) {
+		const struct ct_sock *k = &socks[i];
+
+		if (!k->listen || k->sport != e->to_port)
+			continue;
+		if (k->family == e->family &&
+		    (!memcmp(k->src, e->to, len) || !memcmp(k->src, any, len)))
+			return true;
+		/* [::]:port takes IPv4 too, unless it is v6-only, which sock_diag does not say. */
+		if (k->family == AF_INET6 && e->family == AF_INET && !memcmp(k->src, any, 16))
+			return true;
+	}
+	return false;
+}
+
 bool ct_decide(const struct ct_entry *e, const struct fw_spec *spec, enum ct_which which,
 	       const struct ct_owner *owner, const struct ct_addr *local, size_t n_local,
 	       const struct ct_sock *socks, size_t n_socks)
@@ -99,6 +120,13 @@ bool ct_decide(const struct ct_entry *e, const struct fw_spec *spec, enum ct_whi
 	if ((e->to_port == spec->redirect_port) != (which == CT_OURS) ||
 	    !in_list(spec->include, spec->n_include, e->family, e->dst, e->dport) ||
 	    in_list(spec->exclude, spec->n_exclude, e->family, e->dst, e->dport))
+		return false;
+	/*
+	 * A live listener there: another tunnel's, whose owner our own rules
+	 * do not meet (--user alice beside --user bob), or what someone's
+	 * redirect meant. Deleting its entries would reset its connections.
+	 */
+	if (which == CT_STALE && listened(e, socks, n_socks))
 		return false;
 	if (!owner)
 		return true;
@@ -176,6 +204,7 @@ static int sock_add(struct ct_sock **tab, size_t *n, size_t *cap, const struct i
 	k->uid = m->idiag_uid;
 	/* TIME_WAIT (6) and NEW_SYN_RECV (12) are no full sockets: their uid is 0 for anyone's. */
 	k->owned = m->idiag_state != 6 && m->idiag_state != 12;
+	k->listen = m->idiag_state == 10;
 	(*n)++;
 	return 0;
 }
@@ -295,8 +324,12 @@ int ct_flush(const struct fw_spec *spec, enum ct_which which, const struct ct_ow
 	s->which = which;
 	s->owner = owner;
 	read_local(s);
-	/* With an owner only entries its own sockets hold go, whatever opens meanwhile. */
-	if (owner && (ret = ct_socks_read(&s->socks, &s->n_socks)) < 0)
+	/*
+	 * With an owner only entries its own sockets hold go, whatever opens
+	 * meanwhile; a stale entry's listener must be gone. Without the
+	 * sockets neither can be told: nothing goes.
+	 */
+	if ((owner || which == CT_STALE) && (ret = ct_socks_read(&s->socks, &s->n_socks)) < 0)
 		goto out;
 	s->found = calloc(CT_MAX, sizeof(*s->found));
 	if (!s->found) {

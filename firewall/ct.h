@@ -49,13 +49,16 @@ struct ct_sock {
 	uint8_t src[16], dst[16];
 	uint16_t sport, dport; /* host order */
 	uid_t uid;
-	bool owned; /* false: TIME_WAIT and the like, which name no owner */
+	bool owned;  /* false: TIME_WAIT and the like, which name no owner */
+	bool listen; /* a listener (src:sport where it listens) */
 };
 
 /*
  * Whether entry e is one of `which` that the caller may delete: redirected
  * to this machine, to spec's networks, and not to a local destination but
- * spec's nameservers (an admin's own redirect of a local port is never ours). With owner, only
+ * spec's nameservers (an admin's own redirect of a local port is never ours).
+ * A stale one's listener is gone: one that socks shows listening is another
+ * tunnel's (a --user tunnel beside ours) or some program's. With owner, only
  * a flow of a local socket that is owner's now: never forwarded traffic,
  * another user's socket, or a flow with no owned socket (it may be one
  * whose socket was made after socks was read).
@@ -73,8 +76,9 @@ bool ct_decide(const struct ct_entry *e, const struct fw_spec *spec, enum ct_whi
 int ct_socks_read(struct ct_sock **out, size_t *n);
 
 /*
- * Delete the TCP entries ct_decide picks (owner NULL: anyone's). *deleted
- * gets how many went. Returns 0 or -errno.
+ * Delete the TCP entries ct_decide picks (owner NULL: anyone's), with this
+ * namespace's sockets as socks. *deleted gets how many went. Returns 0 or
+ * -errno.
  */
 int ct_flush(const struct fw_spec *spec, enum ct_which which, const struct ct_owner *owner,
 	     size_t *deleted);

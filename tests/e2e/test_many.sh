@@ -5,7 +5,8 @@
 # refused with one line naming the first (pid, remote, network), and so is
 # a second --dns; SIGKILL of one tunnel (both its processes) leaves the
 # other untouched, and its stale record does not stop a new tunnel for the
-# same network; two instances run under the systemd unit's own command line.
+# same network; two instances run under the systemd unit's own command line;
+# two users' tunnels for one network leave each other's connections up.
 TB_SUITE=many
 TB_ETC_HOOK=tb_names_etc
 . "$(dirname "$0")/lib.sh"
@@ -150,6 +151,75 @@ for inst in office lab; do
 done
 if ! nft_table_present; then pass unit_instances_stop_clean; else
 	fail unit_instances_stop_clean "tables left: $(sluice_tables | tr '\n' ' ')"
+fi
+
+# --- two users' tunnels for one network ---------------------------------------------------
+# Root's connections and nobody's, each through a tunnel of its own (their
+# rules never meet, so both may route the network). The second's start
+# deletes stale conntrack entries for the network; the first's live
+# connections, redirected to its live listener, are none of those. Had
+# their entries gone, the first packet after (the far side speaking first,
+# through the first tunnel's listener) would meet no NAT and reset them.
+cat >"$TB/push.py" <<'EOF'
+import os, socket, sys, time
+if sys.argv[1] == "serve":  # serve PORT GO: one connection; "push" once GO exists
+    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", int(sys.argv[2])))
+    l.listen(1)
+    l.settimeout(60)
+    c, _ = l.accept()
+    end = time.time() + 60
+    while not os.path.exists(sys.argv[3]) and time.time() < end:
+        time.sleep(0.05)
+    c.sendall(b"push\n")
+    c.settimeout(10)
+    c.recv(1)
+else:  # client HOST PORT READY: connect, say so, wait for the push
+    s = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=10)
+    open(sys.argv[4], "w").close()
+    s.settimeout(40)
+    try:
+        got = s.recv(16)
+    except OSError as e:
+        got = repr(e).encode()
+    print("ok" if got == b"push\n" else "got %r" % got)
+EOF
+inL "$PY" "$TB/push.py" serve 9010 "$TB/push.go" </dev/null >"$TB/push-serve.log" 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+wait_port "$NS_L" 9010 || tb_die "push.py did not start: $(cat "$TB/push-serve.log")"
+sluice_start -r sshhost --user 0 198.51.100.0/24
+PID_R=$SLUICE_PID
+if sluice_wait_ready "http://$L4/"; then
+	inC "$PY" "$TB/push.py" client $L4 9010 "$TB/push.ready" </dev/null >"$TB/push.out" 2>&1 &
+	PUSH=$!
+	TB_PIDS="$TB_PIDS $PUSH"
+	for ((i = 0; i < 200; i++)); do
+		[ -e "$TB/push.ready" ] && break
+		sleep 0.1
+	done
+	sluice_start -r sshhost --user 65534 198.51.100.0/24
+	for ((i = 0; i < 150; i++)); do
+		grep -q "^sluice: ready: " "$SLUICE_LOG" && break
+		proc_alive "$SLUICE_PID" || break
+		sleep 0.1
+	done
+	ready2=$(grep -c "^sluice: ready: " "$SLUICE_LOG")
+	touch "$TB/push.go"
+	wait "$PUSH"
+	tb_forget "$PUSH"
+	if [ ! -e "$TB/push.ready" ] || [ "$ready2" != 1 ]; then
+		fail users_tunnels_keep_connections "connected: $(ls "$TB/push.ready" 2>&1); second tunnel: $(sluice_log_tail)"
+	elif [ "$(cat "$TB/push.out")" = ok ]; then
+		pass users_tunnels_keep_connections
+	else
+		fail users_tunnels_keep_connections "$(cat "$TB/push.out"); second: $(grep 'conntrack' "$SLUICE_LOG")"
+	fi
+	sluice_stop TERM 5
+	SLUICE_PID=$PID_R
+	sluice_stop TERM 5
+else
+	fail users_tunnels_keep_connections "root's tunnel: $SLUICE_WHY"
 fi
 
 tb_finish

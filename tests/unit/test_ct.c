@@ -168,6 +168,35 @@ static void test_confined_by_socket_owner(void)
 }
 
 /* The kernel's table holds a real loopback connection, with our uid, both ways. */
+/*
+ * A stale entry's listener is gone. One still listening where the NAT
+ * points is another tunnel's (--user alice beside --user bob): its entries
+ * stay, whatever the caller; a connection's own port there is no listener.
+ */
+static void test_live_listener_not_stale(void)
+{
+	struct ct_entry stale = entry("192.0.2.1", 40001, "192.0.2.9", 80, "127.0.0.1", 9);
+	struct ct_entry stale6 = entry("2001:db8:1::1", 40002, "2001:db8:2::9", 80, "::1", 9);
+	struct ct_sock k = {.family = AF_INET, .sport = 9, .listen = true, .owned = true};
+
+	inet_pton(AF_INET, "127.0.0.1", k.src);
+	CHECK(!decide(&stale, CT_STALE, NULL, &k, 1));
+	/* An IPv4 listener is no IPv6 one. */
+	CHECK(decide(&stale6, CT_STALE, NULL, &k, 1));
+	/* Any address of the family; [::] takes IPv4 too. */
+	memset(k.src, 0, sizeof(k.src));
+	CHECK(!decide(&stale, CT_STALE, NULL, &k, 1));
+	k.family = AF_INET6;
+	CHECK(!decide(&stale, CT_STALE, NULL, &k, 1));
+	CHECK(!decide(&stale6, CT_STALE, NULL, &k, 1));
+	/* Another port, or no listener at that port: stale. */
+	k.sport = 10;
+	CHECK(decide(&stale, CT_STALE, NULL, &k, 1));
+	k.sport = 9;
+	k.listen = false;
+	CHECK(decide(&stale, CT_STALE, NULL, &k, 1));
+}
+
 static void test_socks_read_real(void)
 {
 	struct t_pair p = t_tcp_pair();
@@ -192,6 +221,26 @@ static void test_socks_read_real(void)
 			hits++;
 		}
 	CHECK_EQ_INT(hits, 1);
+	/* A listener shows as one, at its address and port. */
+	{
+		struct sockaddr_in la4 = {.sin_family = AF_INET,
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t ll = sizeof(la4);
+		struct ct_sock *t2 = NULL;
+		size_t n2 = 0, seen = 0;
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+
+		CHECK(l >= 0 && bind(l, (struct sockaddr *)&la4, sizeof(la4)) == 0 &&
+		      listen(l, 1) == 0 && getsockname(l, (struct sockaddr *)&la4, &ll) == 0);
+		CHECK(ct_socks_read(&t2, &n2) == 0);
+		for (i = 0; i < n2; i++)
+			if (t2[i].family == AF_INET && t2[i].sport == ntohs(la4.sin_port) &&
+			    !memcmp(t2[i].src, &la4.sin_addr, 4))
+				seen += t2[i].listen;
+		CHECK_EQ_INT(seen, 1);
+		free(t2);
+		close(l);
+	}
 	/*
 	 * Its flow's entry, had it gone to a routed address (a loopback
 	 * destination is local, never ours): the socket's owner may delete
@@ -217,6 +266,7 @@ int main(void)
 	RUN(test_redirects_by_target);
 	RUN(test_admin_local_redirect_kept);
 	RUN(test_confined_by_socket_owner);
+	RUN(test_live_listener_not_stale);
 	RUN(test_socks_read_real);
 	T_EXIT();
 }
