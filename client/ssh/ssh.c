@@ -140,12 +140,38 @@ static int try_addr(struct ssh_conn *c, const struct sshconf *cfg, const struct 
 	return 0;
 }
 
+/* ai is where the last session went (cfg->last_peer). */
+static bool same_addr(const struct addrinfo *ai, const struct sshconf *cfg)
+{
+	return cfg->last_peer_len && ai->ai_addrlen == cfg->last_peer_len &&
+	       !memcmp(ai->ai_addr, &cfg->last_peer, ai->ai_addrlen);
+}
+
+/*
+ * The name's addresses but the one taken: a reconnect may take any of them
+ * (that one refused, or the network changed, v4 to v6), and the rules, made
+ * once, must already keep each out of the tunnel, or a routed 0/0 would
+ * capture the very connection that is to carry it.
+ */
+static void note_alternates(struct ssh_conn *c, const struct addrinfo *res,
+			    const struct addrinfo *used)
+{
+	const struct addrinfo *ai;
+
+	c->n_alt = 0;
+	for (ai = res; ai && c->n_alt < SSH_ALT_MAX; ai = ai->ai_next)
+		if (ai != used && ai->ai_addrlen <= sizeof(c->alt[0]) &&
+		    (ai->ai_addrlen != used->ai_addrlen ||
+		     memcmp(ai->ai_addr, used->ai_addr, ai->ai_addrlen)))
+			memcpy(&c->alt[c->n_alt++], ai->ai_addr, ai->ai_addrlen);
+}
+
 static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const struct progress *pg,
 		       enum ssh_fail *fail, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	char port[8], addr[NI_MAXHOST] = "";
-	int r, last = -EHOSTUNREACH;
+	int r, pass, last = -EHOSTUNREACH;
 
 	snprintf(port, sizeof(port), "%u", (unsigned)(cfg->port ? cfg->port : 22));
 	if (cfg->pin_peer && cfg->last_peer_len) {
@@ -174,14 +200,23 @@ static int tcp_connect(struct ssh_conn *c, const struct sshconf *cfg, const stru
 			 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -ENOENT;
 	}
-	for (ai = res; ai; ai = ai->ai_next) {
-		r = try_addr(c, cfg, pg, ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
-		if (r == 0) {
-			freeaddrinfo(res);
-			return 0;
+	/*
+	 * The address the last session reached first, when the name still
+	 * has it: the server with our helper cached, and no flapping between
+	 * addresses from one reconnect to the next.
+	 */
+	for (pass = 0; pass < 2; pass++)
+		for (ai = res; ai; ai = ai->ai_next) {
+			if (same_addr(ai, cfg) != (pass == 0))
+				continue;
+			r = try_addr(c, cfg, pg, ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr));
+			if (r == 0) {
+				note_alternates(c, res, ai);
+				freeaddrinfo(res);
+				return 0;
+			}
+			last = r;
 		}
-		last = r;
-	}
 	freeaddrinfo(res);
 	*fail = SSH_FAIL_CONNECT;
 	snprintf(err, errlen, "cannot connect to %s port %u: %s", *addr ? addr : cfg->hostname,

@@ -14,12 +14,17 @@
 #include "proxy.h"
 #include "sshconf.h"
 
+#define SSH_ALT_MAX 7
+
 struct ssh_conn {
 	int fd;
 	LIBSSH2_SESSION *session;
 	/* The server's address, for the firewall's self-exclude; peer_len 0 through a proxy. */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
+	/* The name's other addresses, which a reconnect may take: excluded too. */
+	struct sockaddr_storage alt[SSH_ALT_MAX];
+	size_t n_alt;
 	struct proxy proxy; /* ProxyCommand/ProxyJump child, pid 0 when none */
 
 	/* For the caller to log after ssh_connect returns 0. */

@@ -377,8 +377,12 @@ int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 		return r;
 	}
 	if (s->conn.peer_len) {
+		size_t i;
+
 		memcpy(&s->t.peer[0], &s->conn.peer, sizeof(s->t.peer[0]));
 		s->t.n_peer = 1;
+		for (i = 0; i < s->conn.n_alt && s->t.n_peer < TRANSPORT_PEERS_MAX; i++)
+			s->t.peer[s->t.n_peer++] = s->conn.alt[i];
 	}
 	setsockopt(s->conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &(int){NOTSENT_LOWAT}, sizeof(int));
 	libssh2_session_set_blocking(s->conn.session, 0);

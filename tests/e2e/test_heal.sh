@@ -6,7 +6,9 @@
 # refused on reconnect ends it; --no-reconnect exits; stale conntrack
 # entries of an earlier tunnel are deleted at start; and while the session
 # is down, a new connection is held, then reset, and never reaches the lan
-# by another path, even with forwarding on in S. Waits are bounded.
+# by another path, even with forwarding on in S; a reconnect that takes the
+# server's other address, inside the routed networks, is not captured.
+# Waits are bounded.
 TB_SUITE=heal
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -16,6 +18,8 @@ for c in conntrack ab; do
 		exit 1
 	}
 done
+# S answers SSH on a lan address too, for the reconnect that takes it (below).
+TB_SSHD_EXTRA="ListenAddress 203.0.113.1:22"
 tb_up
 BIG_SHA=$(tb_make_file big.bin $((256 << 20))) || tb_die "cannot write big.bin"
 SMALL_SHA=$(tb_make_file small.bin $((4 << 20))) || tb_die "cannot write small.bin"
@@ -270,5 +274,43 @@ if [ "$n_leak" != none ] && [ "$n_leak" -gt 0 ]; then pass leak_path_exists; els
 fi
 inS sysctl -qw net.ipv4.ip_forward=0
 tb_sshd || tb_die "sshd did not start again"
+
+# --- a reconnect that takes the server's other address --------------------------------------
+# dualhost is S under two addresses (C's /etc/hosts): 192.0.2.2, outside the
+# routed networks, and 203.0.113.1, inside them. The session starts on the
+# first; with that one refused, the reconnect takes the second, which the
+# rules must already keep out of the tunnel, or they capture the very SSH
+# connection that is to carry it, and the tunnel never comes back.
+ed=$(cut -d' ' -f1,2 "$TB/ssh_host_ed25519_key.pub")
+printf '%s %s\n' dualhost "$ed" $S4 "$ed" 203.0.113.1 "$ed" >"$TB/known_hosts_dual"
+{ sed '/^Host \*/,$d' "$TB/ssh_config"; echo "Host dualhost"; echo "	IdentityFile $TB/id_ed25519"
+	tb_ssh_defaults "$TB/known_hosts_dual"; } >"$TB/ssh_config_dual"
+printf '%s dualhost\n203.0.113.1 dualhost\n' $S4 >>"/etc/netns/$NS_C/hosts"
+SLUICE_CFG=$TB/ssh_config_dual sluice_start -r dualhost 198.51.100.0/24 203.0.113.0/24
+if ! sluice_wait_ready "http://$L4/"; then
+	fail reconnect_other_address "$SLUICE_WHY"
+elif ! grep -q "connecting to dualhost ($S4)" "$SLUICE_LOG"; then
+	echo "# reconnect_other_address: the first session took $(grep -o 'connecting to dualhost ([^)]*)' "$SLUICE_LOG" | head -n 1): not checked"
+	sluice_stop TERM 5
+else
+	inS nft -f - <<'EOF'
+table inet tbdual {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		ip daddr 192.0.2.2 tcp dport 22 reject with tcp reset
+	}
+}
+EOF
+	kill_sessions
+	if within 30 && grep -q "reconnected" "$SLUICE_LOG" &&
+		grep -q "connecting to dualhost (203.0.113.1)" "$SLUICE_LOG"; then
+		pass reconnect_other_address
+	else
+		fail reconnect_other_address "$(grep -E 'reconnect|connecting to' "$SLUICE_LOG" | tail -n 4 | tr '\n' '|')"
+	fi
+	inS nft delete table inet tbdual
+	sluice_stop TERM 5
+fi
+sed -i '/ dualhost$/d' "/etc/netns/$NS_C/hosts"
 
 tb_finish
