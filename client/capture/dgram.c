@@ -230,9 +230,15 @@ static int flow_refused(struct dgram *d, const struct ippkt *p)
 	struct ippkt q, key;
 	int32_t i;
 
+	/*
+	 * A port unreachable, from the host the answer went to: routing for
+	 * others, one of them must not end another's flow (conntrack relates
+	 * the error by the quote, whoever sends it).
+	 */
 	if (p->icmp_type != (p->version == 4 ? IPPKT_ICMP_UNREACH : IPPKT_ICMP6_UNREACH) ||
+	    p->icmp_code != (p->version == 4 ? 3 : 4) ||
 	    ippkt_parse_quote(p->payload, p->payload_len, p->version, &q) < 0 ||
-	    q.proto != IPPROTO_UDP)
+	    q.proto != IPPROTO_UDP || memcmp(p->src, q.dst, 16))
 		return 0;
 	/* The quote is the answer as it came in: the flow runs the other way. */
 	key = (struct ippkt){.version = q.version, .sport = q.dport, .dport = q.sport};
@@ -369,6 +375,17 @@ static enum ippkt_err err_kind(uint32_t err)
 	}
 }
 
+/*
+ * The helper's own shortage, not anything of the far host's: told as an
+ * unreachable host, it would make resolvers and QUIC give up a server
+ * that is fine. A datagram lost, as UDP may lose one: the flow stays, and
+ * its next datagram asks the helper again.
+ */
+static bool helper_short(uint32_t err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
+}
+
 static void write_error(struct dgram *d, const struct dgram_flow *f, uint32_t err)
 {
 	struct ippkt_error e = {.kind = err_kind(err), .ttl = IPPKT_TTL};
@@ -471,6 +488,11 @@ static void echo_error(struct dgram *d, const struct wire_frame *fr)
 
 	if (!e || fr->u.echo_err.seq != e->seq)
 		return;
+	if (helper_short(fr->u.echo_err.err)) {
+		e->id = 0;
+		d->st.dropped++;
+		return;
+	}
 	q = (struct ippkt){.version = e->version,
 			   .proto = e->version == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6,
 			   .ttl = IPPKT_TTL,
@@ -512,7 +534,9 @@ int dgram_frame(struct dgram *d, const struct wire_frame *fr)
 			d->st.too_big++;
 			return 0;
 		}
-		if (f)
+		if (f && helper_short(fr->u.udp_err.err))
+			d->st.dropped++;
+		else if (f)
 			write_error(d, f, fr->u.udp_err.err);
 		return 0;
 	case WIRE_UDP_CLOSE:

@@ -60,7 +60,7 @@ struct dgram_stats {
 	size_t flows;
 	uint64_t tx_dgrams, rx_dgrams, tx_bytes, rx_bytes;
 	uint64_t echoes, echo_replies;
-	uint64_t dropped;      /* no session, no room in the tunnel, or the TUN was full */
+	uint64_t dropped; /* no session, no room in the tunnel, the TUN full, or the helper short */
 	uint64_t not_carried;  /* neither UDP nor an echo request, or malformed */
 	uint64_t errors;       /* ICMP errors written for what the remote reported */
 	uint64_t too_big;      /* "too big" errors from the remote, not passed on */

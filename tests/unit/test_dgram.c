@@ -196,6 +196,39 @@ static void test_refused_is_port_unreachable(void)
 	fix_down(&x);
 }
 
+/*
+ * The helper out of descriptors or memory for a flow's socket: no error
+ * for the application (the far host is fine), a datagram counted lost,
+ * and the flow kept for its next datagram.
+ */
+static void test_helper_short_is_a_loss(void)
+{
+	struct fix x;
+	struct ippkt p = udp4("192.0.2.1", 40000, "198.51.100.2", 53, "question"), r;
+	struct dgram_stats st;
+	struct wire_frame f;
+	uint8_t frame[64], buf[2048];
+	uint32_t flow;
+	size_t n;
+
+	fix_up(&x);
+	kernel_sends(&x, &p);
+	f = next_frame(&x);
+	flow = f.stream;
+	n = wire_put_udp_err(frame, sizeof(frame), flow, EMFILE, 0);
+	CHECK(wire_parse(frame, n, &f) > 0);
+	CHECK_EQ_INT(dgram_frame(x.d, &f), 0);
+	CHECK_EQ_INT(kernel_reads(&x, buf, sizeof(buf), &r), -1);
+	dgram_get_stats(x.d, &st);
+	CHECK(st.dropped == 1 && st.errors == 0 && st.flows == 1);
+	/* A refusal of the far host's is still told. */
+	n = wire_put_udp_err(frame, sizeof(frame), flow, ECONNREFUSED, 0);
+	CHECK(wire_parse(frame, n, &f) > 0);
+	CHECK_EQ_INT(dgram_frame(x.d, &f), 0);
+	CHECK_EQ_INT(kernel_reads(&x, buf, sizeof(buf), &r), 0);
+	fix_down(&x);
+}
+
 static void test_echo(void)
 {
 	struct fix x;
@@ -474,6 +507,19 @@ static void test_local_unreachable_ends_flow(void)
 	CHECK_EQ_INT(f.type, 0);
 	dgram_get_stats(x.d, &st);
 	CHECK(st.flows == 1 && st.refused_here == 0 && st.not_carried == 1);
+	/* About the flow's answer, but from another host (one we route for): not its to end. */
+	ans.dport = 40000;
+	n = ippkt_build_udp(reply, sizeof(reply), &ans);
+	inet_pton(AF_INET, "192.0.2.77", e.src);
+	m = ippkt_build_error(err, sizeof(err), &e, reply, (size_t)n);
+	CHECK(m > 0);
+	CHECK_EQ_INT(write(x.app, err, (size_t)m), m);
+	evloop_run_once(&x.loop, 10);
+	f = next_frame(&x);
+	CHECK_EQ_INT(f.type, 0);
+	dgram_get_stats(x.d, &st);
+	CHECK(st.flows == 1 && st.refused_here == 0 && st.not_carried == 2);
+	memcpy(e.src, p.src, 16);
 	/* About the flow's answer: it ends, and the helper hears so. */
 	ans.dport = 40000;
 	n = ippkt_build_udp(reply, sizeof(reply), &ans);
@@ -484,7 +530,7 @@ static void test_local_unreachable_ends_flow(void)
 	f = next_frame(&x);
 	CHECK(f.type == WIRE_UDP_CLOSE && f.stream == flow);
 	dgram_get_stats(x.d, &st);
-	CHECK(st.flows == 0 && st.refused_here == 1 && st.not_carried == 1);
+	CHECK(st.flows == 0 && st.refused_here == 1 && st.not_carried == 2);
 	CHECK_EQ_INT(ended[DGRAM_END_LOCAL], 1);
 	fix_down(&x);
 }
@@ -494,6 +540,7 @@ int main(void)
 	RUN(test_udp_round_trip);
 	RUN(test_refused_is_port_unreachable);
 	RUN(test_local_unreachable_ends_flow);
+	RUN(test_helper_short_is_a_loss);
 	RUN(test_echo);
 	RUN(test_expiry);
 	RUN(test_table_full);
