@@ -320,35 +320,52 @@ static bool intersect(const struct subnet *x, const struct subnet *y, struct sub
 	return both->port_lo <= both->port_hi;
 }
 
-/* Whether an exclude in l takes all of s (addresses and ports). */
-static bool excluded(const struct subnet *s, const struct subnet *l, size_t n)
+/*
+ * Pairs of networks compared plus excludes read, at most, in one
+ * comparison: it runs as root with every part's lock held, and lists of
+ * thousands (repeated, nested, each pair excluded but by the last exclude)
+ * would otherwise cost hours. Two command lines of 4096 networks each stay
+ * well inside it.
+ */
+#define OVERLAP_BUDGET (64u << 20)
+
+/* Whether an exclude in l takes all of s (addresses and ports); *spent counts what was read. */
+static bool excluded(const struct subnet *s, const struct subnet *l, size_t n, uint64_t *spent)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (l[i].family == s->family && l[i].prefix <= s->prefix &&
 		    addrpolicy_prefix_match(l[i].addr, s->addr, l[i].prefix) &&
-		    l[i].port_lo <= s->port_lo && l[i].port_hi >= s->port_hi)
+		    l[i].port_lo <= s->port_lo && l[i].port_hi >= s->port_hi) {
+			*spent += i + 1;
 			return true;
+		}
+	}
+	*spent += n;
 	return false;
 }
 
-bool instance_overlap(const struct fw_spec *a, const struct fw_spec *b, struct subnet *where)
+int instance_overlap(const struct fw_spec *a, const struct fw_spec *b, struct subnet *where)
 {
 	struct subnet both;
+	uint64_t spent = 0;
 	size_t i, j;
 
 	if (!owners_meet(a, b))
-		return false;
+		return 0;
 	for (i = 0; i < a->n_include; i++)
-		for (j = 0; j < b->n_include; j++)
+		for (j = 0; j < b->n_include; j++) {
+			if (++spent > OVERLAP_BUDGET)
+				return -E2BIG;
 			if (intersect(&a->include[i], &b->include[j], &both) &&
-			    !excluded(&both, a->exclude, a->n_exclude) &&
-			    !excluded(&both, b->exclude, b->n_exclude)) {
+			    !excluded(&both, a->exclude, a->n_exclude, &spent) &&
+			    !excluded(&both, b->exclude, b->n_exclude, &spent)) {
 				*where = a->include[i];
-				return true;
+				return 1;
 			}
-	return false;
+		}
+	return 0;
 }
 
 bool instance_dns_clash(const struct fw_spec *a, const struct fw_spec *b)
@@ -511,7 +528,16 @@ int instances_check(const char *dir, const struct instance *self, char *why, siz
 			continue;
 		if (instance_parse(text, len, &o) == 0) {
 			if (o.part == part && o.netns == self->netns) {
-				if (instance_overlap(&self->spec, &o.spec, &where)) {
+				int r = instance_overlap(&self->spec, &o.spec, &where);
+
+				if (r < 0) {
+					snprintf(
+					    why, whylen,
+					    "too many networks to compare with those of sluice pid "
+					    "%u (%zu and %zu): give fewer, or wider ones",
+					    o.pid, self->spec.n_include, o.spec.n_include);
+					ret = -EADDRINUSE;
+				} else if (r > 0) {
 					clash_text(self, &o, &where, why, whylen);
 					ret = -EADDRINUSE;
 				} else if (instance_dns_clash(&self->spec, &o.spec)) {

@@ -55,9 +55,11 @@ void instance_free(struct instance *in);
  * Asymmetric: b held to one user's sockets (--user) never blocks a, which
  * is not, so a user's tunnel cannot keep root's or everyone's from
  * starting; a, held to one user's, is refused where b captures everyone's.
- * *where gets a network of a that b captures too.
+ * *where gets a network of a that b captures too. Returns 1 for an
+ * overlap, 0 for none, or -E2BIG when the lists are too long to compare in
+ * a bounded time (the caller refuses then).
  */
-bool instance_overlap(const struct fw_spec *a, const struct fw_spec *b, struct subnet *where);
+int instance_overlap(const struct fw_spec *a, const struct fw_spec *b, struct subnet *where);
 
 /* Whether both answer DNS for owners that can meet (--dns has one owner). */
 bool instance_dns_clash(const struct fw_spec *a, const struct fw_spec *b);

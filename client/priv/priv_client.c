@@ -415,13 +415,13 @@ static int call_ex(struct privc *p, const uint8_t *msg, size_t len, uint8_t *bit
 		p->gone = true;
 		return ret;
 	}
-	if (bits && (size_t)ret == 6 + (n_bits + 7) / 8)
-		memcpy(bits, body + 6, (n_bits + 7) / 8);
 	breader_init(&r, body + 2, 4);
 	status = (int32_t)breader_u32(&r);
-	/* Its reason, printable only: it reaches our log as it is. */
+	if (bits && status >= 0 && (size_t)ret == 6 + (n_bits + 7) / 8)
+		memcpy(bits, body + 6, (n_bits + 7) / 8);
+	/* Its reason, printable only: it reaches our log as it is. A refusal carries no bits. */
 	p->why[0] = '\0';
-	for (i = 6; status < 0 && !bits && i < (size_t)ret && i - 6 < PRIV_WHY_MAX; i++) {
+	for (i = 6; status < 0 && i < (size_t)ret && i - 6 < PRIV_WHY_MAX; i++) {
 		p->why[i - 6] = body[i] >= ' ' && body[i] <= '~' ? (char)body[i] : '?';
 		p->why[i - 5] = '\0';
 	}

@@ -24,6 +24,7 @@ void priv_server_init(struct priv_server *s, const struct priv_backend *be, void
 	s->grant = *grant;
 	s->hosts_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_HOSTS_BURST, PRIV_RATE_MS);
 	s->ct_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_CT_BURST, PRIV_RATE_MS);
+	s->rules_rl = (struct ratelimit)RATELIMIT_INIT(PRIV_RULES_BURST, PRIV_RATE_MS);
 	s->tun_fd = -1;
 }
 
@@ -178,11 +179,17 @@ static int do_hosts(struct priv_server *s, struct priv_msg *m, uint8_t *shadowed
 		if (host_refused(s, &m->hosts[i]))
 			return -EPERM;
 	/*
-	 * Taking our lines away is never refused for the pace: it ends what a
-	 * write (paced) began, once, and a stop must not read as a failure.
+	 * Taking our lines away once after each write is never refused for
+	 * the pace: it ends what a (paced) write began, and a stop must not
+	 * read as "busy". Once, whatever its result: a restore that keeps
+	 * failing is paced like a write.
 	 */
-	if ((m->n_hosts || !s->hosts_written) && !rate_ok(s, &s->hosts_rl))
+	if (m->n_hosts == 0 && s->restore_free)
+		s->restore_free = false;
+	else if (!rate_ok(s, &s->hosts_rl))
 		return -EBUSY;
+	else if (m->n_hosts)
+		s->restore_free = true;
 	if (!s->e && !(s->e = calloc(PRIV_HOSTS_MAX, sizeof(*s->e))))
 		return -ENOMEM;
 	for (i = 0; i < m->n_hosts; i++) {
@@ -250,7 +257,15 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 	s->why_buf[0] = '\0';
 	drop_fd(s);
 	ret = priv_decode(body, len, &m);
-	if (ret == 0) {
+	if (ret == 0 && (m.type == PRIV_INSTALL || m.type == PRIV_CHECK || m.type == PRIV_UPDATE) &&
+	    !rate_ok(s, &s->rules_rl)) {
+		snprintf(s->why_buf, sizeof(s->why_buf),
+			 "more than %d requests for rules in %d s: refused", PRIV_RULES_BURST,
+			 PRIV_RATE_MS / 1000);
+		s->why = s->why_buf;
+		priv_msg_free(&m);
+		ret = -EBUSY;
+	} else if (ret == 0) {
 		n_hosts = m.n_hosts;
 		switch (m.type) {
 		case PRIV_INSTALL:
@@ -264,7 +279,8 @@ size_t priv_server_handle(struct priv_server *s, const uint8_t *body, size_t len
 			break;
 		case PRIV_HOSTS:
 			ret = do_hosts(s, &m, shadowed);
-			s->hosts_told = ret < 0;
+			if (m.n_hosts == 0)
+				s->hosts_told = ret < 0;
 			break;
 		case PRIV_REMOVE:
 			ret = do_remove(s);

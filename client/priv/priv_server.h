@@ -52,9 +52,14 @@ struct priv_backend {
 		     size_t whylen);
 };
 
-/* HOSTS and CT_FLUSH requests each part takes per window; more are -EBUSY. */
+/*
+ * HOSTS, CT_FLUSH, and INSTALL, CHECK and UPDATE together: the requests of
+ * each kind a part takes per window; more are -EBUSY. A tunnel sends a
+ * CHECK and an INSTALL as it starts, and an UPDATE when -N's routes change.
+ */
 #define PRIV_HOSTS_BURST 20
 #define PRIV_CT_BURST	 4
+#define PRIV_RULES_BURST 16
 #define PRIV_RATE_MS	 10000
 
 struct priv_server {
@@ -66,14 +71,20 @@ struct priv_server {
 	bool installed;
 	bool hosts_written;
 	int hosts_err;	      /* the last restore of the hosts lines failed so: kept for the exit */
-	bool hosts_told;      /* the last HOSTS reply carried a failure: the user's side said it */
+	bool hosts_told;      /* the last restore asked for (HOSTS with none) failed, and the user's
+			       * side said so */
+	bool restore_free;    /* a write since the last restore asked for: that one goes unpaced */
 	bool tun;	      /* the TUN request succeeded since the last INSTALL */
 	int tun_fd;	      /* its descriptor until the caller takes it, or -1 */
 	char tun_name[16];    /* its device, the reply's text */
 	struct priv_msg inst; /* the INSTALL in force; its spec holds the lists in force */
 	struct subnet *lists; /* include and exclude after the last UPDATE, or NULL */
 	struct hosts_entry *e;
-	struct ratelimit hosts_rl, ct_rl; /* each rewrite or dump costs disk or kernel time */
+	/*
+	 * Each rewrite or dump costs disk or kernel time; each rules request a
+	 * comparison with every other tunnel's, under the lock all of them take.
+	 */
+	struct ratelimit hosts_rl, ct_rl, rules_rl;
 };
 
 void priv_server_init(struct priv_server *s, const struct priv_backend *be, void *ctx,

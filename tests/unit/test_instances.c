@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -207,6 +208,55 @@ static bool record_exists(uint32_t part)
  * a dead one, and ourselves: only the live one's record can clash, only
  * in our network namespace, and the dead one's record goes.
  */
+/*
+ * The comparison runs as root with every part's lock held: lists made to
+ * cost hours (thousands of one network, each pair excluded but by the last
+ * exclude) are refused, while two command lines of 4096 networks each are
+ * still compared, and found apart.
+ */
+static void test_overlap_bounded(void)
+{
+	size_t n = 8192, i;
+	struct subnet *inc = calloc(n, sizeof(*inc)), *exc = calloc(n, sizeof(*exc));
+	struct subnet *other = calloc(4096, sizeof(*other));
+	struct fw_spec a, b;
+	struct subnet where;
+	char t[64];
+
+	CHECK(inc && exc && other);
+	if (!inc || !exc || !other)
+		goto out;
+	for (i = 0; i < n; i++) {
+		inc[i] = net("198.51.100.0", 24, 0, 65535);
+		exc[i] = net("203.0.113.0", 24, 0, 65535);
+	}
+	exc[n - 1] = net("198.51.100.0", 24, 0, 65535);
+	a = spec_of(inc, n, exc, n);
+	b = spec_of(inc, n, NULL, 0);
+	CHECK_EQ_INT(instance_overlap(&a, &b, &where), -E2BIG);
+	/* One of each: compared, and the exclude takes it. */
+	a = spec_of(inc, 1, exc + n - 1, 1);
+	b = spec_of(inc, 1, NULL, 0);
+	CHECK_EQ_INT(instance_overlap(&a, &b, &where), 0);
+	/* 4096 distinct networks against 4096 others, apart. */
+	for (i = 0; i < 4096; i++) {
+		snprintf(t, sizeof(t), "2001:db8:%zx::", i);
+		inc[i] = net(t, 48, 0, 65535);
+		snprintf(t, sizeof(t), "2001:db8:ffff:%zx::", i);
+		other[i] = net(t, 64, 0, 65535);
+	}
+	a = spec_of(inc, 4096, NULL, 0);
+	b = spec_of(other, 4096, NULL, 0);
+	CHECK_EQ_INT(instance_overlap(&a, &b, &where), 0);
+	/* ... and one shared network among them is found. */
+	other[4095] = inc[17];
+	CHECK_EQ_INT(instance_overlap(&a, &b, &where), 1);
+out:
+	free(inc);
+	free(exc);
+	free(other);
+}
+
 static void test_check_dir(void)
 {
 	struct subnet inc[1] = {net("198.51.100.0", 24, 0, 65535)};
@@ -306,6 +356,7 @@ int main(int argc, char **argv)
 	RUN(test_roundtrip);
 	RUN(test_parse_refuses);
 	RUN(test_overlap);
+	RUN(test_overlap_bounded);
 	RUN(test_check_dir);
 	RUN(test_lock_refuses_shared_dir);
 	T_EXIT();

@@ -719,6 +719,8 @@ static void test_hosts_restore_fails(void)
 	n = priv_put_hosts(msg, sizeof(msg), NULL, 0);
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EROFS);
 	CHECK(s.hosts_told);
+	/* Unpaced once after a write, not again: the burst is spent. */
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EBUSY);
 	n = priv_put_remove(msg, sizeof(msg));
 	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
 	CHECK_EQ_INT(r.remove, 1);
@@ -739,6 +741,38 @@ static void test_hosts_restore_fails(void)
 	r.hosts_fail = 0;
 	CHECK_EQ_INT(priv_server_finish(&s), 0);
 	CHECK_EQ_INT(s.hosts_err, 0);
+}
+
+/*
+ * INSTALL, CHECK and UPDATE share a pace: each compares with every other
+ * tunnel's networks under the lock they all take. Past it: -EBUSY with a
+ * reason, no backend call; REMOVE is never held back; the next window
+ * takes them again.
+ */
+static void test_rules_rate_limit(void)
+{
+	struct priv_server s;
+	struct rec r = {.now = 1000};
+	struct fw_spec sp = base_spec();
+	int i, n;
+
+	priv_server_init(&s, &rec_be, &r, &root_grant);
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	for (i = 0; i < PRIV_RULES_BURST - 1; i++)
+		CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(handle(&s, msg, (size_t)put_install(), NULL), 0);
+	CHECK_EQ_INT(r.check + r.install, PRIV_RULES_BURST);
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), -EBUSY);
+	CHECK(s.why && strstr(s.why, "requests for rules"));
+	CHECK_EQ_INT(r.check + r.install, PRIV_RULES_BURST);
+	n = priv_put_remove(msg, sizeof(msg));
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(r.remove, 1);
+	r.now += PRIV_RATE_MS;
+	n = priv_put_check(msg, sizeof(msg), &sp, "alice@office:2222");
+	CHECK_EQ_INT(handle(&s, msg, (size_t)n, NULL), 0);
+	CHECK_EQ_INT(priv_server_finish(&s), 0);
 }
 
 static void test_oversized_reply(void)
@@ -858,6 +892,7 @@ int main(void)
 	RUN(test_grant_server);
 	RUN(test_check);
 	RUN(test_rate_limits);
+	RUN(test_rules_rate_limit);
 	RUN(test_hosts_restore_fails);
 	RUN(test_tun_order);
 	RUN(test_tun_confined);
