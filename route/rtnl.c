@@ -14,6 +14,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/if_link.h>
+#include <linux/ip.h>
 #include <libmnl/libmnl.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -486,6 +487,54 @@ static int get_links(struct rtnl *r, int ifindex, struct links *l)
 	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, 0);
 	ret = talk(r, nlh, link_cb, l);
 	return ret < 0 ? ret : l->err;
+}
+
+/*
+ * The TUN's own settings, through rtnetlink rather than /proc/sys (which a
+ * service's sandbox keeps read-only, and rightly: root may write anything
+ * there): IPv4's src_valid_mark, so that the reverse-path check of replies
+ * looks where their marked requests went; no IPv6 address of its own (the
+ * kernel would otherwise make a link-local one and send solicitations into
+ * the tunnel). Then up. The address mode must be set while the device is
+ * down, and the kernel applies a message's flags before its AF_SPEC: three
+ * messages. A kernel without IPv6 refuses that family (EAFNOSUPPORT):
+ * there is nothing of it to quiet.
+ */
+int rtnl_tun_up(struct rtnl *r, int ifindex)
+{
+	char buf[RTNL_MSG_MAX];
+	struct nlmsghdr *nlh;
+	struct nlattr *spec, *fam, *conf;
+	struct ifinfomsg *ifi;
+	int ret;
+
+	nlh = link_msg(r, buf, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex);
+	spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+	fam = mnl_attr_nest_start(nlh, AF_INET);
+	conf = mnl_attr_nest_start(nlh, IFLA_INET_CONF);
+	mnl_attr_put_u32(nlh, IPV4_DEVCONF_SRC_VMARK, 1);
+	mnl_attr_nest_end(nlh, conf);
+	mnl_attr_nest_end(nlh, fam);
+	mnl_attr_nest_end(nlh, spec);
+	ret = talk(r, nlh, NULL, NULL);
+	if (ret < 0)
+		return ret;
+
+	nlh = link_msg(r, buf, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex);
+	spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+	fam = mnl_attr_nest_start(nlh, AF_INET6);
+	mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+	mnl_attr_nest_end(nlh, fam);
+	mnl_attr_nest_end(nlh, spec);
+	ret = talk(r, nlh, NULL, NULL);
+	if (ret < 0 && ret != -EAFNOSUPPORT)
+		return ret;
+
+	nlh = link_msg(r, buf, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, ifindex);
+	ifi = mnl_nlmsg_get_payload(nlh);
+	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_change = IFF_UP;
+	return talk(r, nlh, NULL, NULL);
 }
 
 static int del_link(struct rtnl *r, int ifindex)

@@ -92,6 +92,13 @@ int rtnl_routes_add(struct rtnl *r, int ifindex, uint32_t table);
 int rtnl_sweep(struct rtnl *r, bool (*alive)(uint32_t pid), uint32_t self);
 
 /*
+ * Set the TUN ifindex up for the capture: src_valid_mark on, no IPv6
+ * address of its own, then up; through rtnetlink, so nothing is written
+ * under /proc/sys. 0 or -errno.
+ */
+int rtnl_tun_up(struct rtnl *r, int ifindex);
+
+/*
  * Delete the device ifindex if it is still the one called name: the TUN
  * goes with the tunnel even if the descriptor's holder made it persistent
  * (TUNSETPERSIST needs no privilege). Gone already counts as deleted. 0 or -errno.

@@ -14,42 +14,6 @@
 #include <linux/if_tun.h>
 #include <unistd.h>
 
-/* Write value into one of the device's own settings under /proc/sys/net. */
-static int sysctl_dev(const char *proto, const char *dev, const char *key, const char *value)
-{
-	char path[128];
-	size_t len = strlen(value);
-	ssize_t n;
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/%s", proto, dev, key);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, value, len);
-	if (n < 0)
-		ret = -errno;
-	else if ((size_t)n != len)
-		ret = -EIO;
-	close(fd);
-	return ret;
-}
-
-static int settings(const char *name)
-{
-	int ret = sysctl_dev("ipv4", name, "src_valid_mark", "1");
-
-	if (ret < 0)
-		return ret;
-	/* No IPv6 in this kernel (or disabled at boot): nothing of it to quiet. */
-	if (access("/proc/sys/net/ipv6", F_OK) < 0)
-		return 0;
-	ret = sysctl_dev("ipv6", name, "accept_ra", "0");
-	if (ret == 0)
-		ret = sysctl_dev("ipv6", name, "addr_gen_mode", "1");
-	return ret;
-}
-
 int tun_create(uint32_t id, char *name, size_t len, int *fd, int *ifindex)
 {
 	struct ifreq ifr;
@@ -86,18 +50,6 @@ int tun_create(uint32_t id, char *name, size_t len, int *fd, int *ifindex)
 		goto out;
 	}
 	*ifindex = ifr.ifr_ifindex;
-	ret = settings(ifr.ifr_name);
-	if (ret < 0)
-		goto out;
-	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) {
-		ret = -errno;
-		goto out;
-	}
 	snprintf(name, len, "%s", ifr.ifr_name);
 	*fd = tfd;
 	tfd = -1;

@@ -1,7 +1,7 @@
 /*
  * tun: the TUN device one tunnel's datagrams (UDP, ping) are routed into.
- * It owns the device's creation and its settings; routing to it is
- * rtnl's, marking packets for it the firewall's. The device is not
+ * It owns the device's creation; its settings, bringing it up and routing
+ * to it are rtnl's (rtnl_tun_up), marking packets for it the firewall's. The device is not
  * persistent: it goes when the last descriptor of it is closed, so a
  * SIGKILL of every holder leaves nothing behind. A holder may make it
  * persistent all the same (TUNSETPERSIST needs no privilege): the part
@@ -27,14 +27,10 @@
 
 /*
  * Create the device for id (TUN_NAME_FMT), without packet information
- * headers, with TUN_MTU, and bring it up. Before it is up: IPv4
- * src_valid_mark=1, so that the mark the firewall sets on packets coming
- * out of it decides the reverse-path check as it decides their replies'
- * route (strict rp_filter then accepts them); IPv6 accept_ra=0 and
- * addr_gen_mode=1, so that it gets no link-local address and the kernel
- * itself sends nothing into it. Where there is no IPv6 its settings are
- * skipped. *fd (close-on-exec) holds the device; *ifindex and name (len
- * bytes) name it. 0 or -errno; on failure nothing is left.
+ * headers, with TUN_MTU, down: rtnl_tun_up gives it its settings, which
+ * must be in place before it is up, and brings it up. *fd (close-on-exec)
+ * holds the device; *ifindex and name (len bytes) name it. 0 or -errno;
+ * on failure nothing is left.
  */
 int tun_create(uint32_t id, char *name, size_t len, int *fd, int *ifindex);
 

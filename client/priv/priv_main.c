@@ -144,8 +144,7 @@ static int real_remove(void *ctx)
  * copy of the descriptor once it is sent: the device lives as long as the
  * user's side holds it. A failure names its step in why: its errno alone
  * would read as the firewall's (ENOENT: "our table is gone"), and the
- * device's two needs are the ones a sandbox (a systemd unit's
- * PrivateDevices=, ProtectKernelTunables=) takes away.
+ * device is what a sandbox (a systemd unit's PrivateDevices=) takes away.
  */
 static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t namelen, int *fd,
 		    char *why, size_t whylen)
@@ -159,10 +158,14 @@ static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t na
 		return r->rtnl_err;
 	ret = tun_create(r->self.part, name, namelen, &tfd, &ifindex);
 	if (ret < 0) {
-		snprintf(why, whylen,
-			 "making a TUN device (it needs /dev/net/tun and its own settings under "
-			 "/proc/sys/net writable): %s",
+		snprintf(why, whylen, "making a TUN device (it needs /dev/net/tun): %s",
 			 strerror(-ret));
+		return ret;
+	}
+	ret = rtnl_tun_up(r->rtnl, ifindex);
+	if (ret < 0) {
+		snprintf(why, whylen, "setting up %s: %s", name, strerror(-ret));
+		close(tfd);
 		return ret;
 	}
 	r->tun_ifindex = ifindex;

@@ -10,9 +10,12 @@
 #                          testbed's files live there)
 #   ProtectKernelTunables= /proc/sys and /sys read-only
 #   PrivateDevices=yes     a /dev of the pseudo devices alone
+#   DevicePolicy=closed    the same, and each DeviceAllow= node (the unit's
+#                          cgroup filter refuses opening the others; here
+#                          they are not there)
 #   CapabilityBoundingSet= NoNewPrivileges=   by setpriv
-# DeviceAllow= (a cgroup's device filter) is not applied. Exits 97 when a
-# setting it cannot give is there, before CMD runs.
+# Exits 97 when a setting it cannot give is there, or when it is not in a
+# mount namespace of its own, before it changes anything.
 set -eu
 unit=$1
 shift
@@ -21,6 +24,8 @@ no() {
 	echo "unit_sandbox: $*" >&2
 	exit 97
 }
+[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+	no "not in a mount namespace of its own (run it under unshare -m --propagation private)"
 
 [ "$(val ProtectSystem)" = strict ] || no "ProtectSystem=$(val ProtectSystem) is not emulated"
 rw=()
@@ -65,14 +70,33 @@ if [ "$(val ProtectKernelTunables)" = yes ]; then
 		mount --bind "$p" "$p" && mount -o remount,bind,ro "$p" || no "cannot make $p read-only"
 	done
 fi
-if [ "$(val PrivateDevices)" = yes ]; then
-	mount -t tmpfs -o mode=0755,nosuid,noexec tmpfs /dev
-	mknod -m 0666 /dev/null c 1 3
-	mknod -m 0666 /dev/zero c 1 5
-	mknod -m 0666 /dev/full c 1 7
-	mknod -m 0666 /dev/random c 1 8
-	mknod -m 0666 /dev/urandom c 1 9
-	mknod -m 0666 /dev/tty c 5 0
+policy=$(val DevicePolicy)
+if [ "$(val PrivateDevices)" = yes ] || [ "$policy" = closed ] || [ "$policy" = strict ]; then
+	allow=()
+	if [ "$(val PrivateDevices)" != yes ]; then
+		while read -r node _; do allow+=("$node"); done < <(sed -n 's/^DeviceAllow=//p' "$unit")
+	fi
+	# The allowed nodes, as the host has them, before /dev is covered.
+	keepdir=$(mktemp -d /tmp/unit-sandbox-dev.XXXXXX)
+	for node in "${allow[@]}"; do
+		[ -c "$node" ] || no "DeviceAllow=$node: no such device here"
+		mkdir -p "$keepdir$(dirname "$node")"
+		cp -a "$node" "$keepdir$node"
+	done
+	mount -t tmpfs -o mode=0755,nosuid tmpfs /dev
+	if [ "$policy" != strict ] || [ "$(val PrivateDevices)" = yes ]; then
+		mknod -m 0666 /dev/null c 1 3
+		mknod -m 0666 /dev/zero c 1 5
+		mknod -m 0666 /dev/full c 1 7
+		mknod -m 0666 /dev/random c 1 8
+		mknod -m 0666 /dev/urandom c 1 9
+		mknod -m 0666 /dev/tty c 5 0
+	fi
+	for node in "${allow[@]}"; do
+		mkdir -p "$(dirname "$node")"
+		cp -a "$keepdir$node" "$node"
+	done
+	rm -rf "$keepdir"
 fi
 
 args=()

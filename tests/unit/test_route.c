@@ -158,6 +158,11 @@ static int kernel_child(void)
 	if (tun_check(fd, name) < 0 || tun_check(fd, "sluice4661") != -EINVAL ||
 	    tun_check(0, name) == 0)
 		return 11;
+	/* Its settings and up, over rtnetlink: nothing written under /proc/sys. */
+	if (rtnl_open(&r) < 0)
+		return 20;
+	if (rtnl_tun_up(r, ifindex) < 0)
+		return 17;
 	sock = socket(AF_INET, SOCK_DGRAM, 0);
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
@@ -180,8 +185,6 @@ static int kernel_child(void)
 		if (tun_create(4660, n2, sizeof(n2), &fd2, &if2) == 0)
 			return 16;
 	}
-	if (rtnl_open(&r) < 0)
-		return 20;
 	if (rtnl_routes_add(r, ifindex, rtnl_mark(4660)) < 0)
 		return 21;
 	if (rtnl_rules_add(r, rtnl_mark(4660)) < 0 || rtnl_rules_add(r, rtnl_mark(77)) < 0)
