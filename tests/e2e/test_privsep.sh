@@ -23,13 +23,15 @@ command -v sudo >/dev/null && command -v visudo >/dev/null || {
 # The user comes first: useradd replaces /etc/passwd, which would unmount
 # the copy that tb_up binds over it for sshd in S.
 U=slu$$
+SUDOERS=/etc/sudoers.d/sluice-e2e-$$
+UHOME="" BINDIR="" STICKY="" UID_U=""
+# The cleanup first: whatever is made below goes, also when making the next fails.
+TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; for d in "$BINDIR" "$UHOME" "$STICKY"; do [ -z "$d" ] || rm -rf "$d"; done; [ -z "$UID_U" ] || { rm -f /run/sluice/slots/$UID_U.*; rm -rf "/tmp/sluice-$UID_U"; }; rmdir /run/sluice/slots 2>/dev/null'
+trap 'eval "$TB_ON_DOWN"' EXIT
 UHOME=$(mktemp -d /tmp/sluice-home.XXXXXX) || tb_die "mktemp failed"
 # Root's alone all the way up, as its sudoers line demands (/tmp is not).
 BINDIR=$(mktemp -d /usr/local/lib/sluice-bin.XXXXXX) || tb_die "mktemp failed"
 STICKY=$(mktemp -d /tmp/sluice-sticky.XXXXXX) || tb_die "mktemp failed"
-SUDOERS=/etc/sudoers.d/sluice-e2e-$$
-TB_ON_DOWN='rm -f "$SUDOERS" "$SUDOERS.tmp"; userdel "$U" 2>/dev/null; rm -rf "$BINDIR" "$UHOME" "$STICKY"; rm -f /run/sluice/slots/$UID_U.*; rmdir /run/sluice/slots 2>/dev/null; [ -z "$UID_U" ] || rm -rf "/tmp/sluice-$UID_U"'
-trap 'eval "$TB_ON_DOWN"' EXIT
 useradd -M -d "$UHOME" -s /bin/sh -U "$U" || tb_die "useradd failed"
 # A password too, for the case where sudo asks for one on the terminal.
 UPW=pw-$$-$RANDOM
