@@ -78,6 +78,8 @@ if [ "$(val PrivateDevices)" = yes ] || [ "$policy" = closed ] || [ "$policy" = 
 	fi
 	# The allowed nodes, as the host has them, before /dev is covered.
 	keepdir=$(mktemp -d /tmp/unit-sandbox-dev.XXXXXX)
+	# Gone also when a step below gives up (the exec at the end runs no trap).
+	trap 'rm -rf "$keepdir"' EXIT
 	for node in "${allow[@]}"; do
 		[ -c "$node" ] || no "DeviceAllow=$node: no such device here"
 		mkdir -p "$keepdir$(dirname "$node")"
