@@ -77,15 +77,17 @@ struct stream {
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
-	unsigned fresh : 1;    /* queued on the sparse list */
-	unsigned settle : 1;   /* credit just changed: the next epoch does not show it yet */
-	unsigned hungry : 1;   /* its last epoch was held back by credit */
-	unsigned inbulk : 1;   /* frames of it may wait in the bulk queue */
-	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
-	unsigned peer_eof : 1; /* EOF frame received */
-	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
-	uint16_t ep_blocked;   /* DATA flagged blocked this epoch */
-	uint32_t recent;       /* bytes sent lately */
+	unsigned fresh : 1;	 /* queued on the sparse list */
+	unsigned settle : 1;	 /* credit just changed: the next epoch does not show it yet */
+	unsigned hungry : 1;	 /* its last epoch was held back by credit */
+	unsigned inbulk : 1;	 /* frames of it may wait in the bulk queue */
+	unsigned rd_eof : 1;	 /* local read saw EOF and EOF frame is queued */
+	unsigned peer_eof : 1;	 /* EOF frame received */
+	unsigned wr_shut : 1;	 /* shutdown(SHUT_WR) done */
+	unsigned peer_reset : 1; /* RESET received with rx still to deliver; reset_err is its why */
+	int reset_err;
+	uint16_t ep_blocked;		    /* DATA flagged blocked this epoch */
+	uint32_t recent;		    /* bytes sent lately */
 	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
 	/*
 	 * The clock's and the bulk queue's low 32 bits (only differences are
@@ -236,7 +238,7 @@ static void ready_unlink(struct mux *m, struct stream *s)
 /* A stream goes on the ready list when reading it could produce a frame. */
 static void stream_check_ready(struct stream *s)
 {
-	if (s->readable && !s->rd_eof && !s->connecting && s->send_credit > 0)
+	if (s->readable && !s->rd_eof && !s->peer_reset && !s->connecting && s->send_credit > 0)
 		ready_push(s->m, s);
 }
 
@@ -361,7 +363,9 @@ static void stream_send_reset(struct stream *s, uint32_t err)
 /* A local failure: tell the peer and reset the local socket. */
 static void stream_fail(struct stream *s, int err)
 {
-	stream_send_reset(s, (uint32_t)(err > 0 ? err : ECONNRESET));
+	/* After the peer's RESET the peer has forgotten the stream: nothing to tell. */
+	if (!s->peer_reset)
+		stream_send_reset(s, (uint32_t)(err > 0 ? err : ECONNRESET));
 	stream_free(s, err, true, true);
 }
 
@@ -564,6 +568,8 @@ static void stream_return_credit(struct stream *s, size_t n)
 	struct mux *m = s->m;
 	uint32_t quarter = m->window / 4, target = s->win, grant, cut;
 
+	if (s->peer_reset)
+		return; /* the peer sends nothing more */
 	s->recv_done += (uint32_t)n;
 	/* Granting in quarters keeps the pipe full without a frame per write. */
 	if (s->recv_done < quarter)
@@ -624,6 +630,10 @@ static int stream_flush_rx(struct stream *s)
 		free(s->rx);
 		s->rx = NULL;
 		s->rx_head = s->rx_tail = s->rx_cap = 0;
+	}
+	if (n == 0 && s->peer_reset) {
+		stream_free(s, s->reset_err, false, true);
+		return -1;
 	}
 	if (n == 0 && s->peer_eof && stream_shut_wr(s))
 		return -1;
@@ -766,7 +776,7 @@ static void stream_event(struct ev_io *io, uint32_t events)
 	 * would stay until the far side sends. Before its EOF the reads find
 	 * the error in turn, after the bytes that came ahead of it.
 	 */
-	if ((events & (EPOLLERR | EPOLLHUP)) && s->rd_eof) {
+	if ((events & (EPOLLERR | EPOLLHUP)) && (s->rd_eof || s->peer_reset)) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 
@@ -1000,6 +1010,19 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 			m->st.peer_short++;
 			m->st.peer_short_err = (int)f->u.err;
 			m->st.peer_short_ms = (int64_t)mux_now(m);
+		}
+		/*
+		 * What the peer sent ahead of its RESET was read from the far
+		 * socket before it failed: the application gets it first, then
+		 * the reset, as a TCP receiver reads its queue before the error.
+		 * Until then the stream is no longer read, and grants nothing.
+		 */
+		if (!s->connecting && s->rx_tail > s->rx_head) {
+			ready_unlink(m, s);
+			s->peer_reset = 1;
+			s->peer_eof = 1;
+			s->reset_err = (int)(f->u.err ? f->u.err : ECONNRESET);
+			return 0;
 		}
 		stream_free(s, (int)(f->u.err ? f->u.err : ECONNRESET), false, true);
 		return 0;

@@ -730,6 +730,78 @@ static void test_reply_before_reset_delivered(void)
 }
 
 /*
+ * The same with a slow reader: the answer is still in the client's mux,
+ * waiting for the application's socket, when the RESET comes. It must
+ * reach the application whole, and only then the reset.
+ */
+static void test_reset_waits_for_slow_reader(void)
+{
+	static char want[192 << 10], got[256 << 10];
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct mux_stats st = {0};
+	struct rig r;
+	size_t put = 0, have = 0;
+	int app, remote, err = 0, small = 4096, i;
+	ssize_t n;
+
+	rig_init(&r);
+	/* Little room in the application's socket: most of the answer waits in the mux. */
+	{
+		struct t_pair local = t_tcp_pair(), far = t_tcp_pair();
+		struct wire_open o = dst4();
+
+		setsockopt(local.a, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+		setsockopt(local.b, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		rig_next_fd = far.a;
+		CHECK_EQ_INT(mux_open_stream(r.c, local.a, &o), 0);
+		rig_pump(&r, 3);
+		app = local.b;
+		remote = far.b;
+	}
+	for (size_t k = 0; k < sizeof(want); k++)
+		want[k] = (char)(k * 13 + 5);
+	for (i = 0; i < 2000 && (put < sizeof(want) || outq(remote) != 0); i++) {
+		n = write(remote, want + put, sizeof(want) - put);
+		if (n > 0)
+			put += (size_t)n;
+		rig_pump(&r, 1);
+	}
+	CHECK_EQ_INT(put, sizeof(want));
+	for (i = 0; i < 200; i++) {
+		rig_pump(&r, 1);
+		mux_get_stats(r.c, &st);
+		if (st.buffered > sizeof(want) / 2)
+			break;
+	}
+	CHECK(st.buffered > sizeof(want) / 2);
+	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(remote);
+	rig_pump(&r, 20);
+	mux_get_stats(r.h, &st);
+	CHECK_EQ_INT(st.streams, 0);
+	for (i = 0; i < 4000 && !err; i++) {
+		n = read(app, got + have, sizeof(got) - have);
+		if (n > 0)
+			have += (size_t)n;
+		else if (n == 0)
+			err = -1;
+		else if (errno != EAGAIN)
+			err = errno;
+		else
+			rig_pump(&r, 1);
+	}
+	CHECK_EQ_INT(have, sizeof(want));
+	CHECK(have == sizeof(want) && memcmp(got, want, sizeof(want)) == 0);
+	CHECK_EQ_INT(err, ECONNRESET);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.streams, 0);
+	CHECK_EQ_INT(st.buffered, 0);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app);
+	rig_free(&r);
+}
+
+/*
  * The application sends its request and EOF, then is killed (its socket
  * resets) while the far side has nothing to say yet: the stream ends at
  * once at both ends, and the far side is reset, rather than both waiting
@@ -776,6 +848,7 @@ int main(void)
 	RUN(test_half_close_both_ways);
 	RUN(test_refused_is_reset);
 	RUN(test_reply_before_reset_delivered);
+	RUN(test_reset_waits_for_slow_reader);
 	RUN(test_local_reset_after_eof_ends_stream);
 	RUN(test_slow_reader_bounded_and_others_flow);
 	RUN(test_bulk_intact);
