@@ -8,7 +8,8 @@
 # many sizes with contents checked, ECONNREFUSED from a closed port, a port
 # unreachable about an answer kept in the tunnel, an excluded port left to
 # the normal route, no leak while the session is down,
-# dig to a DNS server in L (not a nameserver of C's), --user capturing that
+# dig to a DNS server in L (not a nameserver of C's), 0/0 leaving C's
+# broadcasts and multicast on its segment, --user capturing that
 # user's UDP and ping and nobody else's, --tcp-only making no TUN, and
 # nothing left (device, ip rule, routing table, nft table) after SIGTERM or
 # SIGKILL.
@@ -336,12 +337,69 @@ fi
 # Without ICMP sockets for the helper's user, the remote's ping command answers.
 inS sysctl -qw net.ipv4.ping_group_range="1 0"
 sluice_stop TERM 5
-sluice_start -r sshhost 198.51.100.0/24
+sluice_start -r sshhost 0/0 ::/0
 if sluice_wait_ready "http://$L4/" && out=$(inC ping -n -c 2 -i 0.5 -W 8 "$L4" 2>&1) &&
 	echo "$out" | grep -q '2 received'; then
 	pass ping4_by_command
 else
 	fail ping4_by_command "$(echo "$out" | tail -n 2 | tr '\n' '|'); ${SLUICE_WHY:-$(sluice_log_tail 3)}"
+fi
+
+# 0/0 takes in C's own segment too, yet what C broadcasts or multicasts
+# there stays there (the local routing table decides those before our
+# marks), so a LAN's discovery (mDNS, SSDP, NetBIOS, Wake-on-LAN) keeps
+# working. S listens on the segment; a unicast datagram to L first shows
+# that UDP is captured in this session, and the TUN's counter that the
+# others never went in.
+cat >"$TB/lancast.py" <<'EOF'
+import select, socket, struct, sys, time
+mode, port = sys.argv[1], int(sys.argv[2])
+V4 = ["255.255.255.255", "192.0.2.255", "224.0.0.251"]
+if mode == "listen":
+    addr, dev = sys.argv[3], sys.argv[4]
+    s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s4.bind(("0.0.0.0", port))
+    s4.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(V4[2]) + socket.inet_aton(addr))
+    s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s6.bind(("::", port))
+    s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
+                  socket.inet_pton(socket.AF_INET6, "ff02::fb") + struct.pack("@I", socket.if_nametoindex(dev)))
+    print("ready", flush=True)
+    got, end = set(), time.time() + 8
+    while len(got) < 4 and time.time() < end:
+        for s in select.select([s4, s6], [], [], 0.2)[0]:
+            got.add(s.recv(100).decode())
+    print(" ".join(sorted(got)), flush=True)
+else:
+    src, dev = sys.argv[3], sys.argv[4]
+    for dst in V4:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.bind((src, 0))
+        s.sendto(dst.encode(), (dst, port))
+    socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"ff02::fb", ("ff02::fb%" + dev, port))
+EOF
+tun_tx() { inC ip -s -o link show dev "$1" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i == "TX:") { print $(i + 8); exit } }'; }
+tun=$(tuns | head -n 1)
+tx0=$(tun_tx "$tun")
+uni=$(inC timeout 20 "$PY" "$E2E_DIR/udp.py" check "$L4" 9002 3 2>&1)
+tx1=$(tun_tx "$tun")
+if [ "$uni" != "ok 3" ] || [ -z "$tx0" ] || [ "${tx1:-0}" -le "$tx0" ]; then
+	fail lan_broadcast_multicast_stay "the gate failed: unicast to L said '$uni', TUN '$tun' sent ${tx0:-?} -> ${tx1:-?}"
+else
+	inS timeout 15 "$PY" "$TB/lancast.py" listen 9010 "$S4" toc >"$TB/lancast.log" 2>&1 &
+	lpid=$!
+	for ((i = 0; i < 50; i++)); do grep -q ready "$TB/lancast.log" && break; sleep 0.1; done
+	inC "$PY" "$TB/lancast.py" send 9010 "$C4" tos 2>&1
+	wait "$lpid"
+	got=$(tail -n 1 "$TB/lancast.log")
+	tx2=$(tun_tx "$tun")
+	if [ "$got" = "192.0.2.255 224.0.0.251 255.255.255.255 ff02::fb" ] && [ "$tx2" = "$tx1" ]; then
+		pass lan_broadcast_multicast_stay
+	else
+		fail lan_broadcast_multicast_stay "S got '$got'; TUN sent $tx1 -> $tx2"
+	fi
 fi
 sluice_stop TERM 5
 if [ "$SLUICE_RC" = 0 ] && nothing_left; then pass sigterm_nothing_left; else
