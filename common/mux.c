@@ -17,7 +17,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,6 +65,14 @@
 #define PROBE_FIRST_MS 250
 /* Credit is judged over at least this long: the coarse clock steps by a few ms. */
 #define EPOCH_MIN_MS 20
+/*
+ * Streams the peer reset while bytes for their application still wait
+ * (here or in the socket's send queue): at most this many at once, each
+ * held at most HOLD_MS, looked at every CLOSING_TICK_MS.
+ */
+#define CLOSING_MAX	4096
+#define HOLD_MS		30000
+#define CLOSING_TICK_MS 200
 
 struct stream {
 	struct ev_io io;
@@ -77,15 +87,17 @@ struct stream {
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
-	unsigned fresh : 1;	 /* queued on the sparse list */
-	unsigned settle : 1;	 /* credit just changed: the next epoch does not show it yet */
-	unsigned hungry : 1;	 /* its last epoch was held back by credit */
-	unsigned inbulk : 1;	 /* frames of it may wait in the bulk queue */
-	unsigned rd_eof : 1;	 /* local read saw EOF and EOF frame is queued */
-	unsigned peer_eof : 1;	 /* EOF frame received */
-	unsigned wr_shut : 1;	 /* shutdown(SHUT_WR) done */
-	unsigned peer_reset : 1; /* RESET received with rx still to deliver; reset_err is its why */
+	unsigned fresh : 1;    /* queued on the sparse list */
+	unsigned settle : 1;   /* credit just changed: the next epoch does not show it yet */
+	unsigned hungry : 1;   /* its last epoch was held back by credit */
+	unsigned inbulk : 1;   /* frames of it may wait in the bulk queue */
+	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
+	unsigned peer_eof : 1; /* EOF frame received */
+	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
+	unsigned
+	    peer_reset : 1; /* RESET received with bytes still to deliver; reset_err is its why */
 	int reset_err;
+	uint32_t reset_ms;
 	uint16_t ep_blocked;		    /* DATA flagged blocked this epoch */
 	uint32_t recent;		    /* bytes sent lately */
 	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
@@ -154,8 +166,11 @@ struct mux {
 	int64_t dg_lead;
 	struct obuf *cur; /* the queue the last peek returned */
 	bool pinned;
-	bool overflow; /* a control frame did not fit: the peer stopped reading */
-	bool armed;    /* mux_set_reset_if_killed */
+	bool overflow;	     /* a control frame did not fit: the peer stopped reading */
+	bool armed;	     /* mux_set_reset_if_killed */
+	struct ev_io closer; /* a timerfd while streams wait in closing[] */
+	uint32_t *closing;   /* ids of streams with peer_reset */
+	size_t n_closing;
 	uint8_t *in;
 	size_t in_len;
 	struct mux_stats st;
@@ -600,6 +615,15 @@ static int stream_shut_wr(struct stream *s)
 	return stream_maybe_done(s);
 }
 
+/* Bytes the application's socket has not handed over yet; 0 when unknown. */
+static int stream_outq(const struct stream *s)
+{
+	int n = 0;
+
+	/* SIOCOUTQ is TIOCOUTQ; the static helper's libc has no linux/sockios.h. */
+	return ioctl(s->io.fd, TIOCOUTQ, &n) == 0 ? n : 0;
+}
+
 /* Returns -1 when the stream was freed. */
 static int stream_flush_rx(struct stream *s)
 {
@@ -631,10 +655,13 @@ static int stream_flush_rx(struct stream *s)
 		s->rx = NULL;
 		s->rx_head = s->rx_tail = s->rx_cap = 0;
 	}
-	if (n == 0 && s->peer_reset) {
+	/* The send queue too: an RST now would throw away what it still holds. */
+	if (n == 0 && s->peer_reset && stream_outq(s) == 0) {
 		stream_free(s, s->reset_err, false, true);
 		return -1;
 	}
+	if (s->peer_reset)
+		return 0;
 	if (n == 0 && s->peer_eof && stream_shut_wr(s))
 		return -1;
 	return 0;
@@ -813,6 +840,7 @@ struct mux *mux_new(struct evloop *loop, uint32_t window, size_t out_high,
 	m->buffered_max = MUX_BUFFERED_MAX;
 	m->max_streams = MAX_STREAMS;
 	m->next_id = 1;
+	m->closer.fd = -1;
 	idmap_init(&m->streams);
 	m->data.b = malloc(DATA_CAP);
 	m->fast.b = malloc(FAST_CAP);
@@ -846,6 +874,11 @@ void mux_free(struct mux *m)
 		free(s);
 	}
 	idmap_free(&m->streams);
+	if (m->closer.fd >= 0) {
+		evloop_del(m->loop, &m->closer);
+		close(m->closer.fd);
+	}
+	free(m->closing);
 	free(m->data.b);
 	free(m->fast.b);
 	free(m->ctl.b);
@@ -945,6 +978,77 @@ int mux_open_stream(struct mux *m, int fd, const struct wire_open *dst)
 	return 0;
 }
 
+static void closing_arm(struct mux *m, bool on)
+{
+	struct itimerspec it = {0};
+
+	if (on) {
+		it.it_interval.tv_nsec = CLOSING_TICK_MS * 1000000L;
+		it.it_value = it.it_interval;
+	}
+	timerfd_settime(m->closer.fd, 0, &it, NULL);
+}
+
+/*
+ * Each tick: a reset stream whose bytes have all left for its application
+ * ends now, with the RST; one whose application took nothing for HOLD_MS
+ * ends anyway, so a reader that never reads holds no buffer for good.
+ */
+static void closing_tick(struct ev_io *io, uint32_t events)
+{
+	struct mux *m = (struct mux *)((char *)io - offsetof(struct mux, closer));
+	uint64_t now = mux_now(m), expirations;
+	size_t i, kept = 0;
+
+	(void)events;
+	if (read(io->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return;
+	for (i = 0; i < m->n_closing; i++) {
+		struct stream *s = idmap_get(&m->streams, m->closing[i]);
+
+		if (!s || !s->peer_reset)
+			continue;
+		if ((s->rx_tail == s->rx_head && stream_outq(s) == 0) ||
+		    ms_since(now, s->reset_ms) >= HOLD_MS) {
+			stream_free(s, s->reset_err, false, true);
+			continue;
+		}
+		m->closing[kept++] = m->closing[i];
+	}
+	m->n_closing = kept;
+	if (!kept)
+		closing_arm(m, false);
+}
+
+/* Watch stream id until its bytes are out: 0, or -errno when it cannot be watched. */
+static int closing_add(struct mux *m, uint32_t id)
+{
+	if (m->n_closing >= CLOSING_MAX)
+		return -ENOSPC;
+	if (!m->closing) {
+		m->closing = malloc(CLOSING_MAX * sizeof(*m->closing));
+		if (!m->closing)
+			return -ENOMEM;
+	}
+	if (m->closer.fd < 0) {
+		int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+		if (fd < 0)
+			return -errno;
+		m->closer.fd = fd;
+		m->closer.cb = closing_tick;
+		if (evloop_add(m->loop, &m->closer, EPOLLIN) < 0) {
+			close(fd);
+			m->closer.fd = -1;
+			return -ENOMEM;
+		}
+	}
+	if (!m->n_closing)
+		closing_arm(m, true);
+	m->closing[m->n_closing++] = id;
+	return 0;
+}
+
 static int handle_open(struct mux *m, const struct wire_frame *f)
 {
 	struct stream *s;
@@ -1017,11 +1121,13 @@ static int handle_frame(struct mux *m, const struct wire_frame *f)
 		 * the reset, as a TCP receiver reads its queue before the error.
 		 * Until then the stream is no longer read, and grants nothing.
 		 */
-		if (!s->connecting && s->rx_tail > s->rx_head) {
+		if (!s->connecting && (s->rx_tail > s->rx_head || stream_outq(s) > 0) &&
+		    closing_add(m, s->id) == 0) {
 			ready_unlink(m, s);
 			s->peer_reset = 1;
 			s->peer_eof = 1;
 			s->reset_err = (int)(f->u.err ? f->u.err : ECONNRESET);
+			s->reset_ms = (uint32_t)mux_now(m);
 			return 0;
 		}
 		stream_free(s, (int)(f->u.err ? f->u.err : ECONNRESET), false, true);

@@ -27,6 +27,14 @@ static void rig_init(struct rig *r)
 	rig_connect_err = 0;
 }
 
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *arg)
+{
+	(void)arg;
+	return fake_now;
+}
+
 static struct wire_open dst4(void)
 {
 	struct wire_open o = {.family = AF_INET, .port = 80, .addr = {192, 0, 2, 1}};
@@ -802,6 +810,101 @@ static void test_reset_waits_for_slow_reader(void)
 }
 
 /*
+ * As above with the sockets' own sizes and an application that reads a
+ * little at a time: when the RESET comes, much of the answer is in the
+ * send queue of sluice's socket to the application, which an RST at that
+ * moment would throw away. It must arrive whole all the same.
+ */
+static void test_reset_keeps_socket_queue(void)
+{
+	static char want[768 << 10], got[1 << 20];
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct mux_stats st = {0};
+	struct rig r;
+	size_t put = 0, have = 0;
+	int app, remote, err = 0, i;
+	ssize_t n;
+
+	rig_init(&r);
+	open_stream(&r, &app, &remote);
+	for (size_t k = 0; k < sizeof(want); k++)
+		want[k] = (char)(k * 31 + 7);
+	for (i = 0; i < 4000 && (put < sizeof(want) || outq(remote) != 0); i++) {
+		n = write(remote, want + put, sizeof(want) - put);
+		if (n > 0)
+			put += (size_t)n;
+		rig_pump(&r, 1);
+	}
+	CHECK_EQ_INT(put, sizeof(want));
+	CHECK_EQ_INT(outq(remote), 0);
+	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(remote);
+	rig_pump(&r, 20);
+	mux_get_stats(r.h, &st);
+	CHECK_EQ_INT(st.streams, 0);
+	for (i = 0; i < 20000 && !err; i++) {
+		n = read(app, got + have, sizeof(got) - have < 4096 ? sizeof(got) - have : 4096);
+		if (n > 0)
+			have += (size_t)n;
+		else if (n == 0)
+			err = -1;
+		else if (errno != EAGAIN)
+			err = errno;
+		rig_pump(&r, 1);
+	}
+	CHECK_EQ_INT(have, sizeof(want));
+	CHECK(have == sizeof(want) && memcmp(got, want, sizeof(want)) == 0);
+	CHECK_EQ_INT(err, ECONNRESET);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.streams, 0);
+	CHECK_EQ_INT(r.proto_err, 0);
+	close(app);
+	rig_free(&r);
+}
+
+/*
+ * A reset stream whose application never reads holds its buffer a while,
+ * not for good.
+ */
+static void test_reset_hold_is_bounded(void)
+{
+	static char buf[192 << 10];
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct mux_stats st = {0};
+	struct rig r;
+	size_t put = 0;
+	int app, remote, i;
+	ssize_t n;
+
+	rig_init(&r);
+	mux_set_clock(r.c, fake_clock, NULL);
+	fake_now = 1000;
+	open_stream(&r, &app, &remote);
+	memset(buf, 'h', sizeof(buf));
+	for (i = 0; i < 2000 && (put < sizeof(buf) || outq(remote) != 0); i++) {
+		n = write(remote, buf + put, sizeof(buf) - put);
+		if (n > 0)
+			put += (size_t)n;
+		rig_pump(&r, 1);
+	}
+	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(remote);
+	rig_pump(&r, 20);
+	mux_get_stats(r.c, &st);
+	CHECK_EQ_INT(st.streams, 1); /* held: its application has not read */
+	fake_now += 31000;
+	for (i = 0; i < 200 && st.streams; i++) {
+		rig_pump(&r, 1);
+		usleep(2000);
+		mux_get_stats(r.c, &st);
+	}
+	CHECK_EQ_INT(st.streams, 0);
+	CHECK_EQ_INT(st.buffered, 0);
+	close(app);
+	rig_free(&r);
+}
+
+/*
  * The application sends its request and EOF, then is killed (its socket
  * resets) while the far side has nothing to say yet: the stream ends at
  * once at both ends, and the far side is reset, rather than both waiting
@@ -849,6 +952,8 @@ int main(void)
 	RUN(test_refused_is_reset);
 	RUN(test_reply_before_reset_delivered);
 	RUN(test_reset_waits_for_slow_reader);
+	RUN(test_reset_keeps_socket_queue);
+	RUN(test_reset_hold_is_bounded);
 	RUN(test_local_reset_after_eof_ends_stream);
 	RUN(test_slow_reader_bounded_and_others_flow);
 	RUN(test_bulk_intact);
