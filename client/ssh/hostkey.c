@@ -19,6 +19,7 @@
 #include <sys/random.h>
 
 #include "hostkey.h"
+#include "knownpat.h"
 
 #include "../../common/fdio.h"
 
@@ -137,7 +138,17 @@ static int load_file(LIBSSH2_KNOWNHOSTS *kh, const char *file)
 
 	if (!f)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	if (fstat(fileno(f), &st) < 0 || !hostkey_owner_ok(&st)) {
+	if (fstat(fileno(f), &st) < 0) {
+		n = -errno;
+		fclose(f);
+		return n;
+	}
+	/* /dev/null (UserKnownHostsFile /dev/null) holds no key, as for ssh. */
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return 0;
+	}
+	if (!hostkey_owner_ok(&st)) {
 		fclose(f);
 		return -EPERM;
 	}
@@ -202,19 +213,29 @@ static int supported_has(const char *const *supported, size_t n, const char *m, 
 	return 0;
 }
 
-int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *name, const char *const *supported,
-		    size_t n_supported, char *out, size_t outlen)
+int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *const *files, size_t n_files,
+		    const char *name, const char *const *supported, size_t n_supported, char *out,
+		    size_t outlen)
 {
+	const char *names[sizeof(kinds) / sizeof(kinds[0])];
+	struct knownpat_result pat;
 	size_t o = 0;
 	int found = 0;
 
 	if (!outlen)
 		return -ENOSPC;
 	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		names[i] = kinds[i].name;
+	/* Types on lines for host patterns pin as well: no key type the server has left unjudged.
+	 */
+	if (knownpat_scan(files, n_files, name, "", NULL, 0, names,
+			  sizeof(kinds) / sizeof(kinds[0]), &pat) < 0)
+		pat.types = 0;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		const char *m = kinds[i].methods;
 
-		if (!on_file(kh, name, kinds[i].knownhost_type))
+		if (!on_file(kh, name, kinds[i].knownhost_type) && !(pat.types & (1u << i)))
 			continue;
 		found++;
 		while (*m) {

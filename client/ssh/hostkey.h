@@ -40,11 +40,13 @@ int hostkey_load(LIBSSH2_KNOWNHOSTS *kh, const char *const *files, size_t n);
 
 /*
  * The LIBSSH2_METHOD_HOSTKEY preference list for the key types on file for
- * name, in OpenSSH's order, keeping only methods in supported[]. Empty when
+ * name (in kh, or on a line of files[0..n_files) whose host patterns name
+ * it), in OpenSSH's order, keeping only methods in supported[]. Empty when
  * nothing is on file. Returns the number of key types found or -ENOSPC.
  */
-int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *name, const char *const *supported,
-		    size_t n_supported, char *out, size_t outlen);
+int hostkey_methods(LIBSSH2_KNOWNHOSTS *kh, const char *const *files, size_t n_files,
+		    const char *name, const char *const *supported, size_t n_supported, char *out,
+		    size_t outlen);
 
 /* The verdict for the server's raw key blob of a LIBSSH2_HOSTKEY_TYPE_*, or -errno. */
 int hostkey_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,

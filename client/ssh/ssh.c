@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "hostkey.h"
+#include "knownpat.h"
 #include "ssh.h"
 
 #define DEFAULT_CONNECT_SEC 15
@@ -307,6 +308,8 @@ struct known {
 	const char *save_to; /* where a newly accepted key goes; NULL: nowhere */
 	char name[300];	     /* the host as known_hosts spells it */
 	char pinned[256];    /* LIBSSH2_METHOD_HOSTKEY list, empty when nothing is on file */
+	size_t pattern_file; /* a CHANGED verdict from a host pattern's line: where */
+	unsigned long pattern_line;
 };
 
 static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf *cfg,
@@ -349,7 +352,8 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 		}
 	}
 	n = supported(s, LIBSSH2_METHOD_HOSTKEY, &algs);
-	r = hostkey_methods(k->kh, k->name, algs, (size_t)n, k->pinned, sizeof(k->pinned));
+	r = hostkey_methods(k->kh, k->files, k->n_files, k->name, algs, (size_t)n, k->pinned,
+			    sizeof(k->pinned));
 	if (algs)
 		libssh2_free(s, algs);
 	if (r < 0) {
@@ -415,6 +419,50 @@ static int known_ask(struct ssh_conn *c, const struct known *k, const char *fp)
 	}
 }
 
+/*
+ * The lines libssh2 cannot judge (knownpat) against libssh2's verdict r, as
+ * OpenSSH weighs them: a revoked key is refused whatever else is on file
+ * (for [host]:port or the bare host); a key on any line for the host is
+ * accepted; a key of the same type that differs is a changed key. The new
+ * verdict, or -EPERM with err for a revoked key.
+ */
+static int known_patterns(struct ssh_conn *c, struct known *k, const struct sshconf *cfg,
+			  const unsigned char *key, size_t klen, int r, enum ssh_fail *fail,
+			  char *err, size_t errlen)
+{
+	struct knownpat_result pat, bare = {0};
+	int ret;
+
+	ret =
+	    knownpat_scan(k->files, k->n_files, k->name, c->hostkey_type, key, klen, NULL, 0, &pat);
+	if (ret == 0 && pat.verdict != KNOWNPAT_REVOKED && cfg->port && cfg->port != 22)
+		ret = knownpat_scan(k->files, k->n_files, cfg->hostname, c->hostkey_type, key, klen,
+				    NULL, 0, &bare);
+	if (ret < 0) {
+		*fail = SSH_FAIL_HANDSHAKE;
+		snprintf(err, errlen, "cannot read the known hosts files: %s", strerror(-ret));
+		return ret;
+	}
+	if (bare.verdict == KNOWNPAT_REVOKED)
+		pat = bare;
+	if (pat.verdict == KNOWNPAT_REVOKED) {
+		*fail = SSH_FAIL_HOSTKEY_CHANGED;
+		snprintf(err, errlen,
+			 "host key for %s (%s) is REVOKED by %s:%lu; refusing to connect", k->name,
+			 c->hostkey, k->files[pat.file], pat.line);
+		return -EPERM;
+	}
+	if (r == HOSTKEY_MATCH || pat.verdict == KNOWNPAT_MATCH ||
+	    (r == HOSTKEY_UNKNOWN && bare.verdict == KNOWNPAT_MATCH))
+		return HOSTKEY_MATCH;
+	if (r == HOSTKEY_UNKNOWN && pat.verdict == KNOWNPAT_CHANGED) {
+		k->pattern_file = pat.file;
+		k->pattern_line = pat.line;
+		return HOSTKEY_CHANGED;
+	}
+	return r;
+}
+
 static int known_verify(struct ssh_conn *c, struct known *k, const struct sshconf *cfg,
 			enum ssh_fail *fail, char *err, size_t errlen)
 {
@@ -440,6 +488,11 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 	snprintf(c->hostkey_type, sizeof(c->hostkey_type), "%s", tname);
 
 	r = hostkey_check(k->kh, k->name, (const unsigned char *)key, klen, ktype);
+	if (r >= 0)
+		r = known_patterns(c, k, cfg, (const unsigned char *)key, klen, r, fail, err,
+				   errlen);
+	if (r < 0)
+		return r;
 	/*
 	 * As OpenSSH does ("found matching key w/out port"): a server on
 	 * another port whose key is on file for the bare host is the same
@@ -452,6 +505,15 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 		return 0;
 	if (r == HOSTKEY_MATCH)
 		return 0;
+	if (r == HOSTKEY_CHANGED && k->pattern_line) {
+		*fail = SSH_FAIL_HOSTKEY_CHANGED;
+		snprintf(
+		    err, errlen,
+		    "host key for %s has CHANGED (%s); refusing to connect (possible "
+		    "man-in-the-middle); the old key is on the line for a host pattern at %s:%lu",
+		    k->name, c->hostkey, k->files[k->pattern_file], k->pattern_line);
+		return -EPERM;
+	}
 	if (r == HOSTKEY_CHANGED) {
 		size_t fi = 0;
 		unsigned long line = 0;
@@ -497,6 +559,9 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 			 k->name, c->hostkey, k->save_to ? k->save_to : "~/.ssh/known_hosts");
 		return -EPERM;
 	}
+	/* UserKnownHostsFile /dev/null: accepted for this session alone, and silently, as ssh. */
+	if (k->save_to && !strcmp(k->save_to, "/dev/null"))
+		return 0;
 	c->hostkey_add_err =
 	    k->save_to ? hostkey_append(k->kh, k->save_to, k->name, (const unsigned char *)key,
 					klen, ktype, cfg->hash_known)

@@ -3,7 +3,9 @@
 # another port whose key is on file for the bare host is accepted without
 # writing anything; a changed key names its file and line and the
 # ssh-keygen -R that removes it; -o StrictHostKeyChecking=accept-new adds a
-# new key; on a terminal sluice asks as ssh does. Also the passphrase tries.
+# new key; on a terminal sluice asks as ssh does; a revoked key is refused, a
+# wildcard line judged as ssh judges it, and /dev/null holds no key. Also
+# the passphrase tries.
 TB_SUITE=hostkeys
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -130,6 +132,39 @@ sluice_run -r sshhost -o StrictHostKeyChecknig=no $NET
 one_line_error o_misspelled_refused "ssh -G rejected it: .*[Bb]ad configuration option: stricthostkeychecknig"
 sluice_run -r sshhost -o StrictHostKeyChecking $NET
 one_line_error o_no_value_refused "-o .*KEY=VALUE"
+
+# --- what libssh2 cannot judge: @revoked lines, host patterns, /dev/null --------
+# A revoked key is refused even where it is also on file, and even with
+# StrictHostKeyChecking no, as ssh refuses it.
+{ cat "$TB/known_hosts"; printf '@revoked * %s\n' "$ED"; } >"$TB/kh_revoked"
+sluice_run -r sshhost --known-hosts "$TB/kh_revoked" -o StrictHostKeyChecking=no $NET
+one_line_error revoked_refused "host key for $S4 \(ssh-ed25519 SHA256:[^)]*\) is REVOKED by $TB/kh_revoked:$(wc -l <"$TB/kh_revoked");"
+# A wildcard line with another key is a changed key, not a new one that
+# accept-new would take and save.
+printf '192.0.2.*,!192.0.2.9 %s\n' "$OTHER" >"$TB/kh_wild"
+before=$(sha256sum <"$TB/kh_wild")
+sluice_run -r sshhost --known-hosts "$TB/kh_wild" -o StrictHostKeyChecking=accept-new $NET
+one_line_error wildcard_other_key_changed "CHANGED .*line for a host pattern at $TB/kh_wild:1\$"
+if [ "$(sha256sum <"$TB/kh_wild")" = "$before" ]; then pass wildcard_changed_not_saved; else
+	fail wildcard_changed_not_saved "known_hosts changed: $(tr '\n' '|' <"$TB/kh_wild")"
+fi
+# ... and with the server's own key it is a known key, under the strict default.
+printf '# one pattern\n192.0.2.*,!192.0.2.9 %s\n' "$ED" >"$TB/kh_wild_ok"
+if sluice_start_case wildcard_same_key_known http://$L4/ -r sshhost --known-hosts "$TB/kh_wild_ok" $NET; then
+	sluice_stop TERM 5
+fi
+# UserKnownHostsFile /dev/null with StrictHostKeyChecking no (lab machines):
+# the key is taken for the session, nothing refused, nothing said about saving.
+SLUICE_CFG=
+if sluice_start_case devnull_known_hosts http://$L4/ -r sshhost -o UserKnownHostsFile=/dev/null \
+	-o StrictHostKeyChecking=no $NET; then
+	if grep -Eiq "could not save|refusing|added the host key" "$SLUICE_LOG"; then
+		fail devnull_nothing_said "$(grep -Ei "could not save|refusing|added the host key" "$SLUICE_LOG" | head -n 2 | tr '\n' '|')"
+	else
+		pass devnull_nothing_said
+	fi
+	sluice_stop TERM 5
+fi
 
 # --- -i: a file that is not there is named --------------------------------------
 : >"$TB/sshd.log"

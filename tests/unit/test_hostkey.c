@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../../client/ssh/hostkey.h"
+#include "../../client/ssh/knownpat.h"
 #include "t.h"
 
 /* The blob of "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC3UUYllO9XngBVtg5l75ye9cLwCEXm/wgy2SUPTIwtc";
@@ -144,20 +145,21 @@ static void test_methods_from_file(void)
 
 	if (!kh)
 		return;
-	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.2", sup, 4, m, sizeof(m)), 1);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "192.0.2.2", sup, 4, m, sizeof(m)), 1);
 	CHECK_STR(m, "ssh-ed25519");
 	/* Hashed, and the port-22 entry of the same address does not count. */
-	CHECK_EQ_INT(hostkey_methods(kh, "[192.0.2.2]:2222", sup, 4, m, sizeof(m)), 1);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "[192.0.2.2]:2222", sup, 4, m, sizeof(m)), 1);
 	CHECK_STR(m, "ecdsa-sha2-nistp256");
-	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.4", sup, 4, m, sizeof(m)), 1);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "192.0.2.4", sup, 4, m, sizeof(m)), 1);
 	CHECK_STR(m, "ssh-rsa");
-	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.4", sup_sha2, 3, m, sizeof(m)), 1);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "192.0.2.4", sup_sha2, 3, m, sizeof(m)), 1);
 	CHECK_STR(m, "rsa-sha2-512,ssh-rsa");
-	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.99", sup, 4, m, sizeof(m)), 0);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "192.0.2.99", sup, 4, m, sizeof(m)), 0);
 	CHECK_STR(m, "");
 	/* The skipped marker lines must not have become hosts. */
-	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.77", sup, 4, m, sizeof(m)), 0);
-	CHECK_EQ_INT(hostkey_methods(kh, "192.0.2.2", sup, 4, tiny, sizeof(tiny)), -ENOSPC);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "192.0.2.77", sup, 4, m, sizeof(m)), 0);
+	CHECK_EQ_INT(hostkey_methods(kh, NULL, 0, "192.0.2.2", sup, 4, tiny, sizeof(tiny)),
+		     -ENOSPC);
 	libssh2_knownhost_free(kh);
 }
 
@@ -381,6 +383,129 @@ static void test_append_hashed(void)
 	unlink(path);
 }
 
+static void test_pattern_lists(void)
+{
+#define M(list, host) knownpat_match_list(list, strlen(list), host)
+	CHECK(M("*.corp.example", "db.corp.example"));
+	CHECK(!M("*.corp.example", "corp.example"));
+	CHECK(M("192.0.2.*,!192.0.2.9", "192.0.2.2"));
+	CHECK(!M("192.0.2.*,!192.0.2.9", "192.0.2.9"));
+	CHECK(!M("!192.0.2.9,192.0.2.*", "192.0.2.9"));
+	CHECK(M("Gate.Example", "gate.example"));
+	CHECK(M("?.x", "a.x"));
+	CHECK(!M("?.x", "ab.x"));
+	CHECK(M("[*]:2222", "[192.0.2.2]:2222"));
+	CHECK(!M("[*]:2222", "192.0.2.2"));
+	CHECK(M("a,*", "anything"));
+	CHECK(!M("!*", "anything"));
+	CHECK(!M("", "a"));
+	CHECK(M("*a*b*", "xxaxxbxx"));
+	CHECK(!M("*a*b", "xxaxxbxx"));
+#undef M
+}
+
+static int scan(const char *text, const char *name, const unsigned char *key, size_t klen,
+		struct knownpat_result *res)
+{
+	static const char *const types[] = {"ssh-ed25519", "ecdsa-sha2-nistp256"};
+	char path[128];
+	const char *files[2] = {"/dev/null", path};
+
+	snprintf(path, sizeof(path), "%s/patterns", tmpdir);
+	CHECK(t_write_file(path, text, strlen(text)) == 0);
+	return knownpat_scan(files, 2, name, "ssh-ed25519", key, klen, types, 2, res);
+}
+
+static void test_pattern_verdicts(void)
+{
+	unsigned char other[sizeof(ed_blob)], salt[HOSTKEY_SALT_LEN];
+	char salt_b64[HOSTKEY_HASH_B64], hash_b64[HOSTKEY_HASH_B64], line[256];
+	struct knownpat_result res;
+
+	memcpy(other, ed_blob, sizeof(other));
+	other[sizeof(other) - 1] ^= 1;
+	memset(salt, 7, sizeof(salt));
+
+	/* A wildcard line: the same key matches, another of its type is a changed key. */
+	CHECK_EQ_INT(scan("# c\n192.0.2.*,!192.0.2.9 ssh-ed25519 " ED_B64 "\n", "192.0.2.2",
+			  ed_blob, sizeof(ed_blob), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_MATCH);
+	CHECK_EQ_INT(scan("# c\n192.0.2.*,!192.0.2.9 ssh-ed25519 " ED_B64 "\n", "192.0.2.2", other,
+			  sizeof(other), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_CHANGED);
+	CHECK_EQ_INT(res.file, 1);
+	CHECK_EQ_INT(res.line, 2);
+	CHECK_EQ_INT(res.types, 1);
+	CHECK_EQ_INT(scan("192.0.2.*,!192.0.2.9 ssh-ed25519 " ED_B64 "\n", "192.0.2.9", other,
+			  sizeof(other), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+	/* Another type on a pattern line: not a verdict, but a type to pin. */
+	CHECK_EQ_INT(scan("192.0.2.* ecdsa-sha2-nistp256 " EC_B64 "\n", "192.0.2.2", other,
+			  sizeof(other), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+	CHECK_EQ_INT(res.types, 2);
+	/* Plain lower-case names are libssh2's to judge. */
+	CHECK_EQ_INT(
+	    scan("192.0.2.2 ssh-ed25519 " ED_B64 "\n", "192.0.2.2", other, sizeof(other), &res), 0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+	/* Revoked wins over any line that has the key, and speaks for patterns too. */
+	CHECK_EQ_INT(scan("192.0.2.2 ssh-ed25519 " ED_B64 "\n192.0.2.* ssh-ed25519 " ED_B64
+			  "\n@revoked * ssh-ed25519 " ED_B64 "\n",
+			  "192.0.2.2", ed_blob, sizeof(ed_blob), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_REVOKED);
+	CHECK_EQ_INT(res.line, 3);
+	/* Another key revoked, or one for another host: no verdict of its own. */
+	CHECK_EQ_INT(scan("@revoked * ssh-ed25519 " ED_B64
+			  "\n@revoked 192.0.2.3 ssh-ed25519 " ED_B64 "\n",
+			  "192.0.2.2", other, sizeof(other), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+	CHECK_EQ_INT(scan("@revoked 192.0.2.3 ssh-ed25519 " ED_B64 "\n", "192.0.2.2", ed_blob,
+			  sizeof(ed_blob), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+	/* A hashed name on a revoked line. */
+	CHECK_EQ_INT(hostkey_hash_name("192.0.2.2", salt, salt_b64, hash_b64), 0);
+	snprintf(line, sizeof(line), "@revoked |1|%s|%s ssh-ed25519 %s\n", salt_b64, hash_b64,
+		 ED_B64);
+	CHECK_EQ_INT(scan(line, "192.0.2.2", ed_blob, sizeof(ed_blob), &res), 0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_REVOKED);
+	CHECK_EQ_INT(scan(line, "192.0.2.3", ed_blob, sizeof(ed_blob), &res), 0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+	/* Certificate authorities are not judged; broken lines are skipped. */
+	CHECK_EQ_INT(scan("@cert-authority * ssh-ed25519 AAAA\n* ssh-ed25519 !!!!\n* ssh-ed25519\n",
+			  "192.0.2.2", ed_blob, sizeof(ed_blob), &res),
+		     0);
+	CHECK_EQ_INT(res.verdict, KNOWNPAT_NONE);
+}
+
+/* The key types on a pattern line for the host pin the handshake; /dev/null holds none. */
+static void test_pattern_pins_and_devnull(void)
+{
+	static const char *const sup[] = {"ecdsa-sha2-nistp256", "ssh-ed25519"};
+	static const char text[] = "*.corp.example ecdsa-sha2-nistp256 " EC_B64 "\n";
+	char path[128], m[256];
+	const char *files[2] = {"/dev/null", path};
+	LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(session);
+
+	snprintf(path, sizeof(path), "%s/pins", tmpdir);
+	CHECK(t_write_file(path, text, strlen(text)) == 0);
+	CHECK(kh != NULL);
+	if (!kh)
+		return;
+	CHECK_EQ_INT(hostkey_load(kh, files, 1), 0);
+	CHECK_EQ_INT(hostkey_load(kh, files, 2), 1); /* as a name libssh2 never matches */
+	CHECK_EQ_INT(hostkey_methods(kh, files, 2, "db.corp.example", sup, 2, m, sizeof(m)), 1);
+	CHECK_STR(m, "ecdsa-sha2-nistp256");
+	CHECK_EQ_INT(hostkey_methods(kh, files, 2, "db.other.example", sup, 2, m, sizeof(m)), 0);
+	libssh2_knownhost_free(kh);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -405,6 +530,9 @@ int main(void)
 	RUN(test_append_keeps_file);
 	RUN(test_append_creates_dir);
 	RUN(test_append_refuses_planted);
+	RUN(test_pattern_lists);
+	RUN(test_pattern_verdicts);
+	RUN(test_pattern_pins_and_devnull);
 
 	libssh2_session_free(session);
 	libssh2_exit();
