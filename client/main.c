@@ -294,6 +294,8 @@ static int client_resolve(struct client *c)
 done:
 	c->sa =
 	    (struct session_args){&c->o, &c->cfg, &c->pg, &client_ops, c, features_wanted(&c->o)};
+	if (ret == 0)
+		features_own_names(&c->feat, c->o.remote_host, c->cfg.hostname, c->cfg.proxyjump);
 	return ret;
 }
 

@@ -32,6 +32,11 @@ int autohosts_add(struct autohosts *h, const struct wire_host *host, const char 
 		*why = "not a usable host name";
 		goto refuse;
 	}
+	for (i = 0; i < h->n_own; i++)
+		if (!strcmp(h->own[i], nm.name)) {
+			*why = "the name the tunnel reaches its server by";
+			goto refuse;
+		}
 	for (i = 0; i < h->n; i++)
 		if (h->c[i].family == nm.family && !memcmp(h->c[i].addr, nm.addr, 16) &&
 		    !strcmp(h->c[i].name, nm.name))
@@ -54,6 +59,19 @@ int autohosts_add(struct autohosts *h, const struct wire_host *host, const char 
 refuse:
 	h->rejected++;
 	return -EINVAL;
+}
+
+void autohosts_own(struct autohosts *h, const char *name, size_t len)
+{
+	char nm[HOSTNAME_MAX + 1];
+	size_t i;
+
+	if (h->n_own == AUTOHOSTS_OWN_MAX || hostname_norm(name, len, nm, sizeof(nm)) < 0)
+		return;
+	for (i = 0; i < h->n_own; i++)
+		if (!strcmp(h->own[i], nm))
+			return;
+	memcpy(h->own[h->n_own++], nm, sizeof(nm));
 }
 
 void autohosts_routes_changed(struct autohosts *h)

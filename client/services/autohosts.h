@@ -20,8 +20,9 @@
 #include "../../common/wire.h"
 #include "hosts.h"
 
-#define AUTOHOSTS_MAX  4096
-#define AUTOHOSTS_PATH "/etc/hosts"
+#define AUTOHOSTS_MAX	  4096
+#define AUTOHOSTS_OWN_MAX 8
+#define AUTOHOSTS_PATH	  "/etc/hosts"
 
 struct autohosts_name {
 	int family;
@@ -57,6 +58,9 @@ struct autohosts {
 	bool dirty, written;
 	time_t last_write;
 	size_t rejected;
+	/* Names the tunnel itself resolves (autohosts_own), lower case. */
+	char own[AUTOHOSTS_OWN_MAX][HOSTNAME_MAX + 1];
+	size_t n_own;
 };
 
 /* The routed set a write judges names against: includes and excludes as installed. */
@@ -75,6 +79,13 @@ typedef void (*autohosts_left_out_fn)(void *arg, const struct autohosts_name *n,
  * a reason in *why; -ENOSPC: the table is full).
  */
 int autohosts_add(struct autohosts *h, const struct wire_host *host, const char **why);
+/*
+ * A name the tunnel resolves to reach its server (the -r host, its
+ * HostName, a jump host): a line from the remote for it would send the
+ * next reconnect to an address the tunnel captures, so it is refused.
+ * Names that are addresses, or past AUTOHOSTS_OWN_MAX, are ignored.
+ */
+void autohosts_own(struct autohosts *h, const char *name, size_t len);
 /* The routed set changed: the next flush judges every name again. */
 void autohosts_routes_changed(struct autohosts *h);
 /*

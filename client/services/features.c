@@ -187,6 +187,36 @@ int features_init(struct features *sv, const struct opts *o, struct rules *rules
 	return o->dns ? dns_servers(sv) : 0;
 }
 
+void features_own_names(struct features *sv, const char *alias, const char *hostname,
+			const char *proxyjump)
+{
+	const char *p = proxyjump;
+
+	if (alias)
+		autohosts_own(&sv->hosts, alias, strlen(alias));
+	if (hostname)
+		autohosts_own(&sv->hosts, hostname, strlen(hostname));
+	while (p && *p) {
+		size_t len = strcspn(p, ","), n;
+		const char *host = p, *at;
+
+		if (len > 6 && !strncmp(host, "ssh://", 6))
+			host += 6;
+		/* user@ may itself hold an '@': the host follows the last one. */
+		for (at = host; (at = memchr(at, '@', (size_t)(p + len - at))); host = ++at)
+			;
+		if (*host == '[') {
+			host++;
+			n = strcspn(host, "]");
+		} else {
+			n = strcspn(host, ":,/");
+		}
+		if ((size_t)(host - p) + n <= len)
+			autohosts_own(&sv->hosts, host, n);
+		p += len + (p[len] == ',');
+	}
+}
+
 uint32_t features_wanted(const struct opts *o)
 {
 	return (o->auto_nets ? WIRE_F_ROUTES : 0) | (o->auto_hosts ? WIRE_F_HOSTS : 0) |

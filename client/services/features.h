@@ -46,6 +46,14 @@ struct features {
 int features_init(struct features *sv, const struct opts *o, struct rules *rules,
 		  struct privc *priv);
 
+/*
+ * -H: the names the tunnel reaches its server by, which no line from the
+ * remote may take: the -r host, the HostName it resolved to, and each host
+ * of a ProxyJump list ("[user@]host[:port],..."); any may be NULL.
+ */
+void features_own_names(struct features *sv, const char *alias, const char *hostname,
+			const char *proxyjump);
+
 /* The feature bits to ask the helper for. */
 uint32_t features_wanted(const struct opts *o);
 

@@ -300,9 +300,10 @@ SEEDED=1
 REFUSED_SPOOF="not reporting $SPOOF_NAME for $SPOOF4: the name does not resolve back"
 REFUSED_OUT="not taking $OUT_NAME for $C4: the address is not inside the routed"
 REFUSED_USER="not taking $USER_NAME for $L4: the name is already in"
+REFUSED_OWN="not taking sshhost for $L4: the name the tunnel reaches its server by"
 refusals_logged() {
 	grep -qF "$REFUSED_SPOOF" "$SLUICE_LOG" && grep -qF "$REFUSED_OUT" "$SLUICE_LOG" &&
-		grep -qF "$REFUSED_USER" "$SLUICE_LOG"
+		grep -qF "$REFUSED_USER" "$SLUICE_LOG" && grep -qF "$REFUSED_OWN" "$SLUICE_LOG"
 }
 all_names_refused_poked() { all_names_poked && refusals_logged; }
 
@@ -333,6 +334,7 @@ if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAM
 	refused hosts_ptr_not_confirmed $SPOOF_NAME "$REFUSED_SPOOF"
 	refused hosts_outside_routed $OUT_NAME "$REFUSED_OUT"
 	refused hosts_users_name_wins $USER_NAME "$REFUSED_USER"
+	refused hosts_servers_name_refused sshhost "$REFUSED_OWN"
 	is hosts_users_line_kept "$(addr4 $USER_NAME)" 198.51.100.9 "getent ahostsv4 $USER_NAME in C"
 	echo "# sluice's lines: $(added | tr '\n' '|')"
 	stop hosts_stop

@@ -11,6 +11,7 @@
 
 #include "../../client/services/autohosts.h"
 #include "../../client/services/autonets.h"
+#include "../../client/services/features.h"
 #include "../../client/opts.h"
 #include "../../common/resolv.h"
 #include "t.h"
@@ -269,6 +270,36 @@ static struct wire_host host(int family, const char *addr, const char *name)
 	return w;
 }
 
+/*
+ * A remote line for the name the tunnel reaches its server by (or a jump
+ * host's) would send the next reconnect into the tunnel's own capture.
+ */
+static void test_autohosts_own_names(void)
+{
+	static struct features sv;
+	struct wire_host w;
+	const char *why = NULL;
+	static const char *const own[] = {"gw", "gw.corp.example", "jump1.example", "jump2.example",
+					  "jump3.example"};
+
+	memset(&sv, 0, sizeof(sv));
+	features_own_names(&sv, "gw", "GW.corp.example.",
+			   "alice@jump1.example:2222,[jump2.example]:22,ssh://b@b@jump3.example,"
+			   "198.51.100.9");
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		w = host(AF_INET, "198.51.100.2", own[i]);
+		CHECK_EQ_INT(autohosts_add(&sv.hosts, &w, &why), -EINVAL);
+		CHECK(why && strstr(why, "reaches its server"));
+	}
+	w = host(AF_INET, "198.51.100.2", "corp.example");
+	CHECK_EQ_INT(autohosts_add(&sv.hosts, &w, &why), 1);
+	w = host(AF_INET, "198.51.100.2", "jump4.example");
+	CHECK_EQ_INT(autohosts_add(&sv.hosts, &w, &why), 1);
+	CHECK_EQ_INT(sv.hosts.n_own, 5);
+	free(sv.hosts.c);
+	free(sv.hosts.e);
+}
+
 static void test_autohosts_intake(void)
 {
 	struct autohosts h;
@@ -518,6 +549,7 @@ int main(void)
 	RUN(test_autohosts_carried);
 	RUN(test_autohosts_flush);
 	RUN(test_autohosts_intake);
+	RUN(test_autohosts_own_names);
 	RUN(test_resolv_parse);
 	RUN(test_name_options);
 	T_EXIT();
