@@ -44,6 +44,7 @@ struct services {
 	char *seeds[HW_SEEDS_MAX];
 	size_t n_seeds;
 	bool hw_started;
+	bool hw_restart; /* a seed came after the child started: start it again with it */
 	struct ev_io hw;
 	pid_t hw_pid;
 	char hw_buf[HW_LINE_MAX * 4];
@@ -211,18 +212,27 @@ int services_start(struct services **out, struct evloop *loop, struct mux *mux, 
 	return 0;
 }
 
-void services_free(struct services *s)
+static void hostwatch_end(struct services *s)
 {
-	if (!s)
-		return;
 	if (s->hw.fd >= 0) {
 		evloop_del(s->loop, &s->hw);
 		close(s->hw.fd);
+		s->hw.fd = -1;
 	}
 	if (s->hw_pid > 0) {
 		kill(s->hw_pid, SIGTERM);
 		waitpid(s->hw_pid, NULL, 0);
+		s->hw_pid = 0;
 	}
+	s->hw_len = 0;
+	s->hw_started = false;
+}
+
+void services_free(struct services *s)
+{
+	if (!s)
+		return;
+	hostwatch_end(s);
 	dnsfwd_free(s->dns);
 	udpfwd_free(s->udp);
 	free(s->routes);
@@ -244,11 +254,19 @@ int services_ctl(struct services *s, const struct wire_frame *f)
 	case WIRE_HOST:
 		/* From the client, a HOST with the unspecified address is a seed name to resolve.
 		 */
-		if (!(s->features & WIRE_F_HOSTS) || s->hw_started)
+		if (!(s->features & WIRE_F_HOSTS))
 			return -EPROTO;
-		if (s->n_seeds < HW_SEEDS_MAX && !(s->seeds[s->n_seeds] = strdup(f->u.host.name)))
+		if (s->n_seeds == HW_SEEDS_MAX)
+			return 0;
+		if (!(s->seeds[s->n_seeds] = strdup(f->u.host.name)))
 			return -ENOMEM;
-		s->n_seeds += s->n_seeds < HW_SEEDS_MAX;
+		s->n_seeds++;
+		/*
+		 * The client sends its seeds before its loop runs, which may be
+		 * after this end's first tick (its firewall comes in between):
+		 * the child then starts again with them.
+		 */
+		s->hw_restart = s->hw_started;
 		return 0;
 	case WIRE_DNS_QUERY:
 		if (!(s->features & WIRE_F_DNS))
@@ -291,7 +309,7 @@ int services_resolver(const struct services *s, struct wire_open *dst)
 	return 0;
 }
 
-/* Started on the first tick, so the seed names sent right after HELLO are in. */
+/* Started on the first tick, and again on a tick after a late seed (services_ctl). */
 static void hostwatch_begin(struct services *s)
 {
 	int ret;
@@ -311,6 +329,10 @@ void services_tick(struct services *s)
 {
 	time_t now = time(NULL);
 
+	if (s->hw_restart) {
+		s->hw_restart = false;
+		hostwatch_end(s);
+	}
 	if ((s->features & WIRE_F_HOSTS) && !s->hw_started)
 		hostwatch_begin(s);
 	if ((s->features & WIRE_F_ROUTES) && now - s->routes_at >= ROUTES_EVERY) {

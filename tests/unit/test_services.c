@@ -1,0 +1,94 @@
+/*
+ * test_services: the helper's -H seeds. The client sends them before its
+ * own loop runs, which can be after the helper's first tick has started
+ * the hostwatch child: a late seed must start the child again with it, not
+ * end the session as a protocol error.
+ *
+ * Runs in a network namespace of its own (it needs root), so the child's
+ * lookups reach nothing outside it: only lo, and that down.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "../../common/evloop.h"
+#include "../../common/mux.h"
+#include "../../common/wire.h"
+#include "../../server/services.h"
+#include "t.h"
+
+/* This process's children, space-separated, as the kernel lists them. */
+static void children(char *out, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	out[0] = '\0';
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	fclose(f);
+}
+
+static int seed(struct services *s, const char *name)
+{
+	uint8_t frame[WIRE_HDR_LEN + 32 + WIRE_NAME_MAX];
+	struct wire_host h = {.family = AF_INET};
+	struct wire_frame f;
+	size_t n;
+
+	snprintf(h.name, sizeof(h.name), "%s", name);
+	n = wire_put_host(frame, sizeof(frame), &h);
+	if (!n || wire_parse(frame, n, &f) <= 0)
+		return -EINVAL;
+	return services_ctl(s, &f);
+}
+
+static void test_late_seed_restarts_hostwatch(void)
+{
+	struct evloop loop;
+	struct mux *m;
+	struct services *s = NULL;
+	char before[256], after[256];
+
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	m = mux_new(&loop, 256 << 10, 64 << 10, &(struct mux_ops){0}, NULL);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_EQ_INT(services_start(&s, &loop, m, WIRE_F_HOSTS), 0);
+	/* A seed before the first tick is simply taken. */
+	CHECK_EQ_INT(seed(s, "early.test"), 0);
+	services_tick(s);
+	children(before, sizeof(before));
+	CHECK(before[0] != '\0');
+	/* After it: taken too, and the child is another one after the next tick. */
+	CHECK_EQ_INT(seed(s, "late.test"), 0);
+	services_tick(s);
+	children(after, sizeof(after));
+	CHECK(after[0] != '\0' && strcmp(before, after) != 0);
+	CHECK(strchr(after, ' ') == strrchr(after, ' ')); /* one child, "PID " */
+	services_free(s);
+	children(after, sizeof(after));
+	CHECK_EQ_INT(after[0], '\0');
+	mux_free(m);
+	evloop_close(&loop);
+}
+
+int main(void)
+{
+	if (unshare(CLONE_NEWNET) < 0) {
+		printf("FAIL setup: a network namespace of its own (needs root): %s\n",
+		       strerror(errno));
+		return 1;
+	}
+	RUN(test_late_seed_restarts_hostwatch);
+	T_EXIT();
+}
