@@ -151,7 +151,10 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		argv[1] = "-c";
 		argv[2] = cmd;
 		argv[3] = NULL;
-		snprintf(p->what, sizeof(p->what), "ProxyCommand %.200s", cmd + 5);
+		/* Its program alone: the rest may hold a secret, and this goes into messages. */
+		snprintf(p->what, sizeof(p->what), "ProxyCommand %.*s",
+			 (int)(strcspn(cmd + 5, " \t") < 200 ? strcspn(cmd + 5, " \t") : 200),
+			 cmd + 5);
 	} else {
 		r = proxy_jump_args(cfg->proxyjump, cfg->hostname, cfg->port, cfg->config_file, buf,
 				    sizeof(buf), argv);

@@ -651,9 +651,13 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 	}
 	c->proxy.err_fd = -1;
 	if (cfg->proxycommand || cfg->proxyjump) {
-		progress_say(pg, "connecting to %s through %s %s", cfg->hostname,
-			     cfg->proxyjump ? "ProxyJump" : "ProxyCommand",
-			     cfg->proxyjump ? cfg->proxyjump : cfg->proxycommand);
+		/* A ProxyCommand may carry a secret (sshpass -p ...): not its text. */
+		if (cfg->proxyjump)
+			progress_say(pg, "connecting to %s through ProxyJump %s", cfg->hostname,
+				     cfg->proxyjump);
+		else
+			progress_say(pg, "connecting to %s through its ProxyCommand",
+				     cfg->hostname);
 		r = proxy_start(&c->proxy, cfg, &c->fd, err, errlen);
 		if (r < 0) {
 			*fail = SSH_FAIL_CONNECT;

@@ -222,6 +222,12 @@ fi
 inner_fresh
 if sluice_start_case proxycommand_start http://$L4/ -r innerpc -v $NET; then
 	through_inner proxycommand_download_64mib
+	# Its text may hold a secret (sshpass -p): the log says that one runs, not what.
+	if grep -q "through its ProxyCommand" "$SLUICE_LOG" && ! grep -qF -- "-W %h:%p" "$SLUICE_LOG"; then
+		pass proxycommand_text_not_logged
+	else
+		fail proxycommand_text_not_logged "$(grep -i proxycommand "$SLUICE_LOG" | head -n 2 | tr '\n' '|')"
+	fi
 	stopped_clean proxycommand_sigterm_clean_exit TERM
 fi
 inner_fresh
