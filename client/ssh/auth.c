@@ -351,22 +351,99 @@ static int pk_go(LIBSSH2_SESSION *s, const char *user, struct auth_result *res, 
 	return !res->methods_asked || listed(res->methods, "publickey") ? NOT_YET : NO_PK;
 }
 
-/* files: the identity files there are besides the agent's keys. */
-static int try_agent(LIBSSH2_SESSION *s, const char *user, size_t files, struct auth_result *res)
+/* The agent's socket as IdentityAgent names it, or NULL for none. */
+static const char *agent_socket(const struct auth_agent *a)
+{
+	const char *v = a ? a->socket : NULL;
+
+	if (!v || !strcmp(v, "SSH_AUTH_SOCK"))
+		v = getenv("SSH_AUTH_SOCK");
+	else if (v[0] == '$')
+		v = getenv(v + 1);
+	else if (!strcmp(v, "none"))
+		v = NULL;
+	return v && *v ? v : NULL;
+}
+
+/* The key blobs of the identity files' .pub files, for IdentitiesOnly. */
+struct pub_blobs {
+	unsigned char *blob[AGENT_MAX];
+	size_t len[AGENT_MAX], n;
+};
+
+static void pubs_load(struct pub_blobs *p, const char *const *ids, size_t n_ids)
+{
+	char path[PATH_MAX], line[16384];
+
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < n_ids && p->n < AGENT_MAX; i++) {
+		FILE *f;
+		char *b64, *end;
+		size_t len;
+		int got;
+
+		if (!ids[i] ||
+		    snprintf(path, sizeof(path), "%s.pub", ids[i]) >= (int)sizeof(path) ||
+		    !(f = fopen(path, "re")))
+			continue;
+		got = fgets(line, sizeof(line), f) != NULL;
+		fclose(f);
+		if (!got || !(b64 = strpbrk(line, " \t")))
+			continue;
+		b64 += strspn(b64, " \t");
+		end = b64 + strcspn(b64, " \t\r\n");
+		len = (size_t)(end - b64);
+		if (len == 0 || len % 4 || !(p->blob[p->n] = malloc(len / 4 * 3)))
+			continue;
+		got = EVP_DecodeBlock(p->blob[p->n], (const unsigned char *)b64, (int)len);
+		if (got < 0) {
+			free(p->blob[p->n]);
+			continue;
+		}
+		p->len[p->n++] = (size_t)got - (end[-1] == '=') - (end[-2] == '=');
+	}
+}
+
+static bool pubs_have(const struct pub_blobs *p, const struct libssh2_agent_publickey *id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->len[i] == id->blob_len && !memcmp(p->blob[i], id->blob, id->blob_len))
+			return true;
+	return false;
+}
+
+static void pubs_free(struct pub_blobs *p)
+{
+	while (p->n)
+		free(p->blob[--p->n]);
+}
+
+/*
+ * files: the identity files there are besides the agent's keys. With
+ * IdentitiesOnly, only agent keys that one of ids names are offered: a
+ * full agent would otherwise use up the server's MaxAuthTries first.
+ */
+static int try_agent(LIBSSH2_SESSION *s, const char *user, size_t files, const char *const *ids,
+		     size_t n_ids, const struct auth_agent *a, struct auth_result *res)
 {
 	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
-	const char *sock = getenv("SSH_AUTH_SOCK");
+	const char *sock = agent_socket(a);
+	bool only = a && a->identities_only;
+	struct pub_blobs pubs = {0};
 	LIBSSH2_AGENT *agent;
 	char label[64];
 	int r = NOT_YET, n = 0;
 
-	if (!sock || !*sock)
+	if (!sock)
 		return NOT_YET;
 	agent = libssh2_agent_init(s);
 	if (!agent) {
 		list_add(res->tried, sizeof(res->tried), "agent (cannot start)");
 		return NOT_YET;
 	}
+	libssh2_agent_set_identity_path(agent, sock);
+	if (only)
+		pubs_load(&pubs, ids, n_ids);
 	if (libssh2_agent_connect(agent)) {
 		list_add(res->tried, sizeof(res->tried), "agent (unreachable)");
 		goto out;
@@ -377,7 +454,7 @@ static int try_agent(LIBSSH2_SESSION *s, const char *user, size_t files, struct 
 	}
 	while (files < MANY_KEYS && libssh2_agent_get_identity(agent, &id, prev) == 0) {
 		prev = id;
-		files++;
+		files += !only || pubs_have(&pubs, id);
 	}
 	prev = NULL;
 	if (files >= MANY_KEYS) {
@@ -393,11 +470,13 @@ static int try_agent(LIBSSH2_SESSION *s, const char *user, size_t files, struct 
 	while (n < AGENT_MAX && libssh2_agent_get_identity(agent, &id, prev) == 0) {
 		int rc;
 
+		prev = id;
+		if (only && !pubs_have(&pubs, id))
+			continue;
 		/* After a refusal: the server's methods say whether another key is worth it. */
 		r = pk_go(s, user, res, false);
 		if (r != NOT_YET)
 			break;
-		prev = id;
 		n++;
 		res->offered++;
 		rc = libssh2_agent_userauth(agent, user, id);
@@ -420,6 +499,7 @@ out_disconnect:
 	libssh2_agent_disconnect(agent);
 out:
 	libssh2_agent_free(agent);
+	pubs_free(&pubs);
 	return r;
 }
 
@@ -604,7 +684,7 @@ static int try_password(LIBSSH2_SESSION *s, const char *user, const char *host,
 }
 
 int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
-	     size_t n_ids, struct auth_result *res)
+	     size_t n_ids, const struct auth_agent *agent, struct auth_result *res)
 {
 	size_t files = 0;
 	int r;
@@ -620,7 +700,7 @@ int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char 
 		return 0;
 	if (r < 0)
 		return r;
-	r = try_agent(s, user, files, res);
+	r = try_agent(s, user, files, ids, n_ids, agent, res);
 	for (size_t i = 0; r == NOT_YET && i < n_ids; i++)
 		if (ids[i] && *ids[i])
 			r = try_key(s, user, ids[i], res);

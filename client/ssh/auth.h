@@ -21,6 +21,14 @@ struct auth_result {
 	int offered;	   /* keys offered so far */
 };
 
+/* How the agent is used, from the SSH configuration. */
+struct auth_agent {
+	/* IdentitiesOnly: an agent key is offered only when one of ids has its .pub. */
+	bool identities_only;
+	/* IdentityAgent: NULL for SSH_AUTH_SOCK, "none", "$VAR" or "SSH_AUTH_SOCK", or a path. */
+	const char *socket;
+};
+
 /*
  * Authenticate user on s (blocking mode). ids are identity files in the
  * order to try; missing files are skipped. host is for the password prompt.
@@ -29,7 +37,7 @@ struct auth_result {
  * session failed (res->error says how).
  */
 int auth_run(LIBSSH2_SESSION *s, const char *user, const char *host, const char *const *ids,
-	     size_t n_ids, struct auth_result *res);
+	     size_t n_ids, const struct auth_agent *agent, struct auth_result *res);
 
 /*
  * Off: no question is put, terminal or not (a further login of a session

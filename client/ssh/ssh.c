@@ -594,7 +594,8 @@ static int authenticate(struct ssh_conn *c, const struct sshconf *cfg,
 			ids[n++] = id;
 	}
 	auth_set_prompts(!cfg->no_prompt);
-	r = auth_run(c->session, cfg->user, cfg->hostname, ids, n, &res);
+	r = auth_run(c->session, cfg->user, cfg->hostname, ids, n,
+		     &(struct auth_agent){cfg->identities_only, cfg->identity_agent}, &res);
 	auth_set_prompts(true);
 	free(ids);
 	if (r == 0) {

@@ -243,6 +243,12 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 		c->batch = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
 		return 0;
 	}
+	if (!strcasecmp(key, "identitiesonly")) {
+		c->identities_only = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
+		return 0;
+	}
+	if (!strcasecmp(key, "identityagent"))
+		return set_once(&c->identity_agent, val);
 	if (!strcasecmp(key, "hashknownhosts")) {
 		c->hash_known = !strcasecmp(val, "yes") || !strcasecmp(val, "true");
 		return 0;
@@ -306,6 +312,13 @@ static int expand_all(struct sshconf *c)
 		free(c->identity[i]);
 		c->identity[i] = p;
 	}
+	if (c->identity_agent && c->identity_agent[0] == '~') {
+		ret = expand_path(c, c->identity_agent, 0, &p);
+		if (ret < 0)
+			return ret;
+		free(c->identity_agent);
+		c->identity_agent = p;
+	}
 	/* ssh has already expanded the tokens here; a '%' left is a literal one. */
 	for (i = 0; i < c->n_known_hosts; i++) {
 		ret = expand_path(c, c->known_hosts[i], 0, &p);
@@ -325,6 +338,7 @@ void sshconf_free(struct sshconf *c)
 	free(c->user);
 	free(c->proxyjump);
 	free(c->proxycommand);
+	free(c->identity_agent);
 	free(c->config_file);
 	for (i = 0; i < c->n_identity; i++)
 		free(c->identity[i]);

@@ -49,6 +49,14 @@ struct sshconf {
 	 */
 	int no_prompt;
 	int pin_peer;
+	int identities_only; /* IdentitiesOnly: agent keys only when an identity file's .pub has it
+			      */
+	/*
+	 * IdentityAgent: NULL unset (SSH_AUTH_SOCK then), "none" for no agent,
+	 * else the socket's path (~ expanded) or "$VAR" / "SSH_AUTH_SOCK" as
+	 * ssh takes them.
+	 */
+	char *identity_agent;
 	char *proxyjump;    /* "[user@]host[:port][,...]", NULL when none */
 	char *proxycommand; /* with %h %p %r still in it, NULL when none */
 	char *config_file;  /* -F as given, so a proxy's ssh reads the same file */

@@ -186,6 +186,47 @@ if sluice_start_case many_keys_sixth_taken http://$L4/ -r sshhost "${many[@]}" -
 	sluice_stop TERM 5
 fi
 
+# --- IdentitiesOnly and IdentityAgent, as ssh takes them -----------------------------
+# An agent full of other keys: with IdentitiesOnly yes only the config's
+# IdentityFile is offered, or sshd's MaxAuthTries (6) would end it first.
+command -v ssh-agent >/dev/null && command -v ssh-add >/dev/null || tb_die "ssh-agent not installed"
+for k in 5 6; do
+	ssh-keygen -q -t ed25519 -N '' -C "sluice-e2e-other" -f "$TB/id_many$k" </dev/null >/dev/null
+done
+agent_up() { # agent_up SOCK KEY...: an ssh-agent in C holding KEYs
+	local sock=$1 i
+	shift
+	inC ssh-agent -D -a "$sock" >/dev/null 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	for ((i = 0; i < 50; i++)); do [ -S "$sock" ] && break; sleep 0.1; done
+	SSH_AUTH_SOCK=$sock inC ssh-add -q "$@" 2>/dev/null
+}
+agent_up "$TB/agent_full.sock" "$TB"/id_many[1-6] || tb_die "ssh-add failed"
+agent_up "$TB/agent_right.sock" "$TB/id_ed25519" || tb_die "ssh-add failed"
+export SSH_AUTH_SOCK=$TB/agent_full.sock
+if sluice_start_case identitiesonly_skips_agent http://$L4/ -r sshhost -v -o IdentitiesOnly=yes $NET; then
+	if grep -q "authenticated by $TB/id_ed25519" "$SLUICE_LOG"; then pass identitiesonly_file_key; else
+		fail identitiesonly_file_key "$(grep "authenticated by" "$SLUICE_LOG" | tail -n 1)"
+	fi
+	sluice_stop TERM 5
+fi
+# IdentityAgent names the agent; "none" turns SSH_AUTH_SOCK's off.
+unset SSH_AUTH_SOCK
+if sluice_start_case identityagent_used http://$L4/ -r sshhost -v -o "IdentityAgent=$TB/agent_right.sock" $NET; then
+	if grep -q "authenticated by agent key" "$SLUICE_LOG"; then pass identityagent_key_taken; else
+		fail identityagent_key_taken "$(grep "authenticated by" "$SLUICE_LOG" | tail -n 1)"
+	fi
+	sluice_stop TERM 5
+fi
+export SSH_AUTH_SOCK=$TB/agent_right.sock
+if sluice_start_case identityagent_none http://$L4/ -r sshhost -v -o IdentityAgent=none $NET; then
+	if grep -q "authenticated by $TB/id_ed25519" "$SLUICE_LOG"; then pass identityagent_none_no_agent; else
+		fail identityagent_none_no_agent "$(grep "authenticated by" "$SLUICE_LOG" | tail -n 1)"
+	fi
+	sluice_stop TERM 5
+fi
+unset SSH_AUTH_SOCK
+
 # --- on a terminal: ssh's question, and the passphrase tries ------------------------
 # ptydrive.py PATTERN ANSWERS CMD...: run CMD on a new pty; each time PATTERN
 # (a regex) appears again, type the next of the |-separated ANSWERS. Stops at

@@ -355,6 +355,29 @@ static void test_control(void)
 	}
 }
 
+/* IdentitiesOnly and IdentityAgent, as ssh -G prints them. */
+static void test_agent_settings(void)
+{
+	struct sshconf c;
+
+	home_set("/h");
+	CHECK_EQ_INT(sshconf_parse(&c, "hostname h\nidentitiesonly yes\nidentityagent ~/a.sock\n"),
+		     0);
+	CHECK_EQ_INT(c.identities_only, 1);
+	CHECK_STR(c.identity_agent, at_home("/a.sock"));
+	sshconf_free(&c);
+	CHECK_EQ_INT(sshconf_parse(&c, "hostname h\nidentitiesonly no\nidentityagent none\n"), 0);
+	CHECK_EQ_INT(c.identities_only, 0);
+	CHECK_STR(c.identity_agent, "none");
+	sshconf_free(&c);
+	CHECK_EQ_INT(sshconf_parse(&c, "hostname h\nidentityagent $MY_AGENT\n"), 0);
+	CHECK_STR(c.identity_agent, "$MY_AGENT");
+	sshconf_free(&c);
+	CHECK_EQ_INT(sshconf_parse(&c, "hostname h\n"), 0);
+	CHECK(c.identity_agent == NULL && !c.identities_only);
+	sshconf_free(&c);
+}
+
 /* Odd spacing, CRLF, blank lines, repeated keys, unknown keys. */
 static void test_layout(void)
 {
@@ -786,6 +809,7 @@ int main(void)
 	RUN(test_strict);
 	RUN(test_values);
 	RUN(test_control);
+	RUN(test_agent_settings);
 	RUN(test_layout);
 	RUN(test_limits);
 	RUN(test_expand);
