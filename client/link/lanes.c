@@ -119,7 +119,12 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 	struct lane *l = &s->lane[i];
 	unsigned k;
 
-	if (l->fatal) {
+	/*
+	 * Only a lane that never opened: one that worked and dropped (its login
+	 * now refused, an agent key expired) is tried again below, and the
+	 * lanes above it, up and carrying connections, are left alone.
+	 */
+	if (l->fatal && !l->since_ms) {
 		if (lane_for_typing_only(s))
 			log_debug(
 			    "opening lane %u to %s failed: %s; every connection stays on lane 0", i,

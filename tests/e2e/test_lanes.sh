@@ -206,6 +206,37 @@ n=$(ssh_conns)
 if [ "$n" = 3 ]; then pass three_connections; else fail three_connections "$n SSH connections from C"; fi
 lanes_traffic ""
 
+# --- a lane whose login is refused when it reopens: the lanes above it go on ----------------
+# Lane 1's SSH connection is cut while logins are refused (authorized_keys
+# moved away, as an agent key that expired): lane 1's downloads are reset,
+# lane 2's finish, and lane 1 opens again once logins work.
+if wait_open 0 30; then
+	start_slow
+	per_lane=$(lanes_now | awk '{ print $2 }' | paste -sd' ')
+	w1=$(ps -o pid=,comm= --ppid "$SLUICE_PID" | awk '$2 == "sluice-lane1" { print $1 }')
+	port=$(inC ss -tnpH state established "( dport = :22 )" | grep "pid=$w1," | awk '{ split($3, a, ":"); print a[2] }' | head -n 1)
+	sshds=$(inS ss -tnpH state established "( sport = :22 and dport = :${port:-0} )" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+	if [ "$per_lane" != "2 2 2" ] || [ -z "$sshds" ]; then
+		fail lane_login_refused_others_go_on "connections per lane '$per_lane', lane 1 worker '$w1' port '$port' sshd '$sshds'"
+		slow_results >/dev/null
+	else
+		mv "$TB/authorized_keys" "$TB/authorized_keys.off"
+		for p in $sshds; do pid_in_ns "$p" "$NS_S" && kill -KILL "$p"; done
+		res=$(slow_results)
+		if [ "$res" = "4 2" ] && grep -q "opening lane 1 to $S4 failed: .*authentication failed" "$SLUICE_LOG"; then
+			pass lane_login_refused_others_go_on
+		else
+			fail lane_login_refused_others_go_on "intact/cut '$res': $(grep -e "lane 1" -e "lane 2" "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+		fi
+		mv "$TB/authorized_keys.off" "$TB/authorized_keys"
+		if wait_lanes 3 40; then pass lane_login_back_reopens; else
+			fail lane_login_back_reopens "lanes '$(lanes_now | tr '\n' '|')': $(sluice_log_tail 3)"
+		fi
+	fi
+else
+	fail lane_login_refused_others_go_on "earlier connections still open after 30 s: $(open_total)"
+fi
+
 # --- lane 0's helper killed: the whole session heals, lanes and all ----------------------
 victim=$(helpers_in_s | head -n 1)
 pid_in_ns "$victim" "$NS_S" && kill -KILL "$victim"
