@@ -10,7 +10,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,18 +20,39 @@
 
 static int parse_addr(const char *s, size_t n, struct sockaddr_storage *ss)
 {
-	char buf[INET6_ADDRSTRLEN + 1];
+	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 1], *scope;
+	unsigned idx = 0;
 	uint8_t a[16];
 
 	if (n == 0 || n >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	/* A scope suffix (fe80::1%eth0) names an interface we cannot know remotely; skip it. */
 	if (inet_pton(AF_INET, buf, a) == 1)
 		return sa_make(ss, AF_INET, a, 53) ? 0 : -EINVAL;
-	if (inet_pton(AF_INET6, buf, a) == 1)
-		return sa_make(ss, AF_INET6, a, 53) ? 0 : -EINVAL;
+	/*
+	 * A link-local nameserver with its interface (fe80::1%wlan0, as
+	 * NetworkManager writes one from a router advertisement): the resolver
+	 * uses it, so it counts, with the interface as its scope. One on an
+	 * interface this machine does not have is of no use to anyone here.
+	 */
+	scope = strchr(buf, '%');
+	if (scope) {
+		*scope++ = '\0';
+		idx = if_nametoindex(scope);
+		if (!idx) {
+			char *end;
+			unsigned long v = strtoul(scope, &end, 10);
+
+			if (!*scope || *end || v == 0 || v > 0xffffffffUL)
+				return -EINVAL;
+			idx = (unsigned)v;
+		}
+	}
+	if (inet_pton(AF_INET6, buf, a) == 1 && sa_make(ss, AF_INET6, a, 53)) {
+		((struct sockaddr_in6 *)ss)->sin6_scope_id = idx;
+		return 0;
+	}
 	return -EINVAL;
 }
 

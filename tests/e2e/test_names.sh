@@ -524,4 +524,16 @@ if sluice_start_case dns_alt_start http://$L4/ -r sshhost --dns --ns-hosts 192.0
 	stop dns_alt_stop
 fi
 
+# A nameserver with an interface, as NetworkManager writes a link-local one
+# from a router advertisement ("fe80::1%wlan0"); glibc takes the scope on
+# any address, and a documentation one stands in for fe80:: here. It is
+# captured like the others; before, --dns did not see it at all.
+cp "/etc/netns/$NS_C/resolv.conf" "$TB/resolv.c.saved"
+printf 'nameserver 2001:db8:1::53%%tos\noptions timeout:1 attempts:2\n' >"/etc/netns/$NS_C/resolv.conf"
+if sluice_start_case dns_scoped_start http://$L4/ -r sshhost --dns -v $LAN_NET; then
+	is dns_scoped_glibc_a "$(addr4 $DNS_NAME)" $DNS_A "getent ahostsv4 $DNS_NAME in C (nameserver 2001:db8:1::53%tos)"
+	stop dns_scoped_stop
+fi
+cp "$TB/resolv.c.saved" "/etc/netns/$NS_C/resolv.conf"
+
 tb_finish

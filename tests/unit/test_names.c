@@ -1,6 +1,7 @@
 /* Unit tests for the client's -N judgement, -H name intake, resolv.conf parsing and the new
  * options. */
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -454,17 +455,26 @@ static void test_resolv_parse(void)
 				"nameserver 192.0.2.53\n"
 				"  nameserver\t2001:db8::53 # trailing\n"
 				"nameserver bogus\n"
-				"nameserver fe80::1%eth0\n"
+				"nameserver fe80::1%nosuchif9\n"
 				"nameserverX 192.0.2.9\n"
 				"options timeout:1",
 				ss, 4);
 
-	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(n, 2); /* nosuchif9 is no interface here: no use */
 	inet_ntop(AF_INET, &((struct sockaddr_in *)&ss[0])->sin_addr, a, sizeof(a));
 	CHECK_STR(a, "192.0.2.53");
 	CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&ss[0])->sin_port), 53);
 	inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss[1])->sin6_addr, a, sizeof(a));
 	CHECK_STR(a, "2001:db8::53");
+	/* A scope this machine knows (lo, or an index) is kept with the address. */
+	CHECK_EQ_INT(resolv_parse("nameserver fe80::53%lo\nnameserver fe80::54%7\n"
+				  "nameserver fe80::55%\n",
+				  ss, 4),
+		     2);
+	inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss[0])->sin6_addr, a, sizeof(a));
+	CHECK_STR(a, "fe80::53");
+	CHECK_EQ_INT(((struct sockaddr_in6 *)&ss[0])->sin6_scope_id, if_nametoindex("lo"));
+	CHECK_EQ_INT(((struct sockaddr_in6 *)&ss[1])->sin6_scope_id, 7);
 	CHECK_EQ_INT(resolv_parse("nameserver 192.0.2.1\nnameserver 192.0.2.2\n", ss, 1), 1);
 	CHECK_EQ_INT(resolv_parse("", ss, 4), 0);
 }
