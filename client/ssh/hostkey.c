@@ -430,6 +430,18 @@ static int entry_add(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned ch
 		   : 0;
 }
 
+int hostkey_remember(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
+		     int hostkey_type)
+{
+	const struct key_kind *k = kind_of(hostkey_type);
+
+	if (!k)
+		return -EPROTONOSUPPORT;
+	if (!len)
+		return -EINVAL;
+	return entry_add(kh, name, key, len, k->knownhost_type, false, NULL);
+}
+
 int hostkey_append(LIBSSH2_KNOWNHOSTS *kh, const char *file, const char *name,
 		   const unsigned char *key, size_t len, int hostkey_type, bool hash)
 {

@@ -64,6 +64,10 @@ int hostkey_locate(LIBSSH2_SESSION *s, const char *const *files, size_t n, const
 /* A known_hosts file may be trusted: owned by the effective user or root, not world-writable. */
 bool hostkey_owner_ok(const struct stat *st);
 
+/* Add name's key to kh in memory only (a key accepted this run but not saved). 0 or -errno. */
+int hostkey_remember(LIBSSH2_KNOWNHOSTS *kh, const char *name, const unsigned char *key, size_t len,
+		     int hostkey_type);
+
 /*
  * Append "name type key sluice" to file (created 0600, its directory 0700 if
  * missing) without rewriting what is there; with hash (HashKnownHosts), the

@@ -312,6 +312,39 @@ struct known {
 	unsigned long pattern_line;
 };
 
+/*
+ * Keys accepted in this run that no file holds (/dev/null, a known_hosts
+ * that cannot be written): further lanes and reconnects know them too, as
+ * they cannot ask again. Set in the process that asked, before it forks
+ * its lane workers.
+ */
+#define ACCEPTED_MAX 4
+static struct accepted {
+	char name[300];
+	int type;
+	unsigned char *key;
+	size_t len;
+} accepted[ACCEPTED_MAX];
+
+static void accepted_note(const char *name, const char *key, size_t len, int type)
+{
+	for (size_t i = 0; i < ACCEPTED_MAX; i++) {
+		struct accepted *a = &accepted[i];
+
+		if (a->key && (strcmp(a->name, name) || a->type != type))
+			continue;
+		free(a->key);
+		a->key = malloc(len);
+		if (!a->key)
+			return;
+		memcpy(a->key, key, len);
+		a->len = len;
+		a->type = type;
+		snprintf(a->name, sizeof(a->name), "%s", name);
+		return;
+	}
+}
+
 static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf *cfg,
 		      const char *override, char *err, size_t errlen)
 {
@@ -351,6 +384,10 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 			return r;
 		}
 	}
+	for (size_t i = 0; i < ACCEPTED_MAX; i++)
+		if (accepted[i].key && !strcmp(accepted[i].name, k->name))
+			hostkey_remember(k->kh, k->name, accepted[i].key, accepted[i].len,
+					 accepted[i].type);
 	n = supported(s, LIBSSH2_METHOD_HOSTKEY, &algs);
 	r = hostkey_methods(k->kh, k->files, k->n_files, k->name, algs, (size_t)n, k->pinned,
 			    sizeof(k->pinned));
@@ -559,13 +596,17 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 			 k->name, c->hostkey, k->save_to ? k->save_to : "~/.ssh/known_hosts");
 		return -EPERM;
 	}
-	/* UserKnownHostsFile /dev/null: accepted for this session alone, and silently, as ssh. */
-	if (k->save_to && !strcmp(k->save_to, "/dev/null"))
+	/* UserKnownHostsFile /dev/null: accepted for this run alone, and silently, as ssh. */
+	if (k->save_to && !strcmp(k->save_to, "/dev/null")) {
+		accepted_note(k->name, key, klen, ktype);
 		return 0;
+	}
 	c->hostkey_add_err =
 	    k->save_to ? hostkey_append(k->kh, k->save_to, k->name, (const unsigned char *)key,
 					klen, ktype, cfg->hash_known)
 		       : -ENOENT;
+	if (c->hostkey_add_err)
+		accepted_note(k->name, key, klen, ktype);
 	c->hostkey_added = c->hostkey_add_err == 0;
 	return 0;
 }

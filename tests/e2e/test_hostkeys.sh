@@ -239,7 +239,13 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[3], sys.argv[3:])
 out, seen, end = b"", 0, time.time() + 30
-while time.time() < end and b"ready: " not in out:
+# PTY_HOLD: seconds to go on reading after "ready: ", before the SIGTERM.
+hold, ready_at = float(os.environ.get("PTY_HOLD", "0")), None
+while time.time() < end:
+    if b"ready: " in out:
+        ready_at = ready_at or time.time()
+        if time.time() >= ready_at + hold:
+            break
     if not select.select([fd], [], [], 0.3)[0]:
         continue
     try:
@@ -297,6 +303,18 @@ if echo "$PTY_OUT" | grep -q "ready: " && grep -qF "$S4 $ED" "$TB/kh_ask"; then
 	pass pty_question_fingerprint_adds
 else
 	fail pty_question_fingerprint_adds "$(echo "$PTY_OUT" | tail -n 6 | tr '\n' '|')"
+fi
+
+# A key accepted on the terminal that cannot be saved (known_hosts is a
+# symlink, never appended through): a further lane, which cannot ask,
+# knows it all the same.
+ln -sfn "$TB/kh_nowhere" "$TB/kh_link"
+with_known "$TB/kh_link"
+PTY_HOLD=8 on_pty "$QUESTION" "yes" -r sshhost $ASK --lanes 2 -v $NET
+if echo "$PTY_OUT" | grep -q "could not save it" && echo "$PTY_OUT" | grep -q "lane 1 to $S4 is open after"; then
+	pass pty_accepted_unsaved_key_known_to_lanes
+else
+	fail pty_accepted_unsaved_key_known_to_lanes "$(echo "$PTY_OUT" | grep -e "lane 1" -e "save" | tail -n 3 | tr '\n' '|')"
 fi
 
 # Off a terminal, "ask" is "yes": refused in one line, nothing asked.
