@@ -169,6 +169,7 @@ struct mux {
 	bool overflow;	     /* a control frame did not fit: the peer stopped reading */
 	bool armed;	     /* mux_set_reset_if_killed */
 	struct ev_io closer; /* a timerfd while streams wait in closing[] */
+	bool closing_due;    /* it fired: sweep closing[] at the next mux_fill */
 	uint32_t *closing;   /* ids of streams with peer_reset */
 	size_t n_closing;
 	uint8_t *in;
@@ -990,19 +991,32 @@ static void closing_arm(struct mux *m, bool on)
 }
 
 /*
- * Each tick: a reset stream whose bytes have all left for its application
- * ends now, with the RST; one whose application took nothing for HOLD_MS
- * ends anyway, so a reader that never reads holds no buffer for good.
+ * The timer only marks the sweep due: it is one callback of an epoll batch
+ * that may hold the very streams the sweep frees. The sweep runs from
+ * mux_fill, in the owner's pump after the batch.
  */
 static void closing_tick(struct ev_io *io, uint32_t events)
 {
 	struct mux *m = (struct mux *)((char *)io - offsetof(struct mux, closer));
-	uint64_t now = mux_now(m), expirations;
-	size_t i, kept = 0;
+	uint64_t expirations;
 
 	(void)events;
 	if (read(io->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		return;
+	m->closing_due = true;
+}
+
+/*
+ * A reset stream whose bytes have all left for its application ends now,
+ * with the RST; one whose application took nothing for HOLD_MS ends
+ * anyway, so a reader that never reads holds no buffer for good.
+ */
+static void closing_sweep(struct mux *m)
+{
+	uint64_t now = mux_now(m);
+	size_t i, kept = 0;
+
+	m->closing_due = false;
 	for (i = 0; i < m->n_closing; i++) {
 		struct stream *s = idmap_get(&m->streams, m->closing[i]);
 
@@ -1249,6 +1263,8 @@ void mux_fill(struct mux *m)
 {
 	struct stream *s;
 
+	if (m->closing_due)
+		closing_sweep(m);
 	rtt_probe(m);
 	while ((s = m->sparse.head) && m->fast.tail - m->fast.head < m->out_high)
 		if (stream_turn(m, s, &m->fast, FAST_CAP) < 0)
