@@ -17,7 +17,8 @@
 #define LANE_BACKOFF_FIRST_MS 1000
 #define LANE_BACKOFF_MAX_MS   30000
 /* A lane that lived this long before it dropped starts its backoff again from the first step. */
-#define LANE_STEADY_MS 30000
+#define LANE_STEADY_MS	      30000
+#define LANE_REFUSED_RETRY_MS 600000
 /* A worker that has not said how its login went by then is ended: a failed try. */
 #define LANE_OPEN_MAX_MS 30000
 /* Lanes refused by a limit together try again this far apart, not all at once into it again. */
@@ -117,6 +118,7 @@ static void lanes_tell_limit(struct session *s)
 static void lane_failed(struct session *s, unsigned i, const char *err)
 {
 	struct lane *l = &s->lane[i];
+	int64_t wait_ms;
 	unsigned k;
 
 	/*
@@ -152,9 +154,15 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 	/* Refusals count in a row: a failure of another kind ends the run. */
 	l->refusals = 0;
 	l->fails++;
-	l->next_try = clock_ms() + lane_backoff_ms(l->fails);
+	/*
+	 * A login refused for good, of a lane that worked: slowly, for each try
+	 * offers every key, and a server's fail2ban would ban the address of
+	 * every lane, lane 0 included.
+	 */
+	wait_ms = l->fatal ? LANE_REFUSED_RETRY_MS : lane_backoff_ms(l->fails);
+	l->next_try = clock_ms() + wait_ms;
 	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
-		 lane_backoff_ms(l->fails) / 1000);
+		 wait_ms / 1000);
 }
 
 /* Lane i's worker answered, or not yet. */

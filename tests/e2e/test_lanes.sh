@@ -209,7 +209,8 @@ lanes_traffic ""
 # --- a lane whose login is refused when it reopens: the lanes above it go on ----------------
 # Lane 1's SSH connection is cut while logins are refused (authorized_keys
 # moved away, as an agent key that expired): lane 1's downloads are reset,
-# lane 2's finish, and lane 1 opens again once logins work.
+# lane 2's finish, and lane 1 is tried again only after ten minutes (each
+# try offers every key: a server's fail2ban would ban the whole tunnel).
 if wait_open 0 30; then
 	start_slow
 	per_lane=$(lanes_now | awk '{ print $2 }' | paste -sd' ')
@@ -223,14 +224,11 @@ if wait_open 0 30; then
 		mv "$TB/authorized_keys" "$TB/authorized_keys.off"
 		for p in $sshds; do pid_in_ns "$p" "$NS_S" && kill -KILL "$p"; done
 		res=$(slow_results)
-		if [ "$res" = "4 2" ] && grep -q "opening lane 1 to $S4 failed: .*authentication failed" "$SLUICE_LOG"; then
+		mv "$TB/authorized_keys.off" "$TB/authorized_keys"
+		if [ "$res" = "4 2" ] && grep -q "opening lane 1 to $S4 failed: .*authentication failed.*; next try in 600 s" "$SLUICE_LOG"; then
 			pass lane_login_refused_others_go_on
 		else
 			fail lane_login_refused_others_go_on "intact/cut '$res': $(grep -e "lane 1" -e "lane 2" "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
-		fi
-		mv "$TB/authorized_keys.off" "$TB/authorized_keys"
-		if wait_lanes 3 40; then pass lane_login_back_reopens; else
-			fail lane_login_back_reopens "lanes '$(lanes_now | tr '\n' '|')': $(sluice_log_tail 3)"
 		fi
 	fi
 else
