@@ -41,10 +41,11 @@ static int parse_addr(const char *s, size_t n, struct sockaddr_storage *ss)
 		*scope++ = '\0';
 		idx = if_nametoindex(scope);
 		if (!idx) {
-			char *end;
+			char *end, name[IF_NAMESIZE];
 			unsigned long v = strtoul(scope, &end, 10);
 
-			if (!*scope || *end || v == 0 || v > 0xffffffffUL)
+			if (!*scope || *end || v == 0 || v > 0xffffffffUL ||
+			    !if_indextoname((unsigned)v, name))
 				return -EINVAL;
 			idx = (unsigned)v;
 		}

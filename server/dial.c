@@ -14,24 +14,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int dial_start(const struct wire_open *dst)
+int dial_addr(const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
+	socklen_t len = ss->ss_family == AF_INET    ? sizeof(struct sockaddr_in)
+			: ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						    : 0;
 	int fd, one = 1;
 
-	len = sa_make(&ss, dst->family, dst->addr, dst->port);
 	if (!len)
 		return -EAFNOSUPPORT;
-	fd = socket(dst->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* The relay already batches; Nagle would only add a round trip to small replies. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (const struct sockaddr *)ss, len) < 0 && errno != EINPROGRESS) {
 		int err = errno;
 		close(fd);
 		return -err;
 	}
 	return fd;
+}
+
+int dial_start(const struct wire_open *dst)
+{
+	struct sockaddr_storage ss;
+
+	if (!sa_make(&ss, dst->family, dst->addr, dst->port))
+		return -EAFNOSUPPORT;
+	return dial_addr(&ss);
 }

@@ -79,14 +79,14 @@ struct helper {
 static int helper_connect(void *ctx, const struct wire_open *dst)
 {
 	struct helper *h = ctx;
-	struct wire_open r;
+	struct sockaddr_storage r;
 	int ret;
 
 	if (!(dst->flags & WIRE_OPEN_F_DNS))
 		return dial_start(dst);
 	/* DNS over TCP goes to our resolver, whatever address the client's app asked. */
 	ret = h->svc ? services_resolver(h->svc, &r) : -ENOENT;
-	return ret < 0 ? ret : dial_start(&r);
+	return ret < 0 ? ret : dial_addr(&r);
 }
 
 static int helper_ctl(void *ctx, const struct wire_frame *f)

@@ -296,16 +296,14 @@ int services_ctl(struct services *s, const struct wire_frame *f)
 	}
 }
 
-int services_resolver(const struct services *s, struct wire_open *dst)
+int services_resolver(const struct services *s, struct sockaddr_storage *dst)
 {
 	if (!(s->features & WIRE_F_DNS))
 		return -EPROTO;
-	memset(dst, 0, sizeof(*dst));
 	if (!sa_addr(&s->resolver))
 		return -ENOENT;
-	dst->family = s->resolver.ss_family;
-	dst->port = sa_port(&s->resolver);
-	memcpy(dst->addr, sa_addr(&s->resolver), dst->family == AF_INET ? 4 : 16);
+	/* Whole: a link-local resolver needs its scope. */
+	*dst = s->resolver;
 	return 0;
 }
 

@@ -24,7 +24,7 @@ void services_free(struct services *s);
 /* Session frames for the helper: RESOLVER, HOST, DNS_QUERY, UDP, UDP_CLOSE, ECHO. 0 or -EPROTO. */
 int services_ctl(struct services *s, const struct wire_frame *f);
 /* Where a DNS-flagged OPEN goes. Returns 0 or -errno (-ENOENT: no resolver known). */
-int services_resolver(const struct services *s, struct wire_open *dst);
+int services_resolver(const struct services *s, struct sockaddr_storage *dst);
 /* About once a second: rescans and timeouts. */
 void services_tick(struct services *s);
 

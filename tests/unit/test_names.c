@@ -449,7 +449,7 @@ static void test_autohosts_flush(void)
 static void test_resolv_parse(void)
 {
 	struct sockaddr_storage ss[4];
-	char a[64];
+	char a[64], text[256];
 	size_t n = resolv_parse("# comment\n"
 				"search corp.test\n"
 				"nameserver 192.0.2.53\n"
@@ -466,15 +466,16 @@ static void test_resolv_parse(void)
 	CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&ss[0])->sin_port), 53);
 	inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss[1])->sin6_addr, a, sizeof(a));
 	CHECK_STR(a, "2001:db8::53");
-	/* A scope this machine knows (lo, or an index) is kept with the address. */
-	CHECK_EQ_INT(resolv_parse("nameserver fe80::53%lo\nnameserver fe80::54%7\n"
-				  "nameserver fe80::55%\n",
-				  ss, 4),
-		     2);
+	/* A scope this machine knows (lo, or its index) is kept with the address. */
+	snprintf(text, sizeof(text),
+		 "nameserver fe80::53%%lo\nnameserver fe80::54%%%u\n"
+		 "nameserver fe80::55%%\nnameserver fe80::56%%4000000000\n",
+		 if_nametoindex("lo"));
+	CHECK_EQ_INT(resolv_parse(text, ss, 4), 2);
 	inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss[0])->sin6_addr, a, sizeof(a));
 	CHECK_STR(a, "fe80::53");
 	CHECK_EQ_INT(((struct sockaddr_in6 *)&ss[0])->sin6_scope_id, if_nametoindex("lo"));
-	CHECK_EQ_INT(((struct sockaddr_in6 *)&ss[1])->sin6_scope_id, 7);
+	CHECK_EQ_INT(((struct sockaddr_in6 *)&ss[1])->sin6_scope_id, if_nametoindex("lo"));
 	CHECK_EQ_INT(resolv_parse("nameserver 192.0.2.1\nnameserver 192.0.2.2\n", ss, 1), 1);
 	CHECK_EQ_INT(resolv_parse("", ss, 4), 0);
 }
