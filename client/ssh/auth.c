@@ -365,7 +365,59 @@ static const char *agent_socket(const struct auth_agent *a)
 	return v && *v ? v : NULL;
 }
 
-/* The key blobs of the identity files' .pub files, for IdentitiesOnly. */
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The public key blob an openssh-key-v1 private key file carries in the
+ * clear, ahead of its (maybe encrypted) private part: as ssh, IdentitiesOnly
+ * needs no .pub beside it. Its length, or -errno (-EINVAL: not that format).
+ */
+static int key_file_public(const char *path, unsigned char *out, size_t cap)
+{
+	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
+	static const char magic[] = "openssh-key-v1"; /* and its NUL */
+	char buf[16384];
+	unsigned char text[8192], blob[6144];
+	size_t n, tlen = 0, off = sizeof(magic);
+	int blen, i;
+	const char *p;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strstr(buf, openssh);
+	if (!p)
+		return -EINVAL;
+	for (p += sizeof(openssh) - 1; *p && *p != '-' && tlen < sizeof(text); p++)
+		if (isalnum((unsigned char)*p) || *p == '+' || *p == '/' || *p == '=')
+			text[tlen++] = (unsigned char)*p;
+	blen = EVP_DecodeBlock(blob, text, (int)(tlen & ~(size_t)3));
+	if (blen < (int)sizeof(magic) || memcmp(blob, magic, sizeof(magic)))
+		return -EINVAL;
+	/* ciphername, kdfname, kdfoptions, then the key count and the first public key. */
+	for (i = 0; i < 3; i++) {
+		if (off + 4 > (size_t)blen || get_u32(blob + off) > (size_t)blen - off - 4)
+			return -EINVAL;
+		off += 4 + get_u32(blob + off);
+	}
+	if (off + 8 > (size_t)blen || get_u32(blob + off) < 1)
+		return -EINVAL;
+	off += 4;
+	n = get_u32(blob + off);
+	off += 4;
+	if (n == 0 || n > (size_t)blen - off || n > cap)
+		return -EINVAL;
+	memcpy(out, blob + off, n);
+	return (int)n;
+}
+
+/* The key blobs of the identity files (their .pub, else the key file's own), for IdentitiesOnly. */
 struct pub_blobs {
 	unsigned char *blob[AGENT_MAX];
 	size_t len[AGENT_MAX], n;
@@ -382,10 +434,18 @@ static void pubs_load(struct pub_blobs *p, const char *const *ids, size_t n_ids)
 		size_t len;
 		int got;
 
-		if (!ids[i] ||
-		    snprintf(path, sizeof(path), "%s.pub", ids[i]) >= (int)sizeof(path) ||
-		    !(f = fopen(path, "re")))
+		if (!ids[i] || snprintf(path, sizeof(path), "%s.pub", ids[i]) >= (int)sizeof(path))
 			continue;
+		if (!(f = fopen(path, "re"))) {
+			unsigned char blob[6144];
+			int klen = key_file_public(ids[i], blob, sizeof(blob));
+
+			if (klen > 0 && (p->blob[p->n] = malloc((size_t)klen))) {
+				memcpy(p->blob[p->n], blob, (size_t)klen);
+				p->len[p->n++] = (size_t)klen;
+			}
+			continue;
+		}
 		got = fgets(line, sizeof(line), f) != NULL;
 		fclose(f);
 		if (!got || !(b64 = strpbrk(line, " \t")))

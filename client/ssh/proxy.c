@@ -63,6 +63,14 @@ int proxy_expand(const char *tmpl, const char *host, uint16_t port, const char *
 	return 0;
 }
 
+/* The length of a command's first word (its program), at most 200. */
+static int prog_len(const char *cmd)
+{
+	size_t n = strcspn(cmd, " \t");
+
+	return (int)(n < 200 ? n : 200);
+}
+
 /* Copy s into buf at *o as one NUL-terminated argument; NULL when it does not fit. */
 static const char *arg(char *buf, size_t buflen, size_t *o, const char *s, size_t n)
 {
@@ -140,7 +148,10 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		r = proxy_expand(cfg->proxycommand, cfg->hostname, cfg->port, cfg->user, cmd + 5,
 				 sizeof(cmd) - 5);
 		if (r < 0) {
-			snprintf(err, errlen, "cannot use ProxyCommand %s: %s", cfg->proxycommand,
+			/* Its program alone, as below: the rest may hold a secret with a '%' in it.
+			 */
+			snprintf(err, errlen, "cannot use the ProxyCommand (%.*s ...): %s",
+				 prog_len(cfg->proxycommand), cfg->proxycommand,
 				 r == -EINVAL ? "unknown %-token (sluice knows %h %p %r %%)"
 					      : "too long");
 			return r;
@@ -152,9 +163,7 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		argv[2] = cmd;
 		argv[3] = NULL;
 		/* Its program alone: the rest may hold a secret, and this goes into messages. */
-		snprintf(p->what, sizeof(p->what), "ProxyCommand %.*s",
-			 (int)(strcspn(cmd + 5, " \t") < 200 ? strcspn(cmd + 5, " \t") : 200),
-			 cmd + 5);
+		snprintf(p->what, sizeof(p->what), "ProxyCommand %.*s", prog_len(cmd + 5), cmd + 5);
 	} else {
 		r = proxy_jump_args(cfg->proxyjump, cfg->hostname, cfg->port, cfg->config_file, buf,
 				    sizeof(buf), argv);

@@ -303,7 +303,7 @@ void ssh_disconnect(struct ssh_conn *c, const char *why)
 
 struct known {
 	LIBSSH2_KNOWNHOSTS *kh;
-	const char *files[SSHCONF_MAX_FILES + 2];
+	const char *files[2 * SSHCONF_MAX_FILES];
 	size_t n_files;
 	const char *save_to; /* where a newly accepted key goes; NULL: nowhere */
 	char name[300];	     /* the host as known_hosts spells it */
@@ -326,8 +326,15 @@ static struct accepted {
 	size_t len;
 } accepted[ACCEPTED_MAX];
 
-static void accepted_note(const char *name, const char *key, size_t len, int type)
+static void accepted_note(const struct sshconf *cfg, const char *name, const char *key, size_t len,
+			  int type)
 {
+	/*
+	 * StrictHostKeyChecking no takes any new key anyway: one kept would
+	 * only refuse the next backend of a pool behind one name as changed.
+	 */
+	if (cfg->strict == SSHCONF_STRICT_NO)
+		return;
 	for (size_t i = 0; i < ACCEPTED_MAX; i++) {
 		struct accepted *a = &accepted[i];
 
@@ -345,6 +352,12 @@ static void accepted_note(const char *name, const char *key, size_t len, int typ
 	}
 }
 
+/* The name host keys are filed under: HostKeyAlias, else the host. */
+static const char *known_host(const struct sshconf *cfg)
+{
+	return cfg->hostkey_alias ? cfg->hostkey_alias : cfg->hostname;
+}
+
 static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf *cfg,
 		      const char *override, char *err, size_t errlen)
 {
@@ -356,12 +369,16 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 	} else {
 		for (size_t i = 0; i < cfg->n_known_hosts && i < SSHCONF_MAX_FILES; i++)
 			k->files[k->n_files++] = cfg->known_hosts[i];
-		k->files[k->n_files++] = global_known_hosts[0];
-		k->files[k->n_files++] = global_known_hosts[1];
+		for (size_t i = 0; i < cfg->n_global_known_hosts && i < SSHCONF_MAX_FILES; i++)
+			k->files[k->n_files++] = cfg->global_known_hosts[i];
+		if (!cfg->n_global_known_hosts) {
+			k->files[k->n_files++] = global_known_hosts[0];
+			k->files[k->n_files++] = global_known_hosts[1];
+		}
 	}
 	k->save_to = override ? override : cfg->n_known_hosts ? cfg->known_hosts[0] : NULL;
-	if (hostkey_name(k->name, sizeof(k->name), cfg->hostname, cfg->port) < 0) {
-		snprintf(err, errlen, "host name too long: %s", cfg->hostname);
+	if (hostkey_name(k->name, sizeof(k->name), known_host(cfg), cfg->port) < 0) {
+		snprintf(err, errlen, "host name too long: %s", known_host(cfg));
 		return -ENAMETOOLONG;
 	}
 	k->kh = libssh2_knownhost_init(s);
@@ -473,8 +490,8 @@ static int known_patterns(struct ssh_conn *c, struct known *k, const struct sshc
 	ret =
 	    knownpat_scan(k->files, k->n_files, k->name, c->hostkey_type, key, klen, NULL, 0, &pat);
 	if (ret == 0 && pat.verdict != KNOWNPAT_REVOKED && cfg->port && cfg->port != 22)
-		ret = knownpat_scan(k->files, k->n_files, cfg->hostname, c->hostkey_type, key, klen,
-				    NULL, 0, &bare);
+		ret = knownpat_scan(k->files, k->n_files, known_host(cfg), c->hostkey_type, key,
+				    klen, NULL, 0, &bare);
 	if (ret < 0) {
 		*fail = SSH_FAIL_HANDSHAKE;
 		snprintf(err, errlen, "cannot read the known hosts files: %s", strerror(-ret));
@@ -537,7 +554,7 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 	 * and nothing is written either way.
 	 */
 	if (r == HOSTKEY_UNKNOWN && cfg->port && cfg->port != 22 &&
-	    hostkey_check(k->kh, cfg->hostname, (const unsigned char *)key, klen, ktype) ==
+	    hostkey_check(k->kh, known_host(cfg), (const unsigned char *)key, klen, ktype) ==
 		HOSTKEY_MATCH)
 		return 0;
 	if (r == HOSTKEY_MATCH)
@@ -598,7 +615,7 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 	}
 	/* UserKnownHostsFile /dev/null: accepted for this run alone, and silently, as ssh. */
 	if (k->save_to && !strcmp(k->save_to, "/dev/null")) {
-		accepted_note(k->name, key, klen, ktype);
+		accepted_note(cfg, k->name, key, klen, ktype);
 		return 0;
 	}
 	c->hostkey_add_err =
@@ -606,7 +623,7 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 					klen, ktype, cfg->hash_known)
 		       : -ENOENT;
 	if (c->hostkey_add_err)
-		accepted_note(k->name, key, klen, ktype);
+		accepted_note(cfg, k->name, key, klen, ktype);
 	c->hostkey_added = c->hostkey_add_err == 0;
 	return 0;
 }

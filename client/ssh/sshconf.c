@@ -221,14 +221,29 @@ static enum sshconf_strict parse_strict(const char *s)
 	return SSHCONF_STRICT_YES;
 }
 
+/* A space separated list of files, the first line that gives one. */
+static int parse_files(char *val, char **files, size_t *n)
+{
+	char *tok, *save;
+
+	if (*n)
+		return 0;
+	for (tok = strtok_r(val, " \t", &save); tok && *n < SSHCONF_MAX_FILES;
+	     tok = strtok_r(NULL, " \t", &save)) {
+		files[*n] = strdup(tok);
+		if (!files[*n])
+			return -ENOMEM;
+		(*n)++;
+	}
+	return 0;
+}
+
 /*
  * One "key value" line. Identity files keep their spaces; known hosts are a
  * space separated list, so a path with a space in it cannot be told apart.
  */
 static int parse_line(struct sshconf *c, char *key, char *val)
 {
-	char *tok, *save;
-
 	if (!strcasecmp(key, "hostname"))
 		return set_once(&c->hostname, val);
 	if (!strcasecmp(key, "user"))
@@ -283,18 +298,12 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 		c->n_identity++;
 		return 0;
 	}
-	if (!strcasecmp(key, "userknownhostsfile")) {
-		if (c->n_known_hosts)
-			return 0;
-		for (tok = strtok_r(val, " \t", &save); tok && c->n_known_hosts < SSHCONF_MAX_FILES;
-		     tok = strtok_r(NULL, " \t", &save)) {
-			c->known_hosts[c->n_known_hosts] = strdup(tok);
-			if (!c->known_hosts[c->n_known_hosts])
-				return -ENOMEM;
-			c->n_known_hosts++;
-		}
-		return 0;
-	}
+	if (!strcasecmp(key, "userknownhostsfile"))
+		return parse_files(val, c->known_hosts, &c->n_known_hosts);
+	if (!strcasecmp(key, "globalknownhostsfile"))
+		return parse_files(val, c->global_known_hosts, &c->n_global_known_hosts);
+	if (!strcasecmp(key, "hostkeyalias"))
+		return strcasecmp(val, "none") ? set_once(&c->hostkey_alias, val) : 0;
 	return 0;
 }
 
@@ -327,6 +336,13 @@ static int expand_all(struct sshconf *c)
 		free(c->known_hosts[i]);
 		c->known_hosts[i] = p;
 	}
+	for (i = 0; i < c->n_global_known_hosts; i++) {
+		ret = expand_path(c, c->global_known_hosts[i], 0, &p);
+		if (ret < 0)
+			return ret;
+		free(c->global_known_hosts[i]);
+		c->global_known_hosts[i] = p;
+	}
 	return 0;
 }
 
@@ -344,6 +360,9 @@ void sshconf_free(struct sshconf *c)
 		free(c->identity[i]);
 	for (i = 0; i < c->n_known_hosts; i++)
 		free(c->known_hosts[i]);
+	for (i = 0; i < c->n_global_known_hosts; i++)
+		free(c->global_known_hosts[i]);
+	free(c->hostkey_alias);
 	memset(c, 0, sizeof(*c));
 }
 

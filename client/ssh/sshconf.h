@@ -29,6 +29,9 @@ struct sshconf {
 	size_t n_identity;
 	char *known_hosts[SSHCONF_MAX_FILES]; /* UserKnownHostsFile list, ~ expanded */
 	size_t n_known_hosts;
+	char *global_known_hosts[SSHCONF_MAX_FILES]; /* GlobalKnownHostsFile, ~ expanded */
+	size_t n_global_known_hosts;
+	char *hostkey_alias; /* HostKeyAlias: the name host keys are looked up and saved under */
 	enum sshconf_strict strict;
 	int batch;	     /* BatchMode: never ask about a host key */
 	int hash_known;	     /* HashKnownHosts: a key we add goes in with its name hashed */

@@ -153,6 +153,20 @@ printf '# one pattern\n192.0.2.*,!192.0.2.9 %s\n' "$ED" >"$TB/kh_wild_ok"
 if sluice_start_case wildcard_same_key_known http://$L4/ -r sshhost --known-hosts "$TB/kh_wild_ok" $NET; then
 	sluice_stop TERM 5
 fi
+# HostKeyAlias files the key under another name; GlobalKnownHostsFile names
+# the system-wide files. Both as ssh takes them, under the strict default.
+printf 'gw-alias %s\n' "$ED" >"$TB/kh_alias"
+if sluice_start_case hostkeyalias_known http://$L4/ -r sshhost --known-hosts "$TB/kh_alias" \
+	-o HostKeyAlias=gw-alias $NET; then
+	sluice_stop TERM 5
+fi
+: >"$TB/kh_user_empty"
+printf '%s %s\n' $S4 "$ED" >"$TB/kh_global"
+if sluice_start_case globalknownhostsfile_read http://$L4/ -r sshhost \
+	-o "UserKnownHostsFile=$TB/kh_user_empty" -o "GlobalKnownHostsFile=$TB/kh_global" \
+	-o StrictHostKeyChecking=yes $NET; then
+	sluice_stop TERM 5
+fi
 # UserKnownHostsFile /dev/null with StrictHostKeyChecking no (lab machines):
 # the key is taken for the session, nothing refused, nothing said about saving.
 SLUICE_CFG=
@@ -210,6 +224,22 @@ if sluice_start_case identitiesonly_skips_agent http://$L4/ -r sshhost -v -o Ide
 	fi
 	sluice_stop TERM 5
 fi
+# With no .pub beside the identity file, its own public part (openssh-key-v1
+# keeps it in the clear) says which agent key it is, as for ssh: the file
+# is encrypted and nothing can ask for its passphrase, so only the agent's
+# key can log in.
+cp "$TB/id_ed25519" "$TB/id_nopub" && ssh-keygen -q -p -N 'no one types this' -f "$TB/id_nopub" >/dev/null ||
+	tb_die "cannot make id_nopub"
+sed "s|IdentityFile .*|IdentityFile $TB/id_nopub|" "$TB/ssh_config" >"$TB/cfg_nopub"
+export SSH_AUTH_SOCK=$TB/agent_right.sock
+if SLUICE_CFG=$TB/cfg_nopub sluice_start_case identitiesonly_no_pub http://$L4/ -r sshhost -v \
+	-o IdentitiesOnly=yes $NET; then
+	if grep -q "authenticated by agent key" "$SLUICE_LOG"; then pass identitiesonly_no_pub_agent_key; else
+		fail identitiesonly_no_pub_agent_key "$(grep "authenticated by" "$SLUICE_LOG" | tail -n 1)"
+	fi
+	sluice_stop TERM 5
+fi
+unset SSH_AUTH_SOCK
 # IdentityAgent names the agent; "none" turns SSH_AUTH_SOCK's off.
 unset SSH_AUTH_SOCK
 if sluice_start_case identityagent_used http://$L4/ -r sshhost -v -o "IdentityAgent=$TB/agent_right.sock" $NET; then
@@ -239,13 +269,11 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[3], sys.argv[3:])
 out, seen, end = b"", 0, time.time() + 30
-# PTY_HOLD: seconds to go on reading after "ready: ", before the SIGTERM.
-hold, ready_at = float(os.environ.get("PTY_HOLD", "0")), None
+# PTY_UNTIL: after "ready: ", go on reading until this regex shows too.
+until = re.compile(os.environ.get("PTY_UNTIL", "").encode())
 while time.time() < end:
-    if b"ready: " in out:
-        ready_at = ready_at or time.time()
-        if time.time() >= ready_at + hold:
-            break
+    if b"ready: " in out and until.search(out):
+        break
     if not select.select([fd], [], [], 0.3)[0]:
         continue
     try:
@@ -310,7 +338,8 @@ fi
 # knows it all the same.
 ln -sfn "$TB/kh_nowhere" "$TB/kh_link"
 with_known "$TB/kh_link"
-PTY_HOLD=8 on_pty "$QUESTION" "yes" -r sshhost $ASK --lanes 2 -v $NET
+PTY_UNTIL="lane 1 to [^ ]* is open after|opening lane 1 to [^ ]* failed" on_pty "$QUESTION" "yes" \
+	-r sshhost $ASK --lanes 2 -v $NET
 if echo "$PTY_OUT" | grep -q "could not save it" && echo "$PTY_OUT" | grep -q "lane 1 to $S4 is open after"; then
 	pass pty_accepted_unsaved_key_known_to_lanes
 else

@@ -378,6 +378,25 @@ static void test_agent_settings(void)
 	sshconf_free(&c);
 }
 
+/* GlobalKnownHostsFile (a list, ~ expanded, the first line's) and HostKeyAlias. */
+static void test_known_settings(void)
+{
+	struct sshconf c;
+
+	home_set("/h");
+	CHECK_EQ_INT(sshconf_parse(&c, "hostname h\nglobalknownhostsfile /etc/a ~/b\n"
+				       "globalknownhostsfile /etc/c\nhostkeyalias gw-alias\n"),
+		     0);
+	CHECK_EQ_INT(c.n_global_known_hosts, 2);
+	CHECK_STR(c.global_known_hosts[0], "/etc/a");
+	CHECK_STR(c.global_known_hosts[1], at_home("/b"));
+	CHECK_STR(c.hostkey_alias, "gw-alias");
+	sshconf_free(&c);
+	CHECK_EQ_INT(sshconf_parse(&c, "hostname h\nhostkeyalias none\n"), 0);
+	CHECK(c.hostkey_alias == NULL && c.n_global_known_hosts == 0);
+	sshconf_free(&c);
+}
+
 /* Odd spacing, CRLF, blank lines, repeated keys, unknown keys. */
 static void test_layout(void)
 {
@@ -810,6 +829,7 @@ int main(void)
 	RUN(test_values);
 	RUN(test_control);
 	RUN(test_agent_settings);
+	RUN(test_known_settings);
 	RUN(test_layout);
 	RUN(test_limits);
 	RUN(test_expand);
