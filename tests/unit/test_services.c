@@ -4,14 +4,15 @@
  * the hostwatch child: a late seed must start the child again with it, not
  * end the session as a protocol error.
  *
- * Runs in a network namespace of its own (it needs root), so the child's
- * lookups reach nothing outside it: only lo, and that down.
+ * Runs in network and mount namespaces of its own (it needs root), so the
+ * child's lookups reach nothing: only lo, and that down, and NSS from files.
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -82,10 +83,34 @@ static void test_late_seed_restarts_hostwatch(void)
 	evloop_close(&loop);
 }
 
+/* Bind a file holding text over path, in this process's own mount namespace. */
+static int cover(const char *path, const char *text)
+{
+	char tmp[] = "/tmp/test_services.XXXXXX";
+	int fd = mkstemp(tmp), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+	    mount(tmp, path, NULL, MS_BIND, NULL) < 0)
+		ret = -errno;
+	close(fd);
+	unlink(tmp); /* the mount keeps it */
+	return ret;
+}
+
 int main(void)
 {
-	if (unshare(CLONE_NEWNET) < 0) {
-		printf("FAIL setup: a network namespace of its own (needs root): %s\n",
+	/*
+	 * No network but a loopback that is down, and name lookups from files
+	 * alone: an NSS module that asks a daemon over a unix socket (nscd,
+	 * systemd-resolved) would otherwise reach the real network.
+	 */
+	if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    cover("/etc/nsswitch.conf", "hosts: files\nnetworks: files\n") < 0 ||
+	    (access("/etc/resolv.conf", F_OK) == 0 && cover("/etc/resolv.conf", "") < 0)) {
+		printf("FAIL setup: network and mount namespaces of its own (needs root): %s\n",
 		       strerror(errno));
 		return 1;
 	}
