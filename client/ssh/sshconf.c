@@ -307,43 +307,35 @@ static int parse_line(struct sshconf *c, char *key, char *val)
 	return 0;
 }
 
+/* Each of paths[0..n) expanded in place (tokens: %-tokens too, else only ~). */
+static int expand_each(const struct sshconf *c, char **paths, size_t n, int tokens)
+{
+	char *p;
+	int ret;
+
+	for (size_t i = 0; i < n; i++) {
+		ret = expand_path(c, paths[i], tokens, &p);
+		if (ret < 0)
+			return ret;
+		free(paths[i]);
+		paths[i] = p;
+	}
+	return 0;
+}
+
 /* Expansion waits until every line is read: %h and %r need hostname and user. */
 static int expand_all(struct sshconf *c)
 {
-	char *p;
-	size_t i;
-	int ret;
+	int ret = expand_each(c, c->identity, c->n_identity, 1);
 
-	for (i = 0; i < c->n_identity; i++) {
-		ret = expand_path(c, c->identity[i], 1, &p);
-		if (ret < 0)
-			return ret;
-		free(c->identity[i]);
-		c->identity[i] = p;
-	}
-	if (c->identity_agent && c->identity_agent[0] == '~') {
-		ret = expand_path(c, c->identity_agent, 0, &p);
-		if (ret < 0)
-			return ret;
-		free(c->identity_agent);
-		c->identity_agent = p;
-	}
+	if (ret == 0 && c->identity_agent && c->identity_agent[0] == '~')
+		ret = expand_each(c, &c->identity_agent, 1, 0);
 	/* ssh has already expanded the tokens here; a '%' left is a literal one. */
-	for (i = 0; i < c->n_known_hosts; i++) {
-		ret = expand_path(c, c->known_hosts[i], 0, &p);
-		if (ret < 0)
-			return ret;
-		free(c->known_hosts[i]);
-		c->known_hosts[i] = p;
-	}
-	for (i = 0; i < c->n_global_known_hosts; i++) {
-		ret = expand_path(c, c->global_known_hosts[i], 0, &p);
-		if (ret < 0)
-			return ret;
-		free(c->global_known_hosts[i]);
-		c->global_known_hosts[i] = p;
-	}
-	return 0;
+	if (ret == 0)
+		ret = expand_each(c, c->known_hosts, c->n_known_hosts, 0);
+	if (ret == 0)
+		ret = expand_each(c, c->global_known_hosts, c->n_global_known_hosts, 0);
+	return ret;
 }
 
 void sshconf_free(struct sshconf *c)

@@ -737,6 +737,54 @@ static void test_reply_before_reset_delivered(void)
 	rig_free(&r);
 }
 
+/* The remote writes all of buf, pumping, until its socket has sent it all. Bytes written. */
+static size_t put_all(struct rig *r, int remote, const char *buf, size_t len)
+{
+	size_t put = 0;
+
+	for (int i = 0; i < 4000 && (put < len || outq(remote) != 0); i++) {
+		ssize_t n = write(remote, buf + put, len - put);
+
+		if (n > 0)
+			put += (size_t)n;
+		rig_pump(r, 1);
+	}
+	return put;
+}
+
+/* Close fd with an RST. */
+static void reset_fd(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/*
+ * Read app at most chunk at a time, pumping, until it ends: bytes read, and
+ * in *err the errno that ended it (-1 for a clean end, 0 if it did not).
+ */
+static size_t read_to_end(struct rig *r, int app, char *got, size_t cap, size_t chunk, int *err)
+{
+	size_t have = 0;
+
+	*err = 0;
+	for (int i = 0; i < 20000 && !*err; i++) {
+		size_t want = cap - have < chunk ? cap - have : chunk;
+		ssize_t n = read(app, got + have, want);
+
+		if (n > 0)
+			have += (size_t)n;
+		else if (n == 0)
+			*err = -1;
+		else if (errno != EAGAIN)
+			*err = errno;
+		rig_pump(r, 1);
+	}
+	return have;
+}
+
 /*
  * The same with a slow reader: the answer is still in the client's mux,
  * waiting for the application's socket, when the RESET comes. It must
@@ -745,12 +793,10 @@ static void test_reply_before_reset_delivered(void)
 static void test_reset_waits_for_slow_reader(void)
 {
 	static char want[192 << 10], got[256 << 10];
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	struct mux_stats st = {0};
 	struct rig r;
-	size_t put = 0, have = 0;
-	int app, remote, err = 0, small = 4096, i;
-	ssize_t n;
+	size_t have;
+	int app, remote, err, small = 4096, i;
 
 	rig_init(&r);
 	/* Little room in the application's socket: most of the answer waits in the mux. */
@@ -768,13 +814,7 @@ static void test_reset_waits_for_slow_reader(void)
 	}
 	for (size_t k = 0; k < sizeof(want); k++)
 		want[k] = (char)(k * 13 + 5);
-	for (i = 0; i < 2000 && (put < sizeof(want) || outq(remote) != 0); i++) {
-		n = write(remote, want + put, sizeof(want) - put);
-		if (n > 0)
-			put += (size_t)n;
-		rig_pump(&r, 1);
-	}
-	CHECK_EQ_INT(put, sizeof(want));
+	CHECK_EQ_INT(put_all(&r, remote, want, sizeof(want)), sizeof(want));
 	for (i = 0; i < 200; i++) {
 		rig_pump(&r, 1);
 		mux_get_stats(r.c, &st);
@@ -782,22 +822,11 @@ static void test_reset_waits_for_slow_reader(void)
 			break;
 	}
 	CHECK(st.buffered > sizeof(want) / 2);
-	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(remote);
+	reset_fd(remote);
 	rig_pump(&r, 20);
 	mux_get_stats(r.h, &st);
 	CHECK_EQ_INT(st.streams, 0);
-	for (i = 0; i < 4000 && !err; i++) {
-		n = read(app, got + have, sizeof(got) - have);
-		if (n > 0)
-			have += (size_t)n;
-		else if (n == 0)
-			err = -1;
-		else if (errno != EAGAIN)
-			err = errno;
-		else
-			rig_pump(&r, 1);
-	}
+	have = read_to_end(&r, app, got, sizeof(got), sizeof(got), &err);
 	CHECK_EQ_INT(have, sizeof(want));
 	CHECK(have == sizeof(want) && memcmp(got, want, sizeof(want)) == 0);
 	CHECK_EQ_INT(err, ECONNRESET);
@@ -818,40 +847,22 @@ static void test_reset_waits_for_slow_reader(void)
 static void test_reset_keeps_socket_queue(void)
 {
 	static char want[768 << 10], got[1 << 20];
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	struct mux_stats st = {0};
 	struct rig r;
-	size_t put = 0, have = 0;
-	int app, remote, err = 0, i;
-	ssize_t n;
+	size_t have;
+	int app, remote, err;
 
 	rig_init(&r);
 	open_stream(&r, &app, &remote);
 	for (size_t k = 0; k < sizeof(want); k++)
 		want[k] = (char)(k * 31 + 7);
-	for (i = 0; i < 4000 && (put < sizeof(want) || outq(remote) != 0); i++) {
-		n = write(remote, want + put, sizeof(want) - put);
-		if (n > 0)
-			put += (size_t)n;
-		rig_pump(&r, 1);
-	}
-	CHECK_EQ_INT(put, sizeof(want));
+	CHECK_EQ_INT(put_all(&r, remote, want, sizeof(want)), sizeof(want));
 	CHECK_EQ_INT(outq(remote), 0);
-	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(remote);
+	reset_fd(remote);
 	rig_pump(&r, 20);
 	mux_get_stats(r.h, &st);
 	CHECK_EQ_INT(st.streams, 0);
-	for (i = 0; i < 20000 && !err; i++) {
-		n = read(app, got + have, sizeof(got) - have < 4096 ? sizeof(got) - have : 4096);
-		if (n > 0)
-			have += (size_t)n;
-		else if (n == 0)
-			err = -1;
-		else if (errno != EAGAIN)
-			err = errno;
-		rig_pump(&r, 1);
-	}
+	have = read_to_end(&r, app, got, sizeof(got), 4096, &err);
 	CHECK_EQ_INT(have, sizeof(want));
 	CHECK(have == sizeof(want) && memcmp(got, want, sizeof(want)) == 0);
 	CHECK_EQ_INT(err, ECONNRESET);
@@ -869,26 +880,17 @@ static void test_reset_keeps_socket_queue(void)
 static void test_reset_hold_is_bounded(void)
 {
 	static char buf[192 << 10];
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	struct mux_stats st = {0};
 	struct rig r;
-	size_t put = 0;
 	int app, remote, i;
-	ssize_t n;
 
 	rig_init(&r);
 	mux_set_clock(r.c, fake_clock, NULL);
 	fake_now = 1000;
 	open_stream(&r, &app, &remote);
 	memset(buf, 'h', sizeof(buf));
-	for (i = 0; i < 2000 && (put < sizeof(buf) || outq(remote) != 0); i++) {
-		n = write(remote, buf + put, sizeof(buf) - put);
-		if (n > 0)
-			put += (size_t)n;
-		rig_pump(&r, 1);
-	}
-	setsockopt(remote, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(remote);
+	CHECK_EQ_INT(put_all(&r, remote, buf, sizeof(buf)), sizeof(buf));
+	reset_fd(remote);
 	rig_pump(&r, 20);
 	mux_get_stats(r.c, &st);
 	CHECK_EQ_INT(st.streams, 1); /* held: its application has not read */
