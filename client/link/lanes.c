@@ -157,9 +157,17 @@ static void lane_failed(struct session *s, unsigned i, const char *err)
 	/*
 	 * A login refused for good, of a lane that worked: slowly, for each try
 	 * offers every key, and a server's fail2ban would ban the address of
-	 * every lane, lane 0 included.
+	 * every lane, lane 0 included. One such try in LANE_REFUSED_RETRY_MS
+	 * for the whole session, however many lanes wait for it.
 	 */
-	wait_ms = l->fatal ? LANE_REFUSED_RETRY_MS : lane_backoff_ms(l->fails);
+	wait_ms = lane_backoff_ms(l->fails);
+	if (l->fatal) {
+		int64_t now = clock_ms(), at = s->refused_next > now ? s->refused_next : now;
+
+		s->refused_next = at + LANE_REFUSED_RETRY_MS;
+		wait_ms = s->refused_next - now;
+		l->login_refused = true;
+	}
 	l->next_try = clock_ms() + wait_ms;
 	log_warn("opening lane %u to %s failed: %s; next try in %" PRId64 " s", i, host_of(s), err,
 		 wait_ms / 1000);
@@ -181,6 +189,17 @@ static void lane_opened(struct session *s, unsigned i)
 	}
 	l->since_ms = clock_ms();
 	l->refusals = 0;
+	/* Logins work again: the lanes waiting on the refused clock try now. */
+	if (l->login_refused) {
+		unsigned k;
+
+		for (k = 1; k < SESSION_LANES_MAX; k++)
+			if (s->lane[k].login_refused) {
+				s->lane[k].login_refused = false;
+				s->lane[k].next_try = l->since_ms;
+			}
+		s->refused_next = 0;
+	}
 	log_debug("lane %u to %s is open after %" PRId64 " ms (%s; %u lanes in all)", i, host_of(s),
 		  l->since_ms - l->open_since, l->detail, lanes_up(s));
 }

@@ -68,6 +68,7 @@ struct lane {
 	unsigned drops;	       /* times it dropped in this session */
 	int64_t since_ms;      /* when it last opened */
 	bool fatal;	       /* the last open failed for a reason no retry will fix */
+	bool login_refused;    /* it worked, then its login was refused: on refused_next's clock */
 	enum lane_limit limit; /* the last open ran into this limit of the server's */
 	unsigned refusals;     /* opens refused by a limit in a row, before it ever opened */
 	bool refused;	       /* given up for the server's limit: not opened again this session */
@@ -120,7 +121,9 @@ struct session {
 	uint64_t refused_gone;	   /* and connections their workers reset unopened, */
 	int refused_gone_err;	   /* the errno of the last of those, */
 	int64_t refused_gone_ms;   /* and when (clock_ms) */
-	uint64_t peer_short_gone;  /* and streams their helpers reset for want of room */
+	/* The last login try booked for a once-working lane refused for good (lanes_failed). */
+	int64_t refused_next;
+	uint64_t peer_short_gone; /* and streams their helpers reset for want of room */
 	int peer_short_gone_err;
 	int64_t peer_short_gone_ms;
 	/* The last few lanes_mark, and how many were made. */
