@@ -87,19 +87,18 @@ struct stream {
 	size_t rx_head, rx_tail, rx_cap;
 	struct stream *next, *prev; /* ready list */
 	unsigned readable : 1, writable : 1, connecting : 1, queued : 1;
-	unsigned fresh : 1;    /* queued on the sparse list */
-	unsigned settle : 1;   /* credit just changed: the next epoch does not show it yet */
-	unsigned hungry : 1;   /* its last epoch was held back by credit */
-	unsigned inbulk : 1;   /* frames of it may wait in the bulk queue */
-	unsigned rd_eof : 1;   /* local read saw EOF and EOF frame is queued */
-	unsigned peer_eof : 1; /* EOF frame received */
-	unsigned wr_shut : 1;  /* shutdown(SHUT_WR) done */
-	unsigned
-	    peer_reset : 1; /* RESET received with bytes still to deliver; reset_err is its why */
-	int reset_err;
-	uint32_t reset_ms;
-	uint16_t ep_blocked;		    /* DATA flagged blocked this epoch */
-	uint32_t recent;		    /* bytes sent lately */
+	unsigned fresh : 1;	 /* queued on the sparse list */
+	unsigned settle : 1;	 /* credit just changed: the next epoch does not show it yet */
+	unsigned hungry : 1;	 /* its last epoch was held back by credit */
+	unsigned inbulk : 1;	 /* frames of it may wait in the bulk queue */
+	unsigned rd_eof : 1;	 /* local read saw EOF and EOF frame is queued */
+	unsigned peer_eof : 1;	 /* EOF frame received */
+	unsigned wr_shut : 1;	 /* shutdown(SHUT_WR) done */
+	unsigned peer_reset : 1; /* RESET came while bytes wait for the application */
+	int reset_err;		 /* that RESET's errno */
+	uint32_t reset_ms;	 /* when it came (low 32 bits of the clock) */
+	uint16_t ep_blocked;	 /* DATA flagged blocked this epoch */
+	uint32_t recent;	 /* bytes sent lately */
 	uint64_t sent, received, opened_ms; /* for the owner's log when it ends */
 	/*
 	 * The clock's and the bulk queue's low 32 bits (only differences are

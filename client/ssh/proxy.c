@@ -150,8 +150,10 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		if (r < 0) {
 			/* Its program alone, as below: the rest may hold a secret with a '%' in it.
 			 */
+			const char *prog = cfg->proxycommand + strspn(cfg->proxycommand, " \t");
+
 			snprintf(err, errlen, "cannot use the ProxyCommand (%.*s ...): %s",
-				 prog_len(cfg->proxycommand), cfg->proxycommand,
+				 prog_len(prog), prog,
 				 r == -EINVAL ? "unknown %-token (sluice knows %h %p %r %%)"
 					      : "too long");
 			return r;
@@ -163,7 +165,9 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		argv[2] = cmd;
 		argv[3] = NULL;
 		/* Its program alone: the rest may hold a secret, and this goes into messages. */
-		snprintf(p->what, sizeof(p->what), "ProxyCommand %.*s", prog_len(cmd + 5), cmd + 5);
+		snprintf(p->what, sizeof(p->what), "ProxyCommand %.*s",
+			 prog_len(cmd + 5 + strspn(cmd + 5, " \t")),
+			 cmd + 5 + strspn(cmd + 5, " \t"));
 	} else {
 		r = proxy_jump_args(cfg->proxyjump, cfg->hostname, cfg->port, cfg->config_file, buf,
 				    sizeof(buf), argv);

@@ -352,10 +352,14 @@ static void accepted_note(const struct sshconf *cfg, const char *name, const cha
 	}
 }
 
-/* The name host keys are filed under: HostKeyAlias, else the host. */
-static const char *known_host(const struct sshconf *cfg)
+/*
+ * Off port 22, whether the key on file for the bare host counts too (as
+ * ssh's "found matching key w/out port"): not with HostKeyAlias, whose
+ * name never carries a port.
+ */
+static bool known_bare(const struct sshconf *cfg)
 {
-	return cfg->hostkey_alias ? cfg->hostkey_alias : cfg->hostname;
+	return cfg->port && cfg->port != 22 && !cfg->hostkey_alias;
 }
 
 static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf *cfg,
@@ -377,8 +381,13 @@ static int known_load(struct known *k, LIBSSH2_SESSION *s, const struct sshconf 
 		}
 	}
 	k->save_to = override ? override : cfg->n_known_hosts ? cfg->known_hosts[0] : NULL;
-	if (hostkey_name(k->name, sizeof(k->name), known_host(cfg), cfg->port) < 0) {
-		snprintf(err, errlen, "host name too long: %s", known_host(cfg));
+	/* As ssh: an alias is the name as written, with no [ ]:port whatever the port. */
+	if (cfg->hostkey_alias
+		? snprintf(k->name, sizeof(k->name), "%s", cfg->hostkey_alias) >=
+		      (int)sizeof(k->name)
+		: hostkey_name(k->name, sizeof(k->name), cfg->hostname, cfg->port) < 0) {
+		snprintf(err, errlen, "host name too long: %s",
+			 cfg->hostkey_alias ? cfg->hostkey_alias : cfg->hostname);
 		return -ENAMETOOLONG;
 	}
 	k->kh = libssh2_knownhost_init(s);
@@ -489,9 +498,9 @@ static int known_patterns(struct ssh_conn *c, struct known *k, const struct sshc
 
 	ret =
 	    knownpat_scan(k->files, k->n_files, k->name, c->hostkey_type, key, klen, NULL, 0, &pat);
-	if (ret == 0 && pat.verdict != KNOWNPAT_REVOKED && cfg->port && cfg->port != 22)
-		ret = knownpat_scan(k->files, k->n_files, known_host(cfg), c->hostkey_type, key,
-				    klen, NULL, 0, &bare);
+	if (ret == 0 && pat.verdict != KNOWNPAT_REVOKED && known_bare(cfg))
+		ret = knownpat_scan(k->files, k->n_files, cfg->hostname, c->hostkey_type, key, klen,
+				    NULL, 0, &bare);
 	if (ret < 0) {
 		*fail = SSH_FAIL_HANDSHAKE;
 		snprintf(err, errlen, "cannot read the known hosts files: %s", strerror(-ret));
@@ -553,8 +562,8 @@ static int known_verify(struct ssh_conn *c, struct known *k, const struct sshcon
 	 * machine. Only a match counts; anything else is judged as [host]:port,
 	 * and nothing is written either way.
 	 */
-	if (r == HOSTKEY_UNKNOWN && cfg->port && cfg->port != 22 &&
-	    hostkey_check(k->kh, known_host(cfg), (const unsigned char *)key, klen, ktype) ==
+	if (r == HOSTKEY_UNKNOWN && known_bare(cfg) &&
+	    hostkey_check(k->kh, cfg->hostname, (const unsigned char *)key, klen, ktype) ==
 		HOSTKEY_MATCH)
 		return 0;
 	if (r == HOSTKEY_MATCH)

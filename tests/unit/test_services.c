@@ -103,13 +103,16 @@ int main(void)
 {
 	/*
 	 * No network but a loopback that is down, and name lookups from files
-	 * alone: an NSS module that asks a daemon over a unix socket (nscd,
-	 * systemd-resolved) would otherwise reach the real network.
+	 * alone: nscd, or an NSS module that asks a daemon over a unix socket
+	 * (systemd-resolved), would otherwise reach the real network.
 	 */
 	if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    cover("/etc/nsswitch.conf", "hosts: files\nnetworks: files\n") < 0 ||
-	    (access("/etc/resolv.conf", F_OK) == 0 && cover("/etc/resolv.conf", "") < 0)) {
+	    (access("/etc/nsswitch.conf", F_OK) == 0 &&
+	     cover("/etc/nsswitch.conf", "hosts: files\nnetworks: files\n") < 0) ||
+	    (access("/etc/resolv.conf", F_OK) == 0 && cover("/etc/resolv.conf", "") < 0) ||
+	    /* glibc asks nscd before nsswitch.conf: hide its socket too */
+	    (access("/run/nscd", F_OK) == 0 && mount("none", "/run/nscd", "tmpfs", 0, NULL) < 0)) {
 		printf("FAIL setup: network and mount namespaces of its own (needs root): %s\n",
 		       strerror(errno));
 		return 1;
