@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "hostkey.h"
 
 #include "../../common/escape.h"
 
@@ -253,42 +254,73 @@ int auth_ask(const char *text, const char *prompt, char *out, size_t outlen)
 	return tty_ask(prompt, strlen(prompt), true, out, outlen);
 }
 
-int auth_key_encrypted(const char *path)
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+#define KEY_TEXT_MAX 16384
+#define KEY_BLOB_MAX 6144
+
+/* A key file's text, NUL-terminated (its start when longer). 0 or -errno. */
+static int key_text(const char *path, char buf[KEY_TEXT_MAX])
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+	int err;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, KEY_TEXT_MAX - 1, f);
+	err = ferror(f) ? -EIO : 0;
+	fclose(f);
+	buf[n] = '\0';
+	return err;
+}
+
+/*
+ * The binary of an openssh-key-v1 key in text, as far as it decodes into
+ * blob (whole groups of four characters, the lines joined): its length
+ * with the magic checked, 0 when text holds no such key, -EINVAL when it
+ * is broken.
+ */
+static int openssh_blob(const char *text, unsigned char blob[KEY_BLOB_MAX])
 {
 	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
 	static const char magic[] = "openssh-key-v1"; /* followed by its NUL in the blob */
-	unsigned char blob[96], text[128];
-	char buf[4096];
-	size_t n, tlen = 0;
-	uint32_t clen;
+	unsigned char b64[KEY_BLOB_MAX / 3 * 4];
+	const char *p = strstr(text, openssh);
+	size_t tlen = 0;
 	int blen;
-	const char *p;
-	FILE *f;
 
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	if (ferror(f)) {
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	buf[n] = '\0';
-
-	p = strstr(buf, openssh);
 	if (!p)
-		return strstr(buf, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
-		       strstr(buf, "Proc-Type: 4,ENCRYPTED");
-	/* Decode only the start (magic, then string ciphername): its base64, lines joined. */
-	for (p += sizeof(openssh) - 1; *p && *p != '-' && *p != '=' && tlen < sizeof(text); p++)
+		return 0;
+	for (p += sizeof(openssh) - 1; *p && *p != '-' && *p != '=' && tlen < sizeof(b64); p++)
 		if (isalnum((unsigned char)*p) || *p == '+' || *p == '/')
-			text[tlen++] = (unsigned char)*p;
-	blen = EVP_DecodeBlock(blob, text, (int)(tlen & ~(size_t)3));
-	if (blen < (int)sizeof(magic) + 4 || memcmp(blob, magic, sizeof(magic)))
+			b64[tlen++] = (unsigned char)*p;
+	blen = EVP_DecodeBlock(blob, b64, (int)(tlen & ~(size_t)3));
+	if (blen < (int)sizeof(magic) || memcmp(blob, magic, sizeof(magic)))
 		return -EINVAL;
-	clen = (uint32_t)blob[15] << 24 | (uint32_t)blob[16] << 16 | (uint32_t)blob[17] << 8 |
-	       blob[18];
+	return blen;
+}
+
+int auth_key_encrypted(const char *path)
+{
+	char text[KEY_TEXT_MAX];
+	unsigned char blob[KEY_BLOB_MAX];
+	uint32_t clen;
+	int blen = key_text(path, text);
+
+	if (blen < 0)
+		return blen;
+	blen = openssh_blob(text, blob);
+	if (blen == 0)
+		return strstr(text, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
+		       strstr(text, "Proc-Type: 4,ENCRYPTED");
+	/* The magic, then string ciphername. */
+	if (blen < 19)
+		return -EINVAL;
+	clen = get_u32(blob + 15);
 	if (clen > (uint32_t)blen - 19)
 		return -EINVAL;
 	return !(clen == 4 && !memcmp(blob + 19, "none", 4));
@@ -365,11 +397,6 @@ static const char *agent_socket(const struct auth_agent *a)
 	return v && *v ? v : NULL;
 }
 
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /*
  * The public key blob an openssh-key-v1 private key file carries in the
  * clear, ahead of its (maybe encrypted) private part: as ssh, IdentitiesOnly
@@ -377,28 +404,15 @@ static uint32_t get_u32(const unsigned char *p)
  */
 static int key_file_public(const char *path, unsigned char *out, size_t cap)
 {
-	static const char openssh[] = "-----BEGIN OPENSSH PRIVATE KEY-----";
-	static const char magic[] = "openssh-key-v1"; /* and its NUL */
-	char buf[16384];
-	unsigned char text[8192], blob[6144];
-	size_t n, tlen = 0, off = sizeof(magic);
-	int blen, i;
-	const char *p;
-	FILE *f = fopen(path, "re");
+	char text[KEY_TEXT_MAX];
+	unsigned char blob[KEY_BLOB_MAX];
+	size_t n, off = sizeof("openssh-key-v1");
+	int blen = key_text(path, text), i;
 
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strstr(buf, openssh);
-	if (!p)
-		return -EINVAL;
-	for (p += sizeof(openssh) - 1; *p && *p != '-' && tlen < sizeof(text); p++)
-		if (isalnum((unsigned char)*p) || *p == '+' || *p == '/' || *p == '=')
-			text[tlen++] = (unsigned char)*p;
-	blen = EVP_DecodeBlock(blob, text, (int)(tlen & ~(size_t)3));
-	if (blen < (int)sizeof(magic) || memcmp(blob, magic, sizeof(magic)))
+	if (blen < 0)
+		return blen;
+	blen = openssh_blob(text, blob);
+	if (blen <= 0)
 		return -EINVAL;
 	/* ciphername, kdfname, kdfoptions, then the key count and the first public key. */
 	for (i = 0; i < 3; i++) {
@@ -430,7 +444,7 @@ static void pubs_load(struct pub_blobs *p, const char *const *ids, size_t n_ids)
 	memset(p, 0, sizeof(*p));
 	for (size_t i = 0; i < n_ids && p->n < AGENT_MAX; i++) {
 		FILE *f;
-		char *b64, *end;
+		char *b64;
 		size_t len;
 		int got;
 
@@ -451,16 +465,15 @@ static void pubs_load(struct pub_blobs *p, const char *const *ids, size_t n_ids)
 		if (!got || !(b64 = strpbrk(line, " \t")))
 			continue;
 		b64 += strspn(b64, " \t");
-		end = b64 + strcspn(b64, " \t\r\n");
-		len = (size_t)(end - b64);
-		if (len == 0 || len % 4 || !(p->blob[p->n] = malloc(len / 4 * 3)))
+		len = strcspn(b64, " \t\r\n");
+		if (!(p->blob[p->n] = malloc(len / 4 * 3 + 1)))
 			continue;
-		got = EVP_DecodeBlock(p->blob[p->n], (const unsigned char *)b64, (int)len);
-		if (got < 0) {
+		got = hostkey_unbase64(p->blob[p->n], len / 4 * 3 + 1, b64, len);
+		if (got <= 0) {
 			free(p->blob[p->n]);
 			continue;
 		}
-		p->len[p->n++] = (size_t)got - (end[-1] == '=') - (end[-2] == '=');
+		p->len[p->n++] = (size_t)got;
 	}
 }
 

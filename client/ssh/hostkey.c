@@ -45,6 +45,18 @@ int hostkey_base64(char *out, size_t outlen, const unsigned char *in, size_t inl
 	return n;
 }
 
+int hostkey_unbase64(unsigned char *out, size_t cap, const char *in, size_t len)
+{
+	int n;
+
+	if (len == 0 || len % 4 || len > (size_t)INT_MAX || len / 4 * 3 > cap)
+		return -EINVAL;
+	n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+	if (n < 0)
+		return -EINVAL;
+	return n - (in[len - 1] == '=') - (in[len - 2] == '=');
+}
+
 int hostkey_fingerprint(char *out, size_t outlen, const unsigned char *blob, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

@@ -21,6 +21,10 @@ enum hostkey_verdict { HOSTKEY_MATCH = 0, HOSTKEY_UNKNOWN, HOSTKEY_CHANGED };
 /* Base64 without '=' padding, as OpenSSH prints fingerprints. Returns the length or -ENOSPC. */
 int hostkey_base64(char *out, size_t outlen, const unsigned char *in, size_t inlen);
 
+/* Decode base64 ('=' padding honoured) into out. The length, or -EINVAL (also when cap is short).
+ */
+int hostkey_unbase64(unsigned char *out, size_t cap, const char *in, size_t len);
+
 /* "SHA256:..." of a raw key blob (the bytes of the known_hosts base64 field). 0 or -errno. */
 int hostkey_fingerprint(char *out, size_t outlen, const unsigned char *blob, size_t len);
 

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-
 #include "hostkey.h"
 #include "knownpat.h"
 
@@ -75,19 +73,6 @@ static size_t field(const char **p, const char **start)
 	return n;
 }
 
-static int b64_decode(const char *in, size_t len, unsigned char *out, size_t cap)
-{
-	int n, pad = 0;
-
-	if (len == 0 || len % 4 || len / 4 * 3 > cap)
-		return -EINVAL;
-	n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
-	if (n < 0)
-		return -EINVAL;
-	pad = (in[len - 1] == '=') + (in[len - 2] == '=');
-	return n - pad;
-}
-
 /* "|1|salt|hash" names name: OpenSSH's HMAC-SHA1 of the name under the salt. */
 static bool hashed_match(const char *f, size_t len, const char *name)
 {
@@ -99,7 +84,7 @@ static bool hashed_match(const char *f, size_t len, const char *name)
 	if (!bar)
 		return false;
 	slen = (size_t)(bar - (f + 3));
-	if (b64_decode(f + 3, slen, salt, sizeof(salt)) != HOSTKEY_SALT_LEN ||
+	if (hostkey_unbase64(salt, sizeof(salt), f + 3, slen) != HOSTKEY_SALT_LEN ||
 	    hostkey_hash_name(name, salt, salt_b64, hash_b64) < 0)
 		return false;
 	return strlen(hash_b64) == len - slen - 4 && !memcmp(hash_b64, bar + 1, len - slen - 4);
@@ -157,7 +142,7 @@ static void judge_line(const char *p, const char *name, const char *type, const 
 		names = knownpat_match_list(hosts, hlen, name);
 	if (!names)
 		return;
-	n = b64_decode(kb64, blen, blob, sizeof(blob));
+	n = hostkey_unbase64(blob, sizeof(blob), kb64, blen);
 	if (n < 0)
 		return;
 	if (revoked) {
