@@ -412,41 +412,12 @@ static bool rtt_stalled(const struct session *s, const struct rtt_mark *k, int r
 	return now - k->stall_us > (uint64_t)rtt_ms * 1000 / LANES_STALL_SHARE;
 }
 
-void lanes_rtt(struct session *s, int rtt_ms)
+/* The path's round trip is path_ms: the lanes it needs, and how lane 0 shares with them. */
+static void lanes_decide(struct session *s, int path_ms)
 {
-	const struct rtt_mark *k;
-	int64_t sent;
-	unsigned bulk;
+	unsigned bulk = lanes_for_rtt(path_ms);
 
-	if (s->lanes_decided || rtt_ms < 0)
-		return;
-	/* Not quiet, or not known to be: behind bulk a PING waits in the queues. */
-	sent = probe_now() - rtt_ms;
-	k = rtt_mark_before(s, sent);
-	if (!k || lane0_bytes(s) > k->bytes + LANES_QUIET_BYTES)
-		return;
-	/*
-	 * Load only ever lengthens a round trip, so only a long one is doubted,
-	 * and only one whose own ping made the mark: over a longer span the
-	 * stall would not be its own. The mux's early pings then count for a
-	 * LAN, and lanes_tick's, one a second, for a long path.
-	 */
-	if (rtt_ms >= LANES_LAN_MS) {
-		if (sent - k->ms > LANES_MARK_SLACK_MS)
-			return;
-		if (rtt_stalled(s, k, rtt_ms)) {
-			s->rtt_stalled++;
-			log_debug("a round trip of %d ms to %s not counted: the CPUs were busy "
-				  "meanwhile",
-				  rtt_ms, host_of(s));
-			return;
-		}
-	}
-	if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
-		s->rtt_min = rtt_ms;
-	if (++s->rtt_samples < LANES_RTT_SAMPLES)
-		return;
-	bulk = lanes_for_rtt(s->rtt_min);
+	s->rtt_min = path_ms;
 	/*
 	 * On a LAN one lane carries everything at full speed; a further lane
 	 * costs a login and a hop, and pays only while someone types beside a
@@ -476,6 +447,64 @@ void lanes_rtt(struct session *s, int rtt_ms)
 			  "to lanes 1 and up",
 			  ports);
 	}
+}
+
+void lanes_rtt(struct session *s, int rtt_ms)
+{
+	const struct rtt_mark *k;
+	int64_t sent;
+	bool busy;
+	int path;
+
+	if (s->lanes_decided || rtt_ms < 0)
+		return;
+	sent = probe_now() - rtt_ms;
+	k = rtt_mark_before(s, sent);
+	if (!k)
+		return;
+	/* Behind bulk a PING waits in the queues: its round trip is the path's and then some. */
+	busy = lane0_bytes(s) > k->bytes + LANES_QUIET_BYTES;
+	/*
+	 * Load only ever lengthens a round trip, so only a long one is doubted,
+	 * and only one whose own ping made the mark: over a longer span the
+	 * stall would not be its own. The mux's early pings then count for a
+	 * LAN, and lanes_tick's, one a second, for a long path.
+	 */
+	if (rtt_ms >= LANES_LAN_MS) {
+		if (sent - k->ms > LANES_MARK_SLACK_MS)
+			return;
+		if (rtt_stalled(s, k, rtt_ms)) {
+			s->rtt_stalled++;
+			log_debug("a round trip of %d ms to %s not counted: the CPUs were busy "
+				  "meanwhile",
+				  rtt_ms, host_of(s));
+			return;
+		}
+	}
+	if (!busy) {
+		if (s->rtt_min < 0 || rtt_ms < s->rtt_min)
+			s->rtt_min = rtt_ms;
+		if (++s->rtt_samples >= LANES_RTT_SAMPLES)
+			lanes_decide(s, s->rtt_min);
+		return;
+	}
+	/*
+	 * Waiting for quiet would leave a long path on one lane for as long as
+	 * a transfer started with the session runs. Queues only lengthen a
+	 * round trip, so the smallest of a few taken while busy bounds the
+	 * path's from above. A LAN that stays queued that long gets lanes it
+	 * does not need, a login and a hop each; a long path kept on one lane
+	 * loses far more.
+	 */
+	if (!s->rtt_busy_samples || rtt_ms < s->rtt_busy_min)
+		s->rtt_busy_min = rtt_ms;
+	if (++s->rtt_busy_samples + s->rtt_samples < LANES_BUSY_SAMPLES)
+		return;
+	path = s->rtt_min >= 0 && s->rtt_min < s->rtt_busy_min ? s->rtt_min : s->rtt_busy_min;
+	log_debug("lane 0 was busy for %u of %u round trips to %s: the path is judged by the "
+		  "shortest, %d ms",
+		  s->rtt_busy_samples, s->rtt_busy_samples + s->rtt_samples, host_of(s), path);
+	lanes_decide(s, path);
 }
 
 bool lanes_interactive_port(const struct opts *o, uint16_t port)

@@ -64,6 +64,11 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
  */
 #define LANES_QUIET_BYTES (64u << 10)
 /*
+ * Round trips in all, once lane 0 was busy for any of them, before the
+ * smallest decides: about as many seconds of a transfer that never pauses.
+ */
+#define LANES_BUSY_SAMPLES 6
+/*
  * A round trip long enough to open lanes counts only when its own ping
  * left the mark it is judged from (sent at most LANES_MARK_SLACK_MS after
  * it), and the machine's tasks waited for a CPU for at most

@@ -115,6 +115,8 @@ struct session {
 	bool typed;		   /* an interactive session opened before the path decided */
 	unsigned rtt_samples;	   /* round trips measured on lane 0 so far, on a quiet pipe */
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
+	unsigned rtt_busy_samples; /* and on a busy one, */
+	int rtt_busy_min;	   /* the smallest of those (lanes_rtt) */
 	unsigned rtt_stalled;	   /* round trips set aside: the CPUs were busy meanwhile */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */

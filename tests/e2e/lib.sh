@@ -529,6 +529,37 @@ sluice_wait_ready() {
 	return 1
 }
 
+# zeros_serve: L sends zeros without end to whoever connects to its port 9102.
+zeros_serve() {
+	inL socat TCP-LISTEN:9102,bind=$L4,reuseaddr,fork SYSTEM:'exec cat /dev/zero' </dev/null >/dev/null 2>&1 &
+	TB_PIDS="$TB_PIDS $!"
+	wait_port "$NS_L" 9102 || tb_die "the zeros on L's port 9102 did not listen"
+}
+
+# zeros_reader FILE: from C, read L's endless zeros (port 9102) through the
+# tunnel until FILE.stop appears (at most 60 s); FILE gets "bytes bad how":
+# bad counts reads that were not all zeros, how is stopped, eof or an error.
+zeros_reader() {
+	inC timeout 70 "$PY" -c '
+import os, socket, sys
+path = sys.argv[3]
+n, bad, how = 0, 0, "stopped"
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=15)
+    zero = bytes(1 << 16)
+    while not os.path.exists(path + ".stop"):
+        d = s.recv(1 << 16)
+        if not d:
+            how = "eof"
+            break
+        bad += d != zero[:len(d)]
+        n += len(d)
+except OSError as e:
+    how = type(e).__name__
+with open(path, "w") as f:
+    f.write("%d %d %s\n" % (n, bad, how))' "$L4" 9102 "$1" >/dev/null 2>&1
+}
+
 # sluice_start_case NAME URL ARGS...: start sluice, wait until URL answers through it.
 sluice_start_case() {
 	local name=$1 url=$2

@@ -13,7 +13,8 @@
 # opens: it stays on lane 0, which keeps the interactive sessions from then
 # on (an echo through it comes back over it), and one more lane opens for
 # the rest (a download beside it goes there); with --lanes every lane takes
-# any stream. --interactive-ports 2222 keeps port 2222's sessions on
+# any stream. A LAN behind a download that runs from the first moment is
+# still judged a LAN. --interactive-ports 2222 keeps port 2222's sessions on
 # lane 0 instead (its first one opens lane 1) and port 22's are then like
 # any other: alone they open nothing, beside it they go to lane 1. At 100 ms
 # (the delay line) -e ssh opens
@@ -383,7 +384,8 @@ helper_gone default_helpers_gone
 # The kernel's CPU pressure says why those round trips were long: they are
 # set aside. Once the loops end, the round trips are short again and decide:
 # one lane. A download runs until the cage is in place: the round trips
-# measured under it do not count (not quiet), so none is taken before.
+# measured under it are not quiet, and the path takes six of those before
+# it decides on them, so none is taken before.
 if ! cat /proc/pressure/cpu >/dev/null 2>&1; then
 	echo "# busy_cpus: this kernel keeps no CPU pressure figures: not checked"
 elif ! tb_cpu_cage 20000 1000000; then
@@ -446,6 +448,38 @@ else
 	echo "# busy_cpus: $aside round trips set aside while the loops ran"
 	stopped_clean busy_stop_clean TERM
 	helper_gone busy_helpers_gone
+fi
+
+# --- a LAN behind a download from the first moment: still one lane ---------------------------
+# Round trips taken behind a transfer that never pauses are long by what the
+# queues hold; the path decides on the shortest of them, and a LAN stays a
+# LAN. Only a decision taken on such round trips (the log says so) is judged.
+zeros_serve
+sluice_start -r sshhost -v 198.51.100.0/24
+if ! sluice_wait_ready; then
+	fail busy_lan_start "$SLUICE_WHY"
+else
+	pass busy_lan_start
+	rm -f "$TB/zeros" "$TB/zeros.stop"
+	zeros_reader "$TB/zeros" &
+	ZR=$!
+	TB_PIDS="$TB_PIDS $ZR"
+	for ((i = 0; i < 150; i++)); do
+		grep -Eq "the round trip to .* ms: (one lane|carrying)" "$SLUICE_LOG" && break
+		proc_alive "$ZR" || break
+		sleep 0.2
+	done
+	touch "$TB/zeros.stop"
+	tb_reap "$ZR" >/dev/null
+	said=$(grep -e "the round trip to " -e "lane 0 was busy" "$SLUICE_LOG" | tr '\n' '|')
+	if ! grep -q "lane 0 was busy for " "$SLUICE_LOG"; then
+		echo "# busy_lan_one_lane: not checked, quiet round trips decided ($said; read $(cat "$TB/zeros" 2>/dev/null))"
+	elif grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && [ "$(lanes_now | grep -c .)" = 1 ]; then
+		pass busy_lan_one_lane
+	else
+		fail busy_lan_one_lane "$said lanes '$(lanes_now | tr '\n' '|')'"
+	fi
+	stopped_clean busy_lan_stop_clean TERM
 fi
 
 # --- --interactive-ports: the user's list decides, not the default ------------------------

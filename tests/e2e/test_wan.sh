@@ -15,7 +15,9 @@
 # for interactive sessions (with --lanes lane 0 takes them too); the own
 # transport's lanes are seen opening side by side while a download on lane
 # 0 keeps moving, and run their streams in their workers (the parallel
-# downloads' connections are seen there). Speed is never asserted.
+# downloads' connections are seen there). A download that starts with the
+# session and never pauses does not keep the path undecided: the lanes open
+# while it runs, and it arrives intact. Speed is never asserted.
 #
 # A new way of running sluice over the long path is one more wan_way line
 # at the bottom.
@@ -318,6 +320,69 @@ sys.exit(sys.argv[2] not in t["excluded"])' "$SLUICE_PID" "$S4/32:$DL_PORT" 2>/d
 	fi
 }
 
+# busy_from_start: a download that starts with the session and is held back
+# only by the path (L sends zeros without end), so that every round trip
+# lane 0 measures is taken behind it. The path decides while it runs (on
+# round trips taken while busy: the log says so), the lanes open, and the
+# download goes on, all zeros, until the reader stops. A build that waited
+# for lane 0 to go quiet decided only after it.
+busy_from_start() {
+	local dl n="" during=no judged up=0 i got
+	sluice_start -r sshhost -v 198.51.100.0/24
+	# Once its rules are in: C has a route of its own to the lan, which a
+	# connection opened before them would take, past the tunnel.
+	sluice_wait_ready || {
+		fail busy_start "$SLUICE_WHY"
+		return 1
+	}
+	pass busy_start
+	rm -f "$TB/zeros" "$TB/zeros.stop"
+	zeros_reader "$TB/zeros" &
+	dl=$!
+	TB_PIDS="$TB_PIDS $dl"
+	for ((i = 0; i < 150; i++)); do
+		n=$(sed -n 's/.* ms: carrying the connections over \([0-9]*\) lanes$/\1/p' "$SLUICE_LOG" | head -n 1)
+		grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && n=1
+		proc_alive "$dl" && during=yes || during=no
+		[ -n "$n" ] || [ "$during" = no ] && break
+		sleep 0.2
+	done
+	judged=$(grep -c "lane 0 was busy for " "$SLUICE_LOG")
+	if [ -z "$n" ] && [ "$during" = no ]; then
+		fail busy_path_decided "the download ended first ($(cat "$TB/zeros" 2>/dev/null)), no decision: $(sluice_log_tail 3)"
+	elif [ -z "$n" ]; then
+		fail busy_path_decided "no decision in 30 s of the download: $(grep -e "round trip" -e "busy" "$SLUICE_LOG" | tr '\n' '|')"
+	elif [ "$judged" = 0 ]; then
+		echo "# busy_path_decided: not checked, the download paused for three round trips ($(grep "round trip" "$SLUICE_LOG" | tr '\n' '|'))"
+	elif [ "$during" = yes ] && { [ "$n" -ge 2 ] || [ "$(lanes_for_rtt "$RTT")" = 1 ]; }; then
+		pass busy_path_decided
+	else
+		fail busy_path_decided "download running: $during; lanes $n: $(grep -e "round trip" -e "busy" "$SLUICE_LOG" | tr '\n' '|')"
+	fi
+	if [ "${n:-0}" -ge 2 ]; then
+		for ((i = 0; i < 100; i++)); do
+			up=$(wan_lanes_state | awk '$1 == 1' | grep -c .)
+			[ "$up" -ge $((n + 1)) ] && break
+			sleep 0.2
+		done
+		if [ "$up" -ge $((n + 1)) ]; then pass busy_lanes_up; else
+			fail busy_lanes_up "$up of $((n + 1)) up: $(wan_lanes_state | tr '\n' '|'): $(sluice_log_tail 3)"
+		fi
+	fi
+	touch "$TB/zeros.stop"
+	tb_reap "$dl"
+	got=$(cat "$TB/zeros" 2>/dev/null)
+	echo "# busy_from_start: the download read (bytes, reads not all zeros, how it ended): $got"
+	case $got in
+	"0 "* | "") fail busy_download_intact "read '$got'" ;;
+	*" 0 stopped") pass busy_download_intact ;;
+	*) fail busy_download_intact "read '$got'" ;;
+	esac
+	stopped_clean busy_stopped_clean TERM
+}
+
+zeros_serve
+busy_from_start
 wan_way "" -r sshhost
 wan_way e_ -r sshhost -e "ssh -F $TB/ssh_config"
 wan_way el_ -r sshhost -e "ssh -F $TB/ssh_config" --lanes 3

@@ -491,6 +491,118 @@ static void test_rtt_quiet(void)
 	evloop_close(&loop);
 }
 
+/* Move n more bytes from a stream's socket out of m, all of them and no more. */
+static bool move_more(struct evloop *loop, struct mux *m, int keep, size_t n)
+{
+	static uint8_t buf[16 << 10];
+	struct mux_stats st;
+	uint64_t want;
+	size_t sent = 0, len;
+	int i;
+
+	mux_get_stats(m, &st);
+	want = st.tx_bytes + n;
+	for (i = 0; i < 200 && st.tx_bytes < want; i++) {
+		if (sent < n) {
+			ssize_t w =
+			    write(keep, buf, n - sent < sizeof(buf) ? n - sent : sizeof(buf));
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		evloop_run_once(loop, 5);
+		mux_fill(m);
+		mux_out_peek(m, &len);
+		mux_out_consume(m, len);
+		mux_get_stats(m, &st);
+	}
+	return st.tx_bytes == want;
+}
+
+/*
+ * A transfer that never pauses: the path decides all the same, after
+ * LANES_BUSY_SAMPLES round trips in all, on the smallest of them, quiet or
+ * busy. A long one set aside for the CPUs does not count, busy or not.
+ */
+static void test_rtt_busy(void)
+{
+	static const struct {
+		int quiet[2], n_quiet;
+		int busy[LANES_BUSY_SAMPLES];
+		unsigned lanes;
+	} cases[] = {
+	    {{0}, 0, {150, 160, 140, 155, 150, 170}, 8},
+	    {{0}, 0, {31, 60, 45, 90, 33, 40}, 8},
+	    {{0}, 0, {8, 30, 12, 25, 40, 9}, 1},
+	    {{0}, 0, {35, 60, 45, 19, 33, 40}, 1},
+	    {{150, 140}, 2, {160, 155, 170, 150}, 8},
+	    /* The quiet ones are the smallest: they decide. */
+	    {{5, 9}, 2, {160, 155, 170, 150}, 1},
+	};
+	struct evloop loop;
+	struct session s;
+	struct mux *m;
+	int keep = -1, k;
+	size_t i;
+
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n_busy = LANES_BUSY_SAMPLES - cases[i].n_quiet;
+
+		session_fresh(&s);
+		m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
+		CHECK(m != NULL);
+		mux_set_peer_window(m, 1 << 20);
+		s.mux = m;
+		CHECK(open_one(&s, 0, &keep) == m);
+		for (k = 0; k < cases[i].n_quiet; k++)
+			tick_rtt(&s, cases[i].quiet[k]);
+		CHECK_EQ_INT(s.rtt_samples, cases[i].n_quiet);
+		for (k = 0; k < n_busy; k++) {
+			CHECK(!s.lanes_decided);
+			mark_back(&s, cases[i].busy[k]);
+			CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
+			lanes_rtt(&s, cases[i].busy[k]);
+		}
+		CHECK_EQ_INT(s.rtt_busy_samples, n_busy);
+		CHECK(s.lanes_decided);
+		if (cases[i].lanes > 1) {
+			CHECK_EQ_INT(s.n_lanes, cases[i].lanes + 1);
+			CHECK(s.split == SPLIT_ON);
+		} else {
+			CHECK_EQ_INT(s.n_lanes, 1);
+			CHECK(s.split == SPLIT_ON_TYPING);
+		}
+		mux_free(m);
+		close(keep);
+	}
+
+	/* Busy and stalled: set aside, not counted; then one short of the count decides nothing. */
+	session_fresh(&s);
+	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
+	CHECK(m != NULL);
+	mux_set_peer_window(m, 1 << 20);
+	s.mux = m;
+	CHECK(open_one(&s, 0, &keep) == m);
+	for (k = 0; k < LANES_BUSY_SAMPLES + 1; k++) {
+		mark_back(&s, 150);
+		fake_stall += 100000;
+		CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
+		lanes_rtt(&s, 150);
+	}
+	CHECK_EQ_INT(s.rtt_busy_samples, 0);
+	CHECK_EQ_INT(s.rtt_stalled, LANES_BUSY_SAMPLES + 1);
+	for (k = 0; k < LANES_BUSY_SAMPLES - 1; k++) {
+		mark_back(&s, 150);
+		CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
+		lanes_rtt(&s, 150);
+	}
+	CHECK_EQ_INT(s.rtt_busy_samples, LANES_BUSY_SAMPLES - 1);
+	CHECK(!s.lanes_decided);
+	mux_free(m);
+	close(keep);
+	evloop_close(&loop);
+}
+
 /*
  * Split (the path decided): lane 0 keeps the streams to where people type,
  * and the further lanes that are up take every other; with none up yet,
@@ -845,6 +957,7 @@ int main(void)
 	RUN(test_for_rtt);
 	RUN(test_rtt_quiet);
 	RUN(test_rtt_stalled);
+	RUN(test_rtt_busy);
 	RUN(test_pick);
 	RUN(test_pick_split);
 	RUN(test_pick_tie);
