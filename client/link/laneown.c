@@ -335,6 +335,10 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		}
 		now = clock_ms();
 		if (now - last_tick >= 1000) {
+			/* Stopped with the parent (a ^Z): what we did not read is not the server's
+			 * silence. */
+			if (now - last_tick > TUNNEL_PAUSED_MS)
+				tunnel_excuse(&o.tun);
 			tunnel_tick(&o.tun);
 			last_tick = now;
 		}
@@ -510,6 +514,12 @@ int laneown_give(struct laneown *o, int fd, const struct wire_open *dst)
 int laneown_probe(struct laneown *o)
 {
 	return ask(o, ASK_PROBE, NULL, -1);
+}
+
+int laneown_excuse(struct laneown *o)
+{
+	o->heard_ms = clock_ms();
+	return laneown_probe(o);
 }
 
 int laneown_table(struct laneown *o)

@@ -98,6 +98,11 @@ void laneown_detach(struct laneown *o);
 int laneown_give(struct laneown *o, int fd, const struct wire_open *dst);
 /* Ask the worker to ping now (the machine slept), or to log its open streams. */
 int laneown_probe(struct laneown *o);
+/*
+ * We did not run for a while (tunnel_excuse): the worker's silence
+ * meanwhile is ours. Its silence counts from now; it is asked to ping.
+ */
+int laneown_excuse(struct laneown *o);
 int laneown_table(struct laneown *o);
 /* Why the lane is over (its worker said so, ended, or fell silent); NULL while it runs. */
 const char *laneown_failed(const struct laneown *o);

@@ -337,12 +337,12 @@ void lanes_tick(struct session *s, struct evloop *loop)
 	}
 }
 
-void lanes_probe(struct session *s)
+void lanes_probe(struct session *s, bool paused)
 {
 	unsigned i;
 
 	for (i = 1; i < SESSION_LANES_MAX; i++)
-		session_lane_probe(s, i);
+		session_lane_probe(s, i, paused);
 }
 
 unsigned lanes_for_rtt(int rtt_ms)

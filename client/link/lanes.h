@@ -111,8 +111,12 @@ bool lanes_more(const struct session *s);
 void lanes_tick(struct session *s, struct evloop *loop);
 /* Once a second (lanes_tick): which lanes moved LANES_BUSY_BYTES since the last call. */
 void lanes_note_load(struct session *s);
-/* The machine slept: every further lane pings now and expects an answer soon (tunnel_probe). */
-void lanes_probe(struct session *s);
+/*
+ * The machine slept: every further lane pings now and expects an answer
+ * soon (tunnel_probe). paused: this process did not run meanwhile, and
+ * what the lanes did not hear then is excused (tunnel_excuse).
+ */
+void lanes_probe(struct session *s, bool paused);
 /*
  * A round trip measured on lane 0, in ms: the first LANES_RTT_SAMPLES
  * taken on a quiet pipe, and on CPUs that were not kept busy meanwhile,

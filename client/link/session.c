@@ -638,7 +638,7 @@ void session_lane_exit(struct session *s, unsigned i, char *how, size_t len)
 		laneworker_exit(&l->w, l->own.gone ? LANEWORKER_REAP_MS : 0, how, len);
 }
 
-void session_lane_probe(struct session *s, unsigned i)
+void session_lane_probe(struct session *s, unsigned i, bool paused)
 {
 	struct lane *l = &s->lane[i];
 	int ret;
@@ -646,10 +646,13 @@ void session_lane_probe(struct session *s, unsigned i)
 	if (!l->up)
 		return;
 	if (!l->owned) {
-		tunnel_probe(&l->tun);
+		if (paused)
+			tunnel_excuse(&l->tun);
+		else
+			tunnel_probe(&l->tun);
 		return;
 	}
-	ret = laneown_probe(&l->own);
+	ret = paused ? laneown_excuse(&l->own) : laneown_probe(&l->own);
 	if (ret < 0)
 		log_debug("lane %u: its worker took no probe: %s", i, strerror(-ret));
 }

@@ -190,8 +190,8 @@ const char *session_lane_failed(const struct session *s, unsigned i);
  * did not end by itself (laneworker_exit), else "".
  */
 void session_lane_exit(struct session *s, unsigned i, char *how, size_t len);
-/* Lane i pings now and expects an answer soon (the machine slept). */
-void session_lane_probe(struct session *s, unsigned i);
+/* Lane i pings now and expects an answer soon (the machine slept); lanes_probe's paused. */
+void session_lane_probe(struct session *s, unsigned i, bool paused);
 /* SIGUSR1: lane i's open streams into the log (its worker's own lines when it runs them). */
 size_t session_lane_table(struct session *s, unsigned i,
 			  void (*cb)(void *arg, uint32_t id, const struct wire_open *dst,

@@ -249,6 +249,21 @@ void tunnel_probe(struct tunnel *t)
 		t->last_ping = t->probe;
 }
 
+void tunnel_excuse(struct tunnel *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, &t->excused);
+	tunnel_probe(t);
+}
+
+/* Since the later of a and the excuse: the silence that counts. */
+static double silent_for(const struct tunnel *t, const struct timespec *a,
+			 const struct timespec *now)
+{
+	double s = since(a, now), e = since(&t->excused, now);
+
+	return s < e ? s : e;
+}
+
 void tunnel_close(struct tunnel *t)
 {
 	if (!t->loop)
@@ -271,12 +286,12 @@ void tunnel_tick(struct tunnel *t)
 			    TUNNEL_PROBE_SEC);
 		return;
 	}
-	if (since(&t->last_rx, &now) > t->dead_sec) {
+	if (silent_for(t, &t->last_rx, &now) > t->dead_sec) {
 		tunnel_fail(t, -ETIMEDOUT, "no answer from the SSH server for %d s", t->dead_sec);
 		return;
 	}
 	/* Reads alone can look healthy while writes are stuck (a rekey gone wrong, a full peer). */
-	if (since(&t->last_tx, &now) > t->dead_sec) {
+	if (silent_for(t, &t->last_tx, &now) > t->dead_sec) {
 		tunnel_fail(t, -ETIMEDOUT, "the SSH session has accepted nothing for %d s",
 			    t->dead_sec);
 		return;

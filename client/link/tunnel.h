@@ -30,6 +30,7 @@ struct tunnel {
 	int ping_sec;		 /* how often we ping the helper */
 	int dead_sec;		 /* silence (or nothing accepted) for this long: the peer is dead */
 	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + TUNNEL_PROBE_SEC */
+	struct timespec excused; /* tunnel_excuse: silence counts from here at the earliest */
 	bool probing;
 	int failed;    /* 0, or -errno once the session is unusable */
 	char why[256]; /* one line for the user when failed */
@@ -49,10 +50,18 @@ void tunnel_tick(struct tunnel *t);
 void tunnel_set_alive(struct tunnel *t, int interval, int count);
 /* Something may have broken the path (the machine slept): ping now, and expect an answer soon. */
 void tunnel_probe(struct tunnel *t);
+/*
+ * This process did not run for a while (stopped, a ^Z, a paused VM): what
+ * it did not read meanwhile is not the server's silence. Silence counts
+ * from now, and an answer is asked for at once, as after a sleep.
+ */
+void tunnel_excuse(struct tunnel *t);
 /* Stop watching the transport's descriptors (the caller closes the transport). */
 void tunnel_close(struct tunnel *t);
 
 #define TUNNEL_PROBE_SEC 10
+/* A once-a-second tick this late: the process was not running meanwhile (tunnel_excuse). */
+#define TUNNEL_PAUSED_MS 5000
 /* How long the event loop may sleep. */
 int tunnel_timeout_ms(const struct tunnel *t);
 

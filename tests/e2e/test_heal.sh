@@ -2,7 +2,8 @@
 # test_heal: a session that drops comes back by itself, and nothing leaks
 # meanwhile. The user's sshd session killed; sshd down for 5 s; port 22
 # silently dropped for 20 s (ServerAliveInterval 5); the client stopped for
-# 40 s; a download cut by an sshd restart fails visibly; authentication
+# 40 s; the client and its lanes stopped together for 20 s (a ^Z), which
+# drops nothing and keeps every lane's connections; a download cut by an sshd restart fails visibly; authentication
 # refused on reconnect ends it; --no-reconnect exits; stale conntrack
 # entries of an earlier tunnel are deleted at start; and while the session
 # is down, a new connection is held, then reset, and never reaches the lan
@@ -116,6 +117,61 @@ if within 45 && grep -q "dropped: no answer from the SSH server for 15 s" "$SLUI
 	pass silent_loss_back_with_cause
 else
 	fail silent_loss_back_with_cause "$(grep -E 'dropped|reconnect' "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+fi
+sluice_stop TERM 5
+
+# --- a ^Z for 20 s: sluice and its lane workers stopped together --------------------------
+# As a shell stops a job: every process of it, for longer than the keepalives
+# (every 5 s, dead after 15 s without an answer) and the lanes' reports (a
+# worker silent for 15 s is taken for stuck) allow. What went unread while
+# stopped is not the server's silence: nothing is taken for dead, and the
+# connections held on every lane still echo afterwards.
+SLUICE_CFG=$TB/ssh_config_alive sluice_start_case ctrlz_start http://$L4/ -r sshhost-alive -v --lanes 3 198.51.100.0/24 || tb_finish
+for ((i = 0; i < 100; i++)); do
+	[ "$(sluice_lanes up | grep -c '^1$')" = 3 ] && break
+	sleep 0.2
+done
+rm -f "$TB/held.up" "$TB/held.go"
+inC timeout 90 "$PY" -c '
+import os, socket, sys, time
+path = sys.argv[2]
+ss = [socket.create_connection((sys.argv[1], 9001), timeout=10) for i in range(6)]
+for s in ss:
+    s.sendall(b"a")
+    assert s.recv(1) == b"a"
+open(path + ".up", "w").close()
+end = time.monotonic() + 80
+while not os.path.exists(path + ".go") and time.monotonic() < end:
+    time.sleep(0.1)
+ok = 0
+for s in ss:
+    try:
+        s.sendall(b"b")
+        ok += s.recv(1) == b"b"
+    except OSError:
+        pass
+print("ok", ok)' "$L4" "$TB/held" >"$TB/held.out" 2>&1 &
+HELD=$!
+TB_PIDS="$TB_PIDS $HELD"
+for ((i = 0; i < 100; i++)); do [ -e "$TB/held.up" ] && break; sleep 0.1; done
+per_lane=$(sluice_lanes up connections | tr '\n' '|')
+job="$SLUICE_PID $(ps -o pid= --ppid "$SLUICE_PID" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+kill -STOP $job
+sleep 20
+# shellcheck disable=SC2086
+kill -CONT $job
+# The keepalive's answer, a round trip on the LAN, comes back within a tick or two.
+sleep 3
+touch "$TB/held.go"
+tb_reap "$HELD"
+if [ ! -e "$TB/held.up" ]; then
+	fail ctrlz_20s_connections_kept "the six connections did not open: $(cat "$TB/held.out")"
+elif [ "$(cat "$TB/held.out")" = "ok 6" ] && ! grep -q "dropped" "$SLUICE_LOG" &&
+	grep -q "sluice did not run for 2[0-9] s: checking the session" "$SLUICE_LOG"; then
+	pass ctrlz_20s_connections_kept
+else
+	fail ctrlz_20s_connections_kept "echoes '$(cat "$TB/held.out")' (connections per lane before: $per_lane): $(grep -e dropped -e "did not run" "$SLUICE_LOG" | tr '\n' '|')"
 fi
 sluice_stop TERM 5
 
