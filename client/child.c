@@ -18,7 +18,7 @@
 
 #define STOP_WAIT_MS 2000
 
-pid_t child_start(const char *const *argv, int io, int err)
+pid_t child_start(const char *const *argv, int io, int err, bool no_tty)
 {
 	pid_t parent = getpid(), pid = fork();
 	sigset_t none;
@@ -32,6 +32,8 @@ pid_t child_start(const char *const *argv, int io, int err)
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
 		_exit(126);
 	if (dup2(io, 0) < 0 || dup2(io, 1) < 0 || dup2(err, 2) < 0)
+		_exit(126);
+	if (no_tty && setsid() < 0)
 		_exit(126);
 	execvp(argv[0], (char *const *)argv);
 	dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));

@@ -12,9 +12,11 @@
 /*
  * Fork and exec argv (searched in PATH unless argv[0] has a '/'), with io
  * as its stdin and stdout and err as its stderr, a clean signal mask, and
- * SIGTERM when we die. Returns its pid or -errno. A failed exec exits 127.
+ * SIGTERM when we die. no_tty: in a session of its own, without our
+ * controlling terminal, so that it cannot open /dev/tty to ask anything.
+ * Returns its pid or -errno. A failed exec exits 127.
  */
-pid_t child_start(const char *const *argv, int io, int err);
+pid_t child_start(const char *const *argv, int io, int err, bool no_tty);
 
 /*
  * A child's two channels, close-on-exec: a socketpair for its stdin and

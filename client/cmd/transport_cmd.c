@@ -209,7 +209,7 @@ static pid_t start(struct cmd_transport *c, int sock, int err, const char *remot
 	argv[n++] = c->host;
 	argv[n++] = remote_cmd;
 	argv[n] = NULL;
-	return child_start(argv, sock, err);
+	return child_start(argv, sock, err, false);
 }
 
 static int cmd_exec(struct transport *t, const char *remote_cmd, char *err, size_t errlen)

@@ -44,6 +44,7 @@ bool lanes_give_up(enum lane_limit limit, unsigned refusals)
 	case LANE_LIMIT_SESSIONS:
 		return true;
 	case LANE_LIMIT_STARTUPS:
+	case LANE_LIMIT_PROXY:
 		return refusals >= LANES_LIMIT_TRIES;
 	default:
 		return false;
@@ -60,6 +61,7 @@ static void lane_refused(struct session *s, unsigned i, const char *err)
 	if (lanes_give_up(l->limit, l->refusals)) {
 		l->refused = true;
 		s->limit_hit = l->limit;
+		snprintf(s->limit_why, sizeof(s->limit_why), "%s", err);
 		log_debug("opening lane %u to %s failed: %s; not trying it again", i, host_of(s),
 			  err);
 		return;
@@ -98,6 +100,21 @@ static void lanes_tell_limit(struct session *s)
 	}
 	s->limit_said = true;
 	up = lanes_up(s);
+	if (s->limit_hit == LANE_LIMIT_PROXY) {
+		/* Its words, not a guess at the server's limits; at -v only where lane 0 suffices.
+		 */
+		if (lane_for_typing_only(s))
+			log_debug("lanes: no further lane opened through the proxy (%s); every "
+				  "connection stays on lane 0",
+				  s->limit_why);
+		else
+			log_warn(
+			    "lanes: no further lane to %s opened through the proxy, which runs "
+			    "there without a terminal and cannot ask for anything (%s); carrying "
+			    "on with %u lane%s of %u",
+			    host_of(s), s->limit_why, up, up == 1 ? "" : "s", s->n_lanes);
+		return;
+	}
 	if (lane_for_typing_only(s)) {
 		log_debug("lanes: %s refused a further lane (%s); every connection stays on lane 0",
 			  host_of(s),

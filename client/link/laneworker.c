@@ -32,7 +32,7 @@
 #define FLAG_LIMIT	 (3u << FLAG_LIMIT_SHIFT)
 #define FLAG_HANDED	 8u
 #define FLAGS_KNOWN	 (FLAG_FATAL | FLAG_LIMIT | FLAG_HANDED)
-_Static_assert(LANE_LIMIT_SESSIONS <= 3, "a limit fits its bits");
+_Static_assert(LANE_LIMIT_PROXY <= 3, "a limit fits its bits");
 
 /* The descriptors a worker keeps, where it keeps them: everything above is closed. */
 enum { FD_SOCK = 3, FD_LOG = 4 };
@@ -97,7 +97,7 @@ int laneworker_decode(const uint8_t *buf, size_t len, struct laneworker_result *
 	r->status = (int)breader_u32(&rd);
 	flags = breader_u32(&rd);
 	if (r->status > 0 || r->status < -4095 || flags & ~FLAGS_KNOWN ||
-	    (flags & FLAG_LIMIT) >> FLAG_LIMIT_SHIFT > LANE_LIMIT_SESSIONS)
+	    (flags & FLAG_LIMIT) >> FLAG_LIMIT_SHIFT > LANE_LIMIT_PROXY)
 		return -EPROTO;
 	r->fatal = flags & FLAG_FATAL;
 	r->limit = (enum lane_limit)((flags & FLAG_LIMIT) >> FLAG_LIMIT_SHIFT);

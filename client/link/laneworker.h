@@ -35,6 +35,12 @@ enum lane_limit {
 	LANE_LIMIT_NONE = 0,
 	LANE_LIMIT_STARTUPS, /* it hung up before its banner: MaxStartups */
 	LANE_LIMIT_SESSIONS, /* it refused the session on the connection: MaxSessions */
+	/*
+	 * No banner came through the ProxyCommand or ProxyJump. A further lane
+	 * runs it without a terminal (it must not ask): one that needs to ask
+	 * can never open one, though lane 0's did.
+	 */
+	LANE_LIMIT_PROXY,
 };
 
 /* A handed-over worker's exit code when its process's own is unknown. */

@@ -304,7 +304,11 @@ static int open_ssh_lane(struct session *s, struct transport **t, struct lanewor
 	ret = transport_ssh_open(t, &cfg, o->identity, o->n_identity, o->known_hosts, SSH_RX_WINDOW,
 				 NULL, &rep, r->err, sizeof(r->err));
 	r->fatal = ret < 0 && rep.fatal;
-	r->limit = ret < 0 && rep.dropped ? LANE_LIMIT_STARTUPS : LANE_LIMIT_NONE;
+	r->limit = LANE_LIMIT_NONE;
+	if (ret < 0 && rep.dropped)
+		r->limit = LANE_LIMIT_STARTUPS;
+	else if (ret < 0 && rep.proxy)
+		r->limit = LANE_LIMIT_PROXY;
 	return ret;
 }
 

@@ -271,7 +271,7 @@ static int start_sudo(struct privc *p, int io, int errfd, bool tty, char *err, s
 	argv[n] = NULL;
 	snprintf(sudo_ran, sizeof(sudo_ran), "%s%s %s %s%s", p->how, tty ? "" : " -n", self,
 		 PRIV_ARG, p->all_users ? " " PRIV_ALL_USERS_ARG : "");
-	pid = child_start(argv, io, errfd);
+	pid = child_start(argv, io, errfd, false);
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot run %s: %s", tool, strerror((int)-pid));
 		return (int)pid;

@@ -195,7 +195,14 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 		r = -errno;
 		goto fail;
 	}
-	p->pid = child_start(argv, sp[1], p->err_fd);
+	/*
+	 * A login that must not ask: ProxyJump's ssh has BatchMode above, but a
+	 * ProxyCommand is anyone's program, and may ask on /dev/tty (a
+	 * password, a second factor) while the user types into something else,
+	 * several lanes at once. Without a terminal it cannot: it fails, and
+	 * the lane with it, as a login that needs a prompt does.
+	 */
+	p->pid = child_start(argv, sp[1], p->err_fd, cfg->no_prompt);
 	if (p->pid < 0) {
 		r = p->pid;
 		p->pid = 0;

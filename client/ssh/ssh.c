@@ -777,11 +777,13 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 		 * sshd past its MaxStartups hangs up at once, before any banner,
 		 * our own banner unread: a reset more often than an end.
 		 */
-		*fail = !c->proxy.pid &&
-				(r == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
-				 r == LIBSSH2_ERROR_SOCKET_RECV || r == LIBSSH2_ERROR_BANNER_RECV)
-			    ? SSH_FAIL_DROPPED
-			    : SSH_FAIL_HANDSHAKE;
+		if (c->proxy.pid)
+			*fail = SSH_FAIL_PROXY;
+		else if (r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_SOCKET_RECV ||
+			 r == LIBSSH2_ERROR_BANNER_RECV)
+			*fail = SSH_FAIL_DROPPED;
+		else
+			*fail = SSH_FAIL_HANDSHAKE;
 		if (*k.pinned)
 			snprintf(err, errlen,
 				 "SSH handshake with %s failed: %s (host key types limited to "

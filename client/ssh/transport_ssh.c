@@ -373,6 +373,7 @@ int transport_ssh_open(struct transport **out, const struct sshconf *cfg,
 		report->fatal = fail == SSH_FAIL_HOSTKEY_UNKNOWN ||
 				fail == SSH_FAIL_HOSTKEY_CHANGED || fail == SSH_FAIL_AUTH;
 		report->dropped = fail == SSH_FAIL_DROPPED;
+		report->proxy = fail == SSH_FAIL_PROXY;
 		free(s);
 		return r;
 	}

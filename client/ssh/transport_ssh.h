@@ -21,6 +21,7 @@ struct ssh_report {
 	char auth_used[256]; /* what authenticated */
 	int fatal;	     /* on failure: trying again cannot help (host key, authentication) */
 	int dropped; /* on failure: the server hung up before its banner (SSH_FAIL_DROPPED) */
+	int proxy;   /* on failure: no banner came through the proxy (SSH_FAIL_PROXY) */
 };
 
 /*

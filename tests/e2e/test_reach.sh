@@ -13,7 +13,10 @@
 #     with ProxyJump through the first, with a ProxyCommand, and with -e
 #     over ssh's own ProxyJump; the host key is checked against the inner
 #     server's name ([127.0.0.1]:2222), so the outer one's key on file would
-#     not do. A proxy that cannot connect gives one clear line.
+#     not do. A proxy that cannot connect gives one clear line. Run from
+#     a terminal with --lanes 3, only the first lane's ProxyCommand has it;
+#     one that must ask fails on the further lanes, and after its tries one
+#     line in its words says sluice carries on with the first.
 #   The command line from an @FILE and from SLUICE_ARGS.
 TB_SUITE=reach
 TB_SSHD_FORWARDING=yes
@@ -170,6 +173,14 @@ Host innerpc
 	HostName 127.0.0.1
 	Port 2222
 	ProxyCommand ssh -F $TB/ssh_config_jump -W %h:%p sshhost
+Host innerpctty
+	HostName 127.0.0.1
+	Port 2222
+	ProxyCommand sh -c 'if sh -c ": </dev/tty" 2>/dev/null; then echo tty; else echo none; fi >>$TB/proxy.tty; exec ssh -F $TB/ssh_config_jump -W %h:%p sshhost'
+Host innerpcask
+	HostName 127.0.0.1
+	Port 2222
+	ProxyCommand sh -c 'sh -c ": </dev/tty" 2>/dev/null || { echo "cannot ask for the one-time code: no terminal" >&2; exit 1; }; exec ssh -F $TB/ssh_config_jump -W %h:%p sshhost'
 Host innerbad
 	HostName 127.0.0.1
 	Port 2223
@@ -230,6 +241,95 @@ if sluice_start_case proxycommand_start http://$L4/ -r innerpc -v $NET; then
 	fi
 	stopped_clean proxycommand_sigterm_clean_exit TERM
 fi
+
+# sluice_start_pty ARGS...: as sluice_start, but with a terminal of its own (a
+# pty) as its controlling terminal, as when run from a shell; its output
+# still goes to the log. SLUICE_PID is sluice's; PTY_PID the process that
+# holds the terminal and ends with sluice's exit status.
+sluice_start_pty() {
+	local i
+	SLUICE_N=$((SLUICE_N + 1))
+	SLUICE_LOG=$TB/sluice.$SLUICE_N.log
+	SLUICE_PID=""
+	rm -f "$TB/pty.pid"
+	ip netns exec "$NS_C" "$PY" -c '
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(os.open("/dev/null", os.O_RDONLY), 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.execv(sys.argv[3], sys.argv[3:])
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write("%d\n" % pid)
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+try:
+    while os.read(fd, 4096):
+        pass
+except OSError:
+    pass
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))' \
+		"$SLUICE_LOG" "$TB/pty.pid" "$SLUICE" -F "${SLUICE_CFG:-$TB/ssh_config}" "$@" </dev/null >/dev/null 2>&1 &
+	PTY_PID=$!
+	TB_PIDS="$TB_PIDS $PTY_PID"
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$TB/pty.pid" ] && SLUICE_PID=$(cat "$TB/pty.pid") && break
+		sleep 0.1
+	done
+	TB_PIDS="$TB_PIDS $SLUICE_PID"
+}
+
+# sluice_stop_pty: SIGTERM to sluice started by sluice_start_pty; SLUICE_RC its exit status.
+sluice_stop_pty() {
+	pid_in_ns "$SLUICE_PID" "$NS_C" && kill -TERM "$SLUICE_PID" 2>/dev/null
+	tb_reap "$PTY_PID"
+	SLUICE_RC=$?
+	tb_forget "$SLUICE_PID"
+	SLUICE_PID=""
+}
+
+# Only the first lane's login may ask on the terminal, at start: a further
+# lane's ProxyCommand runs without one, in a session of its own. A proxy
+# that needs to ask fails there; after a few tries sluice says so, in the
+# proxy's words, and goes on with the lanes it has.
+rm -f "$TB/proxy.tty"
+sluice_start_pty -r innerpctty -v --lanes 3 $NET
+for ((i = 0; i < 100; i++)); do
+	[ "$(grep -c . "$TB/proxy.tty" 2>/dev/null)" -ge 3 ] && [ "$(sluice_lanes up | grep -c '^1$')" = 3 ] && break
+	proc_alive "$SLUICE_PID" || break
+	sleep 0.2
+done
+runs=$(tr '\n' ' ' <"$TB/proxy.tty" 2>/dev/null)
+if [ "$(head -n 1 "$TB/proxy.tty" 2>/dev/null)" != tty ]; then
+	echo "# proxycommand_lanes_no_tty: not checked, the first lane's proxy had no terminal either ($runs)"
+elif [ "$runs" = "tty none none " ] && [ "$(sluice_lanes up | grep -c '^1$')" = 3 ]; then
+	pass proxycommand_lanes_no_tty
+else
+	fail proxycommand_lanes_no_tty "proxies saw '$runs', lanes '$(sluice_lanes up | tr '\n' '|')': $(sluice_log_tail 3)"
+fi
+sluice_stop_pty
+if [ "$SLUICE_RC" = 0 ] && ! nft_table_present; then pass proxycommand_pty_stop_clean; else
+	fail proxycommand_pty_stop_clean "exit status $SLUICE_RC: $(sluice_log_tail 3)"
+fi
+
+sluice_start_pty -r innerpcask -v --lanes 3 $NET
+# (four tries a lane, a second apart and doubling)
+for ((i = 0; i < 200; i++)); do
+	grep -q "carrying on with" "$SLUICE_LOG" && break
+	proc_alive "$SLUICE_PID" || break
+	sleep 0.2
+done
+if ! grep -q "ready: " "$SLUICE_LOG"; then
+	echo "# proxycommand_asks_lane_fails: not checked, the first lane did not come up: $(sluice_log_tail 2)"
+elif grep -q "lanes: no further lane to .* opened through the proxy, which runs there without a terminal and cannot ask for anything (ProxyCommand sh failed: cannot ask for the one-time code: no terminal .*); carrying on with 1 lane of 3" "$SLUICE_LOG" &&
+	[ "$(sluice_lanes up | grep -c '^1$')" = 1 ] && [ "$(inC curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$L4/")" = 200 ]; then
+	pass proxycommand_asks_lane_fails
+else
+	fail proxycommand_asks_lane_fails "lanes '$(sluice_lanes up | tr '\n' '|')': $(grep -e "lane" "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+fi
+sluice_stop_pty
+
 inner_fresh
 if sluice_start_case e_jump_start http://$L4/ -r inner -v -e "ssh -F $TB/ssh_config_jump" $NET; then
 	through_inner e_jump_download_64mib

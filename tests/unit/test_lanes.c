@@ -763,16 +763,22 @@ static void test_open_refused(void)
 	three_lanes_free(&loop, m, keep, n_keep);
 }
 
-/* A refused session is given up at once; a drop before the banner after a few tries; else never. */
+/*
+ * A refused session is given up at once; a drop before the banner, or no
+ * banner through the proxy, after a few tries; else never.
+ */
 static void test_give_up(void)
 {
 	unsigned n;
 
 	CHECK(lanes_give_up(LANE_LIMIT_SESSIONS, 1));
-	for (n = 1; n < LANES_LIMIT_TRIES; n++)
+	for (n = 1; n < LANES_LIMIT_TRIES; n++) {
 		CHECK(!lanes_give_up(LANE_LIMIT_STARTUPS, n));
+		CHECK(!lanes_give_up(LANE_LIMIT_PROXY, n));
+	}
 	CHECK(lanes_give_up(LANE_LIMIT_STARTUPS, LANES_LIMIT_TRIES));
 	CHECK(lanes_give_up(LANE_LIMIT_STARTUPS, LANES_LIMIT_TRIES + 1));
+	CHECK(lanes_give_up(LANE_LIMIT_PROXY, LANES_LIMIT_TRIES));
 	for (n = 0; n < 100; n++)
 		CHECK(!lanes_give_up(LANE_LIMIT_NONE, n));
 }
