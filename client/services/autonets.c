@@ -124,6 +124,34 @@ static uint64_t coverage(const struct subnet *r)
 	return bits >= 63 ? UINT64_MAX / 2 : 1ull << bits;
 }
 
+/* A set's fingerprint, whatever the order: the sum of each network's FNV-1a. */
+static uint64_t local_print(const struct subnet *local, size_t n)
+{
+	uint64_t sum = 0;
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		const struct subnet *s = &local[i];
+		uint64_t h = 0xcbf29ce484222325ull;
+		size_t len = s->family == AF_INET ? 4 : 16;
+
+		h = (h ^ (uint8_t)s->family) * 0x100000001b3ull;
+		h = (h ^ s->prefix) * 0x100000001b3ull;
+		for (k = 0; k < len; k++)
+			h = (h ^ s->addr[k]) * 0x100000001b3ull;
+		sum += h;
+	}
+	return sum;
+}
+
+bool autonets_moved(struct autonets *a, const struct subnet *local, size_t n_local)
+{
+	if (!a->applied_ms || local_print(local, n_local) == a->local_print)
+		return false;
+	a->has_pending = true;
+	return true;
+}
+
 int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *local, size_t n_local,
 		   const struct subnet *explicit_, size_t n_explicit, bool no_ipv6,
 		   struct subnet **out, size_t *n_out, autonets_refused_fn refused, void *arg)
@@ -168,6 +196,7 @@ int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *loca
 	}
 	a->has_pending = false;
 	a->applied_ms = now_ms ? now_ms : 1;
+	a->local_print = local_print(local, n_local);
 	*out = inc;
 	*n_out = n;
 	return 0;

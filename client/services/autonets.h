@@ -60,6 +60,7 @@ struct autonets {
 	size_t n_pending;
 	bool has_pending;
 	int64_t applied_ms;    /* the last build; 0 = never */
+	uint64_t local_print;  /* the attached networks that build judged by (autonets_moved) */
 	struct subnet *logged; /* refusals already reported */
 	size_t n_logged;
 };
@@ -81,6 +82,12 @@ bool autonets_due(const struct autonets *a, int64_t now_ms);
 int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *local, size_t n_local,
 		   const struct subnet *explicit_, size_t n_explicit, bool no_ipv6,
 		   struct subnet **out, size_t *n_out, autonets_refused_fn refused, void *arg);
+/*
+ * This machine's attached networks are local now (a laptop moves): when
+ * they are not those the last build judged by, the last list is judged
+ * again at the next autonets_due. Returns whether they moved.
+ */
+bool autonets_moved(struct autonets *a, const struct subnet *local, size_t n_local);
 void autonets_free(struct autonets *a);
 
 #endif

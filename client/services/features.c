@@ -69,19 +69,34 @@ static void routes_refused(void *arg, const struct subnet *r, enum autonets_verd
  * the command line's; at most once per AUTONETS_EVERY_MS, however many
  * ROUTES frames arrive, and only when the set changed.
  */
+/* This machine's attached networks into *local (malloc'ed): how many, or -errno. */
+static int local_read(struct subnet **local)
+{
+	int n;
+
+	*local = calloc(LOCAL_NETS_MAX, sizeof(**local));
+	if (!*local)
+		return -ENOMEM;
+	n = routes_read(*local, LOCAL_NETS_MAX, ROUTES_CONNECTED);
+	if (n < 0) {
+		free(*local);
+		*local = NULL;
+	}
+	return n;
+}
+
 static void routes_apply(struct features *sv)
 {
 	struct subnet *inc = NULL, *local;
 	size_t n = 0;
 	int n_local, ret;
 
-	local = calloc(LOCAL_NETS_MAX, sizeof(*local));
-	if (!local) {
+	/* Read each time: this machine's own networks change too (a laptop moves). */
+	n_local = local_read(&local);
+	if (n_local == -ENOMEM) {
 		log_err("-N: out of memory judging the remote's routes");
 		return;
 	}
-	/* Read each time: this machine's own networks change too (a laptop moves). */
-	n_local = routes_read(local, LOCAL_NETS_MAX, ROUTES_CONNECTED);
 	if (n_local < 0) {
 		log_warn("-N: cannot read this machine's networks: %s", strerror(-n_local));
 		n_local = 0;
@@ -104,6 +119,28 @@ static void routes_apply(struct features *sv)
 		return;
 	autohosts_routes_changed(&sv->hosts);
 	log_info("-N: routing %zu network%s", n, n == 1 ? "" : "s");
+}
+
+/*
+ * -N: a network this machine joined since (the laptop moved onto one the
+ * remote routes) must not stay captured, and one it left may be routed
+ * again: look every AUTONETS_EVERY_MS, judge again when they moved.
+ */
+static void routes_rejudge(struct features *sv)
+{
+	struct subnet *local;
+	int64_t now = clock_ms();
+	int n;
+
+	if (!sv->nets.applied_ms || now - sv->local_checked_ms < AUTONETS_EVERY_MS)
+		return;
+	sv->local_checked_ms = now;
+	n = local_read(&local);
+	if (n < 0)
+		return; /* routes_apply says why, when it runs */
+	if (autonets_moved(&sv->nets, local, (size_t)n))
+		log_info("-N: this machine's networks changed: judging the remote's routes again");
+	free(local);
 }
 
 static void name_refused(struct features *sv, const char *name, int family, const uint8_t *addr,
@@ -381,6 +418,8 @@ void features_tick(struct features *sv)
 
 	if (sv->dgram)
 		dgram_expire(sv->dgram);
+	if (sv->features & WIRE_F_ROUTES)
+		routes_rejudge(sv);
 	if ((sv->features & WIRE_F_ROUTES) && autonets_due(&sv->nets, clock_ms()))
 		routes_apply(sv);
 	if (sv->features & WIRE_F_HOSTS) {

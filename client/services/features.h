@@ -38,6 +38,7 @@ struct features {
 	struct autohosts hosts;
 	struct autonets nets;
 	struct ratelimit names_rl; /* -v lines about names refused */
+	int64_t local_checked_ms;  /* -N: when this machine's networks were last looked at */
 	uint64_t dns_dropped_told; /* --dns drops already logged */
 	time_t dns_told_at;
 };

@@ -1,6 +1,7 @@
 #!/bin/bash
 # test_names: what sluice learns from the remote. -N routes S's networks
-# (v4 and v6, a network added later too) but not the one C sits on, and
+# (v4 and v6, a network added later too) but not the one C sits on, nor
+# one C joins later (and takes it again once C leaves it), and
 # refuses what S routes too widely (128.0.0.0/1, ::/1, a /8 around
 # 169.254/16) and says why, once; -H copies names S knows (its /etc/hosts, a
 # forward-confirmed PTR of an address it has talked to, --seed-hosts) into
@@ -244,6 +245,33 @@ if sluice_start_case nets_start http://$L4/ -r sshhost -N -v; then
 	told=$(grep -cF -- 'not routing 128.0.0.0/1:' "$SLUICE_LOG")
 	if [ "$updates" -ge 2 ] && [ "$told" = 1 ]; then pass nets_refusal_told_once; else
 		fail nets_refusal_told_once "$updates route updates, 128.0.0.0/1 refused in $told lines (want >= 2, 1)"
+	fi
+	# C joins a network S routes (2001:db8:5::/64, taken above), as a laptop
+	# joins a LAN: it is C's own now and leaves the rules, with the line
+	# that says why; once C leaves it, the route is taken again. Nothing is
+	# sent there. (A veth pair with both ends in C: this kernel has no dummy.)
+	net5_in_rules() { inC nft list table inet "$(sluice_table)" 2>/dev/null | grep -q '2001:db8:5::/64'; }
+	net5_not_in_rules() { ! net5_in_rules; }
+	if ! net5_in_rules; then
+		fail nets_joined_network_left_out "2001:db8:5::/64 was not in C's rules to begin with"
+	elif ip -n "$NS_C" link add sl5 type veth peer name sl5b && ip -n "$NS_C" link set sl5b up &&
+		ip -n "$NS_C" link set sl5 up && ip -n "$NS_C" addr add 2001:db8:5::99/64 dev sl5 nodad; then
+		left_out=no
+		if poll 20 net5_not_in_rules && grep -qF 'not routing [2001:db8:5::]/64: this machine is attached to [2001:db8:5::]/64' "$SLUICE_LOG"; then
+			pass nets_joined_network_left_out
+			left_out=yes
+		else
+			fail nets_joined_network_left_out "still routed 20 s after C joined it: $(grep -e '-N' "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+		fi
+		ip -n "$NS_C" link del sl5
+		# (only a route that left can come back)
+		if [ "$left_out" = no ]; then
+			echo "# nets_left_network_taken_again: not checked, the route never left"
+		elif poll 20 net5_in_rules; then pass nets_left_network_taken_again; else
+			fail nets_left_network_taken_again "not routed 20 s after C left it: $(grep -e '-N' "$SLUICE_LOG" | tail -n 3 | tr '\n' '|')"
+		fi
+	else
+		fail nets_joined_network_left_out "cannot give C an address in 2001:db8:5::/64"
 	fi
 	stop nets_stop
 else

@@ -175,6 +175,64 @@ static void test_autonets_build(void)
 }
 
 /*
+ * This machine moves onto a network the remote routes: the same list is
+ * judged again, and the route is left out; off it again, routed again.
+ * The same networks in another order are no move.
+ */
+static void test_autonets_moved(void)
+{
+	static const char *const nets[] = {"203.0.113.0/24", "[2001:db8:5::]/64"};
+	static uint8_t buf[WIRE_HDR_LEN + 4096];
+	struct subnet home[2] = {sn("192.0.2.0/24"), sn("[2001:db8:1::]/64")};
+	struct subnet moved[3] = {sn("[2001:db8:1::]/64"), sn("192.0.2.0/24"),
+				  sn("[2001:db8:5::]/64")};
+	struct subnet swapped[2] = {home[1], home[0]};
+	struct autonets a;
+	struct refusals rf;
+	struct wire_frame f;
+	struct subnet *inc = NULL;
+	size_t n = 0, len = routes_frame(buf, sizeof(buf), nets, 2);
+	int64_t now = 1000;
+
+	memset(&a, 0, sizeof(a));
+	memset(&rf, 0, sizeof(rf));
+	CHECK(wire_parse(buf, len, &f) == (int)len);
+	/* Nothing built yet: nothing to judge again. */
+	CHECK(!autonets_moved(&a, home, 2));
+	CHECK_EQ_INT(autonets_take(&a, &f), 0);
+	CHECK_EQ_INT(autonets_build(&a, now, home, 2, NULL, 0, false, &inc, &n, count_refusal, &rf),
+		     0);
+	free(inc);
+	CHECK_EQ_INT(n, 2);
+	CHECK(!autonets_moved(&a, home, 2));
+	CHECK(!autonets_moved(&a, swapped, 2));
+	CHECK(!autonets_due(&a, now + AUTONETS_EVERY_MS));
+
+	CHECK(autonets_moved(&a, moved, 3));
+	CHECK(!autonets_due(&a, now + AUTONETS_EVERY_MS - 1));
+	now += AUTONETS_EVERY_MS;
+	CHECK(autonets_due(&a, now));
+	CHECK_EQ_INT(
+	    autonets_build(&a, now, moved, 3, NULL, 0, false, &inc, &n, count_refusal, &rf), 0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK(inc[0].family == AF_INET && inc[0].addr[0] == 203);
+	free(inc);
+	CHECK_EQ_INT(rf.n, 1);
+	CHECK_EQ_INT(rf.v[0], AUTONETS_ATTACHED);
+	CHECK(!autonets_moved(&a, moved, 3));
+
+	CHECK(autonets_moved(&a, home, 2));
+	now += AUTONETS_EVERY_MS;
+	CHECK(autonets_due(&a, now));
+	CHECK_EQ_INT(autonets_build(&a, now, home, 2, NULL, 0, false, &inc, &n, count_refusal, &rf),
+		     0);
+	CHECK_EQ_INT(n, 2);
+	free(inc);
+	autonets_free(&a);
+}
+
+/*
  * One ROUTES frame (buf, len) through a fresh autonets, with no local or
  * explicit networks: *inc and *n what it routes, rf the refusals told.
  */
@@ -554,6 +612,7 @@ int main(void)
 {
 	RUN(test_autonets_judge);
 	RUN(test_autonets_build);
+	RUN(test_autonets_moved);
 	RUN(test_autonets_cap);
 	RUN(test_autonets_budget);
 	RUN(test_autonets_no_ipv6);
