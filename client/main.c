@@ -85,7 +85,7 @@ struct client {
 	unsigned attempt;   /* reconnect attempts since the drop */
 	unsigned reconnects;
 	int64_t sleep_gap; /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last tick, ms */
-	int64_t tick_ms;   /* the last tick with the session up (clock_ms), 0 none */
+	int64_t turn_ms;   /* the last turn of the loop with the session up (clock_ms), 0 none */
 	int64_t started_ms;
 	size_t told_conns;	  /* the last STATUS= sent to systemd */
 	uint64_t told_budget;	  /* streams reset at the buffer cap, logged */
@@ -909,30 +909,38 @@ static int64_t sleep_gap_ms(void)
 	return (b.tv_sec - m.tv_sec) * 1000 + (b.tv_nsec - m.tv_nsec) / 1000000;
 }
 
+/*
+ * Stopped (a ^Z, SIGSTOP, a paused VM) or held: the server's answers
+ * waited unread, and the lanes' workers, stopped with us, could not
+ * report. Not their silence: ask, as after a sleep. Called right before
+ * each place that judges by what was last heard (lanes_pump, the tick),
+ * since a stop can fall anywhere in a turn. A login that blocked a turn
+ * (a reconnect) is not a pause of a session that was up.
+ */
+static void client_paused(struct client *c)
+{
+	int64_t now = clock_ms(), late = now - c->turn_ms;
+
+	if (c->turn_ms && c->s.up && tunnel_paused(&c->s.tun, late)) {
+		log_info("sluice did not run for %" PRId64 " s: checking the session", late / 1000);
+		tunnel_excuse(&c->s.tun);
+		lanes_probe(&c->s, true);
+	}
+	c->turn_ms = c->s.up ? now : 0;
+}
+
 static void client_tick(struct client *c)
 {
 	struct mux_stats ms;
 	int64_t gap = sleep_gap_ms();
 
-	int64_t now = clock_ms(), late = now - c->tick_ms;
-
+	client_paused(c);
 	if (gap - c->sleep_gap > SLEPT_MS && c->s.up) {
 		log_info("the machine slept for %" PRId64 " s: checking the session",
 			 (gap - c->sleep_gap) / 1000);
 		tunnel_probe(&c->s.tun);
 		lanes_probe(&c->s, false);
-	} else if (c->tick_ms && late > TUNNEL_PAUSED_MS && c->s.up) {
-		/*
-		 * Stopped (a ^Z, SIGSTOP, a paused VM) or held: the server's
-		 * answers waited unread, and the lanes' workers, stopped with
-		 * us, could not report. Not their silence: ask, as after a sleep.
-		 */
-		log_info("sluice did not run for %" PRId64 " s: checking the session", late / 1000);
-		tunnel_excuse(&c->s.tun);
-		lanes_probe(&c->s, true);
 	}
-	/* A login that blocked meanwhile (a reconnect) is not a pause of a session that was up. */
-	c->tick_ms = c->s.up ? now : 0;
 	c->sleep_gap = gap;
 	notify_tick(clock_ms());
 	if (c->s.up) {
@@ -1002,6 +1010,7 @@ static int client_run(struct client *c)
 				client_dropped(c);
 				continue;
 			}
+			client_paused(c);
 			lanes_pump(&c->s);
 		} else if (clock_ms() >= c->next_try) {
 			ret = client_reconnect(c);

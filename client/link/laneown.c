@@ -303,10 +303,24 @@ static int own_setup(struct own *o, struct transport *t, int sock)
 	return evloop_add(&o->loop, &o->sig, EPOLLIN);
 }
 
+/*
+ * Stopped with the parent (a ^Z): what went unread is not the server's
+ * silence. At the top of a turn (a stop while waiting) and before the
+ * tick judges (a stop while pumping); *last is when this last looked.
+ */
+static void own_paused(struct own *o, int64_t *last)
+{
+	int64_t now = clock_ms();
+
+	if (tunnel_paused(&o->tun, now - *last))
+		tunnel_excuse(&o->tun);
+	*last = now;
+}
+
 int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 {
 	struct own o;
-	int64_t last_tick;
+	int64_t last_tick, last_turn;
 	int ret, code = 1;
 
 	memset(&o, 0, sizeof(o));
@@ -322,11 +336,12 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		goto out;
 	}
 	own_report(&o);
-	last_tick = clock_ms();
+	last_tick = last_turn = clock_ms();
 	while (!o.done) {
 		int64_t now;
 		int timeout;
 
+		own_paused(&o, &last_turn);
 		tunnel_pump(&o.tun);
 		if (o.tun.failed) {
 			snprintf(o.why, sizeof(o.why), "%s", o.tun.why);
@@ -335,10 +350,7 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		}
 		now = clock_ms();
 		if (now - last_tick >= 1000) {
-			/* Stopped with the parent (a ^Z): what we did not read is not the server's
-			 * silence. */
-			if (now - last_tick > TUNNEL_PAUSED_MS)
-				tunnel_excuse(&o.tun);
+			own_paused(&o, &last_turn);
 			tunnel_tick(&o.tun);
 			last_tick = now;
 		}

@@ -255,6 +255,13 @@ void tunnel_excuse(struct tunnel *t)
 	tunnel_probe(t);
 }
 
+bool tunnel_paused(const struct tunnel *t, int64_t late_ms)
+{
+	int64_t half = (int64_t)t->dead_sec * 500;
+
+	return late_ms > (half < TUNNEL_PAUSED_MS ? half : TUNNEL_PAUSED_MS);
+}
+
 /* Since the later of a and the excuse: the silence that counts. */
 static double silent_for(const struct tunnel *t, const struct timespec *a,
 			 const struct timespec *now)

@@ -60,7 +60,13 @@ void tunnel_excuse(struct tunnel *t);
 void tunnel_close(struct tunnel *t);
 
 #define TUNNEL_PROBE_SEC 10
-/* A once-a-second tick this late: the process was not running meanwhile (tunnel_excuse). */
+/*
+ * Whether a turn of the event loop that came late_ms after the one before
+ * (a turn waits a second at most) means this process was away long enough
+ * for tunnel_excuse: TUNNEL_PAUSED_MS, or half the silence that calls the
+ * server dead when that is shorter.
+ */
+bool tunnel_paused(const struct tunnel *t, int64_t late_ms);
 #define TUNNEL_PAUSED_MS 5000
 /* How long the event loop may sleep. */
 int tunnel_timeout_ms(const struct tunnel *t);

@@ -537,17 +537,23 @@ zeros_serve() {
 }
 
 # zeros_reader FILE: from C, read L's endless zeros (port 9102) through the
-# tunnel until FILE.stop appears (at most 60 s); FILE gets "bytes bad how":
-# bad counts reads that were not all zeros, how is stopped, eof or an error.
+# tunnel until FILE.stop appears (at most 60 s, a read waiting 40 s at
+# most); FILE gets "bytes bad how": bad counts reads that were not all
+# zeros, how is stopped, eof, deadline or an error.
 zeros_reader() {
 	inC timeout 70 "$PY" -c '
-import os, socket, sys
+import os, socket, sys, time
 path = sys.argv[3]
 n, bad, how = 0, 0, "stopped"
+end = time.monotonic() + 60
 try:
     s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=15)
+    s.settimeout(40)
     zero = bytes(1 << 16)
     while not os.path.exists(path + ".stop"):
+        if time.monotonic() > end:
+            how = "deadline"
+            break
         d = s.recv(1 << 16)
         if not d:
             how = "eof"

@@ -125,13 +125,19 @@ sluice_stop TERM 5
 # (every 5 s, dead after 15 s without an answer) and the lanes' reports (a
 # worker silent for 15 s is taken for stuck) allow. What went unread while
 # stopped is not the server's silence: nothing is taken for dead, and the
-# connections held on every lane still echo afterwards.
+# connections held on every lane still echo afterwards. A download runs
+# through it, so that the stop also finds sluice busy, not only waiting,
+# and goes on after it.
+zeros_serve
 SLUICE_CFG=$TB/ssh_config_alive sluice_start_case ctrlz_start http://$L4/ -r sshhost-alive -v --lanes 3 198.51.100.0/24 || tb_finish
 for ((i = 0; i < 100; i++)); do
 	[ "$(sluice_lanes up | grep -c '^1$')" = 3 ] && break
 	sleep 0.2
 done
-rm -f "$TB/held.up" "$TB/held.go"
+rm -f "$TB/held.up" "$TB/held.go" "$TB/zeros" "$TB/zeros.stop"
+zeros_reader "$TB/zeros" &
+ZR=$!
+TB_PIDS="$TB_PIDS $ZR"
 inC timeout 90 "$PY" -c '
 import os, socket, sys, time
 path = sys.argv[2]
@@ -165,13 +171,21 @@ kill -CONT $job
 sleep 3
 touch "$TB/held.go"
 tb_reap "$HELD"
+sleep 1
+touch "$TB/zeros.stop"
+tb_reap "$ZR"
+# Seven connections: each lane carries some (the fewest first).
+spread=$(echo "$per_lane" | tr '|' '\n' | awk '$1 == 1 && $2 >= 2' | grep -c .)
 if [ ! -e "$TB/held.up" ]; then
 	fail ctrlz_20s_connections_kept "the six connections did not open: $(cat "$TB/held.out")"
+elif [ "$spread" != 3 ]; then
+	fail ctrlz_20s_connections_kept "the connections did not spread over three lanes up: '$per_lane'"
 elif [ "$(cat "$TB/held.out")" = "ok 6" ] && ! grep -q "dropped" "$SLUICE_LOG" &&
+	[ "$(cut -d' ' -f2- "$TB/zeros" 2>/dev/null)" = "0 stopped" ] &&
 	grep -q "sluice did not run for 2[0-9] s: checking the session" "$SLUICE_LOG"; then
 	pass ctrlz_20s_connections_kept
 else
-	fail ctrlz_20s_connections_kept "echoes '$(cat "$TB/held.out")' (connections per lane before: $per_lane): $(grep -e dropped -e "did not run" "$SLUICE_LOG" | tr '\n' '|')"
+	fail ctrlz_20s_connections_kept "echoes '$(cat "$TB/held.out")', download '$(cat "$TB/zeros" 2>/dev/null)' (connections per lane before: $per_lane): $(grep -e dropped -e "did not run" "$SLUICE_LOG" | tr '\n' '|')"
 fi
 sluice_stop TERM 5
 
