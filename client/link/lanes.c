@@ -44,11 +44,52 @@ bool lanes_give_up(enum lane_limit limit, unsigned refusals)
 	case LANE_LIMIT_SESSIONS:
 		return true;
 	case LANE_LIMIT_STARTUPS:
-	case LANE_LIMIT_PROXY:
 		return refusals >= LANES_LIMIT_TRIES;
 	default:
 		return false;
 	}
+}
+
+/*
+ * A LAN's one further lane only keeps bulk away from typing: without it all
+ * goes on lane 0, as without lanes, so its failures are told at -v only.
+ * The path says so, not the count, which a failure on a long path can cut.
+ */
+static bool lane_for_typing_only(const struct session *s)
+{
+	return s->split == SPLIT_ON && lanes_for_rtt(s->rtt_min) == 1;
+}
+
+/*
+ * No banner came through lane i's proxy, LANES_LIMIT_TRIES times in a row.
+ * A further lane runs it without a terminal: one that asks for anything
+ * (a password, a one-time code) fails there every time, but so does a
+ * jump host that is down for a while. Once in LANE_REFUSED_RETRY_MS, not
+ * every few seconds (each try may cost the user a second-factor push),
+ * and never given up; one line for the session, in the proxy's words.
+ */
+static void lane_proxy_refused(struct session *s, unsigned i, const char *err)
+{
+	struct lane *l = &s->lane[i];
+	unsigned up = lanes_up(s);
+
+	l->next_try = clock_ms() + LANE_REFUSED_RETRY_MS + (int64_t)i * LANE_STAGGER_MS;
+	if (s->proxy_said) {
+		log_debug("opening lane %u to %s failed: %s; next try in %d min", i, host_of(s),
+			  err, LANE_REFUSED_RETRY_MS / 60000);
+		return;
+	}
+	s->proxy_said = true;
+	if (lane_for_typing_only(s))
+		log_debug("lanes: lane %u did not open through the proxy (%s); every connection "
+			  "stays on lane 0",
+			  i, err);
+	else
+		log_warn("lanes: lane %u to %s did not open through the proxy %u times (%s); a "
+			 "further lane runs it without a terminal, so one that asks for anything "
+			 "fails there; carrying on with %u lane%s, trying again every %d min",
+			 i, host_of(s), l->refusals, err, up, up == 1 ? "" : "s",
+			 LANE_REFUSED_RETRY_MS / 60000);
 }
 
 /* Lane i, never open yet, ran into a limit of the server's: a few tries, quietly, or none. */
@@ -61,25 +102,18 @@ static void lane_refused(struct session *s, unsigned i, const char *err)
 	if (lanes_give_up(l->limit, l->refusals)) {
 		l->refused = true;
 		s->limit_hit = l->limit;
-		snprintf(s->limit_why, sizeof(s->limit_why), "%s", err);
 		log_debug("opening lane %u to %s failed: %s; not trying it again", i, host_of(s),
 			  err);
+		return;
+	}
+	if (l->limit == LANE_LIMIT_PROXY && l->refusals >= LANES_LIMIT_TRIES) {
+		lane_proxy_refused(s, i, err);
 		return;
 	}
 	ms = lane_backoff_ms(l->refusals) + (int64_t)i * LANE_STAGGER_MS;
 	l->next_try = clock_ms() + ms;
 	log_debug("opening lane %u to %s failed: %s; next try in %" PRId64 " ms", i, host_of(s),
 		  err, ms);
-}
-
-/*
- * A LAN's one further lane only keeps bulk away from typing: without it all
- * goes on lane 0, as without lanes, so its failures are told at -v only.
- * The path says so, not the count, which a failure on a long path can cut.
- */
-static bool lane_for_typing_only(const struct session *s)
-{
-	return s->split == SPLIT_ON && lanes_for_rtt(s->rtt_min) == 1;
 }
 
 /*
@@ -95,26 +129,13 @@ static void lanes_tell_limit(struct session *s)
 	for (i = 1; i < s->n_lanes && i < SESSION_LANES_MAX; i++) {
 		const struct lane *l = &s->lane[i];
 
-		if (l->opening || (l->refusals && !l->refused && !l->up))
+		/* (a proxy's lane waits long, and says so itself) */
+		if (l->opening ||
+		    (l->refusals && !l->refused && !l->up && l->limit != LANE_LIMIT_PROXY))
 			return;
 	}
 	s->limit_said = true;
 	up = lanes_up(s);
-	if (s->limit_hit == LANE_LIMIT_PROXY) {
-		/* Its words, not a guess at the server's limits; at -v only where lane 0 suffices.
-		 */
-		if (lane_for_typing_only(s))
-			log_debug("lanes: no further lane opened through the proxy (%s); every "
-				  "connection stays on lane 0",
-				  s->limit_why);
-		else
-			log_warn(
-			    "lanes: no further lane to %s opened through the proxy, which runs "
-			    "there without a terminal and cannot ask for anything (%s); carrying "
-			    "on with %u lane%s of %u",
-			    host_of(s), s->limit_why, up, up == 1 ? "" : "s", s->n_lanes);
-		return;
-	}
 	if (lane_for_typing_only(s)) {
 		log_debug("lanes: %s refused a further lane (%s); every connection stays on lane 0",
 			  host_of(s),

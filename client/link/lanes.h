@@ -82,7 +82,7 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
 #define LANES_OPENING_MAX 4
 /*
  * Tries in all for a further lane whose connection the server drops before
- * its banner, or no banner comes through its proxy.
+ * its banner; and, through a proxy, before the tries slow down.
  */
 #define LANES_LIMIT_TRIES 4
 /* A lane that moved this much since the last tick is busy, for lanes_pick's ties. */
@@ -93,8 +93,9 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
  * at its refusals-th refusal in a row by this limit of the server's. A
  * session refused on the connection (MaxSessions) stays refused while the
  * lanes up hold theirs: at once. A connection dropped before the banner
- * (MaxStartups) may pass once the others have logged in, and a proxy
- * (a busy jump host) may too: after LANES_LIMIT_TRIES.
+ * (MaxStartups) may pass once the others have logged in: after
+ * LANES_LIMIT_TRIES. A proxy that let nothing through is never given up
+ * (lanes.c tries it slowly).
  */
 bool lanes_give_up(enum lane_limit limit, unsigned refusals);
 

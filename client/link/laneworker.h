@@ -36,9 +36,9 @@ enum lane_limit {
 	LANE_LIMIT_STARTUPS, /* it hung up before its banner: MaxStartups */
 	LANE_LIMIT_SESSIONS, /* it refused the session on the connection: MaxSessions */
 	/*
-	 * No banner came through the ProxyCommand or ProxyJump. A further lane
-	 * runs it without a terminal (it must not ask): one that needs to ask
-	 * can never open one, though lane 0's did.
+	 * The ProxyCommand's or ProxyJump's end closed before the banner. A
+	 * further lane runs it without a terminal (it must not ask): one that
+	 * needs to ask can never open one, though lane 0's did.
 	 */
 	LANE_LIMIT_PROXY,
 };

@@ -143,7 +143,7 @@ struct session {
 		bool busy;
 	} load[SESSION_LANES_MAX];
 	enum lane_limit limit_hit; /* the limit a further lane was given up for (lanes.c) */
-	char limit_why[256];	   /* and the failure that gave it up */
+	bool proxy_said;	   /* the line on lanes that no proxy lets through was logged */
 	bool limit_said;	   /* and the line about it was logged */
 };
 

@@ -777,13 +777,10 @@ int ssh_connect(struct ssh_conn *c, const struct sshconf *cfg, const char *const
 		 * sshd past its MaxStartups hangs up at once, before any banner,
 		 * our own banner unread: a reset more often than an end.
 		 */
-		if (c->proxy.pid)
-			*fail = SSH_FAIL_PROXY;
-		else if (r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_SOCKET_RECV ||
-			 r == LIBSSH2_ERROR_BANNER_RECV)
-			*fail = SSH_FAIL_DROPPED;
-		else
-			*fail = SSH_FAIL_HANDSHAKE;
+		*fail = SSH_FAIL_HANDSHAKE;
+		if (r == LIBSSH2_ERROR_SOCKET_DISCONNECT || r == LIBSSH2_ERROR_SOCKET_RECV ||
+		    r == LIBSSH2_ERROR_BANNER_RECV)
+			*fail = c->proxy.pid ? SSH_FAIL_PROXY : SSH_FAIL_DROPPED;
 		if (*k.pinned)
 			snprintf(err, errlen,
 				 "SSH handshake with %s failed: %s (host key types limited to "

@@ -42,7 +42,7 @@ enum ssh_fail {
 	SSH_FAIL_CONNECT,   /* TCP connect failed or timed out */
 	SSH_FAIL_HANDSHAKE, /* SSH protocol negotiation failed */
 	SSH_FAIL_DROPPED,   /* the server hung up before its banner: its MaxStartups, say */
-	SSH_FAIL_PROXY,	    /* no banner through the ProxyCommand or ProxyJump: its words say why */
+	SSH_FAIL_PROXY,	    /* the proxy's end closed before the banner: its words say why */
 	SSH_FAIL_HOSTKEY_UNKNOWN,
 	SSH_FAIL_HOSTKEY_CHANGED,
 	SSH_FAIL_AUTH,
