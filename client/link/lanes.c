@@ -323,6 +323,23 @@ void lanes_note_load(struct session *s)
 	}
 }
 
+/*
+ * Lanes at and above n_lanes that a decision taken back left up: they take
+ * no new stream (lane_fewest), and close once their streams have ended.
+ */
+static void lanes_shed(struct session *s)
+{
+	struct mux_stats ms;
+	unsigned i;
+
+	for (i = s->n_lanes; i < SESSION_LANES_MAX; i++) {
+		struct lane *l = &s->lane[i];
+
+		if (l->opening || (l->up && session_lane_stats(s, i, &ms) && ms.streams == 0))
+			session_lane_close(s, i);
+	}
+}
+
 void lanes_tick(struct session *s, struct evloop *loop)
 {
 	int64_t now = clock_ms();
@@ -332,12 +349,18 @@ void lanes_tick(struct session *s, struct evloop *loop)
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up && !s->lane[i].owned)
 			tunnel_tick(&s->lane[i].tun);
-	/* A ping a second until the path is known: the tunnel's own come every 10 s. */
-	if (!s->lanes_decided) {
+	/*
+	 * A ping a second until the path is known, and while a decision taken
+	 * behind a transfer waits for a quiet one: the tunnel's own come every
+	 * 10 s.
+	 */
+	if (!s->lanes_decided || s->decided_busy) {
 		lanes_mark(s);
 		mux_ping_now(s->mux);
-		return;
+		if (!s->lanes_decided)
+			return;
 	}
+	lanes_shed(s);
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
 		struct lane *l = &s->lane[i];
 
@@ -487,6 +510,32 @@ static void lanes_decide(struct session *s, int path_ms)
 	}
 }
 
+/*
+ * The path was judged on round trips taken behind a transfer. A quiet one
+ * since says how long it is: short enough for a LAN, the queue of a slow
+ * one (Wi-Fi, 100 Mbit/s) made it look long, and it goes back to one lane
+ * (two, when someone typed); LANES_RTT_SAMPLES long ones confirm it.
+ */
+static void lanes_recheck(struct session *s, int rtt_ms)
+{
+	if (rtt_ms >= LANES_LAN_MS) {
+		if (++s->rtt_confirmed >= LANES_RTT_SAMPLES)
+			s->decided_busy = false;
+		return;
+	}
+	s->decided_busy = false;
+	if (lanes_for_rtt(s->rtt_min) == 1)
+		return;
+	s->rtt_min = rtt_ms;
+	s->n_lanes = s->typed ? 2 : 1;
+	s->split = s->typed && s->a->o->n_interactive > 0 ? SPLIT_ON
+		   : s->typed				  ? SPLIT_NONE
+							  : SPLIT_ON_TYPING;
+	log_info("the round trip to %s is %d ms once quiet (the first ones waited behind a "
+		 "transfer): back to %u lane%s",
+		 host_of(s), rtt_ms, s->n_lanes, s->n_lanes == 1 ? "" : "s");
+}
+
 void lanes_rtt(struct session *s, int rtt_ms)
 {
 	const struct rtt_mark *k;
@@ -494,7 +543,7 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	bool busy;
 	int path;
 
-	if (s->lanes_decided || rtt_ms < 0)
+	if ((s->lanes_decided && !s->decided_busy) || rtt_ms < 0)
 		return;
 	sent = probe_now() - rtt_ms;
 	k = rtt_mark_before(s, sent);
@@ -502,6 +551,13 @@ void lanes_rtt(struct session *s, int rtt_ms)
 		return;
 	/* Behind bulk a PING waits in the queues: its round trip is the path's and then some. */
 	busy = lane0_bytes(s) > k->bytes + LANES_QUIET_BYTES;
+	if (s->lanes_decided) {
+		/* (a long one only from its own mark, and with the CPUs not kept busy, as below) */
+		if (!busy && (rtt_ms < LANES_LAN_MS ||
+			      (sent - k->ms <= LANES_MARK_SLACK_MS && !rtt_stalled(s, k, rtt_ms))))
+			lanes_recheck(s, rtt_ms);
+		return;
+	}
 	/*
 	 * Load only ever lengthens a round trip, so only a long one is doubted,
 	 * and only one whose own ping made the mark: over a longer span the
@@ -540,9 +596,10 @@ void lanes_rtt(struct session *s, int rtt_ms)
 		return;
 	path = s->rtt_min >= 0 && s->rtt_min < s->rtt_busy_min ? s->rtt_min : s->rtt_busy_min;
 	log_debug("lane 0 was busy for %u of %u round trips to %s: the path is judged by the "
-		  "shortest, %d ms",
+		  "shortest, %d ms, until a quiet one",
 		  s->rtt_busy_samples, s->rtt_busy_samples + s->rtt_samples, host_of(s), path);
 	lanes_decide(s, path);
+	s->decided_busy = true;
 }
 
 bool lanes_interactive_port(const struct opts *o, uint16_t port)
@@ -601,7 +658,8 @@ static unsigned lane_fewest(struct session *s, unsigned skip)
 		fewest = ms.streams;
 	}
 	for (i = 1; i < SESSION_LANES_MAX; i++) {
-		if ((skip & (1u << i)) || !session_lane_stats(s, i, &ms) ||
+		/* (past n_lanes: going, lanes_shed) */
+		if ((skip & (1u << i)) || i >= s->n_lanes || !session_lane_stats(s, i, &ms) ||
 		    session_lane_failed(s, i))
 			continue;
 		if (lane_better(s, ms.streams, i, fewest, best)) {

@@ -58,7 +58,7 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
 /* Round trips measured before the path decides: the smallest counts, not one slow answer. */
 #define LANES_RTT_SAMPLES 3
 /*
- * A round trip counts only when lane 0 moved at most this many bytes since
+ * A round trip is quiet when lane 0 moved at most this many bytes since
  * the mark before its ping (lanes_mark): behind a bulk transfer a PING
  * waits in the queues, and a LAN would look like a long path.
  */
@@ -66,6 +66,7 @@ _Static_assert(LANES_AUTO_MAX + 1 <= SESSION_LANES_MAX,
 /*
  * Round trips in all, once lane 0 was busy for any of them, before the
  * smallest decides: about as many seconds of a transfer that never pauses.
+ * Such a decision holds until a quiet one says what the path is.
  */
 #define LANES_BUSY_SAMPLES 6
 /*
@@ -124,8 +125,10 @@ void lanes_probe(struct session *s, bool paused);
 /*
  * A round trip measured on lane 0, in ms: the first LANES_RTT_SAMPLES
  * taken on a quiet pipe, and on CPUs that were not kept busy meanwhile,
- * decide the number. Each is judged from the last lanes_mark before its
- * ping: when the session opens, and at each of lanes_tick's pings.
+ * decide the number; or LANES_BUSY_SAMPLES when lane 0 stays busy, until
+ * a quiet one confirms or takes back what they decided. Each is judged
+ * from the last lanes_mark before its ping: when the session opens, and
+ * at each of lanes_tick's pings.
  */
 void lanes_rtt(struct session *s, int rtt_ms);
 /* Note lane 0's bytes and the CPU stall now, for the round trip of a ping about to go out. */

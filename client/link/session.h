@@ -117,6 +117,8 @@ struct session {
 	int rtt_min;		   /* the smallest of them, ms (-1: none yet) */
 	unsigned rtt_busy_samples; /* and on a busy one, */
 	int rtt_busy_min;	   /* the smallest of those (lanes_rtt) */
+	bool decided_busy;	   /* decided on those: a quiet round trip may still undo it */
+	unsigned rtt_confirmed;	   /* quiet long ones since, that confirm it */
 	unsigned rtt_stalled;	   /* round trips set aside: the CPUs were busy meanwhile */
 	uint64_t rx_gone, tx_gone; /* bytes of lanes that dropped: totals never go back */
 	uint64_t over_budget_gone; /* and their streams reset at the buffer cap */

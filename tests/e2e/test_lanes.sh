@@ -14,7 +14,8 @@
 # on (an echo through it comes back over it), and one more lane opens for
 # the rest (a download beside it goes there); with --lanes every lane takes
 # any stream. A LAN behind a download that runs from the first moment is
-# still judged a LAN. --interactive-ports 2222 keeps port 2222's sessions on
+# still judged a LAN; a slow one (100 Mbit/s through the delay line) that
+# the download's queue made look long goes back to one lane once quiet. --interactive-ports 2222 keeps port 2222's sessions on
 # lane 0 instead (its first one opens lane 1) and port 22's are then like
 # any other: alone they open nothing, beside it they go to lane 1. At 100 ms
 # (the delay line) -e ssh opens
@@ -525,6 +526,47 @@ pid_in_ns "$HELD" "$NS_C" && kill -TERM "$HELD" 2>/dev/null
 tb_reap "$HELD" >/dev/null
 stopped_clean ports_stop_clean TERM
 helper_gone ports_helpers_gone
+
+# --- a slow LAN behind a download from the first moment: one lane once quiet --------------
+# 100 Mbit/s and a millisecond each way (the delay line): behind a download
+# every round trip waits for what the queues hold, and the path may be
+# taken for a long one. Once the download ends, a quiet round trip says
+# what it is: back to one lane, the further ones closed, their helpers gone.
+if ! tb_delayline_start 1 100; then
+	fail slowlan_delay_line "the delay line did not start: $(tail -n 2 "$TB/delayline4.log" | tr '\n' ' ')"
+else
+	sluice_start -r sshhost -v 198.51.100.0/24
+	if ! sluice_wait_ready; then
+		fail slowlan_start "$SLUICE_WHY"
+	else
+		pass slowlan_start
+		rm -f "$TB/zeros" "$TB/zeros.stop"
+		zeros_reader "$TB/zeros" &
+		ZR=$!
+		TB_PIDS="$TB_PIDS $ZR"
+		for ((i = 0; i < 225; i++)); do
+			grep -Eq "the round trip to .* ms: (one lane|carrying)" "$SLUICE_LOG" && break
+			proc_alive "$ZR" || break
+			sleep 0.2
+		done
+		touch "$TB/zeros.stop"
+		tb_reap "$ZR" >/dev/null
+		if ! grep -q "ms: carrying the connections over" "$SLUICE_LOG"; then
+			echo "# slowlan_back_to_one_lane: not checked, not taken for a long path ($(grep "round trip to " "$SLUICE_LOG" | tr '\n' '|'))"
+		else
+			for ((i = 0; i < 150; i++)); do
+				grep -q "once quiet (the first ones waited behind a transfer): back to 1 lane$" "$SLUICE_LOG" &&
+					[ "$(lanes_now | awk '$1 == 1' | grep -c .)" = 1 ] && [ "$(helpers_in_s | grep -c .)" = 1 ] && break
+				sleep 0.2
+			done
+			if [ "$i" -lt 150 ]; then pass slowlan_back_to_one_lane; else
+				fail slowlan_back_to_one_lane "lanes '$(lanes_now | tr '\n' '|')', helpers in S $(helpers_in_s | grep -c .): $(grep -e "round trip" -e "busy" "$SLUICE_LOG" | tr '\n' '|')"
+			fi
+		fi
+		stopped_clean slowlan_stop_clean TERM
+	fi
+	tb_delayline_stop
+fi
 
 # --- -e ssh on a long path: the path decides, through a ControlMaster of sluice's own ----
 tb_delayline_start 100 || tb_die "the delay line did not start: $(tail -n 2 "$TB/delayline4.log" | tr '\n' ' ')"
