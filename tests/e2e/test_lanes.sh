@@ -384,9 +384,10 @@ helper_gone default_helpers_gone
 # next, as a far end does on a loaded machine or a container at its quota.
 # The kernel's CPU pressure says why those round trips were long: they are
 # set aside. Once the loops end, the round trips are short again and decide:
-# one lane. A download runs until the cage is in place: the round trips
-# measured under it are not quiet, and the path takes six of those before
-# it decides on them, so none is taken before.
+# one lane. A download runs until the cage is in place (its first try may
+# beat the rules and go around the tunnel, on C's own route; through the
+# tunnel its round trips are not quiet, and six of those would decide);
+# a decision that came before the cage is said, and nothing is checked.
 if ! cat /proc/pressure/cpu >/dev/null 2>&1; then
 	echo "# busy_cpus: this kernel keeps no CPU pressure figures: not checked"
 elif ! tb_cpu_cage 20000 1000000; then
