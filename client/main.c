@@ -835,6 +835,7 @@ static void client_dropped(struct client *c)
 	struct mux_stats ms;
 	struct resets r;
 
+	c->turn_ms = 0; /* the logins to come are no pause */
 	lanes_stats(&c->s, &ms);
 	open = ms.streams;
 	/* This session's counts go with it: keep them (the listener's stay). */
@@ -912,10 +913,11 @@ static int64_t sleep_gap_ms(void)
 /*
  * Stopped (a ^Z, SIGSTOP, a paused VM) or held: the server's answers
  * waited unread, and the lanes' workers, stopped with us, could not
- * report. Not their silence: ask, as after a sleep. Called right before
- * each place that judges by what was last heard (lanes_pump, the tick),
- * since a stop can fall anywhere in a turn. A login that blocked a turn
- * (a reconnect) is not a pause of a session that was up.
+ * report. Not their silence: ask, as after a sleep. Called when the wait
+ * returns and right before each place that judges by what was last heard
+ * (lanes_pump, the tick), since a stop can fall anywhere in a turn. A
+ * login that blocked a turn (a reconnect) is not a pause of a session
+ * that was up.
  */
 static void client_paused(struct client *c)
 {
@@ -979,6 +981,12 @@ static void client_tick(struct client *c)
 	features_tick(&c->feat);
 }
 
+/* The loop's wait returned: a stop there is seen before any callback (an accept) runs. */
+static void client_woke(void *arg)
+{
+	client_paused(arg);
+}
+
 static int client_run(struct client *c)
 {
 	struct timespec last, now;
@@ -986,6 +994,7 @@ static int client_run(struct client *c)
 
 	clock_gettime(CLOCK_MONOTONIC, &last);
 	c->sleep_gap = sleep_gap_ms();
+	evloop_on_wake(&c->loop, client_woke, c);
 	while (!c->stop_signal) {
 		/* Without it the rules are gone: going on would send traffic around the tunnel. */
 		if (privc_gone(c->priv)) {

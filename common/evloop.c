@@ -11,6 +11,8 @@
 
 int evloop_init(struct evloop *l)
 {
+	l->woke = NULL;
+	l->woke_arg = NULL;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	return l->epfd < 0 ? -errno : 0;
 }
@@ -41,6 +43,12 @@ void evloop_del(struct evloop *l, struct ev_io *io)
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 }
 
+void evloop_on_wake(struct evloop *l, void (*cb)(void *arg), void *arg)
+{
+	l->woke = cb;
+	l->woke_arg = arg;
+}
+
 int evloop_run_once(struct evloop *l, int timeout_ms)
 {
 	struct epoll_event evs[EV_BATCH];
@@ -49,6 +57,8 @@ int evloop_run_once(struct evloop *l, int timeout_ms)
 	n = epoll_wait(l->epfd, evs, EV_BATCH, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	if (l->woke)
+		l->woke(l->woke_arg);
 	for (i = 0; i < n; i++) {
 		struct ev_io *io = evs[i].data.ptr;
 		io->cb(io, evs[i].events);

@@ -19,6 +19,8 @@ struct ev_io {
 
 struct evloop {
 	int epfd;
+	void (*woke)(void *arg); /* evloop_on_wake */
+	void *woke_arg;
 };
 
 int evloop_init(struct evloop *l);
@@ -29,5 +31,10 @@ int evloop_mod(struct evloop *l, struct ev_io *io, uint32_t events);
 void evloop_del(struct evloop *l, struct ev_io *io);
 /* Wait up to timeout_ms and dispatch. Returns the number of events, or -errno (never -EINTR). */
 int evloop_run_once(struct evloop *l, int timeout_ms);
+/*
+ * cb(arg) each time the wait returns, before any callback: the owner's
+ * look at what happened while it waited (it may have been stopped there).
+ */
+void evloop_on_wake(struct evloop *l, void (*cb)(void *arg), void *arg);
 
 #endif

@@ -56,7 +56,8 @@ struct own {
 	int refused_err;
 	bool done, dirty;
 	int64_t last_report;
-	char why[256]; /* set when the lane failed */
+	int64_t looked_ms; /* own_paused's last look */
+	char why[256];	   /* set when the lane failed */
 	struct laneown_report rep;
 	unsigned table_rows;
 	sigset_t term; /* SIGTERM, blocked while the loop runs */
@@ -305,22 +306,23 @@ static int own_setup(struct own *o, struct transport *t, int sock)
 
 /*
  * Stopped with the parent (a ^Z): what went unread is not the server's
- * silence. At the top of a turn (a stop while waiting) and before the
- * tick judges (a stop while pumping); *last is when this last looked.
+ * silence. When the wait returns (a stop while waiting) and before the
+ * tick judges (a stop while pumping).
  */
-static void own_paused(struct own *o, int64_t *last)
+static void own_paused(void *arg)
 {
+	struct own *o = arg;
 	int64_t now = clock_ms();
 
-	if (tunnel_paused(&o->tun, now - *last))
+	if (tunnel_paused(&o->tun, now - o->looked_ms))
 		tunnel_excuse(&o->tun);
-	*last = now;
+	o->looked_ms = now;
 }
 
 int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 {
 	struct own o;
-	int64_t last_tick, last_turn;
+	int64_t last_tick;
 	int ret, code = 1;
 
 	memset(&o, 0, sizeof(o));
@@ -336,12 +338,12 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		goto out;
 	}
 	own_report(&o);
-	last_tick = last_turn = clock_ms();
+	last_tick = o.looked_ms = clock_ms();
+	evloop_on_wake(&o.loop, own_paused, &o);
 	while (!o.done) {
 		int64_t now;
 		int timeout;
 
-		own_paused(&o, &last_turn);
 		tunnel_pump(&o.tun);
 		if (o.tun.failed) {
 			snprintf(o.why, sizeof(o.why), "%s", o.tun.why);
@@ -350,7 +352,7 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		}
 		now = clock_ms();
 		if (now - last_tick >= 1000) {
-			own_paused(&o, &last_turn);
+			own_paused(&o);
 			tunnel_tick(&o.tun);
 			last_tick = now;
 		}

@@ -510,6 +510,17 @@ static void lanes_decide(struct session *s, int path_ms)
 	}
 }
 
+/* A further lane moved LANES_BUSY_BYTES or more in the last second (lanes_note_load). */
+static bool lanes_any_busy(const struct session *s)
+{
+	unsigned i;
+
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		if (s->load[i].busy)
+			return true;
+	return false;
+}
+
 /*
  * The path was judged on round trips taken behind a transfer. A quiet one
  * since says how long it is: short enough for a LAN, the queue of a slow
@@ -518,6 +529,10 @@ static void lanes_decide(struct session *s, int path_ms)
  */
 static void lanes_recheck(struct session *s, int rtt_ms)
 {
+	unsigned want = s->typed ? 2 : 1;
+	/* A lane that failed for good cut the count already: what it cut stays cut. */
+	bool cut = s->n_lanes < 1 + lanes_for_rtt(s->rtt_min);
+
 	if (rtt_ms >= LANES_LAN_MS) {
 		if (++s->rtt_confirmed >= LANES_RTT_SAMPLES)
 			s->decided_busy = false;
@@ -527,10 +542,13 @@ static void lanes_recheck(struct session *s, int rtt_ms)
 	if (lanes_for_rtt(s->rtt_min) == 1)
 		return;
 	s->rtt_min = rtt_ms;
-	s->n_lanes = s->typed ? 2 : 1;
-	s->split = s->typed && s->a->o->n_interactive > 0 ? SPLIT_ON
-		   : s->typed				  ? SPLIT_NONE
-							  : SPLIT_ON_TYPING;
+	if (s->n_lanes > want)
+		s->n_lanes = want;
+	if (!cut)
+		s->split = s->typed && s->a->o->n_interactive > 0 ? SPLIT_ON
+			   : s->typed				  ? SPLIT_NONE
+								  : SPLIT_ON_TYPING;
+	session_share(s);
 	log_info("the round trip to %s is %d ms once quiet (the first ones waited behind a "
 		 "transfer): back to %u lane%s",
 		 host_of(s), rtt_ms, s->n_lanes, s->n_lanes == 1 ? "" : "s");
@@ -552,10 +570,20 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	/* Behind bulk a PING waits in the queues: its round trip is the path's and then some. */
 	busy = lane0_bytes(s) > k->bytes + LANES_QUIET_BYTES;
 	if (s->lanes_decided) {
-		/* (a long one only from its own mark, and with the CPUs not kept busy, as below) */
-		if (!busy && (rtt_ms < LANES_LAN_MS ||
-			      (sent - k->ms <= LANES_MARK_SLACK_MS && !rtt_stalled(s, k, rtt_ms))))
-			lanes_recheck(s, rtt_ms);
+		/*
+		 * Quiet on every lane: the bulk has moved to the further ones,
+		 * which share the slow LAN's queue. A long one only from its
+		 * own mark, with the CPUs not kept busy, as below.
+		 */
+		if (busy || lanes_any_busy(s))
+			return;
+		if (rtt_ms >= LANES_LAN_MS && sent - k->ms > LANES_MARK_SLACK_MS)
+			return;
+		if (rtt_ms >= LANES_LAN_MS && rtt_stalled(s, k, rtt_ms)) {
+			s->rtt_stalled++;
+			return;
+		}
+		lanes_recheck(s, rtt_ms);
 		return;
 	}
 	/*

@@ -482,14 +482,7 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 	evloop_del(l->loop, &l->wio);
 	l->opening = false;
 	snprintf(l->detail, sizeof(l->detail), "%s", r->detail);
-	/*
-	 * The cap on buffers for slow local readers, and the one on credit
-	 * above the base window, stay one cap each for the whole tunnel: lane
-	 * 0's share shrinks as the lanes' did when their workers started.
-	 */
-	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / s->n_lanes);
-	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / s->n_lanes,
-		       STREAM_BUDGET_MS);
+	session_share(s);
 	if (!r->handed) {
 		ret = laneown_attach(&l->own, l->loop, l->w.sock);
 		if (ret < 0) {
@@ -679,6 +672,16 @@ size_t session_lane_table(struct session *s, unsigned i,
 	if (ret < 0)
 		log_info("lane %u: its worker cannot list its connections: %s", i, strerror(-ret));
 	return 0;
+}
+
+void session_share(struct session *s)
+{
+	unsigned n = s->n_lanes ? s->n_lanes : 1;
+
+	if (!s->mux)
+		return;
+	mux_set_buffered_max(s->mux, MUX_BUFFERED_MAX / n);
+	mux_set_credit(s->mux, STREAM_CREDIT_MAX, STREAM_CREDIT_TOTAL / n, STREAM_BUDGET_MS);
 }
 
 int session_open(struct session *s, const struct session_args *a, struct evloop *loop, char *err,

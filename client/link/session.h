@@ -193,6 +193,13 @@ const char *session_lane_failed(const struct session *s, unsigned i);
  * did not end by itself (laneworker_exit), else "".
  */
 void session_lane_exit(struct session *s, unsigned i, char *how, size_t len);
+/*
+ * The cap on buffers for slow local readers, and the one on credit above
+ * the base window, stay one cap each for the whole tunnel: lane 0 takes
+ * its share of n_lanes, shrinking as the lanes start, growing back when
+ * their count is cut.
+ */
+void session_share(struct session *s);
 /* Lane i pings now and expects an answer soon (the machine slept); lanes_probe's paused. */
 void session_lane_probe(struct session *s, unsigned i, bool paused);
 /* SIGUSR1: lane i's open streams into the log (its worker's own lines when it runs them). */

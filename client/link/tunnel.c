@@ -259,7 +259,9 @@ bool tunnel_paused(const struct tunnel *t, int64_t late_ms)
 {
 	int64_t half = (int64_t)t->dead_sec * 500;
 
-	return late_ms > (half < TUNNEL_PAUSED_MS ? half : TUNNEL_PAUSED_MS);
+	if (half > TUNNEL_PAUSED_MS)
+		half = TUNNEL_PAUSED_MS;
+	return late_ms > (half > TUNNEL_PAUSED_MIN_MS ? half : TUNNEL_PAUSED_MIN_MS);
 }
 
 /* Since the later of a and the excuse: the silence that counts. */

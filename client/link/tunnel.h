@@ -64,10 +64,13 @@ void tunnel_close(struct tunnel *t);
  * Whether a turn of the event loop that came late_ms after the one before
  * (a turn waits a second at most) means this process was away long enough
  * for tunnel_excuse: TUNNEL_PAUSED_MS, or half the silence that calls the
- * server dead when that is shorter.
+ * server dead when that is shorter, but never TUNNEL_PAUSED_MIN_MS or
+ * less: an idle turn's own wait is no pause, or a dead server would be
+ * excused for ever.
  */
 bool tunnel_paused(const struct tunnel *t, int64_t late_ms);
-#define TUNNEL_PAUSED_MS 5000
+#define TUNNEL_PAUSED_MS     5000
+#define TUNNEL_PAUSED_MIN_MS 2000
 /* How long the event loop may sleep. */
 int tunnel_timeout_ms(const struct tunnel *t);
 

@@ -64,11 +64,6 @@ static void routes_refused(void *arg, const struct subnet *r, enum autonets_verd
 	}
 }
 
-/*
- * -N: the helper's last route list, judged, becomes the routed set next to
- * the command line's; at most once per AUTONETS_EVERY_MS, however many
- * ROUTES frames arrive, and only when the set changed.
- */
 /* This machine's attached networks into *local (malloc'ed): how many, or -errno. */
 static int local_read(struct subnet **local)
 {
@@ -85,6 +80,11 @@ static int local_read(struct subnet **local)
 	return n;
 }
 
+/*
+ * -N: the helper's last route list, judged, becomes the routed set next to
+ * the command line's; at most once per AUTONETS_EVERY_MS, however many
+ * ROUTES frames arrive, and only when the set changed.
+ */
 static void routes_apply(struct features *sv)
 {
 	struct subnet *inc = NULL, *local;

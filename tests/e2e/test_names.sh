@@ -272,6 +272,7 @@ if sluice_start_case nets_start http://$L4/ -r sshhost -N -v; then
 		fi
 	else
 		fail nets_joined_network_left_out "cannot give C an address in 2001:db8:5::/64"
+		ip -n "$NS_C" link del sl5 2>/dev/null
 	fi
 	stop nets_stop
 else

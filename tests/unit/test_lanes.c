@@ -614,6 +614,13 @@ static void test_rtt_busy(void)
 	CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
 	lanes_rtt(&s, 5);
 	CHECK_EQ_INT(s.n_lanes, 9);
+	/* Lane 0 quiet, but a further lane busy (in the same slow queue): no. */
+	fake_now += 1000;
+	s.load[3].busy = true;
+	tick_rtt(&s, 5);
+	CHECK(s.decided_busy);
+	CHECK_EQ_INT(s.n_lanes, 9);
+	s.load[3].busy = false;
 	/* (a second later: each mark its own time) */
 	fake_now += 1000;
 	tick_rtt(&s, 5);
@@ -648,6 +655,32 @@ static void test_rtt_busy(void)
 	fake_now += 1000;
 	tick_rtt(&s, 5);
 	CHECK_EQ_INT(s.n_lanes, 9);
+	mux_free(m);
+	close(keep);
+
+	/*
+	 * Cut by a lane that failed for good (lane 1 needed a prompt), with a
+	 * session typed on: taken back, the cut stays, and nothing splits.
+	 */
+	session_fresh(&s);
+	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
+	CHECK(m != NULL);
+	mux_set_peer_window(m, 1 << 20);
+	s.mux = m;
+	CHECK(open_one(&s, 0, &keep) == m);
+	s.typed = true;
+	for (k = 0; k < LANES_BUSY_SAMPLES; k++) {
+		mark_back(&s, 100);
+		CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
+		lanes_rtt(&s, 100);
+	}
+	CHECK(s.decided_busy && s.split == SPLIT_ON);
+	s.n_lanes = 1;
+	fake_now += 1000;
+	tick_rtt(&s, 5);
+	CHECK(!s.decided_busy);
+	CHECK_EQ_INT(s.n_lanes, 1);
+	CHECK(!lanes_split(&s));
 	mux_free(m);
 	close(keep);
 	evloop_close(&loop);
