@@ -566,6 +566,32 @@ with open(path, "w") as f:
     f.write("%d %d %s\n" % (n, bad, how))' "$L4" 9102 "$1" >/dev/null 2>&1
 }
 
+# zeros_start / zeros_stop: zeros_reader into $TB/zeros in the background
+# (ZR its pid), and later told to stop and reaped.
+zeros_start() {
+	rm -f "$TB/zeros" "$TB/zeros.stop"
+	zeros_reader "$TB/zeros" &
+	ZR=$!
+	TB_PIDS="$TB_PIDS $ZR"
+}
+zeros_stop() {
+	touch "$TB/zeros.stop"
+	tb_reap "$ZR" >/dev/null
+}
+
+# wait_decided SECONDS: until the running sluice's log says how many lanes
+# the path takes (one lane, or carrying over N), zeros_start's reader ends,
+# or SECONDS pass. False unless it said.
+wait_decided() {
+	local i
+	for ((i = 0; i < $1 * 5; i++)); do
+		grep -Eq "the round trip to .* ms: (one lane|carrying)" "$SLUICE_LOG" && return 0
+		proc_alive "$ZR" || return 1
+		sleep 0.2
+	done
+	return 1
+}
+
 # sluice_start_case NAME URL ARGS...: start sluice, wait until URL answers through it.
 sluice_start_case() {
 	local name=$1 url=$2

@@ -134,10 +134,8 @@ for ((i = 0; i < 100; i++)); do
 	[ "$(sluice_lanes up | grep -c '^1$')" = 3 ] && break
 	sleep 0.2
 done
-rm -f "$TB/held.up" "$TB/held.go" "$TB/zeros" "$TB/zeros.stop"
-zeros_reader "$TB/zeros" &
-ZR=$!
-TB_PIDS="$TB_PIDS $ZR"
+rm -f "$TB/held.up" "$TB/held.go"
+zeros_start
 inC timeout 90 "$PY" -c '
 import os, socket, sys, time
 path = sys.argv[2]
@@ -172,8 +170,7 @@ sleep 3
 touch "$TB/held.go"
 tb_reap "$HELD"
 sleep 1
-touch "$TB/zeros.stop"
-tb_reap "$ZR"
+zeros_stop
 # Seven connections: each lane carries some (the fewest first).
 spread=$(echo "$per_lane" | tr '|' '\n' | awk '$1 == 1 && $2 >= 2' | grep -c .)
 if [ ! -e "$TB/held.up" ]; then

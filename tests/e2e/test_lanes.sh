@@ -462,17 +462,9 @@ if ! sluice_wait_ready; then
 	fail busy_lan_start "$SLUICE_WHY"
 else
 	pass busy_lan_start
-	rm -f "$TB/zeros" "$TB/zeros.stop"
-	zeros_reader "$TB/zeros" &
-	ZR=$!
-	TB_PIDS="$TB_PIDS $ZR"
-	for ((i = 0; i < 150; i++)); do
-		grep -Eq "the round trip to .* ms: (one lane|carrying)" "$SLUICE_LOG" && break
-		proc_alive "$ZR" || break
-		sleep 0.2
-	done
-	touch "$TB/zeros.stop"
-	tb_reap "$ZR" >/dev/null
+	zeros_start
+	wait_decided 30
+	zeros_stop
 	said=$(grep -e "the round trip to " -e "lane 0 was busy" "$SLUICE_LOG" | tr '\n' '|')
 	if ! grep -q "lane 0 was busy for " "$SLUICE_LOG"; then
 		echo "# busy_lan_one_lane: not checked, quiet round trips decided ($said; read $(cat "$TB/zeros" 2>/dev/null))"
@@ -541,17 +533,9 @@ else
 		fail slowlan_start "$SLUICE_WHY"
 	else
 		pass slowlan_start
-		rm -f "$TB/zeros" "$TB/zeros.stop"
-		zeros_reader "$TB/zeros" &
-		ZR=$!
-		TB_PIDS="$TB_PIDS $ZR"
-		for ((i = 0; i < 225; i++)); do
-			grep -Eq "the round trip to .* ms: (one lane|carrying)" "$SLUICE_LOG" && break
-			proc_alive "$ZR" || break
-			sleep 0.2
-		done
-		touch "$TB/zeros.stop"
-		tb_reap "$ZR" >/dev/null
+		zeros_start
+		wait_decided 45
+		zeros_stop
 		if ! grep -q "ms: carrying the connections over" "$SLUICE_LOG"; then
 			echo "# slowlan_back_to_one_lane: not checked, not taken for a long path ($(grep "round trip to " "$SLUICE_LOG" | tr '\n' '|'))"
 		else

@@ -336,18 +336,13 @@ busy_from_start() {
 		return 1
 	}
 	pass busy_start
-	rm -f "$TB/zeros" "$TB/zeros.stop"
-	zeros_reader "$TB/zeros" &
-	dl=$!
-	TB_PIDS="$TB_PIDS $dl"
+	zeros_start
+	dl=$ZR
 	# (up to 45 s: on two busy cores the CPUs' stall sets many round trips aside)
-	for ((i = 0; i < 225; i++)); do
-		n=$(sed -n 's/.* ms: carrying the connections over \([0-9]*\) lanes$/\1/p' "$SLUICE_LOG" | head -n 1)
-		grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && n=1
-		proc_alive "$dl" && during=yes || during=no
-		[ -n "$n" ] || [ "$during" = no ] && break
-		sleep 0.2
-	done
+	wait_decided 45
+	proc_alive "$dl" && during=yes
+	n=$(sed -n 's/.* ms: carrying the connections over \([0-9]*\) lanes$/\1/p' "$SLUICE_LOG" | head -n 1)
+	grep -q "ms: one lane carries the connections" "$SLUICE_LOG" && n=1
 	judged=$(grep -c "lane 0 was busy for " "$SLUICE_LOG")
 	if [ -z "$n" ] && [ "$during" = no ]; then
 		fail busy_path_decided "the download ended first ($(cat "$TB/zeros" 2>/dev/null)), no decision: $(sluice_log_tail 3)"
@@ -370,8 +365,7 @@ busy_from_start() {
 			fail busy_lanes_up "$up of $((n + 1)) up: $(wan_lanes_state | tr '\n' '|'): $(sluice_log_tail 3)"
 		fi
 	fi
-	touch "$TB/zeros.stop"
-	tb_reap "$dl"
+	zeros_stop
 	got=$(cat "$TB/zeros" 2>/dev/null)
 	echo "# busy_from_start: the download read (bytes, reads not all zeros, how it ended): $got"
 	case $got in

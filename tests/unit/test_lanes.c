@@ -438,6 +438,20 @@ static void test_pick_busy(void)
 	three_lanes_free(&loop, m, keep, n_keep);
 }
 
+/* As session_fresh, lane 0 a real mux with one stream; its socket's other end in *keep. */
+static struct mux *busy_fresh(struct evloop *loop, struct session *s, int *keep)
+{
+	struct mux *m;
+
+	session_fresh(s);
+	m = mux_new(loop, 1 << 20, 256 << 10, &no_ops, NULL);
+	CHECK(m != NULL);
+	mux_set_peer_window(m, 1 << 20);
+	s->mux = m;
+	CHECK(open_one(s, 0, keep) == m);
+	return m;
+}
+
 /* A round trip taken while a transfer filled the pipe says nothing of the path. */
 static void test_rtt_quiet(void)
 {
@@ -448,12 +462,7 @@ static void test_rtt_quiet(void)
 	unsigned k;
 
 	CHECK_EQ_INT(evloop_init(&loop), 0);
-	session_fresh(&s);
-	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-	CHECK(m != NULL);
-	mux_set_peer_window(m, 1 << 20);
-	s.mux = m;
-	CHECK(open_one(&s, 0, &keep) == m);
+	m = busy_fresh(&loop, &s, &keep);
 
 	/* Quiet: counts. */
 	tick_rtt(&s, 150);
@@ -518,6 +527,19 @@ static bool move_more(struct evloop *loop, struct mux *m, int keep, size_t n)
 	return st.tx_bytes == want;
 }
 
+/* n round trips of rtt_ms, each of lanes_tick's pings, behind bulk on lane 0. */
+static void busy_rtts(struct evloop *loop, struct session *s, struct mux *m, int keep, int rtt_ms,
+		      unsigned n)
+{
+	unsigned k;
+
+	for (k = 0; k < n; k++) {
+		mark_back(s, rtt_ms);
+		CHECK(move_more(loop, m, keep, LANES_QUIET_BYTES + 4096));
+		lanes_rtt(s, rtt_ms);
+	}
+}
+
 /*
  * A transfer that never pauses: the path decides all the same, after
  * LANES_BUSY_SAMPLES round trips in all, on the smallest of them, quiet or
@@ -548,20 +570,13 @@ static void test_rtt_busy(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int n_busy = LANES_BUSY_SAMPLES - cases[i].n_quiet;
 
-		session_fresh(&s);
-		m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-		CHECK(m != NULL);
-		mux_set_peer_window(m, 1 << 20);
-		s.mux = m;
-		CHECK(open_one(&s, 0, &keep) == m);
+		m = busy_fresh(&loop, &s, &keep);
 		for (k = 0; k < cases[i].n_quiet; k++)
 			tick_rtt(&s, cases[i].quiet[k]);
 		CHECK_EQ_INT(s.rtt_samples, cases[i].n_quiet);
 		for (k = 0; k < n_busy; k++) {
 			CHECK(!s.lanes_decided);
-			mark_back(&s, cases[i].busy[k]);
-			CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
-			lanes_rtt(&s, cases[i].busy[k]);
+			busy_rtts(&loop, &s, m, keep, cases[i].busy[k], 1);
 		}
 		CHECK_EQ_INT(s.rtt_busy_samples, n_busy);
 		CHECK(s.lanes_decided);
@@ -577,12 +592,7 @@ static void test_rtt_busy(void)
 	}
 
 	/* Busy and stalled: set aside, not counted; then one short of the count decides nothing. */
-	session_fresh(&s);
-	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-	CHECK(m != NULL);
-	mux_set_peer_window(m, 1 << 20);
-	s.mux = m;
-	CHECK(open_one(&s, 0, &keep) == m);
+	m = busy_fresh(&loop, &s, &keep);
 	for (k = 0; k < LANES_BUSY_SAMPLES + 1; k++) {
 		mark_back(&s, 150);
 		fake_stall += 100000;
@@ -591,11 +601,7 @@ static void test_rtt_busy(void)
 	}
 	CHECK_EQ_INT(s.rtt_busy_samples, 0);
 	CHECK_EQ_INT(s.rtt_stalled, LANES_BUSY_SAMPLES + 1);
-	for (k = 0; k < LANES_BUSY_SAMPLES - 1; k++) {
-		mark_back(&s, 150);
-		CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
-		lanes_rtt(&s, 150);
-	}
+	busy_rtts(&loop, &s, m, keep, 150, LANES_BUSY_SAMPLES - 1);
 	CHECK_EQ_INT(s.rtt_busy_samples, LANES_BUSY_SAMPLES - 1);
 	CHECK(!s.lanes_decided);
 	/*
@@ -634,17 +640,8 @@ static void test_rtt_busy(void)
 	close(keep);
 
 	/* Confirmed long: quiet ones change nothing after. */
-	session_fresh(&s);
-	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-	CHECK(m != NULL);
-	mux_set_peer_window(m, 1 << 20);
-	s.mux = m;
-	CHECK(open_one(&s, 0, &keep) == m);
-	for (k = 0; k < LANES_BUSY_SAMPLES; k++) {
-		mark_back(&s, 100);
-		CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
-		lanes_rtt(&s, 100);
-	}
+	m = busy_fresh(&loop, &s, &keep);
+	busy_rtts(&loop, &s, m, keep, 100, LANES_BUSY_SAMPLES);
 	CHECK(s.lanes_decided && s.decided_busy);
 	for (k = 0; k < LANES_RTT_SAMPLES; k++) {
 		CHECK(s.decided_busy);
@@ -662,18 +659,9 @@ static void test_rtt_busy(void)
 	 * Cut by a lane that failed for good (lane 1 needed a prompt), with a
 	 * session typed on: taken back, the cut stays, and nothing splits.
 	 */
-	session_fresh(&s);
-	m = mux_new(&loop, 1 << 20, 256 << 10, &no_ops, NULL);
-	CHECK(m != NULL);
-	mux_set_peer_window(m, 1 << 20);
-	s.mux = m;
-	CHECK(open_one(&s, 0, &keep) == m);
+	m = busy_fresh(&loop, &s, &keep);
 	s.typed = true;
-	for (k = 0; k < LANES_BUSY_SAMPLES; k++) {
-		mark_back(&s, 100);
-		CHECK(move_more(&loop, m, keep, LANES_QUIET_BYTES + 4096));
-		lanes_rtt(&s, 100);
-	}
+	busy_rtts(&loop, &s, m, keep, 100, LANES_BUSY_SAMPLES);
 	CHECK(s.decided_busy && s.split == SPLIT_ON);
 	s.n_lanes = 1;
 	fake_now += 1000;
