@@ -372,15 +372,18 @@ static void test_pick_tie(void)
 	three_lanes_free(&loop, m, keep, n_keep);
 }
 
-/* Move n bytes from a stream's socket into m's output (and out of it), as the pump would. */
-static uint64_t move_bytes(struct evloop *loop, struct mux *m, int keep, size_t n)
+/* Move n more bytes from a stream's socket out of m, all of them and no more. */
+static bool move_more(struct evloop *loop, struct mux *m, int keep, size_t n)
 {
-	static uint8_t buf[64 << 10];
+	static uint8_t buf[16 << 10];
 	struct mux_stats st;
+	uint64_t want;
 	size_t sent = 0, len;
 	int i;
 
-	for (i = 0; i < 200; i++) {
+	mux_get_stats(m, &st);
+	want = st.tx_bytes + n;
+	for (i = 0; i < 200 && st.tx_bytes < want; i++) {
 		if (sent < n) {
 			ssize_t w =
 			    write(keep, buf, n - sent < sizeof(buf) ? n - sent : sizeof(buf));
@@ -392,9 +395,17 @@ static uint64_t move_bytes(struct evloop *loop, struct mux *m, int keep, size_t 
 		mux_out_peek(m, &len);
 		mux_out_consume(m, len);
 		mux_get_stats(m, &st);
-		if (st.tx_bytes >= n)
-			break;
 	}
+	return st.tx_bytes == want;
+}
+
+/* Move n bytes from a stream's socket into m's output (and out of it), as the pump would. */
+static uint64_t move_bytes(struct evloop *loop, struct mux *m, int keep, size_t n)
+{
+	struct mux_stats st;
+
+	move_more(loop, m, keep, n);
+	mux_get_stats(m, &st);
 	return st.tx_bytes;
 }
 
@@ -498,33 +509,6 @@ static void test_rtt_quiet(void)
 	mux_free(m);
 	close(keep);
 	evloop_close(&loop);
-}
-
-/* Move n more bytes from a stream's socket out of m, all of them and no more. */
-static bool move_more(struct evloop *loop, struct mux *m, int keep, size_t n)
-{
-	static uint8_t buf[16 << 10];
-	struct mux_stats st;
-	uint64_t want;
-	size_t sent = 0, len;
-	int i;
-
-	mux_get_stats(m, &st);
-	want = st.tx_bytes + n;
-	for (i = 0; i < 200 && st.tx_bytes < want; i++) {
-		if (sent < n) {
-			ssize_t w =
-			    write(keep, buf, n - sent < sizeof(buf) ? n - sent : sizeof(buf));
-			if (w > 0)
-				sent += (size_t)w;
-		}
-		evloop_run_once(loop, 5);
-		mux_fill(m);
-		mux_out_peek(m, &len);
-		mux_out_consume(m, len);
-		mux_get_stats(m, &st);
-	}
-	return st.tx_bytes == want;
 }
 
 /* n round trips of rtt_ms, each of lanes_tick's pings, behind bulk on lane 0. */
