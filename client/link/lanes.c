@@ -614,9 +614,9 @@ void lanes_rtt(struct session *s, int rtt_ms)
 	 * Waiting for quiet would leave a long path on one lane for as long as
 	 * a transfer started with the session runs. Queues only lengthen a
 	 * round trip, so the smallest of a few taken while busy bounds the
-	 * path's from above. A LAN that stays queued that long gets lanes it
-	 * does not need, a login and a hop each; a long path kept on one lane
-	 * loses far more.
+	 * path's from above. A slow LAN that stays queued that long gets lanes
+	 * it does not need until a quiet round trip takes them back
+	 * (lanes_recheck); a long path kept on one lane would lose far more.
 	 */
 	if (!s->rtt_busy_samples || rtt_ms < s->rtt_busy_min)
 		s->rtt_busy_min = rtt_ms;
