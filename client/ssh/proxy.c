@@ -200,7 +200,7 @@ int proxy_start(struct proxy *p, const struct sshconf *cfg, int *fd, char *err, 
 	 * ProxyCommand is anyone's program, and may ask on /dev/tty (a
 	 * password, a second factor) while the user types into something else,
 	 * several lanes at once. Without a terminal it cannot: it fails, and
-	 * the lane with it, as a login that needs a prompt does.
+	 * the lane is tried again slowly (lanes.c, LANE_LIMIT_PROXY).
 	 */
 	p->pid = child_start(argv, sp[1], p->err_fd, cfg->no_prompt);
 	if (p->pid < 0) {
