@@ -151,6 +151,7 @@ static void client_pong(void *ctx, const uint8_t opaque[8])
 	struct client *c = ctx;
 	int rtt = mux_pong_rtt(c->s.mux, opaque);
 
+	tunnel_pong(&c->s.tun, opaque);
 	if (rtt >= 0)
 		log_debug("SSH round trip %d ms", rtt);
 	lanes_rtt(&c->s, mux_rtt_ms(opaque));

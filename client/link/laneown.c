@@ -79,6 +79,7 @@ static void own_pong(void *ctx, const uint8_t opaque[8])
 	struct own *o = ctx;
 
 	mux_pong_rtt(o->mux, opaque);
+	tunnel_pong(&o->tun, opaque);
 }
 
 /* No ctl: a further lane asks its helper for no -N, -H or DNS. */

@@ -373,6 +373,7 @@ static void lane_pong(void *ctx, const uint8_t opaque[8])
 	struct lane *l = ctx;
 
 	mux_pong_rtt(l->mux, opaque);
+	tunnel_pong(&l->tun, opaque);
 }
 
 /* No ctl: a further lane asks its helper for no -N, -H or DNS. */

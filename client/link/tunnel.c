@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../common/clock.h"
 #include "../../common/log.h"
 
 #define PUMP_ROUNDS 32
@@ -244,9 +245,19 @@ void tunnel_set_alive(struct tunnel *t, int interval, int count)
 void tunnel_probe(struct tunnel *t)
 {
 	clock_gettime(CLOCK_MONOTONIC, &t->probe);
+	t->probe_ms = clock_ms();
 	t->probing = true;
 	if (mux_ping_now(t->mux) == 0)
 		t->last_ping = t->probe;
+}
+
+void tunnel_pong(struct tunnel *t, const uint8_t opaque[8])
+{
+	int rtt = mux_rtt_ms(opaque);
+
+	/* Sent no earlier than the probe: rtt is within the time since. */
+	if (t->probing && rtt >= 0 && rtt <= clock_ms() - t->probe_ms)
+		t->probing = false;
 }
 
 void tunnel_excuse(struct tunnel *t)
@@ -288,7 +299,7 @@ void tunnel_tick(struct tunnel *t)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (t->probing && since(&t->probe, &t->last_rx) >= 0) {
+	if (t->probing && since(&t->probe, &t->last_rx) >= TUNNEL_PROBE_SEC / 2.0) {
 		t->probing = false;
 	} else if (t->probing && since(&t->probe, &now) > TUNNEL_PROBE_SEC) {
 		tunnel_fail(t, -ETIMEDOUT, "no answer from the SSH server within %d s of waking up",

@@ -30,6 +30,7 @@ struct tunnel {
 	int ping_sec;		 /* how often we ping the helper */
 	int dead_sec;		 /* silence (or nothing accepted) for this long: the peer is dead */
 	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + TUNNEL_PROBE_SEC */
+	int64_t probe_ms;	 /* the same instant, as clock_ms() */
 	struct timespec excused; /* tunnel_excuse: silence counts from here at the earliest */
 	bool probing;
 	int failed;    /* 0, or -errno once the session is unusable */
@@ -48,8 +49,16 @@ void tunnel_tick(struct tunnel *t);
  * defaults, 10 s and 3.
  */
 void tunnel_set_alive(struct tunnel *t, int interval, int count);
-/* Something may have broken the path (the machine slept): ping now, and expect an answer soon. */
+/*
+ * Something may have broken the path (the machine slept): ping now, and
+ * expect an answer soon. What answers it is a PONG to a ping sent since
+ * (tunnel_pong), or bytes still arriving half TUNNEL_PROBE_SEC later: what
+ * waited in this machine's buffers meanwhile is read at once, so it proves
+ * nothing, while a slow path's backlog may hold the PONG back for long.
+ */
 void tunnel_probe(struct tunnel *t);
+/* The mux's PONG callback passes its opaque here: it may answer a probe. */
+void tunnel_pong(struct tunnel *t, const uint8_t opaque[8]);
 /*
  * This process did not run for a while (stopped, a ^Z, a paused VM): what
  * it did not read meanwhile is not the server's silence. Silence counts

@@ -3,7 +3,9 @@
 # meanwhile. The user's sshd session killed; sshd down for 5 s; port 22
 # silently dropped for 20 s (ServerAliveInterval 5); the client stopped for
 # 40 s; the client and its lanes stopped together for 20 s (a ^Z), which
-# drops nothing and keeps every lane's connections; a download cut by an sshd restart fails visibly; authentication
+# drops nothing and keeps every lane's connections; a server gone during a
+# ^Z is found within the wake-up check's 10 s, though bytes that came
+# meanwhile wait for sluice; a download cut by an sshd restart fails visibly; authentication
 # refused on reconnect ends it; --no-reconnect exits; stale conntrack
 # entries of an earlier tunnel are deleted at start; and while the session
 # is down, a new connection is held, then reset, and never reaches the lan
@@ -183,6 +185,70 @@ elif [ "$(cat "$TB/held.out")" = "ok 6" ] && ! grep -q "dropped" "$SLUICE_LOG" &
 	pass ctrlz_20s_connections_kept
 else
 	fail ctrlz_20s_connections_kept "echoes '$(cat "$TB/held.out")', download '$(cat "$TB/zeros" 2>/dev/null)' (connections per lane before: $per_lane): $(grep -e dropped -e "did not run" "$SLUICE_LOG" | tr '\n' '|')"
+fi
+sluice_stop TERM 5
+
+# --- a ^Z while bytes come, and the server gone meanwhile ------------------------------
+# Bytes that reach this machine while sluice is stopped wait in its socket
+# and are read at once when it goes on: they are no answer from the
+# server. The check on waking must still find the server gone within its
+# 10 s, not leave it to the keepalives (ssh's default under BatchMode,
+# which this config sets: one every 300 s). A connection through the tunnel, idle when sluice
+# stops (so that sluice waits for events, as most of the time), gets a
+# burst from L 4 s later; then the user's sshd session and the helper stop
+# in S, whose kernel still acknowledges.
+inL socat TCP-LISTEN:9103,bind=$L4,reuseaddr,fork SYSTEM:'sleep 4; head -c 1000000 /dev/zero; sleep 60' </dev/null >/dev/null 2>&1 &
+TB_PIDS="$TB_PIDS $!"
+wait_port "$NS_L" 9103 || tb_die "the burst on L's port 9103 did not listen"
+sluice_start_case probe_start http://$L4/ -r sshhost -v 198.51.100.0/24 || tb_finish
+inC timeout 60 "$PY" -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 9103), timeout=10)
+s.settimeout(50)
+try:
+    while s.recv(1 << 16):
+        pass
+except OSError:
+    pass' "$L4" >/dev/null 2>&1 &
+BURST=$!
+TB_PIDS="$TB_PIDS $BURST"
+s_session() {
+	local p
+	for p in $(ip netns pids "$NS_S"); do
+		case "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" in
+		"sshd: sluicet"* | *sluice-helper*--serve*) echo "$p" ;;
+		esac
+	done
+}
+sleep 1
+job="$SLUICE_PID $(ps -o pid= --ppid "$SLUICE_PID" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+kill -STOP $job
+sleep 7
+far=$(s_session | tr '\n' ' ')
+# shellcheck disable=SC2086
+[ -n "$far" ] && kill -STOP $far
+queued=$(inC ss -Htn state established "dst $S4:22" | awk '{ s += $1 } END { print s + 0 }')
+sleep 1
+# shellcheck disable=SC2086
+kill -CONT $job
+t0=$SECONDS
+for ((i = 0; i < 250; i++)); do
+	grep -q "dropped: " "$SLUICE_LOG" && break
+	sleep 0.2
+done
+took=$((SECONDS - t0))
+# shellcheck disable=SC2086
+[ -n "$far" ] && kill -CONT $far
+kill_sessions
+tb_reap "$BURST" >/dev/null
+echo "# $queued bytes waited in C's socket to sshd during the stop; dropped after ${took} s"
+if [ -z "$far" ] || [ "$queued" -lt 65536 ]; then
+	fail stale_bytes_no_answer "the burst did not wait in C's buffers during the stop ($queued bytes; far end '$far')"
+elif grep -q "dropped: no answer from the SSH server within 10 s of waking up" "$SLUICE_LOG"; then
+	pass stale_bytes_no_answer
+else
+	fail stale_bytes_no_answer "after ${took} s: $(grep -e dropped -e "did not run" "$SLUICE_LOG" | tr '\n' '|')"
 fi
 sluice_stop TERM 5
 
