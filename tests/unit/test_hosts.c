@@ -727,6 +727,64 @@ static void test_render_owners(void)
 	}
 }
 
+/*
+ * One tunnel's rewrite between another's read and its rename, a line
+ * lost: each child checks after every write of its own that its line is
+ * there (the other never takes it: both owners run). Exit status: 0, 1 for
+ * a line lost, 2 for a write that failed.
+ */
+static int race_child(const char *path, uint32_t id, int rounds)
+{
+	const struct hosts_owner own = {.id = id};
+	char name[64], mine[96], other[64], buf[8192];
+	struct hosts_entry e[2];
+	int i;
+
+	snprintf(name, sizeof(name), "owner-%u.internal", id);
+	snprintf(mine, sizeof(mine), "%s" MARK " %u\n", name, id);
+	e[0] = mk("198.51.100.7", name);
+	for (i = 0; i < rounds; i++) {
+		/* Every other write changes the file, so that each one renames. */
+		snprintf(other, sizeof(other), "round-%u-%d.internal", id, i);
+		e[1] = mk("198.51.100.8", other);
+		if (hosts_write_as(path, &own, e, i % 2 ? 2 : 1) < 0)
+			return 2;
+		if (read_file(path, buf, sizeof(buf)) == (size_t)-1 || !strstr(buf, mine))
+			return 1;
+	}
+	return hosts_restore_as(path, &own) < 0 ? 2 : 0;
+}
+
+/* Two tunnels rewriting at once keep each other's lines: sluice's writers take turns. */
+static void test_write_two_owners(void)
+{
+	const char *orig = "127.0.0.1 localhost\n";
+	int status[2] = {-1, -1}, i;
+	char path[128], buf[4096];
+	pid_t pid[2];
+
+	path_in(path, sizeof(path), "hosts");
+	CHECK(t_write_file(path, orig, strlen(orig)) == 0);
+	for (i = 0; i < 2; i++) {
+		pid[i] = fork();
+		if (pid[i] == 0)
+			_exit(race_child(path, 4711 + (uint32_t)i, 400));
+		CHECK(pid[i] > 0);
+	}
+	for (i = 0; i < 2; i++)
+		if (pid[i] > 0)
+			CHECK_EQ_INT(waitpid(pid[i], &status[i], 0), pid[i]);
+	for (i = 0; i < 2; i++) {
+		CHECK(WIFEXITED(status[i]));
+		CHECK_EQ_INT(WEXITSTATUS(status[i]), 0);
+	}
+	/* Both restored: the file as it was, no temporary left. */
+	CHECK_EQ_INT(read_file(path, buf, sizeof(buf)), strlen(orig));
+	CHECK_STR(buf, orig);
+	CHECK_EQ_INT(dir_count(), 1);
+	dir_clear();
+}
+
 /* Lines whose owner is gone, and lines that name none, go with anyone's rewrite. */
 static void test_render_owner_gone(void)
 {
@@ -799,6 +857,7 @@ int main(void)
 	RUN(test_write_restore_file);
 	RUN(test_write_keeps_xattrs);
 	RUN(test_write_killed_leaves_nothing);
+	RUN(test_write_two_owners);
 	RUN(test_sweep);
 	RUN(test_write_empty_file);
 	RUN(test_write_follows_symlink);
