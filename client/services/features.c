@@ -212,6 +212,8 @@ static int dns_servers(struct features *sv)
 int features_init(struct features *sv, const struct opts *o, struct rules *rules,
 		  struct privc *priv)
 {
+	char self[256];
+
 	memset(sv, 0, sizeof(*sv));
 	sv->o = o;
 	sv->rules = rules;
@@ -221,6 +223,10 @@ int features_init(struct features *sv, const struct opts *o, struct rules *rules
 	sv->hosts.seeds = o->seed_hosts;
 	sv->hosts.n_seeds = o->n_seed_hosts;
 	sv->hosts.io = (struct autohosts_io){hosts_to_priv, hosts_restore_priv, sv};
+	if (gethostname(self, sizeof(self)) == 0) {
+		self[sizeof(self) - 1] = '\0';
+		autohosts_self(&sv->hosts, self);
+	}
 	return o->dns ? dns_servers(sv) : 0;
 }
 

@@ -727,9 +727,10 @@ ALT_AAAA=2001:db8:2::78
 tb_names_etc() {
 	printf 'nameserver %s\n' $L4 >"/etc/netns/$NS_S/resolv.conf" || return 1
 	# sed: the copy ends in a newline even when the original does not.
-	# sshhost, the alias C reaches S by, must never come back to C through -H.
+	# sshhost, the alias C reaches S by, must never come back to C through -H,
+	# nor this machine's own name (C's too: the namespaces share it).
 	{ sed '$a\' /etc/hosts && echo "$L4 $LAN_NAME ${LAN_NAME%%.*}" && echo "$L4 $USER_NAME" &&
-		echo "$L4 sshhost"; } >"/etc/netns/$NS_S/hosts" || return 1
+		echo "$L4 sshhost" && echo "$L4 $(hostname)"; } >"/etc/netns/$NS_S/hosts" || return 1
 	# Two tries of 1 s: one late UDP reply on a busy 2-core runner must not fail a
 	# case (glibc's own default is two tries of 5 s); a proxy that loses
 	# queries still fails.

@@ -6,7 +6,8 @@
 # 169.254/16) and says why, once; -H copies names S knows (its /etc/hosts, a
 # forward-confirmed PTR of an address it has talked to, --seed-hosts) into
 # C's /etc/hosts, but never a PTR name that does not resolve back, one for
-# an address outside the routed networks, or a name C's own lines use, and
+# an address outside the routed networks, a name C's own lines use, or
+# this machine's own name (which S's list carries), and
 # leaves that file byte for byte as it was on exit, also after a SIGKILL and
 # a later run, and when it cannot be written at exit says so in one line
 # and exits non-zero; --dns answers C's
@@ -330,9 +331,20 @@ REFUSED_SPOOF="not reporting $SPOOF_NAME for $SPOOF4: the name does not resolve 
 REFUSED_OUT="not taking $OUT_NAME for $C4: the address is not inside the routed"
 REFUSED_USER="not taking $USER_NAME for $L4: the name is already in"
 REFUSED_OWN="not taking sshhost for $L4: the name the tunnel reaches its server by"
+# This machine's name, on S's list (tb_names_etc): checked where it is a
+# name both ends take (not localhost, not all digits, a name's characters).
+SELF=$(hostname | tr A-Z a-z)
+if [[ $SELF =~ ^[a-z0-9_-]+(\.[a-z0-9_-]+)*$ ]] && [[ ! ${SELF##*.} =~ ^[0-9]+$ ]] &&
+	[[ ! $SELF =~ ^localhost([46.]|$) ]]; then
+	REFUSED_SELF="not taking $SELF for $L4: this machine's own name"
+else
+	REFUSED_SELF=""
+	echo "# this machine's name '$SELF' is no name -H takes: hosts_own_machine_refused not checked"
+fi
 refusals_logged() {
 	grep -qF "$REFUSED_SPOOF" "$SLUICE_LOG" && grep -qF "$REFUSED_OUT" "$SLUICE_LOG" &&
-		grep -qF "$REFUSED_USER" "$SLUICE_LOG" && grep -qF "$REFUSED_OWN" "$SLUICE_LOG"
+		grep -qF "$REFUSED_USER" "$SLUICE_LOG" && grep -qF "$REFUSED_OWN" "$SLUICE_LOG" &&
+		{ [ -z "$REFUSED_SELF" ] || grep -qiF "$REFUSED_SELF" "$SLUICE_LOG"; }
 }
 all_names_refused_poked() { all_names_poked && refusals_logged; }
 
@@ -364,6 +376,7 @@ if sluice_start_case hosts_start http://$L4/ -r sshhost -H --seed-hosts $DNS_NAM
 	refused hosts_outside_routed $OUT_NAME "$REFUSED_OUT"
 	refused hosts_users_name_wins $USER_NAME "$REFUSED_USER"
 	refused hosts_servers_name_refused sshhost "$REFUSED_OWN"
+	[ -n "$REFUSED_SELF" ] && refused hosts_own_machine_refused "$SELF" "$REFUSED_SELF"
 	is hosts_users_line_kept "$(addr4 $USER_NAME)" 198.51.100.9 "getent ahostsv4 $USER_NAME in C"
 	echo "# sluice's lines: $(added | tr '\n' '|')"
 	stop hosts_stop

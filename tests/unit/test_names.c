@@ -359,6 +359,41 @@ static void test_autohosts_own_names(void)
 	free(sv.hosts.e);
 }
 
+/* A remote line for this machine's own name, full or short, would answer its own look-ups. */
+static void test_autohosts_self(void)
+{
+	static const char *const self[] = {"laptop.corp.example", "LAPTOP"};
+	static const char *const others[] = {"laptop.other.example", "laptop2", "corp.example"};
+	struct autohosts h;
+	struct wire_host w;
+	const char *why = NULL;
+	size_t i;
+
+	memset(&h, 0, sizeof(h));
+	autohosts_self(&h, "Laptop.corp.example");
+	for (i = 0; i < sizeof(self) / sizeof(self[0]); i++) {
+		w = host(AF_INET, "198.51.100.2", self[i]);
+		CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+		CHECK(why && strstr(why, "this machine's own name"));
+	}
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		w = host(AF_INET, "198.51.100.2", others[i]);
+		CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	}
+	/* A short name has no second form; a name that is not usable is none. */
+	autohosts_self(&h, "box");
+	w = host(AF_INET, "198.51.100.2", "box");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), -EINVAL);
+	w = host(AF_INET, "198.51.100.2", "laptop");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	autohosts_self(&h, "bad name");
+	CHECK(!h.self[0][0] && !h.self[1][0]);
+	w = host(AF_INET, "198.51.100.2", "box");
+	CHECK_EQ_INT(autohosts_add(&h, &w, &why), 1);
+	free(h.c);
+	free(h.e);
+}
+
 static void test_autohosts_intake(void)
 {
 	struct autohosts h;
@@ -620,6 +655,7 @@ int main(void)
 	RUN(test_autohosts_flush);
 	RUN(test_autohosts_intake);
 	RUN(test_autohosts_own_names);
+	RUN(test_autohosts_self);
 	RUN(test_resolv_parse);
 	RUN(test_name_options);
 	T_EXIT();
