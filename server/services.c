@@ -1,7 +1,8 @@
 /*
  * services: the helper's -N, -H, --dns and UDP work. Routes are re-read every
  * ROUTES_EVERY seconds and sent only when they changed; names come from the
- * hostwatch child one line at a time; DNS queries go to the remote's first
+ * hostwatch child one line at a time, and wait (with the child) while the
+ * session's control queue is full; DNS queries go to the remote's first
  * nameserver unless the client named one (--to-ns); UDP and ping are
  * udpfwd's, their frames dropped (and counted) when the pipe is full.
  */
@@ -49,6 +50,7 @@ struct services {
 	pid_t hw_pid;
 	char hw_buf[HW_LINE_MAX * 4];
 	size_t hw_len;
+	bool hw_held; /* a line waits for room: the pipe is not watched */
 	/* --dns */
 	struct dnsfwd *dns;
 	struct sockaddr_storage resolver;
@@ -94,37 +96,85 @@ out:
 	free(cur);
 }
 
-/* One "ADDRESS NAME" line from the hostwatch child, checked before it leaves. */
-static void hw_line(struct services *s, char *line)
+/*
+ * One "ADDRESS NAME" line (len bytes, no newline) from the hostwatch child,
+ * checked before it leaves. Returns -ENOBUFS when the session's control
+ * queue has no room for it now, else 0 (sent, or not worth sending).
+ */
+static int hw_line(struct services *s, const char *line, size_t len)
 {
 	uint8_t frame[WIRE_HDR_LEN + 32 + WIRE_NAME_MAX];
+	char buf[HW_LINE_MAX], *name;
 	struct wire_host h;
-	char *name = strchr(line, ' ');
 
+	if (len >= sizeof(buf))
+		return 0;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	name = strchr(buf, ' ');
 	if (!name)
-		return;
+		return 0;
 	*name++ = '\0';
 	memset(&h, 0, sizeof(h));
-	if (inet_pton(AF_INET, line, h.addr) == 1)
+	if (inet_pton(AF_INET, buf, h.addr) == 1)
 		h.family = AF_INET;
-	else if (inet_pton(AF_INET6, line, h.addr) == 1)
+	else if (inet_pton(AF_INET6, buf, h.addr) == 1)
 		h.family = AF_INET6;
 	else
-		return;
+		return 0;
 	/* The child is ours, but a name goes to another machine's /etc/hosts: check it again. */
 	if (hostname_norm(name, strlen(name), h.name, sizeof(h.name)) < 0 ||
 	    !hostwatch_addr_ok(h.family, h.addr))
+		return 0;
+	return mux_send_ctl(s->mux, frame, wire_put_host(frame, sizeof(frame), &h)) == -ENOBUFS
+		   ? -ENOBUFS
+		   : 0;
+}
+
+/*
+ * Stop or go on reading the child's pipe. Held, the pipe leaves the loop
+ * altogether: a child that exits meanwhile would make it ready for ever.
+ */
+static void hw_hold(struct services *s, bool hold)
+{
+	if (hold == s->hw_held || s->hw.fd < 0)
 		return;
-	mux_send_ctl(s->mux, frame, wire_put_host(frame, sizeof(frame), &h));
+	if (hold)
+		evloop_del(s->loop, &s->hw);
+	else if (evloop_add(s->loop, &s->hw, EPOLLIN) < 0)
+		return; /* the tick tries again */
+	s->hw_held = hold;
+}
+
+/*
+ * Send the whole lines read so far. The child reports each pair once, so
+ * a line the control queue has no room for (a flood of DNS, say) is kept,
+ * and the pipe is not read (the child waits on it) until a tick finds
+ * room.
+ */
+static void hw_drain(struct services *s)
+{
+	char *nl;
+
+	while ((nl = memchr(s->hw_buf, '\n', s->hw_len))) {
+		if (hw_line(s, s->hw_buf, (size_t)(nl - s->hw_buf)) == -ENOBUFS) {
+			hw_hold(s, true);
+			return;
+		}
+		s->hw_len -= (size_t)(nl + 1 - s->hw_buf);
+		memmove(s->hw_buf, nl + 1, s->hw_len);
+	}
+	if (s->hw_len == sizeof(s->hw_buf))
+		s->hw_len = 0; /* an overlong line: drop it */
+	hw_hold(s, false);
 }
 
 static void on_hostwatch(struct ev_io *io, uint32_t events)
 {
 	struct services *s = (struct services *)((char *)io - offsetof(struct services, hw));
 	ssize_t n;
-	char *nl;
 
-	n = read(io->fd, s->hw_buf + s->hw_len, sizeof(s->hw_buf) - 1 - s->hw_len);
+	n = read(io->fd, s->hw_buf + s->hw_len, sizeof(s->hw_buf) - s->hw_len);
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -135,15 +185,7 @@ static void on_hostwatch(struct ev_io *io, uint32_t events)
 		return;
 	}
 	s->hw_len += (size_t)n;
-	s->hw_buf[s->hw_len] = '\0';
-	while ((nl = strchr(s->hw_buf, '\n'))) {
-		*nl = '\0';
-		hw_line(s, s->hw_buf);
-		s->hw_len -= (size_t)(nl + 1 - s->hw_buf);
-		memmove(s->hw_buf, nl + 1, s->hw_len + 1);
-	}
-	if (s->hw_len == sizeof(s->hw_buf) - 1)
-		s->hw_len = 0; /* an overlong line: drop it */
+	hw_drain(s);
 }
 
 static void dns_reply(void *ctx, uint32_t id, const uint8_t *msg, size_t len)
@@ -215,10 +257,12 @@ int services_start(struct services **out, struct evloop *loop, struct mux *mux, 
 static void hostwatch_end(struct services *s)
 {
 	if (s->hw.fd >= 0) {
-		evloop_del(s->loop, &s->hw);
+		if (!s->hw_held)
+			evloop_del(s->loop, &s->hw);
 		close(s->hw.fd);
 		s->hw.fd = -1;
 	}
+	s->hw_held = false;
 	if (s->hw_pid > 0) {
 		kill(s->hw_pid, SIGTERM);
 		waitpid(s->hw_pid, NULL, 0);
@@ -333,6 +377,8 @@ void services_tick(struct services *s)
 	}
 	if ((s->features & WIRE_F_HOSTS) && !s->hw_started)
 		hostwatch_begin(s);
+	if (s->hw_held)
+		hw_drain(s);
 	if ((s->features & WIRE_F_ROUTES) && now - s->routes_at >= ROUTES_EVERY) {
 		routes_report(s);
 		s->routes_at = now;

@@ -2,7 +2,9 @@
  * test_services: the helper's -H seeds. The client sends them before its
  * own loop runs, which can be after the helper's first tick has started
  * the hostwatch child: a late seed must start the child again with it, not
- * end the session as a protocol error.
+ * end the session as a protocol error. And names that come while the
+ * session's control queue is full wait for room: the child reports each
+ * once, so one dropped would never reach the client.
  *
  * Runs in network and mount namespaces of its own (it needs root), so the
  * child's lookups reach nothing: only lo, and that down, and NSS from files.
@@ -83,6 +85,80 @@ static void test_late_seed_restarts_hostwatch(void)
 	evloop_close(&loop);
 }
 
+/* Run the loop for about ms, a tick every 100 ms (as the helper's own loop does). */
+static void run_for(struct evloop *loop, struct services *s, int ms)
+{
+	for (int i = 0; i < ms / 20; i++) {
+		evloop_run_once(loop, 20);
+		if (i % 5 == 4)
+			services_tick(s);
+	}
+}
+
+/* Take what m queued; count the HOST frames for NAMES_N names "name-N.test". */
+static int drain_hosts(struct mux *m, uint8_t *seen)
+{
+	static uint8_t buf[1 << 20];
+	size_t have = 0, len, off = 0;
+	const uint8_t *p;
+	struct wire_frame f;
+	int n, got = 0;
+	unsigned i;
+
+	for (;;) {
+		mux_fill(m);
+		p = mux_out_peek(m, &len);
+		if (!len || have + len > sizeof(buf))
+			break;
+		memcpy(buf + have, p, len);
+		have += len;
+		mux_out_consume(m, len);
+	}
+	while ((n = wire_parse(buf + off, have - off, &f)) > 0) {
+		off += (size_t)n;
+		if (f.type == WIRE_HOST && sscanf(f.u.host.name, "name-%u.test", &i) == 1 &&
+		    i < 64 && !seen[i]) {
+			seen[i] = 1;
+			got++;
+		}
+	}
+	return got;
+}
+
+/* A burst of DNS replies fills the control queue while the child reports 40 names. */
+static void test_names_wait_for_room(void)
+{
+	static uint8_t frame[WIRE_HDR_LEN + 1024];
+	uint8_t seen[64] = {0};
+	struct evloop loop;
+	struct mux *m;
+	struct services *s = NULL;
+	int got, fills = 0, i;
+
+	CHECK_EQ_INT(evloop_init(&loop), 0);
+	m = mux_new(&loop, 256 << 10, 64 << 10, &(struct mux_ops){0}, NULL);
+	CHECK(m != NULL);
+	if (!m)
+		return;
+	CHECK_EQ_INT(services_start(&s, &loop, m, WIRE_F_HOSTS), 0);
+	wire_put_hdr(frame, sizeof(frame), WIRE_DNS_REPLY, 1, 1024);
+	while (fills < 100000 && mux_send_ctl(m, frame, sizeof(frame)) == 0)
+		fills++;
+	/* The gate: the queue is full, so a HOST frame would be refused now. */
+	CHECK(fills > 0 && fills < 100000);
+	run_for(&loop, s, 2000);
+	/* Room again: what waited goes out, and the child goes on. */
+	got = drain_hosts(m, seen);
+	for (i = 0; i < 50 && got < 40; i++) {
+		run_for(&loop, s, 100);
+		got += drain_hosts(m, seen);
+	}
+	CHECK_EQ_INT(got, 40);
+	services_free(s);
+	mux_free(m);
+	evloop_close(&loop);
+}
+
 /* Bind a file holding text over path, in this process's own mount namespace. */
 static int cover(const char *path, const char *text)
 {
@@ -118,5 +194,18 @@ int main(void)
 		return 1;
 	}
 	RUN(test_late_seed_restarts_hostwatch);
+	{
+		static char hosts[40 * 48];
+		size_t off = 0;
+
+		for (int i = 0; i < 40; i++)
+			off += (size_t)snprintf(hosts + off, sizeof(hosts) - off,
+						"198.51.100.%d name-%d.test\n", i + 1, i);
+		if (cover("/etc/hosts", hosts) < 0) {
+			printf("FAIL setup: cannot cover /etc/hosts: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	RUN(test_names_wait_for_room);
 	T_EXIT();
 }
