@@ -675,9 +675,19 @@ size_t session_lane_table(struct session *s, unsigned i,
 	return 0;
 }
 
+unsigned session_shares(const struct session *s)
+{
+	unsigned n = s->n_lanes ? s->n_lanes : 1, held = 1, i;
+
+	/* Each further lane still open holds a share of a count at least as large. */
+	for (i = 1; i < SESSION_LANES_MAX; i++)
+		held += s->lane[i].up || s->lane[i].opening;
+	return held > n ? held : n;
+}
+
 void session_share(struct session *s)
 {
-	unsigned n = s->n_lanes ? s->n_lanes : 1;
+	unsigned n = session_shares(s);
 
 	if (!s->mux)
 		return;

@@ -197,9 +197,12 @@ void session_lane_exit(struct session *s, unsigned i, char *how, size_t len);
  * The cap on buffers for slow local readers, and the one on credit above
  * the base window, stay one cap each for the whole tunnel: lane 0 takes
  * its share of n_lanes, shrinking as the lanes start, growing back when
- * their count is cut.
+ * their count is cut, but only as the lanes above it close: each holds the
+ * share it opened with until then. Call again when one closes.
  */
 void session_share(struct session *s);
+/* What lane 0's share is of each cap: 1/this. */
+unsigned session_shares(const struct session *s);
 /* Lane i pings now and expects an answer soon (the machine slept); lanes_probe's paused. */
 void session_lane_probe(struct session *s, unsigned i, bool paused);
 /* SIGUSR1: lane i's open streams into the log (its worker's own lines when it runs them). */

@@ -704,10 +704,18 @@ static void test_pick_split(void)
 	s.lane[2].up = true;
 	/*
 	 * A fatal failure cut the lanes to lane 0 (n_lanes 1): no split, and
-	 * the lanes still up above it are going (lanes_shed): lane 0.
+	 * the lanes still up above it are going (lanes_shed): lane 0. Its
+	 * share of the caps grows only as they close: one of three each.
 	 */
+	CHECK_EQ_INT(session_shares(&s), 3);
 	s.n_lanes = 1;
 	CHECK(!lanes_split(&s));
+	CHECK_EQ_INT(session_shares(&s), 3);
+	s.lane[2].up = false;
+	CHECK_EQ_INT(session_shares(&s), 2);
+	s.lane[1].up = false;
+	CHECK_EQ_INT(session_shares(&s), 1);
+	s.lane[1].up = s.lane[2].up = true;
 	CHECK(open_to(&s, 443, 0, &keep[n_keep++]) == m[0]);
 	/* --lanes 3: no split; ssh goes where the fewest are. */
 	s.n_lanes = 3;
