@@ -114,6 +114,18 @@ static bool first_refusal(struct autonets *a, const struct subnet *r)
 	return true;
 }
 
+/* r is routed now: a later refusal of it is news again (a network joined a second time). */
+static void forget_refusal(struct autonets *a, const struct subnet *r)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_logged; i++)
+		if (same_net(&a->logged[i], r)) {
+			a->logged[i] = a->logged[--a->n_logged];
+			return;
+		}
+}
+
 /* What r covers, in the budget's units: addresses (IPv4) or /64 networks (IPv6). */
 static uint64_t coverage(const struct subnet *r)
 {
@@ -190,6 +202,7 @@ int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *loca
 		if (v == AUTONETS_KEEP) {
 			inc[n++] = *r;
 			kept++;
+			forget_refusal(a, r);
 		} else if (v != AUTONETS_DUP && refused && first_refusal(a, r)) {
 			refused(arg, r, v, special, net);
 		}

@@ -65,7 +65,10 @@ struct autonets {
 	size_t n_logged;
 };
 
-/* Called once per refused route (the first time it is refused), for the caller to log. */
+/*
+ * Called once per refused route (the first time it is refused, and again
+ * after a build that routed it), for the caller to log.
+ */
 typedef void (*autonets_refused_fn)(void *arg, const struct subnet *r, enum autonets_verdict v,
 				    const char *special, const struct subnet *net);
 

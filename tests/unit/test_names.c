@@ -229,6 +229,16 @@ static void test_autonets_moved(void)
 		     0);
 	CHECK_EQ_INT(n, 2);
 	free(inc);
+
+	/* Joined again: out again, and told again. */
+	CHECK(autonets_moved(&a, moved, 3));
+	now += AUTONETS_EVERY_MS;
+	CHECK_EQ_INT(
+	    autonets_build(&a, now, moved, 3, NULL, 0, false, &inc, &n, count_refusal, &rf), 0);
+	CHECK_EQ_INT(n, 1);
+	free(inc);
+	CHECK_EQ_INT(rf.n, 2);
+	CHECK_EQ_INT(rf.v[1], AUTONETS_ATTACHED);
 	autonets_free(&a);
 }
 
