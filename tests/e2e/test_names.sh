@@ -135,6 +135,20 @@ fi
 # C's own line for a name S knows too (the user's line must win), and a lan
 # address with a lying PTR record for S to talk to.
 echo "198.51.100.9 $USER_NAME" >>"$HOSTS_C" || tb_die "cannot add to C's /etc/hosts"
+# This machine's name, on S's list (tb_names_etc): checked where it is a
+# name both ends take (not localhost, not all digits, a name's characters).
+# C's file does not name it (as where nss-myhostname answers for it), so
+# that only the rule keeps S's line for it out.
+SELF=$(hostname | tr A-Z a-z)
+if [[ $SELF =~ ^[a-z0-9_-]+(\.[a-z0-9_-]+)*$ ]] && [[ ! ${SELF##*.} =~ ^[0-9]+$ ]] &&
+	[[ ! $SELF =~ ^localhost([46.]|$) ]]; then
+	REFUSED_SELF="not taking $SELF for $L4: this machine's own name"
+	sed -i "/[[:space:]]${SELF//./\\.}\([[:space:]]\|\$\)/Id" "$HOSTS_C" ||
+		tb_die "cannot take this machine's name out of C's /etc/hosts"
+else
+	REFUSED_SELF=""
+	echo "# this machine's name '$SELF' is no name -H takes: hosts_own_machine_refused not checked"
+fi
 ip -n "$NS_L" addr add $SPOOF4/24 dev tos || tb_die "cannot add $SPOOF4 to L"
 # C's /etc/hosts as it must be again after every sluice run.
 cp -p "$HOSTS_C" "$TB/hosts.pristine" || tb_die "cannot copy C's /etc/hosts"
@@ -331,16 +345,6 @@ REFUSED_SPOOF="not reporting $SPOOF_NAME for $SPOOF4: the name does not resolve 
 REFUSED_OUT="not taking $OUT_NAME for $C4: the address is not inside the routed"
 REFUSED_USER="not taking $USER_NAME for $L4: the name is already in"
 REFUSED_OWN="not taking sshhost for $L4: the name the tunnel reaches its server by"
-# This machine's name, on S's list (tb_names_etc): checked where it is a
-# name both ends take (not localhost, not all digits, a name's characters).
-SELF=$(hostname | tr A-Z a-z)
-if [[ $SELF =~ ^[a-z0-9_-]+(\.[a-z0-9_-]+)*$ ]] && [[ ! ${SELF##*.} =~ ^[0-9]+$ ]] &&
-	[[ ! $SELF =~ ^localhost([46.]|$) ]]; then
-	REFUSED_SELF="not taking $SELF for $L4: this machine's own name"
-else
-	REFUSED_SELF=""
-	echo "# this machine's name '$SELF' is no name -H takes: hosts_own_machine_refused not checked"
-fi
 refusals_logged() {
 	grep -qF "$REFUSED_SPOOF" "$SLUICE_LOG" && grep -qF "$REFUSED_OUT" "$SLUICE_LOG" &&
 		grep -qF "$REFUSED_USER" "$SLUICE_LOG" && grep -qF "$REFUSED_OWN" "$SLUICE_LOG" &&
