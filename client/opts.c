@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "../common/errbuf.h"
+#include "../common/hostname.h"
 #include "../common/sockaddr.h"
 #include "opts.h"
 #include "ssh/sshconf.h"
@@ -595,10 +596,18 @@ static int parse_seeds(struct opts *o, const char *arg, char *err, size_t errlen
 		if (o->n_seed_hosts == OPTS_MAX_SEEDS)
 			return errbuf_set(err, errlen, -ENOSPC,
 					  "too many --seed-hosts (at most %d)", OPTS_MAX_SEEDS);
+		char nm[HOSTNAME_MAX + 1];
+
 		if (strlen(p) > 253 ||
 		    strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			      "0123456789.-_") != strlen(p))
 			return errbuf_set(err, errlen, -EINVAL, "bad seed host '%s'", p);
+		/* The remote's line for it could only hide this end's own: never written. */
+		if (hostname_norm(p, strlen(p), nm, sizeof(nm)) == 0 && hostname_local(nm))
+			return errbuf_set(err, errlen, -EINVAL,
+					  "bad seed host '%s': the name means this machine or its "
+					  "own link wherever it is looked up",
+					  p);
 		o->seed_hosts[o->n_seed_hosts++] = p;
 	}
 	return 0;

@@ -46,14 +46,26 @@ int hostname_norm(const char *name, size_t len, char *out, size_t outlen)
 	return 0;
 }
 
+/* Whether name is domain or under it (domain without its leading dot). */
+static int in_domain(const char *name, const char *domain)
+{
+	size_t n = strlen(name), d = strlen(domain);
+
+	return n == d ? strcmp(name, domain) == 0
+		      : n > d && name[n - d - 1] == '.' && strcmp(name + n - d, domain) == 0;
+}
+
 int hostname_local(const char *name)
 {
-	static const char *const local[] = {"ip6-localhost", "ip6-loopback", "broadcasthost"};
+	static const char *const local[] = {"ip6-localhost", "ip6-loopback", "broadcasthost",
+					    "_gateway", "_outbound"};
 	size_t i;
 
 	/* localhost, localhost4, localhost6, localhost.localdomain and the like */
 	if (strncmp(name, "localhost", 9) == 0 &&
 	    (name[9] == '\0' || name[9] == '.' || name[9] == '4' || name[9] == '6'))
+		return 1;
+	if (in_domain(name, "localhost") || in_domain(name, "local"))
 		return 1;
 	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++)
 		if (strcmp(name, local[i]) == 0)

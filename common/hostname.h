@@ -18,7 +18,14 @@
  */
 int hostname_norm(const char *name, size_t len, char *out, size_t outlen);
 
-/* True for names that always mean the machine itself (localhost, ip6-loopback...). */
+/*
+ * True for names (as hostname_norm gives them) that mean whichever
+ * machine, or link, looks them up, so a line for them from the other end
+ * would only hide this end's own: localhost and the like, anything under
+ * .localhost (RFC 6761), systemd's _gateway and _outbound (a remote that
+ * runs systemd-resolved answers the PTR of its gateway with "_gateway"),
+ * and anything under .local (multicast DNS names a link's own hosts).
+ */
 int hostname_local(const char *name);
 
 #endif

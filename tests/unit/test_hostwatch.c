@@ -113,6 +113,19 @@ static void test_name_local(void)
 	CHECK(!hostname_local("localhostile"));
 	CHECK(!hostname_local("web"));
 	CHECK(!hostname_local("mylocalhost"));
+	/* Under .localhost and .local, and systemd's synthesized names. */
+	CHECK(hostname_local("app.localhost"));
+	CHECK(hostname_local("a.b.localhost"));
+	CHECK(hostname_local("printer.local"));
+	CHECK(hostname_local("local"));
+	CHECK(hostname_local("_gateway"));
+	CHECK(hostname_local("_outbound"));
+	CHECK(!hostname_local("applocalhost"));
+	CHECK(!hostname_local("printer.locals"));
+	CHECK(!hostname_local("printer.local.example"));
+	CHECK(!hostname_local("mylocal"));
+	CHECK(!hostname_local("gateway"));
+	CHECK(!hostname_local("_gateway.example"));
 }
 
 static int ok(const char *text)
