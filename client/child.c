@@ -18,6 +18,13 @@
 
 #define STOP_WAIT_MS 2000
 
+/* Children being stopped by child_stop_tick: the next signal, and when it is due. */
+static struct later {
+	pid_t pid; /* 0: a free slot */
+	int next;  /* 0, SIGTERM or SIGKILL: what is sent at due */
+	int64_t due;
+} later[CHILD_LATER_MAX];
+
 pid_t child_start(const char *const *argv, int io, int err, bool no_tty)
 {
 	pid_t parent = getpid(), pid = fork();
@@ -68,6 +75,67 @@ void child_stop(pid_t pid, int grace_ms)
 		kill(pid, SIGKILL);
 		child_reap(pid, STOP_WAIT_MS, NULL);
 	}
+}
+
+void child_stop_later(pid_t pid, int grace_ms)
+{
+	size_t i;
+
+	if (pid <= 0)
+		return;
+	for (i = 0; i < CHILD_LATER_MAX; i++)
+		if (!later[i].pid) {
+			later[i] = (struct later){pid, SIGTERM, clock_ms() + grace_ms};
+			return;
+		}
+	child_stop(pid, grace_ms);
+}
+
+void child_stop_tick(void)
+{
+	int64_t now = clock_ms();
+	struct later *l;
+	size_t i;
+
+	for (i = 0; i < CHILD_LATER_MAX; i++) {
+		l = &later[i];
+		if (!l->pid)
+			continue;
+		if (child_reap(l->pid, 0, NULL)) {
+			l->pid = 0;
+		} else if (now >= l->due && l->next) {
+			kill(l->pid, l->next);
+			l->next = l->next == SIGTERM ? SIGKILL : 0;
+			l->due = now + STOP_WAIT_MS;
+		}
+	}
+}
+
+void child_stop_all(void)
+{
+	int64_t end;
+	size_t i, left;
+
+	for (i = 0; i < CHILD_LATER_MAX; i++)
+		if (later[i].pid && !child_reap(later[i].pid, 0, NULL))
+			kill(later[i].pid, SIGTERM);
+		else
+			later[i].pid = 0;
+	for (end = clock_ms() + STOP_WAIT_MS;; usleep(10000)) {
+		for (i = left = 0; i < CHILD_LATER_MAX; i++)
+			if (later[i].pid && child_reap(later[i].pid, 0, NULL))
+				later[i].pid = 0;
+			else
+				left += later[i].pid != 0;
+		if (!left || clock_ms() >= end)
+			break;
+	}
+	for (i = 0; i < CHILD_LATER_MAX; i++)
+		if (later[i].pid) {
+			kill(later[i].pid, SIGKILL);
+			child_reap(later[i].pid, STOP_WAIT_MS, NULL);
+			later[i].pid = 0;
+		}
 }
 
 int child_io_open(struct child_io *io)

@@ -42,4 +42,16 @@ bool child_reap(pid_t pid, int ms, int *status);
 /* End it: grace_ms to exit by itself, then SIGTERM, then SIGKILL, each waited for. */
 void child_stop(pid_t pid, int grace_ms);
 
+/*
+ * child_stop without the waits, for a caller whose loop must not stall on
+ * a child that stopped answering: child_stop_tick, run about once a
+ * second, reaps it once it ends and signals it on child_stop's schedule;
+ * child_stop_all, at exit, ends what is left (all at once, the waits
+ * shared). When CHILD_LATER_MAX wait already, it is stopped at once.
+ */
+#define CHILD_LATER_MAX 64
+void child_stop_later(pid_t pid, int grace_ms);
+void child_stop_tick(void);
+void child_stop_all(void);
+
 #endif

@@ -31,6 +31,7 @@
 #include "../common/ratelimit.h"
 #include "../common/sockaddr.h"
 #include "argfile.h"
+#include "child.h"
 #include "cmd/direct.h"
 #include "capture/listen.h"
 #include "opts.h"
@@ -938,6 +939,7 @@ static void client_tick(struct client *c)
 	int64_t gap = sleep_gap_ms();
 
 	client_paused(c);
+	child_stop_tick();
 	if (gap - c->sleep_gap > SLEPT_MS && c->s.up) {
 		log_info("the machine slept for %" PRId64 " s: checking the session",
 			 (gap - c->sleep_gap) / 1000);
@@ -1081,6 +1083,8 @@ static int client_cleanup(struct client *c)
 	 */
 	listen_close(&c->ls, &c->loop);
 	session_close(&c->s);
+	/* Lane workers still being stopped: none outlives us, not even one stopped. */
+	child_stop_all();
 	/* A part that is gone took the rules with it. */
 	if ((ret = rules_remove(&c->rules)) < 0 && !privc_gone(c->priv)) {
 		log_err("removing the firewall rules failed: %s", privc_strerror(ret));

@@ -338,7 +338,7 @@ void laneworker_stop(struct laneworker *w)
 		/* In its login it does not read the socket: a TERM ends it there. */
 		if (w->got < sizeof(w->rec))
 			kill(w->pid, SIGTERM);
-		child_stop(w->pid, STOP_GRACE_MS);
+		child_stop_later(w->pid, STOP_GRACE_MS);
 	}
 	w->pid = 0;
 }

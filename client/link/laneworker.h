@@ -104,7 +104,10 @@ int laneworker_start(struct laneworker *w, laneworker_open_fn open, void *arg,
  * w->passed_sock and w->passed_err, the caller's to take.
  */
 int laneworker_poll(struct laneworker *w, struct laneworker_result *r);
-/* Close our ends and end the worker (bounded wait); safe when none. */
+/*
+ * Close our ends and end the worker, without waiting here: child_stop_tick
+ * reaps it, or signals it if it stays (child_stop_later). Safe when none.
+ */
 void laneworker_stop(struct laneworker *w);
 /* How long laneworker_exit waits for a worker whose socket ended: it exits a moment later. */
 #define LANEWORKER_REAP_MS 20

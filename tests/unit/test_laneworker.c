@@ -307,6 +307,21 @@ static bool gone(pid_t pid)
 	return kill(pid, 0) < 0 && errno == ESRCH;
 }
 
+/* laneworker_stop leaves the waits to child_stop_tick, run as the client's loop runs it. */
+static bool stopped(pid_t pid, int ms)
+{
+	int64_t end = clock_ms() + ms;
+
+	for (;;) {
+		child_stop_tick();
+		if (gone(pid))
+			return true;
+		if (clock_ms() >= end)
+			return false;
+		usleep(20000);
+	}
+}
+
 static void test_refused(void)
 {
 	struct laneworker w;
@@ -324,7 +339,7 @@ static void test_refused(void)
 	CHECK_STR(r.err, "the login needs a prompt");
 	laneworker_stop(&w);
 	CHECK_EQ_INT(w.pid, 0);
-	CHECK(gone(pid));
+	CHECK(stopped(pid, 6000));
 }
 
 static void test_stuck(void)
@@ -359,8 +374,32 @@ static void test_stuck(void)
 	close(keep[0]);
 	t0 = clock_ms();
 	laneworker_stop(&w);
-	CHECK(clock_ms() - t0 < 3000);
+	CHECK(clock_ms() - t0 < 100);
+	CHECK(stopped(pid, 6000));
+
+	/*
+	 * A worker that stopped answering (SIGSTOP) costs the caller's loop no
+	 * wait either: the tick sends SIGTERM after the grace, and SIGKILL
+	 * after that. At exit, child_stop_all ends any left.
+	 */
+	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL, &own_cfg, "sluice-lane2", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(kill(pid, SIGSTOP), 0);
+	w.got = sizeof(w.rec); /* as if past its login: no SIGTERM at once */
+	t0 = clock_ms();
+	laneworker_stop(&w);
+	CHECK(clock_ms() - t0 < 100);
+	CHECK(!gone(pid));
+	CHECK(stopped(pid, 6000));
+	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL, &own_cfg, "sluice-lane2", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(kill(pid, SIGSTOP), 0);
+	w.got = sizeof(w.rec);
+	laneworker_stop(&w);
+	t0 = clock_ms();
+	child_stop_all();
 	CHECK(gone(pid));
+	CHECK(clock_ms() - t0 < 5000);
 }
 
 /* Read exactly len bytes from fd within ms. */
@@ -693,7 +732,7 @@ static void test_owned(void)
 	CHECK(far_wait(&f, &parent, &o, 1, false, 5000));
 	laneown_detach(&o);
 	laneworker_stop(&w);
-	CHECK(gone(pid));
+	CHECK(stopped(pid, 6000));
 	CHECK_EQ_INT(app_end(sp[1], 2000), -ECONNRESET);
 	close(sp[1]);
 	mux_free(f.mux);
@@ -876,7 +915,7 @@ static void test_handed(void)
 	cmd_pid = atoi(got);
 	CHECK(cmd_pid > 1 && kill(cmd_pid, 0) == 0);
 	laneworker_stop(&w);
-	CHECK(gone(pid));
+	CHECK(stopped(pid, 6000));
 	CHECK(cmd_pid > 1 && gone_soon(cmd_pid, 5000));
 
 	/* A command killed by a signal: the worker says 128 + the signal, as transport_cmd does. */
