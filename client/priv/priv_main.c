@@ -193,9 +193,20 @@ static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t na
  * lines carry this part's pid, so other tunnels' lines stay, and lines of
  * parts that are gone (SIGKILL) go with any rewrite.
  */
+/*
+ * The tunnels' rewrites take turns under the lock of their records: root's,
+ * so no one else can hold it (anyone can lock /etc/hosts itself).
+ */
+static int hosts_turn(void)
+{
+	int fd, ret = instances_lock(INSTANCES_DIR, &fd);
+
+	return ret < 0 ? ret : fd;
+}
+
 static const struct hosts_owner *hosts_owner(void)
 {
-	static struct hosts_owner own = {.alive = instances_part_alive};
+	static struct hosts_owner own = {.alive = instances_part_alive, .turn = hosts_turn};
 
 	own.id = (uint32_t)getpid();
 	return &own;

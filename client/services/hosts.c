@@ -50,13 +50,10 @@
  *Symlinks are followed so the link itself is never replaced by a regular file.
  *
  * Turns. Two tunnels that rewrite at once would each render from what they
- * read, and the later rename would drop the earlier one's lines. So a
- * writer holds flock on the file it read, from the read to the rename; one
- * that waited finds the path renamed over and locks the new file. Other
- * editors take no such lock: the check before the rename is all there is
- * against them. A writer that cannot get the lock in LOCK_WAIT_MS goes
- * on without it, as it did before there were turns: the holder may be
- * stopped, and anyone who can read the file can lock it.
+ * read, and the later rename would drop the earlier one's lines. An owner
+ * with a turn callback holds what it returns from the read to the rename.
+ * Other editors take no turns: the check before the rename is all there
+ * is against them.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -69,7 +66,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -77,18 +73,14 @@
 
 #include "hosts.h"
 
-#include "../../common/clock.h"
 #include "../../common/fdio.h"
 
-#define MARK	       "  # sluice -H"
-#define MARK_LEN       (sizeof(MARK) - 1)
-#define NOEOL_LINE     "# no newline at end of file" MARK "\n"
-#define NOEOL_LEN      (sizeof(NOEOL_LINE) - 1)
-#define HOSTS_MAX      (16u << 20) /* refuse to slurp anything bigger */
-#define RACE_RETRIES   3
-#define LOCK_WAIT_MS   1000
-#define LOCK_POLL_MS   5
-#define LOCK_STALE_MAX 16 /* renamed over while we waited, that many times: go on */
+#define MARK	     "  # sluice -H"
+#define MARK_LEN     (sizeof(MARK) - 1)
+#define NOEOL_LINE   "# no newline at end of file" MARK "\n"
+#define NOEOL_LEN    (sizeof(NOEOL_LINE) - 1)
+#define HOSTS_MAX    (16u << 20) /* refuse to slurp anything bigger */
+#define RACE_RETRIES 3
 /* Our temporaries beside the file: TMP_PREFIX and TMP_RAND random letters and digits. */
 #define TMP_PREFIX     ".hosts.sluice-"
 #define TMP_PREFIX_LEN (sizeof(TMP_PREFIX) - 1)
@@ -741,41 +733,20 @@ int hosts_sweep(const char *path)
 	return n;
 }
 
-/*
- * Take our turn on fd, the file open at real: 0 once locked while real
- * still names it, -ESTALE when it was renamed over meanwhile (open the
- * new one), -ETIMEDOUT when the wait ran out at deadline (go on unlocked),
- * or -errno.
- */
-static int lock_turn(const char *real, int fd, int64_t deadline)
-{
-	struct stat a, b;
-
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -errno;
-		if (clock_ms() >= deadline)
-			return -ETIMEDOUT;
-		usleep(LOCK_POLL_MS * 1000);
-	}
-	if (fstat(fd, &a) < 0 || stat(real, &b) < 0)
-		return -errno;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino ? 0 : -ESTALE;
-}
-
 static int update(const char *path, const struct hosts_owner *own, struct hosts_entry *e, size_t n)
 {
-	int64_t deadline = clock_ms() + LOCK_WAIT_MS;
-	int stale = 0;
 	char real[PATH_MAX];
 	char *old = NULL, *new = NULL, *slash;
 	size_t old_len = 0, new_len = 0;
 	struct stat st;
-	int fd = -1, dfd = -1, r = 0, tries;
+	int fd = -1, dfd = -1, r = 0, tries, turn = -1;
 
 	dfd = resolve_dir(path, real, &slash);
 	if (dfd < 0)
 		return dfd;
+	/* Without it (a lock that cannot be had), the check before the rename still holds. */
+	if (own->turn)
+		turn = own->turn();
 
 	for (tries = 0; tries < RACE_RETRIES; tries++) {
 		free(old);
@@ -789,13 +760,6 @@ static int update(const char *path, const struct hosts_owner *own, struct hosts_
 			r = -errno;
 			goto out;
 		}
-		r = lock_turn(real, fd, deadline);
-		if (r == -ESTALE && ++stale < LOCK_STALE_MAX) {
-			tries--; /* another's turn, not a race */
-			continue;
-		}
-		if (r == -ENOENT) /* gone: never created here */
-			goto out;
 		if (fstat(fd, &st) < 0) {
 			r = -errno;
 			goto out;
@@ -823,6 +787,8 @@ static int update(const char *path, const struct hosts_owner *own, struct hosts_
 out:
 	if (fd >= 0)
 		close(fd);
+	if (turn >= 0)
+		close(turn);
 	close(dfd);
 	free(old);
 	free(new);

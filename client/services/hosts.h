@@ -37,10 +37,14 @@ int hosts_write(const char *path, struct hosts_entry *e, size_t n);
  * Whose lines a rewrite is about, when several tunnels hold lines at once
  * (see hosts.c): id names ours (nonzero), and alive says whether another
  * owner still runs (NULL: all do). Lines of owners that are gone go too.
+ * turn (NULL: none) takes a lock that every tunnel's writer takes, one only
+ * they can take, and returns a descriptor whose close lets go, or -errno:
+ * it is held from the read to the rename.
  */
 struct hosts_owner {
 	uint32_t id;
 	bool (*alive)(uint32_t id);
+	int (*turn)(void);
 };
 
 /* hosts_write and hosts_restore for one owner: others' lines stay as they are. */

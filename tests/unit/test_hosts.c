@@ -4,9 +4,9 @@
  * that mention sluice), name validation, and the real writers on files in a
  * temp dir: owner, mode, ACL and extended attributes kept, symlinks
  * followed, no temp files left (also by a writer killed mid-write), our
- * leftovers swept and nothing else, no
- * write when nothing changes, in-place rewriting, and (as root) the EBUSY
- * fallback on a bind mount in a private mount namespace.
+ * leftovers swept and nothing else, no write when nothing changes,
+ * in-place rewriting, two tunnels writing at once taking turns, and (as
+ * root) the EBUSY fallback on a bind mount in a private mount namespace.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +23,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../../client/priv/instances.h"
 #include "../../client/services/hosts.h"
 #include "t.h"
 
@@ -679,7 +680,7 @@ static bool alive_but_7(uint32_t id)
 /* render_as into a fresh buffer that replaces *text (freed). */
 static void as(char **text, size_t *len, uint32_t id, struct hosts_entry *e, size_t n)
 {
-	struct hosts_owner own = {id, alive_but_7};
+	struct hosts_owner own = {.id = id, .alive = alive_but_7};
 	char *out = NULL;
 	size_t out_len = 0;
 
@@ -727,6 +728,15 @@ static void test_render_owners(void)
 	}
 }
 
+static char turns[64]; /* the lock's directory, as the privileged part's INSTANCES_DIR */
+
+static int turn(void)
+{
+	int fd, ret = instances_lock(turns, &fd);
+
+	return ret < 0 ? ret : fd;
+}
+
 /*
  * One tunnel's rewrite between another's read and its rename, a line
  * lost: each child checks after every write of its own that its line is
@@ -735,7 +745,7 @@ static void test_render_owners(void)
  */
 static int race_child(const char *path, uint32_t id, int rounds)
 {
-	const struct hosts_owner own = {.id = id};
+	const struct hosts_owner own = {.id = id, .turn = turn};
 	char name[64], mine[96], other[64], buf[8192];
 	struct hosts_entry e[2];
 	int i;
@@ -755,14 +765,20 @@ static int race_child(const char *path, uint32_t id, int rounds)
 	return hosts_restore_as(path, &own) < 0 ? 2 : 0;
 }
 
-/* Two tunnels rewriting at once keep each other's lines: sluice's writers take turns. */
+/*
+ * Two tunnels rewriting at once keep each other's lines: their writers
+ * take turns (the privileged part's hosts_turn, here on a directory of the
+ * test's own).
+ */
 static void test_write_two_owners(void)
 {
 	const char *orig = "127.0.0.1 localhost\n";
 	int status[2] = {-1, -1}, i;
-	char path[128], buf[4096];
+	char path[128], buf[4096], lock[96];
 	pid_t pid[2];
 
+	snprintf(turns, sizeof(turns), "/tmp/sluice-turns-XXXXXX");
+	CHECK(mkdtemp(turns) != NULL);
 	path_in(path, sizeof(path), "hosts");
 	CHECK(t_write_file(path, orig, strlen(orig)) == 0);
 	for (i = 0; i < 2; i++) {
@@ -783,6 +799,9 @@ static void test_write_two_owners(void)
 	CHECK_STR(buf, orig);
 	CHECK_EQ_INT(dir_count(), 1);
 	dir_clear();
+	snprintf(lock, sizeof(lock), "%s/.lock", turns);
+	unlink(lock);
+	CHECK_EQ_INT(rmdir(turns), 0);
 }
 
 /* Lines whose owner is gone, and lines that name none, go with anyone's rewrite. */
