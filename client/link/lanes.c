@@ -330,19 +330,14 @@ void lanes_note_load(struct session *s)
 static void lanes_shed(struct session *s)
 {
 	struct mux_stats ms;
-	unsigned i, closed = 0;
+	unsigned i;
 
 	for (i = s->n_lanes; i < SESSION_LANES_MAX; i++) {
 		struct lane *l = &s->lane[i];
 
-		if (l->opening || (l->up && session_lane_stats(s, i, &ms) && ms.streams == 0)) {
+		if (l->opening || (l->up && session_lane_stats(s, i, &ms) && ms.streams == 0))
 			session_lane_close(s, i);
-			closed++;
-		}
 	}
-	/* Lane 0 takes back what they held. */
-	if (closed)
-		session_share(s);
 }
 
 void lanes_tick(struct session *s, struct evloop *loop)

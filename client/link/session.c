@@ -387,6 +387,7 @@ static void on_worker(struct ev_io *io, uint32_t events)
 {
 }
 
+/* Lane 0 takes back the share of the caps this lane held, whichever way it goes. */
 static void lane_free(struct lane *l)
 {
 	if (l->opening) {
@@ -399,15 +400,16 @@ static void lane_free(struct lane *l)
 		laneown_detach(&l->own);
 		laneworker_stop(&l->w);
 		l->owned = false;
-		l->up = false;
-		return;
+	} else {
+		tunnel_close(&l->tun);
+		mux_free(l->mux);
+		transport_close(l->tr);
+		l->mux = NULL;
+		l->tr = NULL;
 	}
-	tunnel_close(&l->tun);
-	mux_free(l->mux);
-	transport_close(l->tr);
-	l->mux = NULL;
-	l->tr = NULL;
 	l->up = false;
+	if (l->s)
+		session_share(l->s);
 }
 
 /* Tell an open lane's worker we are going: it closes its SSH session meanwhile. */

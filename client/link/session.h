@@ -197,8 +197,8 @@ void session_lane_exit(struct session *s, unsigned i, char *how, size_t len);
  * The cap on buffers for slow local readers, and the one on credit above
  * the base window, stay one cap each for the whole tunnel: lane 0 takes
  * its share of n_lanes, shrinking as the lanes start, growing back when
- * their count is cut, but only as the lanes above it close: each holds the
- * share it opened with until then. Call again when one closes.
+ * their count is cut, but only as the lanes above it close (each holds the
+ * share it opened with until then, and gives it back as it goes).
  */
 void session_share(struct session *s);
 /* What lane 0's share is of each cap: 1/this. */
