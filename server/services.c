@@ -149,8 +149,8 @@ static void hw_hold(struct services *s, bool hold)
 /*
  * Send the whole lines read so far. The child reports each pair once, so
  * a line the control queue has no room for (a flood of DNS, say) is kept,
- * and the pipe is not read (the child waits on it) until a tick finds
- * room.
+ * and the pipe is not read (the child waits on it) until services_pump or
+ * a tick finds room.
  */
 static void hw_drain(struct services *s)
 {
@@ -365,6 +365,12 @@ static void hostwatch_begin(struct services *s)
 	s->hw.cb = on_hostwatch;
 	if (evloop_add(s->loop, &s->hw, EPOLLIN) < 0)
 		log_warn("cannot watch hostwatch's pipe");
+}
+
+void services_pump(struct services *s)
+{
+	if (s->hw_held)
+		hw_drain(s);
 }
 
 void services_tick(struct services *s)

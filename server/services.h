@@ -27,5 +27,11 @@ int services_ctl(struct services *s, const struct wire_frame *f);
 int services_resolver(const struct services *s, struct sockaddr_storage *dst);
 /* About once a second: rescans and timeouts. */
 void services_tick(struct services *s);
+/*
+ * After each pump of the session: a name that waited for room in the
+ * control queue goes now if it can, so that a steady flood of DNS
+ * replies, which refills the queue between ticks, cannot hold it for long.
+ */
+void services_pump(struct services *s);
 
 #endif

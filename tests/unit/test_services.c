@@ -85,17 +85,21 @@ static void test_late_seed_restarts_hostwatch(void)
 	evloop_close(&loop);
 }
 
-/* Run the loop for about ms, a tick every 100 ms (as the helper's own loop does). */
+/*
+ * Run the loop for about ms as the helper's own does, pumping after each
+ * turn, but ticking every 100 ms rather than every second.
+ */
 static void run_for(struct evloop *loop, struct services *s, int ms)
 {
 	for (int i = 0; i < ms / 20; i++) {
 		evloop_run_once(loop, 20);
+		services_pump(s);
 		if (i % 5 == 4)
 			services_tick(s);
 	}
 }
 
-/* Take what m queued; count the HOST frames for NAMES_N names "name-N.test". */
+/* Take what m queued; count the HOST frames for names "name-N.test" not seen yet (N < 64). */
 static int drain_hosts(struct mux *m, uint8_t *seen)
 {
 	static uint8_t buf[1 << 20];
