@@ -37,11 +37,10 @@ int autohosts_add(struct autohosts *h, const struct wire_host *host, const char 
 			*why = "the name the tunnel reaches its server by";
 			goto refuse;
 		}
-	for (i = 0; i < 2; i++)
-		if (h->self[i][0] && !strcmp(h->self[i], nm.name)) {
-			*why = "this machine's own name";
-			goto refuse;
-		}
+	if (h->self[0] && !strcmp(h->self, nm.name)) {
+		*why = "this machine's own name";
+		goto refuse;
+	}
 	for (i = 0; i < h->n; i++)
 		if (h->c[i].family == nm.family && !memcmp(h->c[i].addr, nm.addr, 16) &&
 		    !strcmp(h->c[i].name, nm.name))
@@ -81,17 +80,8 @@ void autohosts_own(struct autohosts *h, const char *name, size_t len)
 
 void autohosts_self(struct autohosts *h, const char *name)
 {
-	char *dot;
-
-	memset(h->self, 0, sizeof(h->self));
-	if (hostname_norm(name, strlen(name), h->self[0], sizeof(h->self[0])) < 0) {
-		h->self[0][0] = '\0';
-		return;
-	}
-	dot = strchr(h->self[0], '.');
-	if (dot && hostname_norm(h->self[0], (size_t)(dot - h->self[0]), h->self[1],
-				 sizeof(h->self[1])) < 0)
-		h->self[1][0] = '\0';
+	if (hostname_norm(name, strlen(name), h->self, sizeof(h->self)) < 0)
+		h->self[0] = '\0';
 }
 
 void autohosts_routes_changed(struct autohosts *h)

@@ -61,8 +61,8 @@ struct autohosts {
 	/* Names the tunnel itself resolves (autohosts_own), lower case. */
 	char own[AUTOHOSTS_OWN_MAX][HOSTNAME_MAX + 1];
 	size_t n_own;
-	/* This machine's name and its first label (autohosts_self), lower case; "" if none. */
-	char self[2][HOSTNAME_MAX + 1];
+	/* This machine's name (autohosts_self), lower case; "" if none. */
+	char self[HOSTNAME_MAX + 1];
 };
 
 /* The routed set a write judges names against: includes and excludes as installed. */
@@ -89,10 +89,11 @@ int autohosts_add(struct autohosts *h, const struct wire_host *host, const char 
  */
 void autohosts_own(struct autohosts *h, const char *name, size_t len);
 /*
- * This machine's own host name: a remote line for it, or for its first
- * label, would send this machine's programs that look themselves up to a
- * far address (a laptop's name still in the office's DNS, say), so both
- * are refused. A name that is not usable is ignored.
+ * This machine's own host name, as gethostname gives it: a remote line for
+ * it would send this machine's programs that look themselves up to a far
+ * address (a laptop's name still in the office's DNS, say), so it is
+ * refused. Only the name itself: a program that looks itself up asks for
+ * it whole. A name that is not usable is ignored.
  */
 void autohosts_self(struct autohosts *h, const char *name);
 /* The routed set changed: the next flush judges every name again. */

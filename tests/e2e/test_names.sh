@@ -136,14 +136,19 @@ fi
 # address with a lying PTR record for S to talk to.
 echo "198.51.100.9 $USER_NAME" >>"$HOSTS_C" || tb_die "cannot add to C's /etc/hosts"
 # This machine's name, on S's list (tb_names_etc): checked where it is a
-# name both ends take (not localhost, not all digits, a name's characters).
+# name both ends take (a name's characters, not all digits, and none that
+# means the looker's own machine or link: localhost, .local, _gateway...).
 # C's file does not name it (as where nss-myhostname answers for it), so
-# that only the rule keeps S's line for it out.
+# that only the rule keeps S's line for it out: the name leaves its lines,
+# their other names stay, and a line left with its address alone goes.
 SELF=$(hostname | tr A-Z a-z)
 if [[ $SELF =~ ^[a-z0-9_-]+(\.[a-z0-9_-]+)*$ ]] && [[ ! ${SELF##*.} =~ ^[0-9]+$ ]] &&
-	[[ ! $SELF =~ ^localhost([46.]|$) ]]; then
+	[[ ! $SELF =~ ^localhost([46.]|$) ]] && [[ ! $SELF =~ (^|\.)(local|localhost)$ ]] &&
+	[ "$SELF" != _gateway ] && [ "$SELF" != _outbound ]; then
 	REFUSED_SELF="not taking $SELF for $L4: this machine's own name"
-	sed -i "/[[:space:]]${SELF//./\\.}\([[:space:]]\|\$\)/Id" "$HOSTS_C" ||
+	re=${SELF//./\\.}
+	sed -i -e "s/\([[:space:]]\)$re\([[:space:]]\|\$\)/\1\2/Ig" \
+		-e '/^[[:space:]]*[^[:space:]#][^[:space:]]*[[:space:]]*$/d' "$HOSTS_C" ||
 		tb_die "cannot take this machine's name out of C's /etc/hosts"
 else
 	REFUSED_SELF=""
