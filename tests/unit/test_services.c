@@ -54,6 +54,20 @@ static int seed(struct services *s, const char *name)
 	return services_ctl(s, &f);
 }
 
+/* The helper's -H service on a mux of its own that no one reads: the mux, or NULL. */
+static struct mux *hosts_start(struct evloop *loop, struct services **s)
+{
+	static const struct mux_ops none;
+	struct mux *m;
+
+	CHECK_EQ_INT(evloop_init(loop), 0);
+	m = mux_new(loop, 256 << 10, 64 << 10, &none, NULL);
+	CHECK(m != NULL);
+	if (m)
+		CHECK_EQ_INT(services_start(s, loop, m, WIRE_F_HOSTS), 0);
+	return m;
+}
+
 static void test_late_seed_restarts_hostwatch(void)
 {
 	struct evloop loop;
@@ -61,12 +75,9 @@ static void test_late_seed_restarts_hostwatch(void)
 	struct services *s = NULL;
 	char before[256], after[256];
 
-	CHECK_EQ_INT(evloop_init(&loop), 0);
-	m = mux_new(&loop, 256 << 10, 64 << 10, &(struct mux_ops){0}, NULL);
-	CHECK(m != NULL);
+	m = hosts_start(&loop, &s);
 	if (!m)
 		return;
-	CHECK_EQ_INT(services_start(&s, &loop, m, WIRE_F_HOSTS), 0);
 	/* A seed before the first tick is simply taken. */
 	CHECK_EQ_INT(seed(s, "early.test"), 0);
 	services_tick(s);
@@ -139,12 +150,9 @@ static void test_names_wait_for_room(void)
 	struct services *s = NULL;
 	int got, fills = 0, i;
 
-	CHECK_EQ_INT(evloop_init(&loop), 0);
-	m = mux_new(&loop, 256 << 10, 64 << 10, &(struct mux_ops){0}, NULL);
-	CHECK(m != NULL);
+	m = hosts_start(&loop, &s);
 	if (!m)
 		return;
-	CHECK_EQ_INT(services_start(&s, &loop, m, WIRE_F_HOSTS), 0);
 	wire_put_hdr(frame, sizeof(frame), WIRE_DNS_REPLY, 1, 1024);
 	while (fills < 100000 && mux_send_ctl(m, frame, sizeof(frame)) == 0)
 		fills++;
