@@ -604,10 +604,11 @@ static int parse_seeds(struct opts *o, const char *arg, char *err, size_t errlen
 			return errbuf_set(err, errlen, -EINVAL, "bad seed host '%s'", p);
 		/* The remote's line for it could only hide this end's own: never written. */
 		if (hostname_norm(p, strlen(p), nm, sizeof(nm)) == 0 && hostname_local(nm))
-			return errbuf_set(err, errlen, -EINVAL,
-					  "bad seed host '%s': the name means this machine or its "
-					  "own link wherever it is looked up",
-					  p);
+			return errbuf_set(
+			    err, errlen, -EINVAL,
+			    "bad seed host '%s': the name means this machine wherever "
+			    "it is looked up",
+			    p);
 		o->seed_hosts[o->n_seed_hosts++] = p;
 	}
 	return 0;

@@ -65,7 +65,7 @@ int hostname_local(const char *name)
 	if (strncmp(name, "localhost", 9) == 0 &&
 	    (name[9] == '\0' || name[9] == '.' || name[9] == '4' || name[9] == '6'))
 		return 1;
-	if (in_domain(name, "localhost") || in_domain(name, "local"))
+	if (in_domain(name, "localhost"))
 		return 1;
 	for (i = 0; i < sizeof(local) / sizeof(local[0]); i++)
 		if (strcmp(name, local[i]) == 0)

@@ -20,11 +20,11 @@ int hostname_norm(const char *name, size_t len, char *out, size_t outlen);
 
 /*
  * True for names (as hostname_norm gives them) that mean whichever
- * machine, or link, looks them up, so a line for them from the other end
- * would only hide this end's own: localhost and the like, anything under
- * .localhost (RFC 6761), systemd's _gateway and _outbound (a remote that
- * runs systemd-resolved answers the PTR of its gateway with "_gateway"),
- * and anything under .local (multicast DNS names a link's own hosts).
+ * machine looks them up, so a line for them from the other end would only
+ * hide this end's own: localhost and the like, anything under .localhost
+ * (RFC 6761), and systemd's _gateway and _outbound (a remote that runs
+ * systemd-resolved answers the PTR of its gateway with "_gateway"). Not
+ * .local: many sites name their hosts in a unicast domain under it.
  */
 int hostname_local(const char *name);
 

@@ -229,7 +229,9 @@ static int short_cb(size_t i, const char *short_name, void *arg)
 	struct watch *w = arg;
 	struct hostwatch_pair p = w->pairs[i];
 
-	pair_add(w, p.family, p.addr, short_name, 1);
+	/* _gateway.corp.example is a name; its first label is the looker's gateway. */
+	if (!hostname_local(short_name))
+		pair_add(w, p.family, p.addr, short_name, 1);
 	return 0;
 }
 
@@ -304,8 +306,10 @@ static void resolve_seeds(struct watch *w)
 			continue;
 		/* A seed given as an address still gets its reverse lookup. */
 		named = hostname_norm(seed, strnlen(seed, HOSTWATCH_NAME_MAX + 2), name,
-				      sizeof(name)) == 0 &&
-			!hostname_local(name);
+				      sizeof(name)) == 0;
+		/* One that means the looker's own machine is no name of the remote's. */
+		if (named && hostname_local(name))
+			continue;
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;

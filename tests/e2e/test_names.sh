@@ -137,13 +137,13 @@ fi
 echo "198.51.100.9 $USER_NAME" >>"$HOSTS_C" || tb_die "cannot add to C's /etc/hosts"
 # This machine's name, on S's list (tb_names_etc): checked where it is a
 # name both ends take (a name's characters, not all digits, and none that
-# means the looker's own machine or link: localhost, .local, _gateway...).
+# means the looker's own machine: localhost, .localhost, _gateway...).
 # C's file does not name it (as where nss-myhostname answers for it), so
 # that only the rule keeps S's line for it out: the name leaves its lines,
 # their other names stay, and a line left with its address alone goes.
 SELF=$(hostname | tr A-Z a-z)
 if [[ $SELF =~ ^[a-z0-9_-]+(\.[a-z0-9_-]+)*$ ]] && [[ ! ${SELF##*.} =~ ^[0-9]+$ ]] &&
-	[[ ! $SELF =~ ^localhost([46.]|$) ]] && [[ ! $SELF =~ (^|\.)(local|localhost)$ ]] &&
+	[[ ! $SELF =~ ^localhost([46.]|$) ]] && [[ ! $SELF =~ (^|\.)localhost$ ]] &&
 	[ "$SELF" != _gateway ] && [ "$SELF" != _outbound ]; then
 	REFUSED_SELF="not taking $SELF for $L4: this machine's own name"
 	re=${SELF//./\\.}

@@ -113,17 +113,14 @@ static void test_name_local(void)
 	CHECK(!hostname_local("localhostile"));
 	CHECK(!hostname_local("web"));
 	CHECK(!hostname_local("mylocalhost"));
-	/* Under .localhost and .local, and systemd's synthesized names. */
+	/* Under .localhost, and systemd's synthesized names; not .local (sites' DNS domains). */
 	CHECK(hostname_local("app.localhost"));
 	CHECK(hostname_local("a.b.localhost"));
-	CHECK(hostname_local("printer.local"));
-	CHECK(hostname_local("local"));
 	CHECK(hostname_local("_gateway"));
 	CHECK(hostname_local("_outbound"));
 	CHECK(!hostname_local("applocalhost"));
-	CHECK(!hostname_local("printer.locals"));
-	CHECK(!hostname_local("printer.local.example"));
-	CHECK(!hostname_local("mylocal"));
+	CHECK(!hostname_local("dc1.corp.local"));
+	CHECK(!hostname_local("local"));
 	CHECK(!hostname_local("gateway"));
 	CHECK(!hostname_local("_gateway.example"));
 }
