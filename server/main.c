@@ -345,8 +345,8 @@ static int helper_serve(struct helper *h, const uint8_t hash[SHA256_LEN])
 		helper_pump(h);
 		if (h->done)
 			break;
-		if (h->svc)
-			services_pump(h->svc);
+		if (h->svc && services_pump(h->svc))
+			h->more = true;
 		/* Services need a tick; a plain relay wakes only to ping now and then. */
 		ret = evloop_run_once(&h->loop, h->more	      ? 0
 						: h->features ? 1000

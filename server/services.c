@@ -124,7 +124,7 @@ static int hw_line(struct services *s, const char *line, size_t len)
 		return 0;
 	/* The child is ours, but a name goes to another machine's /etc/hosts: check it again. */
 	if (hostname_norm(name, strlen(name), h.name, sizeof(h.name)) < 0 ||
-	    !hostwatch_addr_ok(h.family, h.addr))
+	    hostname_local(h.name) || !hostwatch_addr_ok(h.family, h.addr))
 		return 0;
 	return mux_send_ctl(s->mux, frame, wire_put_host(frame, sizeof(frame), &h)) == -ENOBUFS
 		   ? -ENOBUFS
@@ -152,21 +152,24 @@ static void hw_hold(struct services *s, bool hold)
  * and the pipe is not read (the child waits on it) until services_pump or
  * a tick finds room.
  */
-static void hw_drain(struct services *s)
+static bool hw_drain(struct services *s)
 {
+	bool sent = false;
 	char *nl;
 
 	while ((nl = memchr(s->hw_buf, '\n', s->hw_len))) {
 		if (hw_line(s, s->hw_buf, (size_t)(nl - s->hw_buf)) == -ENOBUFS) {
 			hw_hold(s, true);
-			return;
+			return sent;
 		}
+		sent = true;
 		s->hw_len -= (size_t)(nl + 1 - s->hw_buf);
 		memmove(s->hw_buf, nl + 1, s->hw_len);
 	}
 	if (s->hw_len == sizeof(s->hw_buf))
 		s->hw_len = 0; /* an overlong line: drop it */
 	hw_hold(s, false);
+	return sent;
 }
 
 static void on_hostwatch(struct ev_io *io, uint32_t events)
@@ -367,10 +370,9 @@ static void hostwatch_begin(struct services *s)
 		log_warn("cannot watch hostwatch's pipe");
 }
 
-void services_pump(struct services *s)
+bool services_pump(struct services *s)
 {
-	if (s->hw_held)
-		hw_drain(s);
+	return s->hw_held && hw_drain(s);
 }
 
 void services_tick(struct services *s)

@@ -7,6 +7,7 @@
 #ifndef SLUICE_SERVICES_H
 #define SLUICE_SERVICES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -31,7 +32,8 @@ void services_tick(struct services *s);
  * After each pump of the session: a name that waited for room in the
  * control queue goes now if it can, so that a steady flood of DNS
  * replies, which refills the queue between ticks, cannot hold it for long.
+ * True when something was queued: pump again before waiting.
  */
-void services_pump(struct services *s);
+bool services_pump(struct services *s);
 
 #endif
