@@ -113,29 +113,23 @@ void child_stop_tick(void)
 
 void child_stop_all(void)
 {
-	int64_t end;
+	int64_t end = clock_ms();
 	size_t i, left;
 
+	/* child_stop_tick's own schedule, each its grace first, the waits shared. */
 	for (i = 0; i < CHILD_LATER_MAX; i++)
-		if (later[i].pid && !child_reap(later[i].pid, 0, NULL))
-			kill(later[i].pid, SIGTERM);
-		else
-			later[i].pid = 0;
-	for (end = clock_ms() + STOP_WAIT_MS;; usleep(10000)) {
+		if (later[i].pid && later[i].due + 2 * STOP_WAIT_MS > end)
+			end = later[i].due + 2 * STOP_WAIT_MS;
+	for (;; usleep(10000)) {
+		child_stop_tick();
 		for (i = left = 0; i < CHILD_LATER_MAX; i++)
-			if (later[i].pid && child_reap(later[i].pid, 0, NULL))
-				later[i].pid = 0;
-			else
-				left += later[i].pid != 0;
+			left += later[i].pid != 0;
 		if (!left || clock_ms() >= end)
 			break;
 	}
+	/* Left after a SIGKILL: in the kernel's hands (a D state); not waited for again. */
 	for (i = 0; i < CHILD_LATER_MAX; i++)
-		if (later[i].pid) {
-			kill(later[i].pid, SIGKILL);
-			child_reap(later[i].pid, STOP_WAIT_MS, NULL);
-			later[i].pid = 0;
-		}
+		later[i].pid = 0;
 }
 
 int child_io_open(struct child_io *io)

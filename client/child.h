@@ -46,8 +46,8 @@ void child_stop(pid_t pid, int grace_ms);
  * child_stop without the waits, for a caller whose loop must not stall on
  * a child that stopped answering: child_stop_tick, run about once a
  * second, reaps it once it ends and signals it on child_stop's schedule;
- * child_stop_all, at exit, ends what is left (all at once, the waits
- * shared). When CHILD_LATER_MAX wait already, it is stopped at once.
+ * child_stop_all, at exit, runs that schedule to its end for all of them
+ * at once. When CHILD_LATER_MAX wait already, it is stopped at once.
  */
 #define CHILD_LATER_MAX 64
 void child_stop_later(pid_t pid, int grace_ms);

@@ -40,6 +40,7 @@ struct cmd_transport {
 	int status;	  /* wait status once reaped, -1 before */
 	int no_status;	  /* an exit code that means "unknown" (adopted), else -1 */
 	bool detached;	  /* cmd_detach gave the descriptors away: the child is not ours to stop */
+	bool adopted;	  /* transport_cmd_adopt: the child is a lane's worker */
 	int reap_ms;	  /* the longest wait for its exit status */
 	const char *what; /* the process, for errors: "the ssh command" */
 	char why[256];
@@ -253,9 +254,17 @@ static void cmd_close(struct transport *t)
 		close(c->sock);
 	if (c->err >= 0)
 		close(c->err);
-	/* Closing its stdin ends a well-behaved ssh; a TERM, then a KILL, end the rest. */
-	if (c->t.child > 0 && c->status < 0 && !c->detached)
-		child_stop(c->t.child, 200);
+	/*
+	 * Closing its stdin ends a well-behaved ssh; a TERM, then a KILL, end
+	 * the rest. An adopted lane's worker is the client loop's: stopped
+	 * without waiting there (child_stop_tick).
+	 */
+	if (c->t.child > 0 && c->status < 0 && !c->detached) {
+		if (c->adopted)
+			child_stop_later(c->t.child, 200);
+		else
+			child_stop(c->t.child, 200);
+	}
 	free(c);
 }
 
@@ -325,6 +334,7 @@ int transport_cmd_adopt(struct transport **out, pid_t child, int sock, int err, 
 	c->err = err;
 	c->status = -1;
 	c->no_status = no_status;
+	c->adopted = true;
 	c->reap_ms = ADOPTED_REAP_MS;
 	*out = &c->t;
 	return 0;

@@ -766,7 +766,8 @@ void session_close(struct session *s)
 	bool fatal = s->fatal;
 	unsigned i;
 
-	/* Every worker starts its goodbye at once: each is then reaped in turn. */
+	/* Every worker starts its goodbye at once; child_stop_tick, or child_stop_all, reaps them.
+	 */
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up)
 			lane_part(&s->lane[i]);

@@ -288,6 +288,13 @@ static void open_stuck(void *arg, struct transport **t, struct laneworker_result
 	sleep(60);
 }
 
+/* Stuck, and deaf to SIGTERM: only the SIGKILL that follows ends it. */
+static void open_deaf(void *arg, struct transport **t, struct laneworker_result *r)
+{
+	signal(SIGTERM, SIG_IGN);
+	sleep(60);
+}
+
 /* Poll the worker's record for at most ms. */
 static int poll_for(struct laneworker *w, struct laneworker_result *r, int ms)
 {
@@ -391,15 +398,25 @@ static void test_stuck(void)
 	CHECK(clock_ms() - t0 < 100);
 	CHECK(!gone(pid));
 	CHECK(stopped(pid, 6000));
-	CHECK_EQ_INT(laneworker_start(&w, open_stuck, NULL, &own_cfg, "sluice-lane2", NULL), 0);
+	/* One deaf to SIGTERM: the tick's SIGKILL, 2 s later. */
+	CHECK_EQ_INT(laneworker_start(&w, open_deaf, NULL, &own_cfg, "sluice-lane2", NULL), 0);
 	pid = w.pid;
-	CHECK_EQ_INT(kill(pid, SIGSTOP), 0);
+	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
+	w.got = sizeof(w.rec);
+	t0 = clock_ms();
+	laneworker_stop(&w);
+	CHECK(stopped(pid, 1500) == false);
+	CHECK(stopped(pid, 6000));
+	CHECK(clock_ms() - t0 >= 2000);
+	CHECK_EQ_INT(laneworker_start(&w, open_deaf, NULL, &own_cfg, "sluice-lane2", NULL), 0);
+	pid = w.pid;
+	CHECK_EQ_INT(poll_for(&w, &r, 300), -EAGAIN);
 	w.got = sizeof(w.rec);
 	laneworker_stop(&w);
 	t0 = clock_ms();
 	child_stop_all();
 	CHECK(gone(pid));
-	CHECK(clock_ms() - t0 < 5000);
+	CHECK(clock_ms() - t0 < 6000);
 }
 
 /* Read exactly len bytes from fd within ms. */
