@@ -65,7 +65,7 @@ int instance_overlap(const struct fw_spec *a, const struct fw_spec *b, struct su
 bool instance_dns_clash(const struct fw_spec *a, const struct fw_spec *b);
 
 /*
- * Take the lock of dir (created, root's, 0755), for the check and the
+ * Take the lock of dir (created, root's, 0700), for the check and the
  * write that follows it. *fd gets the lock; close it to let go. 0 or -errno.
  */
 int instances_lock(const char *dir, int *fd);

@@ -189,13 +189,10 @@ static int real_tun(void *ctx, const struct fw_spec *spec, char *name, size_t na
 }
 
 /*
- * The one file this process writes, fixed here; nothing names another. Its
- * lines carry this part's pid, so other tunnels' lines stay, and lines of
- * parts that are gone (SIGKILL) go with any rewrite.
- */
-/*
  * The tunnels' rewrites take turns under the lock of their records: root's,
- * so no one else can hold it (anyone can lock /etc/hosts itself).
+ * so no one else can hold it (anyone can lock /etc/hosts itself). A part
+ * holds it only while it works, but one stopped meanwhile (SIGSTOP) holds
+ * it until it goes on, and the others wait: no worse than for the records.
  */
 static int hosts_turn(void)
 {
@@ -204,6 +201,11 @@ static int hosts_turn(void)
 	return ret < 0 ? ret : fd;
 }
 
+/*
+ * The one file this process writes, fixed here; nothing names another. Its
+ * lines carry this part's pid, so other tunnels' lines stay, and lines of
+ * parts that are gone (SIGKILL) go with any rewrite.
+ */
 static const struct hosts_owner *hosts_owner(void)
 {
 	static struct hosts_owner own = {.alive = instances_part_alive, .turn = hosts_turn};
@@ -568,8 +570,11 @@ static int limits_reset(void)
 /* Temporaries a killed rewrite left beside the file: nothing of a live one's. */
 static void hosts_sweep_log(void)
 {
-	int n = hosts_sweep(AUTOHOSTS_PATH);
+	/* In turn: another tunnel's temporary has a name for a moment too. */
+	int turn = hosts_turn(), n = hosts_sweep(AUTOHOSTS_PATH);
 
+	if (turn >= 0)
+		close(turn);
 	if (n > 0)
 		log_info("removed %d temporary file%s a killed run left beside " AUTOHOSTS_PATH, n,
 			 n == 1 ? "" : "s");
