@@ -766,8 +766,7 @@ void session_close(struct session *s)
 	bool fatal = s->fatal;
 	unsigned i;
 
-	/* Every worker starts its goodbye at once; child_stop_tick, or child_stop_all, reaps them.
-	 */
+	/* Every worker starts its goodbye at once; the tick, or child_stop_all, reaps them. */
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up)
 			lane_part(&s->lane[i]);
