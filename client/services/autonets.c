@@ -99,7 +99,7 @@ bool autonets_due(const struct autonets *a, int64_t now_ms)
 }
 
 /* True the first time this route is refused (so it is logged once, not once per frame). */
-static bool first_refusal(struct autonets *a, const struct subnet *r)
+static bool first_refusal(struct autonets *a, const struct subnet *r, enum autonets_verdict v)
 {
 	size_t i;
 
@@ -110,18 +110,30 @@ static bool first_refusal(struct autonets *a, const struct subnet *r)
 		return false;
 	if (!a->logged && !(a->logged = calloc(LOGGED_MAX, sizeof(*a->logged))))
 		return false;
+	if (!a->logged_v && !(a->logged_v = calloc(LOGGED_MAX, sizeof(*a->logged_v))))
+		return false;
+	a->logged_v[a->n_logged] = (uint8_t)v;
 	a->logged[a->n_logged++] = *r;
 	return true;
 }
 
-/* r is routed now: a later refusal of it is news again (a network joined a second time). */
+/*
+ * r is routed now: when it was left out for a network this machine was
+ * attached to, a later refusal is news again (the network joined a second
+ * time). Others are not told again each time a changing list moves a route
+ * across a limit.
+ */
 static void forget_refusal(struct autonets *a, const struct subnet *r)
 {
 	size_t i;
 
 	for (i = 0; i < a->n_logged; i++)
 		if (same_net(&a->logged[i], r)) {
-			a->logged[i] = a->logged[--a->n_logged];
+			if (a->logged_v[i] != AUTONETS_ATTACHED)
+				return;
+			a->n_logged--;
+			a->logged[i] = a->logged[a->n_logged];
+			a->logged_v[i] = a->logged_v[a->n_logged];
 			return;
 		}
 }
@@ -203,7 +215,7 @@ int autonets_build(struct autonets *a, int64_t now_ms, const struct subnet *loca
 			inc[n++] = *r;
 			kept++;
 			forget_refusal(a, r);
-		} else if (v != AUTONETS_DUP && refused && first_refusal(a, r)) {
+		} else if (v != AUTONETS_DUP && refused && first_refusal(a, r, v)) {
 			refused(arg, r, v, special, net);
 		}
 	}
@@ -219,5 +231,6 @@ void autonets_free(struct autonets *a)
 {
 	free(a->pending);
 	free(a->logged);
+	free(a->logged_v);
 	memset(a, 0, sizeof(*a));
 }

@@ -62,12 +62,14 @@ struct autonets {
 	int64_t applied_ms;    /* the last build; 0 = never */
 	uint64_t local_print;  /* the attached networks that build judged by (autonets_moved) */
 	struct subnet *logged; /* refusals already reported */
+	uint8_t *logged_v;     /* and each one's verdict */
 	size_t n_logged;
 };
 
 /*
- * Called once per refused route (the first time it is refused, and again
- * after a build that routed it), for the caller to log.
+ * Called once per refused route (the first time it is refused, and for
+ * one refused as attached, again after a build that routed it), for the
+ * caller to log.
  */
 typedef void (*autonets_refused_fn)(void *arg, const struct subnet *r, enum autonets_verdict v,
 				    const char *special, const struct subnet *net);

@@ -243,6 +243,41 @@ static void test_autonets_moved(void)
 }
 
 /*
+ * A route the budget leaves out, then routed when the list shrinks, then
+ * left out again when it grows back: told once, not at each flip.
+ */
+static void test_autonets_budget_told_once(void)
+{
+	static const char *const five[] = {"20.0.0.0/8", "21.0.0.0/8", "22.0.0.0/8", "23.0.0.0/8",
+					   "24.0.0.0/8"};
+	static uint8_t buf[WIRE_HDR_LEN + 4096];
+	struct autonets a;
+	struct refusals rf;
+	struct wire_frame f;
+	struct subnet *inc = NULL;
+	size_t n = 0, len, k;
+	int64_t now = 1000;
+
+	memset(&a, 0, sizeof(a));
+	memset(&rf, 0, sizeof(rf));
+	for (k = 0; k < 3; k++, now += AUTONETS_EVERY_MS) {
+		/* Five /8s, then the fifth alone, then five again. */
+		len = k == 1 ? routes_frame(buf, sizeof(buf), five + 4, 1)
+			     : routes_frame(buf, sizeof(buf), five, 5);
+		CHECK(wire_parse(buf, len, &f) == (int)len);
+		CHECK_EQ_INT(autonets_take(&a, &f), 0);
+		CHECK_EQ_INT(
+		    autonets_build(&a, now, NULL, 0, NULL, 0, false, &inc, &n, count_refusal, &rf),
+		    0);
+		free(inc);
+		CHECK_EQ_INT(n, k == 1 ? 1 : 4);
+	}
+	CHECK_EQ_INT(rf.n, 1);
+	CHECK_EQ_INT(rf.v[0], AUTONETS_BUDGET);
+	autonets_free(&a);
+}
+
+/*
  * One ROUTES frame (buf, len) through a fresh autonets, with no local or
  * explicit networks: *inc and *n what it routes, rf the refusals told.
  */
@@ -658,6 +693,7 @@ int main(void)
 	RUN(test_autonets_judge);
 	RUN(test_autonets_build);
 	RUN(test_autonets_moved);
+	RUN(test_autonets_budget_told_once);
 	RUN(test_autonets_cap);
 	RUN(test_autonets_budget);
 	RUN(test_autonets_no_ipv6);
