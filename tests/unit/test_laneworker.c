@@ -48,8 +48,14 @@ static const struct laneown_cfg own_cfg = {
 
 static void test_record(void)
 {
+	static const struct {
+		enum lane_limit limit;
+		bool fatal;
+	} limits[] = {
+	    {LANE_LIMIT_SESSIONS, false}, {LANE_LIMIT_STARTUPS, true}, {LANE_LIMIT_PROXY, false}};
 	struct laneworker_result a, b;
 	uint8_t rec[LANEWORKER_RECORD_LEN + 8];
+	size_t i;
 
 	memset(&a, 0, sizeof(a));
 	a.status = 0;
@@ -82,24 +88,14 @@ static void test_record(void)
 	CHECK_EQ_INT(strlen(b.err), sizeof(a.err) - 1);
 
 	/* A server's limit travels beside fatal. */
-	a.fatal = false;
-	a.limit = LANE_LIMIT_SESSIONS;
-	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
-	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
-	CHECK(!b.fatal);
-	CHECK_EQ_INT(b.limit, LANE_LIMIT_SESSIONS);
-	a.limit = LANE_LIMIT_STARTUPS;
-	a.fatal = true;
-	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
-	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
-	CHECK(b.fatal);
-	CHECK_EQ_INT(b.limit, LANE_LIMIT_STARTUPS);
-	a.limit = LANE_LIMIT_PROXY;
-	a.fatal = false;
-	CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
-	CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
-	CHECK(!b.fatal);
-	CHECK_EQ_INT(b.limit, LANE_LIMIT_PROXY);
+	for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		a.limit = limits[i].limit;
+		a.fatal = limits[i].fatal;
+		CHECK_EQ_INT(laneworker_encode(rec, sizeof(rec), &a), LANEWORKER_RECORD_LEN);
+		CHECK_EQ_INT(laneworker_decode(rec, LANEWORKER_RECORD_LEN, &b), 0);
+		CHECK(b.fatal == limits[i].fatal);
+		CHECK_EQ_INT(b.limit, limits[i].limit);
+	}
 	a.fatal = true;
 
 	/* Handed travels too; a flag nobody knows does not decode. */
