@@ -933,6 +933,20 @@ static void client_paused(struct client *c)
 	c->turn_ms = c->s.up ? now : 0;
 }
 
+/* What lane 0's tunnel saw of the network: one line each way (the lanes' workers say it at -v). */
+static void client_net(struct client *c, enum tunnel_net n)
+{
+	if (n == TUNNEL_NET_DOWN) {
+		log_warn("no route to %s: the session waits up to %d s for the network",
+			 c->cfg.hostname, TUNNEL_NET_WAIT_SEC);
+		notify_send("STATUS=no route to %s: waiting for the network", c->cfg.hostname);
+	} else if (n == TUNNEL_NET_BACK) {
+		log_info("the route to %s is back after %d s: checking the session",
+			 c->cfg.hostname, c->s.tun.net_down_sec);
+		c->told_conns = SIZE_MAX; /* the status says "connected" again */
+	}
+}
+
 static void client_tick(struct client *c)
 {
 	struct mux_stats ms;
@@ -949,7 +963,7 @@ static void client_tick(struct client *c)
 	c->sleep_gap = gap;
 	notify_tick(clock_ms());
 	if (c->s.up) {
-		tunnel_tick(&c->s.tun);
+		client_net(c, tunnel_tick(&c->s.tun));
 		if (!c->s.tun.failed)
 			lanes_tick(&c->s, &c->loop);
 		lanes_stats(&c->s, &ms);

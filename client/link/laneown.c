@@ -320,6 +320,17 @@ static void own_paused(void *arg)
 	o->looked_ms = now;
 }
 
+/* Lane 0 says it for the session; a lane's own line is for -v. */
+static void own_net(const struct own *o, enum tunnel_net n)
+{
+	if (n == TUNNEL_NET_DOWN)
+		log_debug("lane %u: no route to the SSH server: waiting up to %d s for the network",
+			  o->cfg->lane, TUNNEL_NET_WAIT_SEC);
+	else if (n == TUNNEL_NET_BACK)
+		log_debug("lane %u: the route is back after %d s: checking the lane", o->cfg->lane,
+			  o->tun.net_down_sec);
+}
+
 int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 {
 	struct own o;
@@ -354,7 +365,7 @@ int laneown_run(struct transport *t, int sock, const struct laneown_cfg *cfg)
 		now = clock_ms();
 		if (now - last_tick >= 1000) {
 			own_paused(&o);
-			tunnel_tick(&o.tun);
+			own_net(&o, tunnel_tick(&o.tun));
 			last_tick = now;
 		}
 		if ((o.dirty && now - o.last_report >= REPORT_MIN_MS) ||

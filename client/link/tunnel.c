@@ -7,12 +7,14 @@
 #include "tunnel.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../../common/clock.h"
 #include "../../common/log.h"
+#include "netpath.h"
 
 #define PUMP_ROUNDS 32
 /* Few reads between writes: credit (WINDOW frames) goes back while data still flows. */
@@ -246,7 +248,9 @@ void tunnel_probe(struct tunnel *t)
 {
 	clock_gettime(CLOCK_MONOTONIC, &t->probe);
 	t->probe_ms = clock_ms();
+	t->probe_sec = TUNNEL_PROBE_SEC;
 	t->probing = true;
+	t->net_back = false;
 	if (mux_ping_now(t->mux) == 0)
 		t->last_ping = t->probe;
 }
@@ -294,33 +298,105 @@ void tunnel_close(struct tunnel *t)
 	t->loop = NULL;
 }
 
-void tunnel_tick(struct tunnel *t)
+/*
+ * Whether the silence may be judged now: not while the network to the
+ * server is down (see tunnel_tick in tunnel.h). Looked at only once the
+ * server is quiet, or a probe waits for it: a session that moves needs no
+ * look, and a healthy idle one answers each ping within a round trip.
+ */
+static bool tunnel_path(struct tunnel *t, const struct timespec *now, enum tunnel_net *news)
 {
+	char self[INET6_ADDRSTRLEN] = "";
+	double down;
+	int ret;
+
+	if (!t->probing && !t->net_down && !t->addr_gone &&
+	    silent_for(t, &t->last_rx, now) <= t->ping_sec + 2 &&
+	    silent_for(t, &t->last_tx, now) <= t->ping_sec + 2)
+		return true;
+	ret = netpath_check(t->io.fd, self, sizeof(self));
+	if (ret == -EADDRNOTAVAIL) {
+		if (!t->addr_gone)
+			t->addr_gone_at = *now;
+		t->addr_gone = true;
+		if (since(&t->addr_gone_at, now) >= TUNNEL_GONE_SEC) {
+			tunnel_fail(t, -EADDRNOTAVAIL,
+				    "this machine no longer has %s, the address the SSH connection "
+				    "came from",
+				    *self ? self : "the address");
+			return false;
+		}
+		return true;
+	}
+	t->addr_gone = false;
+	if (ret == -ENETUNREACH) {
+		if (!t->net_down) {
+			t->net_down_at = *now;
+			*news = TUNNEL_NET_DOWN;
+		}
+		t->net_down = true;
+		if (since(&t->net_down_at, now) > TUNNEL_NET_WAIT_SEC) {
+			tunnel_fail(t, -ENETUNREACH, "no route to the SSH server for %d s",
+				    TUNNEL_NET_WAIT_SEC);
+			return false;
+		}
+		t->excused = *now;
+		return false;
+	}
+	if (t->net_down) {
+		down = since(&t->net_down_at, now);
+		t->net_down = false;
+		t->net_down_sec = (int)(down + 0.5);
+		*news = TUNNEL_NET_BACK;
+		tunnel_probe(t);
+		t->probe_sec = TUNNEL_PROBE_SEC + t->net_down_sec;
+		t->net_back = true;
+		t->excused = *now;
+	}
+	return true;
+}
+
+enum tunnel_net tunnel_tick(struct tunnel *t)
+{
+	enum tunnel_net news = TUNNEL_NET_SAME;
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!tunnel_path(t, &now, &news))
+		return news;
 	if (t->probing && since(&t->probe, &t->last_rx) >= TUNNEL_PROBE_SEC / 2.0) {
 		t->probing = false;
-	} else if (t->probing && since(&t->probe, &now) > TUNNEL_PROBE_SEC) {
-		tunnel_fail(t, -ETIMEDOUT, "no answer from the SSH server within %d s of waking up",
-			    TUNNEL_PROBE_SEC);
-		return;
+	} else if (t->probing && since(&t->probe, &now) > t->probe_sec) {
+		if (t->net_back)
+			tunnel_fail(t, -ETIMEDOUT,
+				    "no answer from the SSH server within %d s of the route coming "
+				    "back",
+				    t->probe_sec);
+		else
+			tunnel_fail(t, -ETIMEDOUT,
+				    "no answer from the SSH server within %d s of waking up",
+				    TUNNEL_PROBE_SEC);
+		return news;
 	}
+	/* A probe once the route came back allows for TCP's backoff: its time rules. */
+	if (t->probing && t->net_back)
+		t->excused = now;
 	if (silent_for(t, &t->last_rx, &now) > t->dead_sec) {
 		tunnel_fail(t, -ETIMEDOUT, "no answer from the SSH server for %d s", t->dead_sec);
-		return;
+		return news;
 	}
 	/* Reads alone can look healthy while writes are stuck (a rekey gone wrong, a full peer). */
 	if (silent_for(t, &t->last_tx, &now) > t->dead_sec) {
 		tunnel_fail(t, -ETIMEDOUT, "the SSH session has accepted nothing for %d s",
 			    t->dead_sec);
-		return;
+		return news;
 	}
 	if (since(&t->last_ping, &now) >= t->ping_sec) {
 		if (mux_ping_now(t->mux) < 0)
 			tunnel_fail(t, -ENOBUFS, "the SSH channel is not draining");
 		t->last_ping = now;
 	}
+	return news;
 }
 
 int tunnel_timeout_ms(const struct tunnel *t)

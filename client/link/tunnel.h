@@ -29,10 +29,17 @@ struct tunnel {
 	struct timespec last_tx; /* the last write that moved bytes, or when output was empty */
 	int ping_sec;		 /* how often we ping the helper */
 	int dead_sec;		 /* silence (or nothing accepted) for this long: the peer is dead */
-	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + TUNNEL_PROBE_SEC */
+	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + probe_sec */
 	int64_t probe_ms;	 /* the same instant, as clock_ms() */
+	int probe_sec;		 /* TUNNEL_PROBE_SEC, more once the network came back */
 	struct timespec excused; /* tunnel_excuse: silence counts from here at the earliest */
 	bool probing;
+	bool net_back; /* probing since the network came back: the probe's time rules */
+	bool net_down; /* no route to the server: silence is not judged meanwhile */
+	struct timespec net_down_at;
+	int net_down_sec; /* how long the route was away, once it is back */
+	bool addr_gone;	  /* the connection's own address is gone from this machine */
+	struct timespec addr_gone_at;
 	int failed;    /* 0, or -errno once the session is unusable */
 	char why[256]; /* one line for the user when failed */
 };
@@ -41,8 +48,24 @@ struct tunnel {
 int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, struct mux *mux);
 /* Move bytes both ways until nothing moves (or a round limit). Sets t->failed on error. */
 void tunnel_pump(struct tunnel *t);
-/* Called about once a second: keepalive and dead-peer detection. */
-void tunnel_tick(struct tunnel *t);
+/*
+ * Called about once a second: keepalive and dead-peer detection. When the
+ * server has gone quiet and the transport is a TCP socket of ours, the
+ * network is looked at first (netpath.h). With no route to the server,
+ * silence is not judged, for up to TUNNEL_NET_WAIT_SEC: a connection
+ * outlives a network that comes back, and the session with it. Once the
+ * route is back, the server is asked at once and given TUNNEL_PROBE_SEC
+ * plus the time it was away, since TCP's retransmissions backed off about
+ * that long. With a route but the connection's own address gone for
+ * TUNNEL_GONE_SEC, the connection is dead: the session fails at once.
+ * Returns what changed in the network, for the caller's log.
+ */
+enum tunnel_net {
+	TUNNEL_NET_SAME,
+	TUNNEL_NET_DOWN, /* no route to the server: waiting up to TUNNEL_NET_WAIT_SEC */
+	TUNNEL_NET_BACK, /* the route is back after net_down_sec: asking the server */
+};
+enum tunnel_net tunnel_tick(struct tunnel *t);
 /*
  * Ping every interval s and call the peer dead after interval * count s of
  * silence (ssh's ServerAliveInterval and ServerAliveCountMax); 0 keeps the
@@ -68,7 +91,10 @@ void tunnel_excuse(struct tunnel *t);
 /* Stop watching the transport's descriptors (the caller closes the transport). */
 void tunnel_close(struct tunnel *t);
 
-#define TUNNEL_PROBE_SEC 10
+#define TUNNEL_PROBE_SEC    10
+#define TUNNEL_NET_WAIT_SEC 60
+/* An IPv6 address re-added with its link is not ours until its duplicate check ends. */
+#define TUNNEL_GONE_SEC 3
 /*
  * Whether a turn of the event loop that came late_ms after the one before
  * (a turn waits a second at most) means this process was away long enough

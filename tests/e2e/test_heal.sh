@@ -10,8 +10,10 @@
 # entries of an earlier tunnel are deleted at start; and while the session
 # is down, a new connection is held, then reset, and never reaches the lan
 # by another path, even with forwarding on in S; a reconnect that takes the
-# server's other address, inside the routed networks, is not captured.
-# Waits are bounded.
+# server's other address, inside the routed networks, is not captured;
+# the network down for longer than the keepalives allow, awake or waking
+# up, drops nothing once it returns; and the connection's own address
+# gone drops the session at once. Waits are bounded.
 TB_SUITE=heal
 . "$(dirname "$0")/lib.sh"
 need_sluice
@@ -445,5 +447,149 @@ EOF
 	sluice_stop TERM 5
 fi
 sed -i '/ dualhost$/d' "/etc/netns/$NS_C/hosts"
+
+# --- the network gone for a while, and back -------------------------------------------
+# C's link down (Wi-Fi after a resume, or walking between access points):
+# no route to S at all. The SSH connection lives on in the kernel, so the
+# session waits for the network instead of taking the silence for a dead
+# server, and every connection through the tunnel is kept once it returns.
+# Taking the link down drops the routes through it, and its IPv6 address
+# (keep_addr_on_down is 0): net_back puts them back.
+net_cut() { inC ip link set tos down; }
+net_back() {
+	inC ip link set tos up
+	inC ip addr replace 2001:db8:1::1/64 dev tos nodad
+	inC ip route replace 198.51.100.0/24 via $S4
+	inC ip route replace 203.0.113.0/24 via $S4
+	inC ip -6 route replace 2001:db8:2::/64 via $S6
+}
+# held_start N: N echo connections to L through the tunnel, held until $TB/held.go.
+held_start() {
+	rm -f "$TB/held.up" "$TB/held.go"
+	inC timeout 150 "$PY" -c '
+import os, socket, sys, time
+path, n = sys.argv[2], int(sys.argv[3])
+ss = [socket.create_connection((sys.argv[1], 9001), timeout=10) for i in range(n)]
+for s in ss:
+    s.sendall(b"a")
+    assert s.recv(1) == b"a"
+open(path + ".up", "w").close()
+end = time.monotonic() + 120
+while not os.path.exists(path + ".go") and time.monotonic() < end:
+    time.sleep(0.1)
+ok = 0
+for s in ss:
+    # TCP backed off while the link was down: its next try may take as long again.
+    s.settimeout(60)
+    try:
+        s.sendall(b"b")
+        ok += s.recv(1) == b"b"
+    except OSError:
+        pass
+print("ok", ok)' "$L4" "$TB/held" "$1" >"$TB/held.out" 2>&1 &
+	HELD=$!
+	TB_PIDS="$TB_PIDS $HELD"
+	for ((i = 0; i < 100; i++)); do [ -e "$TB/held.up" ] && break; sleep 0.1; done
+	[ -e "$TB/held.up" ]
+}
+held_end() {
+	touch "$TB/held.go"
+	tb_reap "$HELD"
+}
+# net_kept CASE: the held connections all echo, and the session never dropped.
+net_kept() {
+	# The route's return is seen at the next tick, maybe after the echoes.
+	for ((i = 0; i < 30; i++)); do
+		grep -q "the route to $S4 is back after" "$SLUICE_LOG" && break
+		sleep 0.2
+	done
+	if [ "$(cat "$TB/held.out")" = "ok $1" ] && ! grep -q "dropped" "$SLUICE_LOG" &&
+		grep -q "no route to $S4: the session waits up to 60 s" "$SLUICE_LOG" &&
+		grep -q "the route to $S4 is back after" "$SLUICE_LOG"; then
+		pass "$2"
+	else
+		fail "$2" "echoes '$(cat "$TB/held.out")': $(grep -e dropped -e route -e "did not run" "$SLUICE_LOG" | tr '\n' '|')"
+	fi
+}
+
+# Awake, for longer than the keepalives allow (every 5 s, dead after 15 s
+# without an answer), with two lanes: lane 0 and a worker's lane each wait.
+SLUICE_CFG=$TB/ssh_config_alive sluice_start_case netdown_start http://$L4/ -r sshhost-alive -v --lanes 2 198.51.100.0/24 || tb_finish
+for ((i = 0; i < 100; i++)); do
+	[ "$(sluice_lanes up | grep -c '^1$')" = 2 ] && break
+	sleep 0.2
+done
+if ! held_start 4; then
+	fail net_down_awake_kept "the connections did not open: $(cat "$TB/held.out")"
+else
+	per_lane=$(sluice_lanes up connections | tr '\n' '|')
+	net_cut
+	sleep 25
+	net_back
+	held_end
+	if [ "$(echo "$per_lane" | tr '|' '\n' | awk '$1 == 1 && $2 >= 1' | grep -c .)" != 2 ]; then
+		fail net_down_awake_kept "the connections did not spread over both lanes: '$per_lane'"
+	else
+		net_kept 4 net_down_awake_kept
+	fi
+fi
+sluice_stop TERM 5
+
+# Waking up (a stop of sluice and its children stands in for the suspend)
+# into a network that is still down, past the wake-up check's 10 s.
+SLUICE_CFG=$TB/ssh_config_alive sluice_start_case netwake_start http://$L4/ -r sshhost-alive -v 198.51.100.0/24 || tb_finish
+if ! held_start 2; then
+	fail net_down_waking_kept "the connections did not open: $(cat "$TB/held.out")"
+else
+	net_cut
+	job="$SLUICE_PID $(ps -o pid= --ppid "$SLUICE_PID" | tr '\n' ' ')"
+	# shellcheck disable=SC2086
+	kill -STOP $job
+	sleep 7
+	# shellcheck disable=SC2086
+	kill -CONT $job
+	sleep 14
+	net_back
+	held_end
+	if ! grep -q "sluice did not run for [0-9]* s: checking the session" "$SLUICE_LOG"; then
+		fail net_down_waking_kept "the stop was not seen: $(sluice_log_tail 4)"
+	else
+		net_kept 2 net_down_waking_kept
+	fi
+fi
+sluice_stop TERM 5
+
+# C's address taken away while a route to S remains (a new lease on the
+# same network, another network): the SSH connection can never answer
+# again. The session is dropped for that reason within seconds, not after
+# the keepalives' 15 s, and the reconnect comes from the address C has now.
+C4B=192.0.2.9
+inC sysctl -qw net.ipv4.conf.tos.promote_secondaries=1
+inC ip addr add $C4B/24 dev tos
+SLUICE_CFG=$TB/ssh_config_alive sluice_start_case addrgone_start http://$L4/ -r sshhost-alive -v 198.51.100.0/24 || tb_finish
+if [ "$(inC ss -Htn state established "dst $S4:22" | awk '{ print $3 }' | sed 's/:[0-9]*$//' | sort -u)" != "$C4" ]; then
+	echo "# addr_gone_drops_fast: the session did not come from $C4: not checked"
+else
+	inC ip addr del $C4/24 dev tos
+	t0=$SECONDS
+	for ((i = 0; i < 150; i++)); do
+		grep -q "dropped: " "$SLUICE_LOG" && break
+		sleep 0.2
+	done
+	took=$((SECONDS - t0))
+	net_back
+	echo "# addr_gone_drops_fast: dropped after ${took} s"
+	if grep -q "dropped: this machine no longer has $C4, the address the SSH connection came from" "$SLUICE_LOG" &&
+		[ "$took" -lt 15 ] && within 20; then
+		pass addr_gone_drops_fast
+	else
+		fail addr_gone_drops_fast "after ${took} s: $(grep -e dropped -e reconnect "$SLUICE_LOG" | tr '\n' '|')"
+	fi
+fi
+sluice_stop TERM 5
+# C4 back as the primary address, as the later suites' cases expect.
+inC ip addr add $C4/24 dev tos 2>/dev/null
+inC ip addr del $C4B/24 dev tos
+net_back
 
 tb_finish
