@@ -1,13 +1,14 @@
 /*
  * netpath: the route and address checks (see netpath.h). Both are asked of
  * the kernel with a throwaway UDP socket: connect() looks the route up and
- * sends nothing, bind() finds whether an address is still ours.
+ * sends nothing, bind() finds whether an address is still ours. With
+ * net.ipv4.ip_nonlocal_bind (or its IPv6 twin) set, any bind succeeds, and
+ * a gone address is not seen: the keepalives find that session dead.
  */
 #include "netpath.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,17 +16,23 @@
 
 #include "../../common/sockaddr.h"
 
-/* 0, or -errno from the kernel for what a socket of family could not do. */
-static int probe_sock(const struct sockaddr_storage *ss, bool bind_it)
+/*
+ * Whether a packet from `from` (any address when NULL) could leave for
+ * `to`: 0 when the kernel has a route, -ENETUNREACH when it has none,
+ * -EADDRNOTAVAIL when `from` is no longer this machine's, 1 when it cannot
+ * tell (out of descriptors, a rule that forbids): not the network's state.
+ */
+static int path_try(const struct sockaddr_storage *from, const struct sockaddr_storage *to)
 {
 	int s, ret = 0;
 
-	s = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	s = socket(to->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return -errno;
-	if ((bind_it ? bind(s, (const struct sockaddr *)ss, sa_len(ss))
-		     : connect(s, (const struct sockaddr *)ss, sa_len(ss))) < 0)
-		ret = -errno;
+		return 1;
+	if (from && bind(s, (const struct sockaddr *)from, sa_len(from)) < 0)
+		ret = errno == EADDRNOTAVAIL ? -EADDRNOTAVAIL : 1;
+	else if (connect(s, (const struct sockaddr *)to, sa_len(to)) < 0)
+		ret = errno == ENETUNREACH || errno == EHOSTUNREACH ? -ENETUNREACH : 1;
 	close(s);
 	return ret;
 }
@@ -45,16 +52,17 @@ int netpath_check(int fd, char *self, size_t selflen)
 	if ((me.ss_family != AF_INET && me.ss_family != AF_INET6) || peer.ss_family != me.ss_family)
 		return 0;
 
-	ret = probe_sock(&peer, false);
-	if (ret == -ENETUNREACH || ret == -EHOSTUNREACH)
-		return -ENETUNREACH;
-	if (ret < 0)
-		return 0; /* a limit of ours (descriptors), or a rule: not the network's state */
-
-	/* Port 0: any free one. A port still held by the connection itself would be EADDRINUSE. */
+	/*
+	 * From the connection's own address, since a host may route by
+	 * source. Port 0: the connection itself holds its port.
+	 */
 	sa_set_port(&me, 0);
-	if (probe_sock(&me, true) != -EADDRNOTAVAIL)
-		return 0;
+	ret = path_try(&me, &peer);
+	if (ret != -EADDRNOTAVAIL)
+		return ret == -ENETUNREACH ? -ENETUNREACH : 0;
+	/* Ours is gone. With no route at all, the network is down, and may bring it back. */
+	if (path_try(NULL, &peer) == -ENETUNREACH)
+		return -ENETUNREACH;
 	if (self && selflen && !inet_ntop(me.ss_family, sa_addr(&me), self, (socklen_t)selflen))
 		self[0] = '\0';
 	return -EADDRNOTAVAIL;

@@ -23,6 +23,8 @@
 #define ALIVE_SEC	 10
 #define ALIVE_COUNT	 3
 #define PING_MAX_SEC	 60
+/* Linux's longest retransmission timeout (TCP_RTO_MAX). */
+#define TCP_BACKOFF_MAX_SEC 120
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 {
@@ -246,11 +248,14 @@ void tunnel_set_alive(struct tunnel *t, int interval, int count)
 
 void tunnel_probe(struct tunnel *t)
 {
+	/* One for a route that came back allows for TCP's backoff: a pause now keeps that. */
+	if (!(t->probing && t->net_back)) {
+		t->probe_sec = TUNNEL_PROBE_SEC;
+		t->net_back = false;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t->probe);
 	t->probe_ms = clock_ms();
-	t->probe_sec = TUNNEL_PROBE_SEC;
 	t->probing = true;
-	t->net_back = false;
 	if (mux_ping_now(t->mux) == 0)
 		t->last_ping = t->probe;
 }
@@ -300,19 +305,21 @@ void tunnel_close(struct tunnel *t)
 
 /*
  * Whether the silence may be judged now: not while the network to the
- * server is down (see tunnel_tick in tunnel.h). Looked at only once the
- * server is quiet, or a probe waits for it: a session that moves needs no
+ * server is down, or the connection's address is away (see tunnel_tick in
+ * tunnel.h). Looked at only once the server is quiet, or a probe waits for
+ * it, and before the keepalives could judge: a session that moves needs no
  * look, and a healthy idle one answers each ping within a round trip.
  */
-static bool tunnel_path(struct tunnel *t, const struct timespec *now, enum tunnel_net *news)
+static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum tunnel_net *news)
 {
 	char self[INET6_ADDRSTRLEN] = "";
-	double down;
+	double look = t->ping_sec + 2, quiet;
 	int ret;
 
+	if (look > t->dead_sec - 1)
+		look = t->dead_sec - 1;
 	if (!t->probing && !t->net_down && !t->addr_gone &&
-	    silent_for(t, &t->last_rx, now) <= t->ping_sec + 2 &&
-	    silent_for(t, &t->last_tx, now) <= t->ping_sec + 2)
+	    silent_for(t, &t->last_rx, now) <= look && silent_for(t, &t->last_tx, now) <= look)
 		return true;
 	ret = netpath_check(t->io.fd, self, sizeof(self));
 	if (ret == -EADDRNOTAVAIL) {
@@ -326,12 +333,17 @@ static bool tunnel_path(struct tunnel *t, const struct timespec *now, enum tunne
 				    *self ? self : "the address");
 			return false;
 		}
-		return true;
+		/* Not judged meanwhile: an address coming back is how a network returns. */
+		t->excused = *now;
+		return false;
 	}
 	t->addr_gone = false;
 	if (ret == -ENETUNREACH) {
 		if (!t->net_down) {
-			t->net_down_at = *now;
+			/* A route that comes and goes before the server answers: waited for once.
+			 */
+			if (!(t->probing && t->net_back))
+				t->net_down_at = *now;
 			*news = TUNNEL_NET_DOWN;
 		}
 		t->net_down = true;
@@ -344,12 +356,16 @@ static bool tunnel_path(struct tunnel *t, const struct timespec *now, enum tunne
 		return false;
 	}
 	if (t->net_down) {
-		down = since(&t->net_down_at, now);
 		t->net_down = false;
-		t->net_down_sec = (int)(down + 0.5);
+		t->net_down_sec = (int)(since(&t->net_down_at, now) + 0.5);
 		*news = TUNNEL_NET_BACK;
+		/* TCP has backed off since the server was last heard: its next try may be as far.
+		 */
+		quiet = since(&t->last_rx, now);
+		if (quiet > TCP_BACKOFF_MAX_SEC)
+			quiet = TCP_BACKOFF_MAX_SEC;
 		tunnel_probe(t);
-		t->probe_sec = TUNNEL_PROBE_SEC + t->net_down_sec;
+		t->probe_sec = TUNNEL_PROBE_SEC + (int)(quiet + 0.5);
 		t->net_back = true;
 		t->excused = *now;
 	}
@@ -362,7 +378,7 @@ enum tunnel_net tunnel_tick(struct tunnel *t)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!tunnel_path(t, &now, &news))
+	if (!tunnel_check_path(t, &now, &news))
 		return news;
 	if (t->probing && since(&t->probe, &t->last_rx) >= TUNNEL_PROBE_SEC / 2.0) {
 		t->probing = false;

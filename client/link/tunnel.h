@@ -48,23 +48,27 @@ struct tunnel {
 int tunnel_init(struct tunnel *t, struct transport *tr, struct evloop *loop, struct mux *mux);
 /* Move bytes both ways until nothing moves (or a round limit). Sets t->failed on error. */
 void tunnel_pump(struct tunnel *t);
-/*
- * Called about once a second: keepalive and dead-peer detection. When the
- * server has gone quiet and the transport is a TCP socket of ours, the
- * network is looked at first (netpath.h). With no route to the server,
- * silence is not judged, for up to TUNNEL_NET_WAIT_SEC: a connection
- * outlives a network that comes back, and the session with it. Once the
- * route is back, the server is asked at once and given TUNNEL_PROBE_SEC
- * plus the time it was away, since TCP's retransmissions backed off about
- * that long. With a route but the connection's own address gone for
- * TUNNEL_GONE_SEC, the connection is dead: the session fails at once.
- * Returns what changed in the network, for the caller's log.
- */
 enum tunnel_net {
 	TUNNEL_NET_SAME,
 	TUNNEL_NET_DOWN, /* no route to the server: waiting up to TUNNEL_NET_WAIT_SEC */
 	TUNNEL_NET_BACK, /* the route is back after net_down_sec: asking the server */
 };
+
+/*
+ * Called about once a second: keepalive and dead-peer detection. When the
+ * server has gone quiet and the transport is a TCP socket of ours, the
+ * network is looked at first (netpath.h). With no route to the server,
+ * silence is not judged, for up to TUNNEL_NET_WAIT_SEC from the first loss
+ * (a route that comes and goes before the server answers is one wait): a
+ * connection outlives a network that comes back, and the session with it.
+ * Once the route is back, the server is asked at once and given
+ * TUNNEL_PROBE_SEC plus the time since it was last heard (at most TCP's
+ * longest retransmission timeout), since TCP's retries backed off about
+ * that long. With a route but the connection's own address gone for
+ * TUNNEL_GONE_SEC (not judged meanwhile), the connection is dead: the
+ * session fails then. Returns what changed in the network, for the
+ * caller's log.
+ */
 enum tunnel_net tunnel_tick(struct tunnel *t);
 /*
  * Ping every interval s and call the peer dead after interval * count s of

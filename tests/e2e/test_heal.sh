@@ -561,14 +561,15 @@ sluice_stop TERM 5
 
 # C's address taken away while a route to S remains (a new lease on the
 # same network, another network): the SSH connection can never answer
-# again. The session is dropped for that reason within seconds, not after
+# again. The session is dropped for that reason once the server is quiet
+# for a ping interval and the 3 s an address gets to come back, not after
 # the keepalives' 15 s, and the reconnect comes from the address C has now.
 C4B=192.0.2.9
 inC sysctl -qw net.ipv4.conf.tos.promote_secondaries=1
 inC ip addr add $C4B/24 dev tos
 SLUICE_CFG=$TB/ssh_config_alive sluice_start_case addrgone_start http://$L4/ -r sshhost-alive -v 198.51.100.0/24 || tb_finish
 if [ "$(inC ss -Htn state established "dst $S4:22" | awk '{ print $3 }' | sed 's/:[0-9]*$//' | sort -u)" != "$C4" ]; then
-	echo "# addr_gone_drops_fast: the session did not come from $C4: not checked"
+	fail addr_gone_drops_fast "the session did not come from $C4 alone: $(inC ss -Htn state established "dst $S4:22" | tr '\n' '|')"
 else
 	inC ip addr del $C4/24 dev tos
 	t0=$SECONDS
@@ -587,7 +588,7 @@ else
 	fi
 fi
 sluice_stop TERM 5
-# C4 back as the primary address, as the later suites' cases expect.
+# C4 back as the primary address, for any case that comes after.
 inC ip addr add $C4/24 dev tos 2>/dev/null
 inC ip addr del $C4B/24 dev tos
 net_back

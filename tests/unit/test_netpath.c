@@ -1,7 +1,10 @@
 /*
- * Unit tests for client/link/netpath.c, in a network namespace of its own
- * (needs root): real TCP connections between addresses on its loopback,
- * and the kernel's answers once one end's address is taken away.
+ * Unit tests for client/link/netpath.c and the tunnel's use of it
+ * (client/link/tunnel.c), in a network namespace of its own (needs root):
+ * real TCP connections between addresses on its loopback, the kernel's
+ * answers once one end's address is taken away, and what the tunnel over
+ * such a connection does meanwhile: its far end never answers, so only
+ * the network's state keeps it from calling the server dead.
  */
 #include <errno.h>
 #include <libmnl/libmnl.h>
@@ -9,11 +12,16 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "../../client/link/netpath.h"
+#include "../../client/link/transport.h"
+#include "../../client/link/tunnel.h"
+#include "../../common/clock.h"
+#include "../../common/mux.h"
 #include "t.h"
 
 /* RTM_NEWADDR or RTM_DELADDR of a.b.c.d/32 on lo, acknowledged. 0 or -errno. */
@@ -141,6 +149,210 @@ static void test_paths(void)
 	CHECK_EQ_INT(netpath_check(-1, NULL, 0), 0);
 }
 
+/* --- the tunnel over such a connection ------------------------------------ */
+
+struct tcpt {
+	struct transport t;
+	int fd;
+};
+
+static ssize_t t_io(ssize_t n)
+{
+	return n >= 0 ? n : errno == EAGAIN ? -EAGAIN : -errno;
+}
+
+static ssize_t t_read(struct transport *t, void *buf, size_t len)
+{
+	return t_io(recv(((struct tcpt *)t)->fd, buf, len, MSG_DONTWAIT));
+}
+
+static ssize_t t_read_stderr(struct transport *t, void *buf, size_t len)
+{
+	return -EAGAIN;
+}
+
+static ssize_t t_write(struct transport *t, const void *buf, size_t len)
+{
+	return t_io(send(((struct tcpt *)t)->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL));
+}
+
+static void t_wait_on(struct transport *t, int fd[2], uint32_t *events)
+{
+	fd[0] = ((struct tcpt *)t)->fd;
+	fd[1] = -1;
+	*events = EPOLLIN;
+}
+
+static bool t_buffered(struct transport *t)
+{
+	return false;
+}
+
+static const char *t_why(struct transport *t)
+{
+	return "test transport failed";
+}
+
+static int t_exit_status(struct transport *t)
+{
+	return -1;
+}
+
+static const struct transport_ops tcp_ops = {
+    .read = t_read,
+    .read_stderr = t_read_stderr,
+    .write = t_write,
+    .wait_on = t_wait_on,
+    .buffered = t_buffered,
+    .why = t_why,
+    .exit_status = t_exit_status,
+};
+
+static const struct mux_ops no_ops = {0};
+
+struct trig {
+	struct evloop loop;
+	struct tcpt tr;
+	struct mux *mux;
+	struct tunnel tun;
+	int far;
+	unsigned news; /* 1 << each tunnel_net seen */
+};
+
+/* A tunnel from 192.0.2.1 to 192.0.2.2 whose far end reads nothing and answers nothing. */
+static int trig_init(struct trig *r, int interval, int count)
+{
+	memset(r, 0, sizeof(*r));
+	r->far = -1;
+	if (addr_set(RTM_NEWADDR, "192.0.2.1") < 0 || addr_set(RTM_NEWADDR, "192.0.2.2") < 0 ||
+	    evloop_init(&r->loop) < 0)
+		return -1;
+	r->tr.fd = tcp_pair("192.0.2.1", "192.0.2.2", &r->far);
+	if (r->tr.fd < 0 || r->far < 0)
+		return -1;
+	fcntl(r->tr.fd, F_SETFL, O_NONBLOCK);
+	r->tr.t.ops = &tcp_ops;
+	r->tr.t.name = "test";
+	r->mux = mux_new(&r->loop, 256 << 10, 64 << 10, &no_ops, NULL);
+	if (!r->mux || tunnel_init(&r->tun, &r->tr.t, &r->loop, r->mux) < 0)
+		return -1;
+	tunnel_set_alive(&r->tun, interval, count);
+	return 0;
+}
+
+static void trig_free(struct trig *r)
+{
+	tunnel_close(&r->tun);
+	if (r->mux)
+		mux_free(r->mux);
+	evloop_close(&r->loop);
+	if (r->tr.fd >= 0)
+		close(r->tr.fd);
+	if (r->far >= 0)
+		close(r->far);
+	addr_set(RTM_DELADDR, "192.0.2.1");
+	addr_set(RTM_DELADDR, "192.0.2.2");
+}
+
+/* Pump and tick every 100 ms for ms, or until the tunnel fails. */
+static void trig_run(struct trig *r, int ms)
+{
+	int64_t end = clock_ms() + ms;
+
+	while (!r->tun.failed && clock_ms() < end) {
+		tunnel_pump(&r->tun);
+		r->news |= 1u << tunnel_tick(&r->tun);
+		evloop_run_once(&r->loop, 100);
+	}
+}
+
+/* Awake, our address taken while the server stays routed: dead, once the grace is over. */
+static void test_tunnel_address_gone(void)
+{
+	struct trig r;
+	int64_t t0;
+
+	CHECK_EQ_INT(trig_init(&r, 1, 3), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.1"), 0);
+	t0 = clock_ms();
+	trig_run(&r, 10000);
+	CHECK_EQ_INT(r.tun.failed, -EADDRNOTAVAIL);
+	CHECK(strstr(r.tun.why, "no longer has 192.0.2.1") != NULL);
+	/* Not before the grace: an address re-added with its link is back within it. */
+	CHECK(clock_ms() - t0 >= TUNNEL_GONE_SEC * 1000);
+	trig_free(&r);
+}
+
+/*
+ * No route to the server, for longer than the keepalives allow (dead
+ * after 1 s): waited for. Back, the server gets the probe's time plus the
+ * silence TCP backed off for; gone again before it answers, the wait
+ * counts from the first loss.
+ */
+static void test_tunnel_route_down(void)
+{
+	struct trig r;
+	struct timespec first;
+
+	CHECK_EQ_INT(trig_init(&r, 1, 1), 0);
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
+	trig_run(&r, 2500);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.tun.net_down);
+	CHECK(r.news & (1u << TUNNEL_NET_DOWN));
+	first = r.tun.net_down_at;
+
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.2"), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.news & (1u << TUNNEL_NET_BACK));
+	CHECK(r.tun.probing && r.tun.net_back);
+	CHECK(r.tun.probe_sec >= TUNNEL_PROBE_SEC + 2);
+
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.tun.net_down);
+	CHECK(r.tun.net_down_at.tv_sec == first.tv_sec &&
+	      r.tun.net_down_at.tv_nsec == first.tv_nsec);
+	trig_free(&r);
+}
+
+/*
+ * Woken long ago into a network still down; the route comes back while
+ * our address is still away (an IPv6 address in its duplicate check): not
+ * judged by the wake-up's old probe meanwhile, and checked afresh once
+ * the address is back.
+ */
+static void test_tunnel_wake_address_late(void)
+{
+	struct trig r;
+
+	CHECK_EQ_INT(trig_init(&r, 1, 3), 0);
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
+	tunnel_probe(&r.tun);
+	trig_run(&r, 300);
+	CHECK(r.tun.net_down);
+	/* The wake-up was 30 s ago, and the server was last heard before it. */
+	r.tun.probe.tv_sec -= 30;
+	r.tun.last_rx.tv_sec -= 30;
+
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.1"), 0);
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.2"), 0);
+	trig_run(&r, 1500);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.tun.addr_gone);
+
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.1"), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.news & (1u << TUNNEL_NET_BACK));
+	CHECK(r.tun.probing && r.tun.net_back);
+	trig_free(&r);
+}
+
 int main(void)
 {
 	if (unshare(CLONE_NEWNET) < 0 || lo_up() < 0) {
@@ -149,5 +361,8 @@ int main(void)
 		return 1;
 	}
 	RUN(test_paths);
+	RUN(test_tunnel_address_gone);
+	RUN(test_tunnel_route_down);
+	RUN(test_tunnel_wake_address_late);
 	T_EXIT();
 }
