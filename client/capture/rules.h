@@ -20,6 +20,8 @@ struct rules {
 	struct fw_spec spec; /* what is installed */
 	struct subnet *inc;  /* owned include list once -N replaced the user's */
 	struct subnet *exc;  /* owned: the user's excludes and the server's address */
+	size_t exc_cap;	     /* entries exc has room for */
+	bool auto_nets;	     /* -N: the server's addresses are kept out on every port */
 	bool installed;
 };
 
@@ -56,6 +58,16 @@ int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
  * changed, or -errno.
  */
 int rules_set_includes(struct rules *r, struct subnet *inc, size_t n);
+
+/*
+ * The SSH server is about to be reached at sa (a reconnect to an address
+ * its name gained since the rules went in): keep that address out of the
+ * tunnel first, or a routed network holding it would capture the very
+ * connection that is to carry it, on every port (the rules in force take
+ * whole addresses only). 0 when it already was, 1 when the rules now keep
+ * it out, -errno when they could not (the old rules stay).
+ */
+int rules_keep_out(struct rules *r, const struct sockaddr *sa, socklen_t salen);
 
 /* Remove the rules (and, through the privileged part, our host lines). 0 or -errno. */
 int rules_remove(struct rules *r);

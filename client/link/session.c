@@ -214,11 +214,13 @@ static bool cmd_path_decides(const struct session_args *a)
  * The -e backend. Its own connection must never be redirected, so the
  * server `CMD -G` names is excluded as with our own session; through a
  * proxy it is not contacted. A name is looked up for a bounded time only:
- * the command resolves it again itself.
+ * the command resolves it again itself. On a reconnect the name may point
+ * somewhere new: the caller keeps each address out (a->pg) before the
+ * command starts, and so before it can connect there.
  */
 static int open_cmd(struct session *s, const struct session_args *a, char *err, size_t errlen)
 {
-	struct addrinfo *res, *ai;
+	struct addrinfo *res = NULL, *ai;
 	const struct opts *o = a->o;
 	const struct sshconf *cfg = a->cfg;
 	char port[8], addr[INET6_ADDRSTRLEN];
@@ -235,26 +237,28 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 		s->fatal = true;
 		return ret;
 	}
+	snprintf(port, sizeof(port), "%u", (unsigned)cfg->port);
+	if (cfg->proxyjump || cfg->proxycommand) {
+		log_debug("-e: the SSH server is reached through a proxy; its address is not "
+			  "excluded (use -x if it is inside a routed network)");
+	} else if ((ret = resolve_bounded(cfg->hostname, port, &res)) < 0) {
+		log_warn("-e: %s %s; its address is not excluded (use -x if it is inside a "
+			 "routed network)",
+			 cfg->hostname,
+			 ret == -ETIMEDOUT ? "did not resolve in time" : "does not resolve here");
+		res = NULL;
+	}
+	/* ssh picks among them itself: an address that cannot be kept out is only said. */
+	for (ai = res; ai && a->pg && a->pg->connecting; ai = ai->ai_next)
+		(void)a->pg->connecting(a->pg->arg, ai->ai_addr, ai->ai_addrlen);
 	ret = transport_cmd_open(&s->tr, o->ssh_cmd, o->remote_host, o->remote_user, o->remote_port,
 				 s->ctl_dir[0] ? s->ctl_path : NULL);
 	if (ret < 0) {
 		snprintf(err, errlen, "starting the -e command: %s", strerror(-ret));
 		s->fatal = true;
+		if (res)
+			freeaddrinfo(res);
 		return ret;
-	}
-	if (cfg->proxyjump || cfg->proxycommand) {
-		log_debug("-e: the SSH server is reached through a proxy; its address is not "
-			  "excluded (use -x if it is inside a routed network)");
-		return 0;
-	}
-	snprintf(port, sizeof(port), "%u", (unsigned)cfg->port);
-	ret = resolve_bounded(cfg->hostname, port, &res);
-	if (ret < 0) {
-		log_warn("-e: %s %s; its address is not excluded (use -x if it is inside a "
-			 "routed network)",
-			 cfg->hostname,
-			 ret == -ETIMEDOUT ? "did not resolve in time" : "does not resolve here");
-		return 0;
 	}
 	/* ssh may take any of them (v4 or v6, round robin): every one is excluded. */
 	for (ai = res; ai && s->tr->n_peer < TRANSPORT_PEERS_MAX; ai = ai->ai_next) {
@@ -266,7 +270,8 @@ static int open_cmd(struct session *s, const struct session_args *a, char *err, 
 			log_debug("-e: the SSH server's address %s port %s is excluded", addr,
 				  port);
 	}
-	freeaddrinfo(res);
+	if (res)
+		freeaddrinfo(res);
 	return 0;
 }
 

@@ -113,6 +113,8 @@ static int try_addr(struct ssh_conn *c, const struct sshconf *cfg, const struct 
 		progress_say(pg, "connecting to %s port %s", addr, port);
 	if (salen > sizeof(c->peer))
 		return -EAFNOSUPPORT;
+	if (pg && pg->connecting && (r = pg->connecting(pg->arg, sa, salen)) < 0)
+		return r;
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

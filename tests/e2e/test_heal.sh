@@ -10,7 +10,8 @@
 # entries of an earlier tunnel are deleted at start; and while the session
 # is down, a new connection is held, then reset, and never reaches the lan
 # by another path, even with forwarding on in S; a reconnect that takes the
-# server's other address, inside the routed networks, is not captured;
+# server's other address, inside the routed networks, is not captured,
+# nor one the server's name gained after the start;
 # the network down for longer than the keepalives allow, awake or waking
 # up, drops nothing once it returns; and the connection's own address
 # gone drops the session at once. Waits are bounded.
@@ -447,6 +448,49 @@ EOF
 	sluice_stop TERM 5
 fi
 sed -i '/ dualhost$/d' "/etc/netns/$NS_C/hosts"
+
+# --- a reconnect to an address the server's name gained since the start ----------------
+# gainhost is S at 192.0.2.2 alone when sluice starts, so the rules keep
+# only that address out. Then the name gains 203.0.113.1, inside the routed
+# networks, and the first is refused: the reconnect must keep the new
+# address out of the tunnel before it connects there, or the tunnel
+# captures its own SSH connection and never comes back.
+printf '%s %s\n' gainhost "$ed" $S4 "$ed" 203.0.113.1 "$ed" >"$TB/known_hosts_gain"
+{ sed '/^Host \*/,$d' "$TB/ssh_config"; echo "Host gainhost"; echo "	IdentityFile $TB/id_ed25519"
+	tb_ssh_defaults "$TB/known_hosts_gain"; } >"$TB/ssh_config_gain"
+# gain_case CASE [ARGS]: once with our own client, once with -e's ssh.
+gain_case() {
+	local name=$1
+	shift
+	printf '%s gainhost\n' $S4 >>"/etc/netns/$NS_C/hosts"
+	SLUICE_CFG=$TB/ssh_config_gain sluice_start -r gainhost -v "$@" 198.51.100.0/24 203.0.113.0/24
+	if ! sluice_wait_ready "http://$L4/"; then
+		fail "$name" "$SLUICE_WHY"
+	else
+		printf '203.0.113.1 gainhost\n' >>"/etc/netns/$NS_C/hosts"
+		inS nft -f - <<'EOF'
+table inet tbgain {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		ip daddr 192.0.2.2 tcp dport 22 reject with tcp reset
+	}
+}
+EOF
+		kill_sessions
+		if within 30 && grep -q "reconnected" "$SLUICE_LOG" &&
+			grep -q "the SSH server's address 203.0.113.1 is new: kept out of the tunnel, on every port" "$SLUICE_LOG" &&
+			[ -n "$(inC ss -Htn state established "dst 203.0.113.1:22")" ]; then
+			pass "$name"
+		else
+			fail "$name" "$(grep -E 'reconnect|connecting to|kept out' "$SLUICE_LOG" | tail -n 5 | tr '\n' '|')"
+		fi
+		inS nft delete table inet tbgain
+	fi
+	sluice_stop TERM 5
+	sed -i '/ gainhost$/d' "/etc/netns/$NS_C/hosts"
+}
+gain_case reconnect_new_address
+gain_case reconnect_new_address_e -e "ssh -F $TB/ssh_config_gain"
 
 # --- the network gone for a while, and back -------------------------------------------
 # C's link down (Wi-Fi after a resume, or walking between access points):
