@@ -314,6 +314,7 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 {
 	char self[INET6_ADDRSTRLEN] = "";
 	double look = t->ping_sec + 2, quiet;
+	bool away;
 	int ret;
 
 	if (look > t->dead_sec - 1)
@@ -322,6 +323,15 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 	    silent_for(t, &t->last_rx, now) <= look && silent_for(t, &t->last_tx, now) <= look)
 		return true;
 	ret = netpath_check(t->io.fd, self, sizeof(self));
+	away = ret == -EADDRNOTAVAIL || ret == -ENETUNREACH;
+	/* A path that comes and goes before the server answers is one wait, from the first loss. */
+	if (away && !t->net_down && !t->addr_gone && !(t->probing && t->net_back))
+		t->net_down_at = *now;
+	if (away && since(&t->net_down_at, now) > TUNNEL_NET_WAIT_SEC) {
+		tunnel_fail(t, ret, "no usable route to the SSH server for %d s",
+			    TUNNEL_NET_WAIT_SEC);
+		return false;
+	}
 	if (ret == -EADDRNOTAVAIL) {
 		if (!t->addr_gone)
 			t->addr_gone_at = *now;
@@ -337,28 +347,20 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 		t->excused = *now;
 		return false;
 	}
-	t->addr_gone = false;
 	if (ret == -ENETUNREACH) {
-		if (!t->net_down) {
-			/* A route that comes and goes before the server answers: waited for once.
-			 */
-			if (!(t->probing && t->net_back))
-				t->net_down_at = *now;
+		if (!t->net_down)
 			*news = TUNNEL_NET_DOWN;
-		}
 		t->net_down = true;
-		if (since(&t->net_down_at, now) > TUNNEL_NET_WAIT_SEC) {
-			tunnel_fail(t, -ENETUNREACH, "no route to the SSH server for %d s",
-				    TUNNEL_NET_WAIT_SEC);
-			return false;
-		}
+		t->addr_gone = false;
 		t->excused = *now;
 		return false;
 	}
-	if (t->net_down) {
-		t->net_down = false;
+	if (t->net_down || t->addr_gone) {
+		/* Only an outage that was told is told back; a blip of the address is not. */
+		if (t->net_down)
+			*news = TUNNEL_NET_BACK;
+		t->net_down = t->addr_gone = false;
 		t->net_down_sec = (int)(since(&t->net_down_at, now) + 0.5);
-		*news = TUNNEL_NET_BACK;
 		/* TCP has backed off since the server was last heard: its next try may be as far.
 		 */
 		quiet = since(&t->last_rx, now);

@@ -36,9 +36,9 @@ struct tunnel {
 	bool probing;
 	bool net_back; /* probing since the network came back: the probe's time rules */
 	bool net_down; /* no route to the server: silence is not judged meanwhile */
-	struct timespec net_down_at;
-	int net_down_sec; /* how long the route was away, once it is back */
-	bool addr_gone;	  /* the connection's own address is gone from this machine */
+	struct timespec net_down_at; /* the path first lost: kept until the server answers */
+	int net_down_sec;	     /* since then, once it is back */
+	bool addr_gone;		     /* the connection's own address is gone from this machine */
 	struct timespec addr_gone_at;
 	int failed;    /* 0, or -errno once the session is unusable */
 	char why[256]; /* one line for the user when failed */
@@ -65,9 +65,9 @@ enum tunnel_net {
  * TUNNEL_PROBE_SEC plus the time since it was last heard (at most TCP's
  * longest retransmission timeout), since TCP's retries backed off about
  * that long. With a route but the connection's own address gone for
- * TUNNEL_GONE_SEC (not judged meanwhile), the connection is dead: the
- * session fails then. Returns what changed in the network, for the
- * caller's log.
+ * TUNNEL_GONE_SEC (not judged meanwhile, and asked the same way if it
+ * comes back), the connection is dead: the session fails then. Returns
+ * what changed in the network, for the caller's log.
  */
 enum tunnel_net tunnel_tick(struct tunnel *t);
 /*
