@@ -544,25 +544,34 @@ static void say_step(void *arg, const char *line)
  * server's name points now, which the rules, made at the first login, may
  * not keep out yet.
  */
-static int keep_out(void *arg, const struct sockaddr *sa, socklen_t salen)
+static int client_keep_out(void *arg, const struct sockaddr *sa, socklen_t salen)
 {
 	struct client *c = arg;
 	struct sockaddr_storage ss = {0};
-	char addr[INET6_ADDRSTRLEN] = "?";
-	int ret = rules_keep_out(&c->rules, sa, salen);
+	char addr[INET6_ADDRSTRLEN] = "?", err[256] = "";
+	int ret = rules_keep_out(&c->rules, sa, salen, err, sizeof(err));
 
-	if (ret == 0)
+	if (ret == 0 && !err[0])
 		return 0;
 	memcpy(&ss, sa, salen < sizeof(ss) ? salen : sizeof(ss));
 	if (sa_addr(&ss))
 		inet_ntop(ss.ss_family, sa_addr(&ss), addr, sizeof(addr));
-	if (ret > 0)
+	if (ret > 0) {
 		log_info(
 		    "the SSH server's address %s is new: kept out of the tunnel, on every port",
 		    addr);
-	else
-		log_warn("cannot keep the SSH server's new address %s out of the tunnel: %s", addr,
-			 privc_why(c->priv) ? privc_why(c->priv) : privc_strerror(ret));
+		/* -H's lines for it now point around the tunnel. */
+		features_rules_changed(&c->feat);
+	} else if (ret < 0) {
+		log_warn("cannot keep the SSH server's new address %s out of the tunnel: %s; not "
+			 "trying it",
+			 addr, err);
+	} else {
+		log_warn(
+		    "cannot keep the SSH server's new address %s out of the tunnel: %s; trying "
+		    "it, as no routed network holds it",
+		    addr, err);
+	}
 	return ret < 0 ? ret : 0;
 }
 
@@ -1304,7 +1313,7 @@ int main(int argc, char **argv)
 	privc_table(c.priv, table, sizeof(table));
 	log_info("privileged part started (%s); this tunnel's nftables table: inet %s",
 		 privc_how(c.priv), table);
-	c.pg = (struct progress){.step = say_step, .connecting = keep_out, .arg = &c};
+	c.pg = (struct progress){.step = say_step, .connecting = client_keep_out, .arg = &c};
 	srandom((unsigned)(getpid() ^ clock_ms()));
 	fdlimit_raise();
 	if ((ret = features_init(&c.feat, &c.o, &c.rules, c.priv)) < 0)

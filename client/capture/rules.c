@@ -67,28 +67,31 @@ int rules_check(struct privc *priv, const struct opts *o, const struct rules_whe
 	return ret;
 }
 
+/* An exclude of the server at p alone: on its port, or on every port. */
+static void server_entry(struct subnet *e, const struct sockaddr_storage *p, bool all_ports)
+{
+	memset(e, 0, sizeof(*e));
+	e->family = p->ss_family;
+	memcpy(e->addr, sa_addr(p), e->family == AF_INET ? 4 : 16);
+	e->prefix = e->family == AF_INET ? 32 : 128;
+	e->port_lo = all_ports ? 0 : sa_port(p);
+	e->port_hi = all_ports ? 65535 : sa_port(p);
+}
+
 /*
  * The excludes that keep the server at p out of the tunnel, appended at
  * ex[n] (room for two): the tunnel must never capture its own SSH
- * connection, even with 0/0. Returns the new count.
+ * connection, even with 0/0. -N may bring the server's network: never
+ * send the server into its own tunnel, on any port. Returns the new count.
  */
 static size_t exclude_server(struct subnet *ex, size_t n, const struct sockaddr_storage *p,
 			     bool auto_nets)
 {
 	if (!sa_addr(p))
 		return n;
-	ex[n].family = p->ss_family;
-	memcpy(ex[n].addr, sa_addr(p), ex[n].family == AF_INET ? 4 : 16);
-	ex[n].prefix = ex[n].family == AF_INET ? 32 : 128;
-	ex[n].port_lo = ex[n].port_hi = sa_port(p);
-	n++;
-	if (auto_nets) {
-		/* -N may bring the server's network: never send the server into its own tunnel. */
-		ex[n] = ex[n - 1];
-		ex[n].port_lo = 0;
-		ex[n].port_hi = 65535;
-		n++;
-	}
+	server_entry(&ex[n++], p, false);
+	if (auto_nets)
+		server_entry(&ex[n++], p, true);
 	return n;
 }
 
@@ -123,57 +126,71 @@ int rules_install(struct rules *r, struct privc *priv, const struct opts *o,
 	return ret;
 }
 
-/* Whether an exclude already keeps the server at p out: its address, on its port at least. */
-static bool kept_out(const struct rules *r, const struct sockaddr_storage *p)
+/* Whether a list holds the server at p: its address, on its port (on every port: all_ports). */
+static bool holds(const struct subnet *l, size_t n, const struct sockaddr_storage *p,
+		  bool all_ports)
 {
 	uint16_t port = sa_port(p);
 	size_t i;
 
-	for (i = 0; i < r->spec.n_exclude; i++) {
-		const struct subnet *e = &r->spec.exclude[i];
-		/* With -N the server is kept out on every port. */
-		bool ports = subnet_all_ports(e) ||
-			     (!r->auto_nets && e->port_lo <= port && port <= e->port_hi);
-
-		if (ports && subnet_contains(e, p->ss_family, sa_addr(p)))
+	for (i = 0; i < n; i++)
+		if ((subnet_all_ports(&l[i]) ||
+		     (!all_ports && l[i].port_lo <= port && port <= l[i].port_hi)) &&
+		    subnet_contains(&l[i], p->ss_family, sa_addr(p)))
 			return true;
-	}
 	return false;
 }
 
-int rules_keep_out(struct rules *r, const struct sockaddr *sa, socklen_t salen)
+int rules_keep_out(struct rules *r, const struct sockaddr *sa, socklen_t salen, char *err,
+		   size_t errlen)
 {
 	struct sockaddr_storage p = {0};
 	struct subnet *ex = r->exc;
 	size_t n = r->spec.n_exclude;
+	bool captured;
 	int ret;
 
 	if (!r->installed)
 		return 0; /* install excludes the session's peers itself */
-	if (salen > sizeof(p) || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+	if (salen > sizeof(p) || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+		snprintf(err, errlen, "not an IP address");
 		return -EAFNOSUPPORT;
+	}
 	memcpy(&p, sa, salen);
-	if (kept_out(r, &p))
+	/* With -N the server is kept out on every port: the routes may come to hold it. */
+	if (holds(r->spec.exclude, n, &p, r->auto_nets))
 		return 0;
-	if (n + 2 > r->exc_cap) {
-		ex = realloc(r->exc, (n + 2) * sizeof(*ex));
-		if (!ex)
-			return -ENOMEM;
+	captured = holds(r->spec.include, r->spec.n_include, &p, false) &&
+		   !holds(r->spec.exclude, n, &p, false);
+	if (!captured && !r->auto_nets)
+		return 0;
+	/*
+	 * The list only grows, by the addresses the name ever had, within
+	 * the privileged part's bound on lists.
+	 */
+	if (n + 1 > r->exc_cap) {
+		ex = realloc(r->exc, (n + 1) * sizeof(*ex));
+		if (!ex) {
+			snprintf(err, errlen, "out of memory");
+			return captured ? -ENOMEM : 0;
+		}
 		r->spec.exclude = r->exc = ex;
-		r->exc_cap = n + 2;
+		r->exc_cap = n + 1;
 	}
 	/*
 	 * Rules in force take whole addresses only (a port-bound exclude is a
-	 * rule of its own, not a set's element): the new address is kept out
-	 * on every port, as -N keeps the others.
+	 * rule of its own, not a set's element): on every port, as -N keeps
+	 * the others.
 	 */
-	exclude_server(ex, n, &p, true);
-	ex[n] = ex[n + 1];
+	server_entry(&ex[n], &p, true);
 	r->spec.n_exclude = n + 1;
 	ret = privc_update(r->priv, &r->spec);
 	if (ret < 0) {
 		r->spec.n_exclude = n;
-		return ret;
+		snprintf(err, errlen, "%s",
+			 privc_why(r->priv) ? privc_why(r->priv) : privc_strerror(ret));
+		/* Not captured yet (-N's routes do not hold it): worth trying all the same. */
+		return captured ? ret : 0;
 	}
 	return 1;
 }

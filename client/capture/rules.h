@@ -64,10 +64,13 @@ int rules_set_includes(struct rules *r, struct subnet *inc, size_t n);
  * its name gained since the rules went in): keep that address out of the
  * tunnel first, or a routed network holding it would capture the very
  * connection that is to carry it, on every port (the rules in force take
- * whole addresses only). 0 when it already was, 1 when the rules now keep
- * it out, -errno when they could not (the old rules stay).
+ * whole addresses only). 0 when it already was or need not be (not
+ * routed, and no -N whose routes may come to hold it), 1 when the rules
+ * now keep it out, -errno when they could not and it would be captured
+ * (the old rules stay; one line for the user in err).
  */
-int rules_keep_out(struct rules *r, const struct sockaddr *sa, socklen_t salen);
+int rules_keep_out(struct rules *r, const struct sockaddr *sa, socklen_t salen, char *err,
+		   size_t errlen);
 
 /* Remove the rules (and, through the privileged part, our host lines). 0 or -errno. */
 int rules_remove(struct rules *r);

@@ -480,3 +480,8 @@ int features_stop(struct features *sv)
 	autonets_free(&sv->nets);
 	return ret;
 }
+
+void features_rules_changed(struct features *sv)
+{
+	autohosts_routes_changed(&sv->hosts);
+}

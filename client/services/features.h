@@ -82,6 +82,8 @@ int features_ctl(struct features *sv, const struct wire_frame *f);
 
 /* Once a second: apply -N's routes when due, write -H's names, expire --dns queries. */
 void features_tick(struct features *sv);
+/* The rules changed under -H's names (an address kept out): write their lines again. */
+void features_rules_changed(struct features *sv);
 
 /* The session is gone: --dns drops queries until the next features_start. */
 void features_detach(struct features *sv);

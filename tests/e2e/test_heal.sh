@@ -422,13 +422,8 @@ printf '%s %s\n' dualhost "$ed" $S4 "$ed" 203.0.113.1 "$ed" >"$TB/known_hosts_du
 { sed '/^Host \*/,$d' "$TB/ssh_config"; echo "Host dualhost"; echo "	IdentityFile $TB/id_ed25519"
 	tb_ssh_defaults "$TB/known_hosts_dual"; } >"$TB/ssh_config_dual"
 printf '%s dualhost\n203.0.113.1 dualhost\n' $S4 >>"/etc/netns/$NS_C/hosts"
-SLUICE_CFG=$TB/ssh_config_dual sluice_start -r dualhost 198.51.100.0/24 203.0.113.0/24
-if ! sluice_wait_ready "http://$L4/"; then
-	fail reconnect_other_address "$SLUICE_WHY"
-elif ! grep -q "connecting to dualhost ($S4)" "$SLUICE_LOG"; then
-	echo "# reconnect_other_address: the first session took $(grep -o 'connecting to dualhost ([^)]*)' "$SLUICE_LOG" | head -n 1): not checked"
-	sluice_stop TERM 5
-else
+# s4_refuse: S refuses SSH on 192.0.2.2 and ends the sessions it has; s4_allow undoes it.
+s4_refuse() {
 	inS nft -f - <<'EOF'
 table inet tbdual {
 	chain in {
@@ -438,13 +433,23 @@ table inet tbdual {
 }
 EOF
 	kill_sessions
+}
+s4_allow() { inS nft delete table inet tbdual; }
+SLUICE_CFG=$TB/ssh_config_dual sluice_start -r dualhost 198.51.100.0/24 203.0.113.0/24
+if ! sluice_wait_ready "http://$L4/"; then
+	fail reconnect_other_address "$SLUICE_WHY"
+elif ! grep -q "connecting to dualhost ($S4)" "$SLUICE_LOG"; then
+	echo "# reconnect_other_address: the first session took $(grep -o 'connecting to dualhost ([^)]*)' "$SLUICE_LOG" | head -n 1): not checked"
+	sluice_stop TERM 5
+else
+	s4_refuse
 	if within 30 && grep -q "reconnected" "$SLUICE_LOG" &&
 		grep -q "connecting to dualhost (203.0.113.1)" "$SLUICE_LOG"; then
 		pass reconnect_other_address
 	else
 		fail reconnect_other_address "$(grep -E 'reconnect|connecting to' "$SLUICE_LOG" | tail -n 4 | tr '\n' '|')"
 	fi
-	inS nft delete table inet tbdual
+	s4_allow
 	sluice_stop TERM 5
 fi
 sed -i '/ dualhost$/d' "/etc/netns/$NS_C/hosts"
@@ -468,23 +473,16 @@ gain_case() {
 		fail "$name" "$SLUICE_WHY"
 	else
 		printf '203.0.113.1 gainhost\n' >>"/etc/netns/$NS_C/hosts"
-		inS nft -f - <<'EOF'
-table inet tbgain {
-	chain in {
-		type filter hook input priority 0; policy accept;
-		ip daddr 192.0.2.2 tcp dport 22 reject with tcp reset
-	}
-}
-EOF
-		kill_sessions
+		s4_refuse
+		# Through the rules, a captured connection would show the same peer: the table says.
 		if within 30 && grep -q "reconnected" "$SLUICE_LOG" &&
 			grep -q "the SSH server's address 203.0.113.1 is new: kept out of the tunnel, on every port" "$SLUICE_LOG" &&
-			[ -n "$(inC ss -Htn state established "dst 203.0.113.1:22")" ]; then
+			inC nft list table inet "$(sluice_table)" | grep -q '203\.0\.113\.1[^0-9]'; then
 			pass "$name"
 		else
 			fail "$name" "$(grep -E 'reconnect|connecting to|kept out' "$SLUICE_LOG" | tail -n 5 | tr '\n' '|')"
 		fi
-		inS nft delete table inet tbgain
+		s4_allow
 	fi
 	sluice_stop TERM 5
 	sed -i '/ gainhost$/d' "/etc/netns/$NS_C/hosts"
