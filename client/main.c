@@ -563,8 +563,8 @@ static int client_keep_out(void *arg, const struct sockaddr *sa, socklen_t salen
 		/* -H's lines for it now point around the tunnel. */
 		features_rules_changed(&c->feat);
 	} else if (ret < 0) {
-		log_warn("cannot keep the SSH server's new address %s out of the tunnel: %s; not "
-			 "trying it",
+		log_warn("cannot keep the SSH server's new address %s out of the tunnel: %s; a "
+			 "connection there would be captured",
 			 addr, err);
 	} else {
 		log_warn(
@@ -977,8 +977,9 @@ static void client_net(struct client *c, enum tunnel_net n)
 			 c->cfg.hostname, TUNNEL_NET_WAIT_SEC);
 		notify_send("STATUS=no route to %s: waiting for the network", c->cfg.hostname);
 	} else if (n == TUNNEL_NET_BACK) {
-		log_info("the route to %s is back after %d s: checking the session",
-			 c->cfg.hostname, c->s.tun.net_down_sec);
+		log_info(
+		    "the route to %s is back, %d s after it was first lost: checking the session",
+		    c->cfg.hostname, c->s.tun.net_down_sec);
 		c->told_conns = SIZE_MAX; /* the status says "connected" again */
 	}
 }

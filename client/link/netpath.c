@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -44,12 +45,12 @@ int netpath_check(int fd, char *self, size_t selflen)
 	int type, ret;
 
 	tl = sizeof(type);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM)
-		return 0;
-	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
-		return 0;
-	if ((me.ss_family != AF_INET && me.ss_family != AF_INET6) || peer.ss_family != me.ss_family)
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+	    getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+	    (me.ss_family != AF_INET && me.ss_family != AF_INET6))
+		return NETPATH_NOT_OURS;
+	/* Ours, but no longer connected: the next read says why. */
+	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || peer.ss_family != me.ss_family)
 		return 0;
 
 	/*
@@ -66,4 +67,19 @@ int netpath_check(int fd, char *self, size_t selflen)
 	if (self && selflen && !inet_ntop(me.ss_family, sa_addr(&me), self, (socklen_t)selflen))
 		self[0] = '\0';
 	return -EADDRNOTAVAIL;
+}
+
+int netpath_route(const struct sockaddr_storage *peers, size_t n)
+{
+	bool known = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!sa_addr(&peers[i]))
+			continue;
+		known = true;
+		if (path_try(NULL, &peers[i]) != -ENETUNREACH)
+			return 0;
+	}
+	return known ? -ENETUNREACH : 0;
 }

@@ -515,6 +515,9 @@ static int lane_up(struct session *s, struct lane *l, const struct laneworker_re
 	l->w.pid = 0;
 	l->w.sock = l->w.passed_sock = l->w.passed_err = -1;
 	snprintf(l->tr->detail, sizeof(l->tr->detail), "%s", r->detail);
+	/* It rides lane 0's connection (the ControlMaster's): a route there is one here. */
+	memcpy(l->tr->peer, s->tr->peer, sizeof(l->tr->peer));
+	l->tr->n_peer = s->tr->n_peer;
 	l->mux = mux_new(l->loop, STREAM_WINDOW, OUT_HIGH, &lane_ops, l);
 	if (!l->mux) {
 		snprintf(err, errlen, "out of memory");

@@ -323,11 +323,15 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 	    silent_for(t, &t->last_rx, now) <= look && silent_for(t, &t->last_tx, now) <= look)
 		return true;
 	ret = netpath_check(t->io.fd, self, sizeof(self));
+	if (ret == NETPATH_NOT_OURS)
+		ret = netpath_route(t->tr->peer, t->tr->n_peer);
 	away = ret == -EADDRNOTAVAIL || ret == -ENETUNREACH;
 	/* A path that comes and goes before the server answers is one wait, from the first loss. */
 	if (away && !t->net_down && !t->addr_gone && !(t->probing && t->net_back))
 		t->net_down_at = *now;
-	if (away && since(&t->net_down_at, now) > TUNNEL_NET_WAIT_SEC) {
+	/* Past the wait, and past what a probe still open allows for TCP's backoff. */
+	if (away && since(&t->net_down_at, now) > TUNNEL_NET_WAIT_SEC &&
+	    !(t->probing && t->net_back && since(&t->probe, now) <= t->probe_sec)) {
 		tunnel_fail(t, ret, "no usable route to the SSH server for %d s",
 			    TUNNEL_NET_WAIT_SEC);
 		return false;
@@ -361,15 +365,17 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 			*news = TUNNEL_NET_BACK;
 		t->net_down = t->addr_gone = false;
 		t->net_down_sec = (int)(since(&t->net_down_at, now) + 0.5);
-		/* TCP has backed off since the server was last heard: its next try may be as far.
-		 */
+		t->excused = *now;
+		/* Back again before the server answered: the probe open keeps its deadline. */
+		if (t->probing && t->net_back)
+			return true;
+		/* TCP backed off since the server was last heard: its next try may be as far. */
 		quiet = since(&t->last_rx, now);
 		if (quiet > TCP_BACKOFF_MAX_SEC)
 			quiet = TCP_BACKOFF_MAX_SEC;
 		tunnel_probe(t);
 		t->probe_sec = TUNNEL_PROBE_SEC + (int)(quiet + 0.5);
 		t->net_back = true;
-		t->excused = *now;
 	}
 	return true;
 }

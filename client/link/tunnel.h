@@ -37,7 +37,7 @@ struct tunnel {
 	bool net_back; /* probing since the network came back: the probe's time rules */
 	bool net_down; /* no route to the server: silence is not judged meanwhile */
 	struct timespec net_down_at; /* the path first lost: kept until the server answers */
-	int net_down_sec;	     /* since then, once it is back */
+	int net_down_sec;	     /* since then (it may have come and gone), once back */
 	bool addr_gone;		     /* the connection's own address is gone from this machine */
 	struct timespec addr_gone_at;
 	int failed;    /* 0, or -errno once the session is unusable */
@@ -56,10 +56,12 @@ enum tunnel_net {
 
 /*
  * Called about once a second: keepalive and dead-peer detection. When the
- * server has gone quiet and the transport is a TCP socket of ours, the
- * network is looked at first (netpath.h). With no route to the server,
+ * server has gone quiet, the network is looked at first (netpath.h): the
+ * transport's TCP socket when it is ours, else the route to the server's
+ * addresses it knows (-e's; none through a proxy). With no route to the server,
  * silence is not judged, for up to TUNNEL_NET_WAIT_SEC from the first loss
- * (a route that comes and goes before the server answers is one wait): a
+ * (a route that comes and goes before the server answers is one wait),
+ * or longer while a probe since its return still allows for TCP: a
  * connection outlives a network that comes back, and the session with it.
  * Once the route is back, the server is asked at once and given
  * TUNNEL_PROBE_SEC plus the time since it was last heard (at most TCP's

@@ -141,12 +141,34 @@ static void test_paths(void)
 	close(c);
 	close(s);
 
-	/* Not a TCP socket over IP (a proxy's pipe, -e's socket pair): nothing to say. */
+	/* Not a TCP socket over IP (a proxy's pipe, -e's socket pair): another process's. */
 	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	CHECK_EQ_INT(netpath_check(sp[0], NULL, 0), 0);
+	CHECK_EQ_INT(netpath_check(sp[0], NULL, 0), NETPATH_NOT_OURS);
 	close(sp[0]);
 	close(sp[1]);
-	CHECK_EQ_INT(netpath_check(-1, NULL, 0), 0);
+	CHECK_EQ_INT(netpath_check(-1, NULL, 0), NETPATH_NOT_OURS);
+}
+
+/* -e's: the server's addresses alone, any one routed enough. */
+static void test_routes(void)
+{
+	struct sockaddr_storage peers[3] = {0};
+	struct sockaddr_in *a = (struct sockaddr_in *)&peers[1],
+			   *b = (struct sockaddr_in *)&peers[2];
+
+	a->sin_family = b->sin_family = AF_INET;
+	inet_pton(AF_INET, "192.0.2.7", &a->sin_addr);
+	inet_pton(AF_INET, "192.0.2.8", &b->sin_addr);
+	a->sin_port = b->sin_port = htons(22);
+	/* None known (a proxy's): nothing to say. */
+	CHECK_EQ_INT(netpath_route(peers, 1), 0);
+	CHECK_EQ_INT(netpath_route(peers, 0), 0);
+	CHECK_EQ_INT(netpath_route(peers, 3), -ENETUNREACH);
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.8"), 0);
+	CHECK_EQ_INT(netpath_route(peers, 3), 0);
+	CHECK_EQ_INT(netpath_route(peers, 2), -ENETUNREACH);
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.8"), 0);
+	CHECK_EQ_INT(netpath_route(peers, 3), -ENETUNREACH);
 }
 
 /* --- the tunnel over such a connection ------------------------------------ */
@@ -295,28 +317,48 @@ static void test_tunnel_address_gone(void)
 /*
  * Our address away for a moment while the server is quiet: not judged
  * meanwhile, and asked at once when it is back, as after an outage (a
- * blip must not put the verdict off by a whole keepalive limit), but not
- * told as one.
+ * blip must not put the verdict off by a whole keepalive limit again and
+ * again), but not told as one. Away again before the server answers, the
+ * wait counts from the first loss, and ends once both it and the open
+ * probe's allowance are over.
  */
 static void test_tunnel_address_blip(void)
 {
 	struct trig r;
+	struct timespec first;
 
-	if (trig_init(&r, 1, 3) < 0) {
+	if (trig_init(&r, 1, 10) < 0) {
 		CHECK(!"the rig: an address, a connection, a mux");
 		trig_free(&r);
 		return;
 	}
-	trig_run(&r, 2500);
+	trig_run(&r, 3500);
 	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.1"), 0);
 	trig_run(&r, 1000);
 	CHECK(r.tun.addr_gone);
+	first = r.tun.net_down_at;
 	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.1"), 0);
 	trig_run(&r, 300);
 	CHECK_EQ_INT(r.tun.failed, 0);
 	CHECK(!r.tun.addr_gone);
 	CHECK(r.tun.probing && r.tun.net_back);
 	CHECK(!(r.news & (1u << TUNNEL_NET_BACK)));
+
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.1"), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.tun.addr_gone);
+	CHECK(r.tun.net_down_at.tv_sec == first.tv_sec &&
+	      r.tun.net_down_at.tv_nsec == first.tv_nsec);
+	/* The first loss 61 s ago: the probe still open holds it... */
+	r.tun.net_down_at.tv_sec -= TUNNEL_NET_WAIT_SEC + 1;
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	/* ...until its own allowance is over. */
+	r.tun.probe.tv_sec -= r.tun.probe_sec + 1;
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, -EADDRNOTAVAIL);
+	CHECK(strstr(r.tun.why, "no usable route to the SSH server") != NULL);
 	trig_free(&r);
 }
 
@@ -404,6 +446,7 @@ int main(void)
 		return 1;
 	}
 	RUN(test_paths);
+	RUN(test_routes);
 	RUN(test_tunnel_address_gone);
 	RUN(test_tunnel_address_blip);
 	RUN(test_tunnel_route_down);
