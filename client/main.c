@@ -563,9 +563,9 @@ static int client_keep_out(void *arg, const struct sockaddr *sa, socklen_t salen
 		/* -H's lines for it now point around the tunnel. */
 		features_rules_changed(&c->feat);
 	} else if (ret < 0) {
-		log_warn("cannot keep the SSH server's new address %s out of the tunnel: %s; a "
-			 "connection there would be captured",
-			 addr, err);
+		log_warn("cannot keep the SSH server's new address %s out of the tunnel: %s; %s",
+			 addr, err,
+			 c->o.ssh_cmd ? "a connection there would be captured" : "not trying it");
 	} else {
 		log_warn(
 		    "cannot keep the SSH server's new address %s out of the tunnel: %s; trying "

@@ -348,7 +348,7 @@ void lanes_tick(struct session *s, struct evloop *loop)
 	lanes_note_load(s);
 	for (i = 1; i < SESSION_LANES_MAX; i++)
 		if (s->lane[i].up && !s->lane[i].owned)
-			(void)tunnel_tick(&s->lane[i].tun); /* -e's: no socket of ours to look at */
+			(void)tunnel_tick(&s->lane[i].tun); /* -e's: lane 0 tells the network */
 	/*
 	 * A ping a second until the path is known, and while a decision taken
 	 * behind a transfer waits for a quiet one: the tunnel's own come every

@@ -48,7 +48,7 @@ int netpath_check(int fd, char *self, size_t selflen)
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
 	    getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
 	    (me.ss_family != AF_INET && me.ss_family != AF_INET6))
-		return NETPATH_NOT_OURS;
+		return -ENOTSOCK;
 	/* Ours, but no longer connected: the next read says why. */
 	if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0 || peer.ss_family != me.ss_family)
 		return 0;

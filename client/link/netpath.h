@@ -16,12 +16,11 @@
  * 0 when the path looks usable. -ENETUNREACH when this machine has no
  * route to the peer. -EADDRNOTAVAIL when it has one but the connection's
  * own address is gone from this machine; self (when not NULL) then holds
- * that address, printable. NETPATH_NOT_OURS when fd is no TCP socket over
- * IP (a proxy's pipe, -e's socket pair): the connection is another
- * process's, and netpath_route is all there is to ask.
+ * that address, printable. -ENOTSOCK when fd is no TCP socket over IP (a
+ * proxy's pipe, -e's socket pair): the connection is another process's,
+ * and netpath_route is all there is to ask.
  */
 int netpath_check(int fd, char *self, size_t selflen);
-#define NETPATH_NOT_OURS 1
 
 /*
  * For a connection another process holds (-e's ssh): 0 when any of the n

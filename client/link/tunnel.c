@@ -25,6 +25,8 @@
 #define PING_MAX_SEC	 60
 /* Linux's longest retransmission timeout (TCP_RTO_MAX). */
 #define TCP_BACKOFF_MAX_SEC 120
+/* From the first loss, however often the path comes and goes: a dead server is found. */
+#define TUNNEL_BACK_MAX_SEC (TUNNEL_NET_WAIT_SEC + TUNNEL_PROBE_SEC + TCP_BACKOFF_MAX_SEC)
 
 static void tunnel_fail(struct tunnel *t, int err, const char *fmt, ...)
 {
@@ -233,6 +235,17 @@ static double since(const struct timespec *a, const struct timespec *now)
 	return (double)(now->tv_sec - a->tv_sec) + (double)(now->tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* The instant sec seconds after a. */
+static struct timespec after(const struct timespec *a, double sec)
+{
+	struct timespec r = *a;
+	int64_t ns = (int64_t)(sec * 1e9) + r.tv_nsec;
+
+	r.tv_sec += (time_t)(ns / 1000000000);
+	r.tv_nsec = (long)(ns % 1000000000);
+	return r;
+}
+
 void tunnel_set_alive(struct tunnel *t, int interval, int count)
 {
 	/* Ping often enough that the helper never takes us for gone (HELPER_SILENT_SEC). */
@@ -249,10 +262,8 @@ void tunnel_set_alive(struct tunnel *t, int interval, int count)
 void tunnel_probe(struct tunnel *t)
 {
 	/* One for a route that came back allows for TCP's backoff: a pause now keeps that. */
-	if (!(t->probing && t->net_back)) {
-		t->probe_sec = TUNNEL_PROBE_SEC;
+	if (!t->probing)
 		t->net_back = false;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &t->probe);
 	t->probe_ms = clock_ms();
 	t->probing = true;
@@ -314,6 +325,7 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 {
 	char self[INET6_ADDRSTRLEN] = "";
 	double look = t->ping_sec + 2, quiet;
+	struct timespec due, cap;
 	bool away;
 	int ret;
 
@@ -323,17 +335,22 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 	    silent_for(t, &t->last_rx, now) <= look && silent_for(t, &t->last_tx, now) <= look)
 		return true;
 	ret = netpath_check(t->io.fd, self, sizeof(self));
-	if (ret == NETPATH_NOT_OURS)
+	if (ret == -ENOTSOCK) {
 		ret = netpath_route(t->tr->peer, t->tr->n_peer);
+		/* A guess from addresses alone: the server heard since the loss overrules it. */
+		if (ret < 0 && (t->net_down || t->addr_gone) &&
+		    since(&t->net_down_at, &t->last_rx) > 0)
+			ret = 0;
+	}
 	away = ret == -EADDRNOTAVAIL || ret == -ENETUNREACH;
 	/* A path that comes and goes before the server answers is one wait, from the first loss. */
 	if (away && !t->net_down && !t->addr_gone && !(t->probing && t->net_back))
 		t->net_down_at = *now;
 	/* Past the wait, and past what a probe still open allows for TCP's backoff. */
 	if (away && since(&t->net_down_at, now) > TUNNEL_NET_WAIT_SEC &&
-	    !(t->probing && t->net_back && since(&t->probe, now) <= t->probe_sec)) {
-		tunnel_fail(t, ret, "no usable route to the SSH server for %d s",
-			    TUNNEL_NET_WAIT_SEC);
+	    !(t->probing && t->net_back && since(&t->back_until, now) <= 0)) {
+		tunnel_fail(t, ret, "no usable route to the SSH server for %.0f s",
+			    since(&t->net_down_at, now));
 		return false;
 	}
 	if (ret == -EADDRNOTAVAIL) {
@@ -366,15 +383,19 @@ static bool tunnel_check_path(struct tunnel *t, const struct timespec *now, enum
 		t->net_down = t->addr_gone = false;
 		t->net_down_sec = (int)(since(&t->net_down_at, now) + 0.5);
 		t->excused = *now;
-		/* Back again before the server answered: the probe open keeps its deadline. */
-		if (t->probing && t->net_back)
-			return true;
 		/* TCP backed off since the server was last heard: its next try may be as far. */
 		quiet = since(&t->last_rx, now);
 		if (quiet > TCP_BACKOFF_MAX_SEC)
 			quiet = TCP_BACKOFF_MAX_SEC;
+		due = after(now, TUNNEL_PROBE_SEC + quiet);
+		/* Back again before the server answered: the later deadline, within a bound. */
+		if (t->probing && t->net_back && since(&t->back_until, &due) < 0)
+			due = t->back_until;
+		cap = after(&t->net_down_at, TUNNEL_BACK_MAX_SEC);
+		if (since(&cap, &due) > 0)
+			due = cap;
 		tunnel_probe(t);
-		t->probe_sec = TUNNEL_PROBE_SEC + (int)(quiet + 0.5);
+		t->back_until = due;
 		t->net_back = true;
 	}
 	return true;
@@ -390,12 +411,13 @@ enum tunnel_net tunnel_tick(struct tunnel *t)
 		return news;
 	if (t->probing && since(&t->probe, &t->last_rx) >= TUNNEL_PROBE_SEC / 2.0) {
 		t->probing = false;
-	} else if (t->probing && since(&t->probe, &now) > t->probe_sec) {
+	} else if (t->probing && (t->net_back ? since(&t->back_until, &now) > 0
+					      : since(&t->probe, &now) > TUNNEL_PROBE_SEC)) {
 		if (t->net_back)
-			tunnel_fail(t, -ETIMEDOUT,
-				    "no answer from the SSH server within %d s of the route coming "
-				    "back",
-				    t->probe_sec);
+			tunnel_fail(
+			    t, -ETIMEDOUT,
+			    "no answer from the SSH server since the route came back (TCP's "
+			    "retries allowed for)");
 		else
 			tunnel_fail(t, -ETIMEDOUT,
 				    "no answer from the SSH server within %d s of waking up",

@@ -29,13 +29,13 @@ struct tunnel {
 	struct timespec last_tx; /* the last write that moved bytes, or when output was empty */
 	int ping_sec;		 /* how often we ping the helper */
 	int dead_sec;		 /* silence (or nothing accepted) for this long: the peer is dead */
-	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + probe_sec */
+	struct timespec probe;	 /* tunnel_probe: an answer is due by probe + TUNNEL_PROBE_SEC */
 	int64_t probe_ms;	 /* the same instant, as clock_ms() */
-	int probe_sec;		 /* TUNNEL_PROBE_SEC, more once the network came back */
 	struct timespec excused; /* tunnel_excuse: silence counts from here at the earliest */
 	bool probing;
-	bool net_back; /* probing since the network came back: the probe's time rules */
-	bool net_down; /* no route to the server: silence is not judged meanwhile */
+	bool net_back; /* probing since the network came back: due by back_until */
+	struct timespec back_until;
+	bool net_down;		     /* no route to the server: silence is not judged meanwhile */
 	struct timespec net_down_at; /* the path first lost: kept until the server answers */
 	int net_down_sec;	     /* since then (it may have come and gone), once back */
 	bool addr_gone;		     /* the connection's own address is gone from this machine */
@@ -58,15 +58,16 @@ enum tunnel_net {
  * Called about once a second: keepalive and dead-peer detection. When the
  * server has gone quiet, the network is looked at first (netpath.h): the
  * transport's TCP socket when it is ours, else the route to the server's
- * addresses it knows (-e's; none through a proxy). With no route to the server,
- * silence is not judged, for up to TUNNEL_NET_WAIT_SEC from the first loss
- * (a route that comes and goes before the server answers is one wait),
- * or longer while a probe since its return still allows for TCP: a
- * connection outlives a network that comes back, and the session with it.
- * Once the route is back, the server is asked at once and given
- * TUNNEL_PROBE_SEC plus the time since it was last heard (at most TCP's
- * longest retransmission timeout), since TCP's retries backed off about
- * that long. With a route but the connection's own address gone for
+ * addresses it knows (-e's; none through a proxy), a guess that the server
+ * heard since overrules. With no route to the server, silence is not
+ * judged, for up to TUNNEL_NET_WAIT_SEC from the first loss (a route that
+ * comes and goes before the server answers is one wait): a connection
+ * outlives a network that comes back, and the session with it. Once the
+ * route is back, the server is asked at once and given TUNNEL_PROBE_SEC
+ * plus the time since it was last heard (at most TCP's longest
+ * retransmission timeout), since TCP's retries backed off about that long;
+ * the wait goes on while that allowance runs, but never past a bound from
+ * the first loss. With a route but the connection's own address gone for
  * TUNNEL_GONE_SEC (not judged meanwhile, and asked the same way if it
  * comes back), the connection is dead: the session fails then. Returns
  * what changed in the network, for the caller's log.

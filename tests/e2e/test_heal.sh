@@ -126,6 +126,40 @@ else
 fi
 sluice_stop TERM 5
 
+# held_start N: N echo connections to L through the tunnel, held until $TB/held.go.
+held_start() {
+	rm -f "$TB/held.up" "$TB/held.go"
+	inC timeout 150 "$PY" -c '
+import os, socket, sys, time
+path, n = sys.argv[2], int(sys.argv[3])
+ss = [socket.create_connection((sys.argv[1], 9001), timeout=10) for i in range(n)]
+for s in ss:
+    s.sendall(b"a")
+    assert s.recv(1) == b"a"
+open(path + ".up", "w").close()
+end = time.monotonic() + 120
+while not os.path.exists(path + ".go") and time.monotonic() < end:
+    time.sleep(0.1)
+ok = 0
+for s in ss:
+    # After a stop or a link down TCP may have backed off: its next try may take as long again.
+    s.settimeout(60)
+    try:
+        s.sendall(b"b")
+        ok += s.recv(1) == b"b"
+    except OSError:
+        pass
+print("ok", ok)' "$L4" "$TB/held" "$1" >"$TB/held.out" 2>&1 &
+	HELD=$!
+	TB_PIDS="$TB_PIDS $HELD"
+	for ((i = 0; i < 100; i++)); do [ -e "$TB/held.up" ] && break; sleep 0.1; done
+	[ -e "$TB/held.up" ]
+}
+held_end() {
+	touch "$TB/held.go"
+	tb_reap "$HELD"
+}
+
 # --- a ^Z for 20 s: sluice and its lane workers stopped together --------------------------
 # As a shell stops a job: every process of it, for longer than the keepalives
 # (every 5 s, dead after 15 s without an answer) and the lanes' reports (a
@@ -140,30 +174,8 @@ for ((i = 0; i < 100; i++)); do
 	[ "$(sluice_lanes up | grep -c '^1$')" = 3 ] && break
 	sleep 0.2
 done
-rm -f "$TB/held.up" "$TB/held.go"
 zeros_start
-inC timeout 90 "$PY" -c '
-import os, socket, sys, time
-path = sys.argv[2]
-ss = [socket.create_connection((sys.argv[1], 9001), timeout=10) for i in range(6)]
-for s in ss:
-    s.sendall(b"a")
-    assert s.recv(1) == b"a"
-open(path + ".up", "w").close()
-end = time.monotonic() + 80
-while not os.path.exists(path + ".go") and time.monotonic() < end:
-    time.sleep(0.1)
-ok = 0
-for s in ss:
-    try:
-        s.sendall(b"b")
-        ok += s.recv(1) == b"b"
-    except OSError:
-        pass
-print("ok", ok)' "$L4" "$TB/held" >"$TB/held.out" 2>&1 &
-HELD=$!
-TB_PIDS="$TB_PIDS $HELD"
-for ((i = 0; i < 100; i++)); do [ -e "$TB/held.up" ] && break; sleep 0.1; done
+held_start 6
 per_lane=$(sluice_lanes up connections | tr '\n' '|')
 job="$SLUICE_PID $(ps -o pid= --ppid "$SLUICE_PID" | tr '\n' ' ')"
 # shellcheck disable=SC2086
@@ -173,8 +185,7 @@ sleep 20
 kill -CONT $job
 # The keepalive's answer, a round trip on the LAN, comes back within a tick or two.
 sleep 3
-touch "$TB/held.go"
-tb_reap "$HELD"
+held_end
 sleep 1
 zeros_stop
 # Seven connections: each lane carries some (the fewest first).
@@ -513,41 +524,9 @@ net_back() {
 	inC ip route replace 203.0.113.0/24 via $S4
 	inC ip -6 route replace 2001:db8:2::/64 via $S6
 }
-# held_start N: N echo connections to L through the tunnel, held until $TB/held.go.
-held_start() {
-	rm -f "$TB/held.up" "$TB/held.go"
-	inC timeout 150 "$PY" -c '
-import os, socket, sys, time
-path, n = sys.argv[2], int(sys.argv[3])
-ss = [socket.create_connection((sys.argv[1], 9001), timeout=10) for i in range(n)]
-for s in ss:
-    s.sendall(b"a")
-    assert s.recv(1) == b"a"
-open(path + ".up", "w").close()
-end = time.monotonic() + 120
-while not os.path.exists(path + ".go") and time.monotonic() < end:
-    time.sleep(0.1)
-ok = 0
-for s in ss:
-    # TCP backed off while the link was down: its next try may take as long again.
-    s.settimeout(60)
-    try:
-        s.sendall(b"b")
-        ok += s.recv(1) == b"b"
-    except OSError:
-        pass
-print("ok", ok)' "$L4" "$TB/held" "$1" >"$TB/held.out" 2>&1 &
-	HELD=$!
-	TB_PIDS="$TB_PIDS $HELD"
-	for ((i = 0; i < 100; i++)); do [ -e "$TB/held.up" ] && break; sleep 0.1; done
-	[ -e "$TB/held.up" ]
-}
-held_end() {
-	touch "$TB/held.go"
-	tb_reap "$HELD"
-}
 # net_kept CASE: the held connections all echo, and the session never dropped.
 net_kept() {
+	local i
 	# The route's return is seen at the next tick, maybe after the echoes.
 	for ((i = 0; i < 30; i++)); do
 		grep -q "the route to $S4 is back, " "$SLUICE_LOG" && break
@@ -589,13 +568,22 @@ sluice_stop TERM 5
 # into a network that is still down, past the wake-up check's 10 s. With
 # -e the connection is ssh's: the route to the server's address is looked
 # at instead (ssh's own keepalives, one in 300 s under BatchMode, wait).
-# wake_case CASE CONFIG ARGS...
+# With two lanes, -e's further lane (a session of ssh's ControlMaster, run
+# in sluice's loop) must wait with lane 0, not be reset.
+# wake_case CASE CONFIG LANES ARGS...
 wake_case() {
-	local name=$1 cfg=$2
-	shift 2
-	SLUICE_CFG=$cfg sluice_start_case "${name}_start" http://$L4/ -v "$@" 198.51.100.0/24 || return 1
-	if ! held_start 2; then
+	local name=$1 cfg=$2 lanes=$3 job i
+	shift 3
+	SLUICE_CFG=$cfg sluice_start_case "${name}_start" http://$L4/ -v --lanes "$lanes" "$@" 198.51.100.0/24 || return 1
+	for ((i = 0; i < 100; i++)); do
+		[ "$(sluice_lanes up | grep -c '^1$')" = "$lanes" ] && break
+		sleep 0.2
+	done
+	if ! held_start $((2 * lanes)); then
 		fail "$name" "the connections did not open: $(cat "$TB/held.out")"
+	elif [ "$(sluice_lanes up connections | awk '$1 == 1 && $2 >= 1' | grep -c .)" != "$lanes" ]; then
+		fail "$name" "the connections did not spread over $lanes lanes: $(sluice_lanes up connections | tr '\n' '|')"
+		held_end
 	else
 		net_cut
 		job="$SLUICE_PID $(ps -o pid= --ppid "$SLUICE_PID" | tr '\n' ' ')"
@@ -610,13 +598,13 @@ wake_case() {
 		if ! grep -q "sluice did not run for [0-9]* s: checking the session" "$SLUICE_LOG"; then
 			fail "$name" "the stop was not seen: $(sluice_log_tail 4)"
 		else
-			net_kept 2 "$name"
+			net_kept $((2 * lanes)) "$name"
 		fi
 	fi
 	sluice_stop TERM 5
 }
-wake_case net_down_waking_kept "$TB/ssh_config_alive" -r sshhost-alive || tb_finish
-wake_case net_down_waking_kept_e "$TB/ssh_config" -r sshhost -e "ssh -F $TB/ssh_config" || tb_finish
+wake_case net_down_waking_kept "$TB/ssh_config_alive" 1 -r sshhost-alive || tb_finish
+wake_case net_down_waking_kept_e "$TB/ssh_config" 2 -r sshhost -e "ssh -F $TB/ssh_config" || tb_finish
 
 # C's address taken away while a route to S remains (a new lease on the
 # same network, another network): the SSH connection can never answer

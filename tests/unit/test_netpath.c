@@ -143,10 +143,10 @@ static void test_paths(void)
 
 	/* Not a TCP socket over IP (a proxy's pipe, -e's socket pair): another process's. */
 	CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	CHECK_EQ_INT(netpath_check(sp[0], NULL, 0), NETPATH_NOT_OURS);
+	CHECK_EQ_INT(netpath_check(sp[0], NULL, 0), -ENOTSOCK);
 	close(sp[0]);
 	close(sp[1]);
-	CHECK_EQ_INT(netpath_check(-1, NULL, 0), NETPATH_NOT_OURS);
+	CHECK_EQ_INT(netpath_check(-1, NULL, 0), -ENOTSOCK);
 }
 
 /* -e's: the server's addresses alone, any one routed enough. */
@@ -279,6 +279,16 @@ static void trig_free(struct trig *r)
 	addr_set(RTM_DELADDR, "192.0.2.2");
 }
 
+/* trig_init, or a failed check and nothing left behind. */
+static bool trig_open(struct trig *r, int interval, int count)
+{
+	if (trig_init(r, interval, count) == 0)
+		return true;
+	CHECK(!"the rig: an address, a connection, a mux");
+	trig_free(r);
+	return false;
+}
+
 /* Pump and tick every 100 ms for ms, or until the tunnel fails. */
 static void trig_run(struct trig *r, int ms)
 {
@@ -297,11 +307,8 @@ static void test_tunnel_address_gone(void)
 	struct trig r;
 	int64_t t0;
 
-	if (trig_init(&r, 1, 3) < 0) {
-		CHECK(!"the rig: an address, a connection, a mux");
-		trig_free(&r);
+	if (!trig_open(&r, 1, 3))
 		return;
-	}
 	trig_run(&r, 300);
 	CHECK_EQ_INT(r.tun.failed, 0);
 	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.1"), 0);
@@ -327,11 +334,8 @@ static void test_tunnel_address_blip(void)
 	struct trig r;
 	struct timespec first;
 
-	if (trig_init(&r, 1, 10) < 0) {
-		CHECK(!"the rig: an address, a connection, a mux");
-		trig_free(&r);
+	if (!trig_open(&r, 1, 10))
 		return;
-	}
 	trig_run(&r, 3500);
 	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.1"), 0);
 	trig_run(&r, 1000);
@@ -355,7 +359,7 @@ static void test_tunnel_address_blip(void)
 	trig_run(&r, 300);
 	CHECK_EQ_INT(r.tun.failed, 0);
 	/* ...until its own allowance is over. */
-	r.tun.probe.tv_sec -= r.tun.probe_sec + 1;
+	r.tun.back_until.tv_sec -= 200;
 	trig_run(&r, 300);
 	CHECK_EQ_INT(r.tun.failed, -EADDRNOTAVAIL);
 	CHECK(strstr(r.tun.why, "no usable route to the SSH server") != NULL);
@@ -366,18 +370,16 @@ static void test_tunnel_address_blip(void)
  * No route to the server, for longer than the keepalives allow (dead
  * after 1 s): waited for. Back, the server gets the probe's time plus the
  * silence TCP backed off for; gone again before it answers, the wait
- * counts from the first loss.
+ * counts from the first loss, and a second return never shortens the
+ * allowance, but cannot stretch it past a bound from the first loss.
  */
 static void test_tunnel_route_down(void)
 {
 	struct trig r;
-	struct timespec first;
+	struct timespec first, now, due;
 
-	if (trig_init(&r, 1, 1) < 0) {
-		CHECK(!"the rig: an address, a connection, a mux");
-		trig_free(&r);
+	if (!trig_open(&r, 1, 1))
 		return;
-	}
 	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
 	trig_run(&r, 2500);
 	CHECK_EQ_INT(r.tun.failed, 0);
@@ -390,7 +392,9 @@ static void test_tunnel_route_down(void)
 	CHECK_EQ_INT(r.tun.failed, 0);
 	CHECK(r.news & (1u << TUNNEL_NET_BACK));
 	CHECK(r.tun.probing && r.tun.net_back);
-	CHECK(r.tun.probe_sec >= TUNNEL_PROBE_SEC + 2);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	CHECK(r.tun.back_until.tv_sec - now.tv_sec >= TUNNEL_PROBE_SEC + 1);
+	due = r.tun.back_until;
 
 	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
 	trig_run(&r, 300);
@@ -398,6 +402,77 @@ static void test_tunnel_route_down(void)
 	CHECK(r.tun.net_down);
 	CHECK(r.tun.net_down_at.tv_sec == first.tv_sec &&
 	      r.tun.net_down_at.tv_nsec == first.tv_nsec);
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.2"), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.tun.back_until.tv_sec >= due.tv_sec);
+
+	/* Lost long ago, however it came and went: the allowance ends at the bound. */
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
+	trig_run(&r, 300);
+	r.tun.net_down_at.tv_sec -= 1000;
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.2"), 0);
+	trig_run(&r, 500);
+	CHECK_EQ_INT(r.tun.failed, -ETIMEDOUT);
+	CHECK(strstr(r.tun.why, "since the route came back") != NULL);
+	trig_free(&r);
+}
+
+/*
+ * -e's: the connection is another process's (a socket pair here), so the
+ * route to the server's address is all there is to ask. None: waited for;
+ * back: asked. And the guess loses to the server heard since the loss.
+ */
+static void test_tunnel_not_ours(void)
+{
+	struct sockaddr_in *peer;
+	struct trig r;
+	int sp[2];
+
+	memset(&r, 0, sizeof(r));
+	r.far = r.tr.fd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp) < 0 ||
+	    evloop_init(&r.loop) < 0) {
+		CHECK(!"a socket pair and a loop");
+		return;
+	}
+	r.looping = true;
+	r.tr.fd = sp[0];
+	r.far = sp[1];
+	r.tr.t.ops = &tcp_ops;
+	r.tr.t.name = "test";
+	peer = (struct sockaddr_in *)&r.tr.t.peer[0];
+	peer->sin_family = AF_INET;
+	peer->sin_port = htons(22);
+	inet_pton(AF_INET, "192.0.2.2", &peer->sin_addr);
+	r.tr.t.n_peer = 1;
+	r.mux = mux_new(&r.loop, 256 << 10, 64 << 10, &no_ops, NULL);
+	if (!r.mux || tunnel_init(&r.tun, &r.tr.t, &r.loop, r.mux) < 0) {
+		CHECK(!"a mux and a tunnel");
+		trig_free(&r);
+		return;
+	}
+	tunnel_set_alive(&r.tun, 1, 1);
+
+	trig_run(&r, 2500);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(r.tun.net_down);
+	CHECK(r.news & (1u << TUNNEL_NET_DOWN));
+	CHECK_EQ_INT(addr_set(RTM_NEWADDR, "192.0.2.2"), 0);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(!r.tun.net_down);
+	CHECK(r.news & (1u << TUNNEL_NET_BACK));
+	CHECK(r.tun.probing && r.tun.net_back);
+
+	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
+	trig_run(&r, 300);
+	CHECK(r.tun.net_down);
+	/* Heard meanwhile, by whatever way the command reaches it: the route was there. */
+	clock_gettime(CLOCK_MONOTONIC, &r.tun.last_rx);
+	trig_run(&r, 300);
+	CHECK_EQ_INT(r.tun.failed, 0);
+	CHECK(!r.tun.net_down);
 	trig_free(&r);
 }
 
@@ -411,11 +486,8 @@ static void test_tunnel_wake_address_late(void)
 {
 	struct trig r;
 
-	if (trig_init(&r, 1, 3) < 0) {
-		CHECK(!"the rig: an address, a connection, a mux");
-		trig_free(&r);
+	if (!trig_open(&r, 1, 3))
 		return;
-	}
 	CHECK_EQ_INT(addr_set(RTM_DELADDR, "192.0.2.2"), 0);
 	tunnel_probe(&r.tun);
 	trig_run(&r, 300);
@@ -450,6 +522,7 @@ int main(void)
 	RUN(test_tunnel_address_gone);
 	RUN(test_tunnel_address_blip);
 	RUN(test_tunnel_route_down);
+	RUN(test_tunnel_not_ours);
 	RUN(test_tunnel_wake_address_late);
 	T_EXIT();
 }
